@@ -1,0 +1,121 @@
+"""Domain constants shared by the ingest, the workers, the simulator and the screens."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Event kinds accepted by POST /api/v1/events.
+SENSOR_READING: Final = "sensor_reading"
+TRAFFIC_SPEED: Final = "traffic_speed"
+PARKING: Final = "parking"
+CROWD: Final = "crowd"
+INCIDENT: Final = "incident"
+HOTLINE_TICKET: Final = "hotline_ticket"
+HOTLINE_UPDATE: Final = "hotline_update"
+
+TELEMETRY_KINDS: Final = frozenset({SENSOR_READING, TRAFFIC_SPEED, PARKING, CROWD})
+DURABLE_KINDS: Final = frozenset({INCIDENT, HOTLINE_TICKET, HOTLINE_UPDATE})
+EVENT_KINDS: Final = TELEMETRY_KINDS | DURABLE_KINDS
+
+# Sensor types (一杆多感): physical range accepted by the validator, unit, and default thresholds.
+# warn/alarm are "greater or equal" thresholds; cold-chain also alarms when too warm.
+SENSOR_TYPES: Final[dict[str, dict[str, float | str]]] = {
+    "pm25": {"min": 0, "max": 1000, "unit": "µg/m³", "warn": 75, "alarm": 150},
+    "noise": {"min": 20, "max": 140, "unit": "dB(A)", "warn": 70, "alarm": 85},
+    "water_level": {"min": 0, "max": 300, "unit": "cm", "warn": 15, "alarm": 30},
+    "manhole_tilt": {"min": 0, "max": 90, "unit": "°", "warn": 5, "alarm": 15},
+    "gas": {"min": 0, "max": 100, "unit": "%LEL", "warn": 10, "alarm": 25},
+    "cold_chain_temp": {"min": -40, "max": 40, "unit": "°C", "warn": -12, "alarm": -8},
+}
+
+# A sensor that has not reported for this long is "silent" (offline).
+SENSOR_SILENT_AFTER_S: Final = 120
+
+# Sensor states, in increasing order of urgency.
+STATE_NORMAL: Final = "normal"
+STATE_WARNING: Final = "warning"
+STATE_ALARM: Final = "alarm"
+STATE_SILENT: Final = "silent"
+
+# Incident categories and China's four emergency levels (1 = I 特别重大 … 4 = IV 一般).
+INCIDENT_CATEGORIES: Final = (
+    "fire",
+    "traffic_accident",
+    "waterlogging",
+    "gas_leak",
+    "public_security",
+    "medical",
+    "structure",
+    "crowd",
+    "utility",
+    "other",
+)
+SEVERITIES: Final = (1, 2, 3, 4)
+SEVERITY_ROMAN: Final = {1: "I", 2: "II", 3: "III", 4: "IV"}
+
+# Incident lifecycle states (the full state machine arrives with the dispatch console).
+INCIDENT_OPEN_STATES: Final = ("new", "acknowledged", "dispatched", "on_scene")
+INCIDENT_STATES: Final = (*INCIDENT_OPEN_STATES, "resolved", "closed", "cancelled")
+# Minutes to resolution by severity.
+INCIDENT_DEADLINE_MIN: Final = {1: 30, 2: 60, 3: 120, 4: 240}
+
+# 12345 hotline categories (接诉即办) and the hours allowed to resolve each.
+HOTLINE_CATEGORIES: Final = (
+    "heating",
+    "property",
+    "noise",
+    "parking_traffic",
+    "sanitation",
+    "market",
+    "housing",
+    "construction",
+    "public_service",
+    "other",
+)
+HOTLINE_DEADLINE_H: Final = {
+    "heating": 24,
+    "property": 72,
+    "noise": 24,
+    "parking_traffic": 24,
+    "sanitation": 48,
+    "market": 72,
+    "housing": 168,
+    "construction": 72,
+    "public_service": 72,
+    "other": 168,
+}
+HOTLINE_STATUSES: Final = ("received", "responded", "resolved", "closed")
+# A ticket counts as responded on time when it was responded to within this many hours.
+HOTLINE_RESPONSE_H: Final = 2
+
+# Unit kinds (police, fire, ambulance, urban management 城管, grid workers 网格员, utility crews).
+UNIT_KINDS: Final = ("police", "fire", "ambulance", "chengguan", "grid", "utility")
+UNIT_STATUSES: Final = ("available", "dispatched", "en_route", "on_scene", "returning", "off_duty")
+
+# Roles and the page each one lands on.
+ROLES: Final = ("duty", "leader", "dispatch", "admin")
+ROLE_HOME: Final = {"duty": "/wall", "leader": "/tablet", "dispatch": "/dispatch", "admin": "/admin"}
+
+# Timestamps may be at most this far in the future (clock skew between sources).
+MAX_FUTURE_SKEW_S: Final = 120
+# Telemetry older than this is refused: it is no longer live, and dedupe remembers IDs this long.
+TELEMETRY_MAX_AGE_S: Final = 900
+
+# Beijing's traffic index bands (0–10).
+TRAFFIC_BANDS: Final = ((2, "smooth"), (4, "basically_smooth"), (6, "light"), (8, "moderate"), (10, "severe"))
+
+# Names of the precomputed aggregates, one Redis key each.
+AGG_KPI: Final = "kpi"
+AGG_SENSORS: Final = "sensors"
+AGG_INCIDENTS: Final = "incidents"
+AGG_TRAFFIC: Final = "traffic"
+AGG_PARKING: Final = "parking"
+AGG_CROWD: Final = "crowd"
+AGG_HOTLINE: Final = "hotline"
+AGG_TICKER: Final = "ticker"
+AGGREGATES: Final = (AGG_KPI, AGG_SENSORS, AGG_INCIDENTS, AGG_TRAFFIC, AGG_PARKING, AGG_CROWD, AGG_HOTLINE, AGG_TICKER)
+
+# An aggregate older than this is shown as stale and makes /healthz degraded.
+AGG_STALE_AFTER_S: Final = 5.0
+# The tick period of the workers, in seconds.
+TICK_SECONDS: Final = 1

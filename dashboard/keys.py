@@ -1,0 +1,223 @@
+"""Every Redis key the system uses, and the schema of the values stored under them.
+
+Aggregates are JSON strings under ``agg:<name>`` shaped as :class:`Envelope`; the ``data`` of each
+aggregate is described by the TypedDicts below. Workers write them, callbacks only read them.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NotRequired, TypedDict
+
+PREFIX: Final = "dc:"
+
+# Raw telemetry (sensor readings, traffic speeds, parking, crowds): one bounded stream.
+TELEMETRY_STREAM: Final = PREFIX + "stream:telemetry"
+TELEMETRY_STREAM_MAXLEN: Final = 200_000
+# Durable events (incidents, hotline tickets) are in SQL; this stream only tells the ticker they arrived.
+DURABLE_STREAM: Final = PREFIX + "stream:durable"
+DURABLE_STREAM_MAXLEN: Final = 10_000
+# Fold state of the telemetry aggregator: JSON with the stream cursor and per-entity latest values.
+TELEMETRY_STATE: Final = PREFIX + "state:telemetry"
+# Held while a tick runs, so that two workers never fold the same events twice.
+TICK_LOCK: Final = PREFIX + "lock:tick"
+TICK_LOCK_TTL_MS: Final = 10_000
+# Pub/sub channel announcing "aggregate <name> has a new version".
+UPDATES_CHANNEL: Final = PREFIX + "updates"
+# Heartbeat of the tick: epoch seconds of the last completed tick.
+LAST_TICK: Final = PREFIX + "tick:last"
+# Ingest counters per source, for the health page.
+INGEST_STATS: Final = PREFIX + "ingest:stats"
+# RQ queue names.
+QUEUE_TICK: Final = "dc-tick"
+QUEUE_DEFAULT: Final = "dc-default"
+
+
+def agg_key(name: str) -> str:
+    """Redis key of the precomputed aggregate `name`."""
+    return f"{PREFIX}agg:{name}"
+
+
+def dedupe_key(source: str, event_id: str) -> str:
+    """Key remembering that (source, event_id) was accepted (telemetry only; SQL dedupes the rest)."""
+    return f"{PREFIX}seen:{source}:{event_id}"
+
+
+class Envelope(TypedDict):
+    """What is stored under every aggregate key."""
+
+    name: str
+    version: int  # increases only when `data` changes
+    computed_at: float  # epoch seconds (UTC) of the tick that last confirmed `data`
+    data: dict  # type: ignore[type-arg]  # one of the *Data TypedDicts below
+
+
+class SensorPoint(TypedDict):
+    """One sensor on the map."""
+
+    id: str
+    type: str  # key of constants.SENSOR_TYPES
+    lon: float
+    lat: float
+    value: float | None
+    state: str  # normal | warning | alarm | silent
+    subdistrict: str
+    last_seen: float  # epoch seconds
+
+
+class SensorsData(TypedDict):
+    """Aggregate `sensors`."""
+
+    total: int
+    online: int
+    by_state: dict[str, int]  # state -> count
+    by_type: dict[str, dict[str, int]]  # sensor type -> state -> count
+    means: dict[str, float | None]  # sensor type -> mean of latest values of online sensors
+    alarms: list[SensorPoint]  # warning+alarm, most severe first, at most 50
+    silent: list[SensorPoint]  # silent sensors, longest silent first, at most 50
+    points: list[SensorPoint]  # every sensor, for the map
+
+
+class IncidentItem(TypedDict):
+    """One open incident as shown in lists and on the map."""
+
+    id: int
+    title: str
+    category: str
+    severity: int
+    state: str
+    subdistrict: str
+    lon: float
+    lat: float
+    created_at: float
+    deadline_at: float
+
+
+class IncidentsData(TypedDict):
+    """Aggregate `incidents`."""
+
+    open_total: int
+    open_by_severity: dict[str, int]  # "1".."4" -> count
+    open_by_state: dict[str, int]
+    overdue: int
+    today_total: int
+    today_by_category: dict[str, int]
+    items: list[IncidentItem]  # open incidents, most severe then newest first, at most 200
+
+
+class CorridorStatus(TypedDict):
+    """Congestion on one road corridor."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    speed_kmh: float | None
+    free_flow_kmh: float
+    index: float  # Beijing traffic index 0–10
+    band: str  # constants.TRAFFIC_BANDS label
+
+
+class TrafficData(TypedDict):
+    """Aggregate `traffic`."""
+
+    district_index: float
+    band: str
+    corridors: list[CorridorStatus]  # worst first
+    series: list[list[float]]  # [[epoch minute, district index], …] last 3 hours
+
+
+class LotStatus(TypedDict):
+    """Occupancy of one car park (near hospitals, schools, stations)."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    lon: float
+    lat: float
+    occupied: int
+    capacity: int
+    ratio: float
+    updated_at: float
+
+
+class ParkingData(TypedDict):
+    """Aggregate `parking`."""
+
+    lots: list[LotStatus]  # fullest first
+    total_occupied: int
+    total_capacity: int
+
+
+class SpotStatus(TypedDict):
+    """Crowd at one scenic spot."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    lon: float
+    lat: float
+    count: int
+    capacity: int
+    ratio: float
+    level: str  # low | medium | high | critical
+    updated_at: float
+
+
+class CrowdData(TypedDict):
+    """Aggregate `crowd`."""
+
+    spots: list[SpotStatus]  # busiest (by ratio) first
+    busiest: NotRequired[SpotStatus]
+
+
+class HotlineData(TypedDict):
+    """Aggregate `hotline` (接诉即办), counted over the current Beijing day."""
+
+    today_total: int
+    by_category: dict[str, int]
+    by_subdistrict: dict[str, int]  # subdistrict code -> count
+    by_cell: dict[str, int]  # grid cell id -> count (heatmap)
+    response_rate: float | None  # 响应率: share responded within constants.HOTLINE_RESPONSE_H
+    resolution_rate: float | None  # 解决率: share of due-or-finished tickets resolved
+    satisfaction_rate: float | None  # 满意率: share of rated tickets satisfied
+    overdue: int  # open tickets past their deadline
+    hourly: list[int]  # tickets per Beijing hour today, 24 values
+    hourly_yesterday: list[int]
+
+
+class KpiData(TypedDict):
+    """Aggregate `kpi`: the header strip."""
+
+    incidents_open: int
+    incidents_by_severity: dict[str, int]
+    incidents_overdue: int
+    units_available: int
+    units_total: int
+    sensors_online: int
+    sensors_total: int
+    sensors_alarming: int
+    traffic_index: float
+    traffic_band: str
+    hotline_today: int
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+    busiest_spot: str | None  # place id
+    busiest_spot_name_zh: str | None
+    busiest_spot_name_en: str | None
+    busiest_spot_ratio: float | None
+
+
+class TickerItem(TypedDict):
+    """One line in the bottom ticker."""
+
+    ts: float
+    kind: str  # incident | hotline_ticket | sensor_alarm
+    severity: NotRequired[int]
+    text_zh: str
+    text_en: str
+
+
+class TickerData(TypedDict):
+    """Aggregate `ticker`: the latest events, newest first, at most 30."""
+
+    items: list[TickerItem]

@@ -1,0 +1,112 @@
+"""Shared fixtures: a real Redis (the machine's, or the bundled one) and real databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard.config import Config
+from dashboard.db import init_db, make_engine, session_factory
+from dashboard.models import Base
+from dashboard.redis_conn import make_redis, start_bundled_redis
+
+# Tests use their own logical database so they never touch a running system's data.
+TEST_REDIS_DB = 13
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _reachable(url: str) -> bool:
+    """True when a Redis answers at `url`."""
+    try:
+        return bool(make_redis(url).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real Redis: TEST_REDIS_URL, the local 6379, or a bundled redis-server we start."""
+    for url in (os.environ.get("TEST_REDIS_URL"), "redis://127.0.0.1:6379/0"):
+        if url and _reachable(url):
+            yield url.rsplit("/", 1)[0]
+            return
+    proc: subprocess.Popen[bytes]
+    proc, url = start_bundled_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield url.rsplit("/", 1)[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """URL of a clean Redis database for one test."""
+    url = f"{redis_server}/{TEST_REDIS_DB}"
+    client = make_redis(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def r(redis_url: str) -> redis.Redis:
+    """A client on the clean test database."""
+    return make_redis(redis_url)
+
+
+def _pg_available() -> bool:
+    """True when the PostgreSQL test database accepts connections."""
+    try:
+        eng = make_engine(PG_URL)
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        eng.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database URL: SQLite in a temp file, and PostgreSQL when it is reachable."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if not _pg_available():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: the PostgreSQL variant is skipped")
+    eng = make_engine(PG_URL)
+    with eng.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+    yield PG_URL
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database with every table created."""
+    eng = make_engine(db_url)
+    init_db(eng)
+    yield eng
+    Base.metadata.drop_all(eng)
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """A sessionmaker on the fresh database."""
+    return session_factory(engine)
+
+
+@pytest.fixture
+def config(redis_url: str, db_url: str) -> Config:
+    """The test configuration on clean Redis and database."""
+    return Config.for_tests(redis_url=redis_url, database_url=db_url)
