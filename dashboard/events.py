@@ -77,7 +77,7 @@ def _string(
 def _choice(ev: Event, key: str, errors: dict[str, str], choices: tuple[str, ...] | frozenset[str]) -> str | None:
     """Read a string that must be one of `choices`."""
     v = ev.get(key)
-    if v not in choices:
+    if not isinstance(v, str) or v not in choices:
         errors[key] = "must be one of: " + ", ".join(sorted(choices))
         return None
     return str(v)
@@ -146,7 +146,7 @@ def validate_event(raw: Any, now: float, index: int = 0) -> tuple[Event | None, 
     elif kind == c.INCIDENT:
         out["category"] = _choice(raw, "category", errors, c.INCIDENT_CATEGORIES)
         sev = raw.get("severity")
-        if isinstance(sev, bool) or sev not in c.SEVERITIES:
+        if type(sev) is not int or sev not in c.SEVERITIES:
             errors["severity"] = "must be 1 (I), 2 (II), 3 (III) or 4 (IV)"
         out["severity"] = sev
         out["title"] = _string(raw, "title", errors, max_len=200)
@@ -170,8 +170,10 @@ def validate_event(raw: Any, now: float, index: int = 0) -> tuple[Event | None, 
     return out, None
 
 
-def validate_batch(payload: Any, now: float, max_events: int) -> tuple[list[Event], list[Rejection], str | None]:
-    """Validate a single event or a batch ({"events": [...]} or a list); the third value is a whole-body error."""
+def validate_batch(
+    payload: Any, now: float, max_events: int
+) -> tuple[list[tuple[int, Event]], list[Rejection], str | None]:
+    """Validate one event or a batch ({"events": [...]} or a list): (position, event) pairs, rejections, body error."""
     if isinstance(payload, dict) and "events" in payload:
         items = payload["events"]
         if not isinstance(items, list):
@@ -186,7 +188,7 @@ def validate_batch(payload: Any, now: float, max_events: int) -> tuple[list[Even
         return [], [], "no events in the body"
     if len(items) > max_events:
         return [], [], f"at most {max_events} events per request"
-    valid: list[Event] = []
+    valid: list[tuple[int, Event]] = []
     rejected: list[Rejection] = []
     seen: set[tuple[str, str]] = set()
     for i, raw in enumerate(items):
@@ -200,5 +202,5 @@ def validate_batch(payload: Any, now: float, max_events: int) -> tuple[list[Even
             rejected.append(Rejection(i, ev["event_id"], {"event_id": "duplicate within this batch"}))
             continue
         seen.add(key)
-        valid.append(ev)
+        valid.append((i, ev))
     return valid, rejected, None

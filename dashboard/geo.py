@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -218,7 +219,7 @@ def places_of_type(*types: str) -> tuple[Place, ...]:
 def _line_km(coords: tuple[tuple[float, float], ...]) -> float:
     """Approximate length of a polyline in km (equirectangular)."""
     total = 0.0
-    for (x0, y0), (x1, y1) in zip(coords, coords[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(coords):
         dx = (x1 - x0) * 111.32 * math.cos(math.radians((y0 + y1) / 2))
         dy = (y1 - y0) * 110.57
         total += math.hypot(dx, dy)

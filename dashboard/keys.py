@@ -6,7 +6,7 @@ aggregate is described by the TypedDicts below. Workers write them, callbacks on
 
 from __future__ import annotations
 
-from typing import Final, NotRequired, TypedDict
+from typing import Any, Final, NotRequired, TypedDict
 
 PREFIX: Final = "dc:"
 
@@ -48,7 +48,7 @@ class Envelope(TypedDict):
     name: str
     version: int  # increases only when `data` changes
     computed_at: float  # epoch seconds (UTC) of the tick that last confirmed `data`
-    data: dict  # type: ignore[type-arg]  # one of the *Data TypedDicts below
+    data: dict[str, Any]  # one of the *Data TypedDicts below
 
 
 class SensorPoint(TypedDict):

@@ -6,6 +6,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -110,3 +111,23 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 def config(redis_url: str, db_url: str) -> Config:
     """The test configuration on clean Redis and database."""
     return Config.for_tests(redis_url=redis_url, database_url=db_url)
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Any]:
+    """The Flask server built by the factory on clean Redis and database, with the demo users."""
+    from dashboard import create_app
+    from dashboard.extensions import db_sessions
+    from tests.helpers import seed_users
+
+    server = create_app(config)
+    with server.app_context():
+        init_db(db_sessions().kw["bind"])
+        seed_users(db_sessions())
+    yield server
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """A test client of the app (no session)."""
+    return app.test_client()

@@ -1,0 +1,86 @@
+"""Dongcheng city-operations command centre: the app factory."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dashboard.config import ROOT, Config
+
+__all__ = ["Config", "create_app"]
+
+
+@cache
+def _callback_registry() -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """Import every panel's callbacks once and keep what `dash.callback` registered globally.
+
+    Dash moves globally registered callbacks into the first app that starts, so each app the factory
+    builds (several in the test-suite) gets its own copy from this snapshot.
+    """
+    from dash import _callback
+
+    import callbacks  # noqa: F401  (registers the callbacks)
+
+    snapshot = (
+        dict(_callback.GLOBAL_CALLBACK_MAP),
+        list(_callback.GLOBAL_CALLBACK_LIST),
+        list(_callback.GLOBAL_INLINE_SCRIPTS),
+    )
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+    _callback.GLOBAL_CALLBACK_LIST.clear()
+    _callback.GLOBAL_INLINE_SCRIPTS.clear()
+    return snapshot
+
+
+def create_app(config: Config | None = None) -> Any:
+    """Build the Flask server with the Dash app, login, the API and the per-app resources."""
+    import dash
+    from dash import _callback
+    from flask import Flask
+
+    from dashboard import api, auth
+    from dashboard.db import make_engine, session_factory
+    from dashboard.extensions import DASH, init_extensions
+    from dashboard.redis_conn import make_redis
+    from layouts import shell
+
+    config = config or Config.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    server = Flask(__name__, instance_path=str(ROOT / "instance"))
+    server.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.testing,
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+    )
+    init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
+    auth.init_auth(server)
+    server.register_blueprint(api.bp)
+
+    dash_app = dash.Dash(
+        __name__,
+        server=server,  # type: ignore[arg-type]  # Dash annotates this too narrowly
+        title="东城区城市运行指挥中心",
+        update_title=None,  # type: ignore[arg-type]
+        assets_folder=str(Path(ROOT / "assets")),
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    dash_app.layout = shell.layout
+    server.extensions[DASH] = dash_app
+
+    callback_map, callback_list, inline_scripts = _callback_registry()
+    _callback.GLOBAL_CALLBACK_MAP.update(callback_map)
+    _callback.GLOBAL_CALLBACK_LIST.extend(callback_list)
+    _callback.GLOBAL_INLINE_SCRIPTS.extend(inline_scripts)
+    # Set Dash up now rather than on the first request, so this app takes its callbacks immediately.
+    with server.test_request_context("/"):
+        dash_app._setup_server()
+    return server

@@ -1,0 +1,166 @@
+"""Store validated events: telemetry into a bounded Redis stream, durable events into SQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard import constants as c
+from dashboard import dal, keys
+from dashboard.db import session_scope
+from dashboard.events import Event, Rejection, validate_batch
+
+log = logging.getLogger(__name__)
+
+# Dedupe and append in one atomic step, so an event is never marked seen without being stored.
+_STORE_TELEMETRY_LUA = """
+local maxlen = ARGV[1]
+local ttl = ARGV[2]
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i + 1])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+
+RETRY_AFTER_S = 5
+
+
+@dataclass
+class IngestResult:
+    """The outcome of one ingest request."""
+
+    accepted: int = 0
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    unavailable: list[dict[str, Any]] = field(default_factory=list)  # valid, but not storable right now
+    error: str | None = None  # a whole-body error
+
+    @property
+    def status(self) -> int:
+        """HTTP status for this outcome."""
+        if self.error:
+            return 400
+        if self.unavailable:
+            return 503
+        if self.rejected and not self.accepted and not self.duplicates:
+            return 422
+        return 200
+
+    def body(self) -> dict[str, Any]:
+        """JSON response body."""
+        out: dict[str, Any] = {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.as_dict() for r in self.rejected],
+        }
+        if self.unavailable:
+            out["unavailable"] = self.unavailable
+            out["retry_after_s"] = RETRY_AFTER_S
+            out["message"] = "some events could not be stored right now; resend those listed in 'unavailable'"
+        if self.error:
+            out = {"error": self.error}
+        return out
+
+
+def _ref(ev: Event, index: int) -> dict[str, Any]:
+    """A short reference to an event in a response."""
+    return {"index": index, "event_id": ev["event_id"]}
+
+
+def _compact(ev: Event) -> str:
+    """Compact JSON of a normalised event, as stored in the streams."""
+    return json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
+
+
+def store_telemetry(r: redis.Redis, events: list[Event]) -> list[bool]:
+    """Append telemetry to the stream, skipping IDs already seen; True where an event was new."""
+    if not events:
+        return []
+    script = r.register_script(_STORE_TELEMETRY_LUA)
+    key_list = [keys.TELEMETRY_STREAM] + [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in events]
+    args = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S] + [_compact(ev) for ev in events]
+    flags = script(keys=key_list, args=args)
+    return [bool(f) for f in flags]
+
+
+def ingest_payload(
+    payload: Any, now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
+) -> IngestResult:
+    """Validate a request body and store every valid event; report each one that was not stored."""
+    pairs, rejected, error = validate_batch(payload, now, max_events)
+    result = IngestResult(rejected=rejected, error=error)
+    if error:
+        return result
+    valid = [ev for _, ev in pairs]
+    index_of = {id(ev): i for i, ev in pairs}
+    telemetry = [ev for ev in valid if ev["kind"] in c.TELEMETRY_KINDS]
+    durable = [ev for ev in valid if ev["kind"] in c.DURABLE_KINDS]
+
+    if durable:
+        try:
+            with session_scope(sessions) as session:
+                stored = dal.store_durable(session, durable)
+        except SQLAlchemyError:
+            log.exception("database unavailable: %d durable events not stored", len(durable))
+            result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in durable]
+        else:
+            result.accepted += len(stored.stored)
+            result.duplicates += [_ref(ev, index_of[id(ev)]) for ev in stored.duplicates]
+            result.rejected += [
+                Rejection(index_of[id(ev)], ev["event_id"], {"ticket_id": "no ticket with this id from this source"})
+                for ev in stored.unknown
+            ]
+            _notify_durable(r, stored.stored)
+
+    if telemetry:
+        try:
+            flags = store_telemetry(r, telemetry)
+        except redis.RedisError as exc:
+            log.warning("redis unavailable: %d telemetry events refused with 503 (%s)", len(telemetry), exc)
+            result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in telemetry]
+        else:
+            for ev, new in zip(telemetry, flags, strict=True):
+                if new:
+                    result.accepted += 1
+                else:
+                    result.duplicates.append(_ref(ev, index_of[id(ev)]))
+    result.rejected.sort(key=lambda rej: rej.index)
+    _count(r, valid, result)
+    return result
+
+
+def _notify_durable(r: redis.Redis, events: list[Event]) -> None:
+    """Tell the ticker about new incidents and tickets; they are safe in SQL even if this fails."""
+    if not events:
+        return
+    try:
+        pipe = r.pipeline(transaction=False)
+        for ev in events:
+            pipe.xadd(keys.DURABLE_STREAM, {"e": _compact(ev)}, maxlen=keys.DURABLE_STREAM_MAXLEN, approximate=True)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("durable events stored in SQL but not announced to the ticker: %s", exc)
+
+
+def _count(r: redis.Redis, valid: list[Event], result: IngestResult) -> None:
+    """Per-source accepted/rejected counters for the health of data sources."""
+    source = valid[0]["source"] if valid else "unknown"
+    try:
+        pipe = r.pipeline(transaction=False)
+        pipe.hincrby(keys.INGEST_STATS, f"{source}:accepted", result.accepted)
+        pipe.hincrby(keys.INGEST_STATS, f"{source}:rejected", len(result.rejected))
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("ingest counters not updated: %s", exc)

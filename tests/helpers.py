@@ -1,0 +1,62 @@
+"""Helpers shared by tests that drive the app through its HTTP interface."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from dashboard import constants as c
+from dashboard import dal
+from dashboard.db import session_scope
+
+DEMO_USERS = {"duty": "duty", "leader": "leader", "dispatch": "dispatch", "admin": "admin"}
+PASSWORD = "demo-pass"
+
+
+def seed_users(sessions: Any) -> None:
+    """Create the four demo accounts with the test password."""
+    with session_scope(sessions) as s:
+        for name, role in DEMO_USERS.items():
+            dal.upsert_user(s, name, name, role, PASSWORD)
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
+    """Log in through the real form (fetching its CSRF token first)."""
+    page = client.get("/login").get_data(as_text=True)
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert m, "login form has no CSRF token"
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": m.group(1)})
+
+
+def iso_now(offset_s: float = 0.0) -> str:
+    """Now (plus an offset) as an ISO timestamp in Beijing time."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(datetime.now(UTC).timestamp() + offset_s, ZoneInfo("Asia/Shanghai")).isoformat()
+
+
+def reading(event_id: str, value: float = 40.0, sensor_id: str = "pole-1:pm25", **over: Any) -> dict[str, Any]:
+    """A valid PM2.5 reading at Wangfujing."""
+    ev = {"event_id": event_id, "source": "test", "kind": c.SENSOR_READING, "ts": iso_now(-1),
+          "lon": 116.4103, "lat": 39.9122, "sensor_id": sensor_id, "sensor_type": "pm25", "value": value}
+    ev.update(over)
+    return ev
+
+
+def incident(event_id: str, severity: int = 2, **over: Any) -> dict[str, Any]:
+    """A valid incident at Dongsi."""
+    ev = {"event_id": event_id, "source": "test", "kind": c.INCIDENT, "ts": iso_now(-1),
+          "lon": 116.4170, "lat": 39.9240, "category": "fire", "severity": severity, "title": "东四 火情"}
+    ev.update(over)
+    return ev
+
+
+def ticket(ticket_id: str, category: str = "noise", **over: Any) -> dict[str, Any]:
+    """A valid hotline ticket at Hepingli."""
+    ev = {"event_id": f"tk-{ticket_id}", "source": "test", "kind": c.HOTLINE_TICKET, "ts": iso_now(-1),
+          "lon": 116.4170, "lat": 39.9580, "ticket_id": ticket_id, "category": category, "summary": "噪音扰民"}
+    ev.update(over)
+    return ev

@@ -1,0 +1,122 @@
+"""Login, the guard on every page and Dash endpoint, and where each role lands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from dashboard.extensions import db_sessions
+from dashboard.models import AuditLog
+from tests.helpers import login
+
+PAGES = ["/", "/wall", "/tablet", "/dispatch", "/admin", "/anything/else"]
+DASH_ENDPOINTS = [
+    ("GET", "/_dash-layout"),
+    ("GET", "/_dash-dependencies"),
+    ("POST", "/_dash-update-component"),
+    ("GET", "/_dash-component-suites/dash/deps/polyfill@7.v4_4_1m1.12.1.min.js"),
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_an_anonymous_page_load_goes_to_login(client: Any, path: str) -> None:
+    resp = client.get(path)
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize(("method", "path"), DASH_ENDPOINTS)
+def test_an_anonymous_dash_request_gets_401_json_not_a_redirect(client: Any, method: str, path: str) -> None:
+    resp = client.open(path, method=method, json={} if method == "POST" else None)
+    assert resp.status_code == 401
+    assert resp.get_json()["error"] == "authentication required"
+
+
+def test_the_login_page_and_its_css_are_served_without_a_session(client: Any) -> None:
+    page = client.get("/login")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "东城区城市运行指挥中心" in html
+    css = [part.split('"')[0] for part in html.split('href="')[1:] if ".css" in part.split('"')[0]]
+    assert css, "the login page links the vendored CSS"
+    for href in css:
+        assert href.startswith("/assets/")
+        assert client.get(href).status_code == 200
+
+
+def test_a_wrong_password_is_refused_and_audited(app: Any, client: Any) -> None:
+    resp = login(client, "duty", "wrong")
+    assert resp.status_code == 401
+    assert "用户名或密码" in resp.get_data(as_text=True) or "invalid" in resp.get_data(as_text=True).lower()
+    assert client.get("/wall").status_code == 302
+    with app.app_context(), db_sessions()() as s:
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "login")).one()
+    assert (entry.actor, entry.outcome) == ("duty", "refused")
+
+
+def test_a_login_post_without_the_form_token_is_refused(client: Any) -> None:
+    client.get("/login")
+    resp = client.post("/login", data={"username": "duty", "password": "demo-pass"})
+    assert resp.status_code == 401
+    assert client.get("/wall").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("user", "home"), [("duty", "/wall"), ("leader", "/tablet"), ("dispatch", "/dispatch"), ("admin", "/admin")]
+)
+def test_each_role_lands_on_its_page(client: Any, user: str, home: str) -> None:
+    resp = login(client, user)
+    assert resp.status_code == 302 and resp.headers["Location"] == home
+    root = client.get("/")
+    assert root.status_code == 302 and root.headers["Location"] == home
+
+
+def test_a_logged_in_user_gets_pages_and_dash_endpoints(client: Any) -> None:
+    login(client, "duty")
+    assert client.get("/wall").status_code == 200
+    assert client.get("/_dash-layout").status_code == 200
+    assert client.get("/_dash-dependencies").status_code == 200
+
+
+def test_the_session_cookie_is_httponly_and_samesite(client: Any) -> None:
+    resp = login(client, "duty")
+    cookies = [v for k, v in resp.headers.items() if k == "Set-Cookie" and v.startswith("session=")]
+    assert cookies and "HttpOnly" in cookies[-1] and "SameSite=Lax" in cookies[-1]
+
+
+def test_login_follows_next_only_to_a_local_path(client: Any) -> None:
+    import re
+
+    page = client.get("/login?next=//evil.example/x").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    resp = client.post("/login?next=//evil.example/x",
+                       data={"username": "duty", "password": "demo-pass", "csrf_token": token.group(1)})
+    assert resp.headers["Location"] == "/wall"
+
+
+def test_a_disabled_user_is_logged_out_at_the_next_request(app: Any, client: Any) -> None:
+    from dashboard.models import User
+
+    login(client, "duty")
+    assert client.get("/wall").status_code == 200
+    with app.app_context(), db_sessions()() as s:
+        s.scalars(select(User).where(User.username == "duty")).one().active = False
+        s.commit()
+    assert client.get("/wall").status_code == 302
+    assert client.get("/_dash-layout").status_code == 401
+
+
+def test_logout_ends_the_session(client: Any) -> None:
+    login(client, "duty")
+    client.get("/logout")
+    assert client.get("/wall").status_code == 302
+
+
+def test_the_language_switch_is_remembered_in_the_session(client: Any) -> None:
+    resp = client.get("/lang/en?next=/login")
+    assert resp.headers["Location"] == "/login"
+    assert "Command Centre" in client.get("/login").get_data(as_text=True)
+    assert client.get("/lang/fr").status_code == 404

@@ -1,0 +1,92 @@
+"""Real-browser tests of the wall with dash_duo (headless Chromium): log in, see it live, see it change."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from dashboard import ids
+from dashboard.extensions import db_sessions
+from tests.helpers import PASSWORD, incident, reading, ticket
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_ticks(app: Any) -> Iterator[None]:
+    """Run the workers' tick every half second in a thread, as the RQ cron would."""
+    from workers.tick import run_tick
+
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            run_tick(r, sessions, time.time())
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=5)
+
+
+def ingest(app: Any, events: list[dict[str, Any]]) -> None:
+    """POST events through the real ingest API."""
+    resp = app.test_client().post("/api/v1/events", data=json.dumps(events), content_type="application/json",
+                                  headers={"Authorization": "Bearer test-token"})
+    assert resp.status_code == 200, resp.get_json()
+
+
+def log_in(dash_duo: Any, user: str = "duty") -> None:
+    """Fill the login form in the browser."""
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.wait_for_element("#username").send_keys(user)
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("button[type=submit]").click()
+
+
+def kpi_text(dash_duo: Any, kpi: str) -> str:
+    """The shown value of one KPI card."""
+    return str(dash_duo.find_element(f"#{ids.KPI_VALUE[kpi]}").text)
+
+
+def test_a_duty_officer_logs_in_and_sees_the_map_and_the_kpis(dash_duo: Any, app: Any, live_ticks: None) -> None:
+    ingest(app, [reading("r1"), incident("i1", severity=1), ticket("T1")])
+    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    log_in(dash_duo)
+    dash_duo.wait_for_element(".leaflet-container", timeout=15)
+    # The 17 subdistricts are drawn from local GeoJSON (no tiles).
+    dash_duo.wait_until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 17,
+                        timeout=15)
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".leaflet-tile")
+    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "1", timeout=15)
+    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_HOTLINE) == "1", timeout=15)
+    assert dash_duo.driver.current_url.endswith("/wall")
+    assert "东城区城市运行指挥中心" in dash_duo.driver.page_source
+    assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+def test_a_new_incident_changes_the_kpi_on_the_open_wall(dash_duo: Any, app: Any, live_ticks: None) -> None:
+    ingest(app, [incident("i1", severity=3)])
+    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    log_in(dash_duo)
+    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "1", timeout=15)
+    ingest(app, [incident("i2", severity=2), incident("i3", severity=4)])
+    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "3", timeout=10)
+
+
+def test_anonymous_visitors_of_the_wall_land_on_the_login_form(dash_duo: Any, app: Any) -> None:
+    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    dash_duo.driver.get(dash_duo.server.url + "/wall")
+    dash_duo.wait_for_element("#username")
+    assert "/login" in dash_duo.driver.current_url

@@ -1,0 +1,159 @@
+"""The event validator: every kind's schema, place, time and batch rules (pure, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dashboard import constants as c
+from dashboard.events import parse_timestamp, validate_batch, validate_event
+
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()  # 10:00 Beijing time
+TS = "2026-11-25T09:59:30+08:00"
+INSIDE = {"lon": 116.4103, "lat": 39.9122}  # Wangfujing
+
+
+def reading(**over: Any) -> dict[str, Any]:
+    """A valid sensor reading, with overrides."""
+    ev = {"event_id": "e-1", "source": "sim", "kind": c.SENSOR_READING, "ts": TS, **INSIDE,
+          "sensor_id": "pole-1:pm25", "sensor_type": "pm25", "value": 42.0}
+    ev.update(over)
+    return ev
+
+
+VALID = {
+    c.SENSOR_READING: reading(),
+    c.TRAFFIC_SPEED: {"event_id": "t1", "source": "sim", "kind": c.TRAFFIC_SPEED, "ts": TS, **INSIDE,
+                      "corridor_id": "road_changan", "speed_kmh": 31.5},
+    c.PARKING: {"event_id": "p1", "source": "sim", "kind": c.PARKING, "ts": TS, **INSIDE,
+                "lot_id": "poi_001", "occupied": 120, "capacity": 400},
+    c.CROWD: {"event_id": "c1", "source": "sim", "kind": c.CROWD, "ts": TS, **INSIDE,
+              "spot_id": "poi_011", "count": 12000, "capacity": 30000},
+    c.INCIDENT: {"event_id": "i1", "source": "110", "kind": c.INCIDENT, "ts": TS, **INSIDE,
+                 "category": "fire", "severity": 2, "title": "王府井 火情"},
+    c.HOTLINE_TICKET: {"event_id": "h1", "source": "12345", "kind": c.HOTLINE_TICKET, "ts": TS, **INSIDE,
+                       "ticket_id": "T-1", "category": "noise", "summary": "夜间施工噪音"},
+    c.HOTLINE_UPDATE: {"event_id": "u1", "source": "12345", "kind": c.HOTLINE_UPDATE, "ts": TS,
+                       "ticket_id": "T-1", "status": "closed", "satisfied": True},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_a_valid_event_of_every_kind_is_accepted_and_placed(kind: str) -> None:
+    ev, rej = validate_event(VALID[kind], NOW)
+    assert rej is None and ev is not None
+    assert ev["kind"] == kind
+    assert ev["ts"] == pytest.approx(datetime.fromisoformat(TS).timestamp())
+    if kind != c.HOTLINE_UPDATE:
+        assert ev["subdistrict"] == "110101001"  # 东华门街道
+        assert ev["cell"].startswith("r")
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"ts": "2026-11-25T09:59:30"}, "ts"),
+        ({"ts": "yesterday"}, "ts"),
+        ({"ts": 1764000000}, "ts"),
+        ({"ts": "2026-11-25T10:10:00+08:00"}, "ts"),  # 10 min in the future
+        ({"ts": "2026-11-25T09:00:00+08:00"}, "ts"),  # telemetry an hour old
+        ({"lon": 116.30}, "lon"),  # Xicheng / Haidian
+        ({"lat": float("nan")}, "lat"),
+        ({"lon": "116.4"}, "lon"),
+        ({"sensor_type": "radiation"}, "sensor_type"),
+        ({"value": 5000}, "value"),
+        ({"value": True}, "value"),
+        ({"event_id": ""}, "event_id"),
+        ({"event_id": "a b"}, "event_id"),
+        ({"source": None}, "source"),
+        ({"kind": "tweet"}, "kind"),
+        ({"sensor_id": None}, "sensor_id"),
+    ],
+)
+def test_a_bad_field_is_refused_with_a_reason_for_that_field(over: dict[str, Any], field: str) -> None:
+    ev, rej = validate_event(reading(**over), NOW)
+    assert ev is None and rej is not None
+    assert rej.errors.get(field)
+
+
+def test_a_timestamp_without_a_zone_is_explained() -> None:
+    assert parse_timestamp("2026-11-25T10:00:00")[1] == "has no time zone; add Z or an offset such as +08:00"
+    assert parse_timestamp("2026-11-25T02:00:00Z") == (NOW, None)
+
+
+def test_incidents_may_be_older_than_live_telemetry() -> None:
+    old = dict(VALID[c.INCIDENT], ts=(datetime.fromtimestamp(NOW, UTC) - timedelta(hours=3)).isoformat())
+    assert validate_event(old, NOW)[1] is None
+
+
+@pytest.mark.parametrize("severity", [0, 5, "I", 2.5, True, None])
+def test_incident_severity_must_be_one_of_the_four_levels(severity: Any) -> None:
+    _, rej = validate_event(dict(VALID[c.INCIDENT], severity=severity), NOW)
+    assert rej is not None and "severity" in rej.errors
+
+
+def test_parking_cannot_exceed_capacity() -> None:
+    _, rej = validate_event(dict(VALID[c.PARKING], occupied=401), NOW)
+    assert rej is not None and rej.errors == {"occupied": "must not exceed capacity"}
+
+
+def test_a_batch_keeps_the_valid_and_explains_each_invalid_with_its_position() -> None:
+    batch = {"events": [VALID[c.INCIDENT], reading(value=-3), VALID[c.PARKING], "nope"]}
+    valid, rejected, error = validate_batch(batch, NOW, 100)
+    assert error is None
+    assert [i for i, _ in valid] == [0, 2]
+    assert [(r.index, list(r.errors)) for r in rejected] == [(1, ["value"]), (3, ["event"])]
+
+
+def test_a_batch_refuses_the_same_event_twice() -> None:
+    valid, rejected, _ = validate_batch([reading(), reading()], NOW, 100)
+    assert len(valid) == 1 and rejected[0].errors == {"event_id": "duplicate within this batch"}
+
+
+@pytest.mark.parametrize("body", [[], {"events": "x"}, 42, "text", None])
+def test_a_body_that_is_not_events_is_refused_as_a_whole(body: Any) -> None:
+    assert validate_batch(body, NOW, 100)[2]
+
+
+def test_a_batch_larger_than_the_limit_is_refused_as_a_whole() -> None:
+    assert validate_batch([reading(event_id=f"e{i}") for i in range(11)], NOW, 10)[2] == "at most 10 events per request"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from([*reading().keys(), "extra"]), json_values, max_size=12))
+def test_any_json_object_is_either_valid_or_rejected_with_reasons_and_never_raises(raw: dict[str, Any]) -> None:
+    ev, rej = validate_event(raw, NOW)
+    assert (ev is None) != (rej is None)
+    if rej is not None:
+        assert rej.errors and all(isinstance(v, str) and v for v in rej.errors.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(sorted(c.SENSOR_TYPES)),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+    st.floats(min_value=116.2, max_value=116.6),
+    st.floats(min_value=39.75, max_value=40.05),
+)
+def test_a_reading_is_accepted_exactly_when_its_value_is_in_range_and_its_point_in_the_district(
+    stype: str, value: float, lon: float, lat: float
+) -> None:
+    from dashboard import geo
+
+    ev, _rej = validate_event(reading(sensor_type=stype, value=value, lon=lon, lat=lat), NOW)
+    spec = c.SENSOR_TYPES[stype]
+    expected = float(spec["min"]) <= value <= float(spec["max"]) and geo.in_district(lon, lat)
+    assert (ev is not None) == expected
+    if ev is not None:
+        assert geo.subdistrict_of(ev["lon"], ev["lat"]) is not None
