@@ -20,7 +20,7 @@ DURABLE_STREAM_MAXLEN: Final = 10_000
 TELEMETRY_STATE: Final = PREFIX + "state:telemetry"
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
-TICK_LOCK_TTL_MS: Final = 10_000
+TICK_LOCK_TTL_MS: Final = 3_000
 # Pub/sub channel announcing "aggregate <name> has a new version".
 UPDATES_CHANNEL: Final = PREFIX + "updates"
 # Heartbeat of the tick: epoch seconds of the last completed tick.

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
 
 from dashboard import constants as c
-from dashboard import dal
 from dashboard.db import session_scope
+from dashboard.models import User
 
 DEMO_USERS = {"duty": "duty", "leader": "leader", "dispatch": "dispatch", "admin": "admin"}
 PASSWORD = "demo-pass"
+
+
+@cache
+def _password_hash() -> str:
+    """The test password's hash, computed once: scrypt is deliberately slow."""
+    return generate_password_hash(PASSWORD)
 
 
 def seed_users(sessions: Any) -> None:
     """Create the four demo accounts with the test password."""
     with session_scope(sessions) as s:
         for name, role in DEMO_USERS.items():
-            dal.upsert_user(s, name, name, role, PASSWORD)
+            s.add(User(username=name, display_name=name, role=role, password_hash=_password_hash()))
 
 
 def login(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:

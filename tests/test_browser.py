@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 
 from dashboard import ids
@@ -66,11 +67,10 @@ def test_a_duty_officer_logs_in_and_sees_the_map_and_the_kpis(dash_duo: Any, app
     log_in(dash_duo)
     dash_duo.wait_for_element(".leaflet-container", timeout=15)
     # The 17 subdistricts are drawn from local GeoJSON (no tiles).
-    dash_duo.wait_until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 17,
-                        timeout=15)
+    until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) >= 17, timeout=15)
     assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".leaflet-tile")
-    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "1", timeout=15)
-    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_HOTLINE) == "1", timeout=15)
+    until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "1", timeout=15)
+    until(lambda: kpi_text(dash_duo, ids.KPI_HOTLINE) == "1", timeout=15)
     assert dash_duo.driver.current_url.endswith("/wall")
     assert "东城区城市运行指挥中心" in dash_duo.driver.page_source
     assert dash_duo.get_logs() == [], "the browser console has errors"
@@ -80,9 +80,9 @@ def test_a_new_incident_changes_the_kpi_on_the_open_wall(dash_duo: Any, app: Any
     ingest(app, [incident("i1", severity=3)])
     dash_duo.start_server(app.extensions["dash_app"], navigate=False)
     log_in(dash_duo)
-    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "1", timeout=15)
+    until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "1", timeout=15)
     ingest(app, [incident("i2", severity=2), incident("i3", severity=4)])
-    dash_duo.wait_until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "3", timeout=10)
+    until(lambda: kpi_text(dash_duo, ids.KPI_INCIDENTS) == "3", timeout=10)
 
 
 def test_anonymous_visitors_of_the_wall_land_on_the_login_form(dash_duo: Any, app: Any) -> None:

@@ -1,0 +1,35 @@
+"""`rq cron` configuration: enqueue the tick on keys.QUEUE_TICK every second.
+
+Run exactly one scheduler process:  rq cron workers/cron.py --url "$REDIS_URL"  (from the project root).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from rq import cron
+
+from dashboard import constants as c
+from dashboard import keys
+from workers.tick import tick
+
+# A tick takes well under a second (a catch-up tick of 20,000 events about half a second); RQ kills a
+# stuck one after this. The tick renews its lock while it works, so this may exceed the lock's TTL.
+TICK_JOB_TIMEOUT_S: Final = 8
+# A tick job not started within this many seconds is dropped: the next one (due every second) supersedes
+# it, so a worker outage never leaves a pile of stale ticks to run through.
+TICK_JOB_TTL_S: Final = 3
+# Keep a successful tick's result briefly (enough for `rq info` and debugging), failures for 5 minutes.
+TICK_RESULT_TTL_S: Final = 10
+TICK_FAILURE_TTL_S: Final = 300
+
+cron.register(
+    tick,
+    queue_name=keys.QUEUE_TICK,
+    interval=c.TICK_SECONDS,
+    job_timeout=TICK_JOB_TIMEOUT_S,
+    ttl=TICK_JOB_TTL_S,
+    result_ttl=TICK_RESULT_TTL_S,
+    failure_ttl=TICK_FAILURE_TTL_S,
+    name="dongcheng-tick",
+)

@@ -1,0 +1,65 @@
+"""Crowd aggregate: visitors at the scenic spots against their capacity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from dashboard import geo
+from dashboard.events import Event
+from dashboard.keys import CrowdData, SpotStatus
+
+# Share of capacity at which each level starts; below the first is "low".
+CROWD_LEVELS: Final = ((0.5, "medium"), (0.75, "high"), (0.9, "critical"))
+
+
+def crowd_level(ratio: float) -> str:
+    """low < 0.5 <= medium < 0.75 <= high < 0.9 <= critical (share of capacity)."""
+    level = "low"
+    for lower, name in CROWD_LEVELS:
+        if ratio >= lower:
+            level = name
+    return level
+
+
+def fold_spot(state: dict[str, Any], ev: Event) -> None:
+    """Fold one crowd event into the state (in place); an older count never replaces a newer one."""
+    spots: dict[str, dict[str, Any]] = state["spots"]
+    prev = spots.get(ev["spot_id"])
+    if prev is None or ev["ts"] >= prev["ts"]:
+        spots[ev["spot_id"]] = {
+            "count": ev["count"],
+            "capacity": ev["capacity"],
+            "ts": ev["ts"],
+            "lon": ev["lon"],
+            "lat": ev["lat"],
+        }
+
+
+def compute_crowd(state: Mapping[str, Any]) -> CrowdData:
+    """The `crowd` aggregate: spots busiest first (by share of capacity) and the busiest one."""
+    places = geo.place_by_id()
+    spots: list[SpotStatus] = []
+    for spot_id, o in state["spots"].items():
+        place = places.get(spot_id)
+        capacity = int(o["capacity"])
+        ratio = round(o["count"] / capacity, 3) if capacity else 0.0
+        spots.append(
+            SpotStatus(
+                id=spot_id,
+                name_zh=place.name_zh if place else spot_id,
+                name_en=place.name_en if place else spot_id,
+                lon=place.lon if place else o["lon"],
+                lat=place.lat if place else o["lat"],
+                count=int(o["count"]),
+                capacity=capacity,
+                ratio=ratio,
+                level=crowd_level(ratio),
+                updated_at=o["ts"],
+            )
+        )
+    spots.sort(key=lambda s: (-s["ratio"], s["id"]))
+    data = CrowdData(spots=spots)
+    if spots:
+        data["busiest"] = spots[0]
+    return data

@@ -1,0 +1,86 @@
+"""Hotline aggregate (接诉即办): today's tickets by category, subdistrict and grid cell, and the three rates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from dashboard import constants as c
+from dashboard import geo
+from dashboard.keys import HotlineData
+from workers.beijing import day_start, epoch, hour_of
+
+_RESPONSE_S: Final = c.HOTLINE_RESPONSE_H * 3600
+_DAY_S: Final = 86_400
+
+
+def query_since(now: float) -> float:
+    """Epoch of yesterday's Beijing midnight: the hotline aggregate needs today and yesterday."""
+    return day_start(now) - _DAY_S
+
+
+def _ts(value: datetime | None) -> float | None:
+    """Epoch seconds of an optional datetime."""
+    return None if value is None else epoch(value)
+
+
+def _rate(num: int, den: int) -> float | None:
+    """num / den rounded, or None when nothing counts yet."""
+    return round(num / den, 4) if den else None
+
+
+def compute_hotline(rows: Iterable[Sequence[Any]], overdue: int, now: float) -> HotlineData:
+    """The `hotline` aggregate from dal.tickets_since(query_since(now)) rows and dal.overdue_ticket_count.
+
+    Rows are (category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied).
+    Over today's tickets (received since Beijing midnight):
+    响应率 = responded within HOTLINE_RESPONSE_H / tickets responded or older than that window;
+    解决率 = resolved / tickets resolved or past their deadline; 满意率 = satisfied / rated.
+    Each is None while its denominator is zero.
+    """
+    today0 = day_start(now)
+    yesterday0 = today0 - _DAY_S
+    by_category = dict.fromkeys(c.HOTLINE_CATEGORIES, 0)
+    by_subdistrict = {s.code: 0 for s in geo.subdistricts()}
+    by_cell: dict[str, int] = {}
+    hourly = [0] * 24
+    hourly_y = [0] * 24
+    total = resp_num = resp_den = res_num = res_den = sat_num = sat_den = 0
+    for category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied in rows:
+        received = epoch(received_at)
+        if received < today0:
+            if received >= yesterday0:
+                hourly_y[hour_of(received)] += 1
+            continue
+        if received >= today0 + _DAY_S:
+            continue  # future-dated beyond today: not part of today's figures
+        total += 1
+        hourly[hour_of(received)] += 1
+        by_category[category] = by_category.get(category, 0) + 1
+        by_subdistrict[subdistrict] = by_subdistrict.get(subdistrict, 0) + 1
+        by_cell[cell] = by_cell.get(cell, 0) + 1
+        responded = _ts(responded_at)
+        if responded is not None or now - received >= _RESPONSE_S:
+            resp_den += 1
+            if responded is not None and responded - received <= _RESPONSE_S:
+                resp_num += 1
+        resolved = resolved_at is not None
+        if resolved or now > epoch(deadline_at):
+            res_den += 1
+            res_num += resolved
+        if satisfied is not None:
+            sat_den += 1
+            sat_num += bool(satisfied)
+    return HotlineData(
+        today_total=total,
+        by_category=by_category,
+        by_subdistrict=by_subdistrict,
+        by_cell=dict(sorted(by_cell.items())),
+        response_rate=_rate(resp_num, resp_den),
+        resolution_rate=_rate(res_num, res_den),
+        satisfaction_rate=_rate(sat_num, sat_den),
+        overdue=int(overdue),
+        hourly=hourly,
+        hourly_yesterday=hourly_y,
+    )

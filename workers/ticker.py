@@ -1,0 +1,83 @@
+"""Ticker aggregate: the newest incidents, hotline tickets and sensor alarms as one line each, zh and en."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from dashboard import constants as c
+from dashboard import geo, i18n
+from dashboard.keys import TickerData, TickerItem
+
+MAX_ITEMS: Final = 30
+
+
+def _place(code: str | None) -> tuple[str, str]:
+    """Chinese and English name of a subdistrict code (empty when unknown)."""
+    sub = geo.subdistrict_by_code().get(code or "")
+    return (sub.name_zh, sub.name_en) if sub else ("", "")
+
+
+def _join(*parts: str) -> str:
+    """Non-empty parts joined with a middle dot."""
+    return " · ".join(p for p in parts if p)
+
+
+def _incident_item(ev: Mapping[str, Any]) -> TickerItem:
+    """Ticker line of a new incident."""
+    sev = int(ev.get("severity") or 4)
+    roman = c.SEVERITY_ROMAN.get(sev, str(sev))
+    cat = str(ev.get("category") or "other")
+    zh_place, en_place = _place(ev.get("subdistrict"))
+    title = str(ev.get("title") or "")
+    return TickerItem(
+        ts=float(ev["ts"]),
+        kind=c.INCIDENT,
+        severity=sev,
+        text_zh=f"【{roman}级】{_join(i18n.name('inc_cat', cat, 'zh'), zh_place)}：{title}",
+        text_en=f"[{roman}] {_join(i18n.name('inc_cat', cat, 'en'), en_place)}: {title}",
+    )
+
+
+def _ticket_item(ev: Mapping[str, Any]) -> TickerItem:
+    """Ticker line of a new 12345 ticket."""
+    cat = str(ev.get("category") or "other")
+    zh_place, en_place = _place(ev.get("subdistrict"))
+    return TickerItem(
+        ts=float(ev["ts"]),
+        kind=c.HOTLINE_TICKET,
+        text_zh=f"12345 新工单：{_join(i18n.name('hl_cat', cat, 'zh'), zh_place)}",
+        text_en=f"12345 new ticket: {_join(i18n.name('hl_cat', cat, 'en'), en_place)}",
+    )
+
+
+def _alarm_item(entry: Mapping[str, Any]) -> TickerItem:
+    """Ticker line of a sensor entering the alarm state."""
+    stype = str(entry["type"])
+    zh_name, en_name = i18n.name("sensor", stype, "zh"), i18n.name("sensor", stype, "en")
+    unit = str(c.SENSOR_TYPES.get(stype, {}).get("unit", ""))
+    zh_place, en_place = _place(entry.get("sd"))
+    value = f"{float(entry['value']):g} {unit}".strip()
+    return TickerItem(
+        ts=float(entry["ts"]),
+        kind="sensor_alarm",
+        text_zh=f"传感器告警：{_join(f'{zh_name} {value}', zh_place)}（{entry['id']}）",
+        text_en=f"Sensor alarm: {_join(f'{en_name} {value}', en_place)} ({entry['id']})",
+    )
+
+
+def compute_ticker(durable: Iterable[Mapping[str, Any]], alarm_log: Iterable[Mapping[str, Any]]) -> TickerData:
+    """The `ticker` aggregate: durable-stream notifications (incidents, new tickets) and sensor-alarm
+    transitions from the fold state, newest first, at most MAX_ITEMS. Ticket updates are not shown."""
+    items: list[TickerItem] = []
+    for ev in durable:
+        kind = ev.get("kind")
+        if ev.get("ts") is None:
+            continue
+        if kind == c.INCIDENT:
+            items.append(_incident_item(ev))
+        elif kind == c.HOTLINE_TICKET:
+            items.append(_ticket_item(ev))
+    items.extend(_alarm_item(a) for a in alarm_log)
+    items.sort(key=lambda i: (-i["ts"], i["kind"], i["text_en"]))
+    return TickerData(items=items[:MAX_ITEMS])

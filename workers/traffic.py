@@ -1,0 +1,129 @@
+"""Traffic aggregate: congestion per corridor and the district index on Beijing's 0–10 scale."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import Any, Final
+
+from dashboard import constants as c
+from dashboard import geo
+from dashboard.events import Event
+from dashboard.keys import CorridorStatus, TrafficData
+
+# Free-flow speeds (km/h): the 2nd Ring is an urban expressway, the other corridors are arterials whose
+# free-flow speed in the old city is about 40 km/h (signals, crossings, bus lanes).
+EXPRESSWAY_FREE_FLOW_KMH: Final = 60.0
+ARTERIAL_FREE_FLOW_KMH: Final = 40.0
+FREE_FLOW_KMH: Final = {
+    "road_2nd_ring_north": EXPRESSWAY_FREE_FLOW_KMH,
+    "road_2nd_ring_east": EXPRESSWAY_FREE_FLOW_KMH,
+    "road_2nd_ring_south": EXPRESSWAY_FREE_FLOW_KMH,
+}
+# A corridor with no speed report for this long has no current speed (it leaves the district index).
+CORRIDOR_STALE_AFTER_S: Final = 600
+# The per-minute district-index series covers this many seconds.
+SERIES_WINDOW_S: Final = 3 * 3600
+
+# Speed ratio v / v_free -> index, piecewise linear between these points (see corridor_index).
+_INDEX_POINTS: Final = ((1.0, 0.0), (0.85, 2.0), (0.65, 4.0), (0.5, 6.0), (0.35, 8.0), (0.1, 10.0))
+
+
+def free_flow(corridor_id: str) -> float:
+    """Free-flow speed of a corridor in km/h."""
+    return FREE_FLOW_KMH.get(corridor_id, ARTERIAL_FREE_FLOW_KMH)
+
+
+def corridor_index(speed_kmh: float, free_flow_kmh: float) -> float:
+    """Beijing-style congestion index 0–10 of one corridor from its speed.
+
+    Beijing's index bands are 0–2 smooth, 2–4 basically smooth, 4–6 light, 6–8 moderate, 8–10 severe
+    congestion. The band edges here follow the speed grades of GB/T 33171-2016 (城市交通运行状况评价规范)
+    expressed as a share of free-flow speed: >= 85 % smooth, 65–85 % basically smooth, 50–65 % light,
+    35–50 % moderate, < 35 % severe; the index is linear inside each band and reaches 10 at 10 % of
+    free flow. For an arterial at 40 km/h that gives band edges of 34 / 26 / 20 / 14 km/h, for the
+    2nd Ring at 60 km/h 51 / 39 / 30 / 21 km/h.
+    """
+    ratio = speed_kmh / free_flow_kmh if free_flow_kmh > 0 else 0.0
+    if ratio >= 1.0:
+        return 0.0
+    for (r_hi, i_lo), (r_lo, i_hi) in pairwise(_INDEX_POINTS):
+        if ratio >= r_lo:
+            return round(i_lo + (r_hi - ratio) / (r_hi - r_lo) * (i_hi - i_lo), 2)
+    return 10.0
+
+
+def band_of(index: float) -> str:
+    """Label of the TRAFFIC_BANDS band holding `index` (bands are [lower, upper))."""
+    for upper, label in c.TRAFFIC_BANDS:
+        if index < upper:
+            return label
+    return c.TRAFFIC_BANDS[-1][1]
+
+
+def district_index(corridors: Mapping[str, Mapping[str, Any]], now: float | None = None) -> float:
+    """Length-weighted mean index of the corridors that have a current speed (0.0 when none has)."""
+    geo_corr = geo.corridor_by_id()
+    total_w = total = 0.0
+    for cid, obs in corridors.items():
+        cor = geo_corr.get(cid)
+        if cor is None or (now is not None and now - obs["ts"] > CORRIDOR_STALE_AFTER_S):
+            continue
+        total += cor.length_km * corridor_index(obs["speed"], free_flow(cid))
+        total_w += cor.length_km
+    return round(total / total_w, 2) if total_w else 0.0
+
+
+def fold_speed(state: dict[str, Any], ev: Event) -> None:
+    """Fold one traffic_speed event into the state (in place), closing the per-minute series as time moves.
+
+    A minute's series value is the district index once every event stamped in that minute has been folded,
+    so it is recorded when the first event of a later minute arrives; the still-open minute is added by
+    compute_traffic. This keeps the fold a pure sequence: folding in chunks equals folding all at once.
+    """
+    minute = int(ev["ts"] // 60) * 60
+    open_minute = state["minute"]
+    if open_minute is None:
+        state["minute"] = minute
+    elif minute > open_minute:
+        series: list[list[float]] = state["series"]
+        series.append([open_minute, district_index(state["corridors"], open_minute + 60)])
+        cutoff = minute - SERIES_WINDOW_S
+        while series and series[0][0] < cutoff:
+            series.pop(0)
+        state["minute"] = minute
+    corridors: dict[str, dict[str, Any]] = state["corridors"]
+    prev = corridors.get(ev["corridor_id"])
+    if prev is None or ev["ts"] >= prev["ts"]:
+        corridors[ev["corridor_id"]] = {"speed": ev["speed_kmh"], "ts": ev["ts"]}
+
+
+def compute_traffic(state: Mapping[str, Any], now: float) -> TrafficData:
+    """The `traffic` aggregate: corridors worst first, district index and band, the 3-hour series."""
+    obs: Mapping[str, Mapping[str, Any]] = state["corridors"]
+    items: list[CorridorStatus] = []
+    for cor in geo.corridors():
+        o = obs.get(cor.id)
+        fresh = o is not None and now - o["ts"] <= CORRIDOR_STALE_AFTER_S
+        speed = float(o["speed"]) if o is not None and fresh else None
+        ff = free_flow(cor.id)
+        idx = corridor_index(speed, ff) if speed is not None else 0.0
+        items.append(
+            CorridorStatus(
+                id=cor.id,
+                name_zh=cor.name_zh,
+                name_en=cor.name_en,
+                speed_kmh=None if speed is None else round(speed, 1),
+                free_flow_kmh=ff,
+                index=idx,
+                band=band_of(idx),
+            )
+        )
+    # Worst first; corridors without a current speed go last.
+    items.sort(key=lambda s: (s["speed_kmh"] is None, -s["index"], s["id"]))
+    d_idx = district_index(obs, now)
+    cutoff = now - SERIES_WINDOW_S
+    series = [[float(m), float(v)] for m, v in state["series"] if m >= cutoff]
+    if state["minute"] is not None and state["minute"] >= cutoff:
+        series.append([float(state["minute"]), d_idx])
+    return TrafficData(district_index=d_idx, band=band_of(d_idx), corridors=items, series=series)
