@@ -1,0 +1,110 @@
+"""Faults: Redis stopping under an open wall and coming back; the process keeps serving throughout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callbacks.refresh import read_and_refresh
+from dashboard import constants as c
+from dashboard import create_app
+from dashboard.aggregates import read_aggregates
+from dashboard.config import Config
+from dashboard.db import init_db
+from dashboard.extensions import db_sessions
+from dashboard.redis_conn import free_port, start_bundled_redis
+from tests.helpers import incident, login, reading, seed_users
+from workers.tick import run_tick
+
+AUTH = {"Authorization": "Bearer test-token"}
+
+
+class RedisProcess:
+    """A redis-server of our own that a test may stop and start again on the same port."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its URL."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start (or restart) it."""
+        self.proc, _ = start_bundled_redis(self.data_dir, self.port)
+
+    def stop(self) -> None:
+        """Stop it, as a crash or an operator would."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A private Redis server for this test."""
+    server = RedisProcess(tmp_path / "redis")
+    server.start()
+    yield server
+    if server.proc and server.proc.poll() is None:
+        server.stop()
+
+
+def post(client: Any, events: list[dict[str, Any]]) -> Any:
+    """POST events to the ingest API."""
+    return client.post("/api/v1/events", data=json.dumps(events), content_type="application/json", headers=AUTH)
+
+
+def test_redis_stopping_and_returning_under_an_open_wall(own_redis: RedisProcess, tmp_path: Path) -> None:
+    app = create_app(Config.for_tests(redis_url=own_redis.url, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+        init_db(sessions.kw["bind"])
+        seed_users(sessions)
+    client = app.test_client()
+    login(client, "duty")
+    assert post(client, [reading("r1"), incident("i1", severity=2)]).status_code == 200
+    run_tick(r, sessions, time.time())
+    with app.app_context():
+        values, versions, meta = read_and_refresh(r, None, "zh")
+    assert meta["ok"] and meta[c.AGG_INCIDENTS] is not None
+
+    own_redis.stop()
+    # Pages still load, the wall's refresh marks every panel stale instead of failing, /healthz says 503.
+    assert client.get("/wall").status_code == 200
+    assert client.get("/_dash-layout").status_code == 200
+    with app.app_context():
+        values, new_client, meta = read_and_refresh(r, versions, "zh")
+    assert meta["ok"] is False and all(meta[name] is None for name in c.AGGREGATES)
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["redis"]["ok"] is False
+    # Incidents posted meanwhile are kept in SQL; telemetry is refused with 503 and Retry-After.
+    resp = post(client, [incident("i2", severity=1)])
+    assert resp.status_code == 200 and resp.get_json()["accepted"] == 1
+    resp = post(client, [reading("r2")])
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+
+    own_redis.start()
+    deadline = time.monotonic() + 10
+    while True:  # the next ticks recover the aggregates by themselves, including what arrived meanwhile
+        run_tick(r, sessions, time.time())
+        envs = read_aggregates(r, c.AGGREGATES)
+        inc = envs[c.AGG_INCIDENTS]
+        if inc and inc["data"]["open_total"] == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert inc is not None and inc["data"]["open_by_severity"] == {"1": 1, "2": 1, "3": 0, "4": 0}
+    assert all(envs[name] is not None for name in c.AGGREGATES)
+    assert post(client, [reading("r3")]).status_code == 200
+    health = client.get("/healthz").get_json()
+    assert health["redis"]["ok"] and all(a["ok"] for a in health["aggregates"].values())
