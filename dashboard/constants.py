@@ -12,9 +12,11 @@ CROWD: Final = "crowd"
 INCIDENT: Final = "incident"
 HOTLINE_TICKET: Final = "hotline_ticket"
 HOTLINE_UPDATE: Final = "hotline_update"
+# A source system (110/119/120, a utility's own system) reporting that its incident ended.
+INCIDENT_UPDATE: Final = "incident_update"
 
 TELEMETRY_KINDS: Final = frozenset({SENSOR_READING, TRAFFIC_SPEED, PARKING, CROWD})
-DURABLE_KINDS: Final = frozenset({INCIDENT, HOTLINE_TICKET, HOTLINE_UPDATE})
+DURABLE_KINDS: Final = frozenset({INCIDENT, INCIDENT_UPDATE, HOTLINE_TICKET, HOTLINE_UPDATE})
 EVENT_KINDS: Final = TELEMETRY_KINDS | DURABLE_KINDS
 
 # Sensor types (一杆多感): physical range accepted by the validator, unit, and default thresholds.
@@ -56,6 +58,8 @@ SEVERITY_ROMAN: Final = {1: "I", 2: "II", 3: "III", 4: "IV"}
 # Incident lifecycle states (the full state machine arrives with the dispatch console).
 INCIDENT_OPEN_STATES: Final = ("new", "acknowledged", "dispatched", "on_scene")
 INCIDENT_STATES: Final = (*INCIDENT_OPEN_STATES, "resolved", "closed", "cancelled")
+# End states a source system may report for its own incident.
+INCIDENT_SOURCE_END_STATES: Final = ("resolved", "closed", "cancelled")
 # Minutes to resolution by severity.
 INCIDENT_DEADLINE_MIN: Final = {1: 30, 2: 60, 3: 120, 4: 240}
 

@@ -133,17 +133,13 @@ class StoreResult:
 
 
 def store_durable(session: Session, events: Sequence[Event]) -> StoreResult:
-    """Write incidents, tickets and ticket updates in one transaction; duplicates are skipped."""
+    """Write incidents, tickets and their updates in one transaction; duplicates are skipped."""
     result = StoreResult([], [], [])
     for ev in events:
         kind = ev["kind"]
         try:
             with session.begin_nested():
-                if kind == c.INCIDENT:
-                    _insert_incident(session, ev)
-                elif kind == c.HOTLINE_TICKET:
-                    _insert_ticket(session, ev)
-                elif kind == c.HOTLINE_UPDATE and not _update_ticket(session, ev):
+                if not _DURABLE_WRITERS[kind](session, ev):
                     result.unknown.append(ev)
                     continue
         except IntegrityError:
@@ -160,7 +156,7 @@ def store_durable(session: Session, events: Sequence[Event]) -> StoreResult:
     return result
 
 
-def _insert_incident(session: Session, ev: Event) -> None:
+def _insert_incident(session: Session, ev: Event) -> bool:
     """Insert one incident row from a validated event."""
     reported = _dt(ev["ts"])
     now = utcnow()
@@ -185,9 +181,10 @@ def _insert_incident(session: Session, ev: Event) -> None:
         )
     )
     session.flush()
+    return True
 
 
-def _insert_ticket(session: Session, ev: Event) -> None:
+def _insert_ticket(session: Session, ev: Event) -> bool:
     """Insert one hotline ticket from a validated event."""
     received = _dt(ev["ts"])
     session.add(
@@ -206,6 +203,7 @@ def _insert_ticket(session: Session, ev: Event) -> None:
         )
     )
     session.flush()
+    return True
 
 
 def _update_ticket(session: Session, ev: Event) -> bool:
@@ -231,6 +229,37 @@ def _update_ticket(session: Session, ev: Event) -> bool:
         setattr(ticket, key, value)
     session.flush()
     return True
+
+
+def _end_incident(session: Session, ev: Event) -> bool:
+    """Apply a source's report that its incident was resolved, closed or cancelled; False when unknown."""
+    incident = session.scalar(
+        select(Incident).where(Incident.source == ev["source"], Incident.external_id == ev["incident_id"])
+    )
+    if incident is None:
+        return False
+    at = _dt(ev["ts"])
+    status = ev["status"]
+    # An end state is final: a late or repeated report never reopens or moves a clock.
+    if incident.state in c.INCIDENT_OPEN_STATES or (incident.state == "resolved" and status == "closed"):
+        incident.state = status
+        if status in ("resolved", "closed") and incident.resolved_at is None:
+            incident.resolved_at = at
+        if status in ("closed", "cancelled") and incident.closed_at is None:
+            incident.closed_at = at
+        incident.updated_at = utcnow()
+        audit(session, f"source:{ev['source']}", f"incident_{status}", "incident", str(incident.id))
+    session.flush()
+    return True
+
+
+# How each durable kind is written; False means "refers to something that does not exist".
+_DURABLE_WRITERS = {
+    c.INCIDENT: _insert_incident,
+    c.INCIDENT_UPDATE: _end_incident,
+    c.HOTLINE_TICKET: _insert_ticket,
+    c.HOTLINE_UPDATE: _update_ticket,
+}
 
 
 def open_incidents(session: Session, limit: int = 200) -> list[dict[str, Any]]:

@@ -112,7 +112,7 @@ def validate_event(raw: Any, now: float, index: int = 0) -> tuple[Event | None, 
             errors["ts"] = f"telemetry older than {c.TELEMETRY_MAX_AGE_S} s is no longer live"
     out: Event = {"event_id": event_id, "source": source, "kind": kind, "ts": ts}
 
-    if kind is not None and kind != c.HOTLINE_UPDATE:
+    if kind is not None and kind not in (c.HOTLINE_UPDATE, c.INCIDENT_UPDATE):
         lon = _number(raw, "lon", errors, -180, 180)
         lat = _number(raw, "lat", errors, -90, 90)
         if lon is not None and lat is not None:
@@ -153,6 +153,9 @@ def validate_event(raw: Any, now: float, index: int = 0) -> tuple[Event | None, 
         out["description"] = _string(raw, "description", errors, max_len=2000, required=False)
         if raw.get("sensor_id") is not None:
             out["sensor_id"] = _identifier(raw, "sensor_id", errors)
+    elif kind == c.INCIDENT_UPDATE:
+        out["incident_id"] = _identifier(raw, "incident_id", errors)
+        out["status"] = _choice(raw, "status", errors, c.INCIDENT_SOURCE_END_STATES)
     elif kind == c.HOTLINE_TICKET:
         out["ticket_id"] = _identifier(raw, "ticket_id", errors)
         out["category"] = _choice(raw, "category", errors, c.HOTLINE_CATEGORIES)

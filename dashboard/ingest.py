@@ -119,8 +119,7 @@ def ingest_payload(
             result.accepted += len(stored.stored)
             result.duplicates += [_ref(ev, index_of[id(ev)]) for ev in stored.duplicates]
             result.rejected += [
-                Rejection(index_of[id(ev)], ev["event_id"], {"ticket_id": "no ticket with this id from this source"})
-                for ev in stored.unknown
+                Rejection(index_of[id(ev)], ev["event_id"], _unknown_reason(ev)) for ev in stored.unknown
             ]
             _notify_durable(r, stored.stored)
 
@@ -139,6 +138,13 @@ def ingest_payload(
     result.rejected.sort(key=lambda rej: rej.index)
     _count(r, valid, result)
     return result
+
+
+def _unknown_reason(ev: Event) -> dict[str, str]:
+    """Why an update was refused: what it refers to does not exist."""
+    if ev["kind"] == c.INCIDENT_UPDATE:
+        return {"incident_id": "no incident with this id from this source"}
+    return {"ticket_id": "no ticket with this id from this source"}
 
 
 def _notify_durable(r: redis.Redis, events: list[Event]) -> None:

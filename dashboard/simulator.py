@@ -358,7 +358,14 @@ HTTP_TIMEOUT_S: Final = 10.0
 BACKFILL_INCIDENTS_S: Final = 1800.0
 
 # Tags that keep the random streams of different purposes apart.
-_T_SECOND, _T_DAY, _T_EPISODE, _T_OUTAGE, _T_TICKET, _T_TICKET_DETAIL, _T_INCIDENT, _T_PHASE = range(1, 9)
+_T_SECOND, _T_DAY, _T_EPISODE, _T_OUTAGE, _T_TICKET, _T_TICKET_DETAIL, _T_INCIDENT, _T_PHASE, _T_INCIDENT_END = range(
+    1, 10
+)
+# Minutes from report to resolution by severity (field units close the common ones within the hour), and
+# minutes from resolution to the source closing the case.
+INCIDENT_RESOLVE_MIN: Final = {1: (120, 360), 2: (60, 240), 3: (40, 150), 4: (20, 90)}
+INCIDENT_CLOSE_MIN: Final = (10, 30)
+INCIDENT_LIFE_H: Final = 7
 _T_FLEET, _T_UNITS, _T_ENTITY, _T_POOL = range(9, 13)
 _M64: Final = (1 << 64) - 1
 
@@ -866,6 +873,7 @@ class Simulator:
             self._ticket_life_h + 48
         )
         self._durable: _LRU[int, tuple[list[int], list[dict[str, Any]]]] = _LRU(6)
+        self._incidents: _LRU[int, list[tuple[int, dict[str, Any]]]] = _LRU(INCIDENT_LIFE_H + 4)
         self._prefix: _LRU[int, str] = _LRU(4)
         self._cores: _LRU[int, list[tuple[int, str, str, int, int, int, bool]]] = _LRU(4)
 
@@ -1474,6 +1482,39 @@ class Simulator:
                 out.append((ms, self._incident(ms, key, "crowd", sev, spot[1], spot[2], spot[7], "人员聚集拥挤")))
         return out
 
+    def _hour_incidents(self, hour: int) -> list[tuple[int, dict[str, Any]]]:
+        """The incidents of an epoch hour, cached: their ends are looked up for several hours after."""
+        return self._incidents.get_or(hour, lambda: self._incident_events(hour))
+
+    def _incident_ends(self, hour: int, first: int | None) -> list[tuple[int, dict[str, Any]]]:
+        """The source's reports, falling in `hour`, that its earlier incidents were resolved and then closed."""
+        lo_ms, hi_ms = hour * HOUR_MS, (hour + 1) * HOUR_MS
+        out: list[tuple[int, dict[str, Any]]] = []
+        for src_hour in range(hour - INCIDENT_LIFE_H, hour + 1):
+            for ms, inc in self._hour_incidents(src_hour):
+                if first is not None and ms < first:
+                    continue  # never posted, so never ended
+                rng = random.Random(f"{self.seed}:{_T_INCIDENT_END}:{inc['event_id']}")
+                lo, hi = INCIDENT_RESOLVE_MIN[inc["severity"]]
+                resolved = ms + int(rng.uniform(lo, hi) * 60_000)
+                closed = resolved + int(rng.uniform(*INCIDENT_CLOSE_MIN) * 60_000)
+                for at, status in ((resolved, "resolved"), (closed, "closed")):
+                    if lo_ms <= at < hi_ms:
+                        out.append(
+                            (
+                                at,
+                                {
+                                    "event_id": f"ie-{inc['event_id']}-{status}",
+                                    "source": self.source,
+                                    "kind": "incident_update",
+                                    "ts": iso_ts(at),
+                                    "incident_id": inc["event_id"],
+                                    "status": status,
+                                },
+                            )
+                        )
+        return out
+
     def _durable_hour(self, hour: int) -> tuple[list[int], list[dict[str, Any]]]:
         """Tickets, ticket updates and incidents of an epoch hour, sorted by time, after the world's start."""
 
@@ -1482,7 +1523,8 @@ class Simulator:
             items: list[tuple[int, int, dict[str, Any]]] = []
             if first is None or (hour + 1) * HOUR_MS > first:
                 items += [(ms, 0, ev) for ms, ev in self._ticket_events(hour)]
-                items += [(ms, 1, ev) for ms, ev in self._incident_events(hour)]
+                items += [(ms, 1, ev) for ms, ev in self._hour_incidents(hour)]
+            items += [(at, 3, ev) for at, ev in self._incident_ends(hour, first)]
             lowest = hour - self._ticket_life_h
             if first is not None:
                 lowest = max(lowest, first // HOUR_MS)

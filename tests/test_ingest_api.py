@@ -176,3 +176,21 @@ def test_when_redis_is_down_telemetry_is_503_with_retry_after_and_incidents_stil
     assert body["rejected"][0]["index"] == 2
     with app.app_context(), db_sessions()() as s:
         assert s.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_a_source_ending_its_incident_closes_it_once_and_unknown_ones_are_refused(app: Any, client: Any) -> None:
+    post(client, [incident("i1")])
+    ts = reading("x")["ts"]
+
+    def end(event_id: str, status: str, ref: str = "i1") -> dict[str, Any]:
+        return {"event_id": event_id, "source": "test", "kind": "incident_update", "ts": ts,
+                "incident_id": ref, "status": status}
+
+    body = post(client, [end("e1", "resolved"), end("e2", "closed"), end("e3", "resolved", "nope")]).get_json()
+    assert body["accepted"] == 2
+    assert body["rejected"] == [{"index": 2, "event_id": "e3",
+                                 "errors": {"incident_id": "no incident with this id from this source"}}]
+    post(client, [end("e4", "cancelled")])  # too late: a closed incident stays closed
+    with app.app_context(), db_sessions()() as s:
+        inc = s.scalars(select(Incident)).one()
+    assert inc.state == "closed" and inc.resolved_at is not None and inc.closed_at is not None

@@ -1,0 +1,74 @@
+# Dongcheng city-operations command centre. `make run` starts everything; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Touched after a successful install: reinstall only when pyproject.toml is newer.
+STAMP := $(VENV)/.installed-stamp
+
+# Browser tests (dash_duo) use Debian's Chromium and its ChromeDriver.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test browsers lint bench clean distclean
+
+help:
+	@echo "make run       set up .venv and start the whole system on http://127.0.0.1:$${PORT:-8050}"
+	@echo "make test      set up .venv (and Chromium for browser tests) and run the test suite"
+	@echo "make lint      ruff + mypy"
+	@echo "make bench     measure aggregate age and refresh latency under load"
+	@echo "make clean     remove caches (keeps .venv and instance/); make distclean also removes .venv"
+
+venv: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[test]'
+	touch $@
+
+run: venv
+	$(PY) -m dashboard.runner
+
+# Installs Chromium, ChromeDriver and CJK fonts when they are missing and we may (root with apt-get).
+browsers:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] \
+	   && { ! command -v dpkg-query >/dev/null || dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed'; }; then \
+	  exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(BROWSER_PACKAGES) for the browser tests"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES); \
+	else \
+	  echo "warning: cannot install $(BROWSER_PACKAGES) (not root or no apt-get): browser tests may be skipped"; \
+	fi
+
+# dash[testing] starts selenium's Chrome driver, which finds `chromedriver` on PATH; DASH_TEST_CHROMEPATH
+# names the browser. Without them the browser tests are deselected instead of failing on set-up.
+# pytest exits 5 when it ran no test: that is a failure here, never a silent pass.
+test: venv browsers
+	@rc=0; marks=(); \
+	if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then marks=(-m "not browser"); fi; \
+	PATH="$(dir $(CHROMEDRIVER)):$$PATH" DASH_TEST_CHROMEPATH=$(CHROMIUM) \
+	  $(VENV)/bin/pytest --headless --webdriver Chrome "$${marks[@]}" $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest ran no test: failing"; fi; \
+	exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info bench/results
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

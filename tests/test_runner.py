@@ -1,0 +1,295 @@
+"""The real runner as a subprocess: it starts everything, restarts a killed worker, and stops every process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboard.config import ROOT
+from dashboard.redis_conn import free_port
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the Linux process table")
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name, or None when the process is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _alive(pid: int) -> bool:
+    """True when `pid` exists and is not a zombie."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _in_sessions(sids: set[int]) -> list[str]:
+    """Live processes of the given sessions, as 'pid cmdline' (a child's session holds all it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat(int(entry.name))
+        if fields and fields[0] != "Z" and int(fields[3]) in sids:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry.name} {cmd}")
+    return found
+
+
+def _port_open(port: int) -> bool:
+    """True when something accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _status(url: str) -> int | None:
+    """HTTP status of GET `url`, or None when nothing answers."""
+    try:
+        with _NO_PROXY.open(url, timeout=2) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _wait(what: str, pred: Callable[[], Any], timeout: float, run: RunnerProc | None = None) -> Any:
+    """Poll `pred` until it returns something truthy; fail with the runner's output after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        if run is not None and run.proc.poll() is not None:
+            pytest.fail(f"runner exited ({run.proc.returncode}) while waiting for {what}:\n{run.output()}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}" + (f":\n{run.output()}" if run else ""))
+
+
+@dataclass
+class RunnerProc:
+    """A runner subprocess and where to look at it."""
+
+    proc: subprocess.Popen[bytes]
+    instance: Path
+    port: int
+    out_path: Path
+
+    def output(self) -> str:
+        """Everything the runner printed so far."""
+        return self.out_path.read_text(errors="replace")
+
+    def pids(self) -> dict[str, Any]:
+        """The runner's instance/pids.json, or {} before it is written."""
+        try:
+            return dict(json.loads((self.instance / "pids.json").read_text()))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def children(self) -> dict[str, int]:
+        """Child name -> pid."""
+        return {name: int(info["pid"]) for name, info in self.pids().get("children", {}).items()}
+
+    def redis_port(self) -> int:
+        """Port of the bundled Redis."""
+        return int(self.pids()["redis_url"].rsplit(":", 1)[1].split("/")[0])
+
+
+@pytest.fixture
+def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
+    """Start `python -m dashboard.runner` in its own session on free ports under tmp_path."""
+    started: list[RunnerProc] = []
+
+    def start(**extra: str) -> RunnerProc:
+        instance = tmp_path / "instance"
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEMO_PASSWORD", "SECRET_KEY")}
+        env.update(
+            INSTANCE_DIR=str(instance),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'runner.db'}",
+            PORT=str(port),
+            REDIS_PORT=str(free_port()),  # never the 6390 of a `make run` on this machine
+            SIMULATOR="off",
+            SIM_RATE="5",
+            RQ_WORKERS="2",
+            WEB_WORKERS="1",
+            WEB_THREADS="4",
+        )
+        env.update(extra)
+        out_path = tmp_path / "runner.out"
+        with out_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dashboard.runner"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # like a terminal: Ctrl-C goes to the runner's group
+            )
+        run = RunnerProc(proc, instance, port, out_path)
+        started.append(run)
+        _wait("/login", lambda: _status(f"http://127.0.0.1:{port}/login") == 200, START_TIMEOUT_S, run)
+        _wait("the banner", lambda: "command centre is up" in run.output(), 10, run)
+        return run
+
+    yield start
+    for run in started:
+        if run.proc.poll() is None:
+            # A failed test must not leave a system running: SIGTERM, and SIGKILL the runner's children.
+            sids = set(run.children().values())
+            run.proc.send_signal(signal.SIGTERM)
+            try:
+                run.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                run.proc.wait()
+                for line in _in_sessions(sids):
+                    os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+def _stop_and_check(run: RunnerProc, send: Callable[[], None]) -> None:
+    """Send the stop signal and assert the runner exits 0 leaving no process and no open port behind."""
+    children = run.children()
+    redis_port = run.redis_port()
+    assert _port_open(redis_port)
+    send()
+    try:
+        code = run.proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"runner did not stop in {STOP_TIMEOUT_S:.0f} s:\n{run.output()}")
+    out = run.output()
+    assert code == 0, out
+    assert "all processes stopped" in out
+    left = _in_sessions(set(children.values()))
+    assert not left, f"left running: {left}\n{out}"
+    assert not [name for name, pid in children.items() if _alive(pid)]
+    assert not _port_open(redis_port), "the bundled redis-server still listens"
+    assert not _port_open(run.port), "the web server still listens"
+    assert not (run.instance / "pids.json").exists()
+
+
+def test_runs_everything_and_ctrl_c_stops_every_child(start_runner: Callable[..., RunnerProc]) -> None:
+    """SIGINT to the runner's group (a terminal's Ctrl-C) stops web, workers, cron, simulator and Redis."""
+    run = start_runner(SIMULATOR="on")
+    children = _wait("the simulator to start", lambda: "simulator" in run.children() and run.children(), 20, run)
+    assert set(children) == {"redis", "worker-1", "worker-2", "cron", "web", "simulator"}
+    out = run.output()
+    assert f"http://127.0.0.1:{run.port}" in out
+    for account in ("duty", "leader", "dispatch", "admin"):
+        assert account in out
+    assert "password" in out and "generated" in out
+    secrets = run.instance / "secrets.json"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert {"SECRET_KEY", "INGEST_TOKEN"} <= set(json.loads(secrets.read_text()))
+    assert (run.instance / "logs" / "web.log").stat().st_size > 0
+    _stop_and_check(run, lambda: os.killpg(run.proc.pid, signal.SIGINT))
+
+
+def test_sigterm_stops_every_child_and_the_tick_ran(start_runner: Callable[..., RunnerProc]) -> None:
+    """Workers and the one cron process really tick; SIGTERM to the runner alone stops everything."""
+    run = start_runner(DEMO_PASSWORD="chosen-password")
+    assert "simulator" not in run.children()
+    assert "chosen-password" in run.output()
+
+    def workers_ticking() -> bool:
+        try:
+            with _NO_PROXY.open(f"http://127.0.0.1:{run.port}/healthz", timeout=2) as resp:
+                body = json.load(resp)
+        except urllib.error.HTTPError as exc:
+            body = json.load(exc)
+        return bool(body.get("workers", {}).get("ok"))
+
+    _wait("/healthz to report ticking workers", workers_ticking, 20, run)
+    _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
+
+
+def test_killed_worker_is_restarted(start_runner: Callable[..., RunnerProc]) -> None:
+    """A worker killed with SIGKILL is noticed, cleaned up after and replaced."""
+    run = start_runner()
+    old = run.children()["worker-1"]
+    os.kill(old, signal.SIGKILL)
+
+    def replaced() -> int | None:
+        new = run.children().get("worker-1")
+        return new if new is not None and new != old and _alive(new) else None
+
+    new = _wait("worker-1 to be restarted", replaced, 15, run)
+    assert f"worker-1 (pid {old}) was killed by SIGKILL" in run.output()
+    assert not _in_sessions({old})
+    assert run.children()["worker-2"] != new
+    _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
+
+
+# --- the supervisor's parts, without starting the system -------------------------------------------
+
+
+def test_restart_delay_doubles_and_resets_after_a_stable_run() -> None:
+    """1, 2, 4 … 30 s while a child keeps dying young; 1 s again after it ran a while."""
+    from dashboard.runner import BACKOFF_MAX_S, STABLE_AFTER_S, Child, Runner, Settings
+
+    runner = Runner(Settings.from_env({}))
+    child = Child("worker-1", spawn=lambda: pytest.fail("not started here"), stage=2)
+    delays = [runner._schedule_restart(child, uptime=1.0) for _ in range(7)]
+    assert delays == [1, 2, 4, 8, 16, BACKOFF_MAX_S, BACKOFF_MAX_S]
+    assert runner._schedule_restart(child, uptime=STABLE_AFTER_S + 1) == 1
+    assert child.restarts == 8
+
+
+def test_signal_session_reaches_processes_in_groups_of_their_own() -> None:
+    """Like an RQ work horse (setpgrp), a grandchild in its own group is still stopped with its session."""
+    from dashboard.runner import session_members, signal_session
+
+    script = (
+        "import os, subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import os, time; os.setpgrp(); time.sleep(60)'])\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        _wait("the grandchild", lambda: len(session_members(proc.pid)) == 2, 10)
+        assert signal_session(proc.pid, signal.SIGKILL) == 2
+        proc.wait(timeout=5)
+        _wait("the session to empty", lambda: not session_members(proc.pid), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_urls_are_printed_without_passwords() -> None:
+    """Database and Redis URLs in the banner and pids.json never show a password."""
+    from dashboard.runner import mask_url
+
+    assert mask_url("postgresql://ops:s3cret@db:5432/dc") == "postgresql://ops:***@db:5432/dc"
+    assert mask_url("redis://:s3cret@127.0.0.1:6390/0") == "redis://:***@127.0.0.1:6390/0"
+    assert mask_url("sqlite:////srv/instance/dongcheng.db") == "sqlite:////srv/instance/dongcheng.db"
+
+
+def test_exit_descriptions() -> None:
+    """Exit codes and signals are told apart in the log."""
+    from dashboard.runner import describe_exit
+
+    assert describe_exit(3) == "exited with code 3"
+    assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
