@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dashboard.config import ROOT, Config
+from dashboard.config import INSTANCE_DIR, ROOT, Config
 
 __all__ = ["Config", "create_app"]
 
@@ -49,7 +49,7 @@ def create_app(config: Config | None = None) -> Any:
     config = config or Config.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    server = Flask(__name__, instance_path=str(ROOT / "instance"))
+    server = Flask(__name__, instance_path=str(INSTANCE_DIR))
     server.config.update(
         SECRET_KEY=config.secret_key,
         TESTING=config.testing,

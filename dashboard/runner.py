@@ -410,7 +410,8 @@ class Runner:
         rq_level = self.s.rq_log_level
         for i in range(1, self.s.rq_workers + 1):
             argv = [py, "-m", "rq.cli", "worker", QUEUE_TICK, QUEUE_DEFAULT, "--url", self.redis_url]
-            argv += ["--logging_level", rq_level]
+            # In-process jobs: forking per one-second tick re-imports and reconnects (~280 ms vs ~20 ms).
+            argv += ["--worker-class", "rq.worker.SimpleWorker", "--logging_level", rq_level]
             self.children.append(Child(f"worker-{i}", self._popen(argv), stage=2))
         cron = [py, "-m", "rq.cli", "cron", "workers/cron.py", "--url", self.redis_url, "-l", rq_level.lower()]
         self.children.append(Child("cron", self._popen(cron), stage=2))
