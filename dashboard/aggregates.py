@@ -123,13 +123,14 @@ def write_aggregates(
 
     `version` goes up only when an aggregate's data differs from what is stored (compared by hash);
     `computed_at` is always set to `now`. The names of changed aggregates are published on
-    keys.UPDATES_CHANNEL, one message per name, inside the same transaction so that a subscriber
+    keys.updates_channel(db), one message per name, inside the same transaction so that a subscriber
     reading the key after the message always sees the new version.
     """
     names = list(datas)
     canon = {name: canonical_json(datas[name]) for name in names}
     digests = {name: data_hash(text) for name, text in canon.items()}
     agg_keys = [keys.agg_key(n) for n in names]
+    channel = keys.updates_channel(int(r.connection_pool.connection_kwargs.get("db", 0)))
     with r.pipeline(transaction=True) as pipe:
         for attempt in range(_WATCH_RETRIES):
             try:
@@ -152,7 +153,7 @@ def write_aggregates(
                 for key, value in (extra_state or {}).items():
                     pipe.set(key, value)
                 for name in changed:
-                    pipe.publish(keys.UPDATES_CHANNEL, name)
+                    pipe.publish(channel, name)
                 pipe.execute()
                 return changed
             except redis.WatchError:

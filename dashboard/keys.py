@@ -21,7 +21,9 @@ TELEMETRY_STATE: Final = PREFIX + "state:telemetry"
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
 TICK_LOCK_TTL_MS: Final = 3_000
-# Pub/sub channel announcing "aggregate <name> has a new version".
+# Pub/sub channel announcing "aggregate <name> has a new version". Channels are shared by every logical
+# database of a server, so the name carries the database number: two deployments (or a deployment and the
+# test-suite) on one server never hear each other.
 UPDATES_CHANNEL: Final = PREFIX + "updates"
 # Heartbeat of the tick: epoch seconds of the last completed tick.
 LAST_TICK: Final = PREFIX + "tick:last"
@@ -30,6 +32,11 @@ INGEST_STATS: Final = PREFIX + "ingest:stats"
 # RQ queue names.
 QUEUE_TICK: Final = "dc-tick"
 QUEUE_DEFAULT: Final = "dc-default"
+
+
+def updates_channel(db: int) -> str:
+    """The pub/sub channel of aggregate updates for Redis database `db`."""
+    return f"{UPDATES_CHANNEL}:{db}"
 
 
 def agg_key(name: str) -> str:

@@ -43,7 +43,7 @@ def test_version_only_bumps_when_data_changes_and_computed_at_always_refreshes(r
 
 def test_changed_names_are_published_once_each(r: redis.Redis) -> None:
     ps = r.pubsub()
-    ps.subscribe(keys.UPDATES_CHANNEL)
+    ps.subscribe(keys.updates_channel(r.connection_pool.connection_kwargs.get("db", 0)))
     _drain(ps, 0.2)
     aggregates.write_aggregates(r, {"kpi": {"x": 1}, "traffic": {"y": 1}}, now=1.0)
     assert sorted(_drain(ps)) == ["kpi", "traffic"]
