@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from functools import cache
 from pathlib import Path
@@ -83,4 +84,16 @@ def create_app(config: Config | None = None) -> Any:
     # Set Dash up now rather than on the first request, so this app takes its callbacks immediately.
     with server.test_request_context("/"):
         dash_app._setup_server()
+    _freeze_startup_heap()
     return server
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything alive after start-up out of the garbage collector's sight.
+
+    A refresh allocates a few thousand short-lived dicts (the parsed aggregates), which triggers a full
+    collection every few seconds; walking the ~10^5 objects that dash, plotly and flask leave from start-up
+    then stalls that refresh for 50–80 ms. Frozen, a collection walks only what was created since.
+    """
+    gc.collect()
+    gc.freeze()

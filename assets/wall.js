@@ -1,0 +1,128 @@
+/*
+ * Browser-side callbacks of the wall (registered in callbacks/router.py and callbacks/freshness.py).
+ *
+ * measure:   the window size (and path) before the router renders, so charts are built for this screen.
+ * clock:     Beijing time, every tick, in the UI language.
+ * freshness: every tick, each panel's age from the META store the server answers every second; a panel
+ *            turns stale when its oldest aggregate is older than AGG_STALE_AFTER_S, when Redis is down
+ *            (META.ok false) or when the server itself stops answering. Also ticks the incident ages and
+ *            deadline clocks, so they move every second without any server traffic.
+ */
+window.dash_clientside = window.dash_clientside || {};
+(function () {
+    "use strict";
+
+    var lastMeta = null;
+    var metaAt = 0;          // Date.now() when the current META arrived
+    var offset = 0;          // server clock - browser clock, seconds
+    var NEW_S = 60;
+
+    function fill(template, vars) {
+        return String(template || "").replace(/\{(\w+)\}/g, function (m, k) {
+            return vars[k] === undefined ? m : vars[k];
+        });
+    }
+
+    function ago(seconds, s) {
+        var v = Math.max(0, Math.floor(seconds));
+        if (v < 60) { return fill(s["fresh.ago_s"], {n: v}); }
+        if (v < 3600) { return fill(s["fresh.ago_m"], {n: Math.floor(v / 60)}); }
+        return fill(s["fresh.ago_h"], {n: Math.floor(v / 3600)});
+    }
+
+    function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+    function duration(seconds) {
+        var v = Math.abs(Math.floor(seconds));
+        var h = Math.floor(v / 3600), m = Math.floor((v % 3600) / 60), sec = v % 60;
+        return h ? h + ":" + pad(m) + ":" + pad(sec) : pad(m) + ":" + pad(sec);
+    }
+
+    function serverNow() { return Date.now() / 1000 + offset; }
+
+    /** Incident ages and deadline clocks: spans React leaves empty, filled here every second. */
+    function tickRows(s) {
+        var now = serverNow();
+        var i, el, t, rem;
+        var ages = document.querySelectorAll(".wall [data-since]");
+        for (i = 0; i < ages.length; i++) {
+            el = ages[i];
+            t = parseFloat(el.getAttribute("data-since"));
+            if (!isNaN(t)) { el.textContent = ago(now - t, s); }
+        }
+        var dls = document.querySelectorAll(".wall [data-deadline]");
+        for (i = 0; i < dls.length; i++) {
+            el = dls[i];
+            t = parseFloat(el.getAttribute("data-deadline"));
+            if (isNaN(t)) { continue; }
+            rem = t - now;
+            el.textContent = fill(rem >= 0 ? s["inc.due_in"] : s["inc.overdue"], {t: duration(rem)});
+            el.classList.toggle("overdue", rem < 0);
+            el.classList.toggle("due-soon", rem >= 0 && rem < 600);
+        }
+        // "new" highlights only for the first minute.
+        var rows = document.querySelectorAll(".wall .incident-row.new[data-created]");
+        for (i = 0; i < rows.length; i++) {
+            if (now - parseFloat(rows[i].getAttribute("data-created")) > NEW_S) { rows[i].classList.remove("new"); }
+        }
+    }
+
+    var NS = window.dash_clientside.dc = window.dash_clientside.dc || {};
+
+    NS.measure = function (pathname) {
+        return {w: window.innerWidth, h: window.innerHeight, path: pathname || "/"};
+    };
+
+    NS.clock = function (n, strings) {
+        var lang = (strings && strings.lang) === "en" ? "en-GB" : "zh-CN";
+        var d = new Date(serverNow() * 1000);
+        try {
+            var time = new Intl.DateTimeFormat(lang, {
+                timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
+            }).format(d);
+            var date = new Intl.DateTimeFormat(lang, {
+                timeZone: "Asia/Shanghai", year: "numeric", month: lang === "en-GB" ? "short" : "long",
+                day: "numeric", weekday: lang === "en-GB" ? "short" : "long"
+            }).format(d);
+            return [time, date];
+        } catch (e) {  // a browser without time-zone data: UTC+8 by hand (China has no DST)
+            var b = new Date(d.getTime() + 8 * 3600 * 1000);
+            return [pad(b.getUTCHours()) + ":" + pad(b.getUTCMinutes()) + ":" + pad(b.getUTCSeconds()),
+                    b.getUTCFullYear() + "-" + pad(b.getUTCMonth() + 1) + "-" + pad(b.getUTCDate())];
+        }
+    };
+
+    NS.freshness = function (n, meta, strings) {
+        var s = strings || {};
+        var order = s.order || [];
+        var staleAfter = s.stale_after || 5;
+        var now = Date.now();
+        if (meta !== lastMeta) {
+            lastMeta = meta;
+            metaAt = now;
+            if (meta && typeof meta.now === "number") { offset = meta.now - now / 1000; }
+        }
+        var answered = !!(meta && typeof meta.now === "number");
+        var since = (now - metaAt) / 1000;
+        // Redis down (the server said so) or the server silent for too long: the feed is down.
+        var down = answered && (meta.ok === false || since > staleAfter);
+        var texts = [], badges = [], panels = [];
+        for (var i = 0; i < order.length; i++) {
+            var p = order[i];
+            var aggs = (s.panels || {})[p] || [];
+            var age = null, missing = !answered;
+            for (var j = 0; j < aggs.length; j++) {
+                var at = answered ? meta[aggs[j]] : null;
+                if (typeof at !== "number") { missing = true; continue; }
+                var a = meta.now - at + since;
+                age = age === null ? a : Math.max(age, a);
+            }
+            var stale = down || missing || age === null || age > staleAfter;
+            texts.push(down ? s["fresh.down"] : age === null ? s["fresh.none"] : ago(age, s));
+            badges.push(stale ? "freshness stale" : "freshness");
+            panels.push(((s.classes || {})[p] || "panel") + (stale ? " stale" : " fresh"));
+        }
+        tickRows(s);
+        return texts.concat(badges, panels);
+    };
+}());

@@ -1,0 +1,136 @@
+"""Every Dash component ID of the screens, in one place so that layouts and callbacks cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- shell ------------------------------------------------------------------------------------
+URL: Final = "url"
+PAGE: Final = "page"
+VIEWPORT: Final = "viewport"  # {w, h} of the browser window, measured once on load
+
+# --- wall: plumbing ---------------------------------------------------------------------------
+WALL: Final = "wall"
+TICK: Final = "wall-tick"  # the one 1 s interval
+VERSIONS: Final = "wall-versions"  # aggregate versions (and KPI signatures) the client already shows
+META: Final = "wall-meta"  # {name: computed_at, "now": server time, "ok": bool}, every second
+STRINGS: Final = "wall-strings"  # the few translated strings the clientside code needs
+CLOCK: Final = "wall-clock"
+CLOCK_DATE: Final = "wall-clock-date"
+LANG_SWITCH: Final = "wall-lang"
+
+# --- KPI strip --------------------------------------------------------------------------------
+KPI_INCIDENTS: Final = "kpi-incidents"
+KPI_UNITS: Final = "kpi-units"
+KPI_SENSORS: Final = "kpi-sensors"
+KPI_TRAFFIC: Final = "kpi-traffic"
+KPI_HOTLINE: Final = "kpi-hotline"
+KPI_RESPONSE: Final = "kpi-response"
+KPI_RESOLUTION: Final = "kpi-resolution"
+KPI_SATISFACTION: Final = "kpi-satisfaction"
+KPI_CROWD: Final = "kpi-crowd"
+KPIS: Final = (
+    KPI_INCIDENTS,
+    KPI_UNITS,
+    KPI_SENSORS,
+    KPI_TRAFFIC,
+    KPI_HOTLINE,
+    KPI_RESPONSE,
+    KPI_RESOLUTION,
+    KPI_SATISFACTION,
+    KPI_CROWD,
+)
+# The value and the sub-line of each KPI card.
+KPI_VALUE: Final = {
+    KPI_INCIDENTS: "kpi-incidents-value",
+    KPI_UNITS: "kpi-units-value",
+    KPI_SENSORS: "kpi-sensors-value",
+    KPI_TRAFFIC: "kpi-traffic-value",
+    KPI_HOTLINE: "kpi-hotline-value",
+    KPI_RESPONSE: "kpi-response-value",
+    KPI_RESOLUTION: "kpi-resolution-value",
+    KPI_SATISFACTION: "kpi-satisfaction-value",
+    KPI_CROWD: "kpi-crowd-value",
+}
+KPI_SUB: Final = {
+    KPI_INCIDENTS: "kpi-incidents-sub",
+    KPI_UNITS: "kpi-units-sub",
+    KPI_SENSORS: "kpi-sensors-sub",
+    KPI_TRAFFIC: "kpi-traffic-sub",
+    KPI_HOTLINE: "kpi-hotline-sub",
+    KPI_RESPONSE: "kpi-response-sub",
+    KPI_RESOLUTION: "kpi-resolution-sub",
+    KPI_SATISFACTION: "kpi-satisfaction-sub",
+    KPI_CROWD: "kpi-crowd-sub",
+}
+
+# --- panels (each has a freshness badge) ------------------------------------------------------
+PANEL_KPI: Final = "panel-kpi"
+PANEL_MAP: Final = "panel-map"
+PANEL_SENSORS: Final = "panel-sensors"
+PANEL_INCIDENTS: Final = "panel-incidents"
+PANEL_TRAFFIC: Final = "panel-traffic"
+PANEL_HOTLINE: Final = "panel-hotline"
+PANEL_TICKER: Final = "panel-ticker"
+PANELS: Final = (PANEL_KPI, PANEL_MAP, PANEL_SENSORS, PANEL_INCIDENTS, PANEL_TRAFFIC, PANEL_HOTLINE, PANEL_TICKER)
+FRESHNESS: Final = {
+    PANEL_KPI: "fresh-kpi",
+    PANEL_MAP: "fresh-map",
+    PANEL_SENSORS: "fresh-sensors",
+    PANEL_INCIDENTS: "fresh-incidents",
+    PANEL_TRAFFIC: "fresh-traffic",
+    PANEL_HOTLINE: "fresh-hotline",
+    PANEL_TICKER: "fresh-ticker",
+}
+
+# --- map --------------------------------------------------------------------------------------
+MAP: Final = "map"
+MAP_TILES: Final = "map-tiles"
+MAP_LAYERS: Final = "map-layers"
+MAP_BOUNDARY: Final = "map-boundary"
+MAP_SUBDISTRICTS: Final = "map-subdistricts"
+MAP_LABELS: Final = "map-labels"
+MAP_SENSORS: Final = "map-sensors"
+MAP_INCIDENTS: Final = "map-incidents"
+MAP_CORRIDORS: Final = "map-corridors"
+MAP_HEAT: Final = "map-heat"
+MAP_PARKING: Final = "map-parking"
+MAP_CROWD: Final = "map-crowd"
+MAP_LEGEND: Final = "map-legend"
+
+# --- sensors panel ----------------------------------------------------------------------------
+SENSORS_CHART: Final = "sensors-chart"
+SENSORS_ALARMS: Final = "sensors-alarms"
+SENSORS_SILENT: Final = "sensors-silent"
+SENSORS_SUMMARY: Final = "sensors-summary"
+
+# --- incidents panel --------------------------------------------------------------------------
+INCIDENTS_LIST: Final = "incidents-list"
+INCIDENTS_SUMMARY: Final = "incidents-summary"
+INCIDENT_ROW: Final = "incident-row"  # pattern-ID type: {"type": INCIDENT_ROW, "index": incident id}
+
+# --- traffic panel ----------------------------------------------------------------------------
+TRAFFIC_SERIES: Final = "traffic-series"
+TRAFFIC_CORRIDORS: Final = "traffic-corridors"
+TRAFFIC_PARKING: Final = "traffic-parking"
+TRAFFIC_SUMMARY: Final = "traffic-summary"
+
+# --- hotline panel ----------------------------------------------------------------------------
+HOTLINE_CATEGORIES: Final = "hotline-categories"
+HOTLINE_SUBDISTRICTS: Final = "hotline-subdistricts"
+HOTLINE_HOURLY: Final = "hotline-hourly"
+HOTLINE_SUMMARY: Final = "hotline-summary"
+
+# --- ticker -----------------------------------------------------------------------------------
+TICKER_ITEMS: Final = "ticker-items"
+
+
+def all_ids() -> list[str]:
+    """Every string ID defined here (for the uniqueness test)."""
+    out: list[str] = []
+    for name, value in globals().items():
+        if name.isupper() and isinstance(value, str):
+            out.append(value)
+        elif name in ("KPI_VALUE", "KPI_SUB", "FRESHNESS"):
+            out.extend(value.values())
+    return out

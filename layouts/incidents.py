@@ -1,0 +1,81 @@
+"""Incidents panel: open incidents, most severe then newest first, with state, age and deadline clock."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dash import html
+
+from dashboard import constants as c
+from dashboard import ids
+from dashboard.i18n import fmt_int, name, t
+from dashboard.keys import IncidentItem, IncidentsData
+from layouts import names
+from layouts.common import panel
+from layouts.el import Element, div, el, span
+
+# Rows the panel can show at 1080p; more are summarised in one line (the wall never scrolls).
+MAX_ROWS: Final = 14
+# An incident younger than this is highlighted as new (theme: .incident-row.new pulses three times).
+NEW_S: Final = 60
+
+
+def incidents_panel(lang: str) -> html.Section:
+    """The panel frame; rows arrive with the refresh."""
+    body = html.Div(id=ids.INCIDENTS_LIST, className="incident-list")
+    summary = html.Span(id=ids.INCIDENTS_SUMMARY, className="panel-chip")
+    return panel(ids.PANEL_INCIDENTS, t("panel.incidents", lang), body, lang, extra=summary, size="panel-lg")
+
+
+def sort_items(items: list[IncidentItem]) -> list[IncidentItem]:
+    """Most severe first (I before IV), newest first within a severity."""
+    return sorted(items, key=lambda it: (it["severity"], -it["created_at"]))
+
+
+def row(it: IncidentItem, lang: str, now: float) -> Element:
+    """One incident: severity badge, title with category, place and state; age and deadline tick in the browser."""
+    sev = it["severity"]
+    meta = " · ".join(
+        x
+        # State first: it is what the duty officer acts on, and the line is cut from the right when long.
+        for x in (
+            name("inc_state", it["state"], lang),
+            name("inc_cat", it["category"], lang),
+            names.subdistrict(it["subdistrict"], lang),
+        )
+        if x
+    )
+    new = now - it["created_at"] < NEW_S
+    return el(
+        "Div",
+        [
+            span(c.SEVERITY_ROMAN.get(sev, "?"), f"sev-bg-{sev} incident-sev"),
+            div([div(it["title"], "incident-title"), div(meta, "incident-meta")], "incident-main"),
+            # Empty spans: assets/wall.js writes "3 分钟前" / "剩 12:30" into them every second.
+            el("Span", cls="incident-age", data={"since": str(it["created_at"])}),
+            el("Span", cls="incident-deadline", data={"deadline": str(it["deadline_at"])}),
+        ],
+        # A pattern ID per incident: React keys rows by it, so a new incident gets a new row (and its pulse).
+        id={"type": ids.INCIDENT_ROW, "index": it["id"]},
+        cls="incident-row new" if new else "incident-row",
+        data={"sev": str(sev), "created": str(it["created_at"])},
+    )
+
+
+def rows(d: IncidentsData, lang: str, now: float) -> list[Element]:
+    """The visible rows plus a "另有 N 起" line when the list is longer than the panel."""
+    items = sort_items(d["items"])
+    out = [row(it, lang, now) for it in items[:MAX_ROWS]]
+    if not out:
+        return [div(t("inc.none", lang), "list-empty state-normal")]
+    rest = max(len(items), d["open_total"]) - len(out)
+    if rest > 0:
+        out.append(div(t("inc.more", lang, n=fmt_int(rest)), "list-more"))
+    return out
+
+
+def summary(d: IncidentsData, lang: str) -> str:
+    """"未结 18 · 超时 2 · 今日 31" in the header."""
+    return t(
+        "inc.summary", lang, n=fmt_int(d["open_total"]), o=fmt_int(d["overdue"]), t=fmt_int(d["today_total"])
+    )

@@ -1,0 +1,103 @@
+"""The duty officer's wall (DESIGN 3a): one screen, KPI strip on top, map in the middle, panels both sides."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from dash import dcc, html
+
+from dashboard import constants as c
+from dashboard import ids
+from dashboard.i18n import js_strings, t
+from layouts.common import data_attrs, freshness_badge
+from layouts.hotline import hotline_panel
+from layouts.incidents import incidents_panel
+from layouts.kpi import kpi_strip
+from layouts.map import map_panel
+from layouts.sensors import sensors_panel
+from layouts.ticker import ticker
+from layouts.traffic import traffic_panel
+
+# Which aggregates each panel shows: its freshness is the age of the oldest of them.
+PANEL_AGGS: Final[dict[str, tuple[str, ...]]] = {
+    ids.PANEL_KPI: (c.AGG_KPI,),
+    ids.PANEL_MAP: (c.AGG_SENSORS, c.AGG_INCIDENTS, c.AGG_TRAFFIC, c.AGG_HOTLINE, c.AGG_PARKING, c.AGG_CROWD),
+    ids.PANEL_SENSORS: (c.AGG_SENSORS,),
+    ids.PANEL_INCIDENTS: (c.AGG_INCIDENTS,),
+    ids.PANEL_TRAFFIC: (c.AGG_TRAFFIC, c.AGG_PARKING),
+    ids.PANEL_HOTLINE: (c.AGG_HOTLINE,),
+    ids.PANEL_TICKER: (c.AGG_TICKER,),
+}
+# The class each panel container has when fresh; the browser appends " stale" when late.
+PANEL_CLASS: Final[dict[str, str]] = {
+    ids.PANEL_KPI: "kpi-strip",
+    ids.PANEL_MAP: "map-wrap",
+    ids.PANEL_SENSORS: "panel",
+    ids.PANEL_INCIDENTS: "panel panel-lg",
+    ids.PANEL_TRAFFIC: "panel panel-lg",
+    ids.PANEL_HOTLINE: "panel panel-lg",
+    ids.PANEL_TICKER: "ticker",
+}
+REFRESH_MS: Final = 1000
+
+
+def lang_switch(lang: str, path: str = "/wall") -> html.Div:
+    """Two plain links: the /lang route stores the choice in the session and comes back."""
+    return html.Div(
+        [
+            html.A(t("lang.zh", lang), href=f"/lang/zh?next={path}", className="active" if lang == "zh" else ""),
+            html.A(t("lang.en", lang), href=f"/lang/en?next={path}", className="active" if lang == "en" else ""),
+        ],
+        id=ids.LANG_SWITCH,
+        className="lang-switch",
+    )
+
+
+def topbar(lang: str) -> html.Header:
+    """Title, the KPI strip's freshness, the Beijing-time clock and the language switch."""
+    return html.Header(
+        [
+            html.H1([t("app.title", lang), html.Small(t("app.subtitle", lang))], className="wall-title"),
+            freshness_badge(ids.PANEL_KPI, lang),
+            html.Div(
+                [html.Span(id=ids.CLOCK_DATE, className="clock-date"), html.Span("--:--:--", id=ids.CLOCK)],
+                className="clock",
+            ),
+            lang_switch(lang),
+        ],
+        className="topbar",
+    )
+
+
+def client_strings(lang: str) -> dict[str, Any]:
+    """What the browser needs to render freshness: templates, panel → aggregates, base classes, threshold."""
+    return js_strings(lang) | {
+        "order": list(PANEL_AGGS),
+        "panels": {p: list(aggs) for p, aggs in PANEL_AGGS.items()},
+        "classes": PANEL_CLASS,
+        "badges": {p: ids.FRESHNESS[p] for p in PANEL_AGGS},
+        "stale_after": c.AGG_STALE_AFTER_S,
+    }
+
+
+def wall(lang: str, scale: float = 1.0, tile_url: str | None = None) -> html.Div:
+    """The whole wall; values arrive with the first refresh, about a second after load."""
+    return html.Div(
+        [
+            topbar(lang),
+            kpi_strip(lang),
+            html.Div([sensors_panel(lang, scale), incidents_panel(lang)], className="wall-left"),
+            map_panel(lang, tile_url, scale),
+            html.Div([traffic_panel(lang, scale), hotline_panel(lang, scale)], className="wall-right"),
+            ticker(lang),
+            # The one timer: drives the server refresh and the clientside freshness and clock.
+            dcc.Interval(id=ids.TICK, interval=REFRESH_MS),
+            dcc.Store(id=ids.VERSIONS, data={}),
+            dcc.Store(id=ids.META, data={}),
+            dcc.Store(id=ids.STRINGS, data=client_strings(lang)),
+        ],
+        id=ids.WALL,
+        className="wall",
+        lang="en" if lang == "en" else "zh-CN",
+        **data_attrs(lang=lang),
+    )

@@ -1,0 +1,290 @@
+"""Layouts, IDs, translations and routing: pure builders tested without a browser or a server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dash
+import dash_leaflet as dl
+import flask
+import pytest
+from dash.development.base_component import Component
+
+from dashboard import i18n, ids
+from layouts import pages, shell
+from layouts.wall import PANEL_AGGS, PANEL_CLASS, wall
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every component (and element dict) in a layout tree."""
+    if isinstance(node, list | tuple):
+        for child in node:
+            yield from walk(child)
+    elif isinstance(node, Component):
+        yield node
+        for name in ("children",):
+            yield from walk(getattr(node, name, None))
+    elif isinstance(node, dict) and "props" in node:
+        yield node
+        yield from walk(node["props"].get("children"))
+
+
+def string_ids(tree: Any) -> list[str]:
+    """Every string ID in a tree."""
+    out = []
+    for comp in walk(tree):
+        cid = comp["props"].get("id") if isinstance(comp, dict) else getattr(comp, "id", None)
+        if isinstance(cid, str):
+            out.append(cid)
+    return out
+
+
+# --- shell and IDs ----------------------------------------------------------------------------
+
+
+def test_shell_layout_builds_without_a_request() -> None:
+    """Dash calls the layout once at start-up, outside any request."""
+    assert not flask.has_request_context()
+    tree = shell.layout()
+    assert {ids.URL, ids.PAGE, ids.VIEWPORT} <= set(string_ids(tree))
+
+
+def test_shell_layout_reads_the_session_language() -> None:
+    """Inside a request the loading text follows the session's language."""
+    app = flask.Flask(__name__)
+    app.secret_key = "test"
+    with app.test_request_context("/wall"):
+        flask.session["lang"] = "en"
+        texts = [c.children for c in walk(shell.layout()) if isinstance(getattr(c, "children", None), str)]
+    assert "Loading…" in texts
+
+
+def test_every_id_is_unique() -> None:
+    """No two constants in ids.py share a value."""
+    all_ids = ids.all_ids()
+    dupes = {i for i in all_ids if all_ids.count(i) > 1}
+    assert not dupes
+
+
+def test_wall_uses_only_declared_ids_and_each_once() -> None:
+    """Every ID in the wall comes from ids.py, and none appears twice."""
+    used = string_ids(wall("zh"))
+    assert len(used) == len(set(used))
+    assert set(used) <= set(ids.all_ids())
+
+
+def test_every_refresh_output_exists_in_the_wall() -> None:
+    """The refresh callback and the freshness callback only write to components the wall has."""
+    from callbacks.refresh import SECTION_OUTPUTS
+
+    present = set(string_ids(wall("zh")))
+    missing = {cid for cid, _ in SECTION_OUTPUTS if cid not in present}
+    assert not missing
+    assert set(PANEL_AGGS) <= present
+    assert {ids.FRESHNESS[p] for p in PANEL_AGGS} <= present
+    assert set(PANEL_CLASS) == set(PANEL_AGGS)
+
+
+# --- i18n -------------------------------------------------------------------------------------
+
+
+def test_catalogues_have_the_same_keys() -> None:
+    """Chinese and English translate exactly the same keys."""
+    assert set(i18n.ZH) == set(i18n.EN)
+    assert all(v.strip() for v in i18n.ZH.values())
+    assert all(v.strip() for v in i18n.EN.values())
+
+
+def test_catalogues_have_the_same_placeholders() -> None:
+    """A placeholder in one language is in the other too (else .format fails in one of them)."""
+    ph = re.compile(r"\{(\w+)\}")
+    for key in i18n.ZH:
+        assert set(ph.findall(i18n.ZH[key])) == set(ph.findall(i18n.EN[key])), key
+
+
+def test_severity_and_domain_names() -> None:
+    """China's four levels and the coded names, in both languages."""
+    assert i18n.severity_name(1, "zh") == "I 特别重大"
+    assert i18n.severity_name(4, "zh") == "IV 一般"
+    assert i18n.severity_name(2, "en").startswith("II ")
+    assert i18n.name("band", "light", "zh") == "轻度拥堵"
+    assert i18n.name("state", "silent", "en") == "Silent"
+    assert i18n.name("sensor", "water_level", "zh") == "积水水位"
+    assert i18n.name("hl_cat", "noise", "zh") == "噪声扰民"
+    assert i18n.name("inc_cat", "fire", "en") == "Fire"
+    assert i18n.name("band", "unknown-band", "zh") == "unknown-band"
+
+
+def test_formatting() -> None:
+    """Numbers, percentages, Beijing time and ages per locale."""
+    assert i18n.fmt_int(1234567) == "1,234,567"
+    assert i18n.fmt_int(None) == "—"
+    assert i18n.fmt_pct(0.9823) == "98.2%"
+    assert i18n.fmt_pct(None) == "—"
+    assert i18n.fmt_num(5.25, digits=1) in ("5.2", "5.3")
+    # The epoch is 08:00 in Beijing.
+    assert i18n.fmt_time(0) == "08:00:00"
+    assert i18n.fmt_date(0, "zh") == "1970年1月1日 星期四"
+    assert i18n.fmt_age(3, "zh") == "3 秒前"
+    assert i18n.fmt_age(3, "en") == "3 s ago"
+    assert i18n.fmt_age(125, "zh") == "2 分钟前"
+    assert i18n.fmt_age(7200, "en") == "2 h ago"
+    assert i18n.fmt_duration(65) == "01:05"
+    assert i18n.fmt_duration(-3725) == "1:02:05"
+    assert i18n.t("inc.more", "zh", n=3) == "另有 3 起"
+    assert i18n.t("no.such.key", "en") == "no.such.key"
+    assert i18n.norm_lang("en-GB") == "en"
+    assert i18n.norm_lang("fr") == "zh"
+    assert i18n.norm_lang(None) == "zh"
+
+
+# --- the wall and its map ---------------------------------------------------------------------
+
+
+def _of_type(tree: Any, cls: type) -> list[Any]:
+    """Components of one class anywhere in the tree (the map's layers live in its children)."""
+    return [c for c in walk(tree) if isinstance(c, cls)]
+
+
+def test_wall_map_has_no_tile_layer_by_default() -> None:
+    """No internet tiles unless TILE_URL is configured: the base map is local GeoJSON."""
+    tree = wall("zh")
+    maps = _of_type(tree, dl.MapContainer)
+    assert len(maps) == 1
+    assert not _of_type(tree, dl.TileLayer)
+    geojson_ids = {g.id for g in _of_type(tree, dl.GeoJSON)}
+    assert {ids.MAP_BOUNDARY, ids.MAP_SUBDISTRICTS, ids.MAP_LABELS} <= geojson_ids
+    subdistricts = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_SUBDISTRICTS)
+    assert len(subdistricts.data["features"]) == 17
+
+
+def test_wall_map_has_one_tile_layer_when_configured() -> None:
+    """TILE_URL adds exactly one tile layer with that URL."""
+    url = "http://tiles.intranet/{z}/{x}/{y}.png"
+    tiles = _of_type(wall("zh", tile_url=url), dl.TileLayer)
+    assert len(tiles) == 1
+    assert tiles[0].url == url
+
+
+def test_wall_map_layers_are_toggleable_overlays() -> None:
+    """Six live layers in one layers control; static geometry is in the layout once."""
+    tree = wall("en")
+    control = _of_type(tree, dl.LayersControl)
+    assert len(control) == 1
+    overlays = _of_type(tree, dl.Overlay)
+    names = {o.name for o in overlays}
+    assert names == {i18n.t(k, "en") for k in (
+        "layer.sensors", "layer.incidents", "layer.corridors", "layer.heat", "layer.parking", "layer.crowd")}
+    heat = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_HEAT)
+    assert len(heat.data["features"]) > 200  # the grid, sent once
+    sensors = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_SENSORS)
+    assert sensors.cluster is True
+
+
+def test_map_functions_exist_in_map_js() -> None:
+    """Every {"variable": "dashExtensions.dc.X"} the map uses is defined in assets/map.js."""
+    js = (ASSETS / "map.js").read_text(encoding="utf-8")
+    used = set()
+    for comp in _of_type(wall("zh"), dl.GeoJSON):
+        for prop in ("style", "pointToLayer", "clusterToLayer"):
+            ref = getattr(comp, prop, None)
+            if isinstance(ref, dict) and "variable" in ref:
+                used.add(ref["variable"].rsplit(".", 1)[1])
+    assert used
+    for fn in used:
+        assert re.search(rf"\b{fn}: function", js), fn
+
+
+def test_clientside_functions_exist_in_wall_js() -> None:
+    """The clientside callbacks' functions are defined in assets/wall.js."""
+    js = (ASSETS / "wall.js").read_text(encoding="utf-8")
+    for fn in ("measure", "clock", "freshness"):
+        assert re.search(rf"NS\.{fn} = function", js), fn
+
+
+def test_wall_scales_chart_fonts_with_the_screen() -> None:
+    """At 4K (scale 2) the charts' fonts are twice as big as at 1080p."""
+    def font(tree: Any) -> float:
+        graphs = [c for c in walk(tree) if isinstance(c, dash.dcc.Graph)]
+        graph = next(g for g in graphs if getattr(g, "id", None) == ids.SENSORS_CHART)
+        return float(graph.figure["layout"]["font"]["size"])  # type: ignore[attr-defined]
+
+    assert font(wall("zh", scale=2.0)) == pytest.approx(2 * font(wall("zh", scale=1.0)))
+
+
+def test_wall_title_and_language_switch() -> None:
+    """The Chinese title, and links to the /lang route for both languages."""
+    tree = wall("zh")
+    texts = [c.children for c in walk(tree) if isinstance(getattr(c, "children", None), list)]
+    assert any("东城区城市运行指挥中心" in t for t in texts)
+    hrefs = {getattr(c, "href", None) for c in walk(tree) if isinstance(c, dash.html.A)}
+    assert hrefs == {"/lang/zh?next=/wall", "/lang/en?next=/wall"}
+
+
+def test_dash_leaflet_is_served_locally() -> None:
+    """With serve_locally the page loads dash-leaflet's bundle from the app itself, never a CDN."""
+    server = flask.Flask(__name__)
+    app = dash.Dash(__name__, server=server, serve_locally=True, assets_folder=str(ASSETS))  # type: ignore[arg-type]
+    app.layout = wall("zh")
+    html = server.test_client().get("/").get_data(as_text=True)
+    srcs = re.findall(r'<script src="([^"]+)"', html) + re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    assert any("dash_leaflet" in s for s in srcs)
+    assert all(s.startswith("/") for s in srcs), srcs
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+def _texts(tree: Any) -> str:
+    """All text in a tree."""
+    return " ".join(str(c.children) for c in walk(tree) if isinstance(getattr(c, "children", None), str))
+
+
+def test_router_renders_the_wall_for_everyone() -> None:
+    """Every role (and the bare harness without login) may read the wall; / goes to the wall too."""
+    from callbacks.router import render_page
+
+    for role in ("duty", "leader", "dispatch", "admin", None):
+        tree = render_page("/wall", role, "zh", 1.0, None)
+        assert ids.MAP in string_ids(tree)
+    assert ids.MAP in string_ids(render_page("/", "duty", "zh", 1.0, None))
+
+
+def test_router_coming_next_pages_say_so_in_both_languages() -> None:
+    """/tablet, /dispatch, /admin: a plain notice in both languages with a link to the wall."""
+    from callbacks.router import render_page
+
+    tree = render_page("/tablet", "leader", "zh", 1.0, None)
+    text = _texts(tree)
+    assert i18n.t("page.coming", "zh") in text
+    assert i18n.t("page.coming", "en") in text
+    assert any(isinstance(c, dash.html.A) and getattr(c, "href", None) == "/wall" for c in walk(tree))
+    assert i18n.t("page.coming", "en") in _texts(render_page("/admin", "admin", "en", 1.0, None))
+
+
+def test_router_checks_roles_on_the_server() -> None:
+    """A duty officer may not open the dispatch console or the admin page; unknown paths are not found."""
+    from callbacks.router import render_page
+
+    assert _texts(render_page("/dispatch", "duty", "zh", 1.0, None)) == _texts(pages.forbidden("/dispatch", "zh"))
+    assert _texts(render_page("/admin", "leader", "zh", 1.0, None)) == _texts(pages.forbidden("/admin", "zh"))
+    assert _texts(render_page("/dispatch", None, "zh", 1.0, None)) == _texts(pages.forbidden("/dispatch", "zh"))
+    assert i18n.t("page.forbidden", "en") in _texts(pages.forbidden("/admin", "zh"))
+    assert i18n.t("page.coming", "zh") in _texts(render_page("/dispatch", "dispatch", "zh", 1.0, None))
+    assert _texts(render_page("/nope", "admin", "zh", 1.0, None)) == _texts(pages.not_found("zh"))
+
+
+def test_screen_scale() -> None:
+    """1080p is 1, 4K is 2, odd or missing sizes fall back sensibly."""
+    from callbacks.router import screen_scale
+
+    assert screen_scale({"w": 1920, "h": 1080}) == 1.0
+    assert screen_scale({"w": 3840, "h": 2160}) == 2.0
+    assert screen_scale(None) == 1.0
+    assert screen_scale({"w": "x"}) == 1.0
+    assert screen_scale({"w": 100, "h": 100}) == 0.6
