@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dash import no_update
 
 from callbacks.refresh import read_and_refresh
 from dashboard import constants as c
@@ -76,7 +77,7 @@ def test_redis_stopping_and_returning_under_an_open_wall(own_redis: RedisProcess
     assert post(client, [reading("r1"), incident("i1", severity=2)]).status_code == 200
     run_tick(r, sessions, time.time())
     with app.app_context():
-        values, versions, meta = read_and_refresh(r, None, "zh")
+        _, versions, meta = read_and_refresh(r, None, "zh")
     assert meta["ok"] and meta[c.AGG_INCIDENTS] is not None
 
     own_redis.stop()
@@ -86,6 +87,7 @@ def test_redis_stopping_and_returning_under_an_open_wall(own_redis: RedisProcess
     with app.app_context():
         values, new_client, meta = read_and_refresh(r, versions, "zh")
     assert meta["ok"] is False and all(meta[name] is None for name in c.AGGREGATES)
+    assert new_client is no_update and all(v is no_update for v in values)  # panels keep their last values
     health = client.get("/healthz")
     assert health.status_code == 503 and health.get_json()["redis"]["ok"] is False
     # Incidents posted meanwhile are kept in SQL; telemetry is refused with 503 and Retry-After.
@@ -100,7 +102,7 @@ def test_redis_stopping_and_returning_under_an_open_wall(own_redis: RedisProcess
         run_tick(r, sessions, time.time())
         envs = read_aggregates(r, c.AGGREGATES)
         inc = envs[c.AGG_INCIDENTS]
-        if inc and inc["data"]["open_total"] == 2 or time.monotonic() > deadline:
+        if (inc and inc["data"]["open_total"] == 2) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert inc is not None and inc["data"]["open_by_severity"] == {"1": 1, "2": 1, "3": 0, "4": 0}
