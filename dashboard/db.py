@@ -42,8 +42,11 @@ def make_engine(url: str) -> Engine:
 
 
 def init_db(engine: Engine) -> None:
-    """Create every table that does not exist yet."""
+    """Create every table and index that does not exist yet (create_all skips indexes of existing tables)."""
     Base.metadata.create_all(engine)
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

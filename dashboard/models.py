@@ -139,6 +139,8 @@ class HotlineTicket(Base):
     __table_args__ = (
         UniqueConstraint("source", "ticket_id", name="uq_ticket_source_ticket"),
         Index("ix_ticket_received", "received_at"),
+        # Overdue = unresolved and past deadline: without this the tick scans every ticket ever received.
+        Index("ix_ticket_open_deadline", "resolved_at", "deadline_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -366,6 +366,9 @@ _T_SECOND, _T_DAY, _T_EPISODE, _T_OUTAGE, _T_TICKET, _T_TICKET_DETAIL, _T_INCIDE
 INCIDENT_RESOLVE_MIN: Final = {1: (120, 360), 2: (60, 240), 3: (40, 150), 4: (20, 90)}
 INCIDENT_CLOSE_MIN: Final = (10, 30)
 INCIDENT_LIFE_H: Final = 7
+# Seconds between two POSTs of the live loop: small batches keep each ingest request short, so that a web
+# worker shared with a wall answers the wall's refresh without waiting long behind a validation.
+BATCH_SECONDS: Final = 0.2
 _T_FLEET, _T_UNITS, _T_ENTITY, _T_POOL = range(9, 13)
 _M64: Final = (1 << 64) - 1
 
@@ -1862,7 +1865,7 @@ def run(
     token: str,
     rate: float,
     seed: int,
-    batch_seconds: float = 0.5,
+    batch_seconds: float = BATCH_SECONDS,
     stop: threading.Event | None = None,
     backfill: bool = True,
     source: str = DEFAULT_SOURCE,
@@ -1914,7 +1917,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="events per second (env SIM_RATE, default 50)",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default 7)")
-    parser.add_argument("--batch-seconds", type=float, default=0.5, help="seconds between two POSTs")
+    parser.add_argument("--batch-seconds", type=float, default=BATCH_SECONDS, help="seconds between two POSTs")
     parser.add_argument("--source", default=DEFAULT_SOURCE, help="source name on every event")
     parser.add_argument("--no-backfill", action="store_true", help="do not replay today's tickets at start")
     args = parser.parse_args(argv)

@@ -1,0 +1,163 @@
+"""`make bench`: aggregate age and wall-refresh latency under 1,000 events/s, and refresh cost vs stored data.
+
+    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale]
+
+Prints figures as it goes and ends with exactly one line of JSON (see bench/README.md for its keys).
+Timings are measured side by side in one run on a shared machine: read them as figures and ratios, not as
+pass/fail thresholds; the targets of issue 2 are printed next to them for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Targets of issue 2 ("Numbers"), printed next to the figures.
+TARGET_AGE_S = 2.0
+TARGET_REFRESH_P99_MS = 20.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line."""
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=None, help="live measuring window (default 60; --quick 8)")
+    p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
+    p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
+    p.add_argument("--only", choices=("live", "scale"), help="run only part A (live) or part B (scale)")
+    p.add_argument("--rate", type=float, default=1000.0,
+                   help="simulator events/s in part A (default 1000, the issue's figure; 0 = simulator off)")
+    p.add_argument("--web-workers", type=int, default=None,
+                   help="WEB_WORKERS for the runner in part A (default: the runner's own default)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+    args = p.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = 8.0 if args.quick else 60.0
+    if args.warmup is None:
+        args.warmup = 3.0 if args.quick else 10.0
+    if args.seconds <= 0 or args.warmup < 0:
+        p.error("--seconds must be positive and --warmup not negative")
+    return args
+
+
+def _get(d: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def result_line(live: dict[str, Any] | None, scale: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, Any]:
+    """The final JSON object."""
+    live = live or {}
+    sm = (scale or {}).get("summary", {})
+    out: dict[str, Any] = {
+        # Part A, live at 1,000 events/s.
+        "refresh_p50_ms": _get(live, "refresh_http_mix_ms", "p50"),
+        "refresh_p99_ms": _get(live, "refresh_http_mix_ms", "p99"),
+        "refresh_measure": "HTTP round trip on loopback of POST /_dash-update-component, live system at 1,000 ev/s, "
+        "fresh and up-to-date clients mixed 1:4",
+        "aggregate_age_max_s": _get(live, "aggregate_age_s", "max"),
+        "aggregate_age_p50_s": _get(live, "aggregate_age_s", "p50"),
+        "aggregate_age_p99_s": _get(live, "aggregate_age_s", "p99"),
+        "events_per_s": live.get("events_per_s"),
+        "refresh_server_p50_ms": _get(live, "refresh_server_mix_ms", "p50"),
+        "refresh_server_p99_ms": _get(live, "refresh_server_mix_ms", "p99"),
+        "refresh_inproc_p50_ms": _get(live, "refresh_inproc_mix_ms", "p50"),
+        "refresh_inproc_p99_ms": _get(live, "refresh_inproc_mix_ms", "p99"),
+        "refresh_http_fresh_p99_ms": _get(live, "refresh_http_fresh_ms", "p99"),
+        "refresh_http_uptodate_p99_ms": _get(live, "refresh_http_uptodate_ms", "p99"),
+        "tick_p50_ms": _get(live, "ticks", "tick_ms", "p50"),
+        "tick_p99_ms": _get(live, "ticks", "tick_ms", "p99"),
+        "tick_gap_max_ms": _get(live, "ticks", "start_gap_ms", "max"),
+        "runner_stopped_clean": _get(live, "stop", "clean"),
+        "refresh_shares_worker_with_ingest": live.get("refresh_shares_worker_with_ingest"),
+        "cpu_machine_busy_percent": _get(live, "cpu", "machine_busy_percent"),
+        "cpu_ours_percent": _get(live, "cpu", "ours_percent"),
+        # Part B, stored events.
+        "stored_sizes": sm.get("sizes"),
+        "refresh_10k_vs_1m_p50_ms": sm.get("refresh_core_fresh_p50_ms"),
+        "refresh_uptodate_10k_vs_1m_p50_ms": sm.get("refresh_core_uptodate_p50_ms"),
+        "dispatch_10k_vs_1m_p50_ms": sm.get("refresh_dispatch_fresh_p50_ms"),
+        "naive_10k_vs_1m_p50_ms": sm.get("naive_p50_ms"),
+        "naive_over_precomputed": sm.get("naive_over_precomputed"),
+        "tick_10k_vs_1m_p50_ms": sm.get("tick_steady_p50_ms"),
+        "sim_rate": args.rate,
+        "quick": bool(args.quick),
+        "seconds": args.seconds,
+    }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run part A then part B; print the JSON line last."""
+    args = parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="dc-bench-"))
+    # The app factory reads INSTANCE_DIR at import: keep everything of this run out of the repository's instance/.
+    os.environ["INSTANCE_DIR"] = str(tmp / "instance")
+    from bench.common import heading, say, warn
+
+    say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
+        f"{'quick' if args.quick else 'full'} run")
+    t0 = time.monotonic()
+    live = scale = None
+    failed = False
+    try:
+        if args.only in (None, "live"):
+            from bench.live import run_live
+
+            live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers)
+        if args.only in (None, "scale"):
+            from bench.scale import run_scale
+
+            scale = run_scale(tmp, args.quick)
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        warn(f"benchmark failed: {type(exc).__name__}: {exc}")
+        failed = True
+    finally:
+        if args.keep:
+            say(f"kept {tmp}")
+        else:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    line = result_line(live, scale, args)
+    line["failed"] = failed
+    heading("Summary")
+    if live:
+
+        def verdict(value: float | None, target: float) -> str:
+            return "met" if value is not None and value < target else "MISSED"
+
+        age, p99, server = line["aggregate_age_max_s"], line["refresh_p99_ms"], line["refresh_server_p99_ms"]
+        say(f"aggregate age max {age} s (target < {TARGET_AGE_S:g} s: {verdict(age, TARGET_AGE_S)})")
+        say(f"refresh p99 {p99} ms HTTP round trip, {server} ms server time (target < {TARGET_REFRESH_P99_MS:g} ms "
+            f"at the server: {verdict(server, TARGET_REFRESH_P99_MS)}; "
+            f"round trip {verdict(p99, TARGET_REFRESH_P99_MS)})")
+        if line.get("refresh_shares_worker_with_ingest"):
+            say("note: the wall's connection shared its gunicorn worker with the simulator's ingest in this run")
+        say(f"events accepted {line['events_per_s']} /s; runner stopped cleanly: {line['runner_stopped_clean']}")
+    if scale:
+        say(f"refresh p50 at {line['stored_sizes']}: {line['refresh_10k_vs_1m_p50_ms']} ms; naive "
+            f"{line['naive_10k_vs_1m_p50_ms']} ms; naive/precomputed {line['naive_over_precomputed']}×")
+    say(f"total run time {time.monotonic() - t0:.0f} s")
+    print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

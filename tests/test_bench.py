@@ -1,0 +1,75 @@
+"""`make bench` keeps working: its helpers, and a quick run end to end (figures only, never timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import dataset
+from bench.common import RefreshCallback, percentile, split_output
+from dashboard import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = ("refresh_p50_ms", "refresh_p99_ms", "aggregate_age_max_s", "events_per_s", "naive_over_precomputed")
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert percentile([0.0, 10.0], 90) == 9.0
+
+
+def test_refresh_body_is_what_dash_renderer_sends() -> None:
+    dep = {
+        "output": "..a.children...wall-versions.data...wall-meta.data..",
+        "inputs": [{"id": "wall-tick", "property": "n_intervals"}],
+        "state": [{"id": "wall-versions", "property": "data"}, {"id": "wall-strings", "property": "data"}],
+    }
+    assert split_output(dep["output"])[1] == {"id": "wall-versions", "property": "data"}
+    cb = RefreshCallback.find([dep, {"output": "other.children"}], ("wall-versions.data", "wall-meta.data"))
+    body = cb.body({"wall-versions.data": {"v": {"kpi": 3}}, "wall-strings.data": {"lang": "zh"}}, 7)
+    assert body["output"] == dep["output"]
+    assert len(body["outputs"]) == 3
+    assert body["inputs"] == [{"id": "wall-tick", "property": "n_intervals", "value": 7}]
+    assert body["changedPropIds"] == ["wall-tick.n_intervals"]
+    assert body["state"][0]["value"] == {"v": {"kpi": 3}}
+
+
+def test_plan_fills_the_stream_up_to_its_cap() -> None:
+    small, big = dataset.Plan.of(10_000), dataset.Plan.of(1_000_000)
+    assert small.telemetry + small.tickets + small.incidents == 10_000
+    assert big.telemetry == keys.TELEMETRY_STREAM_MAXLEN
+    assert big.telemetry + big.tickets + big.incidents == 1_000_000
+
+
+def test_rows_keep_only_what_has_happened() -> None:
+    now = time.time()
+    tmpl = {
+        "category": "noise", "summary": None, "lon": 116.41, "lat": 39.91, "subdistrict": "110101001",
+        "cell": "r1c1", "tod": 0.0,
+        "updates": [(600.0, "responded", None), (7200.0, "resolved", None), (7300.0, "closed", True)],
+    }  # fmt: skip
+    old = dataset.ticket_row(1, tmpl, now - 86_400, now)
+    assert old["status"] == "closed" and old["satisfied"] is True and old["resolved_at"] is not None
+    recent = dataset.ticket_row(2, tmpl, now - 3600, now)
+    assert recent["status"] == "responded" and recent["resolved_at"] is None and recent["satisfied"] is None
+
+
+def test_quick_run_ends_with_one_json_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--seconds", "3", "--warmup", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    figures = json.loads(last)
+    for key in REQUIRED:
+        assert isinstance(figures[key], int | float), (key, figures)
+    assert figures["runner_stopped_clean"] is True, proc.stdout[-3000:]
