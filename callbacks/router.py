@@ -6,12 +6,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-import flask
 from dash import ClientsideFunction, Input, Output, callback, clientside_callback, html
+from flask_login import current_user
 
 from dashboard import constants as c
 from dashboard import ids
-from dashboard.i18n import norm_lang
+from dashboard.auth import current_language
+from dashboard.extensions import current_config
 from layouts import pages
 from layouts.wall import wall
 
@@ -25,37 +26,6 @@ PAGE_ROLES: Final[dict[str, frozenset[str]]] = {
     "/admin": frozenset({"admin"}),
 }
 COMING_NEXT: Final = frozenset({"/tablet", "/dispatch", "/admin"})
-
-
-def current_user_info() -> tuple[str | None, str | None]:
-    """(role, preferred language) of the signed-in user, (None, None) when nobody is (or no login is set up)."""
-    try:
-        from flask_login import current_user
-
-        if current_user and current_user.is_authenticated:
-            return getattr(current_user, "role", None), getattr(current_user, "language", None)
-    except Exception:  # no LoginManager on this app (throwaway harnesses): nobody is signed in
-        pass
-    return None, None
-
-
-def ui_language() -> str:
-    """The session's choice, else the user's language, else Chinese."""
-    lang = flask.session.get("lang") if flask.has_request_context() else None
-    if lang:
-        return norm_lang(lang)
-    _, user_lang = current_user_info()
-    return norm_lang(user_lang)
-
-
-def tile_url() -> str | None:
-    """TILE_URL from the running app's config (None: draw the base map from local GeoJSON only)."""
-    try:
-        from dashboard.extensions import current_config
-
-        return current_config().tile_url
-    except (KeyError, RuntimeError):  # an app without the factory's config
-        return None
 
 
 def screen_scale(viewport: Mapping[str, Any] | None) -> float:
@@ -82,7 +52,7 @@ def render_page(path: str | None, role: str | None, lang: str, scale: float, til
     allowed = PAGE_ROLES.get(p)
     if allowed is None:
         return pages.not_found(lang)
-    # No role means no login system in front (a harness): only the wall, which everyone may read.
+    # Everyone signed in may read the wall; the other pages need their roles.
     if p != "/wall" and (role is None or role not in allowed):
         return pages.forbidden(p, lang)
     if p in COMING_NEXT:
@@ -103,5 +73,7 @@ def _route(viewport: dict[str, Any] | None) -> Any:
     """Thin wrapper: viewport (carrying the path) → render_page."""
     if not viewport:
         return html.Div()
-    role, _ = current_user_info()
-    return render_page(viewport.get("path"), role, ui_language(), screen_scale(viewport), tile_url())
+    role = current_user.role if current_user.is_authenticated else None
+    return render_page(
+        viewport.get("path"), role, current_language(), screen_scale(viewport), current_config().tile_url
+    )

@@ -6,7 +6,8 @@ import flask
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.i18n import norm_lang, t
+from dashboard.auth import current_language
+from dashboard.i18n import t
 
 
 def layout() -> html.Div:
@@ -14,7 +15,7 @@ def layout() -> html.Div:
     lang = "zh"
     if flask.has_request_context():
         # Only inside a request is there a session to read the language from.
-        lang = norm_lang(flask.session.get("lang"))
+        lang = current_language()
     return html.Div(
         [
             dcc.Location(id=ids.URL, refresh=False),
