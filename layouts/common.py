@@ -154,3 +154,23 @@ def figure(scale: float, data: list[dict[str, Any]], **layout: Any) -> dict[str,
     }
     lay.update(layout)
     return {"data": data, "layout": lay}
+
+
+def hbar_figure(scale: float, data: list[dict[str, Any]], labels: Iterable[str], **layout: Any) -> dict[str, Any]:
+    """Horizontal bars read top-down: names on the left (18 px), no value axis, nothing zoomable."""
+    size = px(18, scale)
+    return figure(
+        scale,
+        data,
+        bargap=0.3,
+        margin={"l": label_margin(labels, size), "r": px(8, scale), "t": px(2, scale), "b": px(2, scale), "pad": 0},
+        yaxis={
+            "autorange": "reversed",
+            "tickfont": {"size": size, "color": "#c9d6ea"},
+            "automargin": False,
+            "fixedrange": True,
+            "ticksuffix": " ",
+        },
+        xaxis={"visible": False, "fixedrange": True, "rangemode": "tozero"},
+        **layout,
+    )

@@ -11,7 +11,7 @@ from dashboard import ids
 from dashboard.i18n import fmt_int, fmt_pct, name, t
 from dashboard.keys import HotlineData
 from layouts import names
-from layouts.common import ACCENT, DIM, MUTED, STATE_COLOURS, figure, graph, label_margin, panel, px, sub_title
+from layouts.common import ACCENT, DIM, MUTED, STATE_COLOURS, figure, graph, hbar_figure, panel, px, sub_title
 from layouts.el import Element, el, span
 
 MAX_CATEGORIES: Final = 6
@@ -38,21 +38,7 @@ def _hbar(scale: float, colour: str, labels: list[str]) -> dict[str, Any]:
             "textfont": {"size": px(18, scale), "color": "#e6edf7"},
         }
     ]
-    size = px(18, scale)
-    return figure(
-        scale,
-        data,
-        bargap=0.3,
-        margin={"l": label_margin(labels, size), "r": px(8, scale), "t": px(2, scale), "b": px(2, scale), "pad": 0},
-        yaxis={
-            "autorange": "reversed",
-            "tickfont": {"size": size, "color": "#c9d6ea"},
-            "automargin": False,
-            "fixedrange": True,
-            "ticksuffix": " ",
-        },
-        xaxis={"visible": False, "fixedrange": True, "rangemode": "tozero"},
-    )
+    return hbar_figure(scale, data, labels)
 
 
 def hourly_chart(lang: str, scale: float) -> dict[str, Any]:

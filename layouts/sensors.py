@@ -11,7 +11,7 @@ from dashboard import ids
 from dashboard.i18n import fmt_int, fmt_num, name, t
 from dashboard.keys import SensorPoint, SensorsData
 from layouts import names
-from layouts.common import STATE_COLOURS, figure, graph, label_margin, panel, px, sub_title
+from layouts.common import STATE_COLOURS, graph, hbar_figure, panel, px, sub_title
 from layouts.el import Element, div, span
 
 # The chart shows what needs attention: per type, sensors in alarm, warning and silent (the normal ones
@@ -43,22 +43,7 @@ def chart(lang: str, scale: float) -> dict[str, Any]:
         }
         for st in STATES
     ]
-    size = px(18, scale)
-    return figure(
-        scale,
-        data,
-        barmode="stack",
-        bargap=0.3,
-        margin={"l": label_margin(ys, size), "r": px(8, scale), "t": px(2, scale), "b": px(2, scale), "pad": 0},
-        yaxis={
-            "autorange": "reversed",
-            "tickfont": {"size": size, "color": "#c9d6ea"},
-            "automargin": False,
-            "fixedrange": True,
-            "ticksuffix": " ",
-        },
-        xaxis={"visible": False, "fixedrange": True, "rangemode": "tozero"},
-    )
+    return hbar_figure(scale, data, ys, barmode="stack")
 
 
 def sensors_panel(lang: str, scale: float) -> html.Section:

@@ -8,6 +8,7 @@ from typing import Any, Final
 from dashboard import geo
 from dashboard.events import Event
 from dashboard.keys import CrowdData, SpotStatus
+from workers.latest import keep_latest
 
 # Share of capacity at which each level starts; below the first is "low".
 CROWD_LEVELS: Final = ((0.5, "medium"), (0.75, "high"), (0.9, "critical"))
@@ -24,16 +25,7 @@ def crowd_level(ratio: float) -> str:
 
 def fold_spot(state: dict[str, Any], ev: Event) -> None:
     """Fold one crowd event into the state (in place); an older count never replaces a newer one."""
-    spots: dict[str, dict[str, Any]] = state["spots"]
-    prev = spots.get(ev["spot_id"])
-    if prev is None or ev["ts"] >= prev["ts"]:
-        spots[ev["spot_id"]] = {
-            "count": ev["count"],
-            "capacity": ev["capacity"],
-            "ts": ev["ts"],
-            "lon": ev["lon"],
-            "lat": ev["lat"],
-        }
+    keep_latest(state["spots"], ev["spot_id"], ev, ("count", "capacity", "ts", "lon", "lat"))
 
 
 def compute_crowd(state: Mapping[str, Any]) -> CrowdData:

@@ -8,20 +8,12 @@ from typing import Any
 from dashboard import geo
 from dashboard.events import Event
 from dashboard.keys import LotStatus, ParkingData
+from workers.latest import keep_latest
 
 
 def fold_lot(state: dict[str, Any], ev: Event) -> None:
     """Fold one parking event into the state (in place); an older report never replaces a newer one."""
-    lots: dict[str, dict[str, Any]] = state["lots"]
-    prev = lots.get(ev["lot_id"])
-    if prev is None or ev["ts"] >= prev["ts"]:
-        lots[ev["lot_id"]] = {
-            "occupied": ev["occupied"],
-            "capacity": ev["capacity"],
-            "ts": ev["ts"],
-            "lon": ev["lon"],
-            "lat": ev["lat"],
-        }
+    keep_latest(state["lots"], ev["lot_id"], ev, ("occupied", "capacity", "ts", "lon", "lat"))
 
 
 def compute_parking(state: Mapping[str, Any]) -> ParkingData:
