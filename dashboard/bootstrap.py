@@ -18,8 +18,10 @@ from sqlalchemy import func, make_url, select
 
 from dashboard import dal
 from dashboard.config import INSTANCE_DIR, Config
+from dashboard.dal import upgrade_schema
 from dashboard.db import init_db, make_engine, session_factory, session_scope
 from dashboard.models import Sensor, Unit
+from dashboard.simulator import build_fleet, build_units
 
 # The demo accounts of the design: user name, role, display name (zh-CN first, like the interface).
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
@@ -88,12 +90,11 @@ def _columns(model: type[Sensor] | type[Unit], row: dict[str, Any]) -> dict[str,
 
 def bootstrap(config: Config) -> dict[str, Any]:
     """Create tables, seed demo users, units and sensors, and audit it; safe to run any number of times."""
-    # Imported here so that `dashboard.bootstrap` loads even while the simulator is being written.
-    from dashboard.simulator import build_fleet, build_units
-
     password = config.demo_password or generate_password()
     engine = make_engine(config.database_url)
     try:
+        # Add columns that newer releases introduced to tables an older release created.
+        upgrade_schema(engine)
         init_db(engine)
         with session_scope(session_factory(engine)) as session:
             for username, role, display_name in DEMO_USERS:

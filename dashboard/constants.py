@@ -95,6 +95,44 @@ HOTLINE_RESPONSE_H: Final = 2
 # Unit kinds (police, fire, ambulance, urban management 城管, grid workers 网格员, utility crews).
 UNIT_KINDS: Final = ("police", "fire", "ambulance", "chengguan", "grid", "utility")
 UNIT_STATUSES: Final = ("available", "dispatched", "en_route", "on_scene", "returning", "off_duty")
+# A unit in one of these statuses, assigned to no incident, may be dispatched (a returning unit is free).
+UNIT_DISPATCHABLE_STATUSES: Final = ("available", "returning")
+# Statuses of a unit assigned to an incident (Unit.incident_id is set exactly in these).
+UNIT_ASSIGNED_STATUSES: Final = ("dispatched", "en_route", "on_scene")
+# Unit kinds suitable for each incident category, in order of preference (console suggestions).
+CATEGORY_UNIT_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "fire": ("fire", "ambulance", "police"),
+    "traffic_accident": ("police", "ambulance", "fire"),
+    "waterlogging": ("utility", "chengguan", "fire", "grid"),
+    "gas_leak": ("fire", "utility", "police"),
+    "public_security": ("police",),
+    "medical": ("ambulance",),
+    "structure": ("fire", "ambulance", "police", "utility"),
+    "crowd": ("police", "chengguan", "grid"),
+    "utility": ("utility", "chengguan"),
+    "other": ("grid", "chengguan", "police"),
+}
+
+# 吹哨报到: departments a subdistrict can summon, with their Chinese and English names.
+DEPARTMENTS: Final = (
+    "police", "fire", "health", "urban_mgmt", "housing", "water", "gas", "power", "transport", "subdistrict",
+)
+DEPARTMENT_NAMES: Final[dict[str, tuple[str, str]]] = {
+    "police": ("公安", "Public security"),
+    "fire": ("消防", "Fire and rescue"),
+    "health": ("卫健", "Health"),
+    "urban_mgmt": ("城管", "Urban management"),
+    "housing": ("住建", "Housing and construction"),
+    "water": ("水务", "Water"),
+    "gas": ("燃气", "Gas"),
+    "power": ("电力", "Power"),
+    "transport": ("交通", "Transport"),
+    "subdistrict": ("街道", "Subdistrict office"),
+}
+# Minutes a summoned department has to report (报到) before the summons escalates to the leader.
+SUMMONS_ACK_DEADLINE_MIN: Final = 30
+# Seconds between two runs of the deadline check (workers/deadlines.py).
+DEADLINE_CHECK_S: Final = 10
 
 # Roles and the page each one lands on.
 ROLES: Final = ("duty", "leader", "dispatch", "admin")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -62,11 +62,18 @@ def audit(
     target_id: str | None = None,
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Append one audit entry in the caller's transaction."""
+    """Append one audit entry in the caller's transaction (`at` defaults to now)."""
     session.add(
         AuditLog(
-            actor=actor, action=action, target_type=target_type, target_id=target_id, outcome=outcome, detail=detail
+            at=at or utcnow(),
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            outcome=outcome,
+            detail=detail,
         )
     )
 
@@ -233,8 +240,11 @@ def _update_ticket(session: Session, ev: Event) -> bool:
 
 def _end_incident(session: Session, ev: Event) -> bool:
     """Apply a source's report that its incident was resolved, closed or cancelled; False when unknown."""
+    # Locked like every incident action (incident_service), so a source's end and a dispatcher's action serialise.
     incident = session.scalar(
-        select(Incident).where(Incident.source == ev["source"], Incident.external_id == ev["incident_id"])
+        select(Incident)
+        .where(Incident.source == ev["source"], Incident.external_id == ev["incident_id"])
+        .with_for_update()
     )
     if incident is None:
         return False
@@ -248,9 +258,35 @@ def _end_incident(session: Session, ev: Event) -> bool:
         if status in ("closed", "cancelled") and incident.closed_at is None:
             incident.closed_at = at
         incident.updated_at = utcnow()
-        audit(session, f"source:{ev['source']}", f"incident_{status}", "incident", str(incident.id))
+        released = release_units(session, incident.id, incident.updated_at)
+        audit(
+            session,
+            f"source:{ev['source']}",
+            f"incident_{status}",
+            "incident",
+            str(incident.id),
+            detail={"released_units": released} if released else None,
+        )
     session.flush()
     return True
+
+
+def release_units(session: Session, incident_id: int, now: datetime | None = None) -> list[int]:
+    """Free every unit assigned to an incident that ended: those on scene head back (returning), those still
+    on the way become available. Locks the units; returns their ids."""
+    units = session.scalars(
+        select(Unit)
+        .where(Unit.incident_id == incident_id)
+        .order_by(Unit.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    now = now or utcnow()
+    for unit in units:
+        unit.status = "returning" if unit.status == "on_scene" else "available"
+        unit.incident_id = None
+        unit.updated_at = now
+    return [u.id for u in units]
 
 
 # How each durable kind is written; False means "refers to something that does not exist".
@@ -328,6 +364,51 @@ def overdue_ticket_count(session: Session, now: datetime) -> int:
     )
 
 
+# --- schema -----------------------------------------------------------------------------------
+
+
+def upgrade_schema(engine: Engine) -> list[str]:
+    """Add the columns the models have gained since their table was created; return "table.column" of each.
+
+    create_all never alters an existing table and the project has no migrations yet, so this covers the only
+    kind of change made so far: new columns that are nullable or have a server default (with their foreign key),
+    on SQLite and PostgreSQL. Safe to run at every start and from two processes at once. Run it BEFORE
+    db.init_db, whose index creation may name the new columns.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.schema import CreateColumn
+
+    from dashboard.models import Base
+
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names())
+    prep = engine.dialect.identifier_preparer
+    added: list[str] = []
+    for table in Base.metadata.sorted_tables:
+        if table.name not in tables:
+            continue  # a new table: init_db creates it whole
+        have = {col["name"] for col in inspector.get_columns(table.name)}
+        for col in table.columns:
+            if col.name in have:
+                continue
+            if not col.nullable and col.server_default is None:
+                raise RuntimeError(f"cannot add NOT NULL column {table.name}.{col.name} without a server default")
+            ddl = str(CreateColumn(col).compile(dialect=engine.dialect))
+            for fk in col.foreign_keys:
+                ddl += f" REFERENCES {prep.quote(fk.column.table.name)} ({prep.quote(fk.column.name)})"
+            guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {guard}{ddl}"))
+            except (OperationalError, ProgrammingError) as exc:
+                if "duplicate column" not in str(exc).lower():  # SQLite: another process added it meanwhile
+                    raise
+                continue
+            added.append(f"{table.name}.{col.name}")
+    return added
+
+
 def ping(session: Session) -> None:
     """Raise when the database cannot answer a trivial query."""
     session.execute(text("SELECT 1"))
@@ -336,3 +417,79 @@ def ping(session: Session) -> None:
 def set_unit_status(session: Session, unit_id: int, status: str) -> None:
     """Change a unit's status (used by the simulator and, later, dispatch)."""
     session.execute(update(Unit).where(Unit.id == unit_id).values(status=status, updated_at=utcnow()))
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+# Prefix of every API token: tells it apart from the ingest token and lets secret scanners spot it.
+API_TOKEN_PREFIX = "dct_"
+# last_used_at is refreshed at most this often, so an API client does not write a row on every request.
+API_TOKEN_TOUCH_EVERY = timedelta(seconds=60)
+
+
+def _token_digest(plaintext: str) -> str:
+    """Hex SHA-256 of a token: what the database stores instead of the token."""
+    import hashlib
+
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def create_api_token(session: Session, user: User, name: str) -> tuple[Any, str]:
+    """Create an API token for `user`; return the row and the plaintext token (shown once, never stored)."""
+    import secrets
+
+    from dashboard.models import ApiToken
+
+    plaintext = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name[:64], token_hash=_token_digest(plaintext), created_at=utcnow())
+    session.add(row)
+    session.flush()
+    audit(session, user.username, "api_token_create", "api_token", str(row.id), detail={"name": row.name})
+    return row, plaintext
+
+
+def user_for_token(session: Session, plaintext: str, now: datetime | None = None) -> User | None:
+    """The active user owning this unrevoked token, else None.
+
+    The token is looked up by its SHA-256 (an attacker timing the index lookup learns about hashes, not the
+    token), and the stored hash is compared in constant time.
+    """
+    import hmac
+
+    from dashboard.models import ApiToken
+
+    if not plaintext or len(plaintext) > 256:
+        return None
+    digest = _token_digest(plaintext)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    now = now or utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= API_TOKEN_TOUCH_EVERY:
+        row.last_used_at = now
+    return user
+
+
+def list_api_tokens(session: Session, user_id: int | None = None) -> list[Any]:
+    """API tokens (all, or one user's), oldest first; the rows never hold a usable token."""
+    from dashboard.models import ApiToken
+
+    query = select(ApiToken).order_by(ApiToken.id)
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return list(session.scalars(query))
+
+
+def revoke_api_token(session: Session, token_id: int, actor: str) -> bool:
+    """Revoke a token at once; False when there is no such token or it was already revoked."""
+    from dashboard.models import ApiToken
+
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    audit(session, actor, "api_token_revoke", "api_token", str(token_id))
+    return True

@@ -85,6 +85,9 @@ class Unit(Base):
     lat: Mapped[float] = mapped_column(Float)
     subdistrict: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The incident the unit is assigned to (set exactly while its status is dispatched, en route or on scene):
+    # one column, so a unit can never be assigned to two incidents.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
 
 
 class Sensor(Base):
@@ -130,6 +133,14 @@ class Incident(Base):
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the incident went to the leader: its deadline passed (workers/deadlines.py) or a leader escalated it.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Optimistic counter: SQLAlchemy adds "AND version = <loaded>" to every ORM update of the row and bumps it,
+    # so a write based on a stale read fails (StaleDataError) instead of silently overwriting.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class HotlineTicket(Base):
@@ -176,6 +187,27 @@ class DispatchAction(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Summons(Base):
+    """吹哨报到: one department summoned to an incident, with its own deadline to report."""
+
+    __tablename__ = "summons"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "department", name="uq_summons_incident_department"),
+        # The deadline check looks for summons neither acknowledged nor escalated.
+        Index("ix_summons_pending", "acknowledged_at", "escalated_at", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    department: Mapped[str] = mapped_column(String(16))  # constants.DEPARTMENTS
+    summoned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summoned_by: Mapped[str | None] = mapped_column(String(128))
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class AuditLog(Base):
     """Append-only record of who did what and when."""
 
@@ -196,3 +228,17 @@ class AuditLog(Base):
 def _audit_is_append_only(mapper: Any, connection: Any, target: AuditLog) -> None:
     """Refuse to change or delete an audit entry through the ORM."""
     raise PermissionError("the audit log is append-only")
+
+
+class ApiToken(Base):
+    """A per-user API token for scripts and other systems; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

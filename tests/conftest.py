@@ -122,9 +122,13 @@ def app(config: Config) -> Iterator[Any]:
 
     server = create_app(config)
     with server.app_context():
-        init_db(db_sessions().kw["bind"])
+        engine = db_sessions().kw["bind"]
+        init_db(engine)
         seed_users(db_sessions())
     yield server
+    # Give the connections back now, not at garbage collection: PostgreSQL allows only so many.
+    engine.dispose()
+    server.extensions["dc_redis"].close()
 
 
 @pytest.fixture

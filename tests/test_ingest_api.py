@@ -176,6 +176,8 @@ def test_when_redis_is_down_telemetry_is_503_with_retry_after_and_incidents_stil
     assert body["rejected"][0]["index"] == 2
     with app.app_context(), db_sessions()() as s:
         assert s.scalar(select(func.count()).select_from(Incident)) == 1
+        s.close()
+        db_sessions().kw["bind"].dispose()
 
 
 def test_a_source_ending_its_incident_closes_it_once_and_unknown_ones_are_refused(app: Any, client: Any) -> None:

@@ -71,14 +71,13 @@ def test_cron_config_registers_the_tick_every_second_and_enqueues_it(
     monkeypatch.chdir(ROOT)
     scheduler = CronScheduler(connection=rq_redis)
     scheduler.load_config_from_file("workers/cron.py")
-    [cron_job] = scheduler.get_jobs()
-    assert cron_job.func is tick_mod.tick
+    [cron_job] = [job for job in scheduler.get_jobs() if job.func is tick_mod.tick]
     assert (cron_job.queue_name, cron_job.interval) == (keys.QUEUE_TICK, c.TICK_SECONDS)
     opts = cron_job.job_options
     assert opts["ttl"] <= 5 and opts["result_ttl"] <= 60 and opts["failure_ttl"] <= 3600
     assert opts["job_timeout"] <= 10  # a stuck tick is killed within seconds
 
-    assert scheduler.enqueue_jobs() == [cron_job]
+    assert cron_job in scheduler.enqueue_jobs()
     queue = Queue(keys.QUEUE_TICK, connection=rq_redis)
     assert queue.count == 1
     SimpleWorker([queue], connection=rq_redis).work(burst=True)

@@ -1,4 +1,5 @@
-"""`rq cron` configuration: enqueue the tick on keys.QUEUE_TICK every second.
+"""`rq cron` configuration: enqueue the tick on keys.QUEUE_TICK every second, and the deadline check on
+keys.QUEUE_DEFAULT every constants.DEADLINE_CHECK_S seconds.
 
 Run exactly one scheduler process:  rq cron workers/cron.py --url "$REDIS_URL"  (from the project root).
 """
@@ -11,6 +12,7 @@ from rq import cron
 
 from dashboard import constants as c
 from dashboard import keys
+from workers.deadlines import check_deadlines
 from workers.tick import tick
 
 # A tick takes well under a second (a catch-up tick of 20,000 events about half a second); RQ kills a
@@ -32,4 +34,17 @@ cron.register(
     result_ttl=TICK_RESULT_TTL_S,
     failure_ttl=TICK_FAILURE_TTL_S,
     name="dongcheng-tick",
+)
+
+# Overdue summons (吹哨报到) and incidents escalate to the leader. A check takes milliseconds; one not started
+# within its interval is dropped, the next one covers it (escalation is idempotent).
+cron.register(
+    check_deadlines,
+    queue_name=keys.QUEUE_DEFAULT,
+    interval=c.DEADLINE_CHECK_S,
+    job_timeout=30,
+    ttl=c.DEADLINE_CHECK_S,
+    result_ttl=60,
+    failure_ttl=TICK_FAILURE_TTL_S,
+    name="dongcheng-deadlines",
 )
