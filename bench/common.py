@@ -122,6 +122,9 @@ class HttpClient:
         hdrs = {"Accept": "*/*", **(headers or {})}
         if self.cookies:
             hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if "_csrf_token" in self.cookies:
+            # As dash-renderer does: the CSRF cookie goes back in the X-CSRFToken header (dashboard/csrf.py).
+            hdrs.setdefault("X-CSRFToken", self.cookies["_csrf_token"])
         for attempt in (0, 1):
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)

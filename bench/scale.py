@@ -215,12 +215,13 @@ def measure_refresh(targets: list[Target], strings: dict[str, Any], n: int) -> d
         with t.app.app_context():
             state = read_and_refresh(t.r, None, "zh")[1]
         fresh_body = t.cb.body({"wall-versions.data": {}, "wall-strings.data": strings}, 1)
-        resp = t.client.post("/_dash-update-component", json=fresh_body)
+        csrf = {"X-CSRFToken": t.client.get_cookie("_csrf_token").value}  # as dash-renderer sends it
+        resp = t.client.post("/_dash-update-component", json=fresh_body, headers=csrf)
         if resp.status_code != 200:
             raise RuntimeError(f"refresh dispatch answered {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
         versions = resp.get_json()["response"]["wall-versions"]["data"]
         up_body = t.cb.body({"wall-versions.data": versions, "wall-strings.data": strings}, 2)
-        up = t.client.post("/_dash-update-component", json=up_body)
+        up = t.client.post("/_dash-update-component", json=up_body, headers=csrf)
         meta[t.label] = {
             "fresh": len(resp.get_data()),
             "uptodate": len(up.get_data()),
@@ -233,8 +234,8 @@ def measure_refresh(targets: list[Target], strings: dict[str, Any], n: int) -> d
                 {
                     "core_fresh": partial(read_and_refresh, t.r, None, "zh"),
                     "core_uptodate": partial(read_and_refresh, t.r, state, "zh"),
-                    "dispatch_fresh": partial(t.client.post, "/_dash-update-component", json=fresh_body),
-                    "dispatch_uptodate": partial(t.client.post, "/_dash-update-component", json=up_body),
+                    "dispatch_fresh": partial(t.client.post, "/_dash-update-component", json=fresh_body, headers=csrf),
+                    "dispatch_uptodate": partial(t.client.post, "/_dash-update-component", json=up_body, headers=csrf),
                 },
             )
         )

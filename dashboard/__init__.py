@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dashboard.config import INSTANCE_DIR, ROOT, Config
+from dashboard.config import INSTANCE_DIR, ROOT, Config, _flag
 
 __all__ = ["Config", "create_app"]
 
@@ -41,9 +42,10 @@ def create_app(config: Config | None = None) -> Any:
     from dash import _callback
     from flask import Flask
 
-    from dashboard import api, auth
+    from dashboard import api, api_incidents, auth, csrf
     from dashboard.db import make_engine, session_factory
     from dashboard.extensions import DASH, init_extensions
+    from dashboard.push import init_push
     from dashboard.redis_conn import make_redis
     from layouts import shell
 
@@ -51,6 +53,9 @@ def create_app(config: Config | None = None) -> Any:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     server = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    # SESSION_COOKIE_SECURE=1 when the app is served over HTTPS: the session and CSRF cookies are then never sent
+    # over plain HTTP. Off by default for http:// on the intranet, where a Secure cookie would not be kept.
+    secure_cookies = _flag(os.environ.get("SESSION_COOKIE_SECURE"), False)
     server.config.update(
         SECRET_KEY=config.secret_key,
         TESTING=config.testing,
@@ -59,10 +64,14 @@ def create_app(config: Config | None = None) -> Any:
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        REMEMBER_COOKIE_SECURE=secure_cookies,
     )
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
     auth.init_auth(server)
     server.register_blueprint(api.bp)
+    server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json
+    init_push(server)  # GET /api/v1/stream: Server-Sent Events from Redis pub/sub
 
     dash_app = dash.Dash(
         __name__,
@@ -73,6 +82,9 @@ def create_app(config: Config | None = None) -> Any:
         serve_locally=True,
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        # The renderer copies this cookie into this header on every callback; dashboard.csrf checks it.
+        csrf_token_name=csrf.COOKIE_NAME,
+        csrf_header_name=csrf.HEADER_NAME,
     )
     dash_app.layout = shell.layout
     server.extensions[DASH] = dash_app

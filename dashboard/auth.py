@@ -7,19 +7,34 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, jsonify, redirect, render_template_string, request, session
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template_string,
+    request,
+    session,
+)
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import constants as c
-from dashboard import dal
+from dashboard import csrf, dal
 from dashboard.db import session_scope
 from dashboard.extensions import db_sessions
 from dashboard.i18n import t
 
 bp = Blueprint("auth", __name__)
 
-# Paths anyone may fetch: the login page and its CSS, the health probe, and the token-authenticated ingest.
-PUBLIC_PREFIXES = ("/login", "/assets/", "/healthz", "/api/v1/events", "/lang/", "/favicon.ico")
+# Paths anyone may fetch: the login page and its CSS, the health probe, the token-authenticated ingest, and the
+# OpenAPI document (it describes the interface, holds no data, and clients read it before they have a token).
+PUBLIC_PREFIXES = (
+    "/login", "/assets/", "/healthz", "/api/v1/events", "/api/v1/openapi.json", "/lang/", "/favicon.ico",
+)
 LANGUAGES = ("zh", "en")
 
 
@@ -66,11 +81,53 @@ def _is_public(path: str) -> bool:
     return any(path == p.rstrip("/") or path.startswith(p) for p in PUBLIC_PREFIXES)
 
 
+def _bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, else None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _authenticate_api_token(token: str) -> Response | None:
+    """Make the token's user the current user of this request only (no session, no cookie); else 401.
+
+    Looked up on every request, so a revoked token or a disabled user stops working at once.
+    """
+    try:
+        with session_scope(db_sessions()) as s:
+            user = dal.user_for_token(s, token)
+            snapshot = (
+                None if user is None
+                else SessionUser(user.id, user.username, user.display_name, user.role, user.language)
+            )
+    except SQLAlchemyError:
+        resp = jsonify(error="database unavailable; retry")
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "2"
+        return resp
+    if snapshot is None:
+        resp = jsonify(error="invalid or revoked API token")
+        resp.status_code = 401
+        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return resp
+    csrf.mark_token_authenticated(snapshot)
+    # flask-login keeps the request's user in g; setting it here bypasses the session entirely.
+    current_app.login_manager._update_request_context_with_user(snapshot)  # type: ignore[attr-defined]
+    return None
+
+
 def _guard() -> Any:
-    """Refuse anonymous requests: pages go to /login, Dash and API requests get 401 JSON."""
+    """Refuse anonymous requests: pages go to /login, Dash and API requests get 401 JSON.
+
+    An /api/ request with `Authorization: Bearer` is authenticated by that per-user API token alone, even if it
+    also carries a session cookie (the ingest /api/v1/events is public here and checks its own token).
+    """
     path = request.path
     if _is_public(path):
         return None
+    if path.startswith("/api/"):
+        token = _bearer_token()
+        if token is not None:
+            return _authenticate_api_token(token)
     if not current_user.is_authenticated:
         if path.startswith("/_dash-") or path.startswith("/api/") or request.method != "GET":
             resp = jsonify(error="authentication required", login="/login")
@@ -118,8 +175,6 @@ LOGIN_TEMPLATE = """<!doctype html>
 
 def _stylesheets() -> list[str]:
     """The vendored CSS served from /assets, in the order Dash loads them."""
-    from flask import current_app
-
     assets = current_app.extensions["dash_app"].config.assets_folder
     from pathlib import Path
 
@@ -157,6 +212,7 @@ def login() -> Any:
                 if keep_lang:
                     session["lang"] = keep_lang
                 login_user(snapshot)
+                csrf.rotate()  # and a new CSRF token, set as a cookie on this response
                 return redirect(nxt or c.ROLE_HOME.get(snapshot.role, "/wall"))
     token = secrets.token_urlsafe(24)
     session["login_csrf"] = token
@@ -189,4 +245,5 @@ def init_auth(app: Flask) -> None:
     manager.user_loader(_load_user)
     manager.init_app(app)
     app.before_request(_guard)
+    csrf.init_csrf(app)  # after the guard: anonymous requests get 401 before any CSRF check
     app.register_blueprint(bp)

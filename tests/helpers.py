@@ -68,3 +68,12 @@ def ticket(ticket_id: str, category: str = "noise", **over: Any) -> dict[str, An
           "lon": 116.4170, "lat": 39.9580, "ticket_id": ticket_id, "category": category, "summary": "噪音扰民"}
     ev.update(over)
     return ev
+
+
+def csrf_headers(client: FlaskClient) -> dict[str, str]:
+    """The CSRF header a page script (or Dash's renderer) sends: the value of the `_csrf_token` cookie."""
+    from dashboard import csrf
+
+    cookie = client.get_cookie(csrf.COOKIE_NAME)
+    assert cookie is not None, "no CSRF cookie: log in first"
+    return {csrf.HEADER_NAME: cookie.value}
