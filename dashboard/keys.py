@@ -39,6 +39,15 @@ def updates_channel(db: int) -> str:
     return f"{UPDATES_CHANNEL}:{db}"
 
 
+# Pub/sub channel of incident changes: one JSON message after each incident action (push to open screens).
+INCIDENTS_CHANNEL: Final = PREFIX + "incidents"
+
+
+def incidents_channel(db: int) -> str:
+    """The pub/sub channel of incident changes for Redis database `db` (`dc:incidents:<db>`)."""
+    return f"{INCIDENTS_CHANNEL}:{db}"
+
+
 def agg_key(name: str) -> str:
     """Redis key of the precomputed aggregate `name`."""
     return f"{PREFIX}agg:{name}"
