@@ -84,6 +84,10 @@ def result_line(live: dict[str, Any] | None, scale: dict[str, Any] | None, args:
         "refresh_shares_worker_with_ingest": live.get("refresh_shares_worker_with_ingest"),
         "cpu_machine_busy_percent": _get(live, "cpu", "machine_busy_percent"),
         "cpu_ours_percent": _get(live, "cpu", "ours_percent"),
+        # Issue 3: an incident action as another open screen sees it (bench/action.py).
+        "action_to_screen_p95_ms": _get(live, "actions", "p95_ms"),
+        "action_to_screen_p50_ms": _get(live, "actions", "p50_ms"),
+        "action_to_screen_max_ms": _get(live, "actions", "max_ms"),
         # Part B, stored events.
         "stored_sizes": sm.get("sizes"),
         "refresh_10k_vs_1m_p50_ms": sm.get("refresh_core_fresh_p50_ms"),
@@ -114,8 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         if args.only in (None, "live"):
+            from bench import live as live_mod
+            from bench.action import after_measure
             from bench.live import run_live
 
+            # Action to screen (issue 3) on the same live system, after part A's window, before it stops.
+            live_mod._measure = after_measure(live_mod._measure)
             live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers)
         if args.only in (None, "scale"):
             from bench.scale import run_scale

@@ -825,6 +825,7 @@ def notify_change(r: redis.Redis, incident_id: int, action: str | None = None) -
     db = int(r.connection_pool.connection_kwargs.get("db", 0))
     message = {"incident_id": int(incident_id), "action": action, "ts": time.time()}
     r.publish(keys.incidents_channel(db), json.dumps(message, separators=(",", ":")))
+    request_tick(r)
 
 
 def notify_many(r: redis.Redis, changes: Iterable[tuple[int, str | None]]) -> None:
@@ -836,3 +837,40 @@ def notify_many(r: redis.Redis, changes: Iterable[tuple[int, str | None]]) -> No
         pipe.publish(channel, json.dumps({"incident_id": int(incident_id), "action": action, "ts": time.time()},
                                          separators=(",", ":")))
     pipe.execute()
+    request_tick(r)
+
+
+# --- an immediate tick after a change -------------------------------------------------------------------
+
+# The RQ job that refreshes the aggregates at once (workers/units.py: prompt_tick), named so that the web
+# process need not import the workers.
+PROMPT_TICK_JOB: Final = "workers.units.prompt_tick"
+# Set while a prompt tick is queued and not yet started: changes committed meanwhile need no tick of their own
+# (the job clears it before it reads anything, so it sees them). Expires with the job's ttl.
+PROMPT_TICK_PENDING: Final = keys.PREFIX + "tick:prompt"
+PROMPT_TICK_TTL_S: Final = 3
+
+
+def request_tick(r: redis.Redis) -> bool:
+    """After a commit: have the aggregates rebuilt now instead of at the next one-second tick, so that every
+    open screen (which refreshes on the tick's `aggregate` push) shows the change well within a second.
+
+    Enqueues PROMPT_TICK_JOB on keys.QUEUE_TICK unless one is already pending; True when it enqueued one.
+    Never raises: without it the change still appears on the next regular tick (at most a second later).
+    """
+    from rq import Queue  # the web process only needs RQ here
+
+    try:
+        if not r.set(PROMPT_TICK_PENDING, "1", nx=True, ex=PROMPT_TICK_TTL_S):
+            return False
+        try:
+            Queue(keys.QUEUE_TICK, connection=r).enqueue(
+                PROMPT_TICK_JOB, ttl=PROMPT_TICK_TTL_S, failure_ttl=60, result_ttl=10, job_timeout=8
+            )
+        except BaseException:
+            r.delete(PROMPT_TICK_PENDING)
+            raise
+        return True
+    except redis.RedisError as exc:
+        log.warning("could not request an immediate tick (the next regular tick shows the change): %s", exc)
+        return False

@@ -1,5 +1,6 @@
 """`rq cron` configuration: enqueue the tick on keys.QUEUE_TICK every second, and the deadline check on
-keys.QUEUE_DEFAULT every constants.DEADLINE_CHECK_S seconds.
+keys.QUEUE_DEFAULT every constants.DEADLINE_CHECK_S seconds; with the simulator on (SIMULATOR), also the
+simulated units' movement (workers/units.py) every units.UNITS_INTERVAL_S seconds.
 
 Run exactly one scheduler process:  rq cron workers/cron.py --url "$REDIS_URL"  (from the project root).
 """
@@ -12,8 +13,10 @@ from rq import cron
 
 from dashboard import constants as c
 from dashboard import keys
+from dashboard.config import Config
 from workers.deadlines import check_deadlines
 from workers.tick import tick
+from workers.units import UNITS_INTERVAL_S, move_units
 
 # A tick takes well under a second (a catch-up tick of 20,000 events about half a second); RQ kills a
 # stuck one after this. The tick renews its lock while it works, so this may exceed the lock's TTL.
@@ -48,3 +51,18 @@ cron.register(
     failure_ttl=TICK_FAILURE_TTL_S,
     name="dongcheng-deadlines",
 )
+
+# Simulated units drive towards their incidents and home again (only with the simulator: real units report
+# their own positions). A step takes milliseconds; one not started within its interval is dropped (each step
+# covers the time since the unit last moved, so nothing is lost).
+if Config.from_env().simulator:
+    cron.register(
+        move_units,
+        queue_name=keys.QUEUE_DEFAULT,
+        interval=UNITS_INTERVAL_S,
+        job_timeout=10,
+        ttl=UNITS_INTERVAL_S,
+        result_ttl=10,
+        failure_ttl=TICK_FAILURE_TTL_S,
+        name="dongcheng-units",
+    )
