@@ -8,6 +8,12 @@
  *
  * Colours have fixed meanings (DESIGN 3a): severity I red, II orange, III yellow, IV blue;
  * green normal, amber warning, red alarm, grey silent/stale.
+ *
+ * The view: a map inside a `.map-wrap[data-fit]` is fitted to those bounds at any fractional zoom so that
+ * the district fills the panel's height, with the legend (left) and the layer control (right) beside it
+ * rather than over it. It is fitted when the map is ready, when fonts arrive and when the panel changes
+ * size, never on a data refresh, so the base map stands still. After each fit the subdistrict names are
+ * nudged up or down (inside their own subdistrict) where two of them would overlap.
  */
 window.dashExtensions = window.dashExtensions || {};
 (function () {
@@ -56,6 +62,154 @@ window.dashExtensions = window.dashExtensions || {};
         return "rgb(" + c.join(",") + ")";
     }
 
+    // --- the view: fit the district beside the overlays; keep the names apart ---------------------
+
+    function rectOf(el) {
+        return el && el.offsetParent !== null ? el.getBoundingClientRect() : null;
+    }
+
+    /** Fit the district to the panel: full height, between the legend (left) and the layer control (right). */
+    function fitDistrict(map) {
+        var box = map.getContainer();
+        var wrap = box.closest ? box.closest(".map-wrap[data-fit]") : null;
+        if (!wrap) { return; }
+        var size = map.getSize();
+        if (size.x < 50 || size.y < 50) { return; }
+        var bounds;
+        try { bounds = L.latLngBounds(JSON.parse(wrap.getAttribute("data-fit"))); } catch (e) { return; }
+        var c = box.getBoundingClientRect();
+        var gap = Math.max(6, Math.round(window.innerHeight * 0.008));
+        var left = gap, right = gap;
+        var legend = rectOf(wrap.querySelector(".map-legend"));
+        if (legend) { left = Math.max(left, legend.right - c.left + gap); }
+        var layers = rectOf(wrap.querySelector(".leaflet-control-layers"));
+        if (layers) { right = Math.max(right, c.right - layers.left + gap); }
+        // Only when something that shapes the view changed: a refit with the same inputs would be a no-op anyway.
+        var key = [size.x, size.y, Math.round(left), Math.round(right), gap].join(",");
+        if (key === map._dcFitKey) { return; }
+        map._dcFitKey = key;
+        map.fitBounds(bounds, {paddingTopLeft: [left, gap], paddingBottomRight: [right, gap], animate: false});
+        placeLabels(map);
+    }
+
+    /** Screen rectangles of the markers that stay put (sensor clusters and points, car parks, crowds). */
+    function obstacles(map) {
+        var out = [];
+        var box = map.getContainer();
+        var els = box.querySelectorAll(
+            ".leaflet-marker-pane .sensor-cluster, .leaflet-marker-pane .parking-icon > .pk, " +
+            ".leaflet-overlay-pane path.dc-static");
+        for (var i = 0; i < els.length; i++) {
+            var r = els[i].getBoundingClientRect();
+            if (r.width && r.height) { out.push(r); }
+        }
+        return out;
+    }
+
+    function overlapArea(a, b, pad) {
+        var w = Math.min(a.right, b.right + pad) - Math.max(a.left, b.left - pad);
+        var h = Math.min(a.bottom, b.bottom + pad) - Math.max(a.top, b.top - pad);
+        return w > 0 && h > 0 ? w * h : 0;
+    }
+
+    /**
+     * Subdistrict names, largest subdistrict first: each stays on its label point unless it would overlap a
+     * name already placed or a marker that stays put; then it moves up or down by a line or two, as far as
+     * its own subdistrict allows. Deterministic, so the names stand still while the data changes.
+     * New incidents are not avoided: they come and go, and markers are drawn above the names anyway.
+     */
+    function placeLabels(map) {
+        if (!map || !map._loaded) { return; }
+        var items = [];
+        map.eachLayer(function (layer) {
+            if (layer.dcLabel && layer._icon && layer._icon.firstChild) { items.push(layer); }
+        });
+        items.sort(function (a, b) { return a.dcLabel.rank - b.dcLabel.rank; });
+        var marks = obstacles(map);
+        var placed = [];
+        var steps = [0, -1, 1, -2, 2, -3, 3];
+        for (var i = 0; i < items.length; i++) {
+            var layer = items[i], span = layer._icon.firstChild, info = layer.dcLabel;
+            span.style.marginTop = "0px";
+            var r = span.getBoundingClientRect();
+            var h = r.height;
+            if (!h) { continue; }
+            var ll = layer.getLatLng();
+            var y0 = map.latLngToContainerPoint(ll).y;
+            // Room for the label's centre inside its subdistrict, above and below the label point.
+            var upPx = y0 - map.latLngToContainerPoint([ll.lat + info.up, ll.lng]).y - h / 2;
+            var dnPx = map.latLngToContainerPoint([ll.lat - info.dn, ll.lng]).y - y0 - h / 2;
+            var best = null;
+            for (var j = 0; j < steps.length; j++) {
+                var dy = Math.round(steps[j] * (h + 3));
+                var cand = {left: r.left, right: r.right, top: r.top + dy, bottom: r.bottom + dy};
+                // Another name in the way is much worse than leaving the subdistrict a little, which is
+                // worse than a marker over the name; any move costs a little.
+                var out = Math.max(0, -dy - upPx, dy - dnPx);
+                var cost = (Math.abs(steps[j]) * 0.05 + out * 0.12) * r.width * h;
+                for (var k = 0; k < placed.length; k++) { cost += 50 * overlapArea(cand, placed[k], 2); }
+                for (k = 0; k < marks.length; k++) { cost += overlapArea(cand, marks[k], 1); }
+                if (best === null || cost < best.cost) { best = {cost: cost, dy: dy, rect: cand}; }
+                if (cost === 0) { break; }
+            }
+            span.style.marginTop = best.dy + "px";
+            placed.push(best.rect);
+        }
+    }
+
+    var labelTimer = null;
+    function scheduleLabels(map) {
+        if (!map) { return; }
+        clearTimeout(labelTimer);
+        labelTimer = setTimeout(function () { placeLabels(map); }, 60);
+    }
+
+    // Leaflet arrives with dash-leaflet's bundle; the wall's map is built later, after the first callbacks.
+    (function installHook() {
+        if (!(window.L && L.Map && L.Map.addInitHook)) { setTimeout(installHook, 50); return; }
+        L.Map.addInitHook(function () {
+            var map = this;
+            map.whenReady(function () {
+                var box = map.getContainer();
+                if (!(box.closest && box.closest(".map-wrap[data-fit]"))) { return; }
+                var timer = null;
+                var fit = function () {
+                    clearTimeout(timer);
+                    timer = setTimeout(function () { fitDistrict(map); }, 20);
+                };
+                fit();
+                // The layer control arrives after the map (with dash-leaflet's lazily loaded layers), and
+                // fonts can change the size of the overlays: fit again when either happens.
+                if (document.fonts && document.fonts.ready) { document.fonts.ready.then(fit); }
+                if (window.MutationObserver && map._controlContainer) {
+                    var co = new MutationObserver(fit);
+                    co.observe(map._controlContainer, {childList: true, subtree: true});
+                    map.on("unload", function () { co.disconnect(); });
+                }
+                map.on("resize", fit);
+                map.on("zoomend viewreset", function () { scheduleLabels(map); });
+                // Markers arrive with the first refresh (and sensor clusters are redrawn when a state changes).
+                if (window.MutationObserver) {
+                    var mo = new MutationObserver(function () { scheduleLabels(map); });
+                    mo.observe(map.getPane("markerPane"), {childList: true});
+                    map.on("unload", function () { mo.disconnect(); });
+                }
+                if (window.ResizeObserver) {
+                    var last = "";
+                    var ro = new ResizeObserver(function () {
+                        var key = box.clientWidth + "x" + box.clientHeight;
+                        if (key === last) { return; }
+                        last = key;
+                        map.invalidateSize({pan: false});
+                        fit();
+                    });
+                    ro.observe(box);
+                    map.on("unload", function () { ro.disconnect(); });
+                }
+            });
+        });
+    }());
+
     function hideout(context) {
         return (context && context.hideout) || {};
     }
@@ -85,11 +239,15 @@ window.dashExtensions = window.dashExtensions || {};
         },
 
         labelPoint: function (feature, latlng) {
-            return L.marker(latlng, {
+            var p = feature.properties;
+            var m = L.marker(latlng, {
                 pane: "dc-labels", interactive: false, keyboard: false,
-                icon: L.divIcon({className: "map-label-icon", html: "<span>" + esc(feature.properties.label) + "</span>",
+                icon: L.divIcon({className: "map-label-icon", html: "<span>" + esc(p.label) + "</span>",
                                  iconSize: null})
             });
+            m.dcLabel = {rank: p.rank || 0, up: p.up || 0, dn: p.dn || 0};
+            m.on("add", function () { scheduleLabels(m._map); });
+            return m;
         },
 
         sensorPoint: function (feature, latlng, context) {
@@ -98,6 +256,7 @@ window.dashExtensions = window.dashExtensions || {};
             if (st === undefined) { st = 3; }
             // Normal sensors are small and quiet so that the few in alarm stand out.
             var m = L.circleMarker(latlng, {
+                className: "dc-static",
                 radius: (st === 2 ? 7 : st === 1 ? 6 : 3.5) * s,
                 color: st === 2 || st === 1 ? "#ffffff" : "rgba(0,0,0,0.5)",
                 weight: st === 2 || st === 1 ? 1.5 : 0.5,
@@ -121,7 +280,7 @@ window.dashExtensions = window.dashExtensions || {};
             }
             var n = feature.properties.point_count;
             var size = Math.round((26 + Math.min(22, Math.sqrt(n) * 2.5)) * scale());
-            var cls = "cluster-icon " + (worst === 2 ? "sev-1" : worst === 1 ? "cluster-warn" : "cluster-ok");
+            var cls = "cluster-icon sensor-cluster " + (worst === 2 ? "sev-1" : worst === 1 ? "cluster-warn" : "cluster-ok");
             return L.marker(latlng, {
                 keyboard: false,
                 icon: L.divIcon({html: "<span>" + n + "</span>", className: cls, iconSize: L.point(size, size)})
@@ -194,6 +353,7 @@ window.dashExtensions = window.dashExtensions || {};
             var p = feature.properties, s = scale();
             var col = CROWD[p.lvl] || STATE[3];
             var m = L.circleMarker(latlng, {
+                className: "dc-static",
                 radius: (CROWD_R[p.lvl] || 7) * s, color: col, weight: 2 * s, opacity: 0.95,
                 fillColor: col, fillOpacity: 0.35
             });

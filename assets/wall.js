@@ -7,6 +7,12 @@
  *            turns stale when its oldest aggregate is older than AGG_STALE_AFTER_S, when Redis is down
  *            (META.ok false) or when the server itself stops answering. Also ticks the incident ages and
  *            deadline clocks, so they move every second without any server traffic.
+ *
+ * session:   when the session has expired (or the account was disabled) every refresh answers 401 and the
+ *            panels would just go stale. A 401 from a callback, or a server silent for a while, is checked
+ *            with a light GET of /_dash-layout; if that is 401 too, the `.session-banner` says so in both
+ *            languages and the page goes to /login?next=<this page> after REDIRECT_S seconds, so the wall
+ *            comes back by itself after the next login.
  */
 window.dash_clientside = window.dash_clientside || {};
 (function () {
@@ -67,6 +73,60 @@ window.dash_clientside = window.dash_clientside || {};
         }
     }
 
+    // --- session expiry ----------------------------------------------------------------------------
+
+    var REDIRECT_S = 8;        // seconds the banner shows before the login page
+    var PROBE_EVERY_S = 10;    // while the server is silent, ask at most this often whether we are signed out
+    var SILENT_PROBE_S = 15;   // a server silent this long may mean a lost session (or just a network fault)
+    var nativeFetch = window.fetch ? window.fetch.bind(window) : null;
+    var session = {lost: false, probing: false, probedAt: 0};
+
+    function loginUrl() {
+        var path = window.location.pathname || "/";
+        if (path === "/" || path.indexOf("/login") === 0) { path = "/wall"; }
+        return "/login?next=" + encodeURIComponent(path);
+    }
+
+    function sessionLost() {
+        if (session.lost) { return; }
+        session.lost = true;
+        var banner = document.querySelector(".session-banner");
+        if (!banner) { window.location.assign(loginUrl()); return; }
+        var template = banner.getAttribute("data-redirect") || "";
+        var counter = banner.querySelector(".session-countdown");
+        var left = REDIRECT_S;
+        banner.classList.add("show");
+        (function step() {
+            if (counter) { counter.textContent = fill(template, {n: left}); }
+            if (left <= 0) { window.location.assign(loginUrl()); return; }
+            left -= 1;
+            setTimeout(step, 1000);
+        }());
+    }
+
+    /** A light request that needs the session: 401 means signed out; anything else (or no answer) does not. */
+    function probeSession() {
+        if (!nativeFetch || session.lost || session.probing) { return; }
+        session.probing = true;
+        session.probedAt = Date.now();
+        nativeFetch("/_dash-layout", {credentials: "same-origin", cache: "no-store"}).then(function (res) {
+            session.probing = false;
+            if (res.status === 401) { sessionLost(); }
+        }, function () { session.probing = false; });
+    }
+
+    // Dash sends callbacks with fetch: watch their status without touching the response.
+    if (nativeFetch) {
+        window.fetch = function (input, init) {
+            var p = nativeFetch(input, init);
+            var url = typeof input === "string" ? input : (input && input.url) || "";
+            if (url.indexOf("_dash-update-component") !== -1) {
+                p.then(function (res) { if (res.status === 401) { probeSession(); } }, function () {});
+            }
+            return p;
+        };
+    }
+
     var NS = window.dash_clientside.dc = window.dash_clientside.dc || {};
 
     NS.measure = function (pathname) {
@@ -106,6 +166,8 @@ window.dash_clientside = window.dash_clientside || {};
         var since = (now - metaAt) / 1000;
         // Redis down (the server said so) or the server silent for too long: the feed is down.
         var down = answered && (meta.ok === false || since > staleAfter);
+        // Silent for long: perhaps signed out rather than a network fault (a 401 normally says so at once).
+        if (since > SILENT_PROBE_S && now - session.probedAt > PROBE_EVERY_S * 1000) { probeSession(); }
         var texts = [], badges = [], panels = [];
         for (var i = 0; i < order.length; i++) {
             var p = order[i];

@@ -143,11 +143,14 @@ def _redis() -> redis.Redis:
 @callback(
     [Output(cid, prop) for cid, prop in SECTION_OUTPUTS] + [Output(ids.VERSIONS, "data"), Output(ids.META, "data")],
     Input(ids.TICK, "n_intervals"),
+    Input(ids.PUSH, "data"),
     State(ids.VERSIONS, "data"),
     State(ids.STRINGS, "data"),
 )
-def _refresh(_n: int | None, client: dict[str, Any] | None, strings: dict[str, Any] | None) -> list[Any]:
-    """Thin wrapper: the tick → read_and_refresh."""
+def _refresh(
+    _n: int | None, _push: dict[str, Any] | None, client: dict[str, Any] | None, strings: dict[str, Any] | None
+) -> list[Any]:
+    """Thin wrapper: the interval or a pushed change → read_and_refresh."""
     lang = norm_lang((strings or {}).get("lang"))
     values, new_client, meta_ = read_and_refresh(_redis(), client, lang)
     return [*values, new_client, meta_]

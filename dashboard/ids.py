@@ -12,12 +12,14 @@ VIEWPORT: Final = "viewport"  # {w, h} of the browser window, measured once on l
 # --- wall: plumbing ---------------------------------------------------------------------------
 WALL: Final = "wall"
 TICK: Final = "wall-tick"  # the one 1 s interval
+PUSH: Final = "wall-push"  # assets/push.js writes each pushed change here (Server-Sent Events)
 VERSIONS: Final = "wall-versions"  # aggregate versions (and KPI signatures) the client already shows
 META: Final = "wall-meta"  # {name: computed_at, "now": server time, "ok": bool}, every second
 STRINGS: Final = "wall-strings"  # the few translated strings the clientside code needs
 CLOCK: Final = "wall-clock"
 CLOCK_DATE: Final = "wall-clock-date"
 LANG_SWITCH: Final = "wall-lang"
+SESSION_BANNER: Final = "wall-session"  # "登录已失效" banner, shown by assets/wall.js when the session is gone
 
 # --- KPI strip --------------------------------------------------------------------------------
 KPI_INCIDENTS: Final = "kpi-incidents"
@@ -134,3 +136,48 @@ def all_ids() -> list[str]:
         elif name in ("KPI_VALUE", "KPI_SUB", "FRESHNESS"):
             out.extend(value.values())
     return out
+
+# --- dispatch console -------------------------------------------------------------------------
+DISPATCH: Final = "dispatch"  # the page root
+DISPATCH_TICK: Final = "dispatch-tick"  # the queue/detail poll (~2 s)
+DISPATCH_CLOCK: Final = "dispatch-clock"
+DISPATCH_LANG: Final = "dispatch-lang"
+DISPATCH_NEW_BUTTON: Final = "dispatch-new"
+DISPATCH_FILTER_STATE: Final = "dispatch-filter-state"
+DISPATCH_FILTER_SEVERITY: Final = "dispatch-filter-severity"
+DISPATCH_FILTER_SUBDISTRICT: Final = "dispatch-filter-subdistrict"
+DISPATCH_QUEUE: Final = "dispatch-queue"
+DISPATCH_QUEUE_COUNT: Final = "dispatch-queue-count"
+DISPATCH_ROW: Final = "dispatch-row"  # pattern-ID type: {"type": DISPATCH_ROW, "index": incident id}
+DISPATCH_SELECTED: Final = "dispatch-selected"  # store: the incident id shown in the detail
+DISPATCH_SHOWN: Final = "dispatch-shown"  # store: {"id", "version", "sig"} of the detail on screen
+DISPATCH_REFRESH: Final = "dispatch-refresh"  # store: bumped after an action, refreshes queue and detail at once
+DISPATCH_DETAIL: Final = "dispatch-detail"
+DISPATCH_SUGGEST: Final = "dispatch-suggest"
+DISPATCH_MAP: Final = "dispatch-map"
+DISPATCH_MAP_INCIDENT: Final = "dispatch-map-incident"
+DISPATCH_MAP_UNITS: Final = "dispatch-map-units"
+DISPATCH_MAP_PICK: Final = "dispatch-map-pick"  # the point picked for a new incident
+# Action buttons: {"type": DISPATCH_ACTION, "action": action, "arg": unit id / department / "", "key": uuid,
+# "incident": id, "version": version}; the key is fresh per render of the detail (one key per intended action).
+DISPATCH_ACTION: Final = "dispatch-action"
+# Inputs of the detail's action forms: {"type": DISPATCH_FIELD, "field": "severity" | "reason" | "departments"}.
+DISPATCH_FIELD: Final = "dispatch-field"
+DISPATCH_TOAST: Final = "dispatch-toast"
+DISPATCH_CONFIRM: Final = "dispatch-confirm"  # the confirmation modal of destructive actions
+DISPATCH_CONFIRM_BODY: Final = "dispatch-confirm-body"
+DISPATCH_CONFIRM_REASON: Final = "dispatch-confirm-reason"
+DISPATCH_CONFIRM_OK: Final = "dispatch-confirm-ok"
+DISPATCH_CONFIRM_CANCEL: Final = "dispatch-confirm-cancel"
+DISPATCH_PENDING: Final = "dispatch-pending"  # store: the action waiting for confirmation
+DISPATCH_CREATE: Final = "dispatch-create"  # the new-incident form (in the centre column)
+DISPATCH_CREATE_CATEGORY: Final = "dispatch-create-category"
+DISPATCH_CREATE_SEVERITY: Final = "dispatch-create-severity"
+DISPATCH_CREATE_TITLE: Final = "dispatch-create-title"
+DISPATCH_CREATE_DESCRIPTION: Final = "dispatch-create-description"
+DISPATCH_CREATE_LON: Final = "dispatch-create-lon"
+DISPATCH_CREATE_LAT: Final = "dispatch-create-lat"
+DISPATCH_CREATE_SUBMIT: Final = "dispatch-create-submit"
+DISPATCH_CREATE_CLOSE: Final = "dispatch-create-close"
+DISPATCH_CREATE_KEY: Final = "dispatch-create-key"  # store: the idempotency key of the form as opened
+DISPATCH_CREATE_ERROR: Final = "dispatch-create-error"

@@ -9,6 +9,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.i18n import t
+from layouts.el import Element, span
 
 # Fixed meanings (DESIGN 3a): severity I red, II orange, III yellow, IV blue; green normal; grey stale/offline.
 SEV_COLOURS: Final = {1: "#e53935", 2: "#fb8c00", 3: "#fdd835", 4: "#1e88e5"}
@@ -90,6 +91,16 @@ def panel(
         className=f"panel {size}".strip(),
         **data_attrs(stale_label=t("fresh.stale_label", lang)),
     )
+
+
+def summary_parts(text: str, sep: str = " · ", style: dict[str, Any] | None = None) -> list[Element]:
+    """A header summary ("未结 3 · 超时 1 · 今日 12") as parts, most important first.
+
+    In a `.panel-chip.chip-parts` the parts sit on one line and the ones that no longer fit drop out whole,
+    last first, so the panel title is never cut and a number is never cut in half.
+    """
+    pieces = [p for p in text.split(sep) if p]
+    return [span(p if i == 0 else [sep, p], "chip-part", style) for i, p in enumerate(pieces)]
 
 
 def sub_title(text: str) -> html.Div:

@@ -11,7 +11,7 @@ from dashboard import ids
 from dashboard.i18n import fmt_int, name, t
 from dashboard.keys import IncidentItem, IncidentsData
 from layouts import names
-from layouts.common import panel
+from layouts.common import panel, summary_parts
 from layouts.el import Element, div, el, span
 
 # Rows the panel can show at 1080p; more are summarised in one line (the wall never scrolls).
@@ -23,7 +23,7 @@ NEW_S: Final = 60
 def incidents_panel(lang: str) -> html.Section:
     """The panel frame; rows arrive with the refresh."""
     body = html.Div(id=ids.INCIDENTS_LIST, className="incident-list")
-    summary = html.Span(id=ids.INCIDENTS_SUMMARY, className="panel-chip")
+    summary = html.Span(id=ids.INCIDENTS_SUMMARY, className="panel-chip chip-parts")
     return panel(ids.PANEL_INCIDENTS, t("panel.incidents", lang), body, lang, extra=summary, size="panel-lg")
 
 
@@ -74,8 +74,8 @@ def rows(d: IncidentsData, lang: str, now: float) -> list[Element]:
     return out
 
 
-def summary(d: IncidentsData, lang: str) -> str:
-    """"未结 18 · 超时 2 · 今日 31" in the header."""
-    return t(
-        "inc.summary", lang, n=fmt_int(d["open_total"]), o=fmt_int(d["overdue"]), t=fmt_int(d["today_total"])
+def summary(d: IncidentsData, lang: str) -> list[Element]:
+    """"未结 18 · 超时 2 · 今日 31" in the header; "今日" gives way first when the header is tight."""
+    return summary_parts(
+        t("inc.summary", lang, n=fmt_int(d["open_total"]), o=fmt_int(d["overdue"]), t=fmt_int(d["today_total"]))
     )

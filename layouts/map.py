@@ -8,6 +8,7 @@ window.dashExtensions.dc and are referenced as {"variable": "dashExtensions.dc.<
 
 from __future__ import annotations
 
+import json
 import zlib
 from functools import cache
 from typing import Any, Final
@@ -19,6 +20,7 @@ from dashboard import constants as c
 from dashboard import geo, ids
 from dashboard.i18n import name, t
 from dashboard.keys import CrowdData, HotlineData, IncidentsData, ParkingData, SensorPoint, TrafficData
+from layouts import names
 from layouts.common import data_attrs
 
 # Sensor states as small integers, in increasing urgency (the JS colours them).
@@ -48,15 +50,40 @@ def point(fid: str | int, lon: float, lat: float, props: dict[str, Any]) -> dict
     }
 
 
+def _vertical_room(lon: float, lat: float, ring: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    """How far (degrees of latitude) a point can move up and down inside `ring` along its meridian."""
+    ys = []
+    n = len(ring)
+    for i in range(n):
+        (x0, y0), (x1, y1) = ring[i], ring[(i + 1) % n]
+        if (x0 <= lon < x1) or (x1 <= lon < x0):
+            ys.append(y0 + (y1 - y0) * (lon - x0) / (x1 - x0))
+    above = [y - lat for y in ys if y >= lat]
+    below = [lat - y for y in ys if y <= lat]
+    return (min(above) if above else 0.0), (min(below) if below else 0.0)
+
+
+def _area(ring: tuple[tuple[float, float], ...]) -> float:
+    """Shoelace area of a ring in square degrees (only compared with each other)."""
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))) / 2
+
+
 @cache
 def labels_geojson(lang: str) -> dict[str, Any]:
-    """One point per subdistrict at its label position, carrying its name."""
-    return feature_collection(
-        [
-            point(s.code, s.label[0], s.label[1], {"label": s.name_en if lang == "en" else s.name_zh})
-            for s in geo.subdistricts()
-        ]
-    )
+    """One point per subdistrict at its label position, carrying its short name.
+
+    `rank` (0 = largest subdistrict) and `up`/`dn` (degrees of latitude the label may move inside its own
+    subdistrict) let assets/map.js nudge a label up or down when it would collide with a neighbour's.
+    """
+    subs = geo.subdistricts()
+    order = {s.code: i for i, s in enumerate(sorted(subs, key=lambda s: -_area(s.ring)))}
+    feats = []
+    for s in subs:
+        up, dn = _vertical_room(s.label[0], s.label[1], s.ring)
+        props = {"label": names.subdistrict(s.code, lang), "rank": order[s.code], "up": round(up, 5),
+                 "dn": round(dn, 5)}
+        feats.append(point(s.code, s.label[0], s.label[1], props))
+    return feature_collection(feats)
 
 
 @cache
@@ -184,10 +211,13 @@ def crowd_geojson(d: CrowdData, lang: str) -> dict[str, Any]:
 
 
 def legend(lang: str) -> html.Div:
-    """The legend in the map's lower-left corner."""
+    """The legend in the map's lower-left corner, beside the district (it is tall and narrow)."""
 
     def item(swatch: Any, label: str) -> html.Div:
         return html.Div([swatch, html.Span(label)], className="legend-item")
+
+    def section(title: str, items: list[html.Div]) -> html.Div:
+        return html.Div([html.Div(title, className="map-legend-title"), *items], className="legend-col")
 
     sev = [item(html.Span(className=f"sev-bg-{s}"), name("sev", s, lang)) for s in c.SEVERITIES]
     states = [
@@ -198,24 +228,13 @@ def legend(lang: str) -> html.Div:
         item(html.Span(className=f"legend-swatch line band-{b}"), name("band", b, lang))
         for _, b in c.TRAFFIC_BANDS
     ]
-    heat = item(
-        html.Span(className="legend-ramp"),
-        f"{t('legend.heat', lang)} {t('legend.low', lang)}→{t('legend.high', lang)}",
-    )
+    heat = item(html.Span(className="legend-ramp"), f"{t('legend.low', lang)} → {t('legend.high', lang)}")
     return html.Div(
         [
-            html.Div(
-                [html.Div(t("legend.severity", lang), className="map-legend-title"), *sev],
-                className="legend-col",
-            ),
-            html.Div(
-                [html.Div(t("legend.sensor", lang), className="map-legend-title"), *states],
-                className="legend-col",
-            ),
-            html.Div(
-                [html.Div(t("legend.traffic", lang), className="map-legend-title"), *bands, heat],
-                className="legend-col",
-            ),
+            section(t("legend.severity", lang), sev),
+            section(t("legend.sensor", lang), states),
+            section(t("legend.traffic", lang), bands),
+            section(t("legend.heat", lang), [heat]),
         ],
         id=ids.MAP_LEGEND,
         className="map-legend",
@@ -318,9 +337,11 @@ def district_map(lang: str, tile_url: str | None = None, scale: float = 1.0) -> 
     return dl.Map(
         [*base, dl.LayersControl(overlays, id=ids.MAP_LAYERS, position="topright", collapsed=False)],
         id=ids.MAP,
+        # The first view; assets/map.js then fits the district to the panel's full height beside the legend
+        # and the layer control (on load and on resize only, never on a refresh), at any fractional zoom.
         bounds=bounds(),
         boundsOptions={"padding": [12, 12]},
-        zoomSnap=0.1,
+        zoomSnap=0,
         zoomDelta=0.5,
         minZoom=11,
         maxZoom=18,
@@ -350,5 +371,6 @@ def map_panel(lang: str, tile_url: str | None = None, scale: float = 1.0) -> htm
         ],
         id=ids.PANEL_MAP,
         className="map-wrap",
-        **data_attrs(stale_label=t("fresh.stale_label", lang)),
+        # data-fit: the district's bounds, which assets/map.js fits the map to.
+        **data_attrs(stale_label=t("fresh.stale_label", lang), fit=json.dumps(bounds())),
     )

@@ -11,7 +11,19 @@ from dashboard.constants import TRAFFIC_BANDS
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t, to_beijing
 from dashboard.keys import LotStatus, ParkingData, TrafficData
 from layouts import names
-from layouts.common import BAND_COLOURS, GREY, GRID, MUTED, figure, graph, panel, px, ratio_colour, sub_title
+from layouts.common import (
+    BAND_COLOURS,
+    GREY,
+    GRID,
+    MUTED,
+    figure,
+    graph,
+    panel,
+    px,
+    ratio_colour,
+    sub_title,
+    summary_parts,
+)
 from layouts.el import Element, div, span
 
 MAX_CORRIDORS: Final = 4
@@ -84,7 +96,7 @@ def traffic_panel(lang: str, scale: float) -> html.Section:
         ],
         className="stack",
     )
-    summary = html.Span(id=ids.TRAFFIC_SUMMARY, className="panel-chip")
+    summary = html.Span(id=ids.TRAFFIC_SUMMARY, className="panel-chip chip-parts")
     return panel(ids.PANEL_TRAFFIC, t("panel.traffic", lang), body, lang, extra=summary, size="panel-lg")
 
 
@@ -141,9 +153,9 @@ def parking_rows(d: ParkingData, lang: str) -> list[Element]:
     return out or [div(t("panel.empty", lang), "list-empty")]
 
 
-def summary(d: TrafficData, lang: str) -> Element:
-    """"指数 5.3 · 轻度拥堵" in the band colour."""
-    return span(
+def summary(d: TrafficData, lang: str) -> list[Element]:
+    """"指数 5.3 · 轻度拥堵" in the band colour; the band name gives way first when the header is tight."""
+    return summary_parts(
         f"{t('tra.index', lang)} {fmt_num(d['district_index'], lang)} · {name('band', d['band'], lang)}",
         style={"color": BAND_COLOURS.get(d["band"], GREY)},
     )

@@ -69,6 +69,23 @@ def topbar(lang: str) -> html.Header:
     )
 
 
+def session_banner(lang: str) -> html.Div:
+    """Hidden until assets/wall.js finds the session gone (401): says so in both languages, then counts down
+    to the login page, which brings the wall back after the next login (a wall nobody touches recovers)."""
+    other = "en" if lang == "zh" else "zh"
+    return html.Div(
+        [
+            html.Div(t("session.expired", lang), className="session-main"),
+            html.Div(t("session.expired", other), className="session-other", lang="en" if other == "en" else "zh-CN"),
+            html.Div(className="session-countdown"),
+        ],
+        id=ids.SESSION_BANNER,
+        className="session-banner",
+        role="alert",
+        **data_attrs(redirect=t("session.redirect", lang)),
+    )
+
+
 def client_strings(lang: str) -> dict[str, Any]:
     """What the browser needs to render freshness: templates, panel → aggregates, base classes, threshold."""
     return js_strings(lang) | {
@@ -90,8 +107,11 @@ def wall(lang: str, scale: float = 1.0, tile_url: str | None = None) -> html.Div
             map_panel(lang, tile_url, scale),
             html.Div([traffic_panel(lang, scale), hotline_panel(lang, scale)], className="wall-right"),
             ticker(lang),
+            session_banner(lang),
             # The one timer: drives the server refresh and the clientside freshness and clock.
             dcc.Interval(id=ids.TICK, interval=REFRESH_MS),
+            # A pushed change (assets/push.js) refreshes at once; the interval is the fallback when push is down.
+            dcc.Store(id=ids.PUSH),
             dcc.Store(id=ids.VERSIONS, data={}),
             dcc.Store(id=ids.META, data={}),
             dcc.Store(id=ids.STRINGS, data=client_strings(lang)),

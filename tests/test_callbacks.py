@@ -249,3 +249,35 @@ def test_sections_cover_every_aggregate() -> None:
     """Each aggregate feeds at least one section, and outputs are never written twice."""
     assert {s.agg for s in rf.SECTIONS} == set(c.AGGREGATES)
     assert len(set(rf.SECTION_OUTPUTS)) == len(rf.SECTION_OUTPUTS)
+
+
+def test_header_summaries_are_parts_that_drop_out_whole() -> None:
+    """The incidents and traffic summaries come as parts, most important first (the CSS drops the last)."""
+    values, _, _ = rf.refresh(envelopes(sample_data()), {}, "en", NOW)
+    out = outputs_of(values)
+    parts = out[(ids.INCIDENTS_SUMMARY, "children")]
+    assert [p["props"]["className"] for p in parts] == ["chip-part"] * 3
+    assert parts[0]["props"]["children"] == "2 open"
+    assert parts[2]["props"]["children"] == [" · ", "5 today"]
+    traffic = out[(ids.TRAFFIC_SUMMARY, "children")]
+    assert len(traffic) == 2
+    assert all(p["props"]["style"]["color"] == "#fdd835" for p in traffic)  # the "light" band's colour
+
+
+def test_long_names_are_shortened_on_the_wall() -> None:
+    """A hospital, a corridor and a scenic spot with long names show their short forms."""
+    data = sample_data()
+    line5 = next(cor for cor in geo.corridors() if cor.name_en.startswith("N–S corridor"))
+    data[c.AGG_TRAFFIC]["corridors"][0].update(id=line5.id, name_zh=line5.name_zh, name_en=line5.name_en)
+    data[c.AGG_PARKING]["lots"][0].update(name_zh="首都医科大学附属北京中医医院",
+                                          name_en="Beijing Hospital of Traditional Chinese Medicine")
+    data[c.AGG_KPI]["busiest_spot_name_en"] = "Working People's Cultural Palace (Imperial Ancestral Temple)"
+    cases = (("zh", ("雍和宫—天坛东路", "北京中医医院")), ("en", ("Line 5 corridor", "Beijing TCM Hospital")))
+    for lang, expect in cases:
+        out = outputs_of(rf.refresh(envelopes(data), {}, lang, NOW)[0])
+        text = json.dumps(
+            [out[(ids.TRAFFIC_CORRIDORS, "children")], out[(ids.TRAFFIC_PARKING, "children")]], ensure_ascii=False
+        )
+        assert all(e in text for e in expect), (lang, text)
+    out = outputs_of(rf.refresh(envelopes(data), {}, "en", NOW)[0])
+    assert out[(ids.KPI_SUB[ids.KPI_CROWD], "children")] == "Cultural Palace"

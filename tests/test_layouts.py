@@ -226,7 +226,26 @@ def test_wall_title_and_language_switch() -> None:
     assert hrefs == {"/lang/zh?next=/wall", "/lang/en?next=/wall"}
 
 
-def test_dash_leaflet_is_served_locally() -> None:
+@pytest.fixture
+def keep_global_callbacks() -> Iterator[None]:
+    """Put back the callbacks `dash.callback` registered globally after a throwaway Dash app has started.
+
+    A Dash app takes every globally registered callback on its first request and clears the global lists;
+    once another test has imported `callbacks`, a throwaway app here would leave the real apps that later
+    tests build (the browser tests) without their callbacks, and the wall would never render.
+    """
+    from dash import _callback
+
+    saved = (dict(_callback.GLOBAL_CALLBACK_MAP), list(_callback.GLOBAL_CALLBACK_LIST),
+             list(_callback.GLOBAL_INLINE_SCRIPTS))
+    yield
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+    _callback.GLOBAL_CALLBACK_MAP.update(saved[0])
+    _callback.GLOBAL_CALLBACK_LIST[:] = saved[1]
+    _callback.GLOBAL_INLINE_SCRIPTS[:] = saved[2]
+
+
+def test_dash_leaflet_is_served_locally(keep_global_callbacks: None) -> None:
     """With serve_locally the page loads dash-leaflet's bundle from the app itself, never a CDN."""
     server = flask.Flask(__name__)
     app = dash.Dash(__name__, server=server, serve_locally=True, assets_folder=str(ASSETS))  # type: ignore[arg-type]
@@ -288,3 +307,90 @@ def test_screen_scale() -> None:
     assert screen_scale(None) == 1.0
     assert screen_scale({"w": "x"}) == 1.0
     assert screen_scale({"w": 100, "h": 100}) == 0.6
+
+
+# --- the look of the wall: map fit, legend, names, session banner ------------------------------
+
+
+def test_map_is_fitted_to_the_district_beside_its_overlays() -> None:
+    """The map panel carries the district's bounds for assets/map.js, which fits them at any fractional zoom
+    between the legend and the layer control, on load and resize only (never on a refresh)."""
+    import json
+
+    from dashboard import geo
+    from layouts.map import bounds, map_panel
+
+    panel = map_panel("zh")
+    x0, y0, x1, y1 = geo.district_bbox()
+    assert json.loads(getattr(panel, "data-fit")) == [[y0, x0], [y1, x1]] == bounds()
+    leaflet = _of_type(panel, dl.MapContainer)[0]
+    assert leaflet.zoomSnap == 0
+    assert leaflet.trackViewport is False
+    js = (ASSETS / "map.js").read_text(encoding="utf-8")
+    assert "addInitHook" in js and "data-fit" in js
+    for overlay in (".map-legend", ".leaflet-control-layers"):
+        assert overlay in js  # the fit leaves room for both
+    css = (ASSETS / "wall_extra.css").read_text(encoding="utf-8")
+    legend_rule = css[css.index(".map-wrap .map-legend {"):]
+    legend_rule = legend_rule[: legend_rule.index("}")]
+    assert "left:" in legend_rule and "right: auto" in legend_rule
+
+
+def test_map_legend_has_every_meaning_in_both_languages() -> None:
+    """Severity, sensor states, congestion bands and the heatmap ramp, in the page's language."""
+    from layouts.map import legend
+
+    for lang in ("zh", "en"):
+        text = " ".join(str(c.children) for c in walk(legend(lang)) if isinstance(getattr(c, "children", None), str))
+        for key in ("sev.1", "sev.4", "state.alarm", "state.silent", "band.smooth", "band.severe", "legend.heat"):
+            assert i18n.t(key, lang) in text, (lang, key)
+
+
+def test_map_labels_are_short_names_that_may_move_inside_their_subdistrict() -> None:
+    """One label per subdistrict, without "街道", ranked by size, with the room it has up and down."""
+    from dashboard import geo
+    from layouts.map import labels_geojson
+
+    subs = {s.code: s for s in geo.subdistricts()}
+    for lang in ("zh", "en"):
+        feats = labels_geojson(lang)["features"]
+        assert len(feats) == 17
+        assert sorted(f["properties"]["rank"] for f in feats) == list(range(17))
+        for f in feats:
+            p, s = f["properties"], subs[f["id"]]
+            assert p["label"] == (s.name_en if lang == "en" else s.name_zh.removesuffix("街道"))
+            assert p["up"] >= 0 and p["dn"] >= 0 and p["up"] + p["dn"] > 0
+            lon, lat = f["geometry"]["coordinates"]
+            # Halfway to either edge is still inside the subdistrict.
+            assert geo.point_in_ring(lon, lat + p["up"] / 2, s.ring) or p["up"] < 1e-3
+            assert geo.point_in_ring(lon, lat - p["dn"] / 2, s.ring) or p["dn"] < 1e-3
+
+
+def test_place_and_road_names_fit_their_slots() -> None:
+    """Hospitals, roads and busy spots get everyday short names: at most 9 CJK or 20 Latin characters."""
+    from dashboard import geo
+    from layouts import names
+
+    full = [(p.name_zh, p.name_en) for p in geo.places() if p.type != "school"]
+    full += [(c.name_zh, c.name_en) for c in geo.corridors()]
+    for zh, en in full:
+        assert len(names.short(zh)) <= 9, zh
+        assert len(names.short(en)) <= 20, en
+    assert names.short("首都医科大学附属北京中医医院") == "北京中医医院"
+    assert names.short("长安街（东长安街—建国门内大街）") == "长安街"
+    assert names.short("Beijing Tongren Hospital") == "Tongren Hospital"
+
+
+def test_session_banner_says_it_in_both_languages_and_is_hidden_until_needed() -> None:
+    """The wall holds a hidden banner; assets/wall.js shows it on a 401 and then goes to the login page."""
+    tree = wall("en")
+    banner = next(c for c in walk(tree) if getattr(c, "id", None) == ids.SESSION_BANNER)
+    text = _texts(banner)
+    assert i18n.t("session.expired", "zh") in text and i18n.t("session.expired", "en") in text
+    assert banner.className == "session-banner"
+    assert "{n}" in getattr(banner, "data-redirect")
+    js = (ASSETS / "wall.js").read_text(encoding="utf-8")
+    for needle in ("401", "/_dash-layout", "_dash-update-component", "/login?next=", ".session-banner"):
+        assert needle in js, needle
+    css = (ASSETS / "wall_extra.css").read_text(encoding="utf-8")
+    assert ".wall .session-banner { display: none; }" in css
