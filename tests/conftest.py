@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import sqlalchemy.exc
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,8 +20,9 @@ from dashboard.db import init_db, make_engine, session_factory
 from dashboard.models import Base
 from dashboard.redis_conn import make_redis, start_bundled_redis
 
-# Tests use their own logical database so they never touch a running system's data.
-TEST_REDIS_DB = 13
+# Tests use their own logical database so they never touch a running system's data (0 by default); the number
+# follows the process id so that two test runs on one machine (several developers, CI) rarely share one.
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB") or 8 + os.getpid() % 8)
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -63,16 +66,32 @@ def r(redis_url: str) -> redis.Redis:
     return make_redis(redis_url)
 
 
-def _pg_available() -> bool:
-    """True when the PostgreSQL test database accepts connections."""
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str | None]:
+    """A PostgreSQL database private to this test run (created and dropped here), or None when unreachable."""
     try:
-        eng = make_engine(PG_URL)
-        with eng.connect() as conn:
+        admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:
-        return False
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        warnings.warn(f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}): its variants are skipped",
+                      stacklevel=1)
+        yield None
+        return
+    name = f"dc_test_{os.getpid()}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except sqlalchemy.exc.SQLAlchemyError:
+        # No right to create databases: share the given one (its schema is reset before each test).
+        admin.dispose()
+        yield PG_URL
+        return
+    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -81,14 +100,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    if not _pg_available():
+    url = request.getfixturevalue("pg_url")
+    if url is None:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: the PostgreSQL variant is skipped")
-    eng = make_engine(PG_URL)
+    eng = make_engine(url)
     with eng.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     eng.dispose()
-    yield PG_URL
+    yield url
 
 
 @pytest.fixture

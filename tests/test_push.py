@@ -29,10 +29,10 @@ from dashboard.aggregates import write_aggregates
 from dashboard.config import Config
 from dashboard.push import CFG_HEARTBEAT_S, CFG_MAX_LIFETIME_S, CFG_MAX_STREAMS, STREAM_PATH, client_name, push_state
 from dashboard.redis_conn import free_port, make_redis, start_bundled_redis
+from tests.conftest import TEST_REDIS_DB as DB
 from tests.helpers import login
 
 HEARTBEAT_S = 0.2
-DB = 13  # tests/conftest.py TEST_REDIS_DB
 
 
 @pytest.fixture
