@@ -14,6 +14,7 @@ from dashboard import ids
 from dashboard.auth import current_language
 from dashboard.extensions import current_config
 from layouts import pages
+from layouts.dispatch import dispatch_page
 from layouts.wall import wall
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ PAGE_ROLES: Final[dict[str, frozenset[str]]] = {
     "/dispatch": frozenset({"dispatch", "admin"}),
     "/admin": frozenset({"admin"}),
 }
-COMING_NEXT: Final = frozenset({"/tablet", "/dispatch", "/admin"})
+COMING_NEXT: Final = frozenset({"/tablet", "/admin"})
 
 
 def screen_scale(viewport: Mapping[str, Any] | None) -> float:
@@ -46,6 +47,14 @@ def normalise_path(path: str | None) -> str:
     return "/wall" if p == "/" else p
 
 
+def _username() -> str:
+    """The signed-in user's name for the console's header ("" outside a request, e.g. in unit tests)."""
+    try:
+        return str(current_user.username) if current_user.is_authenticated else ""
+    except (AttributeError, RuntimeError):
+        return ""
+
+
 def render_page(path: str | None, role: str | None, lang: str, scale: float, tiles: str | None) -> Any:
     """The component tree of a page; pure, so the routing rules are testable without a server."""
     p = normalise_path(path)
@@ -57,6 +66,8 @@ def render_page(path: str | None, role: str | None, lang: str, scale: float, til
         return pages.forbidden(p, lang)
     if p in COMING_NEXT:
         return pages.coming_next(p, lang)
+    if p == "/dispatch":
+        return dispatch_page(lang, role or "", _username(), tiles)
     return wall(lang, scale, tiles)
 
 

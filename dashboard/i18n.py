@@ -237,7 +237,7 @@ ZH: Final[dict[str, str]] = {
     "dsp.units_none": "尚未派遣力量",
     "dsp.map": "现场地图",
     "dsp.suggest": "推荐力量",
-    "dsp.suggest_note": "按直线距离由近到远，非道路距离",
+    "dsp.suggest_note": "先按力量类型适配，再按直线距离由近到远（非道路距离）",
     "dsp.suggest_none": "附近没有可派遣的合适力量",
     "dsp.suggest_closed": "当前状态不能派遣力量",
     "dsp.suggest_readonly": "仅调度员可派遣",
@@ -299,6 +299,17 @@ ZH: Final[dict[str, str]] = {
     "unit_status.on_scene": "已到场",
     "unit_status.returning": "返回中",
     "unit_status.off_duty": "休班",
+    "dsp.overdue_flag": "已超时",
+    "src.console": "手工录入",
+    "src.simulator": "模拟数据",
+    # --- alarm takeover
+    "alarm.label": "警报",
+    "alarm.ack": "确认警报",
+    "alarm.hint": "点击一次以启用警报声音",
+    "alarm.more": "另有 {n} 起警报",
+    "alarm.done": "已确认事件 {id}",
+    "alarm.refused": "无法确认",
+    "alarm.db_failed": "未能保存，请重试",
 }
 
 EN: Final[dict[str, str]] = {
@@ -494,13 +505,13 @@ EN: Final[dict[str, str]] = {
     "dsp.units_none": "No unit assigned yet",
     "dsp.map": "Map",
     "dsp.suggest": "Suggested units",
-    "dsp.suggest_note": "nearest first by straight-line distance, not by road",
+    "dsp.suggest_note": "best-suited kind first, then nearest by straight-line distance (not by road)",
     "dsp.suggest_none": "No suitable unit is available nearby",
     "dsp.suggest_closed": "No unit can be dispatched in this state",
     "dsp.suggest_readonly": "Only dispatchers can dispatch",
     "dsp.km": "{d} km",
     "dsp.confirm_title": "Please confirm",
-    "dsp.confirm_text": "{action} incident #{id} “{title}”?",
+    "dsp.confirm_text": "{action}: #{id} “{title}”?",
     "dsp.confirm_lower": "The severity goes down from {a} to {b}",
     "dsp.confirm_ok": "Confirm",
     "dsp.confirm_back": "Go back",
@@ -556,6 +567,17 @@ EN: Final[dict[str, str]] = {
     "unit_status.on_scene": "On scene",
     "unit_status.returning": "Returning",
     "unit_status.off_duty": "Off duty",
+    "dsp.overdue_flag": "OVERDUE",
+    "src.console": "entered by hand",
+    "src.simulator": "simulator",
+    # --- alarm takeover
+    "alarm.label": "ALARM",
+    "alarm.ack": "Acknowledge",
+    "alarm.hint": "Click once to enable alarm sound",
+    "alarm.more": "{n} more alarms",
+    "alarm.done": "Incident {id} acknowledged",
+    "alarm.refused": "Cannot acknowledge",
+    "alarm.db_failed": "Nothing was saved; please retry",
 }
 
 CATALOGUES: Final = {"zh": ZH, "en": EN}

@@ -181,3 +181,12 @@ DISPATCH_CREATE_SUBMIT: Final = "dispatch-create-submit"
 DISPATCH_CREATE_CLOSE: Final = "dispatch-create-close"
 DISPATCH_CREATE_KEY: Final = "dispatch-create-key"  # store: the idempotency key of the form as opened
 DISPATCH_CREATE_ERROR: Final = "dispatch-create-error"
+
+# --- alarm takeover (layouts/alarm.py, callbacks/alarm.py, assets/alarm.js) ---------------------------
+ALARM_BANNER: Final = "alarm-banner"  # full-width banner over the top of the wall; hidden without an alarm
+ALARM_CONTENT: Final = "alarm-content"  # severity, title, subdistrict, time of the most urgent alarm
+ALARM_ACK: Final = "alarm-ack"  # the big acknowledge button
+ALARM_MSG: Final = "alarm-msg"  # the outcome of an acknowledgement (a refusal's reason)
+ALARM_HINT: Final = "alarm-hint"  # "click once to enable alarm sound", hidden after the first click
+ALARM_STORE: Final = "alarm-store"  # {"sig": str, "alarms": [...]}: what alarms now; drives sound and fly-to
+ALARM_JS: Final = "alarm-js"  # dummy output of the clientside callback

@@ -9,6 +9,7 @@ from dash import dcc, html
 from dashboard import constants as c
 from dashboard import ids
 from dashboard.i18n import js_strings, t
+from layouts.alarm import alarm_banner
 from layouts.common import data_attrs, freshness_badge
 from layouts.hotline import hotline_panel
 from layouts.incidents import incidents_panel
@@ -108,6 +109,7 @@ def wall(lang: str, scale: float = 1.0, tile_url: str | None = None) -> html.Div
             html.Div([traffic_panel(lang, scale), hotline_panel(lang, scale)], className="wall-right"),
             ticker(lang),
             session_banner(lang),
+            alarm_banner(lang),
             # The one timer: drives the server refresh and the clientside freshness and clock.
             dcc.Interval(id=ids.TICK, interval=REFRESH_MS),
             # A pushed change (assets/push.js) refreshes at once; the interval is the fallback when push is down.

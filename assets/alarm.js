@@ -1,0 +1,168 @@
+/* The alarm takeover (issue 3, item 6): sound, fly-to and a short pulse for the banner of callbacks/alarm.py.
+ *
+ * - Sound: a two-tone beep made with the WebAudio API (no audio file), repeated every REPEAT_MS while an alarm
+ *   is shown. Browsers keep audio locked until the page has had one user gesture: the banner says so
+ *   (#alarm-hint) until the first click anywhere, which unlocks the AudioContext and hides the hint.
+ * - Fly-to: the wall's Leaflet map (caught by an init hook) flies to a new alarm and back to the district when
+ *   the alarms are gone.
+ * - Motion only for what is new: the banner pulses a few times (CSS) when an alarm it did not show arrives.
+ */
+(function () {
+    "use strict";
+
+    var REPEAT_MS = 4000;
+    var FLY_ZOOM = 16;
+    var WATCH_MS = 1000;
+    var ctx = null, unlocked = false, timer = null, current = null, shownIds = {}, wallMap = null;
+    var flying = false, watch = null, lastSig = "";
+
+    function audioContext() {
+        if (!ctx) {
+            var AC = window.AudioContext || window.webkitAudioContext;
+            if (!AC) { return null; }
+            ctx = new AC();
+        }
+        return ctx;
+    }
+
+    function unlock() {
+        if (unlocked) { return; }
+        var ac = audioContext();
+        unlocked = true;
+        document.documentElement.classList.add("alarm-audio-on");
+        if (ac && ac.state === "suspended") { ac.resume(); }
+        document.removeEventListener("pointerdown", unlock, true);
+        document.removeEventListener("keydown", unlock, true);
+    }
+    document.addEventListener("pointerdown", unlock, true);
+    document.addEventListener("keydown", unlock, true);
+
+    /** Two tones, high then low, a quarter second each. */
+    function beep() {
+        var ac = unlocked ? audioContext() : null;
+        if (!ac || ac.state !== "running") { return; }
+        var t0 = ac.currentTime + 0.02;
+        [[960, 0], [720, 0.3], [960, 0.6], [720, 0.9]].forEach(function (tone) {
+            var osc = ac.createOscillator(), gain = ac.createGain();
+            osc.type = "square";
+            osc.frequency.value = tone[0];
+            var s = t0 + tone[1];
+            gain.gain.setValueAtTime(0.0001, s);
+            gain.gain.exponentialRampToValueAtTime(0.25, s + 0.02);
+            gain.gain.setValueAtTime(0.25, s + 0.22);
+            gain.gain.exponentialRampToValueAtTime(0.0001, s + 0.27);
+            osc.connect(gain).connect(ac.destination);
+            osc.start(s);
+            osc.stop(s + 0.3);
+        });
+    }
+
+    function startSound() {
+        if (!watch) { watch = setInterval(keepOnAlarm, WATCH_MS); }
+        if (timer) { return; }
+        beep();
+        timer = setInterval(beep, REPEAT_MS);
+    }
+
+    function stopSound() {
+        if (timer) { clearInterval(timer); timer = null; }
+    }
+
+    function stopAll() {
+        stopSound();
+        if (watch) { clearInterval(watch); watch = null; }
+    }
+
+    // The wall's map: the Leaflet map inside the map panel (.map-wrap[data-fit]), as assets/map.js finds it.
+    (function installHook() {
+        if (!(window.L && L.Map && L.Map.addInitHook)) { setTimeout(installHook, 50); return; }
+        L.Map.addInitHook(function () {
+            var map = this;
+            map.whenReady(function () {
+                var box = map.getContainer();
+                if (box.closest && box.closest(".map-wrap[data-fit]")) {
+                    wallMap = map;
+                    if (current) { flyTo(current); }
+                }
+            });
+        });
+    }());
+
+    function mapAlive() {
+        return wallMap && wallMap.getContainer && document.body.contains(wallMap.getContainer());
+    }
+
+    function flyTo(alarm) {
+        if (!mapAlive() || typeof alarm.lat !== "number" || typeof alarm.lon !== "number") { return; }
+        try {
+            flying = true;
+            wallMap.once("moveend", function () { flying = false; });
+            wallMap.flyTo([alarm.lat, alarm.lon], Math.max(FLY_ZOOM, wallMap.getZoom()), {duration: 1.5});
+        } catch (e) { flying = false; /* a map being torn down */ }
+    }
+
+    /** While an alarm is shown, keep the map on it: assets/map.js refits the district when the layer control
+     * or the fonts arrive, which can cut a flight short (nobody pans the wall by hand). */
+    function keepOnAlarm() {
+        if (!current || flying || !mapAlive()) { return; }
+        var c = wallMap.getCenter();
+        if (wallMap.getZoom() < FLY_ZOOM - 0.5 || Math.abs(c.lat - current.lat) > 0.002 ||
+                Math.abs(c.lng - current.lon) > 0.002) {
+            flyTo(current);
+        }
+    }
+
+    function flyHome() {
+        if (!mapAlive()) { return; }
+        var wrap = wallMap.getContainer().closest(".map-wrap[data-fit]");
+        try {
+            var b = L.latLngBounds(JSON.parse(wrap.getAttribute("data-fit")));
+            wallMap._dcFitKey = null;
+            wallMap.flyToBounds(b, {duration: 1.5, padding: [12, 12]});
+        } catch (e) { /* no bounds: stay */ }
+    }
+
+    function pulse() {
+        var el = document.getElementById("alarm-banner");
+        if (!el) { return; }
+        el.classList.remove("alarm-pulse");
+        void el.offsetWidth;  // restart the animation
+        el.classList.add("alarm-pulse");
+    }
+
+    window.dash_clientside = window.dash_clientside || {};
+    window.dash_clientside.dcAlarm = {
+        /** For tests and the console: what the takeover is doing now. */
+        status: function () {
+            var c = mapAlive() ? wallMap.getCenter() : null;
+            return {alarm: current ? current.id : null, sounding: !!timer, unlocked: unlocked,
+                    audio: ctx ? ctx.state : null, zoom: mapAlive() ? wallMap.getZoom() : null,
+                    center: c ? [c.lat, c.lng] : null};
+        },
+        /** The alarm store changed: sound on or off, fly to a new top alarm, pulse for a new one. */
+        update: function (data) {
+            var sig = (data && data.sig) || "";
+            if (sig === lastSig) { return window.dash_clientside.no_update; }
+            lastSig = sig;
+            var alarms = (data && data.alarms) || [];
+            if (!alarms.length) {
+                stopAll();
+                if (current) { flyHome(); }
+                current = null;
+                shownIds = {};
+                return window.dash_clientside.no_update;
+            }
+            var top = alarms[0], fresh = false, ids = {};
+            alarms.forEach(function (a) {
+                ids[a.id] = true;
+                if (!shownIds[a.id]) { fresh = true; }
+            });
+            shownIds = ids;
+            if (!current || current.id !== top.id) { flyTo(top); }
+            current = top;
+            if (fresh) { pulse(); stopSound(); }
+            startSound();
+            return window.dash_clientside.no_update;
+        }
+    };
+}());

@@ -1,0 +1,241 @@
+/*
+ * The dispatcher's console (/dispatch): keyboard, ticking clocks and the map's unit markers.
+ *
+ * Keyboard (ignored while typing in a field or while a dialog is open):
+ *   ↓ / j   move to the next incident of the queue        ↑ / k   the previous one
+ *   Enter   open the incident under the keyboard cursor    n       new incident
+ * The cursor is a class (.kbd) on a queue row, kept by incident id across the queue's re-renders; Enter
+ * clicks the row, so opening by keyboard and by mouse are the same Dash callback.
+ *
+ * Clocks: every second the ages ([data-since]) and deadline clocks ([data-deadline]) inside .dispatch are
+ * re-written from the server's clock (the queue carries it in .dsp-now[data-now]); overdue turns red. The
+ * header clock shows Beijing time.
+ *
+ * Map: window.dashExtensions.dcd.unitPoint / pickPoint draw units (numbered suggestions, assigned units by
+ * code) and the point picked for a new incident (layouts/dispatch.py refers to them by name).
+ */
+(function () {
+    "use strict";
+
+    var kbdId = null;       // incident id under the keyboard cursor
+    var offset = 0;         // server clock - browser clock, seconds
+    var lastNow = null;
+
+    function root() { return document.querySelector(".dispatch"); }
+
+    function strings() {
+        var r = root();
+        if (!r) { return null; }
+        if (!r._dcdStrings) {
+            try { r._dcdStrings = JSON.parse(r.getAttribute("data-strings") || "{}"); } catch (e) { r._dcdStrings = {}; }
+        }
+        return r._dcdStrings;
+    }
+
+    function fill(template, vars) {
+        return String(template || "").replace(/\{(\w+)\}/g, function (m, k) {
+            return vars[k] === undefined ? m : vars[k];
+        });
+    }
+
+    function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+    function duration(seconds) {
+        var v = Math.abs(Math.floor(seconds));
+        var h = Math.floor(v / 3600), m = Math.floor((v % 3600) / 60), sec = v % 60;
+        return h ? h + ":" + pad(m) + ":" + pad(sec) : pad(m) + ":" + pad(sec);
+    }
+
+    function ago(seconds, s) {
+        var v = Math.max(0, Math.floor(seconds));
+        if (v < 60) { return fill(s["fresh.ago_s"], {n: v}); }
+        if (v < 3600) { return fill(s["fresh.ago_m"], {n: Math.floor(v / 60)}); }
+        return fill(s["fresh.ago_h"], {n: Math.floor(v / 3600)});
+    }
+
+    function serverNow() { return Date.now() / 1000 + offset; }
+
+    function tick() {
+        var r = root();
+        if (!r) { return; }
+        var s = strings() || {};
+        var nowEl = r.querySelector(".dsp-now[data-now]");
+        if (nowEl) {
+            var n = nowEl.getAttribute("data-now");
+            if (n !== lastNow) { lastNow = n; offset = parseFloat(n) - Date.now() / 1000; }
+        }
+        var now = serverNow();
+        var i, el, t, rem;
+        var ages = r.querySelectorAll("[data-since]");
+        for (i = 0; i < ages.length; i++) {
+            el = ages[i];
+            t = parseFloat(el.getAttribute("data-since"));
+            if (!isNaN(t)) { el.textContent = ago(now - t, s); }
+        }
+        var dls = r.querySelectorAll("[data-deadline]");
+        for (i = 0; i < dls.length; i++) {
+            el = dls[i];
+            t = parseFloat(el.getAttribute("data-deadline"));
+            if (isNaN(t)) { continue; }
+            rem = t - now;
+            el.textContent = fill(rem >= 0 ? s["inc.due_in"] : s["inc.overdue"], {t: duration(rem)});
+            el.classList.toggle("overdue", rem < 0);
+            el.classList.toggle("due-soon", rem >= 0 && rem < 600);
+        }
+        var clock = document.getElementById("dispatch-clock");
+        if (clock) {
+            var b = new Date(now * 1000 + 8 * 3600 * 1000);  // Beijing time (UTC+8, no DST)
+            clock.textContent = pad(b.getUTCHours()) + ":" + pad(b.getUTCMinutes()) + ":" + pad(b.getUTCSeconds());
+        }
+        markCursor(false);
+    }
+
+    // --- keyboard ---------------------------------------------------------------------------------
+
+    function rows() {
+        var q = document.getElementById("dispatch-queue");
+        return q ? Array.prototype.slice.call(q.querySelectorAll(".dsp-row[data-id]")) : [];
+    }
+
+    /** Put the .kbd class on the cursor's row (after a re-render too); scroll it into view when asked. */
+    function markCursor(scroll) {
+        var all = rows();
+        for (var i = 0; i < all.length; i++) {
+            var on = all[i].getAttribute("data-id") === kbdId;
+            if (all[i].classList.contains("kbd") !== on) { all[i].classList.toggle("kbd", on); }
+            if (on && scroll) { all[i].scrollIntoView({block: "nearest"}); }
+        }
+    }
+
+    function move(step) {
+        var all = rows();
+        if (!all.length) { return; }
+        var idx = -1, i;
+        for (i = 0; i < all.length; i++) {
+            if (all[i].getAttribute("data-id") === kbdId) { idx = i; break; }
+        }
+        if (idx < 0) {
+            for (i = 0; i < all.length; i++) {
+                if (all[i].classList.contains("selected")) { idx = i; break; }
+            }
+        }
+        idx = idx < 0 ? (step > 0 ? 0 : all.length - 1) : Math.max(0, Math.min(all.length - 1, idx + step));
+        kbdId = all[idx].getAttribute("data-id");
+        markCursor(true);
+    }
+
+    function typing(target) {
+        if (!target || !target.tagName) { return false; }
+        var tag = target.tagName.toLowerCase();
+        return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+    }
+
+    document.addEventListener("keydown", function (ev) {
+        if (!root() || ev.altKey || ev.ctrlKey || ev.metaKey) { return; }
+        if (typing(ev.target) || document.querySelector(".modal.show")) { return; }
+        // A focused button or link handles its own Enter.
+        var tag = ev.target && ev.target.tagName ? ev.target.tagName.toLowerCase() : "";
+        var key = ev.key;
+        if (key === "ArrowDown" || key === "j") {
+            move(1); ev.preventDefault();
+        } else if (key === "ArrowUp" || key === "k") {
+            move(-1); ev.preventDefault();
+        } else if (key === "Enter" && tag !== "button" && tag !== "a") {
+            var all = rows();
+            for (var i = 0; i < all.length; i++) {
+                if (all[i].getAttribute("data-id") === kbdId) { all[i].click(); ev.preventDefault(); return; }
+            }
+        } else if (key === "n") {
+            var btn = document.getElementById("dispatch-new");
+            if (btn) { btn.click(); ev.preventDefault(); }
+        }
+    });
+
+    // A click on a row moves the keyboard cursor there too.
+    document.addEventListener("click", function (ev) {
+        var row = ev.target && ev.target.closest ? ev.target.closest(".dsp-row[data-id]") : null;
+        if (row) { kbdId = row.getAttribute("data-id"); markCursor(false); }
+    }, true);
+
+    setInterval(tick, 1000);
+
+    // Re-apply the cursor as soon as the queue re-renders (every ~2 s), not a second later.
+    var observer = null;
+    setInterval(function () {
+        var q = document.getElementById("dispatch-queue");
+        if (q && !q._dcdObserved && window.MutationObserver) {
+            q._dcdObserved = true;
+            observer = new MutationObserver(function () { markCursor(false); });
+            observer.observe(q, {childList: true});
+        }
+    }, 500);
+
+    // --- push: another screen's action refreshes this console at once ------------------------------
+    // assets/push.js serves the wall's store only; the console listens to the same stream (/api/v1/stream) for
+    // `incident` events (incident_service.notify_change) and bumps its refresh store, so the queue and the
+    // detail re-read within a second instead of at the next 2 s poll. The poll carries on regardless; a failed
+    // stream is retried with back-off (2 s doubling to 60 s). Only while the console is on screen.
+    var push = {source: null, timer: null, failures: 0, debounce: null};
+
+    function bump() {
+        push.debounce = null;
+        var dc = window.dash_clientside;
+        if (root() && dc && typeof dc.set_props === "function") {
+            try { dc.set_props("dispatch-refresh", {data: Date.now()}); } catch (e) { /* not rendered yet */ }
+        }
+    }
+
+    function pushConnect() {
+        if (push.source || push.timer || typeof window.EventSource !== "function" || !root()) { return; }
+        var es = new window.EventSource("/api/v1/stream");
+        push.source = es;
+        es.onopen = function () { push.failures = 0; };
+        es.addEventListener("incident", function () {
+            if (!push.debounce) { push.debounce = setTimeout(bump, 100); }
+        });
+        es.addEventListener("bye", function () { pushDrop(); pushConnect(); });
+        es.onerror = function () {
+            pushDrop();
+            push.failures += 1;
+            push.timer = setTimeout(function () { push.timer = null; pushConnect(); },
+                                    Math.min(60000, 2000 * Math.pow(2, push.failures - 1)));
+        };
+    }
+
+    function pushDrop() {
+        if (push.source) { push.source.close(); push.source = null; }
+    }
+
+    setInterval(function () {
+        if (root()) { pushConnect(); } else { pushDrop(); }
+    }, 1000);
+
+    // --- map markers ------------------------------------------------------------------------------
+
+    function esc(text) {
+        return String(text == null ? "" : text).replace(/[&<>"']/g, function (ch) {
+            return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[ch];
+        });
+    }
+
+    window.dashExtensions = window.dashExtensions || {};
+    window.dashExtensions.dcd = {
+        unitPoint: function (feature, latlng) {
+            var p = feature.properties;
+            var cls = "dsp-unit-icon " + (p.r === "a" ? "assigned" : "suggested") + " kind-" + esc(p.k);
+            var m = L.marker(latlng, {
+                keyboard: false,
+                zIndexOffset: p.r === "a" ? 500 : 0,
+                icon: L.divIcon({className: cls, html: "<span>" + esc(p.label) + "</span>", iconSize: null})
+            });
+            m.bindTooltip(esc(p.tip));
+            return m;
+        },
+        pickPoint: function (feature, latlng) {
+            return L.marker(latlng, {
+                keyboard: false,
+                icon: L.divIcon({className: "dsp-pick-icon", html: "<i class=\"bi bi-crosshair\"></i>", iconSize: null})
+            });
+        }
+    };
+}());

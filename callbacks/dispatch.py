@@ -1,0 +1,551 @@
+"""Callbacks of the dispatcher's console (/dispatch): the queue, the detail, the actions and the new-incident form.
+
+Only the service functions of dashboard.incident_service touch the database (no SQL here), exactly as the REST
+API (dashboard.api_incidents) calls them:
+
+- the role is checked by the service for every action, whatever buttons the screen showed: a refused action
+  gets the service's status and reason (403/404/409/422) and is already audited by the service;
+- the idempotency key of a click is the key rendered into the button (layouts/dispatch.py), scoped to the user
+  ("console:<user id>:<key>") so that two users' keys never collide; the same click sent twice acts once;
+- `expected_version` is the version of the incident the button was rendered for: a stale screen gets 409;
+- a database failure rolls back (session_scope), is logged and shown as "nothing was saved — retry";
+- after the commit `notify_change` tells open screens (a Redis failure is logged, never fails the action), and
+  the queue and the detail refresh at once.
+
+The Dash callbacks are thin wrappers around plain functions (handle_click, confirm, run_create, queue_view,
+detail_update) that the tests drive directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import redis
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard import constants as c
+from dashboard import ids, lifecycle
+from dashboard.auth import current_language
+from dashboard.db import session_scope
+from dashboard.extensions import db_sessions, redis_client
+from dashboard.i18n import name, t
+from dashboard.incident_service import (
+    ActionRefused,
+    ActionRequest,
+    Actor,
+    create_incident,
+    get_incident,
+    list_incidents,
+    notify_change,
+    perform_action,
+    suggest_units,
+)
+from dashboard.models import utcnow
+from layouts import dispatch as lay
+from layouts.common import data_attrs
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX: Final = "console"
+# The fields of the detail's forms, by name (pattern-matching ids {"type": DISPATCH_FIELD, "field": name}).
+FIELD_SEVERITY: Final = "severity"
+FIELD_REASON: Final = "reason"
+FIELD_DEPARTMENTS: Final = "departments"
+ACTION_PATTERN: Final = {"type": ids.DISPATCH_ACTION, "action": ALL, "arg": ALL, "key": ALL, "incident": ALL,
+                         "version": ALL}
+FIELD_PATTERN: Final = {"type": ids.DISPATCH_FIELD, "field": ALL}
+ROW_PATTERN: Final = {"type": ids.DISPATCH_ROW, "index": ALL}
+TOAST_MS: Final = {"ok": 5000, "replayed": 6000}
+# Actions whose reason comes from the confirmation dialog.
+CONFIRMED: Final = tuple(sorted(lay.CONFIRM))
+TOAST_ICON: Final = {"ok": "success", "replayed": "info", "refused": "warning", "stale": "warning",
+                     "forbidden": "danger", "error": "danger"}
+
+
+# --- plain core -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Feedback:
+    """What the user is told after an action: kind ok / replayed / refused / stale / forbidden / error."""
+
+    kind: str
+    message: str
+    status: int | None = None
+    incident_id: int | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind in ("ok", "replayed")
+
+    def header(self, lang: str) -> str:
+        if self.ok:
+            return t("dsp.toast_ok", lang)
+        return t("dsp.toast_error" if self.kind == "error" else "dsp.toast_refused", lang)
+
+
+def current_actor() -> Actor:
+    """The signed-in user as the service's Actor."""
+    return Actor(id=int(current_user.id), username=str(current_user.username), role=str(current_user.role))
+
+
+def scoped_key(actor: Actor, key: str) -> str:
+    """The idempotency key of a console click, scoped to the user (like the API's "api:<user>:<key>")."""
+    return f"{KEY_PREFIX}:{actor.id}:{key}"
+
+
+def _notify(incident_id: int, action: str) -> None:
+    """After the commit: tell open screens; a Redis failure loses only the push (screens also poll)."""
+    try:
+        notify_change(redis_client(), incident_id, action)
+    except redis.RedisError as exc:
+        log.warning("push for incident %s (%s) failed: %s", incident_id, action, exc)
+
+
+def _refusal(exc: ActionRefused, lang: str, incident_id: int | None) -> Feedback:
+    """The service's refusal as a message (it has rolled back and audited it already)."""
+    if exc.status == 403:
+        return Feedback("forbidden", f"{t('dsp.forbidden', lang)} ({exc.reason})", 403, incident_id)
+    if exc.status == 409 and exc.code == "stale":
+        return Feedback("stale", f"{t('dsp.stale', lang)} ({exc.reason})", 409, incident_id)
+    return Feedback("refused", exc.reason, exc.status, incident_id, dict(exc.errors))
+
+
+def _clean(text: Any) -> str | None:
+    """Typed text, or None when empty (the service refuses an empty reason as missing)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return text.strip()
+
+
+def build_request(action: str, arg: str, fields: dict[str, Any], version: int | None) -> ActionRequest:
+    """The ActionRequest of a click: the button's action and argument, the forms' fields, the shown version.
+
+    Anything missing is left for the service to refuse (422, audited): the screen never decides alone.
+    """
+    req = ActionRequest(action=action, expected_version=version, reason=_clean(fields.get(FIELD_REASON)))
+    if action in lifecycle.NEEDS_UNIT:
+        req.unit_id = int(arg) if arg.isdigit() else None
+    elif action == lifecycle.ACKNOWLEDGE_SUMMONS:
+        req.department = arg or None
+    elif action == lifecycle.CHANGE_SEVERITY:
+        sev = fields.get(FIELD_SEVERITY)
+        req.severity = int(sev) if isinstance(sev, int | str) and str(sev).isdigit() else None
+    elif action == lifecycle.WHISTLE:
+        deps = fields.get(FIELD_DEPARTMENTS)
+        req.departments = [str(d) for d in deps] if isinstance(deps, list) and deps else None
+    if action not in (lifecycle.CHANGE_SEVERITY, *CONFIRMED):
+        req.reason = None  # the reason box belongs to the severity form and the confirmation
+    return req
+
+
+def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lang: str) -> Feedback:
+    """Take one action through the service in a transaction of its own, then notify; never raises."""
+    try:
+        with session_scope(db_sessions()) as s:
+            result = perform_action(s, incident_id, req, actor, scoped_key(actor, key))
+    except ActionRefused as exc:
+        return _refusal(exc, lang, incident_id)
+    except SQLAlchemyError:
+        log.exception("console %s on incident %s by %s failed in the database", req.action, incident_id,
+                      actor.username)
+        return Feedback("error", t("dsp.db_failed", lang), 503, incident_id)
+    label = lay.action_label(req.action, lang)
+    if req.unit_id is not None:
+        code = next((u["code"] for u in result.incident.get("units", []) if u["id"] == req.unit_id), None)
+        label = f"{label} {code}" if code else label
+    elif req.department:
+        label = f"{label} · {lay.department_name(req.department, lang)}"
+    if result.replayed:
+        return Feedback("replayed", t("dsp.replayed", lang), 200, incident_id)
+    _notify(incident_id, req.action)
+    return Feedback("ok", t("dsp.done", lang, action=label, id=incident_id), 200, incident_id)
+
+
+@dataclass
+class Step:
+    """The outcome of a click: an action waiting for confirmation, or the feedback of an action taken."""
+
+    pending: dict[str, Any] | None = None
+    feedback: Feedback | None = None
+
+
+def needs_confirmation(action: str, arg: str, fields: dict[str, Any]) -> bool:
+    """Cancel, close, resolve and reopen always; a change of severity when it lowers it (III → IV)."""
+    if action in lay.CONFIRM:
+        return True
+    if action == lifecycle.CHANGE_SEVERITY:
+        new = fields.get(FIELD_SEVERITY)
+        return isinstance(new, int) and arg.isdigit() and new > int(arg)
+    return False
+
+
+def handle_click(button: dict[str, Any], fields: dict[str, Any], actor: Actor, lang: str) -> Step:
+    """A click on an action button (its pattern-matching id): confirm first or act now."""
+    action = str(button.get("action", ""))
+    arg = str(button.get("arg", ""))
+    incident_id = int(button["incident"])
+    version = int(button["version"])
+    key = str(button["key"])
+    if needs_confirmation(action, arg, fields):
+        pending = {"action": action, "arg": arg, "incident": incident_id, "version": version, "key": key,
+                   "fields": {k: v for k, v in fields.items() if k in (FIELD_SEVERITY, FIELD_REASON)}}
+        return Step(pending=pending)
+    return Step(feedback=run_action(incident_id, build_request(action, arg, fields, version), key, actor, lang))
+
+
+def confirm(pending: dict[str, Any], reason: str | None, actor: Actor, lang: str) -> Feedback:
+    """The confirmed action, with the reason typed in the dialog, under the key of the original click."""
+    fields = dict(pending.get("fields") or {})
+    fields[FIELD_REASON] = reason
+    req = build_request(str(pending["action"]), str(pending.get("arg", "")), fields, int(pending["version"]))
+    return run_action(int(pending["incident"]), req, str(pending["key"]), actor, lang)
+
+
+def confirm_text(pending: dict[str, Any], title: str, lang: str) -> list[Any]:
+    """The question of the confirmation dialog."""
+    action = str(pending["action"])
+    out: list[Any] = [html.P(t("dsp.confirm_text", lang, action=lay.action_label(action, lang),
+                               id=pending["incident"], title=title))]
+    sev = (pending.get("fields") or {}).get(FIELD_SEVERITY)
+    if action == lifecycle.CHANGE_SEVERITY and isinstance(sev, int) and str(pending.get("arg", "")).isdigit():
+        out.append(html.P(t("dsp.confirm_lower", lang, a=name("sev", int(pending["arg"]), lang),
+                            b=name("sev", sev, lang)), className="dsp-confirm-lower"))
+    return out
+
+
+def reason_placeholder(action: str, lang: str) -> str:
+    return t("dsp.reason_required" if action in lifecycle.NEEDS_REASON else "dsp.reason_optional", lang)
+
+
+def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedback:
+    """Create an incident by hand through the service (validated like an ingested one), then notify."""
+    missing = [label for f, label in (("category", "dsp.category"), ("title", "dsp.title"), ("lon", "dsp.lon"),
+                                       ("lat", "dsp.lat")) if form.get(f) in (None, "")]
+    if missing:
+        return Feedback("refused", t("dsp.missing", lang, fields="、".join(t(m, lang) for m in missing)), 422)
+    try:
+        fields: dict[str, Any] = {
+            "category": form["category"],
+            "severity": int(form.get("severity") or 4),
+            "title": str(form["title"]).strip(),
+            "lon": float(form["lon"]),
+            "lat": float(form["lat"]),
+        }
+    except (TypeError, ValueError):
+        return Feedback("refused", t("dsp.missing", lang, fields=f"{t('dsp.lon', lang)}、{t('dsp.lat', lang)}"), 422)
+    if _clean(form.get("description")):
+        fields["description"] = _clean(form.get("description"))
+    try:
+        with session_scope(db_sessions()) as s:
+            result = create_incident(s, fields, actor, scoped_key(actor, key))
+    except ActionRefused as exc:
+        return _refusal(exc, lang, None)
+    except SQLAlchemyError:
+        log.exception("console create by %s failed in the database", actor.username)
+        return Feedback("error", t("dsp.db_failed", lang), 503)
+    incident_id = int(result.incident["id"])
+    if not result.replayed:
+        _notify(incident_id, lifecycle.CREATE)
+    return Feedback("ok", t("dsp.created", lang, id=incident_id), 201, incident_id)
+
+
+def queue_filters(state: str | None, severities: list[Any] | None, subdistrict: str | None) -> dict[str, Any]:
+    """The queue's filters as list_incidents arguments."""
+    if state in (None, lay.STATE_OPEN):
+        states: list[str] | None = list(lifecycle.OPEN_STATES)
+    elif state == lay.STATE_ANY:
+        states = None
+    else:
+        states = [state] if state in lifecycle.STATES else list(lifecycle.OPEN_STATES)
+    sevs = [int(s) for s in severities or [] if str(s).isdigit() and int(s) in c.SEVERITIES]
+    return {"states": states, "severities": sevs or None, "subdistrict": subdistrict or None}
+
+
+def queue_view(filters: dict[str, Any], selected: int | None, lang: str,
+               now: datetime | None = None) -> tuple[list[Any], str]:
+    """The queue's rows and its count chip: one bounded query, most severe then newest first."""
+    now = now or utcnow()
+    with session_scope(db_sessions()) as s:
+        items = list_incidents(s, limit=lay.QUEUE_LIMIT, now=now, **filters)
+    count = t("dsp.queue_count", lang, n=len(items) if len(items) < lay.QUEUE_LIMIT else f"{lay.QUEUE_LIMIT}+")
+    # The server's clock, for the browser's ticking ages and deadline clocks.
+    clock = html.Span(className="dsp-now", hidden=True, **data_attrs(now=str(now.timestamp())))
+    return [clock, *lay.queue_rows(items, lang, now, selected)], count
+
+
+def _detail_sig(d: dict[str, Any], role: str, lang: str) -> str:
+    """What the detail shows, except the clocks (they tick in the browser): unchanged → not re-rendered, so
+    what the user typed stays and the buttons keep their keys."""
+    return json.dumps(
+        [d["version"], d["state"], d["overdue"], role, lang, len(d.get("timeline", [])),
+         [(u["id"], u["status"]) for u in d.get("units", [])],
+         [(sm["department"], str(sm["acknowledged_at"]), str(sm["escalated_at"]), sm["overdue"])
+          for sm in d.get("summons", [])]],
+        default=str,
+    )
+
+
+def _suggest_sig(d: dict[str, Any], suggestions: list[dict[str, Any]], role: str) -> str:
+    return json.dumps([d["id"], d["version"], role, [(u["id"], round(u["distance_km"], 1)) for u in suggestions]])
+
+
+def load_incident(incident_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The incident (get_incident) and its suggested units (best-suited kind first), in one read transaction."""
+    with session_scope(db_sessions()) as s:
+        d = get_incident(s, incident_id)
+        suggestions = lay.rank_suggestions(d["category"], suggest_units(s, incident_id, lay.SUGGEST_POOL))
+    return d, suggestions
+
+
+def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str, lang: str,
+                  keygen: lay.KeyGen = lay.new_key, now: datetime | None = None) -> tuple[Any, ...]:
+    """(detail, suggestions, incident layer, units layer, map viewport, shown): only what changed."""
+    shown = shown or {}
+    if selected is None:
+        raise PreventUpdate
+    now = now or utcnow()
+    moved = shown.get("id") != selected
+    try:
+        d, suggestions = load_incident(int(selected))
+    except ActionRefused:
+        empty = lay.feature_collection([])
+        return ([html.Div(t("dsp.not_found", lang, id=selected), className="dsp-empty")], [], empty, empty,
+                no_update, {"id": selected})
+    except SQLAlchemyError:
+        log.exception("console could not read incident %s", selected)
+        raise PreventUpdate from None
+    dsig = _detail_sig(d, role, lang)
+    ssig = _suggest_sig(d, suggestions, role)
+    detail_changed = moved or dsig != shown.get("dsig")
+    suggest_changed = moved or detail_changed or ssig != shown.get("ssig")
+    if not detail_changed and not suggest_changed:
+        raise PreventUpdate
+    new_shown = {"id": selected, "dsig": dsig, "ssig": ssig, "title": d["title"], "version": d["version"]}
+    return (
+        lay.detail_view(d, role, lang, now, keygen) if detail_changed else no_update,
+        lay.suggest_view(d, suggestions, role, lang, keygen) if suggest_changed else no_update,
+        lay.incident_geojson(d, lang) if detail_changed else no_update,
+        lay.units_geojson(d, suggestions, lang) if suggest_changed else no_update,
+        lay.focus_viewport(d, suggestions) if moved else no_update,
+        new_shown,
+    )
+
+
+def fields_by_name(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The values of the detail's form fields from Dash's list of pattern-matching states."""
+    out: dict[str, Any] = {}
+    for s in states:
+        sid = s.get("id")
+        if isinstance(sid, dict) and "field" in sid:
+            out[str(sid["field"])] = s.get("value")
+    return out
+
+
+# --- Dash wiring ----------------------------------------------------------------------------------
+
+
+def _role() -> str:
+    return str(current_user.role) if current_user.is_authenticated else ""
+
+
+@callback(
+    Output(ids.DISPATCH_QUEUE, "children"),
+    Output(ids.DISPATCH_QUEUE_COUNT, "children"),
+    Input(ids.DISPATCH_TICK, "n_intervals"),
+    Input(ids.DISPATCH_FILTER_STATE, "value"),
+    Input(ids.DISPATCH_FILTER_SEVERITY, "value"),
+    Input(ids.DISPATCH_FILTER_SUBDISTRICT, "value"),
+    Input(ids.DISPATCH_SELECTED, "data"),
+    Input(ids.DISPATCH_REFRESH, "data"),
+)
+def _queue(_n: Any, state: str | None, sevs: list[Any] | None, sub: str | None, selected: int | None,
+           _refresh: Any) -> tuple[list[Any], str]:
+    try:
+        return queue_view(queue_filters(state, sevs, sub), selected, current_language())
+    except SQLAlchemyError:
+        log.exception("console queue could not be read")
+        raise PreventUpdate from None
+
+
+@callback(Output(ids.DISPATCH_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
+def _select(_clicks: list[Any]) -> int:
+    trig = ctx.triggered_id
+    if not isinstance(trig, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate  # a row re-rendered, not clicked
+    return int(trig["index"])
+
+
+@callback(
+    Output(ids.DISPATCH_DETAIL, "children"),
+    Output(ids.DISPATCH_SUGGEST, "children"),
+    Output(ids.DISPATCH_MAP_INCIDENT, "data"),
+    Output(ids.DISPATCH_MAP_UNITS, "data"),
+    Output(ids.DISPATCH_MAP, "viewport"),
+    Output(ids.DISPATCH_SHOWN, "data"),
+    Input(ids.DISPATCH_SELECTED, "data"),
+    Input(ids.DISPATCH_TICK, "n_intervals"),
+    Input(ids.DISPATCH_REFRESH, "data"),
+    State(ids.DISPATCH_SHOWN, "data"),
+)
+def _detail(selected: int | None, _n: Any, _refresh: Any, shown: dict[str, Any] | None) -> tuple[Any, ...]:
+    return detail_update(selected, shown, _role(), current_language())
+
+
+TOAST_OUTPUTS: Final = (
+    Output(ids.DISPATCH_TOAST, "is_open", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "header", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "children", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "icon", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "duration", allow_duplicate=True),
+)
+
+
+def toast(fb: Feedback, lang: str) -> tuple[Any, ...]:
+    """The toast's is_open, header, body, icon and duration (errors stay until dismissed)."""
+    return True, fb.header(lang), fb.message, TOAST_ICON.get(fb.kind, "secondary"), TOAST_MS.get(fb.kind)
+
+
+NO_TOAST: Final = (no_update,) * 5
+
+
+@callback(
+    *TOAST_OUTPUTS,
+    Output(ids.DISPATCH_REFRESH, "data", allow_duplicate=True),
+    Output(ids.DISPATCH_PENDING, "data"),
+    Output(ids.DISPATCH_CONFIRM, "is_open"),
+    Output(ids.DISPATCH_CONFIRM_BODY, "children"),
+    Output(ids.DISPATCH_CONFIRM_REASON, "value"),
+    Output(ids.DISPATCH_CONFIRM_REASON, "placeholder"),
+    Input(ACTION_PATTERN, "n_clicks"),
+    Input(ids.DISPATCH_CONFIRM_OK, "n_clicks"),
+    Input(ids.DISPATCH_CONFIRM_CANCEL, "n_clicks"),
+    State(FIELD_PATTERN, "value"),
+    State(ids.DISPATCH_PENDING, "data"),
+    State(ids.DISPATCH_CONFIRM_REASON, "value"),
+    State(ids.DISPATCH_REFRESH, "data"),
+    State(ids.DISPATCH_SHOWN, "data"),
+    prevent_initial_call=True,
+)
+def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], pending: dict[str, Any] | None,
+         reason: str | None, refresh: int | None, shown: dict[str, Any] | None) -> tuple[Any, ...]:
+    lang = current_language()
+    trig = ctx.triggered_id
+    value = ctx.triggered[0].get("value") if ctx.triggered else None
+    bump = (refresh or 0) + 1
+    if trig == ids.DISPATCH_CONFIRM_CANCEL:
+        return (*NO_TOAST, no_update, None, False, no_update, no_update, no_update)
+    if trig == ids.DISPATCH_CONFIRM_OK:
+        if not pending or not value:
+            raise PreventUpdate
+        fb = confirm(pending, reason, current_actor(), lang)
+        # A refusal that a reason would fix keeps the dialog open; anything else closes it.
+        keep = fb.kind == "refused" and fb.status == 422 and "reason" in fb.errors
+        return (*toast(fb, lang), bump, pending if keep else None, keep, no_update, no_update, no_update)
+    if not isinstance(trig, dict) or not value:
+        raise PreventUpdate  # buttons re-rendered, not clicked
+    fields = fields_by_name(ctx.states_list[0] if ctx.states_list else [])
+    step = handle_click(dict(trig), fields, current_actor(), lang)
+    if step.pending is not None:
+        title = (shown or {}).get("title", "") if (shown or {}).get("id") == step.pending["incident"] else ""
+        return (*NO_TOAST, no_update, step.pending, True, confirm_text(step.pending, str(title), lang),
+                step.pending["fields"].get(FIELD_REASON) or "", reason_placeholder(step.pending["action"], lang))
+    assert step.feedback is not None
+    return (*toast(step.feedback, lang), bump, no_update, no_update, no_update, no_update, no_update)
+
+
+# --- the new-incident form ------------------------------------------------------------------------
+
+CREATE_CLASS: Final = "dsp-panel dsp-create"
+
+
+@callback(
+    Output(ids.DISPATCH_CREATE, "className"),
+    Output(ids.DISPATCH_CREATE_KEY, "data"),
+    Output(ids.DISPATCH_CREATE_ERROR, "children"),
+    Output(ids.DISPATCH_MAP_PICK, "data", allow_duplicate=True),
+    Input(ids.DISPATCH_NEW_BUTTON, "n_clicks"),
+    Input(ids.DISPATCH_CREATE_CLOSE, "n_clicks"),
+    prevent_initial_call=True,
+)
+def _toggle_create(_new: Any, _close: Any) -> tuple[Any, ...]:
+    if ctx.triggered_id == ids.DISPATCH_NEW_BUTTON:
+        # One idempotency key per opened form: a double-click on "create" makes one incident.
+        return CREATE_CLASS, uuid.uuid4().hex, "", no_update
+    return f"{CREATE_CLASS} hidden", None, "", lay.pick_geojson(None, None)
+
+
+@callback(
+    Output(ids.DISPATCH_CREATE_LON, "value"),
+    Output(ids.DISPATCH_CREATE_LAT, "value"),
+    Input(ids.DISPATCH_MAP, "clickData"),
+    State(ids.DISPATCH_CREATE, "className"),
+    prevent_initial_call=True,
+)
+def _pick(click: dict[str, Any] | None, form_class: str | None) -> tuple[float, float]:
+    if not click or "hidden" in (form_class or "").split():
+        raise PreventUpdate
+    latlng = click.get("latlng")
+    lat: Any = None
+    lon: Any = None
+    if isinstance(latlng, dict):
+        lat, lon = latlng.get("lat"), latlng.get("lng")
+    elif isinstance(latlng, list | tuple) and len(latlng) == 2:
+        lat, lon = latlng
+    try:
+        return round(float(lon), 6), round(float(lat), 6)
+    except (TypeError, ValueError):
+        raise PreventUpdate from None
+
+
+@callback(
+    Output(ids.DISPATCH_MAP_PICK, "data"),
+    Input(ids.DISPATCH_CREATE_LON, "value"),
+    Input(ids.DISPATCH_CREATE_LAT, "value"),
+    prevent_initial_call=True,
+)
+def _show_pick(lon: Any, lat: Any) -> dict[str, Any]:
+    try:
+        return lay.pick_geojson(float(lon), float(lat))
+    except (TypeError, ValueError):
+        return lay.pick_geojson(None, None)
+
+
+@callback(
+    *TOAST_OUTPUTS,
+    Output(ids.DISPATCH_SELECTED, "data", allow_duplicate=True),
+    Output(ids.DISPATCH_CREATE, "className", allow_duplicate=True),
+    Output(ids.DISPATCH_CREATE_ERROR, "children", allow_duplicate=True),
+    Output(ids.DISPATCH_REFRESH, "data", allow_duplicate=True),
+    Input(ids.DISPATCH_CREATE_SUBMIT, "n_clicks"),
+    State(ids.DISPATCH_CREATE_CATEGORY, "value"),
+    State(ids.DISPATCH_CREATE_SEVERITY, "value"),
+    State(ids.DISPATCH_CREATE_TITLE, "value"),
+    State(ids.DISPATCH_CREATE_DESCRIPTION, "value"),
+    State(ids.DISPATCH_CREATE_LON, "value"),
+    State(ids.DISPATCH_CREATE_LAT, "value"),
+    State(ids.DISPATCH_CREATE_KEY, "data"),
+    State(ids.DISPATCH_REFRESH, "data"),
+    prevent_initial_call=True,
+)
+def _create(n: Any, category: Any, severity: Any, title: Any, description: Any, lon: Any, lat: Any,
+            key: str | None, refresh: int | None) -> tuple[Any, ...]:
+    if not n:
+        raise PreventUpdate
+    lang = current_language()
+    form = {"category": category, "severity": severity, "title": _clean(title), "description": description,
+            "lon": lon, "lat": lat}
+    fb = run_create(form, key or uuid.uuid4().hex, current_actor(), lang)
+    if not fb.ok:
+        errors = "; ".join(f"{k}: {v}" for k, v in fb.errors.items())
+        return (*NO_TOAST, no_update, no_update, f"{fb.message}" + (f" ({errors})" if errors else ""), no_update)
+    return (*toast(fb, lang), fb.incident_id, f"{CREATE_CLASS} hidden", "", (refresh or 0) + 1)

@@ -1,0 +1,226 @@
+"""The alarm takeover (issue 3, item 6): which incidents alarm, acknowledging from the wall through the Dash
+callback (duty may, leader is refused with the service's reason, both audited), and one real browser: a severity I
+incident posted while the wall is open takes it over, and acknowledging it clears the banner."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dash.testing.wait import until
+from sqlalchemy import select
+
+from callbacks import alarm as cb
+from dashboard import constants as c
+from dashboard import ids
+from dashboard.extensions import db_sessions
+from dashboard.models import AuditLog, Incident
+from layouts.alarm import banner_class
+from tests.helpers import PASSWORD, csrf_headers, incident, login
+
+# --- the pure selection ------------------------------------------------------------------------------
+
+
+def item(iid: int, severity: int, state: str = "new", created_at: float = 100.0) -> dict[str, Any]:
+    return {"id": iid, "title": f"t{iid}", "category": "fire", "severity": severity, "state": state,
+            "subdistrict": "", "lon": 116.41, "lat": 39.92, "created_at": created_at, "deadline_at": 0.0}
+
+
+def test_only_new_incidents_of_severity_i_and_ii_alarm_most_severe_then_newest_first() -> None:
+    items = [
+        item(1, 3), item(2, 4), item(3, 2, created_at=100), item(4, 1, state="acknowledged"),
+        item(5, 1, created_at=50), item(6, 2, created_at=200), item(7, 1, state="dispatched"),
+    ]
+    alarms = cb.select_alarms(items)
+    assert [a["id"] for a in alarms] == [5, 6, 3]
+    assert set(alarms[0]) == set(cb.FIELDS)
+    assert cb.select_alarms([]) == [] and cb.select_alarms(None) == []
+    assert cb.select_alarms([{"id": 9, "severity": "x", "state": "new"}, {"severity": 1, "state": "new"}]) == []
+    assert cb.signature(alarms) == "5:1,6:2,3:2"
+    assert banner_class([]) == "alarm-banner"
+    assert "alarm-sev-1" in banner_class(alarms)
+
+
+def test_the_banner_is_sent_only_when_the_alarms_change(app: Any) -> None:
+    r = app.extensions["dc_redis"]
+    ingest(app, [incident("a1", severity=1), incident("a2", severity=3)])
+    tick(app)
+    with app.test_request_context():
+        store, content, cls, msg = cb.alarm_update(r, None, "zh")
+        assert [a["severity"] for a in store["alarms"]] == [1]
+        assert "alarm-on alarm-sev-1" in cls and content and msg == ""
+        # Another aggregate changed (same incidents version): Redis is not even asked.
+        assert cb.alarm_update(None, store, "zh", store["v"]) == (cb.no_update,) * 4  # type: ignore[arg-type]
+        # A new incidents version with the same alarms: only the version is remembered, nothing is re-rendered.
+        ingest(app, [incident("a3", severity=4)])
+        tick(app)
+        new_store, *rest = cb.alarm_update(r, store, "zh", store["v"] + 1)
+        assert new_store["sig"] == store["sig"] and new_store["v"] > store["v"]
+        assert rest == [cb.no_update] * 3
+        assert cb.incidents_version({"v": {c.AGG_INCIDENTS: 7}}) == 7 and cb.incidents_version({}) is None
+
+
+# --- acknowledging through the Dash callback ----------------------------------------------------------
+
+
+def ingest(app: Any, events: list[dict[str, Any]]) -> None:
+    """POST events through the real ingest API."""
+    resp = app.test_client().post("/api/v1/events", data=json.dumps(events), content_type="application/json",
+                                  headers={"Authorization": "Bearer test-token"})
+    assert resp.status_code == 200, resp.get_json()
+
+
+def tick(app: Any) -> None:
+    from workers.tick import run_tick
+
+    with app.app_context():
+        run_tick(app.extensions["dc_redis"], db_sessions(), time.time())
+
+
+def one_incident(app: Any) -> tuple[int, str]:
+    with app.app_context(), db_sessions()() as s:
+        inc = s.scalars(select(Incident)).one()
+        return inc.id, inc.state
+
+
+def audits(app: Any, incident_id: int, outcome: str) -> list[AuditLog]:
+    with app.app_context(), db_sessions()() as s:
+        return list(s.scalars(select(AuditLog).where(
+            AuditLog.target_type == "incident", AuditLog.target_id == str(incident_id),
+            AuditLog.action == "acknowledge", AuditLog.outcome == outcome)))
+
+
+def wall_store(app: Any) -> dict[str, Any]:
+    """The alarm store as the wall's update callback computes it now."""
+    with app.test_request_context():
+        store, *_ = cb.alarm_update(app.extensions["dc_redis"], None, "en")
+    return dict(store)
+
+
+def click_ack(app: Any, username: str, store: dict[str, Any]) -> str:
+    """Log in as `username` and click the banner's acknowledge button as dash-renderer would; the message."""
+    client = app.test_client()
+    assert login(client, username).status_code == 302
+    keys = [k for k in app.extensions["dash_app"].callback_map if k.startswith(f"{ids.ALARM_MSG}.children@")]
+    assert len(keys) == 1, keys
+    body = {
+        "output": keys[0],
+        "outputs": {"id": ids.ALARM_MSG, "property": keys[0].split(".", 1)[1]},
+        "inputs": [{"id": ids.ALARM_ACK, "property": "n_clicks", "value": 1}],
+        "state": [{"id": ids.ALARM_STORE, "property": "data", "value": store},
+                  {"id": ids.STRINGS, "property": "data", "value": {"lang": "en"}}],
+        "changedPropIds": [f"{ids.ALARM_ACK}.n_clicks"],
+    }
+    resp = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=csrf_headers(client))
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    return str(resp.get_json()["response"][ids.ALARM_MSG]["children"])
+
+
+def test_a_duty_officer_acknowledges_from_the_banner_and_the_alarm_ends(app: Any) -> None:
+    ingest(app, [incident("a1", severity=1)])
+    tick(app)
+    store = wall_store(app)
+    iid, state = one_incident(app)
+    assert state == "new" and [a["id"] for a in store["alarms"]] == [iid]
+    assert click_ack(app, "duty", store) == f"Incident {iid} acknowledged"
+    assert one_incident(app) == (iid, "acknowledged")
+    assert len(audits(app, iid, "ok")) == 1
+    # The same wall clicking again is one action (the key is per incident and user), not an error.
+    click_ack(app, "duty", store)
+    assert len(audits(app, iid, "ok")) == 1
+    tick(app)
+    assert wall_store(app)["alarms"] == []
+
+
+def test_a_leaders_click_is_refused_with_the_reason_and_audited(app: Any) -> None:
+    ingest(app, [incident("a1", severity=2)])
+    tick(app)
+    store = wall_store(app)
+    iid, _ = one_incident(app)
+    msg = click_ack(app, "leader", store)
+    assert msg.startswith("Cannot acknowledge:") and "leader" in msg
+    assert one_incident(app) == (iid, "new")
+    assert audits(app, iid, "ok") == [] and len(audits(app, iid, "refused")) == 1
+    assert wall_store(app)["alarms"][0]["id"] == iid
+
+
+# --- one real browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_ticks(app: Any) -> Iterator[None]:
+    """Run the workers' tick every half second in a thread, as the RQ cron would."""
+    from workers.tick import run_tick
+
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            run_tick(r, sessions, time.time())
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=5)
+
+
+def banner_shown(dash_duo: Any) -> bool:
+    return bool(dash_duo.driver.execute_script(
+        "var b = document.getElementById(arguments[0]);"
+        "return !!b && b.classList.contains('alarm-on') && getComputedStyle(b).display !== 'none';",
+        ids.ALARM_BANNER))
+
+
+def status(dash_duo: Any) -> dict[str, Any]:
+    return dict(dash_duo.driver.execute_script("return window.dash_clientside.dcAlarm.status()"))
+
+
+@pytest.mark.browser
+def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    ingest(app, [incident("calm", severity=4)])
+    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.wait_for_element("#username").send_keys("duty")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("button[type=submit]").click()
+    dash_duo.wait_for_element(".leaflet-container", timeout=15)
+    time.sleep(1.5)
+    assert not banner_shown(dash_duo)
+    # The hint asks for one click until audio is unlocked.
+    assert "Click once to enable alarm sound" in dash_duo.driver.page_source
+
+    ingest(app, [incident("fire", severity=1, title="东四 大火")])
+    until(lambda: banner_shown(dash_duo), timeout=10)
+    until(lambda: "东四 大火" in dash_duo.find_element(f"#{ids.ALARM_CONTENT}").text, timeout=5)
+    assert "I" in dash_duo.find_element(".alarm-sev").text
+    hint = dash_duo.find_element(f"#{ids.ALARM_HINT}")
+    assert hint.is_displayed()
+    # The map flew to the incident (the district view is about zoom 13; the fly-to goes to 16) and the alarm
+    # sounds (its beeps stay silent until the first click unlocks audio).
+    until(lambda: (status(dash_duo)["zoom"] or 0) >= 15.9, timeout=8)
+    st = status(dash_duo)
+    assert abs(st["center"][0] - 39.9240) < 0.002 and abs(st["center"][1] - 116.4170) < 0.002
+    assert st["sounding"] and not st["unlocked"]
+
+    dash_duo.find_element(f"#{ids.ALARM_ACK}").click()
+    # The click is the page's first gesture: the hint goes, and the banner goes once the incident is acknowledged.
+    until(lambda: not hint.is_displayed(), timeout=5)
+    assert status(dash_duo)["unlocked"]
+    until(lambda: not banner_shown(dash_duo), timeout=10)
+    until(lambda: not status(dash_duo)["sounding"], timeout=5)
+    with app.app_context(), db_sessions()() as s:
+        states = {i.title: i.state for i in s.scalars(select(Incident))}
+    assert states["东四 大火"] == "acknowledged"
+    assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"], dash_duo.get_logs()

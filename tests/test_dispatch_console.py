@@ -1,0 +1,505 @@
+"""The dispatcher's console (/dispatch): the page and its roles, the queue, the detail, and the actions through the
+Dash callbacks (POST /_dash-update-component with the CSRF header, as the browser sends them) — one action per
+idempotency key, authorisation in the service with an audit entry, stale screens refused — plus one real browser."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dash.exceptions import PreventUpdate
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from callbacks import dispatch as cb
+from callbacks.router import render_page
+from dashboard import geo, ids, lifecycle
+from dashboard import incident_service as svc
+from dashboard.db import session_scope
+from dashboard.extensions import db_sessions
+from dashboard.models import AuditLog, DispatchAction, Unit, User
+from tests.helpers import PASSWORD, csrf_headers, login
+
+SYSTEM = svc.Actor(None, "system", "system")
+ADMIN = svc.Actor(None, "admin-setup", "admin")
+DONGSI = (116.4170, 39.9240)
+
+
+# --- set-up ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def units(app: Any) -> list[int]:
+    """Three units near Dongsi: two fire engines and an ambulance; their ids by code."""
+    rows = [("F1", "fire", 0.004), ("F2", "fire", 0.010), ("A1", "ambulance", 0.002)]
+    with app.app_context(), db_sessions().begin() as s:
+        for code, kind, d in rows:
+            lon, lat = DONGSI[0] + d, DONGSI[1]
+            s.add(Unit(code=code, name=f"{code} 东四", kind=kind, status="available", home_lon=lon, home_lat=lat,
+                       lon=lon, lat=lat, subdistrict=geo.subdistrict_of(lon, lat) or ""))
+        s.flush()
+        return [u.id for u in s.scalars(select(Unit).order_by(Unit.code))]
+
+
+def service(app: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    with app.app_context(), session_scope(db_sessions()) as s:
+        return fn(s, *args)
+
+
+def new_incident(app: Any, severity: int = 2, title: str = "东四 火情", category: str = "fire") -> int:
+    fields = {"category": category, "severity": severity, "title": title, "lon": DONGSI[0], "lat": DONGSI[1]}
+    return int(service(app, svc.create_incident, fields, SYSTEM, uuid.uuid4().hex).incident["id"])
+
+
+def incident(app: Any, incident_id: int) -> dict[str, Any]:
+    return dict(service(app, svc.get_incident, incident_id))
+
+
+def count_actions(app: Any, incident_id: int, action: str) -> int:
+    with app.app_context(), db_sessions()() as s:
+        return int(s.scalar(select(func.count()).select_from(DispatchAction).where(
+            DispatchAction.incident_id == incident_id, DispatchAction.action == action)) or 0)
+
+
+def audits(app: Any, incident_id: int, action: str, outcome: str = "ok") -> list[AuditLog]:
+    with app.app_context(), db_sessions()() as s:
+        return list(s.scalars(select(AuditLog).where(
+            AuditLog.target_type == "incident", AuditLog.target_id == str(incident_id), AuditLog.action == action,
+            AuditLog.outcome == outcome)))
+
+
+def actor(app: Any, username: str) -> svc.Actor:
+    with app.app_context(), db_sessions()() as s:
+        user = s.scalars(select(User).where(User.username == username)).one()
+        return svc.Actor(user.id, user.username, user.role)
+
+
+# --- driving the Dash callbacks over HTTP ---------------------------------------------------------
+
+
+def stringify_id(cid: Any) -> str:
+    """A component id as dash-renderer writes it in changedPropIds (pattern ids: sorted compact JSON)."""
+    return json.dumps(cid, sort_keys=True, separators=(",", ":")) if isinstance(cid, dict) else str(cid)
+
+
+class Console:
+    """A logged-in browser session of the console, calling its callbacks as dash-renderer does."""
+
+    def __init__(self, app: Any, username: str) -> None:
+        self.app = app
+        self.client = app.test_client()
+        assert login(self.client, username).status_code == 302
+        self.headers = csrf_headers(self.client)
+        self.callbacks = app.extensions["dash_app"].callback_map
+
+    def _output_key(self, marker: str) -> str:
+        keys = [k for k in self.callbacks if marker in k]
+        assert len(keys) == 1, (marker, keys)
+        return keys[0]
+
+    def call(self, marker: str, inputs: list[Any], state: list[Any], changed: list[str]) -> dict[str, Any]:
+        key = self._output_key(marker)
+        outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]}
+                   for o in key.strip(".").split("...")]
+        body = {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": inputs,
+                "state": state, "changedPropIds": changed}
+        resp = self.client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                                headers=self.headers)
+        if resp.status_code == 204:
+            return {}
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+        return dict(resp.get_json()["response"])
+
+    def page(self, path: str = "/dispatch") -> dict[str, Any]:
+        viewport = {"w": 1920, "h": 1080, "path": path}
+        return self.call(f"{ids.PAGE}.children", [{"id": ids.VIEWPORT, "property": "data", "value": viewport}], [],
+                         [f"{ids.VIEWPORT}.data"])
+
+    def detail(self, incident_id: int) -> dict[str, Any]:
+        inputs = [{"id": ids.DISPATCH_SELECTED, "property": "data", "value": incident_id},
+                  {"id": ids.DISPATCH_TICK, "property": "n_intervals", "value": 1},
+                  {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0}]
+        state = [{"id": ids.DISPATCH_SHOWN, "property": "data", "value": {}}]
+        return self.call(f"{ids.DISPATCH_DETAIL}.children", inputs, state, [f"{ids.DISPATCH_SELECTED}.data"])
+
+    def buttons(self, incident_id: int) -> list[dict[str, Any]]:
+        """The ids of every action button the console renders for the incident now (detail and suggestions)."""
+        return [i for i in component_ids(self.detail(incident_id)) if i.get("type") == ids.DISPATCH_ACTION]
+
+    def click(self, button: dict[str, Any], fields: dict[str, Any] | None = None,
+              pending: dict[str, Any] | None = None, reason: str | None = None,
+              confirm: bool = False) -> dict[str, Any]:
+        """Click an action button (or, with confirm=True, the dialog's confirm button for `pending`)."""
+        buttons = [{"id": button, "property": "n_clicks", "value": 0 if confirm else 1}] if button else []
+        inputs = [buttons, {"id": ids.DISPATCH_CONFIRM_OK, "property": "n_clicks", "value": 1 if confirm else 0},
+                  {"id": ids.DISPATCH_CONFIRM_CANCEL, "property": "n_clicks", "value": 0}]
+        state = [
+            [{"id": {"type": ids.DISPATCH_FIELD, "field": k}, "property": "value", "value": v}
+             for k, v in (fields or {}).items()],
+            {"id": ids.DISPATCH_PENDING, "property": "data", "value": pending},
+            {"id": ids.DISPATCH_CONFIRM_REASON, "property": "value", "value": reason},
+            {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0},
+            {"id": ids.DISPATCH_SHOWN, "property": "data", "value": {}},
+        ]
+        changed = [f"{ids.DISPATCH_CONFIRM_OK}.n_clicks" if confirm else f"{stringify_id(button)}.n_clicks"]
+        return self.call(f"{ids.DISPATCH_PENDING}.data", inputs, state, changed)
+
+
+def as_json(tree: Any) -> Any:
+    """A component tree (Dash objects or JSON) as plain JSON."""
+    return json.loads(json.dumps(tree, default=lambda o: o.to_plotly_json()))
+
+
+def component_ids(tree: Any) -> list[Any]:
+    """Every component id in a component tree or a JSON response, depth first."""
+    if not isinstance(tree, dict | list):
+        tree = as_json(tree)
+    out: list[Any] = []
+    if isinstance(tree, dict):
+        if "props" in tree and isinstance(tree["props"], dict) and "id" in tree["props"]:
+            out.append(tree["props"]["id"])
+        for v in tree.values():
+            out.extend(component_ids(v))
+    elif isinstance(tree, list):
+        for v in tree:
+            out.extend(component_ids(v))
+    return out
+
+
+def button(buttons: list[dict[str, Any]], action: str, arg: str | None = None) -> dict[str, Any]:
+    return next(b for b in buttons if b["action"] == action and (arg is None or b["arg"] == arg))
+
+
+def toast_of(resp: dict[str, Any]) -> tuple[str, str]:
+    """(icon, text) of the toast in a callback response."""
+    toast = resp[ids.DISPATCH_TOAST]
+    assert toast["is_open"] is True
+    return toast["icon"], toast["children"]
+
+
+@pytest.fixture
+def console(app: Any) -> Callable[[str], Console]:
+    return lambda username: Console(app, username)
+
+
+# --- the page and its roles -----------------------------------------------------------------------
+
+
+def test_the_console_renders_for_dispatch_and_admin_and_is_refused_to_duty_and_leader(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    for role in ("dispatch", "admin"):
+        assert ids.DISPATCH_QUEUE in component_ids(as_json(render_page("/dispatch", role, "zh", 1.0, None)))
+        page = console(role).page()
+        found = component_ids(page)
+        assert {ids.DISPATCH_QUEUE, ids.DISPATCH_DETAIL, ids.DISPATCH_MAP, ids.DISPATCH_SUGGEST} <= set(found)
+        assert "调度工作台" in json.dumps(page, ensure_ascii=False)
+    for role in ("duty", "leader"):
+        page = console(role).page()
+        assert ids.DISPATCH_QUEUE not in component_ids(page)
+        assert "您的账号无权访问此页面" in json.dumps(page, ensure_ascii=False)
+
+
+def test_the_console_speaks_english_when_the_session_asks_for_it(app: Any, console: Callable[[str], Console]) -> None:
+    c = console("dispatch")
+    c.client.get("/lang/en?next=/dispatch")
+    text = json.dumps(c.page(), ensure_ascii=False)
+    assert "Dispatch console" in text and "Incident queue" in text
+
+
+# --- the queue ------------------------------------------------------------------------------------
+
+
+def queue_ids(rows: list[Any]) -> list[int]:
+    return [i["index"] for i in component_ids(as_json(rows))
+            if isinstance(i, dict) and i.get("type") == ids.DISPATCH_ROW]
+
+
+def test_the_queue_lists_the_most_severe_first_then_the_newest(app: Any) -> None:
+    old_iii = new_incident(app, 3, "old III")
+    sev_i = new_incident(app, 1, "I")
+    new_iii = new_incident(app, 3, "new III")
+    sev_iv = new_incident(app, 4, "IV")
+    closed = new_incident(app, 1, "cancelled I")
+    service(app, svc.perform_action, closed, svc.ActionRequest("cancel"), ADMIN, uuid.uuid4().hex)
+    with app.test_request_context():
+        rows, count = cb.queue_view(cb.queue_filters("open", [], None), sev_i, "zh")
+        assert queue_ids(rows) == [sev_i, new_iii, old_iii, sev_iv]
+        assert count == "4 起"
+        rows, _ = cb.queue_view(cb.queue_filters("any", [3], None), None, "en")
+        assert queue_ids(rows) == [new_iii, old_iii]
+        rows, _ = cb.queue_view(cb.queue_filters("cancelled", None, None), None, "en")
+        assert queue_ids(rows) == [closed]
+        # The selected row is marked.
+        rows, _ = cb.queue_view(cb.queue_filters("open", [], None), sev_i, "zh")
+        assert "selected" in rows[1].className and "selected" not in rows[2].className
+
+
+def test_the_queue_callback_answers_through_the_app(app: Any, console: Callable[[str], Console]) -> None:
+    inc = new_incident(app, 2)
+    inputs = [{"id": ids.DISPATCH_TICK, "property": "n_intervals", "value": 1},
+              {"id": ids.DISPATCH_FILTER_STATE, "property": "value", "value": "open"},
+              {"id": ids.DISPATCH_FILTER_SEVERITY, "property": "value", "value": []},
+              {"id": ids.DISPATCH_FILTER_SUBDISTRICT, "property": "value", "value": None},
+              {"id": ids.DISPATCH_SELECTED, "property": "data", "value": None},
+              {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0}]
+    out = console("dispatch").call(f"{ids.DISPATCH_QUEUE}.children", inputs, [], [f"{ids.DISPATCH_TICK}.n_intervals"])
+    assert {"type": ids.DISPATCH_ROW, "index": inc} in component_ids(out)
+
+
+# --- the detail -----------------------------------------------------------------------------------
+
+
+def test_the_detail_shows_the_buttons_of_the_state_and_role_and_the_nearest_units(
+    app: Any, units: list[int], console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    found = console("dispatch").buttons(inc)
+    actions = {b["action"] for b in found}
+    assert actions == {a for a in lifecycle.allowed_actions("new", "dispatch") if a != "acknowledge_summons"}
+    # Suggested units for a fire: fire engines first, nearest first (F1 0.004°, F2 0.010°), then the ambulance
+    # (A1, 0.002°: nearer, but a less suited kind); one Dispatch button each.
+    dispatch = [b for b in found if b["action"] == "dispatch"]
+    assert [b["arg"] for b in dispatch] == [str(units[1]), str(units[2]), str(units[0])]
+    # Every button has its own key and the shown version.
+    assert len({b["key"] for b in found}) == len(found)
+    assert {b["version"] for b in found} == {incident(app, inc)["version"]}
+
+
+def test_suggestions_put_the_best_suited_kind_first_then_the_nearest() -> None:
+    from layouts.dispatch import rank_suggestions
+
+    def unit(code: str, kind: str, km: float) -> dict[str, Any]:
+        return {"code": code, "kind": kind, "distance_km": km}
+
+    pool = [unit("P1", "police", 0.3), unit("A1", "ambulance", 0.4), unit("P2", "police", 0.5),
+            unit("P3", "police", 0.6), unit("F3", "fire", 2.5), unit("F1", "fire", 1.2), unit("F2", "fire", 1.9),
+            unit("F4", "fire", 3.0), unit("A2", "ambulance", 0.9), unit("A3", "ambulance", 1.0)]
+    assert [u["code"] for u in rank_suggestions("fire", pool)] == ["F1", "F2", "F3", "A1", "A2", "P1"]
+    assert [u["code"] for u in rank_suggestions("public_security", pool)] == ["P1", "P2", "P3"]
+
+
+def test_the_detail_is_not_sent_again_while_nothing_changed(app: Any, units: list[int]) -> None:
+    inc = new_incident(app, 2)
+    with app.test_request_context():
+        first = cb.detail_update(inc, {}, "dispatch", "zh")
+        shown = first[-1]
+        assert first[4] is not cb.no_update  # a newly selected incident moves the map
+        with pytest.raises(PreventUpdate):
+            cb.detail_update(inc, shown, "dispatch", "zh")
+    service(app, svc.perform_action, inc, svc.ActionRequest("acknowledge"), ADMIN, uuid.uuid4().hex)
+    with app.test_request_context():
+        again = cb.detail_update(inc, shown, "dispatch", "zh")
+        assert again[0] is not cb.no_update and again[4] is cb.no_update  # re-rendered, the map stays put
+        text = json.dumps(again[0], default=lambda o: o.to_plotly_json(), ensure_ascii=False)
+        assert "已确认" in text and "确认接警" in text  # the state and the timeline's entry
+
+
+# --- actions through the callbacks ----------------------------------------------------------------
+
+
+def test_an_action_through_the_console_changes_the_incident_and_writes_one_audit_entry(
+    app: Any, units: list[int], console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    resp = c.click(button(c.buttons(inc), "dispatch", str(units[1])))
+    icon, text = toast_of(resp)
+    assert icon == "success" and f"#{inc}" in text
+    assert resp[ids.DISPATCH_REFRESH]["data"] == 1  # queue and detail refresh at once
+    after = incident(app, inc)
+    assert after["state"] == "dispatched"
+    assert [u["id"] for u in after["units"]] == [units[1]]
+    assert len(audits(app, inc, "dispatch")) == 1
+    assert count_actions(app, inc, "dispatch") == 1
+    assert after["timeline"][-1]["actor"] == "dispatch"
+
+
+def test_the_same_click_twice_gives_one_action(app: Any, units: list[int], console: Callable[[str], Console]) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    b = button(c.buttons(inc), "dispatch", str(units[0]))
+    first = c.click(b)
+    second = c.click(b)  # a double-click, or the browser retrying the same request
+    assert toast_of(first)[0] == "success"
+    icon, text = toast_of(second)
+    assert icon == "info" and text == "该操作已执行过，未重复执行"
+    assert count_actions(app, inc, "dispatch") == 1
+    assert len(audits(app, inc, "dispatch")) == 1
+
+
+def test_a_duty_officers_dispatch_through_the_callback_is_refused_and_audited(
+    app: Any, units: list[int], console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    # The duty officer's screen never shows a dispatch button: forge the click the UI would not offer.
+    forged = {"type": ids.DISPATCH_ACTION, "action": "dispatch", "arg": str(units[0]), "key": uuid.uuid4().hex,
+              "incident": inc, "version": incident(app, inc)["version"]}
+    resp = console("duty").click(forged)
+    icon, text = toast_of(resp)
+    assert icon == "danger" and "无权" in text
+    after = incident(app, inc)
+    assert after["state"] == "new" and after["units"] == []
+    refused = audits(app, inc, "dispatch", "refused")
+    assert len(refused) == 1 and refused[0].actor == "duty" and refused[0].detail["status"] == 403
+    assert count_actions(app, inc, "dispatch") == 0
+
+
+def test_a_stale_screen_gets_the_409_message_and_changes_nothing(
+    app: Any, units: list[int], console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    shown = c.buttons(inc)
+    # Someone else acknowledges meanwhile: the screen still shows version n.
+    service(app, svc.perform_action, inc, svc.ActionRequest("acknowledge"), ADMIN, uuid.uuid4().hex)
+    resp = c.click(button(shown, "dispatch", str(units[0])))
+    icon, text = toast_of(resp)
+    assert icon == "warning" and "事件已被他人更新" in text
+    assert incident(app, inc)["state"] == "acknowledged" and incident(app, inc)["units"] == []
+    assert resp[ids.DISPATCH_REFRESH]["data"] == 1  # the screen refreshes to the new version
+
+
+def test_a_destructive_action_asks_first_and_records_the_reason(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 3)
+    c = console("dispatch")
+    resp = c.click(button(c.buttons(inc), "cancel"))
+    assert resp[ids.DISPATCH_CONFIRM]["is_open"] is True
+    assert incident(app, inc)["state"] == "new"  # nothing done yet
+    pending = resp[ids.DISPATCH_PENDING]["data"]
+    done = c.click({}, pending=pending, reason="误报，现场无火情", confirm=True)
+    assert toast_of(done)[0] == "success" and done[ids.DISPATCH_CONFIRM]["is_open"] is False
+    assert incident(app, inc)["state"] == "cancelled"
+    (entry,) = audits(app, inc, "cancel")
+    assert entry.detail["reason"] == "误报，现场无火情"
+
+
+def test_lowering_the_severity_asks_first_and_raising_it_needs_a_reason(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    b = button(c.buttons(inc), "change_severity")
+    # Raising (II → I) without a reason: the service refuses it (422) and nothing changes.
+    icon, text = toast_of(c.click(b, fields={"severity": 1, "reason": ""}))
+    assert icon == "warning" and "reason" in text
+    assert incident(app, inc)["severity"] == 2
+    # Raising with a reason acts at once.
+    assert toast_of(c.click(b, fields={"severity": 1, "reason": "蔓延到邻院"}))[0] == "success"
+    assert incident(app, inc)["severity"] == 1
+    # Lowering (I → IV) is confirmed first, with the reason carried into the dialog.
+    b = button(c.buttons(inc), "change_severity")
+    resp = c.click(b, fields={"severity": 4, "reason": "已控制"})
+    assert resp[ids.DISPATCH_CONFIRM]["is_open"] is True
+    assert resp[ids.DISPATCH_CONFIRM_REASON]["value"] == "已控制"
+    assert "IV" in json.dumps(resp[ids.DISPATCH_CONFIRM_BODY], ensure_ascii=False)
+    c.click({}, pending=resp[ids.DISPATCH_PENDING]["data"], reason="已控制", confirm=True)
+    assert incident(app, inc)["severity"] == 4
+
+
+def test_whistle_and_a_departments_report_through_the_console(app: Any, console: Callable[[str], Console]) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    assert toast_of(c.click(button(c.buttons(inc), "whistle"), fields={"departments": ["police", "gas"]}))[0] == \
+        "success"
+    assert {s["department"] for s in incident(app, inc)["summons"]} == {"police", "gas"}
+    resp = c.click(button(c.buttons(inc), "acknowledge_summons", "gas"))
+    assert toast_of(resp)[0] == "success"
+    acked = {s["department"]: s["acknowledged_by"] for s in incident(app, inc)["summons"]}
+    assert acked == {"police": None, "gas": "dispatch"}
+
+
+def test_a_database_failure_says_nothing_was_saved(
+    app: Any, units: list[int], console: Callable[[str], Console], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    b = button(c.buttons(inc), "acknowledge")
+
+    def fail(*_a: Any, **_k: Any) -> Any:
+        raise OperationalError("UPDATE incidents", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(cb, "perform_action", fail)
+    icon, text = toast_of(c.click(b))
+    assert icon == "danger" and text == "数据库故障：未保存任何内容，请重试"
+    monkeypatch.undo()
+    assert incident(app, inc)["state"] == "new"
+    # The retry with the same click's key goes through, once.
+    assert toast_of(c.click(b))[0] == "success"
+    assert count_actions(app, inc, "acknowledge") == 1
+
+
+def test_a_redis_failure_after_the_commit_does_not_fail_the_action(
+    app: Any, console: Callable[[str], Console], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    def down(*_a: Any, **_k: Any) -> None:
+        raise redis.ConnectionError("redis is down")
+
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    monkeypatch.setattr(cb, "notify_change", down)
+    assert toast_of(c.click(button(c.buttons(inc), "acknowledge")))[0] == "success"
+    assert incident(app, inc)["state"] == "acknowledged"
+
+
+def test_creating_an_incident_by_hand_once_per_form(app: Any) -> None:
+    who = actor(app, "dispatch")
+    form = {"category": "gas_leak", "severity": 2, "title": "燃气味道", "lon": DONGSI[0], "lat": DONGSI[1]}
+    with app.test_request_context():
+        missing = cb.run_create({**form, "title": None}, "k1", who, "zh")
+        assert not missing.ok and "标题" in missing.message
+        first = cb.run_create(form, "k1", who, "zh")
+        again = cb.run_create(form, "k1", who, "zh")  # double-click on "create"
+        outside = cb.run_create({**form, "lon": 116.2}, "k2", who, "en")
+    assert first.ok and first.incident_id is not None and again.incident_id == first.incident_id
+    assert not outside.ok and outside.status == 422
+    created = incident(app, first.incident_id)
+    assert created["source"] == "console" and created["severity"] == 2 and created["timeline"][0]["actor"] == "dispatch"
+
+
+# --- a real browser ------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+# The console keeps a push stream open (Server-Sent Events); dash_duo stops its threaded server by raising
+# SystemExit in every live request thread, that stream's included. That is the test server's teardown, not a fault.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dispatcher_opens_an_incident_and_dispatches_a_suggested_unit(
+    dash_duo: Any, app: Any, units: list[int]
+) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    inc = new_incident(app, 2, "东四 火情 browser")
+    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    dash_duo.driver.set_window_size(1920, 1080)
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.wait_for_element("#username").send_keys("dispatch")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("button[type=submit]").click()
+    # The dispatcher lands on the console; the incident is in the queue.
+    row = f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]'
+    dash_duo.wait_for_element(row, timeout=15)
+    assert dash_duo.driver.current_url.endswith("/dispatch")
+    # Open it with the keyboard: j moves the cursor to the first row, Enter opens it.
+    body = dash_duo.driver.find_element(By.TAG_NAME, "body")
+    body.send_keys("j")
+    body.send_keys("\ue007")  # Enter
+    dash_duo.wait_for_text_to_equal(".dsp-detail-head .dsp-state", "新报", timeout=10)
+    # F1 is the nearest fire engine, suggested first for a fire (A1, an ambulance, is nearer but less suited).
+    dash_duo.wait_for_element('.dsp-suggest-row[data-unit="F1"] .dsp-act-dispatch', timeout=10).click()
+    dash_duo.wait_for_text_to_equal(".dsp-detail-head .dsp-state", "已派遣", timeout=10)
+    dash_duo.wait_for_element('.dsp-unit-row[data-unit="F1"]', timeout=10)
+    until(lambda: "已完成" in dash_duo.find_element(f"#{ids.DISPATCH_TOAST}").text, timeout=5)
+    # The queue row follows at once, and the map shows the incident with its units.
+    dash_duo.wait_for_text_to_equal(f"{row} .dsp-state", "已派遣", timeout=10)
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dsp-unit-icon.assigned")
+    assert incident(app, inc)["state"] == "dispatched"
+    assert dash_duo.get_logs() == [], "the browser console has errors"
