@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from dashboard import constants as c
 from dashboard.events import Event
+from dashboard.lifecycle import incident_deadline
 from dashboard.models import AuditLog, HotlineTicket, Incident, Sensor, Unit, User, utcnow
 
 
@@ -163,30 +164,32 @@ def store_durable(session: Session, events: Sequence[Event]) -> StoreResult:
     return result
 
 
+def incident_from_event(ev: Event, now: datetime, source: str | None = None) -> Incident:
+    """A new incident row from a validated incident event (ingest and the console share it)."""
+    reported = _dt(ev["ts"])
+    return Incident(
+        source=source or ev["source"],
+        external_id=ev["event_id"],
+        category=ev["category"],
+        severity=ev["severity"],
+        title=ev["title"],
+        description=ev.get("description"),
+        state="new",
+        lon=ev["lon"],
+        lat=ev["lat"],
+        subdistrict=ev["subdistrict"],
+        cell=ev["cell"],
+        sensor_id=ev.get("sensor_id"),
+        reported_at=reported,
+        created_at=now,
+        updated_at=now,
+        deadline_at=incident_deadline(ev["severity"], reported),
+    )
+
+
 def _insert_incident(session: Session, ev: Event) -> bool:
     """Insert one incident row from a validated event."""
-    reported = _dt(ev["ts"])
-    now = utcnow()
-    session.add(
-        Incident(
-            source=ev["source"],
-            external_id=ev["event_id"],
-            category=ev["category"],
-            severity=ev["severity"],
-            title=ev["title"],
-            description=ev.get("description"),
-            state="new",
-            lon=ev["lon"],
-            lat=ev["lat"],
-            subdistrict=ev["subdistrict"],
-            cell=ev["cell"],
-            sensor_id=ev.get("sensor_id"),
-            reported_at=reported,
-            created_at=now,
-            updated_at=now,
-            deadline_at=reported + timedelta(minutes=c.INCIDENT_DEADLINE_MIN[ev["severity"]]),
-        )
-    )
+    session.add(incident_from_event(ev, utcnow()))
     session.flush()
     return True
 

@@ -42,7 +42,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import redis
@@ -522,25 +522,7 @@ def create_incident(
         replay = _replay(session, idempotency_key, None, lifecycle.CREATE, None, now)
         if replay is not None:
             return replay
-        reported = datetime.fromtimestamp(ev["ts"], UTC)
-        incident = Incident(
-            source=CONSOLE_SOURCE,
-            external_id=ev["event_id"],
-            category=ev["category"],
-            severity=ev["severity"],
-            title=ev["title"],
-            description=ev.get("description"),
-            state="new",
-            lon=ev["lon"],
-            lat=ev["lat"],
-            subdistrict=ev["subdistrict"],
-            cell=ev["cell"],
-            sensor_id=ev.get("sensor_id"),
-            reported_at=reported,
-            created_at=now,
-            updated_at=now,
-            deadline_at=lifecycle.incident_deadline(ev["severity"], reported),
-        )
+        incident = dal.incident_from_event(ev, now, source=CONSOLE_SOURCE)
         session.add(incident)
         session.flush()
         detail = {"to": "new", "severity": incident.severity, "category": incident.category}

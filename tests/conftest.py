@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +157,26 @@ def app(config: Config) -> Iterator[Any]:
 def client(app: Any) -> Any:
     """A test client of the app (no session)."""
     return app.test_client()
+
+
+@pytest.fixture
+def live_ticks(app: Any) -> Iterator[None]:
+    """Run the workers' tick every half second in a thread, as the RQ cron would."""
+    from dashboard.extensions import db_sessions
+    from workers.tick import run_tick
+
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            run_tick(r, sessions, time.time())
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=5)

@@ -5,9 +5,7 @@ incident posted while the wall is open takes it over, and acknowledging it clear
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -150,28 +148,6 @@ def test_a_leaders_click_is_refused_with_the_reason_and_audited(app: Any) -> Non
 
 
 # --- one real browser ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_ticks(app: Any) -> Iterator[None]:
-    """Run the workers' tick every half second in a thread, as the RQ cron would."""
-    from workers.tick import run_tick
-
-    r = app.extensions["dc_redis"]
-    with app.app_context():
-        sessions = db_sessions()
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            run_tick(r, sessions, time.time())
-            stop.wait(0.5)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=5)
 
 
 def banner_shown(dash_duo: Any) -> bool:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,32 +10,9 @@ from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 
 from dashboard import ids
-from dashboard.extensions import db_sessions
 from tests.helpers import PASSWORD, incident, reading, ticket
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_ticks(app: Any) -> Iterator[None]:
-    """Run the workers' tick every half second in a thread, as the RQ cron would."""
-    from workers.tick import run_tick
-
-    r = app.extensions["dc_redis"]
-    with app.app_context():
-        sessions = db_sessions()
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            run_tick(r, sessions, time.time())
-            stop.wait(0.5)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=5)
 
 
 def ingest(app: Any, events: list[dict[str, Any]]) -> None:
