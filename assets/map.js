@@ -227,7 +227,12 @@ window.dashExtensions = window.dashExtensions || {};
 
     window.dashExtensions.dc = {
         subdistrictStyle: function (feature, context) {
-            var tiles = hideout(context).tiles;
+            var h = hideout(context), tiles = h.tiles;
+            // The tablet's drill-down: the chosen subdistrict is outlined and lit.
+            if (h.sel && feature.id === h.sel) {
+                return {color: "#38bdf8", weight: 3.5 * scale(), opacity: 1,
+                        fillColor: "#1d4f86", fillOpacity: tiles ? 0.3 : 0.9};
+            }
             return {
                 color: "#3d6aa8", weight: 1.2 * scale(), opacity: 0.9,
                 fillColor: "#12233f", fillOpacity: tiles ? 0.12 : 0.8
@@ -295,7 +300,8 @@ window.dashExtensions = window.dashExtensions || {};
             var m = L.marker(latlng, {
                 keyboard: false,
                 zIndexOffset: (5 - (p.sev || 4)) * 200,
-                icon: L.divIcon({className: "pulse-marker sev-" + p.sev + (fresh ? "" : " static"), iconSize: [size, size]})
+                icon: L.divIcon({className: "pulse-marker sev-" + p.sev + (fresh ? "" : " static") + (p.od ? " overdue" : ""),
+                                 iconSize: [size, size]})
             });
             m.bindTooltip(esc(p.tip));
             return m;
@@ -329,11 +335,15 @@ window.dashExtensions = window.dashExtensions || {};
         heatStyle: function (feature, context) {
             var h = hideout(context);
             var n = (h.c || {})[feature.id] || 0;
+            // A cell holding tickets past their deadline gets a red outline, whatever today's count there.
+            var late = (h.o || {})[feature.id] || 0;
+            var edge = late ? {stroke: true, color: SEV[1], weight: 2 * scale(), opacity: 0.9, dashArray: null}
+                            : {stroke: false};
             if (!n || !h.max) {
-                return {stroke: false, fill: false};
+                return L.extend(edge, {fill: false});
             }
             var r = Math.min(1, n / h.max);
-            return {stroke: false, fill: true, fillColor: heatColour(r), fillOpacity: 0.12 + 0.45 * r};
+            return L.extend(edge, {fill: true, fillColor: heatColour(r), fillOpacity: 0.12 + 0.45 * r});
         },
 
         parkingPoint: function (feature, latlng) {

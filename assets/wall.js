@@ -66,6 +66,19 @@ window.dash_clientside = window.dash_clientside || {};
             el.classList.toggle("overdue", rem < 0);
             el.classList.toggle("due-soon", rem >= 0 && rem < 600);
         }
+        // 吹哨报到 clocks: time left to report ("12:30"), or how long overdue ("+03:10", red).
+        var clocks = document.querySelectorAll(".wall [data-clock]");
+        for (i = 0; i < clocks.length; i++) {
+            el = clocks[i];
+            t = parseFloat(el.getAttribute("data-clock"));
+            if (isNaN(t)) { continue; }
+            rem = t - now;
+            el.textContent = (rem >= 0 ? "" : "+") + duration(rem);
+            if (el.parentNode) {
+                el.parentNode.classList.toggle("overdue", rem < 0);
+                el.parentNode.classList.toggle("due-soon", rem >= 0 && rem < 300);
+            }
+        }
         // "new" highlights only for the first minute.
         var rows = document.querySelectorAll(".wall .incident-row.new[data-created]");
         for (i = 0; i < rows.length; i++) {
@@ -185,6 +198,25 @@ window.dash_clientside = window.dash_clientside || {};
             panels.push(((s.classes || {})[p] || "panel") + (stale ? " stale" : " fresh"));
         }
         tickRows(s);
+        replayWatch();
         return texts.concat(badges, panels);
     };
+
+    // --- replay: the wall never stays in the past by accident ----------------------------------------
+    // Five minutes after the last touch of the replay slider, "现在" is pressed for the duty officer.
+    var REPLAY_IDLE_MS = 5 * 60 * 1000;
+    var replayTouched = Date.now();
+    ["pointerdown", "keydown"].forEach(function (type) {
+        document.addEventListener(type, function (ev) {
+            if (ev.target && ev.target.closest && ev.target.closest(".wall-replay")) { replayTouched = Date.now(); }
+        }, true);
+    });
+    function replayWatch() {
+        var thumb = document.querySelector("#wall-slider [role=slider]");
+        if (!thumb || thumb.getAttribute("aria-valuenow") === "0") { return; }
+        if (Date.now() - replayTouched > REPLAY_IDLE_MS) {
+            var live = document.getElementById("wall-live");
+            if (live) { replayTouched = Date.now(); live.click(); }
+        }
+    }
 }());

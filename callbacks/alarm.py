@@ -1,6 +1,7 @@
 """The alarm takeover (issue 3, item 6): which incidents alarm, the banner, and acknowledging from the wall.
 
-An alarm is an open incident of severity I or II still in state "new". The wall's banner follows the
+An alarm is an open incident of severity I or II still in state "new" (a critical sensor alarm is one too:
+workers/sensor_incidents.py opens a severity I/II incident for it, linked to the sensor). The wall's banner follows the
 `incidents` aggregate: the server callback runs when the wall's VERSIONS store changes (some aggregate has a
 new version, see callbacks/refresh.py), reads that one key with one MGET and answers `no_update` unless the set
 of alarms changed. Once an incident is acknowledged its state changes, the next aggregate drops it, and the
@@ -26,13 +27,14 @@ from dashboard.db import session_scope
 from dashboard.extensions import db_sessions, redis_client
 from dashboard.i18n import norm_lang, t
 from dashboard.incident_service import ActionRefused, ActionRequest, Actor, notify_change, perform_action
+from dashboard.refusals import refusal_text
 from layouts.alarm import banner_class, banner_content
 
 log = logging.getLogger(__name__)
 
 ALARM_MAX_SEVERITY: Final = 2  # I and II
 ALARM_STATE: Final = "new"
-FIELDS: Final = ("id", "title", "severity", "subdistrict", "lon", "lat", "created_at")
+FIELDS: Final = ("id", "title", "severity", "subdistrict", "lon", "lat", "created_at", "sensor_id")
 
 
 def select_alarms(items: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -101,7 +103,7 @@ def acknowledge(incident_id: int, lang: str) -> str:
         with session_scope(db_sessions()) as s:
             perform_action(s, incident_id, ActionRequest("acknowledge"), actor, idempotency_key=key)
     except ActionRefused as exc:
-        return f"{t('alarm.refused', lang)}: {exc.reason}"
+        return t("refusal.labelled", lang, label=t("alarm.refused", lang), text=refusal_text(exc, lang))
     except SQLAlchemyError:
         log.exception("wall acknowledgement of incident %s by %s failed", incident_id, actor.username)
         return t("alarm.db_failed", lang)

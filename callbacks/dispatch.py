@@ -49,6 +49,7 @@ from dashboard.incident_service import (
     suggest_units,
 )
 from dashboard.models import utcnow
+from dashboard.refusals import errors_text, refusal_errors, refusal_text
 from layouts import dispatch as lay
 from layouts.common import data_attrs
 
@@ -112,12 +113,14 @@ def _notify(incident_id: int, action: str) -> None:
 
 
 def _refusal(exc: ActionRefused, lang: str, incident_id: int | None) -> Feedback:
-    """The service's refusal as a message (it has rolled back and audited it already)."""
+    """The service's refusal as a message in `lang` (it has rolled back and audited it already); `errors` keep
+    the service's field names, with the problems in `lang`."""
+    text = refusal_text(exc, lang)
     if exc.status == 403:
-        return Feedback("forbidden", f"{t('dsp.forbidden', lang)} ({exc.reason})", 403, incident_id)
+        return Feedback("forbidden", t("dsp.forbidden", lang) + t("refusal.aside", lang, text=text), 403, incident_id)
     if exc.status == 409 and exc.code == "stale":
-        return Feedback("stale", f"{t('dsp.stale', lang)} ({exc.reason})", 409, incident_id)
-    return Feedback("refused", exc.reason, exc.status, incident_id, dict(exc.errors))
+        return Feedback("stale", t("dsp.stale", lang) + t("refusal.aside", lang, text=text), 409, incident_id)
+    return Feedback("refused", text, exc.status, incident_id, refusal_errors(exc, lang))
 
 
 def _clean(text: Any) -> str | None:
@@ -546,6 +549,7 @@ def _create(n: Any, category: Any, severity: Any, title: Any, description: Any, 
             "lon": lon, "lat": lat}
     fb = run_create(form, key or uuid.uuid4().hex, current_actor(), lang)
     if not fb.ok:
-        errors = "; ".join(f"{k}: {v}" for k, v in fb.errors.items())
-        return (*NO_TOAST, no_update, no_update, f"{fb.message}" + (f" ({errors})" if errors else ""), no_update)
+        errors = errors_text(fb.errors, lang)
+        return (*NO_TOAST, no_update, no_update, fb.message + (t("refusal.aside", lang, text=errors) if errors else ""),
+                no_update)
     return (*toast(fb, lang), fb.incident_id, f"{CREATE_CLASS} hidden", "", (refresh or 0) + 1)

@@ -37,8 +37,9 @@ def render_corridors(d: TrafficData, ctx: Ctx, prev: Any) -> tuple[list[Any], An
 
 
 def render_heat(d: HotlineData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
-    """Cell -> count, when a count changed."""
-    return dedupe([(lambda: lay.heat_hideout(d), repr(sorted(d["by_cell"].items())))], prev)
+    """Cell -> count and cell -> overdue tickets, when a count changed."""
+    sig = repr((sorted(d["by_cell"].items()), sorted(d.get("overdue_by_cell", {}).items())))
+    return dedupe([(lambda: lay.heat_hideout(d), sig)], prev)
 
 
 def render_parking(d: ParkingData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:

@@ -17,14 +17,16 @@ from typing import Any, Final
 
 import redis
 from dash import Input, Output, Patch, State, callback, no_update
+from dash.exceptions import PreventUpdate
 
 from callbacks import hotline, incidents, kpi, sensors, ticker, traffic
 from callbacks import map as map_layers
 from callbacks.section import Ctx, Section, unchanged
+from callbacks.tablet import slider_time
 from dashboard import constants as c
-from dashboard import ids
+from dashboard import history, ids
 from dashboard.aggregates import read_aggregates
-from dashboard.i18n import norm_lang
+from dashboard.i18n import fmt_time, norm_lang, t
 from dashboard.keys import Envelope
 
 log = logging.getLogger(__name__)
@@ -120,17 +122,46 @@ def refresh(
     return values, new_client, meta(envs, now)
 
 
+def replay_envelopes(
+    live: Mapping[str, Envelope | None], snap: Mapping[str, Any] | None
+) -> dict[str, Envelope | None]:
+    """The envelopes to show for a history snapshot: its aggregates under a negative version (the minute), so
+    that entering, moving and leaving the replay each re-render exactly the panels that differ; what a snapshot
+    does not keep (the ticker, a log of events) stays live. Without a snapshot, the live envelopes."""
+    if not snap:
+        return dict(live)
+    out: dict[str, Envelope | None] = dict(live)
+    version = -int(snap["ts"])
+    for name, data in (snap.get("aggregates") or {}).items():
+        if name in out:
+            at = float((snap.get("computed_at") or {}).get(name, snap["ts"]))
+            out[name] = Envelope(name=name, version=version, computed_at=at, data=data)
+    return out
+
+
 def read_and_refresh(
-    r: redis.Redis, client: Mapping[str, Any] | None, lang: str, now: float | None = None
+    r: redis.Redis, client: Mapping[str, Any] | None, lang: str, now: float | None = None, at: float | None = None
 ) -> tuple[list[Any], Any, dict[str, Any]]:
-    """One MGET of every aggregate, then `refresh`; a Redis failure marks everything stale, never raises."""
+    """One MGET of every aggregate (and, when `at` is given, the history snapshot of then), then `refresh`;
+    a Redis failure marks everything stale, never raises."""
     now = time.time() if now is None else now
     try:
         envs = read_aggregates(r, c.AGGREGATES)
+        if at is not None:
+            envs = replay_envelopes(envs, history.snapshot_at(r, at, tolerance_s=history.HOUR_TOLERANCE_S))
     except (redis.RedisError, OSError) as exc:
         _outage_log.warning("wall refresh: cannot read aggregates from Redis (%s); panels marked stale", exc)
         return unchanged(N_SECTION_OUTPUTS), no_update, failed_meta(now)
     return refresh(envs, client, lang, now)
+
+
+def replay_mode(at: float | None, envs_version: int | None, lang: str) -> tuple[str, str, str]:
+    """(badge text, badge class, wall class) for live, a replayed minute, or a time history holds nothing of."""
+    if at is None:
+        return t("tab.live", lang), "wall-mode live", "wall"
+    if envs_version is None:
+        return t("wall.no_snapshot_live", lang, t=fmt_time(at, lang, seconds=False)), "wall-mode missing", "wall"
+    return t("tab.replay", lang, t=fmt_time(-envs_version, lang, seconds=False)), "wall-mode replay", "wall replaying"
 
 
 def _redis() -> redis.Redis:
@@ -141,16 +172,33 @@ def _redis() -> redis.Redis:
 
 
 @callback(
-    [Output(cid, prop) for cid, prop in SECTION_OUTPUTS] + [Output(ids.VERSIONS, "data"), Output(ids.META, "data")],
+    [Output(cid, prop) for cid, prop in SECTION_OUTPUTS]
+    + [Output(ids.VERSIONS, "data"), Output(ids.META, "data"), Output(ids.WALL_MODE, "children"),
+       Output(ids.WALL_MODE, "className"), Output(ids.WALL, "className")],
     Input(ids.TICK, "n_intervals"),
     Input(ids.PUSH, "data"),
+    Input(ids.WALL_SLIDER, "value"),
     State(ids.VERSIONS, "data"),
     State(ids.STRINGS, "data"),
 )
 def _refresh(
-    _n: int | None, _push: dict[str, Any] | None, client: dict[str, Any] | None, strings: dict[str, Any] | None
+    _n: int | None, _push: dict[str, Any] | None, offset: Any, client: dict[str, Any] | None,
+    strings: dict[str, Any] | None,
 ) -> list[Any]:
-    """Thin wrapper: the interval or a pushed change → read_and_refresh."""
+    """Thin wrapper: the interval, a pushed change or the replay slider → read_and_refresh."""
     lang = norm_lang((strings or {}).get("lang"))
-    values, new_client, meta_ = read_and_refresh(_redis(), client, lang)
-    return [*values, new_client, meta_]
+    now = time.time()
+    at = slider_time(offset, now)
+    values, new_client, meta_ = read_and_refresh(_redis(), client, lang, now, at)
+    shown = new_client if isinstance(new_client, Mapping) else client if isinstance(client, Mapping) else {}
+    version = (shown.get("v") or {}).get(c.AGG_KPI)
+    replayed = version if isinstance(version, int) and version < 0 else None
+    return [*values, new_client, meta_, *replay_mode(at, replayed, lang)]
+
+
+@callback(Output(ids.WALL_SLIDER, "value"), Input(ids.WALL_LIVE, "n_clicks"), prevent_initial_call=True)
+def _wall_live(n: int | None) -> int:
+    """"现在" (or assets/wall.js after five untouched minutes) returns the wall to live."""
+    if not n:
+        raise PreventUpdate
+    return 0

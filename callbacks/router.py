@@ -14,7 +14,9 @@ from dashboard import ids
 from dashboard.auth import current_language
 from dashboard.extensions import current_config
 from layouts import pages
+from layouts.admin import admin_page
 from layouts.dispatch import dispatch_page
+from layouts.tablet import tablet_page
 from layouts.wall import wall
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,9 @@ PAGE_ROLES: Final[dict[str, frozenset[str]]] = {
     "/dispatch": frozenset({"dispatch", "admin"}),
     "/admin": frozenset({"admin"}),
 }
-COMING_NEXT: Final = frozenset({"/tablet", "/admin"})
+COMING_NEXT: Final = frozenset[str]()
+# The daily report (dashboard/report_api.py), linked from the tablet.
+REPORT_URL: Final = "/report"
 
 
 def screen_scale(viewport: Mapping[str, Any] | None) -> float:
@@ -66,8 +70,12 @@ def render_page(path: str | None, role: str | None, lang: str, scale: float, til
         return pages.forbidden(p, lang)
     if p in COMING_NEXT:
         return pages.coming_next(p, lang)
+    if p == "/admin":
+        return admin_page(lang, _username())
     if p == "/dispatch":
         return dispatch_page(lang, role or "", _username(), tiles)
+    if p == "/tablet":
+        return tablet_page(lang, tiles, REPORT_URL)
     return wall(lang, scale, tiles)
 
 

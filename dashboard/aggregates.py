@@ -24,13 +24,13 @@ from dashboard.keys import Envelope
 try:  # orjson parses several times faster; plain json is the fallback so it stays optional.
     import orjson
 
-    def _loads(raw: bytes | str) -> Any:
+    def loads(raw: bytes | str) -> Any:
         """Parse JSON with orjson."""
         return orjson.loads(raw)
 
 except ImportError:  # pragma: no cover - depends on the environment
 
-    def _loads(raw: bytes | str) -> Any:
+    def loads(raw: bytes | str) -> Any:
         """Parse JSON with the standard library."""
         return json.loads(raw)
 
@@ -105,7 +105,7 @@ def _head_from_full(r: redis.Redis, name: str) -> Head | None:
     if raw is None:
         return None
     try:
-        env = _loads(raw)
+        env = loads(raw)
         digest = str(env.get("hash") or data_hash(canonical_json(env["data"])))
         return Head(int(env["version"]), digest, float(env["computed_at"]))
     except (ValueError, KeyError, TypeError):
@@ -173,7 +173,7 @@ def read_aggregates(r: redis.Redis, names: Iterable[str] = c.AGGREGATES) -> dict
             out[name] = None
             continue
         try:
-            env = _loads(raw)
+            env = loads(raw)
         except ValueError:
             log.exception("aggregate %s is not valid JSON", name)
             out[name] = None

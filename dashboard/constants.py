@@ -30,6 +30,24 @@ SENSOR_TYPES: Final[dict[str, dict[str, float | str]]] = {
     "cold_chain_temp": {"min": -40, "max": 40, "unit": "°C", "warn": -12, "alarm": -8},
 }
 
+# Sensor alarms that become incidents by themselves (issue 3): sensor type -> (incident category, bands of
+# (reading >=, severity)), mildest band first. Only the emergencies: PM2.5, noise and cold-chain alarms stay
+# sensor alarms (they are the environment bureau's, the hotline's and the market regulator's), because a
+# command-centre incident means sending someone now. The first band is each type's alarm threshold; the upper
+# bands follow the hazard: gas at 50 %LEL is half-way to explosive, 120 cm of water stalls any car and
+# floods ground floors, a cover tilted 45° is open.
+SENSOR_INCIDENT_RULES: Final[dict[str, tuple[str, tuple[tuple[float, int], ...]]]] = {
+    "gas": ("gas_leak", ((25, 3), (50, 2), (75, 1))),
+    "water_level": ("waterlogging", ((30, 4), (75, 3), (120, 2))),
+    "manhole_tilt": ("utility", ((15, 4), (45, 3))),
+}
+# A sensor alarm whose band reaches this severity (I or II) is critical: its incident takes over the wall.
+SENSOR_CRITICAL_SEVERITY: Final = 2
+# Seconds between two runs of the sensor-alarm check (workers/sensor_incidents.py).
+SENSOR_INCIDENT_CHECK_S: Final = 1
+# The source name of incidents the command centre created from its own sensors.
+SENSOR_ALARM_SOURCE: Final = "sensor-alarm"
+
 # A sensor that has not reported for this long is "silent" (offline).
 SENSOR_SILENT_AFTER_S: Final = 120
 
@@ -161,3 +179,18 @@ AGGREGATES: Final = (AGG_KPI, AGG_SENSORS, AGG_INCIDENTS, AGG_TRAFFIC, AGG_PARKI
 AGG_STALE_AFTER_S: Final = 5.0
 # The tick period of the workers, in seconds.
 TICK_SECONDS: Final = 1
+
+# History of the aggregates (issue 4: workers/history.py, dashboard/history.py). A snapshot a minute kept 25 h: the
+# slider's 24 h plus an hour, so that "the same minute yesterday" (the KPI cards' comparison) is still at minute
+# resolution; hourly roll-ups kept 30 days.
+HISTORY_MINUTE_S: Final = 60
+HISTORY_HOUR_S: Final = 3600
+HISTORY_MINUTE_KEEP_S: Final = 25 * 3600
+HISTORY_HOUR_KEEP_S: Final = 30 * 86_400
+# Seconds between two runs of the history job. Several runs a minute, each storing the minute's snapshot only when
+# it is missing, so that a dropped or late run never leaves a minute without one.
+HISTORY_CHECK_S: Final = 10
+# A completed hour is rolled up this long after it ends, when its last minute's snapshot is surely written.
+HISTORY_ROLLUP_DELAY_S: Final = 30
+# Snapshot keys also expire by themselves this long after their retention: a backstop should the job stop.
+HISTORY_TTL_SLACK_S: Final = 3600

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from dashboard import constants as c
 from dashboard.events import Event
 from dashboard.lifecycle import incident_deadline
-from dashboard.models import AuditLog, HotlineTicket, Incident, Sensor, Unit, User, utcnow
+from dashboard.models import AuditLog, HotlineTicket, Incident, Sensor, Setting, Summons, Unit, User, utcnow
 
 
 def _dt(epoch: float) -> datetime:
@@ -164,8 +164,11 @@ def store_durable(session: Session, events: Sequence[Event]) -> StoreResult:
     return result
 
 
-def incident_from_event(ev: Event, now: datetime, source: str | None = None) -> Incident:
-    """A new incident row from a validated incident event (ingest and the console share it)."""
+def incident_from_event(
+    ev: Event, now: datetime, source: str | None = None, minutes: Mapping[int, int] | None = None
+) -> Incident:
+    """A new incident row from a validated incident event (ingest and the console share it); `minutes` are
+    the deadlines by severity (dashboard.settings: the administrator's, default the constants')."""
     reported = _dt(ev["ts"])
     return Incident(
         source=source or ev["source"],
@@ -183,20 +186,25 @@ def incident_from_event(ev: Event, now: datetime, source: str | None = None) -> 
         reported_at=reported,
         created_at=now,
         updated_at=now,
-        deadline_at=incident_deadline(ev["severity"], reported),
+        deadline_at=incident_deadline(ev["severity"], reported, minutes or c.INCIDENT_DEADLINE_MIN),
     )
 
 
 def _insert_incident(session: Session, ev: Event) -> bool:
-    """Insert one incident row from a validated event."""
-    session.add(incident_from_event(ev, utcnow()))
+    """Insert one incident row from a validated event, with the deadlines configured now."""
+    from dashboard import settings  # here: settings reads its documents through this module
+
+    session.add(incident_from_event(ev, utcnow(), minutes=settings.load_deadlines(session).incident_min))
     session.flush()
     return True
 
 
 def _insert_ticket(session: Session, ev: Event) -> bool:
-    """Insert one hotline ticket from a validated event."""
+    """Insert one hotline ticket from a validated event, with the deadline configured now for its category."""
+    from dashboard import settings  # here: settings reads its documents through this module
+
     received = _dt(ev["ts"])
+    hours = settings.load_deadlines(session).hotline_h[ev["category"]]
     session.add(
         HotlineTicket(
             source=ev["source"],
@@ -209,7 +217,7 @@ def _insert_ticket(session: Session, ev: Event) -> bool:
             cell=ev["cell"],
             status="received",
             received_at=received,
-            deadline_at=received + timedelta(hours=c.HOTLINE_DEADLINE_H[ev["category"]]),
+            deadline_at=received + timedelta(hours=hours),
         )
     )
     session.flush()
@@ -315,12 +323,44 @@ def open_incidents(session: Session, limit: int = 200) -> list[dict[str, Any]]:
             Incident.lat,
             Incident.created_at,
             Incident.deadline_at,
+            Incident.sensor_id,
+            Incident.escalated_at,
         )
         .where(Incident.state.in_(c.INCIDENT_OPEN_STATES))
         .order_by(Incident.severity.asc(), Incident.created_at.desc())
         .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
+
+
+def summons_of(session: Session, incident_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """The 吹哨报到 summons of these incidents (incident_id, department, deadline, acknowledged, escalated)."""
+    ids = list(incident_ids)
+    if not ids:
+        return []
+    rows = session.execute(
+        select(
+            Summons.incident_id,
+            Summons.department,
+            Summons.summoned_at,
+            Summons.deadline_at,
+            Summons.acknowledged_at,
+            Summons.escalated_at,
+        )
+        .where(Summons.incident_id.in_(ids))
+        .order_by(Summons.incident_id, Summons.deadline_at, Summons.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def open_sensor_incidents(session: Session) -> dict[str, dict[str, Any]]:
+    """Open incidents linked to a sensor, by sensor id: {id, severity, external_id} (the newest when several)."""
+    rows = session.execute(
+        select(Incident.sensor_id, Incident.id, Incident.severity, Incident.external_id)
+        .where(Incident.state.in_(c.INCIDENT_OPEN_STATES), Incident.sensor_id.is_not(None))
+        .order_by(Incident.created_at.asc(), Incident.id.asc())
+    )
+    return {str(sid): {"id": int(iid), "severity": int(sev), "external_id": ext} for sid, iid, sev, ext in rows}
 
 
 def incident_counts(session: Session, since: datetime, now: datetime) -> dict[str, Any]:
@@ -340,21 +380,33 @@ def incident_counts(session: Session, since: datetime, now: datetime) -> dict[st
     }
 
 
+# The ticket columns workers.hotline.compute_hotline reads, in its row order (the daily report reads the same).
+TICKET_ROW_COLUMNS: Final = (
+    HotlineTicket.category,
+    HotlineTicket.subdistrict,
+    HotlineTicket.cell,
+    HotlineTicket.received_at,
+    HotlineTicket.deadline_at,
+    HotlineTicket.responded_at,
+    HotlineTicket.resolved_at,
+    HotlineTicket.satisfied,
+)
+
+
 def tickets_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
     """Lightweight rows of the tickets received since `since`, for the hotline aggregate."""
-    rows = session.execute(
-        select(
-            HotlineTicket.category,
-            HotlineTicket.subdistrict,
-            HotlineTicket.cell,
-            HotlineTicket.received_at,
-            HotlineTicket.deadline_at,
-            HotlineTicket.responded_at,
-            HotlineTicket.resolved_at,
-            HotlineTicket.satisfied,
-        ).where(HotlineTicket.received_at >= since)
-    )
+    rows = session.execute(select(*TICKET_ROW_COLUMNS).where(HotlineTicket.received_at >= since))
     return [tuple(r) for r in rows]
+
+
+def overdue_tickets_by_cell(session: Session, now: datetime) -> dict[str, int]:
+    """Open tickets of any day past their deadline, counted by grid cell (for the map; their sum is the KPI)."""
+    rows = session.execute(
+        select(HotlineTicket.cell, func.count())
+        .where(HotlineTicket.resolved_at.is_(None), HotlineTicket.deadline_at < now)
+        .group_by(HotlineTicket.cell)
+    )
+    return {str(cell): int(n) for cell, n in rows}
 
 
 def overdue_ticket_count(session: Session, now: datetime) -> int:
@@ -496,3 +548,114 @@ def revoke_api_token(session: Session, token_id: int, actor: str) -> bool:
     row.revoked_at = utcnow()
     audit(session, actor, "api_token_revoke", "api_token", str(token_id))
     return True
+
+
+# --- administration (users, settings, the audit view) -----------------------------------------
+
+
+def list_users(session: Session) -> Sequence[User]:
+    """Every user, by user name."""
+    return session.scalars(select(User).order_by(User.username)).all()
+
+
+def user_by_name(session: Session, username: str) -> User | None:
+    """A user by user name."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+def lock_user(session: Session, user_id: int) -> User | None:
+    """A user row, locked for the rest of the transaction (PostgreSQL; SQLite takes its write lock first)."""
+    return session.scalar(
+        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def active_admin_ids(session: Session, lock: bool = False) -> list[int]:
+    """Ids of the active administrators; with `lock`, their rows stay locked until the commit, so that two
+    administrators demoting each other at once cannot leave none."""
+    query = select(User.id).where(User.role == "admin", User.active.is_(True)).order_by(User.id)
+    if lock:
+        query = query.with_for_update()
+    return [int(i) for i in session.scalars(query)]
+
+
+def create_user(session: Session, username: str, display_name: str, role: str, password: str) -> User:
+    """Add a new active user with a hashed password (as upsert_user hashes it); flushed, so it has an id."""
+    user = User(username=username, display_name=display_name, role=role, active=True,
+                password_hash=generate_password_hash(password), created_at=utcnow())
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Replace a user's password by the hash of a new one."""
+    user.password_hash = generate_password_hash(password)
+
+
+def get_setting(session: Session, key: str) -> Setting | None:
+    """One settings document (from the session's identity map when already loaded: one read per session)."""
+    return session.get(Setting, key)
+
+
+def lock_setting(session: Session, key: str) -> Setting | None:
+    """One settings document, locked and re-read, before it is replaced."""
+    return session.scalar(
+        select(Setting).where(Setting.key == key).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def put_setting(session: Session, key: str, value: dict[str, Any], actor: str, now: datetime) -> Setting:
+    """Store a settings document (insert or replace) and count the save in its version; flushed."""
+    row = lock_setting(session, key)
+    if row is None:
+        row = Setting(key=key, value=value, version=1, updated_at=now, updated_by=actor)
+        session.add(row)
+    else:
+        row.value = value
+        row.version = int(row.version or 0) + 1
+        row.updated_at = now
+        row.updated_by = actor
+    session.flush()
+    return row
+
+
+def query_audit(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[AuditLog], int]:
+    """One page of the audit log, newest first, and how many entries match in all.
+
+    actor: part of the actor's name (any case); action: the action or its start ("admin_" …); outcome: exact;
+    target: "type:id", or a value matched against the target's type or id; since/until: [since, until).
+    """
+    conds: list[Any] = []
+    if actor:
+        conds.append(func.lower(AuditLog.actor).contains(actor.lower(), autoescape=True))
+    if action:
+        conds.append(AuditLog.action.startswith(action, autoescape=True))
+    if outcome:
+        conds.append(AuditLog.outcome == outcome)
+    if target:
+        ttype, sep, tid = target.partition(":")
+        if sep:
+            conds += [AuditLog.target_type == ttype, AuditLog.target_id == tid]
+        else:
+            conds.append((AuditLog.target_type == target) | (AuditLog.target_id == target))
+    if since is not None:
+        conds.append(AuditLog.at >= since)
+    if until is not None:
+        conds.append(AuditLog.at < until)
+    total = int(session.scalar(select(func.count()).select_from(AuditLog).where(*conds)) or 0)
+    rows = session.scalars(
+        select(AuditLog).where(*conds).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), total

@@ -249,6 +249,22 @@ def corridor_by_id() -> dict[str, Corridor]:
     return {c.id: c for c in corridors()}
 
 
+@cache
+def corridors_by_subdistrict() -> dict[str, tuple[str, ...]]:
+    """Subdistrict code -> ids of the corridors that pass through it (sampled every ~50 m along each line)."""
+    out: dict[str, list[str]] = {s.code: [] for s in subdistricts()}
+    for cor in corridors():
+        seen: set[str] = set()
+        for (x0, y0), (x1, y1) in zip(cor.coords, cor.coords[1:], strict=False):
+            steps = max(1, int(distance_km(x0, y0, x1, y1) / 0.05))
+            for k in range(steps + 1):
+                code = subdistrict_of(x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps)
+                if code is not None and code not in seen:
+                    seen.add(code)
+                    out[code].append(cor.id)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def grid_cell(lon: float, lat: float) -> str:
     """Id of the ~500 m heatmap cell containing the point, e.g. 'r07c03'."""
     x0, y0, _, _ = district_bbox()

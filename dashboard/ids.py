@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 # --- shell ------------------------------------------------------------------------------------
 URL: Final = "url"
@@ -20,6 +20,9 @@ CLOCK: Final = "wall-clock"
 CLOCK_DATE: Final = "wall-clock-date"
 LANG_SWITCH: Final = "wall-lang"
 SESSION_BANNER: Final = "wall-session"  # "登录已失效" banner, shown by assets/wall.js when the session is gone
+WALL_SLIDER: Final = "wall-slider"  # the last 24 h: minutes before now (0 = live)
+WALL_LIVE: Final = "wall-live"  # back to live
+WALL_MODE: Final = "wall-mode"  # "实时" or "回放 14:05"
 
 # --- KPI strip --------------------------------------------------------------------------------
 KPI_INCIDENTS: Final = "kpi-incidents"
@@ -99,6 +102,47 @@ MAP_HEAT: Final = "map-heat"
 MAP_PARKING: Final = "map-parking"
 MAP_CROWD: Final = "map-crowd"
 MAP_LEGEND: Final = "map-legend"
+
+
+class MapIds(NamedTuple):
+    """The IDs of one district map (layouts/map.py builds it): the wall's and the tablet's differ."""
+
+    map: str
+    tiles: str
+    layers: str
+    boundary: str
+    subdistricts: str
+    labels: str
+    sensors: str
+    incidents: str
+    corridors: str
+    heat: str
+    parking: str
+    crowd: str
+    legend: str
+
+
+WALL_MAP: Final = MapIds(MAP, MAP_TILES, MAP_LAYERS, MAP_BOUNDARY, MAP_SUBDISTRICTS, MAP_LABELS, MAP_SENSORS,
+                         MAP_INCIDENTS, MAP_CORRIDORS, MAP_HEAT, MAP_PARKING, MAP_CROWD, MAP_LEGEND)
+TABLET_MAP: Final = MapIds(
+    "tablet-map", "tablet-map-tiles", "tablet-map-layers", "tablet-map-boundary", "tablet-map-subdistricts",
+    "tablet-map-labels", "tablet-map-sensors", "tablet-map-incidents", "tablet-map-corridors", "tablet-map-heat",
+    "tablet-map-parking", "tablet-map-crowd", "tablet-map-legend",
+)
+
+# --- the leaders' tablet (layouts/tablet.py, callbacks/tablet.py) ---------------------------------------
+TABLET: Final = "tablet"
+TABLET_TICK: Final = "tablet-tick"  # the refresh interval
+TABLET_STATE: Final = "tablet-state"  # store: signatures of what the tablet shows (only changes are sent)
+TABLET_MODE: Final = "tablet-mode"  # "实时" or "回放 14:05"
+TABLET_REPORT: Final = "tablet-report"  # link to the daily report
+TABLET_KPIS: Final = "tablet-kpis"
+TABLET_SLIDER: Final = "tablet-slider"  # minutes before now (0 = live)
+TABLET_LIVE: Final = "tablet-live"  # back to live
+TABLET_SUBDISTRICT: Final = "tablet-subdistrict"  # the drill-down's picker
+TABLET_DRILL: Final = "tablet-drill"
+TABLET_TREND_HOTLINE: Final = "tablet-trend-hotline"
+TABLET_TREND_INCIDENTS: Final = "tablet-trend-incidents"
 
 # --- sensors panel ----------------------------------------------------------------------------
 SENSORS_CHART: Final = "sensors-chart"
@@ -190,3 +234,59 @@ ALARM_MSG: Final = "alarm-msg"  # the outcome of an acknowledgement (a refusal's
 ALARM_HINT: Final = "alarm-hint"  # "click once to enable alarm sound", hidden after the first click
 ALARM_STORE: Final = "alarm-store"  # {"sig": str, "alarms": [...]}: what alarms now; drives sound and fly-to
 ALARM_JS: Final = "alarm-js"  # dummy output of the clientside callback
+
+# --- admin (layouts/admin.py, callbacks/admin.py) ------------------------------------------------
+ADMIN: Final = "admin"  # the page root; its className names the open section ("admin adm-tab-users" …)
+ADMIN_TABS: Final = "admin-tabs"  # the section switch: users | settings | health | audit
+ADMIN_TOAST: Final = "admin-toast"
+ADMIN_TICK: Final = "admin-tick"  # refreshes the health section while it is open
+ADMIN_REFRESH: Final = "admin-refresh"  # store: bumped after a change, the sections re-read at once
+ADMIN_USERS: Final = "admin-users"  # the users table
+ADMIN_USER_ROW: Final = "admin-user-row"  # pattern-ID type: {"type": ADMIN_USER_ROW, "index": user id}
+ADMIN_USER_SELECTED: Final = "admin-user-selected"  # store: the id of the user in the edit panel
+ADMIN_USER_TITLE: Final = "admin-user-title"  # the edit panel's heading (who, role, state)
+ADMIN_USER_ROLE: Final = "admin-user-role"
+ADMIN_USER_ROLE_SAVE: Final = "admin-user-role-save"
+ADMIN_USER_PASSWORD: Final = "admin-user-password"
+ADMIN_USER_PASSWORD_SAVE: Final = "admin-user-password-save"
+ADMIN_USER_DISABLE: Final = "admin-user-disable"
+ADMIN_USER_ENABLE: Final = "admin-user-enable"
+ADMIN_USER_ERROR: Final = "admin-user-error"
+ADMIN_NEW_USERNAME: Final = "admin-new-username"
+ADMIN_NEW_DISPLAY: Final = "admin-new-display"
+ADMIN_NEW_ROLE: Final = "admin-new-role"
+ADMIN_NEW_PASSWORD: Final = "admin-new-password"
+ADMIN_NEW_SUBMIT: Final = "admin-new-submit"
+ADMIN_NEW_ERROR: Final = "admin-new-error"
+ADMIN_CONFIRM: Final = "admin-confirm"  # the modal that asks before disabling, re-roling, resetting a password
+ADMIN_CONFIRM_BODY: Final = "admin-confirm-body"
+ADMIN_CONFIRM_OK: Final = "admin-confirm-ok"
+ADMIN_CONFIRM_CANCEL: Final = "admin-confirm-cancel"
+ADMIN_PENDING: Final = "admin-pending"  # store: the user operation waiting for confirmation
+# Threshold inputs: {"type": ADMIN_THRESHOLD, "sensor": sensor type, "level": "warn" | "alarm"}.
+ADMIN_THRESHOLD: Final = "admin-threshold"
+ADMIN_THRESHOLDS_SAVE: Final = "admin-thresholds-save"
+ADMIN_THRESHOLDS_META: Final = "admin-thresholds-meta"  # who saved them when
+ADMIN_THRESHOLDS_ERROR: Final = "admin-thresholds-error"
+# Deadline inputs: {"type": ADMIN_DEADLINE, "group": "incident_min" | "hotline_h" | "summons_min", "key": …}.
+ADMIN_DEADLINE: Final = "admin-deadline"
+ADMIN_DEADLINES_SAVE: Final = "admin-deadlines-save"
+ADMIN_DEADLINES_META: Final = "admin-deadlines-meta"
+ADMIN_DEADLINES_ERROR: Final = "admin-deadlines-error"
+ADMIN_SETTINGS_VERSIONS: Final = "admin-settings-versions"  # store: {key: version} of the documents shown
+ADMIN_SOURCES: Final = "admin-sources"
+ADMIN_QUEUES: Final = "admin-queues"
+ADMIN_WORKERS: Final = "admin-workers"
+ADMIN_HEALTH_STAMP: Final = "admin-health-stamp"  # tick heartbeat, schedulers, time of the reading
+ADMIN_AUDIT_ACTOR: Final = "admin-audit-actor"
+ADMIN_AUDIT_ACTION: Final = "admin-audit-action"
+ADMIN_AUDIT_OUTCOME: Final = "admin-audit-outcome"
+ADMIN_AUDIT_TARGET: Final = "admin-audit-target"
+ADMIN_AUDIT_SINCE: Final = "admin-audit-since"
+ADMIN_AUDIT_UNTIL: Final = "admin-audit-until"
+ADMIN_AUDIT_APPLY: Final = "admin-audit-apply"
+ADMIN_AUDIT_PREV: Final = "admin-audit-prev"
+ADMIN_AUDIT_NEXT: Final = "admin-audit-next"
+ADMIN_AUDIT_PAGE: Final = "admin-audit-page"  # store: the page shown (0 = newest)
+ADMIN_AUDIT_TABLE: Final = "admin-audit-table"
+ADMIN_AUDIT_COUNT: Final = "admin-audit-count"

@@ -20,8 +20,9 @@ Every action (`perform_action`, `create_incident`) runs these steps, in this ord
    audit entry are written together or not at all. Then the caller calls `notify_change` (after the commit).
 
 Refusals. Anything refused raises ActionRefused with an HTTP-like status (403 role, 404 unknown incident or
-unit, 409 illegal transition / unit busy / stale version, 422 bad parameters), a short machine `code` and a
-`reason` for people. Before raising, the service ROLLS BACK the caller's session (so a refused action changes
+unit, 409 illegal transition / unit busy / stale version, 422 bad parameters), a short machine `code`, a
+`reason` for people (in English, as the API returns it) and `params` to say it in the user's language
+(dashboard.refusals). Before raising, the service ROLLS BACK the caller's session (so a refused action changes
 nothing, and any lock it took is released) and COMMITS an audit entry with outcome "refused" in a separate
 short session on the same engine. The caller therefore needs to do nothing for the refusal to be on record,
 and must not expect anything it added to the session before the call to survive a refusal: call these
@@ -94,15 +95,20 @@ class ActionRefused(Exception):
     """An action refused without changing anything (already audited as "refused").
 
     status: 403 forbidden role, 404 unknown incident/unit, 409 illegal transition / unit busy / stale,
-    422 bad parameters. code: short machine code. reason: for people. errors: field -> reason (422 only).
+    422 bad parameters. code: short machine code. reason: for people, in English (the API's `error`).
+    errors: field -> reason (422 only). params: what the reason is made of (action, state, unit code,
+    department …, and "variant" where one code has several reasons), for dashboard.refusals to say it in
+    the user's language.
     """
 
-    def __init__(self, status: int, code: str, reason: str, errors: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, reason: str, errors: dict[str, str] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.code = code
         self.reason = reason
         self.errors = errors or {}
+        self.params = params or {}
 
 
 @dataclass
@@ -179,13 +185,15 @@ def _request_detail(req: ActionRequest) -> dict[str, Any]:
 
 def _check_role(actor: Actor, action: str) -> None:
     if not lifecycle.may(actor.role, action):
-        raise ActionRefused(403, "forbidden", f"the {actor.role!r} role may not {action.replace('_', ' ')}")
+        raise ActionRefused(403, "forbidden", f"the {actor.role!r} role may not {action.replace('_', ' ')}",
+                            params={"role": actor.role, "action": action})
 
 
 def _check_key(key: Any) -> None:
     if not isinstance(key, str) or not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX:
         raise ActionRefused(
-            422, "invalid_idempotency_key", f"an idempotency key of 1–{IDEMPOTENCY_KEY_MAX} characters is required"
+            422, "invalid_idempotency_key", f"an idempotency key of 1–{IDEMPOTENCY_KEY_MAX} characters is required",
+            params={"max": IDEMPOTENCY_KEY_MAX},
         )
 
 
@@ -193,17 +201,20 @@ def _text(value: Any, name: str, required: bool) -> None:
     if value is None and not required:
         return
     if not isinstance(value, str) or not value.strip():
-        raise ActionRefused(422, f"{name}_required", f"a {name} is required", {name: "is required"})
+        raise ActionRefused(422, f"{name}_required", f"a {name} is required", {name: "is required"},
+                            params={"field": name})
     if len(value) > TEXT_MAX:
         raise ActionRefused(422, "invalid_parameter", f"the {name} is too long",
-                            {name: f"at most {TEXT_MAX} characters"})
+                            {name: f"at most {TEXT_MAX} characters"},
+                            params={"variant": "too_long", "field": name, "max": TEXT_MAX})
 
 
 def _check_params(req: ActionRequest) -> None:
     """Parameters the action needs, checked before touching the database (422)."""
     a = req.action
     if a in lifecycle.NEEDS_UNIT and (type(req.unit_id) is not int or req.unit_id <= 0):
-        raise ActionRefused(422, "unit_required", f"{a} needs the id of a unit", {"unit_id": "is required"})
+        raise ActionRefused(422, "unit_required", f"{a} needs the id of a unit", {"unit_id": "is required"},
+                            params={"action": a})
     _text(req.reason, "reason", a in lifecycle.NEEDS_REASON)
     _text(req.note, "note", False)
     if a == lifecycle.CHANGE_SEVERITY and (type(req.severity) is not int or req.severity not in c.SEVERITIES):
@@ -217,15 +228,20 @@ def _check_params(req: ActionRequest) -> None:
         unknown = [d for d in deps if d not in c.DEPARTMENTS]
         if unknown:
             raise ActionRefused(422, "invalid_department", f"unknown department(s): {', '.join(map(str, unknown))}; "
-                                f"one of {', '.join(c.DEPARTMENTS)}", {"departments": "unknown department"})
+                                f"one of {', '.join(c.DEPARTMENTS)}", {"departments": "unknown department"},
+                                params={"variant": "unknown", "departments": [str(d) for d in unknown]})
         if len(set(deps)) != len(deps):
+            twice = list(dict.fromkeys(d for d in deps if deps.count(d) > 1))
             raise ActionRefused(422, "invalid_department", "a department is named twice",
-                                {"departments": "duplicate department"})
+                                {"departments": "duplicate department"},
+                                params={"variant": "duplicate", "departments": twice})
     if a == lifecycle.ACKNOWLEDGE_SUMMONS and req.department not in c.DEPARTMENTS:
         raise ActionRefused(422, "invalid_department", f"name the department that reports: one of "
-                            f"{', '.join(c.DEPARTMENTS)}", {"department": "is required"})
+                            f"{', '.join(c.DEPARTMENTS)}", {"department": "is required"},
+                            params={"variant": "reporting"})
     if req.expected_version is not None and type(req.expected_version) is not int:
-        raise ActionRefused(422, "invalid_parameter", "expected_version must be an integer")
+        raise ActionRefused(422, "invalid_parameter", "expected_version must be an integer",
+                            params={"variant": "version"})
 
 
 # --- idempotency ---------------------------------------------------------------------------------------
@@ -289,7 +305,8 @@ def perform_action(
     try:
         if req.action not in lifecycle.ACTIONS:
             raise ActionRefused(422, "unknown_action",
-                                f"unknown action {req.action!r}; one of {', '.join(lifecycle.ACTIONS)}")
+                                f"unknown action {req.action!r}; one of {', '.join(lifecycle.ACTIONS)}",
+                                params={"action": str(req.action)})
         _check_role(actor, req.action)
         _check_key(idempotency_key)
         _check_params(req)
@@ -311,7 +328,8 @@ def _lock_incident(session: Session, incident_id: int) -> Incident:
         select(Incident).where(Incident.id == incident_id).with_for_update().execution_options(populate_existing=True)
     )
     if incident is None:
-        raise ActionRefused(404, "incident_not_found", f"there is no incident {incident_id}")
+        raise ActionRefused(404, "incident_not_found", f"there is no incident {incident_id}",
+                            params={"incident_id": incident_id})
     return incident
 
 
@@ -320,7 +338,7 @@ def _lock_unit(session: Session, unit_id: int | None) -> Unit:
         select(Unit).where(Unit.id == unit_id).with_for_update().execution_options(populate_existing=True)
     )
     if unit is None:
-        raise ActionRefused(404, "unit_not_found", f"there is no unit {unit_id}")
+        raise ActionRefused(404, "unit_not_found", f"there is no unit {unit_id}", params={"unit_id": unit_id})
     return unit
 
 
@@ -333,11 +351,12 @@ def _perform_locked(session: Session, incident_id: int, req: ActionRequest, acto
         return replay
     if req.expected_version is not None and req.expected_version != incident.version:
         raise ActionRefused(409, "stale", f"the incident has changed since you saw it (version {incident.version}, "
-                            f"not {req.expected_version}): look again and retry")
+                            f"not {req.expected_version}): look again and retry",
+                            params={"version": incident.version, "expected": req.expected_version})
     try:
         new_state = lifecycle.transition(incident.state, req.action)
     except lifecycle.IllegalTransition as exc:
-        raise ActionRefused(409, "illegal_transition", exc.reason) from None
+        raise ActionRefused(409, "illegal_transition", exc.reason, params=exc.params) from None
     detail: dict[str, Any] = {"from": incident.state, "to": new_state}
     if req.reason:
         detail["reason"] = req.reason
@@ -357,6 +376,13 @@ def _perform_locked(session: Session, incident_id: int, req: ActionRequest, acto
 _Effect = Callable[[Session, Incident, ActionRequest, Actor, datetime, dict[str, Any]], int | None]
 
 
+def _deadlines(session: Session) -> Any:
+    """The deadlines configured now (dashboard.settings; imported here, since settings builds on this module)."""
+    from dashboard import settings
+
+    return settings.load_deadlines(session)
+
+
 def _acknowledge(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: datetime,
                  detail: dict[str, Any]) -> int | None:
     inc.acknowledged_at = now
@@ -367,11 +393,14 @@ def _dispatch(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: 
               detail: dict[str, Any]) -> int | None:
     unit = _lock_unit(s, req.unit_id)
     if unit.incident_id == inc.id:
-        raise ActionRefused(409, "unit_already_assigned", f"unit {unit.code} is already dispatched to this incident")
+        raise ActionRefused(409, "unit_already_assigned", f"unit {unit.code} is already dispatched to this incident",
+                            params={"unit": unit.code})
     if unit.incident_id is not None:
-        raise ActionRefused(409, "unit_busy", f"unit {unit.code} is assigned to incident {unit.incident_id}")
+        raise ActionRefused(409, "unit_busy", f"unit {unit.code} is assigned to incident {unit.incident_id}",
+                            params={"variant": "assigned", "unit": unit.code, "incident_id": unit.incident_id})
     if unit.status not in c.UNIT_DISPATCHABLE_STATUSES:
-        raise ActionRefused(409, "unit_busy", f"unit {unit.code} is {unit.status.replace('_', ' ')}, not available")
+        raise ActionRefused(409, "unit_busy", f"unit {unit.code} is {unit.status.replace('_', ' ')}, not available",
+                            params={"variant": "status", "unit": unit.code, "status": unit.status})
     unit.status = "dispatched"
     unit.incident_id = inc.id
     unit.updated_at = now
@@ -385,9 +414,11 @@ def _arrive(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: da
             detail: dict[str, Any]) -> int | None:
     unit = _lock_unit(s, req.unit_id)
     if unit.incident_id != inc.id:
-        raise ActionRefused(409, "unit_not_assigned", f"unit {unit.code} is not dispatched to this incident")
+        raise ActionRefused(409, "unit_not_assigned", f"unit {unit.code} is not dispatched to this incident",
+                            params={"unit": unit.code})
     if unit.status == "on_scene":
-        raise ActionRefused(409, "unit_already_on_scene", f"unit {unit.code} is already on scene")
+        raise ActionRefused(409, "unit_already_on_scene", f"unit {unit.code} is already on scene",
+                            params={"unit": unit.code})
     unit.status = "on_scene"
     unit.lon, unit.lat = inc.lon, inc.lat
     unit.updated_at = now
@@ -428,8 +459,8 @@ def _reopen(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: da
     inc.closed_at = None
     inc.escalated_at = None
     inc.acknowledged_at = inc.acknowledged_at or now
-    # A fresh clock from now, by severity.
-    inc.deadline_at = lifecycle.incident_deadline(inc.severity, now)
+    # A fresh clock from now, by severity (the deadlines configured now).
+    inc.deadline_at = lifecycle.incident_deadline(inc.severity, now, _deadlines(s).incident_min)
     detail["deadline_at"] = inc.deadline_at.isoformat()
     return None
 
@@ -439,8 +470,9 @@ def _change_severity(s: Session, inc: Incident, req: ActionRequest, actor: Actor
     assert req.severity is not None  # _check_params
     if req.severity == inc.severity:
         raise ActionRefused(422, "same_severity", f"the severity is already {c.SEVERITY_ROMAN[inc.severity]}",
-                            {"severity": "is the current severity"})
-    inc.deadline_at = lifecycle.rescheduled_deadline(inc.deadline_at, inc.severity, req.severity)
+                            {"severity": "is the current severity"}, params={"severity": inc.severity})
+    inc.deadline_at = lifecycle.rescheduled_deadline(inc.deadline_at, inc.severity, req.severity,
+                                                     _deadlines(s).incident_min)
     detail.update(from_severity=inc.severity, to_severity=req.severity, deadline_at=inc.deadline_at.isoformat())
     inc.severity = req.severity
     return None
@@ -452,8 +484,9 @@ def _whistle(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: d
     already = set(s.scalars(select(Summons.department).where(Summons.incident_id == inc.id)))
     again = [d for d in departments if d in already]
     if again:
-        raise ActionRefused(409, "already_summoned", f"already summoned: {', '.join(again)}")
-    deadline = lifecycle.summons_deadline(now)
+        raise ActionRefused(409, "already_summoned", f"already summoned: {', '.join(again)}",
+                            params={"departments": again})
+    deadline = lifecycle.summons_deadline(now, _deadlines(s).summons_min)
     for dep in departments:
         s.add(Summons(incident_id=inc.id, department=dep, summoned_at=now, summoned_by=actor.username,
                       deadline_at=deadline))
@@ -470,9 +503,11 @@ def _acknowledge_summons(s: Session, inc: Incident, req: ActionRequest, actor: A
         .execution_options(populate_existing=True)
     )
     if summons is None:
-        raise ActionRefused(409, "not_summoned", f"{req.department} was not summoned to this incident")
+        raise ActionRefused(409, "not_summoned", f"{req.department} was not summoned to this incident",
+                            params={"department": req.department})
     if summons.acknowledged_at is not None:
-        raise ActionRefused(409, "summons_already_acknowledged", f"{req.department} has already reported")
+        raise ActionRefused(409, "summons_already_acknowledged", f"{req.department} has already reported",
+                            params={"department": req.department})
     summons.acknowledged_at = now
     summons.acknowledged_by = actor.username
     detail.update(department=req.department, late=now > summons.deadline_at)
@@ -501,20 +536,28 @@ _EFFECTS: Final[dict[str, _Effect]] = {
 
 
 def create_incident(
-    session: Session, fields: dict[str, Any], actor: Actor, idempotency_key: str, now: datetime | None = None
+    session: Session,
+    fields: dict[str, Any],
+    actor: Actor,
+    idempotency_key: str,
+    now: datetime | None = None,
+    *,
+    source: str = CONSOLE_SOURCE,
+    external_id: str | None = None,
 ) -> ActionResult:
-    """Create an incident by hand (source "console"), validated exactly like an ingested one.
+    """Create an incident by hand (source "console") or from a sensor alarm, validated like an ingested one.
 
     `fields`: category, severity, title, lon, lat (required); description, sensor_id, ts (ISO 8601 with a
     time zone, default now) optional; any other field is refused (422 with field-level `errors`). Recorded
     as a DispatchAction "create" with its audit entry; the same idempotency key replays the first result.
+    `source` and `external_id` name the incident for systems (unique together; default a fresh id).
     """
     now = now or utcnow()
     request = _jsonable(dict(fields)) if isinstance(fields, dict) else {"fields": repr(fields)[:200]}
     try:
         _check_role(actor, lifecycle.CREATE)
         _check_key(idempotency_key)
-        ev = _validate_new_incident(fields, now)
+        ev = _validate_new_incident(fields, now, source, external_id)
         replay = _replay(session, idempotency_key, None, lifecycle.CREATE, None, now)
         if replay is not None:
             return replay
@@ -522,7 +565,7 @@ def create_incident(
         replay = _replay(session, idempotency_key, None, lifecycle.CREATE, None, now)
         if replay is not None:
             return replay
-        incident = dal.incident_from_event(ev, now, source=CONSOLE_SOURCE)
+        incident = dal.incident_from_event(ev, now, source=source, minutes=_deadlines(session).incident_min)
         session.add(incident)
         session.flush()
         detail = {"to": "new", "severity": incident.severity, "category": incident.category}
@@ -538,21 +581,25 @@ def create_incident(
         raise
 
 
-def _validate_new_incident(fields: Any, now: datetime) -> dict[str, Any]:
+def _validate_new_incident(fields: Any, now: datetime, source: str = CONSOLE_SOURCE,
+                           external_id: str | None = None) -> dict[str, Any]:
     """The fields of a hand-made incident as a validated event (dashboard.events.validate_event)."""
     if not isinstance(fields, dict):
-        raise ActionRefused(422, "invalid_incident", "the incident must be an object of fields")
+        raise ActionRefused(422, "invalid_incident", "the incident must be an object of fields",
+                            params={"variant": "not_object"})
     unknown = sorted(set(fields) - set(CREATE_FIELDS))
     if unknown:
         raise ActionRefused(422, "invalid_incident", f"unknown field(s) {', '.join(map(str, unknown))}; allowed: "
-                            f"{', '.join(CREATE_FIELDS)}", {k: "is not a field of an incident" for k in unknown})
+                            f"{', '.join(CREATE_FIELDS)}", {k: "is not a field of an incident" for k in unknown},
+                            params={"variant": "unknown_fields", "fields": [str(k) for k in unknown]})
     raw = {k: v for k, v in fields.items() if v is not None}
-    raw.update(event_id=f"console-{uuid.uuid4().hex}", source=CONSOLE_SOURCE, kind=c.INCIDENT)
+    raw.update(event_id=external_id or f"{source}-{uuid.uuid4().hex}", source=source, kind=c.INCIDENT)
     raw.setdefault("ts", now.isoformat())
     ev, rejection = validate_event(raw, now.timestamp())
     if rejection is not None:
         errors = rejection.errors
-        raise ActionRefused(422, "invalid_incident", "; ".join(f"{k} {v}" for k, v in errors.items()), errors)
+        raise ActionRefused(422, "invalid_incident", "; ".join(f"{k} {v}" for k, v in errors.items()), errors,
+                            params={"variant": "invalid", "fields": list(errors)})
     assert ev is not None
     return ev
 
@@ -631,7 +678,8 @@ def get_incident(session: Session, incident_id: int, now: datetime | None = None
     now = now or utcnow()
     inc = session.get(Incident, incident_id, populate_existing=True)
     if inc is None:
-        raise ActionRefused(404, "incident_not_found", f"there is no incident {incident_id}")
+        raise ActionRefused(404, "incident_not_found", f"there is no incident {incident_id}",
+                            params={"incident_id": incident_id})
     out = _incident_dict(inc, now)
     units = session.scalars(select(Unit).where(Unit.incident_id == incident_id).order_by(Unit.code))
     out["units"] = [_unit_dict(u) for u in units]
@@ -680,11 +728,13 @@ def list_incidents(
     if states:
         bad = [s for s in states if s not in lifecycle.STATES]
         if bad:
-            raise ActionRefused(422, "invalid_parameter", f"unknown state(s) {', '.join(map(str, bad))}")
+            raise ActionRefused(422, "invalid_parameter", f"unknown state(s) {', '.join(map(str, bad))}",
+                                params={"variant": "states", "states": [str(b) for b in bad]})
         query = query.where(Incident.state.in_(list(states)))
     if severities:
         if any(s not in c.SEVERITIES for s in severities):
-            raise ActionRefused(422, "invalid_parameter", "severity must be 1, 2, 3 or 4")
+            raise ActionRefused(422, "invalid_parameter", "severity must be 1, 2, 3 or 4",
+                                params={"variant": "severities"})
         query = query.where(Incident.severity.in_(list(severities)))
     if subdistrict:
         query = query.where(Incident.subdistrict == subdistrict)
@@ -709,7 +759,8 @@ def suggest_units(session: Session, incident_id: int, limit: int = 5) -> list[di
     """
     inc = session.get(Incident, incident_id)
     if inc is None:
-        raise ActionRefused(404, "incident_not_found", f"there is no incident {incident_id}")
+        raise ActionRefused(404, "incident_not_found", f"there is no incident {incident_id}",
+                            params={"incident_id": incident_id})
     if not lifecycle.is_legal(inc.state, lifecycle.DISPATCH):
         return []
     kinds = c.CATEGORY_UNIT_KINDS.get(inc.category, c.UNIT_KINDS)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard import constants as c
 from dashboard import dal, keys
 from dashboard.db import session_scope
+from dashboard.events import _SOURCE_RE as SOURCE_RE
 from dashboard.events import Event, Rejection, validate_batch
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def ingest_payload(
                 else:
                     result.duplicates.append(_ref(ev, index_of[id(ev)]))
     result.rejected.sort(key=lambda rej: rej.index)
-    _count(r, valid, result)
+    _count(r, pairs, payload, result, now)
     return result
 
 
@@ -160,13 +161,44 @@ def _notify_durable(r: redis.Redis, events: list[Event]) -> None:
         log.warning("durable events stored in SQL but not announced to the ticker: %s", exc)
 
 
-def _count(r: redis.Redis, valid: list[Event], result: IngestResult) -> None:
-    """Per-source accepted/rejected counters for the health of data sources."""
-    source = valid[0]["source"] if valid else "unknown"
+def _raw_source(payload: Any, index: int) -> str:
+    """The source named by the raw event at `index` of a request body, or "unknown" (absent or invalid)."""
+    if isinstance(payload, dict) and isinstance(payload.get("events"), list):
+        items: list[Any] = payload["events"]
+    else:
+        items = payload if isinstance(payload, list) else [payload]
+    raw = items[index] if 0 <= index < len(items) else None
+    source = raw.get("source") if isinstance(raw, dict) else None
+    return source if isinstance(source, str) and SOURCE_RE.match(source) else "unknown"
+
+
+def _count(r: redis.Redis, pairs: list[tuple[int, Event]], payload: Any, result: IngestResult, now: float) -> None:
+    """Per-source health of data sources: accepted/rejected counters, time of the latest accepted event,
+    accepted events per minute, and the latest rejections with their reasons (bounded)."""
+    not_stored = {rej.index for rej in result.rejected}
+    not_stored |= {ref["index"] for ref in (*result.duplicates, *result.unavailable)}
+    accepted: dict[str, int] = {}
+    for i, ev in pairs:
+        accepted[ev["source"]] = accepted.get(ev["source"], 0) + (i not in not_stored)
+    rejected: dict[str, list[str]] = {}
+    for rej in result.rejected:
+        entry = {"at": now, "index": rej.index, "event_id": rej.event_id, "errors": rej.errors}
+        rejected.setdefault(_raw_source(payload, rej.index), []).append(_compact(entry))
+    minute_key = keys.ingest_minute_key(int(now // 60))
     try:
         pipe = r.pipeline(transaction=False)
-        pipe.hincrby(keys.INGEST_STATS, f"{source}:accepted", result.accepted)
-        pipe.hincrby(keys.INGEST_STATS, f"{source}:rejected", len(result.rejected))
+        for source, n in accepted.items():
+            pipe.hincrby(keys.INGEST_STATS, f"{source}:accepted", n)
+            if n:
+                pipe.hset(keys.INGEST_LAST, source, repr(float(now)))
+                pipe.hincrby(minute_key, source, n)
+        if any(accepted.values()):
+            pipe.expire(minute_key, keys.INGEST_MINUTE_TTL_S)
+        for source, entries in rejected.items():
+            pipe.hincrby(keys.INGEST_STATS, f"{source}:rejected", len(entries))
+            # Newest first: LPUSH pushes each in turn, so the last of the batch ends up at the head.
+            pipe.lpush(keys.ingest_rejects_key(source), *entries[-keys.INGEST_REJECTS_KEEP:])
+            pipe.ltrim(keys.ingest_rejects_key(source), 0, keys.INGEST_REJECTS_KEEP - 1)
         pipe.execute()
     except redis.RedisError as exc:
         log.debug("ingest counters not updated: %s", exc)

@@ -58,6 +58,26 @@ def dedupe_key(source: str, event_id: str) -> str:
     return f"{PREFIX}seen:{source}:{event_id}"
 
 
+# History of the aggregates (issue 4): workers/history.py writes, dashboard/history.py reads (format and sizes in
+# its docstring). Snapshots are zlib-compressed JSON, one key each with a TTL; a sorted set per resolution indexes
+# them by the time of their state, and a second one holds each snapshot's small figures, so that trend charts
+# never open a snapshot.
+HISTORY_MINUTES: Final = PREFIX + "history:minutes"  # zset: member = score = minute (epoch s)
+HISTORY_HOURS: Final = PREFIX + "history:hours"  # zset: member = hour start, score = time of its state
+HISTORY_SERIES_MINUTE: Final = PREFIX + "history:series:minute"  # zset: JSON [minute, figures…], score = minute
+HISTORY_SERIES_HOUR: Final = PREFIX + "history:series:hour"  # zset: JSON {"h", "ts", "n", stats}, score = hour
+
+
+def history_minute_key(minute: int) -> str:
+    """Key of the snapshot of `minute` (epoch seconds, a multiple of 60)."""
+    return f"{PREFIX}history:m:{int(minute)}"
+
+
+def history_hour_key(hour: int) -> str:
+    """Key of the hourly roll-up of the hour starting at `hour` (epoch seconds, a multiple of 3600)."""
+    return f"{PREFIX}history:h:{int(hour)}"
+
+
 class Envelope(TypedDict):
     """What is stored under every aggregate key."""
 
@@ -78,6 +98,7 @@ class SensorPoint(TypedDict):
     state: str  # normal | warning | alarm | silent
     subdistrict: str
     last_seen: float  # epoch seconds
+    alarm_since: float | None  # epoch seconds of the reading that began the current alarm episode, else None
 
 
 class SensorsData(TypedDict):
@@ -93,6 +114,15 @@ class SensorsData(TypedDict):
     points: list[SensorPoint]  # every sensor, for the map
 
 
+class SummonsItem(TypedDict):
+    """One department summoned to an incident (吹哨报到) and its clock."""
+
+    department: str  # constants.DEPARTMENTS
+    deadline_at: float  # epoch seconds by which it must report
+    acknowledged_at: float | None  # when it reported (报到), else None
+    escalated: bool  # its deadline passed unreported and it went to the leader
+
+
 class IncidentItem(TypedDict):
     """One open incident as shown in lists and on the map."""
 
@@ -106,6 +136,10 @@ class IncidentItem(TypedDict):
     lat: float
     created_at: float
     deadline_at: float
+    overdue: bool  # past its deadline when the aggregate was computed
+    escalated: bool  # went to the leader (its or a summoned department's deadline passed, or by hand)
+    sensor_id: str | None  # the sensor whose alarm it came from, if any
+    summons: list[SummonsItem]  # departments summoned, earliest deadline first
 
 
 class IncidentsData(TypedDict):
@@ -191,11 +225,13 @@ class HotlineData(TypedDict):
     today_total: int
     by_category: dict[str, int]
     by_subdistrict: dict[str, int]  # subdistrict code -> count
+    by_subdistrict_category: dict[str, dict[str, int]]  # subdistrict code -> category -> count (drill-down)
     by_cell: dict[str, int]  # grid cell id -> count (heatmap)
     response_rate: float | None  # 响应率: share responded within constants.HOTLINE_RESPONSE_H
     resolution_rate: float | None  # 解决率: share of due-or-finished tickets resolved
     satisfaction_rate: float | None  # 满意率: share of rated tickets satisfied
     overdue: int  # open tickets past their deadline
+    overdue_by_cell: dict[str, int]  # grid cell id -> open tickets past their deadline there (any day)
     hourly: list[int]  # tickets per Beijing hour today, 24 values
     hourly_yesterday: list[int]
 
@@ -237,3 +273,23 @@ class TickerData(TypedDict):
     """Aggregate `ticker`: the latest events, newest first, at most 30."""
 
     items: list[TickerItem]
+
+
+# --- health of data sources (written by dashboard/ingest.py, read by dashboard/health.py) ----------------
+# Epoch seconds of the latest request that brought an accepted event, per source (hash: source -> epoch).
+# Apart from INGEST_STATS, whose fields are all integer counters.
+INGEST_LAST: Final = PREFIX + "ingest:last"
+# Events accepted per source in one UTC minute (hash: source -> count), kept a few minutes: events per minute.
+INGEST_MINUTE_TTL_S: Final = 180
+# The latest rejected events of a source with their reasons (list of JSON, newest first, bounded).
+INGEST_REJECTS_KEEP: Final = 20
+
+
+def ingest_minute_key(minute: int) -> str:
+    """Key of the per-source accepted counts of minute `minute` (epoch seconds // 60)."""
+    return f"{PREFIX}ingest:minute:{minute}"
+
+
+def ingest_rejects_key(source: str) -> str:
+    """Key of the latest rejected events of `source` (unnamed or invalid sources: "unknown")."""
+    return f"{PREFIX}ingest:rejects:{source}"

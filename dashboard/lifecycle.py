@@ -11,7 +11,8 @@ departments), acknowledge_summons (a summoned department reports) and escalate (
 may be dispatched while the first is on its way or on scene; `resolve` needs the incident acknowledged first
 (it may be resolved without a unit, e.g. by summoned departments or on the phone).
 
-`transition(state, action)` gives the next state or raises IllegalTransition with a reason a person can read;
+`transition(state, action)` gives the next state or raises IllegalTransition with a reason a person can read
+(in English; its code and params let dashboard.refusals say it in Chinese too);
 `allowed_actions(state, role)` lists what a role may do now (the console's buttons). The checks that need the
 database (the unit is free, the department was summoned …) are in dashboard.incident_service.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from dashboard import constants as c
 
@@ -77,7 +78,7 @@ TRANSITIONS: Final[Mapping[str, Mapping[str, str]]] = {
 # Who may do what. Everyone may read; only dispatch and admin move an incident through its lifecycle; the duty
 # officer acknowledges, blows the whistle and records a department's report; the leader escalates and decides
 # on severity. "system" (simulator, workers) reports arrivals and ends, records departments' reports, and
-# creates incidents from sensor alarms.
+# creates incidents from sensor alarms (raising their severity while the reading rises).
 ROLE_ACTIONS: Final[Mapping[str, frozenset[str]]] = {
     "duty": frozenset({ACKNOWLEDGE, WHISTLE, ACKNOWLEDGE_SUMMONS, CREATE}),
     "leader": frozenset({ESCALATE, CHANGE_SEVERITY}),
@@ -86,7 +87,8 @@ ROLE_ACTIONS: Final[Mapping[str, frozenset[str]]] = {
          ACKNOWLEDGE_SUMMONS, CREATE}
     ),
     "admin": frozenset({*ACTIONS, CREATE}),
-    SYSTEM_ROLE: frozenset({ARRIVE, RESOLVE, CLOSE, ACKNOWLEDGE_SUMMONS, CREATE}),
+    # CHANGE_SEVERITY: a sensor alarm that keeps rising raises its incident's severity (only ever raises).
+    SYSTEM_ROLE: frozenset({ARRIVE, RESOLVE, CLOSE, ACKNOWLEDGE_SUMMONS, CHANGE_SEVERITY, CREATE}),
 }
 
 # Actions that need a unit, a reason, a severity, departments or one department.
@@ -119,47 +121,65 @@ _STATE_PHRASE: Final = {
     "closed": "a closed incident",
     "cancelled": "a cancelled incident",
 }
-# Hints that say what to do instead, by (action, state); the default is none.
+# Hints that say what to do instead, by (action, state); the default is none. Codes, so that dashboard.refusals
+# can say them in Chinese too; _HINT_TEXT is the English of the API's reason.
 _HINT: Final = {
-    (ACKNOWLEDGE, "acknowledged"): "it is already acknowledged",
-    (ACKNOWLEDGE, "dispatched"): "it is already acknowledged",
-    (ACKNOWLEDGE, "on_scene"): "it is already acknowledged",
-    (ARRIVE, "new"): "no unit has been dispatched",
-    (ARRIVE, "acknowledged"): "no unit has been dispatched",
-    (RESOLVE, "new"): "acknowledge it first",
-    (CLOSE, "new"): "resolve it first",
-    (CLOSE, "acknowledged"): "resolve it first",
-    (CLOSE, "dispatched"): "resolve it first",
-    (CLOSE, "on_scene"): "resolve it first",
-    (REOPEN, "new"): "it is still open",
-    (REOPEN, "acknowledged"): "it is still open",
-    (REOPEN, "dispatched"): "it is still open",
-    (REOPEN, "on_scene"): "it is still open",
-    (RESOLVE, "resolved"): "it is already resolved",
-    (CLOSE, "closed"): "it is already closed",
-    (CANCEL, "cancelled"): "it is already cancelled",
+    (ACKNOWLEDGE, "acknowledged"): "already_acknowledged",
+    (ACKNOWLEDGE, "dispatched"): "already_acknowledged",
+    (ACKNOWLEDGE, "on_scene"): "already_acknowledged",
+    (ARRIVE, "new"): "no_unit",
+    (ARRIVE, "acknowledged"): "no_unit",
+    (RESOLVE, "new"): "acknowledge_first",
+    (CLOSE, "new"): "resolve_first",
+    (CLOSE, "acknowledged"): "resolve_first",
+    (CLOSE, "dispatched"): "resolve_first",
+    (CLOSE, "on_scene"): "resolve_first",
+    (REOPEN, "new"): "still_open",
+    (REOPEN, "acknowledged"): "still_open",
+    (REOPEN, "dispatched"): "still_open",
+    (REOPEN, "on_scene"): "still_open",
+    (RESOLVE, "resolved"): "already_resolved",
+    (CLOSE, "closed"): "already_closed",
+    (CANCEL, "cancelled"): "already_cancelled",
+}
+_HINT_TEXT: Final = {
+    "already_acknowledged": "it is already acknowledged",
+    "no_unit": "no unit has been dispatched",
+    "acknowledge_first": "acknowledge it first",
+    "resolve_first": "resolve it first",
+    "still_open": "it is still open",
+    "already_resolved": "it is already resolved",
+    "already_closed": "it is already closed",
+    "already_cancelled": "it is already cancelled",
 }
 
 
 class IllegalTransition(Exception):
-    """An action that the incident's state does not allow; `reason` says why in plain words."""
+    """An action that the incident's state does not allow; `reason` says why in plain English, `code` and
+    `params` (action, state, hint) let dashboard.refusals say it in the user's language."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str = "illegal_transition", params: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+        self.params = params or {}
 
 
 def transition(state: str, action: str) -> str:
     """The state after `action` in `state`, or IllegalTransition with a reason ("cannot dispatch a closed incident")."""
     if action not in TRANSITIONS:
-        raise IllegalTransition(f"unknown action {action!r}")
+        raise IllegalTransition(f"unknown action {action!r}", "unknown_action", {"action": action})
     if state not in STATES:
-        raise IllegalTransition(f"unknown incident state {state!r}")
+        raise IllegalTransition(f"unknown incident state {state!r}", "unknown_state",
+                                {"action": action, "state": state})
     nxt = TRANSITIONS[action].get(state)
     if nxt is None:
         reason = f"cannot {_VERB[action]} {_STATE_PHRASE[state]}"
         hint = _HINT.get((action, state))
-        raise IllegalTransition(f"{reason}: {hint}" if hint else reason)
+        params: dict[str, Any] = {"action": action, "state": state}
+        if hint:
+            params["hint"] = hint
+        raise IllegalTransition(f"{reason}: {_HINT_TEXT[hint]}" if hint else reason, params=params)
     return nxt
 
 

@@ -112,6 +112,8 @@ class Incident(Base):
         UniqueConstraint("source", "external_id", name="uq_incident_source_external"),
         Index("ix_incident_state_severity", "state", "severity"),
         Index("ix_incident_created", "created_at"),
+        # The daily report selects a day's incidents by when they were reported.
+        Index("ix_incident_reported", "reported_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -242,3 +244,19 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Setting(Base):
+    """One administrator-set document (alarm thresholds, deadlines): JSON under a key, with who set it when.
+
+    `version` counts the saves, so that a save based on an older screen is refused instead of overwriting
+    another administrator's change (dashboard.settings).
+    """
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))

@@ -1416,14 +1416,14 @@ class Simulator:
         return ev
 
     def _incident_events(self, hour: int) -> list[tuple[int, dict[str, Any]]]:
-        """Incidents of an epoch hour: everyday ones, plus those caused by sensor alarms, rain and crowds."""
+        """Incidents of an epoch hour: everyday ones, plus crowding at the scenic spots."""
         rng = _rng(self.seed, _T_INCIDENT, hour)
         t = hour * 3600.0
         d = day_index(t)
         day = self._day(d)
         h = int(local_hour(t))
         stamp = f"{self.seed}-{day.ymd}{h:02d}"
-        lo_ms, hi_ms = hour * HOUR_MS, (hour + 1) * HOUR_MS
+        lo_ms = hour * HOUR_MS
         out: list[tuple[int, dict[str, Any]]] = []
         mean = sum(INCIDENT_RHYTHM) / 24
         for j in range(_poisson(rng, self.incidents_per_s * 3600 * INCIDENT_RHYTHM[h] / mean)):
@@ -1434,39 +1434,8 @@ class Simulator:
             label = rng.choice(INCIDENT_TITLES_SEVERE[cat] if sev <= 2 else INCIDENT_TITLES[cat])
             out.append((ms, self._incident(ms, f"{stamp}-{j:03d}", cat, sev, lon, lat, place, label)))
 
-        # Sensor alarms that call for a crew: gas leaks and displaced manhole covers.
-        act = self._active_for(d)
-        for i, eps in sorted(act.episodes.items()):
-            sid, code, *_ = self._sensors[i]
-            for begin, end, peak in eps:
-                if code == _GAS and peak >= float(c.SENSOR_TYPES["gas"]["alarm"]):
-                    at = begin + int((end - begin) * 0.5 * c.SENSOR_TYPES["gas"]["alarm"] / peak)  # type: ignore[operator]
-                    cat, label, sev = "gas_leak", "燃气泄漏", 3 if peak > 35 else 4
-                elif code == _TILT and peak >= float(c.SENSOR_TYPES["manhole_tilt"]["alarm"]):
-                    at, cat, label, sev = begin + 60_000, "utility", "井盖移位", 4
-                else:
-                    continue
-                if lo_ms <= at < hi_ms:
-                    _, _, _, lon, lat, *_ = self._sensors[i]
-                    name = self._sensor_names[i]
-                    key = f"{stamp}-{sid}-{begin % HOUR_MS}"
-                    out.append((at, self._incident(at, key, cat, sev, lon, lat, name, label, sid)))
-
-        # Waterlogging where a gauge passes its alarm level during heavy rain.
-        alarm_cm = float(c.SENSOR_TYPES["water_level"]["alarm"])
-        for begin, end, mmh in act.rains:
-            for i, s in enumerate(self._sensors):
-                if s[1] != _WATER:
-                    continue
-                peak = WATER_CM_PER_MMH * mmh * s[6]
-                if peak < alarm_cm:
-                    continue
-                at = begin + int((end - begin) * 0.5 * alarm_cm / peak)
-                if lo_ms <= at < hi_ms:
-                    sev = 3 if peak > 2.5 * alarm_cm else 4
-                    name = self._sensor_names[i]
-                    key = f"{stamp}-{s[0]}"
-                    out.append((at, self._incident(at, key, "waterlogging", sev, s[3], s[4], name, "路面积水", s[0])))
+        # Sensor alarms (gas leaks, displaced manhole covers, waterlogging at the gauges) are not posted as
+        # incidents: the command centre opens those itself from the readings (workers/sensor_incidents.py).
 
         # Crowding at a scenic spot: at most once a day, in the first hour it gets nearly full.
         day_begin = day.start_ms / 1000

@@ -38,7 +38,11 @@ def banner_content(alarms: list[dict[str, Any]], lang: str) -> list[Any]:
         ),
         html.Div(
             [
-                html.Div(str(a["title"]), className="alarm-title"),
+                html.Div(
+                    [*([html.Span(t("inc.sensor", lang), className="alarm-tag")] if a.get("sensor_id") else []),
+                     str(a["title"])],
+                    className="alarm-title",
+                ),
                 html.Div(
                     [
                         html.Span(names.subdistrict(a.get("subdistrict"), lang), className="alarm-sub"),

@@ -1,4 +1,5 @@
-"""Incidents panel: open incidents, most severe then newest first, with state, age and deadline clock."""
+"""Incidents panel: open incidents, most severe then newest first, with state, age, deadline clock, the 吹哨报到
+departments' clocks, and tags for escalated and sensor-made incidents."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dash import html
 from dashboard import constants as c
 from dashboard import ids
 from dashboard.i18n import fmt_int, name, t
-from dashboard.keys import IncidentItem, IncidentsData
+from dashboard.keys import IncidentItem, IncidentsData, SummonsItem
 from layouts import names
 from layouts.common import panel, summary_parts
 from layouts.el import Element, div, el, span
@@ -32,8 +33,28 @@ def sort_items(items: list[IncidentItem]) -> list[IncidentItem]:
     return sorted(items, key=lambda it: (it["severity"], -it["created_at"]))
 
 
+def summons_chips(items: list[SummonsItem], lang: str, now: float) -> Element:
+    """吹哨报到: one chip per summoned department, with its clock (ticked by assets/wall.js) or "已报到"."""
+    chips: list[Element] = []
+    # Who still has to report comes first (earliest deadline first): when the line is too short for every
+    # department, the ones cut off are those that already reported.
+    for sm in sorted(items, key=lambda sm: (sm["acknowledged_at"] is not None, sm["deadline_at"])):
+        dept = c.DEPARTMENT_NAMES.get(sm["department"], (sm["department"], sm["department"]))
+        label = span(dept[1] if lang == "en" else dept[0], "summons-dept")
+        if sm["acknowledged_at"] is not None:
+            chips.append(span([label, span(t("inc.reported", lang), "summons-clock")], "summons-chip reported"))
+            continue
+        late = sm["deadline_at"] < now
+        cls = "summons-chip overdue" if late or sm["escalated"] else "summons-chip"
+        # The clock is empty here: wall.js writes "12:30" (left) or "+03:10" (overdue) into it every second.
+        clock = el("Span", cls="summons-clock", data={"clock": str(sm["deadline_at"])})
+        chips.append(span([label, clock], cls))
+    return div(chips, "incident-summons")
+
+
 def row(it: IncidentItem, lang: str, now: float) -> Element:
-    """One incident: severity badge, title with category, place and state; age and deadline tick in the browser."""
+    """One incident: severity badge, title with category, place and state; age and deadline tick in the browser;
+    the summoned departments' clocks under it."""
     sev = it["severity"]
     meta = " · ".join(
         x
@@ -46,26 +67,51 @@ def row(it: IncidentItem, lang: str, now: float) -> Element:
         if x
     )
     new = now - it["created_at"] < NEW_S
+    tags: list[Element] = []
+    if it.get("escalated"):
+        tags.append(span(t("inc.escalated", lang), "incident-tag tag-escalated"))
+    if it.get("sensor_id"):
+        tags.append(span(t("inc.sensor", lang), "incident-tag tag-sensor"))
+    children: list[Element] = [
+        span(c.SEVERITY_ROMAN.get(sev, "?"), f"sev-bg-{sev} incident-sev"),
+        div([div([*tags, span(it["title"])], "incident-title"), div(meta, "incident-meta")], "incident-main"),
+        # Empty spans: assets/wall.js writes "3 分钟前" / "剩 12:30" into them every second.
+        el("Span", cls="incident-age", data={"since": str(it["created_at"])}),
+        el("Span", cls="incident-deadline", data={"deadline": str(it["deadline_at"])}),
+    ]
+    if it.get("summons"):
+        children.append(summons_chips(it["summons"], lang, now))
+    cls = "incident-row"
+    if new:
+        cls += " new"
+    if it.get("overdue"):
+        cls += " overdue"
     return el(
         "Div",
-        [
-            span(c.SEVERITY_ROMAN.get(sev, "?"), f"sev-bg-{sev} incident-sev"),
-            div([div(it["title"], "incident-title"), div(meta, "incident-meta")], "incident-main"),
-            # Empty spans: assets/wall.js writes "3 分钟前" / "剩 12:30" into them every second.
-            el("Span", cls="incident-age", data={"since": str(it["created_at"])}),
-            el("Span", cls="incident-deadline", data={"deadline": str(it["deadline_at"])}),
-        ],
+        children,
         # A pattern ID per incident: React keys rows by it, so a new incident gets a new row (and its pulse).
         id={"type": ids.INCIDENT_ROW, "index": it["id"]},
-        cls="incident-row new" if new else "incident-row",
+        cls=cls,
         data={"sev": str(sev), "created": str(it["created_at"])},
     )
 
 
+def row_cost(it: IncidentItem) -> int:
+    """Lines an incident takes in the panel: one, and one more for its departments' clocks."""
+    return 2 if it.get("summons") else 1
+
+
 def rows(d: IncidentsData, lang: str, now: float) -> list[Element]:
-    """The visible rows plus a "另有 N 起" line when the list is longer than the panel."""
+    """The rows that fit (MAX_ROWS lines) plus a "另有 N 起" line when the list is longer than the panel."""
     items = sort_items(d["items"])
-    out = [row(it, lang, now) for it in items[:MAX_ROWS]]
+    out: list[Element] = []
+    used = 0
+    for it in items:
+        cost = row_cost(it)
+        if used + cost > MAX_ROWS:
+            break
+        out.append(row(it, lang, now))
+        used += cost
     if not out:
         return [div(t("inc.none", lang), "list-empty state-normal")]
     rest = max(len(items), d["open_total"]) - len(out)

@@ -148,8 +148,11 @@ def incidents_geojson(d: IncidentsData, lang: str) -> dict[str, Any]:
                 {
                     "sev": it["severity"],
                     "ts": it["created_at"],
+                    # Past its deadline: a red clock ring on the marker (assets/map.js).
+                    "od": 1 if it.get("overdue") else 0,
                     "tip": f"{c.SEVERITY_ROMAN.get(it['severity'], '')} · "
-                    f"{cats.get(it['category'], it['category'])} · {it['title']}",
+                    f"{cats.get(it['category'], it['category'])} · {it['title']}"
+                    + (f" · {t('map.overdue', lang)}" if it.get("overdue") else ""),
                 },
             )
             for it in d["items"]
@@ -163,9 +166,11 @@ def corridors_hideout(d: TrafficData) -> dict[str, float]:
 
 
 def heat_hideout(d: HotlineData) -> dict[str, Any]:
-    """{"c": {cell: count}, "max": largest count} for the heatmap colour ramp."""
+    """{"c": {cell: count}, "max": largest count, "o": {cell: overdue tickets}} for the heatmap colour ramp and
+    the red outline of the cells where tickets are past their deadline."""
     counts = {k: v for k, v in d["by_cell"].items() if v}
-    return {"c": counts, "max": max(counts.values(), default=0)}
+    overdue = {k: v for k, v in d.get("overdue_by_cell", {}).items() if v}
+    return {"c": counts, "max": max(counts.values(), default=0), "o": overdue}
 
 
 def parking_geojson(d: ParkingData, lang: str) -> dict[str, Any]:
@@ -210,7 +215,7 @@ def crowd_geojson(d: CrowdData, lang: str) -> dict[str, Any]:
 # --- the map component ------------------------------------------------------------------------
 
 
-def legend(lang: str) -> html.Div:
+def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
     """The legend in the map's lower-left corner, beside the district (it is tall and narrow)."""
 
     def item(swatch: Any, label: str) -> html.Div:
@@ -229,40 +234,47 @@ def legend(lang: str) -> html.Div:
         for _, b in c.TRAFFIC_BANDS
     ]
     heat = item(html.Span(className="legend-ramp"), f"{t('legend.low', lang)} → {t('legend.high', lang)}")
+    overdue = [
+        item(html.Span(className="legend-swatch overdue-ring"), t("legend.overdue_incident", lang)),
+        item(html.Span(className="legend-swatch overdue-cell"), t("legend.overdue_cell", lang)),
+    ]
     return html.Div(
         [
             section(t("legend.severity", lang), sev),
             section(t("legend.sensor", lang), states),
             section(t("legend.traffic", lang), bands),
             section(t("legend.heat", lang), [heat]),
+            section(t("legend.overdue", lang), overdue),
         ],
-        id=ids.MAP_LEGEND,
+        id=mids.legend,
         className="map-legend",
     )
 
 
-def district_map(lang: str, tile_url: str | None = None, scale: float = 1.0) -> dl.MapContainer:
-    """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers."""
+def district_map(
+    lang: str, tile_url: str | None = None, scale: float = 1.0, mids: ids.MapIds = ids.WALL_MAP
+) -> dl.MapContainer:
+    """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers (IDs `mids`)."""
     base: list[Any] = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES]
     if tile_url:
-        base.append(dl.TileLayer(id=ids.MAP_TILES, url=tile_url, maxZoom=19))
+        base.append(dl.TileLayer(id=mids.tiles, url=tile_url, maxZoom=19))
     base += [
         dl.GeoJSON(
-            id=ids.MAP_SUBDISTRICTS,
+            id=mids.subdistricts,
             data=geo.subdistricts_geojson(),
             style=fn("subdistrictStyle"),
             pane="dc-base",
             hideout={"tiles": bool(tile_url)},
         ),
         dl.GeoJSON(
-            id=ids.MAP_BOUNDARY,
+            id=mids.boundary,
             data=geo.boundary_geojson(),
             style=fn("boundaryStyle"),
             pane="dc-base",
             interactive=False,
         ),
         dl.GeoJSON(
-            id=ids.MAP_LABELS,
+            id=mids.labels,
             data=labels_geojson(lang),
             pointToLayer=fn("labelPoint"),
             pane="dc-labels",
@@ -272,10 +284,10 @@ def district_map(lang: str, tile_url: str | None = None, scale: float = 1.0) -> 
     overlays = [
         dl.Overlay(
             dl.GeoJSON(
-                id=ids.MAP_HEAT,
+                id=mids.heat,
                 data=geo.grid_geojson(),
                 style=fn("heatStyle"),
-                hideout={"c": {}, "max": 0},
+                hideout={"c": {}, "max": 0, "o": {}},
                 pane="dc-heat",
                 interactive=False,
             ),
@@ -284,7 +296,7 @@ def district_map(lang: str, tile_url: str | None = None, scale: float = 1.0) -> 
         ),
         dl.Overlay(
             dl.GeoJSON(
-                id=ids.MAP_CORRIDORS,
+                id=mids.corridors,
                 data=corridors_geojson(),
                 style=fn("corridorStyle"),
                 hideout={},
@@ -296,7 +308,7 @@ def district_map(lang: str, tile_url: str | None = None, scale: float = 1.0) -> 
         ),
         dl.Overlay(
             dl.GeoJSON(
-                id=ids.MAP_SENSORS,
+                id=mids.sensors,
                 data=feature_collection([]),
                 cluster=True,
                 pointToLayer=fn("sensorPoint"),
@@ -310,18 +322,18 @@ def district_map(lang: str, tile_url: str | None = None, scale: float = 1.0) -> 
             checked=True,
         ),
         dl.Overlay(
-            dl.GeoJSON(id=ids.MAP_PARKING, data=feature_collection([]), pointToLayer=fn("parkingPoint")),
+            dl.GeoJSON(id=mids.parking, data=feature_collection([]), pointToLayer=fn("parkingPoint")),
             name=t("layer.parking", lang),
             checked=True,
         ),
         dl.Overlay(
-            dl.GeoJSON(id=ids.MAP_CROWD, data=feature_collection([]), pointToLayer=fn("crowdPoint")),
+            dl.GeoJSON(id=mids.crowd, data=feature_collection([]), pointToLayer=fn("crowdPoint")),
             name=t("layer.crowd", lang),
             checked=True,
         ),
         dl.Overlay(
             dl.GeoJSON(
-                id=ids.MAP_INCIDENTS,
+                id=mids.incidents,
                 data=feature_collection([]),
                 pointToLayer=fn("incidentPoint"),
                 # Only really dense spots cluster; a cluster takes the colour of its most severe incident.
@@ -335,8 +347,8 @@ def district_map(lang: str, tile_url: str | None = None, scale: float = 1.0) -> 
         ),
     ]
     return dl.Map(
-        [*base, dl.LayersControl(overlays, id=ids.MAP_LAYERS, position="topright", collapsed=False)],
-        id=ids.MAP,
+        [*base, dl.LayersControl(overlays, id=mids.layers, position="topright", collapsed=False)],
+        id=mids.map,
         # The first view; assets/map.js then fits the district to the panel's full height beside the legend
         # and the layer control (on load and on resize only, never on a refresh), at any fractional zoom.
         bounds=bounds(),

@@ -54,11 +54,32 @@ def lang_switch(lang: str, path: str = "/wall") -> html.Div:
     )
 
 
+def replay_control(lang: str) -> html.Div:
+    """The last 24 hours on a slider (history snapshots): the panels and the map replay the time picked, the badge
+    says "回放 14:05", and "实时" (or five minutes without a touch) returns to live. Alarms stay live."""
+    from layouts.tablet import SLIDER_MIN, SLIDER_STEP
+
+    return html.Div(
+        [
+            html.Span(t("tab.live", lang), id=ids.WALL_MODE, className="wall-mode live"),
+            html.Div(
+                dcc.Slider(id=ids.WALL_SLIDER, min=SLIDER_MIN, max=0, step=SLIDER_STEP, value=0,
+                           marks={SLIDER_MIN: t("tab.hours_ago", lang, n=24), 0: t("tab.now", lang)},
+                           updatemode="mouseup", included=False, allow_direct_input=False),
+                className="wall-slider",
+            ),
+            html.Button(t("tab.now", lang), id=ids.WALL_LIVE, className="wall-live", n_clicks=0),
+        ],
+        className="wall-replay",
+    )
+
+
 def topbar(lang: str) -> html.Header:
-    """Title, the KPI strip's freshness, the Beijing-time clock and the language switch."""
+    """Title, the replay slider, the KPI strip's freshness, the Beijing-time clock and the language switch."""
     return html.Header(
         [
             html.H1([t("app.title", lang), html.Small(t("app.subtitle", lang))], className="wall-title"),
+            replay_control(lang),
             freshness_badge(ids.PANEL_KPI, lang),
             html.Div(
                 [html.Span(id=ids.CLOCK_DATE, className="clock-date"), html.Span("--:--:--", id=ids.CLOCK)],

@@ -77,3 +77,11 @@ def csrf_headers(client: FlaskClient) -> dict[str, str]:
     cookie = client.get_cookie(csrf.COOKIE_NAME)
     assert cookie is not None, "no CSRF cookie: log in first"
     return {csrf.HEADER_NAME: cookie.value}
+
+
+def log_in_browser(browser: Any, base_url: str, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the real /login form in a dash.testing browser (dash_duo, dash_br or a Browser)."""
+    browser.driver.get(base_url.rstrip("/") + "/login")
+    browser.wait_for_element("#username").send_keys(username)
+    browser.find_element("#password").send_keys(password)
+    browser.find_element("button[type=submit]").click()

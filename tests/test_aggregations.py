@@ -430,6 +430,37 @@ def test_incident_summary_totals_from_counts_and_items_most_severe_then_newest()
     assert data["items"][0]["deadline_at"] == pytest.approx(NOW - 500 + 3600)
 
 
+def test_incident_items_carry_overdue_escalation_sensor_and_their_departments_clocks() -> None:
+    rows = [
+        {**incident_row(1, 2, NOW - 7200), "escalated_at": dt(NOW - 3500), "sensor_id": None},
+        {**incident_row(2, 3, NOW - 60), "sensor_id": "P1:gas"},
+    ]
+    summons = [
+        {"incident_id": 1, "department": "water", "summoned_at": dt(NOW - 7000), "deadline_at": dt(NOW - 5200),
+         "acknowledged_at": None, "escalated_at": dt(NOW - 5100)},
+        {"incident_id": 1, "department": "police", "summoned_at": dt(NOW - 7000), "deadline_at": dt(NOW - 5300),
+         "acknowledged_at": dt(NOW - 6000), "escalated_at": None},
+        {"incident_id": 99, "department": "gas", "summoned_at": dt(NOW), "deadline_at": dt(NOW + 60),
+         "acknowledged_at": None, "escalated_at": None},
+    ]
+    counts = {"open_by_severity": {"2": 1, "3": 1}, "open_by_state": {}, "overdue": 1, "today_by_category": {}}
+    one, two = compute_incidents(rows, counts, summons, NOW)["items"]
+    assert (one["overdue"], one["escalated"], one["sensor_id"]) == (True, True, None)
+    assert (two["overdue"], two["escalated"], two["sensor_id"], two["summons"]) == (False, False, "P1:gas", [])
+    # Earliest deadline first; reported and escalated departments told apart.
+    assert [(sm["department"], sm["acknowledged_at"] is not None, sm["escalated"]) for sm in one["summons"]] == [
+        ("police", True, False), ("water", False, True)]
+    assert one["summons"][1]["deadline_at"] == pytest.approx(NOW - 5200)
+    # Without a time nothing is marked overdue (the caller did not say when "now" is).
+    assert not any(i["overdue"] for i in compute_incidents(rows, counts)["items"])
+
+
+def test_overdue_tickets_by_cell_are_kept_for_the_map() -> None:
+    data = compute_hotline([], 5, NOW, overdue_cells={"r3c4": 4, "r1c1": 1, "r0c0": 0})
+    assert data["overdue"] == 5 and data["overdue_by_cell"] == {"r1c1": 1, "r3c4": 4}
+    assert compute_hotline([], 0, NOW)["overdue_by_cell"] == {}
+
+
 def test_kpi_combines_the_other_aggregates_and_unit_counts() -> None:
     scenic = geo.places_of_type("scenic")[0]
     state = fold(new_state(), [reading("a", "gas", 30), spot(scenic.id, 80, 100), speed("road_changan", 10)])

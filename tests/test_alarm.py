@@ -141,7 +141,7 @@ def test_a_leaders_click_is_refused_with_the_reason_and_audited(app: Any) -> Non
     store = wall_store(app)
     iid, _ = one_incident(app)
     msg = click_ack(app, "leader", store)
-    assert msg.startswith("Cannot acknowledge:") and "leader" in msg
+    assert msg.startswith("Cannot acknowledge:") and "Leader" in msg  # the role as the UI names it
     assert one_incident(app) == (iid, "new")
     assert audits(app, iid, "ok") == [] and len(audits(app, iid, "refused")) == 1
     assert wall_store(app)["alarms"][0]["id"] == iid

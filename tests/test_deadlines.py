@@ -173,3 +173,27 @@ def test_cron_config_runs_the_deadline_check_on_the_default_queue(
     [job] = [j for j in scheduler.get_jobs() if j.func is deadlines.check_deadlines]
     assert (job.queue_name, job.interval) == (keys.QUEUE_DEFAULT, c.DEADLINE_CHECK_S)
     assert job.job_options["ttl"] <= c.DEADLINE_CHECK_S
+
+
+def test_the_wall_sees_each_departments_clock_and_the_escalation_after_the_next_tick(
+    sessions: sessionmaker[Session], r: redis.Redis
+) -> None:
+    from dashboard.aggregates import read_aggregates
+    from workers.tick import run_tick
+
+    iid = new_incident(sessions, severity=2)
+    act(sessions, iid, DUTY, "whistle", T0, departments=["police", "water"])
+    act(sessions, iid, DUTY, "acknowledge_summons", T0 + timedelta(minutes=5), department="police")
+    later = T0 + timedelta(minutes=c.SUMMONS_ACK_DEADLINE_MIN + 1)
+    run_deadlines(r, sessions, later)
+    run_tick(r, sessions, later.timestamp())
+    env = read_aggregates(r, [c.AGG_INCIDENTS])[c.AGG_INCIDENTS]
+    assert env is not None
+    [item] = env["data"]["items"]
+    clocks = {sm["department"]: sm for sm in item["summons"]}
+    assert set(clocks) == {"police", "water"}
+    assert clocks["police"]["acknowledged_at"] == (T0 + timedelta(minutes=5)).timestamp()
+    assert clocks["water"]["acknowledged_at"] is None and clocks["water"]["escalated"] is True
+    assert clocks["water"]["deadline_at"] == (T0 + timedelta(minutes=c.SUMMONS_ACK_DEADLINE_MIN)).timestamp()
+    # The incident itself (60 minutes for severity II) is not overdue yet; it went to the leader with the summons.
+    assert (item["overdue"], item["escalated"]) == (False, True)

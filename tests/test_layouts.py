@@ -278,12 +278,15 @@ def test_router_coming_next_pages_say_so_in_both_languages() -> None:
     """/tablet, /dispatch, /admin: a plain notice in both languages with a link to the wall."""
     from callbacks.router import render_page
 
-    tree = render_page("/tablet", "leader", "zh", 1.0, None)
+    # Every page is built now: the notice stays for pages a later release adds.
+    assert i18n.t("page.coming", "zh") not in _texts(render_page("/tablet", "leader", "zh", 1.0, None))
+    tree = pages.coming_next("/tablet", "zh")
     text = _texts(tree)
     assert i18n.t("page.coming", "zh") in text
     assert i18n.t("page.coming", "en") in text
     assert any(isinstance(c, dash.html.A) and getattr(c, "href", None) == "/wall" for c in walk(tree))
-    assert i18n.t("page.coming", "en") in _texts(render_page("/admin", "admin", "en", 1.0, None))
+    # /admin is the administrator's page now (tests/test_admin.py), no longer a notice.
+    assert i18n.t("page.coming", "en") not in _texts(render_page("/admin", "admin", "en", 1.0, None))
 
 
 def test_router_checks_roles_on_the_server() -> None:
@@ -342,7 +345,8 @@ def test_map_legend_has_every_meaning_in_both_languages() -> None:
 
     for lang in ("zh", "en"):
         text = " ".join(str(c.children) for c in walk(legend(lang)) if isinstance(getattr(c, "children", None), str))
-        for key in ("sev.1", "sev.4", "state.alarm", "state.silent", "band.smooth", "band.severe", "legend.heat"):
+        for key in ("sev.1", "sev.4", "state.alarm", "state.silent", "band.smooth", "band.severe", "legend.heat",
+                    "legend.overdue_incident", "legend.overdue_cell"):
             assert i18n.t(key, lang) in text, (lang, key)
 
 
@@ -394,3 +398,74 @@ def test_session_banner_says_it_in_both_languages_and_is_hidden_until_needed() -
         assert needle in js, needle
     css = (ASSETS / "wall_extra.css").read_text(encoding="utf-8")
     assert ".wall .session-banner { display: none; }" in css
+
+
+# --- incidents: 吹哨报到 clocks, escalation and sensor tags, overdue on the panel and the map -------------
+
+
+def _item(iid: int, *, summons: list[Any] | None = None, overdue: bool = False, escalated: bool = False,
+          sensor_id: str | None = None) -> Any:
+    return {"id": iid, "title": f"事件{iid}", "category": "fire", "severity": 2, "state": "acknowledged",
+            "subdistrict": "110101001", "lon": 116.41, "lat": 39.92, "created_at": 1000.0 + iid,
+            "deadline_at": 5000.0, "overdue": overdue, "escalated": escalated, "sensor_id": sensor_id,
+            "summons": summons or []}
+
+
+def _flat(el: Any) -> str:
+    import json
+
+    return json.dumps(el, ensure_ascii=False)
+
+
+def test_incident_rows_show_each_summoned_departments_clock_and_report() -> None:
+    from layouts.incidents import row
+
+    summons = [
+        {"department": "police", "deadline_at": 900.0, "acknowledged_at": 800.0, "escalated": False},
+        {"department": "water", "deadline_at": 950.0, "acknowledged_at": None, "escalated": True},
+        {"department": "gas", "deadline_at": 3000.0, "acknowledged_at": None, "escalated": False},
+    ]
+    for lang, names in (("zh", ("公安", "水务", "燃气", "已报到")), ("en", ("Public security", "Water", "Gas",
+                                                                           "reported"))):
+        text = _flat(row(_item(1, summons=summons), lang, now=1000.0))
+        assert all(n in text for n in names), (lang, text)
+    chips = row(_item(1, summons=summons), "zh", now=1000.0)["props"]["children"][-1]["props"]["children"]
+    classes = [ch["props"]["className"] for ch in chips]
+    # Who still has to report first (earliest deadline first), those who reported last.
+    assert classes == ["summons-chip overdue", "summons-chip", "summons-chip reported"]
+    # The clocks of unreported departments are ticked by wall.js from their deadline.
+    assert chips[1]["props"]["children"][1]["props"]["data-clock"] == "3000.0"
+
+
+def test_incident_rows_tag_escalated_and_sensor_incidents_and_mark_overdue() -> None:
+    from layouts.incidents import row
+
+    r = row(_item(2, overdue=True, escalated=True, sensor_id="P1:gas"), "zh", now=10_000.0)
+    assert "overdue" in r["props"]["className"].split()
+    text = _flat(r)
+    assert i18n.t("inc.escalated", "zh") in text and i18n.t("inc.sensor", "zh") in text
+    plain = row(_item(3), "zh", now=10_000.0)
+    assert "overdue" not in plain["props"]["className"] and i18n.t("inc.escalated", "zh") not in _flat(plain)
+
+
+def test_rows_with_department_clocks_take_two_lines_of_the_panel() -> None:
+    from layouts.incidents import MAX_ROWS, rows
+
+    summons = [{"department": "police", "deadline_at": 9e9, "acknowledged_at": None, "escalated": False}]
+    items = [_item(i, summons=summons) for i in range(MAX_ROWS)]
+    d: Any = {"items": items, "open_total": MAX_ROWS, "overdue": 0, "today_total": 0}
+    out = rows(d, "zh", now=0.0)
+    shown = [e for e in out if e["props"].get("className", "").startswith("incident-row")]
+    assert len(shown) == MAX_ROWS // 2 and "list-more" in out[-1]["props"]["className"]
+
+
+def test_the_map_marks_overdue_incidents_and_the_cells_of_overdue_tickets() -> None:
+    from layouts.map import heat_hideout, incidents_geojson
+
+    d: Any = {"items": [_item(1, overdue=True), _item(2)]}
+    props = [f["properties"] for f in incidents_geojson(d, "zh")["features"]]
+    assert [p["od"] for p in props] == [1, 0] and i18n.t("map.overdue", "zh") in props[0]["tip"]
+    hotline: Any = {"by_cell": {"r1c1": 3}, "overdue_by_cell": {"r2c2": 2}}
+    assert heat_hideout(hotline) == {"c": {"r1c1": 3}, "max": 3, "o": {"r2c2": 2}}
+    js = (Path(__file__).resolve().parents[1] / "assets" / "map.js").read_text()
+    assert "p.od" in js and "h.o" in js

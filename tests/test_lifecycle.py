@@ -42,7 +42,7 @@ ROLE_SPEC = {
     "dispatch": {"acknowledge", "dispatch", "arrive", "resolve", "close", "cancel", "reopen", "change_severity",
                  "whistle", "acknowledge_summons"},
     "admin": set(lc.ACTIONS),
-    "system": {"arrive", "resolve", "close", "acknowledge_summons"},
+    "system": {"arrive", "resolve", "close", "acknowledge_summons", "change_severity"},
 }
 
 

@@ -17,6 +17,7 @@ from dashboard import constants as c
 from dashboard.db import session_factory
 from workers import tick as tick_mod
 from workers.benchmark import make_registry, make_telemetry, xadd_telemetry
+from workers.telemetry import STATE_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +63,7 @@ def test_simple_worker_reuses_its_clients_across_ticks(rq_redis: redis.Redis, jo
     SimpleWorker([queue], connection=rq_redis).work(burst=True)
     assert first.return_value()["status"] == second.return_value()["status"] == "ok"
     assert tick_mod._HOLDER.get(tick_mod.Config.from_env()) is clients
-    assert json.loads(rq_redis.get(keys.TELEMETRY_STATE) or "{}")["state"]["v"] == 1
+    assert json.loads(rq_redis.get(keys.TELEMETRY_STATE) or "{}")["state"]["v"] == STATE_VERSION
 
 
 def test_cron_config_registers_the_tick_every_second_and_enqueues_it(

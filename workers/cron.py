@@ -1,5 +1,6 @@
 """`rq cron` configuration: enqueue the tick on keys.QUEUE_TICK every second, and the deadline check on
-keys.QUEUE_DEFAULT every constants.DEADLINE_CHECK_S seconds; with the simulator on (SIMULATOR), also the
+keys.QUEUE_DEFAULT every constants.DEADLINE_CHECK_S seconds, the sensor-alarm check (workers/sensor_incidents.py)
+every constants.SENSOR_INCIDENT_CHECK_S seconds; with the simulator on (SIMULATOR), also the
 simulated units' movement (workers/units.py) every units.UNITS_INTERVAL_S seconds.
 
 Run exactly one scheduler process:  rq cron workers/cron.py --url "$REDIS_URL"  (from the project root).
@@ -15,6 +16,8 @@ from dashboard import constants as c
 from dashboard import keys
 from dashboard.config import Config
 from workers.deadlines import check_deadlines
+from workers.history import record_history
+from workers.sensor_incidents import check_sensor_alarms
 from workers.tick import tick
 from workers.units import UNITS_INTERVAL_S, move_units
 
@@ -52,6 +55,19 @@ cron.register(
     name="dongcheng-deadlines",
 )
 
+# Sensor alarms that reach an incident band open (or raise) an incident linked to the sensor. A check reads one
+# aggregate and takes a few ms; one not started within its interval is dropped, the next covers it (idempotent).
+cron.register(
+    check_sensor_alarms,
+    queue_name=keys.QUEUE_DEFAULT,
+    interval=c.SENSOR_INCIDENT_CHECK_S,
+    job_timeout=10,
+    ttl=c.SENSOR_INCIDENT_CHECK_S + 1,
+    result_ttl=10,
+    failure_ttl=TICK_FAILURE_TTL_S,
+    name="dongcheng-sensor-alarms",
+)
+
 # Simulated units drive towards their incidents and home again (only with the simulator: real units report
 # their own positions). A step takes milliseconds; one not started within its interval is dropped (each step
 # covers the time since the unit last moved, so nothing is lost).
@@ -66,3 +82,17 @@ if Config.from_env().simulator:
         failure_ttl=TICK_FAILURE_TTL_S,
         name="dongcheng-units",
     )
+
+# History (issue 4, workers/history.py): the minute's snapshot of the aggregates, hourly roll-ups and retention.
+# Several runs a minute, each storing the minute's snapshot only when it is missing, so a dropped run leaves no gap;
+# a run takes a few ms, and one not started within its interval is dropped (the next covers it; idempotent).
+cron.register(
+    record_history,
+    queue_name=keys.QUEUE_DEFAULT,
+    interval=c.HISTORY_CHECK_S,
+    job_timeout=30,
+    ttl=c.HISTORY_CHECK_S,
+    result_ttl=60,
+    failure_ttl=TICK_FAILURE_TTL_S,
+    name="dongcheng-history",
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -30,8 +30,11 @@ def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def compute_hotline(rows: Iterable[Sequence[Any]], overdue: int, now: float) -> HotlineData:
-    """The `hotline` aggregate from dal.tickets_since(query_since(now)) rows and dal.overdue_ticket_count.
+def compute_hotline(
+    rows: Iterable[Sequence[Any]], overdue: int, now: float, overdue_cells: Mapping[str, int] | None = None
+) -> HotlineData:
+    """The `hotline` aggregate from dal.tickets_since(query_since(now)) rows, the count of overdue open tickets
+    and, for the map, that count by grid cell (dal.overdue_tickets_by_cell).
 
     Rows are (category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied).
     Over today's tickets (received since Beijing midnight):
@@ -44,6 +47,7 @@ def compute_hotline(rows: Iterable[Sequence[Any]], overdue: int, now: float) -> 
     by_category = dict.fromkeys(c.HOTLINE_CATEGORIES, 0)
     by_subdistrict = {s.code: 0 for s in geo.subdistricts()}
     by_cell: dict[str, int] = {}
+    by_sub_cat: dict[str, dict[str, int]] = {}
     hourly = [0] * 24
     hourly_y = [0] * 24
     total = resp_num = resp_den = res_num = res_den = sat_num = sat_den = 0
@@ -60,6 +64,8 @@ def compute_hotline(rows: Iterable[Sequence[Any]], overdue: int, now: float) -> 
         by_category[category] = by_category.get(category, 0) + 1
         by_subdistrict[subdistrict] = by_subdistrict.get(subdistrict, 0) + 1
         by_cell[cell] = by_cell.get(cell, 0) + 1
+        sub_cats = by_sub_cat.setdefault(subdistrict, {})
+        sub_cats[category] = sub_cats.get(category, 0) + 1
         responded = _ts(responded_at)
         if responded is not None or now - received >= _RESPONSE_S:
             resp_den += 1
@@ -77,10 +83,12 @@ def compute_hotline(rows: Iterable[Sequence[Any]], overdue: int, now: float) -> 
         by_category=by_category,
         by_subdistrict=by_subdistrict,
         by_cell=dict(sorted(by_cell.items())),
+        by_subdistrict_category={k: dict(sorted(v.items())) for k, v in sorted(by_sub_cat.items())},
         response_rate=_rate(resp_num, resp_den),
         resolution_rate=_rate(res_num, res_den),
         satisfaction_rate=_rate(sat_num, sat_den),
         overdue=int(overdue),
+        overdue_by_cell={k: int(v) for k, v in sorted((overdue_cells or {}).items()) if v},
         hourly=hourly,
         hourly_yesterday=hourly_y,
     )

@@ -1,4 +1,4 @@
-"""Incident aggregate: open incidents by severity and state, overdue, today's count by category."""
+"""Incident aggregate: open incidents by severity and state, overdue, today's count by category, 吹哨报到 clocks."""
 
 from __future__ import annotations
 
@@ -6,17 +6,42 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from dashboard import constants as c
-from dashboard.keys import IncidentItem, IncidentsData
+from dashboard.keys import IncidentItem, IncidentsData, SummonsItem
 from workers.beijing import epoch
 
 MAX_ITEMS: Final = 200
 
 
-def compute_incidents(open_rows: Iterable[Mapping[str, Any]], counts: Mapping[str, Any]) -> IncidentsData:
-    """The `incidents` aggregate from dal.open_incidents rows and dal.incident_counts (since Beijing midnight).
+def summons_items(rows: Iterable[Mapping[str, Any]]) -> dict[int, list[SummonsItem]]:
+    """dal.summons_of rows grouped by incident, earliest deadline first."""
+    out: dict[int, list[SummonsItem]] = {}
+    for r in rows:
+        ack = r.get("acknowledged_at")
+        out.setdefault(int(r["incident_id"]), []).append(
+            SummonsItem(
+                department=r["department"],
+                deadline_at=epoch(r["deadline_at"]),
+                acknowledged_at=None if ack is None else epoch(ack),
+                escalated=r.get("escalated_at") is not None,
+            )
+        )
+    for items in out.values():
+        items.sort(key=lambda sm: (sm["deadline_at"], sm["department"]))
+    return out
+
+
+def compute_incidents(
+    open_rows: Iterable[Mapping[str, Any]],
+    counts: Mapping[str, Any],
+    summons: Iterable[Mapping[str, Any]] = (),
+    now: float | None = None,
+) -> IncidentsData:
+    """The `incidents` aggregate from dal.open_incidents rows, dal.incident_counts (since Beijing midnight) and
+    dal.summons_of rows, as of `now` (which incidents are overdue; None: none is marked).
 
     Totals come from the counts, not from the rows, because the row list is capped.
     """
+    by_incident = summons_items(summons)
     by_sev = {str(s): 0 for s in c.SEVERITIES}
     by_sev.update({str(k): int(v) for k, v in counts["open_by_severity"].items()})
     by_state = {s: 0 for s in c.INCIDENT_OPEN_STATES}
@@ -34,6 +59,12 @@ def compute_incidents(open_rows: Iterable[Mapping[str, Any]], counts: Mapping[st
             lat=row["lat"],
             created_at=epoch(row["created_at"]),
             deadline_at=epoch(row["deadline_at"]),
+            overdue=now is not None and epoch(row["deadline_at"]) < now,
+            # Escalated to the leader: the incident's own deadline passed, or a summoned department's did.
+            escalated=row.get("escalated_at") is not None
+            or any(sm["escalated"] for sm in by_incident.get(int(row["id"]), ())),
+            sensor_id=row.get("sensor_id"),
+            summons=by_incident.get(int(row["id"]), []),
         )
         for row in open_rows
     ]

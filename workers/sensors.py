@@ -35,8 +35,9 @@ def value_state(sensor_type: str, value: float, thresholds: Thresholds = c.SENSO
     return c.STATE_NORMAL
 
 
-def fold_reading(state: dict[str, Any], ev: Event) -> None:
-    """Fold one sensor_reading into the telemetry state (in place); log a transition into alarm."""
+def fold_reading(state: dict[str, Any], ev: Event, thresholds: Thresholds = c.SENSOR_TYPES) -> None:
+    """Fold one sensor_reading into the telemetry state (in place); log a transition into alarm (by the
+    thresholds in force: the administrator's, see dashboard.settings)."""
     sensors: dict[str, dict[str, Any]] = state["sensors"]
     sid = ev["sensor_id"]
     prev = sensors.get(sid)
@@ -44,7 +45,7 @@ def fold_reading(state: dict[str, Any], ev: Event) -> None:
     if prev is not None and ev["ts"] < prev["ts"]:
         return
     stype, value = ev["sensor_type"], ev["value"]
-    sensors[sid] = {
+    reading: dict[str, Any] = {
         "type": stype,
         "value": value,
         "ts": ev["ts"],
@@ -52,8 +53,13 @@ def fold_reading(state: dict[str, Any], ev: Event) -> None:
         "lat": ev["lat"],
         "sd": ev.get("subdistrict") or "",
     }
-    new = value_state(stype, value)
-    if new == c.STATE_ALARM and (prev is None or value_state(prev["type"], prev["value"]) != c.STATE_ALARM):
+    sensors[sid] = reading
+    new = value_state(stype, value, thresholds)
+    was_alarm = prev is not None and value_state(prev["type"], prev["value"], thresholds) == c.STATE_ALARM
+    if new == c.STATE_ALARM:
+        # "as" (alarm since) names the alarm episode: the sensor-alarm check creates one incident per episode.
+        reading["as"] = prev.get("as", prev["ts"]) if was_alarm and prev is not None else ev["ts"]
+    if new == c.STATE_ALARM and not was_alarm:
         log: list[dict[str, Any]] = state["alarm_log"]
         log.append({"ts": ev["ts"], "id": sid, "type": stype, "value": value, "sd": ev.get("subdistrict") or ""})
         if len(log) > ALARM_LOG_LEN:
@@ -139,4 +145,5 @@ def _point(
         state=sensor_state(stype, reading, now, thresholds),
         subdistrict=subdistrict,
         last_seen=0.0 if reading is None else reading["ts"],
+        alarm_since=None if reading is None else reading.get("as"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -11,13 +12,13 @@ from dashboard import constants as c
 from dashboard.events import Event
 from workers.crowd import fold_spot
 from workers.parking import fold_lot
-from workers.sensors import fold_reading
+from workers.sensors import Thresholds, fold_reading
 from workers.traffic import fold_speed
 
 log = logging.getLogger(__name__)
 
 # Bumped when the state layout changes: a state of another version is rebuilt instead of misread.
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
 
 _FOLDERS: Final[dict[str, Callable[[dict[str, Any], Event], None]]] = {
     c.SENSOR_READING: fold_reading,
@@ -30,7 +31,8 @@ _FOLDERS: Final[dict[str, Callable[[dict[str, Any], Event], None]]] = {
 def new_state() -> dict[str, Any]:
     """The empty fold state.
 
-    sensors: id -> latest reading {type, value, ts, lon, lat, sd}; alarm_log: latest transitions into
+    sensors: id -> latest reading {type, value, ts, lon, lat, sd, and "as": when its alarm began, while in
+    alarm}; alarm_log: latest transitions into
     alarm (for the ticker); corridors: id -> {speed, ts}; series: closed [minute, district index] pairs
     of the last 3 h and minute: the minute still open; lots / spots: id -> latest report.
     """
@@ -46,11 +48,17 @@ def new_state() -> dict[str, Any]:
     }
 
 
-def fold_into(state: dict[str, Any], events: Iterable[Event]) -> int:
-    """Fold events into `state` in place (the fast path of the tick); return how many were skipped."""
+def fold_into(state: dict[str, Any], events: Iterable[Event], thresholds: Thresholds | None = None) -> int:
+    """Fold events into `state` in place (the fast path of the tick); return how many were skipped.
+
+    `thresholds`: the sensor thresholds in force (dashboard.settings), default the constants'.
+    """
     skipped = 0
+    folders = _FOLDERS
+    if thresholds is not None:
+        folders = {**_FOLDERS, c.SENSOR_READING: functools.partial(fold_reading, thresholds=thresholds)}
     for ev in events:
-        folder = _FOLDERS.get(ev.get("kind", ""))
+        folder = folders.get(ev.get("kind", ""))
         if folder is None:
             skipped += 1
             continue

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import constants as c
-from dashboard import dal, keys
+from dashboard import dal, keys, settings
 from dashboard.aggregates import write_aggregates
 from dashboard.config import Config
 from dashboard.db import make_engine, session_factory
@@ -35,7 +35,7 @@ from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi
 from workers.parking import compute_parking
-from workers.sensors import compute_sensors
+from workers.sensors import Thresholds, compute_sensors
 from workers.telemetry import STATE_VERSION, fold_into, new_state
 from workers.ticker import compute_ticker
 from workers.traffic import compute_traffic
@@ -70,9 +70,10 @@ class SqlInputs:
 
     registry: list[dict[str, Any]]
     open_incidents: list[dict[str, Any]]
+    summons: list[dict[str, Any]]
     incident_counts: dict[str, Any]
     tickets: list[tuple[Any, ...]]
-    overdue_tickets: int
+    overdue_cells: dict[str, int]
     unit_counts: dict[str, int]
 
 
@@ -124,17 +125,36 @@ def read_telemetry(r: redis.Redis, cursor: str, limit: int) -> tuple[list[Event]
 
 
 def query_sql(sessions: sessionmaker[Session], now: float) -> SqlInputs:
-    """Read the registry, incidents, tickets and units in one session (eight small queries)."""
+    """Read the registry, incidents, summons, tickets and units in one session (nine small queries)."""
     now_dt = utc_datetime(now)
     with sessions() as s:
+        open_incidents = dal.open_incidents(s)
         return SqlInputs(
             registry=dal.sensor_registry(s),
-            open_incidents=dal.open_incidents(s),
+            open_incidents=open_incidents,
+            summons=dal.summons_of(s, (row["id"] for row in open_incidents)),
             incident_counts=dal.incident_counts(s, utc_datetime(day_start(now)), now_dt),
             tickets=dal.tickets_since(s, utc_datetime(query_since(now))),
-            overdue_tickets=dal.overdue_ticket_count(s, now_dt),
+            overdue_cells=dal.overdue_tickets_by_cell(s, now_dt),
             unit_counts=dal.unit_status_counts(s),
         )
+
+
+# The thresholds of the latest tick that could read them, per process: used while the database is away.
+_last_thresholds: Thresholds = c.SENSOR_TYPES
+
+
+def load_thresholds(sessions: sessionmaker[Session]) -> Thresholds:
+    """The sensor thresholds in force, read from SQL once per tick (one row by primary key), so that an
+    administrator's change applies from the next tick on without a restart; while the database is away,
+    those of the last tick that read them."""
+    global _last_thresholds
+    try:
+        with sessions() as s:
+            _last_thresholds = settings.load_thresholds(s)
+    except SQLAlchemyError:
+        log.warning("thresholds not readable (database unavailable): using the last ones read")
+    return _last_thresholds
 
 
 def read_durable(r: redis.Redis, count: int = TICKER_SCAN) -> list[dict[str, Any]]:
@@ -149,10 +169,15 @@ def read_durable(r: redis.Redis, count: int = TICKER_SCAN) -> list[dict[str, Any
 
 
 def compute_all(
-    state: Mapping[str, Any], sql: SqlInputs | None, durable: list[dict[str, Any]], now: float
+    state: Mapping[str, Any],
+    sql: SqlInputs | None,
+    durable: list[dict[str, Any]],
+    now: float,
+    thresholds: Thresholds = c.SENSOR_TYPES,
 ) -> dict[str, Any]:
     """Every aggregate's data. Without SQL (database down) only the telemetry aggregates and the ticker
-    are computed; the others keep their last value and age, so the screens show them as stale."""
+    are computed; the others keep their last value and age, so the screens show them as stale.
+    `thresholds`: the sensor thresholds in force (load_thresholds)."""
     datas: dict[str, Any] = {
         c.AGG_TRAFFIC: compute_traffic(state, now),
         c.AGG_PARKING: compute_parking(state),
@@ -160,9 +185,11 @@ def compute_all(
         c.AGG_TICKER: compute_ticker(durable, state["alarm_log"]),
     }
     if sql is not None:
-        datas[c.AGG_SENSORS] = compute_sensors(state, sql.registry, now)
-        datas[c.AGG_INCIDENTS] = compute_incidents(sql.open_incidents, sql.incident_counts)
-        datas[c.AGG_HOTLINE] = compute_hotline(sql.tickets, sql.overdue_tickets, now)
+        datas[c.AGG_SENSORS] = compute_sensors(state, sql.registry, now, thresholds)
+        datas[c.AGG_INCIDENTS] = compute_incidents(sql.open_incidents, sql.incident_counts, sql.summons, now)
+        datas[c.AGG_HOTLINE] = compute_hotline(
+            sql.tickets, sum(sql.overdue_cells.values()), now, overdue_cells=sql.overdue_cells
+        )
         datas[c.AGG_KPI] = compute_kpi(
             datas[c.AGG_SENSORS],
             datas[c.AGG_INCIDENTS],
@@ -227,10 +254,11 @@ def _run_locked(
 ) -> dict[str, Any]:
     """The tick body, run while holding the lock (renewed after the two slow phases)."""
     t0 = time.perf_counter()
+    thresholds = load_thresholds(sessions)
     cursor, state, rebuilt = load_state(r)
     events, new_cursor, bad = read_telemetry(r, cursor, max_events)
     t_read = time.perf_counter()
-    skipped = fold_into(state, events)
+    skipped = fold_into(state, events, thresholds)
     _renew_lock(r, token)
     t_fold = time.perf_counter()
     if len(events) + bad >= max_events:
@@ -244,7 +272,7 @@ def _run_locked(
     durable = read_durable(r)
     _renew_lock(r, token)
     t_sql = time.perf_counter()
-    datas = compute_all(state, sql, durable, now)
+    datas = compute_all(state, sql, durable, now, thresholds)
     t_compute = time.perf_counter()
     state_doc = json.dumps({"cursor": new_cursor, "state": state}, separators=(",", ":"))
     changed = write_aggregates(

@@ -1,0 +1,587 @@
+"""Callbacks of the administrator's page (/admin): users, thresholds and deadlines, health, the audit log.
+
+The role is checked on the server by EVERY callback here, whatever the router showed: `_admin(action)` first
+asks dashboard.admin_service.check_admin, which audits a refusal (outcome "refused"); the callback then answers
+HTTP 403 and changes nothing. The service functions check again (defence in depth). Refusals other than the
+role's (409 last administrator, 422 invalid thresholds …) are said in a toast and beside the form, and are
+audited by the service as well. A database failure rolls back, is logged and shown as "nothing was saved".
+
+The Dash callbacks are thin wrappers around plain functions (users_view, user_panel, user_step, run_user_op,
+settings_view, save_settings, health_view, audit_view) that the tests drive directly or over HTTP.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, NoReturn
+
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import abort, jsonify
+from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard import admin_service as svc
+from dashboard import dal, health, ids, settings
+from dashboard.admin_service import Refused
+from dashboard.auth import current_language
+from dashboard.db import session_scope
+from dashboard.extensions import db_sessions, redis_client
+from dashboard.i18n import BEIJING, t
+from dashboard.incident_service import Actor
+from layouts import admin as lay
+
+log = logging.getLogger(__name__)
+
+ROW_PATTERN: Final = {"type": ids.ADMIN_USER_ROW, "index": ALL}
+THRESHOLD_PATTERN: Final = {"type": ids.ADMIN_THRESHOLD, "sensor": ALL, "level": ALL}
+DEADLINE_PATTERN: Final = {"type": ids.ADMIN_DEADLINE, "group": ALL, "key": ALL}
+# User operations asked about first (they lock someone out or change what they may do).
+CONFIRMED: Final = frozenset({svc.DISABLE, svc.CHANGE_ROLE, svc.RESET_PASSWORD})
+TOAST_ICON: Final = {"ok": "success", "refused": "warning", "error": "danger"}
+TOAST_MS: Final = {"ok": 5000, "refused": 8000}
+
+
+# --- the role check ---------------------------------------------------------------------------------
+
+
+def current_actor() -> Actor:
+    """The signed-in user as the services' Actor (the role as reloaded for this very request)."""
+    if not current_user.is_authenticated:
+        return Actor(None, "anonymous", "")
+    return Actor(id=int(current_user.id), username=str(current_user.username), role=str(current_user.role))
+
+
+def forbidden(exc: Refused) -> NoReturn:
+    """Answer the Dash request with HTTP 403 (the refusal is already audited)."""
+    resp = jsonify(error="forbidden", reason=exc.reason)
+    resp.status_code = 403
+    abort(resp)
+
+
+def _admin(action: str, target_type: str | None = None, target_id: str | None = None) -> Actor:
+    """The actor when they are an administrator; else audit the refusal and answer 403."""
+    actor = current_actor()
+    try:
+        with session_scope(db_sessions()) as s:
+            svc.check_admin(s, actor, action, target_type, target_id)
+    except Refused as exc:
+        forbidden(exc)
+    return actor
+
+
+def http_refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A Dash callback whose late role refusal (the role changed after _admin checked it) answers 403."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Refused as exc:
+            if exc.status != 403:
+                raise
+            forbidden(exc)
+
+    return wrapper
+
+
+def refused_text(exc: Refused, lang: str) -> str:
+    """A refusal in `lang`: its code's sentence (field problems are listed beside the form)."""
+    return t(f"admin.refused_{exc.code}", lang, **exc.params) if exc.params else t(f"admin.refused_{exc.code}", lang)
+
+
+# --- plain core: users ------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What the administrator is told after an operation: kind ok / refused / error."""
+
+    kind: str
+    message: str
+    status: int
+    errors: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    user: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+def users_view(actor: Actor, lang: str, selected: int | None) -> Any:
+    """The users table."""
+    with session_scope(db_sessions()) as s:
+        users = svc.list_users(s, actor)
+    return lay.users_table(users, lang, selected, actor.username)
+
+
+def user_panel(actor: Actor, lang: str, selected: int | None) -> tuple[Any, ...]:
+    """(title, role value, role disabled, role-save disabled, password disabled, password-save disabled,
+    disable disabled, enable disabled) for the selected user."""
+    u = None
+    if selected is not None:
+        with session_scope(db_sessions()) as s:
+            u = svc.get_user(s, actor, selected)
+    if u is None:
+        return lay.user_title(None, lang), None, True, True, True, True, True, True
+    me = u["username"] == actor.username
+    return (lay.user_title(u, lang), u["role"], False, False, False, False, not u["active"] or me, bool(u["active"]))
+
+
+def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: Any = None, password: Any = None,
+                new: Mapping[str, Any] | None = None) -> Outcome:
+    """One user operation in a transaction of its own; a role refusal propagates (403), others are said."""
+    try:
+        with session_scope(db_sessions()) as s:
+            if op == svc.CREATE:
+                new = new or {}
+                row = svc.create_user(s, actor, new.get("username"), new.get("display_name"), new.get("role"),
+                                      new.get("password"))
+            elif op in (svc.DISABLE, svc.ENABLE):
+                row = svc.set_active(s, actor, user_id, op == svc.ENABLE)
+            elif op == svc.CHANGE_ROLE:
+                row = svc.change_role(s, actor, user_id, role)
+            elif op == svc.RESET_PASSWORD:
+                row = svc.reset_password(s, actor, user_id, password)
+            else:
+                raise ValueError(f"unknown user operation {op!r}")
+    except Refused as exc:
+        if exc.status == 403:
+            raise
+        return Outcome("refused", refused_text(exc, lang), exc.status, exc.errors)
+    except SQLAlchemyError:
+        log.exception("admin %s by %s failed in the database", op, actor.username)
+        return Outcome("error", t("admin.db_failed", lang), 503)
+    return Outcome("ok", t(f"admin.done_{op}", lang, user=row["username"]), 200, user=row)
+
+
+@dataclass
+class Step:
+    """The outcome of a click: an operation waiting for confirmation, or the outcome of one done."""
+
+    pending: dict[str, Any] | None = None
+    confirm: list[Any] | None = None
+    outcome: Outcome | None = None
+
+
+def user_step(op: str, actor: Actor, lang: str, user_id: Any, role: Any = None, password: Any = None) -> Step:
+    """A click on one of the edit panel's buttons: ask first for the risky ones, act at once otherwise."""
+    if op in CONFIRMED:
+        with session_scope(db_sessions()) as s:
+            u = svc.get_user(s, actor, user_id)
+        # What is refused anyway (a short password, the same role, oneself) is refused now, not after asking.
+        doomed = u is None or (op == svc.RESET_PASSWORD and svc.password_problem(password) is not None) or (
+            op == svc.CHANGE_ROLE and role == u["role"]) or (op == svc.DISABLE and u["username"] == actor.username)
+        if doomed or u is None:
+            return Step(outcome=run_user_op(op, actor, lang, user_id=user_id, role=role, password=password))
+        # The password stays in its field (never in a store); the dialog only names the operation.
+        pending = {"op": op, "user": user_id, "role": role}
+        return Step(pending=pending, confirm=lay.confirm_text(op, u, lang, role))
+    return Step(outcome=run_user_op(op, actor, lang, user_id=user_id, role=role, password=password))
+
+
+# --- plain core: settings ---------------------------------------------------------------------------
+
+
+def settings_view(actor: Actor, lang: str, threshold_ids: list[Mapping[str, Any]],
+                  deadline_ids: list[Mapping[str, Any]]) -> tuple[Any, ...]:
+    """(threshold values, deadline values, thresholds meta, deadlines meta, versions) in force now."""
+    with session_scope(db_sessions()) as s:
+        cur = settings.current(s, actor)
+    meta = cur["meta"]
+    d: settings.Deadlines = cur["deadlines"]
+    return (
+        lay.threshold_values(cur["thresholds"], threshold_ids),
+        [lay.deadline_value(d, str(i["group"]), str(i["key"])) for i in deadline_ids],
+        lay.meta_text(meta[settings.THRESHOLDS_KEY], lang),
+        lay.meta_text(meta[settings.DEADLINES_KEY], lang),
+        {k: v["version"] for k, v in meta.items()},
+    )
+
+
+def thresholds_doc(values: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{type: {warn, alarm}} from Dash's list of the threshold inputs' states."""
+    out: dict[str, dict[str, Any]] = {}
+    for v in values:
+        i = v.get("id") or {}
+        out.setdefault(str(i.get("sensor")), {})[str(i.get("level"))] = v.get("value")
+    return out
+
+
+def deadlines_doc(values: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The deadlines document from Dash's list of the deadline inputs' states."""
+    out: dict[str, Any] = {"incident_min": {}, "hotline_h": {}}
+    for v in values:
+        i = v.get("id") or {}
+        group, key = str(i.get("group")), str(i.get("key"))
+        if group == "summons_min":
+            out["summons_min"] = v.get("value")
+        elif group in out:
+            out[group][key] = v.get("value")
+    return out
+
+
+def save_settings(kind: str, raw: Mapping[str, Any], version: Any, actor: Actor, lang: str) -> Outcome:
+    """Save thresholds or deadlines in a transaction of their own; refusals are said, with field problems."""
+    expected = version if type(version) is int else None
+    try:
+        with session_scope(db_sessions()) as s:
+            if kind == settings.THRESHOLDS_KEY:
+                settings.save_thresholds(s, actor, raw, expected)
+            else:
+                settings.save_deadlines(s, actor, raw, expected)
+    except Refused as exc:
+        if exc.status == 403:
+            raise
+        return Outcome("refused", refused_text(exc, lang), exc.status, exc.errors)
+    except SQLAlchemyError:
+        log.exception("admin save of %s by %s failed in the database", kind, actor.username)
+        return Outcome("error", t("admin.db_failed", lang), 503)
+    return Outcome("ok", t(f"admin.done_{kind}", lang), 200)
+
+
+# --- plain core: health and audit -------------------------------------------------------------------
+
+
+def health_view(lang: str, now: float | None = None) -> tuple[Any, ...]:
+    """(sources, queues, workers, stamp) from Redis and RQ's registries."""
+    now = now or time.time()
+    h = health.system(redis_client(), now)
+    if not h["ok"]:
+        down = html.Div(t("admin.redis_down", lang, error=h["error"]), className="adm-empty adm-bad")
+        return down, down, down, ""
+    return (lay.sources_view(h["sources"], lang), lay.queues_view(h["queues"], lang),
+            lay.workers_view(h["workers"], lang), lay.health_stamp(h, lang, now))
+
+
+def parse_local(value: Any) -> datetime | None:
+    """A datetime-local input ("2026-11-25T09:30", Beijing time) as an aware UTC datetime, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=BEIJING)
+    return dt.astimezone(UTC)
+
+
+def audit_filters(actor: Any, action: Any, outcome: Any, target: Any, since: Any, until: Any) -> dict[str, Any]:
+    """The filters as dal.query_audit arguments (blank ones dropped, texts trimmed and bounded)."""
+
+    def text(v: Any) -> str | None:
+        return v.strip()[:128] if isinstance(v, str) and v.strip() else None
+
+    return {"actor": text(actor), "action": text(action), "outcome": text(outcome), "target": text(target),
+            "since": parse_local(since), "until": parse_local(until)}
+
+
+def audit_view(actor: Actor, lang: str, filters: Mapping[str, Any], page: int) -> tuple[Any, str, int]:
+    """(table, count text, page actually shown) of one page of the audit log, newest first."""
+    with session_scope(db_sessions()) as s:
+        svc.check_admin(s, actor, "audit_view")
+        rows, total = dal.query_audit(s, **filters, limit=lay.AUDIT_PAGE_SIZE, offset=page * lay.AUDIT_PAGE_SIZE)
+        if not rows and page > 0 and total:
+            page = max(0, (total - 1) // lay.AUDIT_PAGE_SIZE)
+            rows, total = dal.query_audit(s, **filters, limit=lay.AUDIT_PAGE_SIZE, offset=page * lay.AUDIT_PAGE_SIZE)
+        table = lay.audit_table(rows, lang)
+    return table, lay.audit_count(total, page, lang), page
+
+
+# --- Dash wiring ------------------------------------------------------------------------------------
+
+# The open section is pure presentation (no data): switched in the browser.
+clientside_callback(
+    "function(tab) { return 'admin adm-tab-' + (tab || 'users'); }",
+    Output(ids.ADMIN, "className"),
+    Input(ids.ADMIN_TABS, "value"),
+)
+
+TOAST_OUTPUTS: Final = (
+    Output(ids.ADMIN_TOAST, "is_open", allow_duplicate=True),
+    Output(ids.ADMIN_TOAST, "header", allow_duplicate=True),
+    Output(ids.ADMIN_TOAST, "children", allow_duplicate=True),
+    Output(ids.ADMIN_TOAST, "icon", allow_duplicate=True),
+    Output(ids.ADMIN_TOAST, "duration", allow_duplicate=True),
+)
+NO_TOAST: Final = (no_update,) * 5
+
+
+def toast(o: Outcome, lang: str) -> tuple[Any, ...]:
+    """The toast's is_open, header, body, icon and duration (errors stay until dismissed)."""
+    header = t("admin.toast_ok" if o.ok else "admin.toast_error" if o.kind == "error" else "admin.toast_refused",
+               lang)
+    return True, header, o.message, TOAST_ICON.get(o.kind, "secondary"), TOAST_MS.get(o.kind)
+
+
+def _errors(o: Outcome, lang: str) -> Any:
+    return html.Ul(lay.problems_list(o.errors, lang)) if o.errors else ""
+
+
+@callback(Output(ids.ADMIN_USERS, "children"), Input(ids.ADMIN_REFRESH, "data"), Input(ids.ADMIN_USER_SELECTED, "data"))
+@http_refusals
+def _users(_refresh: Any, selected: int | None) -> Any:
+    actor = _admin("users_view")
+    try:
+        return users_view(actor, current_language(), selected)
+    except SQLAlchemyError:
+        log.exception("admin users could not be read")
+        raise PreventUpdate from None
+
+
+@callback(Output(ids.ADMIN_USER_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
+@http_refusals
+def _select(_clicks: list[Any]) -> int:
+    _admin("users_view")
+    trig = ctx.triggered_id
+    if not isinstance(trig, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate  # rows re-rendered, not clicked
+    return int(trig["index"])
+
+
+@callback(
+    Output(ids.ADMIN_USER_TITLE, "children"),
+    Output(ids.ADMIN_USER_ROLE, "value"),
+    Output(ids.ADMIN_USER_ROLE, "disabled"),
+    Output(ids.ADMIN_USER_ROLE_SAVE, "disabled"),
+    Output(ids.ADMIN_USER_PASSWORD, "disabled"),
+    Output(ids.ADMIN_USER_PASSWORD_SAVE, "disabled"),
+    Output(ids.ADMIN_USER_DISABLE, "disabled"),
+    Output(ids.ADMIN_USER_ENABLE, "disabled"),
+    Input(ids.ADMIN_USER_SELECTED, "data"),
+    Input(ids.ADMIN_REFRESH, "data"),
+)
+@http_refusals
+def _user_panel(selected: int | None, _refresh: Any) -> tuple[Any, ...]:
+    actor = _admin("users_view")
+    try:
+        return user_panel(actor, current_language(), selected)
+    except SQLAlchemyError:
+        log.exception("admin user %s could not be read", selected)
+        raise PreventUpdate from None
+
+
+# Which button asks for which operation.
+_BUTTON_OP: Final = {
+    ids.ADMIN_NEW_SUBMIT: svc.CREATE,
+    ids.ADMIN_USER_ROLE_SAVE: svc.CHANGE_ROLE,
+    ids.ADMIN_USER_PASSWORD_SAVE: svc.RESET_PASSWORD,
+    ids.ADMIN_USER_DISABLE: svc.DISABLE,
+    ids.ADMIN_USER_ENABLE: svc.ENABLE,
+}
+
+
+# The outputs of _user_act by name, in their order after the toast's five.
+USER_ACT_OUTPUTS: Final = ("toast", "refresh", "pending", "confirm", "confirm_body", "new_error", "user_error",
+                           "new_username", "new_display", "new_password", "user_password", "selected")
+
+
+def _user_act_result(out: dict[str, Any]) -> tuple[Any, ...]:
+    """_user_act's outputs in order (the toast's five first)."""
+    t5 = out["toast"] if out["toast"] is not no_update else NO_TOAST
+    return (*t5, *(out[k] for k in USER_ACT_OUTPUTS[1:]))
+
+
+@callback(
+    *TOAST_OUTPUTS,
+    Output(ids.ADMIN_REFRESH, "data", allow_duplicate=True),
+    Output(ids.ADMIN_PENDING, "data"),
+    Output(ids.ADMIN_CONFIRM, "is_open"),
+    Output(ids.ADMIN_CONFIRM_BODY, "children"),
+    Output(ids.ADMIN_NEW_ERROR, "children"),
+    Output(ids.ADMIN_USER_ERROR, "children"),
+    Output(ids.ADMIN_NEW_USERNAME, "value"),
+    Output(ids.ADMIN_NEW_DISPLAY, "value"),
+    Output(ids.ADMIN_NEW_PASSWORD, "value"),
+    Output(ids.ADMIN_USER_PASSWORD, "value"),
+    Output(ids.ADMIN_USER_SELECTED, "data", allow_duplicate=True),
+    Input(ids.ADMIN_NEW_SUBMIT, "n_clicks"),
+    Input(ids.ADMIN_USER_ROLE_SAVE, "n_clicks"),
+    Input(ids.ADMIN_USER_PASSWORD_SAVE, "n_clicks"),
+    Input(ids.ADMIN_USER_DISABLE, "n_clicks"),
+    Input(ids.ADMIN_USER_ENABLE, "n_clicks"),
+    Input(ids.ADMIN_CONFIRM_OK, "n_clicks"),
+    Input(ids.ADMIN_CONFIRM_CANCEL, "n_clicks"),
+    State(ids.ADMIN_NEW_USERNAME, "value"),
+    State(ids.ADMIN_NEW_DISPLAY, "value"),
+    State(ids.ADMIN_NEW_ROLE, "value"),
+    State(ids.ADMIN_NEW_PASSWORD, "value"),
+    State(ids.ADMIN_USER_SELECTED, "data"),
+    State(ids.ADMIN_USER_ROLE, "value"),
+    State(ids.ADMIN_USER_PASSWORD, "value"),
+    State(ids.ADMIN_PENDING, "data"),
+    State(ids.ADMIN_REFRESH, "data"),
+    prevent_initial_call=True,
+)
+@http_refusals
+def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _back: Any, username: Any,
+              display: Any, new_role: Any, new_password: Any, selected: Any, role: Any, password: Any,
+              pending: dict[str, Any] | None, refresh: int | None) -> tuple[Any, ...]:
+    lang = current_language()
+    trig = ctx.triggered_id
+    out: dict[str, Any] = dict.fromkeys(USER_ACT_OUTPUTS, no_update)
+    if trig == ids.ADMIN_CONFIRM_CANCEL:
+        out.update(pending=None, confirm=False)
+        return _user_act_result(out)
+    if not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate  # a button re-rendered, not clicked
+    bump = (refresh or 0) + 1
+    if trig == ids.ADMIN_CONFIRM_OK:
+        if not pending:
+            raise PreventUpdate
+        op = str(pending.get("op"))
+        actor = _admin(f"user_{op}", "user", str(pending.get("user")))
+        o = run_user_op(op, actor, lang, user_id=pending.get("user"), role=pending.get("role"), password=password)
+        out.update(toast=toast(o, lang), refresh=bump, pending=None, confirm=False, user_error=_errors(o, lang))
+        if o.ok:
+            out["user_password"] = ""
+        return _user_act_result(out)
+    button_op = _BUTTON_OP.get(str(trig))
+    if button_op is None:
+        raise PreventUpdate
+    op = button_op
+    target = str(selected) if op != svc.CREATE else str(username or "")
+    actor = _admin(f"user_{op}", "user", target)
+    if op == svc.CREATE:
+        o = run_user_op(op, actor, lang, new={"username": username, "display_name": display, "role": new_role,
+                                                "password": new_password})
+        out.update(toast=toast(o, lang), new_error=_errors(o, lang))
+        if o.ok:
+            assert o.user is not None
+            out.update(refresh=bump, new_username="", new_display="", new_password="", selected=o.user["id"])
+        return _user_act_result(out)
+    step = user_step(op, actor, lang, selected, role, password)
+    if step.pending is not None:
+        out.update(pending=step.pending, confirm=True, confirm_body=step.confirm, user_error="")
+        return _user_act_result(out)
+    assert step.outcome is not None
+    o = step.outcome
+    out.update(toast=toast(o, lang), user_error=_errors(o, lang))
+    if o.ok:
+        out["refresh"] = bump
+    return _user_act_result(out)
+
+
+@callback(
+    Output(THRESHOLD_PATTERN, "value"),
+    Output(DEADLINE_PATTERN, "value"),
+    Output(ids.ADMIN_THRESHOLDS_META, "children"),
+    Output(ids.ADMIN_DEADLINES_META, "children"),
+    Output(ids.ADMIN_SETTINGS_VERSIONS, "data"),
+    Input(ids.ADMIN_REFRESH, "data"),
+)
+@http_refusals
+def _settings(_refresh: Any) -> tuple[Any, ...]:
+    actor = _admin("settings_view")
+    outputs = ctx.outputs_list
+    threshold_ids = [o["id"] for o in outputs[0]]
+    deadline_ids = [o["id"] for o in outputs[1]]
+    try:
+        return settings_view(actor, current_language(), threshold_ids, deadline_ids)
+    except SQLAlchemyError:
+        log.exception("admin settings could not be read")
+        raise PreventUpdate from None
+
+
+@callback(
+    *TOAST_OUTPUTS,
+    Output(THRESHOLD_PATTERN, "invalid"),
+    Output(DEADLINE_PATTERN, "invalid"),
+    Output(ids.ADMIN_THRESHOLDS_ERROR, "children"),
+    Output(ids.ADMIN_DEADLINES_ERROR, "children"),
+    Output(ids.ADMIN_REFRESH, "data", allow_duplicate=True),
+    Input(ids.ADMIN_THRESHOLDS_SAVE, "n_clicks"),
+    Input(ids.ADMIN_DEADLINES_SAVE, "n_clicks"),
+    State(THRESHOLD_PATTERN, "value"),
+    State(DEADLINE_PATTERN, "value"),
+    State(ids.ADMIN_SETTINGS_VERSIONS, "data"),
+    State(ids.ADMIN_REFRESH, "data"),
+    prevent_initial_call=True,
+)
+@http_refusals
+def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions: dict[str, Any] | None,
+                   refresh: int | None) -> tuple[Any, ...]:
+    if not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate
+    kind = settings.THRESHOLDS_KEY if ctx.triggered_id == ids.ADMIN_THRESHOLDS_SAVE else settings.DEADLINES_KEY
+    actor = _admin(kind.removeprefix("sensor_"), "setting", kind)
+    lang = current_language()
+    thr_states, dl_states = ctx.states_list[0], ctx.states_list[1]
+    raw = thresholds_doc(thr_states) if kind == settings.THRESHOLDS_KEY else deadlines_doc(dl_states)
+    o = save_settings(kind, raw, (versions or {}).get(kind), actor, lang)
+
+    def bad(s: Mapping[str, Any]) -> bool:
+        i = s["id"]
+        name = f"{i['sensor']}.{i['level']}" if "sensor" in i else (
+            i["group"] if i["group"] == "summons_min" else f"{i['group']}.{i['key']}")
+        return name in o.errors
+
+    thr_invalid = [bad(s) for s in thr_states] if kind == settings.THRESHOLDS_KEY else [no_update] * len(thr_states)
+    dl_invalid = [bad(s) for s in dl_states] if kind == settings.DEADLINES_KEY else [no_update] * len(dl_states)
+    errors = _errors(o, lang) if o.errors else (o.message if not o.ok else "")
+    thr_error = errors if kind == settings.THRESHOLDS_KEY else no_update
+    dl_error = errors if kind == settings.DEADLINES_KEY else no_update
+    # A stale save re-reads what is stored now; a valid one shows what was stored.
+    refreshed = (refresh or 0) + 1 if o.ok or o.status == 409 else no_update
+    return (*toast(o, lang), thr_invalid, dl_invalid, thr_error, dl_error, refreshed)
+
+
+@callback(
+    Output(ids.ADMIN_SOURCES, "children"),
+    Output(ids.ADMIN_QUEUES, "children"),
+    Output(ids.ADMIN_WORKERS, "children"),
+    Output(ids.ADMIN_HEALTH_STAMP, "children"),
+    Input(ids.ADMIN_TICK, "n_intervals"),
+    Input(ids.ADMIN_TABS, "value"),
+)
+@http_refusals
+def _health(_n: Any, tab: str | None) -> tuple[Any, ...]:
+    _admin("health_view")
+    if tab != "health":
+        raise PreventUpdate  # read Redis and RQ only while the section is open
+    return health_view(current_language())
+
+
+@callback(
+    Output(ids.ADMIN_AUDIT_TABLE, "children"),
+    Output(ids.ADMIN_AUDIT_COUNT, "children"),
+    Output(ids.ADMIN_AUDIT_PAGE, "data"),
+    Input(ids.ADMIN_AUDIT_APPLY, "n_clicks"),
+    Input(ids.ADMIN_AUDIT_PREV, "n_clicks"),
+    Input(ids.ADMIN_AUDIT_NEXT, "n_clicks"),
+    Input(ids.ADMIN_TABS, "value"),
+    Input(ids.ADMIN_REFRESH, "data"),
+    State(ids.ADMIN_AUDIT_ACTOR, "value"),
+    State(ids.ADMIN_AUDIT_ACTION, "value"),
+    State(ids.ADMIN_AUDIT_OUTCOME, "value"),
+    State(ids.ADMIN_AUDIT_TARGET, "value"),
+    State(ids.ADMIN_AUDIT_SINCE, "value"),
+    State(ids.ADMIN_AUDIT_UNTIL, "value"),
+    State(ids.ADMIN_AUDIT_PAGE, "data"),
+)
+@http_refusals
+def _audit(_apply: Any, _prev: Any, _next: Any, tab: str | None, _refresh: Any, actor_f: Any, action: Any,
+           outcome: Any, target: Any, since: Any, until: Any, page: int | None) -> tuple[Any, ...]:
+    actor = _admin("audit_view")
+    if tab != "audit":
+        raise PreventUpdate
+    page = page if isinstance(page, int) and page >= 0 else 0
+    trig = ctx.triggered_id
+    if trig == ids.ADMIN_AUDIT_NEXT:
+        page += 1
+    elif trig == ids.ADMIN_AUDIT_PREV:
+        page = max(0, page - 1)
+    elif trig == ids.ADMIN_AUDIT_APPLY:
+        page = 0
+    try:
+        return audit_view(actor, current_language(), audit_filters(actor_f, action, outcome, target, since, until),
+                          page)
+    except SQLAlchemyError:
+        log.exception("admin audit log could not be read")
+        raise PreventUpdate from None

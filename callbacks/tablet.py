@@ -1,0 +1,231 @@
+"""The leaders' tablet: one refresh callback over precomputed aggregates (live) or a history snapshot (replay).
+
+Every REFRESH_MS, and at once when the slider or the picked subdistrict changes, the callback reads the
+aggregates with one MGET (live) or the snapshot nearest the slider's time (replay, dashboard/history.py),
+plus yesterday's snapshot at the same hour for the KPI changes, and answers `no_update` for every output whose
+signature did not change. Nothing here reads raw events.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import redis
+from dash import Input, Output, State, callback, no_update
+from dash.exceptions import PreventUpdate
+from flask_login import current_user
+
+from callbacks import map as map_cb
+from callbacks.router import PAGE_ROLES
+from callbacks.section import Ctx, Render, dedupe
+from dashboard import constants as c
+from dashboard import history, ids
+from dashboard.aggregates import read_aggregates
+from dashboard.auth import current_language
+from dashboard.extensions import redis_client
+from layouts import map as map_lay
+from layouts import tablet as lay
+from workers.beijing import day_start, hour_of
+
+log = logging.getLogger(__name__)
+
+M: Final = ids.TABLET_MAP
+DAY_S: Final = 86_400
+TABLET_PATH: Final = "/tablet"
+
+
+# What the tablet shows for a time history holds nothing of: empty layers and lists, "—" figures.
+EMPTY: Final[dict[str, Any]] = {
+    c.AGG_INCIDENTS: {"items": []},
+    c.AGG_SENSORS: {"points": [], "alarms": []},
+    c.AGG_TRAFFIC: {"corridors": []},
+    c.AGG_HOTLINE: {"by_cell": {}, "overdue_by_cell": {}, "by_subdistrict": {}, "by_subdistrict_category": {}},
+    c.AGG_PARKING: {"lots": []},
+    c.AGG_CROWD: {"spots": []},
+}
+
+
+def load_view(
+    r: redis.Redis, at: float | None, now: float
+) -> tuple[dict[str, Any], float | None, Any, list[float | None], list[float | None]]:
+    """(datas by aggregate, snapshot time or None when live, yesterday's figures at the same time, open incidents
+    by hour today and yesterday).
+
+    Live: one MGET of the aggregates. Replay: the history snapshot at or before `at` (no datas when history holds
+    none). Yesterday: the history's figures one day before the time shown. Trends: the history's hourly series.
+    """
+    shown_at = now if at is None else at
+    found: float | None = None
+    if at is None:
+        envs = read_aggregates(r, c.AGGREGATES)
+        datas = {k: env["data"] for k, env in envs.items() if env is not None}
+    else:
+        snap = history.snapshot_at(r, at, tolerance_s=history.HOUR_TOLERANCE_S)
+        # No snapshot of then: show nothing rather than leave today's picture under a "回放" badge.
+        datas = dict(snap["aggregates"]) if snap else dict(EMPTY)
+        found = float(snap["ts"]) if snap else None
+    yesterday = history.figures_at(r, shown_at - DAY_S, tolerance_s=history.MINUTE_TOLERANCE_S)
+    today0 = day_start(shown_at)
+    today = history.day_by_hour(r, "incidents_open", today0, stat="last")
+    before = history.day_by_hour(r, "incidents_open", today0 - DAY_S, stat="last")
+    return datas, found, yesterday, today, before
+
+
+def render(
+    datas: Mapping[str, Any], found: float | None, at: float | None, yesterday: Any,
+    trend: tuple[list[float | None], list[float | None]], code: str | None, lang: str, now: float, prev: Any,
+) -> tuple[list[Any], Any]:
+    """Every output's value (no_update where unchanged) and the new state."""
+    prev = prev if isinstance(prev, Mapping) else {}
+    ctx = Ctx(lang, now)
+    out: list[Any] = []
+    state: dict[str, Any] = {}
+    mode_text, mode_cls = lay.replay_label(at, lang, found)
+    kpi = datas.get(c.AGG_KPI)
+    shown_at = now if at is None else (found or at)
+    hot = datas.get(c.AGG_HOTLINE) or {}
+    hour_now = hour_of(shown_at)
+
+    head, state["head"] = dedupe(
+        [
+            (lambda: lay.kpi_cards(kpi, yesterday, lang), repr((kpi, yesterday, lang))),
+            (lambda: mode_text, mode_text),
+            (lambda: mode_cls, mode_cls),
+        ],
+        prev.get("head"),
+    )
+    out += head
+    # The map's layers: incidents only when their items changed; the others with the wall's renderers, each
+    # with its own signature state.
+    inc = datas.get(c.AGG_INCIDENTS)
+    if inc is None:
+        out.append(no_update)
+        state["inc"] = prev.get("inc")
+    else:
+        values, state["inc"] = dedupe(
+            [(functools.partial(map_lay.incidents_geojson, inc, lang), repr(inc.get("items")))], prev.get("inc")
+        )
+        out += values
+    for key, agg, n, render_fn in LAYERS:
+        d = datas.get(agg)
+        if d is None:
+            out += [no_update] * n
+            state[key] = prev.get(key)
+            continue
+        values, state[key] = render_fn(d, ctx, prev.get(key))
+        out += values
+    rest, state["rest"] = dedupe(
+        [
+            (lambda: {"tiles": False, "sel": code}, repr(code)),
+            (lambda: lay.drill(code, datas, lang), repr((code, lang, [datas.get(a) for a in (
+                c.AGG_INCIDENTS, c.AGG_HOTLINE, c.AGG_SENSORS, c.AGG_TRAFFIC)]))),
+            (lambda: lay.trend_figure(_t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
+                                      list(hot.get("hourly_yesterday") or [None] * 24), lang, hour_now),
+             repr((hot.get("hourly"), hot.get("hourly_yesterday"), hour_now, lang))),
+            (lambda: lay.trend_figure(_t("tab.trend_incidents", lang), trend[0], trend[1], lang, hour_now),
+             repr((trend, hour_now, lang))),
+        ],
+        prev.get("rest"),
+    )
+    out += rest
+    return out, state
+
+
+def _t(key: str, lang: str) -> str:
+    from dashboard.i18n import t
+
+    return t(key, lang)
+
+
+# (state key, aggregate, number of outputs, the wall's renderer) of the map layers after the incidents.
+LAYERS: Final[tuple[tuple[str, str, int, Render], ...]] = (
+    ("sen", c.AGG_SENSORS, 2, map_cb.render_sensors),
+    ("cor", c.AGG_TRAFFIC, 1, map_cb.render_corridors),
+    ("heat", c.AGG_HOTLINE, 1, map_cb.render_heat),
+    ("park", c.AGG_PARKING, 1, map_cb.render_parking),
+    ("crowd", c.AGG_CROWD, 1, map_cb.render_crowd),
+)
+OUTPUTS: Final = (
+    (ids.TABLET_KPIS, "children"),
+    (ids.TABLET_MODE, "children"),
+    (ids.TABLET_MODE, "className"),
+    (M.incidents, "data"),
+    (M.sensors, "data"),
+    (M.sensors, "hideout"),
+    (M.corridors, "hideout"),
+    (M.heat, "hideout"),
+    (M.parking, "data"),
+    (M.crowd, "data"),
+    (M.subdistricts, "hideout"),
+    (ids.TABLET_DRILL, "children"),
+    (ids.TABLET_TREND_HOTLINE, "figure"),
+    (ids.TABLET_TREND_INCIDENTS, "figure"),
+)
+
+
+def _require_tablet_role() -> None:
+    """The tablet's data is for its roles: the router checks the page, and every callback checks again."""
+    role = getattr(current_user, "role", None) if current_user and current_user.is_authenticated else None
+    if role not in PAGE_ROLES[TABLET_PATH]:
+        log.warning("tablet callback refused for role %r", role)
+        raise PreventUpdate
+
+
+def slider_time(offset_min: Any, now: float) -> float | None:
+    """The slider's value (minutes before now) as a time, or None for live (0, missing or nonsense)."""
+    try:
+        m = int(offset_min)
+    except (TypeError, ValueError):
+        return None
+    if m >= 0:
+        return None
+    return now + max(lay.SLIDER_MIN, m) * 60.0
+
+
+@callback(
+    [Output(cid, prop) for cid, prop in OUTPUTS] + [Output(ids.TABLET_STATE, "data")],
+    Input(ids.TABLET_TICK, "n_intervals"),
+    Input(ids.TABLET_SLIDER, "value"),
+    Input(ids.TABLET_SUBDISTRICT, "value"),
+    State(ids.TABLET_STATE, "data"),
+)
+def _tablet_refresh(_n: int | None, offset: Any, code: str | None, prev: Any) -> list[Any]:
+    """Thin wrapper: the interval, the slider or the picker → load_view → render."""
+    _require_tablet_role()
+    now = time.time()
+    at = slider_time(offset, now)
+    lang = current_language()
+    try:
+        datas, found, yesterday, today, before = load_view(redis_client(), at, now)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("tablet refresh: Redis unavailable (%s); the tablet keeps what it shows", exc)
+        raise PreventUpdate from exc
+    values, state = render(datas, found, at, yesterday, (today, before), code, lang, now, prev)
+    return [*values, state]
+
+
+@callback(
+    Output(ids.TABLET_SUBDISTRICT, "value"),
+    Input(M.subdistricts, "clickData"),
+    prevent_initial_call=True,
+)
+def _tap_subdistrict(feature: Any) -> Any:
+    """Tapping a subdistrict on the map picks it for the drill-down."""
+    _require_tablet_role()
+    code = feature.get("id") if isinstance(feature, Mapping) else None
+    if code not in {s["value"] for s in lay.subdistrict_options("zh")}:
+        return no_update
+    return code
+
+
+@callback(Output(ids.TABLET_SLIDER, "value"), Input(ids.TABLET_LIVE, "n_clicks"), prevent_initial_call=True)
+def _back_to_live(n: int | None) -> int:
+    """The "回到实时" button moves the slider back to now."""
+    _require_tablet_role()
+    if not n:
+        raise PreventUpdate
+    return 0

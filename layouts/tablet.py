@@ -1,0 +1,324 @@
+"""The leaders' tablet (/tablet): the district's state in ten seconds, for touch at 1024×768 to 1366×1024.
+
+KPI cards with the change against the same hour yesterday (an arrow, green when the change is good, red when it
+is bad), the district map, a drill-down into one subdistrict (tap it on the map or pick it from the list), the
+last 24 hours on a time slider (map and KPIs move with it; "实时" returns to now), and today-against-yesterday
+trend charts. Every control is a tap target of at least 44 px; nothing needs hover.
+
+The builders here are pure (aggregate data in, components out); callbacks/tablet.py reads the aggregates (live,
+or a history snapshot when the slider is in the past) and calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
+
+from dash import dcc, html
+
+from dashboard import constants as c
+from dashboard import geo, ids
+from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
+from layouts import names
+from layouts.common import BAND_COLOURS, data_attrs
+from layouts.el import Element, div, el, span
+from layouts.map import district_map
+from layouts.wall import lang_switch
+
+# The slider: minutes before now, in steps of one (history keeps a snapshot a minute for 24 h).
+SLIDER_MIN: Final = -24 * 60
+SLIDER_STEP: Final = 1
+REFRESH_MS: Final = 2000
+# Drill-down lists: the rows a tablet shows without scrolling the card.
+DRILL_ROWS: Final = 8
+
+
+class Metric(NamedTuple):
+    """One KPI card of the tablet: the KpiData field, its label, its format, and which direction is good."""
+
+    field: str
+    label: str
+    kind: str  # "int" | "num" | "pct"
+    lower_is_better: bool
+
+
+METRICS: Final = (
+    Metric("incidents_open", "kpi.incidents", "int", True),
+    Metric("incidents_overdue", "tab.overdue", "int", True),
+    Metric("units_available", "kpi.units", "int", False),
+    Metric("sensors_alarming", "tab.sensor_alarms", "int", True),
+    Metric("traffic_index", "kpi.traffic", "num", True),
+    Metric("hotline_today", "kpi.hotline", "int", True),
+    Metric("response_rate", "kpi.response", "pct", False),
+    Metric("resolution_rate", "kpi.resolution", "pct", False),
+    Metric("satisfaction_rate", "kpi.satisfaction", "pct", False),
+)
+# A change smaller than this is "持平" (the same): rates in points, the traffic index in index points.
+SAME: Final = {"int": 0.5, "num": 0.05, "pct": 0.0005}
+
+
+def fmt_value(kind: str, v: float | None, lang: str) -> str:
+    """A KPI value as shown."""
+    if v is None:
+        return t("kpi.none", lang)
+    if kind == "pct":
+        return fmt_pct(v, lang, 1)
+    if kind == "num":
+        return fmt_num(v, lang, 1)
+    return fmt_int(v, lang)
+
+
+def delta(metric: Metric, now: float | None, then: float | None, lang: str) -> tuple[str, str]:
+    """(text, class) of the change against yesterday: "▲ 3" good/bad/same, or "昨日同期无数据"."""
+    if now is None or then is None:
+        return t("tab.no_yesterday", lang), "delta none"
+    d = float(now) - float(then)
+    if abs(d) < SAME[metric.kind]:
+        return t("tab.same", lang), "delta same"
+    arrow = "▲" if d > 0 else "▼"
+    good = (d < 0) == metric.lower_is_better
+    if metric.kind == "pct":
+        amount = t("tab.points", lang, n=fmt_num(abs(d) * 100, lang, 1))
+    elif metric.kind == "num":
+        amount = fmt_num(abs(d), lang, 1)
+    else:
+        amount = fmt_int(abs(d), lang)
+    return f"{arrow} {amount}", "delta good" if good else "delta bad"
+
+
+def kpi_cards(kpi: Mapping[str, Any] | None, yesterday: Mapping[str, Any] | None, lang: str) -> list[Element]:
+    """One card per metric: label, value, and the change against the same hour yesterday."""
+    cards = []
+    for m in METRICS:
+        now_v = None if kpi is None else kpi.get(m.field)
+        then_v = None if yesterday is None else yesterday.get(m.field)
+        text, cls = delta(m, now_v, then_v, lang)
+        # "较昨日同期 ▲ 3"; without yesterday's figure only "昨日同期无数据".
+        line = [span(text, cls)] if cls == "delta none" else [span(t("tab.vs_yesterday", lang), "delta-label"),
+                                                              span(text, cls)]
+        cards.append(
+            el(
+                "Div",
+                [
+                    div(t(m.label, lang), "tab-kpi-label"),
+                    div(fmt_value(m.kind, now_v, lang), "tab-kpi-value"),
+                    div(line, "tab-kpi-delta"),
+                ],
+                cls="tab-kpi",
+                data={"metric": m.field},
+            )
+        )
+    return cards
+
+
+# --- drill-down -------------------------------------------------------------------------------------
+
+
+def subdistrict_options(lang: str) -> list[dict[str, str]]:
+    """The 17 subdistricts for the picker, in code order."""
+    return [{"label": names.subdistrict(s.code, lang), "value": s.code} for s in geo.subdistricts()]
+
+
+def _section(title: str, body: list[Any], extra: str | None = None) -> Element:
+    head = [span(title, "tab-sec-title")]
+    if extra:
+        head.append(span(extra, "tab-sec-extra"))
+    return el("Section", [div(head, "tab-sec-head"), *body], cls="tab-sec")
+
+
+def _bars(rows: list[tuple[str, float, str, str | None]]) -> list[Element]:
+    """Label, share of the widest (0–1), value text, colour: one bar row each."""
+    return [
+        div(
+            [
+                span(label, "bar-label"),
+                span(span(None, style={"width": f"{round(max(0.0, min(1.0, share)) * 100)}%",
+                                       **({"background": colour} if colour else {})}), "bar-track"),
+                span(value, "bar-value"),
+            ],
+            "tab-bar",
+        )
+        for label, share, value, colour in rows
+    ]
+
+
+def drill(code: str | None, datas: Mapping[str, Any], lang: str) -> list[Element]:
+    """One subdistrict: its open incidents, hotline tickets by category, sensor alarms and corridors."""
+    sub = geo.subdistrict_by_code().get(code or "")
+    if sub is None:
+        return [div(t("tab.pick_hint", lang), "tab-empty")]
+    # Plain mappings: a replayed snapshot may lack fields a live aggregate has.
+    inc: Mapping[str, Any] = datas.get(c.AGG_INCIDENTS) or {}
+    hot: Mapping[str, Any] = datas.get(c.AGG_HOTLINE) or {}
+    sen: Mapping[str, Any] = datas.get(c.AGG_SENSORS) or {}
+    tra: Mapping[str, Any] = datas.get(c.AGG_TRAFFIC) or {}
+
+    items = [i for i in inc.get("items", []) if i.get("subdistrict") == sub.code]
+    inc_rows: list[Any] = [
+        div(
+            [
+                span(c.SEVERITY_ROMAN.get(i["severity"], "?"), f"sev-bg-{i['severity']} tab-sev"),
+                span(i["title"], "tab-row-title"),
+                span(name("inc_state", i["state"], lang), "tab-row-meta"),
+                span(t("map.overdue", lang), "tab-row-flag") if i.get("overdue") else None,
+            ],
+            "tab-row",
+        )
+        for i in items[:DRILL_ROWS]
+    ] or [div(t("inc.none", lang), "tab-none")]
+
+    cats = hot.get("by_subdistrict_category", {}).get(sub.code, {})
+    top = sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))[:DRILL_ROWS]
+    widest = max((n for _, n in top), default=0) or 1
+    hot_rows: list[Any] = _bars([(name("hl_cat", k, lang), n / widest, fmt_int(n, lang), None) for k, n in top]) \
+        or [div(t("tab.no_tickets", lang), "tab-none")]
+
+    alarms = [p for p in sen.get("alarms", []) if p.get("subdistrict") == sub.code]
+    sen_rows: list[Any] = [
+        div(
+            [
+                span(name("state", p["state"], lang), f"tab-state {p['state']}"),
+                span(name("sensor", p["type"], lang), "tab-row-title"),
+                span(f"{fmt_num(p['value'], lang, 1)} {c.SENSOR_TYPES.get(p['type'], {}).get('unit', '')}",
+                     "tab-row-meta"),
+            ],
+            "tab-row",
+        )
+        for p in alarms[:DRILL_ROWS]
+    ] or [div(t("tab.no_alarms", lang), "tab-none state-normal")]
+
+    mine = set(geo.corridors_by_subdistrict().get(sub.code, ()))
+    cors = [cor for cor in tra.get("corridors", []) if cor["id"] in mine]
+    tra_rows: list[Any] = _bars(
+        [(names.short(cor["name_en"] if lang == "en" else cor["name_zh"]), cor["index"] / 10,
+          fmt_num(cor["index"], lang, 1), BAND_COLOURS.get(cor["band"])) for cor in cors]
+    ) or [div(t("tab.no_corridors", lang), "tab-none")]
+
+    return [
+        div([span(names.subdistrict(sub.code, lang), "tab-drill-name"),
+             span(t("tab.population", lang, n=fmt_int(sub.population, lang)), "tab-drill-pop")], "tab-drill-head"),
+        _section(t("panel.incidents", lang), inc_rows, t("tab.count", lang, n=fmt_int(len(items), lang))),
+        _section(t("tab.tickets_by_category", lang), hot_rows,
+                 t("tab.count", lang, n=fmt_int(hot.get("by_subdistrict", {}).get(sub.code, 0), lang))),
+        _section(t("tab.sensor_alarms", lang), sen_rows, t("tab.count", lang, n=fmt_int(len(alarms), lang))),
+        _section(t("panel.traffic", lang), tra_rows),
+    ]
+
+
+# --- time slider and trends ---------------------------------------------------------------------------
+
+
+def slider_marks(lang: str) -> dict[int, str]:
+    """Every three hours back from now, and "now"."""
+    marks = {m: t("tab.hours_ago", lang, n=-m // 60) for m in range(SLIDER_MIN, 0, 180)}
+    marks[0] = t("tab.now", lang)
+    return marks
+
+
+def replay_label(at: float | None, lang: str, found: float | None = None) -> tuple[str, str]:
+    """(text, class) of the mode badge: "实时" live, or "回放 14:05" with the snapshot's time."""
+    if at is None:
+        return t("tab.live", lang), "tab-mode live"
+    if found is None:
+        return t("tab.no_snapshot", lang, t=fmt_time(at, lang, seconds=False)), "tab-mode replay missing"
+    return t("tab.replay", lang, t=fmt_time(found, lang, seconds=False)), "tab-mode replay"
+
+
+def trend_figure(title: str, today: list[float | None], yesterday: list[float | None], lang: str,
+                 hour_now: int) -> dict[str, Any]:
+    """Today (to the current hour) against yesterday, by Beijing hour, as a plotly figure dict."""
+    hours = list(range(24))
+    return {
+        "data": [
+            {"type": "scatter", "mode": "lines", "name": t("hot.yesterday", lang), "x": hours, "y": yesterday,
+             "line": {"color": "#7b8bb0", "width": 2, "dash": "dot"}, "hoverinfo": "skip"},
+            {"type": "scatter", "mode": "lines+markers", "name": t("hot.today", lang), "x": hours[: hour_now + 1],
+             "y": today[: hour_now + 1], "line": {"color": "#38bdf8", "width": 3}, "marker": {"size": 6}},
+        ],
+        "layout": {
+            "title": {"text": title, "font": {"size": 16, "color": "#c9d6f0"}, "x": 0.01},
+            "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": "#c9d6f0", "size": 14},
+            "margin": {"l": 44, "r": 12, "t": 36, "b": 32}, "height": 220,
+            "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.18},
+            "xaxis": {"range": [-0.3, 23.3], "dtick": 3, "gridcolor": "rgba(255,255,255,.08)", "fixedrange": True},
+            "yaxis": {"gridcolor": "rgba(255,255,255,.08)", "rangemode": "tozero", "fixedrange": True},
+        },
+    }
+
+
+# --- the page ---------------------------------------------------------------------------------------
+
+
+def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None = None) -> html.Div:
+    """The whole tablet page; values arrive with the first refresh."""
+    header = html.Header(
+        [
+            html.H1([t("app.title", lang), html.Small(t("page.tablet", lang))], className="tab-title"),
+            html.Span(t("tab.live", lang), id=ids.TABLET_MODE, className="tab-mode live"),
+            *([html.A(t("tab.report", lang), href=report_url, className="tab-btn", id=ids.TABLET_REPORT)]
+              if report_url else []),
+            lang_switch(lang, "/tablet"),
+            html.A(t("page.logout", lang), href="/logout", className="tab-btn tab-logout"),
+        ],
+        className="tab-header",
+    )
+    slider = html.Div(
+        [
+            html.Div(
+                dcc.Slider(id=ids.TABLET_SLIDER, min=SLIDER_MIN, max=0, step=SLIDER_STEP, value=0,
+                           marks=slider_marks(lang), updatemode="mouseup", included=False,
+                           # A number box beside the track means nothing to a leader ("-132"?): the marks do.
+                           allow_direct_input=False),
+                className="tab-slider-track",
+            ),
+            html.Button(t("tab.back_live", lang), id=ids.TABLET_LIVE, className="tab-btn tab-live", n_clicks=0),
+        ],
+        className="tab-slider",
+    )
+    return html.Div(
+        [
+            header,
+            html.Div(id=ids.TABLET_KPIS, className="tab-kpis"),
+            slider,
+            html.Div(
+                [
+                    html.Div(district_map(lang, tile_url, 1.0, ids.TABLET_MAP), className="map-wrap tab-map",
+                             **data_attrs(fit=_bounds_json())),
+                    html.Div(
+                        [
+                            dcc.Dropdown(id=ids.TABLET_SUBDISTRICT, options=subdistrict_options(lang),
+                                         placeholder=t("tab.pick", lang), searchable=False, clearable=True,
+                                         className="tab-picker"),
+                            html.Div(id=ids.TABLET_DRILL, className="tab-drill"),
+                        ],
+                        className="tab-side",
+                    ),
+                ],
+                className="tab-main",
+            ),
+            html.Div(
+                [
+                    dcc.Graph(id=ids.TABLET_TREND_HOTLINE, config={"displayModeBar": False, "staticPlot": False},
+                              className="tab-chart"),
+                    dcc.Graph(id=ids.TABLET_TREND_INCIDENTS, config={"displayModeBar": False},
+                              className="tab-chart"),
+                ],
+                className="tab-trends",
+            ),
+            dcc.Interval(id=ids.TABLET_TICK, interval=REFRESH_MS),
+            dcc.Store(id=ids.TABLET_STATE, data={}),
+        ],
+        id=ids.TABLET,
+        className="tablet",
+        lang="en" if lang == "en" else "zh-CN",
+        **data_attrs(lang=lang),
+    )
+
+
+def _bounds_json() -> str:
+    import json
+
+    from layouts.map import bounds
+
+    return json.dumps(bounds())

@@ -1,0 +1,303 @@
+"""The leaders' tablet (issue 4, items 1–2): KPI changes against yesterday (pure), the drill-down, the slider's
+time, the refresh over real Redis with history snapshots (live and replay), server-side role checks through the
+Dash callbacks over HTTP, and a real browser at a tablet viewport: tap a subdistrict, move the slider."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from dash.testing.wait import until
+from hypothesis import given
+from hypothesis import strategies as st
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+
+from callbacks import tablet as cb
+from callbacks.router import render_page
+from dashboard import constants as c
+from dashboard import geo, history, i18n, ids
+from dashboard.extensions import db_sessions
+from layouts import names
+from layouts import tablet as lay
+from tests.helpers import PASSWORD, csrf_headers, incident, log_in_browser, login
+from workers.history import run_history
+from workers.tick import run_tick
+
+# The subdistrict where tests.helpers.incident() places its incidents (东四 crossroads: 朝阳门街道).
+HERE = geo.subdistrict_of(116.4170, 39.9240) or ""
+
+
+def flat(tree: Any) -> str:
+    return json.dumps(tree, ensure_ascii=False, default=lambda o: o.to_plotly_json())
+
+
+# --- pure -------------------------------------------------------------------------------------------
+
+
+def metric(field: str) -> lay.Metric:
+    return next(m for m in lay.METRICS if m.field == field)
+
+
+def test_a_change_is_good_or_bad_by_the_metrics_direction() -> None:
+    assert lay.delta(metric("incidents_open"), 5, 8, "zh") == ("▼ 3", "delta good")
+    assert lay.delta(metric("incidents_open"), 8, 5, "zh") == ("▲ 3", "delta bad")
+    assert lay.delta(metric("units_available"), 30, 35, "zh") == ("▼ 5", "delta bad")
+    assert lay.delta(metric("response_rate"), 0.95, 0.90, "zh") == ("▲ 5.0 个百分点", "delta good")
+    assert lay.delta(metric("response_rate"), 0.95, 0.90, "en") == ("▲ 5.0 pts", "delta good")
+    assert lay.delta(metric("traffic_index"), 4.02, 4.0, "zh") == (i18n.t("tab.same", "zh"), "delta same")
+    assert lay.delta(metric("hotline_today"), 10, None, "zh") == (i18n.t("tab.no_yesterday", "zh"), "delta none")
+
+
+@given(st.sampled_from(lay.METRICS), st.floats(0, 1000), st.floats(0, 1000))
+def test_the_arrow_always_points_the_way_the_figure_moved(m: lay.Metric, now: float, then: float) -> None:
+    text, cls = lay.delta(m, now, then, "en")
+    if cls == "delta same":
+        assert abs(now - then) < lay.SAME[m.kind]
+    else:
+        assert text.startswith("▲" if now > then else "▼")
+        assert (cls == "delta good") == ((now < then) == m.lower_is_better)
+
+
+def test_kpi_cards_show_every_metric_with_its_change() -> None:
+    kpi = {m.field: 1 for m in lay.METRICS} | {"response_rate": 0.9, "traffic_index": 3.3}
+    cards = lay.kpi_cards(kpi, {"incidents_open": 3}, "zh")
+    assert [card["props"]["data-metric"] for card in cards] == [m.field for m in lay.METRICS]
+    text = flat(cards)
+    assert "▼ 2" in text and "90.0%" in text and "3.3" in text and i18n.t("tab.no_yesterday", "zh") in text
+    assert i18n.t("kpi.none", "zh") in flat(lay.kpi_cards(None, None, "zh"))
+
+
+def test_the_slider_time_is_minutes_before_now_and_zero_is_live() -> None:
+    assert cb.slider_time(0, 1000.0) is None and cb.slider_time(None, 1000.0) is None
+    assert cb.slider_time("x", 1000.0) is None and cb.slider_time(5, 1000.0) is None
+    assert cb.slider_time(-90, 100_000.0) == 100_000.0 - 5400
+    assert cb.slider_time(-10_000, 100_000.0) == 100_000.0 + lay.SLIDER_MIN * 60  # never beyond 24 h
+    assert lay.replay_label(None, "zh") == (i18n.t("tab.live", "zh"), "tab-mode live")
+    assert lay.replay_label(1000.0, "zh", 960.0)[1] == "tab-mode replay"
+    assert lay.replay_label(1000.0, "en", None)[1] == "tab-mode replay missing"
+    assert lay.slider_marks("zh")[0] == i18n.t("tab.now", "zh") and min(lay.slider_marks("zh")) == lay.SLIDER_MIN
+
+
+def test_the_drill_down_shows_one_subdistricts_incidents_tickets_alarms_and_corridors() -> None:
+    code = HERE
+    cor = geo.corridors_by_subdistrict()[code][0]
+    datas = {
+        c.AGG_INCIDENTS: {"items": [
+            {"id": 1, "title": "东四 火情", "severity": 2, "state": "new", "subdistrict": code, "overdue": True},
+            {"id": 2, "title": "别处", "severity": 1, "state": "new", "subdistrict": "110101001"},
+        ]},
+        c.AGG_HOTLINE: {"by_subdistrict": {code: 5}, "by_subdistrict_category": {code: {"noise": 3, "heating": 2}}},
+        c.AGG_SENSORS: {"alarms": [{"id": "s", "type": "gas", "state": "alarm", "value": 30, "subdistrict": code}]},
+        c.AGG_TRAFFIC: {"corridors": [{"id": cor, "name_zh": "路", "name_en": "Rd", "index": 6.5, "band": "moderate"},
+                                      {"id": "elsewhere", "name_zh": "远", "name_en": "Far", "index": 9,
+                                       "band": "severe"}]},
+    }
+    text = flat(lay.drill(code, datas, "zh"))
+    assert "东四 火情" in text and "别处" not in text and i18n.t("map.overdue", "zh") in text
+    assert i18n.name("hl_cat", "noise", "zh") in text and i18n.name("sensor", "gas", "zh") in text
+    assert "6.5" in text and "远" not in text
+    # Nothing known: each section says so; no subdistrict: how to pick one.
+    empty = flat(lay.drill(code, {}, "en"))
+    assert i18n.t("tab.no_tickets", "en") in empty and i18n.t("tab.no_alarms", "en") in empty
+    assert i18n.t("tab.pick_hint", "zh") in flat(lay.drill(None, datas, "zh"))
+
+
+def test_every_subdistrict_can_be_picked_and_most_have_a_corridor() -> None:
+    options = lay.subdistrict_options("zh")
+    assert len(options) == 17 and {o["value"] for o in options} == {s.code for s in geo.subdistricts()}
+    assert sum(1 for v in geo.corridors_by_subdistrict().values() if v) >= 15
+
+
+def test_the_router_gives_the_tablet_to_leaders_and_admins_only() -> None:
+    for role in ("leader", "admin"):
+        page = flat(render_page("/tablet", role, "zh", 1.0, None))
+        assert ids.TABLET_SLIDER in page and ids.TABLET_MAP.map in page
+    for role in ("duty", "dispatch", None):
+        assert ids.TABLET_SLIDER not in flat(render_page("/tablet", role, "zh", 1.0, None))
+
+
+# --- the refresh over real Redis, live and replayed ----------------------------------------------------
+
+
+def ingest(app: Any, events: list[dict[str, Any]]) -> None:
+    resp = app.test_client().post("/api/v1/events", data=json.dumps(events), content_type="application/json",
+                                  headers={"Authorization": "Bearer test-token"})
+    assert resp.status_code == 200, resp.get_json()
+
+
+def tick(app: Any, now: float) -> None:
+    with app.app_context():
+        run_tick(app.extensions["dc_redis"], db_sessions(), now)
+
+
+def test_live_shows_the_aggregates_and_replay_shows_the_snapshot_of_then(app: Any) -> None:
+    r = app.extensions["dc_redis"]
+    now = time.time()
+    then = now - 2 * 3600
+    tick(app, then)
+    run_history(r, then)
+    ingest(app, [incident("t1", severity=2), incident("t2", severity=3)])
+    tick(app, now)
+    run_history(r, now)
+
+    live, found, yesterday, today, _ = cb.load_view(r, None, now)
+    assert found is None and live[c.AGG_KPI]["incidents_open"] == 2
+    assert yesterday is None  # no history a day back
+    assert today[i18n.to_beijing(now).hour] == 2
+    past, found, *_ = cb.load_view(r, then + 30, now)
+    assert found == history.minute_floor(then) and past[c.AGG_KPI]["incidents_open"] == 0
+
+    values, state = cb.render(live, None, None, None, (today, [None] * 24), HERE, "zh", now, {})
+    assert len(values) == len(cb.OUTPUTS)
+    out = dict(zip(cb.OUTPUTS, values, strict=True))
+    assert len(out[(ids.TABLET_MAP.incidents, "data")]["features"]) == 2
+    assert out[(ids.TABLET_MAP.subdistricts, "hideout")] == {"tiles": False, "sel": HERE}
+    assert "东四 火情" in flat(out[(ids.TABLET_DRILL, "children")])
+    # The same view again sends nothing.
+    again, _ = cb.render(live, None, None, None, (today, [None] * 24), HERE, "zh", now, state)
+    assert all(v is cb.no_update for v in again)
+    replay, _ = cb.render(past, found, then + 30, None, ([None] * 24, [None] * 24), HERE, "zh", now, state)
+    rout = dict(zip(cb.OUTPUTS, replay, strict=True))
+    assert rout[(ids.TABLET_MAP.incidents, "data")]["features"] == []
+    assert rout[(ids.TABLET_MODE, "className")] == "tab-mode replay"
+    # A time history knows nothing of: empty layers and "—", never today's picture under a replay badge.
+    nothing, found, *_ = cb.load_view(r, now - 20 * 3600, now)
+    assert found is None and nothing == cb.EMPTY
+    blank, _ = cb.render(nothing, None, now - 20 * 3600, None, ([None] * 24, [None] * 24), None, "zh", now, state)
+    bout = dict(zip(cb.OUTPUTS, blank, strict=True))
+    assert bout[(ids.TABLET_MAP.incidents, "data")]["features"] == []
+    assert bout[(ids.TABLET_MODE, "className")] == "tab-mode replay missing"
+    assert i18n.t("kpi.none", "zh") in flat(bout[(ids.TABLET_KPIS, "children")])
+
+
+# --- the callbacks over HTTP: roles on the server ----------------------------------------------------
+
+
+def call_refresh(app: Any, username: str, offset: int = 0, code: str | None = None) -> Any:
+    client = app.test_client()
+    assert login(client, username, PASSWORD).status_code == 302
+    callbacks = app.extensions["dash_app"].callback_map
+    [key] = [k for k in callbacks if f"{ids.TABLET_KPIS}.children" in k]
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")]
+    body = {"output": key, "outputs": outputs, "changedPropIds": [f"{ids.TABLET_TICK}.n_intervals"],
+            "inputs": [{"id": ids.TABLET_TICK, "property": "n_intervals", "value": 1},
+                       {"id": ids.TABLET_SLIDER, "property": "value", "value": offset},
+                       {"id": ids.TABLET_SUBDISTRICT, "property": "value", "value": code}],
+            "state": [{"id": ids.TABLET_STATE, "property": "data", "value": {}}]}
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=csrf_headers(client))
+
+
+def test_the_tablets_callbacks_check_the_role_on_the_server(app: Any) -> None:
+    tick(app, time.time())
+    ok = call_refresh(app, "leader", code=HERE)
+    assert ok.status_code == 200
+    assert ids.TABLET_KPIS in ok.get_json()["response"]
+    for username in ("duty", "dispatch"):
+        refused = call_refresh(app, username)
+        assert refused.status_code == 204, username  # nothing sent
+    assert call_refresh(app, "admin").status_code == 200
+
+
+# --- a real browser at a tablet viewport -------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_a_leader_drills_into_a_subdistrict_and_replays_the_past_on_a_tablet(
+    dash_duo: Any, app: Any, request: pytest.FixtureRequest
+) -> None:
+    r = app.extensions["dc_redis"]
+    then = time.time() - 3 * 3600
+    tick(app, then)
+    assert run_history(r, then)["stored"] is not None  # three hours ago: no incident open
+    ingest(app, [incident("b1", severity=2, title="东四 火情 tablet")])
+    # Only now the workers' ticks: a tick running meanwhile would have held the lock the past tick needs.
+    request.getfixturevalue("live_ticks")
+
+    dash_app = app.extensions["dash_app"]
+    dash_duo.start_server(dash_app, navigate=False)
+    dash_duo.driver.set_window_size(1024, 768)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")  # a leader lands on the tablet
+    until(lambda: dash_duo.driver.current_url.endswith("/tablet"), timeout=10)
+    dash_duo.wait_for_element(f"#{ids.TABLET_KPIS} .tab-kpi", timeout=15)
+
+    # Live: the incident is on the map.
+    markers = f"#{ids.TABLET_MAP.map} .pulse-marker"
+    until(lambda: len(dash_duo.find_elements(markers)) == 1, timeout=15)
+
+    # Tap a subdistrict on the map (天坛, away from the incident's marker): the drill-down shows it.
+    tiantan = "110101016"
+    label = next(e for e in dash_duo.find_elements(f"#{ids.TABLET_MAP.map} .map-label-icon span")
+                 if e.text == names.subdistrict(tiantan, "zh"))
+    ActionChains(dash_duo.driver).move_to_element(label).click().perform()
+    until(lambda: names.subdistrict(tiantan, "zh") in dash_duo.find_element(f"#{ids.TABLET_DRILL}").text,
+          timeout=10)
+
+    # Or pick one from the list: the incident's subdistrict shows the incident.
+    dash_duo.find_element(f"#{ids.TABLET_SUBDISTRICT}").click()
+    option = next(o for o in dash_duo.find_elements("[role=option]") if names.subdistrict(HERE, "zh") in o.text)
+    option.click()
+    until(lambda: "东四 火情 tablet" in dash_duo.find_element(f"#{ids.TABLET_DRILL}").text, timeout=10)
+
+    # Move the slider three hours back: the map shows no incident then, the badge says replay; back to live.
+    handle = dash_duo.find_element(f"#{ids.TABLET_SLIDER} [role=slider]")
+    handle.click()
+    for _ in range(18):  # ten minutes a key: three hours back
+        handle.send_keys(Keys.PAGE_DOWN)
+    until(lambda: int(handle.get_attribute("aria-valuenow") or 0) <= -170, timeout=5)
+    mode = f"#{ids.TABLET_MODE}"
+    until(lambda: dash_duo.find_element(mode).get_attribute("class") == "tab-mode replay", timeout=10,
+          msg=f"the mode badge stayed {dash_duo.find_element(mode).text!r}")
+    until(lambda: len(dash_duo.find_elements(markers)) == 0, timeout=10)
+    dash_duo.find_element(f"#{ids.TABLET_LIVE}").click()
+    until(lambda: "live" in dash_duo.find_element(f"#{ids.TABLET_MODE}").get_attribute("class"), timeout=10)
+    until(lambda: len(dash_duo.find_elements(markers)) == 1, timeout=10)
+    assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+# --- the wall replays the same history -------------------------------------------------------------------
+
+
+def test_replayed_envelopes_carry_the_snapshot_under_a_negative_version_and_keep_the_ticker_live() -> None:
+    from callbacks.refresh import replay_envelopes
+
+    live: Any = {c.AGG_KPI: {"name": c.AGG_KPI, "version": 7, "computed_at": 100.0, "data": {"x": 1}},
+                 c.AGG_TICKER: {"name": c.AGG_TICKER, "version": 3, "computed_at": 100.0, "data": {"items": []}}}
+    snap = {"ts": 60, "computed_at": {c.AGG_KPI: 59.5}, "aggregates": {c.AGG_KPI: {"x": 0}}}
+    out = replay_envelopes(live, snap)
+    assert out[c.AGG_KPI] == {"name": c.AGG_KPI, "version": -60, "computed_at": 59.5, "data": {"x": 0}}
+    assert out[c.AGG_TICKER] == live[c.AGG_TICKER]
+    assert replay_envelopes(live, None) == live
+
+
+def test_the_wall_replays_a_snapshot_then_returns_to_live(app: Any) -> None:
+    from callbacks.refresh import SECTION_OUTPUTS, read_and_refresh, replay_mode
+
+    r = app.extensions["dc_redis"]
+    now = time.time()
+    then = now - 3600
+    tick(app, then)
+    run_history(r, then)
+    ingest(app, [incident("w1", severity=3)])
+    tick(app, now)
+
+    def incidents_on_map(values: list[Any]) -> Any:
+        return dict(zip(SECTION_OUTPUTS, values, strict=True))[(ids.MAP_INCIDENTS, "data")]
+
+    values, client, _ = read_and_refresh(r, None, "zh", now)
+    assert len(incidents_on_map(values)["features"]) == 1
+    values, replayed, _ = read_and_refresh(r, client, "zh", now, at=then + 20)
+    assert incidents_on_map(values)["features"] == []
+    assert replayed["v"][c.AGG_KPI] == -history.minute_floor(then)
+    text, cls, wall_cls = replay_mode(then + 20, replayed["v"][c.AGG_KPI], "zh")
+    assert cls == "wall-mode replay" and wall_cls == "wall replaying" and text.startswith("回放")
+    # The same minute again: nothing to send; live again: the panels that differ are sent.
+    again, same, _ = read_and_refresh(r, replayed, "zh", now, at=then + 40)
+    assert same is cb.no_update and incidents_on_map(again) is cb.no_update
+    back, _, _ = read_and_refresh(r, replayed, "zh", now)
+    assert len(incidents_on_map(back)["features"]) == 1
+    assert replay_mode(None, None, "zh")[1] == "wall-mode live"
+    assert replay_mode(now - 20 * 3600, None, "en")[1] == "wall-mode missing"
