@@ -121,6 +121,7 @@ def render(
     rest, state["rest"] = dedupe(
         [
             (lambda: {"tiles": False, "sel": code}, repr(code)),
+            (lambda: lay.escalations(datas, lang), repr((lang, (datas.get(c.AGG_INCIDENTS) or {}).get("items")))),
             (lambda: lay.drill(code, datas, lang), repr((code, lang, [datas.get(a) for a in (
                 c.AGG_INCIDENTS, c.AGG_HOTLINE, c.AGG_SENSORS, c.AGG_TRAFFIC)]))),
             (lambda: lay.trend_figure(_t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
@@ -161,6 +162,7 @@ OUTPUTS: Final = (
     (M.parking, "data"),
     (M.crowd, "data"),
     (M.subdistricts, "hideout"),
+    (ids.TABLET_ESCALATIONS, "children"),
     (ids.TABLET_DRILL, "children"),
     (ids.TABLET_TREND_HOTLINE, "figure"),
     (ids.TABLET_TREND_INCIDENTS, "figure"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,8 @@ from dashboard import csrf, dal
 from dashboard.db import session_scope
 from dashboard.extensions import db_sessions
 from dashboard.i18n import t
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 
@@ -232,10 +235,17 @@ def logout() -> Any:
 
 @bp.route("/lang/<code>")
 def set_language(code: str) -> Any:
-    """Remember the chosen UI language for this session and go back."""
+    """Use the chosen UI language in this session and, when signed in, remember it for the user; go back."""
     if code not in LANGUAGES:
         abort(404)
     session["lang"] = code
+    if current_user.is_authenticated:
+        try:
+            with session_scope(db_sessions()) as s:
+                dal.set_user_language(s, int(current_user.id), code)
+        except SQLAlchemyError:
+            # The session still switches; only remembering it for the next sign-in is lost, so say so.
+            log.exception("could not remember language %s for user %s", code, current_user.username)
     return redirect(_safe_next(request.args.get("next")) or "/")
 
 

@@ -31,6 +31,12 @@ def get_user(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
 
 
+def set_user_language(session: Session, user_id: int, lang: str) -> bool:
+    """Remember a user's UI language (their next sign-in, on any screen, starts in it); False for no such user."""
+    done = session.execute(update(User).where(User.id == user_id).values(language=lang))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this name and password, else None."""
     user = session.scalar(select(User).where(User.username == username))

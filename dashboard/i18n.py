@@ -163,6 +163,8 @@ ZH: Final[dict[str, str]] = {
     "tab.trend_hotline": "12345 工单（每小时）· 今日与昨日",
     "tab.trend_incidents": "未结事件 · 今日与昨日",
     "wall.no_snapshot_live": "{t} 无历史快照，显示实时",
+    "tab.escalations": "上报领导 · 需要关注",
+    "tab.not_reported": "{d} 未报到",
     # severities (China's four emergency levels)
     "sev.1": "I 特别重大",
     "sev.2": "II 重大",
@@ -804,6 +806,8 @@ EN: Final[dict[str, str]] = {
     "tab.trend_hotline": "12345 tickets per hour · today vs yesterday",
     "tab.trend_incidents": "Open incidents · today vs yesterday",
     "wall.no_snapshot_live": "no snapshot at {t}: showing live",
+    "tab.escalations": "Escalated to you",
+    "tab.not_reported": "{d} not reported",
     "sev.1": "I Extremely serious",
     "sev.2": "II Serious",
     "sev.3": "III Relatively serious",

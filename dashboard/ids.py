@@ -141,6 +141,7 @@ TABLET_SLIDER: Final = "tablet-slider"  # minutes before now (0 = live)
 TABLET_LIVE: Final = "tablet-live"  # back to live
 TABLET_SUBDISTRICT: Final = "tablet-subdistrict"  # the drill-down's picker
 TABLET_DRILL: Final = "tablet-drill"
+TABLET_ESCALATIONS: Final = "tablet-escalations"  # incidents escalated to the leader
 TABLET_TREND_HOTLINE: Final = "tablet-trend-hotline"
 TABLET_TREND_INCIDENTS: Final = "tablet-trend-incidents"
 

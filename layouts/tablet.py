@@ -111,6 +111,41 @@ def kpi_cards(kpi: Mapping[str, Any] | None, yesterday: Mapping[str, Any] | None
     return cards
 
 
+# --- escalations: what went to the leader ------------------------------------------------------------
+
+
+def escalations(datas: Mapping[str, Any], lang: str) -> list[Element]:
+    """Open incidents escalated to the leader (deadline passed, or a summoned department did not report), with
+    why; nothing at all when there is none (the card hides)."""
+    items = [i for i in (datas.get(c.AGG_INCIDENTS) or {}).get("items", []) if i.get("escalated")]
+    if not items:
+        return []
+    rows = []
+    for i in items[:DRILL_ROWS]:
+        late = [sm["department"] for sm in i.get("summons", []) if sm.get("escalated")]
+        why = []
+        if i.get("overdue"):
+            why.append(t("map.overdue", lang))
+        if late:
+            names_ = [c.DEPARTMENT_NAMES.get(d, (d, d))[1 if lang == "en" else 0] for d in late]
+            why.append(t("tab.not_reported", lang, d="、".join(names_) if lang == "zh" else ", ".join(names_)))
+        rows.append(
+            div(
+                [
+                    span(c.SEVERITY_ROMAN.get(i["severity"], "?"), f"sev-bg-{i['severity']} tab-sev"),
+                    span(i["title"], "tab-row-title"),
+                    span(" · ".join(why) or t("inc.escalated", lang), "tab-row-flag"),
+                ],
+                "tab-row",
+            )
+        )
+    return [
+        div([span(t("tab.escalations", lang), "tab-sec-title"),
+             span(t("tab.count", lang, n=fmt_int(len(items), lang)), "tab-sec-extra")], "tab-sec-head"),
+        *rows,
+    ]
+
+
 # --- drill-down -------------------------------------------------------------------------------------
 
 
@@ -287,6 +322,7 @@ def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None =
                              **data_attrs(fit=_bounds_json())),
                     html.Div(
                         [
+                            html.Div(id=ids.TABLET_ESCALATIONS, className="tab-escalations", role="status"),
                             dcc.Dropdown(id=ids.TABLET_SUBDISTRICT, options=subdistrict_options(lang),
                                          placeholder=t("tab.pick", lang), searchable=False, clearable=True,
                                          className="tab-picker"),

@@ -120,3 +120,33 @@ def test_the_language_switch_is_remembered_in_the_session(client: Any) -> None:
     assert resp.headers["Location"] == "/login"
     assert "Command Centre" in client.get("/login").get_data(as_text=True)
     assert client.get("/lang/fr").status_code == 404
+
+
+def test_a_signed_in_users_language_is_remembered_for_their_next_sign_in(app: Any) -> None:
+    from flask_login import login_user
+
+    from dashboard.auth import _load_user, current_language
+    from dashboard.models import User
+
+    first = app.test_client()
+    login(first, "leader")
+    assert first.get("/lang/en?next=/tablet").headers["Location"] == "/tablet"
+    with app.app_context(), db_sessions()() as s:
+        assert s.scalars(select(User.language).where(User.username == "leader")).one() == "en"
+    # Another device, a new session: it starts in English without choosing again.
+    other = app.test_client()
+    login(other, "leader")
+    with other.session_transaction() as sess:
+        assert "lang" not in sess
+    with app.test_request_context("/tablet"):
+        with app.app_context(), db_sessions()() as s:
+            uid = s.scalars(select(User.id).where(User.username == "leader")).one()
+        user = _load_user(str(uid))
+        assert user is not None
+        login_user(user)
+        assert current_language() == "en"
+    # Choosing on the login page, before anyone signs in, changes nobody's setting.
+    anon = app.test_client()
+    anon.get("/lang/zh?next=/login")
+    with app.app_context(), db_sessions()() as s:
+        assert s.scalars(select(User.language).where(User.username == "leader")).one() == "en"

@@ -105,6 +105,20 @@ def test_the_drill_down_shows_one_subdistricts_incidents_tickets_alarms_and_corr
     assert i18n.t("tab.pick_hint", "zh") in flat(lay.drill(None, datas, "zh"))
 
 
+def test_escalations_reach_the_leader_with_why() -> None:
+    items = [
+        {"id": 1, "title": "积水", "severity": 2, "escalated": True, "overdue": False,
+         "summons": [{"department": "water", "escalated": True}, {"department": "police", "escalated": False}]},
+        {"id": 2, "title": "火情", "severity": 1, "escalated": True, "overdue": True, "summons": []},
+        {"id": 3, "title": "平常", "severity": 4, "escalated": False, "overdue": False, "summons": []},
+    ]
+    text = flat(lay.escalations({c.AGG_INCIDENTS: {"items": items}}, "zh"))
+    assert "积水" in text and "水务 未报到" in text and "公安" not in text
+    assert "火情" in text and i18n.t("map.overdue", "zh") in text and "平常" not in text
+    assert "Water not reported" in flat(lay.escalations({c.AGG_INCIDENTS: {"items": items}}, "en"))
+    assert lay.escalations({}, "zh") == [] and lay.escalations({c.AGG_INCIDENTS: {"items": items[2:]}}, "zh") == []
+
+
 def test_every_subdistrict_can_be_picked_and_most_have_a_corridor() -> None:
     options = lay.subdistrict_options("zh")
     assert len(options) == 17 and {o["value"] for o in options} == {s.code for s in geo.subdistricts()}
