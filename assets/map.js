@@ -307,6 +307,21 @@ window.dashExtensions = window.dashExtensions || {};
             return m;
         },
 
+        // 未诉先办: an amber dashed ring, larger with the score; it pulses only when new (like incidents).
+        warningPoint: function (feature, latlng) {
+            var p = feature.properties, s = scale();
+            var fresh = markSeen("w:" + feature.id);
+            var size = Math.round((22 + 18 * Math.min(1, p.s || 0)) * s);
+            var m = L.marker(latlng, {
+                keyboard: false,
+                zIndexOffset: 300,
+                icon: L.divIcon({className: "warning-marker" + (fresh ? " fresh" : ""), iconSize: [size, size],
+                                 html: "<span>!</span>"})
+            });
+            m.bindTooltip(String(p.tip || "").split("\n").map(esc).join("<br>"));
+            return m;
+        },
+
         incidentCluster: function (feature, latlng, index) {
             var leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
             var worst = 4;

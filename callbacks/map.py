@@ -54,6 +54,12 @@ def render_crowd(d: CrowdData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
     return dedupe([(lambda: lay.crowd_geojson(d, ctx.lang), sig)], prev)
 
 
+def render_warnings(d: Any, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """未诉先办 warnings as points, when the set of warnings or their scores changed."""
+    sig = repr([(w.get("id"), round(float(w.get("score") or 0.0), 2)) for w in d.get("warnings", [])]) + ctx.lang
+    return dedupe([(lambda: lay.warnings_geojson(d, ctx.lang), sig)], prev)
+
+
 SECTIONS = (
     Section(
         "map-sensors",
@@ -66,4 +72,5 @@ SECTIONS = (
     Section("map-heat", c.AGG_HOTLINE, ((ids.MAP_HEAT, "hideout"),), render_heat),
     Section("map-parking", c.AGG_PARKING, ((ids.MAP_PARKING, "data"),), render_parking),
     Section("map-crowd", c.AGG_CROWD, ((ids.MAP_CROWD, "data"),), render_crowd),
+    Section("map-warnings", c.AGG_WARNINGS, ((ids.MAP_WARNINGS, "data"),), render_warnings),
 )

@@ -46,6 +46,7 @@ EMPTY: Final[dict[str, Any]] = {
     c.AGG_HOTLINE: {"by_cell": {}, "overdue_by_cell": {}, "by_subdistrict": {}, "by_subdistrict_category": {}},
     c.AGG_PARKING: {"lots": []},
     c.AGG_CROWD: {"spots": []},
+    c.AGG_WARNINGS: {"warnings": [], "count": 0},
 }
 
 
@@ -149,6 +150,7 @@ LAYERS: Final[tuple[tuple[str, str, int, Render], ...]] = (
     ("heat", c.AGG_HOTLINE, 1, map_cb.render_heat),
     ("park", c.AGG_PARKING, 1, map_cb.render_parking),
     ("crowd", c.AGG_CROWD, 1, map_cb.render_crowd),
+    ("warn", c.AGG_WARNINGS, 1, map_cb.render_warnings),
 )
 OUTPUTS: Final = (
     (ids.TABLET_KPIS, "children"),
@@ -161,6 +163,7 @@ OUTPUTS: Final = (
     (M.heat, "hideout"),
     (M.parking, "data"),
     (M.crowd, "data"),
+    (M.warnings, "data"),
     (M.subdistricts, "hideout"),
     (ids.TABLET_ESCALATIONS, "children"),
     (ids.TABLET_DRILL, "children"),

@@ -71,6 +71,8 @@ def create_app(config: Config | None = None) -> Any:
     auth.init_auth(server)
     server.register_blueprint(api.bp)
     server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json
+    from dashboard import api_cases
+    server.register_blueprint(api_cases.bp)  # /api/v1/cases: cases of linked tickets (热线+网格)
     from dashboard import report_api
     server.register_blueprint(report_api.bp)  # GET /report, /report.csv: the daily report
     init_push(server)  # GET /api/v1/stream: Server-Sent Events from Redis pub/sub

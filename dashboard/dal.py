@@ -369,6 +369,17 @@ def open_sensor_incidents(session: Session) -> dict[str, dict[str, Any]]:
     return {str(sid): {"id": int(iid), "severity": int(sev), "external_id": ext} for sid, iid, sev, ext in rows}
 
 
+def incidents_by_external_id(session: Session, source: str, external_ids: Iterable[str]) -> dict[str, int]:
+    """external_id -> incident id of the incidents of `source` with these external ids (e.g. from warnings)."""
+    wanted = list(external_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Incident.external_id, Incident.id).where(Incident.source == source, Incident.external_id.in_(wanted))
+    )
+    return {str(ext): int(iid) for ext, iid in rows}
+
+
 def incident_counts(session: Session, since: datetime, now: datetime) -> dict[str, Any]:
     """Counts for the incident summary: open by severity and state, overdue, today by category."""
     open_filter = Incident.state.in_(c.INCIDENT_OPEN_STATES)
@@ -400,8 +411,15 @@ TICKET_ROW_COLUMNS: Final = (
 
 
 def tickets_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
-    """Lightweight rows of the tickets received since `since`, for the hotline aggregate."""
-    rows = session.execute(select(*TICKET_ROW_COLUMNS).where(HotlineTicket.received_at >= since))
+    """Lightweight rows of the tickets received since `since`, for the hotline aggregate: TICKET_ROW_COLUMNS, then
+    the id of the case the ticket belongs to (None when it is alone or was split off its case)."""
+    from dashboard.models import CaseLink
+
+    rows = session.execute(
+        select(*TICKET_ROW_COLUMNS, CaseLink.case_id)
+        .outerjoin(CaseLink, (CaseLink.ticket_id == HotlineTicket.id) & (CaseLink.decision != "split"))
+        .where(HotlineTicket.received_at >= since)
+    )
     return [tuple(r) for r in rows]
 
 
@@ -665,3 +683,142 @@ def query_audit(
         select(AuditLog).where(*conds).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit).offset(offset)
     ).all()
     return list(rows), total
+
+
+# --- cases (热线+网格, issue 5): the linking job (workers/linking.py) and the case service -----------------
+
+
+def unchecked_tickets(session: Session, since: datetime, limit: int = 5000) -> list[dict[str, Any]]:
+    """Tickets received since `since` that the linker has not considered yet, oldest first (id, category, lon, lat,
+    cell, subdistrict, received_at)."""
+    from dashboard.models import LinkCheck
+
+    rows = session.execute(
+        select(HotlineTicket.id, HotlineTicket.category, HotlineTicket.lon, HotlineTicket.lat, HotlineTicket.cell,
+               HotlineTicket.subdistrict, HotlineTicket.received_at)
+        .outerjoin(LinkCheck, LinkCheck.ticket_id == HotlineTicket.id)
+        .where(LinkCheck.ticket_id.is_(None), HotlineTicket.received_at >= since)
+        .order_by(HotlineTicket.received_at, HotlineTicket.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def checked_tickets_since(session: Session, since: datetime) -> list[dict[str, Any]]:
+    """Tickets received since `since` that the linker has considered, with their link if any (the ticket fields of
+    unchecked_tickets, then case_id and decision, both None for a lone ticket)."""
+    from dashboard.models import CaseLink, LinkCheck
+
+    rows = session.execute(
+        select(HotlineTicket.id, HotlineTicket.category, HotlineTicket.lon, HotlineTicket.lat, HotlineTicket.cell,
+               HotlineTicket.subdistrict, HotlineTicket.received_at, CaseLink.case_id, CaseLink.decision)
+        .join(LinkCheck, LinkCheck.ticket_id == HotlineTicket.id)
+        .outerjoin(CaseLink, CaseLink.ticket_id == HotlineTicket.id)
+        .where(HotlineTicket.received_at >= since)
+        .order_by(HotlineTicket.received_at, HotlineTicket.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def cases_active_since(session: Session, since: datetime) -> list[Any]:
+    """Cases whose latest ticket arrived since `since` (those a new ticket may still join)."""
+    from dashboard.models import Case
+
+    return list(session.scalars(select(Case).where(Case.last_at >= since).order_by(Case.id)))
+
+
+def link_incidents(session: Session, ids: Iterable[int] = ()) -> list[dict[str, Any]]:
+    """Open incidents, and any others named in `ids`, as the linker sees them (id, category, lon, lat, cell,
+    reported_at)."""
+    wanted = [int(i) for i in ids]
+    cond: Any = Incident.state.in_(c.INCIDENT_OPEN_STATES)
+    if wanted:
+        cond = cond | Incident.id.in_(wanted)
+    rows = session.execute(
+        select(Incident.id, Incident.category, Incident.lon, Incident.lat, Incident.cell, Incident.reported_at)
+        .where(cond)
+        .order_by(Incident.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def mark_checked(session: Session, ticket_ids: Iterable[int], now: datetime) -> None:
+    """Record that the linker considered these tickets (the primary key makes a second run fail, not repeat)."""
+    from dashboard.models import LinkCheck
+
+    session.add_all(LinkCheck(ticket_id=int(i), checked_at=now) for i in ticket_ids)
+
+
+def open_cases(session: Session, limit: int = 100, case_id: int | None = None) -> list[Any]:
+    """Open cases (a ticket still in it and unresolved), newest (latest ticket) first; or the one case `case_id`
+    whether open or not."""
+    from dashboard.models import Case, CaseLink
+
+    query = select(Case)
+    if case_id is not None:
+        query = query.where(Case.id == case_id)
+    else:
+        unresolved = (
+            select(CaseLink.id)
+            .join(HotlineTicket, HotlineTicket.id == CaseLink.ticket_id)
+            .where(CaseLink.case_id == Case.id, CaseLink.decision != "split", HotlineTicket.resolved_at.is_(None))
+            .exists()
+        )
+        query = query.where(unresolved).order_by(Case.last_at.desc(), Case.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def case_links_of(session: Session, case_ids: Iterable[int]) -> list[tuple[Any, Any]]:
+    """(CaseLink, HotlineTicket) of these cases, split links included, in the order the tickets arrived."""
+    from dashboard.models import CaseLink
+
+    ids = [int(i) for i in case_ids]
+    if not ids:
+        return []
+    rows = session.execute(
+        select(CaseLink, HotlineTicket)
+        .join(HotlineTicket, HotlineTicket.id == CaseLink.ticket_id)
+        .where(CaseLink.case_id.in_(ids))
+        .order_by(HotlineTicket.received_at, HotlineTicket.id)
+    )
+    return [(link, ticket) for link, ticket in rows]
+
+
+def case_decisions_of(session: Session, case_id: int) -> list[Any]:
+    """The dispatchers' decisions on a case's links, oldest first."""
+    from dashboard.models import CaseDecision
+
+    return list(session.scalars(select(CaseDecision).where(CaseDecision.case_id == case_id)
+                                .order_by(CaseDecision.id)))
+
+
+def case_decision_by_key(session: Session, key: str) -> Any:
+    """The decision recorded under an idempotency key, else None."""
+    from dashboard.models import CaseDecision
+
+    return session.scalar(select(CaseDecision).where(CaseDecision.idempotency_key == key))
+
+
+def lock_case_link(session: Session, case_id: int, link_id: int) -> Any:
+    """A case's link, locked and re-read for a decision; None when the case has no such link."""
+    from dashboard.models import CaseLink
+
+    return session.scalar(
+        select(CaseLink)
+        .where(CaseLink.id == link_id, CaseLink.case_id == case_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+# --- 未诉先办 early warning (workers/early_warning.py) -------------------------------------------
+
+
+def ticket_places_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
+    """(cell, subdistrict, category, received_at) of every ticket received since `since`: the early warning's
+    seasonal baseline (a few weeks of tickets, read every few minutes, never by a callback)."""
+    rows = session.execute(
+        select(HotlineTicket.cell, HotlineTicket.subdistrict, HotlineTicket.category, HotlineTicket.received_at)
+        .where(HotlineTicket.received_at >= since)
+    )
+    return [tuple(r) for r in rows]

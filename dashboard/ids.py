@@ -120,14 +120,16 @@ class MapIds(NamedTuple):
     parking: str
     crowd: str
     legend: str
+    warnings: str  # 未诉先办 early warnings
 
 
+MAP_WARNINGS: Final = "map-warnings"
 WALL_MAP: Final = MapIds(MAP, MAP_TILES, MAP_LAYERS, MAP_BOUNDARY, MAP_SUBDISTRICTS, MAP_LABELS, MAP_SENSORS,
-                         MAP_INCIDENTS, MAP_CORRIDORS, MAP_HEAT, MAP_PARKING, MAP_CROWD, MAP_LEGEND)
+                         MAP_INCIDENTS, MAP_CORRIDORS, MAP_HEAT, MAP_PARKING, MAP_CROWD, MAP_LEGEND, MAP_WARNINGS)
 TABLET_MAP: Final = MapIds(
     "tablet-map", "tablet-map-tiles", "tablet-map-layers", "tablet-map-boundary", "tablet-map-subdistricts",
     "tablet-map-labels", "tablet-map-sensors", "tablet-map-incidents", "tablet-map-corridors", "tablet-map-heat",
-    "tablet-map-parking", "tablet-map-crowd", "tablet-map-legend",
+    "tablet-map-parking", "tablet-map-crowd", "tablet-map-legend", "tablet-map-warnings",
 )
 
 # --- the leaders' tablet (layouts/tablet.py, callbacks/tablet.py) ---------------------------------------
@@ -192,6 +194,9 @@ DISPATCH_FILTER_STATE: Final = "dispatch-filter-state"
 DISPATCH_FILTER_SEVERITY: Final = "dispatch-filter-severity"
 DISPATCH_FILTER_SUBDISTRICT: Final = "dispatch-filter-subdistrict"
 DISPATCH_QUEUE: Final = "dispatch-queue"
+DISPATCH_PROPOSALS: Final = "dispatch-proposals"  # 未诉先办 warnings and 热线+网格 links, above the queue
+# Buttons of the proposals: {"type": PROPOSAL_ACTION, "kind": "warning" | "link", "ref": id, "arg": decision}.
+PROPOSAL_ACTION: Final = "proposal-action"
 DISPATCH_QUEUE_COUNT: Final = "dispatch-queue-count"
 DISPATCH_ROW: Final = "dispatch-row"  # pattern-ID type: {"type": DISPATCH_ROW, "index": incident id}
 DISPATCH_SELECTED: Final = "dispatch-selected"  # store: the incident id shown in the detail

@@ -27,6 +27,8 @@ TICK_LOCK_TTL_MS: Final = 3_000
 UPDATES_CHANNEL: Final = PREFIX + "updates"
 # Heartbeat of the tick: epoch seconds of the last completed tick.
 LAST_TICK: Final = PREFIX + "tick:last"
+# 未诉先办: the seasonal ticket baseline learned from the last weeks of SQL (workers/early_warning.py), JSON.
+WARNINGS_BASELINE: Final = PREFIX + "state:warnings-baseline"
 # Ingest counters per source, for the health page.
 INGEST_STATS: Final = PREFIX + "ingest:stats"
 # RQ queue names.
@@ -234,6 +236,8 @@ class HotlineData(TypedDict):
     overdue_by_cell: dict[str, int]  # grid cell id -> open tickets past their deadline there (any day)
     hourly: list[int]  # tickets per Beijing hour today, 24 values
     hourly_yesterday: list[int]
+    cases_today: int  # distinct cases among today's tickets (热线+网格): a lone or split-off ticket is its own case
+    linked_today: int  # today's tickets that belong to a case of two tickets or more (duplicates of one problem)
 
 
 class KpiData(TypedDict):
@@ -250,6 +254,7 @@ class KpiData(TypedDict):
     traffic_index: float
     traffic_band: str
     hotline_today: int
+    hotline_cases: NotRequired[int | None]  # today's tickets as distinct cases (linked duplicates count once)
     response_rate: float | None
     resolution_rate: float | None
     satisfaction_rate: float | None
@@ -275,6 +280,31 @@ class TickerData(TypedDict):
     items: list[TickerItem]
 
 
+class WarningItem(TypedDict):
+    """One 未诉先办 early warning: an emerging problem where complaints are expected (workers/early_warning.py)."""
+
+    id: str  # stable while the warning lasts: "<kind>:<cell or subdistrict>:<epoch minute it began>"
+    level: str  # cell | subdistrict
+    cell: str | None  # grid cell id at level "cell", else None
+    subdistrict: str  # subdistrict code
+    lon: float
+    lat: float
+    kind: str  # the cause: water_main | noise | crowd | heating | complaints (a burst of another category)
+    category: str  # the hotline category of the complaints expected (constants.HOTLINE_CATEGORIES)
+    score: float  # 0–1, how sure (sensor evidence and the tickets' Poisson tail combined)
+    since: float  # epoch seconds the evidence began
+    reasons_zh: list[str]
+    reasons_en: list[str]
+    evidence: NotRequired[list[dict[str, Any]]]  # the same reasons as fields: {"type": "sensor"|"tickets", …}
+
+
+class WarningsData(TypedDict):
+    """Aggregate `warnings`: the current early warnings, most severe first (at most 50)."""
+
+    warnings: list[WarningItem]
+    count: int  # all current warnings (the list may be cut)
+
+
 # --- health of data sources (written by dashboard/ingest.py, read by dashboard/health.py) ----------------
 # Epoch seconds of the latest request that brought an accepted event, per source (hash: source -> epoch).
 # Apart from INGEST_STATS, whose fields are all integer counters.
@@ -293,3 +323,13 @@ def ingest_minute_key(minute: int) -> str:
 def ingest_rejects_key(source: str) -> str:
     """Key of the latest rejected events of `source` (unnamed or invalid sources: "unknown")."""
     return f"{PREFIX}ingest:rejects:{source}"
+
+
+# --- cases (热线+网格, issue 5: workers/linking.py) -----------------------------------------------------------
+# Held while a linking run works, so that two runs never consider the same ticket at once.
+CASE_LINK_LOCK: Final = PREFIX + "lock:linking"
+CASE_LINK_LOCK_TTL_MS: Final = 30_000
+# Sensors seen at a cause level by recent linking runs (hash: sensor id -> JSON list of spans), kept for the
+# rules' window so that an alarm that ended shortly before a ticket still explains it. Rebuildable: it only
+# remembers what the `sensors` aggregate showed.
+CASE_ALARMS: Final = PREFIX + "cases:alarms"

@@ -260,3 +260,86 @@ class Setting(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+# --- cases (热线+网格, issue 5): hotline tickets linked into one case (workers/linking.py, dashboard/case_service.py)
+
+
+class Case(Base):
+    """One problem behind several hotline tickets (and maybe a sensor alarm or an incident), found by the linker.
+
+    Open while one of its tickets (not split off) is unresolved. `incident_id` / `sensor_id` name the incident or
+    the sensor whose alarm explains it, when one does; the links say why each ticket belongs.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_case_last", "last_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "ticket:<id of its first ticket>": unique, so two linking runs can never make the same case twice.
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    category: Mapped[str] = mapped_column(String(32))  # the first ticket's
+    subdistrict: Mapped[str] = mapped_column(String(16))
+    cell: Mapped[str] = mapped_column(String(16))
+    # Where the case is anchored (its sensor, incident or first ticket): every ticket lies near it.
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    sensor_id: Mapped[str | None] = mapped_column(String(128))
+    # Its sensors' readings as last seen when they explained a ticket (workers/linking.AlarmIn), for later tickets.
+    sensors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseLink(Base):
+    """A ticket's membership of a case, with the reason it was linked and the dispatcher's decision.
+
+    One row per ticket at most (a ticket is linked once): `decision` "auto" (the linker's), "confirmed" or "split"
+    (the ticket is out of the case and counts alone; the row stays as the record, and the linker never links the
+    ticket again). `target_type`/`target_id` name what the ticket matched: another ticket (its id), a sensor (its
+    id) or an incident (its id); `reason` holds the structured fields (rule, distance_m, minutes_apart …).
+    """
+
+    __tablename__ = "case_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("hotline_tickets.id"), unique=True)
+    target_type: Mapped[str] = mapped_column(String(16))  # ticket | sensor | incident
+    target_id: Mapped[str] = mapped_column(String(128))
+    rule: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason_zh: Mapped[str] = mapped_column(String(300))
+    reason_en: Mapped[str] = mapped_column(String(300))
+    decision: Mapped[str] = mapped_column(String(16), default="auto")  # constants.CASE_LINK_STATES
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkCheck(Base):
+    """A ticket the linker has considered (linked or not): each ticket is considered exactly once."""
+
+    __tablename__ = "link_checks"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("hotline_tickets.id"), primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseDecision(Base):
+    """One dispatcher's decision on a link (confirm or split); unique per idempotency key."""
+
+    __tablename__ = "case_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("case_links.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    decision: Mapped[str] = mapped_column(String(16))  # constants.CASE_DECISIONS
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -234,6 +234,81 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+        # cases (热线+网格)
+        "CaseLink": {
+            "type": "object",
+            "description": "Why one ticket is in its case, and the dispatcher's decision on it.",
+            "required": ["id", "ticket_id", "rule", "reason", "decision"],
+            "properties": {
+                "id": {"type": "integer"},
+                "ticket_id": {"type": "integer", "description": "the ticket's id (`tickets[].id`)"},
+                "target_type": {"type": "string", "enum": ["ticket", "sensor", "incident"],
+                                "description": "what the ticket matched"},
+                "target_id": {"type": "string"},
+                "rule": {"type": "string", "enum": ["same_category", "sensor", "incident"]},
+                "reason": {"type": "object", "description": "rule, matched, target_id, distance_m, minutes_apart, "
+                                                            "category, target_kind and, for a sensor, value"},
+                "reason_zh": {"type": "string"},
+                "reason_en": {"type": "string"},
+                "decision": {"type": "string", "enum": list(c.CASE_LINK_STATES)},
+                "decided_by": {"type": ["string", "null"]},
+                "decided_at": nullable_ts,
+                "created_at": timestamp,
+            },
+        },
+        "Case": {
+            "type": "object",
+            "required": ["id", "ticket_count", "tickets", "links", "explanation"],
+            "properties": {
+                "id": {"type": "integer"},
+                "key": {"type": "string"},
+                "category": {"type": "string", "enum": list(c.HOTLINE_CATEGORIES)},
+                "subdistrict": {"type": "string"},
+                "cell": {"type": "string"},
+                "lon": {"type": "number"},
+                "lat": {"type": "number"},
+                "incident_id": {"type": ["integer", "null"], "description": "the incident that explains it"},
+                "sensor_id": {"type": ["string", "null"], "description": "the sensor whose reading explains it"},
+                "first_at": timestamp,
+                "last_at": timestamp,
+                "ticket_count": {"type": "integer", "description": "tickets in the case (split ones not counted)"},
+                "open": {"type": "boolean"},
+                "explanation": {"type": "object", "properties": {"zh": {"type": "string"}, "en": {"type": "string"}}},
+                "tickets": {"type": "array", "items": {"type": "object"},
+                            "description": "its tickets in arrival order, each with link_id and decision"},
+                "links": {"type": "array", "items": _ref("CaseLink")},
+            },
+            "additionalProperties": True,
+        },
+        "CaseDetail": {
+            "allOf": [_ref("Case"), {"type": "object", "properties": {
+                "decisions": {"type": "array", "items": {"type": "object"},
+                              "description": "who confirmed or split which link, oldest first"}}}],
+        },
+        "CaseList": {
+            "type": "object",
+            "required": ["cases", "count"],
+            "properties": {"cases": {"type": "array", "items": _ref("Case")}, "count": {"type": "integer"}},
+        },
+        "LinkDecision": {
+            "type": "object",
+            "required": ["decision"],
+            "additionalProperties": False,
+            "properties": {
+                "decision": {"type": "string", "enum": list(c.CASE_DECISIONS)},
+                "note": {"type": "string", "maxLength": 2000},
+            },
+        },
+        "LinkDecisionResult": {
+            "type": "object",
+            "required": ["case", "link", "decision_id", "replayed"],
+            "properties": {
+                "case": _ref("CaseDetail"),
+                "link": _ref("CaseLink"),
+                "decision_id": {"type": "integer"},
+                "replayed": {"type": "boolean"},
+            },
+        },
         "IngestResult": {
             "type": "object",
             "properties": {
@@ -279,6 +354,8 @@ def _schemas() -> dict[str, Any]:
 def _paths() -> dict[str, Any]:
     incident_id = {"$ref": "#/components/parameters/IncidentId"}
     idem = {"$ref": "#/components/parameters/IdempotencyKey"}
+    case_id = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    link_id = {"name": "link_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
     return {
         "/api/v1/incidents": {
             "get": {
@@ -381,6 +458,55 @@ def _paths() -> dict[str, Any]:
                 ),
             },
         },
+        # cases (热线+网格): dashboard/api_cases.py
+        "/api/v1/cases": {
+            "get": {
+                "operationId": "listCases",
+                "summary": "Open cases of linked hotline tickets, the latest ticket first",
+                "description": "A case is open while one of its tickets (not split off) is unresolved. Each case "
+                               "lists its tickets (split ones too, with `decision`), its links with the reason each "
+                               "ticket was linked, and an explanation in Chinese and English.",
+                "tags": ["cases"],
+                "security": READ_SECURITY,
+                "parameters": [{"name": "limit", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}],
+                "responses": _responses(
+                    {"200": {"description": "the open cases", "content": _json_content(_ref("CaseList"))}},
+                    "401", "422", "503",
+                ),
+            },
+        },
+        "/api/v1/cases/{case_id}": {
+            "get": {
+                "operationId": "getCase",
+                "summary": "One case (open or not) with its tickets, links, reasons and decisions",
+                "tags": ["cases"],
+                "security": READ_SECURITY,
+                "parameters": [case_id],
+                "responses": _responses(
+                    {"200": {"description": "the case", "content": _json_content(_ref("CaseDetail"))}},
+                    "401", "404", "503",
+                ),
+            },
+        },
+        "/api/v1/cases/{case_id}/links/{link_id}": {
+            "post": {
+                "operationId": "decideLink",
+                "summary": "Confirm a link, or split the ticket off its case",
+                "description": "Roles dispatch and admin; any other role answers 403 (audited, nothing changed). "
+                               "A split ticket counts alone on the wall and is never linked again by the linker. "
+                               "Deciding what the link already is answers 409.",
+                "tags": ["cases"],
+                "security": WRITE_SECURITY,
+                "parameters": [case_id, link_id, idem],
+                "requestBody": {"required": True, "content": _json_content(_ref("LinkDecision"))},
+                "responses": _responses(
+                    {"200": {"description": "done, or replayed (`replayed: true`) for a known Idempotency-Key",
+                             "content": _json_content(_ref("LinkDecisionResult"))}},
+                    "400", "401", "403", "404", "409", "415", "422", "503",
+                ),
+            },
+        },
         "/api/v1/events": {
             "post": {
                 "operationId": "ingestEvents",
@@ -443,6 +569,7 @@ def _document() -> dict[str, Any]:
         "tags": [
             {"name": "incidents", "description": "incidents and their lifecycle actions"},
             {"name": "units", "description": "response units"},
+            {"name": "cases", "description": "hotline tickets linked into cases (热线+网格)"},
             {"name": "ingest", "description": "events from source systems"},
             {"name": "operations", "description": "health and this document"},
         ],

@@ -25,6 +25,7 @@ from typing import Any, Final, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from dashboard import constants as c
+from dashboard import episodes as _episodes
 from dashboard import geo
 
 log = logging.getLogger("dashboard.simulator")
@@ -339,6 +340,8 @@ CROWD_DEFAULTS: Final = {"scenic": ("museum", 1000, 0.4, True), "business_distri
 CROWD_WEEKEND_FACTOR: Final = 1.35
 CROWD_HOLIDAY_FACTOR: Final = 1.55
 CROWD_MAX_LOAD: Final = 1.05
+# A crowd surge (dashboard/episodes.py) can overfill a spot beyond its usual maximum.
+CROWD_SURGE_MAX_LOAD: Final = 1.3
 PARKING_CAPACITY: Final = {"hospital": (150, 600), "school": (150, 250), "transport_hub": (400, 600)}
 FIXED_HOLIDAYS: Final = frozenset([(1, 1), (5, 1), (5, 2), (5, 3), (5, 4), (5, 5)] + [(10, d) for d in range(1, 8)])
 
@@ -370,6 +373,7 @@ INCIDENT_LIFE_H: Final = 7
 # worker shared with a wall answers the wall's refresh without waiting long behind a validation.
 BATCH_SECONDS: Final = 0.2
 _T_FLEET, _T_UNITS, _T_ENTITY, _T_POOL = range(9, 13)
+_T_SIGNAL: Final = 20
 _M64: Final = (1 << 64) - 1
 
 _K = TypeVar("_K")
@@ -844,14 +848,17 @@ class Simulator:
         rate: float = DEFAULT_RATE,
         source: str = DEFAULT_SOURCE,
         start: float | None = None,
+        episodes_per_day: float | None = None,
     ) -> None:
-        """Set up the fleet and the reporters; `start` is when the world begins (no ticket or incident before it)."""
+        """Set up the fleet and the reporters; `start` is when the world begins (no ticket or incident before it);
+        `episodes_per_day`: labelled episodes (dashboard/episodes.py) a day, default episodes.EPISODES_PER_DAY."""
         if not rate > 0:
             raise ValueError("rate must be positive")
         self.seed = seed
         self.rate = float(rate)
         self.source = source
         self.start = start
+        self.episodes_per_day = _episodes.EPISODES_PER_DAY if episodes_per_day is None else float(episodes_per_day)
         self._start_ms = None if start is None else math.ceil(start * 1000)
         self.fleet = build_fleet(seed)
         self._build_sensors()
@@ -879,6 +886,8 @@ class Simulator:
         self._incidents: _LRU[int, list[tuple[int, dict[str, Any]]]] = _LRU(INCIDENT_LIFE_H + 4)
         self._prefix: _LRU[int, str] = _LRU(4)
         self._cores: _LRU[int, list[tuple[int, str, str, int, int, int, bool]]] = _LRU(4)
+        self._signals: _LRU[int, tuple[dict[int, list[_episodes.Signal]], dict[int, list[_episodes.Signal]]]] = _LRU(4)
+        self._ep_tickets: _LRU[int, dict[str, tuple[str, _episodes.EpisodeTicket]]] = _LRU(8)
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -1013,6 +1022,9 @@ class Simulator:
             elif code == _NOISE:  # night construction, 22:30–00:30 start, 1.5–4 h, 80–92 dB
                 begin = day.start_ms + int(rng.uniform(22.5, 24.5) * HOUR_MS)
                 ep = (begin, begin + int(rng.uniform(1.5, 4.0) * HOUR_MS), rng.uniform(80.0, 92.0))
+                # Night construction is now a labelled episode with its complaints (dashboard/episodes.py); the
+                # draws stay so that every other sensor's episodes are unchanged.
+                continue
             elif code == _TILT:  # a displaced cover stays tilted until the crew comes
                 begin = day.start_ms + rng.randrange(DAY_MS)
                 ep = (begin, begin + int(rng.uniform(1.0, 8.0) * HOUR_MS), rng.uniform(6.0, 25.0))
@@ -1157,6 +1169,7 @@ class Simulator:
             dayness = _interp(((0.0, 0.0), (5.5, 0.0), (7.5, 1.0), (21.5, 1.0), (23.5, 0.0), (24.0, 0.0)), h)
             water = self._water_shape(start, act.rains) if act.rains else 0.0
             episodes, outages = act.episodes, act.outages
+            signals = self._signals_of(d)[0]
             sensors = self._sensors
             for m, i in due:
                 if i in outages and any(a <= m < b for a, b in outages[i]):
@@ -1199,6 +1212,8 @@ class Simulator:
                     if ep is not None:
                         frac = (m - ep[0]) / (ep[1] - ep[0])
                         v += (ep[2] - v) * min(1.0, 1.6 * (1 - abs(2 * frac - 1)))
+                if i in signals:
+                    v = self._episode_reading(code, v, m, i, signals[i])
                 ev = {
                     "event_id": idp + str(n),
                     "source": src,
@@ -1265,9 +1280,12 @@ class Simulator:
 
         due = self._s_crowd.due(start)
         if due:
+            surges = self._signals_of(d)[1]
             for m, i in due:
                 spot_id, lon, lat, cap, *_ = self._spots[i]
                 f = self.crowd_fraction(i, t)
+                if f > 0 and i in surges:
+                    f = self._surged(f, m, surges[i])
                 count = max(0, round(cap * f * (1 + 0.03 * gauss(0.0, 1.0)))) if f > 0 else 0
                 ev = {
                     "event_id": idp + str(n),
@@ -1326,6 +1344,17 @@ class Simulator:
             res = max(ms + int(deadlines[cat] * HOUR_MS * frac), resp + 600_000)
             close = res + int(HOUR_MS * min(48.0, exp(close_mu + 0.7 * gauss(0.0, 1.0))))
             out.append((ms, f"DC{self.seed}-{stamp}-{j:04d}", cat, resp, res, close, rand() < HOTLINE_SATISFIED_P))
+        # The labelled episodes' complaints (dashboard/episodes.py) run the same course, each from its own stream
+        # and after the everyday tickets, so that those stay exactly as they were.
+        for tid, (cat, tk) in self._episode_tickets(hour).items():
+            er = random.Random(f"{self.seed}:{tid}")
+            ms = round(tk.ts * 1000)
+            resp = ms + int(60_000 * min(1440.0, max(2.0, exp(resp_mu + 0.9 * er.gauss(0.0, 1.0)))))
+            u = er.random()
+            frac = 0.08 + 0.87 * er.random() if u < HOTLINE_ON_TIME_P else 1.02 + 0.48 * er.random()
+            res = max(ms + int(deadlines[cat] * HOUR_MS * frac), resp + 600_000)
+            close = res + int(HOUR_MS * min(48.0, exp(close_mu + 0.7 * er.gauss(0.0, 1.0))))
+            out.append((ms, tid, cat, resp, res, close, er.random() < HOTLINE_SATISFIED_P))
         return out
 
     def _ticket_buckets(self, hour: int) -> dict[int, list[tuple[int, int, str, str, bool | None]]]:
@@ -1346,8 +1375,12 @@ class Simulator:
         """The hotline_ticket events received in `hour`, placed by subdistrict population."""
         rng = _rng(self.seed, _T_TICKET_DETAIL, hour)
         pick = _subdistrict_chooser()
+        labelled = self._episode_tickets(hour)
         out = []
         for ms, tid, cat, *_ in self._ticket_core(hour):
+            if tid in labelled:
+                out.append((ms, self._episode_ticket_event(tid, cat, labelled[tid][1])))
+                continue
             sub = pick(rng)
             pool = _subdistrict_pool(sub.code)
             lon, lat = pool[rng.randrange(len(pool))]
@@ -1367,6 +1400,79 @@ class Simulator:
             }
             out.append((ms, ev))
         return out
+
+    # --- labelled episodes (dashboard/episodes.py) ------------------------------------------
+
+    def _signals_of(
+        self, d: int
+    ) -> tuple[dict[int, list[_episodes.Signal]], dict[int, list[_episodes.Signal]]]:
+        """Signals of the episodes that can act during day d (begun that day or the day before), by sensor index
+        and by crowd-spot index."""
+
+        def make() -> tuple[dict[int, list[_episodes.Signal]], dict[int, list[_episodes.Signal]]]:
+            by_sensor: dict[int, list[_episodes.Signal]] = {}
+            by_spot: dict[int, list[_episodes.Signal]] = {}
+            spot_index = {s[0]: k for k, s in enumerate(self._spots)}
+            for day in (d - 1, d):
+                for ep in _episodes.day_episodes(self.seed, day, self.episodes_per_day):
+                    for sg in ep.signals:
+                        index, into = (spot_index, by_spot) if sg.type == "crowd" else (self._sensor_index, by_sensor)
+                        k = index.get(sg.sensor_id)
+                        if k is not None:
+                            into.setdefault(k, []).append(sg)
+            return by_sensor, by_spot
+
+        return self._signals.get_or(d, make)
+
+    def _episode_reading(self, code: int, v: float, m: int, i: int, signals: list[_episodes.Signal]) -> float:
+        """Reading v of sensor i at ms m as the episodes acting on it make it (noise of its own stream)."""
+        for sg in signals:
+            x = sg.value(m / 1000)
+            if x is None:
+                continue
+            g = _rng(self.seed, _T_SIGNAL, m, i).gauss(0.0, 1.0)
+            if code == _NOISE:
+                v = min(130.0, max(v, x + 3.0 * g))
+            elif code == _WATER:
+                v = max(v, x + 0.3 * g, 0.0)
+            elif code == _TILT:
+                v = min(89.0, max(v, x + 0.5 * g))
+        return round(v, 1)
+
+    def _surged(self, f: float, m: int, signals: list[_episodes.Signal]) -> float:
+        """Share of capacity present at a spot at ms m with the crowd surges acting on it."""
+        extra = sum(x for x in (sg.value(m / 1000) for sg in signals) if x is not None)
+        return min(CROWD_SURGE_MAX_LOAD, f + extra) if extra else f
+
+    def _episode_tickets(self, hour: int) -> dict[str, tuple[str, _episodes.EpisodeTicket]]:
+        """The episodes' complaints received in an epoch hour: ticket id -> (category, ticket)."""
+
+        def make() -> dict[str, tuple[str, _episodes.EpisodeTicket]]:
+            lo, hi = hour * 3600.0, (hour + 1) * 3600.0
+            d = day_index(lo)
+            return {
+                tk.ticket_id: (ep.ticket_category, tk)
+                for day in (d - 1, d)
+                for ep in _episodes.day_episodes(self.seed, day, self.episodes_per_day)
+                for tk in ep.tickets
+                if lo <= tk.ts < hi
+            }
+
+        return self._ep_tickets.get_or(hour, make)
+
+    def _episode_ticket_event(self, tid: str, category: str, tk: _episodes.EpisodeTicket) -> dict[str, Any]:
+        """The hotline_ticket event of an episode's complaint: an ordinary ticket (labels never travel)."""
+        return {
+            "event_id": f"tk-{tid}",
+            "source": self.source,
+            "kind": "hotline_ticket",
+            "ts": iso_ts(round(tk.ts * 1000)),
+            "ticket_id": tid,
+            "category": category,
+            "summary": tk.summary,
+            "lon": tk.lon,
+            "lat": tk.lat,
+        }
 
     def _place_for(self, rng: random.Random, category: str) -> tuple[float, float, str]:
         """A plausible spot and its name for an incident of `category`."""
@@ -1838,6 +1944,7 @@ def run(
     stop: threading.Event | None = None,
     backfill: bool = True,
     source: str = DEFAULT_SOURCE,
+    episodes_per_day: float | None = None,
 ) -> None:
     """Feed the ingest API live: every batch_seconds, POST the events of the elapsed wall-clock interval."""
     stop = stop or threading.Event()
@@ -1845,7 +1952,7 @@ def run(
     # With backfill the world begins at Beijing midnight: today's tickets are replayed, so the hotline panel
     # shows a realistic day at once and later updates always find their ticket.
     begin = day_start(now) if backfill else now
-    sim = Simulator(seed, rate, source=source, start=begin)
+    sim = Simulator(seed, rate, source=source, start=begin, episodes_per_day=episodes_per_day)
     feeder = _Feeder(sim, _Poster(url, token), stop)
     periods = ", ".join(f"{k} {v:g} s" for k, v in sim.periods().items())
     log.info("simulating Dongcheng at %g events/s (seed %d) into %s; report periods: %s", rate, seed, url, periods)
@@ -1889,6 +1996,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-seconds", type=float, default=BATCH_SECONDS, help="seconds between two POSTs")
     parser.add_argument("--source", default=DEFAULT_SOURCE, help="source name on every event")
     parser.add_argument("--no-backfill", action="store_true", help="do not replay today's tickets at start")
+    parser.add_argument(
+        "--episodes-per-day",
+        type=float,
+        default=float(os.environ.get("SIM_EPISODES_PER_DAY") or _episodes.EPISODES_PER_DAY),
+        help="labelled episodes (burst main, night construction, …) a day (env SIM_EPISODES_PER_DAY, default 4)",
+    )
     args = parser.parse_args(argv)
     if not args.token:
         parser.error("no ingest token: pass --token or set INGEST_TOKEN")
@@ -1903,7 +2016,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    run(args.url, args.token, args.rate, args.seed, args.batch_seconds, stop, not args.no_backfill, args.source)
+    run(args.url, args.token, args.rate, args.seed, args.batch_seconds, stop, not args.no_backfill, args.source,
+        args.episodes_per_day)
     return 0
 
 

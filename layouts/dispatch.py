@@ -331,6 +331,9 @@ def dispatch_page(lang: str, role: str, user: str = "", tile_url: str | None = N
     left = _panel(
         t("dsp.queue", lang),
         [
+            # 未诉先办 / 热线+网格 proposals (callbacks/proposals.py); empty, and so invisible, without any.
+            html.Div(id=ids.DISPATCH_PROPOSALS, className="dsp-proposals", role="region",
+                     **aria(label=t("prop.title", lang))),
             _filters(lang),
             html.Div(id=ids.DISPATCH_QUEUE, className="dsp-queue", role="listbox", tabIndex="0",
                      **aria(label=t("dsp.queue", lang))),

@@ -74,7 +74,8 @@ def row(it: IncidentItem, lang: str, now: float) -> Element:
         tags.append(span(t("inc.sensor", lang), "incident-tag tag-sensor"))
     children: list[Element] = [
         span(c.SEVERITY_ROMAN.get(sev, "?"), f"sev-bg-{sev} incident-sev"),
-        div([div([*tags, span(it["title"])], "incident-title"), div(meta, "incident-meta")], "incident-main"),
+        # The tags lead the meta line, so the title keeps the whole first line.
+        div([div(it["title"], "incident-title"), div([*tags, span(meta)], "incident-meta")], "incident-main"),
         # Empty spans: assets/wall.js writes "3 分钟前" / "剩 12:30" into them every second.
         el("Span", cls="incident-age", data={"since": str(it["created_at"])}),
         el("Span", cls="incident-deadline", data={"deadline": str(it["deadline_at"])}),

@@ -135,7 +135,10 @@ def render_cards(d: KpiData, lang: str) -> dict[str, Card]:
     )
 
     today = fmt_int(d["hotline_today"])
-    cards[ids.KPI_HOTLINE] = Card(today, t("kpi.hotline_sub", lang), card_class(ids.KPI_HOTLINE), today)
+    cases = d.get("hotline_cases")
+    # Tickets and cases both: linked duplicates (热线+网格) must not look like more problems than there are.
+    sub = t("kpi.hotline_cases", lang, n=fmt_int(cases)) if cases is not None else t("kpi.hotline_sub", lang)
+    cards[ids.KPI_HOTLINE] = Card(today, sub, card_class(ids.KPI_HOTLINE), today)
     cards[ids.KPI_RESPONSE] = _rate_card(ids.KPI_RESPONSE, d["response_rate"], "kpi.response_sub", lang)
     cards[ids.KPI_RESOLUTION] = _rate_card(ids.KPI_RESOLUTION, d["resolution_rate"], "kpi.resolution_sub", lang)
     cards[ids.KPI_SATISFACTION] = _rate_card(

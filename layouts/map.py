@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, Final
 
@@ -160,6 +161,20 @@ def incidents_geojson(d: IncidentsData, lang: str) -> dict[str, Any]:
     )
 
 
+def warnings_geojson(d: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """未诉先办 warnings as points: score (ring size), kind, and a tooltip with the reasons in the page's language."""
+    label = t("warn.label", lang)
+    feats = []
+    for w in d.get("warnings", []):
+        reasons = w.get("reasons_en" if lang == "en" else "reasons_zh") or []
+        place = names.subdistrict(w.get("subdistrict"), lang)
+        # One line each: assets/map.js escapes every line and breaks between them.
+        tip = "\n".join([f"{label} · {name('hl_cat', w.get('category'), lang)} · {place}", *reasons[:3]])
+        feats.append(point(str(w["id"]), float(w["lon"]), float(w["lat"]),
+                           {"s": round(float(w.get("score") or 0.0), 2), "k": w.get("kind"), "tip": tip}))
+    return feature_collection(feats)
+
+
 def corridors_hideout(d: TrafficData) -> dict[str, float]:
     """{corridor id: traffic index (one decimal, as shown)} for the corridor colours."""
     return {cor["id"]: round(cor["index"], 1) for cor in d["corridors"]}
@@ -235,6 +250,7 @@ def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
     ]
     heat = item(html.Span(className="legend-ramp"), f"{t('legend.low', lang)} → {t('legend.high', lang)}")
     overdue = [
+        item(html.Span(className="legend-swatch warning-ring"), t("warn.label", lang)),
         item(html.Span(className="legend-swatch overdue-ring"), t("legend.overdue_incident", lang)),
         item(html.Span(className="legend-swatch overdue-cell"), t("legend.overdue_cell", lang)),
     ]
@@ -244,7 +260,7 @@ def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
             section(t("legend.sensor", lang), states),
             section(t("legend.traffic", lang), bands),
             section(t("legend.heat", lang), [heat]),
-            section(t("legend.overdue", lang), overdue),
+            section(t("legend.attention", lang), overdue),
         ],
         id=mids.legend,
         className="map-legend",
@@ -329,6 +345,11 @@ def district_map(
         dl.Overlay(
             dl.GeoJSON(id=mids.crowd, data=feature_collection([]), pointToLayer=fn("crowdPoint")),
             name=t("layer.crowd", lang),
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(id=mids.warnings, data=feature_collection([]), pointToLayer=fn("warningPoint")),
+            name=t("layer.warnings", lang),
             checked=True,
         ),
         dl.Overlay(

@@ -579,3 +579,14 @@ def test_hotline_breakdowns_sum_to_today_total(rows_spec: list[tuple[int, str, i
     assert sum(data["hourly"]) == total
     for rate in (data["response_rate"], data["resolution_rate"], data["satisfaction_rate"]):
         assert rate is None or 0.0 <= rate <= 1.0
+
+
+def test_the_ticker_takes_incidents_from_sql_so_that_console_and_sensor_incidents_appear() -> None:
+    rows = [{**incident_row(7, 2, NOW - 30), "title": "燃气告警", "source": "sensor-alarm"}]
+    streamed = [{"kind": c.INCIDENT, "ts": NOW - 60, "severity": 3, "category": "fire", "title": "流中事件"},
+                {"kind": c.HOTLINE_TICKET, "ts": NOW - 20, "category": "noise"}]
+    items = compute_ticker(streamed, [], rows)["items"]
+    assert [i["kind"] for i in items] == [c.HOTLINE_TICKET, c.INCIDENT]
+    assert "燃气告警" in items[1]["text_zh"] and items[1]["ts"] == pytest.approx(NOW - 30)
+    # Without SQL (the database away) the stream's incidents are shown instead.
+    assert [i["text_zh"].endswith("流中事件") for i in compute_ticker(streamed, [], None)["items"]] == [False, True]

@@ -73,6 +73,10 @@ def sample_data(now: float = NOW) -> dict[str, dict[str, Any]]:
                         "hourly": [1] * 24, "hourly_yesterday": [2] * 24},
         c.AGG_TICKER: {"items": [{"ts": now - 10, "kind": "incident", "severity": 2, "text_zh": "【II级】东四 火情",
                                   "text_en": "[II] Dongsi fire"}]},
+        c.AGG_WARNINGS: {"count": 1, "warnings": [
+            {"id": "noise:r01c01:1", "level": "cell", "cell": "r01c01", "subdistrict": subs[0].code,
+             "lon": subs[0].label[0], "lat": subs[0].label[1], "kind": "noise", "category": "noise", "score": 0.8,
+             "since": now - 300, "reasons_zh": ["夜间噪声持续超标"], "reasons_en": ["noise above the night level"]}]},
     }
 
 

@@ -172,14 +172,15 @@ def test_wall_map_has_one_tile_layer_when_configured() -> None:
 
 
 def test_wall_map_layers_are_toggleable_overlays() -> None:
-    """Six live layers in one layers control; static geometry is in the layout once."""
+    """Seven live layers in one layers control; static geometry is in the layout once."""
     tree = wall("en")
     control = _of_type(tree, dl.LayersControl)
     assert len(control) == 1
     overlays = _of_type(tree, dl.Overlay)
     names = {o.name for o in overlays}
     assert names == {i18n.t(k, "en") for k in (
-        "layer.sensors", "layer.incidents", "layer.corridors", "layer.heat", "layer.parking", "layer.crowd")}
+        "layer.sensors", "layer.incidents", "layer.corridors", "layer.heat", "layer.parking", "layer.crowd",
+        "layer.warnings")}
     heat = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_HEAT)
     assert len(heat.data["features"]) > 200  # the grid, sent once
     sensors = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_SENSORS)

@@ -16,7 +16,9 @@ from dashboard import constants as c
 from dashboard import keys
 from dashboard.config import Config
 from workers.deadlines import check_deadlines
+from workers.early_warning import BASELINE_REFRESH_S, refresh_baseline
 from workers.history import record_history
+from workers.linking import link_tickets
 from workers.sensor_incidents import check_sensor_alarms
 from workers.tick import tick
 from workers.units import UNITS_INTERVAL_S, move_units
@@ -95,4 +97,31 @@ cron.register(
     result_ttl=60,
     failure_ttl=TICK_FAILURE_TTL_S,
     name="dongcheng-history",
+)
+
+# Cases (热线+网格, workers/linking.py): link the tickets not considered yet into cases. A run takes a few ms and
+# considers each ticket once; one not started within its interval is dropped, the next covers it (idempotent).
+cron.register(
+    link_tickets,
+    queue_name=keys.QUEUE_DEFAULT,
+    interval=c.CASE_LINK_CHECK_S,
+    job_timeout=30,
+    ttl=c.CASE_LINK_CHECK_S,
+    result_ttl=60,
+    failure_ttl=TICK_FAILURE_TTL_S,
+    name="dongcheng-linking",
+)
+
+# 未诉先办 (workers/early_warning.py): the seasonal ticket baseline the tick's early warning compares recent tickets
+# with, learned from the last four weeks of tickets in SQL. A run takes well under a second; one not started within
+# its interval is dropped (the next covers it; the tick keeps using the last baseline, kept for hours).
+cron.register(
+    refresh_baseline,
+    queue_name=keys.QUEUE_DEFAULT,
+    interval=BASELINE_REFRESH_S,
+    job_timeout=120,
+    ttl=BASELINE_REFRESH_S,
+    result_ttl=600,
+    failure_ttl=TICK_FAILURE_TTL_S,
+    name="dongcheng-warnings-baseline",
 )

@@ -36,7 +36,11 @@ def compute_hotline(
     """The `hotline` aggregate from dal.tickets_since(query_since(now)) rows, the count of overdue open tickets
     and, for the map, that count by grid cell (dal.overdue_tickets_by_cell).
 
-    Rows are (category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied).
+    Rows are (category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied[, case_id]):
+    case_id is the case the ticket belongs to (热线+网格), None when it is alone or split off its case; rows
+    without it count as lone tickets. cases_today counts today's distinct cases, a lone ticket as its own;
+    linked_today the tickets of cases holding two tickets or more (counted over today's and yesterday's rows, so
+    that a case begun before midnight still counts).
     Over today's tickets (received since Beijing midnight):
     响应率 = responded within HOTLINE_RESPONSE_H / tickets responded or older than that window;
     解决率 = resolved / tickets resolved or past their deadline; 满意率 = satisfied / rated.
@@ -51,7 +55,13 @@ def compute_hotline(
     hourly = [0] * 24
     hourly_y = [0] * 24
     total = resp_num = resp_den = res_num = res_den = sat_num = sat_den = 0
-    for category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied in rows:
+    case_size: dict[Any, int] = {}
+    today_cases: list[Any] = []
+    for row in rows:
+        category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied = row[:8]
+        case_id = row[8] if len(row) > 8 else None
+        if case_id is not None:
+            case_size[case_id] = case_size.get(case_id, 0) + 1
         received = epoch(received_at)
         if received < today0:
             if received >= yesterday0:
@@ -60,6 +70,7 @@ def compute_hotline(
         if received >= today0 + _DAY_S:
             continue  # future-dated beyond today: not part of today's figures
         total += 1
+        today_cases.append(case_id)
         hourly[hour_of(received)] += 1
         by_category[category] = by_category.get(category, 0) + 1
         by_subdistrict[subdistrict] = by_subdistrict.get(subdistrict, 0) + 1
@@ -91,4 +102,6 @@ def compute_hotline(
         overdue_by_cell={k: int(v) for k, v in sorted((overdue_cells or {}).items()) if v},
         hourly=hourly,
         hourly_yesterday=hourly_y,
+        cases_today=len({k for k in today_cases if k is not None}) + sum(1 for k in today_cases if k is None),
+        linked_today=sum(1 for k in today_cases if k is not None and case_size[k] >= 2),
     )

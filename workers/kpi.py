@@ -30,6 +30,8 @@ def compute_kpi(
         traffic_index=traffic["district_index"],
         traffic_band=traffic["band"],
         hotline_today=hotline["today_total"],
+        # 热线+网格: today's tickets merged into cases (workers/linking.py); None until linking has run.
+        hotline_cases=_int_or_none(hotline.get("cases_today")),
         response_rate=hotline["response_rate"],
         resolution_rate=hotline["resolution_rate"],
         satisfaction_rate=hotline["satisfaction_rate"],
@@ -38,3 +40,8 @@ def compute_kpi(
         busiest_spot_name_en=busiest["name_en"] if busiest else None,
         busiest_spot_ratio=busiest["ratio"] if busiest else None,
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    """A count, or None when the aggregate does not carry it (yet)."""
+    return value if isinstance(value, int) else None

@@ -31,6 +31,7 @@ from dashboard.events import Event
 from dashboard.redis_conn import make_redis
 from workers.beijing import day_start, utc_datetime
 from workers.crowd import compute_crowd
+from workers.early_warning import Baseline, compute_warnings, load_baseline, track
 from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi
@@ -174,15 +175,17 @@ def compute_all(
     durable: list[dict[str, Any]],
     now: float,
     thresholds: Thresholds = c.SENSOR_TYPES,
+    baseline: Baseline | None = None,
 ) -> dict[str, Any]:
     """Every aggregate's data. Without SQL (database down) only the telemetry aggregates and the ticker
     are computed; the others keep their last value and age, so the screens show them as stale.
-    `thresholds`: the sensor thresholds in force (load_thresholds)."""
+    `thresholds`: the sensor thresholds in force (load_thresholds); `baseline`: the early warning's ticket
+    baseline (early_warning.load_baseline; None: learned from the tick's own tickets)."""
     datas: dict[str, Any] = {
         c.AGG_TRAFFIC: compute_traffic(state, now),
         c.AGG_PARKING: compute_parking(state),
         c.AGG_CROWD: compute_crowd(state),
-        c.AGG_TICKER: compute_ticker(durable, state["alarm_log"]),
+        c.AGG_TICKER: compute_ticker(durable, state["alarm_log"], sql.open_incidents if sql is not None else None),
     }
     if sql is not None:
         datas[c.AGG_SENSORS] = compute_sensors(state, sql.registry, now, thresholds)
@@ -198,6 +201,7 @@ def compute_all(
             datas[c.AGG_CROWD],
             sql.unit_counts,
         )
+        datas[c.AGG_WARNINGS] = compute_warnings(state, sql.tickets, baseline, now)
     return datas
 
 
@@ -259,6 +263,7 @@ def _run_locked(
     events, new_cursor, bad = read_telemetry(r, cursor, max_events)
     t_read = time.perf_counter()
     skipped = fold_into(state, events, thresholds)
+    track(state, now)  # the early warning's trends, kept in the fold state (workers/early_warning.py)
     _renew_lock(r, token)
     t_fold = time.perf_counter()
     if len(events) + bad >= max_events:
@@ -270,9 +275,10 @@ def _run_locked(
         log.exception("database unavailable: hotline, incident, sensor and KPI aggregates not refreshed")
         sql = None
     durable = read_durable(r)
+    baseline = load_baseline(r)
     _renew_lock(r, token)
     t_sql = time.perf_counter()
-    datas = compute_all(state, sql, durable, now, thresholds)
+    datas = compute_all(state, sql, durable, now, thresholds, baseline)
     t_compute = time.perf_counter()
     state_doc = json.dumps({"cursor": new_cursor, "state": state}, separators=(",", ":"))
     changed = write_aggregates(

@@ -8,6 +8,7 @@ from typing import Any, Final
 from dashboard import constants as c
 from dashboard import geo, i18n
 from dashboard.keys import TickerData, TickerItem
+from workers.beijing import epoch
 
 MAX_ITEMS: Final = 30
 
@@ -66,18 +67,29 @@ def _alarm_item(entry: Mapping[str, Any]) -> TickerItem:
     )
 
 
-def compute_ticker(durable: Iterable[Mapping[str, Any]], alarm_log: Iterable[Mapping[str, Any]]) -> TickerData:
-    """The `ticker` aggregate: durable-stream notifications (incidents, new tickets) and sensor-alarm
-    transitions from the fold state, newest first, at most MAX_ITEMS. Ticket updates are not shown."""
+def compute_ticker(
+    durable: Iterable[Mapping[str, Any]],
+    alarm_log: Iterable[Mapping[str, Any]],
+    open_incidents: Iterable[Mapping[str, Any]] | None = None,
+) -> TickerData:
+    """The `ticker` aggregate: new tickets from the durable-stream notifications, new incidents, and sensor-alarm
+    transitions from the fold state, newest first, at most MAX_ITEMS. Ticket updates are not shown.
+
+    Incidents come from `open_incidents` (dal.open_incidents rows) when given: that covers those opened by the
+    console, by sensor alarms and from early warnings, which never pass through the ingest's stream; without
+    SQL (database away) from the stream's notifications.
+    """
     items: list[TickerItem] = []
     for ev in durable:
         kind = ev.get("kind")
         if ev.get("ts") is None:
             continue
-        if kind == c.INCIDENT:
+        if kind == c.INCIDENT and open_incidents is None:
             items.append(_incident_item(ev))
         elif kind == c.HOTLINE_TICKET:
             items.append(_ticket_item(ev))
+    for row in open_incidents or ():
+        items.append(_incident_item({**row, "ts": epoch(row["created_at"])}))
     items.extend(_alarm_item(a) for a in alarm_log)
     items.sort(key=lambda i: (-i["ts"], i["kind"], i["text_en"]))
     return TickerData(items=items[:MAX_ITEMS])

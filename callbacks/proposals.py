@@ -1,0 +1,145 @@
+"""The console's proposals: 未诉先办 warnings (from the precomputed `warnings` aggregate) turned into incidents, and
+热线+网格 links between tickets (dashboard/case_service.py) confirmed or split.
+
+Turning a warning into an incident goes through the incident service like any hand-made incident (role check,
+audit), with an idempotency key and external id naming the warning: two dispatchers clicking the same warning,
+or one double click, make one incident, and the card then shows which.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+import redis
+from dash import ALL, Input, Output, State, callback, ctx, no_update
+from dash.exceptions import PreventUpdate
+from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
+
+from callbacks.dispatch import Feedback, _notify, _refusal, current_actor, toast
+from dashboard import case_service, dal, ids, lifecycle
+from dashboard import constants as c
+from dashboard.aggregates import read_aggregates
+from dashboard.auth import current_language
+from dashboard.db import session_scope
+from dashboard.extensions import db_sessions, redis_client
+from dashboard.i18n import t
+from dashboard.incident_service import ActionRefused, create_incident
+from layouts import proposals as lay
+
+log = logging.getLogger(__name__)
+
+ACTION_PATTERN: Final = {"type": ids.PROPOSAL_ACTION, "kind": ALL, "ref": ALL, "arg": ALL}
+# Cases read for the proposals (those with links still to decide are shown, MAX_CASES of them).
+CASES_LISTED: Final = 50
+
+
+def warning_key(warning_id: str) -> str:
+    """The idempotency key (and external id) of the incident opened from a warning: one per warning."""
+    return f"warning:{warning_id}"[:128]
+
+
+def read_warnings(r: redis.Redis) -> list[dict[str, Any]]:
+    """The current early warnings, most severe first (empty when the aggregate is missing)."""
+    env = read_aggregates(r, [c.AGG_WARNINGS]).get(c.AGG_WARNINGS)
+    return [] if env is None else list(env["data"].get("warnings") or [])
+
+
+def proposals_view(role: str, lang: str) -> list[Any]:
+    """The proposals block: warnings (and which of them are incidents already), then cases to decide."""
+    warnings = read_warnings(redis_client())
+    keys = [warning_key(str(w["id"])) for w in warnings]
+    with db_sessions()() as s:
+        made = dal.incidents_by_external_id(s, c.WARNING_SOURCE, keys)
+        cases = case_service.list_cases(s, CASES_LISTED)
+    created = {str(w["id"]): made[k] for w, k in zip(warnings, keys, strict=True) if k in made}
+    return [*lay.warnings_block(warnings, created, role, lang), *lay.cases_block(cases, role, lang)]
+
+
+def decide(ref: str, decision: str, lang: str) -> Feedback:
+    """Confirm or split one link ("<case id>:<link id>") as the signed-in user (the service checks the role)."""
+    actor = current_actor()
+    try:
+        case_id, link_id = (int(x) for x in ref.split(":", 1))
+    except ValueError:
+        return Feedback("refused", t("prop.gone", lang), 422)
+    key = f"console:{actor.id}:case:{link_id}:{decision}"
+    try:
+        with session_scope(db_sessions()) as s:
+            result = case_service.decide_link(s, case_id, link_id, decision, actor, key)
+    except ActionRefused as exc:
+        return Feedback("refused", case_service.case_refusal_text(exc, lang), exc.status)
+    except SQLAlchemyError:
+        log.exception("case decision by %s failed in the database", actor.username)
+        return Feedback("error", t("dsp.db_failed", lang), 503)
+    kind = "replayed" if result.replayed else "ok"
+    return Feedback(kind, t(f"prop.done_{decision}", lang), 200)
+
+
+def open_from_warning(warning_id: str, lang: str) -> Feedback:
+    """Open the incident for a warning as the signed-in user (refused by the service for roles that may not)."""
+    actor = current_actor()
+    warning = next((w for w in read_warnings(redis_client()) if str(w["id"]) == warning_id), None)
+    if warning is None:
+        return Feedback("refused", t("prop.gone", lang), 404)
+    category = c.WARNING_INCIDENT_CATEGORY.get(str(warning.get("kind")), "other")
+    key = warning_key(warning_id)
+    try:
+        with session_scope(db_sessions()) as s:
+            result = create_incident(s, lay.warning_incident_fields(warning, category), actor, key,
+                                     source=c.WARNING_SOURCE, external_id=key)
+    except ActionRefused as exc:
+        return _refusal(exc, lang, None)
+    except SQLAlchemyError:
+        log.exception("incident from warning %s by %s failed in the database", warning_id, actor.username)
+        return Feedback("error", t("dsp.db_failed", lang), 503)
+    incident_id = int(result.incident["id"])
+    if result.replayed:
+        return Feedback("replayed", t("prop.became", lang, id=incident_id), 200, incident_id)
+    _notify(incident_id, lifecycle.CREATE)
+    return Feedback("ok", t("dsp.created", lang, id=incident_id), 201, incident_id)
+
+
+def _role() -> str:
+    return str(current_user.role) if current_user.is_authenticated else ""
+
+
+@callback(Output(ids.DISPATCH_PROPOSALS, "children"), Input(ids.DISPATCH_TICK, "n_intervals"),
+          Input(ids.DISPATCH_REFRESH, "data"))
+def _proposals(_n: Any, _refresh: Any) -> Any:
+    """Thin wrapper: the console's poll → proposals_view (Redis or the database away: keep what is shown)."""
+    try:
+        return proposals_view(_role(), current_language())
+    except (redis.RedisError, OSError, SQLAlchemyError) as exc:
+        log.warning("proposals not refreshed: %s", exc)
+        return no_update
+
+
+@callback(
+    Output(ids.DISPATCH_TOAST, "is_open", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "header", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "children", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "icon", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "duration", allow_duplicate=True),
+    Output(ids.DISPATCH_SELECTED, "data", allow_duplicate=True),
+    Output(ids.DISPATCH_REFRESH, "data", allow_duplicate=True),
+    Input(ACTION_PATTERN, "n_clicks"),
+    State(ids.DISPATCH_REFRESH, "data"),
+    prevent_initial_call=True,
+)
+def _act(_clicks: list[Any], refresh: Any) -> tuple[Any, ...]:
+    """A proposal's button: the warning's "转为事件" (the role is checked by the service)."""
+    trig = ctx.triggered_id
+    if not isinstance(trig, Mapping) or not any(v for v in (_clicks or []) if v):
+        raise PreventUpdate
+    lang = current_language()
+    if trig.get("kind") == "warning":
+        fb = open_from_warning(str(trig.get("ref")), lang)
+    elif trig.get("kind") == "link" and trig.get("arg") in ("confirm", "split"):
+        fb = decide(str(trig.get("ref")), str(trig.get("arg")), lang)
+    else:
+        raise PreventUpdate
+    selected = fb.incident_id if fb.ok and fb.incident_id is not None else no_update
+    return (*toast(fb, lang), selected, int(refresh or 0) + 1)

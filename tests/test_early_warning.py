@@ -1,0 +1,312 @@
+"""未诉先办: the early-warning score on hand-made cases, the baseline, and the tick writing the `warnings` aggregate."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard import aggregates, dal, geo, keys
+from dashboard import constants as c
+from dashboard.events import validate_event
+from dashboard.simulator import Simulator
+from workers import early_warning as ew
+from workers.telemetry import fold_into, new_state
+from workers.tick import run_tick
+
+BJ = ZoneInfo("Asia/Shanghai")
+# A working Wednesday in the heating season.
+WED = datetime(2026, 12, 2, tzinfo=BJ).timestamp()
+SUB = geo.subdistricts()[0]
+LON, LAT = SUB.label
+CELL = geo.grid_cell(LON, LAT)
+
+
+def bj(hour: float, day: float = WED) -> float:
+    """Epoch seconds of a Beijing time of day."""
+    return day + hour * 3600
+
+
+def reading(sid: str, stype: str, value: float, ts: float, lon: float = LON, lat: float = LAT) -> dict[str, Any]:
+    """A sensor reading as the validator hands it to the fold."""
+    return {"event_id": f"{sid}-{ts}", "source": "t", "kind": c.SENSOR_READING, "ts": ts, "sensor_id": sid,
+            "sensor_type": stype, "value": float(value), "lon": lon, "lat": lat,
+            "subdistrict": geo.subdistrict_of(lon, lat), "cell": geo.grid_cell(lon, lat)}  # fmt: skip
+
+
+def crowd(spot: str, count: int, capacity: int, ts: float) -> dict[str, Any]:
+    """A crowd count as the validator hands it to the fold."""
+    p = geo.place_by_id()[spot]
+    return {"event_id": f"{spot}-{ts}", "source": "t", "kind": c.CROWD, "ts": ts, "spot_id": spot, "count": count,
+            "capacity": capacity, "lon": p.lon, "lat": p.lat, "subdistrict": p.subdistrict,
+            "cell": geo.grid_cell(p.lon, p.lat)}  # fmt: skip
+
+
+def play(minutes: int, t0: float, emit: Any, tickets: list[tuple[Any, ...]] | None = None) -> list[dict[str, Any]]:
+    """Fold `emit(minute, ts)`'s events every 10 s for `minutes`, tracking and scoring each minute; the
+    warnings of every minute."""
+    state = new_state()
+    base = ew.learn_baseline([], t0)
+    out = []
+    for m in range(minutes):
+        for k in range(6):
+            ts = t0 + m * 60 + k * 10
+            fold_into(state, emit(m, ts))
+        now = t0 + m * 60 + 59
+        ew.track(state, now)
+        out.append(ew.compute_warnings(state, tickets or [], base, now))
+    return out
+
+
+def points(n: int) -> list[tuple[float, float]]:
+    """n points inside the district, spread out (far from one another)."""
+    subs = geo.subdistricts()
+    return [subs[(k * 5) % len(subs)].label for k in range(n)]
+
+
+# --- small pieces ------------------------------------------------------------------------------------------------
+
+
+def test_poisson_tail_is_exact_and_stays_accurate_far_out() -> None:
+    def brute(n: int, lam: float) -> float:
+        return 1 - sum(math.exp(-lam) * lam**k / math.factorial(k) for k in range(n))
+
+    for n, lam in ((0, 1.0), (1, 0.5), (3, 2.0), (5, 5.0), (12, 3.0)):
+        assert math.isclose(ew.poisson_sf(n, lam), brute(n, lam), rel_tol=1e-9, abs_tol=1e-15)
+    # Far in the tail 1 - cdf would round to 0; the upward sum does not.
+    assert 0 < ew.poisson_sf(8, 0.01) < 1e-20
+    assert ew.poisson_sf(3, 0.0) == 0.0
+
+
+def test_hour_of_week_starts_on_monday_midnight_beijing() -> None:
+    monday = datetime(2026, 11, 30, tzinfo=BJ).timestamp()
+    assert ew.hour_of_week(monday) == 0 and ew.hour_of_week(monday + 3599) == 0
+    assert ew.hour_of_week(WED + 10 * 3600) == 2 * 24 + 10
+    assert ew.hour_of_week(monday - 1) == 167
+
+
+def test_cells_neighbours_and_centres_agree_with_the_grid() -> None:
+    assert ew.near_cells("r05c05", "r06c04") and not ew.near_cells("r05c05", "r07c05")
+    assert not ew.near_cells("r05c05", "") and ew.near_cells("r05c05", "r05c05")
+    for cell in geo.grid_cells()[::17]:
+        assert geo.grid_cell(*ew.cell_centre(cell)) == cell
+
+
+def test_baseline_follows_the_rhythm_the_category_mix_and_the_place() -> None:
+    now = bj(12)
+    prior = ew.learn_baseline([], now)
+    assert prior["tickets"] == 0
+    assert math.isclose(sum(prior["hourly"]) / 7, ew.PRIOR_TICKETS_PER_DAY * 5.6 / 6.2, rel_tol=0.2)
+    busy, night = prior["hourly"][2 * 24 + 10], prior["hourly"][2 * 24 + 3]
+    assert busy > 20 * night
+    # Two weeks in which one cell files a heating ticket every hour and the district nothing else.
+    rows = [(CELL, SUB.code, "heating", now - k * 3600 - 60) for k in range(14 * 24)]
+    base = ew.learn_baseline(rows, now)
+    assert base["tickets"] == len(rows) and 13.9 <= base["days"] <= 14.1
+    assert base["cat"]["heating"] > 0.8
+    here = ew.expected(base, "cell", [CELL], "heating", now - 3600, now)
+    elsewhere = ew.expected(base, "cell", [geo.grid_cells()[0]], "heating", now - 3600, now)
+    assert 0.5 < here < 1.5 and elsewhere < here / 20
+    assert ew.expected(base, "sub", [SUB.code], "heating", now - 3600, now) > here * 0.9
+
+
+# --- the score on hand-made cases ---------------------------------------------------------------------------------
+
+
+def test_a_burst_of_tickets_above_the_baseline_warns() -> None:
+    now = bj(10.5)
+    base = ew.learn_baseline([], now)
+    burst = [("heating", SUB.code, CELL, now - 1500 + k * 300) for k in range(5)]
+    data = ew.compute_warnings(new_state(), burst, base, now)
+    assert data["count"] == 1
+    w = data["warnings"][0]
+    assert (w["level"], w["cell"], w["subdistrict"], w["kind"], w["category"]) == (
+        "cell", CELL, SUB.code, "heating", "heating")
+    assert w["id"] == f"heating:{CELL}:{int((now - 1500) // 60)}" and w["since"] == now - 1500
+    assert 0 < w["score"] <= 1 and geo.grid_cell(w["lon"], w["lat"]) == CELL
+    assert "供暖" in w["reasons_zh"][0] and "heating" in w["reasons_en"][0]
+    assert w["evidence"][0]["observed"] == 5 and w["evidence"][0]["p"] < ew.P_WARN
+    # Two tickets are no burst; the same five spread over a day are none either.
+    assert ew.compute_warnings(new_state(), burst[:2], base, now)["count"] == 0
+    spread = [("heating", SUB.code, CELL, now - k * 4 * 3600) for k in range(5)]
+    assert ew.compute_warnings(new_state(), spread, base, now)["count"] == 0
+    # A burst of another category is a burst of complaints.
+    other = [(cat, *rest) for _, *rest in burst for cat in ("market",)]
+    assert ew.compute_warnings(new_state(), other, base, now)["warnings"][0]["kind"] == "complaints"
+
+
+@cache
+def simulated_tickets() -> list[tuple[Any, ...]]:
+    """Three weeks of the simulator's everyday tickets (no episodes) up to Wednesday 10:40, as SQL rows."""
+    sim = Simulator(7, 50, episodes_per_day=0)
+    now = bj(10 + 40 / 60)
+    out = []
+    for raw in sim.durable_events(now - 21 * 86_400, now):
+        if raw["kind"] == c.HOTLINE_TICKET:
+            ev, _ = validate_event(raw, now)
+            assert ev is not None
+            out.append((ev["category"], ev["subdistrict"], ev["cell"], ev["ts"]))
+    return out
+
+
+def test_the_usual_rhythm_at_a_busy_hour_does_not_warn() -> None:
+    rows = simulated_tickets()
+    base = ew.learn_baseline([(cell, sub, cat, ts) for cat, sub, cell, ts in rows], bj(0))
+    for minutes in range(0, 100, 20):
+        now = bj(9) + minutes * 60  # 09:00–10:40, the morning peak
+        recent = [r for r in rows if now - 6 * 3600 <= r[3] <= now]
+        assert sum(1 for r in recent if r[3] >= now - 3600) > 30  # it is busy
+        assert ew.compute_warnings(new_state(), recent, base, now)["count"] == 0
+
+
+def test_a_rising_water_gauge_warns_before_any_ticket_and_keeps_its_id() -> None:
+    (gx, gy), (ox, oy), (qx, qy) = points(3)
+    t0 = bj(14)
+
+    def emit(m: int, ts: float) -> list[dict[str, Any]]:
+        level = max(0.0, (m - 20) * 1.0)
+        return [reading("G1", "water_level", level, ts, gx, gy), reading("G2", "water_level", 0.0, ts, ox, oy),
+                reading("G3", "water_level", 0.0, ts, qx, qy)]  # fmt: skip
+
+    minutes = play(40, t0, emit)
+    assert all(d["count"] == 0 for d in minutes[:22])  # dry, then under 2 cm
+    first = minutes[22]["warnings"]
+    assert len(first) == 1
+    w = first[0]
+    assert (w["kind"], w["category"], w["cell"]) == ("water_main", "public_service", geo.grid_cell(gx, gy))
+    assert "积水监测 G1" in w["reasons_zh"][0] and "not rain" in w["reasons_en"][1]
+    assert all(d["warnings"][0]["id"] == w["id"] for d in minutes[22:])
+    assert minutes[-1]["warnings"][0]["score"] > w["score"]  # deeper water, surer
+
+
+def test_rain_on_every_gauge_is_no_burst_main() -> None:
+    pts = points(3)
+
+    def emit(m: int, ts: float) -> list[dict[str, Any]]:
+        return [reading(f"G{k}", "water_level", max(0.0, m - 10.0 + k), ts, *pt) for k, pt in enumerate(pts)]
+
+    assert all(d["count"] == 0 for d in play(40, bj(14), emit))
+
+
+def test_night_construction_noise_warns_and_unrelated_noise_does_not() -> None:
+    def loud(m: int, ts: float) -> list[dict[str, Any]]:
+        return [reading("N1", "noise", 82.0 if m >= 5 else 45.0, ts)]
+
+    night = play(15, bj(23), loud)
+    assert all(d["count"] == 0 for d in night[:8])  # loud from minute 5, sustained 3 min
+    w = night[8]["warnings"][0]
+    assert (w["kind"], w["category"], w["cell"]) == ("noise", "noise", CELL)
+    assert "22:00–06:00" in w["reasons_zh"][0]
+    # The same machines by day, a horn at night, a pole a little loud all night: nothing.
+    assert all(d["count"] == 0 for d in play(15, bj(14), loud))
+
+    def horn(m: int, ts: float) -> list[dict[str, Any]]:
+        return [reading("N1", "noise", 85.0 if (m, ts % 60) == (6, 20) else 48.0, ts)]
+
+    assert all(d["count"] == 0 for d in play(15, bj(1), horn))
+
+    def humming(m: int, ts: float) -> list[dict[str, Any]]:
+        return [reading("N1", "noise", 68.0, ts)]
+
+    assert all(d["count"] == 0 for d in play(15, bj(1), humming))
+
+
+def test_noise_tickets_near_a_loud_pole_support_it_instead_of_warning_twice() -> None:
+    t0 = bj(23)
+    calls = [("noise", SUB.code, CELL, t0 + 600 + k * 60) for k in range(4)]
+
+    def loud(m: int, ts: float) -> list[dict[str, Any]]:
+        return [reading("N1", "noise", 84.0, ts)]
+
+    last = play(16, t0, loud, calls)[-1]
+    assert last["count"] == 1
+    w = last["warnings"][0]
+    assert w["kind"] == "noise" and [e["type"] for e in w["evidence"]] == ["sensor", "tickets"]
+    assert w["evidence"][1]["observed"] == 4
+
+
+def test_a_crowd_surge_warns_and_the_opening_ramp_does_not() -> None:
+    spot = "poi_011"
+
+    def surge(m: int, ts: float) -> list[dict[str, Any]]:
+        ratio = 0.4 + (min(1.0, max(0.0, (m - 25) / 10)) * 0.35)
+        return [crowd(spot, round(30000 * ratio), 30000, ts)]
+
+    minutes = play(45, bj(11), surge)
+    warned = [k for k, d in enumerate(minutes) if d["count"]]
+    assert warned and 28 <= warned[0] <= 34
+    w = minutes[warned[0]]["warnings"][0]
+    assert (w["kind"], w["category"]) == ("crowd", "parking_traffic") and "故宫" in w["reasons_zh"][0]
+
+    def ramp(m: int, ts: float) -> list[dict[str, Any]]:
+        return [crowd(spot, round(30000 * (0.1 + 0.45 * m / 90)), 30000, ts)]  # 09:00–10:30 opening
+
+    assert all(d["count"] == 0 for d in play(90, bj(9), ramp))
+
+
+def test_a_subdistrict_warns_only_where_no_cell_of_it_does() -> None:
+    now = bj(10.5)
+    base = ew.learn_baseline([], now)
+    cells = sorted({geo.grid_cell(*pt) for pt in (SUB.label,)} | set(_cells_of(SUB.code)))[:8]
+    # Tickets spread over many cells of one subdistrict: no cell stands out, the subdistrict does.
+    spread = [("sanitation", SUB.code, cells[k % len(cells)], now - 1700 + k * 60) for k in range(14)]
+    data = ew.compute_warnings(new_state(), spread, base, now)
+    levels = {w["level"] for w in data["warnings"]}
+    assert "subdistrict" in levels
+    sub_w = next(w for w in data["warnings"] if w["level"] == "subdistrict")
+    assert sub_w["cell"] is None and sub_w["subdistrict"] == SUB.code and sub_w["id"].startswith("complaints:")
+
+
+def _cells_of(code: str) -> list[str]:
+    """Grid cells whose centre lies in a subdistrict."""
+    return [cell for cell in geo.grid_cells() if geo.subdistrict_of(*ew.cell_centre(cell)) == code]
+
+
+# --- the tick writes the aggregate, the job the baseline -------------------------------------------------------------
+
+
+def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
+    r: redis.Redis, sessions: sessionmaker[Session]
+) -> None:
+    now = time.time()
+    events = []
+    for k in range(6):
+        raw = {"event_id": f"ew-{k}", "source": "t", "kind": c.HOTLINE_TICKET, "ts": _iso(now - 1200 + k * 120),
+               "ticket_id": f"EW{k}", "category": "heating", "lon": LON + 0.0003 * (k % 2), "lat": LAT}  # fmt: skip
+        ev, rej = validate_event(raw, now)
+        assert rej is None and ev is not None
+        events.append(ev)
+    with sessions.begin() as s:
+        dal.store_durable(s, events)
+
+    assert run_tick(r, sessions, now)["status"] == "ok"
+    env = aggregates.read_aggregates(r, [c.AGG_WARNINGS])[c.AGG_WARNINGS]
+    assert env is not None and env["computed_at"] == now
+    data = env["data"]
+    assert data["count"] >= 1
+    w = data["warnings"][0]
+    assert (w["kind"], w["category"], w["cell"]) == ("heating", "heating", CELL)
+    assert set(w) >= {"id", "level", "cell", "subdistrict", "lon", "lat", "kind", "category", "score", "since",
+                      "reasons_zh", "reasons_en"}  # fmt: skip
+    state = json.loads(r.get(keys.TELEMETRY_STATE) or "{}")["state"]
+    assert state["ew"]["v"] == ew.TRACK_VERSION  # the trends ride in the fold state
+
+    result = ew.run_baseline(r, sessions, now)
+    assert result == {"status": "ok", "tickets": 6, "days": result["days"]}
+    base = ew.load_baseline(r)
+    assert base is not None and base["tickets"] == 6 and 0 < (r.ttl(keys.WARNINGS_BASELINE) or 0)
+    assert run_tick(r, sessions, now + 1)["status"] == "ok"  # and the tick reads it back
+    env = aggregates.read_aggregates(r, [c.AGG_WARNINGS])[c.AGG_WARNINGS]
+    assert env is not None and env["data"]["warnings"][0]["id"] == w["id"]
+
+
+def _iso(ts: float) -> str:
+    """ISO-8601 with a zone."""
+    return datetime.fromtimestamp(ts, UTC).isoformat()

@@ -1,0 +1,152 @@
+"""未诉先办 proposals in the dispatcher's console and on the maps: a warning from the `warnings` aggregate is listed
+with its reasons, turned into one incident however often it is clicked (roles checked by the service), shown as
+opened afterwards; and the map layers draw it in the page's language."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from callbacks import proposals as cb
+from dashboard import constants as c
+from dashboard import i18n, ids
+from dashboard.aggregates import write_aggregates
+from dashboard.extensions import db_sessions
+from dashboard.models import Incident
+from layouts import map as map_lay
+from layouts import proposals as lay
+from tests.helpers import PASSWORD, csrf_headers, login
+from tests.test_cases_api import linked  # noqa: F401  (fixture: a case of three linked noise tickets)
+
+WARNING = {
+    "id": "waterlogging:r10c05:29936000", "level": "cell", "cell": "r10c05", "subdistrict": "110101006",
+    "lon": 116.417, "lat": 39.929, "kind": "waterlogging", "category": "public_service", "score": 0.87,
+    "since": time.time() - 600, "reasons_zh": ["积水水位 3 个测点持续上升", "该网格 10 分钟内 2 件相关诉求"],
+    "reasons_en": ["water rising at 3 gauges", "2 related tickets in 10 min"],
+}
+
+
+def flat(tree: Any) -> str:
+    return json.dumps(tree, ensure_ascii=False, default=lambda o: o.to_plotly_json())
+
+
+def put_warnings(app: Any, warnings: list[dict[str, Any]]) -> None:
+    write_aggregates(app.extensions["dc_redis"], {c.AGG_WARNINGS: {"warnings": warnings, "count": len(warnings)}},
+                     time.time())
+
+
+def test_a_warning_card_shows_why_and_offers_an_incident_to_those_who_may_create() -> None:
+    card = flat(lay.warning_card(WARNING, None, "dispatch", "zh"))
+    assert "积水水位 3 个测点持续上升" in card and "87%" in card and i18n.t("prop.to_incident", "zh") in card
+    assert i18n.t("prop.to_incident", "zh") not in flat(lay.warning_card(WARNING, None, "leader", "zh"))
+    assert i18n.t("prop.became", "en", id=12) in flat(lay.warning_card(WARNING, 12, "dispatch", "en"))
+    assert lay.warnings_block([], {}, "dispatch", "zh") == []
+    many = [{**WARNING, "id": f"w{i}"} for i in range(lay.MAX_WARNINGS + 2)]
+    assert i18n.t("inc.more", "zh", n=2) in flat(lay.warnings_block(many, {}, "dispatch", "zh"))
+
+
+def test_the_maps_draw_warnings_with_their_reasons_in_the_pages_language() -> None:
+    [f] = map_lay.warnings_geojson({"warnings": [WARNING]}, "en")["features"]
+    assert f["id"] == WARNING["id"] and f["properties"]["s"] == 0.87
+    assert "water rising at 3 gauges" in f["properties"]["tip"] and i18n.t("warn.label", "en") in f["properties"]["tip"]
+    assert map_lay.warnings_geojson({}, "zh")["features"] == []
+
+
+def click(app: Any, username: str, warning_id: str) -> Any:
+    client = app.test_client()
+    assert login(client, username, PASSWORD).status_code == 302
+    callbacks = app.extensions["dash_app"].callback_map
+    [key] = [k for k, v in callbacks.items() if ids.PROPOSAL_ACTION in json.dumps(v.get("inputs", []))]
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")]
+    button = lay.proposal_id("warning", warning_id)
+    body = {"output": key, "outputs": outputs,
+            "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+            "state": [{"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0}],
+            "changedPropIds": [json.dumps(button, sort_keys=True, separators=(",", ":")) + ".n_clicks"]}
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=csrf_headers(client))
+
+
+def warning_incidents(app: Any) -> list[Incident]:
+    with app.app_context(), db_sessions()() as s:
+        return list(s.scalars(select(Incident).where(Incident.source == c.WARNING_SOURCE)))
+
+
+def test_a_dispatcher_turns_a_warning_into_one_incident_however_often_it_is_clicked(app: Any) -> None:
+    put_warnings(app, [WARNING])
+    first = click(app, "dispatch", WARNING["id"])
+    assert first.status_code == 200, first.get_data(as_text=True)[:300]
+    again = click(app, "dispatch", WARNING["id"])  # a double click, or a second dispatcher
+    assert again.status_code == 200
+    [inc] = warning_incidents(app)
+    assert (inc.category, inc.severity, inc.external_id) == ("waterlogging", 4, cb.warning_key(WARNING["id"]))
+    assert "积水水位" in (inc.description or "")
+    # The card now says which incident it became.
+    with app.test_request_context():
+        assert i18n.t("prop.became", "zh", id=inc.id) in flat(cb.proposals_view("dispatch", "zh"))
+
+
+def test_a_leader_may_not_open_an_incident_from_a_warning(app: Any) -> None:
+    put_warnings(app, [WARNING])
+    resp = click(app, "leader", WARNING["id"])
+    assert resp.status_code == 200
+    assert warning_incidents(app) == []
+    toast_text = json.dumps(resp.get_json()["response"], ensure_ascii=False)
+    assert i18n.t("dsp.forbidden", "zh") in toast_text
+
+
+def test_a_warning_that_has_cleared_is_not_opened(app: Any) -> None:
+    put_warnings(app, [])
+    resp = click(app, "dispatch", WARNING["id"])
+    assert i18n.t("prop.gone", "zh") in json.dumps(resp.get_json()["response"], ensure_ascii=False)
+    assert warning_incidents(app) == []
+
+
+# --- 热线+网格: links confirmed or split from the console --------------------------------------------------
+
+
+def link_click(app: Any, username: str, case_id: int, link_id: int, decision: str) -> Any:
+    client = app.test_client()
+    assert login(client, username, PASSWORD).status_code == 302
+    callbacks = app.extensions["dash_app"].callback_map
+    [key] = [k for k, v in callbacks.items() if ids.PROPOSAL_ACTION in json.dumps(v.get("inputs", []))]
+    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")]
+    button = lay.proposal_id("link", f"{case_id}:{link_id}", decision)
+    body = {"output": key, "outputs": outputs,
+            "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+            "state": [{"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0}],
+            "changedPropIds": [json.dumps(button, sort_keys=True, separators=(",", ":")) + ".n_clicks"]}
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=csrf_headers(client))
+
+
+def decisions(app: Any) -> dict[int, str]:
+    from dashboard.models import CaseLink
+
+    with app.app_context(), db_sessions()() as s:
+        return {ln.id: ln.decision for ln in s.scalars(select(CaseLink))}
+
+
+def test_the_console_lists_a_case_and_a_dispatcher_confirms_and_splits_its_links(app: Any, linked: Any) -> None:
+    case_id, links, _ = linked
+    with app.test_request_context():
+        view = flat(cb.proposals_view("dispatch", "zh"))
+    assert i18n.t("prop.cases", "zh") in view and i18n.t("prop.split", "zh") in view
+    first, second = sorted(links.values())[:2]
+    assert link_click(app, "dispatch", case_id, first, "confirm").status_code == 200
+    resp = link_click(app, "dispatch", case_id, second, "split")
+    assert i18n.t("prop.done_split", "zh") in json.dumps(resp.get_json()["response"], ensure_ascii=False)
+    got = decisions(app)
+    assert (got[first], got[second]) == ("confirmed", "split")
+
+
+def test_a_duty_officer_may_not_decide_a_link_and_sees_no_buttons(app: Any, linked: Any) -> None:
+    case_id, links, _ = linked
+    with app.test_request_context():
+        assert i18n.t("prop.split", "zh") not in flat(cb.proposals_view("duty", "zh"))
+    link_id = min(links.values())
+    resp = link_click(app, "duty", case_id, link_id, "split")
+    assert resp.status_code == 200 and decisions(app)[link_id] == "auto"
