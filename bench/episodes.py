@@ -60,6 +60,8 @@ DEFAULT_START: Final = "2026-11-30"  # a Monday in the heating season
 DEFAULT_DAYS: Final = 7.0
 # More episodes than the live default (episodes.EPISODES_PER_DAY) so a week holds about ten of each kind.
 DEFAULT_PER_DAY: Final = 6.0
+# `make bench --quick` replays one day.
+QUICK_DAYS: Final = 1.0
 STEP_S: Final = 60
 # Telemetry generated and folded each minute: a little more than the poles' report period (see the docstring).
 WINDOW_MARGIN_S: Final = 0.5
@@ -83,18 +85,32 @@ _KINDS_TELEMETRY: Final = frozenset({c.SENSOR_READING, c.CROWD})
 # --- the evaluation (pure) ---------------------------------------------------------------------------------------
 
 
-def matches(w: Mapping[str, Any], ep: Episode, cells_of: Mapping[str, set[str]] | None = None) -> bool:
-    """True when warning `w` (with its "first_seen") speaks of episode `ep`: its category, place and time."""
+def matches(w: Mapping[str, Any], ep: Episode, places: Mapping[str, set[str]] | None = None) -> bool:
+    """True when warning `w` (with its "first_seen") speaks of episode `ep`: its category, place and time.
+
+    The place: a cell warning in or next to the episode's cell or one of its complaints' cells, a subdistrict
+    warning in its subdistrict or one of its complaints'; `places`: episode id -> those cells and subdistricts
+    (default: the episode's own)."""
     if w.get("category") != ep.ticket_category:
         return False
     seen = float(w["first_seen"])
     if not ep.start - MATCH_BEFORE_S <= seen <= ep.last_complaint_at + MATCH_AFTER_S:
         return False
-    places = (cells_of or {}).get(ep.id) or {ep.cell}
+    where = (places or {}).get(ep.id) or {ep.cell, ep.subdistrict}
     if w.get("level") == "subdistrict":
-        return w.get("subdistrict") == ep.subdistrict
+        return w.get("subdistrict") in where
     cell = w.get("cell") or ""
-    return any(near_cells(cell, x) for x in places)
+    return any(near_cells(cell, x) for x in where)
+
+
+def episode_places(episodes: Iterable[Episode], tickets: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Episode id -> the cells and subdistricts of its cause and of its complaints (as the validator placed them)."""
+    by_id = {t["ticket_id"]: t for t in tickets}
+    return {
+        e.id: {e.cell, e.subdistrict}
+        | {by_id[x][k] for x in e.ticket_ids if x in by_id for k in ("cell", "subdistrict")}
+        for e in episodes
+    }
 
 
 def surge_at(ep: Episode) -> float:
@@ -107,7 +123,7 @@ def evaluate_warnings(
     episodes: Sequence[Episode],
     t0: float,
     t1: float,
-    cells_of: Mapping[str, set[str]] | None = None,
+    places: Mapping[str, set[str]] | None = None,
     context: Sequence[Episode] = (),
 ) -> dict[str, Any]:
     """Recall, false warnings and lead times of distinct warnings (each with "first_seen") against episodes.
@@ -122,7 +138,7 @@ def evaluate_warnings(
     every = list({e.id: e for e in [*episodes, *context]}.values())
     per_episode: list[dict[str, Any]] = []
     for ep in episodes:
-        times = [float(w["first_seen"]) for w in ws if matches(w, ep, cells_of)]
+        times = [float(w["first_seen"]) for w in ws if matches(w, ep, places)]
         first = min(times) if times else None
         per_episode.append(
             {
@@ -135,7 +151,7 @@ def evaluate_warnings(
             }
         )
     false = [
-        w for w in ws if t0 <= float(w["first_seen"]) < t1 and not any(matches(w, e, cells_of) for e in every)
+        w for w in ws if t0 <= float(w["first_seen"]) < t1 and not any(matches(w, e, places) for e in every)
     ]
     days = (t1 - t0) / 86_400
 
@@ -149,7 +165,8 @@ def evaluate_warnings(
         }
 
     out = figures(per_episode)
-    out["by_kind"] = {k: figures([r for r in per_episode if r["kind"] == k]) for k in sorted({e.kind for e in episodes})}
+    kinds = sorted({e.kind for e in episodes})
+    out["by_kind"] = {k: figures([r for r in per_episode if r["kind"] == k]) for k in kinds}
     out["warnings"] = sum(1 for w in ws if t0 <= float(w["first_seen"]) < t1)
     out["false"] = len(false)
     out["false_per_day"] = round(len(false) / days, 2) if days > 0 else None
@@ -301,8 +318,9 @@ def _replay(seed: int, t0: float, t1: float, per_day: float, rate: float) -> Rep
                                    "ts": rd["ts"]})  # fmt: skip
         if t >= t0:
             if t - baseline_at >= BASELINE_EVERY_S:  # the live job relearns every 10 min; it changes slowly
-                lo = bisect.bisect_left(times, t - BASELINE_DAYS * 86_400)
-                baseline = learn_baseline(rows[lo : bisect.bisect_left(times, t)], t)
+                until = t - LOOKBACK_S  # as early_warning.run_baseline: never from the tickets being judged
+                lo = bisect.bisect_left(times, until - BASELINE_DAYS * 86_400)
+                baseline = learn_baseline(rows[lo : bisect.bisect_left(times, until)], until)
                 baseline_at = t
             lo, hi = bisect.bisect_left(times, t - LOOKBACK_S), bisect.bisect_right(times, t)
             recent = [(cat, sub, cell, ts) for cell, sub, cat, ts in rows[lo:hi]]
@@ -318,7 +336,7 @@ def _replay(seed: int, t0: float, t1: float, per_day: float, rate: float) -> Rep
 def link_figures(rep: Replay, episodes: Sequence[Episode]) -> dict[str, Any]:
     """Pairwise linking precision and recall with workers.linking.link_replay, or nulls when it is not there."""
     try:
-        from workers.linking import link_replay  # type: ignore[attr-defined]
+        from workers.linking import link_replay
     except ImportError as exc:
         return {"precision": None, "recall": None, "available": False, "note": f"workers.linking.link_replay: {exc}"}
     started = time.perf_counter()
@@ -344,12 +362,8 @@ def run_episodes(
     rep = replay(seed, t0, t1, per_day, rate)
     say(f"replayed {days:g} simulated days in {rep.seconds:.1f} s: {rep.events_folded:,} telemetry events folded, "
         f"{len(rep.tickets):,} tickets, {len(rep.alarms):,} sensor readings at warning or alarm")  # fmt: skip
-    by_ticket = {t["ticket_id"]: t for t in rep.tickets}
-    cells_of = {e.id: {e.cell} | {by_ticket[x]["cell"] for x in e.ticket_ids if x in by_ticket} for e in episodes}
     context = episodes_between(seed, t0 - 86_400, t1 + TAIL_S, per_day)
-    cells_of.update({e.id: {e.cell} | {by_ticket[x]["cell"] for x in e.ticket_ids if x in by_ticket}
-                     for e in context if e.id not in cells_of})  # fmt: skip
-    ev = evaluate_warnings(rep.warnings.values(), episodes, t0, t1, cells_of, context)
+    ev = evaluate_warnings(rep.warnings.values(), episodes, t0, t1, episode_places(context, rep.tickets), context)
     link = link_figures(rep, episodes)
     for kind, f in ev["by_kind"].items():
         say(f"  {kind:<20} n={f['episodes']:<3} recall {f['recall']} · before the surge {f['recall_before_surge']} · "
@@ -396,8 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command line; ends with one line of JSON."""
     p = argparse.ArgumentParser(prog="bench/episodes.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--start", default=DEFAULT_START, help="first Beijing day, YYYY-MM-DD (default: a heating-season "
-                   "Monday)")  # fmt: skip
+    p.add_argument("--start", default=DEFAULT_START,
+                   help="Beijing start, YYYY-MM-DD[THH:MM] (default: a heating-season Monday)")  # fmt: skip
     p.add_argument("--days", type=float, default=DEFAULT_DAYS, help="simulated days (default 7)")
     p.add_argument("--per-day", type=float, default=DEFAULT_PER_DAY,
                    help=f"episodes a day (default {DEFAULT_PER_DAY:g}; the live simulator's {EPISODES_PER_DAY:g})")

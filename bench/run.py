@@ -1,6 +1,6 @@
 """`make bench`: aggregate age and wall-refresh latency under 1,000 events/s, and refresh cost vs stored data.
 
-    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale]
+    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes]
 
 Prints figures as it goes and ends with exactly one line of JSON (see bench/README.md for its keys).
 Timings are measured side by side in one run on a shared machine: read them as figures and ratios, not as
@@ -33,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="live measuring window (default 60; --quick 8)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
-    p.add_argument("--only", choices=("live", "scale"), help="run only part A (live) or part B (scale)")
+    p.add_argument("--only", choices=("live", "scale", "episodes"),
+                   help="run only part A (live), part B (scale) or part C (episodes: early warning and linking)")
     p.add_argument("--rate", type=float, default=1000.0,
                    help="simulator events/s in part A (default 1000, the issue's figure; 0 = simulator off)")
     p.add_argument("--web-workers", type=int, default=None,
@@ -57,8 +58,16 @@ def _get(d: dict[str, Any], *path: str) -> Any:
     return d
 
 
-def result_line(live: dict[str, Any] | None, scale: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, Any]:
+def result_line(
+    live: dict[str, Any] | None,
+    scale: dict[str, Any] | None,
+    args: argparse.Namespace,
+    episodes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The final JSON object."""
+    # Imported here: the app's modules read INSTANCE_DIR at import, which main() sets first.
+    from bench.episodes import summary_line as episodes_summary
+
     live = live or {}
     sm = (scale or {}).get("summary", {})
     out: dict[str, Any] = {
@@ -96,6 +105,8 @@ def result_line(live: dict[str, Any] | None, scale: dict[str, Any] | None, args:
         "naive_10k_vs_1m_p50_ms": sm.get("naive_p50_ms"),
         "naive_over_precomputed": sm.get("naive_over_precomputed"),
         "tick_10k_vs_1m_p50_ms": sm.get("tick_steady_p50_ms"),
+        # Part C, issue 5: early warning and linking on the labelled episodes (bench/episodes.py).
+        **episodes_summary(episodes or {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
         "seconds": args.seconds,
@@ -114,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
         f"{'quick' if args.quick else 'full'} run")
     t0 = time.monotonic()
-    live = scale = None
+    live = scale = episodes = None
     failed = False
     try:
         if args.only in (None, "live"):
@@ -129,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench.scale import run_scale
 
             scale = run_scale(tmp, args.quick)
+        if args.only in (None, "episodes"):
+            from bench.episodes import QUICK_DAYS, run_episodes
+
+            heading("Part C: early warning and linking on labelled episodes (bench/episodes.py)")
+            episodes = run_episodes(days=QUICK_DAYS if args.quick else 7.0, say=say)
     except Exception as exc:
         import traceback
 
@@ -143,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
 
-    line = result_line(live, scale, args)
+    line = result_line(live, scale, args, episodes)
     line["failed"] = failed
     heading("Summary")
     if live:
@@ -162,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     if scale:
         say(f"refresh p50 at {line['stored_sizes']}: {line['refresh_10k_vs_1m_p50_ms']} ms; naive "
             f"{line['naive_10k_vs_1m_p50_ms']} ms; naive/precomputed {line['naive_over_precomputed']}×")
+    if episodes:
+        say(f"early warning over {line['episodes_days']:g} simulated days, {line['episodes_n']} episodes: recall "
+            f"{line['ew_recall']} before the first complaint ({line['ew_recall_before_surge']} before the surge), "
+            f"{line['ew_false_per_day']} false warnings a day, median lead {line['ew_median_lead_min']} min; linking "
+            f"precision {line['link_precision']}, recall {line['link_recall']}")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
     return 1 if failed else 0

@@ -78,7 +78,7 @@ def case_card(case: Mapping[str, Any], role: str, lang: str) -> html.Div:
                 [html.Button(t("prop.confirm", lang), id=proposal_id("link", ref, "confirm"),
                              className="btn btn-sm btn-outline-success prop-act", n_clicks=0),
                  html.Button(t("prop.split", lang), id=proposal_id("link", ref, "split"),
-                             className="btn btn-sm btn-outline-secondary prop-act", n_clicks=0)],
+                             className="btn btn-sm btn-outline-light prop-act", n_clicks=0)],
                 className="prop-acts",
             )
         else:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard import aggregates, dal, geo, keys
 from dashboard import constants as c
 from dashboard.events import validate_event
+from dashboard.keys import WarningsData
 from dashboard.simulator import Simulator
 from workers import early_warning as ew
 from workers.telemetry import fold_into, new_state
@@ -49,7 +50,7 @@ def crowd(spot: str, count: int, capacity: int, ts: float) -> dict[str, Any]:
             "cell": geo.grid_cell(p.lon, p.lat)}  # fmt: skip
 
 
-def play(minutes: int, t0: float, emit: Any, tickets: list[tuple[Any, ...]] | None = None) -> list[dict[str, Any]]:
+def play(minutes: int, t0: float, emit: Any, tickets: list[tuple[Any, ...]] | None = None) -> list[WarningsData]:
     """Fold `emit(minute, ts)`'s events every 10 s for `minutes`, tracking and scoring each minute; the
     warnings of every minute."""
     state = new_state()
@@ -190,7 +191,9 @@ def test_rain_on_every_gauge_is_no_burst_main() -> None:
     pts = points(3)
 
     def emit(m: int, ts: float) -> list[dict[str, Any]]:
-        return [reading(f"G{k}", "water_level", max(0.0, m - 10.0 + k), ts, *pt) for k, pt in enumerate(pts)]
+        # Rain wets every gauge at once, each as deep as its spot is low.
+        return [reading(f"G{k}", "water_level", max(0.0, (m - 10) * f), ts, *pt)
+                for k, (f, pt) in enumerate(zip((1.5, 1.0, 0.6), pts, strict=True))]  # fmt: skip
 
     assert all(d["count"] == 0 for d in play(40, bj(14), emit))
 
@@ -254,19 +257,34 @@ def test_a_crowd_surge_warns_and_the_opening_ramp_does_not() -> None:
 def test_a_subdistrict_warns_only_where_no_cell_of_it_does() -> None:
     now = bj(10.5)
     base = ew.learn_baseline([], now)
-    cells = sorted({geo.grid_cell(*pt) for pt in (SUB.label,)} | set(_cells_of(SUB.code)))[:8]
-    # Tickets spread over many cells of one subdistrict: no cell stands out, the subdistrict does.
-    spread = [("sanitation", SUB.code, cells[k % len(cells)], now - 1700 + k * 60) for k in range(14)]
+    code, cells = _apart_cells()
+    # Two tickets in each of several cells of one subdistrict, no two cells in one 2×2 block: no cell stands out,
+    # the subdistrict does.
+    spread = [("sanitation", code, cells[k % len(cells)], now - 1700 + k * 60) for k in range(2 * len(cells))]
     data = ew.compute_warnings(new_state(), spread, base, now)
-    levels = {w["level"] for w in data["warnings"]}
-    assert "subdistrict" in levels
-    sub_w = next(w for w in data["warnings"] if w["level"] == "subdistrict")
-    assert sub_w["cell"] is None and sub_w["subdistrict"] == SUB.code and sub_w["id"].startswith("complaints:")
+    assert [w["level"] for w in data["warnings"]] == ["subdistrict"]
+    w = data["warnings"][0]
+    assert w["cell"] is None and w["subdistrict"] == code and w["id"].startswith(f"complaints:{code}:")
+    assert (w["lon"], w["lat"]) == geo.subdistrict_by_code()[code].label
+    # Once one cell has a burst of its own, that cell warns and the subdistrict does not.
+    hot = spread + [("sanitation", code, cells[0], now - 100 + k) for k in range(3)]
+    assert [w["level"] for w in ew.compute_warnings(new_state(), hot, base, now)["warnings"]] == ["cell"]
 
 
-def _cells_of(code: str) -> list[str]:
-    """Grid cells whose centre lies in a subdistrict."""
-    return [cell for cell in geo.grid_cells() if geo.subdistrict_of(*ew.cell_centre(cell)) == code]
+def _apart_cells() -> tuple[str, list[str]]:
+    """The subdistrict with most grid cells and six of its cells, no two of them neighbours."""
+    by_sub: dict[str, list[str]] = {}
+    for cell in geo.grid_cells():
+        code = geo.subdistrict_of(*ew.cell_centre(cell))
+        if code is not None:
+            by_sub.setdefault(code, []).append(cell)
+    code = max(by_sub, key=lambda k: len(by_sub[k]))
+    chosen: list[str] = []
+    for cell in by_sub[code]:
+        if all(not ew.near_cells(cell, x) for x in chosen):
+            chosen.append(cell)
+    assert len(chosen) >= 6
+    return code, chosen[:6]
 
 
 # --- the tick writes the aggregate, the job the baseline -------------------------------------------------------------
@@ -277,9 +295,11 @@ def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
 ) -> None:
     now = time.time()
     events = []
-    for k in range(6):
-        raw = {"event_id": f"ew-{k}", "source": "t", "kind": c.HOTLINE_TICKET, "ts": _iso(now - 1200 + k * 120),
-               "ticket_id": f"EW{k}", "category": "heating", "lon": LON + 0.0003 * (k % 2), "lat": LAT}  # fmt: skip
+    # Three tickets of the day before (the baseline's), six heating tickets in one cell within 20 minutes.
+    for k in range(9):
+        ts, cat = (now - 86_400 - k * 600, "market") if k >= 6 else (now - 1200 + k * 120, "heating")
+        raw = {"event_id": f"ew-{k}", "source": "t", "kind": c.HOTLINE_TICKET, "ts": _iso(ts), "ticket_id": f"EW{k}",
+               "category": cat, "lon": LON + 0.0003 * (k % 2), "lat": LAT}  # fmt: skip
         ev, rej = validate_event(raw, now)
         assert rej is None and ev is not None
         events.append(ev)
@@ -299,9 +319,10 @@ def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
     assert state["ew"]["v"] == ew.TRACK_VERSION  # the trends ride in the fold state
 
     result = ew.run_baseline(r, sessions, now)
-    assert result == {"status": "ok", "tickets": 6, "days": result["days"]}
+    # Learned from what came before the last hours only: the burst is not its own norm.
+    assert result == {"status": "ok", "tickets": 3, "days": result["days"]}
     base = ew.load_baseline(r)
-    assert base is not None and base["tickets"] == 6 and 0 < (r.ttl(keys.WARNINGS_BASELINE) or 0)
+    assert base is not None and base["tickets"] == 3 and (r.ttl(keys.WARNINGS_BASELINE) or 0) > 0
     assert run_tick(r, sessions, now + 1)["status"] == "ok"  # and the tick reads it back
     env = aggregates.read_aggregates(r, [c.AGG_WARNINGS])[c.AGG_WARNINGS]
     assert env is not None and env["data"]["warnings"][0]["id"] == w["id"]

@@ -123,7 +123,7 @@ CATEGORY_PSEUDO: Final = 50.0
 PLACE_PSEUDO_CATEGORY: Final = 30.0
 PLACE_PSEUDO_ALL: Final = 100.0
 # Samples per side of a grid cell for the population prior.
-PRIOR_SAMPLES: Final = 5
+PRIOR_SAMPLES: Final = 3
 
 # --- what each cause brings --------------------------------------------------------------------------------------
 
@@ -626,11 +626,12 @@ def _ticket_reason(
     n: int, lam: float, p: float, category: str, window_s: float, where_zh: str, where_en: str
 ) -> tuple[str, str, dict[str, Any]]:
     """Chinese and English reason of a ticket count, with its fields."""
-    zh_cat, en_cat = name("hl_cat", category, "zh"), name("hl_cat", category, "en")
+    zh_cat, en_cat = name("hl_cat", category, "zh"), name("hl_cat", category, "en").lower()
     minutes = round(window_s / 60)
+    usual = "< 0.01" if lam < 0.01 else f"{lam:.2f}" if lam < 1 else f"{lam:.1f}"
     return (
-        f"近 {minutes} 分钟{where_zh}{zh_cat}诉求 {n} 件，同一时段通常约 {lam:.1f} 件（泊松尾概率 {p:.0e}）",
-        f"{n} {en_cat} tickets {where_en} in the last {minutes} min; usually about {lam:.1f} (Poisson tail {p:.0e})",
+        f"近 {minutes} 分钟{where_zh}{zh_cat}诉求 {n} 件，同一时段通常约 {usual} 件（泊松尾概率 {p:.0e}）",
+        f"{n} {en_cat} tickets {where_en} in the last {minutes} min; usually about {usual} (Poisson tail {p:.0e})",
         {"type": "tickets", "category": category, "observed": n, "expected": round(lam, 3), "window_min": minutes,
          "p": float(f"{p:.3g}")},
     )  # fmt: skip
@@ -645,14 +646,18 @@ def compute_warnings(
 ) -> WarningsData:
     """The `warnings` aggregate from the fold state (with `track`'s memory), the tickets of the last hours as
     dal.tickets_since rows (category, subdistrict, cell, received_at, …) and the baseline (None: learned on the
-    spot from these tickets alone); most severe first."""
+    spot from those of these tickets older than LOOKBACK_S, and the priors); most severe first."""
     recent: list[tuple[str, str, str, float]] = []
+    older: list[tuple[str, str, str, float]] = []
     for row in tickets:
         ts = _ts(row[3])
         if now - LOOKBACK_S <= ts <= now:
             recent.append((str(row[0]), str(row[1]), str(row[2]), ts))
+        elif ts < now - LOOKBACK_S:
+            older.append((str(row[2]), str(row[1]), str(row[0]), ts))
     if baseline is None or baseline.get("v") != BASELINE_VERSION:
-        baseline = learn_baseline(((cell, sub, cat, ts) for cat, sub, cell, ts in recent), now)
+        # Never learned from the tickets being judged: a burst would explain itself away.
+        baseline = learn_baseline(older, now - LOOKBACK_S)
     cells_w = _sensor_warnings(state, now)
     by_cat: dict[str, list[tuple[float, str, str]]] = {}
     for cat, sub, cell, ts in recent:
@@ -776,10 +781,12 @@ def load_baseline(r: redis.Redis) -> Baseline | None:
 
 
 def run_baseline(r: redis.Redis, sessions: sessionmaker[Session], now: float) -> dict[str, Any]:
-    """Learn the baseline from the last BASELINE_DAYS of tickets in SQL and keep it in Redis."""
+    """Learn the baseline from BASELINE_DAYS of tickets in SQL and keep it in Redis. The last LOOKBACK_S are left
+    out: they are what the tick judges, and a burst must not become its own norm."""
+    until = now - LOOKBACK_S
     with sessions() as s:
-        rows = dal.ticket_places_since(s, utc_datetime(now - BASELINE_DAYS * _DAY_S))
-    base = learn_baseline(rows, now)
+        rows = dal.ticket_places_since(s, utc_datetime(until - BASELINE_DAYS * _DAY_S))
+    base = learn_baseline(rows, until)
     r.set(keys.WARNINGS_BASELINE, json.dumps(base, separators=(",", ":")), ex=BASELINE_TTL_S)
     return {"status": "ok", "tickets": base["tickets"], "days": base["days"]}
 
