@@ -55,9 +55,11 @@ from dashboard.aggregates import loads as _loads
 
 # Version of the stored snapshot format; a snapshot of another version is ignored.
 FORMAT_VERSION: Final = 1
-# The aggregates a snapshot keeps (the ticker is a log of recent events, not a state to replay).
+# The aggregates a snapshot keeps (the ticker is a log of recent events, not a state to replay); the early
+# warnings too, so that the slider shows what was being warned of then.
 SNAPSHOT_AGGREGATES: Final = (
     c.AGG_KPI, c.AGG_SENSORS, c.AGG_INCIDENTS, c.AGG_TRAFFIC, c.AGG_PARKING, c.AGG_CROWD, c.AGG_HOTLINE,
+    c.AGG_WARNINGS,
 )
 # The figures of every snapshot, for trend charts and KPI comparisons. Stored as lists in this order, so the
 # tuple is append-only: a name added at the end reads as None in older entries.

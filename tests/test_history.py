@@ -70,6 +70,7 @@ def datas(incidents_open: int = 3, traffic_index: float = 4.2, states: dict[str,
                         "response_rate": 0.9, "resolution_rate": None, "satisfaction_rate": 0.85, "overdue": 6,
                         "overdue_by_cell": {}, "hourly": [0] * 24, "hourly_yesterday": [0] * 24},
         c.AGG_TICKER: {"items": []},
+        c.AGG_WARNINGS: {"warnings": [], "count": 0},
     }
 
 

@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from callbacks import proposals as cb
@@ -19,7 +20,7 @@ from dashboard.models import Incident
 from layouts import map as map_lay
 from layouts import proposals as lay
 from tests.helpers import PASSWORD, csrf_headers, login
-from tests.test_cases_api import linked  # noqa: F401  (fixture: a case of three linked noise tickets)
+from tests.test_cases_api import make_case
 
 WARNING = {
     "id": "waterlogging:r10c05:29936000", "level": "cell", "cell": "r10c05", "subdistrict": "110101006",
@@ -106,6 +107,13 @@ def test_a_warning_that_has_cleared_is_not_opened(app: Any) -> None:
 
 
 # --- 热线+网格: links confirmed or split from the console --------------------------------------------------
+
+
+@pytest.fixture
+def linked(app: Any) -> tuple[int, dict[str, int], dict[str, int]]:
+    """A case of three noise tickets linked by a loud sensor, in the app's Redis and database."""
+    with app.app_context():
+        return make_case(app.extensions["dc_redis"], db_sessions(), time.time())
 
 
 def link_click(app: Any, username: str, case_id: int, link_id: int, decision: str) -> Any:
