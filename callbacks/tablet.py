@@ -27,6 +27,7 @@ from dashboard import history, ids
 from dashboard.aggregates import read_aggregates
 from dashboard.auth import current_language
 from dashboard.extensions import redis_client
+from dashboard.i18n import t
 from layouts import map as map_lay
 from layouts import tablet as lay
 from workers.beijing import day_start, hour_of
@@ -125,22 +126,16 @@ def render(
             (lambda: lay.escalations(datas, lang), repr((lang, (datas.get(c.AGG_INCIDENTS) or {}).get("items")))),
             (lambda: lay.drill(code, datas, lang), repr((code, lang, [datas.get(a) for a in (
                 c.AGG_INCIDENTS, c.AGG_HOTLINE, c.AGG_SENSORS, c.AGG_TRAFFIC)]))),
-            (lambda: lay.trend_figure(_t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
+            (lambda: lay.trend_figure(t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
                                       list(hot.get("hourly_yesterday") or [None] * 24), lang, hour_now),
              repr((hot.get("hourly"), hot.get("hourly_yesterday"), hour_now, lang))),
-            (lambda: lay.trend_figure(_t("tab.trend_incidents", lang), trend[0], trend[1], lang, hour_now),
+            (lambda: lay.trend_figure(t("tab.trend_incidents", lang), trend[0], trend[1], lang, hour_now),
              repr((trend, hour_now, lang))),
         ],
         prev.get("rest"),
     )
     out += rest
     return out, state
-
-
-def _t(key: str, lang: str) -> str:
-    from dashboard.i18n import t
-
-    return t(key, lang)
 
 
 # (state key, aggregate, number of outputs, the wall's renderer) of the map layers after the incidents.
