@@ -312,7 +312,7 @@ def _replay(seed: int, t0: float, t1: float, per_day: float, rate: float) -> Rep
         track(state, t)
         # The sensors at warning or alarm now, one reading a minute each: what linking matches tickets with.
         for sid, rd in state["sensors"].items():
-            if rd["ts"] >= t - window and value_state(rd["type"], rd["value"]) != c.STATE_NORMAL:
+            if rd["ts"] >= t - window and value_state(rd["type"], rd["value"], ts=rd["ts"]) != c.STATE_NORMAL:
                 out.alarms.append({"sensor_id": sid, "type": rd["type"], "lon": rd["lon"], "lat": rd["lat"],
                                    "cell": places[(rd["lon"], rd["lat"])][1], "value": rd["value"],
                                    "ts": rd["ts"]})  # fmt: skip

@@ -20,7 +20,11 @@ DURABLE_KINDS: Final = frozenset({INCIDENT, INCIDENT_UPDATE, HOTLINE_TICKET, HOT
 EVENT_KINDS: Final = TELEMETRY_KINDS | DURABLE_KINDS
 
 # Sensor types (一杆多感): physical range accepted by the validator, unit, and default thresholds.
-# warn/alarm are "greater or equal" thresholds; cold-chain also alarms when too warm.
+# warn/alarm are "greater or equal" thresholds (cold-chain alarms when too warm), except for the types with
+# "direction": "low", where a LOWER reading is worse and the thresholds are "less or equal" (warn > alarm): the
+# supply water temperature at an estate's heat-exchange station (换热站), 50–60 °C in the heating season, falls
+# towards the 30s when the exchanger fails. A type with "season": "heating" only warns or alarms in Beijing's
+# heating season (HEATING_SEASON): out of season the loop is off and the station reads about the air temperature.
 SENSOR_TYPES: Final[dict[str, dict[str, float | str]]] = {
     "pm25": {"min": 0, "max": 1000, "unit": "µg/m³", "warn": 75, "alarm": 150},
     "noise": {"min": 20, "max": 140, "unit": "dB(A)", "warn": 70, "alarm": 85},
@@ -28,7 +32,12 @@ SENSOR_TYPES: Final[dict[str, dict[str, float | str]]] = {
     "manhole_tilt": {"min": 0, "max": 90, "unit": "°", "warn": 5, "alarm": 15},
     "gas": {"min": 0, "max": 100, "unit": "%LEL", "warn": 10, "alarm": 25},
     "cold_chain_temp": {"min": -40, "max": 40, "unit": "°C", "warn": -12, "alarm": -8},
+    "heat_supply_temp": {
+        "min": -20, "max": 130, "unit": "°C", "warn": 45, "alarm": 38, "direction": "low", "season": "heating",
+    },
 }
+# Beijing's heating season (供暖季), (month, day) of its first and its last day: 15 November to 15 March.
+HEATING_SEASON: Final = ((11, 15), (3, 15))
 
 # Sensor alarms that become incidents by themselves (issue 3): sensor type -> (incident category, bands of
 # (reading >=, severity)), mildest band first. Only the emergencies: PM2.5, noise and cold-chain alarms stay
@@ -220,7 +229,7 @@ HISTORY_TTL_SLACK_S: Final = 3600
 CASE_CAUSES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "noise": (("noise",), ()),
     "construction": (("noise",), ("structure",)),
-    "heating": ((), ("utility",)),
+    "heating": (("heat_supply_temp",), ("utility",)),
     "parking_traffic": ((), ("traffic_accident", "crowd")),
     "public_service": (("water_level", "manhole_tilt"), ("waterlogging", "utility")),
     "property": ((), ("waterlogging", "utility")),
@@ -232,7 +241,11 @@ CASE_CAUSES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 # The reading from which a sensor explains a complaint, per type (not the alarm thresholds: those say when to send
 # someone, these when people nearby notice): machines at night read 76–90 dB(A) where streets stay under 75; a
 # gauge that is dry in fair weather and reads 5 cm has water on the road; a cover tilted 5° rocks under wheels.
-CASE_SENSOR_LEVEL: Final[dict[str, float]] = {"noise": 75.0, "water_level": 5.0, "manhole_tilt": 5.0}
+# A heat station explains heating tickets once its supply water is at or below 45 °C (a low type: "at its level"
+# means at or below it), where radiators upstairs turn lukewarm.
+CASE_SENSOR_LEVEL: Final[dict[str, float]] = {
+    "noise": 75.0, "water_level": 5.0, "manhole_tilt": 5.0, "heat_supply_temp": 45.0,
+}
 # A sensor explains complaints only after it has stayed at that level this long (readings at most
 # CASE_ALARM_GAP_S apart make one span): a horn or a truck braking by a noise pole is no cause of anything.
 CASE_ALARM_SUSTAIN_MIN: Final = 10
@@ -256,6 +269,11 @@ CASE_TICKET_RULES: Final[dict[str, tuple[float, int, int]]] = {
 # A ticket and a sensor: at most this far apart, the sensor at its level between CASE_ALARM_BEFORE_MIN before the
 # ticket and CASE_ALARM_AFTER_MIN after it (people may call a little before a gauge crosses its level).
 CASE_ALARM_KM: Final = 0.4
+# Nearer for a sensor that stands for one estate: a heat-exchange station serves the buildings within ~250 m.
+CASE_SENSOR_KM: Final[dict[str, float]] = {"heat_supply_temp": 0.25}
+# Shorter for a sensor whose cause ends with its reading: radiators are warm again within half an hour of the
+# station's supply coming back, so a heating call two hours after that is about something else.
+CASE_SENSOR_BEFORE_MIN: Final[dict[str, float]] = {"heat_supply_temp": 30}
 CASE_ALARM_BEFORE_MIN: Final = 120
 CASE_ALARM_AFTER_MIN: Final = 15
 # A ticket and an open incident: at most this far apart, the incident reported at most CASE_INCIDENT_BEFORE_MIN

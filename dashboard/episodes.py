@@ -12,8 +12,9 @@ Signatures:
   until the crew shuts the main (1.5–4 h), then drains; with some chance a manhole cover within 600 m tilts.
   Only bursts a gauge can see are simulated (a burst far from the 18 gauges would be known from tickets only).
 - night_construction (夜间施工噪声): a noise pole reads 76–90 dB(A) from a start between 22:00 and 01:30 for 2–5 h.
-- heating_failure (小区供暖故障): no sensor at all (the district's fleet has no heating telemetry): only the burst
-  of heating tickets from one estate, so an early warning can come only from the first tickets. Heating season only.
+- heating_failure (小区供暖故障): the supply water temperature at the estate's heat-exchange station (换热站) falls
+  by 15–25 °C (from 50–60 °C) within 20–40 min of the failure and stays low until it is repaired (3–8 h); the
+  complaints come 30–90 min after the failure. No two failures of one day within 300 m. Heating season only.
 - crowd_surge (景区客流激增): the crowd counter of an open scenic spot or business district gains 30–55 % of its
   capacity within 10–25 min and keeps it for 1–2.5 h.
 Complaints begin 10–60 min after the cause (kind by kind below) and come as a wave of 3–14 tickets.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -79,6 +81,8 @@ CROWD_SURGE_MIN_CAPACITY: Final = 3000
 # A manhole cover this close to a burst main may lift.
 TILT_NEAR_KM: Final = 0.6
 TILT_P: Final = 0.6
+# Two heating failures of one day are at least this far apart (one exchanger does not fail twice at once).
+HEATING_APART_KM: Final = 0.3
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,12 @@ class Signal:
     """How one sensor (or a crowd counter) reads during an episode: the simulator's instructions."""
 
     sensor_id: str  # sensor id, or the place id of a crowd counter
-    type: str  # water_level | manhole_tilt | noise | crowd
+    type: str  # water_level | manhole_tilt | noise | heat_supply_temp | crowd
     start: float  # epoch s: the reading begins to depart from normal
     ramp_s: float  # seconds to reach the peak
     end: float  # the cause is removed (main shut, machines off, crowd dispersing)
     fall_s: float  # time constant of the return to normal (0: at once)
-    peak: float  # cm, degrees, dB(A); for crowds the share of capacity added
+    peak: float  # cm, degrees, dB(A); °C the heat supply falls by; for crowds the share of capacity added
 
     def value(self, t: float) -> float | None:
         """The episode's reading at epoch t (added share for crowds), or None when the episode does not act."""
@@ -128,7 +132,7 @@ class Episode:
     lat: float
     start: float  # epoch s: the physical cause begins
     end: float  # epoch s: the cause is removed
-    sensor_ids: tuple[str, ...]  # sensors that see it (crowd: the spot's place id); () for heating failures
+    sensor_ids: tuple[str, ...]  # sensors that see it (crowd: the spot's place id; heating: the heat station)
     ticket_category: str  # constants.HOTLINE_CATEGORIES
     first_complaint_at: float
     ticket_ids: tuple[str, ...]  # every complaint it causes, in time order
@@ -234,17 +238,31 @@ def _night_construction(rng: random.Random, seed: int, day0: float, eid: str, co
     return _episode(eid, "night_construction", pole["lon"], pole["lat"], start, end, signals, tickets)
 
 
-def _heating_failure(rng: random.Random, seed: int, day0: float, eid: str, counts: dict[str, int]) -> Episode:
-    """A heat exchanger fails: one estate goes cold; no sensor sees it."""
+def _heating_failure(
+    rng: random.Random, seed: int, day0: float, eid: str, counts: dict[str, int],
+    avoid: Sequence[tuple[float, float]] = (),
+) -> Episode | None:
+    """A heat exchanger fails: its estate goes cold. The station's supply water cools first (by 15–25 °C over
+    20–40 min, from its 50–60 °C); the flats follow and residents call 30–90 min after the failure. One exchanger
+    fails once at a time: no station within HEATING_APART_KM of `avoid` (the day's other failures)."""
+    stations = [
+        s for s in sim.build_fleet(seed)
+        if s["type"] == "heat_supply_temp"
+        and all(geo.distance_km(s["lon"], s["lat"], x, y) > HEATING_APART_KM for x, y in avoid)
+    ]
+    if not stations:
+        return None
     sub = sim._subdistrict_chooser()(rng)
-    pool = sim._subdistrict_pool(sub.code)
-    lon, lat = pool[rng.randrange(len(pool))]
+    station = rng.choice([s for s in stations if s["subdistrict"] == sub.code] or stations)
+    lon, lat = station["lon"], station["lat"]
     start = day0 + rng.uniform(5.0, 21.0) * 3600
     end = start + rng.uniform(3.0, 8.0) * 3600
-    first = start + rng.uniform(15, 60) * 60
+    signals = [Signal(station["id"], "heat_supply_temp", start, rng.uniform(20, 40) * 60, end, 1800.0,
+                      rng.uniform(15, 25))]  # fmt: skip
+    first = start + rng.uniform(30, 90) * 60
     tickets = _wave(rng, seed, "heating_failure", lon, lat, first, rng.randint(6, 14),
                     rng.uniform(60, 180) * 60, 0.0018, 0.00135, counts)  # fmt: skip
-    return _episode(eid, "heating_failure", lon, lat, start, end, [], tickets)
+    return _episode(eid, "heating_failure", lon, lat, start, end, signals, tickets)
 
 
 def _open_start(rng: random.Random, profile: str, day0: float) -> float | None:
@@ -308,7 +326,7 @@ def _episode(
     )
 
 
-_MAKERS: Final = {
+_MAKERS: Final[dict[str, Callable[[random.Random, int, float, str, dict[str, int]], Episode | None]]] = {
     "water_main": _water_main,
     "night_construction": _night_construction,
     "heating_failure": _heating_failure,
@@ -326,10 +344,17 @@ def day_episodes(seed: int, d: int, per_day: float = EPISODES_PER_DAY) -> tuple[
     for day in (d - 1, d):
         kinds = [k for k in KINDS if k != "heating_failure" or in_heating_season(day)]
         ymd = (date(1970, 1, 1) + timedelta(days=day)).strftime("%Y%m%d")
+        heated: list[tuple[float, float]] = []  # the day's heating failures so far
         for kind in kinds:
             rng = random.Random(f"dc-episodes:{seed}:{day}:{kind}")
             for j in range(_poisson(rng, per_day / len(kinds)) if per_day > 0 else 0):
-                ep = _MAKERS[kind](rng, seed, day * 86_400.0 - sim.OFFSET_S, f"EP{ymd}-{kind}-{j + 1}", counts)
+                day0, eid = day * 86_400.0 - sim.OFFSET_S, f"EP{ymd}-{kind}-{j + 1}"
+                if kind == "heating_failure":
+                    ep = _heating_failure(rng, seed, day0, eid, counts, heated)
+                    if ep is not None:
+                        heated.append((ep.lon, ep.lat))
+                else:
+                    ep = _MAKERS[kind](rng, seed, day0, eid, counts)
                 if ep is not None and day == d:
                     out.append(ep)
     out.sort(key=lambda e: (e.start, e.id))

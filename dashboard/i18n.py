@@ -227,6 +227,7 @@ ZH: Final[dict[str, str]] = {
     "sensor.manhole_tilt": "井盖倾斜",
     "sensor.gas": "管廊燃气",
     "sensor.cold_chain_temp": "冷链温度",
+    "sensor.heat_supply_temp": "换热站水温",
     # sensor states
     "state.normal": "正常",
     "state.warning": "预警",
@@ -494,6 +495,8 @@ ZH: Final[dict[str, str]] = {
     "admin.err_not_a_number": "须为数字",
     "admin.err_threshold_range": "须大于 {lo} 且不超过 {hi} {unit}",
     "admin.err_warn_not_below_alarm": "预警值须低于告警值（{alarm} {unit}）",
+    "admin.err_warn_not_above_alarm": "此类传感器数值越低越严重：预警值须高于告警值（{alarm} {unit}）",
+    "admin.err_threshold_range_closed": "须在 {lo} 至 {hi} {unit} 之间",
     "admin.err_not_a_whole_number": "须为整数",
     "admin.err_deadline_range": "须在 {lo}–{hi} {unit} 之间",
     "admin.err_severity_order": "{a} 级时限不能长于 {b} 级（{n}）",
@@ -519,6 +522,8 @@ ZH: Final[dict[str, str]] = {
     "admin.default_is": "默认 {n}",
     "admin.threshold_hint": (
         "读数达到或超过预警值为预警、达到或超过告警值为告警；冷链温度越高越危险（默认 -12 °C 预警，-8 °C 告警）。"
+        "换热站水温相反，越低越危险：降至或低于预警值为预警、降至或低于告警值为告警，预警值须高于告警值"
+        "（默认 45 °C 预警，38 °C 告警），且仅在供暖季（11 月 15 日至 3 月 15 日）生效。"
     ),
     "admin.save_thresholds": "保存阈值",
     "admin.group_incident_min": "事件办结时限（按等级）",
@@ -909,6 +914,7 @@ EN: Final[dict[str, str]] = {
     "sensor.manhole_tilt": "Manhole tilt",
     "sensor.gas": "Tunnel gas",
     "sensor.cold_chain_temp": "Cold chain",
+    "sensor.heat_supply_temp": "Heat supply",
     "state.normal": "Normal",
     "state.warning": "Warning",
     "state.alarm": "Alarm",
@@ -1172,6 +1178,10 @@ EN: Final[dict[str, str]] = {
     "admin.err_not_a_number": "must be a number",
     "admin.err_threshold_range": "must be above {lo} and at most {hi} {unit}",
     "admin.err_warn_not_below_alarm": "the warning level must be below the alarm level ({alarm} {unit})",
+    "admin.err_warn_not_above_alarm": (
+        "lower is worse for this sensor: the warning level must be above the alarm level ({alarm} {unit})"
+    ),
+    "admin.err_threshold_range_closed": "must be between {lo} and {hi} {unit}",
     "admin.err_not_a_whole_number": "must be a whole number",
     "admin.err_deadline_range": "must be {lo}–{hi} {unit}",
     "admin.err_severity_order": "level {a} may not take longer than level {b} ({n})",
@@ -1197,7 +1207,10 @@ EN: Final[dict[str, str]] = {
     "admin.default_is": "default {n}",
     "admin.threshold_hint": (
         "A reading at or above the warning level warns, at or above the alarm level alarms; for cold-chain "
-        "temperature warmer is worse (by default −12 °C warns, −8 °C alarms)."
+        "temperature warmer is worse (by default −12 °C warns, −8 °C alarms). Heat-station supply temperature is "
+        "the other way round, lower is worse: at or below the warning level warns, at or below the alarm level "
+        "alarms, so the warning level is the higher one (by default 45 °C warns, 38 °C alarms), in the heating "
+        "season (15 Nov – 15 Mar) only."
     ),
     "admin.save_thresholds": "Save thresholds",
     "admin.group_incident_min": "Incident resolution, by level",

@@ -16,9 +16,10 @@ Validation is pure (validate_thresholds, validate_deadlines): each problem is a 
 said in the user's language by i18n "admin.err_<code>". Rules: every threshold a finite number within the
 sensor type's physical range, above its minimum (else every reading would warn), warning below alarm (every
 threshold is "reading >= threshold", also for cold-chain temperature, where warm is bad: -12 °C warns, -8 °C
-alarms); every deadline a whole number within bounds, and a more severe incident never gets longer than a
-milder one. A stored document that no longer validates (edited by hand, or a sensor type's range changed) is
-ignored field by field, falling back to the defaults, and logged.
+alarms), except for a type with "direction": "low" (heat-station supply temperature), where lower is worse and
+the rule is max >= warn > alarm >= min; every deadline a whole number within bounds, and a more severe incident
+never gets longer than a milder one. A stored document that no longer validates (edited by hand, or a sensor
+type's range changed) is ignored field by field, falling back to the defaults, and logged.
 """
 
 from __future__ import annotations
@@ -122,17 +123,27 @@ def validate_thresholds(raw: Any) -> tuple[dict[str, dict[str, float]], dict[str
             problems[f"{stype}.warn"] = ("not_a_number", {})
             continue
         lo, hi, unit = float(spec["min"]), float(spec["max"]), str(spec["unit"])
+        low = spec.get("direction") == "low"
         got: dict[str, float] = {}
         for level in LEVELS:
             v = _number(levels.get(level))
             if v is None:
                 problems[f"{stype}.{level}"] = ("not_a_number", {})
-            elif not lo < v <= hi:
+            elif low and not lo <= v <= hi:
+                problems[f"{stype}.{level}"] = ("threshold_range_closed", {"lo": _fmt(lo), "hi": _fmt(hi),
+                                                                           "unit": unit})
+            elif not low and not lo < v <= hi:
                 problems[f"{stype}.{level}"] = ("threshold_range", {"lo": _fmt(lo), "hi": _fmt(hi), "unit": unit})
             else:
                 got[level] = v
         if len(got) == 2:
-            if got["warn"] >= got["alarm"]:
+            if low:
+                # Lower is worse: max >= warn > alarm >= min.
+                if got["warn"] <= got["alarm"]:
+                    problems[f"{stype}.warn"] = ("warn_not_above_alarm", {"alarm": _fmt(got["alarm"]), "unit": unit})
+                else:
+                    clean[stype] = {"warn": _fmt(got["warn"]), "alarm": _fmt(got["alarm"])}
+            elif got["warn"] >= got["alarm"]:
                 problems[f"{stype}.warn"] = ("warn_not_below_alarm", {"alarm": _fmt(got["alarm"]), "unit": unit})
             else:
                 clean[stype] = {"warn": _fmt(got["warn"]), "alarm": _fmt(got["alarm"])}

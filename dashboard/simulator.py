@@ -67,7 +67,16 @@ SENSOR_ABBR: Final = {
     "manhole_tilt": "MH",
     "gas": "GAS",
     "cold_chain_temp": "CC",
+    "heat_supply_temp": "HS",
 }
+# Heat-exchange stations (换热站) of the district heating company, one in each of a few residential estates per
+# subdistrict (at points callers call from), each reporting its supply water temperature: 50–60 °C in the heating
+# season (a little warmer at night), about the air temperature out of season, when the loop is off.
+HEAT_STATIONS_PER_SUBDISTRICT: Final = 2
+HEAT_SUPPLY_C: Final = (50.0, 60.0)
+HEAT_NIGHT_BOOST_C: Final = 2.0
+HEAT_SUPPLY_SIGMA_C: Final = 0.4
+HEAT_OFF_SEASON_C: Final = 14.0
 TRAFFIC_DETECTOR_SPACING_KM: Final = 0.4
 # The central axis runs through places without cars: no speed detectors inside the Palace Museum or on the square.
 CAR_FREE_BOXES: Final = (
@@ -674,6 +683,18 @@ def _fleet(seed: int) -> tuple[tuple[dict[str, Any], str], ...]:
         assert code is not None
         row = {"id": f"DC-CC{k:02d}", "type": "cold_chain_temp", "pole_id": None, "lon": pt[0], "lat": pt[1]}
         sensors.append(({**row, "subdistrict": code}, _short(site.name_zh)))
+
+    # Heat-exchange stations in residential estates: distinct estate points of each subdistrict, from their own
+    # stream so that the other sensors stay where they were.
+    hrng = _rng(seed, _T_FLEET, 1)
+    k = 0
+    for sub in subs:
+        pool = _subdistrict_pool(sub.code)
+        for j in sorted(hrng.sample(range(len(pool)), HEAT_STATIONS_PER_SUBDISTRICT)):
+            k += 1
+            lon, lat = pool[j]
+            row = {"id": f"DC-HS{k:02d}", "type": "heat_supply_temp", "pole_id": None, "lon": lon, "lat": lat}
+            sensors.append(({**row, "subdistrict": sub.code}, _nearest_name(lon, lat)))
     return tuple(sensors)
 
 
@@ -834,8 +855,9 @@ def _subdistrict_chooser() -> _Chooser[geo.Subdistrict]:
 
 
 _SENSOR_CODES: Final = {t: k for k, t in enumerate(c.SENSOR_TYPES)}
-_PM, _NOISE, _WATER, _TILT, _GAS, _COLD = (
-    _SENSOR_CODES[t] for t in ("pm25", "noise", "water_level", "manhole_tilt", "gas", "cold_chain_temp")
+_PM, _NOISE, _WATER, _TILT, _GAS, _COLD, _HEAT = (
+    _SENSOR_CODES[t]
+    for t in ("pm25", "noise", "water_level", "manhole_tilt", "gas", "cold_chain_temp", "heat_supply_temp")
 )
 
 
@@ -917,6 +939,8 @@ class Simulator:
                 p1, p2 = rng.uniform(0.2, 1.5), 0.0
             elif code == _GAS:
                 p1, p2 = rng.uniform(0.3, 2.0), 0.0
+            elif code == _HEAT:
+                p1, p2 = rng.uniform(*HEAT_SUPPLY_C), 0.0
             else:
                 p1, p2 = rng.uniform(-1.5, 1.5), 0.0
             self._sensors.append((row["id"], code, row["type"], row["lon"], row["lat"], row["pole_id"], p1, p2))
@@ -1207,6 +1231,11 @@ class Simulator:
                         frac = (m - ep[0]) / (ep[1] - ep[0])
                         v += ep[2] * (1 - abs(2 * frac - 1))
                     v = 0.0 if v < 0 else 99.0 if v > 99 else v
+                elif code == _HEAT:
+                    if day.heating:
+                        v = p1 + HEAT_NIGHT_BOOST_C * (1 - dayness) + HEAT_SUPPLY_SIGMA_C * gauss(0.0, 1.0)
+                    else:
+                        v = HEAT_OFF_SEASON_C + p1 - sum(HEAT_SUPPLY_C) / 2 + gauss(0.0, 0.5)
                 else:
                     v = -18.0 + p1 + gauss(0.0, 0.8)
                     if ep is not None:
@@ -1437,6 +1466,8 @@ class Simulator:
                 v = max(v, x + 0.3 * g, 0.0)
             elif code == _TILT:
                 v = min(89.0, max(v, x + 0.5 * g))
+            elif code == _HEAT:
+                v = max(-20.0, v - x)  # the exchanger fails: the supply water cools by x °C
         return round(v, 1)
 
     def _surged(self, f: float, m: int, signals: list[_episodes.Signal]) -> float:

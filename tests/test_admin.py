@@ -56,12 +56,34 @@ def test_thresholds_are_accepted_exactly_when_in_range_and_warning_below_alarm(
 ) -> None:
     lo, hi = float(c.SENSOR_TYPES[stype]["min"]), float(c.SENSOR_TYPES[stype]["max"])
     clean, problems = settings.validate_thresholds({stype: {"warn": warn, "alarm": alarm}})
-    ok = all(math.isfinite(v) and lo < v <= hi for v in (warn, alarm)) and warn < alarm
+    if c.SENSOR_TYPES[stype].get("direction") == "low":  # lower is worse: max >= warn > alarm >= min
+        ok = all(math.isfinite(v) and lo <= v <= hi for v in (warn, alarm)) and warn > alarm
+    else:
+        ok = all(math.isfinite(v) and lo < v <= hi for v in (warn, alarm)) and warn < alarm
     assert (problems == {}) == ok, (problems, warn, alarm)
     if ok:
         assert clean[stype] == {"warn": warn, "alarm": alarm}
     else:
         assert stype not in clean and problems
+
+
+def test_a_low_is_bad_type_needs_its_warning_above_its_alarm() -> None:
+    # Heat-station supply temperature: lower is worse, so max >= warn > alarm >= min.
+    ok, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 45, "alarm": 38}})
+    assert p == {} and ok == {"heat_supply_temp": {"warn": 45, "alarm": 38}}
+    _, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 38, "alarm": 45}})
+    assert p == {"heat_supply_temp.warn": ("warn_not_above_alarm", {"alarm": 45, "unit": "°C"})}
+    _, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 40, "alarm": 40}})
+    assert p["heat_supply_temp.warn"][0] == "warn_not_above_alarm"
+    # The range is closed at both ends: the alarm may sit at the minimum, the warning at the maximum.
+    assert settings.validate_thresholds({"heat_supply_temp": {"warn": 130, "alarm": -20}})[1] == {}
+    _, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 131, "alarm": -21}})
+    assert p == {"heat_supply_temp.warn": ("threshold_range_closed", {"lo": -20, "hi": 130, "unit": "°C"}),
+                 "heat_supply_temp.alarm": ("threshold_range_closed", {"lo": -20, "hi": 130, "unit": "°C"})}
+    # The message exists in both languages.
+    from layouts.admin import problem_text
+    assert "预警值须高于告警值" in problem_text("warn_not_above_alarm", {"alarm": 45, "unit": "°C"}, "zh")
+    assert "above the alarm level (45 °C)" in problem_text("warn_not_above_alarm", {"alarm": 45, "unit": "°C"}, "en")
 
 
 def test_threshold_problems_say_why_per_field() -> None:

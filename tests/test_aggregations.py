@@ -17,7 +17,7 @@ from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi
 from workers.parking import compute_parking
-from workers.sensors import compute_sensors, value_state
+from workers.sensors import compute_sensors, fold_reading, value_state
 from workers.telemetry import fold, fold_into, new_state
 from workers.ticker import compute_ticker
 from workers.traffic import band_of, compute_traffic, corridor_index, district_index
@@ -132,6 +132,42 @@ def test_sensor_value_state_follows_warn_and_alarm_thresholds(stype: str, value:
 )
 def test_cold_chain_is_bad_when_warm_not_when_cold(value: float, expected: str) -> None:
     assert value_state("cold_chain_temp", value) == expected
+
+
+# 2026-12-02 12:00 and 2026-07-01 12:00 Beijing: in and out of the heating season.
+_IN_SEASON = 1_796_184_000.0
+_OFF_SEASON = 1_782_878_400.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (58, c.STATE_NORMAL),
+        (45.1, c.STATE_NORMAL),
+        (45, c.STATE_WARNING),
+        (38.1, c.STATE_WARNING),
+        (38, c.STATE_ALARM),
+        (20, c.STATE_ALARM),
+    ],
+)
+def test_heat_supply_is_bad_when_low_in_the_heating_season(value: float, expected: str) -> None:
+    assert c.SENSOR_TYPES["heat_supply_temp"]["direction"] == "low"
+    assert value_state("heat_supply_temp", value, ts=_IN_SEASON) == expected
+    assert value_state("heat_supply_temp", value) == expected  # an unknown time counts as in season
+    # Out of season the loop is off: the station reads about the air temperature, which is no alarm.
+    assert value_state("heat_supply_temp", value, ts=_OFF_SEASON) == c.STATE_NORMAL
+
+
+def test_a_low_is_bad_type_follows_the_administrators_thresholds() -> None:
+    th = {**c.SENSOR_TYPES, "heat_supply_temp": {**c.SENSOR_TYPES["heat_supply_temp"], "warn": 50, "alarm": 42}}
+    assert value_state("heat_supply_temp", 49, th, _IN_SEASON) == c.STATE_WARNING
+    assert value_state("heat_supply_temp", 42, th, _IN_SEASON) == c.STATE_ALARM
+    state = new_state()
+    fold_reading(state, reading("hs1", "heat_supply_temp", 40.0, _IN_SEASON), th)
+    assert state["sensors"]["hs1"]["as"] == _IN_SEASON and state["alarm_log"][-1]["id"] == "hs1"
+    off = new_state()
+    fold_reading(off, reading("hs1", "heat_supply_temp", 14.0, _OFF_SEASON), th)
+    assert "as" not in off["sensors"]["hs1"] and off["alarm_log"] == []
 
 
 def test_sensor_silent_after_threshold_and_never_seen_registered_sensor_is_silent() -> None:

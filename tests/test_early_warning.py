@@ -331,3 +331,43 @@ def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
 def _iso(ts: float) -> str:
     """ISO-8601 with a zone."""
     return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def test_a_heat_station_whose_supply_water_falls_warns_of_heating_before_any_ticket() -> None:
+    (hx, hy), (ox, oy) = points(2)
+    t0 = bj(7)
+
+    def emit(m: int, ts: float) -> list[dict[str, Any]]:
+        # A failing exchanger from minute 20: its supply water cools by 0.7 °C a minute from 56 °C to 36 °C;
+        # the other station stays at its usual 54 °C with a little noise.
+        supply = 56.0 - max(0.0, min(20.0, (m - 20) * 0.7))
+        return [reading("HS1", "heat_supply_temp", supply, ts, hx, hy),
+                reading("HS2", "heat_supply_temp", 54.0 + (0.4 if m % 2 else -0.4), ts, ox, oy)]  # fmt: skip
+
+    minutes = play(70, t0, emit)
+    assert all(d["count"] == 0 for d in minutes[:25])  # steady, then only 3.5 °C lower
+    first_at = next(m for m, d in enumerate(minutes) if d["count"])
+    assert first_at <= 32  # 6 °C within 20 min: about 9 minutes into the fall
+    w = minutes[first_at]["warnings"][0]
+    assert (w["kind"], w["category"], w["cell"]) == ("heating", "heating", geo.grid_cell(hx, hy))
+    assert "换热站 HS1 供水温度降至" in w["reasons_zh"][0] and "heat-exchange station HS1" in w["reasons_en"][0]
+    assert w["evidence"][0]["sensor_type"] == "heat_supply_temp"
+    # The warning keeps its id while the supply stays low; the healthy station never warns.
+    assert all([x["id"] for x in d["warnings"]] == [w["id"]] for d in minutes[first_at:])
+
+
+def test_steady_low_supply_out_of_the_heating_season_does_not_warn() -> None:
+    (hx, hy), = points(1)
+    july = datetime(2026, 7, 1, tzinfo=BJ).timestamp()
+
+    def off_season(m: int, ts: float) -> list[dict[str, Any]]:
+        # The loop is off: the station reads about the air temperature, even a sudden drop (a cold shower).
+        return [reading("HS1", "heat_supply_temp", 24.0 if m < 20 else 14.0, ts, hx, hy)]
+
+    assert all(d["count"] == 0 for d in play(60, bj(10, july), off_season))
+
+    def steady_low(m: int, ts: float) -> list[dict[str, Any]]:
+        # In season, a station that has run low for hours is known already: no new fall, no warning.
+        return [reading("HS1", "heat_supply_temp", 40.0 + (0.3 if m % 3 else 0.0), ts, hx, hy)]
+
+    assert all(d["count"] == 0 for d in play(60, bj(10), steady_low))

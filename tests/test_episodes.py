@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from bench import episodes as bench
 from dashboard import constants as c
@@ -71,7 +74,8 @@ def test_each_episode_has_its_signature_and_a_delayed_wave_of_complaints_nearby(
     ids: set[str] = set()
     for e in week():
         assert e.ticket_category == episodes.TICKET_CATEGORY[e.kind] in c.HOTLINE_CATEGORIES
-        assert 10 * 60 <= e.first_complaint_at - e.start <= 60 * 60
+        delay = (30, 90) if e.kind == "heating_failure" else (10, 60)  # the flats cool before residents call
+        assert delay[0] * 60 <= e.first_complaint_at - e.start <= delay[1] * 60
         assert e.start < e.end and geo.grid_cell(e.lon, e.lat) == e.cell and geo.subdistrict_of(e.lon, e.lat)
         assert e.ticket_ids == tuple(t.ticket_id for t in e.tickets) and len(e.tickets) >= 3
         assert [t.ts for t in e.tickets] == sorted(t.ts for t in e.tickets) and e.tickets[0].ts == e.first_complaint_at
@@ -82,7 +86,15 @@ def test_each_episode_has_its_signature_and_a_delayed_wave_of_complaints_nearby(
             assert max(abs(a - b) for a, b in zip(_rc(geo.grid_cell(t.lon, t.lat)), _rc(e.cell), strict=True)) <= 1
         types = {s.type for s in e.signals}
         if e.kind == "heating_failure":
-            assert e.sensor_ids == () and not e.signals  # no sensor sees it: tickets only
+            # The estate's heat-exchange station: its supply water starts to cool at the failure, before any call.
+            assert types == {"heat_supply_temp"} and len(e.sensor_ids) == 1
+            station = fleet[e.sensor_ids[0]]
+            assert station["type"] == "heat_supply_temp" and (station["lon"], station["lat"]) == (e.lon, e.lat)
+            sig = e.signals[0]
+            assert sig.start == pytest.approx(e.start, abs=0.001) and 15 <= sig.peak <= 25
+            # Before the first call the supply has already fallen by more than the early-warning rule's 6 °C.
+            fallen = sig.value(e.first_complaint_at)
+            assert sig.start < e.first_complaint_at and fallen is not None and fallen >= 10
         elif e.kind == "crowd_surge":
             assert types == {"crowd"} and set(e.sensor_ids) <= spots
         else:
@@ -133,6 +145,17 @@ def test_episode_tickets_reach_the_simulator_as_ordinary_tickets() -> None:
     assert len(updated) >= 0.9 * len(labelled) and set(updated.values()) <= {1, 2, 3}
 
 
+def test_two_heating_failures_of_one_day_are_never_at_one_exchanger() -> None:
+    by_day: dict[int, list[Episode]] = {}
+    for e in week():
+        if e.kind == "heating_failure":
+            by_day.setdefault(episodes.day_index(e.start), []).append(e)
+    assert sum(len(v) for v in by_day.values()) >= 7
+    for eps in by_day.values():
+        for a, b in itertools.combinations(eps, 2):
+            assert geo.distance_km(a.lon, a.lat, b.lon, b.lat) > episodes.HEATING_APART_KM
+
+
 def _readings(s: Simulator, t: float, seconds: float = 12.0) -> dict[str, Any]:
     """The latest value of every sensor and crowd counter over the seconds before t."""
     out: dict[str, Any] = {}
@@ -148,7 +171,7 @@ def test_the_simulator_emits_each_episodes_sensor_signature() -> None:
     quiet = Simulator(7, 50, episodes_per_day=0)
     seen = set()
     for e in week():
-        if e.kind == "heating_failure" or e.kind in seen:
+        if e.kind in seen:
             continue
         seen.add(e.kind)
         sig = e.signals[0]
@@ -159,9 +182,11 @@ def test_the_simulator_emits_each_episodes_sensor_signature() -> None:
             assert usual == 0 and value >= 0.8 * sig.peak
         elif e.kind == "night_construction":
             assert value >= sig.peak - 10 and usual < 70
+        elif e.kind == "heating_failure":
+            assert usual >= 49 and value <= usual - 0.8 * sig.peak  # the supply water fell from its 50–60 °C
         else:
             assert value - usual >= 0.8 * min(sig.peak, 1.3 - usual)
-    assert seen == {"water_main", "night_construction", "crowd_surge"}
+    assert seen == {"water_main", "night_construction", "crowd_surge", "heating_failure"}
 
 
 # --- the benchmark's evaluation ----------------------------------------------------------------------------------

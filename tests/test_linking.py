@@ -414,3 +414,35 @@ def test_a_split_ticket_is_never_linked_again_and_the_wall_counts_cases(
     data = hot["data"]
     assert (data["today_total"], data["cases_today"], data["linked_today"]) == (5, 3, 3)
     assert keys.CASE_ALARMS  # the job's memory key is named in keys.py
+
+
+def test_heating_tickets_link_to_a_cold_heat_station_nearby_in_season_only() -> None:
+    # Two heating tickets are too few to make a case by themselves (constants.CASE_TICKET_RULES), but a heat
+    # station whose supply water sits at 35 °C (lower is worse: at or below its level of 45 °C) explains both.
+    tickets = [tk("h1", "heating", east_m=80, minute=10), tk("h2", "heating", north_m=-120, minute=25)]
+    cold = loud("HS1", "heat_supply_temp", 35.0, first=-30, last=40, east_m=150)
+    out = lk.link_replay(tickets, cold, [])
+    assert together(out, "h1", "h2")
+    span = lk.AlarmIn(**alarm("HS1", "heat_supply_temp", 35.0, east_m=150, minute=8), since=T0 - 1800)  # type: ignore[typeddict-item]
+    reason = lk.alarm_link(lk.TicketIn(**tickets[0]), span)  # type: ignore[typeddict-item]
+    assert reason is not None and reason.rule == "sensor" and reason.target_kind == "heat_supply_temp"
+    assert reason.text("zh") == "换热站水温传感器 HS1 读数 35 °C，相距 70 米、2 分钟"
+    assert reason.text("en") == "Heat supply sensor HS1 read 35 °C, 70 m and 2 min away"
+    # Radiators are warm again soon after the supply comes back: a call 50 min after the station's last cold
+    # reading is about something else (constants.CASE_SENSOR_BEFORE_MIN), one 20 min after still joins.
+    late = lk.link_replay([*tickets, tk("h3", "heating", east_m=100, minute=90)], cold, [])
+    assert together(late, "h1", "h2") and late["h3"] != late["h1"]
+    assert together(lk.link_replay([*tickets, tk("h3", "heating", east_m=100, minute=60)], cold, []), "h1", "h3")
+    # A station at its usual 58 °C explains nothing; nor does a noise ticket next to the cold station.
+    warm = loud("HS1", "heat_supply_temp", 58.0, first=-30, last=40, east_m=150)
+    assert len(set(lk.link_replay(tickets, warm, []).values())) == 2
+    assert len(set(lk.link_replay([tk("n1", minute=10), tk("n2", minute=25)], cold, []).values())) == 2
+    # Out of season the loop is off: a station reading 14 °C in July is no cause of anything.
+    july = 1_782_878_400.0 - T0
+    summer_tickets = [{**t, "ts": t["ts"] + july} for t in tickets]
+    summer = [{**a, "ts": a["ts"] + july, "value": 14.0} for a in cold]
+    assert len(set(lk.link_replay(summer_tickets, summer, []).values())) == 2
+    # The worst reading of a span of a low type is its lowest.
+    runs = lk.sensor_runs([lk.AlarmIn(**a) for a in loud("HS1", "heat_supply_temp", 40.0, 0, 10)]  # type: ignore[typeddict-item]
+                          + [lk.AlarmIn(**alarm("HS1", "heat_supply_temp", 33.0, minute=12))])  # type: ignore[typeddict-item]
+    assert len(runs) == 1 and runs[0][0]["value"] == 33.0

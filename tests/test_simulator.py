@@ -23,6 +23,7 @@ from dashboard import geo
 from dashboard import simulator as sim_mod
 from dashboard.events import validate_event
 from dashboard.simulator import Simulator, build_fleet, build_units, local_hour
+from workers.sensors import value_state
 
 BJ = ZoneInfo("Asia/Shanghai")
 
@@ -312,8 +313,31 @@ def test_air_and_noise_follow_season_and_time_of_day() -> None:
 
 def test_some_readings_breach_thresholds_but_fewer_than_10_percent() -> None:
     readings = of_kind(sample(sim_at(50, WED_JAN), WED_JAN, [h + 0.25 for h in range(24)], 10), c.SENSOR_READING)
-    breaches = [ev for ev in readings if ev["value"] >= c.SENSOR_TYPES[ev["sensor_type"]]["warn"]]
+    breaches = [ev for ev in readings
+                if value_state(ev["sensor_type"], ev["value"], ts=sim_mod._epoch(ev["ts"])) != c.STATE_NORMAL]
     assert 0 < len(breaches) < 0.1 * len(readings)
+
+
+def test_heat_stations_one_per_estate_point_warm_in_season_and_off_but_normal_in_summer() -> None:
+    stations = [s for s in build_fleet(7) if s["type"] == "heat_supply_temp"]
+    assert 20 <= len(stations) <= 40 and stations == [s for s in build_fleet(7) if s["type"] == "heat_supply_temp"]
+    pools = {sd.code: set(sim_mod._subdistrict_pool(sd.code)) for sd in geo.subdistricts()}
+    assert all((s["lon"], s["lat"]) in pools[s["subdistrict"]] and s["pole_id"] is None for s in stations)
+    assert {s["subdistrict"] for s in stations} == set(pools)
+
+    def readings(day: float) -> list[dict[str, Any]]:
+        quiet = Simulator(7, 300, start=day, episodes_per_day=0)  # no heating failure under way
+        evs = of_kind(sample(quiet, day, [3, 11, 20], 30), c.SENSOR_READING)
+        return [ev for ev in evs if ev["sensor_type"] == "heat_supply_temp"]
+
+    winter, summer = readings(WED_JAN), readings(WED_JUL)
+    assert winter and summer
+    assert all(49 <= ev["value"] <= 63 for ev in winter)  # 50–60 °C supply, a little warmer at night
+    assert all(value_state("heat_supply_temp", ev["value"], ts=sim_mod._epoch(ev["ts"])) == c.STATE_NORMAL
+               for ev in winter + summer)
+    # Out of season the loop is off: the station reads about the air temperature, far below the alarm level,
+    # and that is no alarm.
+    assert all(ev["value"] < float(c.SENSOR_TYPES["heat_supply_temp"]["alarm"]) for ev in summer)
 
 
 def test_sensors_go_silent_and_a_silent_one_stays_silent_for_a_long_window() -> None:

@@ -25,6 +25,7 @@ _TYPICAL: Final = {
     "manhole_tilt": (1.0, 2.0),
     "gas": (2.0, 3.0),
     "cold_chain_temp": (-18.0, 3.0),
+    "heat_supply_temp": (55.0, 4.0),
 }
 
 

@@ -10,6 +10,8 @@ Evidence, each turned into a score in 0–1 with its reasons in Chinese and Engl
     cover within 600 m adds to it.
   - *noise*: a noise pole at ≥ 72 dB(A) for 3 minutes or more during the night-time construction ban
     (22:00–06:00).
+  - *heating*: a heat-exchange station's supply water down by ≥ 6 °C within 20 minutes, to at most 50 °C, in the
+    heating season (15 Nov – 15 Mar; out of season the loop is off and a low reading means nothing).
   - *crowd*: a scenic spot's or business district's crowd up by ≥ 20 % of its capacity within 20 minutes, to at
     least 45 % (the opening-hour ramps of the busiest spots rise about half as fast).
 - **Recent tickets against a seasonal baseline**: the tickets expected in a place, category and hour of the week
@@ -49,13 +51,14 @@ from dashboard import dal, geo, keys
 from dashboard.i18n import name
 from dashboard.keys import WarningItem, WarningsData
 from workers.beijing import epoch, utc_datetime
+from workers.sensors import in_heating_season
 
 log = logging.getLogger(__name__)
 
 # --- sensor trends -----------------------------------------------------------------------------------------------
 
 # Version of the "ew" part of the fold state: another version is started afresh.
-TRACK_VERSION: Final = 1
+TRACK_VERSION: Final = 2
 # Minutes of per-minute samples kept per water gauge and crowd counter.
 SERIES_MIN: Final = 30
 # Readings older than this say nothing about now (a silent sensor).
@@ -83,6 +86,14 @@ CROWD_MIN_RATIO: Final = 0.45
 CROWD_KEEP_DROP: Final = 0.1
 # A sensor condition that stopped holding keeps its warning this long (no flapping on a noisy reading).
 HOLD_S: Final = 600
+# A heat-exchange station whose supply water fell by HEAT_FALL_C within HEAT_FALL_MIN, to at most HEAT_LOW_C, in
+# the heating season: its exchanger is failing and its estate will be cold within the hour. The warning lasts
+# while the supply stays within HEAT_KEEP_RISE_C of where the fall was detected. A healthy station drifts by a
+# degree or two over hours (warmer supply at night), a reading's noise is ±0.5 °C.
+HEAT_FALL_C: Final = 6.0
+HEAT_FALL_MIN: Final = 20
+HEAT_LOW_C: Final = 50.0
+HEAT_KEEP_RISE_C: Final = 4.0
 ALARM_BURST_S: Final = 1800
 ALARM_BURST_MIN: Final = 2
 
@@ -128,7 +139,9 @@ PRIOR_SAMPLES: Final = 3
 # --- what each cause brings --------------------------------------------------------------------------------------
 
 # The hotline category a sensor-seen cause's complaints come under (domain knowledge, not the simulator's labels).
-KIND_CATEGORY: Final = {"water_main": "public_service", "noise": "noise", "crowd": "parking_traffic"}
+KIND_CATEGORY: Final = {
+    "water_main": "public_service", "noise": "noise", "crowd": "parking_traffic", "heating": "heating",
+}
 # The cause named by a burst of tickets alone; other categories are "complaints".
 CATEGORY_KIND: Final = {"heating": "heating", "noise": "noise"}
 MAX_WARNINGS: Final = 50
@@ -229,6 +242,12 @@ def _rise(series: Sequence[float | None] | None, value: float, minutes: int) -> 
     return value - min(past) if past else 0.0
 
 
+def _fall(series: Sequence[float | None] | None, value: float, minutes: int) -> float:
+    """How far `value` is below the highest of the last `minutes` samples (0 without samples)."""
+    past = [v for v in (series or [])[-minutes:] if v is not None]
+    return max(past) - value if past else 0.0
+
+
 def _combine(scores: Iterable[float]) -> float:
     """1 − Π(1 − s): independent pieces of evidence, each in 0–1."""
     left = 1.0
@@ -252,9 +271,10 @@ def _sub_names(code: str) -> tuple[str, str]:
 
 
 def new_track() -> dict[str, Any]:
-    """The empty trend memory: per-minute series (wl: water gauges, cr: crowd ratios) ending at minute m, loud
-    runs (noise pole -> since), and on: condition key -> [since, last time it held, reference value]."""
-    return {"v": TRACK_VERSION, "m": None, "wl": {}, "cr": {}, "loud": {}, "on": {}}
+    """The empty trend memory: per-minute series (wl: water gauges, cr: crowd ratios, hs: heat-station supply
+    temperatures in season) ending at minute m, loud runs (noise pole -> since), and on: condition key ->
+    [since, last time it held, reference value]."""
+    return {"v": TRACK_VERSION, "m": None, "wl": {}, "cr": {}, "hs": {}, "loud": {}, "on": {}}
 
 
 def _push(table: dict[str, list[float | None]], key: str, value: float | None, steps: int) -> None:
@@ -279,6 +299,9 @@ def track(state: dict[str, Any], now: float) -> None:
             if rd.get("type") == "water_level":
                 fresh = now - float(rd["ts"]) <= FRESH_S
                 _push(ew["wl"], sid, round(float(rd["value"]), 1) if fresh else None, steps)
+            elif rd.get("type") == "heat_supply_temp":
+                ok = now - float(rd["ts"]) <= FRESH_S and in_heating_season(float(rd["ts"]))
+                _push(ew["hs"], sid, round(float(rd["value"]), 1) if ok else None, steps)
         for spot, o in spots.items():
             fresh = now - float(o["ts"]) <= CROWD_FRESH_S and bool(o.get("capacity"))
             _push(ew["cr"], spot, round(o["count"] / o["capacity"], 3) if fresh else None, steps)
@@ -331,6 +354,19 @@ def _conditions(
         key = f"noise:{sid}"
         if key in on or float(pole["ts"]) - since >= NOISE_SUSTAIN_S:
             out[key] = float(pole["value"])
+    for sid, rd in sensors.items():
+        if rd.get("type") != "heat_supply_temp":
+            continue
+        ts, v = float(rd["ts"]), float(rd["value"])
+        if now - ts > FRESH_S or not in_heating_season(ts):
+            continue  # out of season the loop is off: a low supply temperature is no failure
+        key = f"heating:{sid}"
+        entry = on.get(key)
+        if entry is not None:
+            if v <= entry[2] + HEAT_KEEP_RISE_C:
+                out[key] = entry[2]
+        elif v <= HEAT_LOW_C and _fall(ew.get("hs", {}).get(sid), v, HEAT_FALL_MIN) >= HEAT_FALL_C:
+            out[key] = v
     for spot, o in spots.items():
         if now - float(o["ts"]) > CROWD_FRESH_S or not o.get("capacity"):
             continue
@@ -575,6 +611,16 @@ def _sensor_warnings(state: Mapping[str, Any], now: float) -> list[_Warning]:
                     w.add(0.3, f"附近井盖 {tid} 倾斜 {tv:.0f}°（{dist * 1000:.0f} 米）",
                           f"manhole cover {tid} {dist * 1000:.0f} m away tilted {tv:.0f}°",
                           {"type": "sensor", "sensor_id": tid, "sensor_type": "manhole_tilt", "value": tv})  # fmt: skip
+        elif kind == "heating":
+            v = float(rd["value"])
+            fall = max(_fall(ew.get("hs", {}).get(ident), v, SERIES_MIN), 0.0)
+            w.add(min(1.0, 0.5 + fall / 30),
+                  f"换热站 {ident} 供水温度降至 {v:.1f} °C，{SERIES_MIN} 分钟内下降 {fall:.1f} °C（供暖季），"
+                  "小区可能即将停暖",
+                  f"heat-exchange station {ident} supply water down to {v:.1f} °C, {fall:.1f} °C lower within "
+                  f"{SERIES_MIN} min (heating season): its estate is about to go cold",
+                  {"type": "sensor", "sensor_id": ident, "sensor_type": "heat_supply_temp", "value": v,
+                   "fall": round(fall, 1)})  # fmt: skip
         elif kind == "noise":
             v = float(rd["value"])
             minutes = max(0, round((now - float((ew.get("loud") or {}).get(ident, since))) / 60))

@@ -50,6 +50,7 @@ from dashboard.config import Config
 from dashboard.db import session_scope
 from dashboard.i18n import name, t
 from dashboard.models import utcnow
+from workers.sensors import at_or_beyond, in_season, is_low
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ class Rules:
     alarm_sustain_min: float = c.CASE_ALARM_SUSTAIN_MIN
     alarm_gap_s: float = c.CASE_ALARM_GAP_S
     alarm_km: float = c.CASE_ALARM_KM
+    sensor_km: Mapping[str, float] = field(default_factory=lambda: c.CASE_SENSOR_KM)
+    sensor_before_min: Mapping[str, float] = field(default_factory=lambda: c.CASE_SENSOR_BEFORE_MIN)
     alarm_before_min: float = c.CASE_ALARM_BEFORE_MIN
     alarm_after_min: float = c.CASE_ALARM_AFTER_MIN
     incident_km: float = c.CASE_INCIDENT_KM
@@ -160,6 +163,19 @@ class Rules:
         """The reading from which a sensor of this type explains a complaint (None: it explains none)."""
         level = self.sensor_level.get(sensor_type)
         return None if level is None else float(level)
+
+    def at_level(self, sensor_type: str, value: Any, ts: Any = None) -> bool:
+        """True when a reading (taken at epoch `ts`, when known) is at its type's cause level or beyond: at or
+        above it, at or below it for a type where lower is worse (heat supply), and only in the type's season."""
+        level = self.level(sensor_type)
+        spec = c.SENSOR_TYPES.get(sensor_type)
+        if level is None or value is None or not in_season(spec, None if ts is None else float(ts)):
+            return False
+        return at_or_beyond(spec, float(value), level)
+
+    def worse(self, sensor_type: str, a: float, b: float) -> float:
+        """The worse of two readings of a type (the higher, or the lower for a low type)."""
+        return min(a, b) if is_low(c.SENSOR_TYPES.get(sensor_type)) else max(a, b)
 
 
 RULES: Final = Rules()
@@ -244,8 +260,7 @@ def alarm_link(tk: TicketIn, alarm: AlarmIn, rules: Rules = RULES) -> Reason | N
     sensor_types, _ = rules.causes.get(tk["category"], ((), ()))
     if alarm["type"] not in sensor_types:
         return None
-    level = rules.level(alarm["type"])
-    if level is None or alarm.get("value") is None or float(alarm["value"]) < level:
+    if not rules.at_level(alarm["type"], alarm.get("value"), alarm.get("ts")):
         return None
     end = float(alarm["ts"])
     start = float(alarm.get("since") or end)
@@ -253,9 +268,10 @@ def alarm_link(tk: TicketIn, alarm: AlarmIn, rules: Rules = RULES) -> Reason | N
         return None  # a horn, a splash: not yet a cause
     at = float(tk["ts"])
     # The sensor was at its level at some moment from alarm_before_min before the ticket to alarm_after_min after.
-    if end < at - rules.alarm_before_min * 60 or start > at + rules.alarm_after_min * 60:
+    before_min = float(rules.sensor_before_min.get(alarm["type"], rules.alarm_before_min))
+    if end < at - before_min * 60 or start > at + rules.alarm_after_min * 60:
         return None
-    d = _near(tk, alarm, rules.alarm_km)
+    d = _near(tk, alarm, float(rules.sensor_km.get(alarm["type"], rules.alarm_km)))
     if d is None:
         return None
     apart = 0.0 if start <= at <= end else min(abs(at - start), abs(at - end))
@@ -504,11 +520,10 @@ def replay(tickets: Iterable[Mapping[str, Any]], alarms: Iterable[Mapping[str, A
 
 def sensor_runs(readings: Iterable[AlarmIn], rules: Rules = RULES) -> list[tuple[AlarmIn, list[float]]]:
     """Readings at a sensor's cause level grouped into spans (readings at most rules.alarm_gap_s apart), each with
-    the times of its readings: (span from its first to its last reading with its highest value, times)."""
+    the times of its readings: (span from its first to its last reading with its worst value, times)."""
     by_sensor: dict[str, list[AlarmIn]] = {}
     for a in readings:
-        level = rules.level(a["type"])
-        if level is not None and a.get("value") is not None and float(a["value"]) >= level:
+        if rules.at_level(a["type"], a.get("value"), a.get("ts")):
             by_sensor.setdefault(a["sensor_id"], []).append(a)
     out: list[tuple[AlarmIn, list[float]]] = []
     for rows in by_sensor.values():
@@ -518,7 +533,8 @@ def sensor_runs(readings: Iterable[AlarmIn], rules: Rules = RULES) -> list[tuple
         for a in rows:
             start, end = float(a.get("since") or a["ts"]), float(a["ts"])
             if span is not None and start <= float(span["ts"]) + rules.alarm_gap_s:
-                span.update(ts=max(float(span["ts"]), end), value=max(float(span["value"]), float(a["value"])))
+                span.update(ts=max(float(span["ts"]), end),
+                            value=rules.worse(a["type"], float(span["value"]), float(a["value"])))
             else:
                 if span is not None:
                     out.append((AlarmIn(**span), times))  # type: ignore[typeddict-item]
@@ -565,8 +581,8 @@ def alarms_from_points(points: Iterable[Mapping[str, Any]], rules: Rules = RULES
     its alarm's start (or this reading) to its latest reading."""
     out: list[AlarmIn] = []
     for p in points:
-        level = rules.level(str(p.get("type")))
-        if level is None or p.get("state") == c.STATE_SILENT or p.get("value") is None or float(p["value"]) < level:
+        if p.get("state") == c.STATE_SILENT or not rules.at_level(str(p.get("type")), p.get("value"),
+                                                                  p.get("last_seen")):
             continue
         ts = float(p["last_seen"])
         out.append(AlarmIn(sensor_id=str(p["id"]), type=str(p["type"]), lon=float(p["lon"]), lat=float(p["lat"]),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from dashboard import constants as c
 from dashboard.events import Event
 from dashboard.keys import SensorPoint, SensorsData
 
+_BEIJING: Final = timezone(timedelta(hours=8))
 # Order of urgency used to sort alarms (most severe first).
 _RANK: Final = {c.STATE_ALARM: 0, c.STATE_WARNING: 1, c.STATE_NORMAL: 2, c.STATE_SILENT: 3}
 STATES: Final = (c.STATE_NORMAL, c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT)
@@ -19,18 +21,48 @@ ALARM_LOG_LEN: Final = 30
 Thresholds = Mapping[str, Mapping[str, float | str]]
 
 
-def value_state(sensor_type: str, value: float, thresholds: Thresholds = c.SENSOR_TYPES) -> str:
-    """normal / warning / alarm of one reading.
+def is_low(spec: Mapping[str, float | str] | None) -> bool:
+    """True for a type where a LOWER reading is worse (constants.SENSOR_TYPES "direction": "low")."""
+    return spec is not None and spec.get("direction") == "low"
 
-    Every threshold is "greater or equal": for cold-chain temperature that means warm is bad
-    (−12 °C is a warning, −8 °C an alarm), which is the direction that spoils frozen food.
+
+def in_heating_season(ts: float) -> bool:
+    """True when epoch time `ts` falls in Beijing's heating season (constants.HEATING_SEASON, Beijing dates)."""
+    day = datetime.fromtimestamp(ts, _BEIJING)
+    (m0, d0), (m1, d1) = c.HEATING_SEASON
+    md = (day.month, day.day)
+    return md >= (m0, d0) or md <= (m1, d1)
+
+
+def in_season(spec: Mapping[str, float | str] | None, ts: float | None) -> bool:
+    """True when a type's thresholds apply at `ts` (always, unless the type has a season and ts is outside it;
+    an unknown time counts as in season)."""
+    if spec is None or ts is None or spec.get("season") != "heating":
+        return True
+    return in_heating_season(ts)
+
+
+def at_or_beyond(spec: Mapping[str, float | str] | None, value: float, level: float) -> bool:
+    """True when `value` is at `level` or worse: >= for ordinary types, <= for a low type."""
+    return value <= level if is_low(spec) else value >= level
+
+
+def value_state(
+    sensor_type: str, value: float, thresholds: Thresholds = c.SENSOR_TYPES, ts: float | None = None
+) -> str:
+    """normal / warning / alarm of one reading (taken at epoch `ts`, when known).
+
+    Thresholds are "greater or equal": for cold-chain temperature that means warm is bad (−12 °C is a warning,
+    −8 °C an alarm), which is the direction that spoils frozen food. For a type with "direction": "low" they are
+    "less or equal" (warn > alarm): a heat station's supply water at 45 °C warns, at 38 °C alarms. A seasonal type
+    (heat supply) is normal outside its season, whatever it reads: the loop is off, not failing.
     """
     spec = thresholds.get(sensor_type)
-    if spec is None:
+    if spec is None or not in_season(spec, ts):
         return c.STATE_NORMAL
-    if value >= float(spec["alarm"]):
+    if at_or_beyond(spec, value, float(spec["alarm"])):
         return c.STATE_ALARM
-    if value >= float(spec["warn"]):
+    if at_or_beyond(spec, value, float(spec["warn"])):
         return c.STATE_WARNING
     return c.STATE_NORMAL
 
@@ -54,8 +86,8 @@ def fold_reading(state: dict[str, Any], ev: Event, thresholds: Thresholds = c.SE
         "sd": ev.get("subdistrict") or "",
     }
     sensors[sid] = reading
-    new = value_state(stype, value, thresholds)
-    was_alarm = prev is not None and value_state(prev["type"], prev["value"], thresholds) == c.STATE_ALARM
+    new = value_state(stype, value, thresholds, ev["ts"])
+    was_alarm = prev is not None and value_state(prev["type"], prev["value"], thresholds, prev["ts"]) == c.STATE_ALARM
     if new == c.STATE_ALARM:
         # "as" (alarm since) names the alarm episode: the sensor-alarm check creates one incident per episode.
         reading["as"] = prev.get("as", prev["ts"]) if was_alarm and prev is not None else ev["ts"]
@@ -70,7 +102,7 @@ def sensor_state(sensor_type: str, reading: Mapping[str, Any] | None, now: float
     """State of one sensor at `now`: silent when never seen or quiet too long, else by its latest value."""
     if reading is None or now - float(reading["ts"]) > c.SENSOR_SILENT_AFTER_S:
         return c.STATE_SILENT
-    return value_state(sensor_type, float(reading["value"]), thresholds)
+    return value_state(sensor_type, float(reading["value"]), thresholds, float(reading["ts"]))
 
 
 def compute_sensors(
