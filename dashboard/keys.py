@@ -174,7 +174,7 @@ class TrafficData(TypedDict):
     district_index: float
     band: str
     corridors: list[CorridorStatus]  # worst first
-    series: list[list[float]]  # [[epoch minute, district index], …] last 3 hours
+    series: list[list[float]]  # [[epoch seconds at the start of the minute, district index], …] last 3 hours
 
 
 class LotStatus(TypedDict):

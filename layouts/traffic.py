@@ -104,8 +104,9 @@ def series_patch(d: TrafficData) -> Patch:
     """New x (Beijing HH:MM) and y of the 3-hour line."""
     p = Patch()
     series = d["series"]
-    # Epoch minutes → Beijing clock labels; a category axis keeps plotly from parsing dates in the browser.
-    p["data"][0]["x"] = [to_beijing(m * 60).strftime("%H:%M") for m, _ in series]
+    # The epoch second each minute starts at (workers/traffic.py) → Beijing clock labels; a category axis keeps
+    # plotly from parsing dates in the browser.
+    p["data"][0]["x"] = [to_beijing(m).strftime("%H:%M") for m, _ in series]
     p["data"][0]["y"] = [round(v, 1) for _, v in series]
     return p
 

@@ -59,7 +59,7 @@ def sample_data(now: float = NOW) -> dict[str, dict[str, Any]]:
         c.AGG_TRAFFIC: {"district_index": 5.2, "band": "light",
                         "corridors": [{"id": cor.id, "name_zh": cor.name_zh, "name_en": cor.name_en, "speed_kmh": 20.0,
                                        "free_flow_kmh": 45.0, "index": 5.2, "band": "light"}],
-                        "series": [[int(now // 60) - 1, 5.0], [int(now // 60), 5.2]]},
+                        "series": [[(now // 60 - 1) * 60, 5.0], [now // 60 * 60, 5.2]]},
         c.AGG_PARKING: {"lots": [{"id": "poi_001", "name_zh": "北京协和医院（东单院区）", "name_en": "PUMCH",
                                   "lon": 116.41, "lat": 39.91, "occupied": 190, "capacity": 200, "ratio": 0.95,
                                   "updated_at": now}],
@@ -285,3 +285,14 @@ def test_long_names_are_shortened_on_the_wall() -> None:
         assert all(e in text for e in expect), (lang, text)
     out = outputs_of(rf.refresh(envelopes(data), {}, "en", NOW)[0])
     assert out[(ids.KPI_SUB[ids.KPI_CROWD], "children")] == "Cultural Palace"
+
+
+def test_the_traffic_line_is_labelled_with_the_beijing_minutes_it_covers() -> None:
+    """The series holds the epoch second each minute starts at; the axis reads Beijing HH:MM."""
+    from dashboard.i18n import to_beijing
+    from layouts.traffic import series_patch
+
+    start = 1_796_168_340.0  # 2026-12-01 23:39 UTC = 07:39 in Beijing
+    patch = series_patch({"series": [[start, 6.0], [start + 60, 6.1]]}).to_plotly_json()  # type: ignore[typeddict-item]
+    xs = next(op["params"]["value"] for op in patch["operations"] if op["location"][-1] == "x")
+    assert xs == ["07:39", "07:40"] == [to_beijing(start).strftime("%H:%M"), to_beijing(start + 60).strftime("%H:%M")]
