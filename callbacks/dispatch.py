@@ -104,7 +104,7 @@ def scoped_key(actor: Actor, key: str) -> str:
     return f"{KEY_PREFIX}:{actor.id}:{key}"
 
 
-def _notify(incident_id: int, action: str) -> None:
+def notify(incident_id: int, action: str) -> None:
     """After the commit: tell open screens; a Redis failure loses only the push (screens also poll)."""
     try:
         notify_change(redis_client(), incident_id, action)
@@ -112,7 +112,7 @@ def _notify(incident_id: int, action: str) -> None:
         log.warning("push for incident %s (%s) failed: %s", incident_id, action, exc)
 
 
-def _refusal(exc: ActionRefused, lang: str, incident_id: int | None) -> Feedback:
+def refusal_feedback(exc: ActionRefused, lang: str, incident_id: int | None) -> Feedback:
     """The service's refusal as a message in `lang` (it has rolled back and audited it already); `errors` keep
     the service's field names, with the problems in `lang`."""
     text = refusal_text(exc, lang)
@@ -157,7 +157,7 @@ def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lan
         with session_scope(db_sessions()) as s:
             result = perform_action(s, incident_id, req, actor, scoped_key(actor, key))
     except ActionRefused as exc:
-        return _refusal(exc, lang, incident_id)
+        return refusal_feedback(exc, lang, incident_id)
     except SQLAlchemyError:
         log.exception("console %s on incident %s by %s failed in the database", req.action, incident_id,
                       actor.username)
@@ -170,7 +170,7 @@ def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lan
         label = f"{label} · {lay.department_name(req.department, lang)}"
     if result.replayed:
         return Feedback("replayed", t("dsp.replayed", lang), 200, incident_id)
-    _notify(incident_id, req.action)
+    notify(incident_id, req.action)
     return Feedback("ok", t("dsp.done", lang, action=label, id=incident_id), 200, incident_id)
 
 
@@ -252,13 +252,13 @@ def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedb
         with session_scope(db_sessions()) as s:
             result = create_incident(s, fields, actor, scoped_key(actor, key))
     except ActionRefused as exc:
-        return _refusal(exc, lang, None)
+        return refusal_feedback(exc, lang, None)
     except SQLAlchemyError:
         log.exception("console create by %s failed in the database", actor.username)
         return Feedback("error", t("dsp.db_failed", lang), 503)
     incident_id = int(result.incident["id"])
     if not result.replayed:
-        _notify(incident_id, lifecycle.CREATE)
+        notify(incident_id, lifecycle.CREATE)
     return Feedback("ok", t("dsp.created", lang, id=incident_id), 201, incident_id)
 
 

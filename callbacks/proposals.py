@@ -18,7 +18,7 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks.dispatch import Feedback, _notify, _refusal, current_actor, toast
+from callbacks.dispatch import Feedback, current_actor, notify, refusal_feedback, toast
 from dashboard import case_service, dal, ids, lifecycle
 from dashboard import constants as c
 from dashboard.aggregates import read_aggregates
@@ -91,14 +91,14 @@ def open_from_warning(warning_id: str, lang: str) -> Feedback:
             result = create_incident(s, lay.warning_incident_fields(warning, category), actor, key,
                                      source=c.WARNING_SOURCE, external_id=key)
     except ActionRefused as exc:
-        return _refusal(exc, lang, None)
+        return refusal_feedback(exc, lang, None)
     except SQLAlchemyError:
         log.exception("incident from warning %s by %s failed in the database", warning_id, actor.username)
         return Feedback("error", t("dsp.db_failed", lang), 503)
     incident_id = int(result.incident["id"])
     if result.replayed:
         return Feedback("replayed", t("prop.became", lang, id=incident_id), 200, incident_id)
-    _notify(incident_id, lifecycle.CREATE)
+    notify(incident_id, lifecycle.CREATE)
     return Feedback("ok", t("dsp.created", lang, id=incident_id), 201, incident_id)
 
 

@@ -8,7 +8,8 @@ Run exactly one scheduler process:  rq cron workers/cron.py --url "$REDIS_URL"  
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from rq import cron
 
@@ -33,95 +34,46 @@ TICK_JOB_TTL_S: Final = 3
 TICK_RESULT_TTL_S: Final = 10
 TICK_FAILURE_TTL_S: Final = 300
 
-cron.register(
-    tick,
-    queue_name=keys.QUEUE_TICK,
-    interval=c.TICK_SECONDS,
-    job_timeout=TICK_JOB_TIMEOUT_S,
-    ttl=TICK_JOB_TTL_S,
-    result_ttl=TICK_RESULT_TTL_S,
-    failure_ttl=TICK_FAILURE_TTL_S,
-    name="dongcheng-tick",
-)
+
+def _every(func: Callable[[], Any], queue: str, interval: int, name: str, *, timeout: int, ttl: int,
+           result_ttl: int) -> None:
+    """Register `func` on `queue` every `interval` seconds; a failed run is kept TICK_FAILURE_TTL_S for debugging."""
+    cron.register(func, queue_name=queue, interval=interval, job_timeout=timeout, ttl=ttl, result_ttl=result_ttl,
+                  failure_ttl=TICK_FAILURE_TTL_S, name=name)
+
+_every(tick, keys.QUEUE_TICK, c.TICK_SECONDS, "dongcheng-tick",
+       timeout=TICK_JOB_TIMEOUT_S, ttl=TICK_JOB_TTL_S, result_ttl=TICK_RESULT_TTL_S)
 
 # Overdue summons (吹哨报到) and incidents escalate to the leader. A check takes milliseconds; one not started
 # within its interval is dropped, the next one covers it (escalation is idempotent).
-cron.register(
-    check_deadlines,
-    queue_name=keys.QUEUE_DEFAULT,
-    interval=c.DEADLINE_CHECK_S,
-    job_timeout=30,
-    ttl=c.DEADLINE_CHECK_S,
-    result_ttl=60,
-    failure_ttl=TICK_FAILURE_TTL_S,
-    name="dongcheng-deadlines",
-)
+_every(check_deadlines, keys.QUEUE_DEFAULT, c.DEADLINE_CHECK_S, "dongcheng-deadlines",
+       timeout=30, ttl=c.DEADLINE_CHECK_S, result_ttl=60)
 
 # Sensor alarms that reach an incident band open (or raise) an incident linked to the sensor. A check reads one
 # aggregate and takes a few ms; one not started within its interval is dropped, the next covers it (idempotent).
-cron.register(
-    check_sensor_alarms,
-    queue_name=keys.QUEUE_DEFAULT,
-    interval=c.SENSOR_INCIDENT_CHECK_S,
-    job_timeout=10,
-    ttl=c.SENSOR_INCIDENT_CHECK_S + 1,
-    result_ttl=10,
-    failure_ttl=TICK_FAILURE_TTL_S,
-    name="dongcheng-sensor-alarms",
-)
+_every(check_sensor_alarms, keys.QUEUE_DEFAULT, c.SENSOR_INCIDENT_CHECK_S, "dongcheng-sensor-alarms",
+       timeout=10, ttl=c.SENSOR_INCIDENT_CHECK_S + 1, result_ttl=10)
 
 # Simulated units drive towards their incidents and home again (only with the simulator: real units report
 # their own positions). A step takes milliseconds; one not started within its interval is dropped (each step
 # covers the time since the unit last moved, so nothing is lost).
 if Config.from_env().simulator:
-    cron.register(
-        move_units,
-        queue_name=keys.QUEUE_DEFAULT,
-        interval=UNITS_INTERVAL_S,
-        job_timeout=10,
-        ttl=UNITS_INTERVAL_S,
-        result_ttl=10,
-        failure_ttl=TICK_FAILURE_TTL_S,
-        name="dongcheng-units",
-    )
+    _every(move_units, keys.QUEUE_DEFAULT, UNITS_INTERVAL_S, "dongcheng-units",
+           timeout=10, ttl=UNITS_INTERVAL_S, result_ttl=10)
 
 # History (issue 4, workers/history.py): the minute's snapshot of the aggregates, hourly roll-ups and retention.
 # Several runs a minute, each storing the minute's snapshot only when it is missing, so a dropped run leaves no gap;
 # a run takes a few ms, and one not started within its interval is dropped (the next covers it; idempotent).
-cron.register(
-    record_history,
-    queue_name=keys.QUEUE_DEFAULT,
-    interval=c.HISTORY_CHECK_S,
-    job_timeout=30,
-    ttl=c.HISTORY_CHECK_S,
-    result_ttl=60,
-    failure_ttl=TICK_FAILURE_TTL_S,
-    name="dongcheng-history",
-)
+_every(record_history, keys.QUEUE_DEFAULT, c.HISTORY_CHECK_S, "dongcheng-history",
+       timeout=30, ttl=c.HISTORY_CHECK_S, result_ttl=60)
 
 # Cases (热线+网格, workers/linking.py): link the tickets not considered yet into cases. A run takes a few ms and
 # considers each ticket once; one not started within its interval is dropped, the next covers it (idempotent).
-cron.register(
-    link_tickets,
-    queue_name=keys.QUEUE_DEFAULT,
-    interval=c.CASE_LINK_CHECK_S,
-    job_timeout=30,
-    ttl=c.CASE_LINK_CHECK_S,
-    result_ttl=60,
-    failure_ttl=TICK_FAILURE_TTL_S,
-    name="dongcheng-linking",
-)
+_every(link_tickets, keys.QUEUE_DEFAULT, c.CASE_LINK_CHECK_S, "dongcheng-linking",
+       timeout=30, ttl=c.CASE_LINK_CHECK_S, result_ttl=60)
 
 # 未诉先办 (workers/early_warning.py): the seasonal ticket baseline the tick's early warning compares recent tickets
 # with, learned from the last four weeks of tickets in SQL. A run takes well under a second; one not started within
 # its interval is dropped (the next covers it; the tick keeps using the last baseline, kept for hours).
-cron.register(
-    refresh_baseline,
-    queue_name=keys.QUEUE_DEFAULT,
-    interval=BASELINE_REFRESH_S,
-    job_timeout=120,
-    ttl=BASELINE_REFRESH_S,
-    result_ttl=600,
-    failure_ttl=TICK_FAILURE_TTL_S,
-    name="dongcheng-warnings-baseline",
-)
+_every(refresh_baseline, keys.QUEUE_DEFAULT, BASELINE_REFRESH_S, "dongcheng-warnings-baseline",
+       timeout=120, ttl=BASELINE_REFRESH_S, result_ttl=600)
