@@ -22,12 +22,12 @@ from dash.exceptions import PreventUpdate
 from callbacks import hotline, incidents, kpi, sensors, ticker, traffic
 from callbacks import map as map_layers
 from callbacks.section import Ctx, Section, unchanged
-from callbacks.tablet import slider_time
 from dashboard import constants as c
 from dashboard import history, ids
 from dashboard.aggregates import read_aggregates
 from dashboard.i18n import fmt_time, norm_lang, t
 from dashboard.keys import Envelope
+from layouts.tablet import slider_time
 
 log = logging.getLogger(__name__)
 

@@ -175,17 +175,6 @@ def _require_tablet_role() -> None:
         raise PreventUpdate
 
 
-def slider_time(offset_min: Any, now: float) -> float | None:
-    """The slider's value (minutes before now) as a time, or None for live (0, missing or nonsense)."""
-    try:
-        m = int(offset_min)
-    except (TypeError, ValueError):
-        return None
-    if m >= 0:
-        return None
-    return now + max(lay.SLIDER_MIN, m) * 60.0
-
-
 @callback(
     [Output(cid, prop) for cid, prop in OUTPUTS] + [Output(ids.TABLET_STATE, "data")],
     Input(ids.TABLET_TICK, "n_intervals"),
@@ -197,7 +186,7 @@ def _tablet_refresh(_n: int | None, offset: Any, code: str | None, prev: Any) ->
     """Thin wrapper: the interval, the slider or the picker → load_view → render."""
     _require_tablet_role()
     now = time.time()
-    at = slider_time(offset, now)
+    at = lay.slider_time(offset, now)
     lang = current_language()
     try:
         datas, found, yesterday, today, before = load_view(redis_client(), at, now)

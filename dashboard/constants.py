@@ -271,6 +271,10 @@ CASE_TICKET_RULES: Final[dict[str, tuple[float, int, int]]] = {
 CASE_ALARM_KM: Final = 0.4
 # Nearer for a sensor that stands for one estate: a heat-exchange station serves the buildings within ~250 m.
 CASE_SENSOR_KM: Final[dict[str, float]] = {"heat_supply_temp": 0.25}
+# A case anchored on a sensor of these types takes tickets through the sensor only, never through its other
+# tickets: a heat-exchange station stands for the estate it serves, so a heating call beyond its reach is from
+# another estate, however close to one of the case's callers.
+CASE_SENSOR_ONLY: Final = frozenset({"heat_supply_temp"})
 # Shorter for a sensor whose cause ends with its reading: radiators are warm again within half an hour of the
 # station's supply coming back, so a heating call two hours after that is about something else.
 CASE_SENSOR_BEFORE_MIN: Final[dict[str, float]] = {"heat_supply_temp": 30}

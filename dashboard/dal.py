@@ -246,9 +246,13 @@ def _update_ticket(session: Session, ev: Event) -> bool:
     )
     if ticket is None:
         return False
-    # Keep the earliest time of each step: a repeated update must not move a clock.
+    # Keep the earliest time of each step: a repeated update must not move a clock; and a late or repeated update
+    # of an earlier step (a "responded" arriving after "closed") never moves the status back.
+    order = c.HOTLINE_STATUSES.index
     for key, value in values.items():
         if key.endswith("_at") and getattr(ticket, key) is not None:
+            continue
+        if key == "status" and ticket.status in c.HOTLINE_STATUSES and order(value) <= order(ticket.status):
             continue
         setattr(ticket, key, value)
     session.flush()
@@ -386,8 +390,12 @@ def incident_counts(session: Session, since: datetime, now: datetime) -> dict[st
     by_sev = session.execute(select(Incident.severity, func.count()).where(open_filter).group_by(Incident.severity))
     by_state = session.execute(select(Incident.state, func.count()).where(open_filter).group_by(Incident.state))
     overdue = session.scalar(select(func.count()).where(open_filter, Incident.deadline_at < now)) or 0
+    # Today's incidents are those *reported* today, as the daily report counts them (dashboard/report.py), not those
+    # stored today: one reported at 23:59 and stored a second after midnight belongs to the day it happened.
     by_cat = session.execute(
-        select(Incident.category, func.count()).where(Incident.created_at >= since).group_by(Incident.category)
+        select(Incident.category, func.count())
+        .where(Incident.reported_at >= since)
+        .group_by(Incident.category)
     )
     return {
         "open_by_severity": {str(s): int(n) for s, n in by_sev},

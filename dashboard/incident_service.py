@@ -749,9 +749,10 @@ def list_units(session: Session) -> list[dict[str, Any]]:
 
 
 def suggest_units(session: Session, incident_id: int, limit: int = 5) -> list[dict[str, Any]]:
-    """The nearest units that are free (constants.UNIT_DISPATCHABLE_STATUSES, assigned to no incident) and
-    suitable for the incident's category (constants.CATEGORY_UNIT_KINDS), nearest first, each with
-    "distance_km".
+    """The units that are free (constants.UNIT_DISPATCHABLE_STATUSES, assigned to no incident) and suitable for the
+    incident's category (constants.CATEGORY_UNIT_KINDS), the best-suited kind first (fire engines before
+    ambulances for a fire: a police car 0.5 km away must not hide the fire engine 1.5 km away) and nearest first
+    within a kind, each with "distance_km".
 
     Distance is the straight line (great circle) from the unit's current position to the incident, not the
     road distance or the driving time. Empty when the incident's state allows no dispatch.
@@ -769,8 +770,10 @@ def suggest_units(session: Session, incident_id: int, limit: int = 5) -> list[di
             Unit.status.in_(c.UNIT_DISPATCHABLE_STATUSES), Unit.incident_id.is_(None), Unit.kind.in_(kinds)
         )
     )
+    order = {k: i for i, k in enumerate(kinds)}
     ranked = sorted(
-        ((geo.distance_km(u.lon, u.lat, inc.lon, inc.lat), u) for u in units), key=lambda p: (p[0], p[1].code)
+        ((geo.distance_km(u.lon, u.lat, inc.lon, inc.lat), u) for u in units),
+        key=lambda p: (order.get(p[1].kind, len(order)), p[0], p[1].code),
     )
     return [{**_unit_dict(u), "distance_km": round(d, 3)} for d, u in ranked[: max(0, limit)]]
 

@@ -724,9 +724,8 @@ def rank_suggestions(category: str, units: list[dict[str, Any]], limit: int = SU
     """The units to suggest: the kinds suited to the category in their order of preference
     (constants.CATEGORY_UNIT_KINDS: fire engines before ambulances for a fire), nearest first within a kind.
 
-    suggest_units ranks by distance alone, so a police car 0.5 km away would hide the fire engine 1.5 km away;
-    a dispatcher expects the fire engine first. At most SUGGEST_PRIMARY of the best-suited kind and
-    SUGGEST_OTHER of each other kind, `limit` in all.
+    suggest_units already ranks them so; this keeps the console's short list varied: at most SUGGEST_PRIMARY of
+    the best-suited kind and SUGGEST_OTHER of each other kind, `limit` in all.
     """
     kinds = c.CATEGORY_UNIT_KINDS.get(category, c.UNIT_KINDS)
     order = {k: i for i, k in enumerate(kinds)}

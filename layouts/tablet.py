@@ -33,6 +33,17 @@ REFRESH_MS: Final = 2000
 DRILL_ROWS: Final = 8
 
 
+def slider_time(offset_min: Any, now: float) -> float | None:
+    """The slider's value (minutes before now) as a time, or None for live (0, missing or nonsense)."""
+    try:
+        m = int(offset_min)
+    except (TypeError, ValueError):
+        return None
+    if m >= 0:
+        return None
+    return now + max(SLIDER_MIN, m) * 60.0
+
+
 class Metric(NamedTuple):
     """One KPI card of the tablet: the KpiData field, its label, its format, and which direction is good."""
 

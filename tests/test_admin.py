@@ -769,6 +769,29 @@ def test_the_thresholds_are_read_once_per_tick_from_sql(app: Any) -> None:
     assert th["noise"]["warn"] == 50 and th["pm25"]["warn"] == 75
 
 
+def test_while_the_database_is_away_the_tick_keeps_the_thresholds_it_last_read(app: Any, tmp_path: Any) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from dashboard.extensions import redis_client
+    from workers import tick as tick_mod
+
+    with app.app_context():
+        sessions = db_sessions()
+        with session_scope(sessions) as s:
+            settings.save_thresholds(s, ADMIN_ACTOR, {"noise": {"warn": 50, "alarm": 60}})
+        r = redis_client()
+        tick_mod.run_tick(r, sessions, time.time())
+        # The tick keeps what it read in the fold state in Redis, shared by every worker process.
+        kept = json.loads(r.get(keys.TELEMETRY_STATE))["state"]["thresholds"]
+        assert kept["noise"]["warn"] == 50
+        away = sessionmaker(create_engine(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}"))
+        assert tick_mod.load_thresholds(away, kept)["noise"]["alarm"] == 60
+        assert tick_mod.load_thresholds(away)["noise"] == c.SENSOR_TYPES["noise"]
+        tick_mod.run_tick(r, away, time.time() + 1)
+        assert json.loads(r.get(keys.TELEMETRY_STATE))["state"]["thresholds"]["noise"]["warn"] == 50
+
+
 def test_problems_are_said_in_both_languages_with_their_field() -> None:
     from layouts import admin as lay
 

@@ -215,9 +215,12 @@ def test_a_dispatcher_runs_an_incident_from_report_to_close(
     assert inc["state"] == "new" and "acknowledge" in inc["allowed_actions"]
 
     suggestions = user.get(f"/api/v1/incidents/{inc['id']}/suggestions?limit=2").get_json()["suggestions"]
-    # The nearest free suitable units: the ambulance A1, then the fire engine F1 (F3, nearer, is off duty).
-    assert [s["code"] for s in suggestions] == ["A1", "F1"]
+    # The free suitable units, the best-suited kind first and nearest first within it: the fire engines F1 and F2
+    # (F3, nearer, is off duty), before the ambulance A1 though it is nearer than both.
+    assert [s["code"] for s in suggestions] == ["F1", "F2"]
     assert suggestions[0]["distance_km"] < suggestions[1]["distance_km"]
+    everyone = user.get(f"/api/v1/incidents/{inc['id']}/suggestions").get_json()["suggestions"]
+    assert [s["code"] for s in everyone] == ["F1", "F2", "A1"]
     unit = suggestions[0]["id"]
 
     steps: list[tuple[dict[str, Any], str]] = [

@@ -156,6 +156,21 @@ def test_two_heating_failures_of_one_day_are_never_at_one_exchanger() -> None:
             assert geo.distance_km(a.lon, a.lat, b.lon, b.lat) > episodes.HEATING_APART_KM
 
 
+def test_one_sensor_has_one_cause_at_a_time_across_days() -> None:
+    # Dense enough (30 a day over ten days, 18 gauges) that bursts at one gauge would overlap by chance, across
+    # midnight too; a day's episodes are the same asked alone or within a period.
+    eps = episodes.episodes_between(11, T0, T0 + 10 * 86_400, 30)
+    assert len(eps) >= 250
+    for a, b in itertools.combinations(sorted(eps, key=lambda e: e.start), 2):
+        if set(a.sensor_ids) & set(b.sensor_ids):
+            assert b.start >= episodes.busy_until(a) or a.start >= episodes.busy_until(b), (a.id, b.id)
+    ids = [t for e in eps for t in e.ticket_ids]
+    assert len(ids) == len(set(ids))
+    d = episodes.day_index(T0) + 3
+    alone = episodes.day_episodes(11, d, 30.0)
+    assert alone and set(alone) <= set(eps)
+
+
 def _readings(s: Simulator, t: float, seconds: float = 12.0) -> dict[str, Any]:
     """The latest value of every sensor and crowd counter over the seconds before t."""
     out: dict[str, Any] = {}
@@ -248,6 +263,25 @@ def test_pairwise_linking_scores() -> None:
     assert bench.pairwise_link_scores({}, groups, tickets)["recall"] == 0.0
 
 
+def test_an_everyday_heating_call_from_a_failed_estate_while_it_is_cold_is_the_failures() -> None:
+    ep = next(e for e in week() if e.kind == "heating_failure")
+    during = (ep.first_complaint_at + ep.end) / 2
+    assert episodes.explains(ep, "heating", ep.lon + 0.001, ep.lat - 0.001, during)
+    # Not before the flats are cold, not after the repair, not outside the estate, not another category, and never
+    # for another kind of episode.
+    assert not episodes.explains(ep, "heating", ep.lon, ep.lat, ep.first_complaint_at - 60)
+    assert not episodes.explains(ep, "heating", ep.lon, ep.lat, ep.end + 60)
+    assert not episodes.explains(ep, "heating", ep.lon + 2 * episodes.ESTATE_DLON, ep.lat, during)
+    assert not episodes.explains(ep, "noise", ep.lon, ep.lat, during)
+    other = next(e for e in week() if e.kind != "heating_failure")
+    assert not episodes.explains(other, "heating", other.lon, other.lat, (other.start + other.end) / 2)
+    # The bench adds such calls to the episode's group, and only them.
+    call = {"ticket_id": "bg1", "category": "heating", "lon": ep.lon, "lat": ep.lat, "ts": during}
+    far = {**call, "ticket_id": "bg2", "lon": ep.lon + 0.01}
+    groups, caused = bench.link_groups([ep], [call, far, {**call, "ticket_id": ep.ticket_ids[0]}])
+    assert caused == 1 and groups == [(*ep.ticket_ids, "bg1")]
+
+
 def test_the_episodes_bench_runs_on_a_short_period() -> None:
     proc = subprocess.run(
         [sys.executable, "bench/episodes.py", "--days", "0.25", "--per-day", "16", "--start", "2026-12-02T12:00"],
@@ -263,4 +297,4 @@ def test_the_episodes_bench_runs_on_a_short_period() -> None:
     for key in ("ew_recall", "ew_recall_before_surge", "ew_false_per_day", "ew_median_lead_min"):
         assert key in line
     assert isinstance(line["ew_false_per_day"], float)
-    assert "link_precision" in line and "link_recall" in line
+    assert "link_precision" in line and "link_recall" in line and "link_strict_precision" in line

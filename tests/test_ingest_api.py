@@ -105,6 +105,21 @@ def test_a_ticket_update_sets_its_clocks_once(app: Any, client: Any) -> None:
     assert t.responded_at is not None and t.resolved_at is None and t.closed_at is not None
 
 
+def test_a_late_update_of_an_earlier_step_never_moves_a_ticket_back(app: Any, client: Any) -> None:
+    post(client, [ticket("T9")])
+    ts = reading("x")["ts"]
+    for eid, status in (("u1", "resolved"), ("u2", "responded"), ("u3", "resolved")):
+        post(client, [{"event_id": eid, "source": "test", "kind": "hotline_update", "ts": ts, "ticket_id": "T9",
+                       "status": status}])
+    with app.app_context(), db_sessions()() as s:
+        t = s.scalars(select(HotlineTicket)).one()
+        assert (t.status, t.closed_at) == ("resolved", None) and t.responded_at == t.resolved_at
+        post(client, [{"event_id": "u4", "source": "test", "kind": "hotline_update", "ts": ts, "ticket_id": "T9",
+                       "status": "closed"}])
+        s.expire_all()
+        assert s.scalars(select(HotlineTicket)).one().status == "closed"
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": "Basic dGVzdA=="}, 401),

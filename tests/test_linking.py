@@ -446,3 +446,19 @@ def test_heating_tickets_link_to_a_cold_heat_station_nearby_in_season_only() -> 
     runs = lk.sensor_runs([lk.AlarmIn(**a) for a in loud("HS1", "heat_supply_temp", 40.0, 0, 10)]  # type: ignore[typeddict-item]
                           + [lk.AlarmIn(**alarm("HS1", "heat_supply_temp", 33.0, minute=12))])  # type: ignore[typeddict-item]
     assert len(runs) == 1 and runs[0][0]["value"] == 33.0
+
+
+def test_a_heating_call_beyond_a_cold_stations_reach_never_joins_its_case_through_a_neighbour() -> None:
+    # The station stands for its estate (constants.CASE_SENSOR_ONLY): h1 and h2 are its callers; h3 is 330 m from
+    # the station (beyond its 250 m) but only 150 m from h2, and would join through h2 if the case took tickets
+    # through its tickets. Four such calls of another estate still make their own case (the ticket rule).
+    cold = loud("HS1", "heat_supply_temp", 35.0, first=-30, last=120)
+    inside = [tk("h1", "heating", east_m=60, minute=10), tk("h2", "heating", east_m=180, minute=20)]
+    outside = tk("h3", "heating", east_m=330, minute=30)
+    out = lk.link_replay([*inside, outside], cold, [])
+    assert together(out, "h1", "h2") and out["h3"] != out["h1"]
+    without = lk.replay([*inside, outside], cold, [], lk.Rules(sensor_only=frozenset()))
+    assert together(without, "h1", "h2", "h3")
+    estate = [tk(f"e{i}", "heating", east_m=600 + 30 * i, minute=30 + 5 * i) for i in range(4)]
+    out = lk.link_replay([*inside, *estate], cold, [])
+    assert together(out, "e0", "e1", "e2", "e3") and out["e0"] != out["h1"]

@@ -71,10 +71,10 @@ def test_kpi_cards_show_every_metric_with_its_change() -> None:
 
 
 def test_the_slider_time_is_minutes_before_now_and_zero_is_live() -> None:
-    assert cb.slider_time(0, 1000.0) is None and cb.slider_time(None, 1000.0) is None
-    assert cb.slider_time("x", 1000.0) is None and cb.slider_time(5, 1000.0) is None
-    assert cb.slider_time(-90, 100_000.0) == 100_000.0 - 5400
-    assert cb.slider_time(-10_000, 100_000.0) == 100_000.0 + lay.SLIDER_MIN * 60  # never beyond 24 h
+    assert lay.slider_time(0, 1000.0) is None and lay.slider_time(None, 1000.0) is None
+    assert lay.slider_time("x", 1000.0) is None and lay.slider_time(5, 1000.0) is None
+    assert lay.slider_time(-90, 100_000.0) == 100_000.0 - 5400
+    assert lay.slider_time(-10_000, 100_000.0) == 100_000.0 + lay.SLIDER_MIN * 60  # never beyond 24 h
     assert lay.replay_label(None, "zh") == (i18n.t("tab.live", "zh"), "tab-mode live")
     assert lay.replay_label(1000.0, "zh", 960.0)[1] == "tab-mode replay"
     assert lay.replay_label(1000.0, "en", None)[1] == "tab-mode replay missing"

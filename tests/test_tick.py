@@ -349,3 +349,22 @@ def test_a_long_tick_renews_its_lock(
     assert seen[1] <= 50  # before the renewal the lock was about to expire
     assert seen[2] > keys.TICK_LOCK_TTL_MS - 1000  # renewed to its full TTL
     assert r.get(keys.TICK_LOCK) is None
+
+
+def test_todays_incidents_are_those_reported_today_not_those_stored_today(sessions: sessionmaker[Session]) -> None:
+    # As the daily report counts them: one reported a minute before midnight and stored just after belongs to the
+    # day before; one reported just after midnight counts today.
+    from workers.beijing import day_start
+
+    midnight = day_start(time.time())
+    base = {"source": "test", "severity": 3, "title": "t", "lon": LON, "lat": LAT, "subdistrict": "110101001",
+            "cell": geo.grid_cell(LON, LAT)}
+    stored_at = datetime.fromtimestamp(midnight + 5, UTC)
+    with sessions() as s:
+        s.add(dal.incident_from_event({**base, "event_id": "e1", "category": "fire", "ts": midnight - 60},  # type: ignore[typeddict-item]
+                                      stored_at))
+        s.add(dal.incident_from_event({**base, "event_id": "e2", "category": "medical", "ts": midnight + 1},  # type: ignore[typeddict-item]
+                                      stored_at))
+        s.commit()
+        counts = dal.incident_counts(s, datetime.fromtimestamp(midnight, UTC), stored_at)
+    assert counts["today_by_category"] == {"medical": 1}

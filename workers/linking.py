@@ -145,6 +145,7 @@ class Rules:
     alarm_gap_s: float = c.CASE_ALARM_GAP_S
     alarm_km: float = c.CASE_ALARM_KM
     sensor_km: Mapping[str, float] = field(default_factory=lambda: c.CASE_SENSOR_KM)
+    sensor_only: frozenset[str] = c.CASE_SENSOR_ONLY
     sensor_before_min: Mapping[str, float] = field(default_factory=lambda: c.CASE_SENSOR_BEFORE_MIN)
     alarm_before_min: float = c.CASE_ALARM_BEFORE_MIN
     alarm_after_min: float = c.CASE_ALARM_AFTER_MIN
@@ -383,7 +384,8 @@ class Linker:
         # everyday calls in a busy estate never grows into one endless case.
         first = min((float(m["ts"]) for m in cs.tickets), default=float(tk["ts"]))
         young = rule is not None and float(tk["ts"]) - first <= rule[1] * 60 * rules.case_windows
-        if best is None and near_anchor and young:
+        by_sensor = any(a["type"] in rules.sensor_only for a in cs.sensors)
+        if best is None and near_anchor and young and not by_sensor:
             for m in cs.tickets:
                 best = _better(best, ticket_link(tk, m, rules))
         return best

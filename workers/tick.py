@@ -141,21 +141,17 @@ def query_sql(sessions: sessionmaker[Session], now: float) -> SqlInputs:
         )
 
 
-# The thresholds of the latest tick that could read them, per process: used while the database is away.
-_last_thresholds: Thresholds = c.SENSOR_TYPES
-
-
-def load_thresholds(sessions: sessionmaker[Session]) -> Thresholds:
+def load_thresholds(sessions: sessionmaker[Session], last: Any = None) -> Thresholds:
     """The sensor thresholds in force, read from SQL once per tick (one row by primary key), so that an
-    administrator's change applies from the next tick on without a restart; while the database is away,
-    those of the last tick that read them."""
-    global _last_thresholds
+    administrator's change applies from the next tick on without a restart; while the database is away, `last`
+    (those an earlier tick read, kept in the fold state so that every worker process shares them) or else the
+    defaults."""
     try:
         with sessions() as s:
-            _last_thresholds = settings.load_thresholds(s)
+            return settings.load_thresholds(s)
     except SQLAlchemyError:
         log.warning("thresholds not readable (database unavailable): using the last ones read")
-    return _last_thresholds
+    return settings.effective_thresholds(last)
 
 
 def read_durable(r: redis.Redis, count: int = TICKER_SCAN) -> list[dict[str, Any]]:
@@ -258,8 +254,8 @@ def _run_locked(
 ) -> dict[str, Any]:
     """The tick body, run while holding the lock (renewed after the two slow phases)."""
     t0 = time.perf_counter()
-    thresholds = load_thresholds(sessions)
     cursor, state, rebuilt = load_state(r)
+    thresholds = state["thresholds"] = load_thresholds(sessions, state.get("thresholds"))
     events, new_cursor, bad = read_telemetry(r, cursor, max_events)
     t_read = time.perf_counter()
     skipped = fold_into(state, events, thresholds)
