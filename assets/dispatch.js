@@ -32,26 +32,8 @@
         return r._dcdStrings;
     }
 
-    function fill(template, vars) {
-        return String(template || "").replace(/\{(\w+)\}/g, function (m, k) {
-            return vars[k] === undefined ? m : vars[k];
-        });
-    }
-
-    function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-    function duration(seconds) {
-        var v = Math.abs(Math.floor(seconds));
-        var h = Math.floor(v / 3600), m = Math.floor((v % 3600) / 60), sec = v % 60;
-        return h ? h + ":" + pad(m) + ":" + pad(sec) : pad(m) + ":" + pad(sec);
-    }
-
-    function ago(seconds, s) {
-        var v = Math.max(0, Math.floor(seconds));
-        if (v < 60) { return fill(s["fresh.ago_s"], {n: v}); }
-        if (v < 3600) { return fill(s["fresh.ago_m"], {n: Math.floor(v / 60)}); }
-        return fill(s["fresh.ago_h"], {n: Math.floor(v / 3600)});
-    }
+    var C = window.dcClocks;  // clocks.js
+    var pad = C.pad;
 
     function serverNow() { return Date.now() / 1000 + offset; }
 
@@ -65,23 +47,8 @@
             if (n !== lastNow) { lastNow = n; offset = parseFloat(n) - Date.now() / 1000; }
         }
         var now = serverNow();
-        var i, el, t, rem;
-        var ages = r.querySelectorAll("[data-since]");
-        for (i = 0; i < ages.length; i++) {
-            el = ages[i];
-            t = parseFloat(el.getAttribute("data-since"));
-            if (!isNaN(t)) { el.textContent = ago(now - t, s); }
-        }
-        var dls = r.querySelectorAll("[data-deadline]");
-        for (i = 0; i < dls.length; i++) {
-            el = dls[i];
-            t = parseFloat(el.getAttribute("data-deadline"));
-            if (isNaN(t)) { continue; }
-            rem = t - now;
-            el.textContent = fill(rem >= 0 ? s["inc.due_in"] : s["inc.overdue"], {t: duration(rem)});
-            el.classList.toggle("overdue", rem < 0);
-            el.classList.toggle("due-soon", rem >= 0 && rem < 600);
-        }
+        C.tickAges(".dispatch", now, s);
+        C.tickDeadlines(".dispatch", now, s);
         var clock = document.getElementById("dispatch-clock");
         if (clock) {
             var b = new Date(now * 1000 + 8 * 3600 * 1000);  // Beijing time (UTC+8, no DST)

@@ -23,26 +23,8 @@ window.dash_clientside = window.dash_clientside || {};
     var offset = 0;          // server clock - browser clock, seconds
     var NEW_S = 60;
 
-    function fill(template, vars) {
-        return String(template || "").replace(/\{(\w+)\}/g, function (m, k) {
-            return vars[k] === undefined ? m : vars[k];
-        });
-    }
-
-    function ago(seconds, s) {
-        var v = Math.max(0, Math.floor(seconds));
-        if (v < 60) { return fill(s["fresh.ago_s"], {n: v}); }
-        if (v < 3600) { return fill(s["fresh.ago_m"], {n: Math.floor(v / 60)}); }
-        return fill(s["fresh.ago_h"], {n: Math.floor(v / 3600)});
-    }
-
-    function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-    function duration(seconds) {
-        var v = Math.abs(Math.floor(seconds));
-        var h = Math.floor(v / 3600), m = Math.floor((v % 3600) / 60), sec = v % 60;
-        return h ? h + ":" + pad(m) + ":" + pad(sec) : pad(m) + ":" + pad(sec);
-    }
+    var C = window.dcClocks;  // clocks.js
+    var fill = C.fill, ago = C.ago, pad = C.pad, duration = C.duration;
 
     function serverNow() { return Date.now() / 1000 + offset; }
 
@@ -50,22 +32,8 @@ window.dash_clientside = window.dash_clientside || {};
     function tickRows(s) {
         var now = serverNow();
         var i, el, t, rem;
-        var ages = document.querySelectorAll(".wall [data-since]");
-        for (i = 0; i < ages.length; i++) {
-            el = ages[i];
-            t = parseFloat(el.getAttribute("data-since"));
-            if (!isNaN(t)) { el.textContent = ago(now - t, s); }
-        }
-        var dls = document.querySelectorAll(".wall [data-deadline]");
-        for (i = 0; i < dls.length; i++) {
-            el = dls[i];
-            t = parseFloat(el.getAttribute("data-deadline"));
-            if (isNaN(t)) { continue; }
-            rem = t - now;
-            el.textContent = fill(rem >= 0 ? s["inc.due_in"] : s["inc.overdue"], {t: duration(rem)});
-            el.classList.toggle("overdue", rem < 0);
-            el.classList.toggle("due-soon", rem >= 0 && rem < 600);
-        }
+        C.tickAges(".wall", now, s);
+        C.tickDeadlines(".wall", now, s);
         // 吹哨报到 clocks: time left to report ("12:30"), or how long overdue ("+03:10", red).
         var clocks = document.querySelectorAll(".wall [data-clock]");
         for (i = 0; i < clocks.length; i++) {

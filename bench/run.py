@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     if episodes:
         say(f"early warning over {line['episodes_days']:g} simulated days, {line['episodes_n']} episodes: recall "
             f"{line['ew_recall']} before the first complaint ({line['ew_recall_before_surge']} before the surge), "
-            f"{line['ew_false_per_day']} false warnings a day, median lead {line['ew_median_lead_min']} min; linking "
-            f"precision {line['link_precision']} (strict {line['link_strict_precision']}), recall {line['link_recall']}")
+            f"{line['ew_false_per_day']} false warnings a day, median lead {line['ew_median_lead_min']} min; "
+            f"linking precision {line['link_precision']} (strict {line['link_strict_precision']}), "
+            f"recall {line['link_recall']}")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
     return 1 if failed else 0

@@ -208,6 +208,20 @@ def test_clientside_functions_exist_in_wall_js() -> None:
         assert re.search(rf"NS\.{fn} = function", js), fn
 
 
+def test_the_wall_and_the_console_tick_their_clocks_with_one_shared_helper() -> None:
+    """assets/clocks.js defines the clock helpers once and loads before the two screens' scripts that use them
+    (Dash loads the assets in name order); neither screen keeps a copy of its own."""
+    shared = (ASSETS / "clocks.js").read_text(encoding="utf-8")
+    for fn in ("fill", "ago", "duration", "tickAges", "tickDeadlines"):
+        assert re.search(rf"\b{fn}: {fn}\b", shared), fn
+    for name in ("wall.js", "dispatch.js"):
+        assert sorted(["clocks.js", name])[0] == "clocks.js"
+        js = (ASSETS / name).read_text(encoding="utf-8")
+        assert "window.dcClocks" in js and "function duration" not in js and "function ago" not in js, name
+    # The console's and the administrator's shared rules load before either screen's own.
+    assert sorted(["_console.css", "admin.css", "dispatch.css"])[0] == "_console.css"
+
+
 def test_wall_scales_chart_fonts_with_the_screen() -> None:
     """At 4K (scale 2) the charts' fonts are twice as big as at 1080p."""
     def font(tree: Any) -> float:

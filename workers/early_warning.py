@@ -38,9 +38,9 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 import redis
@@ -514,8 +514,8 @@ def learn_baseline(rows: Iterable[Sequence[Any]], now: float, days: int = BASELI
     }
 
 
-def expected(base: Baseline, level: str, places: Iterable[str], category: str, t0: float, t1: float) -> float:
-    """Tickets of `category` expected in [t0, t1) in these cells (level "cell") or subdistricts ("sub")."""
+def _volume(base: Baseline, t0: float, t1: float) -> float:
+    """Tickets of every kind expected in [t0, t1) district-wide, by the hour of the week."""
     hourly: Sequence[float] = base["hourly"]
     volume = 0.0
     t = t0
@@ -523,11 +523,47 @@ def expected(base: Baseline, level: str, places: Iterable[str], category: str, t
         edge = min(t1, (math.floor(t / 3600) + 1) * 3600)
         volume += hourly[hour_of_week(t)] * (edge - t) / 3600
         t = edge
+    return volume
+
+
+def _place_share(base: Baseline, level: str, category: str) -> Callable[[str], float]:
+    """A place's share of a category's tickets (a cell or a subdistrict, by `level`): seen, else the rest shared
+    as the place's share of all tickets."""
     seen = base[level].get(category) or {}
     rest = float(base[f"{level}_rest"].get(category, 1.0))
     overall = base[f"{level}_all"]
-    share = sum(float(seen[x]) if x in seen else rest * float(overall.get(x, 0.0)) for x in places)
-    return volume * float(base["cat"].get(category, 0.0)) * share
+    return lambda x: float(seen[x]) if x in seen else rest * float(overall.get(x, 0.0))
+
+
+def expected(base: Baseline, level: str, places: Iterable[str], category: str, t0: float, t1: float) -> float:
+    """Tickets of `category` expected in [t0, t1) in these cells (level "cell") or subdistricts ("sub")."""
+    share = _place_share(base, level, category)
+    return _volume(base, t0, t1) * float(base["cat"].get(category, 0.0)) * sum(share(x) for x in places)
+
+
+@lru_cache(maxsize=4096)
+def _block(row: int, col: int) -> tuple[str, ...]:
+    """The 2×2 block of cells whose top-left cell is (row, col)."""
+    return tuple(_cell(row + a, col + b) for a in (0, 1) for b in (0, 1))
+
+
+def _regions(counts: Mapping[str, int]) -> list[tuple[tuple[str, ...], int]]:
+    """The cells and 2×2 blocks holding at least MIN_TICKETS of these tickets per cell, with their counts. A
+    block's count is summed from its cells' as they are met, so that only blocks that qualify are named."""
+    out: list[tuple[tuple[str, ...], int]] = []
+    blocks: dict[tuple[int, int], int] = {}
+    for cell, k in counts.items():
+        if k >= MIN_TICKETS:
+            out.append(((cell,), k))
+        rc = _rc(cell)
+        if rc is None:
+            continue
+        for r0 in (rc[0] - 1, rc[0]):
+            for c0 in (rc[1] - 1, rc[1]):
+                if r0 >= 0 and c0 >= 0:
+                    blocks[r0, c0] = blocks.get((r0, c0), 0) + k
+    out.extend((_block(r0, c0), n) for (r0, c0), n in blocks.items() if n >= MIN_TICKETS)
+    return out
 
 
 # --- the warnings ------------------------------------------------------------------------------------------------
@@ -724,27 +760,16 @@ def compute_warnings(
     # Bursts of tickets: every cell and 2×2 block, per category and window; the most anomalous first.
     for cat, items in sorted(by_cat.items()):
         candidates: list[tuple[float, tuple[str, ...], int, int, float]] = []
+        share = _place_share(baseline, "cell", cat)
         for window in TICKET_WINDOWS_S:
             lo = now - window
             counts = Counter(cell for ts, cell, _ in items if ts >= lo)
             if sum(counts.values()) < MIN_TICKETS:
                 continue
-            regions: set[tuple[str, ...]] = set()
-            for cell in counts:
-                regions.add((cell,))
-                rc = _rc(cell)
-                if rc is None:
-                    continue
-                for dr in (-1, 0):
-                    for dc in (-1, 0):
-                        r0, c0 = rc[0] + dr, rc[1] + dc
-                        if r0 >= 0 and c0 >= 0:
-                            regions.add(tuple(_cell(r0 + a, c0 + b) for a in (0, 1) for b in (0, 1)))
-            for region in regions:
-                n = sum(counts.get(x, 0) for x in region)
-                if n < MIN_TICKETS:
-                    continue
-                lam = max(LAMBDA_FLOOR, expected(baseline, "cell", region, cat, lo, now))
+            # The expected count of a region is the same rate times its cells' shares: the rate once a window.
+            rate = _volume(baseline, lo, now) * float(baseline["cat"].get(cat, 0.0))
+            for region, n in _regions(counts):
+                lam = max(LAMBDA_FLOOR, rate * sum(share(x) for x in region))
                 p = poisson_sf(n, lam)
                 if p < P_WARN:
                     candidates.append((p, region, window, n, lam))
