@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import constants as c
@@ -36,6 +37,30 @@ return out
 """
 
 RETRY_AFTER_S = 5
+# SQLite (the single-machine set-up) refuses a write at once with "database is locked" when another connection
+# committed since this transaction first read: a fresh transaction a moment later succeeds. PostgreSQL never says
+# it. Pauses before each new attempt, seconds.
+LOCKED_RETRY_PAUSES_S: tuple[float, ...] = (0.05, 0.2, 0.5)
+
+
+def is_sqlite_locked(exc: BaseException) -> bool:
+    """True for SQLite's transient "database is locked" (not for a database that is really away)."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _store_durable(sessions: sessionmaker[Session], durable: list[Event]) -> dal.StoreResult:
+    """dal.store_durable in a transaction of its own, again in a fresh one while SQLite says it is locked."""
+    pauses = iter(LOCKED_RETRY_PAUSES_S)
+    while True:
+        try:
+            with session_scope(sessions) as session:
+                return dal.store_durable(session, durable)
+        except OperationalError as exc:
+            pause = next(pauses, None)
+            if pause is None or not is_sqlite_locked(exc):
+                raise
+            log.info("database locked while storing %d durable events: again in %.2f s", len(durable), pause)
+            time.sleep(pause)
 
 
 @dataclass
@@ -111,10 +136,13 @@ def ingest_payload(
 
     if durable:
         try:
-            with session_scope(sessions) as session:
-                stored = dal.store_durable(session, durable)
-        except SQLAlchemyError:
-            log.exception("database unavailable: %d durable events not stored", len(durable))
+            stored = _store_durable(sessions, durable)
+        except SQLAlchemyError as exc:
+            if is_sqlite_locked(exc):
+                log.warning("database still locked: %d durable events refused with 503 (the sender resends them)",
+                            len(durable))
+            else:
+                log.exception("database unavailable: %d durable events not stored", len(durable))
             result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in durable]
         else:
             result.accepted += len(stored.stored)

@@ -1908,14 +1908,21 @@ class _Feeder:
         self.backlog: deque[_Batch] = deque()
         self.stats = _Stats()
         self.t_prev = time.time()
+        # Incidents of the replayed period that were not replayed (older than its incidents): their ends are never
+        # posted either, now or later, since the ingest would refuse them as updates of unknown incidents.
+        self.unposted: frozenset[str] = frozenset()
+
+    def _posted(self, ev: dict[str, Any]) -> bool:
+        """False for the end of an incident that was never posted."""
+        return ev["kind"] != c.INCIDENT_UPDATE or ev["incident_id"] not in self.unposted
 
     def replay(self, begin: float, incidents_from: float) -> None:
-        """Queue the tickets and updates since `begin` (and the incidents since `incidents_from`)."""
-        old = [
-            ev
-            for ev in self.sim.durable_events(begin, self.t_prev)
-            if ev["kind"] != c.INCIDENT or _epoch(ev["ts"]) >= incidents_from
-        ]
+        """Queue the tickets and updates since `begin` (and the incidents since `incidents_from`, with their ends)."""
+        old = self.sim.durable_events(begin, self.t_prev)
+        self.unposted = frozenset(
+            ev["event_id"] for ev in old if ev["kind"] == c.INCIDENT and _epoch(ev["ts"]) < incidents_from
+        )
+        old = [ev for ev in old if ev["event_id"] not in self.unposted and self._posted(ev)]
         log.info("replaying %d hotline tickets, updates and recent incidents of today", len(old))
         _enqueue(self.backlog, self.t_prev, old, MAX_EVENTS_PER_POST // 4)
         self.stats.generated += len(old)
@@ -1932,6 +1939,8 @@ class _Feeder:
             events += self.sim.durable_events(self.t_prev, live_from)
             self.t_prev = live_from
         events += self.sim.events(self.t_prev, now)
+        if self.unposted:
+            events = [ev for ev in events if self._posted(ev)]
         self.stats.generated += len(events)
         if self.backlog:
             _enqueue(self.backlog, self.t_prev, [ev for ev in events if ev["kind"] in c.DURABLE_KINDS])

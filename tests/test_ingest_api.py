@@ -211,3 +211,43 @@ def test_a_source_ending_its_incident_closes_it_once_and_unknown_ones_are_refuse
     with app.app_context(), db_sessions()() as s:
         inc = s.scalars(select(Incident)).one()
     assert inc.state == "closed" and inc.resolved_at is not None and inc.closed_at is not None
+
+
+def test_a_write_that_sqlite_refuses_as_locked_is_retried_in_a_fresh_transaction(
+    app: Any, client: Any, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # For real: the ingest's transaction reads (the deadlines), another connection commits meanwhile, and SQLite
+    # refuses the ingest's write at once with "database is locked"; the ingest tries again and stores the ticket.
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL never refuses a write as locked")
+    import sqlite3
+
+    from dashboard import settings
+
+    original = settings.load_deadlines
+    calls: list[int] = []
+
+    def deadlines_then_another_writer(session: Any) -> Any:
+        out = original(session)
+        calls.append(1)
+        if len(calls) == 1:
+            other = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+            other.execute("CREATE TABLE IF NOT EXISTS poke (x INTEGER)")
+            other.execute("INSERT INTO poke VALUES (1)")
+            other.commit()
+            other.close()
+        return out
+
+    monkeypatch.setattr(settings, "load_deadlines", deadlines_then_another_writer)
+    # Without a second attempt the batch is refused (503: resend), and nothing is stored.
+    monkeypatch.setattr("dashboard.ingest.LOCKED_RETRY_PAUSES_S", ())
+    resp = post(client, [ticket("T-locked")])
+    assert resp.status_code == 503 and resp.get_json()["unavailable"][0]["event_id"] == "tk-T-locked"
+    assert stored(app)[2] == 0
+    # With the ingest's own pauses, a fresh transaction stores it in the same request.
+    monkeypatch.undo()
+    monkeypatch.setattr(settings, "load_deadlines", deadlines_then_another_writer)
+    calls.clear()
+    body = post(client, [ticket("T-locked")]).get_json()
+    assert body["accepted"] == 1 and "unavailable" not in body, body
+    assert len(calls) == 2 and stored(app)[2] == 1

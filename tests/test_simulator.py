@@ -426,11 +426,18 @@ def test_run_replays_todays_tickets_before_their_updates(
     thread.join(timeout=5)
     events = [ev for _, batch in ingest_server.received for ev in batch]  # type: ignore[attr-defined]
     tickets: set[str] = set()
+    incidents: set[str] = set()
     for ev in events:
         if ev["kind"] == c.HOTLINE_TICKET:
             tickets.add(ev["ticket_id"])
         elif ev["kind"] == c.HOTLINE_UPDATE:
             assert ev["ticket_id"] in tickets
+        elif ev["kind"] == c.INCIDENT:
+            incidents.add(ev["event_id"])
+        elif ev["kind"] == c.INCIDENT_UPDATE:
+            # Only the last half hour's incidents are replayed: the ends of the older ones are never posted (the
+            # ingest would refuse them as updates of unknown incidents).
+            assert ev["incident_id"] in incidents, ev
     assert tickets and any(ev["kind"] == c.SENSOR_READING for ev in events)
     assert min(sim_mod._epoch(ev["ts"]) for ev in events) < time.time() - 3600
 
