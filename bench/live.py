@@ -133,6 +133,7 @@ class LiveSystem:
         self.web_workers = web_workers
         self.instance = tmp / "live-instance"
         self.port = _free_port()
+        self.ingest_port = _free_port()
         self.redis_port = _free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.db_url = f"sqlite:///{tmp / 'live.db'}"
@@ -150,6 +151,7 @@ class LiveSystem:
             INSTANCE_DIR=str(self.instance),
             DATABASE_URL=self.db_url,
             PORT=str(self.port),
+            INGEST_PORT=str(self.ingest_port),
             REDIS_PORT=str(self.redis_port),
             SIM_RATE=f"{self.rate:g}" if self.rate > 0 else "1",
             SIMULATOR="on" if self.rate > 0 else "off",

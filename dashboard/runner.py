@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
@@ -42,6 +42,8 @@ BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0
 # How long to wait for the web server before saying so (the simulator waits for it regardless).
 WEB_READY_WARN_S = 60.0
+# Threads of the feeds' server (one process: the feeds' batches are short and mostly wait on Redis and SQL).
+INGEST_THREADS = 8
 # Log files are rotated (one backup kept) at this size: the system is meant to run for weeks.
 LOG_MAX_BYTES = 20 * 1024 * 1024
 POLL_S = 0.2
@@ -201,6 +203,7 @@ class Settings:
     instance_dir: Path
     host: str
     port: int
+    ingest_port: int
     redis_url: str | None
     redis_port: int
     rq_workers: int
@@ -217,6 +220,9 @@ class Settings:
             instance_dir=INSTANCE_DIR.resolve(),
             host=env.get("HOST") or "127.0.0.1",
             port=int(env.get("PORT") or 8050),
+            # The feeds' own server, so that a flood of sensor events never queues the screens' requests; 0: the
+            # port after PORT, or any free one when that is taken.
+            ingest_port=int(env.get("INGEST_PORT") or 0),
             redis_url=env.get("REDIS_URL") or None,
             redis_port=int(env.get("REDIS_PORT") or REDIS_PORT_DEFAULT),
             rq_workers=int(env.get("RQ_WORKERS") or 2),
@@ -279,6 +285,7 @@ class Runner:
         self.stop_signal: int | None = None
         self.force = False
         self.web_ready = False
+        self.ingest_ready = False
         self.env: dict[str, str] = {}
         self.redis_url = ""
         self.redis_port: int | None = None  # set when we run the bundled Redis
@@ -415,35 +422,52 @@ class Runner:
             self.children.append(Child(f"worker-{i}", self._popen(argv), stage=2))
         cron = [py, "-m", "rq.cli", "cron", "workers/cron.py", "--url", self.redis_url, "-l", rq_level.lower()]
         self.children.append(Child("cron", self._popen(cron), stage=2))
-        web = [
-            py, "-m", "gunicorn", "app:server",
+        self.children.append(Child("web", self._popen(self._gunicorn(self.s.port, self.s.web_workers,
+                                                                      self.s.web_threads)), stage=2))
+        # The same application on its own port and process for the sensor and 12345 feeds (POST /api/v1/events):
+        # at 1,000 events a second its requests would otherwise share the screens' workers and their
+        # interpreter lock, and every refresh would wait behind them. The screens' port still takes feeds too.
+        self.children.append(Child("ingest", self._popen(self._gunicorn(self.s.ingest_port, 1, INGEST_THREADS)),
+                                   stage=2))
+        if config.simulator:
+            # The token reaches the simulator through INGEST_TOKEN in its environment, not argv (visible in ps).
+            sim = [
+                py, "-m", "dashboard.simulator",
+                "--url", self.ingest_base,
+                "--rate", f"{self.s.sim_rate:g}",
+                "--seed", str(self.s.sim_seed),
+            ]  # fmt: skip
+            self.children.append(Child("simulator", self._popen(sim), stage=1,
+                                       gate=lambda: self.web_ready and self.ingest_ready))
+
+    def _gunicorn(self, port: int, workers: int, threads: int) -> list[str]:
+        """The argv of a gunicorn serving the application on `port`."""
+        argv = [
+            sys.executable, "-m", "gunicorn", "app:server",
             "--worker-class", "gthread",
-            "--workers", str(self.s.web_workers),
-            "--threads", str(self.s.web_threads),
-            "--bind", f"{self.s.host}:{self.s.port}",
+            "--workers", str(workers),
+            "--threads", str(threads),
+            "--bind", f"{self.s.host}:{port}",
             "--chdir", str(ROOT),
             "--graceful-timeout", "5",
             "--error-logfile", "-",
         ]  # fmt: skip
         if _gunicorn_version() >= (27, 0):
             # Its default control socket is one path per user, shared by every gunicorn: not ours to take.
-            web.append("--no-control-socket")
-        self.children.append(Child("web", self._popen(web), stage=2))
-        if config.simulator:
-            # The token reaches the simulator through INGEST_TOKEN in its environment, not argv (visible in ps).
-            sim = [
-                py, "-m", "dashboard.simulator",
-                "--url", self.web_base,
-                "--rate", f"{self.s.sim_rate:g}",
-                "--seed", str(self.s.sim_seed),
-            ]  # fmt: skip
-            self.children.append(Child("simulator", self._popen(sim), stage=1, gate=lambda: self.web_ready))
+            argv.append("--no-control-socket")
+        return argv
 
     @property
     def web_base(self) -> str:
         """Base URL of our own web server, as reached from this machine."""
         host = "127.0.0.1" if self.s.host in ("0.0.0.0", "") else self.s.host
         return f"http://{host}:{self.s.port}"
+
+    @property
+    def ingest_base(self) -> str:
+        """Base URL of our own ingest server, as reached from this machine."""
+        host = "127.0.0.1" if self.s.host in ("0.0.0.0", "") else self.s.host
+        return f"http://{host}:{self.s.ingest_port}"
 
     def _start(self, child: Child) -> None:
         """Start `child` now; a failure to start counts as a quick death."""
@@ -491,17 +515,25 @@ class Runner:
         if time.monotonic() >= child.next_start and child.gate():
             self._start(child)
 
-    def _poll_web(self) -> None:
-        """Mark the web ready once /healthz answers at all (200 or 503 both mean it serves requests)."""
+    def _answers(self, base: str) -> bool:
+        """True once base/healthz answers at all (200 or 503 both mean the server serves requests)."""
         try:
-            with self._opener.open(f"{self.web_base}/healthz", timeout=1.0):
+            with self._opener.open(f"{base}/healthz", timeout=1.0):
                 pass
         except urllib.error.HTTPError:
             pass  # an HTTP status, even 503 or 404, means the server is up
         except (urllib.error.URLError, OSError, HTTPException):
-            return  # not listening or not answering yet: try again on the next poll
-        self.web_ready = True
-        self._banner()
+            return False  # not listening or not answering yet: try again on the next poll
+        return True
+
+    def _poll_web(self) -> None:
+        """Mark the web and the ingest servers ready once they answer; the banner once both do."""
+        if not self.ingest_ready:
+            self.ingest_ready = self._answers(self.ingest_base)
+        if not self.web_ready and self._answers(self.web_base):
+            self.web_ready = True
+        if self.web_ready and self.ingest_ready:
+            self._banner()
 
     def _write_pids(self) -> None:
         """Record the runner and its children in instance/pids.json (for tests and for leftover clean-up)."""
@@ -513,6 +545,7 @@ class Runner:
         data = {
             "runner": os.getpid(),
             "port": self.s.port,
+            "ingest_port": self.s.ingest_port,
             "redis_url": mask_url(self.redis_url),
             "children": children,
         }
@@ -534,13 +567,14 @@ class Runner:
             "=" * 72,
             "东城区城市运行指挥中心 · Dongcheng city-operations command centre is up",
             f"  open      http://127.0.0.1:{self.s.port}/login   (wall: /wall)",
+            f"  feeds     POST http://127.0.0.1:{self.s.ingest_port}/api/v1/events   (sensors, 12345; INGEST_PORT)",
             f"  accounts  {accounts}",
             f"  password  {self.env['DEMO_PASSWORD']}"
             + ("   (generated for this run; set DEMO_PASSWORD to choose)" if generated else "   (DEMO_PASSWORD)"),
             f"  redis     {mask_url(self.redis_url)}   ({redis_note})",
             f"  database  {mask_url(self.env['DATABASE_URL'])}",
             f"  simulator {f'{self.s.sim_rate:g} events/s' if sim else 'off (SIMULATOR=off)'}",
-            f"  logs      {self.logs_dir}/<name>.log (runner, web, worker-N, cron, simulator)",
+            f"  logs      {self.logs_dir}/<name>.log (runner, web, ingest, worker-N, cron, simulator)",
             "  stop      Ctrl-C (stops every process, Redis last)",
             "=" * 72,
         ]
@@ -607,6 +641,23 @@ class Runner:
             for sink in self._sinks.values():
                 sink.close()
 
+    def _ingest_port(self) -> int | None:
+        """The feeds' server's port: INGEST_PORT, else the port after PORT, else any free one; None (said why)
+        when INGEST_PORT is set but taken."""
+        if self.s.ingest_port == 0:
+            port = self.s.port + 1
+            if not port_is_free(self.s.host, port):
+                from dashboard.redis_conn import free_port
+
+                port = free_port()
+                self.log(f"port {self.s.port + 1} is in use: the feeds' server takes port {port}")
+            return port
+        if self.s.ingest_port == self.s.port or not port_is_free(self.s.host, self.s.ingest_port):
+            self.log(f"port {self.s.ingest_port} on {self.s.host} (the feeds' server) is in use: stop what uses it "
+                     f"or set INGEST_PORT")
+            return None
+        return self.s.ingest_port
+
     def _run(self) -> int:
         """The body of run(), holding the instance lock."""
         from dashboard.bootstrap import bootstrap, generate_password
@@ -615,6 +666,10 @@ class Runner:
         if not port_is_free(self.s.host, self.s.port):
             self.log(f"port {self.s.port} on {self.s.host} is in use: stop what uses it or set PORT")
             return 1
+        ingest_port = self._ingest_port()
+        if ingest_port is None:
+            return 1
+        self.s = replace(self.s, ingest_port=ingest_port)
         if self.s.redis_url:
             self.redis_url = self.s.redis_url
         else:
@@ -650,7 +705,7 @@ class Runner:
             while self.stop_signal is None:
                 for child in self.children:
                     self._check(child)
-                if not self.web_ready:
+                if not (self.web_ready and self.ingest_ready):
                     self._poll_web()
                     if not warned and time.monotonic() - started > WEB_READY_WARN_S:
                         warned = True

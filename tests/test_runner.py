@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import signal
@@ -129,6 +131,7 @@ def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
             INSTANCE_DIR=str(instance),
             DATABASE_URL=f"sqlite:///{tmp_path / 'runner.db'}",
             PORT=str(port),
+            INGEST_PORT=str(free_port()),
             REDIS_PORT=str(free_port()),  # never the 6390 of a `make run` on this machine
             SIMULATOR="off",
             SIM_RATE="5",
@@ -173,7 +176,8 @@ def _stop_and_check(run: RunnerProc, send: Callable[[], None]) -> None:
     """Send the stop signal and assert the runner exits 0 leaving no process and no open port behind."""
     children = run.children()
     redis_port = run.redis_port()
-    assert _port_open(redis_port)
+    ingest_port = int(run.pids()["ingest_port"])
+    assert _port_open(redis_port) and _port_open(ingest_port)
     send()
     try:
         code = run.proc.wait(timeout=STOP_TIMEOUT_S)
@@ -187,16 +191,23 @@ def _stop_and_check(run: RunnerProc, send: Callable[[], None]) -> None:
     assert not [name for name, pid in children.items() if _alive(pid)]
     assert not _port_open(redis_port), "the bundled redis-server still listens"
     assert not _port_open(run.port), "the web server still listens"
+    assert not _port_open(ingest_port), "the feeds' server still listens"
     assert not (run.instance / "pids.json").exists()
 
 
 def test_runs_everything_and_ctrl_c_stops_every_child(start_runner: Callable[..., RunnerProc]) -> None:
-    """SIGINT to the runner's group (a terminal's Ctrl-C) stops web, workers, cron, simulator and Redis."""
+    """SIGINT to the runner's group (a terminal's Ctrl-C) stops web, ingest, workers, cron, simulator and Redis;
+    the simulator posts to the feeds' own server, never to the screens' workers."""
     run = start_runner(SIMULATOR="on")
     children = _wait("the simulator to start", lambda: "simulator" in run.children() and run.children(), 20, run)
-    assert set(children) == {"redis", "worker-1", "worker-2", "cron", "web", "simulator"}
+    assert set(children) == {"redis", "worker-1", "worker-2", "cron", "web", "ingest", "simulator"}
+    ingest_port = int(run.pids()["ingest_port"])
     out = run.output()
-    assert f"http://127.0.0.1:{run.port}" in out
+    assert f"http://127.0.0.1:{run.port}" in out and f"http://127.0.0.1:{ingest_port}/api/v1/events" in out
+    sim_log = run.instance / "logs" / "simulator.log"
+    _wait("the simulator's first batches to be accepted", lambda: sim_log.exists() and " accepted" in
+          sim_log.read_text(errors="replace"), 30, run)
+    assert f":{ingest_port}" in sim_log.read_text(errors="replace")
     for account in ("duty", "leader", "dispatch", "admin"):
         assert account in out
     assert "password" in out and "generated" in out
@@ -293,3 +304,32 @@ def test_exit_descriptions() -> None:
 
     assert describe_exit(3) == "exited with code 3"
     assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
+
+
+def test_the_feeds_server_takes_the_port_after_port_or_a_free_one_and_refuses_a_taken_ingest_port(
+    tmp_path: Path,
+) -> None:
+    from dashboard.runner import Runner, Settings
+
+    port = free_port()
+    out = io.StringIO()
+
+    def runner(**env: str) -> Runner:
+        settings = dataclasses.replace(Settings.from_env({"PORT": str(port), **env}), instance_dir=tmp_path)
+        return Runner(settings, stdout=out)
+
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            other.bind(("127.0.0.1", port + 1))
+        except OSError:
+            pytest.skip("the port after a free port is taken already")
+        other.listen()
+        chosen = runner()._ingest_port()
+        assert chosen is not None and chosen not in (port, port + 1)
+        assert f"port {port + 1} is in use: the feeds' server takes port {chosen}" in out.getvalue()
+        # Chosen explicitly and taken: the runner refuses to start and says what to do.
+        assert runner(INGEST_PORT=str(port + 1))._ingest_port() is None
+        assert "set INGEST_PORT" in out.getvalue()
+        assert runner(INGEST_PORT=str(port))._ingest_port() is None  # never the screens' own port
+    assert runner()._ingest_port() == port + 1
