@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], datetime | None] | None:
+        """On SQLite, parse the stored text with datetime.fromisoformat: SQLAlchemy's own SQLite parser is a
+        regular expression, ten times slower, and the tick reads two days of tickets every second."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        fallback = super().result_processor(dialect, coltype)
+        parse = datetime.fromisoformat
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                try:
+                    parsed = parse(value)
+                except ValueError:
+                    pass  # a form fromisoformat does not read: SQLAlchemy's own parser decides
+                else:
+                    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            return fallback(value) if fallback is not None else self.process_result_value(value, dialect)
+
+        return process
 
 
 def utcnow() -> datetime:
