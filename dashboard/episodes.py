@@ -37,7 +37,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Final
 
-from dashboard import geo
+from dashboard import geo, season
 from dashboard import simulator as sim
 
 KINDS: Final = ("water_main", "night_construction", "heating_failure", "crowd_surge")
@@ -174,10 +174,8 @@ def day_index(t: float) -> int:
 
 
 def in_heating_season(d: int) -> bool:
-    """Beijing's heating season: 15 November to 15 March."""
-    day = date(1970, 1, 1) + timedelta(days=d)
-    md = (day.month, day.day)
-    return md >= (11, 15) or md <= (3, 15)
+    """True when Beijing day d (index as sim.day_index) is in the heating season."""
+    return season.in_heating_season(date(1970, 1, 1) + timedelta(days=d))
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -374,13 +372,13 @@ def _draw_day(
     taken = list(busy)
     kinds = [k for k in KINDS if k != "heating_failure" or in_heating_season(day)]
     ymd = (date(1970, 1, 1) + timedelta(days=day)).strftime("%Y%m%d")
-    heated: list[tuple[float, float]] = []  # the day's heating failures so far
     for kind in kinds:
         rng = random.Random(f"dc-episodes:{seed}:{day}:{kind}")
         for j in range(_poisson(rng, per_day / len(kinds)) if per_day > 0 else 0):
             day0, eid = day * 86_400.0 - sim.OFFSET_S, f"EP{ymd}-{kind}-{j + 1}"
             trial = dict(counts)  # a dropped episode gives its ticket numbers back
             if kind == "heating_failure":
+                heated = [(e.lon, e.lat) for e in out if e.kind == kind]  # the day's failures so far
                 ep = _heating_failure(rng, seed, day0, eid, trial, heated)
             else:
                 ep = _MAKERS[kind](rng, seed, day0, eid, trial)
@@ -390,8 +388,6 @@ def _draw_day(
             if any(sid in ep.sensor_ids and ep.start < t1 and t0 < until for sid, t0, t1 in taken):
                 continue
             counts.update(trial)
-            if kind == "heating_failure":
-                heated.append((ep.lon, ep.lat))
             taken.extend((sid, ep.start, until) for sid in ep.sensor_ids)
             out.append(ep)
     return out

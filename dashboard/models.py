@@ -46,24 +46,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], datetime | None] | None:
-        """On SQLite, parse the stored text with datetime.fromisoformat: SQLAlchemy's own SQLite parser is a
-        regular expression, ten times slower, and the tick reads two days of tickets every second."""
-        if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
-        fallback = super().result_processor(dialect, coltype)
-        parse = datetime.fromisoformat
+        """On SQLite, parse the stored text with datetime.fromisoformat instead of SQLAlchemy's regular expression:
+        1.6 µs a value instead of 2.1 (the tick reads two days of tickets, three datetimes each, every second)."""
+        default = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or default is None:
+            return default
+        parse, aware = datetime.fromisoformat, self.process_result_value
 
         def process(value: Any) -> datetime | None:
-            if value is None:
-                return None
             if isinstance(value, str):
                 try:
-                    parsed = parse(value)
+                    return aware(parse(value), dialect)
                 except ValueError:
                     pass  # a form fromisoformat does not read: SQLAlchemy's own parser decides
-                else:
-                    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-            return fallback(value) if fallback is not None else self.process_result_value(value, dialect)
+            return default(value)
 
         return process
 

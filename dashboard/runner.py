@@ -457,17 +457,20 @@ class Runner:
             argv.append("--no-control-socket")
         return argv
 
+    def _base(self, port: int) -> str:
+        """Base URL of one of our own servers, as reached from this machine."""
+        host = "127.0.0.1" if self.s.host in ("0.0.0.0", "") else self.s.host
+        return f"http://{host}:{port}"
+
     @property
     def web_base(self) -> str:
-        """Base URL of our own web server, as reached from this machine."""
-        host = "127.0.0.1" if self.s.host in ("0.0.0.0", "") else self.s.host
-        return f"http://{host}:{self.s.port}"
+        """Base URL of our own web server (the screens)."""
+        return self._base(self.s.port)
 
     @property
     def ingest_base(self) -> str:
-        """Base URL of our own ingest server, as reached from this machine."""
-        host = "127.0.0.1" if self.s.host in ("0.0.0.0", "") else self.s.host
-        return f"http://{host}:{self.s.ingest_port}"
+        """Base URL of our own ingest server (the feeds)."""
+        return self._base(self.s.ingest_port)
 
     def _start(self, child: Child) -> None:
         """Start `child` now; a failure to start counts as a quick death."""

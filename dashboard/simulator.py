@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from dashboard import constants as c
 from dashboard import episodes as _episodes
 from dashboard import geo
+from dashboard.season import in_heating_season
 
 log = logging.getLogger("dashboard.simulator")
 
@@ -995,7 +996,7 @@ class Simulator:
         """Draw the calendar, air and rain of one day."""
         day = date(1970, 1, 1) + timedelta(days=d)
         md = (day.month, day.day)
-        heating = md >= (11, 15) or md <= (3, 15)
+        heating = in_heating_season(day)
         holiday = md in FIXED_HOLIDAYS
         # Air quality drifts over days: a moving average of daily anomalies, plus rare heavy episodes.
         z = sum(w * self._day_noise(d - k)[0] for k, w in enumerate((0.6, 0.5, 0.3)))

@@ -384,8 +384,7 @@ class Linker:
         # everyday calls in a busy estate never grows into one endless case.
         first = min((float(m["ts"]) for m in cs.tickets), default=float(tk["ts"]))
         young = rule is not None and float(tk["ts"]) - first <= rule[1] * 60 * rules.case_windows
-        by_sensor = any(a["type"] in rules.sensor_only for a in cs.sensors)
-        if best is None and near_anchor and young and not by_sensor:
+        if best is None and near_anchor and young and not any(a["type"] in rules.sensor_only for a in cs.sensors):
             for m in cs.tickets:
                 best = _better(best, ticket_link(tk, m, rules))
         return best

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from dashboard import constants as c
+from dashboard import season
 from dashboard.events import Event
 from dashboard.keys import SensorPoint, SensorsData
 
@@ -28,10 +29,7 @@ def is_low(spec: Mapping[str, float | str] | None) -> bool:
 
 def in_heating_season(ts: float) -> bool:
     """True when epoch time `ts` falls in Beijing's heating season (constants.HEATING_SEASON, Beijing dates)."""
-    day = datetime.fromtimestamp(ts, _BEIJING)
-    (m0, d0), (m1, d1) = c.HEATING_SEASON
-    md = (day.month, day.day)
-    return md >= (m0, d0) or md <= (m1, d1)
+    return season.in_heating_season(datetime.fromtimestamp(ts, _BEIJING).date())
 
 
 def in_season(spec: Mapping[str, float | str] | None, ts: float | None) -> bool:
