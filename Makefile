@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $@
 
 run: venv
-	$(PY) -m dashboard.runner
+	$(PY) -m ops.runner
 
 # Installs Chromium, ChromeDriver and CJK fonts when they are missing and we may (root with apt-get).
 browsers:

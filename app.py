@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from dashboard import create_app
-from dashboard.bootstrap import apply_instance_secrets
+from dashboard.web import create_app
+from ops.bootstrap import apply_instance_secrets
 
 # Every gunicorn worker imports this module on its own: without a shared SECRET_KEY each would sign
 # sessions with its own random key and log users out at random. The runner sets it; this covers by-hand runs.

@@ -40,7 +40,7 @@ class ScreenWatcher:
     """The second screen: the push stream as `duty`, and a read of the incidents aggregate on each event."""
 
     def __init__(self, port: int, password: str, redis_url: str) -> None:
-        from dashboard.redis_conn import make_redis
+        from dashboard.live.connections import make_redis
 
         self.port = port
         self.r = make_redis(redis_url)
@@ -67,8 +67,8 @@ class ScreenWatcher:
 
     def read_now(self) -> dict[int, str]:
         """What the wall would show now: id -> state of the incidents in the aggregate."""
-        from dashboard import constants as c
-        from dashboard.aggregates import read_aggregates
+        from dashboard.domain import rules as c
+        from dashboard.live.aggregates import read_aggregates
 
         env: Any = read_aggregates(self.r, [c.AGG_INCIDENTS])[c.AGG_INCIDENTS]
         items = env["data"]["items"] if env else []

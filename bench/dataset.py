@@ -2,7 +2,7 @@
 hotline tickets and incidents bulk-inserted into SQL.
 
 - Telemetry: `Simulator.events()` of the last seconds at 1,000 events/s, normalised by the real validator and
-  stored with `dashboard.ingest.store_telemetry` (the ingest's own Lua: dedupe key + XADD, capped stream).
+  stored with `dashboard.services.ingest.store_telemetry` (the ingest's own Lua: dedupe key + XADD, capped stream).
 - Tickets and incidents: the simulator's own tickets/incidents (three weeks of them, with their updates) are
   templates; each stored row copies a template's place, category, time of day and the delays of its
   response, resolution and closing onto a random day of the last 365 days, and keeps only what has happened
@@ -22,13 +22,13 @@ from typing import Any, cast
 import redis
 from sqlalchemy import Engine, Table, func, insert, select
 
-from dashboard import constants as c
-from dashboard import keys
-from dashboard.events import validate_event
-from dashboard.ingest import store_telemetry
-from dashboard.models import HotlineTicket, Incident
-from dashboard.simulator import Simulator
-from workers.beijing import day_start
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import day_start
+from dashboard.domain.events import validate_event
+from dashboard.live import keys
+from dashboard.services.ingest import store_telemetry
+from dashboard.store.models import HotlineTicket, Incident
+from simulator.feed import Simulator
 
 DAY_S = 86_400
 HISTORY_DAYS = 365
@@ -312,7 +312,7 @@ class TelemetrySource:
         return out
 
     def store(self, r: redis.Redis, events: list[dict[str, Any]], batch: int = 1000) -> int:
-        """Store through dashboard.ingest.store_telemetry in batches; return how many were new."""
+        """Store through dashboard.services.ingest.store_telemetry in batches; return how many were new."""
         stored = 0
         for i in range(0, len(events), batch):
             stored += sum(store_telemetry(r, events[i : i + batch]))

@@ -34,17 +34,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dashboard import constants as c  # noqa: E402
-from dashboard import geo  # noqa: E402
-from dashboard.episodes import EPISODES_PER_DAY, Episode, episodes_between, explains  # noqa: E402
-from dashboard.events import parse_timestamp, validate_event  # noqa: E402
-from dashboard.simulator import OFFSET_STR, Simulator  # noqa: E402
+from dashboard.domain import geo  # noqa: E402
+from dashboard.domain import rules as c  # noqa: E402
+from dashboard.domain.beijing import BEIJING, OFFSET_ISO  # noqa: E402
+from dashboard.domain.events import parse_timestamp, validate_event  # noqa: E402
+from simulator.episodes import EPISODES_PER_DAY, Episode, episodes_between, explains  # noqa: E402
+from simulator.feed import Simulator  # noqa: E402
 from workers.early_warning import (  # noqa: E402
     BASELINE_DAYS,
     LOOKBACK_S,
@@ -57,7 +57,6 @@ from workers.linking import link_replay  # noqa: E402
 from workers.sensors import value_state  # noqa: E402
 from workers.telemetry import fold_into, new_state  # noqa: E402
 
-TZ: Final = ZoneInfo("Asia/Shanghai")
 DEFAULT_START: Final = "2026-11-30"  # a Monday in the heating season
 DEFAULT_DAYS: Final = 7.0
 # More episodes than the live default (episodes.EPISODES_PER_DAY) so a week holds about ten of each kind.
@@ -253,7 +252,7 @@ def _telemetry(events: Iterable[dict[str, Any]], places: dict[tuple[float, float
         ev = dict(raw)
         stamp = raw["ts"]  # the simulator's own form: YYYY-MM-DDTHH:MM:SS.mmm+08:00
         second = seconds.get(stamp[:19])
-        if second is None or stamp[19] != "." or stamp[23:] != OFFSET_STR:
+        if second is None or stamp[19] != "." or stamp[23:] != OFFSET_ISO:
             ev["ts"] = parse_timestamp(stamp)[0]
             seconds[stamp[:19]] = float(int(ev["ts"]))
         else:
@@ -374,7 +373,7 @@ def run_episodes(
     say: Any = print,
 ) -> dict[str, Any]:
     """The whole benchmark: replay, score the warnings and the linking; the figures as a dict."""
-    t0 = datetime.fromisoformat(start).replace(tzinfo=TZ).timestamp()
+    t0 = datetime.fromisoformat(start).replace(tzinfo=BEIJING).timestamp()
     t1 = t0 + days * 86_400
     episodes = episodes_between(seed, t0, t1, per_day)
     say(f"episodes: seed {seed}, {start} for {days:g} days, {per_day:g} a day: {len(episodes)} "

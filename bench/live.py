@@ -1,6 +1,6 @@
 """Part A: the whole system live at 1,000 events/s, started exactly as `make run` starts it.
 
-`python -m dashboard.runner` runs as a subprocess with its own INSTANCE_DIR, PORT, bundled Redis port,
+`python -m ops.runner` runs as a subprocess with its own INSTANCE_DIR, PORT, bundled Redis port,
 SQLite file, SIM_RATE=1000, DEMO_PASSWORD and INGEST_TOKEN. After /healthz answers 200 and a warm-up, for
 N seconds the benchmark
 - samples the age of every aggregate every 200 ms (now - computed_at, read with read_heads);
@@ -145,7 +145,7 @@ class LiveSystem:
         self.children: dict[str, dict[str, Any]] = {}
 
     def start(self) -> None:
-        """Start `python -m dashboard.runner` in its own session."""
+        """Start `python -m ops.runner` in its own session."""
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "GUNICORN_CMD_ARGS")}
         env.update(
             INSTANCE_DIR=str(self.instance),
@@ -165,7 +165,7 @@ class LiveSystem:
             env["WEB_WORKERS"] = str(self.web_workers)
         with self.out_path.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dashboard.runner"],
+                [sys.executable, "-m", "ops.runner"],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -268,7 +268,7 @@ class TickWatcher:
         from rq import Queue
         from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-        from dashboard import keys
+        from dashboard.live import keys
 
         queue = Queue(keys.QUEUE_TICK, connection=r)
         self.r = r
@@ -367,11 +367,11 @@ def run_live(
 
 def _measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]:
     from callbacks.refresh import read_and_refresh
-    from dashboard import constants as c
-    from dashboard import create_app
-    from dashboard.aggregates import read_heads
     from dashboard.config import Config
-    from dashboard.redis_conn import make_redis
+    from dashboard.domain import rules as c
+    from dashboard.live.aggregates import read_heads
+    from dashboard.live.connections import make_redis
+    from dashboard.web import create_app
     from layouts.wall import client_strings
 
     took = system.wait_healthy()
@@ -580,7 +580,7 @@ def _measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any
 
 def _ingest_stats(r: Any) -> dict[str, int]:
     """The ingest's per-source counters ("<source>:accepted", "<source>:rejected")."""
-    from dashboard import keys
+    from dashboard.live import keys
 
     raw = r.hgetall(keys.INGEST_STATS)
     return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}

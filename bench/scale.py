@@ -52,7 +52,7 @@ def naive_refresh(r: redis.Redis, sessions: Any, lang: str) -> tuple[dict[str, f
     telemetry stream (XRANGE) folded from an empty state, the same pure aggregations, the same rendering.
     """
     from callbacks.refresh import refresh
-    from dashboard import constants as c
+    from dashboard.domain import rules as c
     from workers.telemetry import fold_into, new_state
     from workers.tick import STREAM_START, compute_all, query_sql, read_durable, read_telemetry
 
@@ -173,8 +173,8 @@ class Target:
     def __init__(self, label: str, redis_url: str, env: ScaleEnv) -> None:
         import re
 
-        from dashboard import create_app
-        from dashboard.redis_conn import make_redis
+        from dashboard.live.connections import make_redis
+        from dashboard.web import create_app
 
         self.label = label
         self.r = make_redis(redis_url)
@@ -194,8 +194,8 @@ class Target:
 
     def agg_bytes(self) -> int:
         """Bytes of every stored aggregate."""
-        from dashboard import constants as c
-        from dashboard import keys
+        from dashboard.domain import rules as c
+        from dashboard.live import keys
 
         return sum(int(self.r.strlen(keys.agg_key(n))) for n in c.AGGREGATES)
 
@@ -261,11 +261,11 @@ class ScaleEnv:
     """The Redis, database and telemetry source of part B."""
 
     def __init__(self, tmp: Path) -> None:
-        from dashboard.bootstrap import bootstrap
         from dashboard.config import Config
-        from dashboard.db import make_engine, session_factory
-        from dashboard.redis_conn import make_redis, start_bundled_redis
+        from dashboard.live.connections import make_redis, start_bundled_redis
+        from dashboard.store.engine import make_engine, session_factory
         from layouts.wall import client_strings
+        from ops.bootstrap import bootstrap
 
         self.tmp = tmp
         self.redis_proc: subprocess.Popen[bytes] | None = None
@@ -291,9 +291,9 @@ class ScaleEnv:
 
     def keep_aggregates(self, db: int) -> str:
         """Copy the current aggregates of db 0 into Redis db `db` (kept while db 0 grows); return its URL."""
-        from dashboard import constants as c
-        from dashboard import keys
-        from dashboard.redis_conn import make_redis
+        from dashboard.domain import rules as c
+        from dashboard.live import keys
+        from dashboard.live.connections import make_redis
 
         url = self.redis_url.rsplit("/", 1)[0] + f"/{db}"
         other = make_redis(url)

@@ -1,7 +1,7 @@
 """Callbacks of the administrator's page (/admin): users, thresholds and deadlines, health, the audit log.
 
 The role is checked on the server by EVERY callback here, whatever the router showed: `_admin(action)` first
-asks dashboard.admin_service.check_admin, which audits a refusal (outcome "refused"); the callback then answers
+asks dashboard.services.admin.check_admin, which audits a refusal (outcome "refused"); the callback then answers
 HTTP 403 and changes nothing. The service functions check again (defence in depth). Refusals other than the
 role's (409 last administrator, 422 invalid thresholds …) are said in a toast and beside the form, and are
 audited by the service as well. A database failure rolls back, is logged and shown as "nothing was saved".
@@ -26,15 +26,19 @@ from flask import abort, jsonify
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import admin_service as svc
-from dashboard import dal, health, ids, settings
-from dashboard.admin_service import Refused
-from dashboard.auth import current_language
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions, redis_client
-from dashboard.i18n import BEIJING, t
-from dashboard.incident_service import Actor
+from dashboard.domain.beijing import BEIJING
+from dashboard.i18n import t
+from dashboard.live import health
+from dashboard.services import admin as svc
+from dashboard.services import tunables as settings
+from dashboard.services.admin import Refused
+from dashboard.services.incidents import Actor
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.web.auth import current_language
+from dashboard.web.extensions import db_sessions, redis_client
 from layouts import admin as lay
+from layouts import ids
 
 log = logging.getLogger(__name__)
 

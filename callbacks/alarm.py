@@ -20,14 +20,14 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import constants as c
-from dashboard import ids
-from dashboard.aggregates import read_aggregates
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions, redis_client
+from dashboard.domain import rules as c
 from dashboard.i18n import norm_lang, t
-from dashboard.incident_service import ActionRefused, ActionRequest, Actor, notify_change, perform_action
-from dashboard.refusals import refusal_text
+from dashboard.i18n.refusals import refusal_text
+from dashboard.live.aggregates import read_aggregates
+from dashboard.services.incidents import ActionRefused, ActionRequest, Actor, notify_change, perform_action
+from dashboard.store.engine import session_scope
+from dashboard.web.extensions import db_sessions, redis_client
+from layouts import ids
 from layouts.alarm import banner_class, banner_content
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Callbacks of the dispatcher's console (/dispatch): the queue, the detail, the actions and the new-incident form.
 
-Only the service functions of dashboard.incident_service touch the database (no SQL here), exactly as the REST
-API (dashboard.api_incidents) calls them:
+Only the service functions of dashboard.services.incidents touch the database (no SQL here), exactly as the REST
+API (dashboard.web.api.incidents) calls them:
 
 - the role is checked by the service for every action, whatever buttons the screen showed: a refused action
   gets the service's status and reason (403/404/409/422) and is already audited by the service;
@@ -31,13 +31,11 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import constants as c
-from dashboard import ids, lifecycle
-from dashboard.auth import current_language
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions, redis_client
+from dashboard.domain import lifecycle
+from dashboard.domain import rules as c
 from dashboard.i18n import name, t
-from dashboard.incident_service import (
+from dashboard.i18n.refusals import errors_text, refusal_errors, refusal_text
+from dashboard.services.incidents import (
     ActionRefused,
     ActionRequest,
     Actor,
@@ -48,9 +46,12 @@ from dashboard.incident_service import (
     perform_action,
     suggest_units,
 )
-from dashboard.models import utcnow
-from dashboard.refusals import errors_text, refusal_errors, refusal_text
+from dashboard.store.engine import session_scope
+from dashboard.store.models import utcnow
+from dashboard.web.auth import current_language
+from dashboard.web.extensions import db_sessions, redis_client
 from layouts import dispatch as lay
+from layouts import ids
 from layouts.common import data_attrs
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, State, clientside_callback
 
-from dashboard import ids
+from layouts import ids
 from layouts.wall import PANEL_AGGS
 
 clientside_callback(

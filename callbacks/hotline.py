@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from callbacks.section import Ctx, Section, dedupe
-from dashboard import constants as c
-from dashboard import ids
-from dashboard.keys import HotlineData
+from dashboard.domain import rules as c
+from dashboard.live.keys import HotlineData
 from layouts import hotline as lay
+from layouts import ids
 
 
 def render(d: HotlineData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:

@@ -19,14 +19,17 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.dispatch import Feedback, current_actor, notify, refusal_feedback, toast
-from dashboard import case_service, dal, ids, lifecycle
-from dashboard import constants as c
-from dashboard.aggregates import read_aggregates
-from dashboard.auth import current_language
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions, redis_client
+from dashboard.domain import lifecycle
+from dashboard.domain import rules as c
 from dashboard.i18n import t
-from dashboard.incident_service import ActionRefused, create_incident
+from dashboard.live.aggregates import read_aggregates
+from dashboard.services import cases as case_service
+from dashboard.services.incidents import ActionRefused, create_incident
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.web.auth import current_language
+from dashboard.web.extensions import db_sessions, redis_client
+from layouts import ids
 from layouts import proposals as lay
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,12 @@ from dash.exceptions import PreventUpdate
 from callbacks import hotline, incidents, kpi, sensors, ticker, traffic
 from callbacks import map as map_layers
 from callbacks.section import Ctx, Section, unchanged
-from dashboard import constants as c
-from dashboard import history, ids
-from dashboard.aggregates import read_aggregates
+from dashboard.domain import rules as c
 from dashboard.i18n import fmt_time, norm_lang, t
-from dashboard.keys import Envelope
+from dashboard.live import history
+from dashboard.live.aggregates import read_aggregates
+from dashboard.live.keys import Envelope
+from layouts import ids
 from layouts.tablet import slider_time
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def replay_mode(at: float | None, envs_version: int | None, lang: str) -> tuple[
 
 def _redis() -> redis.Redis:
     """The app's Redis client (looked up per call so tests can swap it)."""
-    from dashboard.extensions import redis_client
+    from dashboard.web.extensions import redis_client
 
     return redis_client()
 

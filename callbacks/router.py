@@ -9,11 +9,10 @@ from typing import Any, Final
 from dash import ClientsideFunction, Input, Output, callback, clientside_callback, html
 from flask_login import current_user
 
-from dashboard import constants as c
-from dashboard import ids
-from dashboard.auth import current_language
-from dashboard.extensions import current_config
-from layouts import pages
+from dashboard.domain import rules as c
+from dashboard.web.auth import current_language
+from dashboard.web.extensions import current_config
+from layouts import ids, pages
 from layouts.admin import admin_page
 from layouts.dispatch import dispatch_page
 from layouts.tablet import tablet_page

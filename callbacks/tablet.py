@@ -22,15 +22,16 @@ from flask_login import current_user
 from callbacks import map as map_cb
 from callbacks.router import PAGE_ROLES
 from callbacks.section import Ctx, Render, dedupe
-from dashboard import constants as c
-from dashboard import history, ids
-from dashboard.aggregates import read_aggregates
-from dashboard.auth import current_language
-from dashboard.extensions import redis_client
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import day_start, hour_of
 from dashboard.i18n import t
+from dashboard.live import history
+from dashboard.live.aggregates import read_aggregates
+from dashboard.web.auth import current_language
+from dashboard.web.extensions import redis_client
+from layouts import ids
 from layouts import map as map_lay
 from layouts import tablet as lay
-from workers.beijing import day_start, hour_of
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from callbacks.section import Ctx, Section, dedupe
-from dashboard import constants as c
-from dashboard import ids
-from dashboard.keys import ParkingData, TrafficData
+from dashboard.domain import rules as c
+from dashboard.live.keys import ParkingData, TrafficData
+from layouts import ids
 from layouts import traffic as lay
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
 
 
-def _flag(value: str | None, default: bool) -> bool:
+def env_flag(value: str | None, default: bool) -> bool:
     """Parse an on/off style environment flag."""
     if value is None or value == "":
         return default
@@ -49,7 +49,7 @@ class Config:
             tile_url=e.get("TILE_URL") or None,
             ingest_token=e.get("INGEST_TOKEN") or base.ingest_token,
             demo_password=e.get("DEMO_PASSWORD") or None,
-            simulator=_flag(e.get("SIMULATOR"), True),
+            simulator=env_flag(e.get("SIMULATOR"), True),
         )
 
     @classmethod

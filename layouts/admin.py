@@ -3,7 +3,7 @@ health of data sources, workers and queues, and the audit log.
 
 Desk PC (1920×1080), mouse and keyboard, on the wall's dark theme (assets/admin.css). Four sections behind one
 switch at the top; only the open one is shown. Everything here is pure: the page frame, and functions from
-the plain dicts of dashboard.admin_service / settings / health / dal to components, so the views are testable
+the plain dicts of dashboard.services.admin / settings / health / dal to components, so the views are testable
 without a server. The callbacks (callbacks/admin.py) check the role on the server for every request.
 """
 
@@ -17,9 +17,10 @@ from typing import Any, Final
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard import constants as c
-from dashboard import ids, settings
+from dashboard.domain import rules as c
 from dashboard.i18n import fmt_age, fmt_int, name, t, to_beijing
+from dashboard.services import tunables as settings
+from layouts import ids
 from layouts.common import data_attrs
 from layouts.wall import lang_switch
 
@@ -66,7 +67,7 @@ def fmt_value(v: float | int | str | None) -> str:
 
 
 def problem_text(code: str, params: Mapping[str, Any], lang: str) -> str:
-    """One field's problem in `lang` (codes of dashboard.settings and admin_service); deadline units said too."""
+    """One field's problem in `lang` (codes of services.tunables and services.admin); deadline units said too."""
     if params.get("unit") in ("min", "h"):
         params = {**params, "unit": t(f"admin.unit_{params['unit']}", lang)}
     return t(f"admin.err_{code}", lang, **params) if params else t(f"admin.err_{code}", lang)

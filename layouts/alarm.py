@@ -8,10 +8,9 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard import constants as c
-from dashboard import ids
+from dashboard.domain import rules as c
 from dashboard.i18n import fmt_time, t
-from layouts import names
+from layouts import ids, names
 
 HIDDEN = "alarm-banner"
 SHOWN = "alarm-banner alarm-on"

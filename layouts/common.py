@@ -7,8 +7,8 @@ from typing import Any, Final
 
 from dash import dcc, html
 
-from dashboard import ids
 from dashboard.i18n import t
+from layouts import ids
 from layouts.el import Element, span
 
 # Fixed meanings (DESIGN 3a): severity I red, II orange, III yellow, IV blue; green normal; grey stale/offline.

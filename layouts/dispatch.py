@@ -2,7 +2,7 @@
 focused on it with the suggested units on the right.
 
 Desk PC (1920×1080), mouse and keyboard. Everything here is pure: a page frame, and functions from the service's
-dicts (dashboard.incident_service) to components, so the views are testable without a server.
+dicts (dashboard.services.incidents) to components, so the views are testable without a server.
 
 Every action button carries, in its pattern-matching id, the incident, the version of the incident it was
 rendered for and an idempotency key made fresh for that render: a double-click or a retried request sends the
@@ -22,10 +22,11 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import dcc, html
 
-from dashboard import constants as c
-from dashboard import geo, ids, lifecycle
-from dashboard.i18n import BEIJING, fmt_age, fmt_duration, name, t
-from layouts import names
+from dashboard.domain import geo, lifecycle
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import BEIJING
+from dashboard.i18n import fmt_age, fmt_duration, name, t
+from layouts import ids, names
 from layouts.common import data_attrs
 from layouts.map import PANES, bounds, feature_collection, fn, labels_geojson, point
 from layouts.wall import lang_switch

@@ -6,11 +6,10 @@ from typing import Any, Final
 
 from dash import Patch, html
 
-from dashboard import constants as c
-from dashboard import ids
+from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_pct, name, t
-from dashboard.keys import HotlineData
-from layouts import names
+from dashboard.live.keys import HotlineData
+from layouts import ids, names
 from layouts.common import ACCENT, DIM, MUTED, STATE_COLOURS, figure, graph, hbar_figure, panel, px, sub_title
 from layouts.el import Element, el, span
 

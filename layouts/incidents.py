@@ -7,11 +7,10 @@ from typing import Final
 
 from dash import html
 
-from dashboard import constants as c
-from dashboard import ids
+from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, name, t
-from dashboard.keys import IncidentItem, IncidentsData, SummonsItem
-from layouts import names
+from dashboard.live.keys import IncidentItem, IncidentsData, SummonsItem
+from layouts import ids, names
 from layouts.common import panel, summary_parts
 from layouts.el import Element, div, el, span
 

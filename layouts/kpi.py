@@ -6,11 +6,10 @@ from typing import Any, NamedTuple
 
 from dash import html
 
-from dashboard import constants as c
-from dashboard import ids
+from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t
-from dashboard.keys import KpiData
-from layouts import names
+from dashboard.live.keys import KpiData
+from layouts import ids, names
 from layouts.common import BAND_COLOURS, CROWD_COLOURS, GREY
 from layouts.el import Element, span
 from workers.crowd import crowd_level

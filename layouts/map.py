@@ -17,11 +17,11 @@ from typing import Any, Final
 import dash_leaflet as dl
 from dash import html
 
-from dashboard import constants as c
-from dashboard import geo, ids
+from dashboard.domain import geo
+from dashboard.domain import rules as c
 from dashboard.i18n import name, t
-from dashboard.keys import CrowdData, HotlineData, IncidentsData, ParkingData, SensorPoint, TrafficData
-from layouts import names
+from dashboard.live.keys import CrowdData, HotlineData, IncidentsData, ParkingData, SensorPoint, TrafficData
+from layouts import ids, names
 from layouts.common import data_attrs
 
 # Sensor states as small integers, in increasing urgency (the JS colours them).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Final
 
-from dashboard import geo
+from dashboard.domain import geo
 
 # Everyday short names for the places and roads whose full names do not fit a KPI card or a list row at
 # 1080p (about 9 CJK characters or 19 Latin ones at 18 px): keyed by the name without its parenthesised detail.

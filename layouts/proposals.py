@@ -8,9 +8,9 @@ from typing import Any, Final
 
 from dash import html
 
-from dashboard import ids, lifecycle
+from dashboard.domain import lifecycle
 from dashboard.i18n import fmt_int, fmt_time, name, t
-from layouts import names
+from layouts import ids, names
 from layouts.common import data_attrs
 
 # Proposals the console lists at most (the most urgent first); the rest are counted.

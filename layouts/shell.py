@@ -5,9 +5,9 @@ from __future__ import annotations
 import flask
 from dash import dcc, html
 
-from dashboard import ids
-from dashboard.auth import current_language
 from dashboard.i18n import t
+from dashboard.web.auth import current_language
+from layouts import ids
 
 
 def layout() -> html.Div:

@@ -16,10 +16,10 @@ from typing import Any, Final, NamedTuple
 
 from dash import dcc, html
 
-from dashboard import constants as c
-from dashboard import geo, ids
+from dashboard.domain import geo
+from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
-from layouts import names
+from layouts import ids, names
 from layouts.common import BAND_COLOURS, data_attrs
 from layouts.el import Element, div, el, span
 from layouts.map import district_map

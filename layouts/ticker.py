@@ -6,10 +6,10 @@ from typing import Any, Final
 
 from dash import html
 
-from dashboard import ids
-from dashboard.constants import SEVERITY_ROMAN
+from dashboard.domain.rules import SEVERITY_ROMAN
 from dashboard.i18n import fmt_time, t
-from dashboard.keys import TickerData
+from dashboard.live.keys import TickerData
+from layouts import ids
 from layouts.common import data_attrs, freshness_badge
 from layouts.el import Element, span
 

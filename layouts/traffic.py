@@ -6,11 +6,11 @@ from typing import Any, Final
 
 from dash import Patch, html
 
-from dashboard import geo, ids
-from dashboard.constants import TRAFFIC_BANDS
+from dashboard.domain import geo
+from dashboard.domain.rules import TRAFFIC_BANDS
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t, to_beijing
-from dashboard.keys import LotStatus, ParkingData, TrafficData
-from layouts import names
+from dashboard.live.keys import LotStatus, ParkingData, TrafficData
+from layouts import ids, names
 from layouts.common import (
     BAND_COLOURS,
     GREY,

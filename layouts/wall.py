@@ -6,9 +6,9 @@ from typing import Any, Final
 
 from dash import dcc, html
 
-from dashboard import constants as c
-from dashboard import ids
+from dashboard.domain import rules as c
 from dashboard.i18n import js_strings, t
+from layouts import ids
 from layouts.alarm import alarm_banner
 from layouts.common import data_attrs, freshness_badge
 from layouts.hotline import hotline_panel

@@ -18,9 +18,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Config
-from dashboard.db import init_db, make_engine, session_factory
-from dashboard.models import Base
-from dashboard.redis_conn import make_redis, start_bundled_redis
+from dashboard.live.connections import make_redis, start_bundled_redis
+from dashboard.store.engine import init_db, make_engine, session_factory
+from dashboard.store.models import Base
 
 # Tests use their own logical database so they never touch a running system's data (0 by default); the number
 # follows the process id so that two test runs on one machine (several developers, CI) rarely share one.
@@ -138,8 +138,8 @@ def config(redis_url: str, db_url: str) -> Config:
 @pytest.fixture
 def app(config: Config) -> Iterator[Any]:
     """The Flask server built by the factory on clean Redis and database, with the demo users."""
-    from dashboard import create_app
-    from dashboard.extensions import db_sessions
+    from dashboard.web import create_app
+    from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users
 
     server = create_app(config)
@@ -162,7 +162,7 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def live_ticks(app: Any) -> Iterator[None]:
     """Run the workers' tick every half second in a thread, as the RQ cron would."""
-    from dashboard.extensions import db_sessions
+    from dashboard.web.extensions import db_sessions
     from workers.tick import run_tick
 
     r = app.extensions["dc_redis"]

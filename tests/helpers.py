@@ -10,9 +10,9 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
-from dashboard import constants as c
-from dashboard.db import session_scope
-from dashboard.models import User
+from dashboard.domain import rules as c
+from dashboard.store.engine import session_scope
+from dashboard.store.models import User
 
 DEMO_USERS = {"duty": "duty", "leader": "leader", "dispatch": "dispatch", "admin": "admin"}
 PASSWORD = "demo-pass"
@@ -72,7 +72,7 @@ def ticket(ticket_id: str, category: str = "noise", **over: Any) -> dict[str, An
 
 def csrf_headers(client: FlaskClient) -> dict[str, str]:
     """The CSRF header a page script (or Dash's renderer) sends: the value of the `_csrf_token` cookie."""
-    from dashboard import csrf
+    from dashboard.web import csrf
 
     cookie = client.get_cookie(csrf.COOKIE_NAME)
     assert cookie is not None, "no CSRF cookie: log in first"
@@ -85,3 +85,11 @@ def log_in_browser(browser: Any, base_url: str, username: str, password: str = P
     browser.wait_for_element("#username").send_keys(username)
     browser.find_element("#password").send_keys(password)
     browser.find_element("button[type=submit]").click()
+
+
+def start_dash(dash_duo: Any, dash_app: Any) -> None:
+    """Serve `dash_app` for a browser test on a free port (dash's own counter starts at the same port in every run,
+    so two suites on one machine would collide), without opening a page yet."""
+    from dashboard.live.connections import free_port
+
+    dash_duo.start_server(dash_app, navigate=False, port=free_port())

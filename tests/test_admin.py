@@ -20,13 +20,17 @@ from sqlalchemy import func, select
 
 from callbacks import admin as cb
 from callbacks.router import render_page
-from dashboard import admin_service, dal, health, ids, keys, settings
-from dashboard import constants as c
-from dashboard import incident_service as isvc
-from dashboard.aggregates import read_aggregates
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions
-from dashboard.models import AuditLog, HotlineTicket, Incident, Setting, Summons, User
+from dashboard.domain import rules as c
+from dashboard.live import health, keys
+from dashboard.live.aggregates import read_aggregates
+from dashboard.services import admin as admin_service
+from dashboard.services import incidents as isvc
+from dashboard.services import tunables as settings
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, HotlineTicket, Incident, Setting, Summons, User
+from dashboard.web.extensions import db_sessions
+from layouts import ids
 from tests.helpers import PASSWORD, csrf_headers, incident, login, reading, ticket
 from workers.tick import run_tick
 
@@ -681,7 +685,7 @@ def test_queue_and_worker_health_come_from_rqs_registries(app: Any) -> None:
 
 
 def test_health_says_so_when_redis_is_down() -> None:
-    from dashboard.redis_conn import free_port, make_redis
+    from dashboard.live.connections import free_port, make_redis
 
     down = health.system(make_redis(f"redis://127.0.0.1:{free_port()}/0"), time.time())
     assert down["ok"] is False and down["error"]
@@ -740,8 +744,8 @@ def test_audit_filters_from_the_page_are_parsed_in_beijing_time() -> None:
 
 def test_a_settings_table_is_created_on_an_existing_database(db_url: str) -> None:
     """An older database without the table gets it from the bootstrap's init_db (create_all), no migration."""
-    from dashboard.db import init_db, make_engine, session_factory
-    from dashboard.models import Base
+    from dashboard.store.engine import init_db, make_engine, session_factory
+    from dashboard.store.models import Base
 
     eng = make_engine(db_url)
     try:
@@ -773,7 +777,7 @@ def test_while_the_database_is_away_the_tick_keeps_the_thresholds_it_last_read(a
     from sqlalchemy import create_engine
     from sqlalchemy.orm import sessionmaker
 
-    from dashboard.extensions import redis_client
+    from dashboard.web.extensions import redis_client
     from workers import tick as tick_mod
 
     with app.app_context():

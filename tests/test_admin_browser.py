@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from dashboard import constants as c
-from dashboard import ids
-from dashboard.aggregates import read_aggregates
-from tests.helpers import log_in_browser, reading
+from dashboard.domain import rules as c
+from dashboard.live.aggregates import read_aggregates
+from layouts import ids
+from tests.helpers import log_in_browser, reading, start_dash
 
 AUTH = {"Authorization": "Bearer test-token"}
 SENSOR = "p9:pm25"
@@ -42,7 +42,7 @@ def test_an_admin_changes_a_threshold_in_the_browser_and_the_workers_apply_it(
                        headers=AUTH).status_code == 200
     until(lambda: sensor_state(r) == "normal", timeout=10)
 
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.set_window_size(1920, 1080)
     log_in_browser(dash_duo, dash_duo.server.url, "admin")
     # The administrator lands on /admin, users first.

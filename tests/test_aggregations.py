@@ -9,9 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import constants as c
-from dashboard import geo
-from workers import beijing
+from dashboard.domain import beijing, geo
+from dashboard.domain import rules as c
 from workers.crowd import compute_crowd, crowd_level
 from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
@@ -405,7 +404,7 @@ def test_hotline_resolution_and_satisfaction_rates() -> None:
 
 def test_hotline_counts_the_beijing_day_from_beijing_midnight() -> None:
     midnight = beijing.day_start(NOW)
-    assert datetime.fromtimestamp(midnight, beijing.BEIJING_TZ).hour == 0
+    assert datetime.fromtimestamp(midnight, beijing.BEIJING).hour == 0
     assert datetime.fromtimestamp(midnight, UTC).hour == 16  # the previous UTC day
     rows = [
         ticket(midnight - 1, category="heating"),  # 23:59:59 yesterday in Beijing

@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 
-from dashboard import aggregates, keys
-from dashboard import constants as c
+from dashboard.domain import rules as c
+from dashboard.live import aggregates, keys
 
 
 def _drain(ps: redis.client.PubSub, timeout: float = 1.0) -> list[str]:

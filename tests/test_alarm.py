@@ -13,12 +13,12 @@ from dash.testing.wait import until
 from sqlalchemy import select
 
 from callbacks import alarm as cb
-from dashboard import constants as c
-from dashboard import ids
-from dashboard.extensions import db_sessions
-from dashboard.models import AuditLog, Incident
+from dashboard.domain import rules as c
+from dashboard.store.models import AuditLog, Incident
+from dashboard.web.extensions import db_sessions
+from layouts import ids
 from layouts.alarm import banner_class
-from tests.helpers import PASSWORD, csrf_headers, incident, login
+from tests.helpers import PASSWORD, csrf_headers, incident, login, start_dash
 
 # --- the pure selection ------------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
     dash_duo: Any, app: Any, live_ticks: None
 ) -> None:
     ingest(app, [incident("calm", severity=4)])
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.get(dash_duo.server.url + "/login")
     dash_duo.wait_for_element("#username").send_keys("duty")
     dash_duo.find_element("#password").send_keys(PASSWORD)

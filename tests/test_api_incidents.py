@@ -18,17 +18,20 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from dashboard import api_incidents, dal, geo, lifecycle, openapi
-from dashboard import incident_service as svc
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions
-from dashboard.models import AuditLog, DispatchAction, Unit, User
+from dashboard.domain import geo, lifecycle
+from dashboard.services import incidents as svc
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, DispatchAction, Unit, User
+from dashboard.web.api import incidents as api_incidents
+from dashboard.web.api import openapi
+from dashboard.web.extensions import db_sessions
 from tests.helpers import csrf_headers, login
 
 ADMIN = svc.Actor(None, "admin-setup", "admin")
 SYSTEM = svc.Actor(None, "system", "system")
 DONGSI = (116.4170, 39.9240)
-# Who may take which action, from the brief (written out, not read from dashboard.lifecycle).
+# Who may take which action, from the brief (written out, not read from dashboard.domain.lifecycle).
 ROLE_SPEC = {
     "duty": {"acknowledge", "whistle", "acknowledge_summons"},
     "leader": {"escalate", "change_severity"},
@@ -504,7 +507,7 @@ def test_open_screens_are_notified_after_the_commit_and_not_on_a_replay(
 
 
 def test_a_real_notification_reaches_the_incidents_channel(app: Any, caller: Callable[..., Caller]) -> None:
-    from dashboard import keys
+    from dashboard.live import keys
 
     r = app.extensions["dc_redis"]
     pubsub = r.pubsub()

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import dal
-from dashboard.extensions import db_sessions
-from dashboard.models import ApiToken, AuditLog, User, utcnow
-from dashboard.tokens import main as tokens_cli
+from dashboard.store import dal
+from dashboard.store.models import ApiToken, AuditLog, User, utcnow
+from dashboard.web.extensions import db_sessions
+from ops.tokens import main as tokens_cli
 from tests.helpers import login, seed_users
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dashboard.extensions import db_sessions
-from dashboard.models import AuditLog
+from dashboard.store.models import AuditLog
+from dashboard.web.extensions import db_sessions
 from tests.helpers import login
 
 PAGES = ["/", "/wall", "/tablet", "/dispatch", "/admin", "/anything/else"]
@@ -98,7 +98,7 @@ def test_login_follows_next_only_to_a_local_path(client: Any) -> None:
 
 
 def test_a_disabled_user_is_logged_out_at_the_next_request(app: Any, client: Any) -> None:
-    from dashboard.models import User
+    from dashboard.store.models import User
 
     login(client, "duty")
     assert client.get("/wall").status_code == 200
@@ -125,8 +125,8 @@ def test_the_language_switch_is_remembered_in_the_session(client: Any) -> None:
 def test_a_signed_in_users_language_is_remembered_for_their_next_sign_in(app: Any) -> None:
     from flask_login import login_user
 
-    from dashboard.auth import _load_user, current_language
-    from dashboard.models import User
+    from dashboard.store.models import User
+    from dashboard.web.auth import _load_user, current_language
 
     first = app.test_client()
     login(first, "leader")

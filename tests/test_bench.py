@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import dataset
 from bench.common import RefreshCallback, percentile, split_output
-from dashboard import keys
+from dashboard.live import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = ("refresh_p50_ms", "refresh_p99_ms", "aggregate_age_max_s", "events_per_s", "naive_over_precomputed")

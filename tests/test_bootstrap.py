@@ -12,17 +12,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
-from dashboard import dal
-from dashboard.bootstrap import (
-    DEMO_USERS,
-    apply_instance_secrets,
-    bootstrap,
-    generate_password,
-    load_or_create_secrets,
-)
 from dashboard.config import Config
-from dashboard.constants import ROLES
-from dashboard.models import AuditLog, Sensor, Unit, User
+from dashboard.domain.rules import ROLES
+from dashboard.store import dal
+from dashboard.store.models import AuditLog, Sensor, Unit, User
+from ops.bootstrap import DEMO_USERS, apply_instance_secrets, bootstrap, generate_password, load_or_create_secrets
 
 # Bootstrap never touches Redis; the URL only fills the config.
 UNUSED_REDIS = "redis://127.0.0.1:1/0"

@@ -9,8 +9,8 @@ import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 
-from dashboard import ids
-from tests.helpers import PASSWORD, incident, reading, ticket
+from layouts import ids
+from tests.helpers import PASSWORD, incident, reading, start_dash, ticket
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +47,7 @@ def open_incidents_shown(dash_duo: Any) -> int:
 
 def test_a_duty_officer_logs_in_and_sees_the_map_and_the_kpis(dash_duo: Any, app: Any, live_ticks: None) -> None:
     ingest(app, [reading("r1"), incident("i1", severity=1), ticket("T1")])
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     log_in(dash_duo)
     dash_duo.wait_for_element(".leaflet-container", timeout=15)
     # The 17 subdistricts are drawn from local GeoJSON (no tiles).
@@ -62,7 +62,7 @@ def test_a_duty_officer_logs_in_and_sees_the_map_and_the_kpis(dash_duo: Any, app
 
 def test_a_new_incident_changes_the_kpi_on_the_open_wall(dash_duo: Any, app: Any, live_ticks: None) -> None:
     ingest(app, [incident("i1", severity=3)])
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     log_in(dash_duo)
     until(lambda: open_incidents_shown(dash_duo) == 1, timeout=15)
     ingest(app, [incident("i2", severity=2), incident("i3", severity=4)])
@@ -70,7 +70,7 @@ def test_a_new_incident_changes_the_kpi_on_the_open_wall(dash_duo: Any, app: Any
 
 
 def test_anonymous_visitors_of_the_wall_land_on_the_login_form(dash_duo: Any, app: Any) -> None:
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.get(dash_duo.server.url + "/wall")
     dash_duo.wait_for_element("#username")
     assert "/login" in dash_duo.driver.current_url

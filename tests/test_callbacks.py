@@ -13,10 +13,11 @@ from dash import Patch, no_update
 from dash.development.base_component import Component
 
 from callbacks import refresh as rf
-from dashboard import constants as c
-from dashboard import geo, ids
-from dashboard.keys import Envelope
-from dashboard.redis_conn import make_redis
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.live.connections import make_redis
+from dashboard.live.keys import Envelope
+from layouts import ids
 
 NOW = 1_750_000_000.0
 
@@ -238,7 +239,7 @@ def test_redis_down_marks_everything_stale_without_raising() -> None:
 
 def test_refresh_reads_real_redis(r: redis.Redis) -> None:
     """Against the real Redis: the writer's envelopes are read with one MGET and rendered."""
-    from dashboard.aggregates import write_aggregates
+    from dashboard.live.aggregates import write_aggregates
 
     now = time.time()
     write_aggregates(r, sample_data(now), now)

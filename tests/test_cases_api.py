@@ -15,11 +15,14 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import api_cases, case_service, dal, openapi
-from dashboard.db import make_engine, session_factory, session_scope
-from dashboard.extensions import db_sessions
-from dashboard.incident_service import ActionRefused, Actor
-from dashboard.models import AuditLog, CaseDecision, CaseLink, HotlineTicket, User
+from dashboard.services import cases as case_service
+from dashboard.services.incidents import ActionRefused, Actor
+from dashboard.store import dal
+from dashboard.store.engine import make_engine, session_factory, session_scope
+from dashboard.store.models import AuditLog, CaseDecision, CaseLink, HotlineTicket, User
+from dashboard.web.api import cases as api_cases
+from dashboard.web.api import openapi
+from dashboard.web.extensions import db_sessions
 from tests.helpers import csrf_headers, login
 from tests.test_linking import sensor_point as point
 from tests.test_linking import sensors_aggregate, store_tickets, ticket_event
@@ -179,7 +182,7 @@ def test_refusals_read_in_both_languages() -> None:
     same = ActionRefused(409, "same_decision", "x", params={"decision": "confirmed"})
     assert case_service.case_refusal_text(same, "zh") == "该关联已是「已确认」"
     assert case_service.case_refusal_text(same, "en") == "The link is already “Confirmed”"
-    # Codes shared with the incident service read as it says them (dashboard.refusals).
+    # Codes shared with the incident service read as it says them (dashboard.i18n.refusals).
     key = ActionRefused(422, "idempotency_key_reused", "reused")
     assert case_service.case_refusal_text(key, "zh") == "该请求标识已用于另一项操作，请使用新的标识"
 
@@ -225,7 +228,7 @@ def test_confirmed_and_split_links_survive_a_new_engine_and_the_job_never_relink
 
 
 def test_a_new_app_shows_the_decisions(app: Any, linked: Any, config: Any) -> None:
-    from dashboard import create_app
+    from dashboard.web import create_app
 
     case_id, links, _ = linked
     dispatch = caller(app, "dispatch")

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from dashboard import csrf, ids
-from tests.helpers import csrf_headers, login
+from dashboard.web import csrf
+from layouts import ids
+from tests.helpers import csrf_headers, login, start_dash
 
 # The router's callback with no viewport yet: the cheapest real callback, answered with an empty Div.
 ROUTE_CALLBACK = {
@@ -127,9 +128,9 @@ def test_the_login_form_keeps_its_own_token_and_the_ingest_its_own(client: Any) 
 
 
 def test_cookies_are_secure_when_the_flag_is_set(config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dashboard import create_app
-    from dashboard.db import init_db
-    from dashboard.extensions import db_sessions
+    from dashboard.store.engine import init_db
+    from dashboard.web import create_app
+    from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users
 
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
@@ -154,9 +155,9 @@ def _incident(app: Any) -> int:
     """A new incident, created through the service."""
     import uuid
 
-    from dashboard import incident_service as svc
-    from dashboard.db import session_scope
-    from dashboard.extensions import db_sessions
+    from dashboard.services import incidents as svc
+    from dashboard.store.engine import session_scope
+    from dashboard.web.extensions import db_sessions
 
     fields = {"category": "fire", "severity": 2, "title": "东四 火情", "lon": 116.4170, "lat": 39.9240}
     with app.app_context(), session_scope(db_sessions()) as s:
@@ -165,9 +166,9 @@ def _incident(app: Any) -> int:
 
 
 def _state(app: Any, incident_id: int) -> tuple[str, int]:
-    from dashboard import incident_service as svc
-    from dashboard.db import session_scope
-    from dashboard.extensions import db_sessions
+    from dashboard.services import incidents as svc
+    from dashboard.store.engine import session_scope
+    from dashboard.web.extensions import db_sessions
 
     with app.app_context(), session_scope(db_sessions()) as s:
         inc = svc.get_incident(s, incident_id)
@@ -206,9 +207,9 @@ def test_a_session_api_post_with_the_csrf_header_goes_through(app: Any, client: 
 def test_token_requests_need_no_csrf_header_even_with_a_session_cookie(app: Any, client: Any) -> None:
     from sqlalchemy import select
 
-    from dashboard import dal
-    from dashboard.extensions import db_sessions
-    from dashboard.models import User
+    from dashboard.store import dal
+    from dashboard.store.models import User
+    from dashboard.web.extensions import db_sessions
 
     inc = _incident(app)
     with app.app_context(), db_sessions().begin() as s:
@@ -235,7 +236,7 @@ def test_a_real_browser_sends_the_cookie_in_the_header_on_every_callback(dash_du
             seen.append((request.headers.get(csrf.HEADER_NAME), request.cookies.get(csrf.COOKIE_NAME)))
 
     app.before_request_funcs.setdefault(None, []).insert(0, record)
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.get(dash_duo.server.url + "/login")
     dash_duo.wait_for_element("#username").send_keys("duty")
     dash_duo.find_element("#password").send_keys(PASSWORD)

@@ -16,12 +16,12 @@ from rq.cron import CronScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import incident_service as svc
-from dashboard import keys
-from dashboard.db import session_scope
-from dashboard.incident_service import ActionRequest, Actor
-from dashboard.models import AuditLog, Incident, Summons
+from dashboard.domain import rules as c
+from dashboard.live import keys
+from dashboard.services import incidents as svc
+from dashboard.services.incidents import ActionRequest, Actor
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, Incident, Summons
 from workers import deadlines
 from workers.deadlines import Overdue, run_deadlines, select_overdue
 
@@ -178,7 +178,7 @@ def test_cron_config_runs_the_deadline_check_on_the_default_queue(
 def test_the_wall_sees_each_departments_clock_and_the_escalation_after_the_next_tick(
     sessions: sessionmaker[Session], r: redis.Redis
 ) -> None:
-    from dashboard.aggregates import read_aggregates
+    from dashboard.live.aggregates import read_aggregates
     from workers.tick import run_tick
 
     iid = new_incident(sessions, severity=2)

@@ -16,12 +16,13 @@ from sqlalchemy.exc import OperationalError
 
 from callbacks import dispatch as cb
 from callbacks.router import render_page
-from dashboard import geo, ids, lifecycle
-from dashboard import incident_service as svc
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions
-from dashboard.models import AuditLog, DispatchAction, Unit, User
-from tests.helpers import PASSWORD, csrf_headers, login
+from dashboard.domain import geo, lifecycle
+from dashboard.services import incidents as svc
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, DispatchAction, Unit, User
+from dashboard.web.extensions import db_sessions
+from layouts import ids
+from tests.helpers import PASSWORD, csrf_headers, login, start_dash
 
 SYSTEM = svc.Actor(None, "system", "system")
 ADMIN = svc.Actor(None, "admin-setup", "admin")
@@ -478,7 +479,7 @@ def test_a_dispatcher_opens_an_incident_and_dispatches_a_suggested_unit(
     from selenium.webdriver.common.by import By
 
     inc = new_incident(app, 2, "东四 火情 browser")
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.set_window_size(1920, 1080)
     dash_duo.driver.get(dash_duo.server.url + "/login")
     dash_duo.wait_for_element("#username").send_keys("dispatch")

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import incident_service as svc
-from dashboard.db import session_scope
-from dashboard.incident_service import ActionRefused, ActionRequest, ActionResult, Actor
-from dashboard.models import AuditLog, DispatchAction, Incident, Unit
+from dashboard.services import incidents as svc
+from dashboard.services.incidents import ActionRefused, ActionRequest, ActionResult, Actor
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, DispatchAction, Incident, Unit
 
 ADMIN = Actor(None, "dispatcher-a", "dispatch")
 OTHER = Actor(None, "dispatcher-b", "dispatch")

@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import aggregates, dal, geo, keys
-from dashboard import constants as c
-from dashboard.events import validate_event
-from dashboard.keys import WarningsData
-from dashboard.simulator import Simulator
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.events import validate_event
+from dashboard.live import aggregates, keys
+from dashboard.live.keys import WarningsData
+from dashboard.store import dal
+from simulator.feed import Simulator
 from workers import early_warning as ew
 from workers.telemetry import fold_into, new_state
 from workers.tick import run_tick

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench import episodes as bench
-from dashboard import constants as c
-from dashboard import episodes, geo
-from dashboard.episodes import Episode, EpisodeTicket, Signal
-from dashboard.events import validate_event
-from dashboard.simulator import Simulator, build_fleet
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.events import validate_event
+from simulator import episodes
+from simulator.episodes import Episode, EpisodeTicket, Signal
+from simulator.feed import Simulator, build_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 BJ = ZoneInfo("Asia/Shanghai")

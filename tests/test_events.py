@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import constants as c
-from dashboard.events import parse_timestamp, validate_batch, validate_event
+from dashboard.domain import rules as c
+from dashboard.domain.events import parse_timestamp, validate_batch, validate_event
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()  # 10:00 Beijing time
 TS = "2026-11-25T09:59:30+08:00"
@@ -149,7 +149,7 @@ def test_any_json_object_is_either_valid_or_rejected_with_reasons_and_never_rais
 def test_a_reading_is_accepted_exactly_when_its_value_is_in_range_and_its_point_in_the_district(
     stype: str, value: float, lon: float, lat: float
 ) -> None:
-    from dashboard import geo
+    from dashboard.domain import geo
 
     ev, _rej = validate_event(reading(sensor_type=stype, value=value, lon=lon, lat=lat), NOW)
     spec = c.SENSOR_TYPES[stype]

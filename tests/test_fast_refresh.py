@@ -14,13 +14,13 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import aggregates, keys
-from dashboard import constants as c
-from dashboard import incident_service as svc
-from dashboard.db import session_factory, session_scope
-from dashboard.incident_service import ActionRequest, Actor
-from dashboard.models import User
-from dashboard.redis_conn import make_redis
+from dashboard.domain import rules as c
+from dashboard.live import aggregates, keys
+from dashboard.live.connections import make_redis
+from dashboard.services import incidents as svc
+from dashboard.services.incidents import ActionRequest, Actor
+from dashboard.store.engine import session_factory, session_scope
+from dashboard.store.models import User
 from tests.helpers import seed_users
 from workers import units as units_job
 from workers.tick import run_tick

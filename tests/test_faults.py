@@ -13,13 +13,13 @@ import pytest
 from dash import no_update
 
 from callbacks.refresh import read_and_refresh
-from dashboard import constants as c
-from dashboard import create_app
-from dashboard.aggregates import read_aggregates
 from dashboard.config import Config
-from dashboard.db import init_db
-from dashboard.extensions import db_sessions
-from dashboard.redis_conn import free_port, start_bundled_redis
+from dashboard.domain import rules as c
+from dashboard.live.aggregates import read_aggregates
+from dashboard.live.connections import free_port, start_bundled_redis
+from dashboard.store.engine import init_db
+from dashboard.web import create_app
+from dashboard.web.extensions import db_sessions
 from tests.helpers import incident, login, reading, seed_users
 from workers.tick import run_tick
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rq.cron import CronScheduler
 
-from dashboard import constants as c
-from dashboard import history, keys
-from dashboard.aggregates import canonical_json, write_aggregates
+from dashboard.domain import rules as c
+from dashboard.live import history, keys
+from dashboard.live.aggregates import canonical_json, write_aggregates
 from workers import history as job
 from workers.history import build_snapshot, expired, figures_of, hours_to_roll_up, roll_up, run_history
 

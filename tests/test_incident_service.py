@@ -20,14 +20,15 @@ from sqlalchemy import Engine, MetaData, Table, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import dal, keys
-from dashboard import incident_service as svc
-from dashboard import lifecycle as lc
-from dashboard.db import init_db, make_engine, session_factory, session_scope
-from dashboard.events import validate_event
-from dashboard.incident_service import ActionRefused, ActionRequest, Actor
-from dashboard.models import AuditLog, Base, DispatchAction, Incident, Summons, Unit, User
+from dashboard.domain import lifecycle as lc
+from dashboard.domain import rules as c
+from dashboard.domain.events import validate_event
+from dashboard.live import keys
+from dashboard.services import incidents as svc
+from dashboard.services.incidents import ActionRefused, ActionRequest, Actor
+from dashboard.store import dal
+from dashboard.store.engine import init_db, make_engine, session_factory, session_scope
+from dashboard.store.models import AuditLog, Base, DispatchAction, Incident, Summons, Unit, User
 from tests.helpers import incident as incident_event
 from tests.helpers import seed_users
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dashboard import keys
 from dashboard.config import Config
-from dashboard.extensions import db_sessions
-from dashboard.models import HotlineTicket, Incident
-from dashboard.redis_conn import free_port
+from dashboard.live import keys
+from dashboard.live.connections import free_port
+from dashboard.store.models import HotlineTicket, Incident
+from dashboard.web.extensions import db_sessions
 from tests.helpers import incident, reading, ticket
 
 AUTH = {"Authorization": "Bearer test-token"}
@@ -175,8 +175,8 @@ def test_too_many_events_in_one_batch_is_400(app: Any, client: Any) -> None:
 def test_when_redis_is_down_telemetry_is_503_with_retry_after_and_incidents_still_reach_sql(
     db_url: str, redis_url: str
 ) -> None:
-    from dashboard import create_app
-    from dashboard.db import init_db
+    from dashboard.store.engine import init_db
+    from dashboard.web import create_app
 
     dead = Config.for_tests(redis_url=f"redis://127.0.0.1:{free_port()}/0", database_url=db_url)
     app = create_app(dead)
@@ -222,7 +222,7 @@ def test_a_write_that_sqlite_refuses_as_locked_is_retried_in_a_fresh_transaction
         pytest.skip("PostgreSQL never refuses a write as locked")
     import sqlite3
 
-    from dashboard import settings
+    from dashboard.services import tunables as settings
 
     original = settings.load_deadlines
     calls: list[int] = []
@@ -240,7 +240,7 @@ def test_a_write_that_sqlite_refuses_as_locked_is_retried_in_a_fresh_transaction
 
     monkeypatch.setattr(settings, "load_deadlines", deadlines_then_another_writer)
     # Without a second attempt the batch is refused (503: resend), and nothing is stored.
-    monkeypatch.setattr("dashboard.ingest.LOCKED_RETRY_PAUSES_S", ())
+    monkeypatch.setattr("dashboard.services.ingest.LOCKED_RETRY_PAUSES_S", ())
     resp = post(client, [ticket("T-locked")])
     assert resp.status_code == 503 and resp.get_json()["unavailable"][0]["event_id"] == "tk-T-locked"
     assert stored(app)[2] == 0

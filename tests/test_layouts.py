@@ -13,8 +13,8 @@ import flask
 import pytest
 from dash.development.base_component import Component
 
-from dashboard import i18n, ids
-from layouts import pages, shell
+from dashboard import i18n
+from layouts import ids, pages, shell
 from layouts.wall import PANEL_AGGS, PANEL_CLASS, wall
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -335,7 +335,7 @@ def test_map_is_fitted_to_the_district_beside_its_overlays() -> None:
     between the legend and the layer control, on load and resize only (never on a refresh)."""
     import json
 
-    from dashboard import geo
+    from dashboard.domain import geo
     from layouts.map import bounds, map_panel
 
     panel = map_panel("zh")
@@ -367,7 +367,7 @@ def test_map_legend_has_every_meaning_in_both_languages() -> None:
 
 def test_map_labels_are_short_names_that_may_move_inside_their_subdistrict() -> None:
     """One label per subdistrict, without "街道", ranked by size, with the room it has up and down."""
-    from dashboard import geo
+    from dashboard.domain import geo
     from layouts.map import labels_geojson
 
     subs = {s.code: s for s in geo.subdistricts()}
@@ -387,7 +387,7 @@ def test_map_labels_are_short_names_that_may_move_inside_their_subdistrict() -> 
 
 def test_place_and_road_names_fit_their_slots() -> None:
     """Hospitals, roads and busy spots get everyday short names: at most 9 CJK or 20 Latin characters."""
-    from dashboard import geo
+    from dashboard.domain import geo
     from layouts import names
 
     full = [(p.name_zh, p.name_en) for p in geo.places() if p.type != "school"]

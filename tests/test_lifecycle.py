@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard import constants as c
-from dashboard import lifecycle as lc
+from dashboard.domain import lifecycle as lc
+from dashboard.domain import rules as c
 
 # The specification, written out independently of lifecycle.TRANSITIONS: (state, action) -> next state.
 LEGAL = {

@@ -18,14 +18,16 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import dal, geo, keys
-from dashboard.aggregates import read_aggregates, write_aggregates
-from dashboard.db import session_scope
-from dashboard.events import validate_event
-from dashboard.models import AuditLog, Case, CaseLink, LinkCheck
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import day_start
+from dashboard.domain.events import validate_event
+from dashboard.live import keys
+from dashboard.live.aggregates import read_aggregates, write_aggregates
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, Case, CaseLink, LinkCheck
 from workers import linking as lk
-from workers.beijing import day_start
 from workers.tick import run_tick
 
 LON, LAT = 116.4103, 39.9122  # Wangfujing
@@ -334,7 +336,7 @@ def store_tickets(sessions: sessionmaker[Session], events: list[dict[str, Any]])
     with session_scope(sessions) as s:
         dal.store_durable(s, events)
     with sessions() as s:
-        from dashboard.models import HotlineTicket
+        from dashboard.store.models import HotlineTicket
 
         return {t.ticket_id: t.id for t in s.scalars(select(HotlineTicket))}
 
@@ -389,8 +391,8 @@ def test_the_job_links_a_burst_of_noise_tickets_near_a_noise_alarm_and_leaves_th
 def test_a_split_ticket_is_never_linked_again_and_the_wall_counts_cases(
     r: redis.Redis, sessions: sessionmaker[Session]
 ) -> None:
-    from dashboard import case_service
-    from dashboard.incident_service import Actor
+    from dashboard.services import cases as case_service
+    from dashboard.services.incidents import Actor
 
     now = day_start(time.time()) + 12 * 3600  # noon in Beijing: every ticket is today's
     ids = store_tickets(sessions, [ticket_event(f"P{i}", "public_service", 30 * i, 0, now - 600 + 60 * i)

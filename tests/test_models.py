@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from dashboard.models import AuditLog, UTCDateTime
+from dashboard.store.models import AuditLog, UTCDateTime
 
 AWARE = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
                      timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))]))

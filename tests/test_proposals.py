@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from callbacks import proposals as cb
-from dashboard import constants as c
-from dashboard import i18n, ids
-from dashboard.aggregates import write_aggregates
-from dashboard.extensions import db_sessions
-from dashboard.models import Incident
+from dashboard import i18n
+from dashboard.domain import rules as c
+from dashboard.live.aggregates import write_aggregates
+from dashboard.store.models import Incident
+from dashboard.web.extensions import db_sessions
+from layouts import ids
 from layouts import map as map_lay
 from layouts import proposals as lay
 from tests.helpers import PASSWORD, csrf_headers, login
@@ -132,7 +133,7 @@ def link_click(app: Any, username: str, case_id: int, link_id: int, decision: st
 
 
 def decisions(app: Any) -> dict[int, str]:
-    from dashboard.models import CaseLink
+    from dashboard.store.models import CaseLink
 
     with app.app_context(), db_sessions()() as s:
         return {ln.id: ln.decision for ln in s.scalars(select(CaseLink))}

@@ -24,11 +24,18 @@ import pytest
 import redis
 from werkzeug.serving import make_server
 
-from dashboard import keys
-from dashboard.aggregates import write_aggregates
 from dashboard.config import Config
-from dashboard.push import CFG_HEARTBEAT_S, CFG_MAX_LIFETIME_S, CFG_MAX_STREAMS, STREAM_PATH, client_name, push_state
-from dashboard.redis_conn import free_port, make_redis, start_bundled_redis
+from dashboard.live import keys
+from dashboard.live.aggregates import write_aggregates
+from dashboard.live.connections import free_port, make_redis, start_bundled_redis
+from dashboard.web.api.stream import (
+    CFG_HEARTBEAT_S,
+    CFG_MAX_LIFETIME_S,
+    CFG_MAX_STREAMS,
+    STREAM_PATH,
+    client_name,
+    push_state,
+)
 from tests.conftest import TEST_REDIS_DB as DB
 from tests.helpers import login
 
@@ -336,9 +343,9 @@ def test_stream_ends_after_its_lifetime(port: int, fast_app: Any, r: redis.Redis
 
 
 def test_redis_down_answers_503(config: Config) -> None:
-    from dashboard import create_app
-    from dashboard.db import init_db
-    from dashboard.extensions import db_sessions
+    from dashboard.store.engine import init_db
+    from dashboard.web import create_app
+    from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users
 
     dead = create_app(replace(config, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
@@ -357,9 +364,9 @@ def test_redis_down_answers_503(config: Config) -> None:
 
 
 def test_redis_dying_mid_stream_ends_it(config: Config, tmp_path: Path) -> None:
-    from dashboard import create_app
-    from dashboard.db import init_db
-    from dashboard.extensions import db_sessions
+    from dashboard.store.engine import init_db
+    from dashboard.web import create_app
+    from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users
 
     proc, url = start_bundled_redis(tmp_path / "redis")

@@ -1,4 +1,4 @@
-"""Refusals in the user's language (dashboard.refusals): every code the incident service and the lifecycle raise
+"""Refusals in the user's language (dashboard.i18n.refusals): every code the incident service and the lifecycle raise
 has a Chinese and an English entry that its params fill, illegal transitions name the state and the action as the
 UI does, and the console and the wall show a refusal in Chinese (or English) while the API keeps its English."""
 
@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from callbacks import dispatch as cb
-from dashboard import ids, lifecycle
-from dashboard import incident_service as svc
+from dashboard.domain import lifecycle
 from dashboard.i18n import EN, ZH, name
-from dashboard.refusals import errors_text, field_label, message_key, refusal_errors, refusal_text
+from dashboard.i18n.refusals import errors_text, field_label, message_key, refusal_errors, refusal_text
+from dashboard.services import incidents as svc
+from layouts import ids
 from tests.helpers import csrf_headers, login
 from tests.test_dispatch_console import Console, actor, button, incident, new_incident, service, toast_of
 from tests.test_dispatch_console import console as console  # the console tests' fixtures
@@ -53,10 +54,10 @@ def _arg(call: ast.Call, pos: int, keyword: str) -> ast.AST | None:
 
 def raise_sites() -> Iterator[tuple[str, str, str | None, set[str] | None]]:
     """(where, code, variant, param names or None when not a literal dict) of every ActionRefused and
-    IllegalTransition constructed in dashboard/incident_service.py and dashboard/lifecycle.py."""
+    IllegalTransition constructed in dashboard/services/incidents.py and dashboard/domain/lifecycle.py."""
     for module, cls, code_pos, params_pos, default in (
-        ("dashboard/incident_service.py", "ActionRefused", 1, 4, None),
-        ("dashboard/lifecycle.py", "IllegalTransition", 1, 2, "illegal_transition"),
+        ("dashboard/services/incidents.py", "ActionRefused", 1, 4, None),
+        ("dashboard/domain/lifecycle.py", "IllegalTransition", 1, 2, "illegal_transition"),
     ):
         tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
         # Names passed to _text(value, name, required): its code is f"{name}_required".

@@ -19,12 +19,15 @@ from markupsafe import escape
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import geo, history, i18n, keys
-from dashboard import report as rp
-from dashboard.db import session_scope
-from dashboard.extensions import db_sessions
-from dashboard.models import AuditLog, HotlineTicket, Incident, Sensor
+from dashboard import i18n
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import local_date, utc_datetime
+from dashboard.live import history, keys
+from dashboard.report import build as rp
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, HotlineTicket, Incident, Sensor
+from dashboard.web.extensions import db_sessions
 from tests.helpers import login
 from workers.hotline import compute_hotline
 
@@ -114,12 +117,12 @@ def seeded(app: Any) -> Iterator[sessionmaker[Session]]:
 
 def build(sessions: sessionmaker[Session], day: date = DAY, now: float | None = None) -> rp.DailyReport:
     """The report as the route builds it, straight from the data-access functions."""
-    from dashboard import dal_report
+    from dashboard.store import reports as dal_report
 
     start, end = rp.day_bounds(day)
     with session_scope(sessions) as s:
-        incs = dal_report.incidents_reported(s, rp.utc(start), rp.utc(end))
-        tks = dal_report.tickets_received(s, rp.utc(start), rp.utc(end))
+        incs = dal_report.incidents_reported(s, utc_datetime(start), utc_datetime(end))
+        tks = dal_report.tickets_received(s, utc_datetime(start), utc_datetime(end))
     return rp.build_report(day, incs, tks, time.time() if now is None else now)
 
 
@@ -247,7 +250,7 @@ def test_hotline_figures_agree_with_sql(seeded: sessionmaker[Session]) -> None:
 def test_rates_agree_with_the_wall_for_today() -> None:
     # The wall's hotline aggregate and the report computed from the same rows at the same moment.
     now = datetime(2026, 11, 25, 7, 30, tzinfo=UTC).timestamp()  # 15:30 in Beijing
-    day0 = rp.day_bounds(rp.beijing_date(now))[0]
+    day0 = rp.day_bounds(local_date(now))[0]
     rng = random.Random(9)
     rows = []
     for n in range(400):
@@ -257,11 +260,11 @@ def test_rates_agree_with_the_wall_for_today() -> None:
         responded = responded if responded is None or responded <= now else None
         resolved = responded + rng.randint(60, 6 * 3600) if responded and rng.random() < 0.6 else None
         resolved = resolved if resolved is None or resolved <= now else None
-        rows.append(rp.TicketRow(cat, SUBS[n % len(SUBS)], "r01c01", rp.utc(received),
-                                 rp.utc(received + c.HOTLINE_DEADLINE_H[cat] * 3600 / (8 if n % 3 else 1)),
+        rows.append(rp.TicketRow(cat, SUBS[n % len(SUBS)], "r01c01", utc_datetime(received),
+                                 utc_datetime(received + c.HOTLINE_DEADLINE_H[cat] * 3600 / (8 if n % 3 else 1)),
                                  _dt(responded), _dt(resolved), rng.choice([None, True, False]) if resolved else None))
     wall = compute_hotline(rows, overdue=0, now=now)
-    report = rp.build_report(rp.beijing_date(now), [], rows, now)
+    report = rp.build_report(local_date(now), [], rows, now)
     assert report.hotline.tickets == wall["today_total"]
     assert report.hotline.response_rate == wall["response_rate"]
     assert report.hotline.resolution_rate == wall["resolution_rate"]
@@ -430,7 +433,7 @@ def test_a_day_without_data_says_so(client: Any, seeded: sessionmaker[Session]) 
 def test_today_is_the_default_and_is_marked_in_progress(client: Any, seeded: sessionmaker[Session]) -> None:
     login(client, "leader")
     html = client.get("/report?lang=en").get_data(as_text=True)
-    today = rp.beijing_date(time.time())
+    today = local_date(time.time())
     assert f'value="{today.isoformat()}"' in html and i18n.t("report.in_progress", "en") in html
     assert "Next day" not in html  # nothing after today
 
@@ -443,7 +446,7 @@ def test_a_bad_day_is_400_with_a_reason(client: Any, app: Any, day: str, code: s
     assert resp.status_code == 400
     html = resp.get_data(as_text=True)
     assert 'id="report-error"' in html and "<b>x</b>" not in html  # the value is shown escaped
-    today = rp.beijing_date(time.time()).isoformat()
+    today = local_date(time.time()).isoformat()
     assert str(escape(i18n.t(f"report.err_{code}", "en", value=day, today=today))) in html
     resp = client.get("/report.csv", query_string={"day": day})
     assert resp.status_code == 400 and resp.get_json()["code"] == code and resp.get_json()["error"]
@@ -451,7 +454,7 @@ def test_a_bad_day_is_400_with_a_reason(client: Any, app: Any, day: str, code: s
 
 def test_a_future_day_is_400(client: Any, app: Any) -> None:
     login(client, "leader")
-    tomorrow = rp.beijing_date(time.time()) + timedelta(days=1)
+    tomorrow = local_date(time.time()) + timedelta(days=1)
     resp = client.get(f"/report?day={tomorrow.isoformat()}&lang=zh")
     assert resp.status_code == 400 and "未来" in resp.get_data(as_text=True)
     assert client.get(f"/report.csv?day={tomorrow.isoformat()}").get_json()["code"] == "future"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from dashboard.config import ROOT
-from dashboard.redis_conn import free_port
+from dashboard.live.connections import free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the Linux process table")
 
@@ -120,7 +120,7 @@ class RunnerProc:
 
 @pytest.fixture
 def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
-    """Start `python -m dashboard.runner` in its own session on free ports under tmp_path."""
+    """Start `python -m ops.runner` in its own session on free ports under tmp_path."""
     started: list[RunnerProc] = []
 
     def start(**extra: str) -> RunnerProc:
@@ -143,7 +143,7 @@ def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
         out_path = tmp_path / "runner.out"
         with out_path.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dashboard.runner"],
+                [sys.executable, "-m", "ops.runner"],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -258,7 +258,7 @@ def test_killed_worker_is_restarted(start_runner: Callable[..., RunnerProc]) -> 
 
 def test_restart_delay_doubles_and_resets_after_a_stable_run() -> None:
     """1, 2, 4 … 30 s while a child keeps dying young; 1 s again after it ran a while."""
-    from dashboard.runner import BACKOFF_MAX_S, STABLE_AFTER_S, Child, Runner, Settings
+    from ops.runner import BACKOFF_MAX_S, STABLE_AFTER_S, Child, Runner, Settings
 
     runner = Runner(Settings.from_env({}))
     child = Child("worker-1", spawn=lambda: pytest.fail("not started here"), stage=2)
@@ -270,7 +270,7 @@ def test_restart_delay_doubles_and_resets_after_a_stable_run() -> None:
 
 def test_signal_session_reaches_processes_in_groups_of_their_own() -> None:
     """Like an RQ work horse (setpgrp), a grandchild in its own group is still stopped with its session."""
-    from dashboard.runner import session_members, signal_session
+    from ops.runner import session_members, signal_session
 
     script = (
         "import os, subprocess, sys, time\n"
@@ -291,7 +291,7 @@ def test_signal_session_reaches_processes_in_groups_of_their_own() -> None:
 
 def test_urls_are_printed_without_passwords() -> None:
     """Database and Redis URLs in the banner and pids.json never show a password."""
-    from dashboard.runner import mask_url
+    from ops.runner import mask_url
 
     assert mask_url("postgresql://ops:s3cret@db:5432/dc") == "postgresql://ops:***@db:5432/dc"
     assert mask_url("redis://:s3cret@127.0.0.1:6390/0") == "redis://:***@127.0.0.1:6390/0"
@@ -300,7 +300,7 @@ def test_urls_are_printed_without_passwords() -> None:
 
 def test_exit_descriptions() -> None:
     """Exit codes and signals are told apart in the log."""
-    from dashboard.runner import describe_exit
+    from ops.runner import describe_exit
 
     assert describe_exit(3) == "exited with code 3"
     assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
@@ -309,7 +309,7 @@ def test_exit_descriptions() -> None:
 def test_the_feeds_server_takes_the_port_after_port_or_a_free_one_and_refuses_a_taken_ingest_port(
     tmp_path: Path,
 ) -> None:
-    from dashboard.runner import Runner, Settings
+    from ops.runner import Runner, Settings
 
     port = free_port()
     out = io.StringIO()

@@ -15,13 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callbacks import alarm as alarm_cb
-from dashboard import constants as c
-from dashboard import dal, geo, keys, lifecycle
-from dashboard import incident_service as svc
-from dashboard.aggregates import read_aggregates
-from dashboard.db import session_scope
-from dashboard.keys import SensorPoint
-from dashboard.models import AuditLog, Incident
+from dashboard.domain import geo, lifecycle
+from dashboard.domain import rules as c
+from dashboard.live import keys
+from dashboard.live.aggregates import read_aggregates
+from dashboard.live.keys import SensorPoint
+from dashboard.services import incidents as svc
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, Incident
 from tests.test_tick import event
 from workers import sensor_incidents as si
 from workers.benchmark import xadd_telemetry

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import constants as c
-from dashboard import geo
-from dashboard import simulator as sim_mod
-from dashboard.events import validate_event
-from dashboard.simulator import Simulator, build_fleet, build_units, local_hour
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.events import validate_event
+from simulator import feed as sim_mod
+from simulator.feed import Simulator, build_fleet, build_units, local_hour
 from workers.sensors import value_state
 
 BJ = ZoneInfo("Asia/Shanghai")

@@ -17,12 +17,14 @@ from selenium.webdriver.common.keys import Keys
 
 from callbacks import tablet as cb
 from callbacks.router import render_page
-from dashboard import constants as c
-from dashboard import geo, history, i18n, ids
-from dashboard.extensions import db_sessions
-from layouts import names
+from dashboard import i18n
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.live import history
+from dashboard.web.extensions import db_sessions
+from layouts import ids, names
 from layouts import tablet as lay
-from tests.helpers import PASSWORD, csrf_headers, incident, log_in_browser, login
+from tests.helpers import PASSWORD, csrf_headers, incident, log_in_browser, login, start_dash
 from workers.history import run_history
 from workers.tick import run_tick
 
@@ -232,7 +234,7 @@ def test_a_leader_drills_into_a_subdistrict_and_replays_the_past_on_a_tablet(
     request.getfixturevalue("live_ticks")
 
     dash_app = app.extensions["dash_app"]
-    dash_duo.start_server(dash_app, navigate=False)
+    start_dash(dash_duo, dash_app)
     dash_duo.driver.set_window_size(1024, 768)
     log_in_browser(dash_duo, dash_duo.server.url, "leader")  # a leader lands on the tablet
     until(lambda: dash_duo.driver.current_url.endswith("/tablet"), timeout=10)

@@ -13,9 +13,11 @@ import redis
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import aggregates, dal, geo, keys
-from dashboard import constants as c
-from dashboard.events import Event, validate_event
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.events import Event, validate_event
+from dashboard.live import aggregates, keys
+from dashboard.store import dal
 from workers import tick as tick_mod
 from workers.benchmark import xadd_telemetry
 from workers.tick import run_tick
@@ -292,7 +294,7 @@ def test_unreadable_stream_entries_are_skipped_and_counted(r: redis.Redis, sessi
 
 
 def test_ingest_then_tick_shows_the_new_events(r: redis.Redis, sessions: sessionmaker[Session]) -> None:
-    from dashboard.ingest import ingest_payload
+    from dashboard.services.ingest import ingest_payload
 
     now = time.time()
     seed_registry(sessions)
@@ -354,7 +356,7 @@ def test_a_long_tick_renews_its_lock(
 def test_todays_incidents_are_those_reported_today_not_those_stored_today(sessions: sessionmaker[Session]) -> None:
     # As the daily report counts them: one reported a minute before midnight and stored just after belongs to the
     # day before; one reported just after midnight counts today.
-    from workers.beijing import day_start
+    from dashboard.domain.beijing import day_start
 
     midnight = day_start(time.time())
     base = {"source": "test", "severity": 3, "title": "t", "lon": LON, "lat": LAT, "subdistrict": "110101001",

@@ -13,9 +13,9 @@ from dash.testing.browser import Browser
 from dash.testing.wait import until
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
-from dashboard import ids
 from dashboard.i18n import name
-from tests.helpers import log_in_browser
+from layouts import ids
+from tests.helpers import log_in_browser, start_dash
 from tests.test_dispatch_console import new_incident, stringify_id
 from tests.test_dispatch_console import units as units  # the console tests' fixture (F1, F2, A1 near Dongsi)
 
@@ -78,7 +78,7 @@ def test_a_dispatch_on_the_console_reaches_the_wall_open_in_another_browser_with
 ) -> None:
     new, dispatched = name("inc_state", "new", "zh"), name("inc_state", "dispatched", "zh")
     inc = new_incident(app, 2, "东四 火情 two screens")
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     base = dash_duo.server.url
 
     # Both sign in through the real form; the two pages load side by side.

@@ -15,11 +15,12 @@ from rq.cron import CronScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import fleet, geo, lifecycle
-from dashboard import incident_service as svc
-from dashboard.db import session_scope
-from dashboard.incident_service import ActionRequest, Actor
-from dashboard.models import AuditLog, DispatchAction, Unit, User
+from dashboard.domain import geo, lifecycle
+from dashboard.services import incidents as svc
+from dashboard.services.incidents import ActionRequest, Actor
+from dashboard.store.engine import session_scope
+from dashboard.store.models import AuditLog, DispatchAction, Unit, User
+from simulator import movement as fleet
 from tests.helpers import seed_users
 from workers import units as units_job
 

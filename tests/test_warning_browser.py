@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from dash.testing.wait import until
 
-from dashboard import constants as c
-from dashboard import ids
-from dashboard.aggregates import read_aggregates
-from dashboard.extensions import db_sessions
-from tests.helpers import log_in_browser, ticket
+from dashboard.domain import rules as c
+from dashboard.live.aggregates import read_aggregates
+from dashboard.web.extensions import db_sessions
+from layouts import ids
+from tests.helpers import log_in_browser, start_dash, ticket
 from workers.early_warning import run_baseline
 
 # Near 东四 (a residential block): eight noise complaints within twenty minutes.
@@ -31,7 +31,7 @@ def burst(n: int, now: float) -> list[dict[str, Any]]:
 def test_a_complaint_burst_raises_an_early_warning_that_appears_on_the_wall_map(
     dash_duo: Any, app: Any, live_ticks: None
 ) -> None:
-    dash_duo.start_server(app.extensions["dash_app"], navigate=False)
+    start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.set_window_size(1920, 1080)
     log_in_browser(dash_duo, dash_duo.server.url, "duty")
     dash_duo.wait_for_element(f"#{ids.MAP}", timeout=15)

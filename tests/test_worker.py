@@ -12,11 +12,13 @@ from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
 from sqlalchemy import Engine
 
-from dashboard import aggregates, dal, keys
-from dashboard import constants as c
-from dashboard.db import session_factory
+from dashboard.domain import rules as c
+from dashboard.live import aggregates, keys
+from dashboard.store import dal
+from dashboard.store.engine import session_factory
 from workers import tick as tick_mod
 from workers.benchmark import make_registry, make_telemetry, xadd_telemetry
+from workers.clients import job_clients
 from workers.telemetry import STATE_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,11 +60,11 @@ def test_simple_worker_reuses_its_clients_across_ticks(rq_redis: redis.Redis, jo
     queue = Queue(keys.QUEUE_TICK, connection=rq_redis)
     first = queue.enqueue(tick_mod.tick, result_ttl=60)
     SimpleWorker([queue], connection=rq_redis).work(burst=True)
-    clients = tick_mod._HOLDER.get(tick_mod.Config.from_env())
+    clients = job_clients()
     second = queue.enqueue(tick_mod.tick, result_ttl=60)
     SimpleWorker([queue], connection=rq_redis).work(burst=True)
     assert first.return_value()["status"] == second.return_value()["status"] == "ok"
-    assert tick_mod._HOLDER.get(tick_mod.Config.from_env()) is clients
+    assert job_clients() is clients
     assert json.loads(rq_redis.get(keys.TELEMETRY_STATE) or "{}")["state"]["v"] == STATE_VERSION
 
 

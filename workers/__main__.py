@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from dashboard.config import Config
-from dashboard.db import init_db, make_engine, session_factory
-from dashboard.redis_conn import make_redis
+from dashboard.live.connections import make_redis
+from dashboard.store.engine import init_db, make_engine, session_factory
 from workers.benchmark import bench_ticks
 from workers.tick import run_tick
 

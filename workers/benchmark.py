@@ -12,9 +12,11 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import dal, geo, keys
-from dashboard.events import Event
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.events import Event
+from dashboard.live import keys
+from dashboard.store import dal
 
 # Share of telemetry by kind in the benchmark mix (sensor readings dominate, as on the real network).
 _MIX: Final = ((c.SENSOR_READING, 0.85), (c.TRAFFIC_SPEED, 0.05), (c.PARKING, 0.05), (c.CROWD, 0.05))

@@ -13,9 +13,9 @@ from typing import Any, Final
 
 from rq import cron
 
-from dashboard import constants as c
-from dashboard import keys
 from dashboard.config import Config
+from dashboard.domain import rules as c
+from dashboard.live import keys
 from workers.deadlines import check_deadlines
 from workers.early_warning import BASELINE_REFRESH_S, refresh_baseline
 from workers.history import record_history

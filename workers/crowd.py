@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from dashboard import geo
-from dashboard.events import Event
-from dashboard.keys import CrowdData, SpotStatus
+from dashboard.domain import geo
+from dashboard.domain.events import Event
+from dashboard.live.keys import CrowdData, SpotStatus
 from workers.latest import keep_latest
 
 # Share of capacity at which each level starts; below the first is "low".

@@ -19,12 +19,11 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import incident_service as svc
-from dashboard import lifecycle
-from dashboard.config import Config
-from dashboard.db import session_scope
-from dashboard.models import utcnow
-from workers.tick import _HOLDER
+from dashboard.domain import lifecycle
+from dashboard.services import incidents as svc
+from dashboard.store.engine import session_scope
+from dashboard.store.models import utcnow
+from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
 
@@ -87,5 +86,5 @@ def run_deadlines(r: redis.Redis | None, sessions: sessionmaker[Session], now: d
 
 def check_deadlines() -> dict[str, Any]:
     """RQ job: one deadline check with the configuration from the environment (REDIS_URL, DATABASE_URL)."""
-    clients = _HOLDER.get(Config.from_env())
+    clients = job_clients()
     return run_deadlines(clients.redis, clients.sessions, utcnow())

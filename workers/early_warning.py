@@ -46,11 +46,14 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import dal, geo, keys
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import DAY_S, OFFSET_S, epoch, utc_datetime
 from dashboard.i18n import name
-from dashboard.keys import WarningItem, WarningsData
-from workers.beijing import epoch, utc_datetime
+from dashboard.live import keys
+from dashboard.live.keys import WarningItem, WarningsData
+from dashboard.store import dal
+from workers.clients import job_clients
 from workers.sensors import in_heating_season
 
 log = logging.getLogger(__name__)
@@ -146,8 +149,6 @@ KIND_CATEGORY: Final = {
 CATEGORY_KIND: Final = {"heating": "heating", "noise": "noise"}
 MAX_WARNINGS: Final = 50
 
-_OFFSET_S: Final = 8 * 3600
-_DAY_S: Final = 86_400
 _WEEK_H: Final = 168
 
 Baseline = dict[str, Any]
@@ -180,7 +181,7 @@ def poisson_sf(n: int, lam: float) -> float:
 
 def hour_of_week(t: float) -> int:
     """Beijing hour of the week, 0 = Monday 00:00–01:00 (1970-01-01 was a Thursday)."""
-    h = int((t + _OFFSET_S) // 3600)
+    h = int((t + OFFSET_S) // 3600)
     return ((h // 24 + 3) % 7) * 24 + h % 24
 
 
@@ -232,7 +233,7 @@ def cell_centre(cell: str) -> tuple[float, float]:
 
 def _is_night(t: float) -> bool:
     """Inside the night-time construction ban (Beijing time)."""
-    h = (t + _OFFSET_S) % _DAY_S / 3600
+    h = (t + OFFSET_S) % DAY_S / 3600
     return h >= NIGHT_FROM_H or h < NIGHT_TO_H
 
 
@@ -446,8 +447,8 @@ def learn_baseline(rows: Iterable[Sequence[Any]], now: float, days: int = BASELI
     cell / sub: within each category, each place's share over `days`, shrunk towards the place's share of all
     tickets, itself shrunk towards its share of the population.
     """
-    since = now - days * _DAY_S
-    recent_since = now - RECENT_DAYS * _DAY_S
+    since = now - days * DAY_S
+    recent_since = now - RECENT_DAYS * DAY_S
     how_counts = [0] * _WEEK_H
     cat_all: Counter[str] = Counter()
     cat_recent: Counter[str] = Counter()
@@ -856,7 +857,7 @@ def run_baseline(r: redis.Redis, sessions: sessionmaker[Session], now: float) ->
     out: they are what the tick judges, and a burst must not become its own norm."""
     until = now - LOOKBACK_S
     with sessions() as s:
-        rows = dal.ticket_places_since(s, utc_datetime(until - BASELINE_DAYS * _DAY_S))
+        rows = dal.ticket_places_since(s, utc_datetime(until - BASELINE_DAYS * DAY_S))
     base = learn_baseline(rows, until)
     r.set(keys.WARNINGS_BASELINE, json.dumps(base, separators=(",", ":")), ex=BASELINE_TTL_S)
     return {"status": "ok", "tickets": base["tickets"], "days": base["days"]}
@@ -864,8 +865,6 @@ def run_baseline(r: redis.Redis, sessions: sessionmaker[Session], now: float) ->
 
 def refresh_baseline() -> dict[str, Any]:
     """RQ job: learn the early-warning baseline with the configuration from the environment."""
-    from dashboard.config import Config
-    from workers.tick import _HOLDER  # here: the tick imports this module
 
-    clients = _HOLDER.get(Config.from_env())
+    clients = job_clients()
     return run_baseline(clients.redis, clients.sessions, time.time())

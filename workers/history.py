@@ -22,11 +22,10 @@ from typing import Any, Final, cast
 
 import redis
 
-from dashboard import constants as c
-from dashboard import keys
-from dashboard.aggregates import read_aggregates
-from dashboard.config import Config
-from dashboard.history import (
+from dashboard.domain import rules as c
+from dashboard.live import keys
+from dashboard.live.aggregates import read_aggregates
+from dashboard.live.history import (
     FORMAT_VERSION,
     SNAPSHOT_AGGREGATES,
     Figures,
@@ -40,7 +39,7 @@ from dashboard.history import (
     minute_floor,
     minute_rows,
 )
-from workers.tick import _HOLDER
+from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def _num(value: Any) -> float | None:
 
 
 def figures_of(datas: Mapping[str, Any]) -> Figures:
-    """The figures (dashboard.history.FIGURES) of a set of aggregate datas; None for what is missing."""
+    """The figures (dashboard.live.history.FIGURES) of a set of aggregate datas; None for what is missing."""
     kpi = datas.get(c.AGG_KPI) or {}
     severity = kpi.get("incidents_by_severity") or {}
     by_state = (datas.get(c.AGG_SENSORS) or {}).get("by_state") or {}
@@ -261,4 +260,4 @@ def run_history(r: redis.Redis, now: float) -> dict[str, Any]:
 
 def record_history() -> dict[str, Any]:
     """RQ job: one history run with the configuration from the environment (REDIS_URL)."""
-    return run_history(_HOLDER.get(Config.from_env()).redis, time.time())
+    return run_history(job_clients().redis, time.time())

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from dashboard import constants as c
-from dashboard import geo
-from dashboard.keys import HotlineData
-from workers.beijing import day_start, epoch, hour_of
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import day_start, epoch, hour_of
+from dashboard.live.keys import HotlineData
 
 _RESPONSE_S: Final = c.HOTLINE_RESPONSE_H * 3600
 _DAY_S: Final = 86_400

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from dashboard import constants as c
-from dashboard.keys import IncidentItem, IncidentsData, SummonsItem
-from workers.beijing import epoch
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import epoch
+from dashboard.live.keys import IncidentItem, IncidentsData, SummonsItem
 
 MAX_ITEMS: Final = 200
 

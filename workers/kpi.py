@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dashboard import constants as c
-from dashboard.keys import CrowdData, HotlineData, IncidentsData, KpiData, SensorsData, TrafficData
+from dashboard.domain import rules as c
+from dashboard.live.keys import CrowdData, HotlineData, IncidentsData, KpiData, SensorsData, TrafficData
 
 
 def compute_kpi(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.events import Event
+from dashboard.domain.events import Event
 
 
 def keep_latest(table: dict[str, dict[str, Any]], key: str, ev: Event, fields: tuple[str, ...]) -> None:

@@ -43,13 +43,15 @@ import redis
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import dal, geo, keys
-from dashboard.aggregates import read_aggregates
-from dashboard.config import Config
-from dashboard.db import session_scope
+from dashboard.domain import geo
+from dashboard.domain import rules as c
 from dashboard.i18n import name, t
-from dashboard.models import utcnow
+from dashboard.live import keys
+from dashboard.live.aggregates import read_aggregates
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.store.models import utcnow
+from workers.clients import job_clients
 from workers.sensors import at_or_beyond, in_season, is_low
 
 log = logging.getLogger(__name__)
@@ -644,7 +646,7 @@ def _case_state(case: Any, members: list[TicketIn], incidents: Mapping[int, Inci
 
 def _store(s: Session, decisions: Sequence[Decision], checked: Sequence[int], now: datetime) -> dict[str, int]:
     """Write the run's cases, links and checks in the caller's transaction, with one audit entry."""
-    from dashboard.models import Case, CaseLink
+    from dashboard.store.models import Case, CaseLink
 
     cases_new = links_new = 0
     by_db: dict[int, Any] = {}
@@ -748,9 +750,8 @@ def _run_locked(r: redis.Redis, sessions: sessionmaker[Session], now: float, rul
 
 def link_tickets() -> dict[str, Any]:
     """RQ job: one linking run with the configuration from the environment."""
-    from workers.tick import _HOLDER
 
-    clients = _HOLDER.get(Config.from_env())
+    clients = job_clients()
     try:
         return run_linking(clients.redis, clients.sessions, utcnow().timestamp())
     except SQLAlchemyError:

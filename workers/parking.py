@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dashboard import geo
-from dashboard.events import Event
-from dashboard.keys import LotStatus, ParkingData
+from dashboard.domain import geo
+from dashboard.domain.events import Event
+from dashboard.live.keys import LotStatus, ParkingData
 from workers.latest import keep_latest
 
 

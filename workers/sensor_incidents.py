@@ -27,16 +27,17 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import dal, geo, lifecycle, settings
-from dashboard import incident_service as svc
-from dashboard.aggregates import read_aggregates
-from dashboard.config import Config
-from dashboard.db import session_scope
+from dashboard.domain import geo, lifecycle
+from dashboard.domain import rules as c
 from dashboard.i18n import name
-from dashboard.keys import SensorPoint
-from dashboard.models import utcnow
-from workers.tick import _HOLDER
+from dashboard.live.aggregates import read_aggregates
+from dashboard.live.keys import SensorPoint
+from dashboard.services import incidents as svc
+from dashboard.services import tunables as settings
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+from dashboard.store.models import utcnow
+from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
 
@@ -217,5 +218,5 @@ def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: f
 
 def check_sensor_alarms() -> dict[str, Any]:
     """RQ job: one sensor-alarm check with the configuration from the environment."""
-    clients = _HOLDER.get(Config.from_env())
+    clients = job_clients()
     return run_sensor_incidents(clients.redis, clients.sessions, utcnow().timestamp())

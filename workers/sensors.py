@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
-from dashboard import constants as c
-from dashboard import season
-from dashboard.events import Event
-from dashboard.keys import SensorPoint, SensorsData
+from dashboard.domain import rules as c
+from dashboard.domain import season
+from dashboard.domain.beijing import local_date
+from dashboard.domain.events import Event
+from dashboard.live.keys import SensorPoint, SensorsData
 
-_BEIJING: Final = timezone(timedelta(hours=8))
 # Order of urgency used to sort alarms (most severe first).
 _RANK: Final = {c.STATE_ALARM: 0, c.STATE_WARNING: 1, c.STATE_NORMAL: 2, c.STATE_SILENT: 3}
 STATES: Final = (c.STATE_NORMAL, c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT)
@@ -29,7 +28,7 @@ def is_low(spec: Mapping[str, float | str] | None) -> bool:
 
 def in_heating_season(ts: float) -> bool:
     """True when epoch time `ts` falls in Beijing's heating season (constants.HEATING_SEASON, Beijing dates)."""
-    return season.in_heating_season(datetime.fromtimestamp(ts, _BEIJING).date())
+    return season.in_heating_season(local_date(ts))
 
 
 def in_season(spec: Mapping[str, float | str] | None, ts: float | None) -> bool:
@@ -67,7 +66,7 @@ def value_state(
 
 def fold_reading(state: dict[str, Any], ev: Event, thresholds: Thresholds = c.SENSOR_TYPES) -> None:
     """Fold one sensor_reading into the telemetry state (in place); log a transition into alarm (by the
-    thresholds in force: the administrator's, see dashboard.settings)."""
+    thresholds in force: the administrator's, see dashboard.services.tunables)."""
     sensors: dict[str, dict[str, Any]] = state["sensors"]
     sid = ev["sensor_id"]
     prev = sensors.get(sid)

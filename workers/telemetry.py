@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from dashboard import constants as c
-from dashboard.events import Event
+from dashboard.domain import rules as c
+from dashboard.domain.events import Event
 from workers.crowd import fold_spot
 from workers.parking import fold_lot
 from workers.sensors import Thresholds, fold_reading
@@ -51,7 +51,7 @@ def new_state() -> dict[str, Any]:
 def fold_into(state: dict[str, Any], events: Iterable[Event], thresholds: Thresholds | None = None) -> int:
     """Fold events into `state` in place (the fast path of the tick); return how many were skipped.
 
-    `thresholds`: the sensor thresholds in force (dashboard.settings), default the constants'.
+    `thresholds`: the sensor thresholds in force (dashboard.services.tunables), default the constants'.
     """
     skipped = 0
     folders = _FOLDERS

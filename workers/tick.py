@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -18,18 +17,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import redis
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import constants as c
-from dashboard import dal, keys, settings
-from dashboard.aggregates import write_aggregates
-from dashboard.config import Config
-from dashboard.db import make_engine, session_factory
-from dashboard.events import Event
-from dashboard.redis_conn import make_redis
-from workers.beijing import day_start, utc_datetime
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import day_start, utc_datetime
+from dashboard.domain.events import Event
+from dashboard.live import keys
+from dashboard.live.aggregates import write_aggregates
+from dashboard.services import tunables as settings
+from dashboard.store import dal
+from workers.clients import job_clients
 from workers.crowd import compute_crowd
 from workers.early_warning import Baseline, compute_warnings, load_baseline, track
 from workers.hotline import compute_hotline, query_since
@@ -302,65 +300,9 @@ def _run_locked(
     return result
 
 
-@dataclass
-class _Clients:
-    """The Redis client and SQL engine of one process for one configuration."""
-
-    pid: int
-    redis_url: str
-    database_url: str
-    redis: redis.Redis
-    engine: Engine
-    sessions: sessionmaker[Session]
-
-
-class _ClientHolder:
-    """Per-process, lazily created Redis client and SQL engine for the RQ job.
-
-    Why: the tick runs every second, and a new engine per tick would pay a fresh database connection
-    (PostgreSQL: several ms) and SQLAlchemy's statement compilation every time. Under RQ's SimpleWorker
-    (recommended for the tick queue) the job runs in the long-lived worker process, so this cache lives
-    for the whole process. Under the forking Worker each job runs in a fresh child: the holder is then
-    rebuilt per job, and a holder inherited from the parent is never reused (its pid differs): its
-    engine is disposed without closing the parent's sockets. A changed REDIS_URL / DATABASE_URL also
-    replaces it, which tests rely on.
-    """
-
-    def __init__(self) -> None:
-        self._clients: _Clients | None = None
-
-    def get(self, config: Config) -> _Clients:
-        """The clients for `config` in this process, created on first use."""
-        cur = self._clients
-        pid = os.getpid()
-        if (
-            cur is not None
-            and cur.pid == pid
-            and cur.redis_url == config.redis_url
-            and cur.database_url == config.database_url
-        ):
-            return cur
-        if cur is not None:
-            # close=False: in a forked child the pooled connections still belong to the parent.
-            cur.engine.dispose(close=cur.pid == pid)
-        engine = make_engine(config.database_url)
-        self._clients = _Clients(
-            pid=pid,
-            redis_url=config.redis_url,
-            database_url=config.database_url,
-            redis=make_redis(config.redis_url),
-            engine=engine,
-            sessions=session_factory(engine),
-        )
-        return self._clients
-
-
-_HOLDER: Final = _ClientHolder()
-
-
 def tick() -> dict[str, Any]:
     """RQ job: one tick with the configuration from the environment (REDIS_URL, DATABASE_URL)."""
-    clients = _HOLDER.get(Config.from_env())
+    clients = job_clients()
     result = run_tick(clients.redis, clients.sessions, time.time())
     if result["status"] == "ok" and result["ms"]["total"] > SLOW_TICK_MS:
         log.warning("slow tick: %d events in %.0f ms %s", result["events"], result["ms"]["total"], result["ms"])

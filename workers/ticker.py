@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from dashboard import constants as c
-from dashboard import geo, i18n
-from dashboard.keys import TickerData, TickerItem
-from workers.beijing import epoch
+from dashboard import i18n
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.domain.beijing import epoch
+from dashboard.live.keys import TickerData, TickerItem
 
 MAX_ITEMS: Final = 30
 

@@ -33,12 +33,15 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import fleet, keys, lifecycle
-from dashboard import incident_service as svc
 from dashboard.config import Config
-from dashboard.db import session_scope
-from dashboard.models import DispatchAction, Incident, Unit, utcnow
-from workers.tick import _HOLDER, run_tick
+from dashboard.domain import lifecycle
+from dashboard.live import keys
+from dashboard.services import incidents as svc
+from dashboard.store.engine import session_scope
+from dashboard.store.models import DispatchAction, Incident, Unit, utcnow
+from simulator import movement as fleet
+from workers.clients import job_clients
+from workers.tick import run_tick
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,7 @@ def move_units() -> dict[str, Any]:
     config = Config.from_env()
     if not config.simulator:
         return {"status": "off"}
-    clients = _HOLDER.get(config)
+    clients = job_clients(config)
     return {"status": "ok", **run_units(clients.redis, clients.sessions, utcnow())}
 
 
@@ -192,7 +195,7 @@ def run_prompt_tick(r: redis.Redis, sessions: sessionmaker[Session], wait_s: flo
 
 def prompt_tick() -> dict[str, Any]:
     """RQ job enqueued by incident_service.request_tick: clear the pending mark, then tick at once."""
-    clients = _HOLDER.get(Config.from_env())
+    clients = job_clients()
     # Cleared before anything is read: a change committed from now on asks for (and gets) a tick of its own.
     clients.redis.delete(svc.PROMPT_TICK_PENDING)
     return run_prompt_tick(clients.redis, clients.sessions)

@@ -1,0 +1,194 @@
+"""Health of every data source, of the workers and of the queues, for the administrator's page (read-only).
+
+Data sources: what the ingest records in Redis (dashboard/ingest.py `_count`): accepted and rejected counters
+(keys.INGEST_STATS), the time of the latest accepted event (keys.INGEST_LAST), accepted events per minute
+(keys.ingest_minute_key) and the latest rejected events with their reasons (keys.ingest_rejects_key).
+
+Workers and queues: RQ's own records, read without side effects (registry counts without their clean-up):
+for each queue the jobs queued, started, failed, finished, deferred and scheduled, the latest failed jobs with
+the last line of their error; every worker with its state, queues, current job and heartbeat; the `rq cron`
+schedulers; and the tick's own heartbeat (keys.LAST_TICK).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any, Final
+
+import redis
+from rq import Queue, Worker
+from rq.cron_scheduler_registry import get_keys as cron_scheduler_names
+from rq.job import Job
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+
+from dashboard.live import keys
+
+log = logging.getLogger(__name__)
+
+# A source that sent nothing accepted for this long is "quiet", then "silent".
+SOURCE_QUIET_AFTER_S: Final = 60
+SOURCE_SILENT_AFTER_S: Final = 300
+# A worker whose heartbeat is older than this is shown as late (RQ's default heartbeat is every few seconds).
+WORKER_LATE_AFTER_S: Final = 60
+# The latest failed jobs listed per queue.
+FAILED_LISTED: Final = 5
+# The tick is late after this long without one (as /healthz says).
+TICK_LATE_AFTER_S: Final = 5.0
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def per_minute(previous: int, current: int, now: float) -> float:
+    """Events in the last 60 s, estimated from two fixed minutes: the current one so far plus the share of the
+    previous one that still lies within the window (pure)."""
+    into = (now % 60) / 60
+    return round(current + previous * (1 - into), 1)
+
+
+def source_state(last_at: float | None, now: float) -> str:
+    """live / quiet / silent / never by the age of the latest accepted event (pure)."""
+    if last_at is None:
+        return "never"
+    age = now - last_at
+    if age <= SOURCE_QUIET_AFTER_S:
+        return "live"
+    return "quiet" if age <= SOURCE_SILENT_AFTER_S else "silent"
+
+
+def sources(r: redis.Redis, now: float) -> list[dict[str, Any]]:
+    """Every source the ingest has seen, by name: counters, last event, events per minute, latest rejections."""
+    minute = int(now // 60)
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(keys.INGEST_STATS)
+    pipe.hgetall(keys.INGEST_LAST)
+    pipe.hgetall(keys.ingest_minute_key(minute - 1))
+    pipe.hgetall(keys.ingest_minute_key(minute))
+    stats_raw, last_raw, prev_raw, cur_raw = pipe.execute()
+    counters: dict[str, dict[str, int]] = {}
+    for field, value in stats_raw.items():
+        name, _, what = _s(field).rpartition(":")
+        try:
+            counters.setdefault(name, {})[what] = int(value)
+        except ValueError:
+            continue
+    last = {_s(k): float(v) for k, v in last_raw.items()}
+    prev = {_s(k): int(v) for k, v in prev_raw.items()}
+    cur = {_s(k): int(v) for k, v in cur_raw.items()}
+    names = sorted(set(counters) | set(last))
+    pipe = r.pipeline(transaction=False)
+    for name in names:
+        pipe.lrange(keys.ingest_rejects_key(name), 0, keys.INGEST_REJECTS_KEEP - 1)
+    rejects = pipe.execute() if names else []
+    out = []
+    for name, latest in zip(names, rejects, strict=True):
+        entries = []
+        for raw in latest:
+            try:
+                entries.append(json.loads(raw))
+            except ValueError:
+                continue
+        last_at = last.get(name)
+        out.append({
+            "source": name,
+            "accepted": counters.get(name, {}).get("accepted", 0),
+            "rejected": counters.get(name, {}).get("rejected", 0),
+            "last_at": last_at,
+            "age_s": None if last_at is None else max(0.0, now - last_at),
+            "state": source_state(last_at, now),
+            "per_minute": per_minute(prev.get(name, 0), cur.get(name, 0), now),
+            "rejections": entries,
+        })
+    return out
+
+
+def _last_line(text: str | None) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _failed_jobs(r: redis.Redis, registry: FailedJobRegistry) -> list[dict[str, Any]]:
+    """The latest failed jobs of a queue: id, function, when it ended and the last line of its error."""
+    ids = registry.get_job_ids(0, FAILED_LISTED - 1, desc=True, cleanup=False)
+    out: list[dict[str, Any]] = []
+    for job_id, job in zip(ids, Job.fetch_many(ids, connection=r), strict=True):
+        if job is None:
+            out.append({"id": job_id, "func": None, "ended_at": None, "error": ""})
+            continue
+        try:
+            result = job.latest_result()
+            error = _last_line(result.exc_string if result is not None else None)
+            func = job.func_name
+        except Exception:  # a job pickled by other code may not load here; show what we know
+            error, func = "", None
+        out.append({"id": job_id, "func": func,
+                    "ended_at": job.ended_at.timestamp() if job.ended_at else None, "error": error})
+    return out
+
+
+def queues(r: redis.Redis, names: Iterable[str] = (keys.QUEUE_TICK, keys.QUEUE_DEFAULT)) -> list[dict[str, Any]]:
+    """Each queue's job counts by RQ registry (no clean-up: reading never moves a job) and latest failures."""
+    wanted = list(dict.fromkeys([*names, *(q.name for q in Queue.all(connection=r))]))
+    out = []
+    for name in wanted:
+        q = Queue(name, connection=r)
+        failed = FailedJobRegistry(queue=q)
+        out.append({
+            "name": name,
+            "queued": q.count,
+            "started": StartedJobRegistry(queue=q).get_job_count(cleanup=False),
+            "failed": failed.get_job_count(cleanup=False),
+            "finished": FinishedJobRegistry(queue=q).get_job_count(cleanup=False),
+            "deferred": DeferredJobRegistry(queue=q).get_job_count(cleanup=False),
+            "scheduled": ScheduledJobRegistry(queue=q).get_job_count(cleanup=False),
+            "failed_jobs": _failed_jobs(r, failed),
+        })
+    return out
+
+
+def workers(r: redis.Redis, now: float) -> list[dict[str, Any]]:
+    """Every registered RQ worker: name, state, queues, current job, heartbeat age, job counts."""
+    out = []
+    for w in sorted(Worker.all(connection=r), key=lambda w: w.name):
+        beat = w.last_heartbeat.timestamp() if w.last_heartbeat else None
+        age = None if beat is None else max(0.0, now - beat)
+        out.append({
+            "name": w.name,
+            "state": str(w.get_state()),
+            "queues": w.queue_names(),
+            "current_job": w.get_current_job_id(),
+            "heartbeat_age_s": age,
+            "late": age is None or age > WORKER_LATE_AFTER_S,
+            "successful": int(w.successful_job_count or 0),
+            "failed": int(w.failed_job_count or 0),
+            "birth": w.birth_date.timestamp() if w.birth_date else None,
+        })
+    return out
+
+
+def system(r: redis.Redis, now: float) -> dict[str, Any]:
+    """Everything the health tab shows; {"ok": False, "error": …} when Redis cannot answer."""
+    try:
+        last_tick = r.get(keys.LAST_TICK)
+        tick_age = None if last_tick is None else max(0.0, now - float(last_tick))
+        return {
+            "ok": True,
+            "sources": sources(r, now),
+            "queues": queues(r),
+            "workers": workers(r, now),
+            "schedulers": cron_scheduler_names(r),
+            "tick_age_s": tick_age,
+            "tick_ok": tick_age is not None and tick_age < TICK_LATE_AFTER_S,
+        }
+    except redis.RedisError as exc:
+        log.warning("health of sources and workers unavailable: %s", exc)
+        return {"ok": False, "error": str(exc)}

@@ -1,0 +1,1 @@
+"""Every state-changing action of the product, each with its role check and its audit entry."""

@@ -1,0 +1,233 @@
+"""Store validated events: telemetry into a bounded Redis stream, durable events into SQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard.domain import rules as c
+from dashboard.domain.events import _SOURCE_RE as SOURCE_RE
+from dashboard.domain.events import Event, Rejection, validate_batch
+from dashboard.live import keys
+from dashboard.store import dal
+from dashboard.store.engine import session_scope
+
+log = logging.getLogger(__name__)
+
+# Dedupe and append in one atomic step, so an event is never marked seen without being stored.
+_STORE_TELEMETRY_LUA = """
+local maxlen = ARGV[1]
+local ttl = ARGV[2]
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i + 1])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+
+RETRY_AFTER_S = 5
+# SQLite (the single-machine set-up) refuses a write at once with "database is locked" when another connection
+# committed since this transaction first read: a fresh transaction a moment later succeeds. PostgreSQL never says
+# it. Pauses before each new attempt, seconds.
+LOCKED_RETRY_PAUSES_S: tuple[float, ...] = (0.05, 0.2, 0.5)
+
+
+def is_sqlite_locked(exc: BaseException) -> bool:
+    """True for SQLite's transient "database is locked" (not for a database that is really away)."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _store_durable(sessions: sessionmaker[Session], durable: list[Event]) -> dal.StoreResult:
+    """dal.store_durable in a transaction of its own, again in a fresh one while SQLite says it is locked."""
+    pauses = iter(LOCKED_RETRY_PAUSES_S)
+    while True:
+        try:
+            with session_scope(sessions) as session:
+                return dal.store_durable(session, durable)
+        except OperationalError as exc:
+            pause = next(pauses, None)
+            if pause is None or not is_sqlite_locked(exc):
+                raise
+            log.info("database locked while storing %d durable events: again in %.2f s", len(durable), pause)
+            time.sleep(pause)
+
+
+@dataclass
+class IngestResult:
+    """The outcome of one ingest request."""
+
+    accepted: int = 0
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    unavailable: list[dict[str, Any]] = field(default_factory=list)  # valid, but not storable right now
+    error: str | None = None  # a whole-body error
+
+    @property
+    def status(self) -> int:
+        """HTTP status for this outcome."""
+        if self.error:
+            return 400
+        if self.unavailable:
+            return 503
+        if self.rejected and not self.accepted and not self.duplicates:
+            return 422
+        return 200
+
+    def body(self) -> dict[str, Any]:
+        """JSON response body."""
+        out: dict[str, Any] = {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.as_dict() for r in self.rejected],
+        }
+        if self.unavailable:
+            out["unavailable"] = self.unavailable
+            out["retry_after_s"] = RETRY_AFTER_S
+            out["message"] = "some events could not be stored right now; resend those listed in 'unavailable'"
+        if self.error:
+            out = {"error": self.error}
+        return out
+
+
+def _ref(ev: Event, index: int) -> dict[str, Any]:
+    """A short reference to an event in a response."""
+    return {"index": index, "event_id": ev["event_id"]}
+
+
+def _compact(ev: Event) -> str:
+    """Compact JSON of a normalised event, as stored in the streams."""
+    return json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
+
+
+def store_telemetry(r: redis.Redis, events: list[Event]) -> list[bool]:
+    """Append telemetry to the stream, skipping IDs already seen; True where an event was new."""
+    if not events:
+        return []
+    script = r.register_script(_STORE_TELEMETRY_LUA)
+    key_list = [keys.TELEMETRY_STREAM] + [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in events]
+    args = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S] + [_compact(ev) for ev in events]
+    flags = script(keys=key_list, args=args)
+    return [bool(f) for f in flags]
+
+
+def ingest_payload(
+    payload: Any, now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
+) -> IngestResult:
+    """Validate a request body and store every valid event; report each one that was not stored."""
+    pairs, rejected, error = validate_batch(payload, now, max_events)
+    result = IngestResult(rejected=rejected, error=error)
+    if error:
+        return result
+    valid = [ev for _, ev in pairs]
+    index_of = {id(ev): i for i, ev in pairs}
+    telemetry = [ev for ev in valid if ev["kind"] in c.TELEMETRY_KINDS]
+    durable = [ev for ev in valid if ev["kind"] in c.DURABLE_KINDS]
+
+    if durable:
+        try:
+            stored = _store_durable(sessions, durable)
+        except SQLAlchemyError as exc:
+            if is_sqlite_locked(exc):
+                log.warning("database still locked: %d durable events refused with 503 (the sender resends them)",
+                            len(durable))
+            else:
+                log.exception("database unavailable: %d durable events not stored", len(durable))
+            result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in durable]
+        else:
+            result.accepted += len(stored.stored)
+            result.duplicates += [_ref(ev, index_of[id(ev)]) for ev in stored.duplicates]
+            result.rejected += [
+                Rejection(index_of[id(ev)], ev["event_id"], _unknown_reason(ev)) for ev in stored.unknown
+            ]
+            _notify_durable(r, stored.stored)
+
+    if telemetry:
+        try:
+            flags = store_telemetry(r, telemetry)
+        except redis.RedisError as exc:
+            log.warning("redis unavailable: %d telemetry events refused with 503 (%s)", len(telemetry), exc)
+            result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in telemetry]
+        else:
+            for ev, new in zip(telemetry, flags, strict=True):
+                if new:
+                    result.accepted += 1
+                else:
+                    result.duplicates.append(_ref(ev, index_of[id(ev)]))
+    result.rejected.sort(key=lambda rej: rej.index)
+    _count(r, pairs, payload, result, now)
+    return result
+
+
+def _unknown_reason(ev: Event) -> dict[str, str]:
+    """Why an update was refused: what it refers to does not exist."""
+    if ev["kind"] == c.INCIDENT_UPDATE:
+        return {"incident_id": "no incident with this id from this source"}
+    return {"ticket_id": "no ticket with this id from this source"}
+
+
+def _notify_durable(r: redis.Redis, events: list[Event]) -> None:
+    """Tell the ticker about new incidents and tickets; they are safe in SQL even if this fails."""
+    if not events:
+        return
+    try:
+        pipe = r.pipeline(transaction=False)
+        for ev in events:
+            pipe.xadd(keys.DURABLE_STREAM, {"e": _compact(ev)}, maxlen=keys.DURABLE_STREAM_MAXLEN, approximate=True)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("durable events stored in SQL but not announced to the ticker: %s", exc)
+
+
+def _raw_source(payload: Any, index: int) -> str:
+    """The source named by the raw event at `index` of a request body, or "unknown" (absent or invalid)."""
+    if isinstance(payload, dict) and isinstance(payload.get("events"), list):
+        items: list[Any] = payload["events"]
+    else:
+        items = payload if isinstance(payload, list) else [payload]
+    raw = items[index] if 0 <= index < len(items) else None
+    source = raw.get("source") if isinstance(raw, dict) else None
+    return source if isinstance(source, str) and SOURCE_RE.match(source) else "unknown"
+
+
+def _count(r: redis.Redis, pairs: list[tuple[int, Event]], payload: Any, result: IngestResult, now: float) -> None:
+    """Per-source health of data sources: accepted/rejected counters, time of the latest accepted event,
+    accepted events per minute, and the latest rejections with their reasons (bounded)."""
+    not_stored = {rej.index for rej in result.rejected}
+    not_stored |= {ref["index"] for ref in (*result.duplicates, *result.unavailable)}
+    accepted: dict[str, int] = {}
+    for i, ev in pairs:
+        accepted[ev["source"]] = accepted.get(ev["source"], 0) + (i not in not_stored)
+    rejected: dict[str, list[str]] = {}
+    for rej in result.rejected:
+        entry = {"at": now, "index": rej.index, "event_id": rej.event_id, "errors": rej.errors}
+        rejected.setdefault(_raw_source(payload, rej.index), []).append(_compact(entry))
+    minute_key = keys.ingest_minute_key(int(now // 60))
+    try:
+        pipe = r.pipeline(transaction=False)
+        for source, n in accepted.items():
+            pipe.hincrby(keys.INGEST_STATS, f"{source}:accepted", n)
+            if n:
+                pipe.hset(keys.INGEST_LAST, source, repr(float(now)))
+                pipe.hincrby(minute_key, source, n)
+        if any(accepted.values()):
+            pipe.expire(minute_key, keys.INGEST_MINUTE_TTL_S)
+        for source, entries in rejected.items():
+            pipe.hincrby(keys.INGEST_STATS, f"{source}:rejected", len(entries))
+            # Newest first: LPUSH pushes each in turn, so the last of the batch ends up at the head.
+            pipe.lpush(keys.ingest_rejects_key(source), *entries[-keys.INGEST_REJECTS_KEEP:])
+            pipe.ltrim(keys.ingest_rejects_key(source), 0, keys.INGEST_REJECTS_KEEP - 1)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("ingest counters not updated: %s", exc)

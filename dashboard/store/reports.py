@@ -1,0 +1,45 @@
+"""Data access of the daily report: the SQL queries for one day's incidents and hotline tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.report.build import IncidentRow, TicketRow
+from dashboard.store.dal import TICKET_ROW_COLUMNS
+from dashboard.store.models import HotlineTicket, Incident, Sensor
+
+
+def incidents_reported(session: Session, start: datetime, end: datetime) -> list[IncidentRow]:
+    """Incidents reported in [start, end), with the type of their sensor when one is linked and registered."""
+    rows = session.execute(
+        select(
+            Incident.severity,
+            Incident.category,
+            Incident.state,
+            Incident.source,
+            Incident.subdistrict,
+            Incident.sensor_id,
+            Sensor.type,
+            Incident.reported_at,
+            Incident.acknowledged_at,
+            Incident.resolved_at,
+        )
+        .outerjoin(Sensor, Sensor.id == Incident.sensor_id)
+        .where(Incident.reported_at >= start, Incident.reported_at < end)
+        .order_by(Incident.reported_at, Incident.id)
+    )
+    return [IncidentRow._make(r) for r in rows]
+
+
+def tickets_received(session: Session, start: datetime, end: datetime) -> list[TicketRow]:
+    """Hotline tickets received in [start, end) (the range uses the index ix_ticket_received)."""
+    # The very columns of the wall's hotline aggregate, so the report's rates are computed from the same rows.
+    rows = session.execute(
+        select(*TICKET_ROW_COLUMNS)
+        .where(HotlineTicket.received_at >= start, HotlineTicket.received_at < end)
+        .order_by(HotlineTicket.received_at, HotlineTicket.id)
+    )
+    return [TicketRow._make(r) for r in rows]

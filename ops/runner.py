@@ -1,0 +1,745 @@
+"""One command runs the whole command centre on one machine: Redis, RQ workers, the tick, the web and the simulator.
+
+    python -m ops.runner        (what `make run` does)
+
+Every child runs in its own session, is restarted with backoff when it dies, and is stopped with its whole
+session on Ctrl-C or SIGTERM; Redis goes last. Child output goes to stdout with a name prefix and to
+instance/logs/<child>.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from http.client import HTTPException
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from dashboard.config import INSTANCE_DIR, ROOT, Config
+from dashboard.live.keys import QUEUE_DEFAULT, QUEUE_TICK
+
+# The bundled Redis prefers this port (not 6379, so it never collides with a system Redis).
+REDIS_PORT_DEFAULT = 6390
+# How long a child may take to stop after SIGTERM before its whole session gets SIGKILL.
+STOP_GRACE_S = 10.0
+# Restart delays double from 1 s up to this while a child keeps dying young.
+BACKOFF_MAX_S = 30.0
+# A child that ran this long before dying is restarted after the shortest delay again.
+STABLE_AFTER_S = 60.0
+# How long to wait for the web server before saying so (the simulator waits for it regardless).
+WEB_READY_WARN_S = 60.0
+# Threads of the feeds' server (one process: the feeds' batches are short and mostly wait on Redis and SQL).
+INGEST_THREADS = 8
+# Log files are rotated (one backup kept) at this size: the system is meant to run for weeks.
+LOG_MAX_BYTES = 20 * 1024 * 1024
+POLL_S = 0.2
+NAME_WIDTH = 9
+
+_HAVE_PROC = Path("/proc/self/stat").exists()
+
+# Run before exec in each child: die with the runner even if the runner is SIGKILLed (Linux only).
+_DIE_WITH_RUNNER = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"  # 1 = PR_SET_PDEATHSIG
+    "os.getppid() == int(sys.argv[1]) or sys.exit('runner gone before start')\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+# --- the process table ----------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat from the state on (index 0 = field 3), or None when the process is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Start time of `pid` in clock ticks since boot (tells a process from a later one reusing its PID)."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of session `sid`: a child, its workers, and anything they left behind."""
+    if not _HAVE_PROC:
+        try:
+            os.killpg(sid, 0)
+        except ProcessLookupError:
+            return []
+        return [sid]
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        fields = _stat(int(entry.name))
+        if fields and fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry.name))
+    return members
+
+
+def signal_session(sid: int, sig: int) -> int:
+    """Send `sig` to every process of session `sid` (RQ puts its work horses in groups of their own)."""
+    if not _HAVE_PROC:
+        try:
+            os.killpg(sid, sig)
+        except ProcessLookupError:
+            return 0
+        return 1
+    sent = 0
+    for pid in session_members(sid):
+        try:
+            os.kill(pid, sig)
+            sent += 1
+        except ProcessLookupError:
+            continue  # it exited between the scan and the kill: nothing left to stop
+    return sent
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+class Console:
+    """Prefixed lines on stdout, one writer at a time."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        """Write to `stream` (stdout)."""
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._broken = False
+
+    def line(self, name: str, text: str) -> None:
+        """Print `text` as one line from `name`."""
+        stamp = time.strftime("%H:%M:%S")
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                self._stream.write(f"{stamp} {name:<{NAME_WIDTH}}| {text}\n")
+                self._stream.flush()
+            except BrokenPipeError:
+                # stdout was closed (e.g. piped into `head`): keep running, the log files still have everything.
+                self._broken = True
+
+
+class LogSink:
+    """Lines of one child: to instance/logs/<name>.log (rotated) and, prefixed, to the console."""
+
+    def __init__(self, name: str, path: Path, console: Console) -> None:
+        """Append to `path`, echo to `console`."""
+        self.name = name
+        self.path = path
+        self.console = console
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("a", encoding="utf-8")
+
+    def write(self, text: str) -> None:
+        """Record one line."""
+        with self._lock:
+            self._fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+            self._fh.flush()
+            if self._fh.tell() > LOG_MAX_BYTES:
+                self._fh.close()
+                self.path.replace(self.path.with_suffix(".log.1"))
+                self._fh = self.path.open("a", encoding="utf-8")
+        self.console.line(self.name, text)
+
+    def pump(self, stream: IO[bytes]) -> None:
+        """Copy a child's output until it closes (run in a thread per child)."""
+        with stream:
+            for raw in stream:
+                self.write(raw.decode("utf-8", errors="replace").rstrip())
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._fh.close()
+
+
+# --- children ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    """One supervised process and its restart bookkeeping."""
+
+    name: str
+    spawn: Callable[[], subprocess.Popen[bytes]]
+    stage: int  # shutdown order: lower stages stop first
+    gate: Callable[[], bool] = lambda: True  # start only once this holds (the simulator waits for the web)
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    next_start: float = 0.0
+    quick_deaths: int = 0
+    restarts: int = 0
+    pump: threading.Thread | None = None
+    sink: LogSink | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the runner reads from the environment besides Config."""
+
+    instance_dir: Path
+    host: str
+    port: int
+    ingest_port: int
+    redis_url: str | None
+    redis_port: int
+    rq_workers: int
+    web_workers: int
+    web_threads: int
+    sim_rate: float
+    sim_seed: int
+    rq_log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read the runner's settings."""
+        return cls(
+            instance_dir=INSTANCE_DIR.resolve(),
+            host=env.get("HOST") or "127.0.0.1",
+            port=int(env.get("PORT") or 8050),
+            # The feeds' own server, so that a flood of sensor events never queues the screens' requests; 0: the
+            # port after PORT, or any free one when that is taken.
+            ingest_port=int(env.get("INGEST_PORT") or 0),
+            redis_url=env.get("REDIS_URL") or None,
+            redis_port=int(env.get("REDIS_PORT") or REDIS_PORT_DEFAULT),
+            rq_workers=int(env.get("RQ_WORKERS") or 2),
+            web_workers=int(env.get("WEB_WORKERS") or 2),
+            web_threads=int(env.get("WEB_THREADS") or 8),
+            sim_rate=float(env.get("SIM_RATE") or 50),
+            sim_seed=int(env.get("SIM_SEED") or 7),
+            rq_log_level=(env.get("RQ_LOG_LEVEL") or "WARNING").upper(),
+        )
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (SO_REUSEADDR so a TIME_WAIT leftover does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by ***, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _gunicorn_version() -> tuple[int, ...]:
+    """Installed gunicorn version as a tuple."""
+    import gunicorn
+
+    return tuple(int(p) for p in str(gunicorn.__version__).split(".")[:2] if p.isdigit())
+
+
+def describe_exit(code: int) -> str:
+    """'exited with code 3' or 'was killed by SIGKILL'."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Runner:
+    """Starts, supervises and stops every process of the command centre."""
+
+    def __init__(self, settings: Settings, stdout: IO[str] | None = None) -> None:
+        """Prepare; nothing starts before run()."""
+        self.s = settings
+        self.console = Console(stdout or sys.stdout)
+        self.logs_dir = settings.instance_dir / "logs"
+        self.pids_path = settings.instance_dir / "pids.json"
+        self.children: list[Child] = []
+        self.stop_signal: int | None = None
+        self.force = False
+        self.web_ready = False
+        self.ingest_ready = False
+        self.env: dict[str, str] = {}
+        self.redis_url = ""
+        self.redis_port: int | None = None  # set when we run the bundled Redis
+        self._sinks: dict[str, LogSink] = {}
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
+
+    # --- logging -----------------------------------------------------------------------------
+
+    def log(self, text: str) -> None:
+        """A line from the runner itself (stdout and instance/logs/runner.log)."""
+        self._sink("runner").write(text)
+
+    def _sink(self, name: str) -> LogSink:
+        """The log sink of `name`, opened on first use and kept across restarts."""
+        if name not in self._sinks:
+            self._sinks[name] = LogSink(name, self.logs_dir / f"{name}.log", self.console)
+        return self._sinks[name]
+
+    # --- signals -----------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        """First signal: stop cleanly. A second one: do not wait for stragglers."""
+        if self.stop_signal is None:
+            self.stop_signal = signum
+        else:
+            self.force = True
+
+    def _install_signals(self) -> None:
+        """Ctrl-C, SIGTERM and a closed terminal all stop everything."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        # Under nohup SIGHUP is ignored on purpose: keep running when the terminal goes away.
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, self._on_signal)
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def _lock_instance(self) -> IO[str] | None:
+        """Hold instance/runner.lock for our lifetime: two runners on one instance would fight over it."""
+        path = self.s.instance_dir / "runner.lock"
+        fh = path.open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            self.log(f"another runner (pid {holder}) is using {self.s.instance_dir}; stop it first")
+            return None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        return fh
+
+    def _reap_leftovers(self) -> None:
+        """Stop what a previous runner that was SIGKILLed left running (found in its pids.json)."""
+        if not self.pids_path.exists():
+            return
+        try:
+            old = json.loads(self.pids_path.read_text())
+        except json.JSONDecodeError as exc:
+            self.log(f"ignoring unreadable {self.pids_path}: {exc}")
+            return
+        for name, info in old.get("children", {}).items():
+            pid, start = int(info["pid"]), info.get("start")
+            if start is None or proc_start_time(pid) != start:
+                continue  # gone, or its PID now belongs to another process
+            self.log(f"stopping {name} (pid {pid}) left running by a previous runner")
+            signal_session(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while session_members(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            signal_session(pid, signal.SIGKILL)
+        self.pids_path.unlink()
+
+    def _resolve_env(self, demo_password: str) -> dict[str, str]:
+        """The environment every child gets: same Redis, database, secrets and password everywhere."""
+        from ops.bootstrap import apply_instance_secrets
+
+        env = dict(os.environ)
+        apply_instance_secrets(env, self.s.instance_dir)
+        env.update(
+            REDIS_URL=self.redis_url,
+            DATABASE_URL=env.get("DATABASE_URL") or Config().database_url,
+            DEMO_PASSWORD=demo_password,
+            PORT=str(self.s.port),
+            INSTANCE_DIR=str(self.s.instance_dir),
+            # Children's prints must reach the log as they happen, not when a buffer fills.
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    # --- children ----------------------------------------------------------------------------
+
+    def _popen(self, argv: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
+        """A spawner for a child with its own session, output piped to its log."""
+
+        def spawn() -> subprocess.Popen[bytes]:
+            full = argv
+            if sys.platform.startswith("linux"):
+                full = [sys.executable, "-c", _DIE_WITH_RUNNER, str(os.getpid()), *argv]
+            return subprocess.Popen(
+                full,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Own session and group: a terminal's Ctrl-C reaches it only through our orderly shutdown,
+                # and the whole session can be stopped at once.
+                start_new_session=True,
+            )
+
+        return spawn
+
+    def _build_children(self, config: Config) -> None:
+        """Define the children in start order."""
+        py = sys.executable
+        if self.redis_port is not None:
+            from dashboard.live.connections import start_bundled_redis
+
+            redis_dir, redis_port = self.s.instance_dir / "redis", self.redis_port
+
+            def spawn_redis() -> subprocess.Popen[bytes]:
+                return start_bundled_redis(redis_dir, redis_port)[0]
+
+            self.children.append(Child("redis", spawn_redis, stage=3))
+        rq_level = self.s.rq_log_level
+        for i in range(1, self.s.rq_workers + 1):
+            argv = [py, "-m", "rq.cli", "worker", QUEUE_TICK, QUEUE_DEFAULT, "--url", self.redis_url]
+            # In-process jobs: forking per one-second tick re-imports and reconnects (~280 ms vs ~20 ms).
+            argv += ["--worker-class", "rq.worker.SimpleWorker", "--logging_level", rq_level]
+            self.children.append(Child(f"worker-{i}", self._popen(argv), stage=2))
+        cron = [py, "-m", "rq.cli", "cron", "workers/cron.py", "--url", self.redis_url, "-l", rq_level.lower()]
+        self.children.append(Child("cron", self._popen(cron), stage=2))
+        self.children.append(Child("web", self._popen(self._gunicorn(self.s.port, self.s.web_workers,
+                                                                      self.s.web_threads)), stage=2))
+        # The same application on its own port and process for the sensor and 12345 feeds (POST /api/v1/events):
+        # at 1,000 events a second its requests would otherwise share the screens' workers and their
+        # interpreter lock, and every refresh would wait behind them. The screens' port still takes feeds too.
+        self.children.append(Child("ingest", self._popen(self._gunicorn(self.s.ingest_port, 1, INGEST_THREADS)),
+                                   stage=2))
+        if config.simulator:
+            # The token reaches the simulator through INGEST_TOKEN in its environment, not argv (visible in ps).
+            sim = [
+                py, "-m", "simulator.feed",
+                "--url", self.ingest_base,
+                "--rate", f"{self.s.sim_rate:g}",
+                "--seed", str(self.s.sim_seed),
+            ]  # fmt: skip
+            self.children.append(Child("simulator", self._popen(sim), stage=1,
+                                       gate=lambda: self.web_ready and self.ingest_ready))
+
+    def _gunicorn(self, port: int, workers: int, threads: int) -> list[str]:
+        """The argv of a gunicorn serving the application on `port`."""
+        argv = [
+            sys.executable, "-m", "gunicorn", "app:server",
+            "--worker-class", "gthread",
+            "--workers", str(workers),
+            "--threads", str(threads),
+            "--bind", f"{self.s.host}:{port}",
+            "--chdir", str(ROOT),
+            "--graceful-timeout", "5",
+            "--error-logfile", "-",
+        ]  # fmt: skip
+        if _gunicorn_version() >= (27, 0):
+            # Its default control socket is one path per user, shared by every gunicorn: not ours to take.
+            argv.append("--no-control-socket")
+        return argv
+
+    def _base(self, port: int) -> str:
+        """Base URL of one of our own servers, as reached from this machine."""
+        host = "127.0.0.1" if self.s.host in ("0.0.0.0", "") else self.s.host
+        return f"http://{host}:{port}"
+
+    @property
+    def web_base(self) -> str:
+        """Base URL of our own web server (the screens)."""
+        return self._base(self.s.port)
+
+    @property
+    def ingest_base(self) -> str:
+        """Base URL of our own ingest server (the feeds)."""
+        return self._base(self.s.ingest_port)
+
+    def _start(self, child: Child) -> None:
+        """Start `child` now; a failure to start counts as a quick death."""
+        try:
+            proc = child.spawn()
+        except (OSError, RuntimeError) as exc:
+            self.log(f"{child.name} failed to start: {exc}")
+            self._schedule_restart(child, uptime=0.0)
+            return
+        child.proc, child.started_at = proc, time.monotonic()
+        if proc.stdout is not None:
+            child.sink = self._sink(child.name)
+            child.pump = threading.Thread(target=child.sink.pump, args=(proc.stdout,), name=f"log-{child.name}")
+            child.pump.daemon = True  # a grandchild holding the pipe must not keep the runner from exiting
+            child.pump.start()
+        what = "restarted" if child.restarts else "started"
+        self.log(f"{what} {child.name} (pid {proc.pid})")
+        self._write_pids()
+
+    def _schedule_restart(self, child: Child, uptime: float) -> float:
+        """Set when `child` starts again: 1 s, doubling while it keeps dying young, at most BACKOFF_MAX_S."""
+        child.quick_deaths = 0 if uptime >= STABLE_AFTER_S else child.quick_deaths + 1
+        delay = min(2.0 ** max(child.quick_deaths - 1, 0), BACKOFF_MAX_S)
+        child.next_start = time.monotonic() + delay
+        child.restarts += 1
+        return delay
+
+    def _check(self, child: Child) -> None:
+        """Notice a dead child, clean up after it and restart it when its time has come."""
+        if child.proc is not None:
+            code = child.proc.poll()
+            if code is None:
+                return
+            pid, uptime = child.proc.pid, time.monotonic() - child.started_at
+            # A worker killed mid-job leaves its work horse (own group, same session): stop it too.
+            leftovers = signal_session(pid, signal.SIGKILL)
+            child.proc = None
+            delay = self._schedule_restart(child, uptime)
+            extra = f"; killed {leftovers} leftover process(es)" if leftovers else ""
+            self.log(
+                f"{child.name} (pid {pid}) {describe_exit(code)} after {uptime:.0f} s{extra}; "
+                f"restarting in {delay:.0f} s (restart #{child.restarts})"
+            )
+            self._write_pids()
+        if time.monotonic() >= child.next_start and child.gate():
+            self._start(child)
+
+    def _answers(self, base: str) -> bool:
+        """True once base/healthz answers at all (200 or 503 both mean the server serves requests)."""
+        try:
+            with self._opener.open(f"{base}/healthz", timeout=1.0):
+                pass
+        except urllib.error.HTTPError:
+            pass  # an HTTP status, even 503 or 404, means the server is up
+        except (urllib.error.URLError, OSError, HTTPException):
+            return False  # not listening or not answering yet: try again on the next poll
+        return True
+
+    def _poll_web(self) -> None:
+        """Mark the web and the ingest servers ready once they answer; the banner once both do."""
+        if not self.ingest_ready:
+            self.ingest_ready = self._answers(self.ingest_base)
+        if not self.web_ready and self._answers(self.web_base):
+            self.web_ready = True
+        if self.web_ready and self.ingest_ready:
+            self._banner()
+
+    def _write_pids(self) -> None:
+        """Record the runner and its children in instance/pids.json (for tests and for leftover clean-up)."""
+        children = {
+            c.name: {"pid": c.proc.pid, "start": proc_start_time(c.proc.pid) if _HAVE_PROC else None}
+            for c in self.children
+            if c.proc is not None
+        }
+        data = {
+            "runner": os.getpid(),
+            "port": self.s.port,
+            "ingest_port": self.s.ingest_port,
+            "redis_url": mask_url(self.redis_url),
+            "children": children,
+        }
+        tmp = self.pids_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.pids_path)
+
+    # --- the banner --------------------------------------------------------------------------
+
+    def _banner(self) -> None:
+        """Tell the duty engineer where to go, how to log in and where the logs are."""
+        from ops.bootstrap import DEMO_USERS
+
+        generated = not os.environ.get("DEMO_PASSWORD")
+        accounts = " · ".join(f"{u} ({zh})" for u, _, zh in DEMO_USERS)
+        redis_note = "bundled, data in instance/redis/" if self.redis_port is not None else "from REDIS_URL"
+        sim = [c for c in self.children if c.name == "simulator"]
+        lines = [
+            "=" * 72,
+            "东城区城市运行指挥中心 · Dongcheng city-operations command centre is up",
+            f"  open      http://127.0.0.1:{self.s.port}/login   (wall: /wall)",
+            f"  feeds     POST http://127.0.0.1:{self.s.ingest_port}/api/v1/events   (sensors, 12345; INGEST_PORT)",
+            f"  accounts  {accounts}",
+            f"  password  {self.env['DEMO_PASSWORD']}"
+            + ("   (generated for this run; set DEMO_PASSWORD to choose)" if generated else "   (DEMO_PASSWORD)"),
+            f"  redis     {mask_url(self.redis_url)}   ({redis_note})",
+            f"  database  {mask_url(self.env['DATABASE_URL'])}",
+            f"  simulator {f'{self.s.sim_rate:g} events/s' if sim else 'off (SIMULATOR=off)'}",
+            f"  logs      {self.logs_dir}/<name>.log (runner, web, ingest, worker-N, cron, simulator)",
+            "  stop      Ctrl-C (stops every process, Redis last)",
+            "=" * 72,
+        ]
+        if self.s.host == "0.0.0.0":
+            lines.insert(3, f"            also on every interface of this machine, port {self.s.port}")
+        for line in lines:
+            self.console.line("runner", line)
+
+    # --- shutdown ----------------------------------------------------------------------------
+
+    def _stop_stage(self, children: list[Child], grace: float) -> None:
+        """SIGTERM each child's group, wait up to `grace`, then SIGKILL whatever is left of their sessions."""
+        running = [c for c in children if c.proc is not None]
+        for c in running:
+            assert c.proc is not None
+            try:
+                os.killpg(c.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue  # already gone; reaped below
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and not self.force:
+            if all(c.proc is None or c.proc.poll() is not None for c in running):
+                break
+            time.sleep(0.05)
+        for c in running:
+            assert c.proc is not None
+            if c.proc.poll() is None:
+                why = "second stop signal" if self.force else f"did not stop in {grace:.0f} s"
+                self.log(f"{c.name} (pid {c.proc.pid}): {why}: SIGKILL")
+            # Also reaches grandchildren that outlived their parent (an RQ horse, a stuck gunicorn worker).
+            signal_session(c.proc.pid, signal.SIGKILL)
+            code = c.proc.wait()
+            self.log(f"stopped {c.name} (pid {c.proc.pid}, {describe_exit(code)})")
+        for c in running:
+            assert c.proc is not None
+            deadline = time.monotonic() + 2
+            while session_members(c.proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if c.pump is not None:
+                c.pump.join(timeout=2)
+            c.proc = None
+
+    def shutdown(self) -> None:
+        """Stop every child: the simulator first, then web, cron and workers, Redis last."""
+        for stage, grace in ((1, 5.0), (2, STOP_GRACE_S), (3, STOP_GRACE_S)):
+            self._stop_stage([c for c in self.children if c.stage == stage], grace)
+        if self.pids_path.exists():
+            self.pids_path.unlink()
+
+    # --- main --------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Set up, start and supervise until a signal; return the exit status."""
+        # 0700 when we create it: it holds the database (password hashes) and secrets.json.
+        self.s.instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._install_signals()
+        lock = self._lock_instance()
+        if lock is None:
+            return 1
+        try:
+            return self._run()
+        finally:
+            lock.close()
+            for sink in self._sinks.values():
+                sink.close()
+
+    def _ingest_port(self) -> int | None:
+        """The feeds' server's port: INGEST_PORT, else the port after PORT, else any free one; None (said why)
+        when INGEST_PORT is set but taken."""
+        if self.s.ingest_port == 0:
+            port = self.s.port + 1
+            if not port_is_free(self.s.host, port):
+                from dashboard.live.connections import free_port
+
+                port = free_port()
+                self.log(f"port {self.s.port + 1} is in use: the feeds' server takes port {port}")
+            return port
+        if self.s.ingest_port == self.s.port or not port_is_free(self.s.host, self.s.ingest_port):
+            self.log(f"port {self.s.ingest_port} on {self.s.host} (the feeds' server) is in use: stop what uses it "
+                     f"or set INGEST_PORT")
+            return None
+        return self.s.ingest_port
+
+    def _run(self) -> int:
+        """The body of run(), holding the instance lock."""
+        from ops.bootstrap import bootstrap, generate_password
+
+        self._reap_leftovers()
+        if not port_is_free(self.s.host, self.s.port):
+            self.log(f"port {self.s.port} on {self.s.host} is in use: stop what uses it or set PORT")
+            return 1
+        ingest_port = self._ingest_port()
+        if ingest_port is None:
+            return 1
+        self.s = replace(self.s, ingest_port=ingest_port)
+        if self.s.redis_url:
+            self.redis_url = self.s.redis_url
+        else:
+            port = self.s.redis_port
+            if not port_is_free("127.0.0.1", port):
+                from dashboard.live.connections import free_port
+
+                port = free_port()
+                self.log(f"port {self.s.redis_port} is in use: the bundled Redis takes port {port}")
+            self.redis_port = port
+            self.redis_url = f"redis://127.0.0.1:{port}/0"
+        demo_password = os.environ.get("DEMO_PASSWORD") or generate_password()
+        self.env = self._resolve_env(demo_password)
+        config = Config.from_env(self.env)
+        self._build_children(config)
+        try:
+            redis = next((c for c in self.children if c.name == "redis"), None)
+            if redis is not None:
+                self._start(redis)
+                if redis.proc is None:
+                    self.log("the bundled Redis did not start: see instance/redis/redis.log")
+                    return 1
+            self.log(f"database {mask_url(config.database_url)}: creating tables and seeding demo data")
+            summary = bootstrap(config)
+            self.log(
+                f"bootstrap done: {summary['units_total']} units, {summary['sensors_total']} sensors, "
+                f"accounts {', '.join(summary['users'])}"
+            )
+            if self.stop_signal is None:
+                self.log(f"waiting for the web server on {self.web_base}")
+            started = time.monotonic()
+            warned = False
+            while self.stop_signal is None:
+                for child in self.children:
+                    self._check(child)
+                if not (self.web_ready and self.ingest_ready):
+                    self._poll_web()
+                    if not warned and time.monotonic() - started > WEB_READY_WARN_S:
+                        warned = True
+                        self.log(f"the web server has not answered for {WEB_READY_WARN_S:.0f} s: see logs/web.log")
+                time.sleep(POLL_S)
+            self.log(f"stopping on {signal.Signals(self.stop_signal).name} (a second Ctrl-C skips the waiting)")
+            return 0
+        except Exception as exc:
+            self.log(f"fatal: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self.shutdown()
+            self.log("all processes stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.runner",
+        description="Run the whole command centre on this machine: bundled Redis (unless REDIS_URL), "
+        "SQLite (unless DATABASE_URL), demo data, RQ workers, the tick, the web server and the simulator "
+        "(unless SIMULATOR=off). Settings come from the environment: PORT, HOST, REDIS_URL, DATABASE_URL, "
+        "SECRET_KEY, INGEST_TOKEN, DEMO_PASSWORD, SIMULATOR, SIM_RATE, SIM_SEED, RQ_WORKERS, WEB_WORKERS, "
+        "WEB_THREADS, REDIS_PORT, RQ_LOG_LEVEL, INSTANCE_DIR.",
+    )
+    parser.parse_args(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # The banner is Chinese: never die of a terminal that cannot show it.
+        sys.stdout.reconfigure(errors="replace")
+    return Runner(Settings.from_env(os.environ)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
