@@ -26,14 +26,14 @@ from flask import abort, jsonify
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard import store
+from dashboard.domain import tunables
 from dashboard.domain.beijing import BEIJING
 from dashboard.i18n import t
 from dashboard.live import health
 from dashboard.services import admin as svc
 from dashboard.services import tunables as settings
-from dashboard.services.admin import Refused
-from dashboard.services.incidents import Actor
-from dashboard.store import dal
+from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
@@ -157,7 +157,7 @@ def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: 
     except Refused as exc:
         if exc.status == 403:
             raise
-        return Outcome("refused", refused_text(exc, lang), exc.status, exc.errors)
+        return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
     except SQLAlchemyError:
         log.exception("admin %s by %s failed in the database", op, actor.username)
         return Outcome("error", t("admin.db_failed", lang), 503)
@@ -198,12 +198,12 @@ def settings_view(actor: Actor, lang: str, threshold_ids: list[Mapping[str, Any]
     with session_scope(db_sessions()) as s:
         cur = settings.current(s, actor)
     meta = cur["meta"]
-    d: settings.Deadlines = cur["deadlines"]
+    d: tunables.Deadlines = cur["deadlines"]
     return (
         lay.threshold_values(cur["thresholds"], threshold_ids),
         [lay.deadline_value(d, str(i["group"]), str(i["key"])) for i in deadline_ids],
-        lay.meta_text(meta[settings.THRESHOLDS_KEY], lang),
-        lay.meta_text(meta[settings.DEADLINES_KEY], lang),
+        lay.meta_text(meta[tunables.THRESHOLDS_KEY], lang),
+        lay.meta_text(meta[tunables.DEADLINES_KEY], lang),
         {k: v["version"] for k, v in meta.items()},
     )
 
@@ -235,14 +235,14 @@ def save_settings(kind: str, raw: Mapping[str, Any], version: Any, actor: Actor,
     expected = version if type(version) is int else None
     try:
         with session_scope(db_sessions()) as s:
-            if kind == settings.THRESHOLDS_KEY:
+            if kind == tunables.THRESHOLDS_KEY:
                 settings.save_thresholds(s, actor, raw, expected)
             else:
                 settings.save_deadlines(s, actor, raw, expected)
     except Refused as exc:
         if exc.status == 403:
             raise
-        return Outcome("refused", refused_text(exc, lang), exc.status, exc.errors)
+        return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
     except SQLAlchemyError:
         log.exception("admin save of %s by %s failed in the database", kind, actor.username)
         return Outcome("error", t("admin.db_failed", lang), 503)
@@ -277,7 +277,7 @@ def parse_local(value: Any) -> datetime | None:
 
 
 def audit_filters(actor: Any, action: Any, outcome: Any, target: Any, since: Any, until: Any) -> dict[str, Any]:
-    """The filters as dal.query_audit arguments (blank ones dropped, texts trimmed and bounded)."""
+    """The filters as store.audit_log.query arguments (blank ones dropped, texts trimmed and bounded)."""
 
     def text(v: Any) -> str | None:
         return v.strip()[:128] if isinstance(v, str) and v.strip() else None
@@ -290,10 +290,11 @@ def audit_view(actor: Actor, lang: str, filters: Mapping[str, Any], page: int) -
     """(table, count text, page actually shown) of one page of the audit log, newest first."""
     with session_scope(db_sessions()) as s:
         svc.check_admin(s, actor, "audit_view")
-        rows, total = dal.query_audit(s, **filters, limit=lay.AUDIT_PAGE_SIZE, offset=page * lay.AUDIT_PAGE_SIZE)
+        rows, total = store.audit_log.query(s, **filters, limit=lay.AUDIT_PAGE_SIZE, offset=page * lay.AUDIT_PAGE_SIZE)
         if not rows and page > 0 and total:
             page = max(0, (total - 1) // lay.AUDIT_PAGE_SIZE)
-            rows, total = dal.query_audit(s, **filters, limit=lay.AUDIT_PAGE_SIZE, offset=page * lay.AUDIT_PAGE_SIZE)
+            rows, total = store.audit_log.query(s, **filters, limit=lay.AUDIT_PAGE_SIZE,
+                                                offset=page * lay.AUDIT_PAGE_SIZE)
         table = lay.audit_table(rows, lang)
     return table, lay.audit_count(total, page, lang), page
 
@@ -513,11 +514,11 @@ def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions
                    refresh: int | None) -> tuple[Any, ...]:
     if not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate
-    kind = settings.THRESHOLDS_KEY if ctx.triggered_id == ids.ADMIN_THRESHOLDS_SAVE else settings.DEADLINES_KEY
+    kind = tunables.THRESHOLDS_KEY if ctx.triggered_id == ids.ADMIN_THRESHOLDS_SAVE else tunables.DEADLINES_KEY
     actor = _admin(kind.removeprefix("sensor_"), "setting", kind)
     lang = current_language()
     thr_states, dl_states = ctx.states_list[0], ctx.states_list[1]
-    raw = thresholds_doc(thr_states) if kind == settings.THRESHOLDS_KEY else deadlines_doc(dl_states)
+    raw = thresholds_doc(thr_states) if kind == tunables.THRESHOLDS_KEY else deadlines_doc(dl_states)
     o = save_settings(kind, raw, (versions or {}).get(kind), actor, lang)
 
     def bad(s: Mapping[str, Any]) -> bool:
@@ -526,11 +527,11 @@ def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions
             i["group"] if i["group"] == "summons_min" else f"{i['group']}.{i['key']}")
         return name in o.errors
 
-    thr_invalid = [bad(s) for s in thr_states] if kind == settings.THRESHOLDS_KEY else [no_update] * len(thr_states)
-    dl_invalid = [bad(s) for s in dl_states] if kind == settings.DEADLINES_KEY else [no_update] * len(dl_states)
+    thr_invalid = [bad(s) for s in thr_states] if kind == tunables.THRESHOLDS_KEY else [no_update] * len(thr_states)
+    dl_invalid = [bad(s) for s in dl_states] if kind == tunables.DEADLINES_KEY else [no_update] * len(dl_states)
     errors = _errors(o, lang) if o.errors else (o.message if not o.ok else "")
-    thr_error = errors if kind == settings.THRESHOLDS_KEY else no_update
-    dl_error = errors if kind == settings.DEADLINES_KEY else no_update
+    thr_error = errors if kind == tunables.THRESHOLDS_KEY else no_update
+    dl_error = errors if kind == tunables.DEADLINES_KEY else no_update
     # A stale save re-reads what is stored now; a valid one shows what was stored.
     refreshed = (refresh or 0) + 1 if o.ok or o.status == 409 else no_update
     return (*toast(o, lang), thr_invalid, dl_invalid, thr_error, dl_error, refreshed)

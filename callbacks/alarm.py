@@ -24,7 +24,9 @@ from dashboard.domain import rules as c
 from dashboard.i18n import norm_lang, t
 from dashboard.i18n.refusals import refusal_text
 from dashboard.live.aggregates import read_aggregates
-from dashboard.services.incidents import ActionRefused, ActionRequest, Actor, notify_change, perform_action
+from dashboard.live.publish import notify_change
+from dashboard.services.base import Actor, Refused
+from dashboard.services.incidents import ActionRequest, perform_action
 from dashboard.store.engine import session_scope
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
@@ -102,7 +104,7 @@ def acknowledge(incident_id: int, lang: str) -> str:
     try:
         with session_scope(db_sessions()) as s:
             perform_action(s, incident_id, ActionRequest("acknowledge"), actor, idempotency_key=key)
-    except ActionRefused as exc:
+    except Refused as exc:
         return t("refusal.labelled", lang, label=t("alarm.refused", lang), text=refusal_text(exc, lang))
     except SQLAlchemyError:
         log.exception("wall acknowledgement of incident %s by %s failed", incident_id, actor.username)

@@ -35,17 +35,10 @@ from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.i18n import name, t
 from dashboard.i18n.refusals import errors_text, refusal_errors, refusal_text
-from dashboard.services.incidents import (
-    ActionRefused,
-    ActionRequest,
-    Actor,
-    create_incident,
-    get_incident,
-    list_incidents,
-    notify_change,
-    perform_action,
-    suggest_units,
-)
+from dashboard.live.publish import notify_change
+from dashboard.services.base import Actor, Refused
+from dashboard.services.incident_reads import get_incident, list_incidents, suggest_units
+from dashboard.services.incidents import ActionRequest, create_incident, perform_action
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
 from dashboard.web.auth import current_language
@@ -113,7 +106,7 @@ def notify(incident_id: int, action: str) -> None:
         log.warning("push for incident %s (%s) failed: %s", incident_id, action, exc)
 
 
-def refusal_feedback(exc: ActionRefused, lang: str, incident_id: int | None) -> Feedback:
+def refusal_feedback(exc: Refused, lang: str, incident_id: int | None) -> Feedback:
     """The service's refusal as a message in `lang` (it has rolled back and audited it already); `errors` keep
     the service's field names, with the problems in `lang`."""
     text = refusal_text(exc, lang)
@@ -157,7 +150,7 @@ def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lan
     try:
         with session_scope(db_sessions()) as s:
             result = perform_action(s, incident_id, req, actor, scoped_key(actor, key))
-    except ActionRefused as exc:
+    except Refused as exc:
         return refusal_feedback(exc, lang, incident_id)
     except SQLAlchemyError:
         log.exception("console %s on incident %s by %s failed in the database", req.action, incident_id,
@@ -252,7 +245,7 @@ def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedb
     try:
         with session_scope(db_sessions()) as s:
             result = create_incident(s, fields, actor, scoped_key(actor, key))
-    except ActionRefused as exc:
+    except Refused as exc:
         return refusal_feedback(exc, lang, None)
     except SQLAlchemyError:
         log.exception("console create by %s failed in the database", actor.username)
@@ -321,7 +314,7 @@ def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str,
     moved = shown.get("id") != selected
     try:
         d, suggestions = load_incident(int(selected))
-    except ActionRefused:
+    except Refused:
         empty = lay.feature_collection([])
         return ([html.Div(t("dsp.not_found", lang, id=selected), className="dsp-empty")], [], empty, empty,
                 no_update, {"id": selected})

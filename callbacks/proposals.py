@@ -19,13 +19,14 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.dispatch import Feedback, current_actor, notify, refusal_feedback, toast
+from dashboard import store
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.i18n import t
 from dashboard.live.aggregates import read_aggregates
 from dashboard.services import cases as case_service
-from dashboard.services.incidents import ActionRefused, create_incident
-from dashboard.store import dal
+from dashboard.services.base import Refused
+from dashboard.services.incidents import create_incident
 from dashboard.store.engine import session_scope
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
@@ -55,7 +56,7 @@ def proposals_view(role: str, lang: str) -> list[Any]:
     warnings = read_warnings(redis_client())
     keys = [warning_key(str(w["id"])) for w in warnings]
     with db_sessions()() as s:
-        made = dal.incidents_by_external_id(s, c.WARNING_SOURCE, keys)
+        made = store.incidents.incidents_by_external_id(s, c.WARNING_SOURCE, keys)
         cases = case_service.list_cases(s, CASES_LISTED)
     created = {str(w["id"]): made[k] for w, k in zip(warnings, keys, strict=True) if k in made}
     return [*lay.warnings_block(warnings, created, role, lang), *lay.cases_block(cases, role, lang)]
@@ -72,7 +73,7 @@ def decide(ref: str, decision: str, lang: str) -> Feedback:
     try:
         with session_scope(db_sessions()) as s:
             result = case_service.decide_link(s, case_id, link_id, decision, actor, key)
-    except ActionRefused as exc:
+    except Refused as exc:
         return Feedback("refused", case_service.case_refusal_text(exc, lang), exc.status)
     except SQLAlchemyError:
         log.exception("case decision by %s failed in the database", actor.username)
@@ -93,7 +94,7 @@ def open_from_warning(warning_id: str, lang: str) -> Feedback:
         with session_scope(db_sessions()) as s:
             result = create_incident(s, lay.warning_incident_fields(warning, category), actor, key,
                                      source=c.WARNING_SOURCE, external_id=key)
-    except ActionRefused as exc:
+    except Refused as exc:
         return refusal_feedback(exc, lang, None)
     except SQLAlchemyError:
         log.exception("incident from warning %s by %s failed in the database", warning_id, actor.username)

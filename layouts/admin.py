@@ -3,8 +3,9 @@ health of data sources, workers and queues, and the audit log.
 
 Desk PC (1920×1080), mouse and keyboard, on the wall's dark theme (assets/admin.css). Four sections behind one
 switch at the top; only the open one is shown. Everything here is pure: the page frame, and functions from
-the plain dicts of dashboard.services.admin / settings / health / dal to components, so the views are testable
-without a server. The callbacks (callbacks/admin.py) check the role on the server for every request.
+the plain dicts of dashboard.services.admin / tunables, dashboard.live.health and dashboard.store to components, so
+the views are testable without a server. The callbacks (callbacks/admin.py) check the role on the server for every
+request.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.domain import rules as c
+from dashboard.domain import tunables
 from dashboard.i18n import fmt_age, fmt_int, name, t, to_beijing
-from dashboard.services import tunables as settings
 from layouts import ids
 from layouts.common import data_attrs
 from layouts.wall import lang_switch
@@ -34,9 +35,9 @@ DETAIL_MAX: Final = 160
 STATE_COLOUR: Final = {"live": "success", "quiet": "warning", "silent": "danger", "never": "secondary"}
 # Deadline groups: (group, keys, unit, bounds).
 DEADLINE_GROUPS: Final = (
-    ("incident_min", tuple(str(s) for s in c.SEVERITIES), "min", settings.INCIDENT_MIN_BOUNDS),
-    ("hotline_h", c.HOTLINE_CATEGORIES, "h", settings.HOTLINE_H_BOUNDS),
-    ("summons_min", ("",), "min", settings.SUMMONS_MIN_BOUNDS),
+    ("incident_min", tuple(str(s) for s in c.SEVERITIES), "min", tunables.INCIDENT_MIN_BOUNDS),
+    ("hotline_h", c.HOTLINE_CATEGORIES, "h", tunables.HOTLINE_H_BOUNDS),
+    ("summons_min", ("",), "min", tunables.SUMMONS_MIN_BOUNDS),
 )
 
 
@@ -247,7 +248,7 @@ def _deadline_label(group: str, key: str, lang: str) -> str:
 
 def deadlines_form(lang: str) -> html.Div:
     """Incident deadlines by severity, hotline deadlines by category, the time to report when summoned."""
-    defaults = settings.default_deadlines().as_doc()
+    defaults = tunables.default_deadlines().as_doc()
     blocks = []
     for group, keys_, unit, (lo, hi) in DEADLINE_GROUPS:
         rows = []
@@ -467,7 +468,7 @@ def threshold_values(thresholds: Mapping[str, Mapping[str, Any]], input_ids: Ite
     return [thresholds.get(i["sensor"], {}).get(i["level"]) for i in input_ids]
 
 
-def deadline_value(d: settings.Deadlines, group: str, key: str) -> int | None:
+def deadline_value(d: tunables.Deadlines, group: str, key: str) -> int | None:
     """One deadline of the document for its input."""
     if group == "incident_min":
         return d.incident_min.get(int(key)) if key.isdigit() else None

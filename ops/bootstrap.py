@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import func, make_url, select
 
+from dashboard import store
 from dashboard.config import INSTANCE_DIR, Config
-from dashboard.store import dal
-from dashboard.store.dal import upgrade_schema
-from dashboard.store.engine import init_db, make_engine, session_factory, session_scope
+from dashboard.store import schema
+from dashboard.store.engine import make_engine, session_factory, session_scope
 from dashboard.store.models import Sensor, Unit
 from simulator.feed import build_fleet, build_units
 
@@ -93,20 +93,19 @@ def bootstrap(config: Config) -> dict[str, Any]:
     password = config.demo_password or generate_password()
     engine = make_engine(config.database_url)
     try:
-        # Add columns that newer releases introduced to tables an older release created.
-        upgrade_schema(engine)
-        init_db(engine)
+        # The schema through its migrations (a database from before migrations is stamped at the baseline first).
+        schema.upgrade(engine)
         with session_scope(session_factory(engine)) as session:
             for username, role, display_name in DEMO_USERS:
-                dal.upsert_user(session, username, display_name, role, password)
-            units_added = dal.seed_units(session, (_columns(Unit, u) for u in build_units()))
-            sensors_added = dal.seed_sensors(session, (_columns(Sensor, s) for s in build_fleet()))
+                store.users.upsert_user(session, username, display_name, role, password)
+            units_added = store.incidents.seed_units(session, (_columns(Unit, u) for u in build_units()))
+            sensors_added = store.sensors.seed_sensors(session, (_columns(Sensor, s) for s in build_fleet()))
             session.flush()
             units_total = int(session.scalar(select(func.count()).select_from(Unit)) or 0)
             sensors_total = int(session.scalar(select(func.count()).select_from(Sensor)) or 0)
             users = [username for username, _, _ in DEMO_USERS]
             # Counts only: the password must never reach the audit log.
-            dal.audit(
+            store.audit_log.record(
                 session,
                 "system",
                 "bootstrap",

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from dashboard import store
 from dashboard.config import Config
-from dashboard.store import dal
-from dashboard.store.engine import init_db, make_engine, session_factory, session_scope
+from dashboard.store.engine import make_engine, session_factory, session_scope
 from dashboard.store.models import User
+from dashboard.store.schema import init_db
 
 
 def main(argv: Sequence[str] | None = None, database_url: str | None = None) -> int:
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None, database_url: str | None = None) -> 
                 if user is None or not user.active:
                     print(f"no active user {args.username!r}", file=sys.stderr)
                     return 1
-                row, plaintext = dal.create_api_token(s, user, args.name)
+                row, plaintext = store.users.create_api_token(s, user, args.name)
                 print(f"token {row.id} ({row.name}) for {user.username} [{user.role}] — shown only this once:")
                 print(plaintext)
                 return 0
@@ -57,13 +58,13 @@ def main(argv: Sequence[str] | None = None, database_url: str | None = None) -> 
                         return 1
                     user_id = owner.id
                 names = {uid: name for uid, name in s.execute(select(User.id, User.username))}
-                for t in dal.list_api_tokens(s, user_id):
+                for t in store.users.list_api_tokens(s, user_id):
                     state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
                     used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
                     print(f"{t.id}\t{names.get(t.user_id, '?')}\t{t.name}\tcreated {t.created_at:%Y-%m-%d %H:%M} UTC"
                           f"\tlast used {used}\t{state}")
                 return 0
-            if not dal.revoke_api_token(s, args.id, "cli"):
+            if not store.users.revoke_api_token(s, args.id, "cli"):
                 print(f"no active token {args.id}", file=sys.stderr)
                 return 1
             print(f"token {args.id} revoked")

@@ -20,13 +20,15 @@ from sqlalchemy import func, select
 
 from callbacks import admin as cb
 from callbacks.router import render_page
+from dashboard import store
 from dashboard.domain import rules as c
+from dashboard.domain import tunables
 from dashboard.live import health, keys
 from dashboard.live.aggregates import read_aggregates
 from dashboard.services import admin as admin_service
 from dashboard.services import incidents as isvc
 from dashboard.services import tunables as settings
-from dashboard.store import dal
+from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, HotlineTicket, Incident, Setting, Summons, User
 from dashboard.web.extensions import db_sessions
@@ -41,15 +43,15 @@ NON_ADMINS = ("duty", "leader", "dispatch")
 # --- pure validation ------------------------------------------------------------------------------
 
 
-def pairs(th: settings.Thresholds) -> dict[str, dict[str, Any]]:
+def pairs(th: tunables.Thresholds) -> dict[str, dict[str, Any]]:
     return {k: {"warn": v["warn"], "alarm": v["alarm"]} for k, v in th.items()}
 
 
 def test_the_defaults_are_valid_thresholds_and_deadlines() -> None:
-    clean, problems = settings.validate_thresholds(pairs(settings.default_thresholds()))
+    clean, problems = tunables.validate_thresholds(pairs(tunables.default_thresholds()))
     assert problems == {} and set(clean) == set(c.SENSOR_TYPES)
-    valid, problems = settings.validate_deadlines(settings.default_deadlines().as_doc())
-    assert problems == {} and valid == settings.default_deadlines()
+    valid, problems = tunables.validate_deadlines(tunables.default_deadlines().as_doc())
+    assert problems == {} and valid == tunables.default_deadlines()
 
 
 @given(stype=st.sampled_from(sorted(c.SENSOR_TYPES)),
@@ -59,7 +61,7 @@ def test_thresholds_are_accepted_exactly_when_in_range_and_warning_below_alarm(
     stype: str, warn: float, alarm: float
 ) -> None:
     lo, hi = float(c.SENSOR_TYPES[stype]["min"]), float(c.SENSOR_TYPES[stype]["max"])
-    clean, problems = settings.validate_thresholds({stype: {"warn": warn, "alarm": alarm}})
+    clean, problems = tunables.validate_thresholds({stype: {"warn": warn, "alarm": alarm}})
     if c.SENSOR_TYPES[stype].get("direction") == "low":  # lower is worse: max >= warn > alarm >= min
         ok = all(math.isfinite(v) and lo <= v <= hi for v in (warn, alarm)) and warn > alarm
     else:
@@ -73,15 +75,15 @@ def test_thresholds_are_accepted_exactly_when_in_range_and_warning_below_alarm(
 
 def test_a_low_is_bad_type_needs_its_warning_above_its_alarm() -> None:
     # Heat-station supply temperature: lower is worse, so max >= warn > alarm >= min.
-    ok, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 45, "alarm": 38}})
+    ok, p = tunables.validate_thresholds({"heat_supply_temp": {"warn": 45, "alarm": 38}})
     assert p == {} and ok == {"heat_supply_temp": {"warn": 45, "alarm": 38}}
-    _, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 38, "alarm": 45}})
+    _, p = tunables.validate_thresholds({"heat_supply_temp": {"warn": 38, "alarm": 45}})
     assert p == {"heat_supply_temp.warn": ("warn_not_above_alarm", {"alarm": 45, "unit": "°C"})}
-    _, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 40, "alarm": 40}})
+    _, p = tunables.validate_thresholds({"heat_supply_temp": {"warn": 40, "alarm": 40}})
     assert p["heat_supply_temp.warn"][0] == "warn_not_above_alarm"
     # The range is closed at both ends: the alarm may sit at the minimum, the warning at the maximum.
-    assert settings.validate_thresholds({"heat_supply_temp": {"warn": 130, "alarm": -20}})[1] == {}
-    _, p = settings.validate_thresholds({"heat_supply_temp": {"warn": 131, "alarm": -21}})
+    assert tunables.validate_thresholds({"heat_supply_temp": {"warn": 130, "alarm": -20}})[1] == {}
+    _, p = tunables.validate_thresholds({"heat_supply_temp": {"warn": 131, "alarm": -21}})
     assert p == {"heat_supply_temp.warn": ("threshold_range_closed", {"lo": -20, "hi": 130, "unit": "°C"}),
                  "heat_supply_temp.alarm": ("threshold_range_closed", {"lo": -20, "hi": 130, "unit": "°C"})}
     # The message exists in both languages.
@@ -91,22 +93,22 @@ def test_a_low_is_bad_type_needs_its_warning_above_its_alarm() -> None:
 
 
 def test_threshold_problems_say_why_per_field() -> None:
-    _, p = settings.validate_thresholds({"cold_chain_temp": {"warn": -8, "alarm": -12}})
+    _, p = tunables.validate_thresholds({"cold_chain_temp": {"warn": -8, "alarm": -12}})
     # Cold chain is "reading >= threshold" like the others: warmer is worse, so warn (−12) < alarm (−8).
     assert p == {"cold_chain_temp.warn": ("warn_not_below_alarm", {"alarm": -12, "unit": "°C"})}
-    assert settings.validate_thresholds({"cold_chain_temp": {"warn": -12, "alarm": -8}})[1] == {}
-    _, p = settings.validate_thresholds({"pm25": {"warn": "75", "alarm": 2000}, "noise": {"warn": True, "alarm": 80},
-                                         "radon": {"warn": 1, "alarm": 2}, "gas": {"warn": 0, "alarm": 25}})
+    assert tunables.validate_thresholds({"cold_chain_temp": {"warn": -12, "alarm": -8}})[1] == {}
+    _, p = tunables.validate_thresholds({"pm25": {"warn": "75", "alarm": 2000}, "noise": {"warn": True, "alarm": 80},
+                                        "radon": {"warn": 1, "alarm": 2}, "gas": {"warn": 0, "alarm": 25}})
     assert p["pm25.warn"][0] == "not_a_number"
     assert p["pm25.alarm"] == ("threshold_range", {"lo": 0, "hi": 1000, "unit": "µg/m³"})
     assert p["noise.warn"][0] == "not_a_number"  # a bool is not a number
     assert p["radon"] == ("unknown_sensor_type", {"type": "radon"})
     assert p["gas.warn"][0] == "threshold_range"  # at the physical minimum every reading would warn
-    assert settings.validate_thresholds({})[1] == {"thresholds": ("not_a_mapping", {})}
+    assert tunables.validate_thresholds({})[1] == {"thresholds": ("not_a_mapping", {})}
 
 
 def doc(**over: Any) -> dict[str, Any]:
-    d = settings.default_deadlines().as_doc()
+    d = tunables.default_deadlines().as_doc()
     for k, v in over.items():
         group, _, key = k.partition("__")
         if key:
@@ -117,35 +119,35 @@ def doc(**over: Any) -> dict[str, Any]:
 
 
 def test_deadline_problems_say_why_per_field() -> None:
-    _, p = settings.validate_deadlines(doc(incident_min__1=0, incident_min__4=30.5, hotline_h__heating=1000,
-                                           summons_min=1))
+    _, p = tunables.validate_deadlines(doc(incident_min__1=0, incident_min__4=30.5, hotline_h__heating=1000,
+                                       summons_min=1))
     assert p["incident_min.1"] == ("deadline_range", {"lo": 5, "hi": 1440, "unit": "min"})
     assert p["incident_min.4"] == ("not_a_whole_number", {})
     assert p["hotline_h.heating"] == ("deadline_range", {"lo": 1, "hi": 720, "unit": "h"})
     assert p["summons_min"] == ("deadline_range", {"lo": 5, "hi": 240, "unit": "min"})
     # A more severe incident never gets longer than a milder one.
-    _, p = settings.validate_deadlines(doc(incident_min__2=200))
+    _, p = tunables.validate_deadlines(doc(incident_min__2=200))
     assert p == {"incident_min.2": ("severity_order", {"a": "II", "b": "III", "n": 120})}
-    valid, p = settings.validate_deadlines(doc(incident_min__1=15.0, hotline_h__noise=12))
+    valid, p = tunables.validate_deadlines(doc(incident_min__1=15.0, hotline_h__noise=12))
     assert p == {} and valid is not None and valid.incident_min[1] == 15 and valid.hotline_h["noise"] == 12
-    assert settings.validate_deadlines({"incident_min": {}})[1]["incident_min.1"] == ("not_a_whole_number", {})
+    assert tunables.validate_deadlines({"incident_min": {}})[1]["incident_min.1"] == ("not_a_whole_number", {})
 
 
 @given(st.lists(st.integers(5, 1440), min_size=4, max_size=4), st.integers(1, 720), st.integers(5, 240))
 def test_sorted_deadlines_within_bounds_are_accepted(minutes: list[int], hours: int, summons: int) -> None:
     m = sorted(minutes)
     d = doc(incident_min={str(s): m[s - 1] for s in c.SEVERITIES}, summons_min=summons, hotline_h__other=hours)
-    valid, p = settings.validate_deadlines(d)
+    valid, p = tunables.validate_deadlines(d)
     assert p == {} and valid is not None and list(valid.incident_min.values()) == m
 
 
 def test_a_stored_document_that_no_longer_validates_falls_back_to_the_defaults_field_by_field() -> None:
-    th = settings.effective_thresholds({"pm25": {"warn": 50, "alarm": 60}, "noise": {"warn": 90, "alarm": 80}})
+    th = tunables.effective_thresholds({"pm25": {"warn": 50, "alarm": 60}, "noise": {"warn": 90, "alarm": 80}})
     assert (th["pm25"]["warn"], th["pm25"]["alarm"]) == (50, 60)
     assert (th["noise"]["warn"], th["noise"]["alarm"]) == (70, 85)  # invalid pair ignored
     assert th["pm25"]["unit"] == "µg/m³" and th["pm25"]["max"] == 1000
-    d = settings.effective_deadlines({"incident_min": {"1": 10, "2": 99999}, "summons_min": 45,
-                                      "hotline_h": {"noise": 6}})
+    d = tunables.effective_deadlines({"incident_min": {"1": 10, "2": 99999}, "summons_min": 45,
+                                     "hotline_h": {"noise": 6}})
     assert d.incident_min == {1: 10, 2: 60, 3: 120, 4: 240} and d.summons_min == 45 and d.hotline_h["noise"] == 6
 
 
@@ -258,7 +260,7 @@ class Page:
 
     def settings_view(self) -> Any:
         outputs = [[{"id": settings_threshold_id(t, lv), "property": "value"} for t in c.SENSOR_TYPES
-                    for lv in settings.LEVELS],
+                    for lv in tunables.LEVELS],
                    [{"id": d, "property": "value"} for d in deadline_ids()],
                    {"id": ids.ADMIN_THRESHOLDS_META, "property": "children"},
                    {"id": ids.ADMIN_DEADLINES_META, "property": "children"},
@@ -269,12 +271,12 @@ class Page:
 
     def save(self, kind: str, thresholds: dict[str, dict[str, Any]] | None = None,
              deadlines: dict[str, Any] | None = None, versions: dict[str, int] | None = None) -> Any:
-        th = settings.default_thresholds()
+        th = tunables.default_thresholds()
         for t_, lv in (thresholds or {}).items():
             th[t_].update(lv)
-        dl = deadlines or settings.default_deadlines().as_doc()
+        dl = deadlines or tunables.default_deadlines().as_doc()
         thr_states = [{"id": settings_threshold_id(t_, lv), "property": "value", "value": th[t_][lv]}
-                      for t_ in c.SENSOR_TYPES for lv in settings.LEVELS]
+                      for t_ in c.SENSOR_TYPES for lv in tunables.LEVELS]
         dl_states = [{"id": d, "property": "value",
                       "value": dl["summons_min"] if d["group"] == "summons_min" else dl[d["group"]][d["key"]]}
                      for d in deadline_ids()]
@@ -369,7 +371,7 @@ def snapshot(app: Any) -> tuple[Any, ...]:
     return tuple(users), tuple(sets)
 
 
-ADMIN_ACTOR = isvc.Actor(None, "admin-setup", "admin")
+ADMIN_ACTOR = Actor(None, "admin-setup", "admin")
 
 
 # --- the page and its roles -----------------------------------------------------------------------
@@ -453,7 +455,7 @@ def test_a_disabled_user_is_out_at_their_next_request_and_back_when_enabled(app:
     duty = Page(app, "duty")
     assert duty.client.get("/wall").status_code == 200
     with app.app_context(), session_scope(db_sessions()) as s:
-        _, token = dal.create_api_token(s, s.get(User, user_id(app, "duty")), "script")
+        _, token = store.users.create_api_token(s, s.get(User, user_id(app, "duty")), "script")
     assert app.test_client().get("/api/v1/units", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     uid = user_id(app, "duty")
     asked = ok(admin.act(ids.ADMIN_USER_DISABLE, selected=uid))
@@ -518,13 +520,13 @@ def test_there_is_always_an_active_admin(app: Any) -> None:
     out = admin.do(ids.ADMIN_USER_ROLE_SAVE, selected=me, role="duty")
     assert toast(out)[0] == "success" and user(app, "admin").role == "duty"
     with app.app_context(), session_scope(db_sessions()) as s:
-        leader = dal.user_by_name(s, "leader")
+        leader = store.users.user_by_name(s, "leader")
         assert leader is not None
-        lead = isvc.Actor(leader.id, "leader", "admin")
-    with app.app_context(), pytest.raises(admin_service.Refused) as exc, session_scope(db_sessions()) as s:
+        lead = Actor(leader.id, "leader", "admin")
+    with app.app_context(), pytest.raises(Refused) as exc, session_scope(db_sessions()) as s:
         admin_service.change_role(s, lead, lead.id, "duty")
     assert exc.value.code == "last_admin"
-    with app.app_context(), pytest.raises(admin_service.Refused) as exc, session_scope(db_sessions()) as s:
+    with app.app_context(), pytest.raises(Refused) as exc, session_scope(db_sessions()) as s:
         admin_service.set_active(s, ADMIN_ACTOR, lead.id, False)
     assert exc.value.code == "last_admin"
 
@@ -576,7 +578,7 @@ def test_a_threshold_saved_through_the_page_is_applied_by_the_next_tick(app: Any
     stale = ok(page.save("thresholds", {"pm25": {"warn": 10, "alarm": 20}}, versions=versions))
     assert toast(stale)[0] == "warning" and "已被他人修改" in toast(stale)[1] and stale[ids.ADMIN_REFRESH]["data"] == 1
     with app.app_context(), db_sessions()() as s:
-        assert settings.load_thresholds(s)["pm25"]["warn"] == 35
+        assert store.settings.load_thresholds(s)["pm25"]["warn"] == 35
 
 
 def test_thresholds_outside_sensible_ranges_are_refused_with_the_reason_and_change_nothing(app: Any) -> None:
@@ -607,7 +609,7 @@ def test_new_incidents_tickets_and_summons_get_the_configured_deadlines(app: Any
         assert inc.deadline_at - inc.reported_at == timedelta(minutes=45)
         assert tk.deadline_at - tk.received_at == timedelta(hours=6)
     # The console's own incidents, a whistle's summons and a change of severity use them too.
-    system = isvc.Actor(None, "system", "system")
+    system = Actor(None, "system", "system")
     fields = {"category": "fire", "severity": 2, "title": "东四 火情", "lon": 116.4170, "lat": 39.9240}
     with app.app_context(), session_scope(db_sessions()) as s:
         made = isvc.create_incident(s, fields, system, uuid.uuid4().hex).incident
@@ -705,27 +707,28 @@ def test_the_audit_view_filters_pages_and_puts_the_newest_first(app: Any) -> Non
     base = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)  # 09:00 Beijing
     with app.app_context(), session_scope(db_sessions()) as s:
         for i in range(120):
-            dal.audit(s, "dispatch" if i % 2 else "duty", "acknowledge" if i % 3 else "dispatch", "incident",
-                      str(i), outcome="refused" if i % 10 == 0 else "ok", at=base + timedelta(minutes=i))
-        dal.audit(s, "admin", "admin_user_disable", "user", "duty", at=base + timedelta(hours=5))
+            store.audit_log.record(s, "dispatch" if i % 2 else "duty", "acknowledge" if i % 3 else "dispatch",
+                                   "incident", str(i), outcome="refused" if i % 10 == 0 else "ok",
+                                   at=base + timedelta(minutes=i))
+        store.audit_log.record(s, "admin", "admin_user_disable", "user", "duty", at=base + timedelta(hours=5))
     page = Page(app, "admin")
     out = ok(page.audit())
     rows = out[ids.ADMIN_AUDIT_TABLE]["children"]
     shown = text_of(rows)
     assert "admin_user_disable" in shown and "第 1 / 3 页，共 122 条" in text_of(out[ids.ADMIN_AUDIT_COUNT])
     with app.app_context(), db_sessions()() as s:
-        page0, total = dal.query_audit(s, limit=50, until=base + timedelta(days=1))  # not the admin's login
+        page0, total = store.audit_log.query(s, limit=50, until=base + timedelta(days=1))  # not the admin's login
         assert total == 121 and page0[0].action == "admin_user_disable"
         assert [e.at for e in page0] == sorted((e.at for e in page0), reverse=True)
-        refused, n = dal.query_audit(s, outcome="refused", actor="DUTY")
+        refused, n = store.audit_log.query(s, outcome="refused", actor="DUTY")
         assert n == 12 and {e.actor for e in refused} == {"duty"}
-        _, n = dal.query_audit(s, action="dispatch", target="incident:30")
+        _, n = store.audit_log.query(s, action="dispatch", target="incident:30")
         assert n == 1
-        _, n = dal.query_audit(s, target="user:duty")
+        _, n = store.audit_log.query(s, target="user:duty")
         assert n == 1
-        _, n = dal.query_audit(s, since=base + timedelta(minutes=10), until=base + timedelta(minutes=20))
+        _, n = store.audit_log.query(s, since=base + timedelta(minutes=10), until=base + timedelta(minutes=20))
         assert n == 10
-        older, _ = dal.query_audit(s, limit=50, offset=100, until=base + timedelta(days=1))
+        older, _ = store.audit_log.query(s, limit=50, offset=100, until=base + timedelta(days=1))
         assert len(older) == 21 and older[-1].target_id == "0"
     # Through the callback: filters as typed in the page (Beijing time), paging.
     out = ok(page.audit(actor="duty", outcome="refused", since="2026-11-25T09:00", until="2026-11-25T10:00"))
@@ -740,26 +743,6 @@ def test_audit_filters_from_the_page_are_parsed_in_beijing_time() -> None:
     f = cb.audit_filters(" duty ", "", "refused", None, "2026-11-25T09:30", "garbage")
     assert f == {"actor": "duty", "action": None, "outcome": "refused", "target": None,
                  "since": datetime(2026, 11, 25, 1, 30, tzinfo=UTC), "until": None}
-
-
-def test_a_settings_table_is_created_on_an_existing_database(db_url: str) -> None:
-    """An older database without the table gets it from the bootstrap's init_db (create_all), no migration."""
-    from dashboard.store.engine import init_db, make_engine, session_factory
-    from dashboard.store.models import Base
-
-    eng = make_engine(db_url)
-    try:
-        tables = [t for t in Base.metadata.sorted_tables if t.name != "settings"]
-        Base.metadata.create_all(eng, tables=tables)
-        dal.upgrade_schema(eng)
-        init_db(eng)
-        with session_scope(session_factory(eng)) as s:
-            settings.save_thresholds(s, ADMIN_ACTOR, {"gas": {"warn": 12, "alarm": 20}})
-        with session_factory(eng)() as s:
-            assert settings.load_thresholds(s)["gas"]["alarm"] == 20
-    finally:
-        Base.metadata.drop_all(eng)
-        eng.dispose()
 
 
 def test_the_thresholds_are_read_once_per_tick_from_sql(app: Any) -> None:
@@ -799,8 +782,8 @@ def test_while_the_database_is_away_the_tick_keeps_the_thresholds_it_last_read(a
 def test_problems_are_said_in_both_languages_with_their_field() -> None:
     from layouts import admin as lay
 
-    _, p = settings.validate_deadlines(doc(summons_min=1))
-    _, q = settings.validate_thresholds({"pm25": {"warn": 75, "alarm": 5000}})
+    _, p = tunables.validate_deadlines(doc(summons_min=1))
+    _, q = tunables.validate_thresholds({"pm25": {"warn": 75, "alarm": 5000}})
     zh = text_of(lay.problems_list({**p, **q}, "zh"))
     en = text_of(lay.problems_list({**p, **q}, "en"))
     assert "被召集部门报到：须在 5–240 分钟 之间" in zh and "PM2.5 告警值：须大于 0 且不超过 1000 µg/m³" in zh

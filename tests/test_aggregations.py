@@ -361,7 +361,7 @@ def ticket(
     deadline_h: float = 24,
     cell: str = "r01c01",
 ) -> tuple[Any, ...]:
-    """A dal.tickets_since row."""
+    """A store.tickets.tickets_since row."""
     return (category, SUB, cell, dt(received), dt(received + deadline_h * 3600), dt(responded), dt(resolved), satisfied)
 
 
@@ -434,7 +434,7 @@ def test_beijing_day_start_at_the_utc_boundary() -> None:
 
 
 def incident_row(i: int, severity: int, created: float) -> dict[str, Any]:
-    """A dal.open_incidents row."""
+    """A store.incidents.open_incidents row."""
     return {
         "id": i,
         "title": f"inc {i}",

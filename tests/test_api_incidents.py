@@ -18,9 +18,11 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from dashboard import store
 from dashboard.domain import geo, lifecycle
+from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
-from dashboard.store import dal
+from dashboard.services.base import Actor
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
 from dashboard.web.api import incidents as api_incidents
@@ -28,8 +30,8 @@ from dashboard.web.api import openapi
 from dashboard.web.extensions import db_sessions
 from tests.helpers import csrf_headers, login
 
-ADMIN = svc.Actor(None, "admin-setup", "admin")
-SYSTEM = svc.Actor(None, "system", "system")
+ADMIN = Actor(None, "admin-setup", "admin")
+SYSTEM = Actor(None, "system", "system")
 DONGSI = (116.4170, 39.9240)
 # Who may take which action, from the brief (written out, not read from dashboard.domain.lifecycle).
 ROLE_SPEC = {
@@ -81,7 +83,7 @@ def caller(app: Any) -> Callable[..., Caller]:
             return Caller(client, csrf_headers(client), username, via)
         with app.app_context(), db_sessions().begin() as s:
             user = s.scalars(select(User).where(User.username == username)).one()
-            token = dal.create_api_token(s, user, "tests")[1]
+            token = store.users.create_api_token(s, user, "tests")[1]
         return Caller(client, {"Authorization": f"Bearer {token}"}, username, via)
 
     return make
@@ -119,7 +121,7 @@ def setup_action(app: Any, incident_id: int, action: str, **params: Any) -> None
 
 
 def free_unit(app: Any) -> int:
-    return next(u["id"] for u in service(app, svc.list_units)
+    return next(u["id"] for u in service(app, incident_reads.list_units)
                 if u["kind"] == "fire" and u["status"] == "available" and u["incident_id"] is None)
 
 
@@ -152,11 +154,11 @@ def prepare(app: Any, action: str) -> tuple[int, dict[str, Any]]:
 
 def snapshot(app: Any, incident_id: int) -> dict[str, Any]:
     """What an action may change: the incident (without its timeline), the units, and the action rows."""
-    detail = service(app, svc.get_incident, incident_id)
+    detail = service(app, incident_reads.get_incident, incident_id)
     detail.pop("timeline")
     with app.app_context(), db_sessions()() as s:
         actions = s.scalar(select(func.count()).select_from(DispatchAction))
-    return {"incident": detail, "units": service(app, svc.list_units), "actions": actions}
+    return {"incident": detail, "units": service(app, incident_reads.list_units), "actions": actions}
 
 
 def refusals(app: Any, username: str, action: str, incident_id: int) -> int:
@@ -451,10 +453,10 @@ def test_a_revoked_token_gets_401_and_changes_nothing(app: Any, caller: Callable
     user = caller("dispatch", "token")
     inc = new_incident(app)
     with app.app_context(), db_sessions().begin() as s:
-        assert dal.revoke_api_token(s, dal.list_api_tokens(s)[0].id, "admin")
+        assert store.users.revoke_api_token(s, store.users.list_api_tokens(s)[0].id, "admin")
     resp = user.act(inc, {"action": "acknowledge"})
     assert resp.status_code == 401
-    assert service(app, svc.get_incident, inc)["state"] == "new"
+    assert service(app, incident_reads.get_incident, inc)["state"] == "new"
 
 
 def test_a_database_failure_saves_nothing_and_says_retry(
@@ -473,7 +475,7 @@ def test_a_database_failure_saves_nothing_and_says_retry(
     assert resp.status_code == 503
     assert resp.get_json()["error"] == "nothing was saved; retry"
     assert int(resp.headers["Retry-After"]) > 0
-    assert service(app, svc.get_incident, inc)["state"] == "new"
+    assert service(app, incident_reads.get_incident, inc)["state"] == "new"
     with app.app_context(), db_sessions()() as s:
         assert s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "acknowledge")) == 0
     monkeypatch.setattr(api_incidents, "perform_action", real)
@@ -488,7 +490,7 @@ def notified(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, str | 
 
     def record(r: redis.Redis, incident_id: int, action: str | None = None) -> None:
         with session_scope(db_sessions()) as s:  # a new transaction: sees only what was committed
-            calls.append((incident_id, action, svc.get_incident(s, incident_id)["state"]))
+            calls.append((incident_id, action, incident_reads.get_incident(s, incident_id)["state"]))
 
     monkeypatch.setattr(api_incidents, "notify_change", record)
     yield calls

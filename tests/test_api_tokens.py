@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.store import dal
+from dashboard import store
 from dashboard.store.models import ApiToken, AuditLog, User, utcnow
 from dashboard.web.extensions import db_sessions
 from ops.tokens import main as tokens_cli
@@ -22,7 +22,7 @@ def make_token(app: Any, username: str, name: str = "script") -> str:
     """A new API token of a demo user."""
     with app.app_context(), db_sessions().begin() as s:
         user = s.scalars(select(User).where(User.username == username)).one()
-        return dal.create_api_token(s, user, name)[1]
+        return store.users.create_api_token(s, user, name)[1]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -41,9 +41,9 @@ def seeded(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
 def test_only_the_hash_of_a_new_token_is_stored_and_its_creation_is_audited(seeded: sessionmaker[Session]) -> None:
     with seeded.begin() as s:
         user = s.scalars(select(User).where(User.username == "dispatch")).one()
-        row, plaintext = dal.create_api_token(s, user, "gis-sync")
+        row, plaintext = store.users.create_api_token(s, user, "gis-sync")
         token_id = row.id
-    assert plaintext.startswith(dal.API_TOKEN_PREFIX) and len(plaintext) >= 40
+    assert plaintext.startswith(store.users.API_TOKEN_PREFIX) and len(plaintext) >= 40
     with seeded() as s:
         row = s.get(ApiToken, token_id)
         assert row is not None
@@ -56,43 +56,43 @@ def test_only_the_hash_of_a_new_token_is_stored_and_its_creation_is_audited(seed
 def test_two_tokens_are_never_the_same(seeded: sessionmaker[Session]) -> None:
     with seeded.begin() as s:
         user = s.scalars(select(User).where(User.username == "duty")).one()
-        assert dal.create_api_token(s, user, "a")[1] != dal.create_api_token(s, user, "a")[1]
+        assert store.users.create_api_token(s, user, "a")[1] != store.users.create_api_token(s, user, "a")[1]
 
 
 def test_a_token_finds_its_user_and_nothing_else_does(seeded: sessionmaker[Session]) -> None:
     with seeded.begin() as s:
         user = s.scalars(select(User).where(User.username == "leader")).one()
-        _, plaintext = dal.create_api_token(s, user, "report")
+        _, plaintext = store.users.create_api_token(s, user, "report")
     with seeded.begin() as s:
-        found = dal.user_for_token(s, plaintext)
+        found = store.users.user_for_token(s, plaintext)
         assert found is not None and found.username == "leader"
         for wrong in ("", plaintext[:-1], plaintext + "x", "test-token", "x" * 1000):
-            assert dal.user_for_token(s, wrong) is None
+            assert store.users.user_for_token(s, wrong) is None
 
 
 def test_a_revoked_token_or_a_disabled_user_finds_nobody(seeded: sessionmaker[Session]) -> None:
     with seeded.begin() as s:
         users = {u.username: u for u in s.scalars(select(User))}
-        row, revoked = dal.create_api_token(s, users["duty"], "old")
-        _, disabled = dal.create_api_token(s, users["leader"], "x")
+        row, revoked = store.users.create_api_token(s, users["duty"], "old")
+        _, disabled = store.users.create_api_token(s, users["leader"], "x")
     with seeded.begin() as s:
-        assert dal.revoke_api_token(s, row.id, "admin")
-        assert not dal.revoke_api_token(s, row.id, "admin")  # once
+        assert store.users.revoke_api_token(s, row.id, "admin")
+        assert not store.users.revoke_api_token(s, row.id, "admin")  # once
         s.scalars(select(User).where(User.username == "leader")).one().active = False
     with seeded.begin() as s:
-        assert dal.user_for_token(s, revoked) is None
-        assert dal.user_for_token(s, disabled) is None
+        assert store.users.user_for_token(s, revoked) is None
+        assert store.users.user_for_token(s, disabled) is None
 
 
 def test_the_last_use_is_recorded_at_most_once_a_minute(seeded: sessionmaker[Session]) -> None:
     with seeded.begin() as s:
         user = s.scalars(select(User).where(User.username == "duty")).one()
-        row, plaintext = dal.create_api_token(s, user, "x")
+        row, plaintext = store.users.create_api_token(s, user, "x")
         token_id = row.id
     t0 = utcnow()
     for at, expected in ((t0, t0), (t0 + timedelta(seconds=30), t0), (t0 + timedelta(seconds=61), None)):
         with seeded.begin() as s:
-            assert dal.user_for_token(s, plaintext, now=at) is not None
+            assert store.users.user_for_token(s, plaintext, now=at) is not None
         with seeded() as s:
             last = s.get(ApiToken, token_id).last_used_at  # type: ignore[union-attr]
         assert last == (expected or at)
@@ -103,11 +103,11 @@ def test_the_cli_creates_lists_and_revokes_tokens(seeded: sessionmaker[Session],
     assert tokens_cli(["create", "dispatch", "gis-sync"], database_url=db_url) == 0
     out = capsys.readouterr().out
     plaintext = out.strip().splitlines()[-1]
-    assert plaintext.startswith(dal.API_TOKEN_PREFIX)
+    assert plaintext.startswith(store.users.API_TOKEN_PREFIX)
     with seeded.begin() as s:
-        user = dal.user_for_token(s, plaintext)
+        user = store.users.user_for_token(s, plaintext)
         assert user is not None and user.username == "dispatch"
-        token_id = dal.list_api_tokens(s)[0].id
+        token_id = store.users.list_api_tokens(s)[0].id
     assert tokens_cli(["list", "dispatch"], database_url=db_url) == 0
     listing = capsys.readouterr().out
     assert "gis-sync" in listing and "active" in listing and plaintext not in listing
@@ -115,7 +115,7 @@ def test_the_cli_creates_lists_and_revokes_tokens(seeded: sessionmaker[Session],
     assert tokens_cli(["revoke", str(token_id)], database_url=db_url) == 1
     assert tokens_cli(["create", "nobody", "x"], database_url=db_url) == 1
     with seeded() as s:
-        assert dal.user_for_token(s, plaintext) is None
+        assert store.users.user_for_token(s, plaintext) is None
 
 
 # --- over HTTP ----------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_a_wrong_or_revoked_token_gets_401(app: Any, client: Any) -> None:
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/api/v1/incidents", headers=bearer(token)).status_code == 200
     with app.app_context(), db_sessions().begin() as s:
-        dal.revoke_api_token(s, dal.list_api_tokens(s)[0].id, "admin")
+        store.users.revoke_api_token(s, store.users.list_api_tokens(s)[0].id, "admin")
     assert client.get("/api/v1/incidents", headers=bearer(token)).status_code == 401
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
+from dashboard import store
 from dashboard.config import Config
 from dashboard.domain.rules import ROLES
-from dashboard.store import dal
 from dashboard.store.models import AuditLog, Sensor, Unit, User
 from ops.bootstrap import DEMO_USERS, apply_instance_secrets, bootstrap, generate_password, load_or_create_secrets
 
@@ -51,7 +51,7 @@ def test_bootstrap_is_idempotent_and_seeds_everything(engine: Engine, db_url: st
             assert user.password_hash != "first-pass"
             assert "first-pass" not in user.password_hash
             assert check_password_hash(user.password_hash, "first-pass")
-            assert dal.authenticate(s, user.username, "first-pass") is not None
+            assert store.users.authenticate(s, user.username, "first-pass") is not None
         assert _count(s, Sensor) == first["sensors_total"] >= 300
         assert _count(s, Unit) == first["units_total"]
         entries = s.scalars(select(AuditLog).where(AuditLog.action == "bootstrap")).all()
@@ -64,8 +64,8 @@ def test_each_run_sets_its_password(engine: Engine, db_url: str) -> None:
     bootstrap(_config(db_url, "old-password"))
     bootstrap(_config(db_url, "new-password"))
     with Session(engine) as s:
-        assert dal.authenticate(s, "duty", "new-password") is not None
-        assert dal.authenticate(s, "duty", "old-password") is None
+        assert store.users.authenticate(s, "duty", "new-password") is not None
+        assert store.users.authenticate(s, "duty", "old-password") is None
 
 
 def test_generated_password_when_unset(engine: Engine, db_url: str) -> None:
@@ -76,7 +76,7 @@ def test_generated_password_when_unset(engine: Engine, db_url: str) -> None:
     assert len(password) >= 12
     with Session(engine) as s:
         for username, _, _ in DEMO_USERS:
-            assert dal.authenticate(s, username, password) is not None
+            assert store.users.authenticate(s, username, password) is not None
 
 
 def test_generated_passwords_differ() -> None:

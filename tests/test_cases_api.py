@@ -15,9 +15,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.services import cases as case_service
-from dashboard.services.incidents import ActionRefused, Actor
-from dashboard.store import dal
+from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import make_engine, session_factory, session_scope
 from dashboard.store.models import AuditLog, CaseDecision, CaseLink, HotlineTicket, User
 from dashboard.web.api import cases as api_cases
@@ -56,7 +56,7 @@ def caller(app: Any, username: str, via: str = "session") -> Caller:
         return Caller(client, csrf_headers(client))
     with app.app_context(), db_sessions().begin() as s:
         user = s.scalars(select(User).where(User.username == username)).one()
-        token = dal.create_api_token(s, user, "tests")[1]
+        token = store.users.create_api_token(s, user, "tests")[1]
     return Caller(client, {"Authorization": f"Bearer {token}"})
 
 
@@ -176,14 +176,14 @@ def test_bad_requests_are_answered_before_anything_changes(app: Any, linked: Any
 
 
 def test_refusals_read_in_both_languages() -> None:
-    forbidden = ActionRefused(403, "forbidden", "no", params={"role": "duty", "action": "case_split"})
+    forbidden = Refused(403, "forbidden", "no", params={"role": "duty", "action": "case_split"})
     assert case_service.case_refusal_text(forbidden, "zh") == "值班员无权拆分"
     assert case_service.case_refusal_text(forbidden, "en") == "The Duty officer role may not use “Split”"
-    same = ActionRefused(409, "same_decision", "x", params={"decision": "confirmed"})
+    same = Refused(409, "same_decision", "x", params={"decision": "confirmed"})
     assert case_service.case_refusal_text(same, "zh") == "该关联已是「已确认」"
     assert case_service.case_refusal_text(same, "en") == "The link is already “Confirmed”"
     # Codes shared with the incident service read as it says them (dashboard.i18n.refusals).
-    key = ActionRefused(422, "idempotency_key_reused", "reused")
+    key = Refused(422, "idempotency_key_reused", "reused")
     assert case_service.case_refusal_text(key, "zh") == "该请求标识已用于另一项操作，请使用新的标识"
 
 
@@ -199,7 +199,7 @@ def test_confirmed_and_split_links_survive_a_new_engine_and_the_job_never_relink
         case_service.decide_link(s, case_id, links["N0"], "confirm", DISPATCH, "c-1")
     with session_scope(sessions) as s:
         case_service.decide_link(s, case_id, links["N1"], "split", DISPATCH, "s-1", note="另一处")
-    with pytest.raises(ActionRefused) as refused, session_scope(sessions) as s:
+    with pytest.raises(Refused) as refused, session_scope(sessions) as s:
         case_service.decide_link(s, case_id, links["N2"], "split", Actor(None, "duty", "duty"), "d-1")
     assert refused.value.status == 403
     # A new engine and sessions, as after a restart of every process.

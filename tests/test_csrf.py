@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from dashboard import store
+from dashboard.services import incident_reads
+from dashboard.services.base import Actor
 from dashboard.web import csrf
 from layouts import ids
 from tests.helpers import csrf_headers, login, start_dash
@@ -128,7 +131,7 @@ def test_the_login_form_keeps_its_own_token_and_the_ingest_its_own(client: Any) 
 
 
 def test_cookies_are_secure_when_the_flag_is_set(config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dashboard.store.engine import init_db
+    from dashboard.store.schema import init_db
     from dashboard.web import create_app
     from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users
@@ -161,17 +164,16 @@ def _incident(app: Any) -> int:
 
     fields = {"category": "fire", "severity": 2, "title": "东四 火情", "lon": 116.4170, "lat": 39.9240}
     with app.app_context(), session_scope(db_sessions()) as s:
-        return int(svc.create_incident(s, fields, svc.Actor(None, "system", "system"), uuid.uuid4().hex)
+        return int(svc.create_incident(s, fields, Actor(None, "system", "system"), uuid.uuid4().hex)
                    .incident["id"])
 
 
 def _state(app: Any, incident_id: int) -> tuple[str, int]:
-    from dashboard.services import incidents as svc
     from dashboard.store.engine import session_scope
     from dashboard.web.extensions import db_sessions
 
     with app.app_context(), session_scope(db_sessions()) as s:
-        inc = svc.get_incident(s, incident_id)
+        inc = incident_reads.get_incident(s, incident_id)
         return inc["state"], len(inc["timeline"])
 
 
@@ -207,13 +209,12 @@ def test_a_session_api_post_with_the_csrf_header_goes_through(app: Any, client: 
 def test_token_requests_need_no_csrf_header_even_with_a_session_cookie(app: Any, client: Any) -> None:
     from sqlalchemy import select
 
-    from dashboard.store import dal
     from dashboard.store.models import User
     from dashboard.web.extensions import db_sessions
 
     inc = _incident(app)
     with app.app_context(), db_sessions().begin() as s:
-        token = dal.create_api_token(s, s.scalars(select(User).where(User.username == "duty")).one(), "t")[1]
+        token = store.users.create_api_token(s, s.scalars(select(User).where(User.username == "duty")).one(), "t")[1]
     login(client, "leader")  # a session cookie too: the token decides who acts, and no CSRF header is needed
     resp = _acknowledge(client, inc, {"Authorization": f"Bearer {token}"})
     assert resp.status_code == 200, resp.get_json()

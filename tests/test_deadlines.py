@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.domain import rules as c
 from dashboard.live import keys
+from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
-from dashboard.services.incidents import ActionRequest, Actor
+from dashboard.services.base import Actor
+from dashboard.services.incidents import ActionRequest
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, Incident, Summons
 from workers import deadlines
@@ -97,7 +99,7 @@ def test_overdue_summons_and_incidents_escalate_once_audited_and_pushed(
     assert sorted(e.detail["department"] for e in entries if e.detail) == ["gas", "police"]
     assert {(e.actor, e.target_id) for e in entries} == {(deadlines.ACTOR, str(iid))}
     with sessions() as s:
-        detail = svc.get_incident(s, iid, now=later)
+        detail = incident_reads.get_incident(s, iid, now=later)
         by_dep = {sm["department"]: sm for sm in detail["summons"]}
         assert by_dep["police"]["escalated_at"] == later and by_dep["police"]["overdue"]
         assert by_dep["water"]["escalated_at"] is None and not by_dep["water"]["overdue"]

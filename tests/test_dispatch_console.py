@@ -17,15 +17,17 @@ from sqlalchemy.exc import OperationalError
 from callbacks import dispatch as cb
 from callbacks.router import render_page
 from dashboard.domain import geo, lifecycle
+from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
+from dashboard.services.base import Actor
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
 from dashboard.web.extensions import db_sessions
 from layouts import ids
 from tests.helpers import PASSWORD, csrf_headers, login, start_dash
 
-SYSTEM = svc.Actor(None, "system", "system")
-ADMIN = svc.Actor(None, "admin-setup", "admin")
+SYSTEM = Actor(None, "system", "system")
+ADMIN = Actor(None, "admin-setup", "admin")
 DONGSI = (116.4170, 39.9240)
 
 
@@ -56,7 +58,7 @@ def new_incident(app: Any, severity: int = 2, title: str = "东四 火情", cate
 
 
 def incident(app: Any, incident_id: int) -> dict[str, Any]:
-    return dict(service(app, svc.get_incident, incident_id))
+    return dict(service(app, incident_reads.get_incident, incident_id))
 
 
 def count_actions(app: Any, incident_id: int, action: str) -> int:
@@ -72,10 +74,10 @@ def audits(app: Any, incident_id: int, action: str, outcome: str = "ok") -> list
             AuditLog.outcome == outcome)))
 
 
-def actor(app: Any, username: str) -> svc.Actor:
+def actor(app: Any, username: str) -> Actor:
     with app.app_context(), db_sessions()() as s:
         user = s.scalars(select(User).where(User.username == username)).one()
-        return svc.Actor(user.id, user.username, user.role)
+        return Actor(user.id, user.username, user.role)
 
 
 # --- driving the Dash callbacks over HTTP ---------------------------------------------------------

@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.services import incidents as svc
-from dashboard.services.incidents import ActionRefused, ActionRequest, ActionResult, Actor
+from dashboard.services.base import Actor, Refused
+from dashboard.services.incidents import ActionRequest, ActionResult
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Incident, Unit
 
@@ -71,15 +73,16 @@ def dispatch(sessions: sessionmaker[Session], incident_id: int, unit_id: int, ac
 
 @pytest.fixture
 def slow_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dispatch holds its locks a little longer, so that racing requests overlap for sure."""
-    real = svc._EFFECTS["dispatch"]
+    """Dispatch holds its locks a little longer, so that racing requests overlap for sure: the unit's lock (taken
+    after the incident's) is held a moment before the dispatch goes on."""
+    real = store.incidents.lock_unit
 
     def held(*args: Any) -> Any:
         out = real(*args)
         time.sleep(HOLD_S)
         return out
 
-    monkeypatch.setitem(svc._EFFECTS, "dispatch", held)
+    monkeypatch.setattr(store.incidents, "lock_unit", held)
 
 
 def dispatches_of(sessions: sessionmaker[Session], unit_id: int) -> int:
@@ -96,7 +99,7 @@ def test_two_dispatchers_sending_one_unit_to_two_incidents_at_once_one_wins(sess
     t0 = time.perf_counter()
     results = race(2, lambda i: dispatch(sessions, incidents[i], unit, actors[i], uuid.uuid4().hex))
     won = [i for i, r in enumerate(results) if isinstance(r, ActionResult)]
-    lost = [i for i, r in enumerate(results) if isinstance(r, ActionRefused)]
+    lost = [i for i, r in enumerate(results) if isinstance(r, Refused)]
     assert len(won) == 1 and len(lost) == 1, results
     refusal = results[lost[0]]
     assert (refusal.status, refusal.code) == (409, "unit_busy")
@@ -144,7 +147,7 @@ def test_two_acknowledgements_at_once_one_is_refused(sessions: sessionmaker[Sess
 
     results = race(2, ack)
     assert sum(isinstance(r, ActionResult) for r in results) == 1, results
-    [refusal] = [r for r in results if isinstance(r, ActionRefused)]
+    [refusal] = [r for r in results if isinstance(r, Refused)]
     assert (refusal.status, refusal.code) == (409, "illegal_transition")
 
 

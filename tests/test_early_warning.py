@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import validate_event
 from dashboard.live import aggregates, keys
 from dashboard.live.keys import WarningsData
-from dashboard.store import dal
 from simulator.feed import Simulator
 from workers import early_warning as ew
 from workers.telemetry import fold_into, new_state
@@ -306,7 +306,7 @@ def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
         assert rej is None and ev is not None
         events.append(ev)
     with sessions.begin() as s:
-        dal.store_durable(s, events)
+        store.durable.store_durable(s, events)
 
     assert run_tick(r, sessions, now)["status"] == "ok"
     env = aggregates.read_aggregates(r, [c.AGG_WARNINGS])[c.AGG_WARNINGS]

@@ -15,10 +15,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.domain import rules as c
-from dashboard.live import aggregates, keys
+from dashboard.live import aggregates, keys, publish
 from dashboard.live.connections import make_redis
 from dashboard.services import incidents as svc
-from dashboard.services.incidents import ActionRequest, Actor
+from dashboard.services.base import Actor
+from dashboard.services.incidents import ActionRequest
 from dashboard.store.engine import session_factory, session_scope
 from dashboard.store.models import User
 from tests.helpers import seed_users
@@ -78,35 +79,35 @@ def test_an_action_enqueues_an_immediate_tick_that_shows_it(
     assert shown_state(r, incident_id) == "new"
 
     acknowledge(job_sessions, incident_id)
-    svc.notify_change(r, incident_id, "acknowledge")  # as the API and the console do after the commit
+    publish.notify_change(r, incident_id, "acknowledge")  # as the API and the console do after the commit
     queue = Queue(keys.QUEUE_TICK, connection=rq_redis)
     [job_id] = queue.job_ids
     job = queue.fetch_job(job_id)
-    assert job is not None and job.func_name == svc.PROMPT_TICK_JOB
-    assert job.ttl == svc.PROMPT_TICK_TTL_S and job.failure_ttl == 60 and job.result_ttl == 10
+    assert job is not None and job.func_name == publish.PROMPT_TICK_JOB
+    assert job.ttl == publish.PROMPT_TICK_TTL_S and job.failure_ttl == 60 and job.result_ttl == 10
 
     SimpleWorker([queue], connection=rq_redis).work(burst=True)
 
     assert job.get_status(refresh=True) == "finished", job.latest_result()
     assert job.return_value()["status"] == "ok", job.return_value()
     assert shown_state(r, incident_id) == "acknowledged"
-    assert r.get(svc.PROMPT_TICK_PENDING) is None
+    assert r.get(keys.PROMPT_TICK_PENDING) is None
 
 
 def test_changes_while_a_prompt_tick_is_queued_share_it_and_later_ones_get_their_own(
     rq_redis: redis.Redis, r: redis.Redis, job_sessions: sessionmaker[Session]
 ) -> None:
     queue = Queue(keys.QUEUE_TICK, connection=rq_redis)
-    assert svc.request_tick(r)
-    assert not svc.request_tick(r)  # pending and not started: it will see this change too
-    svc.notify_many(r, [(1, "x"), (2, "y")])
+    assert publish.request_tick(r)
+    assert not publish.request_tick(r)  # pending and not started: it will see this change too
+    publish.notify_many(r, [(1, "x"), (2, "y")])
     assert queue.count == 1
     SimpleWorker([queue], connection=rq_redis).work(burst=True)
     assert queue.count == 0
-    assert svc.request_tick(r)  # the first one has started (and finished): a new change needs a new tick
+    assert publish.request_tick(r)  # the first one has started (and finished): a new change needs a new tick
     assert queue.count == 1
     # The mark expires with the job's ttl, so a lost job never blocks prompt ticks for long.
-    assert 0 < r.ttl(svc.PROMPT_TICK_PENDING) <= svc.PROMPT_TICK_TTL_S
+    assert 0 < r.ttl(keys.PROMPT_TICK_PENDING) <= publish.PROMPT_TICK_TTL_S
 
 
 def test_a_prompt_tick_that_finds_the_lock_held_waits_and_ticks_again(
@@ -150,4 +151,4 @@ def test_a_prompt_tick_gives_up_after_its_wait_and_leaves_it_to_the_regular_tick
 
 def test_redis_down_loses_only_the_prompt_tick() -> None:
     dead = make_redis("redis://127.0.0.1:1/0")
-    assert svc.request_tick(dead) is False  # logged, never raised: the change is saved, the regular tick shows it
+    assert publish.request_tick(dead) is False  # logged, never raised: the change is saved, the regular tick shows it

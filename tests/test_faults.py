@@ -17,7 +17,7 @@ from dashboard.config import Config
 from dashboard.domain import rules as c
 from dashboard.live.aggregates import read_aggregates
 from dashboard.live.connections import free_port, start_bundled_redis
-from dashboard.store.engine import init_db
+from dashboard.store.schema import init_db
 from dashboard.web import create_app
 from dashboard.web.extensions import db_sessions
 from tests.helpers import incident, login, reading, seed_users

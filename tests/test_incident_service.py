@@ -16,19 +16,22 @@ import redis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import Engine, MetaData, Table, func, select, text
+from sqlalchemy import Engine, MetaData, Table, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import lifecycle as lc
 from dashboard.domain import rules as c
 from dashboard.domain.events import validate_event
-from dashboard.live import keys
+from dashboard.live import keys, publish
+from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
-from dashboard.services.incidents import ActionRefused, ActionRequest, Actor
-from dashboard.store import dal
-from dashboard.store.engine import init_db, make_engine, session_factory, session_scope
+from dashboard.services.base import Actor, Refused
+from dashboard.services.incidents import ActionRequest
+from dashboard.store.engine import make_engine, session_factory, session_scope
 from dashboard.store.models import AuditLog, Base, DispatchAction, Incident, Summons, Unit, User
+from dashboard.store.schema import init_db
 from tests.helpers import incident as incident_event
 from tests.helpers import seed_users
 
@@ -78,9 +81,9 @@ def act(sessions: sessionmaker[Session], incident_id: int, actor: Actor, action:
 
 
 def refused(sessions: sessionmaker[Session], incident_id: int, actor: Actor, action: str, **params: Any
-            ) -> ActionRefused:
+            ) -> Refused:
     """The refusal of an action (fails the test when it is not refused)."""
-    with pytest.raises(ActionRefused) as exc:
+    with pytest.raises(Refused) as exc:
         act(sessions, incident_id, actor, action, **params)
     return exc.value
 
@@ -88,12 +91,12 @@ def refused(sessions: sessionmaker[Session], incident_id: int, actor: Actor, act
 def snapshot(sessions: sessionmaker[Session], incident_id: int) -> dict[str, Any]:
     """Everything an action may change: the incident, all units, its summons and its actions."""
     with sessions() as s:
-        inc = svc.get_incident(s, incident_id)
+        inc = incident_reads.get_incident(s, incident_id)
         inc.pop("timeline")
         inc.pop("overdue")
         return {
             "incident": inc,
-            "units": svc.list_units(s),
+            "units": incident_reads.list_units(s),
             "actions": s.scalar(select(func.count()).select_from(DispatchAction)),
             "ok_audits": s.scalar(select(func.count()).where(AuditLog.outcome == "ok")),
         }
@@ -186,7 +189,7 @@ def test_every_action_is_taken_only_by_the_roles_allowed_to(
         assert (last.actor, last.action, last.outcome) == (actor.username, action, "ok")
         assert last.detail and last.detail["action_id"] == result.action_id
     else:
-        with pytest.raises(ActionRefused) as exc, session_scope(sq) as s:
+        with pytest.raises(Refused) as exc, session_scope(sq) as s:
             svc.perform_action(s, iid, req, actor, uuid.uuid4().hex)
         assert (exc.value.status, exc.value.code) == (403, "forbidden")
         assert snapshot(sq, iid) == before  # nothing changed
@@ -208,7 +211,7 @@ def test_creating_an_incident_by_hand_is_for_duty_dispatch_admin_and_system(
         assert res.incident["source"] == "console" and res.incident["state"] == "new"
         assert count(sq, Incident) == n + 1
     else:
-        with pytest.raises(ActionRefused) as exc, session_scope(sq) as s:
+        with pytest.raises(Refused) as exc, session_scope(sq) as s:
             svc.create_incident(s, fields, actor, uuid.uuid4().hex)
         assert exc.value.status == 403
         assert count(sq, Incident) == n
@@ -284,7 +287,7 @@ def test_change_of_severity_needs_a_reason_moves_the_deadline_and_refuses_the_sa
     leader = actors(sq)["leader"]
     iid = new_incident(sq, severity=4)
     with sq() as s:
-        before = svc.get_incident(s, iid)
+        before = incident_reads.get_incident(s, iid)
     assert refused(sq, iid, leader, "change_severity", severity=1).code == "reason_required"
     assert refused(sq, iid, leader, "change_severity", severity=7, reason="x").code == "invalid_severity"
     assert refused(sq, iid, leader, "change_severity", severity=4, reason="x").code == "same_severity"
@@ -351,7 +354,7 @@ def test_stale_expected_version_is_refused(sq: sessionmaker[Session]) -> None:
     admin = actors(sq)["admin"]
     iid = new_incident(sq)
     with sq() as s:
-        seen = svc.get_incident(s, iid)["version"]
+        seen = incident_reads.get_incident(s, iid)["version"]
     act(sq, iid, admin, "escalate")
     r = refused(sq, iid, admin, "acknowledge", expected_version=seen)
     assert (r.status, r.code) == (409, "stale")
@@ -413,9 +416,9 @@ def test_an_idempotency_key_reused_for_another_action_is_refused(sq: sessionmake
     iid, other = new_incident(sq), new_incident(sq)
     act(sq, iid, admin, "acknowledge", key="k-reused")
     assert refused(sq, iid, admin, "escalate", key="k-reused").code == "idempotency_key_reused"
-    with pytest.raises(ActionRefused, match="different action"):
+    with pytest.raises(Refused, match="different action"):
         act(sq, other, admin, "acknowledge", key="k-reused")
-    with pytest.raises(ActionRefused) as exc, session_scope(sq) as s:
+    with pytest.raises(Refused) as exc, session_scope(sq) as s:
         svc.perform_action(s, iid, ActionRequest("escalate"), admin, "")
     assert exc.value.code == "invalid_idempotency_key"
 
@@ -439,8 +442,8 @@ def test_a_refusal_is_audited_even_though_the_callers_transaction_rolls_back(ses
                                                                            ) -> None:
     duty = actors(sessions)["duty"]
     iid = new_incident(sessions)
-    with pytest.raises(ActionRefused), session_scope(sessions) as s:
-        dal.audit(s, "duty", "something_unrelated")  # the caller's own pending work is rolled back with it
+    with pytest.raises(Refused), session_scope(sessions) as s:
+        store.audit_log.record(s, "duty", "something_unrelated")  # the caller's own pending work is rolled back with it
         svc.perform_action(s, iid, ActionRequest("close"), duty, "try-close")
     entries = audits(sessions)
     assert [(e.action, e.outcome) for e in entries[-1:]] == [("close", "refused")]
@@ -472,7 +475,7 @@ def test_audit_failing_after_the_effects_writes_nothing(
     def broken(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(dal, "audit", broken)
+    monkeypatch.setattr(store.audit_log, "record", broken)
     with pytest.raises(RuntimeError), session_scope(sessions) as s:
         svc.perform_action(s, iid, ActionRequest("resolve"), admin, "k-res")
     monkeypatch.undo()
@@ -497,13 +500,13 @@ def test_connection_lost_mid_action_saves_nothing_and_a_retry_works(
     admin = actors(sessions)["admin"]
     iid, unit = new_incident(sessions), add_unit(sessions)
     before = snapshot(sessions, iid)
-    real_audit = dal.audit
+    real_audit = store.audit_log.record
 
     def dying_audit(session: Session, *a: Any, **k: Any) -> None:
         _kill_connection(session, engine)
         real_audit(session, *a, **k)
 
-    monkeypatch.setattr(dal, "audit", dying_audit)
+    monkeypatch.setattr(store.audit_log, "record", dying_audit)
     with pytest.raises(DBAPIError), session_scope(sessions) as s:
         svc.perform_action(s, iid, ActionRequest("dispatch", unit_id=unit), admin, "k-lost")
     monkeypatch.undo()
@@ -518,11 +521,11 @@ def test_connection_lost_mid_action_saves_nothing_and_a_retry_works(
 def test_create_validates_like_ingest_with_field_level_reasons(sq: sessionmaker[Session]) -> None:
     duty = actors(sq)["duty"]
     bad = {"category": "alien", "severity": 9, "title": "", "lon": 116.0, "lat": 39.0}
-    with pytest.raises(ActionRefused) as exc, session_scope(sq) as s:
+    with pytest.raises(Refused) as exc, session_scope(sq) as s:
         svc.create_incident(s, bad, duty, uuid.uuid4().hex)
     assert exc.value.status == 422
     assert {"category", "severity", "title", "lon", "lat"} <= set(exc.value.errors)
-    with pytest.raises(ActionRefused) as exc, session_scope(sq) as s:
+    with pytest.raises(Refused) as exc, session_scope(sq) as s:
         svc.create_incident(s, {"source": "evil", "category": "fire"}, duty, uuid.uuid4().hex)
     assert exc.value.errors == {"source": "is not a field of an incident"}
     assert audits(sq)[-1].outcome == "refused"
@@ -548,7 +551,7 @@ def test_timeline_has_every_action_and_refusal_with_who_and_when(sessions: sessi
     ev, _ = validate_event(incident_event("tl-1"), now)
     assert ev is not None
     with session_scope(sessions) as s:
-        dal.store_durable(s, [ev])
+        store.durable.store_durable(s, [ev])
         iid = s.scalar(select(Incident.id).where(Incident.external_id == "tl-1"))
     assert iid is not None
     unit = add_unit(sessions)
@@ -556,7 +559,7 @@ def test_timeline_has_every_action_and_refusal_with_who_and_when(sessions: sessi
     refused(sessions, iid, who["leader"], "dispatch", unit_id=unit)
     act(sessions, iid, who["dispatch"], "dispatch", unit_id=unit)
     with sessions() as s:
-        timeline = svc.get_incident(s, iid)["timeline"]
+        timeline = incident_reads.get_incident(s, iid)["timeline"]
     assert [(e["action"], e["actor"], e["outcome"]) for e in timeline] == [
         ("reported", "source:test", "ok"),
         ("acknowledge", "duty", "ok"),
@@ -569,8 +572,8 @@ def test_timeline_has_every_action_and_refusal_with_who_and_when(sessions: sessi
 
 
 def test_unknown_incident_is_404(sq: sessionmaker[Session]) -> None:
-    with sq() as s, pytest.raises(ActionRefused) as exc:
-        svc.get_incident(s, 999_999)
+    with sq() as s, pytest.raises(Refused) as exc:
+        incident_reads.get_incident(s, 999_999)
     assert exc.value.status == 404
 
 
@@ -582,13 +585,13 @@ def test_list_is_most_severe_then_newest_first_and_filters(sessions: sessionmake
     d = new_incident(sessions, severity=2)
     act(sessions, d, admin, "cancel")
     with sessions() as s:
-        assert [i["id"] for i in svc.list_incidents(s)] == [b, d, cc, a]
-        assert [i["id"] for i in svc.list_incidents(s, states=list(c.INCIDENT_OPEN_STATES))] == [b, cc, a]
-        assert [i["id"] for i in svc.list_incidents(s, severities=[3], limit=1)] == [cc]
-        assert svc.list_incidents(s, subdistrict="nowhere") == []
-        assert "timeline" not in svc.list_incidents(s)[0]
-        with pytest.raises(ActionRefused):
-            svc.list_incidents(s, states=["lost"])
+        assert [i["id"] for i in incident_reads.list_incidents(s)] == [b, d, cc, a]
+        assert [i["id"] for i in incident_reads.list_incidents(s, states=list(c.INCIDENT_OPEN_STATES))] == [b, cc, a]
+        assert [i["id"] for i in incident_reads.list_incidents(s, severities=[3], limit=1)] == [cc]
+        assert incident_reads.list_incidents(s, subdistrict="nowhere") == []
+        assert "timeline" not in incident_reads.list_incidents(s)[0]
+        with pytest.raises(Refused):
+            incident_reads.list_incidents(s, states=["lost"])
 
 
 def test_suggestions_are_the_nearest_free_suitable_units(sq: sessionmaker[Session]) -> None:
@@ -602,7 +605,7 @@ def test_suggestions_are_the_nearest_free_suitable_units(sq: sessionmaker[Sessio
     busy = add_unit(sq, "ambulance", at=(116.4301, 39.9301))
     act(sq, new_incident(sq), admin, "dispatch", unit_id=busy)
     with sq() as s:
-        got = svc.suggest_units(s, iid, limit=50)
+        got = incident_reads.suggest_units(s, iid, limit=50)
     ids = [u["id"] for u in got]
     assert ids.index(near_amb) < ids.index(far_amb)
     assert {u["kind"] for u in got} == {"ambulance"}
@@ -611,7 +614,7 @@ def test_suggestions_are_the_nearest_free_suitable_units(sq: sessionmaker[Sessio
     assert dists == sorted(dists) and got[0]["distance_km"] < 0.2
     act(sq, iid, admin, "cancel")
     with sq() as s:
-        assert svc.suggest_units(s, iid) == []
+        assert incident_reads.suggest_units(s, iid) == []
 
 
 def test_category_table_names_known_kinds_for_every_category() -> None:
@@ -624,7 +627,7 @@ def test_a_source_ending_its_incident_releases_its_units(sessions: sessionmaker[
     ev, _ = validate_event(incident_event("end-1"), time.time())
     assert ev is not None
     with session_scope(sessions) as s:
-        dal.store_durable(s, [ev])
+        store.durable.store_durable(s, [ev])
         iid = s.scalar(select(Incident.id).where(Incident.external_id == "end-1"))
     assert iid is not None
     u1, u2 = add_unit(sessions), add_unit(sessions)
@@ -636,7 +639,7 @@ def test_a_source_ending_its_incident_releases_its_units(sessions: sessionmaker[
     upd, _ = validate_event(end, time.time())
     assert upd is not None
     with session_scope(sessions) as s:
-        dal.store_durable(s, [upd])
+        store.durable.store_durable(s, [upd])
     with sessions() as s:
         assert [(u.status, u.incident_id) for u in (s.get(Unit, u1), s.get(Unit, u2)) if u] == [
             ("returning", None), ("available", None)]
@@ -656,7 +659,7 @@ def test_notify_change_publishes_json_on_the_incidents_channel_of_the_db(r: redi
     ps.subscribe(keys.incidents_channel(db))
     assert ps.get_message(timeout=1)["type"] == "subscribe"
     marker = int(time.time() * 1000) % 1_000_000_000  # the channel is shared: find our own message
-    svc.notify_change(r, marker, "dispatch")
+    publish.notify_change(r, marker, "dispatch")
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
         msg = ps.get_message(timeout=0.5)
@@ -677,15 +680,19 @@ NEW_COLUMNS = {("units", "incident_id"), ("incidents", "acknowledged_at"), ("inc
 
 
 def _old_metadata() -> MetaData:
-    """The tables as they were before this change (no summons, no new columns)."""
+    """The tables of an older release than the baseline of the migrations (no summons, none of the new columns)."""
+    from alembic.script import ScriptDirectory
+
+    baseline = ScriptDirectory.from_config(store.schema.alembic_config()).get_revision(store.schema.BASELINE)
+    assert baseline is not None
     md = MetaData()
-    for t in Base.metadata.sorted_tables:
+    for t in baseline.module.META.sorted_tables:
         if t.name != "summons":
             Table(t.name, md, *[col._copy() for col in t.columns if (t.name, col.name) not in NEW_COLUMNS])
     return md
 
 
-def test_upgrade_schema_adds_the_new_columns_to_an_old_database(db_url: str) -> None:
+def test_the_migrations_add_the_new_columns_and_tables_to_an_old_database(db_url: str) -> None:
     eng = make_engine(db_url)
     try:
         old = _old_metadata()
@@ -699,10 +706,10 @@ def test_upgrade_schema_adds_the_new_columns_to_an_old_database(db_url: str) -> 
                 source="test", external_id="old-1", category="fire", severity=2, title="old", state="new",
                 lon=DONGSI[0], lat=DONGSI[1], subdistrict="110101001", cell="r1c1", reported_at=t0, created_at=t0,
                 updated_at=t0, deadline_at=t0 + timedelta(hours=1)))
-        added = dal.upgrade_schema(eng)
-        assert {tuple(a.split(".")) for a in added} == NEW_COLUMNS
-        init_db(eng)  # creates the summons table
-        assert dal.upgrade_schema(eng) == []
+        assert store.schema.upgrade(eng) == store.schema.head()  # a database from before migrations
+        have = {(t, col["name"]) for t in ("incidents", "units") for col in inspect(eng).get_columns(t)}
+        assert have >= NEW_COLUMNS and "summons" in inspect(eng).get_table_names()
+        assert store.schema.upgrade(eng) == store.schema.head()  # a second start changes nothing
         sessions = session_factory(eng)
         with sessions() as s:
             iid = s.scalar(select(Incident.id))
@@ -746,8 +753,8 @@ class IncidentMachine(RuleBasedStateMachine):
             units = s.scalars(select(Unit).where(Unit.id.in_(self.units)).order_by(Unit.id))
             summons = s.scalars(select(Summons).where(Summons.incident_id == self.iid).order_by(Summons.id))
             return {
-                "incident": svc._incident_dict(inc, datetime.now(UTC)) | {"overdue": None},
-                "units": [svc._unit_dict(u) for u in units],
+                "incident": incident_reads.incident_view(inc, datetime.now(UTC)) | {"overdue": None},
+                "units": [incident_reads.unit_view(u) for u in units],
                 "summons": [(sm.department, sm.acknowledged_at) for sm in summons],
                 "actions": s.scalar(select(func.count()).where(DispatchAction.incident_id == self.iid)),
             }
@@ -778,7 +785,7 @@ class IncidentMachine(RuleBasedStateMachine):
         try:
             with session_scope(self.sessions) as s:
                 res = svc.perform_action(s, self.iid, req, actor, key)
-        except ActionRefused as exc:
+        except Refused as exc:
             self.refused += 1
             assert self._rows() == before, "a refused action changed something"
             if not lc.may(role, action):
@@ -798,7 +805,7 @@ class IncidentMachine(RuleBasedStateMachine):
     @invariant()
     def states_units_and_records_agree(self) -> None:
         with self.sessions() as s:
-            inc = svc.get_incident(s, self.iid)
+            inc = incident_reads.get_incident(s, self.iid)
             units = list(s.scalars(select(Unit).where(Unit.id.in_(self.units))))
             action_ids = list(s.scalars(select(DispatchAction.id).where(DispatchAction.incident_id == self.iid)))
         state = inc["state"]

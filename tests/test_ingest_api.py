@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from dashboard import store
 from dashboard.config import Config
 from dashboard.live import keys
 from dashboard.live.connections import free_port
@@ -175,7 +176,7 @@ def test_too_many_events_in_one_batch_is_400(app: Any, client: Any) -> None:
 def test_when_redis_is_down_telemetry_is_503_with_retry_after_and_incidents_still_reach_sql(
     db_url: str, redis_url: str
 ) -> None:
-    from dashboard.store.engine import init_db
+    from dashboard.store.schema import init_db
     from dashboard.web import create_app
 
     dead = Config.for_tests(redis_url=f"redis://127.0.0.1:{free_port()}/0", database_url=db_url)
@@ -224,7 +225,7 @@ def test_a_write_that_sqlite_refuses_as_locked_is_retried_in_a_fresh_transaction
 
     from dashboard.services import tunables as settings
 
-    original = settings.load_deadlines
+    original = store.settings.load_deadlines
     calls: list[int] = []
 
     def deadlines_then_another_writer(session: Any) -> Any:

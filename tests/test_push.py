@@ -343,7 +343,7 @@ def test_stream_ends_after_its_lifetime(port: int, fast_app: Any, r: redis.Redis
 
 
 def test_redis_down_answers_503(config: Config) -> None:
-    from dashboard.store.engine import init_db
+    from dashboard.store.schema import init_db
     from dashboard.web import create_app
     from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users
@@ -364,7 +364,7 @@ def test_redis_down_answers_503(config: Config) -> None:
 
 
 def test_redis_dying_mid_stream_ends_it(config: Config, tmp_path: Path) -> None:
-    from dashboard.store.engine import init_db
+    from dashboard.store.schema import init_db
     from dashboard.web import create_app
     from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users

@@ -19,6 +19,7 @@ from dashboard.domain import lifecycle
 from dashboard.i18n import EN, ZH, name
 from dashboard.i18n.refusals import errors_text, field_label, message_key, refusal_errors, refusal_text
 from dashboard.services import incidents as svc
+from dashboard.services.base import Actor, Refused
 from layouts import ids
 from tests.helpers import csrf_headers, login
 from tests.test_dispatch_console import Console, actor, button, incident, new_incident, service, toast_of
@@ -26,7 +27,7 @@ from tests.test_dispatch_console import console as console  # the console tests'
 from tests.test_dispatch_console import units as units
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN = svc.Actor(None, "admin-setup", "admin")
+ADMIN = Actor(None, "admin-setup", "admin")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # Latin letters other than the Roman numerals of the severities (I–IV): none may show in a Chinese refusal.
 LATIN = re.compile(r"[A-HJ-UW-Za-z]")
@@ -53,10 +54,10 @@ def _arg(call: ast.Call, pos: int, keyword: str) -> ast.AST | None:
 
 
 def raise_sites() -> Iterator[tuple[str, str, str | None, set[str] | None]]:
-    """(where, code, variant, param names or None when not a literal dict) of every ActionRefused and
+    """(where, code, variant, param names or None when not a literal dict) of every Refused and
     IllegalTransition constructed in dashboard/services/incidents.py and dashboard/domain/lifecycle.py."""
     for module, cls, code_pos, params_pos, default in (
-        ("dashboard/services/incidents.py", "ActionRefused", 1, 4, None),
+        ("dashboard/services/incidents.py", "Refused", 1, 4, None),
         ("dashboard/domain/lifecycle.py", "IllegalTransition", 1, 2, "illegal_transition"),
     ):
         tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
@@ -113,10 +114,10 @@ def test_every_code_raised_has_a_chinese_and_an_english_entry_its_params_fill(
 
 
 def test_a_code_without_an_entry_or_with_params_that_do_not_fit_falls_back_without_english_in_chinese() -> None:
-    exc = svc.ActionRefused(409, "brand_new_code", "something new went wrong")
+    exc = Refused(409, "brand_new_code", "something new went wrong")
     assert refusal_text(exc, "zh") == "操作未执行（brand_new_code）"
     assert refusal_text(exc, "en") == "something new went wrong"
-    broken = svc.ActionRefused(409, "unit_busy", "unit F1 is busy", params={"variant": "assigned"})  # no unit
+    broken = Refused(409, "unit_busy", "unit F1 is busy", params={"variant": "assigned"})  # no unit
     assert refusal_text(broken, "zh") == "操作未执行（unit_busy）"
     assert refusal_text(broken, "en") == "unit F1 is busy"
     assert refusal_text("unit_busy", "fr", {"variant": "assigned", "unit": "F1", "incident_id": 7}) == \
@@ -164,8 +165,8 @@ def test_an_unknown_action_or_state_is_said_too() -> None:
 
 
 def test_the_service_passes_the_transitions_params_on() -> None:
-    exc = svc.ActionRefused(409, "illegal_transition", "cannot dispatch a cancelled incident",
-                            params={"action": "dispatch", "state": "cancelled"})
+    exc = Refused(409, "illegal_transition", "cannot dispatch a cancelled incident",
+                  params={"action": "dispatch", "state": "cancelled"})
     assert refusal_text(exc, "zh") == "无法对已取消的事件执行「派遣」"
     assert exc.reason == "cannot dispatch a cancelled incident"
 
@@ -174,14 +175,14 @@ def test_the_service_passes_the_transitions_params_on() -> None:
 
 
 def test_field_level_errors_in_either_language() -> None:
-    long = svc.ActionRefused(422, "invalid_parameter", "the reason is too long", {"reason": "at most 2000 characters"},
-                             params={"variant": "too_long", "field": "reason", "max": 2000})
+    long = Refused(422, "invalid_parameter", "the reason is too long", {"reason": "at most 2000 characters"},
+                   params={"variant": "too_long", "field": "reason", "max": 2000})
     assert refusal_text(long, "zh") == "原因过长，最多 2000 个字符"
     assert refusal_errors(long, "zh") == {"reason": "最多 2000 个字符"}  # keyed by field, as the console checks
     assert refusal_errors(long, "en") == {"reason": "at most 2000 characters"}
-    outside = svc.ActionRefused(422, "invalid_incident", "lon point is outside Dongcheng District",
-                                {"lon": "point is outside Dongcheng District", "ts": "must be ISO 8601"},
-                                params={"variant": "invalid", "fields": ["lon", "ts"]})
+    outside = Refused(422, "invalid_incident", "lon point is outside Dongcheng District",
+                      {"lon": "point is outside Dongcheng District", "ts": "must be ISO 8601"},
+                      params={"variant": "invalid", "fields": ["lon", "ts"]})
     assert refusal_text(outside, "zh") == "事件信息有误：经度、发生时间"
     assert errors_text(refusal_errors(outside, "zh"), "zh") == "经度：不在东城区范围内；发生时间：无效"
     assert errors_text(refusal_errors(outside, "en"), "en") == \
@@ -269,7 +270,7 @@ def test_the_walls_acknowledge_is_refused_in_chinese(app: Any) -> None:
 def test_the_service_keeps_the_apis_english_reason(app: Any) -> None:
     inc = new_incident(app, 2)
     service(app, svc.perform_action, inc, svc.ActionRequest("cancel"), ADMIN, uuid.uuid4().hex)
-    with pytest.raises(svc.ActionRefused) as exc:
+    with pytest.raises(Refused) as exc:
         service(app, svc.perform_action, inc, svc.ActionRequest("close"), ADMIN, uuid.uuid4().hex)
     assert (exc.value.code, exc.value.reason) == ("illegal_transition", "cannot close a cancelled incident")
     assert exc.value.params == {"action": "close", "state": "cancelled"}

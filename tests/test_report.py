@@ -27,6 +27,7 @@ from dashboard.live import history, keys
 from dashboard.report import build as rp
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, HotlineTicket, Incident, Sensor
+from dashboard.store.reports import TicketRow
 from dashboard.web.extensions import db_sessions
 from tests.helpers import login
 from workers.hotline import compute_hotline
@@ -260,7 +261,7 @@ def test_rates_agree_with_the_wall_for_today() -> None:
         responded = responded if responded is None or responded <= now else None
         resolved = responded + rng.randint(60, 6 * 3600) if responded and rng.random() < 0.6 else None
         resolved = resolved if resolved is None or resolved <= now else None
-        rows.append(rp.TicketRow(cat, SUBS[n % len(SUBS)], "r01c01", utc_datetime(received),
+        rows.append(TicketRow(cat, SUBS[n % len(SUBS)], "r01c01", utc_datetime(received),
                                  utc_datetime(received + c.HOTLINE_DEADLINE_H[cat] * 3600 / (8 if n % 3 else 1)),
                                  _dt(responded), _dt(resolved), rng.choice([None, True, False]) if resolved else None))
     wall = compute_hotline(rows, overdue=0, now=now)

@@ -15,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callbacks import alarm as alarm_cb
+from dashboard import store
 from dashboard.domain import geo, lifecycle
 from dashboard.domain import rules as c
 from dashboard.live import keys
 from dashboard.live.aggregates import read_aggregates
 from dashboard.live.keys import SensorPoint
 from dashboard.services import incidents as svc
-from dashboard.store import dal
+from dashboard.services.base import IDEMPOTENCY_KEY_MAX, Actor
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, Incident
 from tests.test_tick import event
@@ -32,7 +33,7 @@ from workers.telemetry import new_state
 from workers.tick import run_tick
 
 LON, LAT = 116.4103, 39.9122  # Wangfujing
-DISPATCHER = svc.Actor(None, "dispatcher", "dispatch")
+DISPATCHER = Actor(None, "dispatcher", "dispatch")
 
 
 def point(sid: str = "P1:gas", stype: str = "gas", value: float = 30.0, state: str = c.STATE_ALARM,
@@ -98,7 +99,7 @@ def test_plan_raises_a_linked_incident_only_when_the_band_is_more_severe() -> No
 def test_the_idempotency_key_names_the_sensor_and_the_episode() -> None:
     a, b = si.Create(point(since=1000.0), "gas_leak", 3, 25), si.Create(point(since=2000.5), "gas_leak", 3, 25)
     assert a.key == "sensor-alarm:P1:gas:1000000" and b.key == "sensor-alarm:P1:gas:2000500"
-    assert len(si.Raise(point(sid="x" * 60), 123456, 1, 75).key) <= svc.IDEMPOTENCY_KEY_MAX
+    assert len(si.Raise(point(sid="x" * 60), 123456, 1, 75).key) <= IDEMPOTENCY_KEY_MAX
 
 
 def test_incident_fields_name_the_place_the_sensor_and_the_reading() -> None:
@@ -138,8 +139,8 @@ def test_an_alarm_episode_keeps_its_start_until_the_reading_falls_below_the_alar
 
 def seed_gas_sensor(sessions: sessionmaker[Session], sid: str = "P1:gas") -> None:
     with sessions.begin() as s:
-        dal.seed_sensors(s, [{"id": sid, "type": "gas", "pole_id": "P1", "lon": LON, "lat": LAT,
-                              "subdistrict": "110101001"}])
+        store.sensors.seed_sensors(s, [{"id": sid, "type": "gas", "pole_id": "P1", "lon": LON, "lat": LAT,
+                                   "subdistrict": "110101001"}])
 
 
 def send(r: redis.Redis, sessions: sessionmaker[Session], now: float, value: float, sid: str = "P1:gas") -> None:
@@ -231,7 +232,7 @@ def test_an_open_incident_from_another_source_for_the_sensor_is_not_duplicated(
     seed_gas_sensor(sessions)
     with session_scope(sessions) as s:
         svc.create_incident(s, {"category": "gas_leak", "severity": 3, "title": "燃气公司报警", "lon": LON,
-                                "lat": LAT, "sensor_id": "P1:gas"}, svc.Actor(None, "gas-co", "system"),
+                                "lat": LAT, "sensor_id": "P1:gas"}, Actor(None, "gas-co", "system"),
                             "gas-co-1")
     send(r, sessions, now, 30)
     assert si.run_sensor_incidents(r, sessions, now)["created"] == 0

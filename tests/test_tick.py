@@ -13,11 +13,11 @@ import redis
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event, validate_event
 from dashboard.live import aggregates, keys
-from dashboard.store import dal
 from workers import tick as tick_mod
 from workers.benchmark import xadd_telemetry
 from workers.tick import run_tick
@@ -59,7 +59,7 @@ def readings(now: float, n: int, sensor: str = "S1", value: float = 40.0, stype:
 def seed_registry(sessions: sessionmaker[Session]) -> None:
     """Three registered sensors; S3 never reports."""
     with sessions.begin() as s:
-        dal.seed_sensors(
+        store.sensors.seed_sensors(
             s,
             [
                 {"id": sid, "type": t, "pole_id": "P1", "lon": LON, "lat": LAT, "subdistrict": "110101001"}
@@ -71,7 +71,7 @@ def seed_registry(sessions: sessionmaker[Session]) -> None:
 def store_durable(r: redis.Redis, sessions: sessionmaker[Session], evs: list[Event]) -> None:
     """Write durable events to SQL and notify the ticker, as the ingest does."""
     with sessions.begin() as s:
-        dal.store_durable(s, evs)
+        store.durable.store_durable(s, evs)
     for ev in evs:
         r.xadd(keys.DURABLE_STREAM, {"e": json.dumps(ev, separators=(",", ":"))})
 
@@ -107,7 +107,7 @@ def test_tick_turns_stream_and_sql_into_every_aggregate(r: redis.Redis, sessions
         ],
     )
     with sessions.begin() as s:
-        dal.seed_units(
+        store.incidents.seed_units(
             s,
             [
                 {
@@ -363,10 +363,10 @@ def test_todays_incidents_are_those_reported_today_not_those_stored_today(sessio
             "cell": geo.grid_cell(LON, LAT)}
     stored_at = datetime.fromtimestamp(midnight + 5, UTC)
     with sessions() as s:
-        s.add(dal.incident_from_event({**base, "event_id": "e1", "category": "fire", "ts": midnight - 60},  # type: ignore[typeddict-item]
-                                      stored_at))
-        s.add(dal.incident_from_event({**base, "event_id": "e2", "category": "medical", "ts": midnight + 1},  # type: ignore[typeddict-item]
-                                      stored_at))
+        s.add(store.incidents.incident_from_event({**base, "event_id": "e1", "category": "fire", "ts": midnight - 60},  # type: ignore[typeddict-item]
+                                                  stored_at))
+        s.add(store.incidents.incident_from_event({**base, "event_id": "e2", "category": "medical", "ts": midnight + 1},  # type: ignore[typeddict-item]
+                                                  stored_at))
         s.commit()
-        counts = dal.incident_counts(s, datetime.fromtimestamp(midnight, UTC), stored_at)
+        counts = store.incidents.incident_counts(s, datetime.fromtimestamp(midnight, UTC), stored_at)
     assert counts["today_by_category"] == {"medical": 1}

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.domain import geo, lifecycle
+from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
-from dashboard.services.incidents import ActionRequest, Actor
+from dashboard.services.base import Actor
+from dashboard.services.incidents import ActionRequest
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
 from simulator import movement as fleet
@@ -172,7 +174,7 @@ def test_the_job_moves_a_dispatched_unit_and_reports_its_arrival_through_the_ser
     u = unit_row(sessions, unit_id)
     assert (u.status, u.lon, u.lat, u.incident_id) == ("on_scene", *DONGSI, incident_id)
     with sessions() as s:
-        inc = svc.get_incident(s, incident_id)
+        inc = incident_reads.get_incident(s, incident_id)
         assert inc["state"] == "on_scene"
         arrive = s.scalars(select(DispatchAction).where(DispatchAction.action == "arrive")).one()
         assert (arrive.unit_id, arrive.actor_id) == (unit_id, None)

@@ -12,9 +12,9 @@ from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
 from sqlalchemy import Engine
 
+from dashboard import store
 from dashboard.domain import rules as c
 from dashboard.live import aggregates, keys
-from dashboard.store import dal
 from dashboard.store.engine import session_factory
 from workers import tick as tick_mod
 from workers.benchmark import make_registry, make_telemetry, xadd_telemetry
@@ -37,7 +37,7 @@ def job_env(monkeypatch: pytest.MonkeyPatch, redis_url: str, db_url: str, engine
     monkeypatch.setenv("DATABASE_URL", db_url)
     registry = make_registry(20)
     with session_factory(engine).begin() as s:
-        dal.seed_sensors(s, registry)
+        store.sensors.seed_sensors(s, registry)
     return engine
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from dashboard.config import Config
 from dashboard.live.connections import make_redis
-from dashboard.store.engine import init_db, make_engine, session_factory
+from dashboard.store.engine import make_engine, session_factory
+from dashboard.store.schema import init_db
 from workers.benchmark import bench_ticks
 from workers.tick import run_tick
 

@@ -12,11 +12,11 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event
 from dashboard.live import keys
-from dashboard.store import dal
 
 # Share of telemetry by kind in the benchmark mix (sensor readings dominate, as on the real network).
 _MIX: Final = ((c.SENSOR_READING, 0.85), (c.TRAFFIC_SPEED, 0.05), (c.PARKING, 0.05), (c.CROWD, 0.05))
@@ -43,7 +43,7 @@ def _located(rng: random.Random, lon: float, lat: float, spread: float = 0.004) 
 
 
 def make_registry(n: int, seed: int = 1) -> list[dict[str, Any]]:
-    """`n` sensors spread over the subdistricts, types round-robin (rows for dal.seed_sensors)."""
+    """`n` sensors spread over the subdistricts, types round-robin (rows for store.sensors.seed_sensors)."""
     rng = random.Random(seed)
     subs = geo.subdistricts()
     types = list(c.SENSOR_TYPES)
@@ -119,7 +119,7 @@ def xadd_telemetry(r: redis.Redis, events: Sequence[Event], batch: int = 1000) -
 
 
 def seed_durable(sessions: sessionmaker[Session], now: float, tickets: int, incidents: int, seed: int = 3) -> None:
-    """Store hotline tickets (with some responses) and incidents through dal.store_durable."""
+    """Store hotline tickets (with some responses) and incidents through store.durable.store_durable."""
     rng = random.Random(seed)
     events: list[Event] = []
     subs = geo.subdistricts()
@@ -168,7 +168,7 @@ def seed_durable(sessions: sessionmaker[Session], now: float, tickets: int, inci
             }
         )
     with sessions.begin() as session:
-        dal.store_durable(session, events)
+        store.durable.store_durable(session, events)
 
 
 def bench_ticks(
@@ -179,7 +179,7 @@ def bench_ticks(
 
     registry = make_registry(sensors)
     with sessions.begin() as s:
-        dal.seed_sensors(s, registry)
+        store.sensors.seed_sensors(s, registry)
     now = time.time()
     seed_durable(sessions, now, tickets=600, incidents=60)
     run_tick(r, sessions, now)  # warm-up: imports, first connection, statement cache

@@ -19,9 +19,11 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import lifecycle
-from dashboard.services import incidents as svc
-from dashboard.store.engine import session_scope
+from dashboard.live import publish
+from dashboard.services import escalation
+from dashboard.store.engine import begin_write, session_scope
 from dashboard.store.models import utcnow
 from workers.clients import job_clients
 
@@ -56,23 +58,23 @@ def select_overdue(
 def run_deadlines(r: redis.Redis | None, sessions: sessionmaker[Session], now: datetime) -> dict[str, Any]:
     """Escalate everything overdue in one transaction, then publish each escalation (when `r` is given)."""
     with sessions() as s:
-        due = select_overdue(svc.pending_summons(s), svc.unescalated_open_incidents(s), now)
+        due = select_overdue(store.incidents.pending_summons(s), store.incidents.unescalated_open_incidents(s), now)
     changes: list[tuple[int, str]] = []
     if due:
         # Each escalation re-checks its row under a lock, so a department reporting meanwhile, or a second
         # checker running at the same time, never produces a wrong or double escalation.
         with session_scope(sessions) as s:
-            svc.begin_write(s)
+            begin_write(s)
             for summons_id in due.summons:
-                incident_id = svc.escalate_summons(s, summons_id, now, ACTOR)
+                incident_id = escalation.escalate_summons(s, summons_id, now, ACTOR)
                 if incident_id is not None:
                     changes.append((incident_id, "summons_escalated"))
             for incident_id in due.incidents:
-                if svc.escalate_incident(s, incident_id, now, ACTOR):
+                if escalation.escalate_incident(s, incident_id, now, ACTOR):
                     changes.append((incident_id, "incident_escalated"))
     if changes and r is not None:
         try:
-            svc.notify_many(r, changes)
+            publish.notify_many(r, changes)
         except redis.RedisError:
             log.warning("escalations saved but not pushed (Redis unavailable); screens will see them on refresh")
     result = {

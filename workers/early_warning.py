@@ -46,13 +46,13 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import DAY_S, OFFSET_S, epoch, utc_datetime
 from dashboard.i18n import name
 from dashboard.live import keys
 from dashboard.live.keys import WarningItem, WarningsData
-from dashboard.store import dal
 from workers.clients import job_clients
 from workers.sensors import in_heating_season
 
@@ -728,8 +728,8 @@ def compute_warnings(
     max_warnings: int = MAX_WARNINGS,
 ) -> WarningsData:
     """The `warnings` aggregate from the fold state (with `track`'s memory), the tickets of the last hours as
-    dal.tickets_since rows (category, subdistrict, cell, received_at, …) and the baseline (None: learned on the
-    spot from those of these tickets older than LOOKBACK_S, and the priors); most severe first."""
+    store.tickets.tickets_since rows (category, subdistrict, cell, received_at, …) and the baseline (None: learned on
+    the spot from those of these tickets older than LOOKBACK_S, and the priors); most severe first."""
     recent: list[tuple[str, str, str, float]] = []
     older: list[tuple[str, str, str, float]] = []
     for row in tickets:
@@ -857,7 +857,7 @@ def run_baseline(r: redis.Redis, sessions: sessionmaker[Session], now: float) ->
     out: they are what the tick judges, and a burst must not become its own norm."""
     until = now - LOOKBACK_S
     with sessions() as s:
-        rows = dal.ticket_places_since(s, utc_datetime(until - BASELINE_DAYS * DAY_S))
+        rows = store.tickets.ticket_places_since(s, utc_datetime(until - BASELINE_DAYS * DAY_S))
     base = learn_baseline(rows, until)
     r.set(keys.WARNINGS_BASELINE, json.dumps(base, separators=(",", ":")), ex=BASELINE_TTL_S)
     return {"status": "ok", "tickets": base["tickets"], "days": base["days"]}

@@ -33,8 +33,8 @@ def _rate(num: int, den: int) -> float | None:
 def compute_hotline(
     rows: Iterable[Sequence[Any]], overdue: int, now: float, overdue_cells: Mapping[str, int] | None = None
 ) -> HotlineData:
-    """The `hotline` aggregate from dal.tickets_since(query_since(now)) rows, the count of overdue open tickets
-    and, for the map, that count by grid cell (dal.overdue_tickets_by_cell).
+    """The `hotline` aggregate from store.tickets.tickets_since(query_since(now)) rows, the count of overdue open
+    tickets and, for the map, that count by grid cell (store.tickets.overdue_tickets_by_cell).
 
     Rows are (category, subdistrict, cell, received_at, deadline_at, responded_at, resolved_at, satisfied[, case_id]):
     case_id is the case the ticket belongs to (热线+网格), None when it is alone or split off its case; rows

@@ -13,7 +13,7 @@ MAX_ITEMS: Final = 200
 
 
 def summons_items(rows: Iterable[Mapping[str, Any]]) -> dict[int, list[SummonsItem]]:
-    """dal.summons_of rows grouped by incident, earliest deadline first."""
+    """store.incidents.summons_of rows grouped by incident, earliest deadline first."""
     out: dict[int, list[SummonsItem]] = {}
     for r in rows:
         ack = r.get("acknowledged_at")
@@ -36,8 +36,9 @@ def compute_incidents(
     summons: Iterable[Mapping[str, Any]] = (),
     now: float | None = None,
 ) -> IncidentsData:
-    """The `incidents` aggregate from dal.open_incidents rows, dal.incident_counts (since Beijing midnight) and
-    dal.summons_of rows, as of `now` (which incidents are overdue; None: none is marked).
+    """The `incidents` aggregate from store.incidents.open_incidents rows, store.incidents.incident_counts (since
+    Beijing midnight) and store.incidents.summons_of rows, as of `now` (which incidents are overdue; None: none is
+    marked).
 
     Totals come from the counts, not from the rows, because the row list is capped.
     """

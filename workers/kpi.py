@@ -16,7 +16,7 @@ def compute_kpi(
     crowd: CrowdData,
     unit_counts: Mapping[str, int],
 ) -> KpiData:
-    """The `kpi` aggregate; unit_counts is dal.unit_status_counts (status -> count)."""
+    """The `kpi` aggregate; unit_counts is store.incidents.unit_status_counts (status -> count)."""
     busiest = crowd.get("busiest")
     return KpiData(
         incidents_open=incidents["open_total"],

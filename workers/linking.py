@@ -22,7 +22,7 @@ category but farther apart than the rule's distance or not in neighbouring cells
 outside the window (hours or days apart).
 
 The live job (`run_linking`, RQ entry `link_tickets`, every constants.CASE_LINK_CHECK_S seconds) considers each
-ticket once (models.LinkCheck), reads its candidates from SQL (dashboard/dal.py) and the sensors in warning or alarm
+ticket once (models.LinkCheck), reads its candidates from SQL (dashboard.store) and the sensors in warning or alarm
 from the precomputed `sensors` aggregate (never raw telemetry), which it remembers in Redis for the rules' window
 (keys.CASE_ALARMS) so that an alarm that ended a little before a ticket still explains it. Stored links keep their
 decision: a split ticket is never linked again.
@@ -43,12 +43,13 @@ import redis
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import geo
 from dashboard.domain import rules as c
-from dashboard.i18n import name, t
+from dashboard.domain.beijing import utc_datetime
 from dashboard.live import keys
 from dashboard.live.aggregates import read_aggregates
-from dashboard.store import dal
+from dashboard.services.cases import reason_text
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
 from workers.clients import job_clients
@@ -183,9 +184,9 @@ class Rules:
 
 RULES: Final = Rules()
 # The rules' names, which the reasons and the i18n keys ("case.reason_<rule>") use.
-RULE_TICKET: Final = "same_category"
-RULE_SENSOR: Final = "sensor"
-RULE_INCIDENT: Final = "incident"
+RULE_TICKET: Final = c.CASE_RULE_TICKET
+RULE_SENSOR: Final = c.CASE_RULE_SENSOR
+RULE_INCIDENT: Final = c.CASE_RULE_INCIDENT
 # How strongly each kind of match explains a ticket: an incident first, then a sensor, then another ticket.
 _PRIORITY: Final = {RULE_INCIDENT: 0, RULE_SENSOR: 1, RULE_TICKET: 2}
 
@@ -223,21 +224,6 @@ class Reason:
         return reason_text(self.fields(), lang)
 
 
-def reason_text(fields: Mapping[str, Any], lang: str) -> str:
-    """A structured reason (Reason.fields) as a short sentence in `lang`."""
-    rule = str(fields.get("rule"))
-    common = {"distance": int(fields.get("distance_m") or 0), "minutes": int(fields.get("minutes_apart") or 0),
-              "category": name("hl_cat", fields.get("category"), lang)}
-    if rule == RULE_SENSOR:
-        stype = str(fields.get("target_kind"))
-        unit = str(c.SENSOR_TYPES.get(stype, {}).get("unit", ""))
-        value = fields.get("value")
-        return t("case.reason_sensor", lang, sensor=name("sensor", stype, lang), sensor_id=fields.get("target_id"),
-                 value=f"{float(value):g}" if value is not None else "—", unit=unit, **common)
-    if rule == RULE_INCIDENT:
-        return t("case.reason_incident", lang, incident_id=fields.get("target_id"),
-                 incident_category=name("inc_cat", fields.get("target_kind"), lang), **common)
-    return t("case.reason_same_category", lang, **common)
 
 
 def _minutes(seconds: float) -> int:
@@ -568,13 +554,13 @@ def _epoch(value: datetime) -> float:
 
 
 def ticket_in(row: Mapping[str, Any]) -> TicketIn:
-    """A ticket row of dal.unchecked_tickets / checked_tickets_since as the matcher sees it (its key: the row id)."""
+    """A ticket row of store.cases.unchecked_tickets / checked_tickets_since as the matcher sees it (key: its id)."""
     return TicketIn(ticket_id=str(row["id"]), category=row["category"], lon=float(row["lon"]), lat=float(row["lat"]),
                     cell=row["cell"], subdistrict=row["subdistrict"], ts=_epoch(row["received_at"]))
 
 
 def incident_in(row: Mapping[str, Any]) -> IncidentIn:
-    """An incident row of dal.link_incidents as the matcher sees it."""
+    """An incident row of store.cases.link_incidents as the matcher sees it."""
     return IncidentIn(id=int(row["id"]), category=row["category"], lon=float(row["lon"]), lat=float(row["lat"]),
                       cell=row["cell"], ts=_epoch(row["reported_at"]))
 
@@ -646,8 +632,6 @@ def _case_state(case: Any, members: list[TicketIn], incidents: Mapping[int, Inci
 
 def _store(s: Session, decisions: Sequence[Decision], checked: Sequence[int], now: datetime) -> dict[str, int]:
     """Write the run's cases, links and checks in the caller's transaction, with one audit entry."""
-    from dashboard.store.models import Case, CaseLink
-
     cases_new = links_new = 0
     by_db: dict[int, Any] = {}
     for d in decisions:
@@ -656,15 +640,12 @@ def _store(s: Session, decisions: Sequence[Decision], checked: Sequence[int], no
             continue
         first = min(cs.tickets, key=lambda tk: (float(tk["ts"]), int(tk["ticket_id"])))
         if cs.db_id is None:
-            row = Case(key=f"ticket:{cs.key}", category=first["category"], subdistrict=first["subdistrict"],
-                       cell=first["cell"], lon=cs.lon, lat=cs.lat, first_at=datetime.fromtimestamp(first["ts"], UTC),
-                       last_at=datetime.fromtimestamp(cs.last_ts, UTC), created_at=now, updated_at=now)
-            s.add(row)
-            s.flush()
+            row = store.cases.add_case(s, f"ticket:{cs.key}", first["category"], first["subdistrict"], first["cell"],
+                                       cs.lon, cs.lat, utc_datetime(first["ts"]), utc_datetime(cs.last_ts), now)
             cs.db_id = int(row.id)
             cases_new += 1
         else:
-            found = by_db.get(cs.db_id) or s.get(Case, cs.db_id)
+            found = by_db.get(cs.db_id) or store.cases.get_case(s, cs.db_id)
             if found is None:
                 continue  # deleted meanwhile: nothing to join
             row = found
@@ -677,16 +658,14 @@ def _store(s: Session, decisions: Sequence[Decision], checked: Sequence[int], no
             row.sensors = [dict(a) for a in cs.sensors]
             row.sensor_id = row.sensor_id or cs.sensors[0]["sensor_id"]
         for ln in d.links:
-            s.add(CaseLink(case_id=cs.db_id, ticket_id=int(ln.ticket["ticket_id"]), target_type=ln.reason.matched,
-                           target_id=ln.reason.target_id, rule=ln.reason.rule, reason=ln.reason.fields(),
-                           reason_zh=ln.reason.text("zh")[:300], reason_en=ln.reason.text("en")[:300],
-                           decision="auto", created_at=now))
+            store.cases.add_link(s, cs.db_id, int(ln.ticket["ticket_id"]), ln.reason.matched, ln.reason.target_id,
+                                 ln.reason.rule, ln.reason.fields(), now)
             links_new += 1
-    dal.mark_checked(s, checked, now)
+    store.cases.mark_checked(s, checked, now)
     if links_new:
-        dal.audit(s, ACTOR, "cases_linked", "case", None, detail={
-            "cases": sorted({int(d.case.db_id) for d in decisions if d.case is not None and d.case.db_id}),
-            "links": links_new, "new_cases": cases_new, "checked": len(checked)}, at=now)
+        touched = sorted({int(d.case.db_id) for d in decisions if d.case is not None and d.case.db_id})
+        detail = {"cases": touched, "links": links_new, "new_cases": cases_new, "checked": len(checked)}
+        store.audit_log.record(s, ACTOR, "cases_linked", "case", None, detail=detail, at=now)
     s.flush()
     return {"cases_new": cases_new, "links": links_new}
 
@@ -718,14 +697,14 @@ def _run_locked(r: redis.Redis, sessions: sessionmaker[Session], now: float, rul
     alarms = [a for lst in spans.values() for a in lst]
     when = datetime.fromtimestamp(now, UTC)
     with sessions() as s:
-        fresh = dal.unchecked_tickets(s, when - timedelta(hours=c.CASE_LINK_LOOKBACK_H))
+        fresh = store.cases.unchecked_tickets(s, when - timedelta(hours=c.CASE_LINK_LOOKBACK_H))
         if not fresh:
             return {"status": "ok", "checked": 0, "links": 0, "cases_new": 0}
         since = datetime.fromtimestamp(_epoch(fresh[0]["received_at"]) - rules.horizon_s(), UTC)
-        known = dal.checked_tickets_since(s, since)
-        cases = dal.cases_active_since(s, since)
-        incidents = {int(i["id"]): incident_in(i) for i in dal.link_incidents(s, (x.incident_id for x in cases
-                                                                                   if x.incident_id))}
+        known = store.cases.checked_tickets_since(s, since)
+        cases = store.cases.cases_active_since(s, since)
+        incidents = {int(i["id"]): incident_in(i) for i in store.cases.link_incidents(s, (x.incident_id for x in cases
+                                                                                      if x.incident_id))}
     members: dict[int, list[TicketIn]] = {}
     lone: list[TicketIn] = []
     for row in known:

@@ -27,21 +27,22 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import geo, lifecycle
 from dashboard.domain import rules as c
 from dashboard.i18n import name
+from dashboard.live import publish
 from dashboard.live.aggregates import read_aggregates
 from dashboard.live.keys import SensorPoint
 from dashboard.services import incidents as svc
-from dashboard.services import tunables as settings
-from dashboard.store import dal
+from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
 from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
 
-ACTOR: Final = svc.Actor(None, "system:sensor-alarms", lifecycle.SYSTEM_ROLE)
+ACTOR: Final = Actor(None, "system:sensor-alarms", lifecycle.SYSTEM_ROLE)
 # A named place within this distance of the sensor names the incident ("王府井 附近 …"), else its subdistrict.
 PLACE_NEAR_KM: Final = 0.6
 
@@ -182,7 +183,7 @@ def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: f
     if not any(p.get("state") == c.STATE_ALARM for p in alarms):
         return {"status": "ok", "created": 0, "raised": 0}
     with sessions() as s:
-        todo = plan(alarms, dal.open_sensor_incidents(s), thresholds=settings.load_thresholds(s))
+        todo = plan(alarms, store.incidents.open_sensor_incidents(s), thresholds=store.settings.load_thresholds(s))
     changes: list[tuple[int, str]] = []
     when = datetime.fromtimestamp(now, UTC)
     for a in todo:
@@ -197,7 +198,7 @@ def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: f
                     req = svc.ActionRequest(lifecycle.CHANGE_SEVERITY, severity=a.severity, reason=raise_reason(a))
                     res = svc.perform_action(s, a.incident_id, req, ACTOR, a.key, when)
                     kind = lifecycle.CHANGE_SEVERITY
-        except svc.ActionRefused as exc:
+        except Refused as exc:
             log.info("sensor alarm %s: %s refused (%s)", a.sensor["id"], type(a).__name__, exc.reason)
             continue
         if not res.replayed:
@@ -206,7 +207,7 @@ def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: f
                      c.SEVERITY_ROMAN[a.severity])
     if changes:
         try:
-            svc.notify_many(r, changes)
+            publish.notify_many(r, changes)
         except redis.RedisError:
             log.warning("sensor incidents saved but not pushed (Redis unavailable); screens see them on refresh")
     return {

@@ -20,13 +20,13 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import rules as c
+from dashboard.domain import tunables
 from dashboard.domain.beijing import day_start, utc_datetime
 from dashboard.domain.events import Event
 from dashboard.live import keys
 from dashboard.live.aggregates import write_aggregates
-from dashboard.services import tunables as settings
-from dashboard.store import dal
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
 from workers.early_warning import Baseline, compute_warnings, load_baseline, track
@@ -127,15 +127,15 @@ def query_sql(sessions: sessionmaker[Session], now: float) -> SqlInputs:
     """Read the registry, incidents, summons, tickets and units in one session (nine small queries)."""
     now_dt = utc_datetime(now)
     with sessions() as s:
-        open_incidents = dal.open_incidents(s)
+        open_incidents = store.incidents.open_incidents(s)
         return SqlInputs(
-            registry=dal.sensor_registry(s),
+            registry=store.sensors.sensor_registry(s),
             open_incidents=open_incidents,
-            summons=dal.summons_of(s, (row["id"] for row in open_incidents)),
-            incident_counts=dal.incident_counts(s, utc_datetime(day_start(now)), now_dt),
-            tickets=dal.tickets_since(s, utc_datetime(query_since(now))),
-            overdue_cells=dal.overdue_tickets_by_cell(s, now_dt),
-            unit_counts=dal.unit_status_counts(s),
+            summons=store.incidents.summons_of(s, (row["id"] for row in open_incidents)),
+            incident_counts=store.incidents.incident_counts(s, utc_datetime(day_start(now)), now_dt),
+            tickets=store.tickets.tickets_since(s, utc_datetime(query_since(now))),
+            overdue_cells=store.tickets.overdue_tickets_by_cell(s, now_dt),
+            unit_counts=store.incidents.unit_status_counts(s),
         )
 
 
@@ -146,10 +146,10 @@ def load_thresholds(sessions: sessionmaker[Session], last: Any = None) -> Thresh
     defaults."""
     try:
         with sessions() as s:
-            return settings.load_thresholds(s)
+            return store.settings.load_thresholds(s)
     except SQLAlchemyError:
         log.warning("thresholds not readable (database unavailable): using the last ones read")
-    return settings.effective_thresholds(last)
+    return tunables.effective_thresholds(last)
 
 
 def read_durable(r: redis.Redis, count: int = TICKER_SCAN) -> list[dict[str, Any]]:

@@ -76,8 +76,8 @@ def compute_ticker(
     """The `ticker` aggregate: new tickets from the durable-stream notifications, new incidents, and sensor-alarm
     transitions from the fold state, newest first, at most MAX_ITEMS. Ticket updates are not shown.
 
-    Incidents come from `open_incidents` (dal.open_incidents rows) when given: that covers those opened by the
-    console, by sensor alarms and from early warnings, which never pass through the ingest's stream; without
+    Incidents come from `open_incidents` (store.incidents.open_incidents rows) when given: that covers those opened
+    by the console, by sensor alarms and from early warnings, which never pass through the ingest's stream; without
     SQL (database away) from the stream's notifications.
     """
     items: list[TickerItem] = []

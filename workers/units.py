@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Config
 from dashboard.domain import lifecycle
-from dashboard.live import keys
+from dashboard.live import keys, publish
 from dashboard.services import incidents as svc
-from dashboard.store.engine import session_scope
+from dashboard.services.base import Actor, Refused
+from dashboard.store.engine import begin_write, session_scope
 from dashboard.store.models import DispatchAction, Incident, Unit, utcnow
 from simulator import movement as fleet
 from workers.clients import job_clients
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # How often the cron moves the units (seconds), and the actor of the arrivals it reports.
 UNITS_INTERVAL_S: Final = 2
-ACTOR: Final = svc.Actor(None, "simulator", lifecycle.SYSTEM_ROLE)
+ACTOR: Final = Actor(None, "simulator", lifecycle.SYSTEM_ROLE)
 # How long a prompt tick waits for a tick holding the lock before leaving the change to the regular tick.
 PROMPT_WAIT_S: Final = 2.0
 PROMPT_POLL_S: Final = 0.01
@@ -120,13 +121,13 @@ def _report_arrival(r: redis.Redis | None, sessions: sessionmaker[Session], u: _
                 s, u.incident_id, svc.ActionRequest(lifecycle.ARRIVE, unit_id=u.id), ACTOR, idempotency_key=key,
                 now=now,
             )
-    except svc.ActionRefused as refusal:
+    except Refused as refusal:
         # Already audited as refused; usually a race with a dispatcher (the incident ended meanwhile).
         log.info("arrival of unit %s at incident %s refused: %s", u.id, u.incident_id, refusal.reason)
         return False
     if not result.replayed and r is not None:
         try:
-            svc.notify_change(r, u.incident_id, lifecycle.ARRIVE)
+            publish.notify_change(r, u.incident_id, lifecycle.ARRIVE)
         except redis.RedisError as exc:
             log.warning("arrival of unit %s saved but not pushed: %s", u.id, exc)
     return not result.replayed
@@ -140,7 +141,7 @@ def run_units(r: redis.Redis | None, sessions: sessionmaker[Session], now: datet
     arriving: list[_Moving] = []
     if moving:
         with session_scope(sessions) as s:
-            svc.begin_write(s)
+            begin_write(s)
             for u in moving:
                 m = fleet.plan_move(u.kind, u.status, u.lon, u.lat, u.target_lon, u.target_lat,
                                     (now - u.updated_at).total_seconds())
@@ -197,5 +198,5 @@ def prompt_tick() -> dict[str, Any]:
     """RQ job enqueued by incident_service.request_tick: clear the pending mark, then tick at once."""
     clients = job_clients()
     # Cleared before anything is read: a change committed from now on asks for (and gets) a tick of its own.
-    clients.redis.delete(svc.PROMPT_TICK_PENDING)
+    clients.redis.delete(keys.PROMPT_TICK_PENDING)
     return run_prompt_tick(clients.redis, clients.sessions)

@@ -54,6 +54,8 @@ SENSOR_INCIDENT_RULES: Final[dict[str, tuple[str, tuple[tuple[float, int], ...]]
 SENSOR_CRITICAL_SEVERITY: Final = 2
 # Seconds between two runs of the sensor-alarm check (workers/sensor_incidents.py).
 SENSOR_INCIDENT_CHECK_S: Final = 1
+# The source name of incidents created by hand in the dispatch console.
+CONSOLE_SOURCE: Final = "console"
 # The source name of incidents the command centre created from its own sensors.
 SENSOR_ALARM_SOURCE: Final = "sensor-alarm"
 # 未诉先办: the incident category a dispatcher's "转为事件" gives an early warning of each kind (default "other"),
@@ -297,4 +299,9 @@ CASE_LINK_CHECK_S: Final = 5
 CASE_LINK_LOOKBACK_H: Final = 24
 # Decisions a dispatcher takes on a link; the job's own links are "auto".
 CASE_DECISIONS: Final = ("confirm", "split")
+# The rules a link follows, as stored in its structured reason: another ticket of the same category, a sensor at its
+# cause level, an open incident.
+CASE_RULE_TICKET: Final = "same_category"
+CASE_RULE_SENSOR: Final = "sensor"
+CASE_RULE_INCIDENT: Final = "incident"
 CASE_LINK_STATES: Final = ("auto", "confirmed", "split")

@@ -1,6 +1,6 @@
 """Refusals of the incident service in the user's language (pure, no I/O).
 
-dashboard.services.incidents refuses with ActionRefused(status, code, reason, errors, params) and
+dashboard.services.incidents refuses with Refused(status, code, reason, errors, params) and
 dashboard.domain.lifecycle with IllegalTransition(reason, code, params). `reason` is English and stays what the
 REST API returns as `error`; `code` and `params` say the same as data. `refusal_text` renders them from the
 catalogues of dashboard.i18n (key "refusal.<code>", or "refusal.<code>_<variant>" where one code has several
@@ -18,7 +18,7 @@ from dashboard.i18n import ZH, name, norm_lang, t
 
 
 class Refusal(Protocol):
-    """What an ActionRefused or an IllegalTransition offers for rendering."""
+    """What an Refused or an IllegalTransition offers for rendering."""
 
     @property
     def code(self) -> str: ...
@@ -100,7 +100,7 @@ def _display(params: Mapping[str, Any], lang: str) -> dict[str, Any]:
 
 
 def refusal_text(refusal: Refusal | str, lang: str, params: Mapping[str, Any] | None = None) -> str:
-    """A refusal in `lang`: an ActionRefused or IllegalTransition, or a code with its params.
+    """A refusal in `lang`: an Refused or IllegalTransition, or a code with its params.
 
     E.g. ("illegal_transition", {"action": "dispatch", "state": "closed"}) -> "无法对已关闭的事件执行「派遣」".
     A code without a catalogue entry (or params that do not fit it) falls back to the English reason in

@@ -25,6 +25,10 @@ TICK_LOCK_TTL_MS: Final = 3_000
 # database of a server, so the name carries the database number: two deployments (or a deployment and the
 # test-suite) on one server never hear each other.
 UPDATES_CHANNEL: Final = PREFIX + "updates"
+# Set while an immediate tick (dashboard.live.publish.request_tick) is queued and not yet started: changes committed
+# meanwhile need no tick of their own (the job clears it before it reads anything, so it sees them). Expires with
+# the job's ttl.
+PROMPT_TICK_PENDING: Final = PREFIX + "tick:prompt"
 # Heartbeat of the tick: epoch seconds of the last completed tick.
 LAST_TICK: Final = PREFIX + "tick:last"
 # 未诉先办: the seasonal ticket baseline learned from the last weeks of SQL (workers/early_warning.py), JSON.

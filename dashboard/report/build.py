@@ -22,13 +22,14 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Final, NamedTuple
+from datetime import date
+from typing import Final
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import DAY_S, date_start, epoch, hour_of, local_date, to_beijing
 from dashboard.i18n import fmt_num, name, severity_name, t
+from dashboard.store.reports import IncidentRow, TicketRow
 
 # China has used UTC+8 all year since 1991, so a fixed offset is exact (as in workers/beijing.py).
 _RESPONSE_S: Final = c.HOTLINE_RESPONSE_H * 3600
@@ -47,34 +48,6 @@ class ReportDayError(ValueError):
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
-
-
-class IncidentRow(NamedTuple):
-    """One incident as the report needs it (dal_report.incidents_reported)."""
-
-    severity: int
-    category: str
-    state: str
-    source: str
-    subdistrict: str
-    sensor_id: str | None
-    sensor_type: str | None  # the registered sensor's type, None when unlinked or unregistered
-    reported_at: datetime
-    acknowledged_at: datetime | None
-    resolved_at: datetime | None
-
-
-class TicketRow(NamedTuple):
-    """One hotline ticket, in the order of dal.tickets_since (so compute_hotline takes the same rows)."""
-
-    category: str
-    subdistrict: str
-    cell: str
-    received_at: datetime
-    deadline_at: datetime
-    responded_at: datetime | None
-    resolved_at: datetime | None
-    satisfied: bool | None
 
 
 # --- the day ------------------------------------------------------------------------------------------------

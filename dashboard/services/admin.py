@@ -1,12 +1,10 @@
 """The administrator's actions on users (create, disable, enable, reset password, change role), with the role
 check, the lock-out guard and the audit, for the /admin page (callbacks/admin.py) and any later API.
 
-Every function takes the caller's session and an Actor (dashboard.services.incidents.Actor) and follows the
-incident service's rules: it checks the role first (only "admin"), changes rows in the caller's transaction and
-writes one audit entry (action "admin_user_<op>", target "user:<username>", never a password) that the caller
-commits together with the change. A refusal raises Refused after ROLLING BACK the caller's session and
-committing an audit entry with outcome "refused" in a short session of its own, so a refused action changes
-nothing and is still on record.
+Every function follows dashboard.services.base: it takes the caller's session and an Actor, checks the role first
+(only "admin"), changes rows in the caller's transaction and writes one audit entry (action "admin_user_<op>",
+target "user:<username>", never a password) that the caller commits together with the change; a refusal raises
+base.Refused, already audited, with the form's field problems in `problems`.
 
 A change is seen at the user's next request: dashboard.web.auth reloads the user on every request (a disabled user
 is then anonymous, a new role is the role of that request) and looks API tokens' owners up on every request.
@@ -24,12 +22,14 @@ import re
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dashboard import store
 from dashboard.domain import rules as c
-from dashboard.services.incidents import Actor, begin_write
-from dashboard.store import dal
+from dashboard.services.base import Actor, Refused
+from dashboard.services.base import refuse as base_refuse
+from dashboard.store.engine import begin_write
 from dashboard.store.models import User, utcnow
 
 log = logging.getLogger(__name__)
@@ -48,24 +48,6 @@ CHANGE_ROLE: Final = "change_role"
 USER_OPS: Final = (CREATE, DISABLE, ENABLE, RESET_PASSWORD, CHANGE_ROLE)
 
 
-class Refused(Exception):
-    """An administrator's action refused without changing anything (already audited as "refused").
-
-    status: 403 not an administrator, 404 no such user, 409 conflict (lock-out, stale screen, name taken),
-    422 invalid input. code: machine code, said in the user's language as i18n "admin.refused_<code>" with
-    `params`. errors: field -> (code, params) for the form's fields (422).
-    """
-
-    def __init__(self, status: int, code: str, reason: str, params: dict[str, Any] | None = None,
-                 errors: dict[str, tuple[str, dict[str, Any]]] | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
-        self.params = params or {}
-        self.errors = errors or {}
-
-
 def audit_action(action: str) -> str:
     """The audit log's name of an administrator's action ("admin_user_disable", "admin_thresholds" …)."""
     return f"admin_{action}"
@@ -73,31 +55,22 @@ def audit_action(action: str) -> str:
 
 def refuse(session: Session, refusal: Refused, actor: Actor, action: str, target_type: str | None,
            target_id: str | None, request: dict[str, Any] | None = None, now: datetime | None = None) -> Refused:
-    """Roll the caller's session back, commit the refusal's audit entry in a session of its own, and return
-    the refusal for the caller to raise."""
-    session.rollback()
-    detail = {"status": refusal.status, "code": refusal.code, "reason": refusal.reason, "role": actor.role}
-    if request:
-        detail["request"] = request
-    if refusal.errors:
-        detail["errors"] = {k: code for k, (code, _) in refusal.errors.items()}
-    try:
-        with Session(session.get_bind()) as audit_session:
-            dal.audit(audit_session, actor.username, audit_action(action), target_type, target_id,
-                      outcome="refused", detail=detail, at=now or utcnow())
-            audit_session.commit()
-    except SQLAlchemyError:
-        # The refusal stands (nothing was changed); only its record is lost, so say so loudly.
-        log.exception("could not audit a refused %s by %s", action, actor.username)
-    return refusal
+    """base.refuse under the administrator's action name ("admin_<action>"): returns the refusal to raise."""
+    return base_refuse(session, refusal, actor, audit_action(action), target_type, target_id, request, now)
+
+
+def _name_taken(name: str) -> Refused:
+    """The refusal (409) of a user name that is taken."""
+    return Refused(409, "username_taken", f"the user name {name!r} is taken", params={"username": name},
+                   problems={"username": ("username_taken", {})})
 
 
 def check_admin(session: Session, actor: Actor, action: str, target_type: str | None = None,
                 target_id: str | None = None) -> None:
     """Refuse (403, audited) anyone but an administrator; every admin action and view calls this first."""
     if actor.role != ADMIN_ROLE:
-        raise refuse(session, Refused(403, "forbidden", f"the {actor.role!r} role may not administer",
-                                      {"role": actor.role}), actor, action, target_type, target_id)
+        refusal = Refused(403, "forbidden", f"the {actor.role!r} role may not administer", params={"role": actor.role})
+        raise refuse(session, refusal, actor, action, target_type, target_id)
 
 
 # --- users ----------------------------------------------------------------------------------------
@@ -112,7 +85,7 @@ def user_row(u: User) -> dict[str, Any]:
 def list_users(session: Session, actor: Actor) -> list[dict[str, Any]]:
     """Every user, by name (administrators only)."""
     check_admin(session, actor, "users_view")
-    return [user_row(u) for u in dal.list_users(session)]
+    return [user_row(u) for u in store.users.list_users(session)]
 
 
 def password_problem(password: Any) -> tuple[str, dict[str, Any]] | None:
@@ -155,22 +128,18 @@ def create_user(session: Session, actor: Actor, username: Any, display_name: Any
     request = {"username": target, "display_name": str(shown)[:DISPLAY_NAME_MAX] if shown else None, "role": role}
     errors = validate_new_user(name, shown, role, password)
     if errors:
-        raise refuse(session, Refused(422, "invalid", "invalid user: " + ", ".join(sorted(errors)), errors=errors),
+        raise refuse(session, Refused(422, "invalid", "invalid user: " + ", ".join(sorted(errors)), problems=errors),
                      actor, f"user_{CREATE}", "user", target, request, now)
     begin_write(session)
-    if dal.user_by_name(session, name) is not None:
-        raise refuse(session, Refused(409, "username_taken", f"the user name {name!r} is taken", {"username": name},
-                                      {"username": ("username_taken", {})}),
-                     actor, f"user_{CREATE}", "user", target, request, now)
+    if store.users.user_by_name(session, name) is not None:
+        raise refuse(session, _name_taken(name), actor, f"user_{CREATE}", "user", target, request, now)
     try:
-        user = dal.create_user(session, name, shown, role, password)
+        user = store.users.create_user(session, name, shown, role, password)
     except IntegrityError:
         # Created by someone else between the check and the insert.
-        raise refuse(session, Refused(409, "username_taken", f"the user name {name!r} is taken", {"username": name},
-                                      {"username": ("username_taken", {})}),
-                     actor, f"user_{CREATE}", "user", target, request, now) from None
-    dal.audit(session, actor.username, audit_action(f"user_{CREATE}"), "user", user.username,
-              detail={"role": role, "display_name": shown}, at=now)
+        raise refuse(session, _name_taken(name), actor, f"user_{CREATE}", "user", target, request, now) from None
+    store.audit_log.record(session, actor.username, audit_action(f"user_{CREATE}"), "user", user.username,
+                           detail={"role": role, "display_name": shown}, at=now)
     return user_row(user)
 
 
@@ -179,9 +148,9 @@ def _locked_target(session: Session, actor: Actor, op: str, user_id: Any, reques
     """The user an operation is about, locked; refused (404) when there is none."""
     check_admin(session, actor, f"user_{op}", "user", str(user_id))
     begin_write(session)
-    user = dal.lock_user(session, user_id) if type(user_id) is int else None
+    user = store.users.lock_user(session, user_id) if type(user_id) is int else None
     if user is None:
-        raise refuse(session, Refused(404, "no_user", f"no user #{user_id}", {"id": user_id}),
+        raise refuse(session, Refused(404, "no_user", f"no user #{user_id}", params={"id": user_id}),
                      actor, f"user_{op}", "user", str(user_id), request, now)
     return user
 
@@ -191,11 +160,11 @@ def _keep_an_admin(session: Session, actor: Actor, op: str, user: User, request:
     """Refuse (409) a change that would leave no active administrator."""
     if user.role != ADMIN_ROLE or not user.active:
         return
-    others = [i for i in dal.active_admin_ids(session, lock=True) if i != user.id]
+    others = [i for i in store.users.active_admin_ids(session, lock=True) if i != user.id]
     if not others:
-        raise refuse(session, Refused(409, "last_admin", f"{user.username} is the last active administrator",
-                                      {"username": user.username}),
-                     actor, f"user_{op}", "user", user.username, request, now)
+        refusal = Refused(409, "last_admin", f"{user.username} is the last active administrator",
+                          params={"username": user.username})
+        raise refuse(session, refusal, actor, f"user_{op}", "user", user.username, request, now)
 
 
 def set_active(session: Session, actor: Actor, user_id: Any, active: bool,
@@ -211,12 +180,12 @@ def set_active(session: Session, actor: Actor, user_id: Any, active: bool,
                          actor, f"user_{op}", "user", user.username, request, now)
         _keep_an_admin(session, actor, op, user, request, now)
     if bool(user.active) == active:
-        raise refuse(session, Refused(409, "already_active" if active else "already_disabled",
-                                      f"{user.username} is already {'active' if active else 'disabled'}",
-                                      {"username": user.username}),
-                     actor, f"user_{op}", "user", user.username, request, now)
+        word = "active" if active else "disabled"
+        refusal = Refused(409, f"already_{word}", f"{user.username} is already {word}",
+                          params={"username": user.username})
+        raise refuse(session, refusal, actor, f"user_{op}", "user", user.username, request, now)
     user.active = active
-    dal.audit(session, actor.username, audit_action(f"user_{op}"), "user", user.username, at=now)
+    store.audit_log.record(session, actor.username, audit_action(f"user_{op}"), "user", user.username, at=now)
     session.flush()
     return user_row(user)
 
@@ -228,18 +197,18 @@ def change_role(session: Session, actor: Actor, user_id: Any, role: Any,
     request = {"user_id": user_id, "role": role}
     user = _locked_target(session, actor, CHANGE_ROLE, user_id, request, now)
     if role not in c.ROLES:
-        raise refuse(session, Refused(422, "invalid", f"unknown role {role!r}", errors={"role": ("role", {})}),
+        raise refuse(session, Refused(422, "invalid", f"unknown role {role!r}", problems={"role": ("role", {})}),
                      actor, f"user_{CHANGE_ROLE}", "user", user.username, request, now)
     if role == user.role:
-        raise refuse(session, Refused(409, "same_role", f"{user.username} already has the role {role}",
-                                      {"username": user.username, "role": role}),
-                     actor, f"user_{CHANGE_ROLE}", "user", user.username, request, now)
+        refusal = Refused(409, "same_role", f"{user.username} already has the role {role}",
+                          params={"username": user.username, "role": role})
+        raise refuse(session, refusal, actor, f"user_{CHANGE_ROLE}", "user", user.username, request, now)
     if role != ADMIN_ROLE:
         _keep_an_admin(session, actor, CHANGE_ROLE, user, request, now)
     old = user.role
     user.role = role
-    dal.audit(session, actor.username, audit_action(f"user_{CHANGE_ROLE}"), "user", user.username,
-              detail={"from": old, "to": role}, at=now)
+    store.audit_log.record(session, actor.username, audit_action(f"user_{CHANGE_ROLE}"), "user", user.username,
+                           detail={"from": old, "to": role}, at=now)
     session.flush()
     return user_row(user)
 
@@ -252,12 +221,12 @@ def reset_password(session: Session, actor: Actor, user_id: Any, password: Any,
     user = _locked_target(session, actor, RESET_PASSWORD, user_id, request, now)
     problem = password_problem(password)
     if problem:
-        raise refuse(session, Refused(422, "invalid", "the new password is not acceptable",
-                                      errors={"password": problem}),
-                     actor, f"user_{RESET_PASSWORD}", "user", user.username, request, now)
+        refusal = Refused(422, "invalid", "the new password is not acceptable", problems={"password": problem})
+        raise refuse(session, refusal, actor, f"user_{RESET_PASSWORD}", "user", user.username, request, now)
     assert isinstance(password, str)
-    dal.set_password(user, password)
-    dal.audit(session, actor.username, audit_action(f"user_{RESET_PASSWORD}"), "user", user.username, at=now)
+    store.users.set_password(user, password)
+    store.audit_log.record(session, actor.username, audit_action(f"user_{RESET_PASSWORD}"), "user", user.username,
+                           at=now)
     session.flush()
     return user_row(user)
 
@@ -265,5 +234,5 @@ def reset_password(session: Session, actor: Actor, user_id: Any, password: Any,
 def get_user(session: Session, actor: Actor, user_id: Any) -> dict[str, Any] | None:
     """One user as the page shows it, or None (administrators only)."""
     check_admin(session, actor, "users_view", "user", str(user_id))
-    user = dal.get_user(session, user_id) if type(user_id) is int else None
+    user = store.users.get_user(session, user_id) if type(user_id) is int else None
     return None if user is None else user_row(user)

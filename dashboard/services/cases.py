@@ -14,7 +14,7 @@ A decision (`decide_link`) runs the steps of dashboard/incident_service.py, in t
 A split ticket leaves its case for good: it counts alone on the wall, and the linker never links it again (a
 dispatcher may confirm it back). A confirmed link is kept as it is.
 
-Refusals raise incident_service.ActionRefused (403 role, 404 unknown case or link, 409 the link already has that
+Refusals raise incident_service.Refused (403 role, 404 unknown case or link, 409 the link already has that
 decision, 422 bad decision, key or note) after rolling the caller's session back and committing an audit entry
 with outcome "refused" (target "case"). `case_refusal_text` says a refusal in the user's language.
 
@@ -29,15 +29,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dashboard import store
 from dashboard.domain import geo
+from dashboard.domain import rules as c
 from dashboard.i18n import name, norm_lang, t
 from dashboard.i18n.refusals import refusal_text
-from dashboard.services.incidents import IDEMPOTENCY_KEY_MAX, TEXT_MAX, ActionRefused, Actor, begin_write
-from dashboard.store import dal
-from dashboard.store.models import Case, CaseDecision, CaseLink, HotlineTicket, utcnow
+from dashboard.services.base import IDEMPOTENCY_KEY_MAX, TEXT_MAX, Actor, Refused, refuse
+from dashboard.store.engine import begin_write
+from dashboard.store.models import Case, CaseLink, HotlineTicket, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,8 @@ def _link_dict(link: CaseLink) -> dict[str, Any]:
         "target_id": link.target_id,
         "rule": link.rule,
         "reason": dict(link.reason or {}),
-        "reason_zh": link.reason_zh,
-        "reason_en": link.reason_en,
+        "reason_zh": reason_text(link.reason or {}, "zh"),
+        "reason_en": reason_text(link.reason or {}, "en"),
         "decision": link.decision,
         "decided_by": link.decided_by,
         "decided_at": link.decided_at,
@@ -97,6 +99,23 @@ def _ticket_dict(ticket: HotlineTicket, link: CaseLink) -> dict[str, Any]:
     }
 
 
+def reason_text(fields: Mapping[str, Any], lang: str) -> str:
+    """A structured reason (Reason.fields) as a short sentence in `lang`."""
+    rule = str(fields.get("rule"))
+    common = {"distance": int(fields.get("distance_m") or 0), "minutes": int(fields.get("minutes_apart") or 0),
+              "category": name("hl_cat", fields.get("category"), lang)}
+    if rule == c.CASE_RULE_SENSOR:
+        stype = str(fields.get("target_kind"))
+        unit = str(c.SENSOR_TYPES.get(stype, {}).get("unit", ""))
+        value = fields.get("value")
+        return t("case.reason_sensor", lang, sensor=name("sensor", stype, lang), sensor_id=fields.get("target_id"),
+                 value=f"{float(value):g}" if value is not None else "—", unit=unit, **common)
+    if rule == c.CASE_RULE_INCIDENT:
+        return t("case.reason_incident", lang, incident_id=fields.get("target_id"),
+                 incident_category=name("inc_cat", fields.get("target_kind"), lang), **common)
+    return t("case.reason_same_category", lang, **common)
+
+
 def explanation(case: Mapping[str, Any], lang: str) -> str:
     """Why a case's tickets belong together, in one sentence in `lang` (from get_case / list_cases dicts)."""
     lang = norm_lang(lang)
@@ -121,7 +140,7 @@ def explanation(case: Mapping[str, Any], lang: str) -> str:
 
 def _case_dicts(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
     links_by_case: dict[int, list[tuple[CaseLink, HotlineTicket]]] = {}
-    for link, ticket in dal.case_links_of(session, (x.id for x in cases)):
+    for link, ticket in store.cases.case_links_of(session, (x.id for x in cases)):
         links_by_case.setdefault(link.case_id, []).append((link, ticket))
     out = []
     for x in cases:
@@ -155,20 +174,20 @@ def list_cases(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     """Open cases (one of their tickets, not split off, still unresolved), the latest ticket first, each with its
     tickets (split ones included, marked by `decision`), its links with their reasons, and its explanation
     {"zh", "en"}."""
-    return _case_dicts(session, dal.open_cases(session, max(1, min(int(limit), LIST_LIMIT_MAX))))
+    return _case_dicts(session, store.cases.open_cases(session, max(1, min(int(limit), LIST_LIMIT_MAX))))
 
 
 def get_case(session: Session, case_id: int) -> dict[str, Any]:
     """One case, open or not, as list_cases shows it plus `decisions` (who confirmed or split what, oldest first).
-    ActionRefused(404) for an unknown case."""
-    found = dal.open_cases(session, case_id=case_id)
+    Refused(404) for an unknown case."""
+    found = store.cases.open_cases(session, case_id=case_id)
     if not found:
-        raise ActionRefused(404, "case_not_found", f"there is no case {case_id}", params={"case_id": case_id})
+        raise Refused(404, "case_not_found", f"there is no case {case_id}", params={"case_id": case_id})
     out = _case_dicts(session, found)[0]
     out["decisions"] = [
         {"id": d.id, "link_id": d.link_id, "decision": d.decision, "actor": d.actor, "note": d.note,
          "created_at": d.created_at}
-        for d in dal.case_decisions_of(session, case_id)
+        for d in store.cases.case_decisions_of(session, case_id)
     ]
     return out
 
@@ -176,46 +195,31 @@ def get_case(session: Session, case_id: int) -> dict[str, Any]:
 # --- deciding ---------------------------------------------------------------------------------------------
 
 
-def _refuse(session: Session, refusal: ActionRefused, actor: Actor, action: str, case_id: int, key: str | None,
-            request: dict[str, Any], now: datetime) -> None:
-    """Roll the caller's session back and commit the refusal's audit entry in a session of its own."""
-    session.rollback()
-    detail = {"status": refusal.status, "code": refusal.code, "reason": refusal.reason, "role": actor.role,
-              "request": request, "idempotency_key": key}
-    try:
-        with Session(session.get_bind()) as audit_session:
-            dal.audit(audit_session, actor.username, action, "case", str(case_id), outcome="refused", detail=detail,
-                      at=now)
-            audit_session.commit()
-    except SQLAlchemyError:
-        log.exception("could not audit a refused %s by %s on case %s", action, actor.username, case_id)
-
-
 def _check(decision: Any, actor: Actor, key: Any, note: Any) -> None:
     """The checks that need no database (422 decision, 403 role, 422 key and note)."""
     if decision not in DECISION_STATE:
-        raise ActionRefused(422, "invalid_decision", 'decision must be "confirm" or "split"',
-                            {"decision": "must be confirm or split"})
+        raise Refused(422, "invalid_decision", 'decision must be "confirm" or "split"',
+                      {"decision": "must be confirm or split"})
     if actor.role not in CASE_ROLES:
-        raise ActionRefused(403, "forbidden", f"the {actor.role!r} role may not {decision} a link",
-                            params={"role": actor.role, "action": f"case_{decision}"})
+        raise Refused(403, "forbidden", f"the {actor.role!r} role may not {decision} a link",
+                      params={"role": actor.role, "action": f"case_{decision}"})
     if not isinstance(key, str) or not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX:
-        raise ActionRefused(422, "invalid_idempotency_key",
-                            f"an idempotency key of 1–{IDEMPOTENCY_KEY_MAX} characters is required",
-                            params={"max": IDEMPOTENCY_KEY_MAX})
+        raise Refused(422, "invalid_idempotency_key",
+                      f"an idempotency key of 1–{IDEMPOTENCY_KEY_MAX} characters is required",
+                      params={"max": IDEMPOTENCY_KEY_MAX})
     if note is not None and (not isinstance(note, str) or len(note) > TEXT_MAX):
-        raise ActionRefused(422, "note_too_long", f"a note is text of at most {TEXT_MAX} characters",
-                            {"note": f"at most {TEXT_MAX} characters"}, params={"max": TEXT_MAX})
+        raise Refused(422, "note_too_long", f"a note is text of at most {TEXT_MAX} characters",
+                      {"note": f"at most {TEXT_MAX} characters"}, params={"max": TEXT_MAX})
 
 
 def _replay(session: Session, key: str, case_id: int, link_id: int, decision: str) -> DecisionResult | None:
     """The first result for a key already used, or None; 422 when it was used for another decision."""
-    done = dal.case_decision_by_key(session, key)
+    done = store.cases.case_decision_by_key(session, key)
     if done is None:
         return None
     if (done.case_id, done.link_id, done.decision) != (case_id, link_id, decision):
-        raise ActionRefused(422, "idempotency_key_reused",
-                            "this idempotency key was already used for a different decision; use a new key")
+        raise Refused(422, "idempotency_key_reused",
+                      "this idempotency key was already used for a different decision; use a new key")
     case = get_case(session, case_id)
     link = next(ln for ln in case["links"] if ln["id"] == link_id)
     return DecisionResult(case, link, done.id, True)
@@ -233,7 +237,7 @@ def decide_link(
 ) -> DecisionResult:
     """Confirm a link (the ticket belongs to the case) or split it (the ticket leaves the case and counts alone).
 
-    decision: "confirm" or "split". The caller commits the session afterwards. Raises ActionRefused (already
+    decision: "confirm" or "split". The caller commits the session afterwards. Raises Refused (already
     audited, session rolled back): 403 role not dispatch/admin, 404 unknown case or link, 409 the link already has
     that decision, 422 bad decision, key or note; or a database error (session rolled back, nothing saved).
     """
@@ -247,8 +251,9 @@ def decide_link(
             return replay
         begin_write(session)
         return _decide_locked(session, case_id, link_id, decision, actor, idempotency_key, note, now)
-    except ActionRefused as refusal:
-        _refuse(session, refusal, actor, action, case_id, idempotency_key, request, now)
+    except Refused as refusal:
+        refuse(session, refusal, actor, action, "case", str(case_id), request, now,
+               {"idempotency_key": idempotency_key})
         raise
     except BaseException:
         session.rollback()
@@ -257,31 +262,28 @@ def decide_link(
 
 def _decide_locked(session: Session, case_id: int, link_id: int, decision: str, actor: Actor, key: str,
                    note: str | None, now: datetime) -> DecisionResult:
-    link = dal.lock_case_link(session, case_id, link_id)
+    link = store.cases.lock_case_link(session, case_id, link_id)
     if link is None:
-        if session.get(Case, case_id) is None:
-            raise ActionRefused(404, "case_not_found", f"there is no case {case_id}", params={"case_id": case_id})
-        raise ActionRefused(404, "link_not_found", f"case {case_id} has no link {link_id}",
-                            params={"case_id": case_id, "link_id": link_id})
+        if store.cases.get_case(session, case_id) is None:
+            raise Refused(404, "case_not_found", f"there is no case {case_id}", params={"case_id": case_id})
+        raise Refused(404, "link_not_found", f"case {case_id} has no link {link_id}",
+                      params={"case_id": case_id, "link_id": link_id})
     # Checked again under the lock: a request with the same key may have committed while we waited.
     replay = _replay(session, key, case_id, link_id, decision)
     if replay is not None:
         return replay
     state = DECISION_STATE[decision]
     if link.decision == state:
-        raise ActionRefused(409, "same_decision", f"the link is already {state}", params={"decision": state})
+        raise Refused(409, "same_decision", f"the link is already {state}", params={"decision": state})
     before = link.decision
     link.decision = state
     link.decided_by = actor.username
     link.decided_at = now
-    case = session.get(Case, case_id)
+    case = store.cases.get_case(session, case_id)
     if case is not None:
         case.updated_at = now
-    row = CaseDecision(link_id=link.id, case_id=case_id, decision=decision, actor_id=actor.id, actor=actor.username,
-                       idempotency_key=key, note=note, created_at=now)
-    session.add(row)
     try:
-        session.flush()
+        row = store.cases.add_decision(session, link.id, case_id, decision, actor.id, actor.username, key, note, now)
     except IntegrityError:
         # Another transaction committed the same key meanwhile: replay its result.
         session.rollback()
@@ -289,9 +291,9 @@ def _decide_locked(session: Session, case_id: int, link_id: int, decision: str, 
         if replay is None:
             raise
         return replay
-    dal.audit(session, actor.username, f"case_{decision}", "case", str(case_id),
-              detail={"link_id": link.id, "ticket_id": link.ticket_id, "from": before, "to": state,
-                      "decision_id": row.id, "role": actor.role, **({"note": note} if note else {})}, at=now)
+    detail = {"link_id": link.id, "ticket_id": link.ticket_id, "from": before, "to": state, "decision_id": row.id,
+              "role": actor.role, **({"note": note} if note else {})}
+    store.audit_log.record(session, actor.username, f"case_{decision}", "case", str(case_id), detail=detail, at=now)
     session.flush()
     result = get_case(session, case_id)
     return DecisionResult(result, next(ln for ln in result["links"] if ln["id"] == link_id), row.id, False)
@@ -300,7 +302,7 @@ def _decide_locked(session: Session, case_id: int, link_id: int, decision: str, 
 # --- in the user's language -----------------------------------------------------------------------------------
 
 
-def case_refusal_text(refusal: ActionRefused, lang: str) -> str:
+def case_refusal_text(refusal: Refused, lang: str) -> str:
     """A refusal of this service in `lang`: the case's own catalogue entries ("case.refusal_<code>"), else the
     incident service's (dashboard.i18n.refusals: idempotency keys and the like)."""
     lang = norm_lang(lang)

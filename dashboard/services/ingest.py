@@ -12,11 +12,11 @@ import redis
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard import store
 from dashboard.domain import rules as c
 from dashboard.domain.events import _SOURCE_RE as SOURCE_RE
 from dashboard.domain.events import Event, Rejection, validate_batch
 from dashboard.live import keys
-from dashboard.store import dal
 from dashboard.store.engine import session_scope
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,13 @@ def is_sqlite_locked(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
-def _store_durable(sessions: sessionmaker[Session], durable: list[Event]) -> dal.StoreResult:
-    """dal.store_durable in a transaction of its own, again in a fresh one while SQLite says it is locked."""
+def _store_durable(sessions: sessionmaker[Session], durable: list[Event]) -> store.durable.StoreResult:
+    """store.durable.store_durable in a transaction of its own, again in a fresh one while SQLite says it is locked."""
     pauses = iter(LOCKED_RETRY_PAUSES_S)
     while True:
         try:
             with session_scope(sessions) as session:
-                return dal.store_durable(session, durable)
+                return store.durable.store_durable(session, durable)
         except OperationalError as exc:
             pause = next(pauses, None)
             if pause is None or not is_sqlite_locked(exc):

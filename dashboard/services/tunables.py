@@ -1,265 +1,34 @@
-"""Alarm thresholds per sensor type and deadlines per category, as the administrator sets them.
-
-Defaults come from dashboard.domain.rules (SENSOR_TYPES warn/alarm, INCIDENT_DEADLINE_MIN, HOTLINE_DEADLINE_H,
-SUMMONS_ACK_DEADLINE_MIN). What the administrator saves is stored durably in SQL (models.Setting, one JSON
-document per key, with its version and who saved it when) and read back through dashboard.store.dal; Redis holds
-none of it, so losing Redis loses no setting.
-
-Who reads them, and when (no restart anywhere):
-- the tick (workers/tick.py) loads the thresholds from SQL once per tick (one row by primary key) and passes
-  them to the pure fold and sensor aggregate, so the tick after a save classifies every sensor anew;
-- the ingest (dal._insert_incident/_insert_ticket) and the incident service (creation, reopening, a change of
-  severity, 吹哨报到 summons) load the deadlines in the transaction that creates the row, so new incidents,
-  tickets and summons get the deadlines configured at that moment; existing rows keep theirs.
-
-Validation is pure (validate_thresholds, validate_deadlines): each problem is a (code, params) pair per field,
-said in the user's language by i18n "admin.err_<code>". Rules: every threshold a finite number within the
-sensor type's physical range, above its minimum (else every reading would warn), warning below alarm (every
-threshold is "reading >= threshold", also for cold-chain temperature, where warm is bad: -12 °C warns, -8 °C
-alarms), except for a type with "direction": "low" (heat-station supply temperature), where lower is worse and
-the rule is max >= warn > alarm >= min; every deadline a whole number within bounds, and a more severe incident
-never gets longer than a milder one. A stored document that no longer validates (edited by hand, or a sensor
-type's range changed) is ignored field by field, falling back to the defaults, and logged.
-"""
+"""Changing the tunable thresholds and deadlines (dashboard.domain.tunables): administrators only, validated,
+checked against the version on the editor's screen, stored in SQL and audited with what changed."""
 
 from __future__ import annotations
 
-import copy
-import logging
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dashboard import store
 from dashboard.domain import rules as c
-from dashboard.services.admin import Refused, audit_action, check_admin, refuse
-from dashboard.services.incidents import Actor, begin_write
-from dashboard.store import dal
+from dashboard.domain.tunables import (
+    DEADLINES_KEY,
+    LEVELS,
+    THRESHOLDS_KEY,
+    Deadlines,
+    Thresholds,
+    default_deadlines,
+    default_thresholds,
+    effective_deadlines,
+    effective_thresholds,
+    validate_deadlines,
+    validate_thresholds,
+)
+from dashboard.services.admin import audit_action, check_admin, refuse
+from dashboard.services.base import Actor, Refused
+from dashboard.store.engine import begin_write
 from dashboard.store.models import utcnow
-
-log = logging.getLogger(__name__)
-
-THRESHOLDS_KEY: Final = "sensor_thresholds"
-DEADLINES_KEY: Final = "deadlines"
-LEVELS: Final = ("warn", "alarm")
-# Sensible bounds of each deadline (inclusive), with their unit: an incident is resolved within 5 min to a day,
-# a hotline ticket within an hour to 30 days (12345's longest category allows 7), a summoned department
-# reports (报到) within 5 min to 4 h.
-INCIDENT_MIN_BOUNDS: Final = (5, 1440)
-HOTLINE_H_BOUNDS: Final = (1, 720)
-SUMMONS_MIN_BOUNDS: Final = (5, 240)
-
-Thresholds = dict[str, dict[str, float | str]]  # the shape of constants.SENSOR_TYPES
-Problem = tuple[str, dict[str, Any]]  # (code, params) of one field's problem
-
-
-@dataclass(frozen=True)
-class Deadlines:
-    """Deadlines in force: minutes by incident severity, hours by hotline category, minutes to report (报到)."""
-
-    incident_min: Mapping[int, int]
-    hotline_h: Mapping[str, int]
-    summons_min: int
-
-    def as_doc(self) -> dict[str, Any]:
-        """The JSON document stored in SQL (severities as string keys)."""
-        return {
-            "incident_min": {str(k): int(v) for k, v in self.incident_min.items()},
-            "hotline_h": {k: int(v) for k, v in self.hotline_h.items()},
-            "summons_min": int(self.summons_min),
-        }
-
-
-def default_thresholds() -> Thresholds:
-    """The constants' thresholds (a copy: callers may change it)."""
-    return copy.deepcopy(c.SENSOR_TYPES)
-
-
-def default_deadlines() -> Deadlines:
-    """The constants' deadlines."""
-    return Deadlines(dict(c.INCIDENT_DEADLINE_MIN), dict(c.HOTLINE_DEADLINE_H), int(c.SUMMONS_ACK_DEADLINE_MIN))
-
-
-# --- validation (pure) ------------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float | None:
-    """A finite number (not a bool), or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
-def _whole(value: Any) -> int | None:
-    """A whole number (30 or 30.0, not 30.5 nor True), or None."""
-    v = _number(value)
-    return int(v) if v is not None and v == int(v) else None
-
-
-def _fmt(x: float) -> float | int:
-    """A bound as people write it (15, not 15.0)."""
-    return int(x) if float(x) == int(x) else x
-
-
-def validate_thresholds(raw: Any) -> tuple[dict[str, dict[str, float]], dict[str, Problem]]:
-    """({type: {warn, alarm}} cleaned, problems by field "type.warn" / "type.alarm"); problems empty when valid.
-
-    `raw` holds some or all sensor types; each given type needs both levels.
-    """
-    clean: dict[str, dict[str, float]] = {}
-    problems: dict[str, Problem] = {}
-    if not isinstance(raw, Mapping) or not raw:
-        return clean, {"thresholds": ("not_a_mapping", {})}
-    for stype, levels in raw.items():
-        spec = c.SENSOR_TYPES.get(stype) if isinstance(stype, str) else None
-        if spec is None:
-            problems[str(stype)] = ("unknown_sensor_type", {"type": str(stype)})
-            continue
-        if not isinstance(levels, Mapping):
-            problems[f"{stype}.warn"] = ("not_a_number", {})
-            continue
-        lo, hi, unit = float(spec["min"]), float(spec["max"]), str(spec["unit"])
-        low = spec.get("direction") == "low"
-        got: dict[str, float] = {}
-        for level in LEVELS:
-            v = _number(levels.get(level))
-            if v is None:
-                problems[f"{stype}.{level}"] = ("not_a_number", {})
-            elif low and not lo <= v <= hi:
-                problems[f"{stype}.{level}"] = ("threshold_range_closed", {"lo": _fmt(lo), "hi": _fmt(hi),
-                                                                           "unit": unit})
-            elif not low and not lo < v <= hi:
-                problems[f"{stype}.{level}"] = ("threshold_range", {"lo": _fmt(lo), "hi": _fmt(hi), "unit": unit})
-            else:
-                got[level] = v
-        if len(got) == 2:
-            if low:
-                # Lower is worse: max >= warn > alarm >= min.
-                if got["warn"] <= got["alarm"]:
-                    problems[f"{stype}.warn"] = ("warn_not_above_alarm", {"alarm": _fmt(got["alarm"]), "unit": unit})
-                else:
-                    clean[stype] = {"warn": _fmt(got["warn"]), "alarm": _fmt(got["alarm"])}
-            elif got["warn"] >= got["alarm"]:
-                problems[f"{stype}.warn"] = ("warn_not_below_alarm", {"alarm": _fmt(got["alarm"]), "unit": unit})
-            else:
-                clean[stype] = {"warn": _fmt(got["warn"]), "alarm": _fmt(got["alarm"])}
-    return clean, problems
-
-
-def _check_whole(value: Any, bounds: tuple[int, int], unit: str, field: str,
-                 problems: dict[str, Problem]) -> int | None:
-    """A whole number within `bounds`, else None with the field's problem recorded."""
-    v = _whole(value)
-    if v is None:
-        problems[field] = ("not_a_whole_number", {})
-        return None
-    if not bounds[0] <= v <= bounds[1]:
-        problems[field] = ("deadline_range", {"lo": bounds[0], "hi": bounds[1], "unit": unit})
-        return None
-    return v
-
-
-def validate_deadlines(raw: Any) -> tuple[Deadlines | None, dict[str, Problem]]:
-    """(Deadlines, {}) when `raw` is a complete valid document, else (None, problems by field).
-
-    Fields: "incident_min.<severity>" (minutes), "hotline_h.<category>" (hours), "summons_min" (minutes).
-    """
-    if not isinstance(raw, Mapping):
-        return None, {"deadlines": ("not_a_mapping", {})}
-    problems: dict[str, Problem] = {}
-    inc_raw = raw.get("incident_min") if isinstance(raw.get("incident_min"), Mapping) else {}
-    hot_raw = raw.get("hotline_h") if isinstance(raw.get("hotline_h"), Mapping) else {}
-    assert isinstance(inc_raw, Mapping) and isinstance(hot_raw, Mapping)
-    incident: dict[int, int] = {}
-    for sev in c.SEVERITIES:
-        v = _check_whole(inc_raw.get(sev, inc_raw.get(str(sev))), INCIDENT_MIN_BOUNDS, "min",
-                         f"incident_min.{sev}", problems)
-        if v is not None:
-            incident[sev] = v
-    # A more severe incident (I) must be resolved at least as fast as a milder one (IV).
-    for milder in c.SEVERITIES[1:]:
-        graver = milder - 1
-        if graver in incident and milder in incident and incident[graver] > incident[milder]:
-            problems[f"incident_min.{graver}"] = ("severity_order", {
-                "a": c.SEVERITY_ROMAN[graver], "b": c.SEVERITY_ROMAN[milder], "n": incident[milder]})
-    hotline: dict[str, int] = {}
-    for cat in c.HOTLINE_CATEGORIES:
-        v = _check_whole(hot_raw.get(cat), HOTLINE_H_BOUNDS, "h", f"hotline_h.{cat}", problems)
-        if v is not None:
-            hotline[cat] = v
-    summons = _check_whole(raw.get("summons_min"), SUMMONS_MIN_BOUNDS, "min", "summons_min", problems)
-    if problems or summons is None:
-        return None, problems
-    return Deadlines(incident, hotline, summons), {}
-
-
-# --- what is in force (pure) -------------------------------------------------------------------------
-
-
-def effective_thresholds(stored: Any) -> Thresholds:
-    """The constants' sensor types with the stored warn/alarm of every type whose stored pair is valid."""
-    out = default_thresholds()
-    if not isinstance(stored, Mapping):
-        return out
-    for stype, levels in stored.items():
-        clean, problems = validate_thresholds({stype: levels})
-        if problems:
-            log.warning("stored thresholds of %r ignored (%s): using the defaults", stype, problems)
-            continue
-        out[stype].update(clean[stype])
-    return out
-
-
-def effective_deadlines(stored: Any) -> Deadlines:
-    """The stored deadlines where valid, the constants' elsewhere (field by field)."""
-    d = default_deadlines()
-    if not isinstance(stored, Mapping):
-        return d
-    merged = d.as_doc()
-    for group in ("incident_min", "hotline_h"):
-        if isinstance(stored.get(group), Mapping):
-            merged[group].update({str(k): v for k, v in stored[group].items() if str(k) in merged[group]})
-    if "summons_min" in stored:
-        merged["summons_min"] = stored["summons_min"]
-    valid, problems = validate_deadlines(merged)
-    if valid is not None:
-        return valid
-    log.warning("stored deadlines partly ignored (%s): using the defaults there", problems)
-    fallback = d.as_doc()
-    for field in list(problems):
-        group, _, key = field.partition(".")
-        if key and group in merged and key in merged[group]:
-            merged[group][key] = fallback[group][key]
-        elif group == "summons_min":
-            merged["summons_min"] = fallback["summons_min"]
-    valid, _ = validate_deadlines(merged)
-    return valid or d
-
-
-# --- load and save through the data-access layer --------------------------------------------------
-
-
-def load_thresholds(session: Session) -> Thresholds:
-    """The thresholds in force (one row by primary key)."""
-    row = dal.get_setting(session, THRESHOLDS_KEY)
-    return effective_thresholds(row.value if row is not None else None)
-
-
-def load_deadlines(session: Session) -> Deadlines:
-    """The deadlines in force (one row by primary key, read once per session)."""
-    row = dal.get_setting(session, DEADLINES_KEY)
-    return effective_deadlines(row.value if row is not None else None)
-
-
-def _meta(session: Session, key: str) -> dict[str, Any]:
-    row = dal.get_setting(session, key)
-    if row is None:
-        return {"version": 0, "updated_at": None, "updated_by": None}
-    return {"version": int(row.version or 0), "updated_at": row.updated_at, "updated_by": row.updated_by}
+from dashboard.store.settings import load_deadlines, load_thresholds, setting_meta
 
 
 def current(session: Session, actor: Actor) -> dict[str, Any]:
@@ -270,7 +39,7 @@ def current(session: Session, actor: Actor) -> dict[str, Any]:
         "thresholds": load_thresholds(session),
         "deadlines": load_deadlines(session),
         "defaults": {"thresholds": default_thresholds(), "deadlines": default_deadlines()},
-        "meta": {THRESHOLDS_KEY: _meta(session, THRESHOLDS_KEY), DEADLINES_KEY: _meta(session, DEADLINES_KEY)},
+        "meta": {key: setting_meta(session, key) for key in (THRESHOLDS_KEY, DEADLINES_KEY)},
     }
 
 
@@ -278,12 +47,12 @@ def _check_version(session: Session, actor: Actor, key: str, action: str, expect
                    request: dict[str, Any], now: datetime) -> Any:
     """Lock the document and refuse (409) a save made on a screen older than the stored version."""
     begin_write(session)
-    row = dal.lock_setting(session, key)
+    row = store.settings.lock_setting(session, key)
     have = int(row.version or 0) if row is not None else 0
     if expected is not None and expected != have:
-        raise refuse(session, Refused(409, "stale", f"{key} was changed meanwhile (version {have}, shown {expected})",
-                                      {"version": have, "expected": expected}),
-                     actor, action, "setting", key, request, now)
+        refusal = Refused(409, "stale", f"{key} was changed meanwhile (version {have}, shown {expected})",
+                          params={"version": have, "expected": expected})
+        raise refuse(session, refusal, actor, action, "setting", key, request, now)
     return row
 
 
@@ -298,16 +67,16 @@ def save_thresholds(session: Session, actor: Actor, raw: Any, expected_version: 
                "expected_version": expected_version}
     clean, problems = validate_thresholds(raw)
     if problems:
-        raise refuse(session, Refused(422, "invalid", "thresholds refused: " + ", ".join(sorted(problems)),
-                                      errors=problems), actor, action, "setting", THRESHOLDS_KEY, request, now)
+        refusal = Refused(422, "invalid", "thresholds refused: " + ", ".join(sorted(problems)), problems=problems)
+        raise refuse(session, refusal, actor, action, "setting", THRESHOLDS_KEY, request, now)
     row = _check_version(session, actor, THRESHOLDS_KEY, action, expected_version, request, now)
     before = effective_thresholds(row.value if row is not None else None)
     doc = {t: {lv: before[t][lv] for lv in LEVELS} for t in c.SENSOR_TYPES} | clean
     changes = {t: {"from": {lv: before[t][lv] for lv in LEVELS}, "to": v}
                for t, v in clean.items() if any(before[t][lv] != v[lv] for lv in LEVELS)}
-    saved = dal.put_setting(session, THRESHOLDS_KEY, doc, actor.username, now)
-    dal.audit(session, actor.username, audit_action(action), "setting", THRESHOLDS_KEY,
-              detail={"changes": changes, "version": saved.version}, at=now)
+    saved = store.settings.put_setting(session, THRESHOLDS_KEY, doc, actor.username, now)
+    store.audit_log.record(session, actor.username, audit_action(action), "setting", THRESHOLDS_KEY,
+                           detail={"changes": changes, "version": saved.version}, at=now)
     return effective_thresholds(doc)
 
 
@@ -322,8 +91,8 @@ def save_deadlines(session: Session, actor: Actor, raw: Any, expected_version: i
                "expected_version": expected_version}
     valid, problems = validate_deadlines(raw)
     if valid is None:
-        raise refuse(session, Refused(422, "invalid", "deadlines refused: " + ", ".join(sorted(problems)),
-                                      errors=problems), actor, action, "setting", DEADLINES_KEY, request, now)
+        refusal = Refused(422, "invalid", "deadlines refused: " + ", ".join(sorted(problems)), problems=problems)
+        raise refuse(session, refusal, actor, action, "setting", DEADLINES_KEY, request, now)
     row = _check_version(session, actor, DEADLINES_KEY, action, expected_version, request, now)
     before = effective_deadlines(row.value if row is not None else None).as_doc()
     doc = valid.as_doc()
@@ -334,7 +103,7 @@ def save_deadlines(session: Session, actor: Actor, raw: Any, expected_version: i
                 changes[f"{group}.{k}"] = {"from": before[group].get(k), "to": v}
     if before["summons_min"] != doc["summons_min"]:
         changes["summons_min"] = {"from": before["summons_min"], "to": doc["summons_min"]}
-    saved = dal.put_setting(session, DEADLINES_KEY, doc, actor.username, now)
-    dal.audit(session, actor.username, audit_action(action), "setting", DEADLINES_KEY,
-              detail={"changes": changes, "version": saved.version}, at=now)
+    saved = store.settings.put_setting(session, DEADLINES_KEY, doc, actor.username, now)
+    store.audit_log.record(session, actor.username, audit_action(action), "setting", DEADLINES_KEY,
+                           detail={"changes": changes, "version": saved.version}, at=now)
     return valid

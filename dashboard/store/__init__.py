@@ -1,1 +1,35 @@
-"""The system of record: SQLAlchemy models, the engine and sessions, and every SQL query of the product."""
+"""The system of record: SQLAlchemy models, the engine and sessions, and every SQL query of the product, grouped by
+table family. Callers write ``from dashboard import store`` and ``store.<family>.<query>(session, …)``.
+
+- ``models``     the SQLAlchemy 2 typed models;
+- ``engine``     engines, sessions, transactions (``session_scope``, ``begin_write``);
+- ``schema``     keeping an existing database's tables in step with the models;
+- ``users``      users and their API tokens;
+- ``audit_log``  the append-only audit log;
+- ``incidents``  incidents, units, 吹哨报到 summons and dispatch actions;
+- ``sensors``    the sensor registry;
+- ``tickets``    12345 hotline tickets;
+- ``cases``      cases of linked tickets (热线+网格) and the decisions on them;
+- ``settings``   the administrator's settings documents (thresholds, deadlines);
+- ``durable``    durable events written by the ingest;
+- ``reports``    the daily report's queries.
+"""
+
+from dashboard.store import (
+    audit_log,
+    cases,
+    durable,
+    engine,
+    incidents,
+    reports,
+    schema,
+    sensors,
+    settings,
+    tickets,
+    users,
+)
+
+__all__ = [
+    "audit_log", "cases", "durable", "engine", "incidents", "reports", "schema", "sensors", "settings", "tickets",
+    "users",
+]

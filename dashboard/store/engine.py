@@ -11,8 +11,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from dashboard.store.models import Base
-
 
 def make_engine(url: str) -> Engine:
     """Create an engine with settings that suit each backend."""
@@ -41,12 +39,20 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def init_db(engine: Engine) -> None:
-    """Create every table and index that does not exist yet (create_all skips indexes of existing tables)."""
-    Base.metadata.create_all(engine)
-    for table in Base.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(engine, checkfirst=True)
+def begin_write(session: Session) -> None:
+    """Make the session's transaction a writer now.
+
+    PostgreSQL: nothing to do (row locks do the work). SQLite: issue BEGIN IMMEDIATE unless the connection is
+    already in a transaction (pysqlite opens one only before a write, which already holds the write lock). The
+    write lock serialises all writers of the database file across processes; others wait up to the
+    connection's busy timeout (30 s, see make_engine).
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    if not getattr(dbapi, "in_transaction", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -331,8 +331,6 @@ class CaseLink(Base):
     target_id: Mapped[str] = mapped_column(String(128))
     rule: Mapped[str] = mapped_column(String(32))
     reason: Mapped[dict[str, Any]] = mapped_column(JSON)
-    reason_zh: Mapped[str] = mapped_column(String(300))
-    reason_en: Mapped[str] = mapped_column(String(300))
     decision: Mapped[str] = mapped_column(String(16), default="auto")  # constants.CASE_LINK_STATES
     decided_by: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

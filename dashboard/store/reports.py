@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard.report.build import IncidentRow, TicketRow
-from dashboard.store.dal import TICKET_ROW_COLUMNS
 from dashboard.store.models import HotlineTicket, Incident, Sensor
+from dashboard.store.tickets import TICKET_ROW_COLUMNS
+
+
+class IncidentRow(NamedTuple):
+    """One incident as the report needs it (incidents_reported)."""
+
+    severity: int
+    category: str
+    state: str
+    source: str
+    subdistrict: str
+    sensor_id: str | None
+    sensor_type: str | None  # the registered sensor's type, None when unlinked or unregistered
+    reported_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class TicketRow(NamedTuple):
+    """One hotline ticket, in the order of store.tickets.tickets_since (so compute_hotline takes the same rows)."""
+
+    category: str
+    subdistrict: str
+    cell: str
+    received_at: datetime
+    deadline_at: datetime
+    responded_at: datetime | None
+    resolved_at: datetime | None
+    satisfied: bool | None
 
 
 def incidents_reported(session: Session, start: datetime, end: datetime) -> list[IncidentRow]:

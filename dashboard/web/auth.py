@@ -23,9 +23,9 @@ from flask import (
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard import store
 from dashboard.domain import rules as c
 from dashboard.i18n import t
-from dashboard.store import dal
 from dashboard.store.engine import session_scope
 from dashboard.web import csrf
 from dashboard.web.extensions import db_sessions
@@ -64,7 +64,7 @@ def _load_user(user_id: str) -> SessionUser | None:
     except ValueError:
         return None
     with session_scope(db_sessions()) as s:
-        user = dal.get_user(s, uid)
+        user = store.users.get_user(s, uid)
         if user is None or not user.active:
             return None
         return SessionUser(user.id, user.username, user.display_name, user.role, user.language)
@@ -98,7 +98,7 @@ def _authenticate_api_token(token: str) -> Response | None:
     """
     try:
         with session_scope(db_sessions()) as s:
-            user = dal.user_for_token(s, token)
+            user = store.users.user_for_token(s, token)
             snapshot = (
                 None if user is None
                 else SessionUser(user.id, user.username, user.display_name, user.role, user.language)
@@ -202,12 +202,13 @@ def login() -> Any:
             error = t("login.expired", lang)
         else:
             with session_scope(db_sessions()) as s:
-                user = dal.authenticate(s, username, request.form.get("password", ""))
+                user = store.users.authenticate(s, username, request.form.get("password", ""))
                 if user is None:
-                    dal.audit(s, username or "?", "login", outcome="refused", detail={"ip": request.remote_addr})
+                    store.audit_log.record(s, username or "?", "login", outcome="refused",
+                                           detail={"ip": request.remote_addr})
                     error = t("login.invalid", lang)
                 else:
-                    dal.audit(s, user.username, "login", detail={"ip": request.remote_addr})
+                    store.audit_log.record(s, user.username, "login", detail={"ip": request.remote_addr})
                     snapshot = SessionUser(user.id, user.username, user.display_name, user.role, user.language)
             if error is None:
                 # A fresh session on login, so a session id planted before login is worthless.
@@ -243,7 +244,7 @@ def set_language(code: str) -> Any:
     if current_user.is_authenticated:
         try:
             with session_scope(db_sessions()) as s:
-                dal.set_user_language(s, int(current_user.id), code)
+                store.users.set_user_language(s, int(current_user.id), code)
         except SQLAlchemyError:
             # The session still switches; only remembering it for the next sign-in is lost, so say so.
             log.exception("could not remember language %s for user %s", code, current_user.username)

@@ -28,12 +28,12 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard import store
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import local_date, utc_datetime
 from dashboard.i18n import fmt_date, fmt_pct, fmt_time, name, t
 from dashboard.live import history
 from dashboard.report import build as rp
-from dashboard.store import dal
 from dashboard.store import reports as dal_report
 from dashboard.store.engine import session_scope
 from dashboard.web.auth import LANGUAGES, current_language
@@ -69,8 +69,8 @@ def _refusal() -> Response | None:
         return None
     try:
         with session_scope(db_sessions()) as s:
-            dal.audit(s, str(current_user.username), "report_view", "report", request.args.get("day"),
-                      outcome="refused", detail={"role": str(current_user.role), "path": request.path})
+            store.audit_log.record(s, str(current_user.username), "report_view", "report", request.args.get("day"),
+                                   outcome="refused", detail={"role": str(current_user.role), "path": request.path})
     except SQLAlchemyError:
         log.warning("could not audit a refused report request", exc_info=True)
     lang = _lang()

@@ -12,8 +12,9 @@ import redis
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.live.publish import request_tick
+from dashboard.services.base import Refused
 from dashboard.services.cases import DECISION_STATE, LIST_LIMIT_MAX, DecisionResult, decide_link, get_case, list_cases
-from dashboard.services.incidents import ActionRefused, request_tick
 from dashboard.web.api import incidents as api
 from dashboard.web.extensions import redis_client
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api_cases", __name__, url_prefix="/api/v1")
 # The same error answers as the incidents API: JSON with error and code, 503 with Retry-After.
 bp.register_error_handler(api.ApiError, api._api_error)
-bp.register_error_handler(ActionRefused, api._refused)
+bp.register_error_handler(Refused, api._refused)
 bp.register_error_handler(SQLAlchemyError, api._database_failed)
 bp.after_request(api._no_store)
 

@@ -23,19 +23,10 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.domain import geo, lifecycle
 from dashboard.domain import rules as c
-from dashboard.services.incidents import (
-    ActionRefused,
-    ActionRequest,
-    ActionResult,
-    Actor,
-    create_incident,
-    get_incident,
-    list_incidents,
-    list_units,
-    notify_change,
-    perform_action,
-    suggest_units,
-)
+from dashboard.live.publish import notify_change
+from dashboard.services.base import Actor, Refused
+from dashboard.services.incident_reads import get_incident, list_incidents, list_units, suggest_units
+from dashboard.services.incidents import ActionRequest, ActionResult, create_incident, perform_action
 from dashboard.store.engine import session_scope
 from dashboard.web.api import openapi
 from dashboard.web.extensions import db_sessions, redis_client
@@ -114,8 +105,8 @@ def _api_error(exc: ApiError) -> Response:
     return _error_response(exc.status, exc.message, exc.code)
 
 
-@bp.errorhandler(ActionRefused)
-def _refused(exc: ActionRefused) -> Response:
+@bp.errorhandler(Refused)
+def _refused(exc: Refused) -> Response:
     # The service has rolled the session back and audited the refusal already.
     body: dict[str, Any] = {"error": exc.reason, "code": exc.code}
     if exc.errors:
@@ -322,7 +313,7 @@ def incidents_create() -> Response:
 @bp.get("/incidents/<int:incident_id>")
 def incidents_show(incident_id: int) -> Response:
     """One incident with its timeline, summons and units, and the actions the caller may take now."""
-    incident = _in_session(get_incident, incident_id)  # ActionRefused(404) when there is none
+    incident = _in_session(get_incident, incident_id)  # Refused(404) when there is none
     return _json(_with_allowed_actions(incident, _actor().role))
 
 

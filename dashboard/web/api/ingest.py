@@ -14,11 +14,11 @@ from rq import Worker
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from dashboard import store
 from dashboard.domain import rules as c
 from dashboard.live import keys
 from dashboard.live.aggregates import aggregate_ages
 from dashboard.services.ingest import RETRY_AFTER_S, ingest_payload
-from dashboard.store import dal
 from dashboard.store.engine import session_scope
 from dashboard.web.extensions import current_config, db_sessions, redis_client
 
@@ -91,7 +91,7 @@ def healthz() -> Response:
         ok = False
     try:
         with session_scope(db_sessions()) as s:
-            dal.ping(s)
+            store.schema.ping(s)
         body["database"] = {"ok": True}
     except SQLAlchemyError as exc:
         body["database"] = {"ok": False, "error": type(exc).__name__}

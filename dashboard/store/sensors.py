@@ -1,0 +1,31 @@
+"""The sensor registry (一杆多感): which sensor stands where."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.store.models import (
+    Sensor,
+)
+
+
+def seed_sensors(session: Session, sensors: Iterable[dict[str, Any]]) -> int:
+    """Register sensors not present yet; return how many were added."""
+    have = set(session.scalars(select(Sensor.id)))
+    added = 0
+    for s in sensors:
+        if s["id"] in have:
+            continue
+        session.add(Sensor(**s))
+        added += 1
+    return added
+
+
+def sensor_registry(session: Session) -> list[dict[str, Any]]:
+    """Every registered sensor as plain dicts (id, type, lon, lat, subdistrict)."""
+    rows = session.execute(select(Sensor.id, Sensor.type, Sensor.lon, Sensor.lat, Sensor.subdistrict))
+    return [dict(r._mapping) for r in rows]

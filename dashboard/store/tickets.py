@@ -1,0 +1,129 @@
+"""12345 hotline tickets (接诉即办): their arrival, their updates and the rows the aggregates read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dashboard.domain import rules as c
+from dashboard.domain.events import Event
+from dashboard.store.models import (
+    CaseLink,
+    HotlineTicket,
+)
+from dashboard.store.settings import load_deadlines
+
+
+def _dt(epoch: float) -> datetime:
+    """Epoch seconds to an aware UTC datetime."""
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def insert_ticket(session: Session, ev: Event) -> bool:
+    """Insert one hotline ticket from a validated event, with the deadline configured now for its category."""
+    received = _dt(ev["ts"])
+    hours = load_deadlines(session).hotline_h[ev["category"]]
+    session.add(
+        HotlineTicket(
+            source=ev["source"],
+            ticket_id=ev["ticket_id"],
+            category=ev["category"],
+            summary=ev.get("summary"),
+            lon=ev["lon"],
+            lat=ev["lat"],
+            subdistrict=ev["subdistrict"],
+            cell=ev["cell"],
+            status="received",
+            received_at=received,
+            deadline_at=received + timedelta(hours=hours),
+        )
+    )
+    session.flush()
+    return True
+
+
+def update_ticket(session: Session, ev: Event) -> bool:
+    """Apply a status update to a ticket; False when the ticket is unknown."""
+    at = _dt(ev["ts"])
+    status = ev["status"]
+    values: dict[str, Any] = {"status": status}
+    column = {"responded": "responded_at", "resolved": "resolved_at", "closed": "closed_at"}[status]
+    values[column] = at
+    if status in ("resolved", "closed"):
+        values.setdefault("responded_at", at)
+    if status == "closed" and ev.get("satisfied") is not None:
+        values["satisfied"] = ev["satisfied"]
+    ticket = session.scalar(
+        select(HotlineTicket).where(HotlineTicket.source == ev["source"], HotlineTicket.ticket_id == ev["ticket_id"])
+    )
+    if ticket is None:
+        return False
+    # Keep the earliest time of each step: a repeated update must not move a clock; and a late or repeated update
+    # of an earlier step (a "responded" arriving after "closed") never moves the status back.
+    order = c.HOTLINE_STATUSES.index
+    for key, value in values.items():
+        if key.endswith("_at") and getattr(ticket, key) is not None:
+            continue
+        if key == "status" and ticket.status in c.HOTLINE_STATUSES and order(value) <= order(ticket.status):
+            continue
+        setattr(ticket, key, value)
+    session.flush()
+    return True
+
+
+# The ticket columns workers.hotline.compute_hotline reads, in its row order (the daily report reads the same).
+TICKET_ROW_COLUMNS: Final = (
+    HotlineTicket.category,
+    HotlineTicket.subdistrict,
+    HotlineTicket.cell,
+    HotlineTicket.received_at,
+    HotlineTicket.deadline_at,
+    HotlineTicket.responded_at,
+    HotlineTicket.resolved_at,
+    HotlineTicket.satisfied,
+)
+
+
+def tickets_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
+    """Lightweight rows of the tickets received since `since`, for the hotline aggregate: TICKET_ROW_COLUMNS, then
+    the id of the case the ticket belongs to (None when it is alone or was split off its case)."""
+
+    rows = session.execute(
+        select(*TICKET_ROW_COLUMNS, CaseLink.case_id)
+        .outerjoin(CaseLink, (CaseLink.ticket_id == HotlineTicket.id) & (CaseLink.decision != "split"))
+        .where(HotlineTicket.received_at >= since)
+    )
+    return [tuple(r) for r in rows]
+
+
+def overdue_tickets_by_cell(session: Session, now: datetime) -> dict[str, int]:
+    """Open tickets of any day past their deadline, counted by grid cell (for the map; their sum is the KPI)."""
+    rows = session.execute(
+        select(HotlineTicket.cell, func.count())
+        .where(HotlineTicket.resolved_at.is_(None), HotlineTicket.deadline_at < now)
+        .group_by(HotlineTicket.cell)
+    )
+    return {str(cell): int(n) for cell, n in rows}
+
+
+def overdue_ticket_count(session: Session, now: datetime) -> int:
+    """Open tickets of any day that are past their deadline."""
+    return int(
+        session.scalar(
+            select(func.count()).where(HotlineTicket.resolved_at.is_(None), HotlineTicket.deadline_at < now)
+        )
+        or 0
+    )
+
+
+def ticket_places_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
+    """(cell, subdistrict, category, received_at) of every ticket received since `since`: the early warning's
+    seasonal baseline (a few weeks of tickets, read every few minutes, never by a callback)."""
+    rows = session.execute(
+        select(HotlineTicket.cell, HotlineTicket.subdistrict, HotlineTicket.category, HotlineTicket.received_at)
+        .where(HotlineTicket.received_at >= since)
+    )
+    return [tuple(r) for r in rows]
