@@ -7,12 +7,12 @@ from typing import Any, NamedTuple
 from dash import html
 
 from dashboard.domain import rules as c
+from dashboard.domain.crowd import crowd_level
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t
 from dashboard.live.keys import KpiData
 from layouts import ids, names
 from layouts.common import BAND_COLOURS, CROWD_COLOURS, GREY
 from layouts.el import Element, span
-from workers.crowd import crowd_level
 
 # Label key of each card; the incidents card is twice as wide (four severity counts).
 LABELS: dict[str, str] = {
