@@ -28,7 +28,7 @@ from dashboard.domain.beijing import BEIJING
 from dashboard.i18n import fmt_age, fmt_duration, name, t
 from layouts import ids, names
 from layouts.common import data_attrs
-from layouts.map import PANES, bounds, feature_collection, fn, labels_geojson, point
+from layouts.map.geometry import PANES, bounds, feature_collection, fn, labels_geojson, point
 from layouts.wall import lang_switch
 
 # The queue and the detail poll every REFRESH_MS (cheap: one bounded list query and one incident).

@@ -105,7 +105,7 @@ MAP_LEGEND: Final = "map-legend"
 
 
 class MapIds(NamedTuple):
-    """The IDs of one district map (layouts/map.py builds it): the wall's and the tablet's differ."""
+    """The IDs of one district map (layouts/map/panel.py builds it): the wall's and the tablet's differ."""
 
     map: str
     tiles: str

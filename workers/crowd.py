@@ -11,6 +11,7 @@ from dashboard.domain.events import Event
 from dashboard.live.keys import CrowdData, SpotStatus
 from workers.latest import keep_latest
 
+
 def fold_spot(state: dict[str, Any], ev: Event) -> None:
     """Fold one crowd event into the state (in place); an older count never replaces a newer one."""
     keep_latest(state["spots"], ev["spot_id"], ev, ("count", "capacity", "ts", "lon", "lat"))
