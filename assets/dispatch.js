@@ -12,7 +12,7 @@
  * header clock shows Beijing time.
  *
  * Map: window.dashExtensions.dcd.unitPoint / pickPoint draw units (numbered suggestions, assigned units by
- * code) and the point picked for a new incident (layouts/dispatch.py refers to them by name).
+ * code) and the point picked for a new incident (layouts/dispatch/map.py refers to them by name).
  */
 (function () {
     "use strict";

@@ -1,6 +1,6 @@
 /*
  * Drawing functions of the wall's Leaflet map, referenced from Python as
- * {"variable": "dashExtensions.dc.<name>"} (see layouts/map.py).
+ * {"variable": "dashExtensions.dc.<name>"} (see layouts/map/).
  *
  * dash-leaflet calls them with its props appended as the last argument (`context`), so the small
  * `hideout` dicts the refresh sends (corridor -> index, cell -> count, sensor -> [state, value])

@@ -32,13 +32,17 @@ from dashboard.domain.beijing import BEIJING
 from dashboard.i18n import t
 from dashboard.live import health
 from dashboard.services import admin as svc
-from dashboard.services import tunables as settings
+from dashboard.services import tunables as tuning
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
-from layouts import admin as lay
 from layouts import ids
+from layouts.admin.audit import AUDIT_PAGE_SIZE, audit_count, audit_table
+from layouts.admin.health import health_stamp, queues_view, sources_view, workers_view
+from layouts.admin.parts import problems_list
+from layouts.admin.settings import deadline_value, meta_text, threshold_values
+from layouts.admin.users import confirm_text, user_title, users_table
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +125,7 @@ def users_view(actor: Actor, lang: str, selected: int | None) -> Any:
     """The users table."""
     with session_scope(db_sessions()) as s:
         users = svc.list_users(s, actor)
-    return lay.users_table(users, lang, selected, actor.username)
+    return users_table(users, lang, selected, actor.username)
 
 
 def user_panel(actor: Actor, lang: str, selected: int | None) -> tuple[Any, ...]:
@@ -132,9 +136,9 @@ def user_panel(actor: Actor, lang: str, selected: int | None) -> tuple[Any, ...]
         with session_scope(db_sessions()) as s:
             u = svc.get_user(s, actor, selected)
     if u is None:
-        return lay.user_title(None, lang), None, True, True, True, True, True, True
+        return user_title(None, lang), None, True, True, True, True, True, True
     me = u["username"] == actor.username
-    return (lay.user_title(u, lang), u["role"], False, False, False, False, not u["active"] or me, bool(u["active"]))
+    return (user_title(u, lang), u["role"], False, False, False, False, not u["active"] or me, bool(u["active"]))
 
 
 def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: Any = None, password: Any = None,
@@ -185,7 +189,7 @@ def user_step(op: str, actor: Actor, lang: str, user_id: Any, role: Any = None, 
             return Step(outcome=run_user_op(op, actor, lang, user_id=user_id, role=role, password=password))
         # The password stays in its field (never in a store); the dialog only names the operation.
         pending = {"op": op, "user": user_id, "role": role}
-        return Step(pending=pending, confirm=lay.confirm_text(op, u, lang, role))
+        return Step(pending=pending, confirm=confirm_text(op, u, lang, role))
     return Step(outcome=run_user_op(op, actor, lang, user_id=user_id, role=role, password=password))
 
 
@@ -196,14 +200,14 @@ def settings_view(actor: Actor, lang: str, threshold_ids: list[Mapping[str, Any]
                   deadline_ids: list[Mapping[str, Any]]) -> tuple[Any, ...]:
     """(threshold values, deadline values, thresholds meta, deadlines meta, versions) in force now."""
     with session_scope(db_sessions()) as s:
-        cur = settings.current(s, actor)
+        cur = tuning.current(s, actor)
     meta = cur["meta"]
     d: tunables.Deadlines = cur["deadlines"]
     return (
-        lay.threshold_values(cur["thresholds"], threshold_ids),
-        [lay.deadline_value(d, str(i["group"]), str(i["key"])) for i in deadline_ids],
-        lay.meta_text(meta[tunables.THRESHOLDS_KEY], lang),
-        lay.meta_text(meta[tunables.DEADLINES_KEY], lang),
+        threshold_values(cur["thresholds"], threshold_ids),
+        [deadline_value(d, str(i["group"]), str(i["key"])) for i in deadline_ids],
+        meta_text(meta[tunables.THRESHOLDS_KEY], lang),
+        meta_text(meta[tunables.DEADLINES_KEY], lang),
         {k: v["version"] for k, v in meta.items()},
     )
 
@@ -236,9 +240,9 @@ def save_settings(kind: str, raw: Mapping[str, Any], version: Any, actor: Actor,
     try:
         with session_scope(db_sessions()) as s:
             if kind == tunables.THRESHOLDS_KEY:
-                settings.save_thresholds(s, actor, raw, expected)
+                tuning.save_thresholds(s, actor, raw, expected)
             else:
-                settings.save_deadlines(s, actor, raw, expected)
+                tuning.save_deadlines(s, actor, raw, expected)
     except Refused as exc:
         if exc.status == 403:
             raise
@@ -259,8 +263,8 @@ def health_view(lang: str, now: float | None = None) -> tuple[Any, ...]:
     if not h["ok"]:
         down = html.Div(t("admin.redis_down", lang, error=h["error"]), className="adm-empty adm-bad")
         return down, down, down, ""
-    return (lay.sources_view(h["sources"], lang), lay.queues_view(h["queues"], lang),
-            lay.workers_view(h["workers"], lang), lay.health_stamp(h, lang, now))
+    return (sources_view(h["sources"], lang), queues_view(h["queues"], lang),
+            workers_view(h["workers"], lang), health_stamp(h, lang, now))
 
 
 def parse_local(value: Any) -> datetime | None:
@@ -290,13 +294,12 @@ def audit_view(actor: Actor, lang: str, filters: Mapping[str, Any], page: int) -
     """(table, count text, page actually shown) of one page of the audit log, newest first."""
     with session_scope(db_sessions()) as s:
         svc.check_admin(s, actor, "audit_view")
-        rows, total = store.audit_log.query(s, **filters, limit=lay.AUDIT_PAGE_SIZE, offset=page * lay.AUDIT_PAGE_SIZE)
+        rows, total = store.audit_log.query(s, **filters, limit=AUDIT_PAGE_SIZE, offset=page * AUDIT_PAGE_SIZE)
         if not rows and page > 0 and total:
-            page = max(0, (total - 1) // lay.AUDIT_PAGE_SIZE)
-            rows, total = store.audit_log.query(s, **filters, limit=lay.AUDIT_PAGE_SIZE,
-                                                offset=page * lay.AUDIT_PAGE_SIZE)
-        table = lay.audit_table(rows, lang)
-    return table, lay.audit_count(total, page, lang), page
+            page = max(0, (total - 1) // AUDIT_PAGE_SIZE)
+            rows, total = store.audit_log.query(s, **filters, limit=AUDIT_PAGE_SIZE, offset=page * AUDIT_PAGE_SIZE)
+        table = audit_table(rows, lang)
+    return table, audit_count(total, page, lang), page
 
 
 # --- Dash wiring ------------------------------------------------------------------------------------
@@ -326,7 +329,7 @@ def toast(o: Outcome, lang: str) -> tuple[Any, ...]:
 
 
 def _errors(o: Outcome, lang: str) -> Any:
-    return html.Ul(lay.problems_list(o.errors, lang)) if o.errors else ""
+    return html.Ul(problems_list(o.errors, lang)) if o.errors else ""
 
 
 @callback(Output(ids.ADMIN_USERS, "children"), Input(ids.ADMIN_REFRESH, "data"), Input(ids.ADMIN_USER_SELECTED, "data"))

@@ -1,4 +1,4 @@
-"""The alarm takeover (issue 3, item 6): which incidents alarm, the banner, and acknowledging from the wall.
+"""The alarm takeover: which incidents alarm, the banner, and acknowledging from the wall.
 
 An alarm is an open incident of severity I or II still in state "new" (a critical sensor alarm is one too:
 workers/sensor_incidents.py opens a severity I/II incident for it, linked to the sensor). The wall's banner follows the

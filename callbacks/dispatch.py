@@ -5,7 +5,7 @@ API (dashboard.web.api.incidents) calls them:
 
 - the role is checked by the service for every action, whatever buttons the screen showed: a refused action
   gets the service's status and reason (403/404/409/422) and is already audited by the service;
-- the idempotency key of a click is the key rendered into the button (layouts/dispatch.py), scoped to the user
+- the idempotency key of a click is the key rendered into the button (layouts/dispatch/actions.py), scoped to the user
   ("console:<user id>:<key>") so that two users' keys never collide; the same click sent twice acts once;
 - `expected_version` is the version of the incident the button was rendered for: a stale screen gets 409;
 - a database failure rolls back (session_scope), is logged and shown as "nothing was saved — retry";
@@ -43,9 +43,15 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
-from layouts import dispatch as lay
 from layouts import ids
 from layouts.common import data_attrs
+from layouts.dispatch.actions import CONFIRM
+from layouts.dispatch.detail import detail_view
+from layouts.dispatch.map import focus_viewport, incident_geojson, pick_geojson, units_geojson
+from layouts.dispatch.parts import KeyGen, action_label, department_name, new_key
+from layouts.dispatch.queue import QUEUE_LIMIT, STATE_ANY, STATE_OPEN, queue_rows
+from layouts.dispatch.suggest import SUGGEST_POOL, rank_suggestions, suggest_view
+from layouts.map.geometry import feature_collection
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ FIELD_PATTERN: Final = {"type": ids.DISPATCH_FIELD, "field": ALL}
 ROW_PATTERN: Final = {"type": ids.DISPATCH_ROW, "index": ALL}
 TOAST_MS: Final = {"ok": 5000, "replayed": 6000}
 # Actions whose reason comes from the confirmation dialog.
-CONFIRMED: Final = tuple(sorted(lay.CONFIRM))
+CONFIRMED: Final = tuple(sorted(CONFIRM))
 TOAST_ICON: Final = {"ok": "success", "replayed": "info", "refused": "warning", "stale": "warning",
                      "forbidden": "danger", "error": "danger"}
 
@@ -156,12 +162,12 @@ def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lan
         log.exception("console %s on incident %s by %s failed in the database", req.action, incident_id,
                       actor.username)
         return Feedback("error", t("dsp.db_failed", lang), 503, incident_id)
-    label = lay.action_label(req.action, lang)
+    label = action_label(req.action, lang)
     if req.unit_id is not None:
         code = next((u["code"] for u in result.incident.get("units", []) if u["id"] == req.unit_id), None)
         label = f"{label} {code}" if code else label
     elif req.department:
-        label = f"{label} · {lay.department_name(req.department, lang)}"
+        label = f"{label} · {department_name(req.department, lang)}"
     if result.replayed:
         return Feedback("replayed", t("dsp.replayed", lang), 200, incident_id)
     notify(incident_id, req.action)
@@ -178,7 +184,7 @@ class Step:
 
 def needs_confirmation(action: str, arg: str, fields: dict[str, Any]) -> bool:
     """Cancel, close, resolve and reopen always; a change of severity when it lowers it (III → IV)."""
-    if action in lay.CONFIRM:
+    if action in CONFIRM:
         return True
     if action == lifecycle.CHANGE_SEVERITY:
         new = fields.get(FIELD_SEVERITY)
@@ -211,7 +217,7 @@ def confirm(pending: dict[str, Any], reason: str | None, actor: Actor, lang: str
 def confirm_text(pending: dict[str, Any], title: str, lang: str) -> list[Any]:
     """The question of the confirmation dialog."""
     action = str(pending["action"])
-    out: list[Any] = [html.P(t("dsp.confirm_text", lang, action=lay.action_label(action, lang),
+    out: list[Any] = [html.P(t("dsp.confirm_text", lang, action=action_label(action, lang),
                                id=pending["incident"], title=title))]
     sev = (pending.get("fields") or {}).get(FIELD_SEVERITY)
     if action == lifecycle.CHANGE_SEVERITY and isinstance(sev, int) and str(pending.get("arg", "")).isdigit():
@@ -258,9 +264,9 @@ def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedb
 
 def queue_filters(state: str | None, severities: list[Any] | None, subdistrict: str | None) -> dict[str, Any]:
     """The queue's filters as list_incidents arguments."""
-    if state in (None, lay.STATE_OPEN):
+    if state in (None, STATE_OPEN):
         states: list[str] | None = list(lifecycle.OPEN_STATES)
-    elif state == lay.STATE_ANY:
+    elif state == STATE_ANY:
         states = None
     else:
         states = [state] if state in lifecycle.STATES else list(lifecycle.OPEN_STATES)
@@ -273,11 +279,11 @@ def queue_view(filters: dict[str, Any], selected: int | None, lang: str,
     """The queue's rows and its count chip: one bounded query, most severe then newest first."""
     now = now or utcnow()
     with session_scope(db_sessions()) as s:
-        items = list_incidents(s, limit=lay.QUEUE_LIMIT, now=now, **filters)
-    count = t("dsp.queue_count", lang, n=len(items) if len(items) < lay.QUEUE_LIMIT else f"{lay.QUEUE_LIMIT}+")
+        items = list_incidents(s, limit=QUEUE_LIMIT, now=now, **filters)
+    count = t("dsp.queue_count", lang, n=len(items) if len(items) < QUEUE_LIMIT else f"{QUEUE_LIMIT}+")
     # The server's clock, for the browser's ticking ages and deadline clocks.
     clock = html.Span(className="dsp-now", hidden=True, **data_attrs(now=str(now.timestamp())))
-    return [clock, *lay.queue_rows(items, lang, now, selected)], count
+    return [clock, *queue_rows(items, lang, now, selected)], count
 
 
 def _detail_sig(d: dict[str, Any], role: str, lang: str) -> str:
@@ -300,12 +306,12 @@ def load_incident(incident_id: int) -> tuple[dict[str, Any], list[dict[str, Any]
     """The incident (get_incident) and its suggested units (best-suited kind first), in one read transaction."""
     with session_scope(db_sessions()) as s:
         d = get_incident(s, incident_id)
-        suggestions = lay.rank_suggestions(d["category"], suggest_units(s, incident_id, lay.SUGGEST_POOL))
+        suggestions = rank_suggestions(d["category"], suggest_units(s, incident_id, SUGGEST_POOL))
     return d, suggestions
 
 
 def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str, lang: str,
-                  keygen: lay.KeyGen = lay.new_key, now: datetime | None = None) -> tuple[Any, ...]:
+                  keygen: KeyGen = new_key, now: datetime | None = None) -> tuple[Any, ...]:
     """(detail, suggestions, incident layer, units layer, map viewport, shown): only what changed."""
     shown = shown or {}
     if selected is None:
@@ -315,7 +321,7 @@ def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str,
     try:
         d, suggestions = load_incident(int(selected))
     except Refused:
-        empty = lay.feature_collection([])
+        empty = feature_collection([])
         return ([html.Div(t("dsp.not_found", lang, id=selected), className="dsp-empty")], [], empty, empty,
                 no_update, {"id": selected})
     except SQLAlchemyError:
@@ -329,11 +335,11 @@ def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str,
         raise PreventUpdate
     new_shown = {"id": selected, "dsig": dsig, "ssig": ssig, "title": d["title"], "version": d["version"]}
     return (
-        lay.detail_view(d, role, lang, now, keygen) if detail_changed else no_update,
-        lay.suggest_view(d, suggestions, role, lang, keygen) if suggest_changed else no_update,
-        lay.incident_geojson(d, lang) if detail_changed else no_update,
-        lay.units_geojson(d, suggestions, lang) if suggest_changed else no_update,
-        lay.focus_viewport(d, suggestions) if moved else no_update,
+        detail_view(d, role, lang, now, keygen) if detail_changed else no_update,
+        suggest_view(d, suggestions, role, lang, keygen) if suggest_changed else no_update,
+        incident_geojson(d, lang) if detail_changed else no_update,
+        units_geojson(d, suggestions, lang) if suggest_changed else no_update,
+        focus_viewport(d, suggestions) if moved else no_update,
         new_shown,
     )
 
@@ -478,7 +484,7 @@ def _toggle_create(_new: Any, _close: Any) -> tuple[Any, ...]:
     if ctx.triggered_id == ids.DISPATCH_NEW_BUTTON:
         # One idempotency key per opened form: a double-click on "create" makes one incident.
         return CREATE_CLASS, uuid.uuid4().hex, "", no_update
-    return f"{CREATE_CLASS} hidden", None, "", lay.pick_geojson(None, None)
+    return f"{CREATE_CLASS} hidden", None, "", pick_geojson(None, None)
 
 
 @callback(
@@ -512,9 +518,9 @@ def _pick(click: dict[str, Any] | None, form_class: str | None) -> tuple[float, 
 )
 def _show_pick(lon: Any, lat: Any) -> dict[str, Any]:
     try:
-        return lay.pick_geojson(float(lon), float(lat))
+        return pick_geojson(float(lon), float(lat))
     except (TypeError, ValueError):
-        return lay.pick_geojson(None, None)
+        return pick_geojson(None, None)
 
 
 @callback(

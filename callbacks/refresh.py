@@ -19,15 +19,14 @@ import redis
 from dash import Input, Output, Patch, State, callback, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks import hotline, incidents, kpi, sensors, ticker, traffic
-from callbacks import map as map_layers
-from callbacks.section import Ctx, Section, unchanged
 from dashboard.domain import rules as c
 from dashboard.i18n import fmt_time, norm_lang, t
 from dashboard.live import history
 from dashboard.live.aggregates import read_aggregates
 from dashboard.live.keys import Envelope
-from layouts import ids
+from layouts import hotline, ids, incidents, kpi, sensors, ticker, traffic
+from layouts.map import layers as map_layers
+from layouts.section import Ctx, Section, unchanged
 from layouts.tablet import slider_time
 
 log = logging.getLogger(__name__)

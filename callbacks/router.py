@@ -13,8 +13,8 @@ from dashboard.domain import rules as c
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import current_config
 from layouts import ids, pages
-from layouts.admin import admin_page
-from layouts.dispatch import dispatch_page
+from layouts.admin.page import admin_page
+from layouts.dispatch.page import dispatch_page
 from layouts.tablet import tablet_page
 from layouts.wall import wall
 

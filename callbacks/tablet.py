@@ -19,9 +19,7 @@ from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
-from callbacks import map as map_cb
 from callbacks.router import PAGE_ROLES
-from callbacks.section import Ctx, Render, dedupe
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import day_start, hour_of
 from dashboard.i18n import t
@@ -30,8 +28,9 @@ from dashboard.live.aggregates import read_aggregates
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import redis_client
 from layouts import ids
-from layouts import map as map_lay
 from layouts import tablet as lay
+from layouts.map import layers as map_layers
+from layouts.section import Ctx, Render, dedupe
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ def render(
         state["inc"] = prev.get("inc")
     else:
         values, state["inc"] = dedupe(
-            [(functools.partial(map_lay.incidents_geojson, inc, lang), repr(inc.get("items")))], prev.get("inc")
+            [(functools.partial(map_layers.incidents_geojson, inc, lang), repr(inc.get("items")))], prev.get("inc")
         )
         out += values
     for key, agg, n, render_fn in LAYERS:
@@ -141,12 +140,12 @@ def render(
 
 # (state key, aggregate, number of outputs, the wall's renderer) of the map layers after the incidents.
 LAYERS: Final[tuple[tuple[str, str, int, Render], ...]] = (
-    ("sen", c.AGG_SENSORS, 2, map_cb.render_sensors),
-    ("cor", c.AGG_TRAFFIC, 1, map_cb.render_corridors),
-    ("heat", c.AGG_HOTLINE, 1, map_cb.render_heat),
-    ("park", c.AGG_PARKING, 1, map_cb.render_parking),
-    ("crowd", c.AGG_CROWD, 1, map_cb.render_crowd),
-    ("warn", c.AGG_WARNINGS, 1, map_cb.render_warnings),
+    ("sen", c.AGG_SENSORS, 2, map_layers.render_sensors),
+    ("cor", c.AGG_TRAFFIC, 1, map_layers.render_corridors),
+    ("heat", c.AGG_HOTLINE, 1, map_layers.render_heat),
+    ("park", c.AGG_PARKING, 1, map_layers.render_parking),
+    ("crowd", c.AGG_CROWD, 1, map_layers.render_crowd),
+    ("warn", c.AGG_WARNINGS, 1, map_layers.render_warnings),
 )
 OUTPUTS: Final = (
     (ids.TABLET_KPIS, "children"),

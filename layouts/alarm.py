@@ -1,4 +1,4 @@
-"""The alarm takeover (issue 3, item 6): a full-width banner over the top of the wall for a new severity I/II
+"""The alarm takeover: a full-width banner over the top of the wall for a new severity I/II
 incident, with a big acknowledge button. callbacks/alarm.py fills it; assets/alarm.js plays the sound, flies the
 map to the alarm and pulses the banner a few times when the alarm is new."""
 

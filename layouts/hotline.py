@@ -1,4 +1,5 @@
-"""Hotline panel (接诉即办 · 12345): tickets by category and subdistrict, today vs yesterday, overdue, rates."""
+"""Hotline panel (接诉即办 · 12345): tickets by category and subdistrict, today vs yesterday, overdue, rates; the
+frame, the renderers and its section of the wall's refresh."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dashboard.live.keys import HotlineData
 from layouts import ids, names
 from layouts.common import ACCENT, DIM, MUTED, STATE_COLOURS, figure, graph, hbar_figure, panel, px, sub_title
 from layouts.el import Element, el, span
+from layouts.section import Ctx, Section, dedupe
 
 MAX_CATEGORIES: Final = 6
 MAX_SUBDISTRICTS: Final = 4
@@ -180,3 +182,35 @@ def rates_row(d: HotlineData, lang: str) -> list[Element]:
         rate("hot.resolution", d["resolution_rate"]),
         rate("hot.satisfaction", d["satisfaction_rate"]),
     ]
+
+
+# --- the wall refresh's sections (callbacks/refresh.py): this panel's outputs from its aggregate ---------
+
+
+def render(d: HotlineData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """Each chart is sent only when its own counts changed."""
+    rates = (d["overdue"], d["response_rate"], d["resolution_rate"], d["satisfaction_rate"])
+    return dedupe(
+        [
+            (lambda: categories_patch(d, ctx.lang), repr(sorted(d["by_category"].items()))),
+            (lambda: subdistricts_patch(d, ctx.lang), repr(sorted(d["by_subdistrict"].items()))),
+            (lambda: hourly_patch(d), repr((d["hourly"], d["hourly_yesterday"]))),
+            (lambda: rates_row(d, ctx.lang), repr(rates)),
+        ],
+        prev,
+    )
+
+
+SECTIONS = (
+    Section(
+        "hotline",
+        c.AGG_HOTLINE,
+        (
+            (ids.HOTLINE_CATEGORIES, "figure"),
+            (ids.HOTLINE_SUBDISTRICTS, "figure"),
+            (ids.HOTLINE_HOURLY, "figure"),
+            (ids.HOTLINE_SUMMARY, "children"),
+        ),
+        render,
+    ),
+)

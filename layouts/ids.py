@@ -105,7 +105,7 @@ MAP_LEGEND: Final = "map-legend"
 
 
 class MapIds(NamedTuple):
-    """The IDs of one district map (layouts/map.py builds it): the wall's and the tablet's differ."""
+    """The IDs of one district map (layouts/map/panel.py builds it): the wall's and the tablet's differ."""
 
     map: str
     tiles: str
@@ -241,7 +241,7 @@ ALARM_HINT: Final = "alarm-hint"  # "click once to enable alarm sound", hidden a
 ALARM_STORE: Final = "alarm-store"  # {"sig": str, "alarms": [...]}: what alarms now; drives sound and fly-to
 ALARM_JS: Final = "alarm-js"  # dummy output of the clientside callback
 
-# --- admin (layouts/admin.py, callbacks/admin.py) ------------------------------------------------
+# --- admin (layouts/admin/, callbacks/admin.py) --------------------------------------------------
 ADMIN: Final = "admin"  # the page root; its className names the open section ("admin adm-tab-users" …)
 ADMIN_TABS: Final = "admin-tabs"  # the section switch: users | settings | health | audit
 ADMIN_TOAST: Final = "admin-toast"

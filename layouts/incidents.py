@@ -1,9 +1,10 @@
 """Incidents panel: open incidents, most severe then newest first, with state, age, deadline clock, the 吹哨报到
-departments' clocks, and tags for escalated and sensor-made incidents."""
+departments' clocks, and tags for escalated and sensor-made incidents; the frame, the renderers and its section
+of the wall's refresh."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from dash import html
 
@@ -13,6 +14,7 @@ from dashboard.live.keys import IncidentItem, IncidentsData, SummonsItem
 from layouts import ids, names
 from layouts.common import panel, summary_parts
 from layouts.el import Element, div, el, span
+from layouts.section import Ctx, Section
 
 # Rows the panel can show at 1080p; more are summarised in one line (the wall never scrolls).
 MAX_ROWS: Final = 14
@@ -125,3 +127,21 @@ def summary(d: IncidentsData, lang: str) -> list[Element]:
     return summary_parts(
         t("inc.summary", lang, n=fmt_int(d["open_total"]), o=fmt_int(d["overdue"]), t=fmt_int(d["today_total"]))
     )
+
+
+# --- the wall refresh's sections (callbacks/refresh.py): this panel's outputs from its aggregate ---------
+
+
+def render(d: IncidentsData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """Rows and summary (the aggregate changes only when an incident does, so both are sent)."""
+    return [rows(d, ctx.lang, ctx.now), summary(d, ctx.lang)], None
+
+
+SECTIONS = (
+    Section(
+        "incidents",
+        c.AGG_INCIDENTS,
+        ((ids.INCIDENTS_LIST, "children"), (ids.INCIDENTS_SUMMARY, "children")),
+        render,
+    ),
+)

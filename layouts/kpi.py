@@ -1,18 +1,20 @@
-"""The KPI strip across the top of the wall: the frame and the pure renderers of every card."""
+"""The KPI strip across the top of the wall: the frame, the pure renderers of every card, and its section of
+the wall's refresh (each card sent only when it changed, flashing once when its value did)."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from dash import html
+from dash import html, no_update
 
 from dashboard.domain import rules as c
+from dashboard.domain.crowd import crowd_level
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t
 from dashboard.live.keys import KpiData
 from layouts import ids, names
 from layouts.common import BAND_COLOURS, CROWD_COLOURS, GREY
 from layouts.el import Element, span
-from workers.crowd import crowd_level
+from layouts.section import Ctx, Section, digest
 
 # Label key of each card; the incidents card is twice as wide (four severity counts).
 LABELS: dict[str, str] = {
@@ -156,3 +158,42 @@ def render_cards(d: KpiData, lang: str) -> dict[str, Card]:
         f"{spot}:{pct}",
     )
     return cards
+
+
+# --- the wall refresh's sections (callbacks/refresh.py): this panel's outputs from its aggregate ---------
+
+
+def _outputs() -> tuple[tuple[str, str], ...]:
+    """Value, sub-line and class of every card, in ids.KPIS order."""
+    out: list[tuple[str, str]] = []
+    for k in ids.KPIS:
+        out += [(ids.KPI_VALUE[k], "children"), (ids.KPI_SUB[k], "children"), (k, "className")]
+    return tuple(out)
+
+
+def render(d: KpiData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """Cards whose content is unchanged send nothing; a changed value alternates .flash/.flash-alt."""
+    prev = prev if isinstance(prev, dict) else {}
+    cards = render_cards(d, ctx.lang)
+    values: list[Any] = []
+    state: dict[str, list[Any]] = {}
+    for k in ids.KPIS:
+        card = cards[k]
+        sig = digest(f"{card.key}|{card.cls}|{card.sub!r}")
+        old = prev.get(k)
+        if old and old[1] == sig:
+            values += [no_update, no_update, no_update]
+            state[k] = old
+            continue
+        parity = int(old[2]) if old else 0
+        cls = card.cls
+        if old and old[0] != card.key:
+            # The theme re-runs the one-shot animation only when the class changes, hence two names.
+            parity = 1 - parity
+            cls = f"{cls} {'flash' if parity else 'flash-alt'}"
+        values += [card.value, card.sub, cls]
+        state[k] = [card.key, sig, parity]
+    return values, state
+
+
+SECTIONS = (Section("kpi", c.AGG_KPI, _outputs(), render),)

@@ -1,4 +1,5 @@
-"""Live sensor panel (一杆多感): counts by type and state, the alarm list and the silent sensors."""
+"""Live sensor panel (一杆多感): counts by type and state, the alarm list and the silent sensors;
+the frame, the renderers and its section of the wall's refresh."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dashboard.live.keys import SensorPoint, SensorsData
 from layouts import ids, names
 from layouts.common import STATE_COLOURS, graph, hbar_figure, panel, px, sub_title
 from layouts.el import Element, div, span
+from layouts.section import Ctx, Section, dedupe
 
 # The chart shows what needs attention: per type, sensors in alarm, warning and silent (the normal ones
 # are the rest of the header's "在线" count; as a bar they would dwarf the few that matter).
@@ -118,3 +120,37 @@ def silent_line(d: SensorsData, lang: str) -> list[Element]:
 def summary(d: SensorsData, lang: str) -> str:
     """"在线 296/300" in the header."""
     return t("sen.summary", lang, o=fmt_int(d["online"]), n=fmt_int(d["total"]))
+
+
+# --- the wall refresh's sections (callbacks/refresh.py): this panel's outputs from its aggregate ---------
+
+
+def render(d: SensorsData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """Each part is sent only when its own inputs changed (readings change every second, counts rarely)."""
+    by_type = repr(sorted((k, sorted(v.items())) for k, v in d["by_type"].items()))
+    alarms = repr([(p["id"], p["state"], p["value"]) for p in d["alarms"][:MAX_ALARMS]])
+    silent = repr((d["by_state"].get(c.STATE_SILENT), [p["id"] for p in d["silent"][:MAX_SILENT]]))
+    return dedupe(
+        [
+            (lambda: chart_patch(d), by_type),
+            (lambda: alarm_rows(d["alarms"], ctx.lang), alarms),
+            (lambda: silent_line(d, ctx.lang), silent),
+            (lambda: summary(d, ctx.lang), f"{d['online']}/{d['total']}"),
+        ],
+        prev,
+    )
+
+
+SECTIONS = (
+    Section(
+        "sensors",
+        c.AGG_SENSORS,
+        (
+            (ids.SENSORS_CHART, "figure"),
+            (ids.SENSORS_ALARMS, "children"),
+            (ids.SENSORS_SILENT, "children"),
+            (ids.SENSORS_SUMMARY, "children"),
+        ),
+        render,
+    ),
+)

@@ -11,6 +11,7 @@ or a history snapshot when the slider is in the past) and calls them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
@@ -22,7 +23,8 @@ from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
 from layouts import ids, names
 from layouts.common import BAND_COLOURS, data_attrs
 from layouts.el import Element, div, el, span
-from layouts.map import district_map
+from layouts.map.geometry import bounds
+from layouts.map.panel import district_map
 from layouts.wall import lang_switch
 
 # The slider: minutes before now, in steps of one (history keeps a snapshot a minute for 24 h).
@@ -364,8 +366,5 @@ def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None =
 
 
 def _bounds_json() -> str:
-    import json
-
-    from layouts.map import bounds
-
+    """The district's bounds as JSON, for assets/map.js to fit the map to."""
     return json.dumps(bounds())

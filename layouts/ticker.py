@@ -1,4 +1,5 @@
-"""The thin ticker of the latest events along the bottom of the wall (one line, no scrolling motion)."""
+"""The thin ticker of the latest events along the bottom of the wall (one line, no scrolling motion), and its
+section of the wall's refresh."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from typing import Any, Final
 
 from dash import html
 
+from dashboard.domain import rules as c
 from dashboard.domain.rules import SEVERITY_ROMAN
 from dashboard.i18n import fmt_time, t
 from dashboard.live.keys import TickerData
 from layouts import ids
 from layouts.common import data_attrs, freshness_badge
 from layouts.el import Element, span
+from layouts.section import Ctx, Section
 
 # More than fit on one line at 1080p; the line is clipped, newest first, so the newest are always seen.
 MAX_ITEMS: Final = 12
@@ -42,3 +45,14 @@ def items(d: TickerData, lang: str) -> list[Element]:
         parts.append(it["text_en"] if lang == "en" else it["text_zh"])
         out.append(span(parts, "ticker-item"))
     return out or [span(t("tick.none", lang), "ticker-item")]
+
+
+# --- the wall refresh's sections (callbacks/refresh.py): this panel's outputs from its aggregate ---------
+
+
+def render(d: TickerData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """Newest first."""
+    return [items(d, ctx.lang)], None
+
+
+SECTIONS = (Section("ticker", c.AGG_TICKER, ((ids.TICKER_ITEMS, "children"),), render),)

@@ -1,4 +1,5 @@
-"""Traffic panel: district index over the last 3 h, the worst corridors by band, parking near hospitals."""
+"""Traffic panel: district index over the last 3 h, the worst corridors by band, parking near hospitals; the
+frame, the renderers and the two sections (traffic, parking) of the wall's refresh."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, Final
 from dash import Patch, html
 
 from dashboard.domain import geo
+from dashboard.domain import rules as c
 from dashboard.domain.rules import TRAFFIC_BANDS
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t, to_beijing
 from dashboard.live.keys import LotStatus, ParkingData, TrafficData
@@ -25,6 +27,7 @@ from layouts.common import (
     summary_parts,
 )
 from layouts.el import Element, div, span
+from layouts.section import Ctx, Section, dedupe
 
 MAX_CORRIDORS: Final = 4
 MAX_LOTS: Final = 3
@@ -160,3 +163,39 @@ def summary(d: TrafficData, lang: str) -> list[Element]:
         f"{t('tra.index', lang)} {fmt_num(d['district_index'], lang)} · {name('band', d['band'], lang)}",
         style={"color": BAND_COLOURS.get(d["band"], GREY)},
     )
+
+
+# --- the wall refresh's sections (callbacks/refresh.py): this panel's outputs from its aggregate ---------
+
+
+def render(d: TrafficData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """The series only moves once a minute; corridors and the summary every tick."""
+    series = d["series"]
+    # The chart shows one decimal; the last minute's value wobbles below that every second.
+    series_sig = f"{len(series)}:{series[0][0] if series else ''}:{round(series[-1][1], 1) if series else ''}"
+    cors = repr([(x["id"], round(x["index"], 1), x["band"]) for x in d["corridors"][:MAX_CORRIDORS]])
+    return dedupe(
+        [
+            (lambda: series_patch(d), series_sig),
+            (lambda: corridor_rows(d, ctx.lang), cors),
+            (lambda: summary(d, ctx.lang), f"{d['district_index']:.1f}{d['band']}"),
+        ],
+        prev,
+    )
+
+
+def render_parking(d: ParkingData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
+    """The fullest hospital car parks, when what they show changed."""
+    sig = repr([(lot["id"], round(lot["ratio"], 2), lot["capacity"] - lot["occupied"]) for lot in d["lots"]])
+    return dedupe([(lambda: parking_rows(d, ctx.lang), sig)], prev)
+
+
+SECTIONS = (
+    Section(
+        "traffic",
+        c.AGG_TRAFFIC,
+        ((ids.TRAFFIC_SERIES, "figure"), (ids.TRAFFIC_CORRIDORS, "children"), (ids.TRAFFIC_SUMMARY, "children")),
+        render,
+    ),
+    Section("parking", c.AGG_PARKING, ((ids.TRAFFIC_PARKING, "children"),), render_parking),
+)

@@ -14,7 +14,7 @@ from layouts.common import data_attrs, freshness_badge
 from layouts.hotline import hotline_panel
 from layouts.incidents import incidents_panel
 from layouts.kpi import kpi_strip
-from layouts.map import map_panel
+from layouts.map.panel import map_panel
 from layouts.sensors import sensors_panel
 from layouts.ticker import ticker
 from layouts.traffic import traffic_panel

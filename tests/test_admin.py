@@ -87,7 +87,7 @@ def test_a_low_is_bad_type_needs_its_warning_above_its_alarm() -> None:
     assert p == {"heat_supply_temp.warn": ("threshold_range_closed", {"lo": -20, "hi": 130, "unit": "°C"}),
                  "heat_supply_temp.alarm": ("threshold_range_closed", {"lo": -20, "hi": 130, "unit": "°C"})}
     # The message exists in both languages.
-    from layouts.admin import problem_text
+    from layouts.admin.parts import problem_text
     assert "预警值须高于告警值" in problem_text("warn_not_above_alarm", {"alarm": 45, "unit": "°C"}, "zh")
     assert "above the alarm level (45 °C)" in problem_text("warn_not_above_alarm", {"alarm": 45, "unit": "°C"}, "en")
 
@@ -780,11 +780,11 @@ def test_while_the_database_is_away_the_tick_keeps_the_thresholds_it_last_read(a
 
 
 def test_problems_are_said_in_both_languages_with_their_field() -> None:
-    from layouts import admin as lay
+    from layouts.admin.parts import problems_list
 
     _, p = tunables.validate_deadlines(doc(summons_min=1))
     _, q = tunables.validate_thresholds({"pm25": {"warn": 75, "alarm": 5000}})
-    zh = text_of(lay.problems_list({**p, **q}, "zh"))
-    en = text_of(lay.problems_list({**p, **q}, "en"))
+    zh = text_of(problems_list({**p, **q}, "zh"))
+    en = text_of(problems_list({**p, **q}, "en"))
     assert "被召集部门报到：须在 5–240 分钟 之间" in zh and "PM2.5 告警值：须大于 0 且不超过 1000 µg/m³" in zh
     assert "A summoned department reports: must be 5–240 min" in en and "PM2.5 alarm: must be above 0" in en

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from dashboard.domain import beijing, geo
 from dashboard.domain import rules as c
-from workers.crowd import compute_crowd, crowd_level
+from dashboard.domain.crowd import crowd_level
+from workers.crowd import compute_crowd
 from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi

@@ -273,7 +273,7 @@ def test_the_detail_shows_the_buttons_of_the_state_and_role_and_the_nearest_unit
 
 
 def test_suggestions_put_the_best_suited_kind_first_then_the_nearest() -> None:
-    from layouts.dispatch import rank_suggestions
+    from layouts.dispatch.suggest import rank_suggestions
 
     def unit(code: str, kind: str, km: float) -> dict[str, Any]:
         return {"code": code, "kind": kind, "distance_km": km}

@@ -336,7 +336,8 @@ def test_map_is_fitted_to_the_district_beside_its_overlays() -> None:
     import json
 
     from dashboard.domain import geo
-    from layouts.map import bounds, map_panel
+    from layouts.map.geometry import bounds
+    from layouts.map.panel import map_panel
 
     panel = map_panel("zh")
     x0, y0, x1, y1 = geo.district_bbox()
@@ -356,7 +357,7 @@ def test_map_is_fitted_to_the_district_beside_its_overlays() -> None:
 
 def test_map_legend_has_every_meaning_in_both_languages() -> None:
     """Severity, sensor states, congestion bands and the heatmap ramp, in the page's language."""
-    from layouts.map import legend
+    from layouts.map.panel import legend
 
     for lang in ("zh", "en"):
         text = " ".join(str(c.children) for c in walk(legend(lang)) if isinstance(getattr(c, "children", None), str))
@@ -368,7 +369,7 @@ def test_map_legend_has_every_meaning_in_both_languages() -> None:
 def test_map_labels_are_short_names_that_may_move_inside_their_subdistrict() -> None:
     """One label per subdistrict, without "街道", ranked by size, with the room it has up and down."""
     from dashboard.domain import geo
-    from layouts.map import labels_geojson
+    from layouts.map.geometry import labels_geojson
 
     subs = {s.code: s for s in geo.subdistricts()}
     for lang in ("zh", "en"):
@@ -475,7 +476,7 @@ def test_rows_with_department_clocks_take_two_lines_of_the_panel() -> None:
 
 
 def test_the_map_marks_overdue_incidents_and_the_cells_of_overdue_tickets() -> None:
-    from layouts.map import heat_hideout, incidents_geojson
+    from layouts.map.layers import heat_hideout, incidents_geojson
 
     d: Any = {"items": [_item(1, overdue=True), _item(2)]}
     props = [f["properties"] for f in incidents_geojson(d, "zh")["features"]]

@@ -18,8 +18,8 @@ from dashboard.live.aggregates import write_aggregates
 from dashboard.store.models import Incident
 from dashboard.web.extensions import db_sessions
 from layouts import ids
-from layouts import map as map_lay
 from layouts import proposals as lay
+from layouts.map import layers as map_lay
 from tests.helpers import PASSWORD, csrf_headers, login
 from tests.test_cases_api import make_case
 

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from dashboard.domain import geo
+from dashboard.domain.crowd import crowd_level
 from dashboard.domain.events import Event
 from dashboard.live.keys import CrowdData, SpotStatus
 from workers.latest import keep_latest
-
-# Share of capacity at which each level starts; below the first is "low".
-CROWD_LEVELS: Final = ((0.5, "medium"), (0.75, "high"), (0.9, "critical"))
-
-
-def crowd_level(ratio: float) -> str:
-    """low < 0.5 <= medium < 0.75 <= high < 0.9 <= critical (share of capacity)."""
-    level = "low"
-    for lower, name in CROWD_LEVELS:
-        if ratio >= lower:
-            level = name
-    return level
 
 
 def fold_spot(state: dict[str, Any], ev: Event) -> None:

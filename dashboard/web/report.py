@@ -1,8 +1,9 @@
 """The daily report's routes: GET /report (printable page) and GET /report.csv (the tables as CSV).
 
 `/report?day=YYYY-MM-DD&lang=zh|en` (day defaults to today in Beijing, lang to the user's language) renders a
-self-contained HTML page: inline CSS with print rules, charts as inline SVG, no script and nothing fetched
-from elsewhere, so it prints (and saves as PDF from the browser's print dialogue) as it shows.
+self-contained HTML page from templates/report.html: its CSS (templates/report.css, with print rules) inlined,
+charts as inline SVG, no script and nothing fetched from elsewhere, so it prints (and saves as PDF from the
+browser's print dialogue) as it shows.
 `/report.csv?day=…&lang=…[&table=<key>]` is every table as sections, or one table (keys: report.TABLE_KEYS).
 
 Roles, checked here on the server: leader and admin (the report is the leaders' daily read), and the duty
@@ -23,7 +24,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 import redis
-from flask import Blueprint, Response, jsonify, render_template_string, request
+from flask import Blueprint, Response, jsonify, render_template, request
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,7 +41,8 @@ from dashboard.web.auth import LANGUAGES, current_language
 from dashboard.web.extensions import db_sessions, redis_client
 
 log = logging.getLogger(__name__)
-bp = Blueprint("report", __name__)
+# The page's template and its CSS live in dashboard/web/templates (report.html inlines report.css).
+bp = Blueprint("report", __name__, template_folder="templates")
 
 REPORT_ROLES: Final = frozenset({"leader", "admin", "duty"})
 SEV_COLOURS: Final = {1: "#d32f2f", 2: "#ef6c00", 3: "#f9a825", 4: "#1e88e5"}
@@ -333,220 +335,7 @@ def charts(report: rp.DailyReport, lang: str) -> dict[str, Markup]:
     return out
 
 
-# --- the page -----------------------------------------------------------------------------------------------
-
-PAGE_CSS: Final = """
-:root { --ink:#1a1a1a; --muted:#5f6368; --line:#d7dce3; --bg:#f5f7fa; --card:#fff; --accent:#1565c0; }
-* { box-sizing: border-box; }
-html { font-size: 18px; -webkit-text-size-adjust: 100%; }
-body.report-page { margin: 0; background: var(--bg); color: var(--ink); line-height: 1.5;
-  font-family: "Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "Source Han Sans SC", "Hiragino Sans GB",
-  system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
-.report { max-width: 1200px; margin: 0 auto; padding: 16px 20px 40px; }
-.report-head h1 { font-size: 1.9rem; margin: 0.2em 0 0.1em; }
-.report-head .sub { color: var(--muted); font-size: 1.05rem; }
-.in-progress { display: inline-block; margin-left: .4em; padding: 0 .5em; border-radius: 4px;
-  background: #fff3e0; color: #e65100; font-size: .95rem; }
-.tools { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin: 14px 0 6px; }
-.tools form { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
-.tools input[type=date] { font-size: 1rem; padding: 8px 10px; min-height: 48px; border: 1px solid var(--line);
-  border-radius: 6px; }
-.btn { display: inline-flex; align-items: center; justify-content: center; min-height: 48px; padding: 8px 16px;
-  font-size: 1rem; border-radius: 6px; border: 1px solid var(--accent); color: var(--accent); background: #fff;
-  text-decoration: none; cursor: pointer; font-family: inherit; }
-.btn.primary { background: var(--accent); color: #fff; }
-.print-hint { color: var(--muted); font-size: .9rem; margin: 4px 0 0; }
-.notice { padding: 16px 20px; border-radius: 8px; margin: 16px 0; font-size: 1.15rem; }
-.notice.empty { background: #e3f2fd; border: 1px solid #90caf9; }
-.notice.error { background: #ffebee; border: 1px solid #ef9a9a; color: #b71c1c; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; margin: 16px 0; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
-.card .k { color: var(--muted); font-size: .95rem; }
-.card .n { font-size: 2.1rem; font-weight: 700; line-height: 1.2; }
-.card .s { color: var(--muted); font-size: .85rem; }
-section.block { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 18px;
-  margin: 18px 0; }
-section.block h2 { font-size: 1.45rem; margin: 0 0 .4em; }
-h3 { font-size: 1.1rem; margin: 1em 0 .3em; }
-.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
-.note { color: var(--muted); font-size: .92rem; margin: .3em 0; }
-.table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; }
-table { border-collapse: collapse; width: 100%; font-size: 1rem; }
-th, td { padding: 8px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
-thead th { white-space: normal; vertical-align: bottom; }
-th:first-child, td:first-child { text-align: left; }
-thead th { background: #eef2f7; font-weight: 600; }
-tbody tr:last-child td { font-weight: 700; border-top: 2px solid #9aa5b1; }
-.csv-link { font-size: .9rem; margin-left: .6em; font-weight: 400; }
-svg.chart { width: 100%; max-width: 640px; height: auto; display: block; font-size: 17px; fill: var(--ink); }
-svg.chart .v { font-weight: 600; }
-svg.chart .small { font-size: 13px; }
-.card .n small { font-size: 1rem; font-weight: 400; margin-left: .15em; }
-.legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: .9rem; color: var(--muted); }
-.legend i { display: inline-block; width: 14px; height: 14px; border-radius: 3px; margin-right: 5px;
-  vertical-align: -2px; }
-footer { color: var(--muted); font-size: .9rem; margin-top: 24px; }
-@media (max-width: 820px) {
-  html { font-size: 17px; }
-  .grid2 { grid-template-columns: 1fr; }
-  .report { padding: 10px 12px 30px; }
-}
-@media print {
-  @page { size: A4; margin: 14mm 12mm; }
-  html { font-size: 11pt; }
-  body.report-page { background: #fff; }
-  .no-print { display: none !important; }
-  .report { max-width: none; padding: 0; }
-  section.block, .card { border: 1px solid #bbb; break-inside: avoid; page-break-inside: avoid; }
-  section.block { padding: 8px 10px; margin: 10px 0; }
-  .grid2 { grid-template-columns: 1fr 1fr; }
-  table { font-size: 9.5pt; }
-  svg.chart { max-width: 110mm; }
-  th, td { padding: 3px 6px; }
-  tr { break-inside: avoid; }
-  a { color: inherit; text-decoration: none; }
-  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-}
-"""
-
-PAGE_TEMPLATE: Final = """<!doctype html>
-<html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ t('report.title', lang) }}{% if report %} · {{ report.day.isoformat() }}{% endif %}</title>
-<style>{{ css }}</style>
-</head><body class="report-page">
-<main class="report">
-<header class="report-head">
-  <h1>{{ t('report.title', lang) }}</h1>
-  {% if report %}
-  <div class="sub">{{ date_text }} · {{ t('report.beijing_time', lang) }} ·
-    {{ t('report.as_of', lang) }} {{ as_of_text }}
-    {% if report.in_progress %}<span class="in-progress">{{ t('report.in_progress', lang) }}</span>{% endif %}
-  </div>
-  {% endif %}
-  <nav class="tools no-print">
-    <form method="get" action="/report">
-      <label for="report-day">{{ t('report.pick_day', lang) }}</label>
-      <input type="date" id="report-day" name="day" value="{{ day_value }}" max="{{ today }}" required>
-      <input type="hidden" name="lang" value="{{ lang }}">
-      <button class="btn primary" type="submit">{{ t('report.show', lang) }}</button>
-    </form>
-    {% if prev_url %}<a class="btn" href="{{ prev_url }}">{{ t('report.prev_day', lang) }}</a>{% endif %}
-    {% if next_url %}<a class="btn" href="{{ next_url }}">{{ t('report.next_day', lang) }}</a>{% endif %}
-    {% if report %}<a class="btn" id="report-csv" href="{{ csv_url }}">{{ t('report.download_csv', lang) }}</a>
-    <button class="btn" type="button" onclick="window.print()">{{ t('report.print', lang) }}</button>{% endif %}
-    <a class="btn" href="{{ other_lang_url }}">{{ t('report.other_lang', lang) }}</a>
-    <a class="btn" href="{{ home }}">{{ t('report.back', lang) }}</a>
-  </nav>
-  <p class="print-hint no-print">{{ t('report.pdf_hint', lang) }}</p>
-</header>
-
-{% if error %}
-<div class="notice error" role="alert" id="report-error">{{ error }}</div>
-{% else %}
-{% if report.empty %}
-<div class="notice empty" role="status" id="report-empty">{{ t('report.no_data', lang) }}</div>
-{% endif %}
-
-<div class="cards" id="report-summary">
-  <div class="card"><div class="k">{{ t('report.kpi_incidents', lang) }}</div>
-    <div class="n">{{ report.incidents_total }}</div>
-    <div class="s">{{ t('report.kpi_incidents_sub', lang, open=total.open, resolved=resolved_total) }}</div></div>
-  <div class="card"><div class="k">{{ t('report.kpi_response', lang) }}</div>
-    <div class="n">{{ big_mins(total.response.median_s) }}</div>
-    <div class="s">{{ t('report.kpi_p90', lang, v=mins(total.response.p90_s)) }}</div></div>
-  <div class="card"><div class="k">{{ t('report.kpi_resolution', lang) }}</div>
-    <div class="n">{{ big_mins(total.resolution.median_s) }}</div>
-    <div class="s">{{ t('report.kpi_p90', lang, v=mins(total.resolution.p90_s)) }}</div></div>
-  <div class="card"><div class="k">{{ t('report.kpi_tickets', lang) }}</div>
-    <div class="n">{{ report.hotline.tickets }}</div>
-    <div class="s">{{ t('report.kpi_tickets_sub', lang, n=report.hotline.overdue) }}</div></div>
-  <div class="card"><div class="k">{{ t('kpi.response', lang) }}</div>
-    <div class="n">{{ pct(report.hotline.response_rate) }}</div>
-    <div class="s">{{ report.hotline.response_num }} / {{ report.hotline.response_den }}</div></div>
-  <div class="card"><div class="k">{{ t('kpi.resolution', lang) }}</div>
-    <div class="n">{{ pct(report.hotline.resolution_rate) }}</div>
-    <div class="s">{{ report.hotline.resolution_num }} / {{ report.hotline.resolution_den }}</div></div>
-  <div class="card"><div class="k">{{ t('kpi.satisfaction', lang) }}</div>
-    <div class="n">{{ pct(report.hotline.satisfaction_rate) }}</div>
-    <div class="s">{{ report.hotline.satisfaction_num }} / {{ report.hotline.satisfaction_den }}</div></div>
-  <div class="card"><div class="k">{{ t('report.kpi_sensor', lang) }}</div>
-    <div class="n">{{ report.sensor_incidents_total }}</div>
-    <div class="s">{{ t('report.kpi_sensor_sub', lang) }}</div></div>
-</div>
-
-{% if not report.empty %}
-<section class="block" id="report-incidents">
-  <h2>{{ t('report.sec_incidents', lang) }}</h2>
-  <p class="note">{{ t('report.note_incidents', lang) }}</p>
-  <div class="grid2">
-    <div><h3>{{ t('report.chart_severity', lang) }}</h3>{{ charts.severity }}
-      <div class="legend">{% for k, colour in outcomes %}
-        <span><i style="background:{{ colour }}"></i>{{ t('report.outcome_' + k, lang) }}</span>
-      {% endfor %}</div></div>
-    <div><h3>{{ t('report.chart_incidents_hourly', lang) }}</h3>{{ charts.incidents_hourly }}</div>
-  </div>
-  {{ table('incidents_by_severity') }}
-  {{ table('incident_times') }}
-  <p class="note">{{ t('report.note_times', lang) }}</p>
-  <div class="grid2">
-    <div>{{ table('incidents_by_category') }}</div>
-    <div><h3>{{ t('report.chart_incident_categories', lang) }}</h3>
-      {{ charts.incident_categories }}</div>
-  </div>
-</section>
-
-<section class="block" id="report-hotline">
-  <h2>{{ t('report.sec_hotline', lang) }}</h2>
-  <p class="note">{{ t('report.note_rates', lang, h=response_h) }}</p>
-  <div class="grid2">
-    <div><h3>{{ t('report.chart_tickets_hourly', lang) }}</h3>{{ charts.tickets_hourly }}</div>
-    <div><h3>{{ t('report.chart_hotline_categories', lang) }}</h3>
-      {{ charts.hotline_categories }}</div>
-  </div>
-  {{ table('hotline_by_category') }}
-  <div class="grid2">
-    <div><h3>{{ t('report.chart_hotline_subdistricts', lang) }}</h3>
-      {{ charts.hotline_subdistricts }}</div>
-    <div><h3>{{ t('report.chart_resolution_subdistricts', lang) }}</h3>
-      {{ charts.resolution_subdistricts }}</div>
-  </div>
-  {{ table('hotline_by_subdistrict') }}
-</section>
-
-<section class="block" id="report-sensors">
-  <h2>{{ t('report.sec_sensors', lang) }}</h2>
-  <p class="note">{{ t('report.note_sensors', lang) }}</p>
-  {{ charts.sensors }}
-  {{ table('sensor_incidents') }}
-</section>
-
-<section class="block" id="report-traffic">
-  <h2>{{ t('report.sec_traffic', lang) }}</h2>
-  {% if report.traffic %}
-  <p class="note">{{ t('report.note_traffic', lang, n=report.traffic.points) }}</p>
-  {{ charts.traffic }}
-  {{ table('traffic_peaks') }}
-  {% else %}
-  <p class="notice empty" id="report-no-traffic">{{ t('report.no_traffic' if report.traffic_readable
-    else 'report.traffic_unavailable', lang) }}</p>
-  {% endif %}
-</section>
-{% endif %}{# an empty day: the notice and the zero cards say it all; the CSV still has the zero tables #}
-{% endif %}
-
-<footer>
-  <p>{{ t('report.footer', lang) }}</p>
-  <p>{{ t('report.generated', lang, at=generated) }}</p>
-</footer>
-</main></body></html>"""
-
-TABLE_TEMPLATE: Final = """<h3 id="tbl-{{ tb.key }}">{{ tb.title }}
-<a class="csv-link no-print" href="{{ url }}">CSV</a></h3>
-<div class="table-wrap"><table data-table="{{ tb.key }}"><thead><tr>
-{% for col in tb.columns %}<th scope="col">{{ col }}</th>{% endfor %}</tr></thead><tbody>
-{% for row in tb.rows %}<tr>{% for v in row %}<td>{{ cell(v) }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table></div>"""
+# --- the page (templates/report.html, its CSS in templates/report.css) ----------------------------------
 
 
 def _url(path: str, **params: str) -> str:
@@ -567,21 +356,19 @@ def render_page(report: rp.DailyReport | None, lang: str, now: float, error: str
         csv_url = _url("/report.csv", day=day.isoformat(), lang=lang)
     other = "en" if lang == "zh" else "zh"
     other_lang_url = _url("/report", day=day.isoformat(), lang=other)
-    by_key = {tb.key: tb for tb in rp.tables(report, lang)} if report is not None else {}
+    tables = {tb.key: tb for tb in rp.tables(report, lang)} if report is not None else {}
 
-    def table(key: str) -> Markup:
-        tb = by_key.get(key)
-        if tb is None:
-            return Markup("")
-        url = _url("/report.csv", day=day.isoformat(), lang=lang, table=key)
-        return Markup(render_template_string(TABLE_TEMPLATE, tb=tb, url=url,
-                                             cell=lambda v: rp.cell_text(v, lang)))
+    def table_url(key: str) -> str:
+        """The CSV of one table of the day."""
+        return _url("/report.csv", day=day.isoformat(), lang=lang, table=key)
 
     def mins(seconds: float | None) -> str:
+        """"12.5 分钟" / "12.5 min", or "—" without a time."""
         m = rp.minutes(seconds)
         return "—" if m is None else t("report.minutes", lang, n=f"{m:,.1f}")
 
     def big_mins(seconds: float | None) -> Markup:
+        """The card's figure in minutes, its unit in small type."""
         # The card's number large and its unit small, so "126.7 分钟" fits a card on a tablet.
         m = rp.minutes(seconds)
         if m is None:
@@ -589,18 +376,19 @@ def render_page(report: rp.DailyReport | None, lang: str, now: float, error: str
         number, _, unit = t("report.minutes", lang, n=f"{m:,.1f}").partition(" ")
         return Markup(f"{escape(number)}<small>{escape(unit)}</small>")
 
-    return render_template_string(
-        PAGE_TEMPLATE,
+    return render_template(
+        "report.html",
         t=t,
         lang=lang,
-        css=Markup(PAGE_CSS),
         report=report,
         total=report.severities[-1] if report is not None else None,
         # Resolved = has a resolution time (resolved, or resolved then closed), as in the times table.
         resolved_total=report.severities[-1].resolution.n if report is not None else 0,
         error=error,
         charts=charts(report, lang) if report is not None else {},
-        table=table,
+        tables=tables,
+        table_url=table_url,
+        cell=lambda v: rp.cell_text(v, lang),
         mins=mins,
         big_mins=big_mins,
         pct=lambda r: fmt_pct(r, lang),

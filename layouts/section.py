@@ -1,4 +1,7 @@
-"""What the one refresh callback is made of: sections, each turning one aggregate into some outputs."""
+"""What the wall's one refresh is made of: sections, each turning one aggregate into some outputs.
+
+Each panel's module (layouts/<panel>.py) declares its SECTIONS beside the builders of the panel they fill;
+callbacks/refresh.py runs them, and callbacks/tablet.py reuses the map's renderers."""
 
 from __future__ import annotations
 

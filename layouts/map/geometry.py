@@ -1,0 +1,91 @@
+"""The district map's static geography, sent once with the layout: panes, label points, corridor lines, the
+bounds, and the small GeoJSON helpers every map of the screens builds with."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Final
+
+from dashboard.domain import geo
+from layouts import names
+
+# Map panes, bottom to top: the district, the heatmap, roads, names; points stay in Leaflet's own panes.
+PANES: Final = (("dc-base", 300), ("dc-heat", 320), ("dc-roads", 340), ("dc-labels", 360))
+
+
+def fn(name_: str) -> dict[str, str]:
+    """Reference to a drawing function of assets/map.js."""
+    return {"variable": f"dashExtensions.dc.{name_}"}
+
+
+def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
+    """Wrap features into a FeatureCollection."""
+    return {"type": "FeatureCollection", "features": features}
+
+
+def point(fid: str | int, lon: float, lat: float, props: dict[str, Any]) -> dict[str, Any]:
+    """A GeoJSON point feature."""
+    return {
+        "type": "Feature",
+        "id": fid,
+        "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+        "properties": props,
+    }
+
+
+def _vertical_room(lon: float, lat: float, ring: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    """How far (degrees of latitude) a point can move up and down inside `ring` along its meridian."""
+    ys = []
+    n = len(ring)
+    for i in range(n):
+        (x0, y0), (x1, y1) = ring[i], ring[(i + 1) % n]
+        if (x0 <= lon < x1) or (x1 <= lon < x0):
+            ys.append(y0 + (y1 - y0) * (lon - x0) / (x1 - x0))
+    above = [y - lat for y in ys if y >= lat]
+    below = [lat - y for y in ys if y <= lat]
+    return (min(above) if above else 0.0), (min(below) if below else 0.0)
+
+
+def _area(ring: tuple[tuple[float, float], ...]) -> float:
+    """Shoelace area of a ring in square degrees (only compared with each other)."""
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))) / 2
+
+
+@cache
+def labels_geojson(lang: str) -> dict[str, Any]:
+    """One point per subdistrict at its label position, carrying its short name.
+
+    `rank` (0 = largest subdistrict) and `up`/`dn` (degrees of latitude the label may move inside its own
+    subdistrict) let assets/map.js nudge a label up or down when it would collide with a neighbour's.
+    """
+    subs = geo.subdistricts()
+    order = {s.code: i for i, s in enumerate(sorted(subs, key=lambda s: -_area(s.ring)))}
+    feats = []
+    for s in subs:
+        up, dn = _vertical_room(s.label[0], s.label[1], s.ring)
+        props = {"label": names.subdistrict(s.code, lang), "rank": order[s.code], "up": round(up, 5),
+                 "dn": round(dn, 5)}
+        feats.append(point(s.code, s.label[0], s.label[1], props))
+    return feature_collection(feats)
+
+
+@cache
+def corridors_geojson() -> dict[str, Any]:
+    """The road corridors as lines (id = corridor id)."""
+    return feature_collection(
+        [
+            {
+                "type": "Feature",
+                "id": cor.id,
+                "geometry": {"type": "LineString", "coordinates": [list(p) for p in cor.coords]},
+                "properties": {"id": cor.id, "name_zh": cor.name_zh, "name_en": cor.name_en},
+            }
+            for cor in geo.corridors()
+        ]
+    )
+
+
+def bounds() -> list[list[float]]:
+    """The district's bounding box as Leaflet [[south, west], [north, east]]."""
+    x0, y0, x1, y1 = geo.district_bbox()
+    return [[y0, x0], [y1, x1]]

@@ -1,0 +1,202 @@
+"""The district map component: the Leaflet map with its base layers and toggleable live layers (empty until the
+first refresh), its legend, and the wall's map panel around it.
+
+Geometry that never changes (outline, subdistricts, corridors, heatmap cells) is sent with the layout;
+refreshes only send `hideout` dicts (corridor -> index, cell -> count, sensor -> state) or the small
+point collections (incidents, parking, crowds): layouts/map/layers.py. The drawing functions live in
+assets/map.js under window.dashExtensions.dc and are referenced as {"variable": "dashExtensions.dc.<name>"}.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dash_leaflet as dl
+from dash import html
+
+from dashboard.domain import geo
+from dashboard.domain import rules as c
+from dashboard.i18n import name, t
+from layouts import ids
+from layouts.common import data_attrs
+from layouts.map.geometry import PANES, bounds, corridors_geojson, feature_collection, fn, labels_geojson
+
+
+def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
+    """The legend in the map's lower-left corner, beside the district (it is tall and narrow)."""
+
+    def item(swatch: Any, label: str) -> html.Div:
+        return html.Div([swatch, html.Span(label)], className="legend-item")
+
+    def section(title: str, items: list[html.Div]) -> html.Div:
+        return html.Div([html.Div(title, className="map-legend-title"), *items], className="legend-col")
+
+    sev = [item(html.Span(className=f"sev-bg-{s}"), name("sev", s, lang)) for s in c.SEVERITIES]
+    states = [
+        item(html.Span(className=f"legend-swatch {st}"), name("state", st, lang))
+        for st in (c.STATE_NORMAL, c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT)
+    ]
+    bands = [
+        item(html.Span(className=f"legend-swatch line band-{b}"), name("band", b, lang))
+        for _, b in c.TRAFFIC_BANDS
+    ]
+    heat = item(html.Span(className="legend-ramp"), f"{t('legend.low', lang)} → {t('legend.high', lang)}")
+    overdue = [
+        item(html.Span(className="legend-swatch warning-ring"), t("warn.label", lang)),
+        item(html.Span(className="legend-swatch overdue-ring"), t("legend.overdue_incident", lang)),
+        item(html.Span(className="legend-swatch overdue-cell"), t("legend.overdue_cell", lang)),
+    ]
+    return html.Div(
+        [
+            section(t("legend.severity", lang), sev),
+            section(t("legend.sensor", lang), states),
+            section(t("legend.traffic", lang), bands),
+            section(t("legend.heat", lang), [heat]),
+            section(t("legend.attention", lang), overdue),
+        ],
+        id=mids.legend,
+        className="map-legend",
+    )
+
+
+def district_map(
+    lang: str, tile_url: str | None = None, scale: float = 1.0, mids: ids.MapIds = ids.WALL_MAP
+) -> dl.MapContainer:
+    """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers (IDs `mids`)."""
+    base: list[Any] = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES]
+    if tile_url:
+        base.append(dl.TileLayer(id=mids.tiles, url=tile_url, maxZoom=19))
+    base += [
+        dl.GeoJSON(
+            id=mids.subdistricts,
+            data=geo.subdistricts_geojson(),
+            style=fn("subdistrictStyle"),
+            pane="dc-base",
+            hideout={"tiles": bool(tile_url)},
+        ),
+        dl.GeoJSON(
+            id=mids.boundary,
+            data=geo.boundary_geojson(),
+            style=fn("boundaryStyle"),
+            pane="dc-base",
+            interactive=False,
+        ),
+        dl.GeoJSON(
+            id=mids.labels,
+            data=labels_geojson(lang),
+            pointToLayer=fn("labelPoint"),
+            pane="dc-labels",
+            interactive=False,
+        ),
+    ]
+    overlays = [
+        dl.Overlay(
+            dl.GeoJSON(
+                id=mids.heat,
+                data=geo.grid_geojson(),
+                style=fn("heatStyle"),
+                hideout={"c": {}, "max": 0, "o": {}},
+                pane="dc-heat",
+                interactive=False,
+            ),
+            name=t("layer.heat", lang),
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(
+                id=mids.corridors,
+                data=corridors_geojson(),
+                style=fn("corridorStyle"),
+                hideout={},
+                pane="dc-roads",
+                interactive=False,
+            ),
+            name=t("layer.corridors", lang),
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(
+                id=mids.sensors,
+                data=feature_collection([]),
+                cluster=True,
+                pointToLayer=fn("sensorPoint"),
+                clusterToLayer=fn("sensorCluster"),
+                # Cluster radius in screen pixels, so a 4K wall (one zoom level closer) clusters alike.
+                superClusterOptions={"radius": round(72 * scale), "maxZoom": 16},
+                zoomToBoundsOnClick=True,
+                hideout={"s": {}},
+            ),
+            name=t("layer.sensors", lang),
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(id=mids.parking, data=feature_collection([]), pointToLayer=fn("parkingPoint")),
+            name=t("layer.parking", lang),
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(id=mids.crowd, data=feature_collection([]), pointToLayer=fn("crowdPoint")),
+            name=t("layer.crowd", lang),
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(id=mids.warnings, data=feature_collection([]), pointToLayer=fn("warningPoint")),
+            name=t("layer.warnings", lang),
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(
+                id=mids.incidents,
+                data=feature_collection([]),
+                pointToLayer=fn("incidentPoint"),
+                # Only really dense spots cluster; a cluster takes the colour of its most severe incident.
+                cluster=True,
+                clusterToLayer=fn("incidentCluster"),
+                superClusterOptions={"radius": round(36 * scale), "maxZoom": 17},
+                zoomToBoundsOnClick=True,
+            ),
+            name=t("layer.incidents", lang),
+            checked=True,
+        ),
+    ]
+    return dl.Map(
+        [*base, dl.LayersControl(overlays, id=mids.layers, position="topright", collapsed=False)],
+        id=mids.map,
+        # The first view; assets/map.js then fits the district to the panel's full height beside the legend
+        # and the layer control (on load and on resize only, never on a refresh), at any fractional zoom.
+        bounds=bounds(),
+        boundsOptions={"padding": [12, 12]},
+        zoomSnap=0,
+        zoomDelta=0.5,
+        minZoom=11,
+        maxZoom=18,
+        zoomControl=False,
+        attributionControl=bool(tile_url),
+        # SVG, not canvas: a few hundred shapes are cheap either way, and SVG paths can be checked in the DOM.
+        preferCanvas=False,
+        # Nobody pans the wall, and dash-leaflet's viewport tracking fails on a map built from bounds alone.
+        trackViewport=False,
+        style={"width": "100%", "height": "100%"},
+    )
+
+
+def map_panel(lang: str, tile_url: str | None = None, scale: float = 1.0) -> html.Div:
+    """The map with its title, freshness badge and legend, filling the centre of the wall."""
+    return html.Div(
+        [
+            district_map(lang, tile_url, scale),
+            html.Div(
+                [
+                    html.H2(t("panel.map", lang), className="panel-title"),
+                    html.Span(t("fresh.none", lang), id=ids.FRESHNESS[ids.PANEL_MAP], className="freshness stale"),
+                ],
+                className="map-title",
+            ),
+            legend(lang),
+        ],
+        id=ids.PANEL_MAP,
+        className="map-wrap",
+        # data-fit: the district's bounds, which assets/map.js fits the map to.
+        **data_attrs(stale_label=t("fresh.stale_label", lang), fit=json.dumps(bounds())),
+    )
