@@ -21,7 +21,7 @@ from dashboard.store import dal
 from dashboard.store.dal import upgrade_schema
 from dashboard.store.engine import init_db, make_engine, session_factory, session_scope
 from dashboard.store.models import Sensor, Unit
-from simulator.feed import build_fleet, build_units
+from simulator.installations import build_sensors, build_units
 
 # The demo accounts of the design: user name, role, display name (zh-CN first, like the interface).
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
@@ -100,7 +100,7 @@ def bootstrap(config: Config) -> dict[str, Any]:
             for username, role, display_name in DEMO_USERS:
                 dal.upsert_user(session, username, display_name, role, password)
             units_added = dal.seed_units(session, (_columns(Unit, u) for u in build_units()))
-            sensors_added = dal.seed_sensors(session, (_columns(Sensor, s) for s in build_fleet()))
+            sensors_added = dal.seed_sensors(session, (_columns(Sensor, s) for s in build_sensors()))
             session.flush()
             units_total = int(session.scalar(select(func.count()).select_from(Unit)) or 0)
             sensors_total = int(session.scalar(select(func.count()).select_from(Sensor)) or 0)

@@ -432,7 +432,7 @@ class Runner:
         if config.simulator:
             # The token reaches the simulator through INGEST_TOKEN in its environment, not argv (visible in ps).
             sim = [
-                py, "-m", "simulator.feed",
+                py, "-m", "simulator",
                 "--url", self.ingest_base,
                 "--rate", f"{self.s.sim_rate:g}",
                 "--seed", str(self.s.sim_seed),
