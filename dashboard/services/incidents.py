@@ -880,9 +880,9 @@ def notify_many(r: redis.Redis, changes: Iterable[tuple[int, str | None]]) -> No
 
 # --- an immediate tick after a change -------------------------------------------------------------------
 
-# The RQ job that refreshes the aggregates at once (workers/units.py: prompt_tick), named so that the web
+# The RQ job that refreshes the aggregates at once (workers/prompt.py: prompt_tick), named so that the web
 # process need not import the workers.
-PROMPT_TICK_JOB: Final = "workers.units.prompt_tick"
+PROMPT_TICK_JOB: Final = "workers.prompt.prompt_tick"
 # Set while a prompt tick is queued and not yet started: changes committed meanwhile need no tick of their own
 # (the job clears it before it reads anything, so it sees them). Expires with the job's ttl.
 PROMPT_TICK_PENDING: Final = keys.PREFIX + "tick:prompt"
