@@ -1,4 +1,4 @@
-"""未诉先办 and 热线+网格 measured on the simulator's labelled episodes (dashboard/episodes.py), offline and fast.
+"""未诉先办 and 热线+网格 measured on the simulator's labelled episodes (simulator/episodes.py), offline and fast.
 
     .venv/bin/python bench/episodes.py [--seed 7] [--start 2026-11-30] [--days 7] [--per-day 6] [--rate 50]
 

@@ -21,7 +21,7 @@ from dashboard.config import INSTANCE_DIR, Config
 from dashboard.store import schema
 from dashboard.store.engine import make_engine, session_factory, session_scope
 from dashboard.store.models import Sensor, Unit
-from simulator.feed import build_fleet, build_units
+from simulator.installations import build_sensors, build_units
 
 # The demo accounts of the design: user name, role, display name (zh-CN first, like the interface).
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
@@ -98,8 +98,8 @@ def bootstrap(config: Config) -> dict[str, Any]:
         with session_scope(session_factory(engine)) as session:
             for username, role, display_name in DEMO_USERS:
                 store.users.upsert_user(session, username, display_name, role, password)
-            units_added = store.incidents.seed_units(session, (_columns(Unit, u) for u in build_units()))
-            sensors_added = store.sensors.seed_sensors(session, (_columns(Sensor, s) for s in build_fleet()))
+            units_added = store.units.seed_units(session, (_columns(Unit, u) for u in build_units()))
+            sensors_added = store.sensors.seed_sensors(session, (_columns(Sensor, s) for s in build_sensors()))
             session.flush()
             units_total = int(session.scalar(select(func.count()).select_from(Unit)) or 0)
             sensors_total = int(session.scalar(select(func.count()).select_from(Sensor)) or 0)

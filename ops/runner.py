@@ -420,7 +420,9 @@ class Runner:
             # In-process jobs: forking per one-second tick re-imports and reconnects (~280 ms vs ~20 ms).
             argv += ["--worker-class", "rq.worker.SimpleWorker", "--logging_level", rq_level]
             self.children.append(Child(f"worker-{i}", self._popen(argv), stage=2))
-        cron = [py, "-m", "rq.cli", "cron", "workers/cron.py", "--url", self.redis_url, "-l", rq_level.lower()]
+        # The demo's scheduler also moves the simulated units (the product's cron file never imports the simulator).
+        cron_file = "simulator/cron.py" if config.simulator else "workers/cron.py"
+        cron = [py, "-m", "rq.cli", "cron", cron_file, "--url", self.redis_url, "-l", rq_level.lower()]
         self.children.append(Child("cron", self._popen(cron), stage=2))
         self.children.append(Child("web", self._popen(self._gunicorn(self.s.port, self.s.web_workers,
                                                                       self.s.web_threads)), stage=2))
@@ -432,7 +434,7 @@ class Runner:
         if config.simulator:
             # The token reaches the simulator through INGEST_TOKEN in its environment, not argv (visible in ps).
             sim = [
-                py, "-m", "simulator.feed",
+                py, "-m", "simulator",
                 "--url", self.ingest_base,
                 "--rate", f"{self.s.sim_rate:g}",
                 "--seed", str(self.s.sim_seed),

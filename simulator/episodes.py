@@ -2,9 +2,9 @@
 
 An episode is one physical cause (a burst water main, a noisy construction site at night, a heating failure in one
 estate, a crowd surge at a scenic spot) with its sensor signature and, after a realistic delay, its wave of 12345
-complaints in the same or neighbouring grid cells. The simulator (dashboard/simulator.py) emits what episodes
-cause through the events it already posts: readings that follow each `Signal`, and ordinary `hotline_ticket`
-events with the episodes' ticket ids. The labels themselves never travel in an event: this module is the only
+complaints in the same or neighbouring grid cells. The simulator (feed.py) emits what episodes cause through the
+events it already posts: readings that follow each `Signal`, and ordinary `hotline_ticket` events with the
+episodes' ticket ids. The labels themselves never travel in an event: this module is the only
 place that knows which tickets belong to which cause, and only the benchmark (bench/episodes.py) reads it.
 
 Signatures:
@@ -38,13 +38,16 @@ from functools import lru_cache
 from typing import Final
 
 from dashboard.domain import geo, season
-from simulator import feed as sim
+from dashboard.domain.beijing import OFFSET_S
+from simulator.installations import build_sensors
+from simulator.places import jitter_inside, subdistrict_chooser
+from simulator.world import CROWD_DEFAULTS, CROWD_PROFILES, CROWD_SPOTS, day_index, interp, iso_ts
 
 KINDS: Final = ("water_main", "night_construction", "heating_failure", "crowd_surge")
 # Episodes per simulated day, all kinds together (heating failures only in the heating season, when the day's
 # episodes are shared among the kinds possible that day). The simulator's default; the benchmark asks for more.
 EPISODES_PER_DAY: Final = 4.0
-# The 12345 category each cause's complaints are filed under (constants.HOTLINE_CATEGORIES).
+# The 12345 category each cause's complaints are filed under (rules.HOTLINE_CATEGORIES).
 TICKET_CATEGORY: Final = {
     "water_main": "public_service",  # 停水、路面冒水: the water company is a public service
     "night_construction": "noise",  # "夜间施工噪音扰民" is how the hotline files them
@@ -141,7 +144,7 @@ class Episode:
     start: float  # epoch s: the physical cause begins
     end: float  # epoch s: the cause is removed
     sensor_ids: tuple[str, ...]  # sensors that see it (crowd: the spot's place id; heating: the heat station)
-    ticket_category: str  # constants.HOTLINE_CATEGORIES
+    ticket_category: str  # rules.HOTLINE_CATEGORIES
     first_complaint_at: float
     ticket_ids: tuple[str, ...]  # every complaint it causes, in time order
     signals: tuple[Signal, ...]
@@ -168,13 +171,8 @@ def explains(ep: Episode, category: str, lon: float, lat: float, ts: float) -> b
     )
 
 
-def day_index(t: float) -> int:
-    """The Beijing calendar day of an epoch time (as the simulator counts days)."""
-    return sim.day_index(t)
-
-
 def in_heating_season(d: int) -> bool:
-    """True when Beijing day d (index as sim.day_index) is in the heating season."""
+    """True when Beijing day d (index as day_index) is in the heating season."""
     return season.in_heating_season(date(1970, 1, 1) + timedelta(days=d))
 
 
@@ -211,9 +209,9 @@ def _wave(
     times = [first, *sorted(first + spread_s * rng.random() ** 1.4 for _ in range(n - 1))]
     out = []
     for ts in times:
-        pt = sim._jitter_inside(rng, lon, lat, None, dlon, dlat) or (round(lon, 6), round(lat, 6))
+        pt = jitter_inside(rng, lon, lat, None, dlon, dlat) or (round(lon, 6), round(lat, 6))
         sub = geo.subdistrict_by_code().get(geo.subdistrict_of(*pt) or "")
-        local = sim.iso_ts(int(ts * 1000))
+        local = iso_ts(int(ts * 1000))
         stamp = local[0:4] + local[5:7] + local[8:10] + local[11:13]
         tid = f"DC{seed}-{stamp}-{_ticket_no(stamp, counts):04d}"
         text = f"{sub.name_zh if sub else '东城区'}居民反映：{rng.choice(SUMMARIES[kind])}"
@@ -228,7 +226,7 @@ def _place(lon: float, lat: float) -> tuple[str, str]:
 
 def _water_main(rng: random.Random, seed: int, day0: float, eid: str, counts: dict[str, int]) -> Episode:
     """A burst main by one of the water gauges."""
-    fleet = sim.build_fleet(seed)
+    fleet = build_sensors(seed)
     gauge = rng.choice([s for s in fleet if s["type"] == "water_level"])
     start = day0 + rng.uniform(0.0, 86_400.0)
     end = start + rng.uniform(1.5, 4.0) * 3600
@@ -249,7 +247,7 @@ def _water_main(rng: random.Random, seed: int, day0: float, eid: str, counts: di
 
 def _night_construction(rng: random.Random, seed: int, day0: float, eid: str, counts: dict[str, int]) -> Episode:
     """Machines at a building site by a noise pole, started in the night-time ban."""
-    pole = rng.choice([s for s in sim.build_fleet(seed) if s["type"] == "noise"])
+    pole = rng.choice([s for s in build_sensors(seed) if s["type"] == "noise"])
     start = day0 + rng.uniform(22.0, 25.5) * 3600
     end = start + rng.uniform(2.0, 5.0) * 3600
     signals = [Signal(pole["id"], "noise", start, 0.0, end, 0.0, rng.uniform(76, 90))]
@@ -267,13 +265,13 @@ def _heating_failure(
     20–40 min, from its 50–60 °C); the flats follow and residents call 30–90 min after the failure. One exchanger
     fails once at a time: no station within HEATING_APART_KM of `avoid` (the day's other failures)."""
     stations = [
-        s for s in sim.build_fleet(seed)
+        s for s in build_sensors(seed)
         if s["type"] == "heat_supply_temp"
         and all(geo.distance_km(s["lon"], s["lat"], x, y) > HEATING_APART_KM for x, y in avoid)
     ]
     if not stations:
         return None
-    sub = sim._subdistrict_chooser()(rng)
+    sub = subdistrict_chooser()(rng)
     station = rng.choice([s for s in stations if s["subdistrict"] == sub.code] or stations)
     lon, lat = station["lon"], station["lat"]
     start = day0 + rng.uniform(5.0, 21.0) * 3600
@@ -288,18 +286,18 @@ def _heating_failure(
 
 def _open_start(rng: random.Random, profile: str, day0: float) -> float | None:
     """A time of day when a spot of this profile is well open (at least half its peak) for 2.5 hours more."""
-    pts = sim.CROWD_PROFILES[profile]
+    pts = CROWD_PROFILES[profile]
     hours = [h / 4 for h in range(int(pts[0][0] * 4), int(pts[-1][0] * 4))]
-    ok = [h for h in hours if min(sim._interp(pts, h + k / 2) for k in range(6)) >= 0.5]
+    ok = [h for h in hours if min(interp(pts, h + k / 2) for k in range(6)) >= 0.5]
     return day0 + rng.choice(ok) * 3600 if ok else None
 
 
 def _crowd_surge(rng: random.Random, seed: int, day0: float, eid: str, counts: dict[str, int]) -> Episode | None:
     """A sudden inflow at an open scenic spot or business district (a tour wave, a viral post, an event letting out)."""
-    weekday = (date(1970, 1, 1) + timedelta(days=sim.day_index(day0 + 3600))).weekday()
+    weekday = (date(1970, 1, 1) + timedelta(days=day_index(day0 + 3600))).weekday()
     spots = []
     for p in geo.places_of_type("scenic", "business_district"):
-        profile, cap, _, closed_monday = sim.CROWD_SPOTS.get(p.id, sim.CROWD_DEFAULTS[p.type])
+        profile, cap, _, closed_monday = CROWD_SPOTS.get(p.id, CROWD_DEFAULTS[p.type])
         if cap >= CROWD_SURGE_MIN_CAPACITY and not (closed_monday and weekday == 0):
             spots.append((p, profile))
     if not spots:
@@ -375,7 +373,7 @@ def _draw_day(
     for kind in kinds:
         rng = random.Random(f"dc-episodes:{seed}:{day}:{kind}")
         for j in range(_poisson(rng, per_day / len(kinds)) if per_day > 0 else 0):
-            day0, eid = day * 86_400.0 - sim.OFFSET_S, f"EP{ymd}-{kind}-{j + 1}"
+            day0, eid = day * 86_400.0 - OFFSET_S, f"EP{ymd}-{kind}-{j + 1}"
             trial = dict(counts)  # a dropped episode gives its ticket numbers back
             if kind == "heating_failure":
                 heated = [(e.lon, e.lat) for e in out if e.kind == kind]  # the day's failures so far
@@ -403,7 +401,7 @@ def _drawn_busy(seed: int, day: int, per_day: float) -> tuple[tuple[str, float, 
 
 @lru_cache(maxsize=64)
 def day_episodes(seed: int, d: int, per_day: float = EPISODES_PER_DAY) -> tuple[Episode, ...]:
-    """The episodes that start on Beijing day d (index as sim.day_index), by start time."""
+    """The episodes that start on Beijing day d (index as day_index), by start time."""
     out: list[Episode] = []
     # Ticket numbers are handed out per hour across the episodes of this day and the day before, whose night
     # construction complaints can fall into this day's first hours.
@@ -422,7 +420,7 @@ def episodes_between(seed: int, t0: float, t1: float, per_day: float = EPISODES_
         return []
     out = [
         ep
-        for d in range(sim.day_index(t0), sim.day_index(t1) + 1)
+        for d in range(day_index(t0), day_index(t1) + 1)
         for ep in day_episodes(seed, d, float(per_day))
         if t0 <= ep.start < t1
     ]

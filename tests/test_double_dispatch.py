@@ -75,14 +75,14 @@ def dispatch(sessions: sessionmaker[Session], incident_id: int, unit_id: int, ac
 def slow_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dispatch holds its locks a little longer, so that racing requests overlap for sure: the unit's lock (taken
     after the incident's) is held a moment before the dispatch goes on."""
-    real = store.incidents.lock_unit
+    real = store.units.lock_unit
 
     def held(*args: Any) -> Any:
         out = real(*args)
         time.sleep(HOLD_S)
         return out
 
-    monkeypatch.setattr(store.incidents, "lock_unit", held)
+    monkeypatch.setattr(store.units, "lock_unit", held)
 
 
 def dispatches_of(sessions: sessionmaker[Session], unit_id: int) -> int:

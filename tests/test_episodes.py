@@ -21,7 +21,9 @@ from dashboard.domain import rules as c
 from dashboard.domain.events import validate_event
 from simulator import episodes
 from simulator.episodes import Episode, EpisodeTicket, Signal
-from simulator.feed import Simulator, build_fleet
+from simulator.feed import Simulator
+from simulator.installations import build_sensors
+from simulator.world import day_index
 
 ROOT = Path(__file__).resolve().parent.parent
 BJ = ZoneInfo("Asia/Shanghai")
@@ -70,7 +72,7 @@ def test_episodes_are_deterministic_from_the_seed_and_of_every_kind() -> None:
 
 
 def test_each_episode_has_its_signature_and_a_delayed_wave_of_complaints_nearby() -> None:
-    fleet = {s["id"]: s for s in build_fleet(7)}
+    fleet = {s["id"]: s for s in build_sensors(7)}
     spots = {p.id for p in geo.places_of_type("scenic", "business_district")}
     ids: set[str] = set()
     for e in week():
@@ -150,7 +152,7 @@ def test_two_heating_failures_of_one_day_are_never_at_one_exchanger() -> None:
     by_day: dict[int, list[Episode]] = {}
     for e in week():
         if e.kind == "heating_failure":
-            by_day.setdefault(episodes.day_index(e.start), []).append(e)
+            by_day.setdefault(day_index(e.start), []).append(e)
     assert sum(len(v) for v in by_day.values()) >= 7
     for eps in by_day.values():
         for a, b in itertools.combinations(eps, 2):
@@ -167,7 +169,7 @@ def test_one_sensor_has_one_cause_at_a_time_across_days() -> None:
             assert b.start >= episodes.busy_until(a) or a.start >= episodes.busy_until(b), (a.id, b.id)
     ids = [t for e in eps for t in e.ticket_ids]
     assert len(ids) == len(set(ids))
-    d = episodes.day_index(T0) + 3
+    d = day_index(T0) + 3
     alone = episodes.day_episodes(11, d, 30.0)
     assert alone and set(alone) <= set(eps)
 

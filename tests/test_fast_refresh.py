@@ -23,7 +23,7 @@ from dashboard.services.incidents import ActionRequest
 from dashboard.store.engine import session_factory, session_scope
 from dashboard.store.models import User
 from tests.helpers import seed_users
-from workers import units as units_job
+from workers import prompt
 from workers.tick import run_tick
 
 DONGSI = (116.4170, 39.9240)
@@ -121,7 +121,7 @@ def test_a_prompt_tick_that_finds_the_lock_held_waits_and_ticks_again(
     threading.Timer(0.3, r.delete, args=(keys.TICK_LOCK,)).start()
 
     t0 = time.monotonic()
-    result = units_job.run_prompt_tick(r, job_sessions)
+    result = prompt.run_prompt_tick(r, job_sessions)
 
     assert result["status"] == "ok"
     assert 0.25 < time.monotonic() - t0 < 1.5
@@ -137,7 +137,7 @@ def test_a_prompt_tick_stops_when_a_newer_tick_takes_the_lock(
         r.set(keys.TICK_LOCK, "a-newer-tick", px=keys.TICK_LOCK_TTL_MS)
 
     threading.Timer(0.2, newer).start()
-    assert units_job.run_prompt_tick(r, job_sessions)["status"] == "covered"
+    assert prompt.run_prompt_tick(r, job_sessions)["status"] == "covered"
 
 
 def test_a_prompt_tick_gives_up_after_its_wait_and_leaves_it_to_the_regular_tick(
@@ -145,7 +145,7 @@ def test_a_prompt_tick_gives_up_after_its_wait_and_leaves_it_to_the_regular_tick
 ) -> None:
     r.set(keys.TICK_LOCK, "a-stuck-tick", px=keys.TICK_LOCK_TTL_MS)
     t0 = time.monotonic()
-    assert units_job.run_prompt_tick(r, job_sessions, wait_s=0.3)["status"] == "skipped"
+    assert prompt.run_prompt_tick(r, job_sessions, wait_s=0.3)["status"] == "skipped"
     assert time.monotonic() - t0 < 1.0
 
 

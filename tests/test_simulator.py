@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,10 +24,14 @@ from hypothesis import strategies as st
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import validate_event
-from simulator import feed as sim_mod
-from simulator.feed import Simulator, build_fleet, build_units, local_hour
+from simulator import cli, live
+from simulator.feed import Simulator
+from simulator.installations import build_sensors, build_units
+from simulator.places import subdistrict_pool
+from simulator.world import epoch_of, local_hour
 from workers.sensors import value_state
 
+ROOT = Path(__file__).resolve().parent.parent
 BJ = ZoneInfo("Asia/Shanghai")
 
 
@@ -68,7 +75,7 @@ def sample(sim: Simulator, day: float, hours: list[float], seconds: float) -> li
 
 
 def test_fleet_has_300_pole_sensors_in_all_17_subdistricts_inside_the_district() -> None:
-    fleet = build_fleet(7)
+    fleet = build_sensors(7)
     assert len(fleet) >= 300
     assert {s["subdistrict"] for s in fleet} == {sd.code for sd in geo.subdistricts()}
     assert len({s["id"] for s in fleet}) == len(fleet)
@@ -85,8 +92,8 @@ def test_fleet_has_300_pole_sensors_in_all_17_subdistricts_inside_the_district()
 
 
 def test_fleet_and_units_are_deterministic_from_the_seed() -> None:
-    assert build_fleet(7) == build_fleet(7)
-    assert build_fleet(7) != build_fleet(8)
+    assert build_sensors(7) == build_sensors(7)
+    assert build_sensors(7) != build_sensors(8)
     assert build_units(7) == build_units(7)
 
 
@@ -189,7 +196,7 @@ def test_hotline_category_mix_follows_the_heating_season() -> None:
 
 def test_hotline_rhythm_peaks_09_11_and_14_16_and_is_quiet_at_night() -> None:
     tickets = of_kind(january_week(), c.HOTLINE_TICKET)
-    by_hour = Counter(int(local_hour(sim_mod._epoch(t["ts"]))) for t in tickets)
+    by_hour = Counter(int(local_hour(epoch_of(t["ts"]))) for t in tickets)
     peak = statistics.mean(by_hour[h] for h in (9, 10, 14, 15))
     night = statistics.mean(by_hour[h] for h in range(0, 6))
     midday = statistics.mean(by_hour[h] for h in (12, 13))
@@ -209,7 +216,7 @@ def test_hotline_tickets_scale_with_rate_and_are_placed_by_population() -> None:
 
 def test_ticket_updates_follow_their_ticket_mostly_in_time() -> None:
     events = january_week()
-    received = {t["ticket_id"]: (sim_mod._epoch(t["ts"]), t["category"]) for t in of_kind(events, c.HOTLINE_TICKET)}
+    received = {t["ticket_id"]: (epoch_of(t["ts"]), t["category"]) for t in of_kind(events, c.HOTLINE_TICKET)}
     # Tickets of the first day due within three days have run their whole course within the week.
     first_day = {tid for tid, (ts, cat) in received.items() if ts < WED_JAN + 86400 and c.HOTLINE_DEADLINE_H[cat] <= 72}
     steps: dict[str, dict[str, Any]] = {}
@@ -220,7 +227,7 @@ def test_ticket_updates_follow_their_ticket_mostly_in_time() -> None:
     for tid in first_day:
         ts, cat = received[tid]
         s = steps[tid]
-        times = [sim_mod._epoch(s[k]["ts"]) for k in ("responded", "resolved", "closed")]
+        times = [epoch_of(s[k]["ts"]) for k in ("responded", "resolved", "closed")]
         assert ts < times[0] < times[1] < times[2]
         responded += times[0] - ts <= c.HOTLINE_RESPONSE_H * 3600
         resolved += times[1] - ts <= c.HOTLINE_DEADLINE_H[cat] * 3600
@@ -314,14 +321,14 @@ def test_air_and_noise_follow_season_and_time_of_day() -> None:
 def test_some_readings_breach_thresholds_but_fewer_than_10_percent() -> None:
     readings = of_kind(sample(sim_at(50, WED_JAN), WED_JAN, [h + 0.25 for h in range(24)], 10), c.SENSOR_READING)
     breaches = [ev for ev in readings
-                if value_state(ev["sensor_type"], ev["value"], ts=sim_mod._epoch(ev["ts"])) != c.STATE_NORMAL]
+                if value_state(ev["sensor_type"], ev["value"], ts=epoch_of(ev["ts"])) != c.STATE_NORMAL]
     assert 0 < len(breaches) < 0.1 * len(readings)
 
 
 def test_heat_stations_one_per_estate_point_warm_in_season_and_off_but_normal_in_summer() -> None:
-    stations = [s for s in build_fleet(7) if s["type"] == "heat_supply_temp"]
-    assert 20 <= len(stations) <= 40 and stations == [s for s in build_fleet(7) if s["type"] == "heat_supply_temp"]
-    pools = {sd.code: set(sim_mod._subdistrict_pool(sd.code)) for sd in geo.subdistricts()}
+    stations = [s for s in build_sensors(7) if s["type"] == "heat_supply_temp"]
+    assert 20 <= len(stations) <= 40 and stations == [s for s in build_sensors(7) if s["type"] == "heat_supply_temp"]
+    pools = {sd.code: set(subdistrict_pool(sd.code)) for sd in geo.subdistricts()}
     assert all((s["lon"], s["lat"]) in pools[s["subdistrict"]] and s["pole_id"] is None for s in stations)
     assert {s["subdistrict"] for s in stations} == set(pools)
 
@@ -333,7 +340,7 @@ def test_heat_stations_one_per_estate_point_warm_in_season_and_off_but_normal_in
     winter, summer = readings(WED_JAN), readings(WED_JUL)
     assert winter and summer
     assert all(49 <= ev["value"] <= 63 for ev in winter)  # 50–60 °C supply, a little warmer at night
-    assert all(value_state("heat_supply_temp", ev["value"], ts=sim_mod._epoch(ev["ts"])) == c.STATE_NORMAL
+    assert all(value_state("heat_supply_temp", ev["value"], ts=epoch_of(ev["ts"])) == c.STATE_NORMAL
                for ev in winter + summer)
     # Out of season the loop is off: the station reads about the air temperature, far below the alarm level,
     # and that is no alarm.
@@ -395,7 +402,7 @@ def ingest_server() -> Iterator[ThreadingHTTPServer]:
 def test_run_posts_batches_with_the_token_and_resends_after_503(ingest_server: ThreadingHTTPServer) -> None:
     url = f"http://127.0.0.1:{ingest_server.server_address[1]}"
     stop = threading.Event()
-    thread = threading.Thread(target=sim_mod.run, args=(url, "tok", 200, 7, 0.1, stop, False), daemon=True)
+    thread = threading.Thread(target=live.run, args=(url, "tok", 200, 7, 0.1, stop, False), daemon=True)
     thread.start()
     time.sleep(0.8)
     stop.set()
@@ -416,10 +423,10 @@ def test_run_replays_todays_tickets_before_their_updates(
     ingest_server: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest_server.busy_once = False  # type: ignore[attr-defined]
-    monkeypatch.setattr(sim_mod, "day_start", lambda t: t - 6 * 3600)  # "today" = the last six hours
+    monkeypatch.setattr(live, "day_start", lambda t: t - 6 * 3600)  # "today" = the last six hours
     url = f"http://127.0.0.1:{ingest_server.server_address[1]}"
     stop = threading.Event()
-    thread = threading.Thread(target=sim_mod.run, args=(url, "tok", 50, 7, 0.05, stop, True), daemon=True)
+    thread = threading.Thread(target=live.run, args=(url, "tok", 50, 7, 0.05, stop, True), daemon=True)
     thread.start()
     time.sleep(1.0)
     stop.set()
@@ -439,7 +446,7 @@ def test_run_replays_todays_tickets_before_their_updates(
             # ingest would refuse them as updates of unknown incidents).
             assert ev["incident_id"] in incidents, ev
     assert tickets and any(ev["kind"] == c.SENSOR_READING for ev in events)
-    assert min(sim_mod._epoch(ev["ts"]) for ev in events) < time.time() - 3600
+    assert min(epoch_of(ev["ts"]) for ev in events) < time.time() - 3600
 
 
 def test_run_keeps_going_when_the_server_is_unreachable() -> None:
@@ -447,7 +454,7 @@ def test_run_keeps_going_when_the_server_is_unreachable() -> None:
         port = probe.server_address[1]  # a port with nobody listening once closed
     stop = threading.Event()
     thread = threading.Thread(
-        target=sim_mod.run, args=(f"http://127.0.0.1:{port}", "tok", 50, 7, 0.1, stop, False), daemon=True
+        target=live.run, args=(f"http://127.0.0.1:{port}", "tok", 50, 7, 0.1, stop, False), daemon=True
     )
     thread.start()
     time.sleep(0.3)
@@ -460,5 +467,13 @@ def test_run_keeps_going_when_the_server_is_unreachable() -> None:
 def test_main_refuses_to_start_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("INGEST_TOKEN", raising=False)
     with pytest.raises(SystemExit) as exc:
-        sim_mod.main(["--rate", "10"])
+        cli.main(["--rate", "10"])
     assert exc.value.code == 2
+
+
+def test_python_m_simulator_is_the_command_line() -> None:
+    proc = subprocess.run([sys.executable, "-m", "simulator", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "python -m simulator" in proc.stdout
+    assert all(opt in proc.stdout for opt in ("--url", "--token", "--rate", "--seed", "--episodes-per-day"))

@@ -107,7 +107,7 @@ def test_tick_turns_stream_and_sql_into_every_aggregate(r: redis.Redis, sessions
         ],
     )
     with sessions.begin() as s:
-        store.incidents.seed_units(
+        store.units.seed_units(
             s,
             [
                 {

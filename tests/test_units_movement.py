@@ -1,5 +1,5 @@
-"""Simulated units: the pure movement (dashboard/fleet.py) and the job that moves them and reports arrivals
-through the incident service (workers/units.py), on SQLite and PostgreSQL."""
+"""Simulated units (simulator/units.py): the pure movement and the job that moves them and reports arrivals
+through the incident service, on SQLite and PostgreSQL; the demo's cron file registers the job, the product's never."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
 from dashboard.services.base import Actor
 from dashboard.services.incidents import ActionRequest
+from dashboard.store import units as store_units
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
-from simulator import movement as fleet
+from simulator import units as fleet
 from tests.helpers import seed_users
-from workers import units as units_job
 
 ROOT = Path(__file__).resolve().parent.parent
 DONGSI = (116.4170, 39.9240)
@@ -147,7 +147,7 @@ def test_the_job_moves_a_dispatched_unit_and_reports_its_arrival_through_the_ser
     start_m = km(WANGFUJING, DONGSI) * 1000
 
     # One step 2 s after the dispatch: en route, 16.7 m nearer (30 km/h), on the straight line.
-    first = units_job.run_units(r, sessions, t0 + timedelta(seconds=2))
+    first = fleet.run_units(r, sessions, t0 + timedelta(seconds=2))
     assert first == {"moving": 1, "moved": 1, "arrived": 0, "home": 0, "changed_meanwhile": 0}
     u = unit_row(sessions, unit_id)
     assert u.status == "en_route" and u.incident_id == incident_id
@@ -155,7 +155,7 @@ def test_the_job_moves_a_dispatched_unit_and_reports_its_arrival_through_the_ser
     assert unit_row(sessions, idle_id).lon == WANGFUJING[0]  # available units stay put
 
     # The same moment again (a second run, or two at once): no second step.
-    units_job.run_units(r, sessions, t0 + timedelta(seconds=2))
+    fleet.run_units(r, sessions, t0 + timedelta(seconds=2))
     again = unit_row(sessions, unit_id)
     assert (again.lon, again.lat) == (u.lon, u.lat)
 
@@ -166,7 +166,7 @@ def test_the_job_moves_a_dispatched_unit_and_reports_its_arrival_through_the_ser
     arrived = 0
     for _ in range(200):
         t += timedelta(seconds=2)
-        arrived += units_job.run_units(r, sessions, t)["arrived"]
+        arrived += fleet.run_units(r, sessions, t)["arrived"]
         if unit_row(sessions, unit_id).status == "on_scene":
             break
     assert arrived == 1
@@ -186,7 +186,7 @@ def test_the_job_moves_a_dispatched_unit_and_reports_its_arrival_through_the_ser
     pubsub.close()
 
     # On scene it stays; nothing more is recorded however often the job runs.
-    assert units_job.run_units(r, sessions, t + timedelta(seconds=2))["moving"] == 0
+    assert fleet.run_units(r, sessions, t + timedelta(seconds=2))["moving"] == 0
 
     # Resolved: the unit heads home and becomes available there.
     act(sessions, incident_id, actor, "resolve")
@@ -194,7 +194,7 @@ def test_the_job_moves_a_dispatched_unit_and_reports_its_arrival_through_the_ser
     t = dispatched_at(sessions, unit_id)
     for _ in range(200):
         t += timedelta(seconds=2)
-        units_job.run_units(r, sessions, t)
+        fleet.run_units(r, sessions, t)
         if unit_row(sessions, unit_id).status != "returning":
             break
     u = unit_row(sessions, unit_id)
@@ -212,12 +212,12 @@ def test_a_unit_dispatched_meanwhile_is_not_moved_by_a_stale_step(sessions: sess
     act(sessions, first, actor, "arrive", unit_id=unit_id)
     act(sessions, first, actor, "resolve")
     with sessions() as s:
-        stale = units_job._moving_units(s)
+        stale = store_units.units_in_status(s, fleet.MOVING_STATUSES)
     assert [m.status for m in stale] == ["returning"]
     second = new_incident(sessions, actor)
     act(sessions, second, actor, "dispatch", unit_id=unit_id)
     with session_scope(sessions) as s:
-        assert not units_job._compare_and_set(s, stale[0], status="available")
+        assert not store_units.update_unit_if_unchanged(s, stale[0], "available")
     u = unit_row(sessions, unit_id)
     assert (u.status, u.incident_id) == ("dispatched", second)
 
@@ -231,7 +231,7 @@ def test_a_unit_sent_again_after_a_reopen_arrives_again(sessions: sessionmaker[S
         t = dispatched_at(sessions, unit_id)
         for _ in range(30):
             t += timedelta(seconds=2)
-            units_job.run_units(r, sessions, t)
+            fleet.run_units(r, sessions, t)
         assert unit_row(sessions, unit_id).status == "on_scene", round_
         act(sessions, incident_id, actor, "resolve")
         if round_ == 0:
@@ -242,21 +242,25 @@ def test_a_unit_sent_again_after_a_reopen_arrives_again(sessions: sessionmaker[S
 
 def test_the_job_is_off_without_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIMULATOR", "off")
-    assert units_job.move_units() == {"status": "off"}
+    assert fleet.move_units() == {"status": "off"}
 
 
-@pytest.mark.parametrize("flag", ["on", "off"])
-def test_cron_registers_the_units_job_only_with_the_simulator(
-    flag: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("config_file", "registered"), [("simulator/cron.py", True), ("workers/cron.py", False)])
+def test_only_the_demos_cron_file_registers_the_units_job(
+    config_file: str, registered: bool, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The runner loads simulator/cron.py when the simulator is on, workers/cron.py otherwise: both register the
+    product's jobs, only the demo's the units' movement (whatever SIMULATOR says: the product never imports it)."""
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("SIMULATOR", flag)
+    monkeypatch.setenv("SIMULATOR", "on")
     scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
-    scheduler.load_config_from_file("workers/cron.py")
-    jobs = [job for job in scheduler.get_jobs() if job.func is units_job.move_units]
-    if flag == "off":
-        assert jobs == []
+    scheduler.load_config_from_file(config_file)
+    names = {job.name for job in scheduler.get_jobs()}
+    assert {"dongcheng-tick", "dongcheng-deadlines", "dongcheng-history"} <= names
+    jobs = [job for job in scheduler.get_jobs() if job.func is fleet.move_units]
+    if not registered:
+        assert jobs == [] and "dongcheng-units" not in names
         return
     [job] = jobs
-    assert job.interval == units_job.UNITS_INTERVAL_S
-    assert job.job_options["ttl"] <= units_job.UNITS_INTERVAL_S and job.job_options["failure_ttl"] <= 3600
+    assert job.interval == fleet.UNITS_INTERVAL_S
+    assert job.job_options["ttl"] <= fleet.UNITS_INTERVAL_S and job.job_options["failure_ttl"] <= 3600

@@ -1,79 +1,12 @@
-"""`rq cron` configuration: enqueue the tick on keys.QUEUE_TICK every second, and the deadline check on
-keys.QUEUE_DEFAULT every constants.DEADLINE_CHECK_S seconds, the sensor-alarm check (workers/sensor_incidents.py)
-every constants.SENSOR_INCIDENT_CHECK_S seconds; with the simulator on (SIMULATOR), also the
-simulated units' movement (workers/units.py) every units.UNITS_INTERVAL_S seconds.
+"""`rq cron` configuration of the product: the jobs of workers/schedule.py (the tick every second, the deadline and
+sensor-alarm checks, history, linking and the early warning's baseline). The demo's scheduler loads
+simulator/cron.py instead, which registers the same jobs and the simulated units' movement.
 
 Run exactly one scheduler process:  rq cron workers/cron.py --url "$REDIS_URL"  (from the project root).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from workers.schedule import register_product_jobs
 
-from rq import cron
-
-from dashboard.config import Config
-from dashboard.domain import rules as c
-from dashboard.live import keys
-from workers.deadlines import check_deadlines
-from workers.early_warning import BASELINE_REFRESH_S, refresh_baseline
-from workers.history import record_history
-from workers.linking import link_tickets
-from workers.sensor_incidents import check_sensor_alarms
-from workers.tick import tick
-from workers.units import UNITS_INTERVAL_S, move_units
-
-# A tick takes well under a second (a catch-up tick of 20,000 events about half a second); RQ kills a
-# stuck one after this. The tick renews its lock while it works, so this may exceed the lock's TTL.
-TICK_JOB_TIMEOUT_S: Final = 8
-# A tick job not started within this many seconds is dropped: the next one (due every second) supersedes
-# it, so a worker outage never leaves a pile of stale ticks to run through.
-TICK_JOB_TTL_S: Final = 3
-# Keep a successful tick's result briefly (enough for `rq info` and debugging), failures for 5 minutes.
-TICK_RESULT_TTL_S: Final = 10
-TICK_FAILURE_TTL_S: Final = 300
-
-
-def _every(func: Callable[[], Any], queue: str, interval: int, name: str, *, timeout: int, ttl: int,
-           result_ttl: int) -> None:
-    """Register `func` on `queue` every `interval` seconds; a failed run is kept TICK_FAILURE_TTL_S for debugging."""
-    cron.register(func, queue_name=queue, interval=interval, job_timeout=timeout, ttl=ttl, result_ttl=result_ttl,
-                  failure_ttl=TICK_FAILURE_TTL_S, name=name)
-
-_every(tick, keys.QUEUE_TICK, c.TICK_SECONDS, "dongcheng-tick",
-       timeout=TICK_JOB_TIMEOUT_S, ttl=TICK_JOB_TTL_S, result_ttl=TICK_RESULT_TTL_S)
-
-# Overdue summons (吹哨报到) and incidents escalate to the leader. A check takes milliseconds; one not started
-# within its interval is dropped, the next one covers it (escalation is idempotent).
-_every(check_deadlines, keys.QUEUE_DEFAULT, c.DEADLINE_CHECK_S, "dongcheng-deadlines",
-       timeout=30, ttl=c.DEADLINE_CHECK_S, result_ttl=60)
-
-# Sensor alarms that reach an incident band open (or raise) an incident linked to the sensor. A check reads one
-# aggregate and takes a few ms; one not started within its interval is dropped, the next covers it (idempotent).
-_every(check_sensor_alarms, keys.QUEUE_DEFAULT, c.SENSOR_INCIDENT_CHECK_S, "dongcheng-sensor-alarms",
-       timeout=10, ttl=c.SENSOR_INCIDENT_CHECK_S + 1, result_ttl=10)
-
-# Simulated units drive towards their incidents and home again (only with the simulator: real units report
-# their own positions). A step takes milliseconds; one not started within its interval is dropped (each step
-# covers the time since the unit last moved, so nothing is lost).
-if Config.from_env().simulator:
-    _every(move_units, keys.QUEUE_DEFAULT, UNITS_INTERVAL_S, "dongcheng-units",
-           timeout=10, ttl=UNITS_INTERVAL_S, result_ttl=10)
-
-# History (issue 4, workers/history.py): the minute's snapshot of the aggregates, hourly roll-ups and retention.
-# Several runs a minute, each storing the minute's snapshot only when it is missing, so a dropped run leaves no gap;
-# a run takes a few ms, and one not started within its interval is dropped (the next covers it; idempotent).
-_every(record_history, keys.QUEUE_DEFAULT, c.HISTORY_CHECK_S, "dongcheng-history",
-       timeout=30, ttl=c.HISTORY_CHECK_S, result_ttl=60)
-
-# Cases (热线+网格, workers/linking.py): link the tickets not considered yet into cases. A run takes a few ms and
-# considers each ticket once; one not started within its interval is dropped, the next covers it (idempotent).
-_every(link_tickets, keys.QUEUE_DEFAULT, c.CASE_LINK_CHECK_S, "dongcheng-linking",
-       timeout=30, ttl=c.CASE_LINK_CHECK_S, result_ttl=60)
-
-# 未诉先办 (workers/early_warning.py): the seasonal ticket baseline the tick's early warning compares recent tickets
-# with, learned from the last four weeks of tickets in SQL. A run takes well under a second; one not started within
-# its interval is dropped (the next covers it; the tick keeps using the last baseline, kept for hours).
-_every(refresh_baseline, keys.QUEUE_DEFAULT, BASELINE_REFRESH_S, "dongcheng-warnings-baseline",
-       timeout=120, ttl=BASELINE_REFRESH_S, result_ttl=600)
+register_product_jobs()

@@ -135,7 +135,7 @@ def query_sql(sessions: sessionmaker[Session], now: float) -> SqlInputs:
             incident_counts=store.incidents.incident_counts(s, utc_datetime(day_start(now)), now_dt),
             tickets=store.tickets.tickets_since(s, utc_datetime(query_since(now))),
             overdue_cells=store.tickets.overdue_tickets_by_cell(s, now_dt),
-            unit_counts=store.incidents.unit_status_counts(s),
+            unit_counts=store.units.unit_status_counts(s),
         )
 
 

@@ -94,7 +94,7 @@ ROLE_ACTIONS: Final[Mapping[str, frozenset[str]]] = {
 # Actions that need a unit, a reason, a severity, departments or one department.
 NEEDS_UNIT: Final = frozenset({DISPATCH, ARRIVE})
 NEEDS_REASON: Final = frozenset({REOPEN, CHANGE_SEVERITY})
-# Actions after which the incident's units are released (dashboard.store.store.incidents.release_units).
+# Actions after which the incident's units are released (dashboard.store.units.release_units).
 RELEASES_UNITS: Final = frozenset({RESOLVE, CLOSE, CANCEL})
 # Actions a console should confirm before sending (they end or undo work).
 DESTRUCTIVE: Final = frozenset({RESOLVE, CLOSE, CANCEL, REOPEN})

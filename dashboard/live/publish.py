@@ -41,9 +41,9 @@ def notify_many(r: redis.Redis, changes: Iterable[tuple[int, str | None]]) -> No
     request_tick(r)
 
 
-# The RQ job that refreshes the aggregates at once (workers/units.py: prompt_tick), named so that the web
+# The RQ job that refreshes the aggregates at once (workers/prompt.py: prompt_tick), named so that the web
 # process need not import the workers.
-PROMPT_TICK_JOB: Final = "workers.units.prompt_tick"
+PROMPT_TICK_JOB: Final = "workers.prompt.prompt_tick"
 PROMPT_TICK_TTL_S: Final = 3
 
 

@@ -92,7 +92,7 @@ def get_incident(session: Session, incident_id: int, now: datetime | None = None
         raise Refused(404, "incident_not_found", f"there is no incident {incident_id}",
                       params={"incident_id": incident_id})
     out = incident_view(inc, now)
-    out["units"] = [unit_view(u) for u in store.incidents.assigned_units(session, incident_id)]
+    out["units"] = [unit_view(u) for u in store.units.assigned_units(session, incident_id)]
     out["summons"] = [summons_view(sm, now) for sm in store.incidents.summons_list(session, incident_id)]
     out["timeline"] = _timeline(session, inc)
     return out
@@ -140,7 +140,7 @@ def list_incidents(
 
 def list_units(session: Session) -> list[dict[str, Any]]:
     """Every unit with its status, position and the incident it is assigned to, by code."""
-    return [unit_view(u) for u in store.incidents.list_units(session)]
+    return [unit_view(u) for u in store.units.list_units(session)]
 
 
 def suggest_units(session: Session, incident_id: int, limit: int = 5) -> list[dict[str, Any]]:
@@ -160,7 +160,7 @@ def suggest_units(session: Session, incident_id: int, limit: int = 5) -> list[di
     if not lifecycle.is_legal(inc.state, lifecycle.DISPATCH):
         return []
     kinds = c.CATEGORY_UNIT_KINDS.get(inc.category, c.UNIT_KINDS)
-    units = store.incidents.free_units(session, kinds)
+    units = store.units.free_units(session, kinds)
     order = {k: i for i, k in enumerate(kinds)}
     ranked = sorted(
         ((geo.distance_km(u.lon, u.lat, inc.lon, inc.lat), u) for u in units),

@@ -237,7 +237,7 @@ def _lock_incident(session: Session, incident_id: int) -> Incident:
 
 
 def _lock_unit(session: Session, unit_id: int | None) -> Unit:
-    unit = store.incidents.lock_unit(session, unit_id)
+    unit = store.units.lock_unit(session, unit_id)
     if unit is None:
         raise Refused(404, "unit_not_found", f"there is no unit {unit_id}", params={"unit_id": unit_id})
     return unit
@@ -326,7 +326,7 @@ def _arrive(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: da
 
 
 def _release(s: Session, inc: Incident, detail: dict[str, Any], now: datetime) -> None:
-    released = store.incidents.release_units(s, inc.id, now)
+    released = store.units.release_units(s, inc.id, now)
     if released:
         detail["released_units"] = released
 

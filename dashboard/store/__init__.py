@@ -6,7 +6,8 @@ table family. Callers write ``from dashboard import store`` and ``store.<family>
 - ``schema``     keeping an existing database's tables in step with the models;
 - ``users``      users and their API tokens;
 - ``audit_log``  the append-only audit log;
-- ``incidents``  incidents, units, 吹哨报到 summons and dispatch actions;
+- ``incidents``  incidents, 吹哨报到 summons and dispatch actions;
+- ``units``      response units: registry, statuses, locks, movement;
 - ``sensors``    the sensor registry;
 - ``tickets``    12345 hotline tickets;
 - ``cases``      cases of linked tickets (热线+网格) and the decisions on them;
@@ -26,10 +27,11 @@ from dashboard.store import (
     sensors,
     settings,
     tickets,
+    units,
     users,
 )
 
 __all__ = [
     "audit_log", "cases", "durable", "engine", "incidents", "reports", "schema", "sensors", "settings", "tickets",
-    "users",
+    "units", "users",
 ]

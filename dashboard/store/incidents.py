@@ -6,18 +6,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event
 from dashboard.domain.lifecycle import incident_deadline
-from dashboard.store import audit_log
+from dashboard.store import audit_log, units
 from dashboard.store.models import (
     DispatchAction,
     Incident,
     Summons,
-    Unit,
     utcnow,
 )
 from dashboard.store.settings import load_deadlines
@@ -82,7 +81,7 @@ def end_incident(session: Session, ev: Event) -> bool:
         if status in ("closed", "cancelled") and incident.closed_at is None:
             incident.closed_at = at
         incident.updated_at = utcnow()
-        released = release_units(session, incident.id, incident.updated_at)
+        released = units.release_units(session, incident.id, incident.updated_at)
         audit_log.record(
             session,
             f"source:{ev['source']}",
@@ -93,52 +92,6 @@ def end_incident(session: Session, ev: Event) -> bool:
         )
     session.flush()
     return True
-
-
-def release_units(session: Session, incident_id: int, now: datetime | None = None) -> list[int]:
-    """Free every unit assigned to an incident that ended: those on scene head back (returning), those still
-    on the way become available. Locks the units; returns their ids."""
-    units = session.scalars(
-        select(Unit)
-        .where(Unit.incident_id == incident_id)
-        .order_by(Unit.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
-    now = now or utcnow()
-    for unit in units:
-        unit.status = "returning" if unit.status == "on_scene" else "available"
-        unit.incident_id = None
-        unit.updated_at = now
-    return [u.id for u in units]
-
-
-def seed_units(session: Session, units: Iterable[dict[str, Any]]) -> int:
-    """Insert units whose code is not present yet; return how many were added."""
-    have = set(session.scalars(select(Unit.code)))
-    added = 0
-    for u in units:
-        if u["code"] in have:
-            continue
-        session.add(Unit(**u))
-        added += 1
-    return added
-
-
-def unit_status_counts(session: Session) -> dict[str, int]:
-    """Number of units in each status."""
-    rows = session.execute(select(Unit.status, func.count()).group_by(Unit.status))
-    return {status: int(n) for status, n in rows}
-
-
-def list_units(session: Session) -> Sequence[Unit]:
-    """Every unit."""
-    return session.scalars(select(Unit).order_by(Unit.code)).all()
-
-
-def set_unit_status(session: Session, unit_id: int, status: str) -> None:
-    """Change a unit's status (used by the simulator and, later, dispatch)."""
-    session.execute(update(Unit).where(Unit.id == unit_id).values(status=status, updated_at=utcnow()))
 
 
 def open_incidents(session: Session, limit: int = 200) -> list[dict[str, Any]]:
@@ -244,13 +197,6 @@ def lock_incident(session: Session, incident_id: int) -> Incident | None:
     )
 
 
-def lock_unit(session: Session, unit_id: int | None) -> Unit | None:
-    """A unit, locked and re-read, or None."""
-    return session.scalar(
-        select(Unit).where(Unit.id == unit_id).with_for_update().execution_options(populate_existing=True)
-    )
-
-
 def add_incident(session: Session, incident: Incident) -> None:
     """Insert a new incident row; flushed, so it has its id."""
     session.add(incident)
@@ -275,20 +221,6 @@ def add_action(session: Session, incident_id: int, unit_id: int | None, action: 
 def actions_of(session: Session, incident_id: int) -> dict[int, DispatchAction]:
     """An incident's dispatch actions by id."""
     return {a.id: a for a in session.scalars(select(DispatchAction).where(DispatchAction.incident_id == incident_id))}
-
-
-def assigned_units(session: Session, incident_id: int) -> list[Unit]:
-    """The units assigned to an incident now, by code."""
-    return list(session.scalars(select(Unit).where(Unit.incident_id == incident_id).order_by(Unit.code)))
-
-
-def free_units(session: Session, kinds: Iterable[str]) -> list[Unit]:
-    """Units of these kinds that may be dispatched (rules.UNIT_DISPATCHABLE_STATUSES, assigned to no incident)."""
-    return list(session.scalars(
-        select(Unit).where(
-            Unit.status.in_(c.UNIT_DISPATCHABLE_STATUSES), Unit.incident_id.is_(None), Unit.kind.in_(list(kinds))
-        )
-    ))
 
 
 def find_incidents(session: Session, states: Sequence[str] | None, severities: Sequence[int] | None,
