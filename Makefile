@@ -23,7 +23,11 @@ help:
 	@echo "make bench     measure aggregate age and refresh latency under load"
 	@echo "make clean     remove caches (keeps .venv and instance/); make distclean also removes .venv"
 
-venv: $(STAMP)
+# The message catalogues (dashboard/i18n/locale/<lang>/LC_MESSAGES/messages.po), compiled to gettext .mo files.
+CATALOGUES := $(wildcard dashboard/i18n/locale/*/LC_MESSAGES/messages.po)
+COMPILED_CATALOGUES := $(CATALOGUES:.po=.mo)
+
+venv: $(STAMP) $(COMPILED_CATALOGUES)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +35,10 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[test]'
 	touch $@
+
+# Recompiled when its .po changes (the app compiles a missing or stale one in memory meanwhile).
+$(COMPILED_CATALOGUES): %.mo: %.po | $(STAMP)
+	$(VENV)/bin/pybabel -q compile -i $< -o $@
 
 run: venv
 	$(PY) -m ops.runner
@@ -71,4 +79,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COMPILED_CATALOGUES)

@@ -90,59 +90,6 @@ def test_every_refresh_output_exists_in_the_wall() -> None:
     assert set(PANEL_CLASS) == set(PANEL_AGGS)
 
 
-# --- i18n -------------------------------------------------------------------------------------
-
-
-def test_catalogues_have_the_same_keys() -> None:
-    """Chinese and English translate exactly the same keys."""
-    assert set(i18n.ZH) == set(i18n.EN)
-    assert all(v.strip() for v in i18n.ZH.values())
-    assert all(v.strip() for v in i18n.EN.values())
-
-
-def test_catalogues_have_the_same_placeholders() -> None:
-    """A placeholder in one language is in the other too (else .format fails in one of them)."""
-    ph = re.compile(r"\{(\w+)\}")
-    for key in i18n.ZH:
-        assert set(ph.findall(i18n.ZH[key])) == set(ph.findall(i18n.EN[key])), key
-
-
-def test_severity_and_domain_names() -> None:
-    """China's four levels and the coded names, in both languages."""
-    assert i18n.severity_name(1, "zh") == "I 特别重大"
-    assert i18n.severity_name(4, "zh") == "IV 一般"
-    assert i18n.severity_name(2, "en").startswith("II ")
-    assert i18n.name("band", "light", "zh") == "轻度拥堵"
-    assert i18n.name("state", "silent", "en") == "Silent"
-    assert i18n.name("sensor", "water_level", "zh") == "积水水位"
-    assert i18n.name("hl_cat", "noise", "zh") == "噪声扰民"
-    assert i18n.name("inc_cat", "fire", "en") == "Fire"
-    assert i18n.name("band", "unknown-band", "zh") == "unknown-band"
-
-
-def test_formatting() -> None:
-    """Numbers, percentages, Beijing time and ages per locale."""
-    assert i18n.fmt_int(1234567) == "1,234,567"
-    assert i18n.fmt_int(None) == "—"
-    assert i18n.fmt_pct(0.9823) == "98.2%"
-    assert i18n.fmt_pct(None) == "—"
-    assert i18n.fmt_num(5.25, digits=1) in ("5.2", "5.3")
-    # The epoch is 08:00 in Beijing.
-    assert i18n.fmt_time(0) == "08:00:00"
-    assert i18n.fmt_date(0, "zh") == "1970年1月1日 星期四"
-    assert i18n.fmt_age(3, "zh") == "3 秒前"
-    assert i18n.fmt_age(3, "en") == "3 s ago"
-    assert i18n.fmt_age(125, "zh") == "2 分钟前"
-    assert i18n.fmt_age(7200, "en") == "2 h ago"
-    assert i18n.fmt_duration(65) == "01:05"
-    assert i18n.fmt_duration(-3725) == "1:02:05"
-    assert i18n.t("inc.more", "zh", n=3) == "另有 3 起"
-    assert i18n.t("no.such.key", "en") == "no.such.key"
-    assert i18n.norm_lang("en-GB") == "en"
-    assert i18n.norm_lang("fr") == "zh"
-    assert i18n.norm_lang(None) == "zh"
-
-
 # --- the wall and its map ---------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from callbacks import dispatch as cb
 from dashboard.domain import lifecycle
-from dashboard.i18n import EN, ZH, name
+from dashboard.i18n import catalogue, name
 from dashboard.i18n.refusals import errors_text, field_label, message_key, refusal_errors, refusal_text
 from dashboard.services import incidents as svc
 from dashboard.services.base import Actor, Refused
@@ -102,10 +102,11 @@ def test_every_code_raised_has_a_chinese_and_an_english_entry_its_params_fill(
     where: str, code: str, variant: str | None, names: set[str] | None
 ) -> None:
     key = message_key(code, {"variant": variant} if variant else {})
-    assert key in ZH and key in EN, (where, key)
+    zh_cat, en_cat = catalogue("zh"), catalogue("en")
+    assert key in zh_cat and key in en_cat, (where, key)
     if names is not None:
-        assert set(PLACEHOLDER.findall(ZH[key])) <= names, (where, key, names)
-    given = (names or set(PLACEHOLDER.findall(ZH[key]))) - {"variant"}
+        assert set(PLACEHOLDER.findall(zh_cat[key])) <= names, (where, key, names)
+    given = (names or set(PLACEHOLDER.findall(zh_cat[key]))) - {"variant"}
     assert given <= set(SAMPLE), (where, given - set(SAMPLE))
     params = {k: SAMPLE[k] for k in given} | ({"variant": variant} if variant else {})
     zh, en = refusal_text(code, "zh", params), refusal_text(code, "en", params)

@@ -408,7 +408,7 @@ def test_page_renders_in_both_languages(client: Any, seeded: sessionmaker[Sessio
                 "report.note_sensors", "report.no_traffic", "report.pdf_hint"):
         assert str(escape(i18n.t(key, lang, h=c.HOTLINE_RESPONSE_H))) in html, key
     # No catalogue key left untranslated, nothing fetched from elsewhere, charts drawn inline.
-    assert not [k for k in i18n.ZH if k.startswith("report.") and k in html.replace("/report.csv", "")]
+    assert not [k for k in i18n.catalogue("zh") if k.startswith("report.") and k in html.replace("/report.csv", "")]
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert html.count("<svg") >= 6 and "@media print" in html
     assert i18n.t("report.no_data", lang) not in html

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, Protocol
 
 from dashboard.domain import rules as c
-from dashboard.i18n import ZH, name, norm_lang, t
+from dashboard.i18n import has, name, norm_lang, t
 
 
 class Refusal(Protocol):
@@ -53,7 +53,7 @@ def message_key(code: str, params: Mapping[str, Any]) -> str:
     """The catalogue key of a refusal: "refusal.<code>", "refusal.<code>_<variant>", or for an illegal
     transition with a hint "refusal.illegal_transition_hint"."""
     variant = params.get("variant")
-    if code == "illegal_transition" and f"refusal.hint_{params.get('hint')}" in ZH:
+    if code == "illegal_transition" and has(f"refusal.hint_{params.get('hint')}"):
         variant = "hint"
     return f"refusal.{code}_{variant}" if variant else f"refusal.{code}"
 
@@ -67,7 +67,7 @@ def department_name(dep: Any, lang: str) -> str:
 def field_label(field: str, lang: str) -> str:
     """"经度" / "Longitude" for a request field; an unknown field shows its own name."""
     key = _FIELD_KEYS.get(field, f"refusal.field_{field}")
-    return t(key, lang) if key in ZH else str(field)
+    return t(key, lang) if has(key) else str(field)
 
 
 def _items(value: Any) -> list[Any]:
@@ -113,7 +113,7 @@ def refusal_text(refusal: Refusal | str, lang: str, params: Mapping[str, Any] | 
         code, reason = refusal.code, getattr(refusal, "reason", None)
         given = refusal.params if params is None else params
     key = message_key(code, given)
-    if key in ZH:
+    if has(key):
         try:
             return t(key, lang).format(**_display(given, lang))
         except (KeyError, IndexError, ValueError):
