@@ -1,13 +1,12 @@
-"""Reading the message catalogues: a language's gettext .mo file, or its .po compiled in memory with Babel.
+"""Reading the message catalogues with Babel: a language's gettext .mo file, or its .po compiled in memory.
 
-The .po files under locale/ are the source; `make venv` compiles them to .mo (build output, git-ignored). A .mo
-that is missing or older than its .po (a fresh checkout, an edited catalogue) is never read: the .po is compiled
-in memory instead, exactly as `pybabel compile` would, so nobody sees stale text.
+The .po files under locale/ are the source; `make venv` compiles them to .mo (build output, git-ignored), which is
+what a process reads. A .mo that is missing or older than its .po (a fresh checkout, an edited catalogue) is never
+read: the .po is compiled in memory instead, exactly as `pybabel compile` would, so nobody sees stale text.
 """
 
 from __future__ import annotations
 
-import gettext
 import io
 from pathlib import Path
 from typing import Final
@@ -37,7 +36,6 @@ def mo_is_current(lang: str, locale_dir: Path = LOCALE_DIR) -> bool:
 
 def compile_po(po: Path) -> bytes:
     """The .mo bytes of a .po, compiled in memory with Babel (fuzzy entries left out, as `pybabel compile` does)."""
-    # Babel is needed only on this path: a process that finds current .mo files never imports it.
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
@@ -49,12 +47,12 @@ def compile_po(po: Path) -> bytes:
 
 
 def read_mo(mo: bytes) -> dict[str, str]:
-    """The messages of compiled catalogue bytes, read with the standard library's gettext, by key."""
-    translations = gettext.GNUTranslations(io.BytesIO(mo))
-    # gettext lists a catalogue's messages nowhere publicly; _catalog is the dict GNUTranslations._parse fills
-    # (Django's translation layer reads it the same way). A plain dict keeps t() a single lookup.
-    catalog: dict[object, str] = translations._catalog  # type: ignore[attr-defined]
-    return {key: text for key, text in catalog.items() if isinstance(key, str) and key}
+    """The messages of compiled catalogue bytes, by key (Babel's reader: the standard library's gettext lists a
+    catalogue's messages nowhere publicly, and a plain dict keeps t() a single lookup)."""
+    from babel.messages import mofile
+
+    catalog = mofile.read_mo(io.BytesIO(mo))
+    return {m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and isinstance(m.string, str)}
 
 
 def load(lang: str, locale_dir: Path = LOCALE_DIR) -> dict[str, str]:
