@@ -18,8 +18,8 @@ from dashboard.domain import rules as c
 from dashboard.domain.events import Event, validate_event
 from dashboard.live import aggregates, keys
 from dashboard.store import dal
+from ops.tick_bench import xadd_telemetry
 from workers import tick as tick_mod
-from workers.benchmark import xadd_telemetry
 from workers.tick import run_tick
 
 LON, LAT = 116.4103, 39.9122  # Wangfujing

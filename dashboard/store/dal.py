@@ -830,3 +830,13 @@ def ticket_places_since(session: Session, since: datetime) -> list[tuple[Any, ..
         .where(HotlineTicket.received_at >= since)
     )
     return [tuple(r) for r in rows]
+
+
+# --- the command line (ops/): counts for `dongcheng db bootstrap` -----------------------------------------
+
+
+def registry_totals(session: Session) -> tuple[int, int]:
+    """(units, sensors) registered."""
+    units = int(session.scalar(select(func.count()).select_from(Unit)) or 0)
+    sensors = int(session.scalar(select(func.count()).select_from(Sensor)) or 0)
+    return units, sensors
