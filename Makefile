@@ -5,7 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Touched after a successful install: reinstall only when pyproject.toml is newer.
+# Every package and version the venv gets, with hashes, for the test and demo extras (pip-tools; `make lock`).
+LOCK := requirements.lock
+PIP_TOOLS := pip-tools>=7.4,<8
+# Touched after a successful install: reinstall only when the lock or pyproject.toml is newer.
 STAMP := $(VENV)/.installed-stamp
 
 # Browser tests (dash_duo) use Debian's Chromium and its ChromeDriver.
@@ -14,13 +17,14 @@ CHROMEDRIVER := /usr/bin/chromedriver
 BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test browsers lint bench clean distclean
+.PHONY: help venv lock run test browsers lint bench clean distclean
 
 help:
 	@echo "make run       set up .venv and start the whole system on http://127.0.0.1:$${PORT:-8050}"
 	@echo "make test      set up .venv (and Chromium for browser tests) and run the test suite"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     measure aggregate age and refresh latency under load"
+	@echo "make lock      re-resolve $(LOCK) after a change of pyproject.toml (UPGRADE=1: newest versions too)"
 	@echo "make clean     remove caches (keeps .venv and instance/); make distclean also removes .venv"
 
 # The message catalogues (dashboard/i18n/locale/<lang>/LC_MESSAGES/messages.po), compiled to gettext .mo files.
@@ -32,16 +36,25 @@ venv: $(STAMP) $(COMPILED_CATALOGUES)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[test]'
+# The locked packages first (hashes checked), then the project itself, editable, without resolving anything
+# again; setuptools comes from the lock too, so the build needs no index.
+$(STAMP): $(LOCK) pyproject.toml | $(PY)
+	$(PY) -m pip install -r $(LOCK)
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $@
 
 # Recompiled when its .po changes (the app compiles a missing or stale one in memory meanwhile).
 $(COMPILED_CATALOGUES): %.mo: %.po | $(STAMP)
 	$(VENV)/bin/pybabel -q compile -i $< -o $@
 
+# Keeps the pins that still fit pyproject.toml (UPGRADE=1 re-resolves everything to the newest versions).
+lock: | $(PY)
+	$(PY) -m pip install '$(PIP_TOOLS)'
+	$(VENV)/bin/pip-compile --quiet $(if $(UPGRADE),--upgrade) --extra test --extra demo --generate-hashes \
+	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+
 run: venv
-	$(PY) -m ops.runner
+	$(VENV)/bin/dongcheng run
 
 # Installs Chromium, ChromeDriver and CJK fonts when they are missing and we may (root with apt-get).
 browsers:
@@ -72,7 +85,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 bench: venv
-	$(PY) bench/run.py
+	$(VENV)/bin/dongcheng bench
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info bench/results

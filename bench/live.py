@@ -1,7 +1,7 @@
 """Part A: the whole system live at 1,000 events/s, started exactly as `make run` starts it.
 
-`python -m ops.runner` runs as a subprocess with its own INSTANCE_DIR, PORT, bundled Redis port,
-SQLite file, SIM_RATE=1000, DEMO_PASSWORD and INGEST_TOKEN. After /healthz answers 200 and a warm-up, for
+`dongcheng run` (`python -m ops.cli run`) runs as a subprocess with its own INSTANCE_DIR, PORT, bundled Redis
+port, SQLite file, SIM_RATE=1000, DEMO_PASSWORD and INGEST_TOKEN. After /healthz answers 200 and a warm-up, for
 N seconds the benchmark
 - samples the age of every aggregate every 200 ms (now - computed_at, read with read_heads);
 - counts the events the ingest accepted (INGEST_STATS "<source>:accepted" counters);
@@ -145,7 +145,7 @@ class LiveSystem:
         self.children: dict[str, dict[str, Any]] = {}
 
     def start(self) -> None:
-        """Start `python -m ops.runner` in its own session."""
+        """Start `dongcheng run` (`python -m ops.cli run`) in its own session."""
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "GUNICORN_CMD_ARGS")}
         env.update(
             INSTANCE_DIR=str(self.instance),
@@ -165,7 +165,7 @@ class LiveSystem:
             env["WEB_WORKERS"] = str(self.web_workers)
         with self.out_path.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ops.runner"],
+                [sys.executable, "-m", "ops.cli", "run"],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -262,10 +262,11 @@ class ScaleEnv:
 
     def __init__(self, tmp: Path) -> None:
         from dashboard.config import Config
-        from dashboard.live.connections import make_redis, start_bundled_redis
+        from dashboard.live.connections import make_redis
         from dashboard.store.engine import make_engine, session_factory
         from layouts.wall import client_strings
         from ops.bootstrap import bootstrap
+        from ops.redis_server import start_bundled_redis
 
         self.tmp = tmp
         self.redis_proc: subprocess.Popen[bytes] | None = None

@@ -1,14 +1,23 @@
-"""Configuration read from environment variables, with a test variant."""
+"""Every setting read from the environment, in one place: `Config` (the app and the workers) and `RunConfig`
+(the process runner of `dongcheng run`), with a test variant. Nothing else in the product reads os.environ.
+
+Tunable thresholds stored in SQL live in dashboard.services.tunables; fixed domain rules in
+dashboard.domain.rules.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
+
+# The bundled Redis prefers this port (not 6379, so it never collides with a system Redis).
+REDIS_PORT_DEFAULT = 6390
 
 
 def env_flag(value: str | None, default: bool) -> bool:
@@ -34,9 +43,20 @@ class Config:
     # Largest accepted ingest body; a batch of 1,000 events is about 300 kB.
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch_events: int = 5000
+    # SESSION_COOKIE_SECURE: session and CSRF cookies only over HTTPS. Off by default for http:// on the
+    # intranet, where a Secure cookie would not be kept.
+    session_cookie_secure: bool = False
+    # Push (dashboard/web/api/stream.py): streams per web process (each holds a thread; half of the default 8
+    # stay free for the Dash refreshes), the heartbeat comment's period, and a stream's lifetime.
+    sse_max_streams: int = 4
+    sse_heartbeat_s: float = 15.0
+    sse_max_lifetime_s: float = 600.0
+    # Log level of the RQ workers and the scheduler (`dongcheng worker|scheduler`): their per-job INFO lines,
+    # several a second, would drown everything else.
+    rq_log_level: str = "WARNING"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Build a config from environment variables (os.environ by default)."""
         e = os.environ if env is None else env
         base = cls()
@@ -50,6 +70,11 @@ class Config:
             ingest_token=e.get("INGEST_TOKEN") or base.ingest_token,
             demo_password=e.get("DEMO_PASSWORD") or None,
             simulator=env_flag(e.get("SIMULATOR"), True),
+            session_cookie_secure=env_flag(e.get("SESSION_COOKIE_SECURE"), False),
+            sse_max_streams=int(e.get("SSE_MAX_STREAMS") or base.sse_max_streams),
+            sse_heartbeat_s=float(e.get("SSE_HEARTBEAT_S") or base.sse_heartbeat_s),
+            sse_max_lifetime_s=float(e.get("SSE_MAX_LIFETIME_S") or base.sse_max_lifetime_s),
+            rq_log_level=(e.get("RQ_LOG_LEVEL") or base.rq_log_level).upper(),
         )
 
     @classmethod
@@ -63,4 +88,44 @@ class Config:
             demo_password="demo-pass",
             simulator=False,
             testing=True,
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What `dongcheng run` (ops/runner.py) reads from the environment besides Config."""
+
+    instance_dir: Path = field(default_factory=INSTANCE_DIR.resolve)
+    host: str = "127.0.0.1"
+    port: int = 8050
+    # The feeds' own server, so that a flood of sensor events never queues the screens' requests; 0: the port
+    # after `port`, or any free one when that is taken.
+    ingest_port: int = 0
+    redis_url: str | None = None  # None: run the bundled Redis
+    redis_port: int = REDIS_PORT_DEFAULT
+    rq_workers: int = 2
+    web_workers: int = 2
+    web_threads: int = 8
+    sim_rate: float = 50.0
+    sim_seed: int = 7
+    demo_password: str | None = None  # None: generate one for this run
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RunConfig:
+        """Read the runner's settings (os.environ by default)."""
+        e = os.environ if env is None else env
+        base = cls()
+        return cls(
+            instance_dir=Path(e["INSTANCE_DIR"]).resolve() if e.get("INSTANCE_DIR") else base.instance_dir,
+            host=e.get("HOST") or base.host,
+            port=int(e.get("PORT") or base.port),
+            ingest_port=int(e.get("INGEST_PORT") or base.ingest_port),
+            redis_url=e.get("REDIS_URL") or None,
+            redis_port=int(e.get("REDIS_PORT") or base.redis_port),
+            rq_workers=int(e.get("RQ_WORKERS") or base.rq_workers),
+            web_workers=int(e.get("WEB_WORKERS") or base.web_workers),
+            web_threads=int(e.get("WEB_THREADS") or base.web_threads),
+            sim_rate=float(e.get("SIM_RATE") or base.sim_rate),
+            sim_seed=int(e.get("SIM_SEED") or base.sim_seed),
+            demo_password=e.get("DEMO_PASSWORD") or None,
         )

@@ -1,17 +1,16 @@
-"""One command runs the whole command centre on one machine: Redis, RQ workers, the tick, the web and the simulator.
-
-    python -m ops.runner        (what `make run` does)
+"""`dongcheng run`: the whole command centre on one machine, supervised: Redis, RQ workers, the scheduler, the
+web, the feeds' server and the simulator.
 
 Every child runs in its own session, is restarted with backoff when it dies, and is stopped with its whole
 session on Ctrl-C or SIGTERM; Redis goes last. Child output goes to stdout with a name prefix and to
-instance/logs/<child>.log.
+instance/logs/<child>.log. The workers, the scheduler and the simulator are started through the same
+`dongcheng worker|scheduler|simulate` commands a deployment uses (ops/jobs.py, ops/simulate.py); the operating
+system's side (sessions, signals, logs) is ops/processes.py, the bundled Redis ops/redis_server.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
-import io
 import json
 import os
 import signal
@@ -22,18 +21,24 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from http.client import HTTPException
-from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from dashboard.config import INSTANCE_DIR, ROOT, Config
-from dashboard.live.keys import QUEUE_DEFAULT, QUEUE_TICK
+from dashboard.config import ROOT, Config, RunConfig
+from ops.processes import (
+    HAVE_PROC,
+    Console,
+    LogSink,
+    describe_exit,
+    dying_with_runner,
+    proc_start_time,
+    session_members,
+    signal_session,
+)
 
-# The bundled Redis prefers this port (not 6379, so it never collides with a system Redis).
-REDIS_PORT_DEFAULT = 6390
 # How long a child may take to stop after SIGTERM before its whole session gets SIGKILL.
 STOP_GRACE_S = 10.0
 # Restart delays double from 1 s up to this while a child keeps dying young.
@@ -44,139 +49,9 @@ STABLE_AFTER_S = 60.0
 WEB_READY_WARN_S = 60.0
 # Threads of the feeds' server (one process: the feeds' batches are short and mostly wait on Redis and SQL).
 INGEST_THREADS = 8
-# Log files are rotated (one backup kept) at this size: the system is meant to run for weeks.
-LOG_MAX_BYTES = 20 * 1024 * 1024
 POLL_S = 0.2
-NAME_WIDTH = 9
-
-_HAVE_PROC = Path("/proc/self/stat").exists()
-
-# Run before exec in each child: die with the runner even if the runner is SIGKILLed (Linux only).
-_DIE_WITH_RUNNER = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"  # 1 = PR_SET_PDEATHSIG
-    "os.getppid() == int(sys.argv[1]) or sys.exit('runner gone before start')\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
-)
-
-
-# --- the process table ----------------------------------------------------------------------------
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat from the state on (index 0 = field 3), or None when the process is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot (tells a process from a later one reusing its PID)."""
-    fields = _stat(pid)
-    return int(fields[19]) if fields else None
-
-
-def session_members(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session `sid`: a child, its workers, and anything they left behind."""
-    if not _HAVE_PROC:
-        try:
-            os.killpg(sid, 0)
-        except ProcessLookupError:
-            return []
-        return [sid]
-    members = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        fields = _stat(int(entry.name))
-        if fields and fields[0] != "Z" and int(fields[3]) == sid:
-            members.append(int(entry.name))
-    return members
-
-
-def signal_session(sid: int, sig: int) -> int:
-    """Send `sig` to every process of session `sid` (RQ puts its work horses in groups of their own)."""
-    if not _HAVE_PROC:
-        try:
-            os.killpg(sid, sig)
-        except ProcessLookupError:
-            return 0
-        return 1
-    sent = 0
-    for pid in session_members(sid):
-        try:
-            os.kill(pid, sig)
-            sent += 1
-        except ProcessLookupError:
-            continue  # it exited between the scan and the kill: nothing left to stop
-    return sent
-
-
-# --- output --------------------------------------------------------------------------------------
-
-
-class Console:
-    """Prefixed lines on stdout, one writer at a time."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        """Write to `stream` (stdout)."""
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._broken = False
-
-    def line(self, name: str, text: str) -> None:
-        """Print `text` as one line from `name`."""
-        stamp = time.strftime("%H:%M:%S")
-        with self._lock:
-            if self._broken:
-                return
-            try:
-                self._stream.write(f"{stamp} {name:<{NAME_WIDTH}}| {text}\n")
-                self._stream.flush()
-            except BrokenPipeError:
-                # stdout was closed (e.g. piped into `head`): keep running, the log files still have everything.
-                self._broken = True
-
-
-class LogSink:
-    """Lines of one child: to instance/logs/<name>.log (rotated) and, prefixed, to the console."""
-
-    def __init__(self, name: str, path: Path, console: Console) -> None:
-        """Append to `path`, echo to `console`."""
-        self.name = name
-        self.path = path
-        self.console = console
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("a", encoding="utf-8")
-
-    def write(self, text: str) -> None:
-        """Record one line."""
-        with self._lock:
-            self._fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-            self._fh.flush()
-            if self._fh.tell() > LOG_MAX_BYTES:
-                self._fh.close()
-                self.path.replace(self.path.with_suffix(".log.1"))
-                self._fh = self.path.open("a", encoding="utf-8")
-        self.console.line(self.name, text)
-
-    def pump(self, stream: IO[bytes]) -> None:
-        """Copy a child's output until it closes (run in a thread per child)."""
-        with stream:
-            for raw in stream:
-                self.write(raw.decode("utf-8", errors="replace").rstrip())
-
-    def close(self) -> None:
-        """Close the file."""
-        with self._lock:
-            self._fh.close()
-
-
-# --- children ------------------------------------------------------------------------------------
+# The WSGI application every gunicorn serves (importable from an installed package, not only from a checkout).
+WSGI_APP = "ops.wsgi:server"
 
 
 @dataclass
@@ -194,44 +69,6 @@ class Child:
     restarts: int = 0
     pump: threading.Thread | None = None
     sink: LogSink | None = None
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the runner reads from the environment besides Config."""
-
-    instance_dir: Path
-    host: str
-    port: int
-    ingest_port: int
-    redis_url: str | None
-    redis_port: int
-    rq_workers: int
-    web_workers: int
-    web_threads: int
-    sim_rate: float
-    sim_seed: int
-    rq_log_level: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read the runner's settings."""
-        return cls(
-            instance_dir=INSTANCE_DIR.resolve(),
-            host=env.get("HOST") or "127.0.0.1",
-            port=int(env.get("PORT") or 8050),
-            # The feeds' own server, so that a flood of sensor events never queues the screens' requests; 0: the
-            # port after PORT, or any free one when that is taken.
-            ingest_port=int(env.get("INGEST_PORT") or 0),
-            redis_url=env.get("REDIS_URL") or None,
-            redis_port=int(env.get("REDIS_PORT") or REDIS_PORT_DEFAULT),
-            rq_workers=int(env.get("RQ_WORKERS") or 2),
-            web_workers=int(env.get("WEB_WORKERS") or 2),
-            web_threads=int(env.get("WEB_THREADS") or 8),
-            sim_rate=float(env.get("SIM_RATE") or 50),
-            sim_seed=int(env.get("SIM_SEED") or 7),
-            rq_log_level=(env.get("RQ_LOG_LEVEL") or "WARNING").upper(),
-        )
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -262,20 +99,15 @@ def _gunicorn_version() -> tuple[int, ...]:
     return tuple(int(p) for p in str(gunicorn.__version__).split(".")[:2] if p.isdigit())
 
 
-def describe_exit(code: int) -> str:
-    """'exited with code 3' or 'was killed by SIGKILL'."""
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
+def dongcheng(*args: str) -> list[str]:
+    """The argv of a `dongcheng` subcommand run by this interpreter (the console script may not be on PATH)."""
+    return [sys.executable, "-m", "ops.cli", *args]
 
 
 class Runner:
     """Starts, supervises and stops every process of the command centre."""
 
-    def __init__(self, settings: Settings, stdout: IO[str] | None = None) -> None:
+    def __init__(self, settings: RunConfig, stdout: IO[str] | None = None) -> None:
         """Prepare; nothing starts before run()."""
         self.s = settings
         self.console = Console(stdout or sys.stdout)
@@ -364,13 +196,14 @@ class Runner:
 
     def _resolve_env(self, demo_password: str) -> dict[str, str]:
         """The environment every child gets: same Redis, database, secrets and password everywhere."""
-        from ops.bootstrap import apply_instance_secrets
+        from ops.instance import apply_instance_secrets
 
+        # The children read their settings from the environment like any deployment: pass ours on, completed.
         env = dict(os.environ)
         apply_instance_secrets(env, self.s.instance_dir)
         env.update(
             REDIS_URL=self.redis_url,
-            DATABASE_URL=env.get("DATABASE_URL") or Config().database_url,
+            DATABASE_URL=Config.from_env(env).database_url,
             DEMO_PASSWORD=demo_password,
             PORT=str(self.s.port),
             INSTANCE_DIR=str(self.s.instance_dir),
@@ -385,11 +218,8 @@ class Runner:
         """A spawner for a child with its own session, output piped to its log."""
 
         def spawn() -> subprocess.Popen[bytes]:
-            full = argv
-            if sys.platform.startswith("linux"):
-                full = [sys.executable, "-c", _DIE_WITH_RUNNER, str(os.getpid()), *argv]
             return subprocess.Popen(
-                full,
+                dying_with_runner(argv),
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -404,9 +234,8 @@ class Runner:
 
     def _build_children(self, config: Config) -> None:
         """Define the children in start order."""
-        py = sys.executable
         if self.redis_port is not None:
-            from dashboard.live.connections import start_bundled_redis
+            from ops.redis_server import start_bundled_redis
 
             redis_dir, redis_port = self.s.instance_dir / "redis", self.redis_port
 
@@ -414,16 +243,10 @@ class Runner:
                 return start_bundled_redis(redis_dir, redis_port)[0]
 
             self.children.append(Child("redis", spawn_redis, stage=3))
-        rq_level = self.s.rq_log_level
+        # Workers and scheduler as a deployment starts them (ops/jobs.py); REDIS_URL is in their environment.
         for i in range(1, self.s.rq_workers + 1):
-            argv = [py, "-m", "rq.cli", "worker", QUEUE_TICK, QUEUE_DEFAULT, "--url", self.redis_url]
-            # In-process jobs: forking per one-second tick re-imports and reconnects (~280 ms vs ~20 ms).
-            argv += ["--worker-class", "rq.worker.SimpleWorker", "--logging_level", rq_level]
-            self.children.append(Child(f"worker-{i}", self._popen(argv), stage=2))
-        # The demo's scheduler also moves the simulated units (the product's cron file never imports the simulator).
-        cron_file = "simulator/cron.py" if config.simulator else "workers/cron.py"
-        cron = [py, "-m", "rq.cli", "cron", cron_file, "--url", self.redis_url, "-l", rq_level.lower()]
-        self.children.append(Child("cron", self._popen(cron), stage=2))
+            self.children.append(Child(f"worker-{i}", self._popen(dongcheng("worker")), stage=2))
+        self.children.append(Child("cron", self._popen(dongcheng("scheduler")), stage=2))
         self.children.append(Child("web", self._popen(self._gunicorn(self.s.port, self.s.web_workers,
                                                                       self.s.web_threads)), stage=2))
         # The same application on its own port and process for the sensor and 12345 feeds (POST /api/v1/events):
@@ -433,19 +256,15 @@ class Runner:
                                    stage=2))
         if config.simulator:
             # The token reaches the simulator through INGEST_TOKEN in its environment, not argv (visible in ps).
-            sim = [
-                py, "-m", "simulator",
-                "--url", self.ingest_base,
-                "--rate", f"{self.s.sim_rate:g}",
-                "--seed", str(self.s.sim_seed),
-            ]  # fmt: skip
+            sim = dongcheng("simulate", "--url", self.ingest_base, "--rate", f"{self.s.sim_rate:g}",
+                            "--seed", str(self.s.sim_seed))
             self.children.append(Child("simulator", self._popen(sim), stage=1,
                                        gate=lambda: self.web_ready and self.ingest_ready))
 
     def _gunicorn(self, port: int, workers: int, threads: int) -> list[str]:
         """The argv of a gunicorn serving the application on `port`."""
         argv = [
-            sys.executable, "-m", "gunicorn", "app:server",
+            sys.executable, "-m", "gunicorn", WSGI_APP,
             "--worker-class", "gthread",
             "--workers", str(workers),
             "--threads", str(threads),
@@ -480,7 +299,7 @@ class Runner:
             proc = child.spawn()
         except (OSError, RuntimeError) as exc:
             self.log(f"{child.name} failed to start: {exc}")
-            self._schedule_restart(child, uptime=0.0)
+            self.schedule_restart(child, uptime=0.0)
             return
         child.proc, child.started_at = proc, time.monotonic()
         if proc.stdout is not None:
@@ -492,7 +311,7 @@ class Runner:
         self.log(f"{what} {child.name} (pid {proc.pid})")
         self._write_pids()
 
-    def _schedule_restart(self, child: Child, uptime: float) -> float:
+    def schedule_restart(self, child: Child, uptime: float) -> float:
         """Set when `child` starts again: 1 s, doubling while it keeps dying young, at most BACKOFF_MAX_S."""
         child.quick_deaths = 0 if uptime >= STABLE_AFTER_S else child.quick_deaths + 1
         delay = min(2.0 ** max(child.quick_deaths - 1, 0), BACKOFF_MAX_S)
@@ -510,7 +329,7 @@ class Runner:
             # A worker killed mid-job leaves its work horse (own group, same session): stop it too.
             leftovers = signal_session(pid, signal.SIGKILL)
             child.proc = None
-            delay = self._schedule_restart(child, uptime)
+            delay = self.schedule_restart(child, uptime)
             extra = f"; killed {leftovers} leftover process(es)" if leftovers else ""
             self.log(
                 f"{child.name} (pid {pid}) {describe_exit(code)} after {uptime:.0f} s{extra}; "
@@ -543,7 +362,7 @@ class Runner:
     def _write_pids(self) -> None:
         """Record the runner and its children in instance/pids.json (for tests and for leftover clean-up)."""
         children = {
-            c.name: {"pid": c.proc.pid, "start": proc_start_time(c.proc.pid) if _HAVE_PROC else None}
+            c.name: {"pid": c.proc.pid, "start": proc_start_time(c.proc.pid) if HAVE_PROC else None}
             for c in self.children
             if c.proc is not None
         }
@@ -564,7 +383,7 @@ class Runner:
         """Tell the duty engineer where to go, how to log in and where the logs are."""
         from ops.bootstrap import DEMO_USERS
 
-        generated = not os.environ.get("DEMO_PASSWORD")
+        generated = self.s.demo_password is None
         accounts = " · ".join(f"{u} ({zh})" for u, _, zh in DEMO_USERS)
         redis_note = "bundled, data in instance/redis/" if self.redis_port is not None else "from REDIS_URL"
         sim = [c for c in self.children if c.name == "simulator"]
@@ -646,13 +465,13 @@ class Runner:
             for sink in self._sinks.values():
                 sink.close()
 
-    def _ingest_port(self) -> int | None:
+    def choose_ingest_port(self) -> int | None:
         """The feeds' server's port: INGEST_PORT, else the port after PORT, else any free one; None (said why)
         when INGEST_PORT is set but taken."""
         if self.s.ingest_port == 0:
             port = self.s.port + 1
             if not port_is_free(self.s.host, port):
-                from dashboard.live.connections import free_port
+                from ops.redis_server import free_port
 
                 port = free_port()
                 self.log(f"port {self.s.port + 1} is in use: the feeds' server takes port {port}")
@@ -671,7 +490,7 @@ class Runner:
         if not port_is_free(self.s.host, self.s.port):
             self.log(f"port {self.s.port} on {self.s.host} is in use: stop what uses it or set PORT")
             return 1
-        ingest_port = self._ingest_port()
+        ingest_port = self.choose_ingest_port()
         if ingest_port is None:
             return 1
         self.s = replace(self.s, ingest_port=ingest_port)
@@ -680,13 +499,13 @@ class Runner:
         else:
             port = self.s.redis_port
             if not port_is_free("127.0.0.1", port):
-                from dashboard.live.connections import free_port
+                from ops.redis_server import free_port
 
                 port = free_port()
                 self.log(f"port {self.s.redis_port} is in use: the bundled Redis takes port {port}")
             self.redis_port = port
             self.redis_url = f"redis://127.0.0.1:{port}/0"
-        demo_password = os.environ.get("DEMO_PASSWORD") or generate_password()
+        demo_password = self.s.demo_password or generate_password()
         self.env = self._resolve_env(demo_password)
         config = Config.from_env(self.env)
         self._build_children(config)
@@ -726,22 +545,16 @@ class Runner:
             self.log("all processes stopped")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point."""
-    parser = argparse.ArgumentParser(
-        prog="python -m ops.runner",
-        description="Run the whole command centre on this machine: bundled Redis (unless REDIS_URL), "
-        "SQLite (unless DATABASE_URL), demo data, RQ workers, the tick, the web server and the simulator "
-        "(unless SIMULATOR=off). Settings come from the environment: PORT, HOST, REDIS_URL, DATABASE_URL, "
-        "SECRET_KEY, INGEST_TOKEN, DEMO_PASSWORD, SIMULATOR, SIM_RATE, SIM_SEED, RQ_WORKERS, WEB_WORKERS, "
-        "WEB_THREADS, REDIS_PORT, RQ_LOG_LEVEL, INSTANCE_DIR.",
-    )
-    parser.parse_args(argv)
+def run() -> int:
+    """`dongcheng run`: supervise the whole system with the environment's settings until a signal."""
+    import io
+
     if isinstance(sys.stdout, io.TextIOWrapper):
         # The banner is Chinese: never die of a terminal that cannot show it.
         sys.stdout.reconfigure(errors="replace")
-    return Runner(Settings.from_env(os.environ)).run()
+    return Runner(RunConfig.from_env()).run()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def run_command(_args: Any) -> int:
+    """`dongcheng run` (ops/cli.py)."""
+    return run()

@@ -18,10 +18,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.config import Config
-from dashboard.live.connections import make_redis, start_bundled_redis
+from dashboard.live.connections import make_redis
 from dashboard.store.engine import make_engine, session_factory
 from dashboard.store.models import Base
 from dashboard.store.schema import init_db
+from ops.redis_server import start_bundled_redis
 
 # Tests use their own logical database so they never touch a running system's data (0 by default); the number
 # follows the process id so that two test runs on one machine (several developers, CI) rarely share one.

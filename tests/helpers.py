@@ -90,6 +90,6 @@ def log_in_browser(browser: Any, base_url: str, username: str, password: str = P
 def start_dash(dash_duo: Any, dash_app: Any) -> None:
     """Serve `dash_app` for a browser test on a free port (dash's own counter starts at the same port in every run,
     so two suites on one machine would collide), without opening a page yet."""
-    from dashboard.live.connections import free_port
+    from ops.redis_server import free_port
 
     dash_duo.start_server(dash_app, navigate=False, port=free_port())

@@ -687,7 +687,8 @@ def test_queue_and_worker_health_come_from_rqs_registries(app: Any) -> None:
 
 
 def test_health_says_so_when_redis_is_down() -> None:
-    from dashboard.live.connections import free_port, make_redis
+    from dashboard.live.connections import make_redis
+    from ops.redis_server import free_port
 
     down = health.system(make_redis(f"redis://127.0.0.1:{free_port()}/0"), time.time())
     assert down["ok"] is False and down["error"]

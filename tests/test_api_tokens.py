@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard import store
 from dashboard.store.models import ApiToken, AuditLog, User, utcnow
 from dashboard.web.extensions import db_sessions
-from ops.tokens import main as tokens_cli
+from ops.cli import main as dongcheng
 from tests.helpers import login, seed_users
 
 
@@ -99,8 +99,10 @@ def test_the_last_use_is_recorded_at_most_once_a_minute(seeded: sessionmaker[Ses
 
 
 def test_the_cli_creates_lists_and_revokes_tokens(seeded: sessionmaker[Session], db_url: str,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert tokens_cli(["create", "dispatch", "gis-sync"], database_url=db_url) == 0
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert dongcheng(["tokens", "create", "dispatch", "gis-sync"]) == 0
     out = capsys.readouterr().out
     plaintext = out.strip().splitlines()[-1]
     assert plaintext.startswith(store.users.API_TOKEN_PREFIX)
@@ -108,12 +110,12 @@ def test_the_cli_creates_lists_and_revokes_tokens(seeded: sessionmaker[Session],
         user = store.users.user_for_token(s, plaintext)
         assert user is not None and user.username == "dispatch"
         token_id = store.users.list_api_tokens(s)[0].id
-    assert tokens_cli(["list", "dispatch"], database_url=db_url) == 0
+    assert dongcheng(["tokens", "list", "dispatch"]) == 0
     listing = capsys.readouterr().out
     assert "gis-sync" in listing and "active" in listing and plaintext not in listing
-    assert tokens_cli(["revoke", str(token_id)], database_url=db_url) == 0
-    assert tokens_cli(["revoke", str(token_id)], database_url=db_url) == 1
-    assert tokens_cli(["create", "nobody", "x"], database_url=db_url) == 1
+    assert dongcheng(["tokens", "revoke", str(token_id)]) == 0
+    assert dongcheng(["tokens", "revoke", str(token_id)]) == 1
+    assert dongcheng(["tokens", "create", "nobody", "x"]) == 1
     with seeded() as s:
         assert store.users.user_for_token(s, plaintext) is None
 

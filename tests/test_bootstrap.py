@@ -16,7 +16,8 @@ from dashboard import store
 from dashboard.config import Config
 from dashboard.domain.rules import ROLES
 from dashboard.store.models import AuditLog, Sensor, Unit, User
-from ops.bootstrap import DEMO_USERS, apply_instance_secrets, bootstrap, generate_password, load_or_create_secrets
+from ops.bootstrap import DEMO_USERS, bootstrap, generate_password
+from ops.instance import apply_instance_secrets, load_or_create_secrets
 
 # Bootstrap never touches Redis; the URL only fills the config.
 UNUSED_REDIS = "redis://127.0.0.1:1/0"

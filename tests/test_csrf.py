@@ -131,13 +131,17 @@ def test_the_login_form_keeps_its_own_token_and_the_ingest_its_own(client: Any) 
 
 
 def test_cookies_are_secure_when_the_flag_is_set(config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from dashboard.config import Config
     from dashboard.store.schema import init_db
     from dashboard.web import create_app
     from dashboard.web.extensions import db_sessions
     from tests.helpers import seed_users
 
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
-    server = create_app(config)
+    # The test config ignores the environment: take the flag as the app's own Config.from_env() reads it.
+    server = create_app(replace(config, session_cookie_secure=Config.from_env().session_cookie_secure))
     with server.app_context():
         init_db(db_sessions().kw["bind"])
         seed_users(db_sessions())

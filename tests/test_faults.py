@@ -16,10 +16,10 @@ from callbacks.refresh import read_and_refresh
 from dashboard.config import Config
 from dashboard.domain import rules as c
 from dashboard.live.aggregates import read_aggregates
-from dashboard.live.connections import free_port, start_bundled_redis
 from dashboard.store.schema import init_db
 from dashboard.web import create_app
 from dashboard.web.extensions import db_sessions
+from ops.redis_server import free_port, start_bundled_redis
 from tests.helpers import incident, login, reading, seed_users
 from workers.tick import run_tick
 

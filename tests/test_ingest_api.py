@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from dashboard import store
 from dashboard.config import Config
 from dashboard.live import keys
-from dashboard.live.connections import free_port
 from dashboard.store.models import HotlineTicket, Incident
 from dashboard.web.extensions import db_sessions
+from ops.redis_server import free_port
 from tests.helpers import incident, reading, ticket
 
 AUTH = {"Authorization": "Bearer test-token"}

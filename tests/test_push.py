@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 from dashboard.config import Config
 from dashboard.live import keys
 from dashboard.live.aggregates import write_aggregates
-from dashboard.live.connections import free_port, make_redis, start_bundled_redis
+from dashboard.live.connections import make_redis
 from dashboard.web.api.stream import (
     CFG_HEARTBEAT_S,
     CFG_MAX_LIFETIME_S,
@@ -36,6 +36,7 @@ from dashboard.web.api.stream import (
     client_name,
     push_state,
 )
+from ops.redis_server import free_port, start_bundled_redis
 from tests.conftest import TEST_REDIS_DB as DB
 from tests.helpers import login
 

@@ -1,4 +1,5 @@
-"""The real runner as a subprocess: it starts everything, restarts a killed worker, and stops every process."""
+"""The real runner as a subprocess (`dongcheng run`): it starts everything, restarts a killed worker, and stops every
+process."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from dashboard.config import ROOT
-from dashboard.live.connections import free_port
+from ops.redis_server import free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the Linux process table")
 
@@ -120,7 +121,7 @@ class RunnerProc:
 
 @pytest.fixture
 def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
-    """Start `python -m ops.runner` in its own session on free ports under tmp_path."""
+    """Start `dongcheng run` (as `python -m ops.cli run`) in its own session on free ports under tmp_path."""
     started: list[RunnerProc] = []
 
     def start(**extra: str) -> RunnerProc:
@@ -143,7 +144,7 @@ def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
         out_path = tmp_path / "runner.out"
         with out_path.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "ops.runner"],
+                [sys.executable, "-m", "ops.cli", "run"],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -258,19 +259,20 @@ def test_killed_worker_is_restarted(start_runner: Callable[..., RunnerProc]) -> 
 
 def test_restart_delay_doubles_and_resets_after_a_stable_run() -> None:
     """1, 2, 4 … 30 s while a child keeps dying young; 1 s again after it ran a while."""
-    from ops.runner import BACKOFF_MAX_S, STABLE_AFTER_S, Child, Runner, Settings
+    from dashboard.config import RunConfig
+    from ops.runner import BACKOFF_MAX_S, STABLE_AFTER_S, Child, Runner
 
-    runner = Runner(Settings.from_env({}))
+    runner = Runner(RunConfig.from_env({}))
     child = Child("worker-1", spawn=lambda: pytest.fail("not started here"), stage=2)
-    delays = [runner._schedule_restart(child, uptime=1.0) for _ in range(7)]
+    delays = [runner.schedule_restart(child, uptime=1.0) for _ in range(7)]
     assert delays == [1, 2, 4, 8, 16, BACKOFF_MAX_S, BACKOFF_MAX_S]
-    assert runner._schedule_restart(child, uptime=STABLE_AFTER_S + 1) == 1
+    assert runner.schedule_restart(child, uptime=STABLE_AFTER_S + 1) == 1
     assert child.restarts == 8
 
 
 def test_signal_session_reaches_processes_in_groups_of_their_own() -> None:
     """Like an RQ work horse (setpgrp), a grandchild in its own group is still stopped with its session."""
-    from ops.runner import session_members, signal_session
+    from ops.processes import session_members, signal_session
 
     script = (
         "import os, subprocess, sys, time\n"
@@ -300,7 +302,7 @@ def test_urls_are_printed_without_passwords() -> None:
 
 def test_exit_descriptions() -> None:
     """Exit codes and signals are told apart in the log."""
-    from ops.runner import describe_exit
+    from ops.processes import describe_exit
 
     assert describe_exit(3) == "exited with code 3"
     assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
@@ -309,13 +311,14 @@ def test_exit_descriptions() -> None:
 def test_the_feeds_server_takes_the_port_after_port_or_a_free_one_and_refuses_a_taken_ingest_port(
     tmp_path: Path,
 ) -> None:
-    from ops.runner import Runner, Settings
+    from dashboard.config import RunConfig
+    from ops.runner import Runner
 
     port = free_port()
     out = io.StringIO()
 
     def runner(**env: str) -> Runner:
-        settings = dataclasses.replace(Settings.from_env({"PORT": str(port), **env}), instance_dir=tmp_path)
+        settings = dataclasses.replace(RunConfig.from_env({"PORT": str(port), **env}), instance_dir=tmp_path)
         return Runner(settings, stdout=out)
 
     with socket.socket() as other:
@@ -325,11 +328,11 @@ def test_the_feeds_server_takes_the_port_after_port_or_a_free_one_and_refuses_a_
         except OSError:
             pytest.skip("the port after a free port is taken already")
         other.listen()
-        chosen = runner()._ingest_port()
+        chosen = runner().choose_ingest_port()
         assert chosen is not None and chosen not in (port, port + 1)
         assert f"port {port + 1} is in use: the feeds' server takes port {chosen}" in out.getvalue()
         # Chosen explicitly and taken: the runner refuses to start and says what to do.
-        assert runner(INGEST_PORT=str(port + 1))._ingest_port() is None
+        assert runner(INGEST_PORT=str(port + 1)).choose_ingest_port() is None
         assert "set INGEST_PORT" in out.getvalue()
-        assert runner(INGEST_PORT=str(port))._ingest_port() is None  # never the screens' own port
-    assert runner()._ingest_port() == port + 1
+        assert runner(INGEST_PORT=str(port)).choose_ingest_port() is None  # never the screens' own port
+    assert runner().choose_ingest_port() == port + 1

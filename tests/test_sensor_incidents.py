@@ -25,9 +25,9 @@ from dashboard.services import incidents as svc
 from dashboard.services.base import IDEMPOTENCY_KEY_MAX, Actor
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, Incident
+from ops.tick_bench import xadd_telemetry
 from tests.test_tick import event
 from workers import sensor_incidents as si
-from workers.benchmark import xadd_telemetry
 from workers.sensors import fold_reading
 from workers.telemetry import new_state
 from workers.tick import run_tick

@@ -18,8 +18,8 @@ from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event, validate_event
 from dashboard.live import aggregates, keys
+from ops.tick_bench import xadd_telemetry
 from workers import tick as tick_mod
-from workers.benchmark import xadd_telemetry
 from workers.tick import run_tick
 
 LON, LAT = 116.4103, 39.9122  # Wangfujing
@@ -364,9 +364,9 @@ def test_todays_incidents_are_those_reported_today_not_those_stored_today(sessio
     stored_at = datetime.fromtimestamp(midnight + 5, UTC)
     with sessions() as s:
         s.add(store.incidents.incident_from_event({**base, "event_id": "e1", "category": "fire", "ts": midnight - 60},  # type: ignore[typeddict-item]
-                                                  stored_at))
+                                      stored_at))
         s.add(store.incidents.incident_from_event({**base, "event_id": "e2", "category": "medical", "ts": midnight + 1},  # type: ignore[typeddict-item]
-                                                  stored_at))
+                                      stored_at))
         s.commit()
         counts = store.incidents.incident_counts(s, datetime.fromtimestamp(midnight, UTC), stored_at)
     assert counts["today_by_category"] == {"medical": 1}

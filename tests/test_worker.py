@@ -16,8 +16,8 @@ from dashboard import store
 from dashboard.domain import rules as c
 from dashboard.live import aggregates, keys
 from dashboard.store.engine import session_factory
+from ops.tick_bench import make_registry, make_telemetry, xadd_telemetry
 from workers import tick as tick_mod
-from workers.benchmark import make_registry, make_telemetry, xadd_telemetry
 from workers.clients import job_clients
 from workers.telemetry import STATE_VERSION
 

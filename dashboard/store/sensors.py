@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard.store.models import (
@@ -29,3 +29,8 @@ def sensor_registry(session: Session) -> list[dict[str, Any]]:
     """Every registered sensor as plain dicts (id, type, lon, lat, subdistrict)."""
     rows = session.execute(select(Sensor.id, Sensor.type, Sensor.lon, Sensor.lat, Sensor.subdistrict))
     return [dict(r._mapping) for r in rows]
+
+
+def count_sensors(session: Session) -> int:
+    """How many sensors are registered."""
+    return int(session.scalar(select(func.count()).select_from(Sensor)) or 0)

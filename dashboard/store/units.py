@@ -152,3 +152,8 @@ def free_units(session: Session, kinds: Iterable[str]) -> list[Unit]:
             Unit.status.in_(c.UNIT_DISPATCHABLE_STATUSES), Unit.incident_id.is_(None), Unit.kind.in_(list(kinds))
         )
     ))
+
+
+def count_units(session: Session) -> int:
+    """How many units are registered."""
+    return int(session.scalar(select(func.count()).select_from(Unit)) or 0)

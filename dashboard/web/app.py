@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from dashboard.config import INSTANCE_DIR, ROOT, Config, env_flag
+from dashboard.config import INSTANCE_DIR, ROOT, Config
 
 __all__ = ["create_app"]
 
@@ -57,7 +56,7 @@ def create_app(config: Config | None = None) -> Any:
     server = Flask(__name__, instance_path=str(INSTANCE_DIR))
     # SESSION_COOKIE_SECURE=1 when the app is served over HTTPS: the session and CSRF cookies are then never sent
     # over plain HTTP. Off by default for http:// on the intranet, where a Secure cookie would not be kept.
-    secure_cookies = env_flag(os.environ.get("SESSION_COOKIE_SECURE"), False)
+    secure_cookies = config.session_cookie_secure
     server.config.update(
         SECRET_KEY=config.secret_key,
         TESTING=config.testing,
@@ -77,7 +76,7 @@ def create_app(config: Config | None = None) -> Any:
     server.register_blueprint(api_cases.bp)  # /api/v1/cases: cases of linked tickets (热线+网格)
     from dashboard.web import report as report_api
     server.register_blueprint(report_api.bp)  # GET /report, /report.csv: the daily report
-    init_push(server)  # GET /api/v1/stream: Server-Sent Events from Redis pub/sub
+    init_push(server, config)  # GET /api/v1/stream: Server-Sent Events from Redis pub/sub
 
     dash_app = dash.Dash(
         __name__,

@@ -20,8 +20,8 @@ reconnects at once.
 Each open stream holds one web-server thread (gunicorn gthread: 2 workers × 8 threads by default), so a process
 serves at most SSE_MAX_STREAMS streams (default 4: half its threads stay free for the Dash refreshes); beyond
 that, and whenever Redis cannot be reached, the answer is 503 with Retry-After, and the browser keeps polling
-once a second (assets/push.js retries the stream with back-off). The limits are Flask config keys, taken from
-the environment variables of the same name when set (SSE_MAX_STREAMS, SSE_HEARTBEAT_S, SSE_MAX_LIFETIME_S).
+once a second (assets/push.js retries the stream with back-off). The limits are Flask config keys, filled from
+Config (the environment variables of the same name: SSE_MAX_STREAMS, SSE_HEARTBEAT_S, SSE_MAX_LIFETIME_S).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from typing import Any, Final, cast
 import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
+from dashboard.config import Config
 from dashboard.live import keys
 from dashboard.live.connections import make_blocking_redis
 from dashboard.web.extensions import current_config
@@ -49,9 +50,6 @@ bp = Blueprint("push", __name__)
 PUSH: Final = "dc_push"  # app.extensions key of the per-app PushState
 STREAM_PATH: Final = "/api/v1/stream"
 
-DEFAULT_MAX_STREAMS: Final = 4
-DEFAULT_HEARTBEAT_S: Final = 15.0
-DEFAULT_MAX_LIFETIME_S: Final = 600.0
 DEFAULT_COALESCE_S: Final = 0.1
 DEFAULT_SUBSCRIBE_TIMEOUT_S: Final = 2.0
 RETRY_MS: Final = 2000  # EventSource's own reconnect delay, sent as `retry:`
@@ -142,13 +140,12 @@ def client_name(pid: int | None = None) -> str:
     return f"{CLIENT_NAME_PREFIX}-{os.getpid() if pid is None else pid}"
 
 
-def init_push(app: Flask) -> None:
-    """Attach the push state and the limits to the app and register the stream route."""
+def init_push(app: Flask, config: Config) -> None:
+    """Attach the push state and the limits (from `config`) to the app and register the stream route."""
     app.extensions[PUSH] = PushState()
-    env = os.environ
-    app.config.setdefault(CFG_MAX_STREAMS, int(env.get(CFG_MAX_STREAMS) or DEFAULT_MAX_STREAMS))
-    app.config.setdefault(CFG_HEARTBEAT_S, float(env.get(CFG_HEARTBEAT_S) or DEFAULT_HEARTBEAT_S))
-    app.config.setdefault(CFG_MAX_LIFETIME_S, float(env.get(CFG_MAX_LIFETIME_S) or DEFAULT_MAX_LIFETIME_S))
+    app.config.setdefault(CFG_MAX_STREAMS, config.sse_max_streams)
+    app.config.setdefault(CFG_HEARTBEAT_S, config.sse_heartbeat_s)
+    app.config.setdefault(CFG_MAX_LIFETIME_S, config.sse_max_lifetime_s)
     app.config.setdefault(CFG_COALESCE_S, DEFAULT_COALESCE_S)
     app.config.setdefault(CFG_SUBSCRIBE_TIMEOUT_S, DEFAULT_SUBSCRIBE_TIMEOUT_S)
     app.register_blueprint(bp)

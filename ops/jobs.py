@@ -1,0 +1,89 @@
+"""`dongcheng worker`, `dongcheng scheduler` and `dongcheng tick`: the RQ processes, started the same way by the
+runner and by a deployment, and one tick by hand.
+
+SimpleWorker runs the tick inside the long-lived worker process, so the Redis client, the SQL engine and the
+imported modules are reused every second (about 10–30 ms a tick); RQ's default forking Worker re-imports and
+reconnects in a fresh child for every job (about 300 ms a tick here). Run exactly one scheduler per deployment.
+The Redis URL reaches rq through RQ_REDIS_URL (from REDIS_URL), never argv, where `ps` would show its password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+
+from dashboard.config import Config
+from dashboard.live.keys import QUEUE_DEFAULT, QUEUE_TICK
+
+# The product's cron configuration, and the demo's (the product's jobs plus the simulated units' movement).
+PRODUCT_CRON = "workers.cron"
+DEMO_CRON = "simulator.cron"
+
+
+def worker_argv(config: Config, extra: Sequence[str] = ()) -> list[str]:
+    """The `rq worker` command of one of the product's workers: SimpleWorker on the tick and default queues."""
+    return [
+        sys.executable, "-m", "rq.cli", "worker", QUEUE_TICK, QUEUE_DEFAULT,
+        "--worker-class", "rq.worker.SimpleWorker",
+        "--logging_level", config.rq_log_level,
+        *extra,
+    ]  # fmt: skip
+
+
+def cron_config(config: Config) -> str:
+    """The module `rq cron` loads: the demo's (the product's jobs and the simulated units' movement) when the
+    simulator is on, else the product's."""
+    return DEMO_CRON if config.simulator else PRODUCT_CRON
+
+
+def scheduler_argv(config: Config, extra: Sequence[str] = ()) -> list[str]:
+    """The `rq cron` command of the deployment's one scheduler."""
+    return [sys.executable, "-m", "rq.cli", "cron", cron_config(config), "-l", config.rq_log_level, *extra]
+
+
+def _exec(argv: list[str], config: Config, dry_run: bool) -> int:
+    """Replace this process by `argv` with RQ_REDIS_URL set (or print it); returns only for a dry run."""
+    if dry_run:
+        print(shlex.join(argv))
+        return 0
+    env = dict(os.environ, RQ_REDIS_URL=config.redis_url)
+    sys.stdout.flush()
+    os.execve(argv[0], argv, env)
+    return 1  # not reached: execve replaces the process or raises
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """`dongcheng worker`: become an RQ SimpleWorker on the product's queues."""
+    config = Config.from_env()
+    return _exec(worker_argv(config, _rest(args.rq_args)), config, args.dry_run)
+
+
+def scheduler_command(args: argparse.Namespace) -> int:
+    """`dongcheng scheduler`: become the deployment's `rq cron` scheduler."""
+    config = Config.from_env()
+    return _exec(scheduler_argv(config, _rest(args.rq_args)), config, args.dry_run)
+
+
+def _rest(extra: Sequence[str]) -> list[str]:
+    """Options after `--` that are handed to rq as they are."""
+    return list(extra[1:] if extra[:1] == ["--"] else extra)
+
+
+def tick_command(_args: argparse.Namespace) -> int:
+    """`dongcheng tick`: run one tick now with the environment's configuration and print its result as JSON."""
+    from dashboard.live.connections import make_redis
+    from dashboard.store.engine import make_engine, session_factory
+    from workers.tick import run_tick
+
+    config = Config.from_env()
+    engine = make_engine(config.database_url)
+    try:
+        print(json.dumps(run_tick(make_redis(config.redis_url), session_factory(engine), time.time()), indent=1))
+    finally:
+        engine.dispose()
+    return 0
