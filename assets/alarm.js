@@ -1,4 +1,4 @@
-/* The alarm takeover (issue 3, item 6): sound, fly-to and a short pulse for the banner of callbacks/alarm.py.
+/* The alarm takeover: sound, fly-to and a short pulse for the banner of callbacks/alarm.py.
  *
  * - Sound: a two-tone beep made with the WebAudio API (no audio file), repeated every REPEAT_MS while an alarm
  *   is shown. Browsers keep audio locked until the page has had one user gesture: the banner says so

@@ -139,7 +139,7 @@
 
     // --- push: another screen's action refreshes this console at once ------------------------------
     // assets/push.js serves the wall's store only; the console listens to the same stream (/api/v1/stream) for
-    // `incident` events (incident_service.notify_change) and bumps its refresh store, so the queue and the
+    // `incident` events (dashboard.live.publish.notify_change) and bumps its refresh store, so the queue and the
     // detail re-read within a second instead of at the next 2 s poll. The poll carries on regardless; a failed
     // stream is retried with back-off (2 s doubling to 60 s). Only while the console is on screen.
     var push = {source: null, timer: null, failures: 0, debounce: null};

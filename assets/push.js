@@ -1,5 +1,5 @@
 /*
- * Push (issue 3, item 7): Server-Sent Events from /api/v1/stream into a Dash store, so a change reaches the
+ * Push: Server-Sent Events from /api/v1/stream into a Dash store, so a change reaches the
  * screen at once instead of at the next one-second poll. Dependency-free.
  *
  * Active only while the page holds a push target: a component (normally a dcc.Store, which renders no DOM
@@ -12,7 +12,7 @@
  * update (the tick publishes several aggregates at once; one refresh reads them all). `n` counts updates,
  * `kind` is "incident" when the batch holds an incident event, else "aggregate"; `name` is the last name
  * (aggregate name, or the incident_id of an incident message), `names` all of them; `incident` is the last
- * incident message ({incident_id, action, ts} from incident_service.notify_change).
+ * incident message ({incident_id, action, ts} from dashboard.live.publish.notify_change).
  *
  * window.dcPush.state is "live" while the stream is open, "polling" while it is down (the wall's one-second
  * poll carries on regardless, so nothing is lost), "off" on pages without a target; <body> carries the class

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.common import HttpClient, encode, fmt_summary, heading, percentile, say, summary, warn
+from dashboard.live.schema import AGG_INCIDENTS
 
 N_ACTIONS = 30
 SEEN_TIMEOUT_S = 5.0
@@ -67,10 +68,9 @@ class ScreenWatcher:
 
     def read_now(self) -> dict[int, str]:
         """What the wall would show now: id -> state of the incidents in the aggregate."""
-        from dashboard.domain import rules as c
         from dashboard.live.aggregates import read_aggregates
 
-        env: Any = read_aggregates(self.r, [c.AGG_INCIDENTS])[c.AGG_INCIDENTS]
+        env: Any = read_aggregates(self.r, [AGG_INCIDENTS])[AGG_INCIDENTS]
         items = env["data"]["items"] if env else []
         return {int(i["id"]): str(i["state"]) for i in items}
 

@@ -123,7 +123,7 @@ class HttpClient:
         if self.cookies:
             hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if "_csrf_token" in self.cookies:
-            # As dash-renderer does: the CSRF cookie goes back in the X-CSRFToken header (dashboard/csrf.py).
+            # As dash-renderer does: the CSRF cookie goes back in the X-CSRFToken header (dashboard/web/csrf.py).
             hdrs.setdefault("X-CSRFToken", self.cookies["_csrf_token"])
         for attempt in (0, 1):
             if self._conn is None:

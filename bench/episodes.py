@@ -75,7 +75,7 @@ BASELINE_EVERY_S: Final = 6 * 3600
 # complaint, names the episode's complaint category, and sits in a neighbouring cell (or the subdistrict).
 MATCH_BEFORE_S: Final = 600
 MATCH_AFTER_S: Final = 3600
-# Targets of issue 5, printed next to the figures.
+# Targets of the early warning and the linking, printed next to the figures.
 TARGET_RECALL: Final = 0.8
 TARGET_FALSE_PER_DAY: Final = 3.0
 TARGET_LEAD_MIN: Final = 10.0

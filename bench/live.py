@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import HttpClient, RefreshCallback, encode, fmt_summary, heading, say, summary, warn
+from dashboard.live.schema import AGGREGATES
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM_RATE = 1000
@@ -368,7 +369,6 @@ def run_live(
 def _measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]:
     from callbacks.refresh import read_and_refresh
     from dashboard.config import Config
-    from dashboard.domain import rules as c
     from dashboard.live.aggregates import read_heads
     from dashboard.live.connections import make_redis
     from dashboard.web import create_app
@@ -448,7 +448,7 @@ def _measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any
     inproc_ms: dict[str, list[float]] = {"fresh": [], "uptodate": []}
     uptodate_rendering = 0  # up-to-date answers that carried more than META (a tick happened since the last)
     ages: list[float] = []
-    age_max_by_agg: dict[str, float] = dict.fromkeys(c.AGGREGATES, 0.0)
+    age_max_by_agg: dict[str, float] = dict.fromkeys(AGGREGATES, 0.0)
     missing_aggs = 0
     next_age = next_refresh = next_rq = m_start
     next_progress = m_start + PROGRESS_EVERY_S
@@ -552,7 +552,7 @@ def _measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any
            else "is served by another worker than the ingest"))
     say(f"events accepted: {events_per_s:,.0f} events/s over {elapsed:.0f} s (by source {accepted}; "
         f"rejected {rejected})")
-    say(f"aggregate age (every {AGE_EVERY_S * 1000:.0f} ms, all {len(c.AGGREGATES)} aggregates): "
+    say(f"aggregate age (every {AGE_EVERY_S * 1000:.0f} ms, all {len(AGGREGATES)} aggregates): "
         f"{fmt_summary(out['aggregate_age_s'], 's')}")
     say(f"  max by aggregate: {out['aggregate_age_max_by_aggregate_s']}")
     t = ticks

@@ -4,7 +4,7 @@
 
 Prints figures as it goes and ends with exactly one line of JSON (see bench/README.md for its keys).
 Timings are measured side by side in one run on a shared machine: read them as figures and ratios, not as
-pass/fail thresholds; the targets of issue 2 are printed next to them for reference.
+pass/fail thresholds; the targets are printed next to them for reference.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Targets of issue 2 ("Numbers"), printed next to the figures.
+# Targets, printed next to the figures.
 TARGET_AGE_S = 2.0
 TARGET_REFRESH_P99_MS = 20.0
 
@@ -105,7 +105,7 @@ def result_line(
         "naive_10k_vs_1m_p50_ms": sm.get("naive_p50_ms"),
         "naive_over_precomputed": sm.get("naive_over_precomputed"),
         "tick_10k_vs_1m_p50_ms": sm.get("tick_steady_p50_ms"),
-        # Part C, issue 5: early warning and linking on the labelled episodes (bench/episodes.py).
+        # Part C: early warning and linking on the labelled episodes (bench/episodes.py).
         **episodes_summary(episodes or {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.action import after_measure
             from bench.live import run_live
 
-            # Action to screen (issue 3) on the same live system, after part A's window, before it stops.
+            # Action to screen on the same live system, after part A's window, before it stops.
             live_mod._measure = after_measure(live_mod._measure)
             live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers)
         if args.only in (None, "scale"):

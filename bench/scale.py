@@ -27,6 +27,7 @@ import redis
 
 from bench import dataset
 from bench.common import RefreshCallback, fmt_summary, heading, ratio, say, summary, warn
+from dashboard.live.schema import AGGREGATES
 
 N_REFRESH = 200
 WARMUP_ITERATIONS = 5  # not recorded: first calls pay imports, caches, statement compilation
@@ -52,7 +53,6 @@ def naive_refresh(r: redis.Redis, sessions: Any, lang: str) -> tuple[dict[str, f
     telemetry stream (XRANGE) folded from an empty state, the same pure aggregations, the same rendering.
     """
     from callbacks.refresh import refresh
-    from dashboard.domain import rules as c
     from workers.telemetry import fold_into, new_state
     from workers.tick import STREAM_START, compute_all, query_sql, read_durable, read_telemetry
 
@@ -70,7 +70,7 @@ def naive_refresh(r: redis.Redis, sessions: Any, lang: str) -> tuple[dict[str, f
     t4 = time.perf_counter()
     envs: dict[str, Any] = {
         name: ({"name": name, "version": 1, "computed_at": now, "data": datas[name]} if name in datas else None)
-        for name in c.AGGREGATES
+        for name in AGGREGATES
     }
     out = refresh(envs, {}, lang, now)
     t5 = time.perf_counter()
@@ -194,10 +194,9 @@ class Target:
 
     def agg_bytes(self) -> int:
         """Bytes of every stored aggregate."""
-        from dashboard.domain import rules as c
         from dashboard.live import keys
 
-        return sum(int(self.r.strlen(keys.agg_key(n))) for n in c.AGGREGATES)
+        return sum(int(self.r.strlen(keys.agg_key(n))) for n in AGGREGATES)
 
 
 def measure_refresh(targets: list[Target], strings: dict[str, Any], n: int) -> dict[str, Any]:
@@ -292,14 +291,13 @@ class ScaleEnv:
 
     def keep_aggregates(self, db: int) -> str:
         """Copy the current aggregates of db 0 into Redis db `db` (kept while db 0 grows); return its URL."""
-        from dashboard.domain import rules as c
         from dashboard.live import keys
         from dashboard.live.connections import make_redis
 
         url = self.redis_url.rsplit("/", 1)[0] + f"/{db}"
         other = make_redis(url)
         other.flushdb()
-        for name in c.AGGREGATES:
+        for name in AGGREGATES:
             raw = self.r.get(keys.agg_key(name))
             if raw is not None:
                 other.set(keys.agg_key(name), raw)

@@ -20,11 +20,11 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.domain import rules as c
 from dashboard.i18n import norm_lang, t
 from dashboard.i18n.refusals import refusal_text
 from dashboard.live.aggregates import read_aggregates
 from dashboard.live.publish import notify_change
+from dashboard.live.schema import AGG_INCIDENTS
 from dashboard.services.base import Actor, Refused
 from dashboard.services.incidents import ActionRequest, perform_action
 from dashboard.store.engine import session_scope
@@ -63,7 +63,7 @@ def signature(alarms: list[dict[str, Any]]) -> str:
 def incidents_version(versions: Any) -> int | None:
     """The version of the incidents aggregate the wall has (from its VERSIONS store), if it has one."""
     v = versions.get("v") if isinstance(versions, Mapping) else None
-    got = v.get(c.AGG_INCIDENTS) if isinstance(v, Mapping) else None
+    got = v.get(AGG_INCIDENTS) if isinstance(v, Mapping) else None
     return got if isinstance(got, int) else None
 
 
@@ -80,7 +80,7 @@ def alarm_update(
     if version is not None and shown is not None and shown.get("v") == version:
         return no_update, no_update, no_update, no_update
     try:
-        env = read_aggregates(r, [c.AGG_INCIDENTS]).get(c.AGG_INCIDENTS)
+        env = read_aggregates(r, [AGG_INCIDENTS]).get(AGG_INCIDENTS)
     except (redis.RedisError, OSError) as exc:
         log.warning("alarm banner: cannot read the incidents aggregate (%s)", exc)
         return no_update, no_update, no_update, no_update

@@ -1,5 +1,5 @@
 """The console's proposals: 未诉先办 warnings (from the precomputed `warnings` aggregate) turned into incidents, and
-热线+网格 links between tickets (dashboard/case_service.py) confirmed or split.
+热线+网格 links between tickets (dashboard/services/cases.py) confirmed or split.
 
 Turning a warning into an incident goes through the incident service like any hand-made incident (role check,
 audit), with an idempotency key and external id naming the warning: two dispatchers clicking the same warning,
@@ -24,6 +24,7 @@ from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.i18n import t
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.schema import AGG_WARNINGS
 from dashboard.services import cases as case_service
 from dashboard.services.base import Refused
 from dashboard.services.incidents import create_incident
@@ -47,7 +48,7 @@ def warning_key(warning_id: str) -> str:
 
 def read_warnings(r: redis.Redis) -> list[dict[str, Any]]:
     """The current early warnings, most severe first (empty when the aggregate is missing)."""
-    env = read_aggregates(r, [c.AGG_WARNINGS]).get(c.AGG_WARNINGS)
+    env = read_aggregates(r, [AGG_WARNINGS]).get(AGG_WARNINGS)
     return [] if env is None else list(env["data"].get("warnings") or [])
 
 

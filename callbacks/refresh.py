@@ -19,11 +19,10 @@ import redis
 from dash import Input, Output, Patch, State, callback, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard.domain import rules as c
 from dashboard.i18n import fmt_time, norm_lang, t
 from dashboard.live import history
 from dashboard.live.aggregates import read_aggregates
-from dashboard.live.keys import Envelope
+from dashboard.live.schema import AGG_KPI, AGGREGATES, Envelope
 from layouts import hotline, ids, incidents, kpi, sensors, ticker, traffic
 from layouts.map import layers as map_layers
 from layouts.section import Ctx, Section, unchanged
@@ -78,7 +77,7 @@ def meta(envs: Mapping[str, Envelope | None], now: float, ok: bool = True) -> di
 
 def failed_meta(now: float) -> dict[str, Any]:
     """META when the aggregates could not be read: every panel turns stale."""
-    return {**dict.fromkeys(c.AGGREGATES), "now": now, "ok": False}
+    return {**dict.fromkeys(AGGREGATES), "now": now, "ok": False}
 
 
 def refresh(
@@ -146,7 +145,7 @@ def read_and_refresh(
     a Redis failure marks everything stale, never raises."""
     now = time.time() if now is None else now
     try:
-        envs = read_aggregates(r, c.AGGREGATES)
+        envs = read_aggregates(r, AGGREGATES)
         if at is not None:
             envs = replay_envelopes(envs, history.snapshot_at(r, at, tolerance_s=history.HOUR_TOLERANCE_S))
     except (redis.RedisError, OSError) as exc:
@@ -191,7 +190,7 @@ def _refresh(
     at = slider_time(offset, now)
     values, new_client, meta_ = read_and_refresh(_redis(), client, lang, now, at)
     shown = new_client if isinstance(new_client, Mapping) else client if isinstance(client, Mapping) else {}
-    version = (shown.get("v") or {}).get(c.AGG_KPI)
+    version = (shown.get("v") or {}).get(AGG_KPI)
     replayed = version if isinstance(version, int) and version < 0 else None
     return [*values, new_client, meta_, *replay_mode(at, replayed, lang)]
 

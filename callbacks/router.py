@@ -28,7 +28,7 @@ PAGE_ROLES: Final[dict[str, frozenset[str]]] = {
     "/admin": frozenset({"admin"}),
 }
 COMING_NEXT: Final = frozenset[str]()
-# The daily report (dashboard/report_api.py), linked from the tablet.
+# The daily report (dashboard/web/report.py), linked from the tablet.
 REPORT_URL: Final = "/report"
 
 

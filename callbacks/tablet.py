@@ -1,7 +1,7 @@
 """The leaders' tablet: one refresh callback over precomputed aggregates (live) or a history snapshot (replay).
 
 Every REFRESH_MS, and at once when the slider or the picked subdistrict changes, the callback reads the
-aggregates with one MGET (live) or the snapshot nearest the slider's time (replay, dashboard/history.py),
+aggregates with one MGET (live) or the snapshot nearest the slider's time (replay, dashboard/live/history.py),
 plus yesterday's snapshot at the same hour for the KPI changes, and answers `no_update` for every output whose
 signature did not change. Nothing here reads raw events.
 """
@@ -20,11 +20,21 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
 from callbacks.router import PAGE_ROLES
-from dashboard.domain import rules as c
 from dashboard.domain.beijing import day_start, hour_of
 from dashboard.i18n import t
 from dashboard.live import history
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.schema import (
+    AGG_CROWD,
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_KPI,
+    AGG_PARKING,
+    AGG_SENSORS,
+    AGG_TRAFFIC,
+    AGG_WARNINGS,
+    AGGREGATES,
+)
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import redis_client
 from layouts import ids
@@ -41,13 +51,13 @@ TABLET_PATH: Final = "/tablet"
 
 # What the tablet shows for a time history holds nothing of: empty layers and lists, "—" figures.
 EMPTY: Final[dict[str, Any]] = {
-    c.AGG_INCIDENTS: {"items": []},
-    c.AGG_SENSORS: {"points": [], "alarms": []},
-    c.AGG_TRAFFIC: {"corridors": []},
-    c.AGG_HOTLINE: {"by_cell": {}, "overdue_by_cell": {}, "by_subdistrict": {}, "by_subdistrict_category": {}},
-    c.AGG_PARKING: {"lots": []},
-    c.AGG_CROWD: {"spots": []},
-    c.AGG_WARNINGS: {"warnings": [], "count": 0},
+    AGG_INCIDENTS: {"items": []},
+    AGG_SENSORS: {"points": [], "alarms": []},
+    AGG_TRAFFIC: {"corridors": []},
+    AGG_HOTLINE: {"by_cell": {}, "overdue_by_cell": {}, "by_subdistrict": {}, "by_subdistrict_category": {}},
+    AGG_PARKING: {"lots": []},
+    AGG_CROWD: {"spots": []},
+    AGG_WARNINGS: {"warnings": [], "count": 0},
 }
 
 
@@ -63,7 +73,7 @@ def load_view(
     shown_at = now if at is None else at
     found: float | None = None
     if at is None:
-        envs = read_aggregates(r, c.AGGREGATES)
+        envs = read_aggregates(r, AGGREGATES)
         datas = {k: env["data"] for k, env in envs.items() if env is not None}
     else:
         snap = history.snapshot_at(r, at, tolerance_s=history.HOUR_TOLERANCE_S)
@@ -87,9 +97,9 @@ def render(
     out: list[Any] = []
     state: dict[str, Any] = {}
     mode_text, mode_cls = lay.replay_label(at, lang, found)
-    kpi = datas.get(c.AGG_KPI)
+    kpi = datas.get(AGG_KPI)
     shown_at = now if at is None else (found or at)
-    hot = datas.get(c.AGG_HOTLINE) or {}
+    hot = datas.get(AGG_HOTLINE) or {}
     hour_now = hour_of(shown_at)
 
     head, state["head"] = dedupe(
@@ -103,7 +113,7 @@ def render(
     out += head
     # The map's layers: incidents only when their items changed; the others with the wall's renderers, each
     # with its own signature state.
-    inc = datas.get(c.AGG_INCIDENTS)
+    inc = datas.get(AGG_INCIDENTS)
     if inc is None:
         out.append(no_update)
         state["inc"] = prev.get("inc")
@@ -123,9 +133,9 @@ def render(
     rest, state["rest"] = dedupe(
         [
             (lambda: {"tiles": False, "sel": code}, repr(code)),
-            (lambda: lay.escalations(datas, lang), repr((lang, (datas.get(c.AGG_INCIDENTS) or {}).get("items")))),
+            (lambda: lay.escalations(datas, lang), repr((lang, (datas.get(AGG_INCIDENTS) or {}).get("items")))),
             (lambda: lay.drill(code, datas, lang), repr((code, lang, [datas.get(a) for a in (
-                c.AGG_INCIDENTS, c.AGG_HOTLINE, c.AGG_SENSORS, c.AGG_TRAFFIC)]))),
+                AGG_INCIDENTS, AGG_HOTLINE, AGG_SENSORS, AGG_TRAFFIC)]))),
             (lambda: lay.trend_figure(t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
                                       list(hot.get("hourly_yesterday") or [None] * 24), lang, hour_now),
              repr((hot.get("hourly"), hot.get("hourly_yesterday"), hour_now, lang))),
@@ -140,12 +150,12 @@ def render(
 
 # (state key, aggregate, number of outputs, the wall's renderer) of the map layers after the incidents.
 LAYERS: Final[tuple[tuple[str, str, int, Render], ...]] = (
-    ("sen", c.AGG_SENSORS, 2, map_layers.render_sensors),
-    ("cor", c.AGG_TRAFFIC, 1, map_layers.render_corridors),
-    ("heat", c.AGG_HOTLINE, 1, map_layers.render_heat),
-    ("park", c.AGG_PARKING, 1, map_layers.render_parking),
-    ("crowd", c.AGG_CROWD, 1, map_layers.render_crowd),
-    ("warn", c.AGG_WARNINGS, 1, map_layers.render_warnings),
+    ("sen", AGG_SENSORS, 2, map_layers.render_sensors),
+    ("cor", AGG_TRAFFIC, 1, map_layers.render_corridors),
+    ("heat", AGG_HOTLINE, 1, map_layers.render_heat),
+    ("park", AGG_PARKING, 1, map_layers.render_parking),
+    ("crowd", AGG_CROWD, 1, map_layers.render_crowd),
+    ("warn", AGG_WARNINGS, 1, map_layers.render_warnings),
 )
 OUTPUTS: Final = (
     (ids.TABLET_KPIS, "children"),

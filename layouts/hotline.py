@@ -9,7 +9,7 @@ from dash import Patch, html
 
 from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_pct, name, t
-from dashboard.live.keys import HotlineData
+from dashboard.live.schema import AGG_HOTLINE, HotlineData
 from layouts import ids, names
 from layouts.common import ACCENT, DIM, MUTED, STATE_COLOURS, figure, graph, hbar_figure, panel, px, sub_title
 from layouts.el import Element, el, span
@@ -204,7 +204,7 @@ def render(d: HotlineData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
 SECTIONS = (
     Section(
         "hotline",
-        c.AGG_HOTLINE,
+        AGG_HOTLINE,
         (
             (ids.HOTLINE_CATEGORIES, "figure"),
             (ids.HOTLINE_SUBDISTRICTS, "figure"),

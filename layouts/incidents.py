@@ -10,7 +10,7 @@ from dash import html
 
 from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, name, t
-from dashboard.live.keys import IncidentItem, IncidentsData, SummonsItem
+from dashboard.live.schema import AGG_INCIDENTS, IncidentItem, IncidentsData, SummonsItem
 from layouts import ids, names
 from layouts.common import panel, summary_parts
 from layouts.el import Element, div, el, span
@@ -140,7 +140,7 @@ def render(d: IncidentsData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
 SECTIONS = (
     Section(
         "incidents",
-        c.AGG_INCIDENTS,
+        AGG_INCIDENTS,
         ((ids.INCIDENTS_LIST, "children"), (ids.INCIDENTS_SUMMARY, "children")),
         render,
     ),

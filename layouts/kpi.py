@@ -10,7 +10,7 @@ from dash import html, no_update
 from dashboard.domain import rules as c
 from dashboard.domain.crowd import crowd_level
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t
-from dashboard.live.keys import KpiData
+from dashboard.live.schema import AGG_KPI, KpiData
 from layouts import ids, names
 from layouts.common import BAND_COLOURS, CROWD_COLOURS, GREY
 from layouts.el import Element, span
@@ -196,4 +196,4 @@ def render(d: KpiData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
     return values, state
 
 
-SECTIONS = (Section("kpi", c.AGG_KPI, _outputs(), render),)
+SECTIONS = (Section("kpi", AGG_KPI, _outputs(), render),)

@@ -9,7 +9,7 @@ from dash import Patch, html
 
 from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_num, name, t
-from dashboard.live.keys import SensorPoint, SensorsData
+from dashboard.live.schema import AGG_SENSORS, SensorPoint, SensorsData
 from layouts import ids, names
 from layouts.common import STATE_COLOURS, graph, hbar_figure, panel, px, sub_title
 from layouts.el import Element, div, span
@@ -144,7 +144,7 @@ def render(d: SensorsData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
 SECTIONS = (
     Section(
         "sensors",
-        c.AGG_SENSORS,
+        AGG_SENSORS,
         (
             (ids.SENSORS_CHART, "figure"),
             (ids.SENSORS_ALARMS, "children"),

@@ -20,6 +20,7 @@ from dash import dcc, html
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
+from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_SENSORS, AGG_TRAFFIC
 from layouts import ids, names
 from layouts.common import BAND_COLOURS, data_attrs
 from layouts.el import Element, div, el, span
@@ -130,7 +131,7 @@ def kpi_cards(kpi: Mapping[str, Any] | None, yesterday: Mapping[str, Any] | None
 def escalations(datas: Mapping[str, Any], lang: str) -> list[Element]:
     """Open incidents escalated to the leader (deadline passed, or a summoned department did not report), with
     why; nothing at all when there is none (the card hides)."""
-    items = [i for i in (datas.get(c.AGG_INCIDENTS) or {}).get("items", []) if i.get("escalated")]
+    items = [i for i in (datas.get(AGG_INCIDENTS) or {}).get("items", []) if i.get("escalated")]
     if not items:
         return []
     rows = []
@@ -196,10 +197,10 @@ def drill(code: str | None, datas: Mapping[str, Any], lang: str) -> list[Element
     if sub is None:
         return [div(t("tab.pick_hint", lang), "tab-empty")]
     # Plain mappings: a replayed snapshot may lack fields a live aggregate has.
-    inc: Mapping[str, Any] = datas.get(c.AGG_INCIDENTS) or {}
-    hot: Mapping[str, Any] = datas.get(c.AGG_HOTLINE) or {}
-    sen: Mapping[str, Any] = datas.get(c.AGG_SENSORS) or {}
-    tra: Mapping[str, Any] = datas.get(c.AGG_TRAFFIC) or {}
+    inc: Mapping[str, Any] = datas.get(AGG_INCIDENTS) or {}
+    hot: Mapping[str, Any] = datas.get(AGG_HOTLINE) or {}
+    sen: Mapping[str, Any] = datas.get(AGG_SENSORS) or {}
+    tra: Mapping[str, Any] = datas.get(AGG_TRAFFIC) or {}
 
     items = [i for i in inc.get("items", []) if i.get("subdistrict") == sub.code]
     inc_rows: list[Any] = [

@@ -7,10 +7,9 @@ from typing import Any, Final
 
 from dash import html
 
-from dashboard.domain import rules as c
 from dashboard.domain.rules import SEVERITY_ROMAN
 from dashboard.i18n import fmt_time, t
-from dashboard.live.keys import TickerData
+from dashboard.live.schema import AGG_TICKER, TickerData
 from layouts import ids
 from layouts.common import data_attrs, freshness_badge
 from layouts.el import Element, span
@@ -55,4 +54,4 @@ def render(d: TickerData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
     return [items(d, ctx.lang)], None
 
 
-SECTIONS = (Section("ticker", c.AGG_TICKER, ((ids.TICKER_ITEMS, "children"),), render),)
+SECTIONS = (Section("ticker", AGG_TICKER, ((ids.TICKER_ITEMS, "children"),), render),)

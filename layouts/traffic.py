@@ -8,10 +8,9 @@ from typing import Any, Final
 from dash import Patch, html
 
 from dashboard.domain import geo
-from dashboard.domain import rules as c
 from dashboard.domain.rules import TRAFFIC_BANDS
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, name, t, to_beijing
-from dashboard.live.keys import LotStatus, ParkingData, TrafficData
+from dashboard.live.schema import AGG_PARKING, AGG_TRAFFIC, LotStatus, ParkingData, TrafficData
 from layouts import ids, names
 from layouts.common import (
     BAND_COLOURS,
@@ -193,9 +192,9 @@ def render_parking(d: ParkingData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]
 SECTIONS = (
     Section(
         "traffic",
-        c.AGG_TRAFFIC,
+        AGG_TRAFFIC,
         ((ids.TRAFFIC_SERIES, "figure"), (ids.TRAFFIC_CORRIDORS, "children"), (ids.TRAFFIC_SUMMARY, "children")),
         render,
     ),
-    Section("parking", c.AGG_PARKING, ((ids.TRAFFIC_PARKING, "children"),), render_parking),
+    Section("parking", AGG_PARKING, ((ids.TRAFFIC_PARKING, "children"),), render_parking),
 )

@@ -6,8 +6,18 @@ from typing import Any, Final
 
 from dash import dcc, html
 
-from dashboard.domain import rules as c
 from dashboard.i18n import js_strings, t
+from dashboard.live.schema import (
+    AGG_CROWD,
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_KPI,
+    AGG_PARKING,
+    AGG_SENSORS,
+    AGG_STALE_AFTER_S,
+    AGG_TICKER,
+    AGG_TRAFFIC,
+)
 from layouts import ids
 from layouts.alarm import alarm_banner
 from layouts.common import data_attrs, freshness_badge
@@ -21,13 +31,13 @@ from layouts.traffic import traffic_panel
 
 # Which aggregates each panel shows: its freshness is the age of the oldest of them.
 PANEL_AGGS: Final[dict[str, tuple[str, ...]]] = {
-    ids.PANEL_KPI: (c.AGG_KPI,),
-    ids.PANEL_MAP: (c.AGG_SENSORS, c.AGG_INCIDENTS, c.AGG_TRAFFIC, c.AGG_HOTLINE, c.AGG_PARKING, c.AGG_CROWD),
-    ids.PANEL_SENSORS: (c.AGG_SENSORS,),
-    ids.PANEL_INCIDENTS: (c.AGG_INCIDENTS,),
-    ids.PANEL_TRAFFIC: (c.AGG_TRAFFIC, c.AGG_PARKING),
-    ids.PANEL_HOTLINE: (c.AGG_HOTLINE,),
-    ids.PANEL_TICKER: (c.AGG_TICKER,),
+    ids.PANEL_KPI: (AGG_KPI,),
+    ids.PANEL_MAP: (AGG_SENSORS, AGG_INCIDENTS, AGG_TRAFFIC, AGG_HOTLINE, AGG_PARKING, AGG_CROWD),
+    ids.PANEL_SENSORS: (AGG_SENSORS,),
+    ids.PANEL_INCIDENTS: (AGG_INCIDENTS,),
+    ids.PANEL_TRAFFIC: (AGG_TRAFFIC, AGG_PARKING),
+    ids.PANEL_HOTLINE: (AGG_HOTLINE,),
+    ids.PANEL_TICKER: (AGG_TICKER,),
 }
 # The class each panel container has when fresh; the browser appends " stale" when late.
 PANEL_CLASS: Final[dict[str, str]] = {
@@ -115,7 +125,7 @@ def client_strings(lang: str) -> dict[str, Any]:
         "panels": {p: list(aggs) for p, aggs in PANEL_AGGS.items()},
         "classes": PANEL_CLASS,
         "badges": {p: ids.FRESHNESS[p] for p in PANEL_AGGS},
-        "stale_after": c.AGG_STALE_AFTER_S,
+        "stale_after": AGG_STALE_AFTER_S,
     }
 
 

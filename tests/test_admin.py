@@ -25,6 +25,7 @@ from dashboard.domain import rules as c
 from dashboard.domain import tunables
 from dashboard.live import health, keys
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.schema import AGG_SENSORS
 from dashboard.services import admin as admin_service
 from dashboard.services import incidents as isvc
 from dashboard.services import tunables as settings
@@ -548,7 +549,7 @@ def test_the_user_panel_and_table_follow_the_selection(app: Any) -> None:
 
 
 def sensor_state(r: Any, sensor_id: str) -> str:
-    env = read_aggregates(r, [c.AGG_SENSORS])[c.AGG_SENSORS]
+    env = read_aggregates(r, [AGG_SENSORS])[AGG_SENSORS]
     assert env is not None
     return next(p["state"] for p in env["data"]["points"] if p["id"] == sensor_id)
 

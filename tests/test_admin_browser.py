@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from dashboard.domain import rules as c
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.schema import AGG_SENSORS
 from layouts import ids
 from tests.helpers import log_in_browser, reading, start_dash
 
@@ -19,7 +19,7 @@ SENSOR = "p9:pm25"
 
 
 def sensor_state(r: Any, sensor_id: str = SENSOR) -> str | None:
-    env = read_aggregates(r, [c.AGG_SENSORS])[c.AGG_SENSORS]
+    env = read_aggregates(r, [AGG_SENSORS])[AGG_SENSORS]
     if env is None:
         return None
     return next((p["state"] for p in env["data"]["points"] if p["id"] == sensor_id), None)

@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 
-from dashboard.domain import rules as c
 from dashboard.live import aggregates, keys
+from dashboard.live.schema import AGGREGATES
 
 
 def _drain(ps: redis.client.PubSub, timeout: float = 1.0) -> list[str]:
@@ -90,7 +90,7 @@ def test_read_aggregates_missing_and_corrupt_keys_are_none(r: redis.Redis) -> No
 def test_aggregate_ages_for_healthz(r: redis.Redis) -> None:
     aggregates.write_aggregates(r, {"kpi": {"v": 1}, "traffic": {"v": 1}}, now=1000.0)
     ages = aggregates.aggregate_ages(r, now=1003.5)
-    assert set(ages) == set(c.AGGREGATES)
+    assert set(ages) == set(AGGREGATES)
     assert ages["kpi"] == 3.5 and ages["traffic"] == 3.5 and ages["hotline"] is None
 
 

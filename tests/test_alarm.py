@@ -13,7 +13,7 @@ from dash.testing.wait import until
 from sqlalchemy import select
 
 from callbacks import alarm as cb
-from dashboard.domain import rules as c
+from dashboard.live.schema import AGG_INCIDENTS
 from dashboard.store.models import AuditLog, Incident
 from dashboard.web.extensions import db_sessions
 from layouts import ids
@@ -59,7 +59,7 @@ def test_the_banner_is_sent_only_when_the_alarms_change(app: Any) -> None:
         new_store, *rest = cb.alarm_update(r, store, "zh", store["v"] + 1)
         assert new_store["sig"] == store["sig"] and new_store["v"] > store["v"]
         assert rest == [cb.no_update] * 3
-        assert cb.incidents_version({"v": {c.AGG_INCIDENTS: 7}}) == 7 and cb.incidents_version({}) is None
+        assert cb.incidents_version({"v": {AGG_INCIDENTS: 7}}) == 7 and cb.incidents_version({}) is None
 
 
 # --- acknowledging through the Dash callback ----------------------------------------------------------

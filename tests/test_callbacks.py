@@ -16,7 +16,19 @@ from callbacks import refresh as rf
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.live.connections import make_redis
-from dashboard.live.keys import Envelope
+from dashboard.live.schema import (
+    AGG_CROWD,
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_KPI,
+    AGG_PARKING,
+    AGG_SENSORS,
+    AGG_TICKER,
+    AGG_TRAFFIC,
+    AGG_WARNINGS,
+    AGGREGATES,
+    Envelope,
+)
 from layouts import ids
 
 NOW = 1_750_000_000.0
@@ -45,36 +57,36 @@ def sample_data(now: float = NOW) -> dict[str, dict[str, Any]]:
     ]
     cor = geo.corridors()[0]
     return {
-        c.AGG_KPI: {
+        AGG_KPI: {
             "incidents_open": 2, "incidents_by_severity": {"1": 0, "2": 1, "3": 0, "4": 1}, "incidents_overdue": 1,
             "units_available": 12, "units_total": 20, "sensors_online": 4, "sensors_total": 5, "sensors_alarming": 1,
             "traffic_index": 5.2, "traffic_band": "light", "hotline_today": 321, "response_rate": 0.98,
             "resolution_rate": 0.9, "satisfaction_rate": None, "busiest_spot": "poi_011",
             "busiest_spot_name_zh": "故宫博物院", "busiest_spot_name_en": "Palace Museum", "busiest_spot_ratio": 0.8,
         },
-        c.AGG_SENSORS: {"total": 5, "online": 4, "by_state": by_state, "by_type": by_type, "means": {},
+        AGG_SENSORS: {"total": 5, "online": 4, "by_state": by_state, "by_type": by_type, "means": {},
                         "alarms": [p for p in points if p["state"] in ("alarm", "warning")],
                         "silent": [p for p in points if p["state"] == "silent"], "points": points},
-        c.AGG_INCIDENTS: {"open_total": 2, "open_by_severity": {"2": 1, "4": 1}, "open_by_state": {}, "overdue": 1,
+        AGG_INCIDENTS: {"open_total": 2, "open_by_severity": {"2": 1, "4": 1}, "open_by_state": {}, "overdue": 1,
                           "today_total": 5, "today_by_category": {"fire": 1}, "items": items},
-        c.AGG_TRAFFIC: {"district_index": 5.2, "band": "light",
+        AGG_TRAFFIC: {"district_index": 5.2, "band": "light",
                         "corridors": [{"id": cor.id, "name_zh": cor.name_zh, "name_en": cor.name_en, "speed_kmh": 20.0,
                                        "free_flow_kmh": 45.0, "index": 5.2, "band": "light"}],
                         "series": [[(now // 60 - 1) * 60, 5.0], [now // 60 * 60, 5.2]]},
-        c.AGG_PARKING: {"lots": [{"id": "poi_001", "name_zh": "北京协和医院（东单院区）", "name_en": "PUMCH",
+        AGG_PARKING: {"lots": [{"id": "poi_001", "name_zh": "北京协和医院（东单院区）", "name_en": "PUMCH",
                                   "lon": 116.41, "lat": 39.91, "occupied": 190, "capacity": 200, "ratio": 0.95,
                                   "updated_at": now}],
                         "total_occupied": 190, "total_capacity": 200},
-        c.AGG_CROWD: {"spots": [{"id": "poi_011", "name_zh": "故宫博物院", "name_en": "Palace Museum", "lon": 116.397,
+        AGG_CROWD: {"spots": [{"id": "poi_011", "name_zh": "故宫博物院", "name_en": "Palace Museum", "lon": 116.397,
                                  "lat": 39.918, "count": 40000, "capacity": 50000, "ratio": 0.8, "level": "high",
                                  "updated_at": now}]},
-        c.AGG_HOTLINE: {"today_total": 321, "by_category": {"noise": 100, "heating": 50},
+        AGG_HOTLINE: {"today_total": 321, "by_category": {"noise": 100, "heating": 50},
                         "by_subdistrict": {subs[0].code: 30}, "by_cell": {geo.grid_cells()[0]: 4},
                         "response_rate": 0.98, "resolution_rate": 0.9, "satisfaction_rate": None, "overdue": 3,
                         "hourly": [1] * 24, "hourly_yesterday": [2] * 24},
-        c.AGG_TICKER: {"items": [{"ts": now - 10, "kind": "incident", "severity": 2, "text_zh": "【II级】东四 火情",
+        AGG_TICKER: {"items": [{"ts": now - 10, "kind": "incident", "severity": 2, "text_zh": "【II级】东四 火情",
                                   "text_en": "[II] Dongsi fire"}]},
-        c.AGG_WARNINGS: {"count": 1, "warnings": [
+        AGG_WARNINGS: {"count": 1, "warnings": [
             {"id": "noise:r01c01:1", "level": "cell", "cell": "r01c01", "subdistrict": subs[0].code,
              "lon": subs[0].label[0], "lat": subs[0].label[1], "kind": "noise", "category": "noise", "score": 0.8,
              "since": now - 300, "reasons_zh": ["夜间噪声持续超标"], "reasons_en": ["noise above the night level"]}]},
@@ -101,9 +113,9 @@ def test_first_refresh_sends_every_panel() -> None:
     """A fresh page has no versions: everything is rendered, versions and META come back."""
     values, client, meta = rf.refresh(envelopes(sample_data()), {}, "zh", NOW)
     assert sent(values) == set(rf.SECTION_OUTPUTS)
-    assert client["v"] == dict.fromkeys(c.AGGREGATES, 1)
+    assert client["v"] == dict.fromkeys(AGGREGATES, 1)
     assert meta["now"] == NOW and meta["ok"] is True
-    assert all(meta[name] == NOW - 1 for name in c.AGGREGATES)
+    assert all(meta[name] == NOW - 1 for name in AGGREGATES)
 
 
 def test_unchanged_versions_send_nothing_but_meta() -> None:
@@ -121,14 +133,14 @@ def test_only_the_changed_aggregate_is_rendered() -> None:
     data = sample_data()
     _, client, _ = rf.refresh(envelopes(data), {}, "zh", NOW)
     data2 = copy.deepcopy(data)
-    data2[c.AGG_TRAFFIC]["corridors"][0]["index"] = 8.7
-    data2[c.AGG_TRAFFIC]["corridors"][0]["band"] = "severe"
+    data2[AGG_TRAFFIC]["corridors"][0]["index"] = 8.7
+    data2[AGG_TRAFFIC]["corridors"][0]["band"] = "severe"
     envs = envelopes(data)
-    envs[c.AGG_TRAFFIC] = Envelope(name=c.AGG_TRAFFIC, version=2, computed_at=NOW, data=data2[c.AGG_TRAFFIC])
+    envs[AGG_TRAFFIC] = Envelope(name=AGG_TRAFFIC, version=2, computed_at=NOW, data=data2[AGG_TRAFFIC])
     values, client2, _ = rf.refresh(envs, client, "zh", NOW + 1)
     assert sent(values) == {(ids.TRAFFIC_CORRIDORS, "children"), (ids.MAP_CORRIDORS, "hideout")}
-    assert outputs_of(values)[(ids.MAP_CORRIDORS, "hideout")] == {data2[c.AGG_TRAFFIC]["corridors"][0]["id"]: 8.7}
-    assert client2["v"][c.AGG_TRAFFIC] == 2
+    assert outputs_of(values)[(ids.MAP_CORRIDORS, "hideout")] == {data2[AGG_TRAFFIC]["corridors"][0]["id"]: 8.7}
+    assert client2["v"][AGG_TRAFFIC] == 2
 
 
 def test_a_rebuilt_redis_with_lower_versions_is_still_shown() -> None:
@@ -142,30 +154,30 @@ def test_missing_aggregate_keeps_last_values_and_reports_none() -> None:
     """A key that is gone sends nothing for its panel; META says None so the badge turns stale."""
     envs = envelopes(sample_data())
     _, client, _ = rf.refresh(envs, {}, "zh", NOW)
-    envs[c.AGG_HOTLINE] = None
+    envs[AGG_HOTLINE] = None
     values, _, meta = rf.refresh(envs, client, "zh", NOW + 1)
     assert sent(values) == set()
-    assert meta[c.AGG_HOTLINE] is None
+    assert meta[AGG_HOTLINE] is None
 
 
 def test_sensor_positions_are_sent_only_when_the_set_of_sensors_changes() -> None:
     """Readings change every second; colours only when a state changes, positions when sensors come or go."""
     data = sample_data()
     _, client, _ = rf.refresh(envelopes(data), {}, "zh", NOW)
-    data[c.AGG_SENSORS]["points"][0]["value"] = 99.0
+    data[AGG_SENSORS]["points"][0]["value"] = 99.0
     envs = envelopes(data)
-    envs[c.AGG_SENSORS] = Envelope(name=c.AGG_SENSORS, version=2, computed_at=NOW, data=data[c.AGG_SENSORS])
+    envs[AGG_SENSORS] = Envelope(name=AGG_SENSORS, version=2, computed_at=NOW, data=data[AGG_SENSORS])
     values, client, _ = rf.refresh(envs, client, "zh", NOW + 1)
     out = outputs_of(values)
     assert out[(ids.MAP_SENSORS, "data")] is no_update
     # A new reading with the same state changes no colour on the map: nothing is sent.
     assert out[(ids.MAP_SENSORS, "hideout")] is no_update
-    data[c.AGG_SENSORS]["points"][0]["state"] = "alarm"
-    envs[c.AGG_SENSORS] = Envelope(name=c.AGG_SENSORS, version=3, computed_at=NOW, data=data[c.AGG_SENSORS])
+    data[AGG_SENSORS]["points"][0]["state"] = "alarm"
+    envs[AGG_SENSORS] = Envelope(name=AGG_SENSORS, version=3, computed_at=NOW, data=data[AGG_SENSORS])
     values, client, _ = rf.refresh(envs, client, "zh", NOW + 2)
     assert outputs_of(values)[(ids.MAP_SENSORS, "hideout")]["s"]["S000"] == 2
-    data[c.AGG_SENSORS]["points"].append({**data[c.AGG_SENSORS]["points"][0], "id": "S999"})
-    envs[c.AGG_SENSORS] = Envelope(name=c.AGG_SENSORS, version=4, computed_at=NOW, data=data[c.AGG_SENSORS])
+    data[AGG_SENSORS]["points"].append({**data[AGG_SENSORS]["points"][0], "id": "S999"})
+    envs[AGG_SENSORS] = Envelope(name=AGG_SENSORS, version=4, computed_at=NOW, data=data[AGG_SENSORS])
     values, _, _ = rf.refresh(envs, client, "zh", NOW + 3)
     assert len(outputs_of(values)[(ids.MAP_SENSORS, "data")]["features"]) == 6
 
@@ -177,7 +189,7 @@ def test_kpi_flashes_once_when_its_value_changes() -> None:
     assert "flash" not in outputs_of(values)[(ids.KPI_UNITS, "className")]
 
     for version, units, expected in ((2, 11, "flash"), (3, 10, "flash-alt")):
-        data[c.AGG_KPI]["units_available"] = units
+        data[AGG_KPI]["units_available"] = units
         values, client, _ = rf.refresh(envelopes(data, version=version), client, "zh", NOW + version)
         out = outputs_of(values)
         assert out[(ids.KPI_UNITS, "className")].split()[-1] == expected
@@ -205,7 +217,7 @@ def test_refresh_values_are_plain_json() -> None:
 def test_a_malformed_aggregate_does_not_break_the_others() -> None:
     """A section that cannot render keeps its last values; every other panel still updates."""
     data = sample_data()
-    del data[c.AGG_TRAFFIC]["corridors"]
+    del data[AGG_TRAFFIC]["corridors"]
     values, _, _ = rf.refresh(envelopes(data), {}, "zh", NOW)
     out = outputs_of(values)
     assert out[(ids.TRAFFIC_CORRIDORS, "children")] is no_update
@@ -230,11 +242,11 @@ def test_english_wall_renders_english_text() -> None:
 def test_redis_down_marks_everything_stale_without_raising() -> None:
     """Redis unreachable: no exception, no panel update, META ok=False with every aggregate None."""
     dead = make_redis("redis://127.0.0.1:1/0")
-    values, client, meta = rf.read_and_refresh(dead, {"v": {c.AGG_KPI: 3}}, "zh", NOW)
+    values, client, meta = rf.read_and_refresh(dead, {"v": {AGG_KPI: 3}}, "zh", NOW)
     assert sent(values) == set()
     assert client is no_update
     assert meta["ok"] is False and meta["now"] == NOW
-    assert all(meta[name] is None for name in c.AGGREGATES)
+    assert all(meta[name] is None for name in AGGREGATES)
 
 
 def test_refresh_reads_real_redis(r: redis.Redis) -> None:
@@ -245,14 +257,14 @@ def test_refresh_reads_real_redis(r: redis.Redis) -> None:
     write_aggregates(r, sample_data(now), now)
     values, client, meta = rf.read_and_refresh(r, {}, "zh", now + 0.5)
     assert sent(values) == set(rf.SECTION_OUTPUTS)
-    assert meta["ok"] is True and meta[c.AGG_KPI] == pytest.approx(now)
+    assert meta["ok"] is True and meta[AGG_KPI] == pytest.approx(now)
     values, client2, _ = rf.read_and_refresh(r, client, "zh", now + 1)
     assert sent(values) == set() and client2 is no_update
 
 
 def test_sections_cover_every_aggregate() -> None:
     """Each aggregate feeds at least one section, and outputs are never written twice."""
-    assert {s.agg for s in rf.SECTIONS} == set(c.AGGREGATES)
+    assert {s.agg for s in rf.SECTIONS} == set(AGGREGATES)
     assert len(set(rf.SECTION_OUTPUTS)) == len(rf.SECTION_OUTPUTS)
 
 
@@ -273,10 +285,10 @@ def test_long_names_are_shortened_on_the_wall() -> None:
     """A hospital, a corridor and a scenic spot with long names show their short forms."""
     data = sample_data()
     line5 = next(cor for cor in geo.corridors() if cor.name_en.startswith("N–S corridor"))
-    data[c.AGG_TRAFFIC]["corridors"][0].update(id=line5.id, name_zh=line5.name_zh, name_en=line5.name_en)
-    data[c.AGG_PARKING]["lots"][0].update(name_zh="首都医科大学附属北京中医医院",
+    data[AGG_TRAFFIC]["corridors"][0].update(id=line5.id, name_zh=line5.name_zh, name_en=line5.name_en)
+    data[AGG_PARKING]["lots"][0].update(name_zh="首都医科大学附属北京中医医院",
                                           name_en="Beijing Hospital of Traditional Chinese Medicine")
-    data[c.AGG_KPI]["busiest_spot_name_en"] = "Working People's Cultural Palace (Imperial Ancestral Temple)"
+    data[AGG_KPI]["busiest_spot_name_en"] = "Working People's Cultural Palace (Imperial Ancestral Temple)"
     cases = (("zh", ("雍和宫—天坛东路", "北京中医医院")), ("en", ("Line 5 corridor", "Beijing TCM Hospital")))
     for lang, expect in cases:
         out = outputs_of(rf.refresh(envelopes(data), {}, lang, NOW)[0])

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.domain import rules as c
 from dashboard.live import keys
+from dashboard.live.schema import AGG_INCIDENTS
 from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
 from dashboard.services.base import Actor
@@ -26,6 +27,7 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, Incident, Summons
 from workers import deadlines
 from workers.deadlines import Overdue, run_deadlines, select_overdue
+from workers.schedule import DEADLINE_CHECK_S
 
 ROOT = Path(__file__).resolve().parent.parent
 DUTY = Actor(None, "duty", "duty")
@@ -173,8 +175,8 @@ def test_cron_config_runs_the_deadline_check_on_the_default_queue(
     scheduler = CronScheduler(connection=r)
     scheduler.load_config_from_file("workers/cron.py")
     [job] = [j for j in scheduler.get_jobs() if j.func is deadlines.check_deadlines]
-    assert (job.queue_name, job.interval) == (keys.QUEUE_DEFAULT, c.DEADLINE_CHECK_S)
-    assert job.job_options["ttl"] <= c.DEADLINE_CHECK_S
+    assert (job.queue_name, job.interval) == (keys.QUEUE_DEFAULT, DEADLINE_CHECK_S)
+    assert job.job_options["ttl"] <= DEADLINE_CHECK_S
 
 
 def test_the_wall_sees_each_departments_clock_and_the_escalation_after_the_next_tick(
@@ -189,7 +191,7 @@ def test_the_wall_sees_each_departments_clock_and_the_escalation_after_the_next_
     later = T0 + timedelta(minutes=c.SUMMONS_ACK_DEADLINE_MIN + 1)
     run_deadlines(r, sessions, later)
     run_tick(r, sessions, later.timestamp())
-    env = read_aggregates(r, [c.AGG_INCIDENTS])[c.AGG_INCIDENTS]
+    env = read_aggregates(r, [AGG_INCIDENTS])[AGG_INCIDENTS]
     assert env is not None
     [item] = env["data"]["items"]
     clocks = {sm["department"]: sm for sm in item["summons"]}

@@ -18,7 +18,7 @@ from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import validate_event
 from dashboard.live import aggregates, keys
-from dashboard.live.keys import WarningsData
+from dashboard.live.schema import AGG_WARNINGS, WarningsData
 from simulator.feed import Simulator
 from workers import early_warning as ew
 from workers.telemetry import fold_into, new_state
@@ -309,7 +309,7 @@ def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
         store.durable.store_durable(s, events)
 
     assert run_tick(r, sessions, now)["status"] == "ok"
-    env = aggregates.read_aggregates(r, [c.AGG_WARNINGS])[c.AGG_WARNINGS]
+    env = aggregates.read_aggregates(r, [AGG_WARNINGS])[AGG_WARNINGS]
     assert env is not None and env["computed_at"] == now
     data = env["data"]
     assert data["count"] >= 1
@@ -326,7 +326,7 @@ def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
     base = ew.load_baseline(r)
     assert base is not None and base["tickets"] == 3 and (r.ttl(keys.WARNINGS_BASELINE) or 0) > 0
     assert run_tick(r, sessions, now + 1)["status"] == "ok"  # and the tick reads it back
-    env = aggregates.read_aggregates(r, [c.AGG_WARNINGS])[c.AGG_WARNINGS]
+    env = aggregates.read_aggregates(r, [AGG_WARNINGS])[AGG_WARNINGS]
     assert env is not None and env["data"]["warnings"][0]["id"] == w["id"]
 
 

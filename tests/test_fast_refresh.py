@@ -14,9 +14,9 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.domain import rules as c
 from dashboard.live import aggregates, keys, publish
 from dashboard.live.connections import make_redis
+from dashboard.live.schema import AGG_INCIDENTS
 from dashboard.services import incidents as svc
 from dashboard.services.base import Actor
 from dashboard.services.incidents import ActionRequest
@@ -65,7 +65,7 @@ def acknowledge(sessions: sessionmaker[Session], incident_id: int) -> None:
 
 def shown_state(r: redis.Redis, incident_id: int) -> str | None:
     """The incident's state in the incidents aggregate the screens read (None when not there)."""
-    env: Any = aggregates.read_aggregates(r, [c.AGG_INCIDENTS])[c.AGG_INCIDENTS]
+    env: Any = aggregates.read_aggregates(r, [AGG_INCIDENTS])[AGG_INCIDENTS]
     if env is None:
         return None
     return next((i["state"] for i in env["data"]["items"] if i["id"] == incident_id), None)

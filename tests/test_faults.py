@@ -14,8 +14,8 @@ from dash import no_update
 
 from callbacks.refresh import read_and_refresh
 from dashboard.config import Config
-from dashboard.domain import rules as c
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.schema import AGG_INCIDENTS, AGGREGATES
 from dashboard.store.schema import init_db
 from dashboard.web import create_app
 from dashboard.web.extensions import db_sessions
@@ -78,7 +78,7 @@ def test_redis_stopping_and_returning_under_an_open_wall(own_redis: RedisProcess
     run_tick(r, sessions, time.time())
     with app.app_context():
         _, versions, meta = read_and_refresh(r, None, "zh")
-    assert meta["ok"] and meta[c.AGG_INCIDENTS] is not None
+    assert meta["ok"] and meta[AGG_INCIDENTS] is not None
 
     own_redis.stop()
     # Pages still load, the wall's refresh marks every panel stale instead of failing, /healthz says 503.
@@ -86,7 +86,7 @@ def test_redis_stopping_and_returning_under_an_open_wall(own_redis: RedisProcess
     assert client.get("/_dash-layout").status_code == 200
     with app.app_context():
         values, new_client, meta = read_and_refresh(r, versions, "zh")
-    assert meta["ok"] is False and all(meta[name] is None for name in c.AGGREGATES)
+    assert meta["ok"] is False and all(meta[name] is None for name in AGGREGATES)
     assert new_client is no_update and all(v is no_update for v in values)  # panels keep their last values
     health = client.get("/healthz")
     assert health.status_code == 503 and health.get_json()["redis"]["ok"] is False
@@ -100,13 +100,13 @@ def test_redis_stopping_and_returning_under_an_open_wall(own_redis: RedisProcess
     deadline = time.monotonic() + 10
     while True:  # the next ticks recover the aggregates by themselves, including what arrived meanwhile
         run_tick(r, sessions, time.time())
-        envs = read_aggregates(r, c.AGGREGATES)
-        inc = envs[c.AGG_INCIDENTS]
+        envs = read_aggregates(r, AGGREGATES)
+        inc = envs[AGG_INCIDENTS]
         if (inc and inc["data"]["open_total"] == 2) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert inc is not None and inc["data"]["open_by_severity"] == {"1": 1, "2": 1, "3": 0, "4": 0}
-    assert all(envs[name] is not None for name in c.AGGREGATES)
+    assert all(envs[name] is not None for name in AGGREGATES)
     assert post(client, [reading("r3")]).status_code == 200
     health = client.get("/healthz").get_json()
     assert health["redis"]["ok"] and all(a["ok"] for a in health["aggregates"].values())

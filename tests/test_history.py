@@ -15,12 +15,24 @@ from rq.cron import CronScheduler
 from dashboard.domain import rules as c
 from dashboard.live import history, keys
 from dashboard.live.aggregates import canonical_json, write_aggregates
+from dashboard.live.schema import (
+    AGG_CROWD,
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_KPI,
+    AGG_PARKING,
+    AGG_SENSORS,
+    AGG_TICKER,
+    AGG_TRAFFIC,
+    AGG_WARNINGS,
+)
 from workers import history as job
 from workers.history import build_snapshot, expired, figures_of, hours_to_roll_up, roll_up, run_history
+from workers.schedule import HISTORY_CHECK_S
 
 ROOT = Path(__file__).resolve().parent.parent
-HOUR = c.HISTORY_HOUR_S
-MINUTE = c.HISTORY_MINUTE_S
+HOUR = keys.HISTORY_HOUR_S
+MINUTE = keys.HISTORY_MINUTE_S
 T0 = 498_889 * HOUR  # an hour boundary (2026-12-01 01:00 UTC)
 
 
@@ -37,7 +49,7 @@ def datas(incidents_open: int = 3, traffic_index: float = 4.2, states: dict[str,
     by_state = {s: sum(p["state"] == s for p in points)
                 for s in (c.STATE_NORMAL, c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT)}
     return {
-        c.AGG_KPI: {
+        AGG_KPI: {
             "incidents_open": incidents_open, "incidents_by_severity": {"1": 0, "2": 1, "3": incidents_open - 1,
                                                                          "4": 0},
             "incidents_overdue": 1, "units_available": 7, "units_total": 10, "sensors_online": 3,
@@ -46,13 +58,13 @@ def datas(incidents_open: int = 3, traffic_index: float = 4.2, states: dict[str,
             "satisfaction_rate": 0.85, "busiest_spot": "poi_1", "busiest_spot_name_zh": "故宫",
             "busiest_spot_name_en": "Palace Museum", "busiest_spot_ratio": 0.7,
         },
-        c.AGG_SENSORS: {
+        AGG_SENSORS: {
             "total": 4, "online": 3, "by_state": by_state, "by_type": {"pm25": by_state},
             "means": {"pm25": 40.0},
             "alarms": [p for p in points if p["state"] in (c.STATE_ALARM, c.STATE_WARNING)],
             "silent": [p for p in points if p["state"] == c.STATE_SILENT], "points": points,
         },
-        c.AGG_INCIDENTS: {
+        AGG_INCIDENTS: {
             "open_total": incidents_open, "open_by_severity": {"3": incidents_open}, "open_by_state": {},
             "overdue": 1, "today_total": 5, "today_by_category": {},
             "items": [{"id": i, "title": "积水", "category": "waterlogging", "severity": 3, "state": "new",
@@ -60,17 +72,17 @@ def datas(incidents_open: int = 3, traffic_index: float = 4.2, states: dict[str,
                        "deadline_at": T0 + 600.0, "overdue": False, "escalated": False, "sensor_id": None,
                        "summons": []} for i in range(incidents_open)],
         },
-        c.AGG_TRAFFIC: {"district_index": traffic_index, "band": "light", "series": [[T0 - 60.0, 4.0]],
+        AGG_TRAFFIC: {"district_index": traffic_index, "band": "light", "series": [[T0 - 60.0, 4.0]],
                         "corridors": [{"id": "road_a", "name_zh": "长安街", "name_en": "Chang'an Avenue",
                                        "speed_kmh": 30.0, "free_flow_kmh": 50.0, "index": traffic_index,
                                        "band": "light"}]},
-        c.AGG_PARKING: {"lots": [], "total_occupied": 300, "total_capacity": 400},
-        c.AGG_CROWD: {"spots": []},
-        c.AGG_HOTLINE: {"today_total": 120, "by_category": {}, "by_subdistrict": {}, "by_cell": {"r1c1": 4},
+        AGG_PARKING: {"lots": [], "total_occupied": 300, "total_capacity": 400},
+        AGG_CROWD: {"spots": []},
+        AGG_HOTLINE: {"today_total": 120, "by_category": {}, "by_subdistrict": {}, "by_cell": {"r1c1": 4},
                         "response_rate": 0.9, "resolution_rate": None, "satisfaction_rate": 0.85, "overdue": 6,
                         "overdue_by_cell": {}, "hourly": [0] * 24, "hourly_yesterday": [0] * 24},
-        c.AGG_TICKER: {"items": []},
-        c.AGG_WARNINGS: {"warnings": [], "count": 0},
+        AGG_TICKER: {"items": []},
+        AGG_WARNINGS: {"warnings": [], "count": 0},
     }
 
 
@@ -91,14 +103,14 @@ def test_a_snapshot_keeps_the_replayable_state_and_drops_what_is_large_or_rebuil
     assert (s["v"], s["ts"], s["res"], s["taken_at"]) == (history.FORMAT_VERSION, T0, "minute", T0 + 42.9)
     assert set(s["aggregates"]) == set(history.SNAPSHOT_AGGREGATES)  # no ticker
     assert set(s["computed_at"]) == set(history.SNAPSHOT_AGGREGATES)
-    sensors = s["aggregates"][c.AGG_SENSORS]
+    sensors = s["aggregates"][AGG_SENSORS]
     assert "points" not in sensors
     assert sensors["states"] == {c.STATE_ALARM: ["S2"], c.STATE_SILENT: ["S3"]}  # normal is everyone else
     assert [p["id"] for p in sensors["alarms"]] == ["S2"]
-    assert "series" not in s["aggregates"][c.AGG_TRAFFIC]
-    assert s["aggregates"][c.AGG_INCIDENTS] == d[c.AGG_INCIDENTS]
-    assert s["aggregates"][c.AGG_KPI] == d[c.AGG_KPI]
-    assert d[c.AGG_SENSORS]["points"], "the input is left alone"
+    assert "series" not in s["aggregates"][AGG_TRAFFIC]
+    assert s["aggregates"][AGG_INCIDENTS] == d[AGG_INCIDENTS]
+    assert s["aggregates"][AGG_KPI] == d[AGG_KPI]
+    assert d[AGG_SENSORS]["points"], "the input is left alone"
 
 
 def test_figures_come_from_the_kpi_and_the_sources_and_are_none_when_missing() -> None:
@@ -107,7 +119,7 @@ def test_figures_come_from_the_kpi_and_the_sources_and_are_none_when_missing() -
     assert (f["incidents_open"], f["incidents_sev3"], f["sensors_alarming"], f["sensors_silent"]) == (4, 3, 1, 1)
     assert (f["sensors_warning"], f["hotline_overdue"], f["parking_ratio"], f["resolution_rate"]) == (0, 6, 0.75,
                                                                                                         None)
-    only_traffic = figures_of({c.AGG_TRAFFIC: datas()[c.AGG_TRAFFIC]})
+    only_traffic = figures_of({AGG_TRAFFIC: datas()[AGG_TRAFFIC]})
     assert all(v is None for v in only_traffic.values())
     assert build_snapshot({}, {}, T0) is None
 
@@ -118,13 +130,13 @@ def test_a_stored_snapshot_round_trips_and_replays_the_sensor_states_on_the_live
     assert len(raw) < len(canonical_json(snap(T0)))  # compressed
     stored = history.decode_snapshot(raw)
     assert stored is not None
-    live = d[c.AGG_SENSORS]["points"]  # now S2 is only warning and S3 is back
+    live = d[AGG_SENSORS]["points"]  # now S2 is only warning and S3 is back
     out = history.expand_snapshot(stored, live, [(T0 - 60, 4.0), (T0, 4.2)])
-    points = {p["id"]: p for p in out["aggregates"][c.AGG_SENSORS]["points"]}
+    points = {p["id"]: p for p in out["aggregates"][AGG_SENSORS]["points"]}
     assert {k: p["state"] for k, p in points.items()} == {"S1": "normal", "S2": "alarm", "S3": "silent",
                                                           "S4": "normal"}
     assert points["S1"]["value"] is None and points["S2"]["value"] == 40.0  # values only for listed sensors
-    assert out["aggregates"][c.AGG_TRAFFIC]["series"] == [[T0 - 60.0, 4.0], [float(T0), 4.2]]
+    assert out["aggregates"][AGG_TRAFFIC]["series"] == [[T0 - 60.0, 4.0], [float(T0), 4.2]]
     assert history.decode_snapshot(None) is None
     assert history.decode_snapshot(b"not zlib") is None
     assert history.decode_snapshot(history.encode_snapshot({**snap(T0), "v": 99})) is None
@@ -166,13 +178,13 @@ def test_a_roll_up_keeps_the_hours_last_state_and_the_max_and_mean_of_its_figure
 def test_an_hour_is_rolled_up_once_after_it_has_ended() -> None:
     minutes = [T0 + 5 * MINUTE, T0 + 59 * MINUTE, T0 + HOUR, T0 + HOUR + 30]
     assert hours_to_roll_up(minutes, [], T0 + HOUR + 10) == []  # just ended: its last minute may still land
-    assert hours_to_roll_up(minutes, [], T0 + HOUR + c.HISTORY_ROLLUP_DELAY_S) == [T0]
+    assert hours_to_roll_up(minutes, [], T0 + HOUR + keys.HISTORY_ROLLUP_DELAY_S) == [T0]
     assert hours_to_roll_up(minutes, [T0], T0 + 2 * HOUR + 60) == [T0 + HOUR]
     assert hours_to_roll_up([], [], T0 + 10 * HOUR) == []
 
 
 @given(st.lists(st.integers(0, 40 * 86_400), max_size=50), st.integers(0, 40 * 86_400),
-       st.sampled_from([c.HISTORY_MINUTE_KEEP_S, c.HISTORY_HOUR_KEEP_S]))
+       st.sampled_from([keys.HISTORY_MINUTE_KEEP_S, keys.HISTORY_HOUR_KEEP_S]))
 def test_retention_drops_exactly_what_is_older_than_it_keeps(times: list[int], now: int, keep: int) -> None:
     dropped = expired(times, now, keep)
     kept = [t for t in times if t not in dropped]
@@ -211,7 +223,7 @@ def test_the_job_stores_one_snapshot_a_minute_whatever_the_number_of_runs(r: red
     assert r.zcard(keys.HISTORY_MINUTES) == 1 and r.zcard(keys.HISTORY_SERIES_MINUTE) == 1
     stored = history.decode_snapshot(r.get(keys.history_minute_key(T0)))
     assert stored is not None and stored["figures"]["incidents_open"] == 3
-    assert 0 < r.ttl(keys.history_minute_key(T0)) <= c.HISTORY_MINUTE_KEEP_S + c.HISTORY_TTL_SLACK_S
+    assert 0 < r.ttl(keys.history_minute_key(T0)) <= keys.HISTORY_MINUTE_KEEP_S + keys.HISTORY_TTL_SLACK_S
     assert run_history(r, T0 + 60)["stored"] == T0 + 60
     assert r.zcard(keys.HISTORY_MINUTES) == 2
 
@@ -239,12 +251,12 @@ def test_completed_hours_are_rolled_up_and_what_is_past_retention_is_pruned(r: r
     rolled = history.decode_snapshot(r.get(keys.history_hour_key(T0)))
     assert rolled is not None
     assert (rolled["res"], rolled["hour"]["n"], rolled["hour"]["max"]["incidents_open"]) == ("hour", 60, 59)
-    assert rolled["aggregates"][c.AGG_KPI]["incidents_open"] == 59  # the hour's last state
+    assert rolled["aggregates"][AGG_KPI]["incidents_open"] == 59  # the hour's last state
     run_history(r, T0 + 2 * HOUR + 5 * MINUTE)
     assert r.zcard(keys.HISTORY_HOURS) == 2  # rolled once
     # 25 h after the last of them every minute has gone (the 03:00 hour, ended meanwhile, is rolled up first);
     # the hours stay.
-    later = T0 + 2 * HOUR + 2 * MINUTE + c.HISTORY_MINUTE_KEEP_S
+    later = T0 + 2 * HOUR + 2 * MINUTE + keys.HISTORY_MINUTE_KEEP_S
     result = run_history(r, later)
     assert (result["pruned"], result["rolled_up"]) == ({"minute": 122, "hour": 0}, [T0 + 2 * HOUR])
     kept = [T0 + 2 * HOUR + 5 * MINUTE, later // MINUTE * MINUTE]  # the minutes of the two runs since
@@ -253,7 +265,7 @@ def test_completed_hours_are_rolled_up_and_what_is_past_retention_is_pruned(r: r
     assert not r.exists(keys.history_minute_key(T0))
     assert r.zcard(keys.HISTORY_SERIES_HOUR) == 3
     # 30 days after their state, the hours go too.
-    result = run_history(r, T0 + HOUR + 59 * MINUTE + c.HISTORY_HOUR_KEEP_S + 1)
+    result = run_history(r, T0 + HOUR + 59 * MINUTE + keys.HISTORY_HOUR_KEEP_S + 1)
     assert result["pruned"]["hour"] == 2
     assert not r.exists(keys.history_hour_key(T0)) and not r.exists(keys.history_hour_key(T0 + HOUR))
     # Left: the 03:00 hour and the hour of `later` (ended meanwhile, rolled up by this run).
@@ -266,22 +278,22 @@ def test_snapshot_at_returns_the_latest_at_or_before_a_time_minute_then_hourly(r
     assert history.snapshot_at(r, T0 - 1) is None
     s = history.snapshot_at(r, T0 + 30 * MINUTE + 59)
     assert s is not None
-    assert (s["ts"], s["res"], s["aggregates"][c.AGG_KPI]["incidents_open"]) == (T0 + 30 * MINUTE, "minute", 30)
+    assert (s["ts"], s["res"], s["aggregates"][AGG_KPI]["incidents_open"]) == (T0 + 30 * MINUTE, "minute", 30)
     # Ready for the wall's renderers: points rebuilt from the live sensors aggregate, the traffic series from history.
-    assert [p["id"] for p in s["aggregates"][c.AGG_SENSORS]["points"]] == ["S1", "S2", "S3", "S4"]
-    assert s["aggregates"][c.AGG_TRAFFIC]["series"][-1] == [float(T0 + 30 * MINUTE), 0.0]
-    assert len(s["aggregates"][c.AGG_TRAFFIC]["series"]) == 31
+    assert [p["id"] for p in s["aggregates"][AGG_SENSORS]["points"]] == ["S1", "S2", "S3", "S4"]
+    assert s["aggregates"][AGG_TRAFFIC]["series"][-1] == [float(T0 + 30 * MINUTE), 0.0]
+    assert len(s["aggregates"][AGG_TRAFFIC]["series"]) == 31
     # Within tolerance or not.
     far = T0 + 3 * HOUR
     assert history.snapshot_at(r, far, tolerance_s=history.MINUTE_TOLERANCE_S) is None
     last = history.snapshot_at(r, far)
     assert last is not None and last["ts"] == T0 + 2 * HOUR + MINUTE
     # Once the minutes are gone, the hourly roll-ups answer: the hour's last state, never a later one.
-    run_history(r, T0 + 2 * HOUR + 2 * MINUTE + c.HISTORY_MINUTE_KEEP_S)
+    run_history(r, T0 + 2 * HOUR + 2 * MINUTE + keys.HISTORY_MINUTE_KEEP_S)
     h = history.snapshot_at(r, T0 + HOUR + 30 * MINUTE)
     assert h is not None
     assert (h["ts"], h["res"], h["hour"]["start"]) == (T0 + 59 * MINUTE, "hour", T0)
-    assert h["aggregates"][c.AGG_KPI]["incidents_open"] == 59
+    assert h["aggregates"][AGG_KPI]["incidents_open"] == 59
     assert history.snapshot_at(r, T0 + 58 * MINUTE) is None  # the 01:00 hour's state is 01:59's
     assert history.snapshot_times(r, T0, T0 + 3 * HOUR) == [T0 + 59 * MINUTE, T0 + HOUR + 59 * MINUTE,
                                                              T0 + 2 * HOUR + MINUTE]
@@ -311,7 +323,7 @@ def test_series_and_figures_for_trend_charts_and_kpi_comparisons(r: redis.Redis)
 
 def test_kpi_series_reaches_beyond_the_minutes_with_the_hours(r: redis.Redis) -> None:
     run_minutes(r, T0, 2 * 60 + 2)
-    run_history(r, T0 + HOUR + c.HISTORY_MINUTE_KEEP_S)  # only the minutes of the 01:00 hour are past retention
+    run_history(r, T0 + HOUR + keys.HISTORY_MINUTE_KEEP_S)  # only the minutes of the 01:00 hour are past retention
     ks = history.kpi_series(r, T0, T0 + 2 * HOUR + MINUTE)
     assert (ks[0][0], ks[0][1]["incidents_open"]) == (T0 + 59 * MINUTE, 59)  # the 01:00 hour at its last state
     assert [(t, f["incidents_open"]) for t, f in ks[1:3]] == [(T0 + HOUR, 60), (T0 + HOUR + MINUTE, 61)]
@@ -324,7 +336,7 @@ def test_an_hour_whose_snapshots_were_lost_is_rolled_from_the_last_readable_one(
     run_minutes(r, T0, 60)
     for m in (58, 59):
         r.delete(keys.history_minute_key(T0 + m * MINUTE))
-    run_history(r, T0 + HOUR + c.HISTORY_ROLLUP_DELAY_S)
+    run_history(r, T0 + HOUR + keys.HISTORY_ROLLUP_DELAY_S)
     rolled = history.decode_snapshot(r.get(keys.history_hour_key(T0)))
     assert rolled is not None and rolled["ts"] == T0 + 57 * MINUTE and rolled["hour"]["n"] == 58
 
@@ -336,7 +348,7 @@ def test_cron_config_runs_the_history_job_several_times_a_minute(
     scheduler = CronScheduler(connection=r)
     scheduler.load_config_from_file("workers/cron.py")
     [cron_job] = [j for j in scheduler.get_jobs() if j.func is job.record_history]
-    assert (cron_job.queue_name, cron_job.interval) == (keys.QUEUE_DEFAULT, c.HISTORY_CHECK_S)
-    assert c.HISTORY_CHECK_S < c.HISTORY_MINUTE_S  # a dropped run still leaves the minute a later one
-    assert cron_job.job_options["ttl"] <= c.HISTORY_CHECK_S
+    assert (cron_job.queue_name, cron_job.interval) == (keys.QUEUE_DEFAULT, HISTORY_CHECK_S)
+    assert HISTORY_CHECK_S < keys.HISTORY_MINUTE_S  # a dropped run still leaves the minute a later one
+    assert cron_job.job_options["ttl"] <= HISTORY_CHECK_S
     assert cron_job.job_options["failure_ttl"] <= 600

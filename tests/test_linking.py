@@ -25,6 +25,7 @@ from dashboard.domain.beijing import day_start
 from dashboard.domain.events import validate_event
 from dashboard.live import keys
 from dashboard.live.aggregates import read_aggregates, write_aggregates
+from dashboard.live.schema import AGG_HOTLINE, AGG_SENSORS
 from dashboard.services.cases import reason_text
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, Case, CaseLink, LinkCheck
@@ -346,7 +347,7 @@ def sensors_aggregate(r: redis.Redis, now: float, points: list[dict[str, Any]]) 
     """Write a `sensors` aggregate holding these points (as the tick would)."""
     data = {"total": len(points), "online": len(points), "by_state": {}, "by_type": {}, "means": {},
             "alarms": points, "silent": [], "points": points}
-    write_aggregates(r, {c.AGG_SENSORS: data}, now)
+    write_aggregates(r, {AGG_SENSORS: data}, now)
 
 
 def case_of(sessions: sessionmaker[Session]) -> dict[int, int | None]:
@@ -413,7 +414,7 @@ def test_a_split_ticket_is_never_linked_again_and_the_wall_counts_cases(
         assert s.scalars(select(CaseLink).where(CaseLink.ticket_id == ids["P1"])).one().decision == "split"
     # The wall: 5 tickets today in 3 cases (P0+P2+P3, the split P1 alone, L1 alone); 3 linked.
     run_tick(r, sessions, now + 6)
-    hot = read_aggregates(r, [c.AGG_HOTLINE])[c.AGG_HOTLINE]
+    hot = read_aggregates(r, [AGG_HOTLINE])[AGG_HOTLINE]
     assert hot is not None
     data = hot["data"]
     assert (data["today_total"], data["cases_today"], data["linked_today"]) == (5, 3, 3)

@@ -15,6 +15,7 @@ from callbacks import proposals as cb
 from dashboard import i18n
 from dashboard.domain import rules as c
 from dashboard.live.aggregates import write_aggregates
+from dashboard.live.schema import AGG_WARNINGS
 from dashboard.store.models import Incident
 from dashboard.web.extensions import db_sessions
 from layouts import ids
@@ -36,7 +37,7 @@ def flat(tree: Any) -> str:
 
 
 def put_warnings(app: Any, warnings: list[dict[str, Any]]) -> None:
-    write_aggregates(app.extensions["dc_redis"], {c.AGG_WARNINGS: {"warnings": warnings, "count": len(warnings)}},
+    write_aggregates(app.extensions["dc_redis"], {AGG_WARNINGS: {"warnings": warnings, "count": len(warnings)}},
                      time.time())
 
 

@@ -20,7 +20,7 @@ from dashboard.domain import geo, lifecycle
 from dashboard.domain import rules as c
 from dashboard.live import keys
 from dashboard.live.aggregates import read_aggregates
-from dashboard.live.keys import SensorPoint
+from dashboard.live.schema import AGG_INCIDENTS, AGG_STALE_AFTER_S, SensorPoint
 from dashboard.services import incidents as svc
 from dashboard.services.base import IDEMPOTENCY_KEY_MAX, Actor
 from dashboard.store.engine import session_scope
@@ -173,7 +173,7 @@ def test_an_alarm_opens_one_incident_linked_to_its_sensor_however_often_the_job_
         assert audit.actor == si.ACTOR.username and audit.outcome == "ok"
     # The next tick shows it on the wall, tagged as made from a sensor.
     run_tick(r, sessions, now + 1)
-    items = read_aggregates(r, [c.AGG_INCIDENTS])[c.AGG_INCIDENTS]["data"]["items"]  # type: ignore[index]
+    items = read_aggregates(r, [AGG_INCIDENTS])[AGG_INCIDENTS]["data"]["items"]  # type: ignore[index]
     assert [(i["id"], i["sensor_id"]) for i in items] == [(inc.id, "P1:gas")]
 
 
@@ -221,7 +221,7 @@ def test_nothing_is_done_on_a_stale_or_missing_sensors_aggregate(
     assert si.run_sensor_incidents(r, sessions, now) == {"status": "no_aggregate"}
     seed_gas_sensor(sessions)
     send(r, sessions, now, 30)
-    assert si.run_sensor_incidents(r, sessions, now + c.AGG_STALE_AFTER_S + 1)["status"] == "stale"
+    assert si.run_sensor_incidents(r, sessions, now + AGG_STALE_AFTER_S + 1)["status"] == "stale"
     assert sensor_incidents(sessions) == []
 
 

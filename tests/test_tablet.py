@@ -19,8 +19,8 @@ from callbacks import tablet as cb
 from callbacks.router import render_page
 from dashboard import i18n
 from dashboard.domain import geo
-from dashboard.domain import rules as c
 from dashboard.live import history
+from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_KPI, AGG_SENSORS, AGG_TICKER, AGG_TRAFFIC
 from dashboard.web.extensions import db_sessions
 from layouts import ids, names
 from layouts import tablet as lay
@@ -87,13 +87,13 @@ def test_the_drill_down_shows_one_subdistricts_incidents_tickets_alarms_and_corr
     code = HERE
     cor = geo.corridors_by_subdistrict()[code][0]
     datas = {
-        c.AGG_INCIDENTS: {"items": [
+        AGG_INCIDENTS: {"items": [
             {"id": 1, "title": "东四 火情", "severity": 2, "state": "new", "subdistrict": code, "overdue": True},
             {"id": 2, "title": "别处", "severity": 1, "state": "new", "subdistrict": "110101001"},
         ]},
-        c.AGG_HOTLINE: {"by_subdistrict": {code: 5}, "by_subdistrict_category": {code: {"noise": 3, "heating": 2}}},
-        c.AGG_SENSORS: {"alarms": [{"id": "s", "type": "gas", "state": "alarm", "value": 30, "subdistrict": code}]},
-        c.AGG_TRAFFIC: {"corridors": [{"id": cor, "name_zh": "路", "name_en": "Rd", "index": 6.5, "band": "moderate"},
+        AGG_HOTLINE: {"by_subdistrict": {code: 5}, "by_subdistrict_category": {code: {"noise": 3, "heating": 2}}},
+        AGG_SENSORS: {"alarms": [{"id": "s", "type": "gas", "state": "alarm", "value": 30, "subdistrict": code}]},
+        AGG_TRAFFIC: {"corridors": [{"id": cor, "name_zh": "路", "name_en": "Rd", "index": 6.5, "band": "moderate"},
                                       {"id": "elsewhere", "name_zh": "远", "name_en": "Far", "index": 9,
                                        "band": "severe"}]},
     }
@@ -114,11 +114,11 @@ def test_escalations_reach_the_leader_with_why() -> None:
         {"id": 2, "title": "火情", "severity": 1, "escalated": True, "overdue": True, "summons": []},
         {"id": 3, "title": "平常", "severity": 4, "escalated": False, "overdue": False, "summons": []},
     ]
-    text = flat(lay.escalations({c.AGG_INCIDENTS: {"items": items}}, "zh"))
+    text = flat(lay.escalations({AGG_INCIDENTS: {"items": items}}, "zh"))
     assert "积水" in text and "水务 未报到" in text and "公安" not in text
     assert "火情" in text and i18n.t("map.overdue", "zh") in text and "平常" not in text
-    assert "Water not reported" in flat(lay.escalations({c.AGG_INCIDENTS: {"items": items}}, "en"))
-    assert lay.escalations({}, "zh") == [] and lay.escalations({c.AGG_INCIDENTS: {"items": items[2:]}}, "zh") == []
+    assert "Water not reported" in flat(lay.escalations({AGG_INCIDENTS: {"items": items}}, "en"))
+    assert lay.escalations({}, "zh") == [] and lay.escalations({AGG_INCIDENTS: {"items": items[2:]}}, "zh") == []
 
 
 def test_every_subdistrict_can_be_picked_and_most_have_a_corridor() -> None:
@@ -160,11 +160,11 @@ def test_live_shows_the_aggregates_and_replay_shows_the_snapshot_of_then(app: An
     run_history(r, now)
 
     live, found, yesterday, today, _ = cb.load_view(r, None, now)
-    assert found is None and live[c.AGG_KPI]["incidents_open"] == 2
+    assert found is None and live[AGG_KPI]["incidents_open"] == 2
     assert yesterday is None  # no history a day back
     assert today[i18n.to_beijing(now).hour] == 2
     past, found, *_ = cb.load_view(r, then + 30, now)
-    assert found == history.minute_floor(then) and past[c.AGG_KPI]["incidents_open"] == 0
+    assert found == history.minute_floor(then) and past[AGG_KPI]["incidents_open"] == 0
 
     values, state = cb.render(live, None, None, None, (today, [None] * 24), HERE, "zh", now, {})
     assert len(values) == len(cb.OUTPUTS)
@@ -280,12 +280,12 @@ def test_a_leader_drills_into_a_subdistrict_and_replays_the_past_on_a_tablet(
 def test_replayed_envelopes_carry_the_snapshot_under_a_negative_version_and_keep_the_ticker_live() -> None:
     from callbacks.refresh import replay_envelopes
 
-    live: Any = {c.AGG_KPI: {"name": c.AGG_KPI, "version": 7, "computed_at": 100.0, "data": {"x": 1}},
-                 c.AGG_TICKER: {"name": c.AGG_TICKER, "version": 3, "computed_at": 100.0, "data": {"items": []}}}
-    snap = {"ts": 60, "computed_at": {c.AGG_KPI: 59.5}, "aggregates": {c.AGG_KPI: {"x": 0}}}
+    live: Any = {AGG_KPI: {"name": AGG_KPI, "version": 7, "computed_at": 100.0, "data": {"x": 1}},
+                 AGG_TICKER: {"name": AGG_TICKER, "version": 3, "computed_at": 100.0, "data": {"items": []}}}
+    snap = {"ts": 60, "computed_at": {AGG_KPI: 59.5}, "aggregates": {AGG_KPI: {"x": 0}}}
     out = replay_envelopes(live, snap)
-    assert out[c.AGG_KPI] == {"name": c.AGG_KPI, "version": -60, "computed_at": 59.5, "data": {"x": 0}}
-    assert out[c.AGG_TICKER] == live[c.AGG_TICKER]
+    assert out[AGG_KPI] == {"name": AGG_KPI, "version": -60, "computed_at": 59.5, "data": {"x": 0}}
+    assert out[AGG_TICKER] == live[AGG_TICKER]
     assert replay_envelopes(live, None) == live
 
 
@@ -307,8 +307,8 @@ def test_the_wall_replays_a_snapshot_then_returns_to_live(app: Any) -> None:
     assert len(incidents_on_map(values)["features"]) == 1
     values, replayed, _ = read_and_refresh(r, client, "zh", now, at=then + 20)
     assert incidents_on_map(values)["features"] == []
-    assert replayed["v"][c.AGG_KPI] == -history.minute_floor(then)
-    text, cls, wall_cls = replay_mode(then + 20, replayed["v"][c.AGG_KPI], "zh")
+    assert replayed["v"][AGG_KPI] == -history.minute_floor(then)
+    text, cls, wall_cls = replay_mode(then + 20, replayed["v"][AGG_KPI], "zh")
     assert cls == "wall-mode replay" and wall_cls == "wall replaying" and text.startswith("回放")
     # The same minute again: nothing to send; live again: the panels that differ are sent.
     again, same, _ = read_and_refresh(r, replayed, "zh", now, at=then + 40)

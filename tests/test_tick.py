@@ -18,6 +18,7 @@ from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event, validate_event
 from dashboard.live import aggregates, keys
+from dashboard.live.schema import AGG_CROWD, AGG_KPI, AGG_PARKING, AGG_TICKER, AGG_TRAFFIC, AGGREGATES
 from ops.tick_bench import xadd_telemetry
 from workers import tick as tick_mod
 from workers.tick import run_tick
@@ -78,7 +79,7 @@ def store_durable(r: redis.Redis, sessions: sessionmaker[Session], evs: list[Eve
 
 def envelopes(r: redis.Redis) -> dict[str, Any]:
     """Every aggregate envelope."""
-    return aggregates.read_aggregates(r, c.AGGREGATES)
+    return aggregates.read_aggregates(r, AGGREGATES)
 
 
 def state_doc(r: redis.Redis) -> dict[str, Any]:
@@ -127,9 +128,9 @@ def test_tick_turns_stream_and_sql_into_every_aggregate(r: redis.Redis, sessions
     result = run_tick(r, sessions, now)
 
     assert result["status"] == "ok" and result["events"] == len(evs) and result["rebuilt"] is True
-    assert sorted(result["changed"]) == sorted(c.AGGREGATES)
+    assert sorted(result["changed"]) == sorted(AGGREGATES)
     env = envelopes(r)
-    assert all(env[n] is not None and env[n]["version"] == 1 and env[n]["computed_at"] == now for n in c.AGGREGATES)
+    assert all(env[n] is not None and env[n]["version"] == 1 and env[n]["computed_at"] == now for n in AGGREGATES)
     sensors = env["sensors"]["data"]
     assert (sensors["total"], sensors["online"]) == (3, 2)
     assert sensors["by_state"] == {"normal": 1, "warning": 0, "alarm": 1, "silent": 1}
@@ -183,7 +184,7 @@ def test_tick_killed_before_exec_leaves_previous_state_and_next_tick_recomputes(
     seed_registry(sessions)
     xadd_telemetry(r, readings(now, 4, value=40.0))
     run_tick(r, sessions, now)
-    before = {k: r.get(k) for k in [*map(keys.agg_key, c.AGGREGATES), keys.TELEMETRY_STATE, keys.LAST_TICK]}
+    before = {k: r.get(k) for k in [*map(keys.agg_key, AGGREGATES), keys.TELEMETRY_STATE, keys.LAST_TICK]}
 
     xadd_telemetry(r, readings(now + 1, 5, value=200.0))
     real = aggregates.encode_envelope
@@ -279,8 +280,8 @@ def test_database_down_still_refreshes_telemetry_aggregates(r: redis.Redis, capl
     xadd_telemetry(r, readings(time.time(), 3))
     res = run_tick(r, broken, time.time())
     assert res["status"] == "ok" and res["events"] == 3
-    assert sorted(res["written"]) == sorted([c.AGG_TRAFFIC, c.AGG_PARKING, c.AGG_CROWD, c.AGG_TICKER])
-    assert r.get(keys.agg_key(c.AGG_TRAFFIC)) is not None and r.get(keys.agg_key(c.AGG_KPI)) is None
+    assert sorted(res["written"]) == sorted([AGG_TRAFFIC, AGG_PARKING, AGG_CROWD, AGG_TICKER])
+    assert r.get(keys.agg_key(AGG_TRAFFIC)) is not None and r.get(keys.agg_key(AGG_KPI)) is None
     assert "database unavailable" in caplog.text
 
 

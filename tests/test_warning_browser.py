@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from dash.testing.wait import until
 
-from dashboard.domain import rules as c
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.schema import AGG_WARNINGS
 from dashboard.web.extensions import db_sessions
 from layouts import ids
 from tests.helpers import log_in_browser, start_dash, ticket
@@ -47,7 +47,7 @@ def test_a_complaint_burst_raises_an_early_warning_that_appears_on_the_wall_map(
     assert resp.status_code == 200, resp.get_json()
 
     def warned() -> bool:
-        env = read_aggregates(app.extensions["dc_redis"], [c.AGG_WARNINGS])[c.AGG_WARNINGS]
+        env = read_aggregates(app.extensions["dc_redis"], [AGG_WARNINGS])[AGG_WARNINGS]
         return env is not None and bool(env["data"]["warnings"])
 
     until(warned, timeout=10, msg="the burst raised no warning")

@@ -13,12 +13,13 @@ from rq.cron import CronScheduler
 from sqlalchemy import Engine
 
 from dashboard import store
-from dashboard.domain import rules as c
 from dashboard.live import aggregates, keys
+from dashboard.live.schema import AGGREGATES
 from dashboard.store.engine import session_factory
 from ops.tick_bench import make_registry, make_telemetry, xadd_telemetry
 from workers import tick as tick_mod
 from workers.clients import job_clients
+from workers.schedule import TICK_SECONDS
 from workers.telemetry import STATE_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +52,8 @@ def test_rq_worker_runs_the_tick_and_the_aggregates_appear(rq_redis: redis.Redis
 
     assert job.get_status(refresh=True) == "finished", job.latest_result()
     assert job.return_value()["events"] == 200
-    envs = aggregates.read_aggregates(rq_redis, c.AGGREGATES)
-    assert all(envs[name] is not None for name in c.AGGREGATES)
+    envs = aggregates.read_aggregates(rq_redis, AGGREGATES)
+    assert all(envs[name] is not None for name in AGGREGATES)
     assert envs["sensors"]["data"]["total"] >= 20  # type: ignore[index]
 
 
@@ -75,7 +76,7 @@ def test_cron_config_registers_the_tick_every_second_and_enqueues_it(
     scheduler = CronScheduler(connection=rq_redis)
     scheduler.load_config_from_file("workers/cron.py")
     [cron_job] = [job for job in scheduler.get_jobs() if job.func is tick_mod.tick]
-    assert (cron_job.queue_name, cron_job.interval) == (keys.QUEUE_TICK, c.TICK_SECONDS)
+    assert (cron_job.queue_name, cron_job.interval) == (keys.QUEUE_TICK, TICK_SECONDS)
     opts = cron_job.job_options
     assert opts["ttl"] <= 5 and opts["result_ttl"] <= 60 and opts["failure_ttl"] <= 3600
     assert opts["job_timeout"] <= 10  # a stuck tick is killed within seconds

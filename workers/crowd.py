@@ -8,7 +8,7 @@ from typing import Any
 from dashboard.domain import geo
 from dashboard.domain.crowd import crowd_level
 from dashboard.domain.events import Event
-from dashboard.live.keys import CrowdData, SpotStatus
+from dashboard.live.schema import CrowdData, SpotStatus
 from workers.latest import keep_latest
 
 

@@ -52,7 +52,7 @@ from dashboard.domain import rules as c
 from dashboard.domain.beijing import DAY_S, OFFSET_S, epoch, utc_datetime
 from dashboard.i18n import name
 from dashboard.live import keys
-from dashboard.live.keys import WarningItem, WarningsData
+from dashboard.live.schema import WarningItem, WarningsData
 from workers.clients import job_clients
 from workers.sensors import in_heating_season
 

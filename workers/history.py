@@ -1,14 +1,14 @@
-"""History job (issue 4): a snapshot of the aggregates every minute, hourly roll-ups, retention.
+"""History job: a snapshot of the aggregates every minute, hourly roll-ups, retention.
 
-Storage, format and sizes are described in dashboard/history.py, which also holds the read API for the screens.
-In short: ``dc:history:m:<minute>`` one snapshot a minute, kept constants.HISTORY_MINUTE_KEEP_S (25 h);
+Storage, format and sizes are described in dashboard/live/history.py, which also holds the read API for the screens.
+In short: ``dc:history:m:<minute>`` one snapshot a minute, kept rules.HISTORY_MINUTE_KEEP_S (25 h);
 ``dc:history:h:<hour>`` one roll-up an hour, kept HISTORY_HOUR_KEEP_S (30 days); both indexed by sorted sets,
 with their figures in two series sorted sets for the trend charts.
 
 Pure functions: `build_snapshot` (aggregate datas in, snapshot out), `figures_of`, `hours_to_roll_up` and
 `roll_up` (which minutes make an hour, and how: the hour's last snapshot for every state, plus mean/max/min of
 the figures), `expired` (what retention drops at `now`). `run_history(r, now)` is the whole job without RQ
-(tests); `record_history()` the RQ entry point, registered in workers/cron.py every constants.HISTORY_CHECK_S
+(tests); `record_history()` the RQ entry point, registered in workers/cron.py every rules.HISTORY_CHECK_S
 seconds. The job is idempotent: every write is "set if absent" (SET NX in one Lua script with its index entries),
 so two runs in one minute, or two workers at once, store one snapshot.
 """
@@ -39,6 +39,7 @@ from dashboard.live.history import (
     minute_floor,
     minute_rows,
 )
+from dashboard.live.schema import AGG_HOTLINE, AGG_KPI, AGG_PARKING, AGG_SENSORS, AGG_TRAFFIC
 from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,11 @@ def _num(value: Any) -> float | None:
 
 def figures_of(datas: Mapping[str, Any]) -> Figures:
     """The figures (dashboard.live.history.FIGURES) of a set of aggregate datas; None for what is missing."""
-    kpi = datas.get(c.AGG_KPI) or {}
+    kpi = datas.get(AGG_KPI) or {}
     severity = kpi.get("incidents_by_severity") or {}
-    by_state = (datas.get(c.AGG_SENSORS) or {}).get("by_state") or {}
-    hotline = datas.get(c.AGG_HOTLINE) or {}
-    parking = datas.get(c.AGG_PARKING) or {}
+    by_state = (datas.get(AGG_SENSORS) or {}).get("by_state") or {}
+    hotline = datas.get(AGG_HOTLINE) or {}
+    parking = datas.get(AGG_PARKING) or {}
     capacity = _num(parking.get("total_capacity"))
     occupied = _num(parking.get("total_occupied"))
     figures: Figures = {
@@ -118,9 +119,9 @@ def build_snapshot(datas: Mapping[str, Any], computed_at: Mapping[str, float], n
         return None
     parts: dict[str, Any] = {}
     for name, data in present.items():
-        if name == c.AGG_SENSORS:
+        if name == AGG_SENSORS:
             parts[name] = _sensors_part(data)
-        elif name == c.AGG_TRAFFIC:
+        elif name == AGG_TRAFFIC:
             parts[name] = _traffic_part(data)
         else:
             parts[name] = data
@@ -136,7 +137,7 @@ def build_snapshot(datas: Mapping[str, Any], computed_at: Mapping[str, float], n
 
 
 def hours_to_roll_up(
-    minute_times: Iterable[float], rolled: Iterable[int], now: float, delay_s: float = c.HISTORY_ROLLUP_DELAY_S
+    minute_times: Iterable[float], rolled: Iterable[int], now: float, delay_s: float = keys.HISTORY_ROLLUP_DELAY_S
 ) -> list[int]:
     """Hours (start, ascending) that have minute snapshots, have ended at least `delay_s` ago, and have no roll-up.
 
@@ -145,7 +146,7 @@ def hours_to_roll_up(
     """
     done = set(rolled)
     hours = {hour_floor(t) for t in minute_times}
-    return sorted(h for h in hours - done if h + c.HISTORY_HOUR_S + delay_s <= now)
+    return sorted(h for h in hours - done if h + keys.HISTORY_HOUR_S + delay_s <= now)
 
 
 def roll_up(hour: int, snapshots: Sequence[Mapping[str, Any]]) -> Snapshot:
@@ -156,7 +157,7 @@ def roll_up(hour: int, snapshots: Sequence[Mapping[str, Any]]) -> Snapshot:
     figure over the hour's snapshots: peaks are what a command centre asks about, the mean is the trend line.
     Only the last snapshot needs its aggregates; the others may carry just `ts` and `figures`.
     """
-    inside = sorted((s for s in snapshots if hour <= s["ts"] < hour + c.HISTORY_HOUR_S), key=lambda s: s["ts"])
+    inside = sorted((s for s in snapshots if hour <= s["ts"] < hour + keys.HISTORY_HOUR_S), key=lambda s: s["ts"])
     if not inside:
         raise ValueError(f"no minute snapshot in the hour starting at {hour}")
     out: dict[str, Any] = dict(inside[-1])
@@ -180,12 +181,12 @@ def _store(r: redis.Redis, snap: Snapshot) -> bool:
     if snap["res"] == "hour":
         hour = snap["hour"]["start"]
         args = (keys.history_hour_key(hour), keys.HISTORY_HOURS, keys.HISTORY_SERIES_HOUR)
-        ttl = c.HISTORY_HOUR_KEEP_S + c.HISTORY_TTL_SLACK_S
+        ttl = keys.HISTORY_HOUR_KEEP_S + keys.HISTORY_TTL_SLACK_S
         index = (snap["ts"], str(hour))
         member = (hour, encode_hour_figures(snap))
     else:
         args = (keys.history_minute_key(snap["ts"]), keys.HISTORY_MINUTES, keys.HISTORY_SERIES_MINUTE)
-        ttl = c.HISTORY_MINUTE_KEEP_S + c.HISTORY_TTL_SLACK_S
+        ttl = keys.HISTORY_MINUTE_KEEP_S + keys.HISTORY_TTL_SLACK_S
         index = (snap["ts"], str(snap["ts"]))
         member = (snap["ts"], encode_minute_figures(snap["ts"], snap["figures"]))
     stored = r.eval(_STORE_LUA, 3, *args, encode_snapshot(snap), ttl, *index, *member)
@@ -199,7 +200,7 @@ def _light_rows(raws: Iterable[Any]) -> list[dict[str, Any]]:
 
 def _roll_up_stored(r: redis.Redis, hour: int) -> Snapshot | None:
     """The roll-up of a stored hour: figures from the minute series, states from its last stored snapshot."""
-    lights = _light_rows(r.zrangebyscore(keys.HISTORY_SERIES_MINUTE, hour, hour + c.HISTORY_HOUR_S - 1))
+    lights = _light_rows(r.zrangebyscore(keys.HISTORY_SERIES_MINUTE, hour, hour + keys.HISTORY_HOUR_S - 1))
     for light in reversed(lights):
         last = decode_snapshot(r.get(keys.history_minute_key(light["ts"])))
         if last is not None:
@@ -210,9 +211,9 @@ def _roll_up_stored(r: redis.Redis, hour: int) -> Snapshot | None:
 
 def _prune(r: redis.Redis, minutes: list[float], hours: list[tuple[int, float]], now: float) -> tuple[int, int]:
     """Drop what retention says is past (keys, index and series entries); (minutes, hours) dropped."""
-    old_minutes = [int(t) for t in expired(minutes, now, c.HISTORY_MINUTE_KEEP_S)]
+    old_minutes = [int(t) for t in expired(minutes, now, keys.HISTORY_MINUTE_KEEP_S)]
     state_time = {ts: hour for hour, ts in hours}
-    old_hours = [state_time[ts] for ts in expired(state_time, now, c.HISTORY_HOUR_KEEP_S)]
+    old_hours = [state_time[ts] for ts in expired(state_time, now, keys.HISTORY_HOUR_KEEP_S)]
     if old_minutes or old_hours:
         pipe = r.pipeline(transaction=True)
         for m in old_minutes:

@@ -9,7 +9,7 @@ from typing import Any, Final
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import day_start, epoch, hour_of
-from dashboard.live.keys import HotlineData
+from dashboard.live.schema import HotlineData
 
 _RESPONSE_S: Final = c.HOTLINE_RESPONSE_H * 3600
 _DAY_S: Final = 86_400

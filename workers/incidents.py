@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import epoch
-from dashboard.live.keys import IncidentItem, IncidentsData, SummonsItem
+from dashboard.live.schema import IncidentItem, IncidentsData, SummonsItem
 
 MAX_ITEMS: Final = 200
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dashboard.domain import rules as c
-from dashboard.live.keys import CrowdData, HotlineData, IncidentsData, KpiData, SensorsData, TrafficData
+from dashboard.live.schema import CrowdData, HotlineData, IncidentsData, KpiData, SensorsData, TrafficData
 
 
 def compute_kpi(

@@ -1,19 +1,19 @@
 """热线+网格: link each new hotline ticket to what the sensors, the incidents and the other tickets already say.
 
 The matcher is pure and shared by the live job and the benchmark's replay (`link_replay`), so both apply exactly
-the same rules (dashboard/constants.py, block "Cases"):
+the same rules (dashboard/domain/rules.py, block "Cases"):
 
 - place: the same or a neighbouring ~500 m grid cell (`neighbours`) AND within a distance (per rule);
 - time: a window (per rule);
-- cause: a ticket links to a sensor or an incident only through constants.CASE_CAUSES (a noise ticket and a loud
+- cause: a ticket links to a sensor or an incident only through rules.CASE_CAUSES (a noise ticket and a loud
   noise sensor; a public-service ticket and a rising water gauge or a waterlogging incident …); two tickets link
-  to each other only when of the same category, of a category in constants.CASE_TICKET_RULES, and, for heating,
+  to each other only when of the same category, of a category in rules.CASE_TICKET_RULES, and, for heating,
   only once three of them are close together.
 
 Tickets are taken in time order. A ticket joins the case it matches best (its incident, then its sensors, then its
 tickets; nearest first), else opens a case with the incident or the sensor alarm it matches, else with the lone
 tickets it matches (when there are enough of them), else stays alone. Every ticket of a case lies within
-constants.CASE_SPREAD_KM of the case's anchor, so a chain of neighbours never drifts across the district. Each
+rules.CASE_SPREAD_KM of the case's anchor, so a chain of neighbours never drifts across the district. Each
 link carries a `Reason`: what matched, how far, how many minutes apart, as fields and as short Chinese and English
 text.
 
@@ -21,7 +21,7 @@ Cases that never link: the same place but an unrelated category (no cause rule, 
 category but farther apart than the rule's distance or not in neighbouring cells; the same category and place but
 outside the window (hours or days apart).
 
-The live job (`run_linking`, RQ entry `link_tickets`, every constants.CASE_LINK_CHECK_S seconds) considers each
+The live job (`run_linking`, RQ entry `link_tickets`, every rules.CASE_LINK_CHECK_S seconds) considers each
 ticket once (models.LinkCheck), reads its candidates from SQL (dashboard.store) and the sensors in warning or alarm
 from the precomputed `sensors` aggregate (never raw telemetry), which it remembers in Redis for the rules' window
 (keys.CASE_ALARMS) so that an alarm that ended a little before a ticket still explains it. Stored links keep their
@@ -49,6 +49,7 @@ from dashboard.domain import rules as c
 from dashboard.domain.beijing import utc_datetime
 from dashboard.live import keys
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.schema import AGG_SENSORS, AGG_STALE_AFTER_S
 from dashboard.services.cases import reason_text
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
@@ -139,7 +140,7 @@ def _near(a: Mapping[str, Any], b: Mapping[str, Any], max_km: float) -> float | 
 
 @dataclass(frozen=True)
 class Rules:
-    """Every threshold of the matcher (defaults: dashboard/constants.py), so that tests can vary one."""
+    """Every threshold of the matcher (defaults: dashboard/domain/rules.py), so that tests can vary one."""
 
     causes: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=lambda: c.CASE_CAUSES)
     sensor_level: Mapping[str, float] = field(default_factory=lambda: c.CASE_SENSOR_LEVEL)
@@ -688,9 +689,9 @@ def run_linking(r: redis.Redis, sessions: sessionmaker[Session], now: float, rul
 
 
 def _run_locked(r: redis.Redis, sessions: sessionmaker[Session], now: float, rules: Rules) -> dict[str, Any]:
-    env = read_aggregates(r, [c.AGG_SENSORS]).get(c.AGG_SENSORS)
+    env = read_aggregates(r, [AGG_SENSORS]).get(AGG_SENSORS)
     seen: list[AlarmIn] = []
-    if env is not None and now - float(env["computed_at"]) <= c.AGG_STALE_AFTER_S:
+    if env is not None and now - float(env["computed_at"]) <= AGG_STALE_AFTER_S:
         seen = alarms_from_points(env["data"].get("points") or [], rules)
     spans = remember_alarms(_load_spans(r), seen, now, rules)
     _save_spans(r, spans)

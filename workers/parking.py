@@ -7,7 +7,7 @@ from typing import Any
 
 from dashboard.domain import geo
 from dashboard.domain.events import Event
-from dashboard.live.keys import LotStatus, ParkingData
+from dashboard.live.schema import LotStatus, ParkingData
 from workers.latest import keep_latest
 
 

@@ -44,7 +44,7 @@ def run_prompt_tick(r: redis.Redis, sessions: sessionmaker[Session], wait_s: flo
 
 
 def prompt_tick() -> dict[str, Any]:
-    """RQ job enqueued by incident_service.request_tick: clear the pending mark, then tick at once."""
+    """RQ job enqueued by dashboard.live.publish.request_tick: clear the pending mark, then tick at once."""
     clients = job_clients()
     # Cleared before anything is read: a change committed from now on asks for (and gets) a tick of its own.
     clients.redis.delete(keys.PROMPT_TICK_PENDING)

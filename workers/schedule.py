@@ -16,7 +16,6 @@ from typing import Any, Final
 
 from rq import cron
 
-from dashboard.domain import rules as c
 from dashboard.live import keys
 from workers.deadlines import check_deadlines
 from workers.early_warning import BASELINE_REFRESH_S, refresh_baseline
@@ -25,6 +24,17 @@ from workers.linking import link_tickets
 from workers.sensor_incidents import check_sensor_alarms
 from workers.tick import tick
 
+# The tick period, in seconds.
+TICK_SECONDS: Final = 1
+# Seconds between two runs of the sensor-alarm check (workers/sensor_incidents.py).
+SENSOR_INCIDENT_CHECK_S: Final = 1
+# Seconds between two runs of the deadline check (workers/deadlines.py).
+DEADLINE_CHECK_S: Final = 10
+# Seconds between two runs of the history job. Several runs a minute, each storing the minute's snapshot only when
+# it is missing, so that a dropped or late run never leaves a minute without one.
+HISTORY_CHECK_S: Final = 10
+# Seconds between two runs of the linking job.
+CASE_LINK_CHECK_S: Final = 5
 # A tick takes well under a second (a catch-up tick of 20,000 events about half a second); RQ kills a
 # stuck one after this. The tick renews its lock while it works, so this may exceed the lock's TTL.
 TICK_JOB_TIMEOUT_S: Final = 8
@@ -45,29 +55,29 @@ def every(func: Callable[[], Any], queue: str, interval: int, name: str, *, time
 
 def register_product_jobs() -> None:
     """Register every job the product runs on a schedule (see the module docstring)."""
-    every(tick, keys.QUEUE_TICK, c.TICK_SECONDS, "dongcheng-tick",
+    every(tick, keys.QUEUE_TICK, TICK_SECONDS, "dongcheng-tick",
           timeout=TICK_JOB_TIMEOUT_S, ttl=TICK_JOB_TTL_S, result_ttl=TICK_RESULT_TTL_S)
 
     # Overdue summons (吹哨报到) and incidents escalate to the leader. A check takes milliseconds; one not started
     # within its interval is dropped, the next one covers it (escalation is idempotent).
-    every(check_deadlines, keys.QUEUE_DEFAULT, c.DEADLINE_CHECK_S, "dongcheng-deadlines",
-          timeout=30, ttl=c.DEADLINE_CHECK_S, result_ttl=60)
+    every(check_deadlines, keys.QUEUE_DEFAULT, DEADLINE_CHECK_S, "dongcheng-deadlines",
+          timeout=30, ttl=DEADLINE_CHECK_S, result_ttl=60)
 
     # Sensor alarms that reach an incident band open (or raise) an incident linked to the sensor. A check reads one
     # aggregate and takes a few ms; one not started within its interval is dropped, the next covers it (idempotent).
-    every(check_sensor_alarms, keys.QUEUE_DEFAULT, c.SENSOR_INCIDENT_CHECK_S, "dongcheng-sensor-alarms",
-          timeout=10, ttl=c.SENSOR_INCIDENT_CHECK_S + 1, result_ttl=10)
+    every(check_sensor_alarms, keys.QUEUE_DEFAULT, SENSOR_INCIDENT_CHECK_S, "dongcheng-sensor-alarms",
+          timeout=10, ttl=SENSOR_INCIDENT_CHECK_S + 1, result_ttl=10)
 
     # History (workers/history.py): the minute's snapshot of the aggregates, hourly roll-ups and retention.
     # Several runs a minute, each storing the minute's snapshot only when it is missing, so a dropped run leaves no gap;
     # a run takes a few ms, and one not started within its interval is dropped (the next covers it; idempotent).
-    every(record_history, keys.QUEUE_DEFAULT, c.HISTORY_CHECK_S, "dongcheng-history",
-          timeout=30, ttl=c.HISTORY_CHECK_S, result_ttl=60)
+    every(record_history, keys.QUEUE_DEFAULT, HISTORY_CHECK_S, "dongcheng-history",
+          timeout=30, ttl=HISTORY_CHECK_S, result_ttl=60)
 
     # Cases (热线+网格, workers/linking.py): link the tickets not considered yet into cases. A run takes a few ms and
     # considers each ticket once; one not started within its interval is dropped, the next covers it (idempotent).
-    every(link_tickets, keys.QUEUE_DEFAULT, c.CASE_LINK_CHECK_S, "dongcheng-linking",
-          timeout=30, ttl=c.CASE_LINK_CHECK_S, result_ttl=60)
+    every(link_tickets, keys.QUEUE_DEFAULT, CASE_LINK_CHECK_S, "dongcheng-linking",
+          timeout=30, ttl=CASE_LINK_CHECK_S, result_ttl=60)
 
     # 未诉先办 (workers/early_warning.py): the seasonal ticket baseline the tick's early warning compares recent tickets
     # with, learned from the last four weeks of tickets in SQL. A run takes well under a second; one not started within

@@ -1,8 +1,8 @@
 """Incidents from sensor alarms: a reading that crosses an incident band opens an incident linked to its sensor.
 
-Every constants.SENSOR_INCIDENT_CHECK_S seconds the job reads the precomputed `sensors` aggregate (never raw
-telemetry), and for every sensor in alarm whose reading reaches a band of constants.SENSOR_INCIDENT_RULES:
-- with no open incident linked to the sensor, creates one (source constants.SENSOR_ALARM_SOURCE, severity of
+Every rules.SENSOR_INCIDENT_CHECK_S seconds the job reads the precomputed `sensors` aggregate (never raw
+telemetry), and for every sensor in alarm whose reading reaches a band of rules.SENSOR_INCIDENT_RULES:
+- with no open incident linked to the sensor, creates one (source rules.SENSOR_ALARM_SOURCE, severity of
   the band, linked by sensor_id) through the incident service, as the "system" actor;
 - with one whose severity is milder than the band, raises its severity (with the reading as the reason).
 A band of severity I or II is a critical alarm: its incident is new and severe, so it takes over the wall.
@@ -33,7 +33,7 @@ from dashboard.domain import rules as c
 from dashboard.i18n import name
 from dashboard.live import publish
 from dashboard.live.aggregates import read_aggregates
-from dashboard.live.keys import SensorPoint
+from dashboard.live.schema import AGG_SENSORS, AGG_STALE_AFTER_S, SensorPoint
 from dashboard.services import incidents as svc
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
@@ -89,7 +89,7 @@ def band(
 ) -> tuple[str, int, float] | None:
     """(category, severity, threshold) of the highest band `value` reaches, or None below every band.
 
-    `alarm_at` is the alarm threshold in force (the administrator's, dashboard/settings.py): the mildest band
+    `alarm_at` is the alarm threshold in force (the administrator's, dashboard/domain/tunables.py): the mildest band
     starts there when it is lower, so that every alarm of an incident type opens an incident.
     """
     rule = rules.get(sensor_type)
@@ -171,11 +171,11 @@ def raise_reason(a: Raise) -> str:
 
 def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: float) -> dict[str, Any]:
     """One check: read the sensors aggregate, create or raise incidents, then push the changes."""
-    env = read_aggregates(r, [c.AGG_SENSORS]).get(c.AGG_SENSORS)
+    env = read_aggregates(r, [AGG_SENSORS]).get(AGG_SENSORS)
     if env is None:
         return {"status": "no_aggregate"}
     age = now - float(env["computed_at"])
-    if age > c.AGG_STALE_AFTER_S:
+    if age > AGG_STALE_AFTER_S:
         # A stale picture may show an alarm that has ended: act only on what the sensors say now.
         log.warning("sensor-alarm check skipped: the sensors aggregate is %.1f s old", age)
         return {"status": "stale", "age_s": round(age, 1)}

@@ -9,7 +9,7 @@ from dashboard.domain import rules as c
 from dashboard.domain import season
 from dashboard.domain.beijing import local_date
 from dashboard.domain.events import Event
-from dashboard.live.keys import SensorPoint, SensorsData
+from dashboard.live.schema import SensorPoint, SensorsData
 
 # Order of urgency used to sort alarms (most severe first).
 _RANK: Final = {c.STATE_ALARM: 0, c.STATE_WARNING: 1, c.STATE_NORMAL: 2, c.STATE_SILENT: 3}
@@ -22,12 +22,12 @@ Thresholds = Mapping[str, Mapping[str, float | str]]
 
 
 def is_low(spec: Mapping[str, float | str] | None) -> bool:
-    """True for a type where a LOWER reading is worse (constants.SENSOR_TYPES "direction": "low")."""
+    """True for a type where a LOWER reading is worse (rules.SENSOR_TYPES "direction": "low")."""
     return spec is not None and spec.get("direction") == "low"
 
 
 def in_heating_season(ts: float) -> bool:
-    """True when epoch time `ts` falls in Beijing's heating season (constants.HEATING_SEASON, Beijing dates)."""
+    """True when epoch time `ts` falls in Beijing's heating season (rules.HEATING_SEASON, Beijing dates)."""
     return season.in_heating_season(local_date(ts))
 
 

@@ -27,6 +27,17 @@ from dashboard.domain.beijing import day_start, utc_datetime
 from dashboard.domain.events import Event
 from dashboard.live import keys
 from dashboard.live.aggregates import write_aggregates
+from dashboard.live.schema import (
+    AGG_CROWD,
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_KPI,
+    AGG_PARKING,
+    AGG_SENSORS,
+    AGG_TICKER,
+    AGG_TRAFFIC,
+    AGG_WARNINGS,
+)
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
 from workers.early_warning import Baseline, compute_warnings, load_baseline, track
@@ -176,26 +187,26 @@ def compute_all(
     `thresholds`: the sensor thresholds in force (load_thresholds); `baseline`: the early warning's ticket
     baseline (early_warning.load_baseline; None: learned from the tick's own tickets)."""
     datas: dict[str, Any] = {
-        c.AGG_TRAFFIC: compute_traffic(state, now),
-        c.AGG_PARKING: compute_parking(state),
-        c.AGG_CROWD: compute_crowd(state),
-        c.AGG_TICKER: compute_ticker(durable, state["alarm_log"], sql.open_incidents if sql is not None else None),
+        AGG_TRAFFIC: compute_traffic(state, now),
+        AGG_PARKING: compute_parking(state),
+        AGG_CROWD: compute_crowd(state),
+        AGG_TICKER: compute_ticker(durable, state["alarm_log"], sql.open_incidents if sql is not None else None),
     }
     if sql is not None:
-        datas[c.AGG_SENSORS] = compute_sensors(state, sql.registry, now, thresholds)
-        datas[c.AGG_INCIDENTS] = compute_incidents(sql.open_incidents, sql.incident_counts, sql.summons, now)
-        datas[c.AGG_HOTLINE] = compute_hotline(
+        datas[AGG_SENSORS] = compute_sensors(state, sql.registry, now, thresholds)
+        datas[AGG_INCIDENTS] = compute_incidents(sql.open_incidents, sql.incident_counts, sql.summons, now)
+        datas[AGG_HOTLINE] = compute_hotline(
             sql.tickets, sum(sql.overdue_cells.values()), now, overdue_cells=sql.overdue_cells
         )
-        datas[c.AGG_KPI] = compute_kpi(
-            datas[c.AGG_SENSORS],
-            datas[c.AGG_INCIDENTS],
-            datas[c.AGG_TRAFFIC],
-            datas[c.AGG_HOTLINE],
-            datas[c.AGG_CROWD],
+        datas[AGG_KPI] = compute_kpi(
+            datas[AGG_SENSORS],
+            datas[AGG_INCIDENTS],
+            datas[AGG_TRAFFIC],
+            datas[AGG_HOTLINE],
+            datas[AGG_CROWD],
             sql.unit_counts,
         )
-        datas[c.AGG_WARNINGS] = compute_warnings(state, sql.tickets, baseline, now)
+        datas[AGG_WARNINGS] = compute_warnings(state, sql.tickets, baseline, now)
     return datas
 
 

@@ -9,7 +9,7 @@ from dashboard import i18n
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import epoch
-from dashboard.live.keys import TickerData, TickerItem
+from dashboard.live.schema import TickerData, TickerItem
 
 MAX_ITEMS: Final = 30
 

@@ -9,7 +9,7 @@ from typing import Any, Final
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event
-from dashboard.live.keys import CorridorStatus, TrafficData
+from dashboard.live.schema import CorridorStatus, TrafficData
 
 # Free-flow speeds (km/h): the 2nd Ring is an urban expressway, the other corridors are arterials whose
 # free-flow speed in the old city is about 40 km/h (signals, crossings, bus lanes).

@@ -39,7 +39,7 @@ SENSOR_TYPES: Final[dict[str, dict[str, float | str]]] = {
 # Beijing's heating season (供暖季), (month, day) of its first and its last day: 15 November to 15 March.
 HEATING_SEASON: Final = ((11, 15), (3, 15))
 
-# Sensor alarms that become incidents by themselves (issue 3): sensor type -> (incident category, bands of
+# Sensor alarms that become incidents by themselves : sensor type -> (incident category, bands of
 # (reading >=, severity)), mildest band first. Only the emergencies: PM2.5, noise and cold-chain alarms stay
 # sensor alarms (they are the environment bureau's, the hotline's and the market regulator's), because a
 # command-centre incident means sending someone now. The first band is each type's alarm threshold; the upper
@@ -52,8 +52,6 @@ SENSOR_INCIDENT_RULES: Final[dict[str, tuple[str, tuple[tuple[float, int], ...]]
 }
 # A sensor alarm whose band reaches this severity (I or II) is critical: its incident takes over the wall.
 SENSOR_CRITICAL_SEVERITY: Final = 2
-# Seconds between two runs of the sensor-alarm check (workers/sensor_incidents.py).
-SENSOR_INCIDENT_CHECK_S: Final = 1
 # The source name of incidents created by hand in the dispatch console.
 CONSOLE_SOURCE: Final = "console"
 # The source name of incidents the command centre created from its own sensors.
@@ -170,8 +168,6 @@ DEPARTMENT_NAMES: Final[dict[str, tuple[str, str]]] = {
 }
 # Minutes a summoned department has to report (报到) before the summons escalates to the leader.
 SUMMONS_ACK_DEADLINE_MIN: Final = 30
-# Seconds between two runs of the deadline check (workers/deadlines.py).
-DEADLINE_CHECK_S: Final = 10
 
 # Roles and the page each one lands on.
 ROLES: Final = ("duty", "leader", "dispatch", "admin")
@@ -185,42 +181,7 @@ TELEMETRY_MAX_AGE_S: Final = 900
 # Beijing's traffic index bands (0–10).
 TRAFFIC_BANDS: Final = ((2, "smooth"), (4, "basically_smooth"), (6, "light"), (8, "moderate"), (10, "severe"))
 
-# Names of the precomputed aggregates, one Redis key each.
-AGG_KPI: Final = "kpi"
-AGG_SENSORS: Final = "sensors"
-AGG_INCIDENTS: Final = "incidents"
-AGG_TRAFFIC: Final = "traffic"
-AGG_PARKING: Final = "parking"
-AGG_CROWD: Final = "crowd"
-AGG_HOTLINE: Final = "hotline"
-AGG_TICKER: Final = "ticker"
-# 未诉先办 early warnings (workers/early_warning.py), computed by the tick like the others.
-AGG_WARNINGS: Final = "warnings"
-AGGREGATES: Final = (
-    AGG_KPI, AGG_SENSORS, AGG_INCIDENTS, AGG_TRAFFIC, AGG_PARKING, AGG_CROWD, AGG_HOTLINE, AGG_TICKER, AGG_WARNINGS,
-)  # fmt: skip
-
-# An aggregate older than this is shown as stale and makes /healthz degraded.
-AGG_STALE_AFTER_S: Final = 5.0
-# The tick period of the workers, in seconds.
-TICK_SECONDS: Final = 1
-
-# History of the aggregates (issue 4: workers/history.py, dashboard/history.py). A snapshot a minute kept 25 h: the
-# slider's 24 h plus an hour, so that "the same minute yesterday" (the KPI cards' comparison) is still at minute
-# resolution; hourly roll-ups kept 30 days.
-HISTORY_MINUTE_S: Final = 60
-HISTORY_HOUR_S: Final = 3600
-HISTORY_MINUTE_KEEP_S: Final = 25 * 3600
-HISTORY_HOUR_KEEP_S: Final = 30 * 86_400
-# Seconds between two runs of the history job. Several runs a minute, each storing the minute's snapshot only when
-# it is missing, so that a dropped or late run never leaves a minute without one.
-HISTORY_CHECK_S: Final = 10
-# A completed hour is rolled up this long after it ends, when its last minute's snapshot is surely written.
-HISTORY_ROLLUP_DELAY_S: Final = 30
-# Snapshot keys also expire by themselves this long after their retention: a backstop should the job stop.
-HISTORY_TTL_SLACK_S: Final = 3600
-
-# Cases (热线+网格, issue 5): hotline tickets linked into cases by workers/linking.py. A link needs the same or a
+# Cases (热线+网格): hotline tickets linked into cases by workers/linking.py. A link needs the same or a
 # neighbouring grid cell, a short distance, a time window and a cause: every rule is in this block.
 # Hotline category -> (sensor types whose reading nearby explains the ticket, incident categories that explain it).
 # Only causes a caller would actually complain about: a noise ticket next to a loud noise sensor; a public-service,
@@ -294,8 +255,7 @@ CASE_SPREAD_KM: Final = 0.6
 # windows after its first ticket: a wave of complaints is over by then, and a steady trickle of everyday calls in a
 # busy estate never grows into one endless case.
 CASE_TICKET_WINDOWS: Final = 3
-# Seconds between two runs of the linking job, and how far back it looks for tickets not yet considered.
-CASE_LINK_CHECK_S: Final = 5
+# How far back the linking job looks for tickets not yet considered.
 CASE_LINK_LOOKBACK_H: Final = 24
 # Decisions a dispatcher takes on a link; the job's own links are "auto".
 CASE_DECISIONS: Final = ("confirm", "split")

@@ -1,4 +1,4 @@
-"""Beijing's heating season (constants.HEATING_SEASON), the one calendar rule the simulator, its episodes and the
+"""Beijing's heating season (rules.HEATING_SEASON), the one calendar rule the simulator, its episodes and the
 sensors' thresholds share."""
 
 from __future__ import annotations

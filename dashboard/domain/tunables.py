@@ -44,7 +44,7 @@ INCIDENT_MIN_BOUNDS: Final = (5, 1440)
 HOTLINE_H_BOUNDS: Final = (1, 720)
 SUMMONS_MIN_BOUNDS: Final = (5, 240)
 
-Thresholds = dict[str, dict[str, float | str]]  # the shape of constants.SENSOR_TYPES
+Thresholds = dict[str, dict[str, float | str]]  # the shape of rules.SENSOR_TYPES
 Problem = tuple[str, dict[str, Any]]  # (code, params) of one field's problem
 
 

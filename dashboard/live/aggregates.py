@@ -17,9 +17,8 @@ from typing import Any, Final, NamedTuple
 
 import redis
 
-from dashboard.domain import rules as c
 from dashboard.live import keys
-from dashboard.live.keys import Envelope
+from dashboard.live.schema import AGGREGATES, Envelope
 
 try:  # orjson parses several times faster; plain json is the fallback so it stays optional.
     import orjson
@@ -161,7 +160,7 @@ def write_aggregates(
     raise RuntimeError(f"could not write aggregates after {_WATCH_RETRIES} attempts: concurrent writers")
 
 
-def read_aggregates(r: redis.Redis, names: Iterable[str] = c.AGGREGATES) -> dict[str, Envelope | None]:
+def read_aggregates(r: redis.Redis, names: Iterable[str] = AGGREGATES) -> dict[str, Envelope | None]:
     """The named aggregates as envelopes (None when missing or unreadable), with one MGET."""
     names = list(names)
     if not names:
@@ -183,12 +182,12 @@ def read_aggregates(r: redis.Redis, names: Iterable[str] = c.AGGREGATES) -> dict
     return out
 
 
-def read_heads(r: redis.Redis, names: Iterable[str] = c.AGGREGATES) -> dict[str, Head | None]:
+def read_heads(r: redis.Redis, names: Iterable[str] = AGGREGATES) -> dict[str, Head | None]:
     """Version, hash and computed_at of the named aggregates without parsing their data (one round trip)."""
     return _read_heads(r, list(names))
 
 
-def aggregate_ages(r: redis.Redis, now: float, names: Iterable[str] = c.AGGREGATES) -> dict[str, float | None]:
+def aggregate_ages(r: redis.Redis, now: float, names: Iterable[str] = AGGREGATES) -> dict[str, float | None]:
     """Seconds since each aggregate was last computed (None when it does not exist), for /healthz."""
     return {
         name: (None if head is None else round(max(0.0, now - head.computed_at), 3))

@@ -1,6 +1,6 @@
 """Health of every data source, of the workers and of the queues, for the administrator's page (read-only).
 
-Data sources: what the ingest records in Redis (dashboard/ingest.py `_count`): accepted and rejected counters
+Data sources: what the ingest records in Redis (dashboard/services/ingest.py `_count`): accepted and rejected counters
 (keys.INGEST_STATS), the time of the latest accepted event (keys.INGEST_LAST), accepted events per minute
 (keys.ingest_minute_key) and the latest rejected events with their reasons (keys.ingest_rejects_key).
 

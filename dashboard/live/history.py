@@ -1,13 +1,13 @@
-"""History of the aggregates for the time slider and the trend charts (issue 4): the format and the read API.
+"""History of the aggregates for the time slider and the trend charts: the format and the read API.
 
 Where it lives: in Redis, like the aggregates it keeps (rebuildable: lost with Redis, while SQL keeps every
 incident and ticket, so the daily report never depends on it). workers/history.py writes it every
-constants.HISTORY_CHECK_S seconds; the screens read it through the functions below, never raw data.
+rules.HISTORY_CHECK_S seconds; the screens read it through the functions below, never raw data.
 
-Keys (dashboard/keys.py):
+Keys (dashboard/live/keys.py):
 
 - ``dc:history:m:<minute>``: one snapshot a minute (epoch seconds of the minute), zlib-compressed canonical JSON,
-  with a TTL of constants.HISTORY_MINUTE_KEEP_S (25 h: the slider's 24 h plus an hour, so that "the same minute
+  with a TTL of rules.HISTORY_MINUTE_KEEP_S (25 h: the slider's 24 h plus an hour, so that "the same minute
   yesterday" is still at minute resolution) + HISTORY_TTL_SLACK_S. About 8 KB in Redis with 400 sensors and
   60 open incidents (34 KB of JSON), so the 1,500 of 25 h hold about 12 MB.
 - ``dc:history:h:<hour>``: the hourly roll-up of each completed hour, same format, kept 30 days
@@ -52,14 +52,24 @@ from dashboard.domain import rules as c
 from dashboard.live import keys
 from dashboard.live.aggregates import canonical_json
 from dashboard.live.aggregates import loads as _loads
+from dashboard.live.schema import (
+    AGG_CROWD,
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_KPI,
+    AGG_PARKING,
+    AGG_SENSORS,
+    AGG_TRAFFIC,
+    AGG_WARNINGS,
+)
 
 # Version of the stored snapshot format; a snapshot of another version is ignored.
 FORMAT_VERSION: Final = 1
 # The aggregates a snapshot keeps (the ticker is a log of recent events, not a state to replay); the early
 # warnings too, so that the slider shows what was being warned of then.
 SNAPSHOT_AGGREGATES: Final = (
-    c.AGG_KPI, c.AGG_SENSORS, c.AGG_INCIDENTS, c.AGG_TRAFFIC, c.AGG_PARKING, c.AGG_CROWD, c.AGG_HOTLINE,
-    c.AGG_WARNINGS,
+    AGG_KPI, AGG_SENSORS, AGG_INCIDENTS, AGG_TRAFFIC, AGG_PARKING, AGG_CROWD, AGG_HOTLINE,
+    AGG_WARNINGS,
 )
 # The figures of every snapshot, for trend charts and KPI comparisons. Stored as lists in this order, so the
 # tuple is append-only: a name added at the end reads as None in older entries.
@@ -74,8 +84,8 @@ FIGURES: Final = (
 STATS: Final = ("mean", "max", "min", "last")
 RESOLUTIONS: Final = ("minute", "hour")
 # Tolerances for snapshot_at / figures_at: a snapshot this much older than the asked time still counts as "then".
-MINUTE_TOLERANCE_S: Final = 2 * c.HISTORY_MINUTE_S
-HOUR_TOLERANCE_S: Final = c.HISTORY_HOUR_S + 2 * c.HISTORY_MINUTE_S
+MINUTE_TOLERANCE_S: Final = 2 * keys.HISTORY_MINUTE_S
+HOUR_TOLERANCE_S: Final = keys.HISTORY_HOUR_S + 2 * keys.HISTORY_MINUTE_S
 # Length of the traffic series rebuilt into a replayed traffic aggregate (as workers/traffic.py keeps it live).
 TRAFFIC_SERIES_S: Final = 3 * 3600
 
@@ -110,12 +120,12 @@ class Snapshot(TypedDict):
 
 def minute_floor(ts: float) -> int:
     """Epoch seconds of the minute containing `ts`."""
-    return int(ts // c.HISTORY_MINUTE_S * c.HISTORY_MINUTE_S)
+    return int(ts // keys.HISTORY_MINUTE_S * keys.HISTORY_MINUTE_S)
 
 
 def hour_floor(ts: float) -> int:
     """Epoch seconds of the hour containing `ts` (Beijing hours: UTC+8 is a whole number of hours)."""
-    return int(ts // c.HISTORY_HOUR_S * c.HISTORY_HOUR_S)
+    return int(ts // keys.HISTORY_HOUR_S * keys.HISTORY_HOUR_S)
 
 
 def encode_snapshot(snap: Mapping[str, Any]) -> bytes:
@@ -190,7 +200,7 @@ def expand_snapshot(
     """
     snap: dict[str, Any] = dict(stored)
     aggs = dict(stored.get("aggregates") or {})
-    sensors = aggs.get(c.AGG_SENSORS)
+    sensors = aggs.get(AGG_SENSORS)
     if isinstance(sensors, Mapping):
         state_of = {sid: state for state, ids in (sensors.get("states") or {}).items() for sid in ids}
         listed = {p["id"]: p for p in [*(sensors.get("silent") or []), *(sensors.get("alarms") or [])]}
@@ -203,10 +213,10 @@ def expand_snapshot(
                                "alarm_since": None})
         points.extend(listed.values())  # listed then, gone from the registry since: still drawn where they were
         points.sort(key=lambda p: str(p["id"]))
-        aggs[c.AGG_SENSORS] = {**sensors, "points": points}
-    traffic = aggs.get(c.AGG_TRAFFIC)
+        aggs[AGG_SENSORS] = {**sensors, "points": points}
+    traffic = aggs.get(AGG_TRAFFIC)
     if isinstance(traffic, Mapping):
-        aggs[c.AGG_TRAFFIC] = {**traffic, "series": [[float(t), float(v)] for t, v in traffic_series]}
+        aggs[AGG_TRAFFIC] = {**traffic, "series": [[float(t), float(v)] for t, v in traffic_series]}
     snap["aggregates"] = aggs
     return snap
 
@@ -260,7 +270,7 @@ def snapshot_at(r: redis.Redis, ts: float, *, tolerance_s: float | None = None) 
     """The latest snapshot (shaped as :class:`Snapshot`) whose state is at or before `ts`, expanded for the
     renderers (see expand_snapshot).
 
-    Minute resolution within constants.HISTORY_MINUTE_KEEP_S, hourly (the hour's last state) beyond. None when
+    Minute resolution within rules.HISTORY_MINUTE_KEEP_S, hourly (the hour's last state) beyond. None when
     history holds nothing at or before `ts`, or (with `tolerance_s`) nothing from `ts - tolerance_s` on: the
     caller then says "no snapshot" instead of showing a much older picture. Two round trips, about a millisecond.
     """
@@ -270,7 +280,7 @@ def snapshot_at(r: redis.Redis, ts: float, *, tolerance_s: float | None = None) 
         start = found - TRAFFIC_SERIES_S
         pipe = r.pipeline(transaction=False)
         pipe.get(key)
-        pipe.get(keys.agg_key(c.AGG_SENSORS))
+        pipe.get(keys.agg_key(AGG_SENSORS))
         pipe.zrangebyscore(keys.HISTORY_SERIES_MINUTE, start, found)
         pipe.zrangebyscore(keys.HISTORY_SERIES_HOUR, hour_floor(start), found)
         raw, sensors_raw, minute_raw, hour_raw = pipe.execute()
@@ -366,7 +376,7 @@ def series(
 ) -> list[tuple[int, float | None]]:
     """One figure over [since, until], ascending: per minute (stat ignored), or per hour with `stat`.
 
-    resolution "minute": (minute, value) from the minute series (kept constants.HISTORY_MINUTE_KEEP_S).
+    resolution "minute": (minute, value) from the minute series (kept rules.HISTORY_MINUTE_KEEP_S).
     resolution "hour": (hour start, stat of the figure over that hour), stat one of STATS, for every hour starting
     in [hour_floor(since), until] that has data; an hour not rolled up yet (the current one) is computed from
     its minute snapshots so far, so "today" reaches the current hour.
@@ -379,7 +389,7 @@ def series(
     out: dict[int, float | None] = {row["h"]: row[stat][field] for row in hours}
     # Every hour with minute snapshots is rolled up a minute after it ends, so only the hours after the last
     # rolled one can be pending: read the minutes from there (not the whole range).
-    start = max(hour_floor(since), hours[-1]["h"] + c.HISTORY_HOUR_S) if hours else hour_floor(since)
+    start = max(hour_floor(since), hours[-1]["h"] + keys.HISTORY_HOUR_S) if hours else hour_floor(since)
     pending: dict[int, list[Figures]] = {}
     if start <= until:
         for t, f in minute_rows(r.zrangebyscore(keys.HISTORY_SERIES_MINUTE, start, until)):
@@ -396,7 +406,7 @@ def day_by_hour(r: redis.Redis, field: str, day0: float, stat: str = "mean") -> 
     """
     values: list[float | None] = [None] * 24
     for hour, v in series(r, field, day0, day0 + 86_400 - 1, resolution="hour", stat=stat):
-        i = int((hour - day0) // c.HISTORY_HOUR_S)
+        i = int((hour - day0) // keys.HISTORY_HOUR_S)
         if 0 <= i < 24:
             values[i] = v
     return values

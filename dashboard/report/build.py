@@ -3,7 +3,7 @@
 Definitions (the page and the CSV state them too):
 - A day is a Beijing calendar day (Asia/Shanghai, UTC+8 without DST); storage is UTC.
 - Incidents of the day are those *reported* (reported_at) in it; their outcome is their state at `as_of`:
-  resolved, closed, cancelled, or still open (any of constants.INCIDENT_OPEN_STATES).
+  resolved, closed, cancelled, or still open (any of rules.INCIDENT_OPEN_STATES).
 - Response time = acknowledged_at − reported_at over the acknowledged ones; resolution time = resolved_at −
   reported_at over the resolved ones (closed ones keep their resolved_at). Median and p90 use linear
   interpolation between closest ranks (PostgreSQL percentile_cont, numpy's default).
@@ -31,7 +31,7 @@ from dashboard.domain.beijing import DAY_S, date_start, epoch, hour_of, local_da
 from dashboard.i18n import fmt_num, name, severity_name, t
 from dashboard.store.reports import IncidentRow, TicketRow
 
-# China has used UTC+8 all year since 1991, so a fixed offset is exact (as in workers/beijing.py).
+# China has used UTC+8 all year since 1991, so a fixed offset is exact (as in dashboard/domain/beijing.py).
 _RESPONSE_S: Final = c.HOTLINE_RESPONSE_H * 3600
 _DAY_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Rush hours (Beijing time, [start, end)) for the traffic peaks: the corridors' weekday peaks.

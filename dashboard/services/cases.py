@@ -1,20 +1,20 @@
 """Cases (热线+网格): the one place where people read cases and decide on their links. The REST API
-(dashboard/api_cases.py) and the dispatch console call these functions; the linking job (workers/linking.py)
+(dashboard/web/api/cases.py) and the dispatch console call these functions; the linking job (workers/linking.py)
 makes the links.
 
-A decision (`decide_link`) runs the steps of dashboard/incident_service.py, in the same order:
+A decision (`decide_link`) runs the steps of dashboard/services/incidents.py, in the same order:
 1. checks without the database: a known decision ("confirm" or "split"), the actor's role (CASE_ROLES: dispatch
    and admin), the idempotency key, the note;
 2. idempotency: a decision already recorded under the key is not taken again; the first result is returned with
    replayed=True (the unique key of CaseDecision is the backstop for a race);
-3. the link row is locked (SELECT … FOR UPDATE; on SQLite the write lock, incident_service.begin_write);
+3. the link row is locked (SELECT … FOR UPDATE; on SQLite the write lock, dashboard.store.engine.begin_write);
 4. the change: the link's decision ("confirmed" or "split"), who and when, one CaseDecision row and one audit
    entry, flushed together in the caller's transaction (the caller commits, e.g. dashboard.store.engine.session_scope).
 
 A split ticket leaves its case for good: it counts alone on the wall, and the linker never links it again (a
 dispatcher may confirm it back). A confirmed link is kept as it is.
 
-Refusals raise incident_service.Refused (403 role, 404 unknown case or link, 409 the link already has that
+Refusals raise dashboard.services.base.Refused (403 role, 404 unknown case or link, 409 the link already has that
 decision, 422 bad decision, key or note) after rolling the caller's session back and committing an audit entry
 with outcome "refused" (target "case"). `case_refusal_text` says a refusal in the user's language.
 

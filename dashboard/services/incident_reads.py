@@ -144,8 +144,8 @@ def list_units(session: Session) -> list[dict[str, Any]]:
 
 
 def suggest_units(session: Session, incident_id: int, limit: int = 5) -> list[dict[str, Any]]:
-    """The units that are free (constants.UNIT_DISPATCHABLE_STATUSES, assigned to no incident) and suitable for the
-    incident's category (constants.CATEGORY_UNIT_KINDS), the best-suited kind first (fire engines before
+    """The units that are free (rules.UNIT_DISPATCHABLE_STATUSES, assigned to no incident) and suitable for the
+    incident's category (rules.CATEGORY_UNIT_KINDS), the best-suited kind first (fire engines before
     ambulances for a fire: a police car 0.5 km away must not hide the fire engine 1.5 km away) and nearest first
     within a kind, each with "distance_km".
 

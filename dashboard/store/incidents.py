@@ -165,8 +165,8 @@ def incident_counts(session: Session, since: datetime, now: datetime) -> dict[st
     by_sev = session.execute(select(Incident.severity, func.count()).where(open_filter).group_by(Incident.severity))
     by_state = session.execute(select(Incident.state, func.count()).where(open_filter).group_by(Incident.state))
     overdue = session.scalar(select(func.count()).where(open_filter, Incident.deadline_at < now)) or 0
-    # Today's incidents are those *reported* today, as the daily report counts them (dashboard/report.py), not those
-    # stored today: one reported at 23:59 and stored a second after midnight belongs to the day it happened.
+    # Today's incidents are those *reported* today, as the daily report counts them (dashboard/report/build.py), not
+    # those stored today: one reported at 23:59 and stored a second after midnight belongs to the day it happened.
     by_cat = session.execute(
         select(Incident.category, func.count())
         .where(Incident.reported_at >= since)

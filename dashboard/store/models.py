@@ -220,7 +220,7 @@ class Summons(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
-    department: Mapped[str] = mapped_column(String(16))  # constants.DEPARTMENTS
+    department: Mapped[str] = mapped_column(String(16))  # rules.DEPARTMENTS
     summoned_at: Mapped[datetime] = mapped_column(UTCDateTime)
     summoned_by: Mapped[str | None] = mapped_column(String(128))
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -281,7 +281,7 @@ class Setting(Base):
     updated_by: Mapped[str | None] = mapped_column(String(128))
 
 
-# --- cases (热线+网格, issue 5): hotline tickets linked into one case (workers/linking.py, dashboard/case_service.py)
+# --- cases (热线+网格): hotline tickets linked into one case (workers/linking.py, dashboard/services/cases.py)
 
 
 class Case(Base):
@@ -331,7 +331,7 @@ class CaseLink(Base):
     target_id: Mapped[str] = mapped_column(String(128))
     rule: Mapped[str] = mapped_column(String(32))
     reason: Mapped[dict[str, Any]] = mapped_column(JSON)
-    decision: Mapped[str] = mapped_column(String(16), default="auto")  # constants.CASE_LINK_STATES
+    decision: Mapped[str] = mapped_column(String(16), default="auto")  # rules.CASE_LINK_STATES
     decided_by: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -354,7 +354,7 @@ class CaseDecision(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     link_id: Mapped[int] = mapped_column(ForeignKey("case_links.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    decision: Mapped[str] = mapped_column(String(16))  # constants.CASE_DECISIONS
+    decision: Mapped[str] = mapped_column(String(16))  # rules.CASE_DECISIONS
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor: Mapped[str] = mapped_column(String(128))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)

@@ -34,8 +34,8 @@ from dashboard.domain import rules as c
 from dashboard.domain.beijing import local_date, utc_datetime
 from dashboard.i18n import fmt_date, fmt_pct, fmt_time, name, t
 from dashboard.live import history
+from dashboard.live.schema import AGG_TRAFFIC
 from dashboard.report import build as rp
-from dashboard.store import reports as dal_report
 from dashboard.store.engine import session_scope
 from dashboard.web.auth import LANGUAGES, current_language
 from dashboard.web.extensions import db_sessions, redis_client
@@ -85,8 +85,8 @@ def _build(day: date, now: float) -> rp.DailyReport:
     """Query the day and build its report (SQLAlchemyError propagates to the caller)."""
     start, end = rp.day_bounds(day)
     with session_scope(db_sessions()) as s:
-        incidents = dal_report.incidents_reported(s, utc_datetime(start), utc_datetime(end))
-        tickets = dal_report.tickets_received(s, utc_datetime(start), utc_datetime(end))
+        incidents = store.reports.incidents_reported(s, utc_datetime(start), utc_datetime(end))
+        tickets = store.reports.tickets_received(s, utc_datetime(start), utc_datetime(end))
     traffic, readable = traffic_history(redis_client(), start, end)
     return rp.build_report(day, incidents, tickets, now, traffic=traffic, traffic_readable=readable)
 
@@ -109,7 +109,7 @@ def traffic_history(r: redis.Redis, start: float, end: float) -> tuple[rp.Traffi
         log.warning("traffic history unreadable for the daily report", exc_info=True)
         return None, False
     aggs: dict[str, Any] = dict(snap["aggregates"]) if snap is not None else {}
-    traffic_agg = aggs.get(c.AGG_TRAFFIC)
+    traffic_agg = aggs.get(AGG_TRAFFIC)
     corridors = (traffic_agg.get("corridors") if isinstance(traffic_agg, dict) else None) or []
     worst = tuple(
         rp.CorridorIndex(str(cr.get("name_zh", "")), str(cr.get("name_en", "")), float(cr["index"]))

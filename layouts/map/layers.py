@@ -9,7 +9,14 @@ from typing import Any, Final
 
 from dashboard.domain import rules as c
 from dashboard.i18n import name, t
-from dashboard.live.keys import (
+from dashboard.live.schema import (
+    AGG_CROWD,
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_PARKING,
+    AGG_SENSORS,
+    AGG_TRAFFIC,
+    AGG_WARNINGS,
     CrowdData,
     HotlineData,
     IncidentsData,
@@ -196,14 +203,14 @@ def render_warnings(d: Any, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
 SECTIONS = (
     Section(
         "map-sensors",
-        c.AGG_SENSORS,
+        AGG_SENSORS,
         ((ids.MAP_SENSORS, "data"), (ids.MAP_SENSORS, "hideout")),
         render_sensors,
     ),
-    Section("map-incidents", c.AGG_INCIDENTS, ((ids.MAP_INCIDENTS, "data"),), render_incidents),
-    Section("map-corridors", c.AGG_TRAFFIC, ((ids.MAP_CORRIDORS, "hideout"),), render_corridors),
-    Section("map-heat", c.AGG_HOTLINE, ((ids.MAP_HEAT, "hideout"),), render_heat),
-    Section("map-parking", c.AGG_PARKING, ((ids.MAP_PARKING, "data"),), render_parking),
-    Section("map-crowd", c.AGG_CROWD, ((ids.MAP_CROWD, "data"),), render_crowd),
-    Section("map-warnings", c.AGG_WARNINGS, ((ids.MAP_WARNINGS, "data"),), render_warnings),
+    Section("map-incidents", AGG_INCIDENTS, ((ids.MAP_INCIDENTS, "data"),), render_incidents),
+    Section("map-corridors", AGG_TRAFFIC, ((ids.MAP_CORRIDORS, "hideout"),), render_corridors),
+    Section("map-heat", AGG_HOTLINE, ((ids.MAP_HEAT, "hideout"),), render_heat),
+    Section("map-parking", AGG_PARKING, ((ids.MAP_PARKING, "data"),), render_parking),
+    Section("map-crowd", AGG_CROWD, ((ids.MAP_CROWD, "data"),), render_crowd),
+    Section("map-warnings", AGG_WARNINGS, ((ids.MAP_WARNINGS, "data"),), render_warnings),
 )

@@ -1,6 +1,6 @@
 """REST API for cases (热线+网格): open cases with their tickets, links and reasons, and the dispatcher's decision
 on a link. Authenticated like /api/v1/incidents (session + CSRF header on POST, or a per-user API token); roles are
-checked by dashboard.services.cases, which audits refusals. Described in dashboard/openapi.py.
+checked by dashboard.services.cases, which audits refusals. Described in dashboard/web/api/openapi.py.
 """
 
 from __future__ import annotations

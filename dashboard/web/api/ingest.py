@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard import store
-from dashboard.domain import rules as c
 from dashboard.live import keys
 from dashboard.live.aggregates import aggregate_ages
+from dashboard.live.schema import AGG_STALE_AFTER_S, AGGREGATES
 from dashboard.services.ingest import RETRY_AFTER_S, ingest_payload
 from dashboard.store.engine import session_scope
 from dashboard.web.extensions import current_config, db_sessions, redis_client
@@ -106,7 +106,7 @@ def healthz() -> Response:
             ages = aggregate_ages(r, now)
             body["aggregates"] = {
                 name: {"age_s": None if age is None else round(age, 3),
-                       "ok": age is not None and age < c.AGG_STALE_AFTER_S}
+                       "ok": age is not None and age < AGG_STALE_AFTER_S}
                 for name, age in ages.items()
             }
             ok = ok and workers_ok and all(a["ok"] for a in body["aggregates"].values())
@@ -115,7 +115,7 @@ def healthz() -> Response:
             ok = False
     else:
         body["workers"] = {"ok": False, "error": "redis unavailable"}
-        body["aggregates"] = {name: {"age_s": None, "ok": False} for name in c.AGGREGATES}
+        body["aggregates"] = {name: {"age_s": None, "ok": False} for name in AGGREGATES}
     body["status"] = "ok" if ok else "degraded"
     resp = jsonify(body)
     resp.status_code = 200 if ok else 503

@@ -459,7 +459,7 @@ def _paths() -> dict[str, Any]:
                 ),
             },
         },
-        # cases (热线+网格): dashboard/api_cases.py
+        # cases (热线+网格): dashboard/web/api/cases.py
         "/api/v1/cases": {
             "get": {
                 "operationId": "listCases",
