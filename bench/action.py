@@ -25,7 +25,6 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from bench.common import HttpClient, encode, fmt_summary, heading, percentile, say, summary, warn
@@ -254,16 +253,10 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-def after_measure(measure: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Wrap bench.live._measure: once part A's window is over (the system still running), add "actions"."""
-
-    def wrapped(system: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        out = measure(system, *args, **kwargs)
-        try:
-            out["actions"] = run_actions(system.port, system.password, system.redis_url)
-        except Exception as exc:
-            warn(f"action-to-screen measurement failed: {type(exc).__name__}: {exc}")
-            out["actions"] = {"error": f"{type(exc).__name__}: {exc}"}
-        return out
-
-    return wrapped
+def actions_on(system: Any) -> dict[str, Any]:
+    """Action to screen on part A's running system (bench.live.run_live's `after`): {"actions": figures}."""
+    try:
+        return {"actions": run_actions(system.port, system.password, system.redis_url)}
+    except Exception as exc:
+        warn(f"action-to-screen measurement failed: {type(exc).__name__}: {exc}")
+        return {"actions": {"error": f"{type(exc).__name__}: {exc}"}}

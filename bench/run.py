@@ -129,13 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         if args.only in (None, "live"):
-            from bench import live as live_mod
-            from bench.action import after_measure
+            from bench.action import actions_on
             from bench.live import run_live
 
             # Action to screen on the same live system, after part A's window, before it stops.
-            live_mod._measure = after_measure(live_mod._measure)
-            live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers)
+            live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers, after=actions_on)
         if args.only in (None, "scale"):
             from bench.scale import run_scale
 

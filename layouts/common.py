@@ -185,3 +185,15 @@ def hbar_figure(scale: float, data: list[dict[str, Any]], labels: Iterable[str],
         xaxis={"visible": False, "fixedrange": True, "rangemode": "tozero"},
         **layout,
     )
+
+
+def lang_switch(lang: str, path: str = "/wall") -> html.Div:
+    """Two plain links: the /lang route stores the choice in the session and comes back."""
+    return html.Div(
+        [
+            html.A(t("lang.zh", lang), href=f"/lang/zh?next={path}", className="active" if lang == "zh" else ""),
+            html.A(t("lang.en", lang), href=f"/lang/en?next={path}", className="active" if lang == "en" else ""),
+        ],
+        id=ids.LANG_SWITCH,
+        className="lang-switch",
+    )

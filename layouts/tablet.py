@@ -22,11 +22,10 @@ from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
 from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_SENSORS, AGG_TRAFFIC
 from layouts import ids, names
-from layouts.common import BAND_COLOURS, data_attrs
+from layouts.common import BAND_COLOURS, data_attrs, lang_switch
 from layouts.el import Element, div, el, span
 from layouts.map.geometry import bounds
 from layouts.map.panel import district_map
-from layouts.wall import lang_switch
 
 # The slider: minutes before now, in steps of one (history keeps a snapshot a minute for 24 h).
 SLIDER_MIN: Final = -24 * 60

@@ -20,12 +20,13 @@ from dashboard.live.schema import (
 )
 from layouts import ids
 from layouts.alarm import alarm_banner
-from layouts.common import data_attrs, freshness_badge
+from layouts.common import data_attrs, freshness_badge, lang_switch
 from layouts.hotline import hotline_panel
 from layouts.incidents import incidents_panel
 from layouts.kpi import kpi_strip
 from layouts.map.panel import map_panel
 from layouts.sensors import sensors_panel
+from layouts.tablet import SLIDER_MIN, SLIDER_STEP
 from layouts.ticker import ticker
 from layouts.traffic import traffic_panel
 
@@ -52,23 +53,9 @@ PANEL_CLASS: Final[dict[str, str]] = {
 REFRESH_MS: Final = 1000
 
 
-def lang_switch(lang: str, path: str = "/wall") -> html.Div:
-    """Two plain links: the /lang route stores the choice in the session and comes back."""
-    return html.Div(
-        [
-            html.A(t("lang.zh", lang), href=f"/lang/zh?next={path}", className="active" if lang == "zh" else ""),
-            html.A(t("lang.en", lang), href=f"/lang/en?next={path}", className="active" if lang == "en" else ""),
-        ],
-        id=ids.LANG_SWITCH,
-        className="lang-switch",
-    )
-
-
 def replay_control(lang: str) -> html.Div:
     """The last 24 hours on a slider (history snapshots): the panels and the map replay the time picked, the badge
     says "回放 14:05", and "实时" (or five minutes without a touch) returns to live. Alarms stay live."""
-    from layouts.tablet import SLIDER_MIN, SLIDER_STEP
-
     return html.Div(
         [
             html.Span(t("tab.live", lang), id=ids.WALL_MODE, className="wall-mode live"),

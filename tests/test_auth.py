@@ -126,7 +126,7 @@ def test_a_signed_in_users_language_is_remembered_for_their_next_sign_in(app: An
     from flask_login import login_user
 
     from dashboard.store.models import User
-    from dashboard.web.auth import _load_user, current_language
+    from dashboard.web.auth import current_language, load_user
 
     first = app.test_client()
     login(first, "leader")
@@ -141,7 +141,7 @@ def test_a_signed_in_users_language_is_remembered_for_their_next_sign_in(app: An
     with app.test_request_context("/tablet"):
         with app.app_context(), db_sessions()() as s:
             uid = s.scalars(select(User.id).where(User.username == "leader")).one()
-        user = _load_user(str(uid))
+        user = load_user(str(uid))
         assert user is not None
         login_user(user)
         assert current_language() == "en"

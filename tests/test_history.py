@@ -240,7 +240,7 @@ def test_two_workers_at_once_store_one_snapshot(r: redis.Redis) -> None:
     assert r.zcard(keys.HISTORY_MINUTES) == 1 and r.zcard(keys.HISTORY_SERIES_MINUTE) == 1
     # The store itself refuses a second snapshot of a minute, even a different one, with its index entries.
     other = build_snapshot(datas(incidents_open=50), {}, T0 + 6)
-    assert other is not None and not job._store(r, other)
+    assert other is not None and not job.store_snapshot(r, other)
     assert r.zcard(keys.HISTORY_SERIES_MINUTE) == 1
 
 

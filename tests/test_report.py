@@ -25,6 +25,7 @@ from dashboard.domain import rules as c
 from dashboard.domain.beijing import local_date, utc_datetime
 from dashboard.live import history, keys
 from dashboard.report import build as rp
+from dashboard.report import render
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, HotlineTicket, Incident, Sensor
 from dashboard.store.reports import TicketRow
@@ -321,7 +322,7 @@ def test_traffic_peaks_from_minutes_and_hourly_rollups() -> None:
     assert tr.hourly_max[3] == 2.0 and tr.hourly_max[8] == 7.4 and tr.hourly_max[12] is None
     assert rp.traffic_peaks([], [], start, end) is None
     only_hours = rp.traffic_peaks([], [(at(17), 5.5)], start, end)
-    assert only_hours is not None and only_hours.peak.hourly and rp.peak_time(only_hours.peak) == "17:00–18:00"
+    assert only_hours is not None and only_hours.peak.hourly and render.peak_time(only_hours.peak) == "17:00–18:00"
 
 
 # --- HTTP: page, CSV, empty day, bad days, roles ----------------------------------------------------------------
@@ -345,7 +346,7 @@ def _sections(text: str) -> dict[str, list[list[str]]]:
     return out
 
 
-def _as_csv(row: tuple[rp.Cell, ...]) -> list[str]:
+def _as_csv(row: tuple[render.Cell, ...]) -> list[str]:
     """A table row as the csv module writes it."""
     return ["" if v is None else str(v) for v in row]
 
@@ -361,7 +362,7 @@ def test_csv_parses_and_matches_the_report(client: Any, seeded: sessionmaker[Ses
     text = raw.decode("utf-8-sig")
     report = build(seeded)
     sections = _sections(text)
-    tables = rp.tables(report, "zh")
+    tables = render.tables(report, "zh")
     assert [tb.title for tb in tables] == list(sections)
     for tb in tables:
         assert sections[tb.title][0] == list(tb.columns)
@@ -413,9 +414,9 @@ def test_page_renders_in_both_languages(client: Any, seeded: sessionmaker[Sessio
     assert html.count("<svg") >= 6 and "@media print" in html
     assert i18n.t("report.no_data", lang) not in html
     report = build(seeded)
-    for tb in rp.tables(report, lang):
+    for tb in render.tables(report, lang):
         cells = _table_cells(html, tb.key)
-        assert cells == [[str(escape(rp.cell_text(v, lang))) for v in row] for row in tb.rows], tb.key
+        assert cells == [[str(escape(render.cell_text(v, lang))) for v in row] for row in tb.rows], tb.key
     assert f'href="/report.csv?day={DAY.isoformat()}&amp;lang={lang}"' in html
 
 

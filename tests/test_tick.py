@@ -220,14 +220,14 @@ def test_held_lock_skips_the_tick_and_writes_nothing(r: redis.Redis, sessions: s
 def test_lock_taken_over_after_expiry_is_not_released_by_the_old_holder(
     r: redis.Redis, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = tick_mod._run_locked
+    real = tick_mod.run_locked
 
     def slow_tick(*args: Any, **kwargs: Any) -> dict[str, Any]:
         # Simulate our lock expiring and another tick taking it while we still run.
         r.set(keys.TICK_LOCK, "newer-tick")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tick_mod, "_run_locked", slow_tick)
+    monkeypatch.setattr(tick_mod, "run_locked", slow_tick)
     assert run_tick(r, sessions, time.time())["status"] == "ok"
     assert r.get(keys.TICK_LOCK) == b"newer-tick"
 
@@ -235,7 +235,7 @@ def test_lock_taken_over_after_expiry_is_not_released_by_the_old_holder(
 def test_concurrent_ticks_never_overlap(
     r: redis.Redis, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = tick_mod._run_locked
+    real = tick_mod.run_locked
     inside = threading.Event()
     release = threading.Event()
 
@@ -244,7 +244,7 @@ def test_concurrent_ticks_never_overlap(
         release.wait(5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tick_mod, "_run_locked", held)
+    monkeypatch.setattr(tick_mod, "run_locked", held)
     results: list[dict[str, Any]] = []
     first = threading.Thread(target=lambda: results.append(run_tick(r, sessions, time.time())))
     first.start()
@@ -341,13 +341,13 @@ def test_a_long_tick_renews_its_lock(
 
     monkeypatch.setattr(tick_mod, "query_sql", slow_sql)
     monkeypatch.setattr(tick_mod, "read_durable", spy_read)
-    real_renew = tick_mod._renew_lock
+    real_renew = tick_mod.renew_lock
 
     def renew_and_record(rr: redis.Redis, token: str) -> None:
         real_renew(rr, token)
         seen.append(int(r.pttl(keys.TICK_LOCK)))
 
-    monkeypatch.setattr(tick_mod, "_renew_lock", renew_and_record)
+    monkeypatch.setattr(tick_mod, "renew_lock", renew_and_record)
     assert run_tick(r, sessions, time.time())["status"] == "ok"
     assert seen[1] <= 50  # before the renewal the lock was about to expire
     assert seen[2] > keys.TICK_LOCK_TTL_MS - 1000  # renewed to its full TTL

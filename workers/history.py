@@ -176,7 +176,7 @@ def expired(times: Iterable[float], now: float, keep_s: float) -> list[float]:
 # --- Redis -----------------------------------------------------------------------------------------------------
 
 
-def _store(r: redis.Redis, snap: Snapshot) -> bool:
+def store_snapshot(r: redis.Redis, snap: Snapshot) -> bool:
     """Store a minute snapshot or an hourly roll-up unless one is there already; True when stored."""
     if snap["res"] == "hour":
         hour = snap["hour"]["start"]
@@ -240,7 +240,7 @@ def run_history(r: redis.Redis, now: float) -> dict[str, Any]:
         snap = build_snapshot(datas, computed, now)
         if snap is None:
             result["status"] = "no_aggregates"
-        elif _store(r, snap):
+        elif store_snapshot(r, snap):
             result["stored"] = minute
     pipe = r.pipeline(transaction=False)
     pipe.zrange(keys.HISTORY_MINUTES, 0, -1, withscores=True)
@@ -252,7 +252,7 @@ def run_history(r: redis.Redis, now: float) -> dict[str, Any]:
         rolled = _roll_up_stored(r, hour)
         if rolled is None:
             log.warning("hour %d has minute entries but no readable snapshot: not rolled up", hour)
-        elif _store(r, rolled):
+        elif store_snapshot(r, rolled):
             result["rolled_up"].append(hour)
             hours.append((hour, float(rolled["ts"])))
     result["pruned"]["minute"], result["pruned"]["hour"] = _prune(r, minutes, hours, now)

@@ -242,7 +242,7 @@ def run_tick(
         return {"status": "skipped"}
     try:
         with _gc_paused():
-            return _run_locked(r, sessions, now, max_events, token)
+            return run_locked(r, sessions, now, max_events, token)
     finally:
         try:
             r.eval(_RELEASE_LOCK_LUA, 1, keys.TICK_LOCK, token)
@@ -251,14 +251,14 @@ def run_tick(
             log.exception("could not release the tick lock")
 
 
-def _renew_lock(r: redis.Redis, token: str) -> None:
+def renew_lock(r: redis.Redis, token: str) -> None:
     """Extend our tick lock by its full TTL (a lost lock is only logged: overlapping ticks stay correct,
     because each folds from the cursor it loaded and writes everything in one transaction)."""
     if not r.eval(_RENEW_LOCK_LUA, 1, keys.TICK_LOCK, token, keys.TICK_LOCK_TTL_MS):
         log.warning("tick lock expired during a slow tick; another tick may be running")
 
 
-def _run_locked(
+def run_locked(
     r: redis.Redis, sessions: sessionmaker[Session], now: float, max_events: int, token: str
 ) -> dict[str, Any]:
     """The tick body, run while holding the lock (renewed after the two slow phases)."""
@@ -269,7 +269,7 @@ def _run_locked(
     t_read = time.perf_counter()
     skipped = fold_into(state, events, thresholds)
     track(state, now)  # the early warning's trends, kept in the fold state (workers/early_warning.py)
-    _renew_lock(r, token)
+    renew_lock(r, token)
     t_fold = time.perf_counter()
     if len(events) + bad >= max_events:
         log.warning("tick folded the maximum of %d events: telemetry backlog, catching up", max_events)
@@ -281,7 +281,7 @@ def _run_locked(
         sql = None
     durable = read_durable(r)
     baseline = load_baseline(r)
-    _renew_lock(r, token)
+    renew_lock(r, token)
     t_sql = time.perf_counter()
     datas = compute_all(state, sql, durable, now, thresholds, baseline)
     t_compute = time.perf_counter()

@@ -57,7 +57,7 @@ class SessionUser(UserMixin):
         return str(self.id)
 
 
-def _load_user(user_id: str) -> SessionUser | None:
+def load_user(user_id: str) -> SessionUser | None:
     """Reload the user on every request, so a disabled account or a new role takes effect at once."""
     try:
         uid = int(user_id)
@@ -254,7 +254,7 @@ def set_language(code: str) -> Any:
 def init_auth(app: Flask) -> None:
     """Install flask-login, the guard and the login routes on the app."""
     manager = LoginManager()
-    manager.user_loader(_load_user)
+    manager.user_loader(load_user)
     manager.init_app(app)
     app.before_request(_guard)
     csrf.init_csrf(app)  # after the guard: anonymous requests get 401 before any CSRF check

@@ -36,6 +36,7 @@ from dashboard.i18n import fmt_date, fmt_pct, fmt_time, name, t
 from dashboard.live import history
 from dashboard.live.schema import AGG_TRAFFIC
 from dashboard.report import build as rp
+from dashboard.report import render
 from dashboard.store.engine import session_scope
 from dashboard.web.auth import LANGUAGES, current_language
 from dashboard.web.extensions import db_sessions, redis_client
@@ -179,8 +180,8 @@ def report_csv() -> Response:
         resp.status_code = 400
         return resp
     table = request.args.get("table") or None
-    if table is not None and table not in rp.TABLE_KEYS:
-        resp = jsonify(error=f"unknown table {table[:40]!r}; one of {', '.join(rp.TABLE_KEYS)}")
+    if table is not None and table not in render.TABLE_KEYS:
+        resp = jsonify(error=f"unknown table {table[:40]!r}; one of {', '.join(render.TABLE_KEYS)}")
         resp.status_code = 400
         return resp
     try:
@@ -189,7 +190,7 @@ def report_csv() -> Response:
         log.exception("daily report query failed")
         return _unavailable()
     try:
-        text = rp.to_csv(report, lang, table)
+        text = render.to_csv(report, lang, table)
     except KeyError:
         resp = jsonify(error="no traffic history for that day", code="no_traffic")
         resp.status_code = 404
@@ -304,7 +305,7 @@ def charts(report: rp.DailyReport, lang: str) -> dict[str, Markup]:
     out: dict[str, Markup] = {}
     outcome_keys = ("resolved", "closed", "cancelled", "open")
     out["severity"] = stacked_chart(t("report.chart_severity", lang), [
-        (rp.severity_label(r.severity, lang), [(float(getattr(r, k)), OUTCOME_COLOURS[k]) for k in outcome_keys])
+        (render.severity_label(r.severity, lang), [(float(getattr(r, k)), OUTCOME_COLOURS[k]) for k in outcome_keys])
         for r in report.severities[:-1]
     ])
     out["incidents_hourly"] = hourly_chart(t("report.chart_incidents_hourly", lang), report.incidents_hourly,
@@ -318,13 +319,13 @@ def charts(report: rp.DailyReport, lang: str) -> dict[str, Markup]:
     bars: dict[str, tuple[list[tuple[str, float, str]], Any]] = {
         "incident_categories": ([(name("inc_cat", k, lang), n, "#c62828") for k, n in cats], None),
         "hotline_categories": ([(name("hl_cat", r.key, lang), r.tickets, BAR_COLOUR) for r in hl_cats], None),
-        "hotline_subdistricts": ([(rp.subdistrict_name(r.key, lang), r.tickets, BAR_COLOUR) for r in subs], None),
+        "hotline_subdistricts": ([(render.subdistrict_name(r.key, lang), r.tickets, BAR_COLOUR) for r in subs], None),
         "resolution_subdistricts": ([
-            (rp.subdistrict_name(r.key, lang), round((r.resolution_rate or 0.0) * 100, 1), "#2e7d32")
+            (render.subdistrict_name(r.key, lang), round((r.resolution_rate or 0.0) * 100, 1), "#2e7d32")
             for r in rated
         ], _pct_fmt),
         "sensors": ([
-            (rp.sensor_label(r.sensor_type, lang), r.incidents, SEV_COLOURS.get(r.most_severe or 4, BAR_COLOUR))
+            (render.sensor_label(r.sensor_type, lang), r.incidents, SEV_COLOURS.get(r.most_severe or 4, BAR_COLOUR))
             for r in report.sensors if r.incidents
         ], None),
     }
@@ -356,7 +357,7 @@ def render_page(report: rp.DailyReport | None, lang: str, now: float, error: str
         csv_url = _url("/report.csv", day=day.isoformat(), lang=lang)
     other = "en" if lang == "zh" else "zh"
     other_lang_url = _url("/report", day=day.isoformat(), lang=other)
-    tables = {tb.key: tb for tb in rp.tables(report, lang)} if report is not None else {}
+    tables = {tb.key: tb for tb in render.tables(report, lang)} if report is not None else {}
 
     def table_url(key: str) -> str:
         """The CSV of one table of the day."""
@@ -364,13 +365,13 @@ def render_page(report: rp.DailyReport | None, lang: str, now: float, error: str
 
     def mins(seconds: float | None) -> str:
         """"12.5 分钟" / "12.5 min", or "—" without a time."""
-        m = rp.minutes(seconds)
+        m = render.minutes(seconds)
         return "—" if m is None else t("report.minutes", lang, n=f"{m:,.1f}")
 
     def big_mins(seconds: float | None) -> Markup:
         """The card's figure in minutes, its unit in small type."""
         # The card's number large and its unit small, so "126.7 分钟" fits a card on a tablet.
-        m = rp.minutes(seconds)
+        m = render.minutes(seconds)
         if m is None:
             return Markup("—")
         number, _, unit = t("report.minutes", lang, n=f"{m:,.1f}").partition(" ")
@@ -388,7 +389,7 @@ def render_page(report: rp.DailyReport | None, lang: str, now: float, error: str
         charts=charts(report, lang) if report is not None else {},
         tables=tables,
         table_url=table_url,
-        cell=lambda v: rp.cell_text(v, lang),
+        cell=lambda v: render.cell_text(v, lang),
         mins=mins,
         big_mins=big_mins,
         pct=lambda r: fmt_pct(r, lang),

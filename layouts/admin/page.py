@@ -14,7 +14,7 @@ from layouts.admin.audit import audit_section
 from layouts.admin.health import health_section
 from layouts.admin.settings import settings_section
 from layouts.admin.users import users_section
-from layouts.wall import lang_switch
+from layouts.common import lang_switch
 
 TABS: Final = ("users", "settings", "health", "audit")
 

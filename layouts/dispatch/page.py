@@ -13,12 +13,11 @@ from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.i18n import name, t
 from layouts import ids, names
-from layouts.common import data_attrs
+from layouts.common import data_attrs, lang_switch
 from layouts.dispatch.form import create_form
 from layouts.dispatch.map import console_map
 from layouts.dispatch.parts import aria, role_label
 from layouts.dispatch.queue import STATE_ANY, STATE_OPEN
-from layouts.wall import lang_switch
 
 # The queue and the detail poll every REFRESH_MS (cheap: one bounded list query and one incident).
 REFRESH_MS: Final = 2000
