@@ -223,8 +223,6 @@ def test_a_write_that_sqlite_refuses_as_locked_is_retried_in_a_fresh_transaction
         pytest.skip("PostgreSQL never refuses a write as locked")
     import sqlite3
 
-    from dashboard.services import tunables as settings
-
     original = store.settings.load_deadlines
     calls: list[int] = []
 
@@ -239,7 +237,7 @@ def test_a_write_that_sqlite_refuses_as_locked_is_retried_in_a_fresh_transaction
             other.close()
         return out
 
-    monkeypatch.setattr(settings, "load_deadlines", deadlines_then_another_writer)
+    monkeypatch.setattr(store.settings, "load_deadlines", deadlines_then_another_writer)
     # Without a second attempt the batch is refused (503: resend), and nothing is stored.
     monkeypatch.setattr("dashboard.services.ingest.LOCKED_RETRY_PAUSES_S", ())
     resp = post(client, [ticket("T-locked")])
@@ -247,7 +245,7 @@ def test_a_write_that_sqlite_refuses_as_locked_is_retried_in_a_fresh_transaction
     assert stored(app)[2] == 0
     # With the ingest's own pauses, a fresh transaction stores it in the same request.
     monkeypatch.undo()
-    monkeypatch.setattr(settings, "load_deadlines", deadlines_then_another_writer)
+    monkeypatch.setattr(store.settings, "load_deadlines", deadlines_then_another_writer)
     calls.clear()
     body = post(client, [ticket("T-locked")]).get_json()
     assert body["accepted"] == 1 and "unavailable" not in body, body

@@ -12,14 +12,13 @@ from sqlalchemy.orm import Session
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event
 from dashboard.domain.lifecycle import incident_deadline
-from dashboard.store import audit_log, units
+from dashboard.store import audit_log, settings, units
 from dashboard.store.models import (
     DispatchAction,
     Incident,
     Summons,
     utcnow,
 )
-from dashboard.store.settings import load_deadlines
 
 
 def _dt(epoch: float) -> datetime:
@@ -55,7 +54,7 @@ def incident_from_event(
 
 def insert_incident(session: Session, ev: Event) -> bool:
     """Insert one incident row from a validated event, with the deadlines configured now."""
-    session.add(incident_from_event(ev, utcnow(), minutes=load_deadlines(session).incident_min))
+    session.add(incident_from_event(ev, utcnow(), minutes=settings.load_deadlines(session).incident_min))
     session.flush()
     return True
 

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event
+from dashboard.store import settings
 from dashboard.store.models import (
     CaseLink,
     HotlineTicket,
 )
-from dashboard.store.settings import load_deadlines
 
 
 def _dt(epoch: float) -> datetime:
@@ -25,7 +25,7 @@ def _dt(epoch: float) -> datetime:
 def insert_ticket(session: Session, ev: Event) -> bool:
     """Insert one hotline ticket from a validated event, with the deadline configured now for its category."""
     received = _dt(ev["ts"])
-    hours = load_deadlines(session).hotline_h[ev["category"]]
+    hours = settings.load_deadlines(session).hotline_h[ev["category"]]
     session.add(
         HotlineTicket(
             source=ev["source"],
