@@ -7,7 +7,7 @@ minute at a time, through the same pure functions the tick runs: the validator, 
 warning's `track` and `compute_warnings` (with the baseline `learn_baseline` makes from the previous four weeks of
 tickets, relearned every six simulated hours). No server, no Redis, no SQL. The detector never sees the labels: they
 are read only here, afterwards, to score what it said. Then the period's tickets and sensor alarms are linked by
-workers/linking.py's `link_replay` and scored pairwise against the episodes' complaints, with the labels of every
+workers/linking's `link_replay` and scored pairwise against the episodes' complaints, with the labels of every
 episode whose complaints fall in the period (begun the day before, or in the tail, too).
 
 Each minute only the last seconds of telemetry are generated and folded, one sensor report period and a half second

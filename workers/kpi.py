@@ -30,7 +30,7 @@ def compute_kpi(
         traffic_index=traffic["district_index"],
         traffic_band=traffic["band"],
         hotline_today=hotline["today_total"],
-        # 热线+网格: today's tickets merged into cases (workers/linking.py); None until linking has run.
+        # 热线+网格: today's tickets merged into cases (workers/linking/); None until linking has run.
         hotline_cases=_int_or_none(hotline.get("cases_today")),
         response_rate=hotline["response_rate"],
         resolution_rate=hotline["resolution_rate"],

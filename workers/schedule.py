@@ -74,13 +74,14 @@ def register_product_jobs() -> None:
     every(record_history, keys.QUEUE_DEFAULT, HISTORY_CHECK_S, "dongcheng-history",
           timeout=30, ttl=HISTORY_CHECK_S, result_ttl=60)
 
-    # Cases (热线+网格, workers/linking.py): link the tickets not considered yet into cases. A run takes a few ms and
-    # considers each ticket once; one not started within its interval is dropped, the next covers it (idempotent).
+    # Cases (热线+网格, workers/linking/job.py): link the tickets not considered yet into cases. A run takes a few ms
+    # and considers each ticket once; one not started within its interval is dropped, the next covers it (idempotent).
     every(link_tickets, keys.QUEUE_DEFAULT, CASE_LINK_CHECK_S, "dongcheng-linking",
           timeout=30, ttl=CASE_LINK_CHECK_S, result_ttl=60)
 
-    # 未诉先办 (workers/early_warning.py): the seasonal ticket baseline the tick's early warning compares recent tickets
-    # with, learned from the last four weeks of tickets in SQL. A run takes well under a second; one not started within
-    # its interval is dropped (the next covers it; the tick keeps using the last baseline, kept for hours).
+    # 未诉先办 (workers/early_warning/job.py): the seasonal ticket baseline the tick's early warning compares recent
+    # tickets with, learned from the last four weeks of tickets in SQL. A run takes well under a second; one not
+    # started within its interval is dropped (the next covers it; the tick keeps using the last baseline, kept for
+    # hours).
     every(refresh_baseline, keys.QUEUE_DEFAULT, BASELINE_REFRESH_S, "dongcheng-warnings-baseline",
           timeout=120, ttl=BASELINE_REFRESH_S, result_ttl=600)

@@ -268,7 +268,7 @@ def run_locked(
     events, new_cursor, bad = read_telemetry(r, cursor, max_events)
     t_read = time.perf_counter()
     skipped = fold_into(state, events, thresholds)
-    track(state, now)  # the early warning's trends, kept in the fold state (workers/early_warning.py)
+    track(state, now)  # the early warning's trends, kept in the fold state (workers/early_warning/trends.py)
     renew_lock(r, token)
     t_fold = time.perf_counter()
     if len(events) + bad >= max_events:

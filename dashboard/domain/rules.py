@@ -181,7 +181,7 @@ TELEMETRY_MAX_AGE_S: Final = 900
 # Beijing's traffic index bands (0–10).
 TRAFFIC_BANDS: Final = ((2, "smooth"), (4, "basically_smooth"), (6, "light"), (8, "moderate"), (10, "severe"))
 
-# Cases (热线+网格): hotline tickets linked into cases by workers/linking.py. A link needs the same or a
+# Cases (热线+网格): hotline tickets linked into cases by workers/linking/. A link needs the same or a
 # neighbouring grid cell, a short distance, a time window and a cause: every rule is in this block.
 # Hotline category -> (sensor types whose reading nearby explains the ticket, incident categories that explain it).
 # Only causes a caller would actually complain about: a noise ticket next to a loud noise sensor; a public-service,

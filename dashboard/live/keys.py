@@ -31,7 +31,7 @@ UPDATES_CHANNEL: Final = PREFIX + "updates"
 PROMPT_TICK_PENDING: Final = PREFIX + "tick:prompt"
 # Heartbeat of the tick: epoch seconds of the last completed tick.
 LAST_TICK: Final = PREFIX + "tick:last"
-# 未诉先办: the seasonal ticket baseline learned from the last weeks of SQL (workers/early_warning.py), JSON.
+# 未诉先办: the seasonal ticket baseline learned from the last weeks of SQL (workers/early_warning/job.py), JSON.
 WARNINGS_BASELINE: Final = PREFIX + "state:warnings-baseline"
 # Ingest counters per source, for the health page.
 INGEST_STATS: Final = PREFIX + "ingest:stats"
@@ -115,7 +115,7 @@ def ingest_rejects_key(source: str) -> str:
     return f"{PREFIX}ingest:rejects:{source}"
 
 
-# --- cases (热线+网格: workers/linking.py) -------------------------------------------------------------------
+# --- cases (热线+网格: workers/linking/) -------------------------------------------------------------------
 # Held while a linking run works, so that two runs never consider the same ticket at once.
 CASE_LINK_LOCK: Final = PREFIX + "lock:linking"
 CASE_LINK_LOCK_TTL_MS: Final = 30_000

@@ -15,7 +15,7 @@ AGG_PARKING: Final = "parking"
 AGG_CROWD: Final = "crowd"
 AGG_HOTLINE: Final = "hotline"
 AGG_TICKER: Final = "ticker"
-# 未诉先办 early warnings (workers/early_warning.py), computed by the tick like the others.
+# 未诉先办 early warnings (workers/early_warning/), computed by the tick like the others.
 AGG_WARNINGS: Final = "warnings"
 AGGREGATES: Final = (
     AGG_KPI, AGG_SENSORS, AGG_INCIDENTS, AGG_TRAFFIC, AGG_PARKING, AGG_CROWD, AGG_HOTLINE, AGG_TICKER, AGG_WARNINGS,
@@ -226,7 +226,7 @@ class TickerData(TypedDict):
 
 
 class WarningItem(TypedDict):
-    """One 未诉先办 early warning: an emerging problem where complaints are expected (workers/early_warning.py)."""
+    """One 未诉先办 early warning: an emerging problem where complaints are expected (workers/early_warning/)."""
 
     id: str  # stable while the warning lasts: "<kind>:<cell or subdistrict>:<epoch minute it began>"
     level: str  # cell | subdistrict

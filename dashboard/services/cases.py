@@ -1,5 +1,5 @@
 """Cases (热线+网格): the one place where people read cases and decide on their links. The REST API
-(dashboard/web/api/cases.py) and the dispatch console call these functions; the linking job (workers/linking.py)
+(dashboard/web/api/cases.py) and the dispatch console call these functions; the linking job (workers/linking/job.py)
 makes the links.
 
 A decision (`decide_link`) runs the steps of dashboard/services/incidents.py, in the same order:

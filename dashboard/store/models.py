@@ -281,7 +281,7 @@ class Setting(Base):
     updated_by: Mapped[str | None] = mapped_column(String(128))
 
 
-# --- cases (热线+网格): hotline tickets linked into one case (workers/linking.py, dashboard/services/cases.py)
+# --- cases (热线+网格): hotline tickets linked into one case (workers/linking/, dashboard/services/cases.py)
 
 
 class Case(Base):
@@ -305,7 +305,8 @@ class Case(Base):
     lat: Mapped[float] = mapped_column(Float)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     sensor_id: Mapped[str | None] = mapped_column(String(128))
-    # Its sensors' readings as last seen when they explained a ticket (workers/linking.AlarmIn), for later tickets.
+    # Its sensors' readings as last seen when they explained a ticket (AlarmIn, workers/linking/rules.py), for later
+    # tickets.
     sensors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
