@@ -18,10 +18,8 @@ from simulator.world import (
     HOTLINE_MIX,
     HOTLINE_ON_TIME_P,
     HOTLINE_RESPONSE_MEDIAN_MIN,
-    HOTLINE_RHYTHM,
     HOTLINE_SATISFIED_P,
     HOTLINE_SUMMARIES,
-    HOTLINE_WEEKEND_FACTOR,
     HOUR_MS,
     LRU,
     POOL_JITTER_DEG,
@@ -75,10 +73,10 @@ class Hotline:
         t = hour * 3600.0
         day = self.days.day(day_index(t))
         h = int(local_hour(t))
-        mean = sum(HOTLINE_RHYTHM) / 24
-        lam = self.tickets_per_s * 3600 * HOTLINE_RHYTHM[h] / mean
+        mean = sum(c.HOTLINE_HOURLY_RHYTHM) / 24
+        lam = self.tickets_per_s * 3600 * c.HOTLINE_HOURLY_RHYTHM[h] / mean
         if day.rest_day:
-            lam *= HOTLINE_WEEKEND_FACTOR
+            lam *= c.HOTLINE_WEEKEND_FACTOR
         k = poisson(rng, lam)
         times = sorted(hour * HOUR_MS + rng.randrange(HOUR_MS) for _ in range(k))
         pick = _HOTLINE_IN_SEASON if day.heating else _HOTLINE_OFF_SEASON

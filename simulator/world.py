@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Final, Generic, TypeVar
 
+from dashboard.domain import rules as c
 from dashboard.domain.beijing import OFFSET_ISO, OFFSET_S
 
 # --- time -------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ SHARE_CROWD: Final = 0.05
 # The longest gap between two reports of one reporter, however low the rate.
 MAX_PERIOD_MS: Final = {"sensor": 30_000, "traffic": 60_000, "parking": 60_000, "crowd": 60_000}
 # Dongcheng dispatches roughly 500–1,000 tickets a day; at the default rate we simulate ~1,000 and scale with rate.
-TICKETS_PER_DAY_AT_DEFAULT: Final = 1000.0
+TICKETS_PER_DAY_AT_DEFAULT: Final = c.HOTLINE_TICKETS_PER_DAY
 TICKETS_PER_DAY_MIN: Final = 500.0
 INCIDENTS_PER_DAY_AT_DEFAULT: Final = 60.0
 INCIDENTS_PER_DAY_MIN: Final = 40.0
@@ -64,12 +65,6 @@ UPDATES_PER_TICKET: Final = 3
 # Expected share of sensors silent at any moment; the sensor period is shortened to keep the total rate.
 EXPECTED_SILENT_SHARE: Final = 0.01
 
-# 12345 tickets by local hour: peaks 09–11 h and 14–16 h, quiet at night (facts file, 2019 release).
-HOTLINE_RHYTHM: Final = (
-    0.3, 0.2, 0.15, 0.12, 0.12, 0.2, 0.6, 1.6, 3.2, 4.6, 4.8, 3.6,
-    2.4, 2.8, 4.2, 4.4, 3.4, 2.6, 2.2, 2.0, 1.8, 1.3, 0.9, 0.5,
-)  # fmt: skip
-HOTLINE_WEEKEND_FACTOR: Final = 0.8
 # Category mix of dispatched tickets, per cent (facts file "suggested category mix"); heating only in season.
 HOTLINE_MIX: Final = {
     "heating": 1.5,

@@ -5,7 +5,7 @@ are marked escalated (escalated_at), audited ("summons_escalated" / "incident_es
 announced on keys.incidents_channel, once each.
 
 `select_overdue` is the pure selection; `run_deadlines(r, sessions, now)` the whole job without RQ (tests);
-`check_deadlines()` the RQ entry point, registered in workers/cron.py every rules.DEADLINE_CHECK_S seconds.
+`check_deadlines()` the RQ entry point, registered in workers/schedule.py every DEADLINE_CHECK_S seconds.
 """
 
 from __future__ import annotations

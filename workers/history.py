@@ -8,7 +8,7 @@ with their figures in two series sorted sets for the trend charts.
 Pure functions: `build_snapshot` (aggregate datas in, snapshot out), `figures_of`, `hours_to_roll_up` and
 `roll_up` (which minutes make an hour, and how: the hour's last snapshot for every state, plus mean/max/min of
 the figures), `expired` (what retention drops at `now`). `run_history(r, now)` is the whole job without RQ
-(tests); `record_history()` the RQ entry point, registered in workers/cron.py every rules.HISTORY_CHECK_S
+(tests); `record_history()` the RQ entry point, registered in workers/schedule.py every HISTORY_CHECK_S
 seconds. The job is idempotent: every write is "set if absent" (SET NX in one Lua script with its index entries),
 so two runs in one minute, or two workers at once, store one snapshot.
 """

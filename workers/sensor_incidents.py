@@ -13,7 +13,7 @@ while the sensor still alarms never creates another; the next episode (after the
 alarm level) does. Severity is only ever raised by the job, never lowered: people decide that.
 
 `plan` is the pure decision; `run_sensor_incidents(r, sessions, now)` the whole job without RQ (tests);
-`check_sensor_alarms()` the RQ entry point registered in workers/cron.py.
+`check_sensor_alarms()` the RQ entry point registered in workers/schedule.py.
 """
 
 from __future__ import annotations

@@ -126,6 +126,15 @@ HOTLINE_DEADLINE_H: Final = {
     "other": 168,
 }
 HOTLINE_STATUSES: Final = ("received", "responded", "resolved", "closed")
+# The district's published 12345 figures (dashboard/domain/data, 2019 release): tickets by local hour, peaks 09–11 h
+# and 14–16 h and quiet at night (relative weights), fewer at weekends, and about a thousand dispatched a day. The
+# simulator follows them; the early warning starts from them until SQL holds weeks of its own tickets.
+HOTLINE_HOURLY_RHYTHM: Final = (
+    0.3, 0.2, 0.15, 0.12, 0.12, 0.2, 0.6, 1.6, 3.2, 4.6, 4.8, 3.6,
+    2.4, 2.8, 4.2, 4.4, 3.4, 2.6, 2.2, 2.0, 1.8, 1.3, 0.9, 0.5,
+)  # fmt: skip
+HOTLINE_WEEKEND_FACTOR: Final = 0.8
+HOTLINE_TICKETS_PER_DAY: Final = 1000.0
 # A ticket counts as responded on time when it was responded to within this many hours.
 HOTLINE_RESPONSE_H: Final = 2
 

@@ -24,14 +24,11 @@ from workers.early_warning.rules import MIN_TICKETS, as_epoch, cell_id, cell_rc,
 BASELINE_VERSION: Final = 1
 BASELINE_DAYS: Final = 28
 RECENT_DAYS: Final = 3
-# The priors: 12345 tickets by local hour (the facts file: peaks 09–11 h and 14–16 h, quiet at night), fewer at
-# weekends, and the volume Dongcheng dispatches a day; replaced by what SQL shows as the weeks fill up.
-DIURNAL_PRIOR: Final = (
-    0.3, 0.2, 0.15, 0.12, 0.12, 0.2, 0.6, 1.6, 3.2, 4.6, 4.8, 3.6,
-    2.4, 2.8, 4.2, 4.4, 3.4, 2.6, 2.2, 2.0, 1.8, 1.3, 0.9, 0.5,
-)  # fmt: skip
-WEEKEND_PRIOR: Final = 0.8
-PRIOR_TICKETS_PER_DAY: Final = 1000.0
+# The priors are the district's published 12345 figures (rules.HOTLINE_HOURLY_RHYTHM, HOTLINE_WEEKEND_FACTOR,
+# HOTLINE_TICKETS_PER_DAY), replaced by what SQL shows as the weeks fill up.
+DIURNAL_PRIOR: Final = c.HOTLINE_HOURLY_RHYTHM
+WEEKEND_PRIOR: Final = c.HOTLINE_WEEKEND_FACTOR
+PRIOR_TICKETS_PER_DAY: Final = c.HOTLINE_TICKETS_PER_DAY
 # Pseudo-counts of the priors: weeks for the hourly rhythm, tickets for the category mix and the places.
 HOURLY_PSEUDO_WEEKS: Final = 1.0
 CATEGORY_PSEUDO: Final = 50.0
