@@ -14,6 +14,7 @@ from dashboard.live.connections import free_port
 from dashboard.store.models import HotlineTicket, Incident
 from dashboard.web.extensions import db_sessions
 from tests.helpers import incident, reading, ticket
+from tests.openapi_check import answers_match_the_document  # noqa: F401  (autouse: every answer as documented)
 
 AUTH = {"Authorization": "Bearer test-token"}
 
