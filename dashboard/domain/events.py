@@ -446,10 +446,10 @@ def _field_errors(errors: list[Any], reasons: Mapping[str, Reason], skip: int) -
         if name in out:
             continue
         kind = err["type"]
-        if kind in _OWN_ERRORS:
+        if kind == "outside_district":  # raised on lat, about the point: lon first, as a point is read
+            out["lon"] = out["lat"] = err["msg"]
+        elif kind in _OWN_ERRORS:
             out[name] = err["msg"]
-            if kind == "outside_district":
-                out["lon"] = out["lat"] = err["msg"]
         else:
             reason = reasons.get(name)
             out[name] = reason.say(kind) if reason else err["msg"]
@@ -468,7 +468,7 @@ def _rejection_reasons(raw: dict[str, Any], exc: ValidationError, now: float) ->
             base_errors = base_exc.errors(include_url=False, include_context=False, include_input=False)
             reasons = _field_errors(base_errors, _BASE_REASONS, 0)
         reasons["kind"] = _KIND_REASON
-        return reasons
+        return {name: reasons[name] for name in EventBase.model_fields if name in reasons}
     return _field_errors(errors, _REASONS[raw["kind"]], 1)
 
 
