@@ -25,7 +25,7 @@ from dashboard.web import health
 from dashboard.web.api import cases as api_cases
 from dashboard.web.api import incidents as api_incidents
 from dashboard.web.api import ingest as api_ingest
-from dashboard.web.api import models, openapi
+from dashboard.web.api import models, openapi, stream
 from dashboard.web.extensions import db_sessions
 from tests.helpers import csrf_headers, incident, login, reading
 from tests.openapi_check import AnswerChecker, checking_answers, openapi_path
@@ -36,14 +36,14 @@ INGEST = {"Authorization": "Bearer test-token"}
 
 def test_every_route_of_the_api_blueprints_is_described() -> None:
     app = Flask(__name__)
-    blueprints = (api_incidents.bp, api_cases.bp, api_ingest.bp, health.bp)
+    blueprints = (api_incidents.bp, api_cases.bp, api_ingest.bp, stream.bp, health.bp)
     for bp in blueprints:
         app.register_blueprint(bp)
     documented = openapi.document()["paths"]
     names = {f"{bp.name}." for bp in blueprints}
     routes = [r for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] + "." in names
               and r.endpoint != "api_incidents.unknown_path"]
-    assert len(routes) == 12
+    assert len(routes) == 13
     for rule in routes:
         path = openapi_path(rule.rule)
         assert path in documented, path
@@ -161,6 +161,8 @@ def test_real_answers_of_every_status_validate_against_the_document(
         saw(_post(anonymous, "/api/v1/events", [reading("r2")], {}), "events")  # 401
         saw(_post(anonymous, "/api/v1/events", "x" * (config.max_body_bytes + 1), INGEST), "events")  # 413
         saw(anonymous.get("/healthz"), "health")  # 503 here: no workers run in the tests
+        app.config[stream.CFG_MAX_STREAMS] = 0
+        saw(dispatch.get("/api/v1/stream", headers=as_dispatch), "stream")  # 503: no stream may open
         saw(anonymous.get("/api/v1/openapi.json"), "openapi")
 
         def database_away(*args: Any, **kwargs: Any) -> Any:
@@ -171,6 +173,7 @@ def test_real_answers_of_every_status_validate_against_the_document(
     assert not problems, "\n".join(problems)
     statuses = {status for _, status in seen}
     assert {200, 201, 400, 401, 403, 404, 409, 413, 415, 422, 503} <= statuses, sorted(seen)
+    assert ("stream", 503) in seen and ("health", 503) in seen and ("units", 503) in seen
 
 
 def test_an_ingest_that_cannot_store_answers_503_as_documented(db_url: str) -> None:

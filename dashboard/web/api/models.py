@@ -61,6 +61,7 @@ class Error(Answer):
     code: str | None = Field(None, description="machine-readable code; the event ingest's errors have none")
     errors: dict[str, str] | None = Field(None, description="for 422: field -> reason")
     login: str | None = Field(None, description="where to log in (401 of a caller with neither session nor token)")
+    retry_after: int | None = Field(None, description="seconds to wait before trying the push stream again (503)")
 
 
 class ValidationFailed(Answer):

@@ -293,6 +293,27 @@ def _paths() -> dict[str, Any]:
                 },
             },
         },
+        "/api/v1/stream": {
+            "get": {
+                "operationId": "stream",
+                "summary": "Push: changed aggregates and incident actions as Server-Sent Events",
+                "description": "A `text/event-stream` for open screens: `event: aggregate` with the name of an "
+                               "aggregate the tick changed (bursts coalesced, the last one always sent), `event: "
+                               "incident` with the JSON of an incident action, a comment as heartbeat, and `event: "
+                               "bye` before the server ends the stream after its lifetime (reconnect at once). Each "
+                               "open stream holds a server thread: when a process has its maximum open, or Redis "
+                               "cannot be reached, the answer is 503 with Retry-After and the screen keeps polling.",
+                "tags": ["push"],
+                "security": READ_SECURITY,
+                "responses": {
+                    "200": {"description": "the stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "503": _error("too many open streams in this server process, or Redis unavailable: keep "
+                                  "polling and retry later", retry=True),
+                },
+            },
+        },
         "/healthz": {
             "get": {
                 "operationId": "health",
@@ -334,6 +355,7 @@ def _document() -> dict[str, Any]:
             {"name": "units", "description": "response units"},
             {"name": "cases", "description": "hotline tickets linked into cases (热线+网格)"},
             {"name": "ingest", "description": "events from source systems"},
+            {"name": "push", "description": "changes pushed to open screens"},
             {"name": "operations", "description": "health and this document"},
         ],
         "paths": _paths(),
