@@ -173,6 +173,7 @@ def measure(n: int, rounds: int, invalid: float, seed: int, say: Callable[[str],
     rate = {name: round(len(events) / min(ts)) for name, ts in times.items()}
 
     def ratio(new: str, old: str) -> float:
+        """The median over the rounds of old time / new time."""
         return round(statistics.median(o / nw for o, nw in zip(times[old], times[new], strict=True)), 3)
 
     return {

@@ -91,6 +91,7 @@ def checking_answers(app: flask.Flask) -> Iterator[list[str]]:
     problems: list[str] = []
 
     def check(sender: flask.Flask, response: flask.Response, **extra: Any) -> None:
+        """Check one finished request's answer (Flask's request_finished signal)."""
         req = flask.request
         if not (req.path.startswith("/api/") or req.path == "/healthz") or response.is_streamed:
             return

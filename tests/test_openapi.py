@@ -102,6 +102,7 @@ def test_the_new_incident_schema_accepts_what_the_service_accepts(app: Any) -> N
 
 
 def _post(client: Any, path: str, body: Any, headers: dict[str, str]) -> Any:
+    """POST a JSON body (or raw text) with headers."""
     data = body if isinstance(body, str | bytes) else json.dumps(body)
     return client.post(path, data=data, content_type="application/json", headers=headers)
 
@@ -116,10 +117,12 @@ def test_real_answers_of_every_status_validate_against_the_document(
     as_dispatch, as_leader = csrf_headers(dispatch), csrf_headers(leader)
 
     def key() -> dict[str, str]:
+        """A fresh Idempotency-Key header."""
         return {"Idempotency-Key": uuid.uuid4().hex}
 
     with checking_answers(app) as problems:
         def saw(resp: Any, label: str) -> Any:
+            """Note which request answered which status."""
             seen.add((label, resp.status_code))
             return resp
 
@@ -166,6 +169,7 @@ def test_real_answers_of_every_status_validate_against_the_document(
         saw(anonymous.get("/api/v1/openapi.json"), "openapi")
 
         def database_away(*args: Any, **kwargs: Any) -> Any:
+            """The database goes away."""
             raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
 
         monkeypatch.setattr(api_incidents, "list_units", database_away)

@@ -114,6 +114,7 @@ def _schemas() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
+    """Every path of the API, its operations and their answers."""
     incident_id = {"$ref": "#/components/parameters/IncidentId"}
     idem = {"$ref": "#/components/parameters/IdempotencyKey"}
     case_id = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
