@@ -1,6 +1,6 @@
 """`make bench`: aggregate age and wall-refresh latency under 1,000 events/s, and refresh cost vs stored data.
 
-    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes]
+    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes|validator]
 
 Prints figures as it goes and ends with exactly one line of JSON (see bench/README.md for its keys).
 Timings are measured side by side in one run on a shared machine: read them as figures and ratios, not as
@@ -33,8 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="live measuring window (default 60; --quick 8)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
-    p.add_argument("--only", choices=("live", "scale", "episodes"),
-                   help="run only part A (live), part B (scale) or part C (episodes: early warning and linking)")
+    p.add_argument("--only", choices=("live", "scale", "episodes", "validator"),
+                   help="run only part A (live), part B (scale), part C (episodes: early warning and linking) or "
+                        "part D (validator: the event models against the hand-written validator)")
     p.add_argument("--rate", type=float, default=1000.0,
                    help="simulator events/s in part A (default 1000, the issue's figure; 0 = simulator off)")
     p.add_argument("--web-workers", type=int, default=None,
@@ -63,6 +64,7 @@ def result_line(
     scale: dict[str, Any] | None,
     args: argparse.Namespace,
     episodes: dict[str, Any] | None = None,
+    validator: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The final JSON object."""
     # Imported here: the app's modules read INSTANCE_DIR at import, which main() sets first.
@@ -107,6 +109,8 @@ def result_line(
         "tick_10k_vs_1m_p50_ms": sm.get("tick_steady_p50_ms"),
         # Part C: early warning and linking on the labelled episodes (bench/episodes.py).
         **episodes_summary(episodes or {}),
+        # Part D: the event models against the hand-written validator they replaced (bench/validator.py).
+        **(validator or {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
         "seconds": args.seconds,
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
         f"{'quick' if args.quick else 'full'} run")
     t0 = time.monotonic()
-    live = scale = episodes = None
+    live = scale = episodes = validator = None
     failed = False
     try:
         if args.only in (None, "live"):
@@ -143,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
 
             heading("Part C: early warning and linking on labelled episodes (bench/episodes.py)")
             episodes = run_episodes(days=QUICK_DAYS if args.quick else 7.0, say=say)
+        if args.only in (None, "validator"):
+            from bench.validator import measure
+
+            heading("Part D: the event validator, typed models against the hand-written one (bench/validator.py)")
+            validator = measure(10_000 if args.quick else 100_000, 2 if args.quick else 7, 0.1, 7, say=say)
     except Exception as exc:
         import traceback
 
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
 
-    line = result_line(live, scale, args, episodes)
+    line = result_line(live, scale, args, episodes, validator)
     line["failed"] = failed
     heading("Summary")
     if live:
@@ -182,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{line['ew_false_per_day']} false warnings a day, median lead {line['ew_median_lead_min']} min; "
             f"linking precision {line['link_precision']} (strict {line['link_strict_precision']}), "
             f"recall {line['link_recall']}")
+    if validator:
+        say(f"event validator on {line['validator_events']:,} events: models {line['validator_models_ev_per_s']:,} "
+            f"ev/s, hand-written {line['validator_reference_ev_per_s']:,} ev/s, ratio {line['validator_ratio']}")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
     return 1 if failed else 0

@@ -29,6 +29,7 @@ from dashboard.web.api import incidents as api_incidents
 from dashboard.web.api import openapi
 from dashboard.web.extensions import db_sessions
 from tests.helpers import csrf_headers, login
+from tests.openapi_check import answers_match_the_document  # noqa: F401  (autouse: every answer as documented)
 
 ADMIN = Actor(None, "admin-setup", "admin")
 SYSTEM = Actor(None, "system", "system")

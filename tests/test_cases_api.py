@@ -24,6 +24,7 @@ from dashboard.web.api import cases as api_cases
 from dashboard.web.api import openapi
 from dashboard.web.extensions import db_sessions
 from tests.helpers import csrf_headers, login
+from tests.openapi_check import answers_match_the_document  # noqa: F401  (autouse: every answer as documented)
 from tests.test_linking import sensor_point as point
 from tests.test_linking import sensors_aggregate, store_tickets, ticket_event
 from workers.linking import run_linking

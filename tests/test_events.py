@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dashboard.domain import rules as c
-from dashboard.domain.events import parse_timestamp, validate_batch, validate_event
+from dashboard.domain.events import (
+    EVENT_ADAPTER,
+    MODEL_OF_KIND,
+    is_source_name,
+    parse_timestamp,
+    validate_batch,
+    validate_event,
+)
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()  # 10:00 Beijing time
 TS = "2026-11-25T09:59:30+08:00"
@@ -157,3 +164,79 @@ def test_a_reading_is_accepted_exactly_when_its_value_is_in_range_and_its_point_
     assert (ev is not None) == expected
     if ev is not None:
         assert geo.subdistrict_of(ev["lon"], ev["lat"]) is not None
+
+
+# --- the typed models against the hand-written validator they replaced (bench/validator_reference.py) -------------
+
+EXTRA_FIELDS = ("pole_id", "description", "summary", "incident_id", "status", "satisfied", "sensor_id", "extra")
+tricky = st.sampled_from([
+    None, True, False, 0, 1, -1, 2, 2.0, 2.5, 120.0, 401, 1000, 1000.5, 3_000_001, 2**70, -0.0, float("inf"),
+    float("nan"), "", " ", "\u00a0", "x", "a b", "x" * 129, "y" * 201, "  padded  ", "ok:id", "poi_001", "poi_011",
+    "road_changan", "fire", "noise", "pm25", "gas", "closed", "resolved", "received", "sensor_reading", "incident",
+    "hotline_update", "2026-11-25T09:59:30+08:00", "2026-11-25T01:59:30Z", "2026-11-25T09:59:30",
+    "2026-11-25T10:05:00+08:00", "2026-11-25T09:40:00+08:00", "2026-11-25T01:00:00Z", "20261125T095930+0800",
+    116.4103, 39.9122, 116.30, 39.99, [], {}, [1],
+])
+
+
+def _strictly(ev: dict[str, Any] | None) -> Any:
+    """An event's items with their types (1 == 1.0 == True in Python; the events must not differ there either)."""
+    return None if ev is None else sorted((k, type(v).__name__, repr(v)) for k, v in ev.items())
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(sorted(VALID)),
+    st.dictionaries(st.sampled_from(sorted({k for ev in VALID.values() for k in ev} | set(EXTRA_FIELDS))),
+                    tricky | json_values, max_size=4),
+    st.sets(st.sampled_from(sorted({k for ev in VALID.values() for k in ev})), max_size=2),
+)
+def test_the_models_give_the_events_and_reasons_of_the_hand_written_validator(
+    kind: str, changes: dict[str, Any], dropped: set[str]
+) -> None:
+    from bench import validator_reference as reference
+
+    raw = {k: v for k, v in {**VALID[kind], **changes}.items() if k not in dropped}
+    old_ev, old_rej = reference.validate_event(raw, NOW)
+    new_ev, new_rej = validate_event(raw, NOW)
+    # Deliberate differences: identifiers and sources end where the string ends (the old pattern's `$` let a
+    # trailing line break through), and a sensor's value is judged as a number even when its type is unknown.
+    if any(isinstance(v, str) and v.endswith("\n") for v in raw.values()):
+        return
+    assert _strictly(new_ev) == _strictly(old_ev)
+    if old_rej is None:
+        assert new_rej is None
+        return
+    assert new_rej is not None and (new_rej.index, new_rej.event_id) == (old_rej.index, old_rej.event_id)
+    new_errors = dict(new_rej.errors)
+    if "sensor_type" in new_errors and "value" not in old_rej.errors:
+        assert new_errors.pop("value", "is required and must be a number") == "is required and must be a number"
+    assert list(new_errors.items()) == list(old_rej.errors.items())  # in the same order: messages join them
+
+
+def test_an_identifier_or_source_with_a_trailing_line_break_is_refused() -> None:
+    _, rej = validate_event(reading(event_id="e-1\n", source="sim\n"), NOW)
+    assert rej is not None and set(rej.errors) == {"event_id", "source"} and rej.event_id is None
+    assert is_source_name("sim") and not is_source_name("sim\n") and not is_source_name(None)
+
+
+def test_every_event_model_has_a_valid_json_schema_that_accepts_the_valid_examples() -> None:
+    from jsonschema import Draft202012Validator
+
+    schema = EVENT_ADAPTER.json_schema(ref_template="#/$defs/{model}")
+    Draft202012Validator.check_schema(schema)
+    checker = Draft202012Validator(schema)
+    for ev in VALID.values():
+        assert not list(checker.iter_errors(ev)), ev
+    # The schema says what the models check without the time and the map: each kind's own fields and ranges.
+    assert list(checker.iter_errors(reading(value=5000)))  # pm25 reads up to 1000
+    assert not list(checker.iter_errors(reading(sensor_type="noise", value=100)))
+    assert list(checker.iter_errors(reading(sensor_type="noise", value=150)))  # noise up to 140 dB(A)
+    assert list(checker.iter_errors(dict(VALID[c.INCIDENT], severity=5)))
+    assert list(checker.iter_errors(reading(kind="tweet")))
+
+
+def test_a_model_on_its_own_checks_the_time_only_against_a_now_it_is_given() -> None:
+    old = reading(ts="2026-11-25T01:00:00+08:00")
+    assert MODEL_OF_KIND[c.SENSOR_READING].model_validate(old).to_event()["ts"] == parse_timestamp(old["ts"])[0]
+    assert validate_event(old, NOW)[1] is not None

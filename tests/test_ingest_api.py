@@ -15,6 +15,7 @@ from dashboard.store.models import HotlineTicket, Incident
 from dashboard.web.extensions import db_sessions
 from ops.redis_server import free_port
 from tests.helpers import incident, reading, ticket
+from tests.openapi_check import answers_match_the_document  # noqa: F401  (autouse: every answer as documented)
 
 AUTH = {"Authorization": "Bearer test-token"}
 

@@ -1,20 +1,48 @@
-"""Event schemas and the one validator shared by the ingest API and the simulator (pure, no I/O)."""
+"""Ingest events as typed models, and the one validator shared by the ingest API and the simulator (pure, no I/O).
+
+One pydantic model per event kind, told apart by `kind` (a discriminated union): the field types carry the
+checks (identifiers, sources, choices, ranges, lengths), the validators the rules that need another field or the
+time (`now` comes in the validation context), and each field's `Reason` says in the ingest's own words why a value
+was refused, so that a sender sees a field-level reason whatever pydantic's error type was. The same models give
+the OpenAPI document its `Event` schemas (dashboard.web.api.openapi).
+"""
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Literal, TypeGuard, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError, core_schema
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 
-_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_SOURCE_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+SOURCE_PATTERN = r"^[A-Za-z0-9._\-]{1,64}$"
+_SOURCE_RE = re.compile(SOURCE_PATTERN)
+_IDENTIFIER_RE = re.compile(IDENTIFIER_PATTERN)
 
 Event = dict[str, Any]
+
+# Pydantic error types raised by this module's own validators: their message is already the reason.
+_OWN_ERRORS = frozenset({"timestamp", "time_window", "outside_district", "out_of_range", "exceeds_capacity"})
+# "kind" missing or unknown: the union could not choose a model.
+_TAG_ERRORS = frozenset({"union_tag_not_found", "union_tag_invalid"})
 
 
 @dataclass
@@ -30,147 +58,432 @@ class Rejection:
         return {"index": self.index, "event_id": self.event_id, "errors": self.errors}
 
 
-def parse_timestamp(value: Any) -> tuple[float | None, str | None]:
-    """Parse an ISO-8601 timestamp with a time zone into epoch seconds, or give a reason."""
-    if not isinstance(value, str):
-        return None, "must be an ISO-8601 string with a time zone, e.g. 2026-11-25T08:00:00+08:00"
+# --- what a field says when pydantic refuses its value -------------------------------------------------------
+
+
+class Reason:
+    """The reason given for a refused field: `default`, or the one `by_type` names for pydantic's error type."""
+
+    def __init__(self, default: str, by_type: Mapping[str, str] | None = None) -> None:
+        self.default = default
+        self.by_type = dict(by_type or {})
+
+    def say(self, error_type: str) -> str:
+        """The reason for one pydantic error type."""
+        return self.by_type.get(error_type, self.default)
+
+
+class OneOf(Reason):
+    """A string that must be one of `values`: a hash lookup in pydantic-core, an enum in the JSON Schema."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self.values = tuple(values)
+        super().__init__("must be one of: " + ", ".join(sorted(self.values)))
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        """A literal schema of the values."""
+        return core_schema.literal_schema(list(self.values))
+
+
+class Range(Reason):
+    """A finite JSON number within [lo, hi]; an integer is a number, true and false are not.
+
+    `whole`: a whole number (120.0 is 120; EventBase.to_event makes it an int), an integer in the JSON Schema.
+    """
+
+    def __init__(self, lo: float, hi: float, whole: bool = False) -> None:
+        self.lo, self.hi, self.whole = lo, hi, whole
+        required = "is required and must be " + ("an integer" if whole else "a number")
+        by_type = {"missing": required, "float_type": required}
+        if whole:
+            by_type.update(multiple_of="must be an integer", finite_number="must be an integer")
+        super().__init__(f"must be between {lo:g} and {hi:g}", by_type)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        """A strict float with its bounds (and a multiple of 1 when whole)."""
+        return core_schema.float_schema(strict=True, ge=self.lo, le=self.hi, allow_inf_nan=False,
+                                        multiple_of=1 if self.whole else None)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        """`integer` rather than a number that is a multiple of 1."""
+        out = handler(schema)
+        if self.whole:
+            out.pop("multipleOf", None)
+            out["type"] = "integer"
+        return out
+
+
+class Text(Reason):
+    """A string with something in it, at most `max_len` characters (EventBase.to_event strips it)."""
+
+    def __init__(self, max_len: int) -> None:
+        self.max_len = max_len
+        super().__init__("is required and must be a non-empty string",
+                         {"string_too_long": f"must be at most {max_len} characters"})
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        """A strict string of bounded length with a character that is not white space."""
+        return core_schema.str_schema(strict=True, max_length=self.max_len, pattern=r"\S")
+
+
+TIMESTAMP_EXAMPLE = "2026-11-25T08:00:00+08:00"
+TIMESTAMP_REASON = f"must be an ISO-8601 string with a time zone, e.g. {TIMESTAMP_EXAMPLE}"
+Identifier = Annotated[
+    str,
+    Field(strict=True, pattern=IDENTIFIER_PATTERN, examples=["pole-0412:pm25"]),
+    Reason("is required: 1-128 characters of letters, digits and . _ : -"),
+]
+Source = Annotated[
+    str,
+    Field(strict=True, pattern=SOURCE_PATTERN, examples=["iot-gateway"]),
+    Reason("is required: 1-64 characters of letters, digits and . _ -"),
+]
+# A pydantic Literal of ints takes 2.0 and true for 2 and 1: a strict integer in the levels' range does not.
+assert tuple(range(min(c.SEVERITIES), max(c.SEVERITIES) + 1)) == c.SEVERITIES, "the severities are a range"
+Severity = Annotated[
+    int,
+    Field(strict=True, ge=min(c.SEVERITIES), le=max(c.SEVERITIES), json_schema_extra={"enum": list(c.SEVERITIES)},
+          description="1 = I 特别重大, 2 = II 重大, 3 = III 较大, 4 = IV 一般"),
+    Reason("must be 1 (I), 2 (II), 3 (III) or 4 (IV)"),
+]
+Timestamp = Annotated[
+    str,
+    Field(strict=True, json_schema_extra={"format": "date-time", "examples": [TIMESTAMP_EXAMPLE]},
+          description="ISO 8601 with a time zone (Z or an offset such as +08:00)"),
+    Reason(TIMESTAMP_REASON),
+]
+
+
+def is_source_name(value: Any) -> TypeGuard[str]:
+    """True for a source name as the ingest accepts it (1-64 letters, digits and . _ -)."""
+    return isinstance(value, str) and _SOURCE_RE.fullmatch(value) is not None
+
+
+# --- time ------------------------------------------------------------------------------------------------------
+
+
+def _epoch(value: str) -> float:
+    """Epoch seconds of an ISO-8601 timestamp with a time zone; PydanticCustomError with the reason otherwise."""
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     except ValueError:
-        return None, "is not an ISO-8601 timestamp"
+        raise PydanticCustomError("timestamp", "is not an ISO-8601 timestamp") from None
     if dt.tzinfo is None or dt.utcoffset() is None:
-        return None, "has no time zone; add Z or an offset such as +08:00"
-    return dt.timestamp(), None
+        raise PydanticCustomError("timestamp", "has no time zone; add Z or an offset such as +08:00")
+    return dt.timestamp()
 
 
-def _number(ev: Event, key: str, errors: dict[str, str], lo: float, hi: float, integer: bool = False) -> Any:
-    """Read a finite number within [lo, hi] from the event, recording a reason when it is not."""
-    v = ev.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        errors[key] = "is required and must be " + ("an integer" if integer else "a number")
-        return None
-    if integer and not isinstance(v, int) and not float(v).is_integer():
-        errors[key] = "must be an integer"
-        return None
-    if not math.isfinite(v) or not lo <= v <= hi:
-        errors[key] = f"must be between {lo:g} and {hi:g}"
-        return None
-    return int(v) if integer else float(v)
+def parse_timestamp(value: Any) -> tuple[float | None, str | None]:
+    """Parse an ISO-8601 timestamp with a time zone into epoch seconds, or give a reason."""
+    if not isinstance(value, str):
+        return None, TIMESTAMP_REASON
+    try:
+        return _epoch(value), None
+    except PydanticCustomError as exc:
+        return None, exc.message()
 
 
-def _string(
-    ev: Event, key: str, errors: dict[str, str], max_len: int = 128, required: bool = True
-) -> str | None:
-    """Read a non-empty string of bounded length."""
-    v = ev.get(key)
-    if v is None and not required:
-        return None
-    if not isinstance(v, str) or not v.strip():
-        errors[key] = "is required and must be a non-empty string"
-        return None
-    if len(v) > max_len:
-        errors[key] = f"must be at most {max_len} characters"
-        return None
-    return v.strip()
+_FUTURE = f"is more than {c.MAX_FUTURE_SKEW_S} s in the future"
+_STALE = f"telemetry older than {c.TELEMETRY_MAX_AGE_S} s is no longer live"
 
 
-def _choice(ev: Event, key: str, errors: dict[str, str], choices: tuple[str, ...] | frozenset[str]) -> str | None:
-    """Read a string that must be one of `choices`."""
-    v = ev.get(key)
-    if not isinstance(v, str) or v not in choices:
-        errors[key] = "must be one of: " + ", ".join(sorted(choices))
+# Sources report from fixed places (poles, detectors, car parks), so the point's geography is memoised as one
+# entry: the rounded point, its subdistrict and its grid cell, or None outside the district.
+@lru_cache(maxsize=65_536)
+def _place(lon: float, lat: float) -> tuple[float, float, str | None, str] | None:
+    """(lon, lat rounded to 6 decimals (~0.1 m), subdistrict, grid cell) of a point in Dongcheng, else None."""
+    if not geo.in_district(lon, lat):
         return None
-    return str(v)
+    return round(lon, 6), round(lat, 6), geo.subdistrict_of(lon, lat), geo.grid_cell(lon, lat)
 
 
-def _identifier(ev: Event, key: str, errors: dict[str, str]) -> str | None:
-    """Read an identifier made of letters, digits and . _ : -."""
-    v = ev.get(key)
-    if not isinstance(v, str) or not _ID_RE.match(v):
-        errors[key] = "is required: 1-128 characters of letters, digits and . _ : -"
-        return None
-    return v
+# --- the models -------------------------------------------------------------------------------------------------
+
+
+class EventBase(BaseModel):
+    """What every event has: who sent it (its source, and the source's own event_id), its kind and its time."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    event_id: Identifier
+    source: Source
+    kind: str
+    ts: Timestamp  # epoch seconds once validated
+
+    # Telemetry: only live readings are taken (at most TELEMETRY_MAX_AGE_S old).
+    live: ClassVar[bool] = False
+    # Fields left out of the event when absent, rather than given as None.
+    omit_if_none: ClassVar[tuple[str, ...]] = ()
+    # Text fields whose surrounding white space is dropped.
+    stripped: ClassVar[tuple[str, ...]] = ()
+    # Whole numbers, validated as floats (so that 120.0 is 120), given as ints.
+    whole: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("ts", mode="after")
+    @classmethod
+    def _time(cls, value: str, info: ValidationInfo) -> float:
+        """Epoch seconds, at most MAX_FUTURE_SKEW_S ahead of the context's `now` and, for telemetry, at most
+        TELEMETRY_MAX_AGE_S behind it (without a `now`, as when a model is used on its own, only the format)."""
+        ts = _epoch(value)
+        now = info.context.get("now") if info.context else None
+        if now is not None:
+            if ts > now + c.MAX_FUTURE_SKEW_S:
+                raise PydanticCustomError("time_window", _FUTURE)
+            if cls.live and ts < now - c.TELEMETRY_MAX_AGE_S:
+                raise PydanticCustomError("time_window", _STALE)
+        return ts
+
+    def to_event(self) -> Event:
+        """The normalised event the store and the workers consume (a plain dict)."""
+        return self._tidy(self.__dict__.copy())
+
+    def _tidy(self, ev: Event) -> Event:
+        """Absent optional fields left out, text stripped, whole numbers as ints."""
+        for name in self.omit_if_none:
+            if ev[name] is None:
+                del ev[name]
+        for name in self.stripped:
+            if ev[name] is not None:
+                ev[name] = ev[name].strip()
+        for name in self.whole:
+            ev[name] = int(ev[name])
+        return ev
+
+
+class LocatedEvent(EventBase):
+    """An event at a point, which must lie in Dongcheng (its subdistrict and grid cell are derived from it)."""
+
+    lon: Annotated[float, Range(-180, 180)]
+    lat: Annotated[float, Range(-90, 90)]
+
+    @field_validator("lat", mode="after")
+    @classmethod
+    def _in_district(cls, lat: float, info: ValidationInfo) -> float:
+        """The point lies in the district (judged once both coordinates are numbers in range)."""
+        lon = info.data.get("lon")
+        if lon is not None and _place(lon, lat) is None:
+            raise PydanticCustomError("outside_district", "point is outside Dongcheng District")
+        return lat
+
+    def to_event(self) -> Event:
+        """The event with its point rounded to 6 decimals (~0.1 m), its subdistrict and its grid cell."""
+        ev = self.__dict__.copy()
+        ev["lon"], ev["lat"], ev["subdistrict"], ev["cell"] = _place(self.lon, self.lat)  # type: ignore[misc]
+        return self._tidy(ev)
+
+
+class LiveEvent(LocatedEvent):
+    """Telemetry: only live readings are taken (at most TELEMETRY_MAX_AGE_S old)."""
+
+    live = True
+
+
+def _sensor_ranges() -> dict[str, Any]:
+    """JSON Schema of the sensor types' ranges: when sensor_type is T, value lies within T's min and max."""
+    return {"allOf": [
+        {"if": {"properties": {"sensor_type": {"const": name}}},
+         "then": {"properties": {"value": {"minimum": spec["min"], "maximum": spec["max"]}}}}
+        for name, spec in c.SENSOR_TYPES.items()
+    ]}
+
+
+class SensorReading(LiveEvent):
+    """One reading of a sensor (一杆多感: a smart pole carries several), within its type's physical range."""
+
+    model_config = ConfigDict(json_schema_extra=_sensor_ranges())
+
+    kind: Literal["sensor_reading"]
+    sensor_id: Identifier
+    sensor_type: Annotated[str, OneOf(c.SENSOR_TYPES)]
+    value: Annotated[float, Field(strict=True, description="in its type's unit, within its type's range"),
+                     Reason("is required and must be a number")]
+    pole_id: Identifier | None = Field(None, description="the smart pole that carries the sensor")
+
+    omit_if_none = ("pole_id",)
+
+    @field_validator("value", mode="after")
+    @classmethod
+    def _in_range(cls, value: float, info: ValidationInfo) -> float:
+        """Within the physical range of the sensor's type (judged once the type is known)."""
+        spec = c.SENSOR_TYPES.get(info.data.get("sensor_type", ""))
+        if spec is not None:
+            lo, hi = float(spec["min"]), float(spec["max"])
+            if not lo <= value <= hi:  # NaN fails both comparisons
+                raise PydanticCustomError("out_of_range", f"must be between {lo:g} and {hi:g}")
+        return value
+
+
+class TrafficSpeed(LiveEvent):
+    """The mean speed on one road corridor."""
+
+    kind: Literal["traffic_speed"]
+    corridor_id: Annotated[str, OneOf(geo.corridor_by_id())]
+    speed_kmh: Annotated[float, Range(0, 150)]
+
+
+# Car parks and scenic spots are among the named places; their capacities and counts are whole numbers.
+PlaceId = Annotated[str, OneOf(geo.place_by_id())]
+Capacity = Annotated[float, Range(1, 1_000_000, whole=True)]
+Count = Annotated[float, Range(0, 3_000_000, whole=True)]
+
+
+class Parking(LiveEvent):
+    """Occupancy of a car park (near hospitals and schools): never more cars than spaces."""
+
+    kind: Literal["parking"]
+    lot_id: PlaceId
+    capacity: Capacity
+    occupied: Count
+
+    whole = ("capacity", "occupied")
+
+    @field_validator("occupied", mode="after")
+    @classmethod
+    def _fits(cls, occupied: float, info: ValidationInfo) -> float:
+        """At most the capacity (when the capacity is valid)."""
+        capacity = info.data.get("capacity")
+        if capacity is not None and occupied > capacity:
+            raise PydanticCustomError("exceeds_capacity", "must not exceed capacity")
+        return occupied
+
+
+class Crowd(LiveEvent):
+    """People counted at a scenic spot (a crowd may exceed the spot's comfortable capacity)."""
+
+    kind: Literal["crowd"]
+    spot_id: PlaceId
+    capacity: Capacity
+    count: Count
+
+    whole = ("capacity", "count")
+
+
+class IncidentEvent(LocatedEvent):
+    """An emergency incident reported by a source system (110/119/120, a utility) or by hand."""
+
+    kind: Literal["incident"]
+    category: Annotated[str, OneOf(c.INCIDENT_CATEGORIES)]
+    severity: Severity
+    title: Annotated[str, Text(200)]
+    description: Annotated[str, Text(2000)] | None = None
+    sensor_id: Identifier | None = Field(None, description="the sensor whose alarm this incident is about")
+
+    omit_if_none = ("sensor_id",)
+    stripped = ("title", "description")
+
+
+class IncidentUpdate(EventBase):
+    """A source system reporting that its own incident ended."""
+
+    kind: Literal["incident_update"]
+    incident_id: Identifier
+    status: Annotated[str, OneOf(c.INCIDENT_SOURCE_END_STATES)]
+
+
+class HotlineTicket(LocatedEvent):
+    """A 12345 hotline ticket (接诉即办)."""
+
+    kind: Literal["hotline_ticket"]
+    ticket_id: Identifier
+    category: Annotated[str, OneOf(c.HOTLINE_CATEGORIES)]
+    summary: Annotated[str, Text(500)] | None = None
+
+    stripped = ("summary",)
+
+
+class HotlineUpdate(EventBase):
+    """A step of a hotline ticket: responded, resolved or closed (with the caller's satisfaction)."""
+
+    kind: Literal["hotline_update"]
+    ticket_id: Identifier
+    status: Annotated[str, OneOf(c.HOTLINE_STATUSES[1:])]
+    satisfied: Annotated[bool | None, Field(strict=True), Reason("must be true, false or absent")] = None
+
+
+EVENT_MODELS: tuple[type[EventBase], ...] = (
+    SensorReading, TrafficSpeed, Parking, Crowd, IncidentEvent, IncidentUpdate, HotlineTicket, HotlineUpdate,
+)
+MODEL_OF_KIND: dict[str, type[EventBase]] = {get_args(m.model_fields["kind"].annotation)[0]: m for m in EVENT_MODELS}
+assert set(MODEL_OF_KIND) == set(c.EVENT_KINDS), "one model per event kind"
+
+AnyEvent = Annotated[
+    SensorReading | TrafficSpeed | Parking | Crowd | IncidentEvent | IncidentUpdate | HotlineTicket | HotlineUpdate,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+_validate = EVENT_ADAPTER.validator.validate_python
+_KIND_REASON = "must be one of: " + ", ".join(sorted(c.EVENT_KINDS))
+
+
+# --- validating ---------------------------------------------------------------------------------------------------
+
+
+def _reasons_of(model: type[BaseModel]) -> dict[str, Reason]:
+    """Each field's Reason, from its Annotated metadata."""
+    out: dict[str, Reason] = {}
+    for name, info in model.model_fields.items():
+        reason = next((m for m in info.metadata if isinstance(m, Reason)), None)
+        if reason is None:  # `X | None`: the Reason sits on X
+            args = getattr(info.annotation, "__args__", ())
+            reason = next((m for a in args for m in getattr(a, "__metadata__", ()) if isinstance(m, Reason)), None)
+        if reason is not None:
+            out[name] = reason
+    return out
+
+
+_REASONS: dict[str, dict[str, Reason]] = {kind: _reasons_of(m) for kind, m in MODEL_OF_KIND.items()}
+_BASE_REASONS = _reasons_of(EventBase)
+
+
+def _field_errors(errors: list[Any], reasons: Mapping[str, Reason], skip: int) -> dict[str, str]:
+    """field -> reason from pydantic's errors (loc[skip] is the field), the first error of each field."""
+    out: dict[str, str] = {}
+    for err in errors:
+        loc = err["loc"]
+        if len(loc) <= skip:
+            continue
+        name = str(loc[skip])
+        if name in out:
+            continue
+        kind = err["type"]
+        if kind == "outside_district":  # raised on lat, about the point: lon first, as a point is read
+            out["lon"] = out["lat"] = err["msg"]
+        elif kind in _OWN_ERRORS:
+            out[name] = err["msg"]
+        else:
+            reason = reasons.get(name)
+            out[name] = reason.say(kind) if reason else err["msg"]
+    return out
+
+
+def _rejection_reasons(raw: dict[str, Any], exc: ValidationError, now: float) -> dict[str, str]:
+    """The field-level reasons of an event that failed its model."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    if any(e["type"] in _TAG_ERRORS for e in errors):
+        # No model could be chosen: judge what every event has, as the base model does.
+        try:
+            EventBase.model_validate(raw, context={"now": now})
+            reasons: dict[str, str] = {}
+        except ValidationError as base_exc:
+            base_errors = base_exc.errors(include_url=False, include_context=False, include_input=False)
+            reasons = _field_errors(base_errors, _BASE_REASONS, 0)
+        reasons["kind"] = _KIND_REASON
+        return {name: reasons[name] for name in EventBase.model_fields if name in reasons}
+    return _field_errors(errors, _REASONS[raw["kind"]], 1)
 
 
 def validate_event(raw: Any, now: float, index: int = 0) -> tuple[Event | None, Rejection | None]:
     """Validate one raw event; return the normalised event or a field-level rejection."""
     if not isinstance(raw, dict):
         return None, Rejection(index, None, {"event": "must be a JSON object"})
-    errors: dict[str, str] = {}
-    event_id = _identifier(raw, "event_id", errors)
-    source = raw.get("source")
-    if not isinstance(source, str) or not _SOURCE_RE.match(source):
-        errors["source"] = "is required: 1-64 characters of letters, digits and . _ -"
-    kind = _choice(raw, "kind", errors, c.EVENT_KINDS)
-    ts, ts_err = parse_timestamp(raw.get("ts"))
-    if ts_err:
-        errors["ts"] = ts_err
-    elif ts is not None:
-        if ts > now + c.MAX_FUTURE_SKEW_S:
-            errors["ts"] = f"is more than {c.MAX_FUTURE_SKEW_S} s in the future"
-        elif kind in c.TELEMETRY_KINDS and ts < now - c.TELEMETRY_MAX_AGE_S:
-            errors["ts"] = f"telemetry older than {c.TELEMETRY_MAX_AGE_S} s is no longer live"
-    out: Event = {"event_id": event_id, "source": source, "kind": kind, "ts": ts}
-
-    if kind is not None and kind not in (c.HOTLINE_UPDATE, c.INCIDENT_UPDATE):
-        lon = _number(raw, "lon", errors, -180, 180)
-        lat = _number(raw, "lat", errors, -90, 90)
-        if lon is not None and lat is not None:
-            if not geo.in_district(lon, lat):
-                errors["lon"] = errors["lat"] = "point is outside Dongcheng District"
-            else:
-                out.update(lon=round(lon, 6), lat=round(lat, 6))
-                out["subdistrict"] = geo.subdistrict_of(lon, lat)
-                out["cell"] = geo.grid_cell(lon, lat)
-
-    if kind == c.SENSOR_READING:
-        out["sensor_id"] = _identifier(raw, "sensor_id", errors)
-        stype = _choice(raw, "sensor_type", errors, tuple(c.SENSOR_TYPES))
-        out["sensor_type"] = stype
-        if stype is not None:
-            spec = c.SENSOR_TYPES[stype]
-            out["value"] = _number(raw, "value", errors, float(spec["min"]), float(spec["max"]))
-        if raw.get("pole_id") is not None:
-            out["pole_id"] = _identifier(raw, "pole_id", errors)
-    elif kind == c.TRAFFIC_SPEED:
-        out["corridor_id"] = _choice(raw, "corridor_id", errors, tuple(geo.corridor_by_id()))
-        out["speed_kmh"] = _number(raw, "speed_kmh", errors, 0, 150)
-    elif kind in (c.PARKING, c.CROWD):
-        id_key, count_key = ("lot_id", "occupied") if kind == c.PARKING else ("spot_id", "count")
-        out[id_key] = _choice(raw, id_key, errors, tuple(geo.place_by_id()))
-        capacity = _number(raw, "capacity", errors, 1, 1_000_000, integer=True)
-        count = _number(raw, count_key, errors, 0, 3_000_000, integer=True)
-        if capacity is not None and count is not None and kind == c.PARKING and count > capacity:
-            errors[count_key] = "must not exceed capacity"
-        out["capacity"], out[count_key] = capacity, count
-    elif kind == c.INCIDENT:
-        out["category"] = _choice(raw, "category", errors, c.INCIDENT_CATEGORIES)
-        sev = raw.get("severity")
-        if type(sev) is not int or sev not in c.SEVERITIES:
-            errors["severity"] = "must be 1 (I), 2 (II), 3 (III) or 4 (IV)"
-        out["severity"] = sev
-        out["title"] = _string(raw, "title", errors, max_len=200)
-        out["description"] = _string(raw, "description", errors, max_len=2000, required=False)
-        if raw.get("sensor_id") is not None:
-            out["sensor_id"] = _identifier(raw, "sensor_id", errors)
-    elif kind == c.INCIDENT_UPDATE:
-        out["incident_id"] = _identifier(raw, "incident_id", errors)
-        out["status"] = _choice(raw, "status", errors, c.INCIDENT_SOURCE_END_STATES)
-    elif kind == c.HOTLINE_TICKET:
-        out["ticket_id"] = _identifier(raw, "ticket_id", errors)
-        out["category"] = _choice(raw, "category", errors, c.HOTLINE_CATEGORIES)
-        out["summary"] = _string(raw, "summary", errors, max_len=500, required=False)
-    elif kind == c.HOTLINE_UPDATE:
-        out["ticket_id"] = _identifier(raw, "ticket_id", errors)
-        out["status"] = _choice(raw, "status", errors, c.HOTLINE_STATUSES[1:])
-        sat = raw.get("satisfied")
-        if sat is not None and not isinstance(sat, bool):
-            errors["satisfied"] = "must be true, false or absent"
-        out["satisfied"] = sat
-
-    if errors:
-        return None, Rejection(index, event_id, errors)
-    return out, None
+    try:
+        model = _validate(raw, context={"now": now})
+    except ValidationError as exc:
+        event_id = raw.get("event_id")
+        if not (isinstance(event_id, str) and _IDENTIFIER_RE.fullmatch(event_id)):
+            event_id = None
+        return None, Rejection(index, event_id, _rejection_reasons(raw, exc, now))
+    return model.to_event(), None
 
 
 def validate_batch(

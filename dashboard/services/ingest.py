@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import store
 from dashboard.domain import rules as c
-from dashboard.domain.events import _SOURCE_RE as SOURCE_RE
-from dashboard.domain.events import Event, Rejection, validate_batch
+from dashboard.domain.events import Event, Rejection, is_source_name, validate_batch
 from dashboard.live import keys
 from dashboard.store.engine import session_scope
 
@@ -198,7 +197,7 @@ def _raw_source(payload: Any, index: int) -> str:
         items = payload if isinstance(payload, list) else [payload]
     raw = items[index] if 0 <= index < len(items) else None
     source = raw.get("source") if isinstance(raw, dict) else None
-    return source if isinstance(source, str) and SOURCE_RE.match(source) else "unknown"
+    return source if is_source_name(source) else "unknown"
 
 
 def _count(r: redis.Redis, pairs: list[tuple[int, Event]], payload: Any, result: IngestResult, now: float) -> None:

@@ -43,7 +43,7 @@ def create_app(config: Config | None = None) -> Any:
 
     from dashboard.live.connections import make_redis
     from dashboard.store.engine import make_engine, session_factory
-    from dashboard.web import auth, csrf
+    from dashboard.web import auth, csrf, health
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
@@ -70,7 +70,8 @@ def create_app(config: Config | None = None) -> Any:
     )
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
     auth.init_auth(server)
-    server.register_blueprint(api.bp)
+    server.register_blueprint(health.bp)  # GET /healthz
+    server.register_blueprint(api.bp)  # POST /api/v1/events
     server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json
     from dashboard.web.api import cases as api_cases
     server.register_blueprint(api_cases.bp)  # /api/v1/cases: cases of linked tickets (热线+网格)

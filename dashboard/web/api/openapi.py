@@ -1,7 +1,10 @@
 """The OpenAPI 3.1 document of the HTTP API, served at GET /api/v1/openapi.json.
 
-Built in code so that the enums (actions, states, severities, categories, unit kinds) come from the same
-constants the server checks against; tests check that every route of the API blueprint is described here.
+The schemas are the JSON Schema of the models that parse the requests and describe the answers
+(dashboard.web.api.models, and dashboard.domain.events for the ingest's events), so the enums (actions, states,
+severities, categories, unit kinds) and the rules come from the code the server runs. The paths, security schemes
+and descriptions are written here; tests check that every route of the API blueprints is described, and that real
+answers validate against the schema given for their status.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ import copy
 from functools import cache
 from typing import Any
 
+from pydantic.json_schema import models_json_schema
+
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.web import csrf
+from dashboard.web.api import models
 
 API_VERSION = "1.0.0"
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 # Who may call what: reads take the session or an API token; session writes also need the CSRF header.
 READ_SECURITY: list[dict[str, list[str]]] = [{"sessionCookie": []}, {"apiToken": []}]
@@ -27,7 +34,7 @@ REST API of the Dongcheng city-operations command centre (东城区城市运行�
 dispatch console for other systems and scripts, the units, and the event ingest.
 
 **Authentication.** Either the browser session of a logged-in user (cookie `session`), or a per-user API token
-sent as `Authorization: Bearer <token>` (create one with `python -m ops.tokens create <username> <name>`;
+sent as `Authorization: Bearer <token>` (create one with `dongcheng tokens create <username> <name>`;
 only its hash is stored; revoking it or disabling the user stops it at once). The event ingest takes the
 separate `INGEST_TOKEN` instead. Roles are enforced on the server for every action: a refused action answers 403,
 is recorded in the audit log and changes nothing.
@@ -40,29 +47,34 @@ Requests authenticated by an API token need no such header.
 Sending the same request with the same key again (a retry after a timeout, a double click) performs nothing new
 and answers 200 with the first result and `"replayed": true`. Keys are scoped to the user.
 
-**Errors** are JSON: `{{"error": "<reason>", "code": "<machine-readable code>"}}`. When the database fails the
-answer is 503 with `Retry-After`: nothing was saved, retry with the same `Idempotency-Key`.
+**Errors** are JSON: `{{"error": "<reason>", "code": "<machine-readable code>"}}`; a 422 adds `errors`, the
+reason for each field or query parameter at fault. When the database fails the answer is 503 with `Retry-After`:
+nothing was saved, retry with the same `Idempotency-Key`.
 
 Times are ISO 8601 in UTC. Distances for unit suggestions are straight-line distances.
 """
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    """A reference to one of the schemas."""
+    return {"$ref": REF_TEMPLATE.format(model=name)}
 
 
 def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON body of this schema."""
     return {"application/json": {"schema": schema}}
 
 
-def _error(description: str, retry: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": description, "content": _json_content(_ref("Error"))}
+def _error(description: str, retry: bool = False, schema: str = "Error") -> dict[str, Any]:
+    """An error answer."""
+    out: dict[str, Any] = {"description": description, "content": _json_content(_ref(schema))}
     if retry:
         out["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
     return out
 
 
 def _responses(ok: dict[str, Any], *codes: str) -> dict[str, Any]:
+    """The answers of one operation: its own and the shared error answers of `codes`."""
     errors = {
         "400": {"$ref": "#/components/responses/BadRequest"},
         "401": {"$ref": "#/components/responses/Unauthorized"},
@@ -79,11 +91,8 @@ def _responses(ok: dict[str, Any], *codes: str) -> dict[str, Any]:
     return out
 
 
-def _actions() -> list[str]:
-    return list(lifecycle.ACTIONS)
-
-
 def _role_actions() -> str:
+    """Which role may take which action, in words."""
     roles = [r for r in c.ROLES if r in lifecycle.ROLE_ACTIONS]
     return "; ".join(
         f"{r}: {', '.join(a for a in lifecycle.ACTIONS if a in lifecycle.ROLE_ACTIONS[r]) or 'none'}" for r in roles
@@ -91,268 +100,21 @@ def _role_actions() -> str:
 
 
 def _states() -> list[str]:
+    """Every incident state, in lifecycle order."""
     return list(lifecycle.STATES)
 
 
 def _schemas() -> dict[str, Any]:
-    severity = {"type": "integer", "enum": list(c.SEVERITIES),
-                "description": "1 = I 特别重大, 2 = II 重大, 3 = III 较大, 4 = IV 一般"}
-    timestamp = {"type": "string", "format": "date-time"}
-    nullable_ts = {"type": ["string", "null"], "format": "date-time"}
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {"type": "string", "description": "human-readable reason"},
-                "code": {"type": "string", "description": "machine-readable code, e.g. forbidden, illegal_transition"},
-                "errors": {"type": "object", "additionalProperties": {"type": "string"},
-                           "description": "for 422: field -> reason"},
-            },
-        },
-        "Incident": {
-            "type": "object",
-            "description": "An incident as listed; the detail adds its timeline, summons and units.",
-            "required": ["id", "state", "severity"],
-            "properties": {
-                "id": {"type": "integer"},
-                "title": {"type": "string"},
-                "category": {"type": "string", "enum": list(c.INCIDENT_CATEGORIES)},
-                "severity": severity,
-                "state": {"type": "string", "enum": _states()},
-                "subdistrict": {"type": "string", "description": "9-digit code of the 街道"},
-                "lon": {"type": "number"},
-                "lat": {"type": "number"},
-                "created_at": timestamp,
-                "updated_at": timestamp,
-                "deadline_at": nullable_ts,
-                "version": {"type": "integer", "description": "bumped by every change (see expected_version)"},
-                "overdue": {"type": "boolean"},
-            },
-            "additionalProperties": True,
-        },
-        "IncidentDetail": {
-            "allOf": [
-                _ref("Incident"),
-                {
-                    "type": "object",
-                    "properties": {
-                        "timeline": {"type": "array", "items": {"type": "object"},
-                                     "description": "every action on the incident: who, what, when"},
-                        "summons": {"type": "array", "items": {"type": "object"},
-                                    "description": "吹哨报到: each summoned department, its report and deadline"},
-                        "units": {"type": "array", "items": {"type": "object"},
-                                  "description": "units dispatched to the incident"},
-                        "allowed_actions": {"type": "array", "items": {"type": "string", "enum": _actions()},
-                                            "description": "actions the caller's role may take in the current state"},
-                    },
-                },
-            ],
-        },
-        "IncidentList": {
-            "type": "object",
-            "required": ["incidents", "count"],
-            "properties": {"incidents": {"type": "array", "items": _ref("Incident")}, "count": {"type": "integer"}},
-        },
-        "NewIncident": {
-            "type": "object",
-            "description": "An incident reported by hand (source `console`), validated like an ingested one: a "
-                           "wrong field answers 422 with `errors` (field -> reason). The point must lie in the "
-                           "district; its subdistrict and grid cell are derived from it.",
-            "required": ["category", "severity", "title", "lon", "lat"],
-            "properties": {
-                "category": {"type": "string", "enum": list(c.INCIDENT_CATEGORIES)},
-                "severity": severity,
-                "title": {"type": "string", "maxLength": 200},
-                "description": {"type": "string"},
-                "lon": {"type": "number"},
-                "lat": {"type": "number"},
-                "sensor_id": {"type": "string", "description": "the sensor whose alarm this incident is about"},
-                "ts": {"type": "string", "format": "date-time",
-                       "description": "when it was reported (ISO 8601 with a time zone); default now"},
-            },
-            "additionalProperties": False,
-        },
-        "ActionRequest": {
-            "type": "object",
-            "required": ["action"],
-            "additionalProperties": False,
-            "properties": {
-                "action": {"type": "string", "enum": _actions()},
-                "unit_id": {"type": "integer", "description": "the unit to dispatch (dispatch)"},
-                "severity": {**severity, "description": "the new severity (raising or lowering it)"},
-                "reason": {"type": "string", "maxLength": 2000,
-                           "description": "why (required to change severity, cancel or reopen)"},
-                "departments": {"type": "array", "items": {"type": "string"},
-                                "description": "departments to summon (whistle, 吹哨)"},
-                "department": {"type": "string", "description": "the department acknowledging a summons"},
-                "note": {"type": "string", "maxLength": 2000},
-                "expected_version": {"type": "integer",
-                                     "description": "optional: refuse (409 `stale`) unless the incident still has "
-                                                    "this `version`, i.e. nobody changed it since the caller read it"},
-            },
-        },
-        "ActionResult": {
-            "type": "object",
-            "required": ["incident", "action_id", "replayed"],
-            "properties": {
-                "incident": _ref("IncidentDetail"),
-                "action_id": {"type": "integer"},
-                "replayed": {"type": "boolean",
-                             "description": "true when this Idempotency-Key was seen before: nothing new was done"},
-            },
-        },
-        "Unit": {
-            "type": "object",
-            "required": ["id", "status"],
-            "properties": {
-                "id": {"type": "integer"},
-                "code": {"type": "string"},
-                "name": {"type": "string"},
-                "kind": {"type": "string", "enum": list(c.UNIT_KINDS)},
-                "status": {"type": "string", "enum": list(c.UNIT_STATUSES)},
-                "lon": {"type": "number"},
-                "lat": {"type": "number"},
-                "subdistrict": {"type": "string"},
-            },
-            "additionalProperties": True,
-        },
-        "UnitList": {
-            "type": "object",
-            "required": ["units", "count"],
-            "properties": {"units": {"type": "array", "items": _ref("Unit")}, "count": {"type": "integer"}},
-        },
-        "Suggestions": {
-            "type": "object",
-            "required": ["incident_id", "suggestions"],
-            "properties": {
-                "incident_id": {"type": "integer"},
-                "suggestions": {
-                    "type": "array",
-                    "items": {"allOf": [_ref("Unit"), {"type": "object", "properties": {
-                        "distance_km": {"type": "number", "description": "straight-line distance to the incident"},
-                    }}]},
-                },
-            },
-        },
-        # cases (热线+网格)
-        "CaseLink": {
-            "type": "object",
-            "description": "Why one ticket is in its case, and the dispatcher's decision on it.",
-            "required": ["id", "ticket_id", "rule", "reason", "decision"],
-            "properties": {
-                "id": {"type": "integer"},
-                "ticket_id": {"type": "integer", "description": "the ticket's id (`tickets[].id`)"},
-                "target_type": {"type": "string", "enum": ["ticket", "sensor", "incident"],
-                                "description": "what the ticket matched"},
-                "target_id": {"type": "string"},
-                "rule": {"type": "string", "enum": ["same_category", "sensor", "incident"]},
-                "reason": {"type": "object", "description": "rule, matched, target_id, distance_m, minutes_apart, "
-                                                            "category, target_kind and, for a sensor, value"},
-                "reason_zh": {"type": "string"},
-                "reason_en": {"type": "string"},
-                "decision": {"type": "string", "enum": list(c.CASE_LINK_STATES)},
-                "decided_by": {"type": ["string", "null"]},
-                "decided_at": nullable_ts,
-                "created_at": timestamp,
-            },
-        },
-        "Case": {
-            "type": "object",
-            "required": ["id", "ticket_count", "tickets", "links", "explanation"],
-            "properties": {
-                "id": {"type": "integer"},
-                "key": {"type": "string"},
-                "category": {"type": "string", "enum": list(c.HOTLINE_CATEGORIES)},
-                "subdistrict": {"type": "string"},
-                "cell": {"type": "string"},
-                "lon": {"type": "number"},
-                "lat": {"type": "number"},
-                "incident_id": {"type": ["integer", "null"], "description": "the incident that explains it"},
-                "sensor_id": {"type": ["string", "null"], "description": "the sensor whose reading explains it"},
-                "first_at": timestamp,
-                "last_at": timestamp,
-                "ticket_count": {"type": "integer", "description": "tickets in the case (split ones not counted)"},
-                "open": {"type": "boolean"},
-                "explanation": {"type": "object", "properties": {"zh": {"type": "string"}, "en": {"type": "string"}}},
-                "tickets": {"type": "array", "items": {"type": "object"},
-                            "description": "its tickets in arrival order, each with link_id and decision"},
-                "links": {"type": "array", "items": _ref("CaseLink")},
-            },
-            "additionalProperties": True,
-        },
-        "CaseDetail": {
-            "allOf": [_ref("Case"), {"type": "object", "properties": {
-                "decisions": {"type": "array", "items": {"type": "object"},
-                              "description": "who confirmed or split which link, oldest first"}}}],
-        },
-        "CaseList": {
-            "type": "object",
-            "required": ["cases", "count"],
-            "properties": {"cases": {"type": "array", "items": _ref("Case")}, "count": {"type": "integer"}},
-        },
-        "LinkDecision": {
-            "type": "object",
-            "required": ["decision"],
-            "additionalProperties": False,
-            "properties": {
-                "decision": {"type": "string", "enum": list(c.CASE_DECISIONS)},
-                "note": {"type": "string", "maxLength": 2000},
-            },
-        },
-        "LinkDecisionResult": {
-            "type": "object",
-            "required": ["case", "link", "decision_id", "replayed"],
-            "properties": {
-                "case": _ref("CaseDetail"),
-                "link": _ref("CaseLink"),
-                "decision_id": {"type": "integer"},
-                "replayed": {"type": "boolean"},
-            },
-        },
-        "IngestResult": {
-            "type": "object",
-            "properties": {
-                "accepted": {"type": "integer"},
-                "duplicates": {"type": "integer"},
-                "rejected": {"type": "array", "items": {
-                    "type": "object",
-                    "properties": {"index": {"type": "integer"}, "event_id": {"type": ["string", "null"]},
-                                   "errors": {"type": "object", "additionalProperties": {"type": "string"},
-                                              "description": "field name -> reason"}},
-                }},
-                "unavailable": {"type": "array", "items": {"type": "object"}},
-                "retry_after_s": {"type": "number"},
-            },
-        },
-        "Event": {
-            "type": "object",
-            "description": "One event; `kind` decides the other fields (sensor readings, traffic, parking, crowds, "
-                           "incidents and their end, hotline tickets and their updates).",
-            "required": ["event_id", "source", "kind", "ts"],
-            "properties": {
-                "event_id": {"type": "string", "maxLength": 128},
-                "source": {"type": "string", "maxLength": 64},
-                "kind": {"type": "string", "enum": sorted(c.EVENT_KINDS)},
-                "ts": {"type": "string", "format": "date-time", "description": "ISO 8601 with a time zone"},
-            },
-            "additionalProperties": True,
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status"],
-            "properties": {
-                "status": {"type": "string", "enum": ["ok", "degraded"]},
-                "redis": {"type": "object"},
-                "database": {"type": "object"},
-                "workers": {"type": "object"},
-                "aggregates": {"type": "object"},
-            },
-        },
-    }
+    """components/schemas from the models: requests as they are parsed, answers as they are written."""
+    _, top = models_json_schema(
+        [(m, "validation") for m in models.REQUESTS] + [(m, "serialization") for m in models.ANSWERS],
+        ref_template=REF_TEMPLATE,
+    )
+    return dict(top["$defs"])
 
 
 def _paths() -> dict[str, Any]:
+    """Every path of the API, its operations and their answers."""
     incident_id = {"$ref": "#/components/parameters/IncidentId"}
     idem = {"$ref": "#/components/parameters/IdempotencyKey"}
     case_id = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
@@ -517,7 +279,7 @@ def _paths() -> dict[str, Any]:
                 "tags": ["ingest"],
                 "security": INGEST_SECURITY,
                 "requestBody": {"required": True, "content": _json_content(
-                    {"oneOf": [_ref("Event"), {"type": "array", "items": _ref("Event")}]})},
+                    {"oneOf": [_ref("Event"), {"type": "array", "items": _ref("Event")}, _ref("EventBatch")]})},
                 "responses": {
                     "200": {"description": "all events accepted, duplicate or rejected with reasons",
                             "content": _json_content(_ref("IngestResult"))},
@@ -529,6 +291,27 @@ def _paths() -> dict[str, Any]:
                     "503": {"description": "some events could not be stored; resend those listed in `unavailable`",
                             "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
                             "content": _json_content(_ref("IngestResult"))},
+                },
+            },
+        },
+        "/api/v1/stream": {
+            "get": {
+                "operationId": "stream",
+                "summary": "Push: changed aggregates and incident actions as Server-Sent Events",
+                "description": "A `text/event-stream` for open screens: `event: aggregate` with the name of an "
+                               "aggregate the tick changed (bursts coalesced, the last one always sent), `event: "
+                               "incident` with the JSON of an incident action, a comment as heartbeat, and `event: "
+                               "bye` before the server ends the stream after its lifetime (reconnect at once). Each "
+                               "open stream holds a server thread: when a process has its maximum open, or Redis "
+                               "cannot be reached, the answer is 503 with Retry-After and the screen keeps polling.",
+                "tags": ["push"],
+                "security": READ_SECURITY,
+                "responses": {
+                    "200": {"description": "the stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "503": _error("too many open streams in this server process, or Redis unavailable: keep "
+                                  "polling and retry later", retry=True),
                 },
             },
         },
@@ -559,6 +342,7 @@ def _paths() -> dict[str, Any]:
 
 @cache
 def _document() -> dict[str, Any]:
+    """The document, built once."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -572,6 +356,7 @@ def _document() -> dict[str, Any]:
             {"name": "units", "description": "response units"},
             {"name": "cases", "description": "hotline tickets linked into cases (热线+网格)"},
             {"name": "ingest", "description": "events from source systems"},
+            {"name": "push", "description": "changes pushed to open screens"},
             {"name": "operations", "description": "health and this document"},
         ],
         "paths": _paths(),
@@ -583,7 +368,7 @@ def _document() -> dict[str, Any]:
                                "description": f"with the session: the value of the cookie `{csrf.COOKIE_NAME}`, "
                                               "required on POST, PUT, PATCH and DELETE"},
                 "apiToken": {"type": "http", "scheme": "bearer",
-                             "description": "a per-user API token (python -m ops.tokens create)"},
+                             "description": "a per-user API token (dongcheng tokens create)"},
                 "ingestToken": {"type": "http", "scheme": "bearer",
                                 "description": "the INGEST_TOKEN of source systems, only for POST /api/v1/events"},
             },
@@ -604,10 +389,11 @@ def _document() -> dict[str, Any]:
                 "BadRequest": _error("malformed JSON, or a missing or invalid Idempotency-Key"),
                 "Unauthorized": _error("no session and no valid API token (or a revoked one, or a disabled user)"),
                 "Forbidden": _error("the caller's role may not do this (audited), or the CSRF check failed"),
-                "NotFound": _error("no such incident"),
+                "NotFound": _error("no such incident, unit, case, link or API path"),
                 "Conflict": _error("illegal in the current state (e.g. the unit is already dispatched)"),
                 "UnsupportedMediaType": _error("the body must be application/json"),
-                "Unprocessable": _error("a field or query parameter is invalid; the reason says which"),
+                "Unprocessable": _error("a field or query parameter is invalid; `errors` says which and why",
+                                        schema="ValidationFailed"),
                 "Unavailable": _error("the database failed: nothing was saved; retry", retry=True),
             },
             "schemas": _schemas(),

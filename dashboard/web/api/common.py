@@ -1,0 +1,258 @@
+"""What the JSON API's blueprints share: errors as JSON, the caller, request bodies parsed through their models,
+query parameters, idempotency keys and one transaction per call.
+
+Errors are `{"error": <reason>, "code": <machine code>}`; a 422 adds `errors` (field or parameter -> reason).
+The incidents and cases blueprints install the same handlers (install_error_handlers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import Any, NoReturn, TypeVar
+
+import orjson
+from flask import Blueprint, Response, jsonify, request
+from flask_login import current_user
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from dashboard.services.base import Actor, Refused
+from dashboard.store.engine import session_scope
+from dashboard.web.extensions import db_sessions
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+# Seconds a client should wait before retrying after the database failed.
+RETRY_AFTER_S = 2
+# Idempotency keys: printable ASCII without spaces, scoped to the user (see idempotency_key).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}$")
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+class ApiError(Exception):
+    """A request this API refuses before (or instead of) calling the service; `errors`: field -> reason."""
+
+    def __init__(self, status: int, message: str, code: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.errors = errors
+
+
+def fail(status: int, message: str, code: str, errors: dict[str, str] | None = None) -> NoReturn:
+    """Refuse the request with a JSON error."""
+    raise ApiError(status, message, code, errors)
+
+
+def invalid(code: str, errors: dict[str, str]) -> NoReturn:
+    """Refuse with 422 and field-level reasons; the message joins them."""
+    fail(422, "; ".join(f"{name} {reason}" for name, reason in errors.items()), code, errors)
+
+
+# --- answers ------------------------------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Datetimes as ISO 8601 (Flask would write RFC 822 dates), recursively."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def json_response(body: Any, status: int = 200, **headers: str) -> Response:
+    """A JSON answer (datetimes in ISO 8601)."""
+    resp = jsonify(jsonable(body))
+    resp.status_code = status
+    for k, v in headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None,
+                   errors: dict[str, str] | None = None) -> Response:
+    """A JSON error: {"error", "code"} and, given or for a 422, "errors" (field -> reason)."""
+    body: dict[str, Any] = {"error": message}
+    if code is not None:
+        body["code"] = code
+    if errors is not None or status == 422:
+        body["errors"] = errors or {}
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.headers.update(headers or {})
+    return resp
+
+
+def api_error(exc: ApiError) -> Response:
+    """An ApiError as its JSON answer."""
+    return error_response(exc.status, exc.message, exc.code, errors=exc.errors)
+
+
+def refused(exc: Refused) -> Response:
+    """A refusal of the service (it has rolled the session back and audited the refusal already)."""
+    return error_response(exc.status, exc.reason, exc.code, errors=exc.errors or None)
+
+
+def database_failed(exc: SQLAlchemyError) -> Response:
+    """503 with Retry-After: session_scope rolled back, so the action and its audit entry were written together
+    or not at all."""
+    log.warning("API request failed in the database: %s", type(exc).__name__)
+    return error_response(503, "nothing was saved; retry", "database_unavailable", {"Retry-After": str(RETRY_AFTER_S)})
+
+
+def http_error(exc: HTTPException) -> Any:
+    """JSON instead of HTML for unknown routes, wrong methods, oversized bodies … under /api/."""
+    if not request.path.startswith("/api/"):
+        return exc
+    code = (exc.name or "error").lower().replace(" ", "_")
+    resp = error_response(exc.code or 500, exc.description or exc.name, code)
+    if exc.code == 405 and exc.response is None:
+        allowed = getattr(exc, "valid_methods", None)
+        if allowed:
+            resp.headers["Allow"] = ", ".join(allowed)
+    return resp
+
+
+def no_store(resp: Response) -> Response:
+    """Answers about incidents and cases are never cached."""
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def install_error_handlers(bp: Blueprint) -> None:
+    """The API's JSON errors (refusals, the database away) and no caching, on one blueprint."""
+    bp.register_error_handler(ApiError, api_error)
+    bp.register_error_handler(Refused, refused)
+    bp.register_error_handler(SQLAlchemyError, database_failed)
+    bp.after_request(no_store)
+
+
+# --- requests -------------------------------------------------------------------------------------------------------
+
+
+def actor() -> Actor:
+    """The caller, from the session or the API token (the login guard has authenticated one of them)."""
+    return Actor(id=int(current_user.id), username=str(current_user.username), role=str(current_user.role))
+
+
+def _reject_constant(name: str) -> Any:
+    """Refuse NaN and Infinity, which are not JSON."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A JSON body; ValueError (or UnicodeDecodeError) with the reason when it is not JSON.
+
+    orjson parses several times faster; whatever it refuses is parsed again by the standard library, which
+    decides (it reads UTF-16 and UTF-32 too, and gives its own reasons), so the answers stay the same."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw, parse_constant=_reject_constant)
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object; 415 for another content type, 400 for anything but an object."""
+    if request.mimetype != "application/json":
+        fail(415, "Content-Type must be application/json", "unsupported_media_type")
+    try:
+        payload = parse_json(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError) as exc:
+        fail(400, f"malformed JSON: {exc}", "malformed_json")
+    if not isinstance(payload, dict):
+        fail(400, "the body must be a JSON object", "malformed_json")
+    return payload
+
+
+# What a refused field of a request body is told, by pydantic's error type.
+_TYPE_NAMES = {"string_type": "string", "int_type": "integer", "list_type": "array", "bool_type": "boolean",
+               "dict_type": "object", "float_type": "number"}
+
+
+def field_errors(exc: ValidationError, allowed: Iterable[str] = ()) -> dict[str, str]:
+    """field -> reason, the first error of each top-level field of a request body."""
+    out: dict[str, str] = {}
+    for err in exc.errors(include_url=False, include_input=False):
+        name = str(err["loc"][0]) if err["loc"] else "body"
+        if name in out:
+            continue
+        kind, ctx = err["type"], err.get("ctx") or {}
+        if kind == "extra_forbidden":
+            out[name] = "is not a field of this request; allowed: " + ", ".join(allowed)
+        elif kind == "missing":
+            out[name] = "is required"
+        elif kind in _TYPE_NAMES and len(err["loc"]) == 1:
+            out[name] = f"must be a JSON {_TYPE_NAMES[kind]}"
+        elif kind == "string_too_long":
+            out[name] = f"is longer than {ctx.get('max_length')} characters"
+        elif kind == "string_too_short":
+            out[name] = "must not be empty"
+        else:
+            out[name] = str(err["msg"])[0].lower() + str(err["msg"])[1:]
+    return out
+
+
+def parse_body(model: type[M], body: dict[str, Any]) -> M:
+    """`body` parsed by its model; 422 `invalid_field` with the reason of each refused field."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        invalid("invalid_field", field_errors(exc, model.model_fields))
+
+
+def idempotency_key() -> str:
+    """The Idempotency-Key header, scoped to the caller so that two users' keys never collide."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key:
+        fail(400, f"the {IDEMPOTENCY_HEADER} header is required: a unique value per intended action (e.g. a UUID); "
+                  "send the same value again to retry safely", "idempotency_key_required")
+    if not IDEMPOTENCY_KEY_RE.match(key):
+        fail(400, f"{IDEMPOTENCY_HEADER} must be 1–100 printable ASCII characters without spaces",
+             "idempotency_key_invalid")
+    return f"api:{int(current_user.id)}:{key}"
+
+
+def only_params(allowed: Iterable[str]) -> None:
+    """422 for a query parameter this route does not know."""
+    names = sorted(allowed)
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        fail(422, f"unknown query parameter(s) {', '.join(unknown)}; allowed: {', '.join(names)}",
+             "invalid_parameter", {name: "is not a parameter of this request" for name in unknown})
+
+
+def split(values: list[str]) -> list[str]:
+    """Repeatable and comma-separated query values as one list."""
+    return [part.strip() for v in values for part in v.split(",") if part.strip()]
+
+
+def int_param(name: str, raw: str, lo: int, hi: int) -> int:
+    """An integer query parameter within [lo, hi]; 422 otherwise."""
+    try:
+        value = int(raw)
+    except ValueError:
+        fail(422, f"{name} must be an integer from {lo} to {hi}, not {raw!r}", "invalid_parameter",
+             {name: f"must be an integer from {lo} to {hi}"})
+    if not lo <= value <= hi:
+        fail(422, f"{name} must be from {lo} to {hi}, not {value}", "invalid_parameter",
+             {name: f"must be from {lo} to {hi}"})
+    return value
+
+
+def in_session(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a service function in one transaction (committed on success, rolled back on any error)."""
+    with session_scope(db_sessions()) as s:
+        return fn(s, *args, **kwargs)
