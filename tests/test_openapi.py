@@ -19,7 +19,6 @@ from sqlalchemy.exc import OperationalError
 from dashboard.config import Config
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
-from dashboard.live.connections import free_port
 from dashboard.services import incidents as svc
 from dashboard.web import health
 from dashboard.web.api import cases as api_cases
@@ -27,6 +26,7 @@ from dashboard.web.api import incidents as api_incidents
 from dashboard.web.api import ingest as api_ingest
 from dashboard.web.api import models, openapi, stream
 from dashboard.web.extensions import db_sessions
+from ops.redis_server import free_port
 from tests.helpers import csrf_headers, incident, login, reading
 from tests.openapi_check import AnswerChecker, checking_answers, openapi_path
 
