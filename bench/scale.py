@@ -283,7 +283,7 @@ class ScaleEnv:
             demo_password=self.password,
             simulator=False,
         )
-        bootstrap(self.config)
+        bootstrap(self.config, installations=True)  # the synthetic telemetry is the simulator's sensors
         self.engine = make_engine(self.db_url)
         self.sessions = session_factory(self.engine)
         self.strings = client_strings("zh")

@@ -19,6 +19,19 @@ INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
 # The bundled Redis prefers this port (not 6379, so it never collides with a system Redis).
 REDIS_PORT_DEFAULT = 6390
 
+# DEPLOYMENT: the demo (the default, so that `make run` works on a fresh machine with nothing set) generates its
+# secrets, uses an embedded SQLite, seeds demo accounts and runs the simulator; production does none of that.
+DEMO = "demo"
+PRODUCTION = "production"
+DEPLOYMENTS = (DEMO, PRODUCTION)
+# What production refuses to start without: it generates no secret and has no database of its own.
+PRODUCTION_REQUIRED = ("SECRET_KEY", "INGEST_TOKEN", "DATABASE_URL")
+
+
+class ConfigError(RuntimeError):
+    """The environment (its settings, or the database they name) does not allow what was asked; the message says
+    which setting or command puts it right."""
+
 
 def env_flag(value: str | None, default: bool) -> bool:
     """Parse an on/off style environment flag."""
@@ -31,12 +44,14 @@ def env_flag(value: str | None, default: bool) -> bool:
 class Config:
     """Everything the app and the workers read from the environment."""
 
+    deployment: str = DEMO
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str = f"sqlite:///{INSTANCE_DIR / 'dongcheng.db'}"
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     port: int = 8050
     tile_url: str | None = None
     ingest_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The password of the demo accounts created at this start (none is changed): generated when unset.
     demo_password: str | None = None
     simulator: bool = True
     testing: bool = False
@@ -55,13 +70,49 @@ class Config:
     # several a second, would drown everything else.
     rq_log_level: str = "WARNING"
 
+    @property
+    def production(self) -> bool:
+        """True in production (DEPLOYMENT=production)."""
+        return self.deployment == PRODUCTION
+
+    def unset(self, *names: str) -> list[str]:
+        """Those of `names` (of PRODUCTION_REQUIRED) without a value: only ever in production, where nothing is
+        generated or defaulted for them."""
+        values = {"SECRET_KEY": self.secret_key, "INGEST_TOKEN": self.ingest_token, "DATABASE_URL": self.database_url}
+        return [name for name in names if not values[name]]
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming those of `names` that production lacks."""
+        missing = self.unset(*names)
+        if missing:
+            raise ConfigError(f"production (DEPLOYMENT=production) needs {', '.join(missing)} in the environment: "
+                              f"{'it is' if len(missing) == 1 else 'they are'} never generated or defaulted there")
+
+    def check_start(self) -> None:
+        """Raise ConfigError unless this configuration may start a server or a worker: in production every
+        setting of PRODUCTION_REQUIRED is set and the simulator is off."""
+        self.require(*PRODUCTION_REQUIRED)
+        if self.production and self.simulator:
+            raise ConfigError("SIMULATOR=on with DEPLOYMENT=production: production runs no simulator (its events, "
+                              "units and sensors are made up); unset SIMULATOR or set SIMULATOR=off")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        """Build a config from environment variables (os.environ by default)."""
+        """Build a config from environment variables (os.environ by default); ConfigError for an unknown
+        DEPLOYMENT."""
         e = os.environ if env is None else env
+        deployment = (e.get("DEPLOYMENT") or DEMO).strip().lower()
+        if deployment not in DEPLOYMENTS:
+            raise ConfigError(f"DEPLOYMENT={e.get('DEPLOYMENT')!r}: it is {DEMO} (the default) or {PRODUCTION}")
+        production = deployment == PRODUCTION
         base = cls()
+        if production:
+            # No generated secret and no embedded database: what the environment leaves unset stays empty, and
+            # check_start() names it.
+            base = replace(base, secret_key="", ingest_token="", database_url="")
         return replace(
             base,
+            deployment=deployment,
             redis_url=e.get("REDIS_URL") or base.redis_url,
             database_url=e.get("DATABASE_URL") or base.database_url,
             secret_key=e.get("SECRET_KEY") or base.secret_key,
@@ -69,7 +120,8 @@ class Config:
             tile_url=e.get("TILE_URL") or None,
             ingest_token=e.get("INGEST_TOKEN") or base.ingest_token,
             demo_password=e.get("DEMO_PASSWORD") or None,
-            simulator=env_flag(e.get("SIMULATOR"), True),
+            # The simulator is the demo's: off unless asked for in production (and then check_start refuses).
+            simulator=env_flag(e.get("SIMULATOR"), not production),
             session_cookie_secure=env_flag(e.get("SESSION_COOKIE_SECURE"), False),
             sse_max_streams=int(e.get("SSE_MAX_STREAMS") or base.sse_max_streams),
             sse_heartbeat_s=float(e.get("SSE_HEARTBEAT_S") or base.sse_heartbeat_s),
@@ -108,7 +160,6 @@ class RunConfig:
     web_threads: int = 8
     sim_rate: float = 50.0
     sim_seed: int = 7
-    demo_password: str | None = None  # None: generate one for this run
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RunConfig:
@@ -127,5 +178,4 @@ class RunConfig:
             web_threads=int(e.get("WEB_THREADS") or base.web_threads),
             sim_rate=float(e.get("SIM_RATE") or base.sim_rate),
             sim_seed=int(e.get("SIM_SEED") or base.sim_seed),
-            demo_password=e.get("DEMO_PASSWORD") or None,
         )

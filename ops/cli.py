@@ -1,7 +1,8 @@
 """`dongcheng`: the one command line of the command centre (declared in pyproject.toml's [project.scripts]).
 
     dongcheng run                          the whole system on this machine (what `make run` does)
-    dongcheng db bootstrap                 tables, demo accounts, units and sensors (idempotent)
+    dongcheng db upgrade|current|downgrade the schema's Alembic revisions
+    dongcheng db bootstrap                 the demo's seeding: what is missing of accounts, units and sensors
     dongcheng users list|create|set-password|set-role|disable|enable
     dongcheng tokens create|list|revoke    per-user API tokens
     dongcheng worker | scheduler           an RQ worker / the one `rq cron` scheduler, as the runner starts them
@@ -21,17 +22,21 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dashboard.config import ConfigError
 from dashboard.domain.rules import ROLES
 
 PROG = "dongcheng"
 # Commands whose arguments and --help belong to another program: handed over untouched, never parsed here.
 PASSTHROUGH = ("simulate", "bench")
 
-RUN_HELP = """Run the whole command centre on this machine: a bundled Redis (unless REDIS_URL), SQLite (unless
-DATABASE_URL), the demo data, RQ workers, the scheduler, the web server, the feeds' server and the simulator
-(unless SIMULATOR=off), supervised until Ctrl-C or SIGTERM. Settings come from the environment: PORT,
-INGEST_PORT, HOST, REDIS_URL, REDIS_PORT, DATABASE_URL, SECRET_KEY, INGEST_TOKEN, DEMO_PASSWORD, SIMULATOR,
-SIM_RATE, SIM_SEED, RQ_WORKERS, WEB_WORKERS, WEB_THREADS, RQ_LOG_LEVEL, INSTANCE_DIR (see the README)."""
+RUN_HELP = """Run the whole command centre on this machine: a bundled Redis (unless REDIS_URL), RQ workers, the
+scheduler, the web server, the feeds' server, supervised until Ctrl-C or SIGTERM. The demo (DEPLOYMENT=demo, the
+default) adds SQLite (unless DATABASE_URL), generated secrets, the schema upgraded, the demo accounts that are
+missing and the simulator (unless SIMULATOR=off). DEPLOYMENT=production creates and changes nothing: it refuses
+to start without SECRET_KEY, INGEST_TOKEN and DATABASE_URL, or on a database not upgraded by `dongcheng db
+upgrade`. Settings come from the environment: DEPLOYMENT, PORT, INGEST_PORT, HOST, REDIS_URL, REDIS_PORT,
+DATABASE_URL, SECRET_KEY, INGEST_TOKEN, DEMO_PASSWORD, SIMULATOR, SIM_RATE, SIM_SEED, RQ_WORKERS, WEB_WORKERS,
+WEB_THREADS, RQ_LOG_LEVEL, INSTANCE_DIR (see the README)."""
 
 
 def _handler(target: str) -> Callable[[argparse.Namespace], int]:
@@ -58,6 +63,36 @@ def _password_option(parser: argparse.ArgumentParser) -> None:
     """--password-stdin: how a password is given without putting it on the command line."""
     parser.add_argument("--password-stdin", action="store_true",
                         help="read the password from one line of standard input (default: ask twice on the terminal)")
+
+
+def _db(sub: Any) -> None:
+    """`dongcheng db …`."""
+    db = _group(sub, "db", "the database named by DATABASE_URL: its schema's revisions, the demo's seeding")
+    upgrade = _command(db, "upgrade", "ops.db:upgrade_command",
+                       "bring the schema to the newest revision, or to REVISION (Alembic migrations)",
+                       description="Bring the schema of the database named by DATABASE_URL to REVISION (default: "
+                       "the newest) through the Alembic migrations; a database made before migrations is completed "
+                       "by the baseline first. Production's starts never do this: run it before starting a new "
+                       "release (DEPLOYMENT=production needs DATABASE_URL set).")
+    upgrade.add_argument("revision", nargs="?", default="head", metavar="REVISION",
+                         help="a revision id, or +N steps (default: head, the newest)")
+    current = _command(db, "current", "ops.db:current_command",
+                       "show the revision the database is at and the newest one",
+                       description="Show the schema revision of the database named by DATABASE_URL and the newest "
+                       "revision of this release.")
+    current.add_argument("--check", action="store_true",
+                         help="exit with status 1 when the database is not at the newest revision")
+    downgrade = _command(db, "downgrade", "ops.db:downgrade_command",
+                         "take the schema back to REVISION (e.g. -1: one step)",
+                         description="Take the schema of the database named by DATABASE_URL back to REVISION, "
+                         "undoing the later migrations (what they added is lost).")
+    downgrade.add_argument("revision", metavar="REVISION", help="a revision id, -N steps, or base")
+    _command(db, "bootstrap", "ops.bootstrap:bootstrap_command",
+             "the demo's seeding: upgrade, then create what is missing (accounts, units, sensors); never production",
+             description="The demo's seeding of the database named by DATABASE_URL: upgrade its schema, create "
+             "the demo accounts that are missing (password DEMO_PASSWORD, else generated and printed; an account "
+             "that exists is never changed) and, unless SIMULATOR=off, the simulator's response units and sensor "
+             "registry. Idempotent; each run is audited. Refused with DEPLOYMENT=production, which seeds nothing.")
 
 
 def _users(sub: Any) -> None:
@@ -115,12 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _command(sub, "run", "ops.runner:run_command", "run the whole system on this machine (make run)",
              description=RUN_HELP)
-    db = _group(sub, "db", "the database named by DATABASE_URL")
-    _command(db, "bootstrap", "ops.bootstrap:bootstrap_command",
-             "create or upgrade the tables and seed the demo accounts, units and sensors (idempotent, audited)",
-             description="Create or upgrade the tables of the database named by DATABASE_URL and seed the demo "
-             "accounts (password DEMO_PASSWORD, else generated and printed), the response units and the sensor "
-             "registry. Idempotent; each run is audited.")
+    _db(sub)
     _users(sub)
     _tokens(sub)
     _rq_process(sub, "worker", "ops.jobs:worker_command",
@@ -157,7 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] in PASSTHROUGH:
         return _passthrough(args_list[0], args_list[1:])
     args = build_parser().parse_args(args_list)
-    return int(_handler(args.target)(args))
+    try:
+        return int(_handler(args.target)(args))
+    except ConfigError as exc:
+        # A setting that does not allow the command (an unknown DEPLOYMENT, production without DATABASE_URL …).
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _passthrough(command: str, rest: list[str]) -> int:

@@ -5,6 +5,7 @@ SimpleWorker runs the tick inside the long-lived worker process, so the Redis cl
 imported modules are reused every second (about 10–30 ms a tick); RQ's default forking Worker re-imports and
 reconnects in a fresh child for every job (about 300 ms a tick here). Run exactly one scheduler per deployment.
 The Redis URL reaches rq through RQ_REDIS_URL (from REDIS_URL), never argv, where `ps` would show its password.
+In production both refuse to start without their settings or on a database not at the newest revision (ops/modes.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 
 from dashboard.config import Config
 from dashboard.live.keys import QUEUE_DEFAULT, QUEUE_TICK
+from ops.modes import checked_config
 
 # The product's cron configuration, and the demo's (the product's jobs plus the simulated units' movement).
 PRODUCT_CRON = "workers.cron"
@@ -58,14 +60,19 @@ def _exec(argv: list[str], config: Config, dry_run: bool) -> int:
 
 
 def worker_command(args: argparse.Namespace) -> int:
-    """`dongcheng worker`: become an RQ SimpleWorker on the product's queues."""
-    config = Config.from_env()
+    """`dongcheng worker`: become an RQ SimpleWorker on the product's queues (refused, status 1, when production
+    lacks a setting or its database is not at the newest revision)."""
+    config = checked_config("worker")
+    if config is None:
+        return 1
     return _exec(worker_argv(config, _rest(args.rq_args)), config, args.dry_run)
 
 
 def scheduler_command(args: argparse.Namespace) -> int:
-    """`dongcheng scheduler`: become the deployment's `rq cron` scheduler."""
-    config = Config.from_env()
+    """`dongcheng scheduler`: become the deployment's `rq cron` scheduler (refused like the worker)."""
+    config = checked_config("scheduler")
+    if config is None:
+        return 1
     return _exec(scheduler_argv(config, _rest(args.rq_args)), config, args.dry_run)
 
 
@@ -81,6 +88,7 @@ def tick_command(_args: argparse.Namespace) -> int:
     from workers.tick import run_tick
 
     config = Config.from_env()
+    config.require("DATABASE_URL")
     engine = make_engine(config.database_url)
     try:
         print(json.dumps(run_tick(make_redis(config.redis_url), session_factory(engine), time.time()), indent=1))

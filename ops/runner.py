@@ -5,7 +5,8 @@ Every child runs in its own session, is restarted with backoff when it dies, and
 session on Ctrl-C or SIGTERM; Redis goes last. Child output goes to stdout with a name prefix and to
 instance/logs/<child>.log. The workers, the scheduler and the simulator are started through the same
 `dongcheng worker|scheduler|simulate` commands a deployment uses (ops/jobs.py, ops/simulate.py); the operating
-system's side (sessions, signals, logs) is ops/processes.py, the bundled Redis ops/redis_server.py.
+system's side (sessions, signals, logs) is ops/processes.py, the bundled Redis ops/redis_server.py. What a start
+does in each mode (the demo seeds, production only checks: DEPLOYMENT) is ops/modes.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from http.client import HTTPException
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from dashboard.config import ROOT, Config, RunConfig
+from dashboard.config import ROOT, Config, ConfigError, RunConfig
 from ops.processes import (
     HAVE_PROC,
     Console,
@@ -121,6 +122,7 @@ class Runner:
         self.env: dict[str, str] = {}
         self.redis_url = ""
         self.redis_port: int | None = None  # set when we run the bundled Redis
+        self.mode_lines: list[str] = []  # the banner's lines about the mode and the accounts
         self._sinks: dict[str, LogSink] = {}
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
 
@@ -194,17 +196,18 @@ class Runner:
             signal_session(pid, signal.SIGKILL)
         self.pids_path.unlink()
 
-    def _resolve_env(self, demo_password: str) -> dict[str, str]:
-        """The environment every child gets: same Redis, database, secrets and password everywhere."""
+    def _resolve_env(self, production: bool) -> dict[str, str]:
+        """The environment every child gets: same Redis, database and secrets everywhere."""
         from ops.instance import apply_instance_secrets
 
         # The children read their settings from the environment like any deployment: pass ours on, completed.
         env = dict(os.environ)
-        apply_instance_secrets(env, self.s.instance_dir)
+        if not production:
+            # The demo's secrets, generated once into the instance; production's come from its environment only.
+            apply_instance_secrets(env, self.s.instance_dir)
         env.update(
             REDIS_URL=self.redis_url,
             DATABASE_URL=Config.from_env(env).database_url,
-            DEMO_PASSWORD=demo_password,
             PORT=str(self.s.port),
             INSTANCE_DIR=str(self.s.instance_dir),
             # Children's prints must reach the log as they happen, not when a buffer fills.
@@ -381,23 +384,18 @@ class Runner:
 
     def _banner(self) -> None:
         """Tell the duty engineer where to go, how to log in and where the logs are."""
-        from ops.bootstrap import DEMO_USERS
-
-        generated = self.s.demo_password is None
-        accounts = " · ".join(f"{u} ({zh})" for u, _, zh in DEMO_USERS)
         redis_note = "bundled, data in instance/redis/" if self.redis_port is not None else "from REDIS_URL"
         sim = [c for c in self.children if c.name == "simulator"]
+        sim_off = "production" if Config.from_env(self.env).production else "SIMULATOR=off"
         lines = [
             "=" * 72,
             "东城区城市运行指挥中心 · Dongcheng city-operations command centre is up",
             f"  open      http://127.0.0.1:{self.s.port}/login   (wall: /wall)",
             f"  feeds     POST http://127.0.0.1:{self.s.ingest_port}/api/v1/events   (sensors, 12345; INGEST_PORT)",
-            f"  accounts  {accounts}",
-            f"  password  {self.env['DEMO_PASSWORD']}"
-            + ("   (generated for this run; set DEMO_PASSWORD to choose)" if generated else "   (DEMO_PASSWORD)"),
+            *self.mode_lines,
             f"  redis     {mask_url(self.redis_url)}   ({redis_note})",
             f"  database  {mask_url(self.env['DATABASE_URL'])}",
-            f"  simulator {f'{self.s.sim_rate:g} events/s' if sim else 'off (SIMULATOR=off)'}",
+            f"  simulator {f'{self.s.sim_rate:g} events/s' if sim else f'off ({sim_off})'}",
             f"  logs      {self.logs_dir}/<name>.log (runner, web, ingest, worker-N, cron, simulator)",
             "  stop      Ctrl-C (stops every process, Redis last)",
             "=" * 72,
@@ -484,8 +482,16 @@ class Runner:
 
     def _run(self) -> int:
         """The body of run(), holding the instance lock."""
-        from ops.bootstrap import bootstrap, generate_password
+        from dashboard.store import schema
+        from ops.modes import prepare_start
 
+        try:
+            # Production's settings and schema are checked before anything starts; a bad DEPLOYMENT too.
+            base = Config.from_env()
+            schema.check_start(base)
+        except ConfigError as exc:
+            self.log(f"refused to start: {exc}")
+            return 1
         self._reap_leftovers()
         if not port_is_free(self.s.host, self.s.port):
             self.log(f"port {self.s.port} on {self.s.host} is in use: stop what uses it or set PORT")
@@ -505,8 +511,7 @@ class Runner:
                 self.log(f"port {self.s.redis_port} is in use: the bundled Redis takes port {port}")
             self.redis_port = port
             self.redis_url = f"redis://127.0.0.1:{port}/0"
-        demo_password = self.s.demo_password or generate_password()
-        self.env = self._resolve_env(demo_password)
+        self.env = self._resolve_env(base.production)
         config = Config.from_env(self.env)
         self._build_children(config)
         try:
@@ -516,12 +521,7 @@ class Runner:
                 if redis.proc is None:
                     self.log("the bundled Redis did not start: see instance/redis/redis.log")
                     return 1
-            self.log(f"database {mask_url(config.database_url)}: creating tables and seeding demo data")
-            summary = bootstrap(config)
-            self.log(
-                f"bootstrap done: {summary['units_total']} units, {summary['sensors_total']} sensors, "
-                f"accounts {', '.join(summary['users'])}"
-            )
+            self.mode_lines = prepare_start(config, self.log)
             if self.stop_signal is None:
                 self.log(f"waiting for the web server on {self.web_base}")
             started = time.monotonic()

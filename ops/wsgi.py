@@ -1,15 +1,27 @@
-"""The WSGI application (`gunicorn ops.wsgi:server`), as `dongcheng run` serves it."""
+"""The WSGI application (`gunicorn ops.wsgi:server`), as `dongcheng run` serves it.
+
+In the demo a SECRET_KEY and an INGEST_TOKEN left unset come from instance/secrets.json (generated there once);
+production generates nothing, and create_app refuses to start without them, without DATABASE_URL, or on a database
+not at the newest revision, saying which.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
-from dashboard.config import Config
+from dashboard.config import Config, ConfigError
 from dashboard.web import create_app
 from ops.instance import apply_instance_secrets
 
 # Every gunicorn worker imports this module on its own: without a shared SECRET_KEY each would sign sessions with
 # its own random key and log users out at random. The runner sets it; this covers gunicorn started by hand.
-apply_instance_secrets(os.environ)
+if not Config.from_env().production:
+    apply_instance_secrets(os.environ)
 
-server = create_app(Config.from_env())
+try:
+    server = create_app(Config.from_env())
+except ConfigError as exc:
+    # One plain line before gunicorn's traceback, so that the reason is what the log shows first.
+    print(f"dongcheng web: refused to start: {exc}", file=sys.stderr, flush=True)
+    raise

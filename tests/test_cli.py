@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import store
-from dashboard.config import ROOT
+from dashboard.config import PRODUCTION_REQUIRED, ROOT
 from dashboard.live import keys
+from dashboard.store import schema
+from dashboard.store.engine import make_engine
 from dashboard.store.models import AuditLog, User
 from ops import bench as bench_mod
 from ops.cli import main as dongcheng
@@ -27,9 +30,13 @@ from ops.cli import main as dongcheng
 HELP: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("run", "db", "users", "tokens", "worker", "scheduler", "simulate", "tick", "bench-tick", "bench",
          "--version"),
-    ("run",): ("REDIS_URL", "DATABASE_URL", "SIMULATOR", "PORT", "INGEST_PORT"),
-    ("db",): ("bootstrap",),
-    ("db", "bootstrap"): ("DATABASE_URL", "DEMO_PASSWORD"),
+    ("run",): ("REDIS_URL", "DATABASE_URL", "SIMULATOR", "PORT", "INGEST_PORT", "DEPLOYMENT", "SECRET_KEY",
+               "INGEST_TOKEN", "dongcheng db upgrade"),
+    ("db",): ("upgrade", "current", "downgrade", "bootstrap"),
+    ("db", "upgrade"): ("REVISION", "DATABASE_URL", "head"),
+    ("db", "current"): ("--check", "DATABASE_URL"),
+    ("db", "downgrade"): ("REVISION", "DATABASE_URL", "base"),
+    ("db", "bootstrap"): ("DATABASE_URL", "DEMO_PASSWORD", "SIMULATOR", "never changed", "DEPLOYMENT=production"),
     ("users",): ("list", "create", "set-password", "set-role", "disable", "enable"),
     ("users", "list"): ("--help",),
     ("users", "create"): ("username", "--role", "--display-name", "--password-stdin", "admin"),
@@ -48,6 +55,8 @@ HELP: dict[tuple[str, ...], tuple[str, ...]] = {
     ("bench-tick",): ("--events", "--ticks", "--sensors", "--redis-url"),
 }
 PASSWORD = "cli-pass-123"
+# A production environment but DATABASE_URL (each test gives its own database).
+PRODUCTION_ENV = {"SECRET_KEY": "k" * 32, "INGEST_TOKEN": "t" * 32, "DATABASE_URL": "sqlite:////nonexistent/dc.db"}
 
 
 def _help(capsys: pytest.CaptureFixture[str], *command: str) -> str:
@@ -204,10 +213,138 @@ def test_db_bootstrap_seeds_the_demo_and_says_so(cli_db: sessionmaker[Session], 
     monkeypatch.setenv("DEMO_PASSWORD", "demo-password")
     assert dongcheng(["db", "bootstrap"]) == 0
     out = capsys.readouterr().out
-    assert "demo accounts: duty, leader, dispatch, admin" in out and "demo-password" not in out
+    assert "demo accounts created now: duty (值班员), leader (领导), dispatch (调度员), admin (管理员)" in out
+    assert "demo-password" not in out and "units: " in out
+    assert _users(monkeypatch, "set-password", "admin", "--password-stdin", password="admin-own-pass") == 0
+    monkeypatch.setenv("DEMO_PASSWORD", "another-demo-password")
+    assert dongcheng(["db", "bootstrap"]) == 0
+    assert "demo accounts existed already, left unchanged: duty (值班员)" in capsys.readouterr().out
     with cli_db() as s:
-        assert store.users.authenticate(s, "admin", "demo-password") is not None
-    assert len(_audit(cli_db, "bootstrap")) == 1
+        assert store.users.authenticate(s, "admin", "admin-own-pass") is not None
+        assert store.users.authenticate(s, "duty", "demo-password") is not None
+    assert len(_audit(cli_db, "bootstrap")) == 2
+
+
+# --- the schema by command; production's database commands ----------------------------------------------------
+
+
+@pytest.fixture
+def bare_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """DATABASE_URL of an empty database (no table at all) for the commands."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    yield db_url
+
+
+def _revision(db_url: str) -> str | None:
+    """The schema revision the database is at."""
+    engine = make_engine(db_url)
+    try:
+        return schema.current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_db_commands_upgrade_show_and_downgrade_the_schema(bare_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    head, previous = schema.revisions()[:2]
+    assert dongcheng(["db", "current"]) == 0
+    out = capsys.readouterr().out
+    assert "current: none" in out and f"newest:  {head} (run `dongcheng db upgrade`)" in out
+    assert dongcheng(["db", "current", "--check"]) == 1
+    capsys.readouterr()
+
+    assert dongcheng(["db", "upgrade"]) == 0
+    assert f"upgraded from revision none to {head} (the newest)" in capsys.readouterr().out
+    assert _revision(bare_db) == head
+    assert dongcheng(["db", "upgrade"]) == 0
+    assert f"unchanged at revision {head} (the newest)" in capsys.readouterr().out
+    assert dongcheng(["db", "current", "--check"]) == 0
+    assert f"current: {head} (the newest)" in capsys.readouterr().out
+
+    assert dongcheng(["db", "downgrade", "-1"]) == 0
+    assert f"downgraded from revision {head} to {previous}" in capsys.readouterr().out
+    assert _revision(bare_db) == previous
+    assert dongcheng(["db", "current", "--check"]) == 1
+    capsys.readouterr()
+    assert dongcheng(["db", "upgrade", head]) == 0
+    assert _revision(bare_db) == head
+
+    assert dongcheng(["db", "downgrade", "no-such-revision"]) == 1
+    assert "no-such-revision" in capsys.readouterr().err
+    assert _revision(bare_db) == head
+
+
+def test_production_makes_its_first_administrator_on_a_fresh_upgraded_database(
+    bare_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEPLOYMENT", "production")
+    # Before the upgrade the user commands refuse, naming the command: in production they never alter tables.
+    assert _users(monkeypatch, "create", "chief", "--role", "admin", "--password-stdin", password=PASSWORD) == 1
+    assert "run `dongcheng db upgrade` first" in capsys.readouterr().err
+    assert _revision(bare_db) is None
+
+    assert dongcheng(["db", "upgrade"]) == 0
+    assert _users(monkeypatch, "create", "chief", "--role", "admin", "--password-stdin", password=PASSWORD) == 0
+    capsys.readouterr()
+    assert _users(monkeypatch, "list") == 0
+    assert [line.split("\t")[1:4] for line in capsys.readouterr().out.splitlines()] == [["chief", "admin", "active"]]
+    engine = make_engine(bare_db)
+    try:
+        with Session(engine) as s:
+            assert store.users.authenticate(s, "chief", PASSWORD) is not None
+            [created] = s.scalars(select(AuditLog).where(AuditLog.action == "admin_user_create")).all()
+            assert (created.actor, created.target_id, created.outcome) == ("cli", "chief", "ok")
+            assert s.scalars(select(AuditLog).where(AuditLog.action == "bootstrap")).all() == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("db", "current"), ("db", "downgrade", "-1"),
+                                     ("users", "list"), ("tokens", "list"), ("tick",)], ids=" ".join)
+def test_production_database_commands_need_database_url(command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Production has no database of its own: never the demo's SQLite under instance/ by default."""
+    monkeypatch.setenv("DEPLOYMENT", "production")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert dongcheng(list(command)) == 1
+    assert "needs DATABASE_URL" in capsys.readouterr().err
+
+
+def test_production_seeds_and_simulates_nothing_by_command(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DEPLOYMENT", "production")
+    assert dongcheng(["db", "bootstrap"]) == 1
+    assert "seeds no demo account" in capsys.readouterr().err
+    assert dongcheng(["simulate", "--rate", "1"]) == 1
+    assert "the simulator is the demo's" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("process", ["worker", "scheduler"])
+@pytest.mark.parametrize("missing", PRODUCTION_REQUIRED)
+def test_production_workers_refuse_to_start_without_each_setting_naming_it(
+    process: str, missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {**PRODUCTION_ENV, "DEPLOYMENT": "production"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(missing)
+    assert dongcheng([process, "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert f"dongcheng {process}: refused to start" in err and missing in err
+
+
+def test_production_workers_refuse_a_database_not_upgraded_and_start_on_one_that_is(
+    bare_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {**PRODUCTION_ENV, "DEPLOYMENT": "production", "DATABASE_URL": bare_db}.items():
+        monkeypatch.setenv(name, value)
+    for process in ("worker", "scheduler"):
+        assert dongcheng([process, "--dry-run"]) == 1
+        assert "run `dongcheng db upgrade` first" in capsys.readouterr().err
+    assert dongcheng(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    assert dongcheng(["worker", "--dry-run"]) == 0
+    assert dongcheng(["scheduler", "--dry-run"]) == 0
+    # Production's scheduler never loads the demo's cron (the simulated units' movement).
+    assert "rq.cli cron workers.cron" in capsys.readouterr().out
 
 
 # --- the RQ processes and the tick -------------------------------------------------------------------------

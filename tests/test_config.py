@@ -7,7 +7,9 @@ import ast
 import re
 from pathlib import Path
 
-from dashboard.config import REDIS_PORT_DEFAULT, Config, RunConfig
+import pytest
+
+from dashboard.config import PRODUCTION_REQUIRED, REDIS_PORT_DEFAULT, Config, ConfigError, RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("dashboard", "workers", "layouts", "callbacks")
@@ -51,6 +53,7 @@ def test_defaults_and_overrides() -> None:
     assert (app.session_cookie_secure, app.sse_max_streams, app.sse_heartbeat_s, app.sse_max_lifetime_s) == (
         False, 4, 15.0, 600.0)
     assert (app.rq_log_level, app.simulator, app.demo_password) == ("WARNING", True, None)
+    assert (app.deployment, app.production) == ("demo", False)
     assert (run.host, run.port, run.ingest_port, run.redis_url, run.redis_port) == (
         "127.0.0.1", 8050, 0, None, REDIS_PORT_DEFAULT)
     assert (run.rq_workers, run.web_workers, run.web_threads, run.sim_rate, run.sim_seed) == (2, 2, 8, 50.0, 7)
@@ -65,4 +68,47 @@ def test_defaults_and_overrides() -> None:
     assert (app.rq_log_level, app.simulator, app.demo_password, app.port) == ("INFO", False, "pw", 9000)
     assert run == RunConfig(instance_dir=Path("/srv/i"), host="0.0.0.0", port=9000, ingest_port=9001,
                             redis_url="redis://h:1/0", redis_port=7000, rq_workers=3, web_workers=4, web_threads=6,
-                            sim_rate=2.5, sim_seed=11, demo_password="pw")
+                            sim_rate=2.5, sim_seed=11)
+
+
+# --- the two modes --------------------------------------------------------------------------------------------
+
+PRODUCTION_ENV = {"DEPLOYMENT": "production", "SECRET_KEY": "k" * 32, "INGEST_TOKEN": "t" * 32,
+                  "DATABASE_URL": "postgresql://dc@db/dc"}
+
+
+def test_the_demo_generates_its_secrets_and_has_a_database_of_its_own() -> None:
+    demo = Config.from_env({})
+    assert demo.secret_key and demo.ingest_token and demo.database_url.startswith("sqlite:///")
+    assert Config.from_env({}).secret_key != demo.secret_key  # generated (the runner keeps them in the instance)
+    demo.check_start()
+
+
+def test_production_generates_nothing_and_runs_no_simulator_by_default() -> None:
+    production = Config.from_env({"DEPLOYMENT": " Production "})
+    assert production.production and production.deployment == "production"
+    assert (production.secret_key, production.ingest_token, production.database_url) == ("", "", "")
+    assert production.simulator is False
+    assert production.unset(*PRODUCTION_REQUIRED) == list(PRODUCTION_REQUIRED)
+    Config.from_env(PRODUCTION_ENV).check_start()
+
+
+@pytest.mark.parametrize("missing", PRODUCTION_REQUIRED)
+def test_production_refuses_to_start_without_each_required_setting_naming_it(missing: str) -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env(env).check_start()
+    message = str(refused.value)
+    assert missing in message
+    assert not [other for other in PRODUCTION_REQUIRED if other != missing and other in message]
+
+
+def test_production_refuses_the_simulator() -> None:
+    with pytest.raises(ConfigError, match="SIMULATOR=on with DEPLOYMENT=production"):
+        Config.from_env({**PRODUCTION_ENV, "SIMULATOR": "on"}).check_start()
+    Config.from_env({**PRODUCTION_ENV, "SIMULATOR": "off"}).check_start()
+
+
+def test_an_unknown_deployment_is_an_error_not_the_demo() -> None:
+    with pytest.raises(ConfigError, match=r"DEPLOYMENT='prod': it is demo .* or production"):
+        Config.from_env({"DEPLOYMENT": "prod"})

@@ -20,8 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from dashboard import store
 from dashboard.config import ROOT
+from dashboard.store import schema
+from dashboard.store.engine import make_engine
+from dashboard.store.models import AuditLog, Sensor, Unit, User
 from ops.redis_server import free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the Linux process table")
@@ -127,7 +133,8 @@ def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
     def start(**extra: str) -> RunnerProc:
         instance = tmp_path / "instance"
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEMO_PASSWORD", "SECRET_KEY")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("REDIS_URL", "DEMO_PASSWORD", "SECRET_KEY", "INGEST_TOKEN", "DEPLOYMENT")}
         env.update(
             INSTANCE_DIR=str(instance),
             DATABASE_URL=f"sqlite:///{tmp_path / 'runner.db'}",
@@ -252,6 +259,99 @@ def test_killed_worker_is_restarted(start_runner: Callable[..., RunnerProc]) -> 
     assert not _in_sessions({old})
     assert run.children()["worker-2"] != new
     _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
+
+
+# --- the two modes -------------------------------------------------------------------------------
+
+
+def test_a_demo_restart_keeps_every_account_as_an_administrator_left_it(
+    start_runner: Callable[..., RunnerProc], tmp_path: Path
+) -> None:
+    """A disabled `admin` stays disabled and a changed password stays; the banner says which accounts existed."""
+    run = start_runner(DEMO_PASSWORD="first-demo-pass")
+    assert "created now: duty (值班员), leader (领导), dispatch (调度员), admin (管理员), password first-demo-pass" \
+        in run.output()
+    _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
+    db = f"sqlite:///{tmp_path / 'runner.db'}"
+    for args, password in ((("create", "chief", "--role", "admin"), "chief-pass-123"),
+                           (("disable", "admin"), None), (("set-password", "duty"), "duty-own-pass")):
+        done = subprocess.run([sys.executable, "-m", "ops.cli", "users", *args, "--password-stdin"][
+                              : None if password else -1], cwd=ROOT, input=f"{password}\n" if password else "",
+                              env={**os.environ, "DATABASE_URL": db}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    run = start_runner(DEMO_PASSWORD="second-demo-pass")
+    out = run.output()
+    # The banner's accounts: none created, so no password; every one left as it was.
+    banner = ("  accounts  existed already, left unchanged: "
+              "duty (值班员), leader (领导), dispatch (调度员), admin (管理员)")
+    assert banner in out
+    assert "second-demo-pass" not in out and "accounts created now: none" in out
+    _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
+    engine = make_engine(db)
+    try:
+        with Session(engine) as s:
+            the_admin = store.users.user_by_name(s, "admin")
+            assert the_admin is not None and the_admin.active is False
+            assert store.users.authenticate(s, "duty", "duty-own-pass") is not None
+            assert store.users.authenticate(s, "leader", "first-demo-pass") is not None
+            assert store.users.authenticate(s, "leader", "second-demo-pass") is None
+    finally:
+        engine.dispose()
+
+
+def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a production `dongcheng run` on free ports under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEMO_PASSWORD", "SIMULATOR")}
+    env.update(DEPLOYMENT="production", SECRET_KEY="k" * 32, INGEST_TOKEN="t" * 32,
+               DATABASE_URL=f"sqlite:///{tmp_path / 'production.db'}", INSTANCE_DIR=str(tmp_path / "instance"),
+               PORT=str(free_port()), INGEST_PORT=str(free_port()), REDIS_PORT=str(free_port()))
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "INGEST_TOKEN", "DATABASE_URL", "SIMULATOR=on", "upgrade"])
+def test_production_refuses_to_start_saying_why_and_starts_nothing(missing: str, tmp_path: Path) -> None:
+    env = _production_env(tmp_path)
+    if missing == "SIMULATOR=on":
+        env["SIMULATOR"] = "on"
+    elif missing != "upgrade":
+        del env[missing]
+    done = subprocess.run([sys.executable, "-m", "ops.cli", "run"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = done.stdout.split("refused to start: ", 1)[1]
+    if missing == "upgrade":
+        assert "not migrated" in said and "run `dongcheng db upgrade` first" in said
+    else:
+        assert missing in said
+        assert not [name for name in ("SECRET_KEY", "INGEST_TOKEN", "DATABASE_URL") if name != missing and name in said]
+    assert "started" not in done.stdout  # not even the bundled Redis
+    assert not (tmp_path / "instance" / "secrets.json").exists()
+
+
+def test_production_starts_creating_changing_and_simulating_nothing(
+    start_runner: Callable[..., RunnerProc], db_url: str
+) -> None:
+    """On a database brought to the newest revision by command, with no user at all."""
+    engine = make_engine(db_url)
+    try:
+        schema.upgrade(engine)
+        run = start_runner(DEPLOYMENT="production", DATABASE_URL=db_url, SECRET_KEY="k" * 32, INGEST_TOKEN="t" * 32,
+                           DEMO_PASSWORD="never-used-pass")
+        out = run.output()
+        assert "mode      production" in out
+        assert "no active administrator yet: dongcheng users create NAME --role admin" in out
+        assert "simulator off (production)" in out and "never-used-pass" not in out
+        assert "simulator" not in run.children()
+        assert not (run.instance / "secrets.json").exists()
+        _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
+        with Session(engine) as s:
+            counts = [s.scalar(select(func.count()).select_from(model)) for model in (User, Unit, Sensor, AuditLog)]
+        assert counts == [0, 0, 0, 0]
+        assert schema.current(engine) == schema.head()
+    finally:
+        engine.dispose()
 
 
 # --- the supervisor's parts, without starting the system -------------------------------------------

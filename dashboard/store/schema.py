@@ -18,8 +18,11 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from dashboard.config import Config, ConfigError
+from dashboard.store.engine import make_engine
 from dashboard.store.models import Base
 
 log = logging.getLogger(__name__)
@@ -45,10 +48,49 @@ def head() -> str:
     return found
 
 
+def revisions() -> list[str]:
+    """Every revision this release knows, newest first."""
+    return [script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+
+
 def current(engine: Engine) -> str | None:
     """The revision the database is at (None: no migrations ran yet)."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+class SchemaNotCurrent(ConfigError):
+    """The database is not at the newest revision, or could not say which it is at."""
+
+
+def require_head(engine: Engine) -> None:
+    """Raise SchemaNotCurrent unless the database is at the newest revision: what a production start checks
+    instead of upgrading (it never alters tables)."""
+    newest = head()
+    try:
+        at = current(engine)
+    except SQLAlchemyError as exc:
+        raise SchemaNotCurrent(f"cannot read the database's schema revision ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0]})") from exc
+    if at is not None and at not in revisions():
+        raise SchemaNotCurrent(f"the database is at revision {at}, which this release does not know (a newer "
+                               f"release's?); this release needs revision {newest}")
+    if at != newest:
+        where = f"at revision {at}" if at else "not migrated (no revision)"
+        raise SchemaNotCurrent(f"the database is {where}; this release needs revision {newest}: run "
+                               f"`dongcheng db upgrade` first (in production nothing else alters tables)")
+
+
+def check_start(config: Config) -> None:
+    """Raise ConfigError (SchemaNotCurrent for the database) unless a server or a worker may start with `config`:
+    its settings' own check, and in production the database at the newest revision (a demo start upgrades it)."""
+    config.check_start()
+    if config.production:
+        engine = make_engine(config.database_url)
+        try:
+            require_head(engine)
+        finally:
+            engine.dispose()
 
 
 def init_db(engine: Engine) -> None:

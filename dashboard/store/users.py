@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -40,17 +41,17 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def upsert_user(session: Session, username: str, display_name: str, role: str, password: str) -> User:
-    """Create a user, or reset an existing one's password and role."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        user = User(username=username, display_name=display_name, role=role, password_hash="")
-        session.add(user)
-    user.role = role
-    user.display_name = display_name
-    user.password_hash = generate_password_hash(password)
-    user.active = True
-    return user
+def add_user_if_missing(session: Session, username: str, display_name: str, role: str, password: str) -> bool:
+    """Create an active user unless one of that name exists (it is left exactly as it is); True when created."""
+    if user_by_name(session, username) is not None:
+        return False
+    try:
+        # A savepoint: another process creating the same name meanwhile must not undo the caller's other work.
+        with session.begin_nested():
+            create_user(session, username, display_name, role, password)
+    except IntegrityError:
+        return False
+    return True
 
 
 def list_users(session: Session) -> Sequence[User]:
@@ -80,7 +81,7 @@ def active_admin_ids(session: Session, lock: bool = False) -> list[int]:
 
 
 def create_user(session: Session, username: str, display_name: str, role: str, password: str) -> User:
-    """Add a new active user with a hashed password (as upsert_user hashes it); flushed, so it has an id."""
+    """Add a new active user with a hashed password (only its hash is stored); flushed, so it has an id."""
     user = User(username=username, display_name=display_name, role=role, active=True,
                 password_hash=generate_password_hash(password), created_at=utcnow())
     session.add(user)

@@ -36,13 +36,15 @@ def _callback_registry() -> tuple[dict[str, Any], list[Any], list[Any]]:
 
 
 def create_app(config: Config | None = None) -> Any:
-    """Build the Flask server with the Dash app, login, the API and the per-app resources."""
+    """Build the Flask server with the Dash app, login, the API and the per-app resources; ConfigError
+    when production may not start (dashboard.store.schema.check_start)."""
     import dash
     from dash import _callback
     from flask import Flask
 
     from dashboard.live.connections import make_redis
     from dashboard.store.engine import make_engine, session_factory
+    from dashboard.store.schema import check_start
     from dashboard.web import auth, csrf, health
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
@@ -51,6 +53,8 @@ def create_app(config: Config | None = None) -> Any:
     from layouts import shell
 
     config = config or Config.from_env()
+    # Production refuses to serve without its secrets and database, or on a schema older than this release's.
+    check_start(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     server = Flask(__name__, instance_path=str(INSTANCE_DIR))
