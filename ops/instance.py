@@ -1,6 +1,7 @@
 """The instance's persisted secrets: SECRET_KEY and INGEST_TOKEN kept in instance/secrets.json (mode 0600), so
 that sessions stay valid across restarts, every web process signs with the same key, and external sources keep
-their token. The environment wins over the file."""
+their token. The environment wins over the file. The demo's only: production generates no secret (its callers,
+ops/wsgi.py and ops/runner.py, never call it there)."""
 
 from __future__ import annotations
 
