@@ -1,8 +1,8 @@
 """The reverse proxy of deploy/nginx/dongcheng.conf, run for real: Debian's nginx with that file (only its marked
 upstream addresses and listen port changed) in front of real gunicorns started with the runner's arguments.
 
-40 slow clients (20 sending a request header a byte at a time and never finishing it, 20 asking for the wall's
-largest script and reading the answer a few bytes at a time) do not stop a logged-in wall's refresh behind nginx;
+40 slow clients (20 sending a request header a byte at a time and never finishing it, 20 asking for the charts'
+4.8 MB script and reading the answer a few bytes at a time) do not stop a logged-in wall's refresh behind nginx;
 the same 40 against gunicorn alone starve it. The proxy's other promises are checked on the same servers: the
 feeds' path reaches the feeds' server, the client's address arrives in X-Real-IP and X-Forwarded-For, JSON and
 scripts are compressed, the push stream passes events through at once, a body over the app's limit gets the
