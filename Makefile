@@ -15,13 +15,15 @@ STAMP := $(VENV)/.installed-stamp
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
+# The reverse-proxy tests (tests/test_proxy.py) run Debian's nginx with deploy/nginx/dongcheng.conf.
+NGINX := /usr/sbin/nginx
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock run test browsers lint bench clean distclean
+.PHONY: help venv lock run test browsers nginx lint bench clean distclean
 
 help:
 	@echo "make run       set up .venv and start the whole system on http://127.0.0.1:$${PORT:-8050}"
-	@echo "make test      set up .venv (and Chromium for browser tests) and run the test suite"
+	@echo "make test      set up .venv (and Chromium and nginx for the browser and proxy tests) and run the test suite"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     measure aggregate age and refresh latency under load"
 	@echo "make lock      re-resolve $(LOCK) after a change of pyproject.toml (UPGRADE=1: newest versions too)"
@@ -69,10 +71,23 @@ browsers:
 	  echo "warning: cannot install $(BROWSER_PACKAGES) (not root or no apt-get): browser tests may be skipped"; \
 	fi
 
+# Installs nginx when it is missing and we may; when it cannot be installed the proxy tests skip, saying so.
+# Debian's package is only used by the tests, in a folder of their own (on a machine with systemd, the package
+# also enables its own service with the default site on port 80: stop it if that port is needed).
+nginx:
+	@if [ -x $(NGINX) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing nginx for the reverse-proxy tests"; \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; } \
+	    || echo "warning: could not install nginx: the reverse-proxy tests are skipped"; \
+	else \
+	  echo "warning: cannot install nginx (not root or no apt-get): the reverse-proxy tests are skipped"; \
+	fi
+
 # dash[testing] starts selenium's Chrome driver, which finds `chromedriver` on PATH; DASH_TEST_CHROMEPATH
 # names the browser. Without them the browser tests are deselected instead of failing on set-up.
 # pytest exits 5 when it ran no test: that is a failure here, never a silent pass.
-test: venv browsers
+test: venv browsers nginx
 	@rc=0; marks=(); \
 	if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then marks=(-m "not browser"); fi; \
 	PATH="$(dir $(CHROMEDRIVER)):$$PATH" DASH_TEST_CHROMEPATH=$(CHROMIUM) \

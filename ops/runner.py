@@ -100,6 +100,25 @@ def _gunicorn_version() -> tuple[int, ...]:
     return tuple(int(p) for p in str(gunicorn.__version__).split(".")[:2] if p.isdigit())
 
 
+def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The argv of a gunicorn serving the application on host:port, as the runner starts the web and the feeds'
+    servers (the proxy's tests start the same)."""
+    argv = [
+        sys.executable, "-m", "gunicorn", WSGI_APP,
+        "--worker-class", "gthread",
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--bind", f"{host}:{port}",
+        "--chdir", str(ROOT),
+        "--graceful-timeout", "5",
+        "--error-logfile", "-",
+    ]  # fmt: skip
+    if _gunicorn_version() >= (27, 0):
+        # Its default control socket is one path per user, shared by every gunicorn: not ours to take.
+        argv.append("--no-control-socket")
+    return argv
+
+
 def dongcheng(*args: str) -> list[str]:
     """The argv of a `dongcheng` subcommand run by this interpreter (the console script may not be on PATH)."""
     return [sys.executable, "-m", "ops.cli", *args]
@@ -266,20 +285,7 @@ class Runner:
 
     def _gunicorn(self, port: int, workers: int, threads: int) -> list[str]:
         """The argv of a gunicorn serving the application on `port`."""
-        argv = [
-            sys.executable, "-m", "gunicorn", WSGI_APP,
-            "--worker-class", "gthread",
-            "--workers", str(workers),
-            "--threads", str(threads),
-            "--bind", f"{self.s.host}:{port}",
-            "--chdir", str(ROOT),
-            "--graceful-timeout", "5",
-            "--error-logfile", "-",
-        ]  # fmt: skip
-        if _gunicorn_version() >= (27, 0):
-            # Its default control socket is one path per user, shared by every gunicorn: not ours to take.
-            argv.append("--no-control-socket")
-        return argv
+        return gunicorn_argv(self.s.host, port, workers, threads)
 
     def _base(self, port: int) -> str:
         """Base URL of one of our own servers, as reached from this machine."""
