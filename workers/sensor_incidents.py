@@ -38,6 +38,7 @@ from dashboard.services import incidents as svc
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
+from dashboard.store.outage import absorb, unavailable_result
 from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,7 @@ def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: f
     }
 
 
+@absorb("sensor-alarm check", unavailable_result)
 def check_sensor_alarms() -> dict[str, Any]:
     """RQ job: one sensor-alarm check with the configuration from the environment."""
     clients = job_clients()

@@ -315,15 +315,47 @@ def _paths() -> dict[str, Any]:
                 },
             },
         },
+        "/livez": {
+            "get": {
+                "operationId": "liveness",
+                "summary": "Liveness: the process answers (no dependency is checked)",
+                "description": "For a process supervisor: restart the process when this does not answer. Never "
+                               "depends on Redis or the database, whose absence a restart would not cure.",
+                "tags": ["operations"],
+                "security": PUBLIC,
+                "responses": {
+                    "200": {"description": "the process answers", "content": _json_content(_ref("Liveness"))},
+                },
+            },
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readiness",
+                "summary": "Readiness, the load balancer's check: Redis and the database answer",
+                "description": "200 while this host can serve; 503 with Retry-After while Redis or the database does "
+                               "not answer it. Workers and aggregate ages are not part of it (see /healthz).",
+                "tags": ["operations"],
+                "security": PUBLIC,
+                "responses": {
+                    "200": {"description": "ready", "content": _json_content(_ref("Readiness"))},
+                    "503": {"description": "not ready", "content": _json_content(_ref("Readiness")),
+                            "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}},
+                },
+            },
+        },
         "/healthz": {
             "get": {
                 "operationId": "health",
-                "summary": "State of Redis, the database, the workers and the age of every aggregate",
+                "summary": "Monitoring: Redis, the database, the workers and the age of every aggregate",
+                "description": "200 when all is well; 503 with Retry-After and the `problems` when degraded: Redis "
+                               "or the database unreachable, a product queue without a live worker, the tick or an "
+                               "aggregate later than its threshold (given in `thresholds`).",
                 "tags": ["operations"],
                 "security": PUBLIC,
                 "responses": {
                     "200": {"description": "all is well", "content": _json_content(_ref("Health"))},
-                    "503": {"description": "degraded", "content": _json_content(_ref("Health"))},
+                    "503": {"description": "degraded", "content": _json_content(_ref("Health")),
+                            "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}},
                 },
             },
         },
