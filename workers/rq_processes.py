@@ -32,7 +32,7 @@ from rq.exceptions import SchedulerNotFound, StopRequested
 from dashboard.config import Config
 from dashboard.live.connections import make_redis
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("workers.rq_processes")  # the same name when run as __main__
 
 # The worker TTL `dongcheng worker` gives rq: an idle worker heartbeats (and re-registers) every TTL - 15 s; RQ's
 # default (420 s) would leave an idle worker unlisted for seven minutes after a flush.
@@ -41,10 +41,18 @@ WORKER_TTL_S: Final = 60
 # Redis is back. The scheduler, whose every step is one short command, tries every REDIS_RETRY_S.
 REDIS_RETRY_MAX_S: Final = 5.0
 REDIS_RETRY_S: Final = 1.0
+# The errors that mean Redis is unreachable (restarting, network cut), as opposed to a refused command.
+REDIS_LOST: Final = (redis.ConnectionError, redis.TimeoutError)
 
 
 class Worker(SimpleWorker):
-    """A SimpleWorker (the tick runs in the long-lived process) that registers again when Redis lost its record."""
+    """A SimpleWorker (the tick runs in the long-lived process) that registers again when Redis lost its record, and
+    waits for a lost Redis instead of quitting.
+
+    RQ's work loop quits on any error outside its wait for the next job, so Redis vanishing while the worker checks
+    for suspension, finishes a job or heartbeats would end the process. Here those steps let a lost connection pass:
+    the wait for the next job, which follows at once, retries until Redis answers (every REDIS_RETRY_MAX_S at most).
+    """
 
     max_connection_wait_time = REDIS_RETRY_MAX_S
 
@@ -53,13 +61,16 @@ class Worker(SimpleWorker):
         if pipeline is not None:  # part of a bigger pipeline of RQ's: the next plain heartbeat checks
             super().heartbeat(timeout, pipeline)
             return
-        with self.connection.pipeline() as pipe:
-            super().heartbeat(timeout, pipe)
-            pipe.sismember(self.redis_workers_keys, self.key)
-            pipe.hexists(self.key, "birth")
-            *_, listed, born = pipe.execute()
-        if not (listed and born):
-            self.register_again()
+        try:
+            with self.connection.pipeline() as pipe:
+                super().heartbeat(timeout, pipe)
+                pipe.sismember(self.redis_workers_keys, self.key)
+                pipe.hexists(self.key, "birth")
+                *_, listed, born = pipe.execute()
+            if not (listed and born):
+                self.register_again()
+        except REDIS_LOST as exc:
+            log.debug("worker %s: heartbeat lost (%s); the wait for the next job retries", self.name, exc)
 
     def register_again(self) -> None:
         """Write this worker's record and its place in the worker sets again (after Redis lost them)."""
@@ -70,6 +81,28 @@ class Worker(SimpleWorker):
             pipe.execute()
         log.warning("worker %s: its registration was gone (Redis restarted or was emptied); registered again",
                     self.name)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check for `rq suspend`; a lost Redis is left to the wait for the next job."""
+        try:
+            super().check_for_suspension(burst)
+        except REDIS_LOST as exc:
+            log.debug("worker %s: suspension not checked (%s)", self.name, exc)
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's periodic clean-up of its registries; skipped this time when Redis is lost."""
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_LOST as exc:
+            log.debug("worker %s: maintenance skipped (%s)", self.name, exc)
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        """Run the job; when Redis is lost while the job's outcome is recorded, carry on with the next one (RQ's
+        clean-up later moves a job left "started" to the failed ones; the tick and the checks simply run again)."""
+        try:
+            super().execute_job(job, queue)
+        except REDIS_LOST as exc:
+            log.warning("worker %s: Redis lost while finishing job %s (%s); carrying on", self.name, job.id, exc)
 
 
 class Scheduler(CronScheduler):
@@ -86,14 +119,14 @@ class Scheduler(CronScheduler):
                 try:
                     self.register_birth()
                     break
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                except REDIS_LOST as exc:
                     lost_since = self._lost(lost_since, exc)
             while True:
                 try:
                     if self.enqueue_jobs():
                         self.save()  # the jobs' next run times, as RQ's own loop keeps them
                     self.heartbeat()
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                except REDIS_LOST as exc:
                     lost_since = self._lost(lost_since, exc)
                     continue
                 if lost_since is not None:
