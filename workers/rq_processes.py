@@ -4,8 +4,9 @@ a Redis restart or flush without a restart of their own.
 RQ registers a worker once, when it starts: after Redis restarts empty or is flushed, the worker keeps working but is
 no longer listed, and anything that counts workers (`/healthz`, the admin page, `rq info`) sees none for good.
 `Worker` checks at each heartbeat (after every job, and at least every worker TTL less 15 s while idle) that its
-registration is still there, and writes it again when it is gone. It also retries a lost Redis every few seconds
-at most (RQ's default backs off to a minute), so it resumes soon after Redis is back.
+registration is still there, and writes it again when it is gone. It also waits for a lost Redis instead of quitting
+(RQ's loop quits when Redis vanishes outside its wait for a job), retrying every few seconds at most (RQ's default
+backs off to a minute), so it resumes soon after Redis is back.
 
 RQ's cron scheduler re-registers by itself at its heartbeat, but dies on the first command that finds Redis
 unreachable; `Scheduler` waits for Redis instead and carries on, so the tick resumes within seconds of Redis coming
