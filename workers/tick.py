@@ -285,11 +285,12 @@ def run_locked(
     # Without the database the hotline, incident, sensor, KPI and warning aggregates keep their last value and age
     # (the screens show them stale and say why: live.health.mark_database); one failure a tick is counted, not logged.
     sql: SqlInputs | None = None
+    db_ok = db_answered
     if db_answered:
         try:
             sql = query_sql(sessions, now)
         except SQLAlchemyError as exc:
-            DATABASE.failed("tick", exc)
+            db_ok = not DATABASE.failed("tick", exc)  # a bug is logged in full, and is not the database away
     durable = read_durable(r)
     baseline = load_baseline(r)
     renew_lock(r, token)
@@ -300,14 +301,14 @@ def run_locked(
     changed = write_aggregates(
         r, datas, now, extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))}
     )
-    mark_database(r, sql is not None, now)
+    mark_database(r, db_ok, now)
     t_end = time.perf_counter()
     result = {
         "status": "ok",
         "events": len(events),
         "unfoldable": skipped + bad,
         "rebuilt": rebuilt,
-        "database": sql is not None,
+        "database": db_ok,
         "cursor": new_cursor,
         "changed": changed,
         "written": sorted(datas),
