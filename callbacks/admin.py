@@ -35,6 +35,7 @@ from dashboard.services import admin as svc
 from dashboard.services import tunables as tuning
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
+from dashboard.store.outage import DATABASE
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
@@ -162,8 +163,8 @@ def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: 
         if exc.status == 403:
             raise
         return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
-    except SQLAlchemyError:
-        log.exception("admin %s by %s failed in the database", op, actor.username)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("admin action", exc)
         return Outcome("error", t("admin.db_failed", lang), 503)
     return Outcome("ok", t(f"admin.done_{op}", lang, user=row["username"]), 200, user=row)
 
@@ -247,8 +248,8 @@ def save_settings(kind: str, raw: Mapping[str, Any], version: Any, actor: Actor,
         if exc.status == 403:
             raise
         return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
-    except SQLAlchemyError:
-        log.exception("admin save of %s by %s failed in the database", kind, actor.username)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("admin action", exc)
         return Outcome("error", t("admin.db_failed", lang), 503)
     return Outcome("ok", t(f"admin.done_{kind}", lang), 200)
 
@@ -338,8 +339,8 @@ def _users(_refresh: Any, selected: int | None) -> Any:
     actor = _admin("users_view")
     try:
         return users_view(actor, current_language(), selected)
-    except SQLAlchemyError:
-        log.exception("admin users could not be read")
+    except SQLAlchemyError as exc:
+        DATABASE.failed("admin read", exc)
         raise PreventUpdate from None
 
 
@@ -370,8 +371,8 @@ def _user_panel(selected: int | None, _refresh: Any) -> tuple[Any, ...]:
     actor = _admin("users_view")
     try:
         return user_panel(actor, current_language(), selected)
-    except SQLAlchemyError:
-        log.exception("admin user %s could not be read", selected)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("admin read", exc)
         raise PreventUpdate from None
 
 
@@ -492,8 +493,8 @@ def _settings(_refresh: Any) -> tuple[Any, ...]:
     deadline_ids = [o["id"] for o in outputs[1]]
     try:
         return settings_view(actor, current_language(), threshold_ids, deadline_ids)
-    except SQLAlchemyError:
-        log.exception("admin settings could not be read")
+    except SQLAlchemyError as exc:
+        DATABASE.failed("admin read", exc)
         raise PreventUpdate from None
 
 
@@ -590,6 +591,6 @@ def _audit(_apply: Any, _prev: Any, _next: Any, tab: str | None, _refresh: Any, 
     try:
         return audit_view(actor, current_language(), audit_filters(actor_f, action, outcome, target, since, until),
                           page)
-    except SQLAlchemyError:
-        log.exception("admin audit log could not be read")
+    except SQLAlchemyError as exc:
+        DATABASE.failed("admin read", exc)
         raise PreventUpdate from None

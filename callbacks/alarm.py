@@ -28,6 +28,7 @@ from dashboard.live.schema import AGG_INCIDENTS
 from dashboard.services.base import Actor, Refused
 from dashboard.services.incidents import ActionRequest, perform_action
 from dashboard.store.engine import session_scope
+from dashboard.store.outage import DATABASE
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
 from layouts.alarm import banner_class, banner_content
@@ -106,8 +107,8 @@ def acknowledge(incident_id: int, lang: str) -> str:
             perform_action(s, incident_id, ActionRequest("acknowledge"), actor, idempotency_key=key)
     except Refused as exc:
         return t("refusal.labelled", lang, label=t("alarm.refused", lang), text=refusal_text(exc, lang))
-    except SQLAlchemyError:
-        log.exception("wall acknowledgement of incident %s by %s failed", incident_id, actor.username)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("wall acknowledgement", exc)
         return t("alarm.db_failed", lang)
     try:
         notify_change(redis_client(), incident_id, "acknowledge")

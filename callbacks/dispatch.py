@@ -41,6 +41,7 @@ from dashboard.services.incident_reads import get_incident, list_incidents, sugg
 from dashboard.services.incidents import ActionRequest, create_incident, perform_action
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
+from dashboard.store.outage import DATABASE
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
@@ -158,9 +159,8 @@ def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lan
             result = perform_action(s, incident_id, req, actor, scoped_key(actor, key))
     except Refused as exc:
         return refusal_feedback(exc, lang, incident_id)
-    except SQLAlchemyError:
-        log.exception("console %s on incident %s by %s failed in the database", req.action, incident_id,
-                      actor.username)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("console action", exc)
         return Feedback("error", t("dsp.db_failed", lang), 503, incident_id)
     label = action_label(req.action, lang)
     if req.unit_id is not None:
@@ -253,8 +253,8 @@ def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedb
             result = create_incident(s, fields, actor, scoped_key(actor, key))
     except Refused as exc:
         return refusal_feedback(exc, lang, None)
-    except SQLAlchemyError:
-        log.exception("console create by %s failed in the database", actor.username)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("console action", exc)
         return Feedback("error", t("dsp.db_failed", lang), 503)
     incident_id = int(result.incident["id"])
     if not result.replayed:
@@ -324,8 +324,9 @@ def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str,
         empty = feature_collection([])
         return ([html.Div(t("dsp.not_found", lang, id=selected), className="dsp-empty")], [], empty, empty,
                 no_update, {"id": selected})
-    except SQLAlchemyError:
-        log.exception("console could not read incident %s", selected)
+    except SQLAlchemyError as exc:
+        # The detail shown stays, and the page's notice says the database is unavailable (callbacks/database.py).
+        DATABASE.failed("console read", exc)
         raise PreventUpdate from None
     dsig = _detail_sig(d, role, lang)
     ssig = _suggest_sig(d, suggestions, role)
@@ -375,8 +376,8 @@ def _queue(_n: Any, state: str | None, sevs: list[Any] | None, sub: str | None, 
            _refresh: Any) -> tuple[list[Any], str]:
     try:
         return queue_view(queue_filters(state, sevs, sub), selected, current_language())
-    except SQLAlchemyError:
-        log.exception("console queue could not be read")
+    except SQLAlchemyError as exc:
+        DATABASE.failed("console read", exc)
         raise PreventUpdate from None
 
 

@@ -29,6 +29,7 @@ from dashboard.services import cases as case_service
 from dashboard.services.base import Refused
 from dashboard.services.incidents import create_incident
 from dashboard.store.engine import session_scope
+from dashboard.store.outage import DATABASE
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
@@ -76,8 +77,8 @@ def decide(ref: str, decision: str, lang: str) -> Feedback:
             result = case_service.decide_link(s, case_id, link_id, decision, actor, key)
     except Refused as exc:
         return Feedback("refused", case_service.case_refusal_text(exc, lang), exc.status)
-    except SQLAlchemyError:
-        log.exception("case decision by %s failed in the database", actor.username)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("console action", exc)
         return Feedback("error", t("dsp.db_failed", lang), 503)
     kind = "replayed" if result.replayed else "ok"
     return Feedback(kind, t(f"prop.done_{decision}", lang), 200)
@@ -97,8 +98,8 @@ def open_from_warning(warning_id: str, lang: str) -> Feedback:
                                      source=c.WARNING_SOURCE, external_id=key)
     except Refused as exc:
         return refusal_feedback(exc, lang, None)
-    except SQLAlchemyError:
-        log.exception("incident from warning %s by %s failed in the database", warning_id, actor.username)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("console action", exc)
         return Feedback("error", t("dsp.db_failed", lang), 503)
     incident_id = int(result.incident["id"])
     if result.replayed:
@@ -117,7 +118,10 @@ def _proposals(_n: Any, _refresh: Any) -> Any:
     """Thin wrapper: the console's poll → proposals_view (Redis or the database away: keep what is shown)."""
     try:
         return proposals_view(_role(), current_language())
-    except (redis.RedisError, OSError, SQLAlchemyError) as exc:
+    except SQLAlchemyError as exc:
+        DATABASE.failed("console read", exc)
+        return no_update
+    except (redis.RedisError, OSError) as exc:
         log.warning("proposals not refreshed: %s", exc)
         return no_update
 

@@ -8,6 +8,8 @@ from typing import Final, NamedTuple
 URL: Final = "url"
 PAGE: Final = "page"
 VIEWPORT: Final = "viewport"  # {w, h} of the browser window, measured once on load
+DB_NOTICE: Final = "db-notice"  # "数据库暂时不可用" on every screen while the database is away (callbacks/database.py)
+DB_POLL: Final = "db-poll"  # its interval
 
 # --- wall: plumbing ---------------------------------------------------------------------------
 WALL: Final = "wall"

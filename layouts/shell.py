@@ -1,13 +1,19 @@
-"""The page shell every screen lives in: the URL, a viewport measurement and the page container."""
+"""The page shell every screen lives in: the URL, a viewport measurement, the page container and the notice that the
+database is unavailable (every screen shows it while the database is away)."""
 
 from __future__ import annotations
+
+from typing import Any, Final
 
 import flask
 from dash import dcc, html
 
-from dashboard.i18n import t
+from dashboard.i18n import fmt_time, t
 from dashboard.web.auth import current_language
 from layouts import ids
+
+# How often every screen asks whether the database is away (milliseconds): the notice is a status, not an alarm.
+DB_POLL_MS: Final = 5000
 
 
 def layout() -> html.Div:
@@ -22,5 +28,17 @@ def layout() -> html.Div:
             # Filled in the browser with the window size before the router renders the page.
             dcc.Store(id=ids.VIEWPORT),
             html.Div(html.Div(t("page.loading", lang), className="_dash-loading"), id=ids.PAGE),
+            html.Div(id=ids.DB_NOTICE, className="db-notice", role="status", hidden=True),
+            dcc.Interval(id=ids.DB_POLL, interval=DB_POLL_MS),
         ]
     )
+
+
+def database_notice(since: float | None, lang: str) -> tuple[list[Any], bool]:
+    """The notice's children and whether it is hidden: the database away since `since` (None: all is well)."""
+    if since is None:
+        return [], True
+    return [
+        html.Strong(t("db.banner_title", lang), className="db-notice-title"),
+        html.Span(t("db.banner_since", lang, t=fmt_time(since, lang)), className="db-notice-body"),
+    ], False

@@ -154,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     _users(sub)
     _tokens(sub)
     _rq_process(sub, "worker", "ops.jobs:worker_command",
-                "become an RQ SimpleWorker on the product's queues (dc-tick, dc-default)")
+                "become an RQ SimpleWorker on the product's queues (dc-tick, dc-default) that stays registered "
+                "through a Redis restart or flush")
     _rq_process(sub, "scheduler", "ops.jobs:scheduler_command",
-                "become the deployment's one `rq cron` scheduler (the tick every second and the periodic jobs)")
+                "become the deployment's one RQ cron scheduler (the tick every second and the periodic jobs), which "
+                "waits out a lost Redis")
     sub.add_parser("simulate", add_help=False,
                    help="feed simulated events into the ingest API (--url, --rate, --seed …: see simulate --help)")
     _command(sub, "tick", "ops.jobs:tick_command", "run one tick now with the environment's settings; print JSON")

@@ -1,10 +1,12 @@
 """`dongcheng worker`, `dongcheng scheduler` and `dongcheng tick`: the RQ processes, started the same way by the
 runner and by a deployment, and one tick by hand.
 
-SimpleWorker runs the tick inside the long-lived worker process, so the Redis client, the SQL engine and the
+The worker is a SimpleWorker (workers/rq_processes.py: it registers again after Redis lost its record): it runs the
+tick inside the long-lived worker process, so the Redis client, the SQL engine and the
 imported modules are reused every second (about 10–30 ms a tick); RQ's default forking Worker re-imports and
-reconnects in a fresh child for every job (about 300 ms a tick here). Run exactly one scheduler per deployment.
-The Redis URL reaches rq through RQ_REDIS_URL (from REDIS_URL), never argv, where `ps` would show its password.
+reconnects in a fresh child for every job (about 300 ms a tick here). Run exactly one scheduler per deployment: RQ's
+cron scheduler, which waits out a lost Redis instead of exiting. The Redis URL reaches them through the environment
+(REDIS_URL, and RQ_REDIS_URL for rq), never argv, where `ps` would show its password.
 In production both refuse to start without their settings or on a database not at the newest revision (ops/modes.py).
 """
 
@@ -21,17 +23,23 @@ from collections.abc import Sequence
 from dashboard.config import Config
 from dashboard.live.keys import QUEUE_DEFAULT, QUEUE_TICK
 from ops.modes import checked_config
+from workers.rq_processes import WORKER_TTL_S
 
 # The product's cron configuration, and the demo's (the product's jobs plus the simulated units' movement).
 PRODUCT_CRON = "workers.cron"
 DEMO_CRON = "simulator.cron"
+# The worker class and the scheduler's entry point, which outlive a Redis restart or flush (workers/rq_processes.py).
+WORKER_CLASS = "workers.rq_processes.Worker"
+SCHEDULER_MODULE = "workers.rq_processes"
 
 
 def worker_argv(config: Config, extra: Sequence[str] = ()) -> list[str]:
-    """The `rq worker` command of one of the product's workers: SimpleWorker on the tick and default queues."""
+    """The `rq worker` command of one of the product's workers: a SimpleWorker that re-registers after Redis lost its
+    record (workers/rq_processes.py) on the tick and default queues."""
     return [
         sys.executable, "-m", "rq.cli", "worker", QUEUE_TICK, QUEUE_DEFAULT,
-        "--worker-class", "rq.worker.SimpleWorker",
+        "--worker-class", WORKER_CLASS,
+        "--worker-ttl", str(WORKER_TTL_S),
         "--logging_level", config.rq_log_level,
         *extra,
     ]  # fmt: skip
@@ -44,8 +52,8 @@ def cron_config(config: Config) -> str:
 
 
 def scheduler_argv(config: Config, extra: Sequence[str] = ()) -> list[str]:
-    """The `rq cron` command of the deployment's one scheduler."""
-    return [sys.executable, "-m", "rq.cli", "cron", cron_config(config), "-l", config.rq_log_level, *extra]
+    """The command of the deployment's one cron scheduler: RQ's, waiting out a lost Redis (workers/rq_processes.py)."""
+    return [sys.executable, "-m", SCHEDULER_MODULE, "cron", cron_config(config), "-l", config.rq_log_level, *extra]
 
 
 def _exec(argv: list[str], config: Config, dry_run: bool) -> int:

@@ -41,6 +41,7 @@ from dashboard.services.base import Actor, Refused
 from dashboard.store import units as store
 from dashboard.store.engine import begin_write, session_scope
 from dashboard.store.models import utcnow
+from dashboard.store.outage import absorb, unavailable_result
 from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,7 @@ def run_units(r: redis.Redis | None, sessions: sessionmaker[Session], now: datet
     return result
 
 
+@absorb("simulated units", unavailable_result)
 def move_units() -> dict[str, Any]:
     """RQ job: one step of the simulated units, with the configuration from the environment; nothing when
     SIMULATOR is off (real units report their own positions)."""

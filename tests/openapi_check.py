@@ -86,14 +86,14 @@ class AnswerChecker:
 
 @contextmanager
 def checking_answers(app: flask.Flask) -> Iterator[list[str]]:
-    """Collects the problems of every JSON API answer `app` gives while the block runs (and /healthz's)."""
+    """Collects the problems of every JSON API answer `app` gives while the block runs (and the health probes')."""
     checker = AnswerChecker()
     problems: list[str] = []
 
     def check(sender: flask.Flask, response: flask.Response, **extra: Any) -> None:
         """Check one finished request's answer (Flask's request_finished signal)."""
         req = flask.request
-        if not (req.path.startswith("/api/") or req.path == "/healthz") or response.is_streamed:
+        if not (req.path.startswith("/api/") or req.path in ("/healthz", "/livez", "/readyz")) or response.is_streamed:
             return
         rule = req.url_rule.rule if req.url_rule is not None else None
         if rule is not None and req.url_rule is not None and req.url_rule.endpoint == "api_incidents.unknown_path":

@@ -360,7 +360,8 @@ def test_the_worker_is_a_simple_worker_on_the_product_queues_with_the_url_kept_o
     env = {"REDIS_URL": redis_url, "RQ_LOG_LEVEL": "info"}
     shown = _cli("worker", "--dry-run", env=env)
     assert shown.returncode == 0, shown.stderr
-    assert "rq.worker.SimpleWorker" in shown.stdout and f"{keys.QUEUE_TICK} {keys.QUEUE_DEFAULT}" in shown.stdout
+    assert "--worker-class workers.rq_processes.Worker" in shown.stdout  # a SimpleWorker that re-registers
+    assert f"{keys.QUEUE_TICK} {keys.QUEUE_DEFAULT}" in shown.stdout
     assert "--logging_level INFO" in shown.stdout and redis_url not in shown.stdout
 
     job = Queue(keys.QUEUE_DEFAULT, connection=redis.Redis.from_url(redis_url)).enqueue("time.time", result_ttl=60)
@@ -372,7 +373,7 @@ def test_the_worker_is_a_simple_worker_on_the_product_queues_with_the_url_kept_o
 def test_the_scheduler_loads_the_product_cron_configuration(redis_url: str) -> None:
     shown = _cli("scheduler", "--dry-run", env={"REDIS_URL": redis_url, "SIMULATOR": "off"})
     assert shown.returncode == 0, shown.stderr
-    assert "rq.cli cron workers.cron -l WARNING" in shown.stdout and redis_url not in shown.stdout
+    assert "-m workers.rq_processes cron workers.cron -l WARNING" in shown.stdout and redis_url not in shown.stdout
 
 
 def test_tick_runs_one_tick_and_prints_json(engine: Engine, db_url: str, redis_url: str,

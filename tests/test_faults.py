@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,35 +18,11 @@ from dashboard.live.schema import AGG_INCIDENTS, AGGREGATES
 from dashboard.store.schema import init_db
 from dashboard.web import create_app
 from dashboard.web.extensions import db_sessions
-from ops.redis_server import free_port, start_bundled_redis
 from tests.helpers import incident, login, reading, seed_users
+from tests.servers import RedisProcess
 from workers.tick import run_tick
 
 AUTH = {"Authorization": "Bearer test-token"}
-
-
-class RedisProcess:
-    """A redis-server of our own that a test may stop and start again on the same port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Its URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start (or restart) it."""
-        self.proc, _ = start_bundled_redis(self.data_dir, self.port)
-
-    def stop(self) -> None:
-        """Stop it, as a crash or an operator would."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
 
 
 @pytest.fixture

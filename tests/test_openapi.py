@@ -43,7 +43,7 @@ def test_every_route_of_the_api_blueprints_is_described() -> None:
     names = {f"{bp.name}." for bp in blueprints}
     routes = [r for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] + "." in names
               and r.endpoint != "api_incidents.unknown_path"]
-    assert len(routes) == 13
+    assert len(routes) == 15
     for rule in routes:
         path = openapi_path(rule.rule)
         assert path in documented, path
@@ -164,6 +164,8 @@ def test_real_answers_of_every_status_validate_against_the_document(
         saw(_post(anonymous, "/api/v1/events", [reading("r2")], {}), "events")  # 401
         saw(_post(anonymous, "/api/v1/events", "x" * (config.max_body_bytes + 1), INGEST), "events")  # 413
         saw(anonymous.get("/healthz"), "health")  # 503 here: no workers run in the tests
+        saw(anonymous.get("/livez"), "liveness")
+        saw(anonymous.get("/readyz"), "readiness")
         app.config[stream.CFG_MAX_STREAMS] = 0
         saw(dispatch.get("/api/v1/stream", headers=as_dispatch), "stream")  # 503: no stream may open
         saw(anonymous.get("/api/v1/openapi.json"), "openapi")

@@ -25,6 +25,7 @@ from dashboard.live import publish
 from dashboard.services import escalation
 from dashboard.store.engine import begin_write, session_scope
 from dashboard.store.models import utcnow
+from dashboard.store.outage import absorb, unavailable_result
 from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def run_deadlines(r: redis.Redis | None, sessions: sessionmaker[Session], now: d
     return result
 
 
+@absorb("deadline check", unavailable_result)
 def check_deadlines() -> dict[str, Any]:
     """RQ job: one deadline check with the configuration from the environment (REDIS_URL, DATABASE_URL)."""
     clients = job_clients()

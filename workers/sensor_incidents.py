@@ -33,11 +33,13 @@ from dashboard.domain import rules as c
 from dashboard.i18n import name
 from dashboard.live import publish
 from dashboard.live.aggregates import read_aggregates
+from dashboard.live.health import database_down_since
 from dashboard.live.schema import AGG_SENSORS, AGG_STALE_AFTER_S, SensorPoint
 from dashboard.services import incidents as svc
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
+from dashboard.store.outage import absorb, unavailable_result
 from workers.clients import job_clients
 
 log = logging.getLogger(__name__)
@@ -176,7 +178,10 @@ def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: f
         return {"status": "no_aggregate"}
     age = now - float(env["computed_at"])
     if age > AGG_STALE_AFTER_S:
-        # A stale picture may show an alarm that has ended: act only on what the sensors say now.
+        # A stale picture may show an alarm that has ended: act only on what the sensors say now. While the tick
+        # cannot read the database (which the sensors aggregate needs) that is the outage, already said once.
+        if database_down_since(r) is not None:
+            return unavailable_result()
         log.warning("sensor-alarm check skipped: the sensors aggregate is %.1f s old", age)
         return {"status": "stale", "age_s": round(age, 1)}
     alarms: list[SensorPoint] = env["data"].get("alarms") or []
@@ -217,6 +222,7 @@ def run_sensor_incidents(r: redis.Redis, sessions: sessionmaker[Session], now: f
     }
 
 
+@absorb("sensor-alarm check", unavailable_result)
 def check_sensor_alarms() -> dict[str, Any]:
     """RQ job: one sensor-alarm check with the configuration from the environment."""
     clients = job_clients()

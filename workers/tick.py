@@ -27,6 +27,7 @@ from dashboard.domain.beijing import day_start, utc_datetime
 from dashboard.domain.events import Event
 from dashboard.live import keys
 from dashboard.live.aggregates import write_aggregates
+from dashboard.live.health import mark_database
 from dashboard.live.schema import (
     AGG_CROWD,
     AGG_HOTLINE,
@@ -38,6 +39,7 @@ from dashboard.live.schema import (
     AGG_TRAFFIC,
     AGG_WARNINGS,
 )
+from dashboard.store.outage import DATABASE
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
 from workers.early_warning import Baseline, compute_warnings, load_baseline, track
@@ -155,12 +157,18 @@ def load_thresholds(sessions: sessionmaker[Session], last: Any = None) -> Thresh
     administrator's change applies from the next tick on without a restart; while the database is away, `last`
     (those an earlier tick read, kept in the fold state so that every worker process shares them) or else the
     defaults."""
+    return read_thresholds(sessions, last)[0]
+
+
+def read_thresholds(sessions: sessionmaker[Session], last: Any = None) -> tuple[Thresholds, bool]:
+    """load_thresholds, and whether the database is reachable (an outage is counted, not logged, each tick)."""
     try:
         with sessions() as s:
-            return store.settings.load_thresholds(s)
-    except SQLAlchemyError:
-        log.warning("thresholds not readable (database unavailable): using the last ones read")
-    return tunables.effective_thresholds(last)
+            return store.settings.load_thresholds(s), True
+    except SQLAlchemyError as exc:
+        # An outage skips the tick's other queries (they would only wait to fail); another error is a bug, logged.
+        answered = not DATABASE.failed("tick", exc)
+    return tunables.effective_thresholds(last), answered
 
 
 def read_durable(r: redis.Redis, count: int = TICKER_SCAN) -> list[dict[str, Any]]:
@@ -264,7 +272,8 @@ def run_locked(
     """The tick body, run while holding the lock (renewed after the two slow phases)."""
     t0 = time.perf_counter()
     cursor, state, rebuilt = load_state(r)
-    thresholds = state["thresholds"] = load_thresholds(sessions, state.get("thresholds"))
+    thresholds, db_answered = read_thresholds(sessions, state.get("thresholds"))
+    state["thresholds"] = thresholds
     events, new_cursor, bad = read_telemetry(r, cursor, max_events)
     t_read = time.perf_counter()
     skipped = fold_into(state, events, thresholds)
@@ -273,12 +282,15 @@ def run_locked(
     t_fold = time.perf_counter()
     if len(events) + bad >= max_events:
         log.warning("tick folded the maximum of %d events: telemetry backlog, catching up", max_events)
-    sql: SqlInputs | None
-    try:
-        sql = query_sql(sessions, now)
-    except SQLAlchemyError:
-        log.exception("database unavailable: hotline, incident, sensor and KPI aggregates not refreshed")
-        sql = None
+    # Without the database the hotline, incident, sensor, KPI and warning aggregates keep their last value and age
+    # (the screens show them stale and say why: live.health.mark_database); one failure a tick is counted, not logged.
+    sql: SqlInputs | None = None
+    db_ok = db_answered
+    if db_answered:
+        try:
+            sql = query_sql(sessions, now)
+        except SQLAlchemyError as exc:
+            db_ok = not DATABASE.failed("tick", exc)  # a bug is logged in full, and is not the database away
     durable = read_durable(r)
     baseline = load_baseline(r)
     renew_lock(r, token)
@@ -289,12 +301,14 @@ def run_locked(
     changed = write_aggregates(
         r, datas, now, extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))}
     )
+    mark_database(r, db_ok, now)
     t_end = time.perf_counter()
     result = {
         "status": "ok",
         "events": len(events),
         "unfoldable": skipped + bad,
         "rebuilt": rebuilt,
+        "database": db_ok,
         "cursor": new_cursor,
         "changed": changed,
         "written": sorted(datas),
@@ -315,6 +329,7 @@ def tick() -> dict[str, Any]:
     """RQ job: one tick with the configuration from the environment (REDIS_URL, DATABASE_URL)."""
     clients = job_clients()
     result = run_tick(clients.redis, clients.sessions, time.time())
-    if result["status"] == "ok" and result["ms"]["total"] > SLOW_TICK_MS:
+    # Waiting on a database that is away makes a tick slow: that is the outage, said once (store/outage.py).
+    if result["status"] == "ok" and result["database"] and result["ms"]["total"] > SLOW_TICK_MS:
         log.warning("slow tick: %d events in %.0f ms %s", result["events"], result["ms"]["total"], result["ms"])
     return result

@@ -1,4 +1,6 @@
-"""Health of every data source, of the workers and of the queues, for the administrator's page (read-only).
+"""Health of every data source, of the workers and of the queues, for the administrator's page (read-only), and what
+`/healthz` judges (dashboard/web/health.py): the workers by their heartbeats, the tick and the aggregates by age, and
+whether the tick can read the database (mark_database: the screens say so while it cannot).
 
 Data sources: what the ingest records in Redis (dashboard/services/ingest.py `_count`): accepted and rejected counters
 (keys.INGEST_STATS), the time of the latest accepted event (keys.INGEST_LAST), accepted events per minute
@@ -30,6 +32,7 @@ from rq.registry import (
 )
 
 from dashboard.live import keys
+from dashboard.live.aggregates import aggregate_ages
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,16 @@ SOURCE_SILENT_AFTER_S: Final = 300
 WORKER_LATE_AFTER_S: Final = 60
 # The latest failed jobs listed per queue.
 FAILED_LISTED: Final = 5
-# The tick is late after this long without one (as /healthz says).
+# The admin page shows the tick late after this long without one (the wall turns a panel stale after as long).
 TICK_LATE_AFTER_S: Final = 5.0
+
+# What /healthz calls degraded. Thresholds for a monitor, not for the wall: a tick that is a few seconds late (a slow
+# machine, a worker restarting, a catch-up after a backlog) must not page anyone, and the wall already marks a late
+# panel stale after AGG_STALE_AFTER_S. Fifteen seconds is fifteen missed ticks: the workers are really not keeping up.
+HEALTH_TICK_LATE_AFTER_S: Final = 15.0
+HEALTH_AGGREGATE_LATE_AFTER_S: Final = 15.0
+# The queues that need at least one live worker (the tick's, and the deadline, sensor-alarm, linking … jobs').
+PRODUCT_QUEUES: Final = (keys.QUEUE_TICK, keys.QUEUE_DEFAULT)
 
 
 def _s(v: Any) -> str:
@@ -192,3 +203,73 @@ def system(r: redis.Redis, now: float) -> dict[str, Any]:
     except redis.RedisError as exc:
         log.warning("health of sources and workers unavailable: %s", exc)
         return {"ok": False, "error": str(exc)}
+
+
+# --- /healthz -----------------------------------------------------------------------------------------------------
+
+
+def live_workers(r: redis.Redis, now: float) -> tuple[int, int, dict[str, int]]:
+    """(workers registered, live ones, live ones per product queue): live means a heartbeat within
+    WORKER_LATE_AFTER_S.
+
+    The product's workers register again after Redis lost their records (workers/rq_processes.py), so the count
+    comes back by itself after a Redis restart or flush."""
+    registered = Worker.all(connection=r)
+    per_queue = dict.fromkeys(PRODUCT_QUEUES, 0)
+    live = 0
+    for w in registered:
+        beat = w.last_heartbeat.timestamp() if w.last_heartbeat else None
+        if beat is None or now - beat > WORKER_LATE_AFTER_S:
+            continue
+        live += 1
+        for name in w.queue_names():
+            if name in per_queue:
+                per_queue[name] += 1
+    return len(registered), live, per_queue
+
+
+def mark_database(r: redis.Redis, ok: bool, now: float) -> None:
+    """The tick's word on the database: while it cannot read it, keys.DB_DOWN_SINCE holds when that began."""
+    if ok:
+        r.delete(keys.DB_DOWN_SINCE)
+        return
+    pipe = r.pipeline(transaction=False)
+    pipe.set(keys.DB_DOWN_SINCE, repr(float(now)), nx=True, ex=keys.DB_DOWN_TTL_S)
+    pipe.expire(keys.DB_DOWN_SINCE, keys.DB_DOWN_TTL_S)
+    pipe.execute()
+
+
+def database_down_since(r: redis.Redis) -> float | None:
+    """Since when the tick cannot read the database, or None while it can (or no tick ran lately)."""
+    raw = r.get(keys.DB_DOWN_SINCE)
+    try:
+        return None if raw is None else float(raw)
+    except ValueError:
+        return None
+
+
+def detail(r: redis.Redis, now: float) -> dict[str, Any]:
+    """The Redis half of /healthz: workers, tick and the age of every aggregate, each judged, and the problems
+    found (RedisError propagates)."""
+    registered, live, per_queue = live_workers(r, now)
+    last_tick = r.get(keys.LAST_TICK)
+    tick_age = None if last_tick is None else round(max(0.0, now - float(last_tick)), 3)
+    problems = [f"no live worker on queue {name}" for name, n in per_queue.items() if n == 0]
+    if tick_age is None:
+        problems.append("no tick yet")
+    elif tick_age > HEALTH_TICK_LATE_AFTER_S:
+        problems.append(f"last tick {tick_age:.0f} s ago")
+    ages = aggregate_ages(r, now)
+    aggregates = {
+        name: {"age_s": age, "ok": age is not None and age <= HEALTH_AGGREGATE_LATE_AFTER_S}
+        for name, age in ages.items()
+    }
+    late = sorted(name for name, a in aggregates.items() if not a["ok"])
+    if late:
+        problems.append("aggregates late: " + ", ".join(late))
+    return {
+        "workers": {"ok": all(per_queue.values()) and tick_age is not None and tick_age <= HEALTH_TICK_LATE_AFTER_S,
+                    "count": live, "registered": registered, "queues": per_queue, "last_tick_age_s": tick_age},
+        "aggregates": aggregates,
+        "problems": problems,
+    }

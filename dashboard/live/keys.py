@@ -31,6 +31,11 @@ UPDATES_CHANNEL: Final = PREFIX + "updates"
 PROMPT_TICK_PENDING: Final = PREFIX + "tick:prompt"
 # Heartbeat of the tick: epoch seconds of the last completed tick.
 LAST_TICK: Final = PREFIX + "tick:last"
+# Set by the tick while it cannot read the database: epoch seconds of the first tick that failed (kept by SET NX). The
+# screens say the database is unavailable while it exists; it expires DB_DOWN_TTL_S after the last failing tick, so a
+# tick that stopped altogether never leaves the notice behind.
+DB_DOWN_SINCE: Final = PREFIX + "health:db-down-since"
+DB_DOWN_TTL_S: Final = 30
 # 未诉先办: the seasonal ticket baseline learned from the last weeks of SQL (workers/early_warning/job.py), JSON.
 WARNINGS_BASELINE: Final = PREFIX + "state:warnings-baseline"
 # Ingest counters per source, for the health page.

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.store import audit_log
 from dashboard.store.models import utcnow
+from dashboard.store.outage import DATABASE
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def refuse(session: Session, refusal: Refused, actor: Actor, action: str, target
             audit_log.record(audit_session, actor.username, action, target_type, target_id, outcome="refused",
                             detail=detail, at=now or utcnow())
             audit_session.commit()
-    except SQLAlchemyError:
-        # The refusal stands (nothing was changed); only its record is lost, so say so loudly.
-        log.exception("could not audit a refused %s by %s on %s %s", action, actor.username, target_type, target_id)
+    except SQLAlchemyError as exc:
+        # The refusal stands (nothing was changed); only its record is lost: counted in an outage, else logged in full.
+        DATABASE.failed("audit of a refusal", exc)
     return refusal

@@ -17,6 +17,7 @@ from dashboard.domain import rules as c
 from dashboard.domain.events import Event, Rejection, is_source_name, validate_batch
 from dashboard.live import keys
 from dashboard.store.engine import session_scope
+from dashboard.store.outage import DATABASE
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,8 @@ def ingest_payload(
                 log.warning("database still locked: %d durable events refused with 503 (the sender resends them)",
                             len(durable))
             else:
-                log.exception("database unavailable: %d durable events not stored", len(durable))
+                # Counted in the outage, said once (a feed resends every few seconds while the database is away).
+                DATABASE.failed("ingest of durable events", exc)
             result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in durable]
         else:
             result.accepted += len(stored.stored)

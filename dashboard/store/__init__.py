@@ -3,6 +3,7 @@ table family. Callers write ``from dashboard import store`` and ``store.<family>
 
 - ``models``     the SQLAlchemy 2 typed models;
 - ``engine``     engines, sessions, transactions (``session_scope``, ``begin_write``);
+- ``outage``     the database away: said once per outage with a count of what failed (``DATABASE``);
 - ``schema``     keeping an existing database's tables in step with the models;
 - ``users``      users and their API tokens;
 - ``audit_log``  the append-only audit log;
@@ -22,6 +23,7 @@ from dashboard.store import (
     durable,
     engine,
     incidents,
+    outage,
     reports,
     schema,
     sensors,
@@ -32,6 +34,6 @@ from dashboard.store import (
 )
 
 __all__ = [
-    "audit_log", "cases", "durable", "engine", "incidents", "reports", "schema", "sensors", "settings", "tickets",
-    "units", "users",
+    "audit_log", "cases", "durable", "engine", "incidents", "outage", "reports", "schema", "sensors", "settings",
+    "tickets", "units", "users",
 ]

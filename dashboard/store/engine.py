@@ -11,9 +11,15 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from dashboard.store.outage import watch
+
+# Seconds PostgreSQL may take to accept a connection: with the network cut, a connection attempt would otherwise wait
+# for the operating system's TCP timeout (minutes), and every request and tick with it.
+PG_CONNECT_TIMEOUT_S = 3
+
 
 def make_engine(url: str) -> Engine:
-    """Create an engine with settings that suit each backend."""
+    """Create an engine with settings that suit each backend, watched for the end of an outage (store/outage.py)."""
     if url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     elif url.startswith("postgresql://"):
@@ -35,8 +41,12 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        watch(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                           connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+    watch(engine)
+    return engine
 
 
 def begin_write(session: Session) -> None:

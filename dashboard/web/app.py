@@ -45,7 +45,7 @@ def create_app(config: Config | None = None) -> Any:
     from dashboard.live.connections import make_redis
     from dashboard.store.engine import make_engine, session_factory
     from dashboard.store.schema import check_start
-    from dashboard.web import auth, csrf, health
+    from dashboard.web import auth, csrf, health, unavailable
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
@@ -73,8 +73,10 @@ def create_app(config: Config | None = None) -> Any:
         REMEMBER_COOKIE_SECURE=secure_cookies,
     )
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
+    # GET /livez, /readyz, /healthz. First: the liveness and readiness probes are answered before the login guard.
+    health.init_probes(server)
     auth.init_auth(server)
-    server.register_blueprint(health.bp)  # GET /healthz
+    unavailable.init_unavailable(server)  # the database away: 503 "not saved, retry", said once per outage
     server.register_blueprint(api.bp)  # POST /api/v1/events
     server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json
     from dashboard.web.api import cases as api_cases

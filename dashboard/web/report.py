@@ -38,6 +38,7 @@ from dashboard.live.schema import AGG_TRAFFIC
 from dashboard.report import build as rp
 from dashboard.report import render
 from dashboard.store.engine import session_scope
+from dashboard.store.outage import DATABASE
 from dashboard.web.auth import LANGUAGES, current_language
 from dashboard.web.extensions import db_sessions, redis_client
 
@@ -74,8 +75,8 @@ def _refusal() -> Response | None:
         with session_scope(db_sessions()) as s:
             store.audit_log.record(s, str(current_user.username), "report_view", "report", request.args.get("day"),
                                    outcome="refused", detail={"role": str(current_user.role), "path": request.path})
-    except SQLAlchemyError:
-        log.warning("could not audit a refused report request", exc_info=True)
+    except SQLAlchemyError as exc:
+        DATABASE.failed("audit of a refusal", exc)
     lang = _lang()
     html = f"<!doctype html><meta charset=utf-8><title>{escape(t('report.title', lang))}</title>" \
            f"<p>{escape(t('page.forbidden', lang))}</p>"
@@ -158,8 +159,8 @@ def report_page() -> Response:
         return _no_store(Response(html, status=400, mimetype="text/html"))
     try:
         report = _build(day, now)
-    except SQLAlchemyError:
-        log.exception("daily report query failed")
+    except SQLAlchemyError as exc:
+        DATABASE.failed("report", exc)
         return _unavailable()
     html = render_page(report, lang, now, role=str(current_user.role))
     return _no_store(Response(html, mimetype="text/html"))
@@ -186,8 +187,8 @@ def report_csv() -> Response:
         return resp
     try:
         report = _build(day, now)
-    except SQLAlchemyError:
-        log.exception("daily report query failed")
+    except SQLAlchemyError as exc:
+        DATABASE.failed("report", exc)
         return _unavailable()
     try:
         text = render.to_csv(report, lang, table)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard import store
 from dashboard.domain.beijing import DAY_S, utc_datetime
 from dashboard.live import keys
+from dashboard.store.outage import absorb, unavailable_result
 from workers.clients import job_clients
 from workers.early_warning.baseline import BASELINE_DAYS, BASELINE_VERSION, Baseline, learn_baseline
 from workers.early_warning.rules import LOOKBACK_S
@@ -56,6 +57,7 @@ def run_baseline(r: redis.Redis, sessions: sessionmaker[Session], now: float) ->
     return {"status": "ok", "tickets": base["tickets"], "days": base["days"]}
 
 
+@absorb("early-warning baseline", unavailable_result)
 def refresh_baseline() -> dict[str, Any]:
     """RQ job: learn the early-warning baseline with the configuration from the environment."""
 

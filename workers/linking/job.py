@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import redis
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import store
@@ -30,6 +30,7 @@ from dashboard.live.aggregates import read_aggregates
 from dashboard.live.schema import AGG_SENSORS, AGG_STALE_AFTER_S
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
+from dashboard.store.outage import absorb, unavailable_result
 from workers.clients import job_clients
 from workers.linking.linker import CaseState, Decision, Linker
 from workers.linking.rules import RULES, AlarmIn, IncidentIn, Rules, TicketIn
@@ -222,12 +223,9 @@ def _run_locked(r: redis.Redis, sessions: sessionmaker[Session], now: float, rul
     return {"status": "ok", "checked": len(fresh), **stored}
 
 
+@absorb("linking", unavailable_result)
 def link_tickets() -> dict[str, Any]:
     """RQ job: one linking run with the configuration from the environment."""
 
     clients = job_clients()
-    try:
-        return run_linking(clients.redis, clients.sessions, utcnow().timestamp())
-    except SQLAlchemyError:
-        log.exception("linking run failed in the database; the next run retries")
-        return {"status": "database_unavailable"}
+    return run_linking(clients.redis, clients.sessions, utcnow().timestamp())

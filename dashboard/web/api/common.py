@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
+from dashboard.store.outage import DATABASE
 from dashboard.web.extensions import db_sessions
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,9 @@ def refused(exc: Refused) -> Response:
 
 def database_failed(exc: SQLAlchemyError) -> Response:
     """503 with Retry-After: session_scope rolled back, so the action and its audit entry were written together
-    or not at all."""
-    log.warning("API request failed in the database: %s", type(exc).__name__)
+    or not at all. The database away is counted in the outage (said once, store/outage.py); another error is
+    logged in full there."""
+    DATABASE.failed("API request", exc)
     return error_response(503, "nothing was saved; retry", "database_unavailable", {"Retry-After": str(RETRY_AFTER_S)})
 
 

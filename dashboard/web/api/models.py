@@ -391,9 +391,11 @@ class Check(Answer):
 
 
 class Workers(Check):
-    """The RQ workers and the age of the last tick."""
+    """The RQ workers: live ones (a heartbeat within the threshold) in all and per product queue, and the tick."""
 
-    count: int | None = None
+    count: int | None = Field(None, description="live workers")
+    registered: int | None = Field(None, description="workers registered in Redis, live or not")
+    queues: dict[str, int] | None = Field(None, description="live workers per product queue; each needs one")
     last_tick_age_s: float | None = None
 
 
@@ -404,20 +406,46 @@ class AggregateAge(Answer):
     ok: bool
 
 
+class HealthThresholds(Answer):
+    """What /healthz calls late, in seconds."""
+
+    tick_late_after_s: float
+    aggregate_late_after_s: float
+    worker_heartbeat_late_after_s: float
+
+
 class Health(Answer):
-    """State of Redis, the database, the workers and the age of every aggregate."""
+    """State of Redis, the database, the workers and the age of every aggregate, and what is wrong."""
 
     status: Annotated[str, OneOf(("ok", "degraded"))]
     time: float
     redis: Check
     database: Check
     workers: Workers
-    aggregates: dict[str, AggregateAge] | None = Field(None, description="absent when Redis failed during the check")
+    aggregates: dict[str, AggregateAge]
+    problems: list[str] = Field(description="what makes the state degraded; empty when all is well")
+    thresholds: HealthThresholds
+
+
+class Liveness(Answer):
+    """The process answers."""
+
+    status: Annotated[str, OneOf(("ok",))]
+    time: float
+
+
+class Readiness(Answer):
+    """Whether this host can serve: Redis and the database answer."""
+
+    status: Annotated[str, OneOf(("ready", "unready"))]
+    time: float
+    redis: Check
+    database: Check
 
 
 # Every model of the document, requests first (validation mode), then answers (serialisation mode).
 REQUESTS: tuple[type[BaseModel], ...] = (ActionRequest, NewIncident, LinkDecision, Event, EventBatch)
 ANSWERS: tuple[type[BaseModel], ...] = (
     Error, ValidationFailed, Incident, IncidentDetail, IncidentList, ActionResult, Unit, UnitList, Suggestions,
-    Case, CaseDetail, CaseList, CaseLink, LinkDecisionResult, IngestResult, Health,
+    Case, CaseDetail, CaseList, CaseLink, LinkDecisionResult, IngestResult, Health, Liveness, Readiness,
 )

@@ -113,6 +113,17 @@ def _schemas() -> dict[str, Any]:
     return dict(top["$defs"])
 
 
+def _probe(operation: str, summary: str, description: str, schema: str, ok: str,
+           failing: str | None = None) -> dict[str, Any]:
+    """A public health probe's GET: 200 with `schema`, and when it can fail 503 with the same schema and Retry-After."""
+    responses: dict[str, Any] = {"200": {"description": ok, "content": _json_content(_ref(schema))}}
+    if failing is not None:
+        responses["503"] = {"description": failing, "content": _json_content(_ref(schema)),
+                            "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}}
+    return {"get": {"operationId": operation, "summary": summary, "description": description,
+                    "tags": ["operations"], "security": PUBLIC, "responses": responses}}
+
+
 def _paths() -> dict[str, Any]:
     """Every path of the API, its operations and their answers."""
     incident_id = {"$ref": "#/components/parameters/IncidentId"}
@@ -315,18 +326,19 @@ def _paths() -> dict[str, Any]:
                 },
             },
         },
-        "/healthz": {
-            "get": {
-                "operationId": "health",
-                "summary": "State of Redis, the database, the workers and the age of every aggregate",
-                "tags": ["operations"],
-                "security": PUBLIC,
-                "responses": {
-                    "200": {"description": "all is well", "content": _json_content(_ref("Health"))},
-                    "503": {"description": "degraded", "content": _json_content(_ref("Health"))},
-                },
-            },
-        },
+        "/livez": _probe(
+            "liveness", "Liveness: the process answers (no dependency is checked)",
+            "For a process supervisor: restart the process when this does not answer. Never depends on Redis or the "
+            "database, whose absence a restart would not cure.", "Liveness", "the process answers"),
+        "/readyz": _probe(
+            "readiness", "Readiness, the load balancer's check: Redis and the database answer",
+            "200 while this host can serve; 503 with Retry-After while Redis or the database does not answer it. "
+            "Workers and aggregate ages are not part of it (see /healthz).", "Readiness", "ready", "not ready"),
+        "/healthz": _probe(
+            "health", "Monitoring: Redis, the database, the workers and the age of every aggregate",
+            "200 when all is well; 503 with Retry-After and the `problems` when degraded: Redis or the database "
+            "unreachable, a product queue without a live worker, the tick or an aggregate later than its threshold "
+            "(given in `thresholds`).", "Health", "all is well", "degraded"),
         "/api/v1/openapi.json": {
             "get": {
                 "operationId": "openapi",
