@@ -28,7 +28,7 @@ from layouts import proposals as lay
 from layouts.dispatch.detail import in_dispatch_order
 from layouts.dispatch.suggest import ROW_FREE, ROW_GONE, ROW_SENT, suggestion_rows
 from layouts.hold import HOLD_SUGGEST, held_order
-from tests.helpers import log_in_browser, start_dash
+from tests.helpers import csrf_headers, log_in_browser, login, start_dash
 from tests.test_dispatch_console import Console, button, count_actions, incident, new_incident, toast_of
 from tests.test_dispatch_console import console as console  # the console tests' fixtures
 from tests.test_dispatch_console import units as units
@@ -104,6 +104,24 @@ def test_two_clicks_racing_to_send_two_units_send_one_and_hold_the_other(session
     assert sum(isinstance(r, ActionResult) for r in results) == 1, results
     assert sum(isinstance(r, SecondUnit) for r in results) == 1, results
     assert len(dispatches(sessions, inc)) == 1
+
+
+def test_an_api_client_may_ask_for_the_hold_too(app: Any, units: list[int]) -> None:
+    client = app.test_client()
+    assert login(client, "dispatch").status_code == 302
+    inc = new_incident(app, 2)
+
+    def act(unit_id: int, hold: bool | None) -> Any:
+        body = {"action": "dispatch", "unit_id": unit_id} | ({} if hold is None else {"hold_second_unit": hold})
+        return client.post(f"/api/v1/incidents/{inc}/actions", json=body,
+                           headers={**csrf_headers(client), "Idempotency-Key": uuid.uuid4().hex})
+
+    assert act(units[1], True).status_code == 200
+    held = act(units[2], True)
+    assert held.status_code == 409 and held.get_json()["code"] == "second_unit" and "F2" in held.get_json()["error"]
+    assert count_actions(app, inc, "dispatch") == 1
+    assert act(units[2], None).status_code == 200  # asked without the hold: sent
+    assert count_actions(app, inc, "dispatch") == 2
 
 
 # --- the held list, pure ------------------------------------------------------------------------------

@@ -76,8 +76,8 @@ class ActionRequest:
     note: str | None = None
     # Optional optimistic check: refuse (409 stale) unless the incident still has this version.
     expected_version: int | None = None
-    # Dispatch from a console: hold a unit sent within lifecycle.SECOND_UNIT_CONFIRM_S of another to the same
-    # incident (raise SecondUnit) until the user confirms it (sent again without this). None: no hold (the API).
+    # Dispatch: hold a unit sent within lifecycle.SECOND_UNIT_CONFIRM_S of another to the same incident (raise
+    # SecondUnit) until the user confirms it (sent again without this). The console always asks; the API on request.
     hold_second_unit: bool | None = None
 
 
