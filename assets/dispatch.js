@@ -11,6 +11,9 @@
  * re-written from the server's clock (the queue carries it in .dsp-now[data-now]); overdue turns red. The
  * header clock shows Beijing time.
  *
+ * Lists of action buttons (data-hold: the suggested units, the proposals) hold still while the pointer is in them:
+ * see "lists that hold still" below.
+ *
  * Map: window.dashExtensions.dcd.unitPoint / pickPoint draw units (numbered suggestions, assigned units by
  * code) and the point picked for a new incident (layouts/dispatch/map.py refers to them by name).
  */
@@ -176,6 +179,47 @@
     setInterval(function () {
         if (root()) { pushConnect(); } else { pushDrop(); }
     }, 1000);
+
+    // --- lists that hold still under the pointer (layouts/hold.py) --------------------------------
+    // A list marked data-hold (the suggested units, the proposals) keeps its rows in place while the pointer, or
+    // the keyboard focus, is in it: its name goes into the dispatch-hold store, which the server reads on every
+    // refresh; when the pointer leaves, the store goes back to null and the list is sorted afresh. A touch holds
+    // the list it lands in until the next touch lands elsewhere (a finger leaves no pointer behind).
+    var hold = {pointer: null, focus: null, sent: null, keyboard: false, root: null};
+
+    function holdOf(el) {
+        var list = el && el.closest ? el.closest("[data-hold]") : null;
+        return list && list.closest(".dispatch") ? list.getAttribute("data-hold") : null;
+    }
+
+    function sendHold() {
+        var value = hold.pointer || hold.focus || null;
+        var dc = window.dash_clientside;
+        if (root() !== hold.root) { hold.root = root(); hold.sent = null; }  // a new page: a new, empty store
+        if (value === hold.sent || !root() || !dc || typeof dc.set_props !== "function") { return; }
+        try { dc.set_props("dispatch-hold", {data: value}); hold.sent = value; } catch (e) { /* not rendered yet */ }
+    }
+
+    document.addEventListener("pointerover", function (ev) {
+        hold.pointer = holdOf(ev.target);
+        sendHold();
+    }, true);
+    document.addEventListener("pointerout", function (ev) {
+        // The mouse left the window: nothing is under it any more.
+        if (ev.pointerType === "mouse" && !ev.relatedTarget) { hold.pointer = null; sendHold(); }
+    }, true);
+    document.addEventListener("pointerdown", function (ev) {
+        hold.keyboard = false;
+        hold.focus = null;
+        hold.pointer = holdOf(ev.target);
+        sendHold();
+    }, true);
+    document.addEventListener("keydown", function () { hold.keyboard = true; }, true);
+    document.addEventListener("focusin", function (ev) {
+        // Only a focus moved by the keyboard holds: a clicked button keeps the focus after the pointer has left.
+        hold.focus = hold.keyboard ? holdOf(ev.target) : null;
+        sendHold();
+    }, true);
 
     // --- map markers ------------------------------------------------------------------------------
 

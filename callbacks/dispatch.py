@@ -8,6 +8,9 @@ API (dashboard.web.api.incidents) calls them:
 - the idempotency key of a click is the key rendered into the button (layouts/dispatch/actions.py), scoped to the user
   ("console:<user id>:<key>") so that two users' keys never collide; the same click sent twice acts once;
 - `expected_version` is the version of the incident the button was rendered for: a stale screen gets 409;
+- a unit sent within seconds of another to the same incident is held by the service (SecondUnit, decided under
+  the incident's lock, so a fast double click cannot slip past it) and sent only after a confirmation that names
+  it; the suggested units hold still while the pointer is in their list (layouts/hold.py);
 - a database failure rolls back (session_scope), is logged and shown as "nothing was saved — retry";
 - after the commit `notify_change` tells open screens (a Redis failure is logged, never fails the action), and
   the queue and the detail refresh at once.
@@ -33,12 +36,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
-from dashboard.i18n import name, t
+from dashboard.i18n import t
 from dashboard.i18n.refusals import errors_text, refusal_errors, refusal_text
 from dashboard.live.publish import notify_change
 from dashboard.services.base import Actor, Refused
 from dashboard.services.incident_reads import get_incident, list_incidents, suggest_units
-from dashboard.services.incidents import ActionRequest, create_incident, perform_action
+from dashboard.services.incidents import ActionRequest, SecondUnit, create_incident, perform_action
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
 from dashboard.store.outage import DATABASE
@@ -46,21 +49,26 @@ from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
 from layouts.common import data_attrs
-from layouts.dispatch.actions import CONFIRM
+from layouts.dispatch.actions import CONFIRM, FIELD_DEPARTMENTS, FIELD_REASON, FIELD_SEVERITY
+from layouts.dispatch.confirm import confirm_text, reason_placeholder
 from layouts.dispatch.detail import detail_view
 from layouts.dispatch.map import focus_viewport, incident_geojson, pick_geojson, units_geojson
 from layouts.dispatch.parts import KeyGen, action_label, department_name, new_key
 from layouts.dispatch.queue import QUEUE_LIMIT, STATE_ANY, STATE_OPEN, queue_rows
-from layouts.dispatch.suggest import SUGGEST_POOL, rank_suggestions, suggest_view
+from layouts.dispatch.suggest import (
+    ROW_FREE,
+    SUGGEST_POOL,
+    rank_suggestions,
+    remembered,
+    suggest_view,
+    suggestion_rows,
+)
+from layouts.hold import HOLD_SUGGEST
 from layouts.map.geometry import feature_collection
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX: Final = "console"
-# The fields of the detail's forms, by name (pattern-matching ids {"type": DISPATCH_FIELD, "field": name}).
-FIELD_SEVERITY: Final = "severity"
-FIELD_REASON: Final = "reason"
-FIELD_DEPARTMENTS: Final = "departments"
 ACTION_PATTERN: Final = {"type": ids.DISPATCH_ACTION, "action": ALL, "arg": ALL, "key": ALL, "incident": ALL,
                          "version": ALL}
 FIELD_PATTERN: Final = {"type": ids.DISPATCH_FIELD, "field": ALL}
@@ -131,10 +139,13 @@ def _clean(text: Any) -> str | None:
     return text.strip()
 
 
-def build_request(action: str, arg: str, fields: dict[str, Any], version: int | None) -> ActionRequest:
+def build_request(action: str, arg: str, fields: dict[str, Any], version: int | None,
+                  confirmed: bool = False) -> ActionRequest:
     """The ActionRequest of a click: the button's action and argument, the forms' fields, the shown version.
 
-    Anything missing is left for the service to refuse (422, audited): the screen never decides alone.
+    Anything missing is left for the service to refuse (422, audited): the screen never decides alone. A dispatch
+    not yet confirmed asks the service to hold a second unit; `confirmed` (from the dialog) sends it, with the
+    dialog's reason.
     """
     req = ActionRequest(action=action, expected_version=version, reason=_clean(fields.get(FIELD_REASON)))
     if action in lifecycle.NEEDS_UNIT:
@@ -147,16 +158,21 @@ def build_request(action: str, arg: str, fields: dict[str, Any], version: int | 
     elif action == lifecycle.WHISTLE:
         deps = fields.get(FIELD_DEPARTMENTS)
         req.departments = [str(d) for d in deps] if isinstance(deps, list) and deps else None
-    if action not in (lifecycle.CHANGE_SEVERITY, *CONFIRMED):
+    if action == lifecycle.DISPATCH and not confirmed:
+        req.hold_second_unit = True
+    if action not in (lifecycle.CHANGE_SEVERITY, *CONFIRMED) and not confirmed:
         req.reason = None  # the reason box belongs to the severity form and the confirmation
     return req
 
 
 def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lang: str) -> Feedback:
-    """Take one action through the service in a transaction of its own, then notify; never raises."""
+    """Take one action through the service in a transaction of its own, then notify; raises only SecondUnit (a
+    dispatch held for confirmation: nothing was done)."""
     try:
         with session_scope(db_sessions()) as s:
             result = perform_action(s, incident_id, req, actor, scoped_key(actor, key))
+    except SecondUnit:
+        raise
     except Refused as exc:
         return refusal_feedback(exc, lang, incident_id)
     except SQLAlchemyError as exc:
@@ -199,35 +215,24 @@ def handle_click(button: dict[str, Any], fields: dict[str, Any], actor: Actor, l
     incident_id = int(button["incident"])
     version = int(button["version"])
     key = str(button["key"])
+    pending = {"action": action, "arg": arg, "incident": incident_id, "version": version, "key": key,
+               "fields": {k: v for k, v in fields.items() if k in (FIELD_SEVERITY, FIELD_REASON)}}
     if needs_confirmation(action, arg, fields):
-        pending = {"action": action, "arg": arg, "incident": incident_id, "version": version, "key": key,
-                   "fields": {k: v for k, v in fields.items() if k in (FIELD_SEVERITY, FIELD_REASON)}}
         return Step(pending=pending)
-    return Step(feedback=run_action(incident_id, build_request(action, arg, fields, version), key, actor, lang))
+    try:
+        return Step(feedback=run_action(incident_id, build_request(action, arg, fields, version), key, actor, lang))
+    except SecondUnit as held:
+        # Asked again with the unit named; the same key, unused so far, then sends it once.
+        return Step(pending={**pending, "fields": {}, "second": dict(held.params)})
 
 
 def confirm(pending: dict[str, Any], reason: str | None, actor: Actor, lang: str) -> Feedback:
     """The confirmed action, with the reason typed in the dialog, under the key of the original click."""
     fields = dict(pending.get("fields") or {})
     fields[FIELD_REASON] = reason
-    req = build_request(str(pending["action"]), str(pending.get("arg", "")), fields, int(pending["version"]))
+    req = build_request(str(pending["action"]), str(pending.get("arg", "")), fields, int(pending["version"]),
+                        confirmed=True)
     return run_action(int(pending["incident"]), req, str(pending["key"]), actor, lang)
-
-
-def confirm_text(pending: dict[str, Any], title: str, lang: str) -> list[Any]:
-    """The question of the confirmation dialog."""
-    action = str(pending["action"])
-    out: list[Any] = [html.P(t("dsp.confirm_text", lang, action=action_label(action, lang),
-                               id=pending["incident"], title=title))]
-    sev = (pending.get("fields") or {}).get(FIELD_SEVERITY)
-    if action == lifecycle.CHANGE_SEVERITY and isinstance(sev, int) and str(pending.get("arg", "")).isdigit():
-        out.append(html.P(t("dsp.confirm_lower", lang, a=name("sev", int(pending["arg"]), lang),
-                            b=name("sev", sev, lang)), className="dsp-confirm-lower"))
-    return out
-
-
-def reason_placeholder(action: str, lang: str) -> str:
-    return t("dsp.reason_required" if action in lifecycle.NEEDS_REASON else "dsp.reason_optional", lang)
 
 
 def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedback:
@@ -298,28 +303,34 @@ def _detail_sig(d: dict[str, Any], role: str, lang: str) -> str:
     )
 
 
-def _suggest_sig(d: dict[str, Any], suggestions: list[dict[str, Any]], role: str) -> str:
-    return json.dumps([d["id"], d["version"], role, [(u["id"], round(u["distance_km"], 1)) for u in suggestions]])
+def _suggest_sig(d: dict[str, Any], rows: list[dict[str, Any]], role: str, waiting: bool) -> str:
+    return json.dumps([d["id"], d["version"], role, waiting,
+                       [(u["id"], u["row"], round(u["distance_km"], 1)) for u in rows]])
 
 
 def load_incident(incident_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The incident (get_incident) and its suggested units (best-suited kind first), in one read transaction."""
+    """The incident (get_incident) and the free units suited to it, nearest first within the best-suited kind
+    (SUGGEST_POOL of them; rank_suggestions picks the list), in one read transaction."""
     with session_scope(db_sessions()) as s:
         d = get_incident(s, incident_id)
-        suggestions = rank_suggestions(d["category"], suggest_units(s, incident_id, SUGGEST_POOL))
-    return d, suggestions
+        pool = suggest_units(s, incident_id, SUGGEST_POOL)
+    return d, pool
 
 
 def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str, lang: str,
-                  keygen: KeyGen = new_key, now: datetime | None = None) -> tuple[Any, ...]:
-    """(detail, suggestions, incident layer, units layer, map viewport, shown): only what changed."""
+                  keygen: KeyGen = new_key, now: datetime | None = None, held: bool = False) -> tuple[Any, ...]:
+    """(detail, suggestions, incident layer, units layer, map viewport, shown): only what changed.
+
+    `held`: the dispatcher works in the suggested units (the pointer is in the list), so its rows keep their
+    places (layouts/dispatch/suggest.py: suggestion_rows); otherwise they are ranked afresh.
+    """
     shown = shown or {}
     if selected is None:
         raise PreventUpdate
     now = now or utcnow()
     moved = shown.get("id") != selected
     try:
-        d, suggestions = load_incident(int(selected))
+        d, pool = load_incident(int(selected))
     except Refused:
         empty = feature_collection([])
         return ([html.Div(t("dsp.not_found", lang, id=selected), className="dsp-empty")], [], empty, empty,
@@ -328,19 +339,24 @@ def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str,
         # The detail shown stays, and the page's notice says the database is unavailable (callbacks/database.py).
         DATABASE.failed("console read", exc)
         raise PreventUpdate from None
+    ranked = rank_suggestions(d["category"], pool)
+    before = shown.get("rows") if isinstance(shown.get("rows"), list) else None
+    rows = suggestion_rows(ranked, pool, {u["id"] for u in d.get("units", [])}, before, held and not moved)
+    waiting = [u["id"] for u in rows] != [u["id"] for u in ranked]
     dsig = _detail_sig(d, role, lang)
-    ssig = _suggest_sig(d, suggestions, role)
+    ssig = _suggest_sig(d, rows, role, waiting)
     detail_changed = moved or dsig != shown.get("dsig")
     suggest_changed = moved or detail_changed or ssig != shown.get("ssig")
     if not detail_changed and not suggest_changed:
         raise PreventUpdate
-    new_shown = {"id": selected, "dsig": dsig, "ssig": ssig, "title": d["title"], "version": d["version"]}
+    new_shown = {"id": selected, "dsig": dsig, "ssig": ssig, "title": d["title"], "version": d["version"],
+                 "rows": remembered(rows)}
     return (
         detail_view(d, role, lang, now, keygen) if detail_changed else no_update,
-        suggest_view(d, suggestions, role, lang, keygen) if suggest_changed else no_update,
+        suggest_view(d, rows, role, lang, keygen, waiting) if suggest_changed else no_update,
         incident_geojson(d, lang) if detail_changed else no_update,
-        units_geojson(d, suggestions, lang) if suggest_changed else no_update,
-        focus_viewport(d, suggestions) if moved else no_update,
+        units_geojson(d, rows, lang) if suggest_changed else no_update,
+        focus_viewport(d, [u for u in rows if u["row"] == ROW_FREE]) if moved else no_update,
         new_shown,
     )
 
@@ -399,10 +415,18 @@ def _select(_clicks: list[Any]) -> int:
     Input(ids.DISPATCH_SELECTED, "data"),
     Input(ids.DISPATCH_TICK, "n_intervals"),
     Input(ids.DISPATCH_REFRESH, "data"),
+    Input(ids.DISPATCH_HOLD, "data"),
+    Input(ids.DISPATCH_SUGGEST_RESORT, "n_clicks"),
     State(ids.DISPATCH_SHOWN, "data"),
 )
-def _detail(selected: int | None, _n: Any, _refresh: Any, shown: dict[str, Any] | None) -> tuple[Any, ...]:
-    return detail_update(selected, shown, _role(), current_language())
+def _detail(selected: int | None, _n: Any, _refresh: Any, hold: str | None, _resort: Any,
+            shown: dict[str, Any] | None) -> tuple[Any, ...]:
+    fired = {p.split(".", 1)[0] for p in ctx.triggered_prop_ids}
+    if fired == {ids.DISPATCH_HOLD} and hold == HOLD_SUGGEST:
+        raise PreventUpdate  # the pointer came into the list: it holds as it is
+    # Leaving the list, or asking for a fresh one (the Re-sort button), ranks it afresh.
+    held = hold == HOLD_SUGGEST and ids.DISPATCH_SUGGEST_RESORT not in fired
+    return detail_update(selected, shown, _role(), current_language(), held=held)
 
 
 TOAST_OUTPUTS: Final = (

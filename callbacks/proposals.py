@@ -3,7 +3,8 @@
 
 Turning a warning into an incident goes through the incident service like any hand-made incident (role check,
 audit), with an idempotency key and external id naming the warning: two dispatchers clicking the same warning,
-or one double click, make one incident, and the card then shows which.
+or one double click, make one incident, and the card then shows which. While the pointer is in the proposals they
+hold still (layouts/hold.py): the cards stay in their places until it leaves.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
 from layouts import proposals as lay
+from layouts.hold import HOLD_PROPOSALS
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,23 @@ def read_warnings(r: redis.Redis) -> list[dict[str, Any]]:
     return [] if env is None else list(env["data"].get("warnings") or [])
 
 
-def proposals_view(role: str, lang: str) -> list[Any]:
-    """The proposals block: warnings (and which of them are incidents already), then cases to decide."""
+def proposals_state(role: str, lang: str, held: Mapping[str, Any] | None = None) -> tuple[list[Any], dict[str, Any]]:
+    """The proposals block (warnings, and which of them are incidents already, then cases to decide) and what it
+    shows; `held`: what was shown, kept in place (the pointer is in the proposals)."""
     warnings = read_warnings(redis_client())
-    keys = [warning_key(str(w["id"])) for w in warnings]
+    ids_ = {str(w["id"]) for w in warnings} | {str(w.get("id")) for w in (held or {}).get("warnings") or []}
+    keys = {i: warning_key(i) for i in ids_}
     with db_sessions()() as s:
-        made = store.incidents.incidents_by_external_id(s, c.WARNING_SOURCE, keys)
+        made = store.incidents.incidents_by_external_id(s, c.WARNING_SOURCE, keys.values())
         cases = case_service.list_cases(s, CASES_LISTED)
-    created = {str(w["id"]): made[k] for w, k in zip(warnings, keys, strict=True) if k in made}
-    return [*lay.warnings_block(warnings, created, role, lang), *lay.cases_block(cases, role, lang)]
+    created = {i: made[k] for i, k in keys.items() if k in made}
+    view = [*lay.warnings_block(warnings, created, role, lang, held), *lay.cases_block(cases, role, lang, held)]
+    return view, lay.remember_proposals(warnings, cases, held)
+
+
+def proposals_view(role: str, lang: str) -> list[Any]:
+    """The proposals block as it is now (not held)."""
+    return proposals_state(role, lang)[0]
 
 
 def decide(ref: str, decision: str, lang: str) -> Feedback:
@@ -112,18 +122,24 @@ def _role() -> str:
     return str(current_user.role) if current_user.is_authenticated else ""
 
 
-@callback(Output(ids.DISPATCH_PROPOSALS, "children"), Input(ids.DISPATCH_TICK, "n_intervals"),
-          Input(ids.DISPATCH_REFRESH, "data"))
-def _proposals(_n: Any, _refresh: Any) -> Any:
-    """Thin wrapper: the console's poll → proposals_view (Redis or the database away: keep what is shown)."""
+@callback(Output(ids.DISPATCH_PROPOSALS, "children"), Output(ids.DISPATCH_PROPOSALS_SHOWN, "data"),
+          Input(ids.DISPATCH_TICK, "n_intervals"), Input(ids.DISPATCH_REFRESH, "data"),
+          Input(ids.DISPATCH_HOLD, "data"), State(ids.DISPATCH_PROPOSALS_SHOWN, "data"))
+def _proposals(_n: Any, _refresh: Any, hold: str | None, shown: Mapping[str, Any] | None) -> Any:
+    """Thin wrapper: the console's poll → proposals_state, held while the pointer is in the proposals (Redis or the
+    database away: keep what is shown)."""
+    fired = {p.split(".", 1)[0] for p in ctx.triggered_prop_ids}
+    if fired == {ids.DISPATCH_HOLD} and hold == HOLD_PROPOSALS:
+        raise PreventUpdate  # the pointer came into the proposals: they hold as they are
+    held = shown if hold == HOLD_PROPOSALS and isinstance(shown, Mapping) else None
     try:
-        return proposals_view(_role(), current_language())
+        return proposals_state(_role(), current_language(), held)
     except SQLAlchemyError as exc:
         DATABASE.failed("console read", exc)
-        return no_update
+        return no_update, no_update
     except (redis.RedisError, OSError) as exc:
         log.warning("proposals not refreshed: %s", exc)
-        return no_update
+        return no_update, no_update
 
 
 @callback(

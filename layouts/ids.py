@@ -206,6 +206,11 @@ DISPATCH_SHOWN: Final = "dispatch-shown"  # store: {"id", "version", "sig"} of t
 DISPATCH_REFRESH: Final = "dispatch-refresh"  # store: bumped after an action, refreshes queue and detail at once
 DISPATCH_DETAIL: Final = "dispatch-detail"
 DISPATCH_SUGGEST: Final = "dispatch-suggest"
+DISPATCH_SUGGEST_RESORT: Final = "dispatch-suggest-resort"  # "重新排序": rank the suggested units afresh
+# store: the list of action buttons the pointer (or the keyboard focus) is in, which then holds still
+# (layouts/hold.py; written by assets/dispatch.js from the lists' data-hold attribute), or None.
+DISPATCH_HOLD: Final = "dispatch-hold"
+DISPATCH_PROPOSALS_SHOWN: Final = "dispatch-proposals-shown"  # store: the proposals on screen, in their order
 DISPATCH_MAP: Final = "dispatch-map"
 DISPATCH_MAP_INCIDENT: Final = "dispatch-map-incident"
 DISPATCH_MAP_UNITS: Final = "dispatch-map-units"

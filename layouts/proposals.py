@@ -1,5 +1,9 @@
 """Proposals in the dispatcher's console: 未诉先办 early warnings to turn into incidents, and 热线+网格 links between
-tickets to confirm or split. Pure builders; callbacks/proposals.py reads the data and takes the actions."""
+tickets to confirm or split. Pure builders; callbacks/proposals.py reads the data and takes the actions.
+
+The proposals are a list of action buttons that holds still while the pointer is in it (layouts/hold.py): the
+warnings re-rank every second and a case leaves the list once decided, so without holding, the button under the
+pointer could become another card's between two clicks."""
 
 from __future__ import annotations
 
@@ -18,14 +22,19 @@ MAX_WARNINGS: Final = 4
 MAX_CASES: Final = 4
 
 
+# What the console keeps of each warning card shown, to keep the card in its place once the warning has cleared.
+WARNING_FIELDS: Final = ("id", "category", "subdistrict", "score", "since", "reasons_zh", "reasons_en")
+
+
 def proposal_id(kind: str, ref: str, arg: str = "") -> dict[str, str]:
     """The pattern ID of a proposal's button: kind "warning" (ref = warning id) or "link" (ref = link id,
     arg = "confirm" | "split")."""
     return {"type": ids.PROPOSAL_ACTION, "kind": kind, "ref": ref, "arg": arg}
 
 
-def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang: str) -> html.Div:
-    """One early warning: what is expected where, why, and "转为事件" (or the incident it became)."""
+def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang: str, gone: bool = False) -> html.Div:
+    """One early warning: what is expected where, why, and "转为事件" (or the incident it became); `gone`: the
+    warning has cleared since it was shown (a held list keeps its card, greyed, without the button)."""
     reasons = w.get("reasons_en" if lang == "en" else "reasons_zh") or []
     head = [
         html.Span(t("warn.label", lang), className="prop-badge warn"),
@@ -35,6 +44,8 @@ def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang:
     ]
     if incident_id is not None:
         action: Any = html.Span(t("prop.became", lang, id=incident_id), className="prop-done")
+    elif gone:
+        action = html.Span(t("prop.gone", lang), className="prop-done")
     elif lifecycle.may(role, lifecycle.CREATE):
         action = html.Button(t("prop.to_incident", lang), id=proposal_id("warning", str(w["id"])),
                              className="btn btn-sm btn-warning prop-act", n_clicks=0)
@@ -47,20 +58,36 @@ def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang:
             html.Div([html.Span(t("prop.since", lang, t=fmt_time(w.get("since"), lang, seconds=False)),
                                 className="prop-since"), action], className="prop-foot"),
         ],
-        className="prop-card",
+        className="prop-card gone" if gone else "prop-card",
         **data_attrs(warning=str(w["id"])),
     )
 
 
-def warnings_block(warnings: Sequence[Mapping[str, Any]], created: Mapping[str, int], role: str,
-                   lang: str) -> list[Any]:
-    """The early-warning proposals, most severe first, or nothing when there is none."""
-    if not warnings:
+def _more(n: int | None, lang: str) -> list[Any]:
+    """The "还有 n 条" line under a list (none for None; an empty line of the same height for 0, where a held list
+    had one)."""
+    if n is None:
         return []
-    cards: list[Any] = [warning_card(w, created.get(str(w["id"])), role, lang) for w in warnings[:MAX_WARNINGS]]
-    if len(warnings) > MAX_WARNINGS:
-        cards.append(html.Div(t("inc.more", lang, n=fmt_int(len(warnings) - MAX_WARNINGS)), className="prop-more"))
-    return [html.Div(t("prop.warnings", lang), className="prop-section"), *cards]
+    return [html.Div(t("inc.more", lang, n=fmt_int(n)) if n > 0 else "\u00a0", className="prop-more")]
+
+
+def warnings_block(warnings: Sequence[Mapping[str, Any]], created: Mapping[str, int], role: str,
+                   lang: str, held: Mapping[str, Any] | None = None) -> list[Any]:
+    """The early-warning proposals, most severe first, or nothing when there is none; `held` (what
+    remember_proposals kept): the same cards in the same places, a cleared warning greyed, none added."""
+    if held is None:
+        shown = list(warnings[:MAX_WARNINGS])
+        gone: set[str] = set()
+        more = len(warnings) - MAX_WARNINGS if len(warnings) > MAX_WARNINGS else None
+    else:
+        fresh = {str(w["id"]): w for w in warnings}
+        shown = [fresh.get(str(w.get("id")), w) for w in held.get("warnings") or []]
+        gone = {str(w["id"]) for w in shown if str(w["id"]) not in fresh}
+        more = max(0, len(warnings) - len(shown) + len(gone)) if held.get("more_warnings") else None
+    if not shown:
+        return []
+    cards: list[Any] = [warning_card(w, created.get(str(w["id"])), role, lang, str(w["id"]) in gone) for w in shown]
+    return [html.Div(t("prop.warnings", lang), className="prop-section"), *cards, *_more(more, lang)]
 
 
 def case_card(case: Mapping[str, Any], role: str, lang: str) -> html.Div:
@@ -101,16 +128,46 @@ def case_card(case: Mapping[str, Any], role: str, lang: str) -> html.Div:
     )
 
 
-def cases_block(cases: Sequence[Mapping[str, Any]], role: str, lang: str) -> list[Any]:
-    """Cases with links still to decide (two tickets or more), newest first, or nothing."""
-    pending = [x for x in cases if x.get("ticket_count", 0) >= 2
-               and any(ln.get("decision") == "auto" for ln in x.get("links", []))]
-    if not pending:
+def pending_cases(cases: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Cases with links still to decide (two tickets or more), in the order given (newest first)."""
+    return [x for x in cases if x.get("ticket_count", 0) >= 2
+            and any(ln.get("decision") == "auto" for ln in x.get("links", []))]
+
+
+def case_gone_card(case_id: int, lang: str) -> html.Div:
+    """The place of a case no longer open, kept in a held list."""
+    return html.Div(t("prop.case_gone", lang), className="prop-card prop-case gone", **data_attrs(case=str(case_id)))
+
+
+def cases_block(cases: Sequence[Mapping[str, Any]], role: str, lang: str,
+                held: Mapping[str, Any] | None = None) -> list[Any]:
+    """Cases with links still to decide (two tickets or more), newest first, or nothing; `held` (what
+    remember_proposals kept): the same cases in the same places, decided ones with their decisions, none added."""
+    pending = pending_cases(cases)
+    if held is None:
+        cards: list[Any] = [case_card(x, role, lang) for x in pending[:MAX_CASES]]
+        more = len(pending) - MAX_CASES if len(pending) > MAX_CASES else None
+    else:
+        by_id = {x["id"]: x for x in cases}
+        kept = [int(i) for i in held.get("cases") or []]
+        cards = [case_card(by_id[i], role, lang) if i in by_id else case_gone_card(i, lang) for i in kept]
+        still = sum(1 for x in pending if x["id"] in kept)
+        more = max(0, len(pending) - still) if held.get("more_cases") else None
+    if not cards:
         return []
-    cards: list[Any] = [case_card(x, role, lang) for x in pending[:MAX_CASES]]
-    if len(pending) > MAX_CASES:
-        cards.append(html.Div(t("inc.more", lang, n=fmt_int(len(pending) - MAX_CASES)), className="prop-more"))
-    return [html.Div(t("prop.cases", lang), className="prop-section case"), *cards]
+    return [html.Div(t("prop.cases", lang), className="prop-section case"), *cards, *_more(more, lang)]
+
+
+def remember_proposals(warnings: Sequence[Mapping[str, Any]], cases: Sequence[Mapping[str, Any]],
+                       held: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the proposals show now (the console keeps it, to hold the list while the pointer is in it)."""
+    if held is not None:
+        return dict(held)
+    pending = pending_cases(cases)
+    return {"warnings": [{k: w.get(k) for k in WARNING_FIELDS} for w in warnings[:MAX_WARNINGS]],
+            "more_warnings": len(warnings) > MAX_WARNINGS,
+            "cases": [int(x["id"]) for x in pending[:MAX_CASES]],
+            "more_cases": len(pending) > MAX_CASES}
 
 
 def warning_incident_fields(w: Mapping[str, Any], category: str) -> dict[str, Any]:

@@ -121,12 +121,16 @@ class Console:
         return self.call(f"{ids.PAGE}.children", [{"id": ids.VIEWPORT, "property": "data", "value": viewport}], [],
                          [f"{ids.VIEWPORT}.data"])
 
-    def detail(self, incident_id: int) -> dict[str, Any]:
+    def detail(self, incident_id: int, shown: dict[str, Any] | None = None, hold: str | None = None,
+               changed: str = f"{ids.DISPATCH_SELECTED}.data") -> dict[str, Any]:
+        """The detail's callback as a poll (or `changed`) sends it, with the pointer in the list `hold`."""
         inputs = [{"id": ids.DISPATCH_SELECTED, "property": "data", "value": incident_id},
                   {"id": ids.DISPATCH_TICK, "property": "n_intervals", "value": 1},
-                  {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0}]
-        state = [{"id": ids.DISPATCH_SHOWN, "property": "data", "value": {}}]
-        return self.call(f"{ids.DISPATCH_DETAIL}.children", inputs, state, [f"{ids.DISPATCH_SELECTED}.data"])
+                  {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0},
+                  {"id": ids.DISPATCH_HOLD, "property": "data", "value": hold},
+                  {"id": ids.DISPATCH_SUGGEST_RESORT, "property": "n_clicks", "value": 0}]
+        state = [{"id": ids.DISPATCH_SHOWN, "property": "data", "value": shown or {}}]
+        return self.call(f"{ids.DISPATCH_DETAIL}.children", inputs, state, [changed])
 
     def buttons(self, incident_id: int) -> list[dict[str, Any]]:
         """The ids of every action button the console renders for the incident now (detail and suggestions)."""

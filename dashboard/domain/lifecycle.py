@@ -98,6 +98,9 @@ NEEDS_REASON: Final = frozenset({REOPEN, CHANGE_SEVERITY})
 RELEASES_UNITS: Final = frozenset({RESOLVE, CLOSE, CANCEL})
 # Actions a console should confirm before sending (they end or undo work).
 DESTRUCTIVE: Final = frozenset({RESOLVE, CLOSE, CANCEL, REOPEN})
+# A unit sent to an incident this soon after another one is more often a slip (a double click on a list that
+# changed under the pointer) than a decision: a console asks before sending it (ActionRequest.hold_second_unit).
+SECOND_UNIT_CONFIRM_S: Final = 10.0
 
 _VERB: Final = {
     ACKNOWLEDGE: "acknowledge",

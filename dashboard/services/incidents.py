@@ -76,6 +76,9 @@ class ActionRequest:
     note: str | None = None
     # Optional optimistic check: refuse (409 stale) unless the incident still has this version.
     expected_version: int | None = None
+    # Dispatch: hold a unit sent within lifecycle.SECOND_UNIT_CONFIRM_S of another to the same incident (raise
+    # SecondUnit) until the user confirms it (sent again without this). The console always asks; the API on request.
+    hold_second_unit: bool | None = None
 
 
 @dataclass
@@ -85,6 +88,14 @@ class ActionResult:
     incident: dict[str, Any]
     action_id: int
     replayed: bool  # True when the idempotency key was seen before: nothing was done twice
+
+
+class SecondUnit(Refused):
+    """A dispatch held until the user confirms it: another unit was sent to the incident a moment ago.
+
+    Nothing was changed and nothing is audited (no action was taken; the confirmed one will be). `params` name
+    the unit held (unit, unit_kind) and the one sent before (previous, seconds ago).
+    """
 
 
 # --- transactions -------------------------------------------------------------------------------------
@@ -219,6 +230,9 @@ def perform_action(
             return replay
         begin_write(session)
         return _perform_locked(session, incident_id, req, actor, idempotency_key, now)
+    except SecondUnit:
+        session.rollback()
+        raise
     except Refused as refusal:
         refuse(session, refusal, actor, str(req.action), "incident", str(incident_id), _request_detail(req), now,
                {"idempotency_key": idempotency_key})
@@ -300,6 +314,8 @@ def _dispatch(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: 
     if unit.status not in c.UNIT_DISPATCHABLE_STATUSES:
         raise Refused(409, "unit_busy", f"unit {unit.code} is {unit.status.replace('_', ' ')}, not available",
                       params={"variant": "status", "unit": unit.code, "status": unit.status})
+    if req.hold_second_unit:
+        _hold_second_unit(s, inc, unit, now)
     unit.status = "dispatched"
     unit.incident_id = inc.id
     unit.updated_at = now
@@ -307,6 +323,22 @@ def _dispatch(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: 
     if inc.acknowledged_at is None:
         inc.acknowledged_at = now  # dispatching is acknowledging
     return unit.id
+
+
+def _hold_second_unit(s: Session, inc: Incident, unit: Unit, now: datetime) -> None:
+    """SecondUnit when another unit was sent to the incident less than SECOND_UNIT_CONFIRM_S ago.
+
+    Checked under the incident's lock, so of two clicks racing to send two units the second one waits for the
+    first, sees it and is held, whatever the browser did.
+    """
+    last = store.units.last_dispatch_to(s, inc.id)
+    if last is None or last[1] == unit.id:
+        return
+    ago = (now - last[0]).total_seconds()
+    if ago < lifecycle.SECOND_UNIT_CONFIRM_S:
+        raise SecondUnit(409, "second_unit", f"unit {last[2]} was sent to this incident {ago:.0f} s ago: confirm "
+                         f"sending {unit.code} as well", params={"unit": unit.code, "unit_kind": unit.kind,
+                                                                 "previous": last[2], "seconds": max(0, round(ago))})
 
 
 def _arrive(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: datetime,

@@ -87,6 +87,18 @@ def last_dispatch_id(session: Session, unit_id: int, incident_id: int) -> int | 
     )
 
 
+def last_dispatch_to(session: Session, incident_id: int) -> tuple[datetime, int, str] | None:
+    """When the latest unit was sent to the incident, and that unit's id and code (None when none ever was)."""
+    row = session.execute(
+        select(DispatchAction.created_at, Unit.id, Unit.code)
+        .join(Unit, Unit.id == DispatchAction.unit_id)
+        .where(DispatchAction.incident_id == incident_id, DispatchAction.action == lifecycle.DISPATCH)
+        .order_by(DispatchAction.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], int(row[1]), str(row[2]))
+
+
 def release_units(session: Session, incident_id: int, now: datetime | None = None) -> list[int]:
     """Free every unit assigned to an incident that ended: those on scene head back (returning), those still
     on the way become available. Locks the units; returns their ids."""

@@ -25,6 +25,12 @@ BAR_ACTIONS: Final = (
 )
 
 
+# The fields of the detail's forms, by name (pattern-matching ids {"type": DISPATCH_FIELD, "field": name}).
+FIELD_SEVERITY: Final = "severity"
+FIELD_REASON: Final = "reason"
+FIELD_DEPARTMENTS: Final = "departments"
+
+
 # Actions that ask for confirmation first (they end or undo work); lowering the severity does too.
 CONFIRM: Final = frozenset(lifecycle.DESTRUCTIVE | {lifecycle.CANCEL, lifecycle.CLOSE})
 
@@ -106,10 +112,10 @@ def actions_bar(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html
         forms.append(
             html.Div(
                 [
-                    dcc.Dropdown(id=field_id("severity"), options=options, value=None, clearable=False,
+                    dcc.Dropdown(id=field_id(FIELD_SEVERITY), options=options, value=None, clearable=False,
                                  searchable=False, placeholder=t("dsp.new_severity", lang), className="dsp-sev-pick",
                                  **_persist(d)),
-                    dbc.Input(id=field_id("reason"), placeholder=t("dsp.reason_required", lang), maxLength=2000,
+                    dbc.Input(id=field_id(FIELD_REASON), placeholder=t("dsp.reason_required", lang), maxLength=2000,
                               className="dsp-reason", **_persist(d)),
                     action_button(lifecycle.CHANGE_SEVERITY, d, lang, keygen, arg=d["severity"]),
                 ],
@@ -128,7 +134,7 @@ def actions_bar(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html
                 html.Div(
                     [
                         html.Span(t("dsp.departments", lang), className="dsp-form-label"),
-                        dbc.Checklist(id=field_id("departments"), options=options, value=[], inline=True,
+                        dbc.Checklist(id=field_id(FIELD_DEPARTMENTS), options=options, value=[], inline=True,
                                       className="dsp-deps", **_persist(d)),
                         action_button(lifecycle.WHISTLE, d, lang, keygen),
                     ],

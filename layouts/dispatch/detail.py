@@ -113,9 +113,18 @@ def summons_view(d: dict[str, Any], role: str, lang: str, now: datetime, keygen:
     return html.Div(rows, className="dsp-summons")
 
 
+def in_dispatch_order(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """The units assigned now in the order they were sent (by the timeline), so that a unit sent later joins the end
+    of the list instead of pushing the others' buttons down; any unit the timeline does not place goes last."""
+    sent_at = {e["unit_id"]: i for i, e in enumerate(d.get("timeline", []))
+               if e.get("action") == lifecycle.DISPATCH and e.get("outcome") == "ok" and e.get("unit_id") is not None}
+    units = list(d.get("units", []))
+    return sorted(units, key=lambda u: sent_at.get(u["id"], len(sent_at)))
+
+
 def units_view(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html.Div:
-    """The units assigned now, with an "arrived" button for those not on scene yet."""
-    units = d.get("units", [])
+    """The units assigned now, in the order they were sent, with an "arrived" button for those not on scene yet."""
+    units = in_dispatch_order(d)
     if not units:
         return html.Div(t("dsp.units_none", lang), className="dsp-empty")
     may_arrive = lifecycle.ARRIVE in lifecycle.allowed_actions(d["state"], role)

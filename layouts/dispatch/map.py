@@ -13,6 +13,7 @@ from dashboard.domain import rules as c
 from dashboard.i18n import name
 from layouts import ids
 from layouts.dispatch.parts import km_text, unit_name
+from layouts.dispatch.suggest import ROW_FREE
 from layouts.map.geometry import PANES, bounds, feature_collection, fn, labels_geojson, point
 
 # Zoom when the map centres on an incident without units around it.
@@ -61,13 +62,18 @@ def incident_geojson(d: dict[str, Any], lang: str) -> dict[str, Any]:
 
 
 def units_geojson(d: dict[str, Any], suggestions: Iterable[dict[str, Any]], lang: str) -> dict[str, Any]:
-    """Assigned units (role "a") and suggested ones (role "s", numbered as in the list) as points."""
+    """Assigned units (role "a") and suggested ones (role "s", numbered as in the list) as points; a row of the list
+    that is no longer a free unit (layouts/dispatch/suggest.py: "row") has no point of its own."""
     feats = []
+    assigned: set[int] = set()
     for u in d.get("units", []):
+        assigned.add(u["id"])
         tip = f"{unit_name(u, lang)} · {name('unit_status', u['status'], lang)}"
         feats.append(point(f"u{u['id']}", u["lon"], u["lat"], {"r": "a", "k": u["kind"], "label": u["code"],
                                                                "tip": tip}))
     for i, u in enumerate(suggestions):
+        if u.get("row", ROW_FREE) != ROW_FREE or u["id"] in assigned or "lon" not in u:
+            continue
         tip = f"{i + 1}. {unit_name(u, lang)} · {km_text(u, lang)}"
         feats.append(point(f"u{u['id']}", u["lon"], u["lat"], {"r": "s", "k": u["kind"], "label": str(i + 1),
                                                                "tip": tip}))
@@ -77,7 +83,7 @@ def units_geojson(d: dict[str, Any], suggestions: Iterable[dict[str, Any]], lang
 def focus_viewport(d: dict[str, Any], suggestions: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Centre the map on the incident, wide enough to show the nearest suggested units (at most ~2 km away)."""
     pts = [(d["lon"], d["lat"])]
-    pts += [(u["lon"], u["lat"]) for u in list(suggestions)[:3] if u.get("distance_km", 99) < 2.5]
+    pts += [(u["lon"], u["lat"]) for u in list(suggestions)[:3] if u.get("distance_km", 99) < 2.5 and "lon" in u]
     pts += [(u["lon"], u["lat"]) for u in d.get("units", [])]
     if len(pts) == 1:
         return {"center": [d["lat"], d["lon"]], "zoom": FOCUS_ZOOM, "transition": "flyTo"}

@@ -18,6 +18,7 @@ from layouts.dispatch.form import create_form
 from layouts.dispatch.map import console_map
 from layouts.dispatch.parts import aria, role_label
 from layouts.dispatch.queue import STATE_ANY, STATE_OPEN
+from layouts.hold import HOLD_PROPOSALS, HOLD_SUGGEST
 
 # The queue and the detail poll every REFRESH_MS (cheap: one bounded list query and one incident).
 REFRESH_MS: Final = 2000
@@ -66,15 +67,18 @@ def _topbar(lang: str, role: str, user: str) -> html.Header:
     )
 
 
-def _panel(title: Any, body: Any, cls: str = "", extra: Any = None, body_id: str | None = None) -> html.Section:
-    """One titled panel of the console (`extra` beside the title, `body_id` on the body)."""
+def _panel(title: Any, body: Any, cls: str = "", extra: Any = None, body_id: str | None = None,
+           hold: str | None = None) -> html.Section:
+    """One titled panel of the console (`extra` beside the title, `body_id` on the body; `hold`: the panel is a
+    list of action buttons that holds still under the pointer, layouts/hold.py)."""
     header = [html.H2(title, className="dsp-panel-title")]
     if extra is not None:
-        header.append(extra)
+        header.extend(extra if isinstance(extra, list) else [extra])
     body_kwargs: dict[str, Any] = {"id": body_id} if body_id else {}
     return html.Section(
         [html.Header(header, className="dsp-panel-header"), html.Div(body, className="dsp-panel-body", **body_kwargs)],
         className=f"dsp-panel {cls}".strip(),
+        **(data_attrs(hold=hold) if hold else {}),
     )
 
 
@@ -119,7 +123,7 @@ def dispatch_page(lang: str, role: str, user: str = "", tile_url: str | None = N
         [
             # 未诉先办 / 热线+网格 proposals (callbacks/proposals.py); empty, and so invisible, without any.
             html.Div(id=ids.DISPATCH_PROPOSALS, className="dsp-proposals", role="region",
-                     **aria(label=t("prop.title", lang))),
+                     **aria(label=t("prop.title", lang)), **data_attrs(hold=HOLD_PROPOSALS)),
             _filters(lang),
             html.Div(id=ids.DISPATCH_QUEUE, className="dsp-queue", role="listbox", tabIndex="0",
                      **aria(label=t("dsp.queue", lang))),
@@ -141,7 +145,11 @@ def dispatch_page(lang: str, role: str, user: str = "", tile_url: str | None = N
         [
             html.Section(console_map(lang, tile_url), className="dsp-panel dsp-map"),
             _panel(t("dsp.suggest", lang), html.Div(className="dsp-empty"), "dsp-suggest",
-                   html.Span(t("dsp.suggest_note", lang), className="dsp-note"), body_id=ids.DISPATCH_SUGGEST),
+                   [html.Span(t("dsp.suggest_note", lang), className="dsp-note"),
+                    dbc.Button([html.I(className="bi bi-arrow-down-up"), " ", t("dsp.suggest_resort", lang)],
+                               id=ids.DISPATCH_SUGGEST_RESORT, n_clicks=0, size="sm", color="secondary",
+                               outline=True, className="dsp-resort", title=t("dsp.suggest_resort_tip", lang))],
+                   body_id=ids.DISPATCH_SUGGEST, hold=HOLD_SUGGEST),
         ],
         className="dsp-right",
     )
@@ -159,6 +167,8 @@ def dispatch_page(lang: str, role: str, user: str = "", tile_url: str | None = N
             dcc.Store(id=ids.DISPATCH_SHOWN, data={}),
             dcc.Store(id=ids.DISPATCH_REFRESH, data=0),
             dcc.Store(id=ids.DISPATCH_PENDING, data=None),
+            dcc.Store(id=ids.DISPATCH_HOLD, data=None),
+            dcc.Store(id=ids.DISPATCH_PROPOSALS_SHOWN, data=None),
             dcc.Store(id=ids.DISPATCH_CREATE_KEY, data=None),
         ],
         id=ids.DISPATCH,

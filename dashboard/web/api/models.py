@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, RootModel, StrictInt, StrictStr, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    RootModel,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
 from pydantic_core import core_schema
 
 from dashboard.domain import lifecycle
@@ -92,6 +102,10 @@ class ActionRequest(Request):
     expected_version: StrictInt | None = Field(
         None, description="optional: refuse (409 `stale`) unless the incident still has this `version`, i.e. nobody "
                           "changed it since the caller read it")
+    hold_second_unit: StrictBool | None = Field(
+        None, description="optional, dispatch: hold (409 `second_unit`, nothing changed) a unit sent less than "
+                          f"{lifecycle.SECOND_UNIT_CONFIRM_S:.0f} s after another to the same incident, so that a "
+                          "client asks its user first; send again without it to dispatch")
 
 
 def _new_incident() -> type[Request]:
