@@ -39,6 +39,14 @@ def login(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
     return client.post("/login", data={"username": username, "password": password, "csrf_token": m.group(1)})
 
 
+def logout(client: FlaskClient) -> Any:
+    """Log out as the console's button does: POST /logout with the session's CSRF token as a form field."""
+    from dashboard.web import csrf
+
+    cookie = client.get_cookie(csrf.COOKIE_NAME)
+    return client.post("/logout", data={csrf.FORM_FIELD: cookie.value if cookie else ""})
+
+
 def iso_now(offset_s: float = 0.0) -> str:
     """Now (plus an offset) as an ISO timestamp in Beijing time."""
     from zoneinfo import ZoneInfo

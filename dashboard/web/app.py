@@ -43,7 +43,7 @@ def create_app(config: Config | None = None) -> Any:
 
     from dashboard.live.connections import make_redis
     from dashboard.store.engine import make_engine, session_factory
-    from dashboard.web import auth, csrf, health
+    from dashboard.web import auth, csrf, headers, health, throttle
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
@@ -69,7 +69,7 @@ def create_app(config: Config | None = None) -> Any:
         REMEMBER_COOKIE_SECURE=secure_cookies,
     )
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
-    auth.init_auth(server)
+    auth.init_auth(server, config)  # sessions, the sign-in throttle, the guard, CSRF
     server.register_blueprint(health.bp)  # GET /healthz
     server.register_blueprint(api.bp)  # POST /api/v1/events
     server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json
@@ -102,6 +102,10 @@ def create_app(config: Config | None = None) -> Any:
     # Set Dash up now rather than on the first request, so this app takes its callbacks immediately.
     with server.test_request_context("/"):
         dash_app._setup_server()
+    # Security headers on every answer; the pages' CSP allows exactly the inline scripts Dash now has.
+    headers.init_headers(server, config, dash_app.csp_hashes())
+    server.add_url_rule(headers.REPORT_PATH, "csp_report", throttle.limit_reports(server, headers.csp_report),
+                        methods=["POST"])
     _freeze_startup_heap()
     return server
 
