@@ -173,12 +173,12 @@ def end(r: redis.Redis, sid: str, limits: Limits) -> None:
         pipe.execute()
 
 
-def end_all(r: redis.Redis, uid: int, limits: Limits) -> int:
-    """End every live session of user `uid` (a password reset, a disabled account); how many there were."""
+def end_all(r: redis.Redis, uid: int, limits: Limits, keep: str | None = None) -> int:
+    """End every live session of user `uid` but `keep` (after a password reset); how many there were."""
     ended = 0
     for raw in r.smembers(keys.user_sessions_key(uid)):
         sid = _text(raw)
-        if r.hget(keys.session_key(sid), "state") == LIVE.encode():
+        if sid != keep and r.hget(keys.session_key(sid), "state") == LIVE.encode():
             end(r, sid, limits)
             ended += 1
     return ended

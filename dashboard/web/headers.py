@@ -11,14 +11,16 @@ answer opened as a document can then run and load nothing). Each source of the p
 
 - script-src 'self' + the SHA-256 of each inline script Dash writes into its index page (the renderer's start and
   the clientside callbacks given as code: `dash.Dash.csp_hashes()`, computed once the app's callbacks are set).
-  No 'unsafe-inline', no 'unsafe-eval': dash-renderer, the components, plotly.js (SVG traces only, no WebGL)
-  and Leaflet run without eval; our own scripts are files under /assets.
-- style-src 'self' 'unsafe-inline': the CSS files are ours, but inline styles cannot be avoided. React renders
-  the `style` props of Dash components, dash-bootstrap-components (Popper) and Leaflet position elements with
-  inline styles, plotly.js writes a <style> element for its modebar, and the daily report inlines its own CSS
-  so that it prints self-contained. A style cannot run code; scripts stay locked down.
-- img-src 'self' data: (+ the TILE_URL server when one is set): Bootstrap's CSS draws its form controls with
-  data: SVG images, Leaflet and plotly use data: images; map tiles come from the configured tile server only.
+  No 'unsafe-inline', no 'unsafe-eval': dash-renderer, the components, plotly.js and Leaflet run without eval
+  (plotly's WebGL traces would need it: the screens use none); our own scripts are files under /assets and the
+  report's print button is dashboard/web/static/report.js.
+- style-src 'self' 'unsafe-inline': our CSS files are 'self', but the libraries insert <style> elements as they
+  run, without any way to give them a nonce: dash-renderer, dash-core-components (its dropdown), dash-leaflet
+  (Leaflet's CSS ships inside its JavaScript) and plotly.js (seen in a real browser with 'self' alone: every
+  Dash page then breaks); the daily report inlines its CSS and sizes its bars with style attributes so that it
+  prints self-contained. Styles cannot run code, and script-src stays strict.
+- img-src 'self' data: (+ the TILE_URL server when one is set): Bootstrap's CSS draws form controls (select
+  arrows, check marks, close buttons) as data: SVG images; map tiles come from the configured tile server only.
 - font-src 'self' (bootstrap-icons is served from /assets), connect-src 'self' (Dash's callbacks, push over
   Server-Sent Events), worker-src 'none', object-src 'none', frame-src 'none', media-src 'none' (the alarm's
   sound is made with WebAudio, no file), base-uri 'none', form-action 'self' (login, logout).

@@ -140,9 +140,17 @@ def finish() -> None:
                     "the session's limits end it", user["username"] if user else "?", type(exc).__name__)
 
 
-def end_all(uid: int, role: str | None) -> int:
-    """End every session of a user (their account was disabled, or their password changed)."""
-    return records.end_all(redis_client(), uid, policy().limits(role))
+def end_others(uid: int, role: str | None) -> int:
+    """End every session of a user but this request's own (their password was changed); how many.
+
+    A Redis that does not answer is logged: their sessions then end only by their limits.
+    """
+    keep = session.get(SID) if isinstance(session.get(SID), str) else None
+    try:
+        return records.end_all(redis_client(), uid, policy().limits(role), keep=keep)
+    except redis.RedisError as exc:
+        log.warning("the sessions of user %s could not be ended (%s)", uid, type(exc).__name__)
+        return 0
 
 
 def is_user_activity() -> bool:
