@@ -7,7 +7,6 @@ Time is moved by rewriting a record's times in Redis (what waiting would do), ne
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,7 @@ from dashboard.live import keys
 from dashboard.live import sessions as records
 from dashboard.web import sessions
 from layouts import ids
-from tests.helpers import csrf_headers, login, logout, seed_users
+from tests.helpers import login, logout, replay, router_callback, seed_users, stolen
 
 IDLE_S = 600.0
 MAX_S = 3600.0
@@ -36,15 +35,7 @@ def config(redis_url: str, db_url: str) -> Config:
 
 def callback(client: FlaskClient, changed: list[str]) -> Any:
     """The router's callback, as if set off by `changed` (a timer, a store, a click…)."""
-    body = {
-        "output": f"{ids.PAGE}.children",
-        "outputs": {"id": ids.PAGE, "property": "children"},
-        "inputs": [{"id": ids.VIEWPORT, "property": "data", "value": None}],
-        "changedPropIds": changed,
-        "state": [],
-    }
-    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
-                       headers=csrf_headers(client))
+    return router_callback(client, changed)
 
 
 TIMER = [f"{ids.TICK}.n_intervals"]
@@ -77,24 +68,6 @@ def signed_in(client: FlaskClient, page: str = "/wall") -> bool:
     resp = client.get(page)
     assert resp.status_code in (200, 302)
     return resp.status_code == 200
-
-
-def stolen(client: FlaskClient) -> dict[str, str]:
-    """A copy of a client's cookies, as a thief would take them."""
-    found = {}
-    for name in ("session", "_csrf_token"):
-        cookie = client.get_cookie(name)
-        assert cookie is not None
-        found[name] = cookie.value
-    return found
-
-
-def replay(app: Any, cookies: dict[str, str]) -> FlaskClient:
-    """A browser sending copied cookies (afresh for each try: a refusal clears them in the browser, not the copy)."""
-    other = app.test_client()
-    for name, value in cookies.items():
-        other.set_cookie(name, value)
-    return other
 
 
 # --- logout ------------------------------------------------------------------------------------------------------
