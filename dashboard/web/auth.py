@@ -102,7 +102,10 @@ def load_user(user_id: str) -> SessionUser | None:
         user = reload_user(uid)
     except SQLAlchemyError as exc:
         snapshot = sessions.snapshot_while_database_away(exc, uid, public)
-        return None if snapshot is None else SessionUser(**snapshot)
+        if snapshot is None:
+            return None
+        return SessionUser(int(snapshot["id"]), str(snapshot["username"]), str(snapshot["display_name"]),
+                           str(snapshot["role"]), str(snapshot["language"]))
     sessions.database_answered()
     if user is None:
         sessions.finish()  # disabled or deleted: the record ends too
