@@ -36,6 +36,7 @@ from dashboard.services import tunables as tuning
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.store.outage import DATABASE
+from dashboard.web import sessions
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
@@ -166,6 +167,9 @@ def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: 
     except SQLAlchemyError as exc:
         DATABASE.failed("admin action", exc)
         return Outcome("error", t("admin.db_failed", lang), 503)
+    if op == svc.RESET_PASSWORD:
+        # Whoever signed in with the old password signs in again (ASVS 3.3.3); the admin's own session stays.
+        sessions.end_others(int(row["id"]), row["role"])
     return Outcome("ok", t(f"admin.done_{op}", lang, user=row["username"]), 200, user=row)
 
 

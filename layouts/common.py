@@ -187,6 +187,17 @@ def hbar_figure(scale: float, data: list[dict[str, Any]], labels: Iterable[str],
     )
 
 
+def logout_button(lang: str, class_name: str) -> html.Form:
+    """Sign out: a form that POSTs /logout; assets/logout.js adds the session's CSRF token (without it the server
+    asks again on its own page)."""
+    return html.Form(
+        html.Button(t("page.logout", lang), type="submit", className=f"{class_name} logout-button"),
+        action="/logout",
+        method="post",
+        className="logout-form",
+    )
+
+
 def lang_switch(lang: str, path: str = "/wall") -> html.Div:
     """Two plain links: the /lang route stores the choice in the session and comes back."""
     return html.Div(

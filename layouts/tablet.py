@@ -22,7 +22,7 @@ from dashboard.domain import rules as c
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
 from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_SENSORS, AGG_TRAFFIC
 from layouts import ids, names
-from layouts.common import BAND_COLOURS, data_attrs, lang_switch
+from layouts.common import BAND_COLOURS, data_attrs, lang_switch, logout_button
 from layouts.el import Element, div, el, span
 from layouts.map.geometry import bounds
 from layouts.map.panel import district_map
@@ -307,7 +307,7 @@ def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None =
             *([html.A(t("tab.report", lang), href=report_url, className="tab-btn", id=ids.TABLET_REPORT)]
               if report_url else []),
             lang_switch(lang, "/tablet"),
-            html.A(t("page.logout", lang), href="/logout", className="tab-btn tab-logout"),
+            logout_button(lang, "tab-btn tab-logout"),
         ],
         className="tab-header",
     )

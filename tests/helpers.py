@@ -39,6 +39,33 @@ def login(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
     return client.post("/login", data={"username": username, "password": password, "csrf_token": m.group(1)})
 
 
+def logout(client: FlaskClient) -> Any:
+    """Log out as the console's button does: POST /logout with the session's CSRF token as a form field."""
+    from dashboard.web import csrf
+
+    cookie = client.get_cookie(csrf.COOKIE_NAME)
+    return client.post("/logout", data={csrf.FORM_FIELD: cookie.value if cookie else ""})
+
+
+def stolen(client: FlaskClient) -> dict[str, str]:
+    """A copy of a signed-in client's cookies (session and CSRF), as a thief would take them."""
+    found = {}
+    for name in ("session", "_csrf_token"):
+        cookie = client.get_cookie(name)
+        assert cookie is not None, f"no {name} cookie: log in first"
+        found[name] = cookie.value
+    return found
+
+
+def replay(app: Any, cookies: dict[str, str]) -> FlaskClient:
+    """A new browser sending copied cookies (afresh for each try: a refusal clears them in a browser, not in the
+    copy)."""
+    other: FlaskClient = app.test_client()
+    for name, value in cookies.items():
+        other.set_cookie(name, value)
+    return other
+
+
 def iso_now(offset_s: float = 0.0) -> str:
     """Now (plus an offset) as an ISO timestamp in Beijing time."""
     from zoneinfo import ZoneInfo
@@ -93,3 +120,25 @@ def start_dash(dash_duo: Any, dash_app: Any) -> None:
     from ops.redis_server import free_port
 
     dash_duo.start_server(dash_app, navigate=False, port=free_port())
+
+
+def router_callback(client: FlaskClient, changed: list[str], headers: dict[str, str] | None = None) -> Any:
+    """The router's Dash callback (the cheapest real one), as if set off by `changed`: a timer, a store, a click.
+
+    Sends the CSRF header of a signed-in client unless `headers` are given.
+    """
+    import json
+
+    from layouts import ids
+
+    body = {
+        "output": f"{ids.PAGE}.children",
+        "outputs": {"id": ids.PAGE, "property": "children"},
+        "inputs": [{"id": ids.VIEWPORT, "property": "data", "value": None}],
+        "changedPropIds": changed,
+        "state": [],
+    }
+    if headers is None:
+        headers = csrf_headers(client) if client.get_cookie("_csrf_token") else {}
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                       headers=headers)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from dashboard.store.models import AuditLog
 from dashboard.web.extensions import db_sessions
-from tests.helpers import login
+from tests.helpers import login, logout
 
 PAGES = ["/", "/wall", "/tablet", "/dispatch", "/admin", "/anything/else"]
 DASH_ENDPOINTS = [
@@ -111,7 +111,8 @@ def test_a_disabled_user_is_logged_out_at_the_next_request(app: Any, client: Any
 
 def test_logout_ends_the_session(client: Any) -> None:
     login(client, "duty")
-    client.get("/logout")
+    resp = logout(client)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login"
     assert client.get("/wall").status_code == 302
 
 
@@ -126,7 +127,7 @@ def test_a_signed_in_users_language_is_remembered_for_their_next_sign_in(app: An
     from flask_login import login_user
 
     from dashboard.store.models import User
-    from dashboard.web.auth import current_language, load_user
+    from dashboard.web.auth import current_language, reload_user
 
     first = app.test_client()
     login(first, "leader")
@@ -141,7 +142,7 @@ def test_a_signed_in_users_language_is_remembered_for_their_next_sign_in(app: An
     with app.test_request_context("/tablet"):
         with app.app_context(), db_sessions()() as s:
             uid = s.scalars(select(User.id).where(User.username == "leader")).one()
-        user = load_user(str(uid))
+        user = reload_user(uid)
         assert user is not None
         login_user(user)
         assert current_language() == "en"

@@ -12,7 +12,7 @@ from dashboard.services import incident_reads
 from dashboard.services.base import Actor
 from dashboard.web import csrf
 from layouts import ids
-from tests.helpers import csrf_headers, login, start_dash
+from tests.helpers import csrf_headers, login, logout, start_dash
 
 # The router's callback with no viewport yet: the cheapest real callback, answered with an empty Div.
 ROUTE_CALLBACK = {
@@ -53,7 +53,7 @@ def test_every_login_issues_a_new_csrf_token(client: Any) -> None:
 
 def test_logout_drops_the_csrf_cookie(client: Any) -> None:
     login(client, "duty")
-    resp = client.get("/logout")
+    resp = logout(client)
     assert any("Expires=Thu, 01 Jan 1970" in v for v in set_cookies(resp, csrf.COOKIE_NAME))
     assert client.get_cookie(csrf.COOKIE_NAME) is None
 

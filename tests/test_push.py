@@ -343,18 +343,16 @@ def test_stream_ends_after_its_lifetime(port: int, fast_app: Any, r: redis.Redis
 # --- Redis down ---------------------------------------------------------------------------------------
 
 
-def test_redis_down_answers_503(config: Config) -> None:
-    from dashboard.store.schema import init_db
+def test_redis_down_answers_503(app: Any, config: Config) -> None:
     from dashboard.web import create_app
-    from dashboard.web.extensions import db_sessions
-    from tests.helpers import seed_users
+    from tests.helpers import replay, stolen
 
+    # Signing in needs Redis: on a host that has it; the session is then used on one whose Redis is down (which
+    # accepts it on its signed cookie for a while, dashboard/web/sessions.py).
+    live = app.test_client()
+    login(live, "duty")
     dead = create_app(replace(config, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
-    with dead.app_context():
-        init_db(db_sessions().kw["bind"])
-        seed_users(db_sessions())
-    c = dead.test_client()
-    login(c, "duty")
+    c = replay(dead, stolen(live))
     t0 = time.monotonic()
     resp = c.get(STREAM_PATH)
     assert resp.status_code == 503

@@ -128,3 +128,25 @@ CASE_LINK_LOCK_TTL_MS: Final = 30_000
 # rules' window so that an alarm that ended shortly before a ticket still explains it. Rebuildable: it only
 # remembers what the `sensors` aggregate showed.
 CASE_ALARMS: Final = PREFIX + "cases:alarms"
+
+
+# --- browser sessions (dashboard/live/sessions.py) and sign-in throttling (dashboard/web/throttle.py) ------
+# One hash per signed-in browser session (uid, created, seen, state), expiring a while after its idle limit;
+# logout and expiry leave a tombstone (state "ended") that outlives every idle limit (lifetimes in
+# dashboard/live/sessions.py).
+SESSION_PREFIX: Final = PREFIX + "session:"
+# The epoch of the session records: a random value written once, so that a Redis that lost its data (flushed,
+# restarted without persistence) is told apart from a session that ended ("token|created epoch seconds").
+SESSION_EPOCH: Final = PREFIX + "session-epoch"
+# Flask-Limiter's counters of failed sign-ins and of their audit entries, all under this prefix.
+LIMITER_PREFIX: Final = PREFIX + "limit"
+
+
+def session_key(sid: str) -> str:
+    """Key of the server-side record of browser session `sid`."""
+    return f"{SESSION_PREFIX}{sid}"
+
+
+def user_sessions_key(uid: int) -> str:
+    """Key of the set of session ids a user signed in with (to end them all at once)."""
+    return f"{PREFIX}user-sessions:{int(uid)}"

@@ -45,7 +45,7 @@ def create_app(config: Config | None = None) -> Any:
     from dashboard.live.connections import make_redis
     from dashboard.store.engine import make_engine, session_factory
     from dashboard.store.schema import check_start
-    from dashboard.web import auth, csrf, health, unavailable
+    from dashboard.web import auth, csrf, headers, health, throttle, unavailable
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
@@ -75,7 +75,7 @@ def create_app(config: Config | None = None) -> Any:
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
     # GET /livez, /readyz, /healthz. First: the liveness and readiness probes are answered before the login guard.
     health.init_probes(server)
-    auth.init_auth(server)
+    auth.init_auth(server, config)  # sessions, the sign-in throttle, the guard, CSRF
     unavailable.init_unavailable(server)  # the database away: 503 "not saved, retry", said once per outage
     server.register_blueprint(api.bp)  # POST /api/v1/events
     server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json
@@ -108,6 +108,10 @@ def create_app(config: Config | None = None) -> Any:
     # Set Dash up now rather than on the first request, so this app takes its callbacks immediately.
     with server.test_request_context("/"):
         dash_app._setup_server()
+    # Security headers on every answer; the pages' CSP allows exactly the inline scripts Dash now has.
+    headers.init_headers(server, config, dash_app.csp_hashes())
+    server.add_url_rule(headers.REPORT_PATH, "csp_report", throttle.limit_reports(server, headers.csp_report),
+                        methods=["POST"])
     _freeze_startup_heap()
     return server
 

@@ -1,4 +1,10 @@
-"""Login with flask-login: the login page, the guard on every page and Dash request, role homes."""
+"""Login with flask-login: the login page, logout, the guard on every page and Dash request, role homes.
+
+A session is admitted when its signed cookie names a live server-side record (dashboard/web/sessions.py: logout
+and idle expiry hold on every host) and the database still knows the user as active; sign-in is throttled and
+its failures audited within bounds (dashboard/web/throttle.py). Logout is a POST with the session's CSRF token;
+GET /logout only asks.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from flask import (
     Blueprint,
     Flask,
@@ -24,11 +31,12 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import store
+from dashboard.config import Config
 from dashboard.domain import rules as c
 from dashboard.i18n import t
 from dashboard.store.engine import session_scope
-from dashboard.web import csrf
-from dashboard.web.extensions import db_sessions
+from dashboard.web import csrf, sessions, throttle
+from dashboard.web.extensions import db_sessions, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +44,11 @@ bp = Blueprint("auth", __name__)
 
 # Paths anyone may fetch: the login page and its CSS, the health probe, the token-authenticated ingest, and the
 # OpenAPI document (it describes the interface, holds no data, and clients read it before they have a token).
+# /logout and /csp-report too: the first answers a session that ended by sending it to /login, the second takes
+# the browser's reports of policy violations (dashboard/web/headers.py).
 PUBLIC_PREFIXES = (
-    "/login", "/assets/", "/healthz", "/api/v1/events", "/api/v1/openapi.json", "/lang/", "/favicon.ico",
+    "/login", "/logout", "/assets/", "/healthz", "/api/v1/events", "/api/v1/openapi.json", "/lang/", "/favicon.ico",
+    "/csp-report",
 )
 LANGUAGES = ("zh", "en")
 
@@ -56,18 +67,52 @@ class SessionUser(UserMixin):
         """Session identifier of the user."""
         return str(self.id)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The snapshot kept in the signed session (sessions.SNAPSHOT_FIELDS)."""
+        return {"id": self.id, "username": self.username, "display_name": self.display_name, "role": self.role,
+                "language": self.language}
+
+    @classmethod
+    def of(cls, user: Any) -> SessionUser:
+        """The snapshot of a store.models.User row."""
+        return cls(user.id, user.username, user.display_name, user.role, user.language)
+
+
+def reload_user(uid: int) -> SessionUser | None:
+    """The user as the database has them now, or None when unknown or disabled (raises SQLAlchemyError)."""
+    with session_scope(db_sessions()) as s:
+        user = store.users.get_user(s, uid)
+        return None if user is None or not user.active else SessionUser.of(user)
+
 
 def load_user(user_id: str) -> SessionUser | None:
-    """Reload the user on every request, so a disabled account or a new role takes effect at once."""
+    """flask-login's loader: the session must be live on the server and its user active in the database.
+
+    The user is reloaded at every request, so a disabled account or a new role takes effect at once; while the
+    database does not answer, the session's snapshot stands in for a bounded time (dashboard/web/sessions.py).
+    """
     try:
         uid = int(user_id)
     except ValueError:
         return None
-    with session_scope(db_sessions()) as s:
-        user = store.users.get_user(s, uid)
-        if user is None or not user.active:
+    public = _is_public(request.path)
+    if not sessions.verify(uid, public):
+        return None
+    try:
+        user = reload_user(uid)
+    except SQLAlchemyError as exc:
+        snapshot = sessions.snapshot_while_database_away(exc, uid, public)
+        if snapshot is None:
             return None
-        return SessionUser(user.id, user.username, user.display_name, user.role, user.language)
+        return SessionUser(int(snapshot["id"]), str(snapshot["username"]), str(snapshot["display_name"]),
+                           str(snapshot["role"]), str(snapshot["language"]))
+    sessions.database_answered()
+    if user is None:
+        sessions.finish()  # disabled or deleted: the record ends too
+        session.clear()
+        return None
+    sessions.remember(user.as_dict())
+    return user
 
 
 def current_language() -> str:
@@ -99,10 +144,7 @@ def _authenticate_api_token(token: str) -> Response | None:
     try:
         with session_scope(db_sessions()) as s:
             user = store.users.user_for_token(s, token)
-            snapshot = (
-                None if user is None
-                else SessionUser(user.id, user.username, user.display_name, user.role, user.language)
-            )
+            snapshot = None if user is None else SessionUser.of(user)
     except SQLAlchemyError:
         resp = jsonify(error="database unavailable; retry")
         resp.status_code = 503
@@ -153,15 +195,17 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-LOGIN_TEMPLATE = """<!doctype html>
+# The login and logout pages: one card on the login page's background, with the vendored CSS and no script.
+CARD_PAGE = """<!doctype html>
 <html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ t('app.title', lang) }}</title>
+<title>{{ title }}</title>
 {% for href in css %}<link rel="stylesheet" href="{{ href }}">{% endfor %}
 </head><body class="login-page">
 <main class="login-card">
   <h1 class="login-title">{{ t('app.title', lang) }}</h1>
-  <p class="login-sub">{{ t('login.subtitle', lang) }}</p>
+"""
+LOGIN_TEMPLATE = CARD_PAGE + """  <p class="login-sub">{{ t('login.subtitle', lang) }}</p>
   {% if error %}<div class="login-error alert alert-danger" role="alert">{{ error }}</div>{% endif %}
   <form method="post" action="/login{% if next %}?next={{ next|urlencode }}{% endif %}">
     <input type="hidden" name="csrf_token" value="{{ csrf }}">
@@ -175,6 +219,13 @@ LOGIN_TEMPLATE = """<!doctype html>
   </form>
   <p class="mt-4 lang-switch"><a href="/lang/zh?next=/login">中文</a> · <a href="/lang/en?next=/login">English</a></p>
 </main></body></html>"""
+LOGOUT_TEMPLATE = CARD_PAGE + """  <p class="login-sub">{{ t('logout.question', lang, user=user) }}</p>
+  <form method="post" action="/logout">
+    <input type="hidden" name="csrf_token" value="{{ csrf }}">
+    <button class="btn btn-primary btn-lg w-100 mb-3" type="submit">{{ t('logout.submit', lang) }}</button>
+  </form>
+  <a class="btn btn-outline-secondary w-100" href="{{ back }}">{{ t('logout.back', lang) }}</a>
+</main></body></html>"""
 
 
 def _stylesheets() -> list[str]:
@@ -187,52 +238,103 @@ def _stylesheets() -> list[str]:
     return [f"/assets/{f}" for f in files]
 
 
-@bp.route("/login", methods=["GET", "POST"])
-def login() -> Any:
-    """Show the login form and log a user in."""
-    lang = current_language()
-    nxt = _safe_next(request.args.get("next"))
-    error = None
-    username = ""
-    if request.method == "POST":
-        sent = request.form.get("csrf_token", "")
-        expected = session.get("login_csrf", "")
-        username = request.form.get("username", "").strip()[:64]
-        if not expected or not hmac.compare_digest(sent, expected):
-            error = t("login.expired", lang)
-        else:
-            with session_scope(db_sessions()) as s:
-                user = store.users.authenticate(s, username, request.form.get("password", ""))
-                if user is None:
-                    store.audit_log.record(s, username or "?", "login", outcome="refused",
-                                           detail={"ip": request.remote_addr})
-                    error = t("login.invalid", lang)
-                else:
-                    store.audit_log.record(s, user.username, "login", detail={"ip": request.remote_addr})
-                    snapshot = SessionUser(user.id, user.username, user.display_name, user.role, user.language)
-            if error is None:
-                # A fresh session on login, so a session id planted before login is worthless.
-                keep_lang = session.get("lang")
-                session.clear()
-                if keep_lang:
-                    session["lang"] = keep_lang
-                login_user(snapshot)
-                csrf.rotate()  # and a new CSRF token, set as a cookie on this response
-                return redirect(nxt or c.ROLE_HOME.get(snapshot.role, "/wall"))
+def _login_page(lang: str, nxt: str | None, error: str | None = None, username: str = "",
+                status: int | None = None) -> Response:
+    """The login form with a fresh form token (and an error, answered 401 unless another status is given)."""
     token = secrets.token_urlsafe(24)
     session["login_csrf"] = token
     html = render_template_string(
-        LOGIN_TEMPLATE, lang=lang, t=t, error=error, next=nxt, csrf=token, username=username, css=_stylesheets()
+        LOGIN_TEMPLATE, lang=lang, t=t, title=t("app.title", lang), error=error, next=nxt, csrf=token,
+        username=username, css=_stylesheets(),
     )
-    return Response(html, status=401 if error else 200, mimetype="text/html")
+    return Response(html, status=status or (401 if error else 200), mimetype="text/html")
+
+
+def _login_unavailable(lang: str, nxt: str | None, username: str) -> Response:
+    """503: signing in needs Redis (the session record, the throttle) and the database."""
+    resp = _login_page(lang, nxt, t("login.unavailable", lang), username, status=503)
+    resp.headers["Retry-After"] = str(sessions.RETRY_AFTER_S)
+    return resp
+
+
+def _throttled(wait_s: int) -> Response:
+    """429: the login page saying how long to wait (Retry-After is set by the throttle)."""
+    lang = current_language()
+    minutes = max(1, -(-wait_s // 60))
+    username = request.form.get("username", "").strip()[:64]
+    return _login_page(lang, _safe_next(request.args.get("next")), t("login.throttled", lang, minutes=minutes),
+                       username, status=429)
+
+
+def login() -> Any:
+    """Show the login form and log a user in (POSTs are throttled: see init_auth)."""
+    lang = current_language()
+    nxt = _safe_next(request.args.get("next"))
+    if request.method != "POST":
+        return _login_page(lang, nxt)
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("login_csrf", "")
+    username = request.form.get("username", "").strip()[:64]
+    if not expected or not hmac.compare_digest(sent, expected):
+        return _login_page(lang, nxt, t("login.expired", lang), username)
+    try:
+        redis_client().ping()
+    except redis.RedisError:
+        return _login_unavailable(lang, nxt, username)
+    snapshot: SessionUser | None = None
+    try:
+        with session_scope(db_sessions()) as s:
+            user = store.users.authenticate(s, username, request.form.get("password", ""))
+            if user is None:
+                throttle.mark_failed()
+                throttle.audit_failure(s, current_app, username)
+            else:
+                store.audit_log.record(s, user.username, "login", detail={"ip": request.remote_addr})
+                snapshot = SessionUser.of(user)
+    except SQLAlchemyError as exc:
+        sessions.policy().db_outage.failed("sign-in", exc, "signing in answers 503")
+        return _login_unavailable(lang, nxt, username)
+    if snapshot is None:
+        return _login_page(lang, nxt, t("login.invalid", lang), username)
+    # A fresh session on login, so a session id planted before login is worthless.
+    keep_lang = session.get("lang")
+    session.clear()
+    if keep_lang:
+        session["lang"] = keep_lang
+    try:
+        sessions.begin(snapshot.as_dict())
+    except redis.RedisError:
+        session.clear()
+        return _login_unavailable(lang, nxt, username)
+    login_user(snapshot)
+    csrf.rotate()  # and a new CSRF token, set as a cookie on this response
+    return redirect(nxt or c.ROLE_HOME.get(snapshot.role, "/wall"))
 
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Any:
-    """Log out and return to the login page."""
-    logout_user()
-    session.clear()
-    return redirect("/login")
+    """POST (with the session's CSRF token): end the session on the server and here; GET only asks."""
+    if request.method == "POST" and csrf.submitted_token_ok():
+        who = str(current_user.username) if current_user.is_authenticated else None
+        sessions.finish()
+        logout_user()
+        session.clear()
+        if who:
+            try:
+                with session_scope(db_sessions()) as s:
+                    store.audit_log.record(s, who, "logout", detail={"ip": request.remote_addr})
+            except SQLAlchemyError as exc:
+                log.warning("the logout of %s could not be audited (%s)", who, type(exc).__name__)
+        return redirect("/login", code=303)
+    if not current_user.is_authenticated:
+        return redirect("/login", code=303)
+    lang = current_language()
+    html = render_template_string(
+        LOGOUT_TEMPLATE, lang=lang, t=t, title=t("logout.title", lang), user=current_user.display_name,
+        csrf=csrf.token(),
+        back=c.ROLE_HOME.get(current_user.role, "/wall"), css=_stylesheets(),
+    )
+    return Response(html, mimetype="text/html")
 
 
 @bp.route("/lang/<code>")
@@ -251,11 +353,14 @@ def set_language(code: str) -> Any:
     return redirect(_safe_next(request.args.get("next")) or "/")
 
 
-def init_auth(app: Flask) -> None:
-    """Install flask-login, the guard and the login routes on the app."""
+def init_auth(app: Flask, config: Config) -> None:
+    """Install flask-login, the session rules, the throttle, the guard and the login routes on the app."""
     manager = LoginManager()
     manager.user_loader(load_user)
     manager.init_app(app)
+    sessions.init_sessions(app, config)
+    throttle.init_throttle(app, config)
     app.before_request(_guard)
     csrf.init_csrf(app)  # after the guard: anonymous requests get 401 before any CSRF check
     app.register_blueprint(bp)
+    app.add_url_rule("/login", "login", throttle.protect_login(app, login, _throttled), methods=["GET", "POST"])

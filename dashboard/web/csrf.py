@@ -14,7 +14,9 @@ the cookie nor set a custom header on a cross-site request without a CORS pre-fl
 
 Exempt: safe methods; requests authenticated by a per-user API token (`Authorization: Bearer`, which a browser
 never adds on its own, so there is no ambient credential to abuse); the ingest `/api/v1/events` (ingest token);
-`/login`, which checks its own form token. Anonymous requests are refused by the login guard before this check.
+`/login`, which checks its own form token; `/logout`, a plain form POST that checks this same token sent as the
+form field `csrf_token` (or the header); `/csp-report`, which browsers post on their own and which changes
+nothing. Anonymous requests are refused by the login guard before this check.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ COOKIE_NAME = "_csrf_token"
 HEADER_NAME = "X-CSRFToken"
 SESSION_KEY = "_csrf"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Paths with their own protection: the login form token, and the ingest token.
-EXEMPT_PATHS = ("/login", "/api/v1/events")
+# Paths with their own protection: the login form token, the ingest token, logout's form field; and the browsers'
+# CSP reports, which change nothing.
+EXEMPT_PATHS = ("/login", "/api/v1/events", "/logout", "/csp-report")
+# The form field that carries the token in plain form POSTs (logout).
+FORM_FIELD = "csrf_token"
 # Set by the login guard when the request was authenticated by an API token rather than the session.
 TOKEN_AUTH_FLAG = "api_token_user"
 
@@ -47,6 +52,21 @@ def rotate() -> str:
     token = new_token()
     session[SESSION_KEY] = token
     return token
+
+
+def token() -> str:
+    """This session's token (made now for a session that has none), for a form the server renders."""
+    current = session.get(SESSION_KEY)
+    return current if isinstance(current, str) and current else rotate()
+
+
+def submitted_token_ok() -> bool:
+    """True when a form POST carries this session's token in its `csrf_token` field (or the header)."""
+    expected = session.get(SESSION_KEY)
+    sent = request.form.get(FORM_FIELD) or request.headers.get(HEADER_NAME, "")
+    if not isinstance(expected, str) or not expected or not sent:
+        return False
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def mark_token_authenticated(user: Any) -> None:

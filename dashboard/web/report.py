@@ -2,8 +2,8 @@
 
 `/report?day=YYYY-MM-DD&lang=zh|en` (day defaults to today in Beijing, lang to the user's language) renders a
 self-contained HTML page from templates/report.html: its CSS (templates/report.css, with print rules) inlined,
-charts as inline SVG, no script and nothing fetched from elsewhere, so it prints (and saves as PDF from the
-browser's print dialogue) as it shows.
+charts as inline SVG, one script of ours (the print button) and nothing fetched from elsewhere, so it prints (and
+saves as PDF from the browser's print dialogue) as it shows.
 `/report.csv?day=…&lang=…[&table=<key>]` is every table as sections, or one table (keys: report.TABLE_KEYS).
 
 Roles, checked here on the server: leader and admin (the report is the leaders' daily read), and the duty
@@ -43,8 +43,10 @@ from dashboard.web.auth import LANGUAGES, current_language
 from dashboard.web.extensions import db_sessions, redis_client
 
 log = logging.getLogger(__name__)
-# The page's template and its CSS live in dashboard/web/templates (report.html inlines report.css).
-bp = Blueprint("report", __name__, template_folder="templates")
+# The page's template and its CSS live in dashboard/web/templates (report.html inlines report.css); its one script,
+# the print button's, in dashboard/web/static (the Content-Security-Policy refuses inline handlers).
+bp = Blueprint("report", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/report-assets")
 
 REPORT_ROLES: Final = frozenset({"leader", "admin", "duty"})
 SEV_COLOURS: Final = {1: "#d32f2f", 2: "#ef6c00", 3: "#f9a825", 4: "#1e88e5"}

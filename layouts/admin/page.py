@@ -14,7 +14,7 @@ from layouts.admin.audit import audit_section
 from layouts.admin.health import health_section
 from layouts.admin.settings import settings_section
 from layouts.admin.users import users_section
-from layouts.common import lang_switch
+from layouts.common import lang_switch, logout_button
 
 TABS: Final = ("users", "settings", "health", "audit")
 
@@ -47,7 +47,7 @@ def _topbar(lang: str, user: str) -> html.Header:
             html.Span([html.I(className="bi bi-person-circle"), " ", t("admin.signed_in", lang, user=user)],
                       className="adm-user"),
             lang_switch(lang, "/admin"),
-            html.A(t("page.logout", lang), href="/logout", className="adm-link"),
+            logout_button(lang, "adm-link"),
         ],
         className="adm-top",
     )

@@ -13,7 +13,7 @@ from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.i18n import name, t
 from layouts import ids, names
-from layouts.common import data_attrs, lang_switch
+from layouts.common import data_attrs, lang_switch, logout_button
 from layouts.dispatch.form import create_form
 from layouts.dispatch.map import console_map
 from layouts.dispatch.parts import aria, role_label
@@ -61,7 +61,7 @@ def _topbar(lang: str, role: str, user: str) -> html.Header:
                        t("dsp.signed_in", lang, user=user, role=role_label(role, lang))], className="dsp-user"),
             html.Span("--:--:--", id=ids.DISPATCH_CLOCK, className="dsp-clock-now"),
             lang_switch(lang, "/dispatch"),
-            html.A(t("page.logout", lang), href="/logout", className="dsp-link"),
+            logout_button(lang, "dsp-link"),
         ],
         className="dsp-top",
     )

@@ -1,0 +1,188 @@
+"""Failed sign-ins throttled per account and per client address with Flask-Limiter (its counters in Redis, so every
+host counts together), and the audit of failed sign-ins kept bounded.
+
+POST /login carries two limits: LOGIN_LIMIT_ACCOUNT, keyed by the user name typed (case-folded, so "Admin" and
+"admin" count together, whether the account exists or not), and LOGIN_LIMIT_ADDRESS, keyed by the client
+address. Both are moving windows and count only failed password checks (Flask-Limiter's `deduct_when`); once
+either is used up, the next attempt is refused before any password is checked, with 429, Retry-After and the
+login page saying how many minutes to wait. A successful sign-in costs nothing. Behind a reverse proxy every
+client has the proxy's address until the app is told to trust X-Forwarded-For; meanwhile LOGIN_LIMIT_ADDRESS
+counts the whole site's failures, so set it accordingly there.
+
+While Redis does not answer, Flask-Limiter counts in this process's memory (in_memory_fallback) and says so once
+in the log; sign-in itself answers 503 then (dashboard/web/auth.py), as its session record needs Redis.
+
+The audit log gets every failed password check (actor: the name typed; detail: the address), and one entry per
+throttled key and window ("throttled": which limit, until when), so each account and each address adds at most
+its limit plus one entry per window. An attacker with many addresses is bounded by LOGIN_AUDIT_LIMIT: beyond it
+in a window, one summary entry says that further failures are not itemised until the window ends (the throttle
+still counts them). The quotas are `limits` items on the same Redis storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import redis
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter, RequestLimit
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from dashboard import store
+from dashboard.config import Config
+from dashboard.live import keys
+from dashboard.store.engine import session_scope
+from dashboard.web.extensions import db_sessions
+
+log = logging.getLogger(__name__)
+
+EXTENSION: Final = "dc_throttle"
+FAILED_FLAG: Final = "dc_login_failed"
+# Where the failures of an empty user name are counted (Flask-Limiter skips a limit whose key is empty).
+NO_NAME: Final = "?"
+MAX_NAME: Final = 64
+# A client's CSP violation reports (dashboard/web/headers.py) beyond this are refused: each is a log line.
+CSP_REPORTS_LIMIT: Final = "30 per minute"
+STORAGE_ERRORS: Final = (redis.RedisError, StorageError, OSError)
+
+
+@dataclass
+class Throttle:
+    """One app's limiter and the limits of its sign-in."""
+
+    limiter: Limiter
+    account: str
+    address: str
+    audit_item: RateLimitItem
+    audit_quota: FixedWindowRateLimiter
+
+
+def _parse(setting: str, value: str) -> RateLimitItem:
+    """A limit in Flask-Limiter's notation, or a start-up error that names the setting."""
+    try:
+        return parse(value)
+    except ValueError:
+        raise ValueError(f"{setting}={value!r} is not a rate limit (write e.g. '10 per 15 minutes')") from None
+
+
+def init_throttle(app: Flask, config: Config) -> Throttle:
+    """Install Flask-Limiter on the app, on the app's Redis, with no limit but those given per route."""
+    _parse("LOGIN_LIMIT_ACCOUNT", config.login_limit_account)
+    _parse("LOGIN_LIMIT_ADDRESS", config.login_limit_address)
+    audit_item = _parse("LOGIN_AUDIT_LIMIT", config.login_audit_limit)
+    limiter = Limiter(
+        key_func=client_address,
+        app=app,
+        storage_uri=config.redis_url,
+        # Short timeouts, as for the app's own client (dashboard/live/connections.py): a dead Redis fails fast.
+        storage_options={"socket_timeout": 1, "socket_connect_timeout": 1},
+        strategy="moving-window",
+        key_prefix=keys.LIMITER_PREFIX,
+        headers_enabled=False,  # the refusal sets its own Retry-After; other answers need no rate headers
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
+    )
+    # Its INFO line per refused request would let a flood write the log; the refusals are audited (bounded).
+    logging.getLogger("flask-limiter").setLevel(logging.WARNING)
+    found = Throttle(limiter, config.login_limit_account, config.login_limit_address, audit_item,
+                     FixedWindowRateLimiter(limiter.storage))
+    app.extensions[EXTENSION] = found
+    return found
+
+
+def throttle(app: Flask) -> Throttle:
+    """The app's throttle."""
+    found: Throttle = app.extensions[EXTENSION]
+    return found
+
+
+def client_address() -> str:
+    """The client's address as the server sees it (the proxy's, behind one)."""
+    return request.remote_addr or NO_NAME
+
+
+def account_name() -> str:
+    """The user name a sign-in attempt typed, as the throttle counts it."""
+    return request.form.get("username", "").strip()[:MAX_NAME].casefold() or NO_NAME
+
+
+def mark_failed() -> None:
+    """Count this request against the sign-in limits (its password check failed)."""
+    setattr(g, FAILED_FLAG, True)
+
+
+def _failed(_response: Response) -> bool:
+    return bool(g.get(FAILED_FLAG))
+
+
+def protect_login(app: Flask, view: Callable[..., Any], refused: Callable[[int], Response]) -> Callable[..., Any]:
+    """The sign-in view with both limits on its POSTs; `refused(wait_s)` renders the refusal."""
+    t = throttle(app)
+
+    def breach(scope: str) -> Callable[[RequestLimit], Response]:
+        def on_breach(limit: RequestLimit) -> Response:
+            wait_s = max(1, int(limit.reset_at - datetime.now(UTC).timestamp()))
+            _audit_throttled(t, scope, limit.limit, wait_s)
+            resp = refused(wait_s)
+            resp.headers["Retry-After"] = str(wait_s)
+            return resp
+
+        return on_breach
+
+    for scope, value, key_func in (("address", t.address, client_address), ("account", t.account, account_name)):
+        view = t.limiter.limit(value, key_func=key_func, methods=["POST"], deduct_when=_failed,
+                               on_breach=breach(scope), scope=f"login-{scope}")(view)
+    return view
+
+
+def limit_reports(app: Flask, view: Callable[..., Any]) -> Callable[..., Any]:
+    """A public report endpoint, limited per client address."""
+    return throttle(app).limiter.limit(CSP_REPORTS_LIMIT, key_func=client_address)(view)
+
+
+def _quota(t: Throttle, item: RateLimitItem, *ids: str) -> bool:
+    """Take one from a quota; True when it had room, or when Redis cannot tell (the audit then goes on)."""
+    try:
+        return bool(t.audit_quota.hit(item, keys.LIMITER_PREFIX, *ids))
+    except STORAGE_ERRORS:
+        return True
+
+
+def _audit_bounded(s: Session, t: Throttle, actor: str, outcome: str, detail: dict[str, Any]) -> None:
+    """Write one failure entry if the window's audit quota has room; else one summary per window, then nothing."""
+    if _quota(t, t.audit_item, "login-audit"):
+        store.audit_log.record(s, actor, "login", outcome=outcome, detail=detail)
+        return
+    once = type(t.audit_item)(1, t.audit_item.multiples)
+    if _quota(t, once, "login-audit-summary"):
+        store.audit_log.record(s, "system", "login", outcome="not_itemised", detail={
+            "reason": f"more than {t.audit_item.amount} failed sign-ins within "
+                      f"{t.audit_item.get_expiry()} s: further ones in this window are counted by the throttle "
+                      "but not written one by one",
+        })
+
+
+def audit_failure(s: Session, app: Flask, username: str) -> None:
+    """Audit a failed password check (bounded), in the caller's transaction."""
+    _audit_bounded(s, throttle(app), username or NO_NAME, "refused", {"ip": client_address()})
+
+
+def _audit_throttled(t: Throttle, scope: str, item: RateLimitItem, wait_s: int) -> None:
+    """Audit a refusal by the throttle once per key and window (bounded); a database away only loses this entry."""
+    key = account_name() if scope == "account" else client_address()
+    if not _quota(t, type(item)(1, item.multiples), "login-throttled", scope, key):
+        return
+    try:
+        with session_scope(db_sessions()) as s:
+            _audit_bounded(s, t, account_name(), "throttled",
+                           {"ip": client_address(), "limit": scope, "retry_after_s": wait_s})
+    except SQLAlchemyError as exc:
+        log.warning("a throttled sign-in could not be audited (%s)", type(exc).__name__)
