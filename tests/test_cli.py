@@ -344,7 +344,7 @@ def test_production_workers_refuse_a_database_not_upgraded_and_start_on_one_that
     assert dongcheng(["worker", "--dry-run"]) == 0
     assert dongcheng(["scheduler", "--dry-run"]) == 0
     # Production's scheduler never loads the demo's cron (the simulated units' movement).
-    assert "rq.cli cron workers.cron" in capsys.readouterr().out
+    assert "cron workers.cron" in capsys.readouterr().out
 
 
 # --- the RQ processes and the tick -------------------------------------------------------------------------
