@@ -19,8 +19,8 @@ from jsonschema import Draft202012Validator
 
 from dashboard.web.api import openapi
 
-# Flask's rule syntax to OpenAPI's: /incidents/<int:incident_id> -> /incidents/{incident_id}
-_CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+# Flask's rule syntax to OpenAPI's: /incidents/<int(min=1, max=…):incident_id> -> /incidents/{incident_id}
+_CONVERTER = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>")
 
 
 def openapi_path(rule: str) -> str:
@@ -96,8 +96,6 @@ def checking_answers(app: flask.Flask) -> Iterator[list[str]]:
         if not (req.path.startswith("/api/") or req.path == "/healthz") or response.is_streamed:
             return
         rule = req.url_rule.rule if req.url_rule is not None else None
-        if rule is not None and req.url_rule is not None and req.url_rule.endpoint == "api_incidents.unknown_path":
-            rule = None
         path = openapi_path(rule) if rule else None
         problems.extend(checker.problems(path, req.method, response.status_code, response.get_json(silent=True)))
 

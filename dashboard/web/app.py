@@ -43,7 +43,7 @@ def create_app(config: Config | None = None) -> Any:
 
     from dashboard.live.connections import make_redis
     from dashboard.store.engine import make_engine, session_factory
-    from dashboard.web import auth, csrf, health
+    from dashboard.web import auth, csrf, health, limits, logs
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
@@ -52,6 +52,7 @@ def create_app(config: Config | None = None) -> Any:
 
     config = config or Config.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.one_line_records(logging.getLogger())  # nothing a request brings can forge a log line
 
     server = Flask(__name__, instance_path=str(INSTANCE_DIR))
     # SESSION_COOKIE_SECURE=1 when the app is served over HTTPS: the session and CSRF cookies are then never sent
@@ -69,6 +70,7 @@ def create_app(config: Config | None = None) -> Any:
         REMEMBER_COOKIE_SECURE=secure_cookies,
     )
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
+    limits.init_limits(server)  # first: control characters and JSON nesting, before the login guard reads a path
     auth.init_auth(server)
     server.register_blueprint(health.bp)  # GET /healthz
     server.register_blueprint(api.bp)  # POST /api/v1/events
