@@ -72,6 +72,7 @@ def create_app(config: Config | None = None) -> Any:
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
     limits.init_limits(server)  # first: control characters and JSON nesting, before the login guard reads a path
     auth.init_auth(server)
+    limits.init_dash_limits(server)  # Dash's callback requests checked once the caller is known
     server.register_blueprint(health.bp)  # GET /healthz
     server.register_blueprint(api.bp)  # POST /api/v1/events
     server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json

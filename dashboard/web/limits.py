@@ -6,6 +6,8 @@
 - **JSON nests at most MAX_JSON_DEPTH levels**: deeper answers 400 with the reason, for the API, the ingest and
   Dash's callbacks alike (the standard library's parser would otherwise recurse out of its stack near 1,000 levels
   and answer 500). Our own bodies nest at most 4 levels (a batch of events), Dash's callbacks about 6.
+- **Dash's callback requests have Dash's shape**: a body Dash's dispatch would fail on (no such callback, inputs that
+  are not {id, property}, the wrong number of them) answers 400 rather than 500 inside Dash.
 - Bodies are bounded by Config.max_body_bytes (Flask's MAX_CONTENT_LENGTH: 413).
 """
 
@@ -16,14 +18,18 @@ import re
 from typing import Any
 
 import orjson
-from flask import Flask, Response, jsonify, request
+from dash._utils import split_callback_id
+from flask import Flask, Response, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask.wrappers import Request
 from werkzeug.exceptions import BadRequest
 
 from dashboard.domain import text
+from dashboard.web.extensions import DASH
 
 MAX_JSON_DEPTH = 64
+# Paths whose answers are JSON, refusals included.
+JSON_PATHS = ("/api/", "/_dash-", "/healthz", "/livez", "/readyz")
 TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 
@@ -39,6 +45,7 @@ class JsonTooDeep(ValueError):
 # Every byte but the quote and the brackets, for bytes.translate to delete.
 _NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
 _STRING = re.compile(rb'"[^"]*"')
+_INNERMOST = re.compile(rb"\[\]|\{\}")
 
 
 def _nests_deeper(raw: bytes, limit: int) -> bool:
@@ -59,10 +66,10 @@ def _nests_deeper(raw: bytes, limit: int) -> bool:
     if b'"' in s:
         s = _STRING.sub(b"", s)
     for _ in range(limit):
-        s = s.replace(b"[]", b"").replace(b"{}", b"")
         if not s:
-            return False
-    return True
+            break
+        s = _INNERMOST.sub(b"", s)  # one pass: a pair that forms as another goes waits for the next round
+    return bool(s)
 
 
 def depth_of(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
@@ -133,9 +140,9 @@ class LimitedRequest(Request):
 
 
 def _refuse(what: str) -> Response:
-    """400: JSON for the API and Dash's requests, text for pages (whose answers a person reads)."""
+    """400: JSON for the API, the health checks and Dash's requests, text for pages (whose answers a person reads)."""
     reason = f"control characters are not allowed in {what}"
-    if request.path.startswith(("/api/", "/_dash-")):
+    if request.path.startswith(JSON_PATHS):
         resp = jsonify(error=reason, code="control_characters")
     else:
         resp = Response(reason + "\n", mimetype="text/plain")
@@ -159,8 +166,68 @@ def check_request() -> Response | None:
     return None
 
 
+# --- Dash's callback requests --------------------------------------------------------------------------------------
+
+DASH_CALLBACK_PATH = "/_dash-update-component"
+
+
+def _is_prop(item: Any) -> bool:
+    """An input, state or output of a callback request: {"id", "property", …}, or a list of them (a pattern)."""
+    if isinstance(item, list):
+        return all(_is_prop(i) for i in item)
+    return (isinstance(item, dict) and isinstance(item.get("id"), str | dict)
+            and isinstance(item.get("property"), str))
+
+
+def dash_callback_problem(body: Any, callback_map: dict[str, Any]) -> str | None:
+    """Why a callback request's body is not one Dash can serve, or None.
+
+    Dash's dispatch trusts its renderer: another shape raises KeyError, TypeError or AttributeError inside Dash
+    (500). The values themselves are the callbacks' to judge."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    output = body.get("output")
+    callback = callback_map.get(output) if isinstance(output, str) else None
+    if callback is None or "callback" not in callback:
+        return "'output' names no callback of this server"
+    for key in ("inputs", "state"):
+        items = body.get(key, [])
+        if not (isinstance(items, list) and len(items) == len(callback[key]) and all(map(_is_prop, items))):
+            return f"'{key}' must list the callback's {len(callback[key])} {key} as {{id, property, value}}"
+    outputs = body.get("outputs")
+    expected = split_callback_id(output)  # a dict for one output, a list for several
+    if isinstance(expected, list):
+        fits = isinstance(outputs, list) and len(outputs) == len(expected) and _is_prop(outputs)
+    else:  # a pattern's output (its id a JSON object) comes as the list of what it matched
+        fits = (isinstance(outputs, dict) or str(expected["id"]).startswith("{")) and _is_prop(outputs)
+    if not (fits or callback.get("no_output")):
+        return "'outputs' must be the callback's outputs as {id, property}"
+    changed = body.get("changedPropIds", [])
+    if not (isinstance(changed, list) and all(isinstance(c, str) for c in changed)):
+        return "'changedPropIds' must be a list of strings"
+    return None
+
+
+def check_dash_callback() -> Response | None:
+    """before_request: 400 for a callback request whose body Dash itself would fail on."""
+    if request.path != DASH_CALLBACK_PATH or request.method != "POST":
+        return None
+    problem = dash_callback_problem(request.get_json(silent=False), current_app.extensions[DASH].callback_map)
+    if problem is None:
+        return None
+    resp = jsonify(error=problem, code="bad_callback_request")
+    resp.status_code = 400
+    return resp
+
+
 def init_limits(app: Flask) -> None:
     """Install the checks on the app: call before anything else registers a before_request."""
     app.json = LimitedJSONProvider(app)
     app.request_class = LimitedRequest
     app.before_request(check_request)
+
+
+def init_dash_limits(app: Flask) -> None:
+    """Install the check of Dash's callback requests: call after the login guard and the CSRF check, which answer
+    first (401, 403)."""
+    app.before_request(check_dash_callback)
