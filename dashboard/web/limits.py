@@ -132,8 +132,10 @@ class LimitedRequest(Request):
     """A request whose unreadable JSON answers 400 with the reason (Flask keeps it for debug mode)."""
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
-        """400 saying why the body is not acceptable JSON."""
-        raise BadRequest(f"the body is not acceptable JSON: {e}" if e is not None else None)
+        """400 saying why the body is not acceptable JSON (415 as before when it is not JSON at all)."""
+        if e is None:
+            return super().on_json_loading_failed(e)
+        raise BadRequest(f"the body is not acceptable JSON: {e}")
 
 
 # --- paths, parameters, form fields -------------------------------------------------------------------------------
