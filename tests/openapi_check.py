@@ -19,8 +19,8 @@ from jsonschema import Draft202012Validator
 
 from dashboard.web.api import openapi
 
-# Flask's rule syntax to OpenAPI's: /incidents/<int:incident_id> -> /incidents/{incident_id}
-_CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+# Flask's rule syntax to OpenAPI's: /incidents/<int(min=1, max=…):incident_id> -> /incidents/{incident_id}
+_CONVERTER = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>")
 
 
 def openapi_path(rule: str) -> str:
@@ -95,9 +95,9 @@ def checking_answers(app: flask.Flask) -> Iterator[list[str]]:
         req = flask.request
         if not (req.path.startswith("/api/") or req.path in ("/healthz", "/livez", "/readyz")) or response.is_streamed:
             return
+        if req.method in ("HEAD", "OPTIONS"):  # the framework's, not operations of the document
+            return
         rule = req.url_rule.rule if req.url_rule is not None else None
-        if rule is not None and req.url_rule is not None and req.url_rule.endpoint == "api_incidents.unknown_path":
-            rule = None
         path = openapi_path(rule) if rule else None
         problems.extend(checker.problems(path, req.method, response.status_code, response.get_json(silent=True)))
 

@@ -24,7 +24,7 @@ from dashboard.web.api import cases as api_cases
 from dashboard.web.api import openapi
 from dashboard.web.extensions import db_sessions
 from tests.helpers import csrf_headers, login
-from tests.openapi_check import answers_match_the_document  # noqa: F401  (autouse: every answer as documented)
+from tests.openapi_check import answers_match_the_document, openapi_path  # noqa: F401  (autouse: every answer as documented)
 from tests.test_linking import sensor_point as point
 from tests.test_linking import sensors_aggregate, store_tickets, ticket_event
 from workers.linking import run_linking
@@ -256,7 +256,7 @@ def test_every_route_of_the_cases_api_is_documented() -> None:
     routes = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("api_cases.")]
     assert len(routes) == 3
     for rule in routes:
-        path = rule.rule.replace("<int:case_id>", "{case_id}").replace("<int:link_id>", "{link_id}")
+        path = openapi_path(rule.rule)
         assert path in documented, path
         for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]
             assert method.lower() in documented[path], (method, path)

@@ -9,6 +9,7 @@ the OpenAPI document its `Event` schemas (dashboard.web.api.openapi).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from dashboard.domain import geo
+from dashboard.domain import geo, text
 from dashboard.domain import rules as c
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
@@ -40,7 +41,9 @@ _IDENTIFIER_RE = re.compile(IDENTIFIER_PATTERN)
 Event = dict[str, Any]
 
 # Pydantic error types raised by this module's own validators: their message is already the reason.
-_OWN_ERRORS = frozenset({"timestamp", "time_window", "outside_district", "out_of_range", "exceeds_capacity"})
+_OWN_ERRORS = frozenset({"timestamp", "time_window", "outside_district", "out_of_range", "exceeds_capacity", "text"})
+# A string holding a lone surrogate, which pydantic-core cannot read: the same reason whatever the field.
+_UNICODE_ERROR = "string_unicode"
 # "kind" missing or unknown: the union could not choose a model.
 _TAG_ERRORS = frozenset({"union_tag_not_found", "union_tag_invalid"})
 
@@ -114,7 +117,9 @@ class Range(Reason):
 
 
 class Text(Reason):
-    """A string with something in it, at most `max_len` characters (EventBase.to_event strips it)."""
+    """A string with something in it, at most `max_len` characters, that can be stored as text
+    (dashboard.domain.text: no NUL, no lone surrogate, no control character but tab and line breaks);
+    EventBase.to_event strips it."""
 
     def __init__(self, max_len: int) -> None:
         self.max_len = max_len
@@ -122,8 +127,21 @@ class Text(Reason):
                          {"string_too_long": f"must be at most {max_len} characters"})
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        """A strict string of bounded length with a character that is not white space."""
-        return core_schema.str_schema(strict=True, max_length=self.max_len, pattern=r"\S")
+        """A strict string of bounded length with a character that is not white space, and storable."""
+        return core_schema.no_info_after_validator_function(
+            _storable, core_schema.str_schema(strict=True, max_length=self.max_len, pattern=r"\S"))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        """The string's schema, saying what text is refused."""
+        return {**handler(schema), "description": f"text: {text.TEXT_RULE}"}
+
+
+def _storable(value: str) -> str:
+    """`value` when it can be stored as text; PydanticCustomError with the reason otherwise."""
+    problem = text.text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("text", problem)
+    return value
 
 
 TIMESTAMP_EXAMPLE = "2026-11-25T08:00:00+08:00"
@@ -250,11 +268,27 @@ class EventBase(BaseModel):
         return ev
 
 
+# A point in the district for the document's examples: Dongsi (东四).
+_EXAMPLE_POINT = (116.417, 39.924)
+
+
+def _in_bbox(axis: int) -> Any:
+    """The JSON Schema bounds of one coordinate: the district's bounding box with the boundary's margin, rounded
+    outwards (a point outside it is always refused; inside it, the point must also lie within the outline)."""
+    west, south, east, north = geo.district_bbox()
+    lo, hi = ((west, east), (south, north))[axis]
+    m = geo.BOUNDARY_MARGIN_DEG
+    return Field(json_schema_extra={"minimum": math.floor((lo - m) * 1e4) / 1e4,
+                                    "maximum": math.ceil((hi + m) * 1e4) / 1e4},
+                 examples=[_EXAMPLE_POINT[axis]],
+                 description="WGS84, inside Dongcheng District (its bounding box here, its outline on the server)")
+
+
 class LocatedEvent(EventBase):
     """An event at a point, which must lie in Dongcheng (its subdistrict and grid cell are derived from it)."""
 
-    lon: Annotated[float, Range(-180, 180)]
-    lat: Annotated[float, Range(-90, 90)]
+    lon: Annotated[float, Range(-180, 180), _in_bbox(0)]
+    lat: Annotated[float, Range(-90, 90), _in_bbox(1)]
 
     @field_validator("lat", mode="after")
     @classmethod
@@ -446,7 +480,9 @@ def _field_errors(errors: list[Any], reasons: Mapping[str, Reason], skip: int) -
         if name in out:
             continue
         kind = err["type"]
-        if kind == "outside_district":  # raised on lat, about the point: lon first, as a point is read
+        if kind == _UNICODE_ERROR:
+            out[name] = text.SURROGATE_REASON
+        elif kind == "outside_district":  # raised on lat, about the point: lon first, as a point is read
             out["lon"] = out["lat"] = err["msg"]
         elif kind in _OWN_ERRORS:
             out[name] = err["msg"]

@@ -31,6 +31,8 @@ from dashboard.store.reports import IncidentRow, TicketRow
 # China has used UTC+8 all year since 1991, so a fixed offset is exact (as in dashboard/domain/beijing.py).
 _RESPONSE_S: Final = c.HOTLINE_RESPONSE_H * 3600
 _DAY_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The first day a report covers: Beijing's fixed UTC+8 holds from 1991 on, and a day near year 1 has no UTC time.
+FIRST_DAY: Final = date(1991, 1, 1)
 # Rush hours (Beijing time, [start, end)) for the traffic peaks: the corridors' weekday peaks.
 MORNING_PEAK_H: Final = (7, 10)
 EVENING_PEAK_H: Final = (17, 20)
@@ -51,7 +53,8 @@ class ReportDayError(ValueError):
 
 
 def parse_day(text: str | None, now: float) -> date:
-    """The Beijing day named by `YYYY-MM-DD`; today when empty; ReportDayError when malformed or in the future."""
+    """The Beijing day named by `YYYY-MM-DD`; today when empty; ReportDayError when malformed, in the future or
+    before FIRST_DAY."""
     today = local_date(now)
     if text is None or not text.strip():
         return today
@@ -64,6 +67,8 @@ def parse_day(text: str | None, now: float) -> date:
         raise ReportDayError("bad_date", f"{text} is not a calendar date") from None
     if day > today:
         raise ReportDayError("future", f"{text} is in the future (today in Beijing is {today.isoformat()})")
+    if day < FIRST_DAY:
+        raise ReportDayError("too_early", f"{text} is before {FIRST_DAY.isoformat()}, the first day a report covers")
     return day
 
 

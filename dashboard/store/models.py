@@ -23,6 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Ids are INTEGER columns, which hold at most 2^31 - 1 on PostgreSQL (SQLite's hold more; ids never get there). A
+# larger number names no row: the API answers 404 (or 422 in a body) without asking a database that would refuse it.
+MAX_ID = 2**31 - 1
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""

@@ -45,7 +45,7 @@ def create_app(config: Config | None = None) -> Any:
     from dashboard.live.connections import make_redis
     from dashboard.store.engine import make_engine, session_factory
     from dashboard.store.schema import check_start
-    from dashboard.web import auth, csrf, headers, health, throttle, unavailable
+    from dashboard.web import auth, csrf, headers, health, limits, logs, throttle, unavailable
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
@@ -56,6 +56,7 @@ def create_app(config: Config | None = None) -> Any:
     # Production refuses to serve without its secrets and database, or on a schema older than this release's.
     check_start(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.one_line_records(logging.getLogger())  # nothing a request brings can forge a log line
 
     server = Flask(__name__, instance_path=str(INSTANCE_DIR))
     # SESSION_COOKIE_SECURE=1 when the app is served over HTTPS: the session and CSRF cookies are then never sent
@@ -73,9 +74,11 @@ def create_app(config: Config | None = None) -> Any:
         REMEMBER_COOKIE_SECURE=secure_cookies,
     )
     init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
-    # GET /livez, /readyz, /healthz. First: the liveness and readiness probes are answered before the login guard.
+    limits.init_limits(server)  # first: control characters and JSON nesting, before the login guard reads a path
+    # GET /livez, /readyz, /healthz: answered before the login guard.
     health.init_probes(server)
     auth.init_auth(server, config)  # sessions, the sign-in throttle, the guard, CSRF
+    limits.init_dash_limits(server)  # Dash's callback requests checked once the caller is known
     unavailable.init_unavailable(server)  # the database away: 503 "not saved, retry", said once per outage
     server.register_blueprint(api.bp)  # POST /api/v1/events
     server.register_blueprint(api_incidents.bp)  # /api/v1/incidents, /api/v1/units, /api/v1/openapi.json

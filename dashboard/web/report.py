@@ -134,7 +134,7 @@ def _day_error_text(err: rp.ReportDayError, lang: str) -> str:
     """The localised reason a day was refused."""
     value = (request.args.get("day") or "")[:40]
     return t(f"report.err_{err.code}", lang, value=value,
-             today=local_date(time.time()).isoformat())
+             today=local_date(time.time()).isoformat(), first=rp.FIRST_DAY.isoformat())
 
 
 def _no_store(resp: Response) -> Response:

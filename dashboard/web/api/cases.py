@@ -15,7 +15,7 @@ from dashboard.live.publish import request_tick
 from dashboard.services.cases import LIST_LIMIT_MAX, DecisionResult, decide_link, get_case, list_cases
 from dashboard.web.api import common as api
 from dashboard.web.api import models
-from dashboard.web.api.common import PREFIX
+from dashboard.web.api.common import ID, PREFIX
 from dashboard.web.extensions import redis_client
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,13 @@ def cases_index() -> Response:
     return api.json_response({"cases": rows, "count": len(rows)})
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get(f"/cases/<{ID}:case_id>")
 def cases_show(case_id: int) -> Response:
     """One case (open or not) with its tickets, links, reasons and the decisions taken on them."""
     return api.json_response(api.in_session(get_case, case_id))
 
 
-@bp.post("/cases/<int:case_id>/links/<int:link_id>")
+@bp.post(f"/cases/<{ID}:case_id>/links/<{ID}:link_id>")
 def cases_decide(case_id: int, link_id: int) -> Response:
     """Confirm or split one link of a case; the same Idempotency-Key again replays the first result.
 

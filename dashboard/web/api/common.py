@@ -7,33 +7,40 @@ The incidents and cases blueprints install the same handlers (install_error_hand
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, NoReturn, TypeVar
 
-import orjson
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_login import current_user
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
 
+from dashboard.domain.text import escape_controls, json_text_problem, text_problem
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
+from dashboard.store.models import MAX_ID
 from dashboard.store.outage import DATABASE
 from dashboard.web.extensions import db_sessions
+from dashboard.web.limits import JsonTooDeep, parse_json
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
+# An id in a path: a positive number an INTEGER column can hold; any other matches no route (404, no query).
+ID = f"int(min=1, max={MAX_ID})"
 # Seconds a client should wait before retrying after the database failed.
 RETRY_AFTER_S = 2
 # Idempotency keys: printable ASCII without spaces, scoped to the user (see idempotency_key).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}$")
+
+# app.extensions key of the API's own routes (route_api).
+_ROUTES = "dc_api_routes"
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -128,6 +135,53 @@ def http_error(exc: HTTPException) -> Any:
     return resp
 
 
+def _api_routes(app: Flask) -> tuple[Map, tuple[str, ...]]:
+    """The API's own routes (those under PREFIX, apart from the pages' catch-all routes) and every method they
+    take, built once per app."""
+    routes = app.extensions.get(_ROUTES)
+    if routes is None:
+        rules = [Rule(r.rule, methods=r.methods, endpoint=r.endpoint) for r in app.url_map.iter_rules()
+                 if r.rule.startswith(PREFIX + "/")]
+        routes = Map(rules), tuple(sorted(set().union(*(r.methods or () for r in rules))))
+        app.extensions[_ROUTES] = routes
+    return routes
+
+
+def _allowed_methods(path: str) -> list[str]:
+    """The methods the API's routes take at `path`, each matched in full (werkzeug's allowed_methods lists a
+    method before the path's converters have accepted their values, so an id out of range would seem routed)."""
+    routes, methods = _api_routes(current_app)
+    adapter = routes.bind("")
+    allowed = []
+    for method in methods:
+        try:
+            adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        allowed.append(method)
+    return allowed
+
+
+def route_api() -> Response | None:
+    """before_request: 404, 405 and OPTIONS of an API path as the API's own routes say.
+
+    Dash serves its pages at every path (GET /<path:path>), so Flask alone would find a GET on any API path (its
+    page), answer OPTIONS with GET allowed, and 405 a POST to a path that does not exist."""
+    if not request.path.startswith(PREFIX + "/"):
+        return None
+    allowed = _allowed_methods(request.path)
+    if not allowed:
+        fail(404, f"no such API path: {escape_controls(request.path)}; see {PREFIX}/openapi.json", "not_found")
+    if request.method == "OPTIONS":
+        return Response(status=200, headers={"Allow": ", ".join(allowed)})
+    if request.method not in allowed:
+        resp = error_response(405, f"{request.method} is not allowed here; allowed: {', '.join(allowed)}",
+                              "method_not_allowed")
+        resp.headers["Allow"] = ", ".join(allowed)
+        return resp
+    return None
+
+
 def no_store(resp: Response) -> Response:
     """Answers about incidents and cases are never cached."""
     resp.headers.setdefault("Cache-Control", "no-store")
@@ -150,32 +204,23 @@ def actor() -> Actor:
     return Actor(id=int(current_user.id), username=str(current_user.username), role=str(current_user.role))
 
 
-def _reject_constant(name: str) -> Any:
-    """Refuse NaN and Infinity, which are not JSON."""
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(raw: bytes) -> Any:
-    """A JSON body; ValueError (or UnicodeDecodeError) with the reason when it is not JSON.
-
-    orjson parses several times faster; whatever it refuses is parsed again by the standard library, which
-    decides (it reads UTF-16 and UTF-32 too, and gives its own reasons), so the answers stay the same."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw, parse_constant=_reject_constant)
-
-
 def json_object() -> dict[str, Any]:
-    """The request body as a JSON object; 415 for another content type, 400 for anything but an object."""
+    """The request body as a JSON object; 415 for another content type, 400 for anything but an object (or one
+    nested deeper than dashboard.web.limits allows), 422 for a string no text field can hold (a NUL …)."""
     if request.mimetype != "application/json":
         fail(415, "Content-Type must be application/json", "unsupported_media_type")
     try:
         payload = parse_json(request.get_data(cache=False))
+    except JsonTooDeep as exc:
+        fail(400, str(exc), "json_too_deep")
     except (ValueError, UnicodeDecodeError) as exc:
         fail(400, f"malformed JSON: {exc}", "malformed_json")
     if not isinstance(payload, dict):
         fail(400, "the body must be a JSON object", "malformed_json")
+    problems = {escape_controls(name): problem for name, value in payload.items()
+                if (problem := text_problem(name) or json_text_problem(value)) is not None}
+    if problems:
+        invalid("invalid_field", problems)
     return payload
 
 

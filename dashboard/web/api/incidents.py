@@ -22,14 +22,17 @@ from dashboard.services.incident_reads import get_incident, list_incidents, list
 from dashboard.services.incidents import ActionRequest, ActionResult, create_incident, perform_action
 from dashboard.web.api import common as api
 from dashboard.web.api import models, openapi
-from dashboard.web.api.common import PREFIX
+from dashboard.web.api.common import ID, PREFIX
 from dashboard.web.extensions import redis_client
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_incidents", __name__, url_prefix=PREFIX)
 api.install_error_handlers(bp)
-# JSON instead of HTML for unknown routes, wrong methods, oversized bodies … anywhere under /api/.
+# JSON instead of HTML for unknown routes, wrong methods, oversized bodies … anywhere under /api/, and the API's
+# paths routed by the API's own routes rather than the pages' catch-all.
 bp.app_errorhandler(HTTPException)(api.http_error)
+bp.app_errorhandler(api.ApiError)(api.api_error)
+bp.before_app_request(api.route_api)
 
 LIST_LIMIT_MAX = 500
 LIST_LIMIT_DEFAULT = 200
@@ -127,14 +130,14 @@ def incidents_create() -> Response:
                              Location=f"{PREFIX}/incidents/{incident_id}")
 
 
-@bp.get("/incidents/<int:incident_id>")
+@bp.get(f"/incidents/<{ID}:incident_id>")
 def incidents_show(incident_id: int) -> Response:
     """One incident with its timeline, summons and units, and the actions the caller may take now."""
     incident = api.in_session(get_incident, incident_id)  # Refused(404) when there is none
     return api.json_response(_with_allowed_actions(incident, api.actor().role))
 
 
-@bp.post("/incidents/<int:incident_id>/actions")
+@bp.post(f"/incidents/<{ID}:incident_id>/actions")
 def incidents_action(incident_id: int) -> Response:
     """Take one action on an incident; the same Idempotency-Key again replays the first result."""
     key = api.idempotency_key()
@@ -146,7 +149,7 @@ def incidents_action(incident_id: int) -> Response:
     return api.json_response(_result_body(result, actor.role))
 
 
-@bp.get("/incidents/<int:incident_id>/suggestions")
+@bp.get(f"/incidents/<{ID}:incident_id>/suggestions")
 def incidents_suggestions(incident_id: int) -> Response:
     """The nearest available suitable units (straight-line distance)."""
     api.only_params({"limit"})
@@ -161,12 +164,6 @@ def units_index() -> Response:
     """Every unit with its status and position."""
     rows = api.in_session(list_units)
     return api.json_response({"units": rows, "count": len(rows)})
-
-
-@bp.get("/<path:unknown>")
-def unknown_path(unknown: str) -> Response:
-    """A GET of an unknown /api/v1/ path is a JSON 404 (Dash would otherwise serve its page for any path)."""
-    api.fail(404, f"no such API path: {PREFIX}/{unknown}; see {PREFIX}/openapi.json", "not_found")
 
 
 @bp.get("/openapi.json")

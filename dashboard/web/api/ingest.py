@@ -9,8 +9,9 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.services.ingest import RETRY_AFTER_S, ingest_payload
-from dashboard.web.api.common import error_response, parse_json
+from dashboard.web.api.common import error_response
 from dashboard.web.extensions import current_config, db_sessions, redis_client
+from dashboard.web.limits import JsonTooDeep, parse_json
 
 bp = Blueprint("api", __name__)
 
@@ -39,6 +40,8 @@ def post_events() -> Response:
         return error_response(413, too_large)
     try:
         payload = parse_json(raw)
+    except JsonTooDeep as exc:
+        return error_response(400, str(exc))
     except (ValueError, UnicodeDecodeError) as exc:
         return error_response(400, f"malformed JSON: {exc}")
     result = ingest_payload(payload, time.time(), redis_client(), db_sessions(), cfg.max_batch_events)

@@ -30,6 +30,7 @@ from dashboard.domain.events import AnyEvent, IncidentEvent, OneOf, Severity
 from dashboard.domain.events import Timestamp as EventTime
 from dashboard.services.base import TEXT_MAX
 from dashboard.services.incidents import CREATE_FIELDS
+from dashboard.store.models import MAX_ID
 
 Text = Annotated[StrictStr, Field(max_length=TEXT_MAX)]
 Timestamp = datetime  # ISO 8601 in UTC in the answers
@@ -90,7 +91,8 @@ class ActionRequest(Request):
     """One action on an incident; which parameters matter depends on the action."""
 
     action: Annotated[StrictStr, Field(min_length=1), Documented(enum=list(lifecycle.ACTIONS))]
-    unit_id: StrictInt | None = Field(None, description="the unit to dispatch (dispatch, arrive)")
+    unit_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)] | None = Field(
+        None, description="the unit to dispatch (dispatch, arrive)")
     severity: Annotated[StrictInt, Documented(enum=list(c.SEVERITIES))] | None = Field(
         None, description="the new severity (raising or lowering it)")
     reason: Text | None = Field(None, description="why (required to change severity, cancel or reopen)")
@@ -99,7 +101,7 @@ class ActionRequest(Request):
     department: Annotated[Department, Field(max_length=TEXT_MAX)] | None = Field(
         None, description="the department acknowledging a summons")
     note: Text | None = None
-    expected_version: StrictInt | None = Field(
+    expected_version: Annotated[StrictInt, Field(ge=0, le=MAX_ID)] | None = Field(
         None, description="optional: refuse (409 `stale`) unless the incident still has this `version`, i.e. nobody "
                           "changed it since the caller read it")
     hold_second_unit: StrictBool | None = Field(

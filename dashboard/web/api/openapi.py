@@ -17,8 +17,10 @@ from pydantic.json_schema import models_json_schema
 
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
+from dashboard.store.models import MAX_ID
 from dashboard.web import csrf
 from dashboard.web.api import models
+from dashboard.web.limits import MAX_JSON_DEPTH
 
 API_VERSION = "1.0.0"
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -55,6 +57,10 @@ Times are ISO 8601 in UTC. Distances for unit suggestions are straight-line dist
 """
 
 
+# An id in a path: what an INTEGER column holds; any other id answers 404.
+_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
 def _ref(name: str) -> dict[str, str]:
     """A reference to one of the schemas."""
     return {"$ref": REF_TEMPLATE.format(model=name)}
@@ -74,7 +80,8 @@ def _error(description: str, retry: bool = False, schema: str = "Error") -> dict
 
 
 def _responses(ok: dict[str, Any], *codes: str) -> dict[str, Any]:
-    """The answers of one operation: its own and the shared error answers of `codes`."""
+    """The answers of one operation: its own, the shared error answers of `codes`, and 400 (every request may
+    bring control characters in its path or parameters)."""
     errors = {
         "400": {"$ref": "#/components/responses/BadRequest"},
         "401": {"$ref": "#/components/responses/Unauthorized"},
@@ -86,7 +93,7 @@ def _responses(ok: dict[str, Any], *codes: str) -> dict[str, Any]:
         "503": {"$ref": "#/components/responses/Unavailable"},
     }
     out = dict(ok)
-    for code in codes:
+    for code in sorted({"400", *codes}):
         out[code] = errors[code]
     return out
 
@@ -116,7 +123,8 @@ def _schemas() -> dict[str, Any]:
 def _probe(operation: str, summary: str, description: str, schema: str, ok: str,
            failing: str | None = None) -> dict[str, Any]:
     """A public health probe's GET: 200 with `schema`, and when it can fail 503 with the same schema and Retry-After."""
-    responses: dict[str, Any] = {"200": {"description": ok, "content": _json_content(_ref(schema))}}
+    responses: dict[str, Any] = {"200": {"description": ok, "content": _json_content(_ref(schema))},
+                                 "400": {"$ref": "#/components/responses/BadRequest"}}
     if failing is not None:
         responses["503"] = {"description": failing, "content": _json_content(_ref(schema)),
                             "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}}
@@ -128,8 +136,8 @@ def _paths() -> dict[str, Any]:
     """Every path of the API, its operations and their answers."""
     incident_id = {"$ref": "#/components/parameters/IncidentId"}
     idem = {"$ref": "#/components/parameters/IdempotencyKey"}
-    case_id = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-    link_id = {"name": "link_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    case_id = {"name": "case_id", "in": "path", "required": True, "schema": _ID_SCHEMA}
+    link_id = {"name": "link_id", "in": "path", "required": True, "schema": _ID_SCHEMA}
     return {
         "/api/v1/incidents": {
             "get": {
@@ -320,6 +328,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "the stream",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "400": {"$ref": "#/components/responses/BadRequest"},
                     "401": {"$ref": "#/components/responses/Unauthorized"},
                     "503": _error("too many open streams in this server process, or Redis unavailable: keep "
                                   "polling and retry later", retry=True),
@@ -346,7 +355,8 @@ def _paths() -> dict[str, Any]:
                 "tags": ["operations"],
                 "security": PUBLIC,
                 "responses": {"200": {"description": "the OpenAPI document",
-                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              "400": {"$ref": "#/components/responses/BadRequest"}},
             },
         },
     }
@@ -385,8 +395,7 @@ def _document() -> dict[str, Any]:
                                 "description": "the INGEST_TOKEN of source systems, only for POST /api/v1/events"},
             },
             "parameters": {
-                "IncidentId": {"name": "incident_id", "in": "path", "required": True,
-                               "schema": {"type": "integer", "minimum": 1}},
+                "IncidentId": {"name": "incident_id", "in": "path", "required": True, "schema": _ID_SCHEMA},
                 "IdempotencyKey": {
                     "name": "Idempotency-Key", "in": "header", "required": True,
                     "description": "a unique value per intended change (e.g. a UUID), 1–100 printable ASCII "
@@ -398,7 +407,9 @@ def _document() -> dict[str, Any]:
                 "RetryAfter": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}},
             },
             "responses": {
-                "BadRequest": _error("malformed JSON, or a missing or invalid Idempotency-Key"),
+                "BadRequest": _error("control characters in the path or a query parameter, malformed JSON, JSON "
+                                     f"nested deeper than {MAX_JSON_DEPTH} levels, or a missing or invalid "
+                                     "Idempotency-Key"),
                 "Unauthorized": _error("no session and no valid API token (or a revoked one, or a disabled user)"),
                 "Forbidden": _error("the caller's role may not do this (audited), or the CSRF check failed"),
                 "NotFound": _error("no such incident, unit, case, link or API path"),
