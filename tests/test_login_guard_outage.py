@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from dashboard.config import Config
+from dashboard.store import outage
 from dashboard.web import sessions
 from layouts import ids
 from tests.helpers import csrf_headers, incident, login, replay, seed_users, stolen
@@ -171,8 +172,8 @@ def test_with_the_database_away_the_wall_refreshes_from_redis(
     assert wall.get("/wall").status_code == 200 and wall.get("/_dash-layout").status_code == 200
 
     # Said once for the outage, with no traceback, however many requests.
-    said = [r for r in caplog.records if r.name == sessions.__name__ and "unreachable" in r.getMessage()]
-    assert len(said) == 1 and "database (user reload)" in said[0].getMessage()
+    said = [r for r in caplog.records if r.name == outage.__name__ and "unavailable" in r.getMessage()]
+    assert len(said) == 1 and "user reload failed" in said[0].getMessage()
     assert not [r for r in caplog.records if r.name.startswith("dashboard.web") and r.exc_info]
 
     # Signing in needs the database: 503, asking to retry, not a 500.
@@ -188,8 +189,8 @@ def test_with_the_database_away_the_wall_refreshes_from_redis(
     # Back: the same session goes on, the user is reloaded again, and the end of the outage is logged with its count.
     database.start()
     assert wall_refresh(app, wall).status_code == 200
-    back = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
-    assert len(back) == 1 and "requests were served without it" in back[0]
+    back = [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
+    assert len(back) == 1 and "request served on its session's snapshot" in back[0]
 
 
 def test_while_the_database_answers_a_disabled_user_is_refused_at_the_next_request(

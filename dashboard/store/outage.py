@@ -38,7 +38,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 # This process's record of the system of record's outages.
-DATABASE: Final = Outage("database", unavailable=is_unavailable)
+DATABASE: Final = Outage("database", unavailable=is_unavailable, logger=log)
 
 
 def watch(engine: Engine, outage: Outage = DATABASE) -> None:

@@ -119,8 +119,14 @@ _PROBES: Final = {LIVEZ: livez, READYZ: readyz}
 def _answer_probe() -> Response | None:
     """The liveness or readiness answer, before any other before-request hook (login guard, CSRF) runs."""
     view = _PROBES.get(request.path)
-    if view is None or request.method not in ("GET", "HEAD"):
+    if view is None:
         return None
+    if request.method not in ("GET", "HEAD"):
+        # Answered here too: the login guard would otherwise say 401 to a method the probe does not have.
+        resp = jsonify(error=f"{request.method} is not allowed here", code="method_not_allowed")
+        resp.status_code = 405
+        resp.headers["Allow"] = "GET, HEAD"
+        return resp
     return view()
 
 
