@@ -189,7 +189,7 @@ def test_with_the_database_away_the_wall_refreshes_from_redis(
     # Back: the same session goes on, the user is reloaded again, and the end of the outage is logged with its count.
     database.start()
     assert wall_refresh(app, wall).status_code == 200
-    back = [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
+    back = [r.getMessage() for r in caplog.records if "answers again after" in r.getMessage()]
     assert len(back) == 1 and "request served on its session's snapshot" in back[0]
 
 
