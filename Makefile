@@ -17,15 +17,19 @@ CHROMEDRIVER := /usr/bin/chromedriver
 BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 # The reverse-proxy tests (tests/test_proxy.py) run Debian's nginx with deploy/nginx/dongcheng.conf.
 NGINX := /usr/sbin/nginx
+# The MQTT feeds' tests (tests/test_mqtt_ingest.py) start Debian's Mosquitto broker on a port of their own.
+MOSQUITTO := /usr/sbin/mosquitto
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock run test browsers nginx lint bench clean distclean
+.PHONY: help venv lock run cluster test browsers nginx mosquitto lint bench bench-cluster clean distclean
 
 help:
 	@echo "make run       set up .venv and start the whole system on http://127.0.0.1:$${PORT:-8050}"
+	@echo "make cluster   two hosts behind nginx on this machine (Redis with sentinels, PostgreSQL); see the README"
 	@echo "make test      set up .venv (and Chromium and nginx for the browser and proxy tests) and run the test suite"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     measure aggregate age and refresh latency under load"
+	@echo "make bench-cluster  kill a web host, the leading scheduler and the Redis master under load; one JSON line"
 	@echo "make lock      re-resolve $(LOCK) after a change of pyproject.toml (UPGRADE=1: newest versions too)"
 	@echo "make clean     remove caches (keeps .venv and instance/); make distclean also removes .venv"
 
@@ -58,6 +62,10 @@ lock: | $(PY)
 run: venv
 	$(VENV)/bin/dongcheng run
 
+# Two hosts' topology on one machine (ops/cluster.py): needs nginx (installed when missing) and PostgreSQL's programs.
+cluster: venv nginx
+	$(VENV)/bin/dongcheng cluster
+
 # Installs Chromium, ChromeDriver and CJK fonts when they are missing and we may (root with apt-get).
 browsers:
 	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] \
@@ -71,23 +79,35 @@ browsers:
 	  echo "warning: cannot install $(BROWSER_PACKAGES) (not root or no apt-get): browser tests may be skipped"; \
 	fi
 
+# $(call apt_install,BINARY,PACKAGE,TESTS): install Debian's PACKAGE when BINARY is missing and we may (root with
+# apt-get); when it cannot be installed TESTS skip, saying so.
+define apt_install
+@if [ -x $(1) ]; then exit 0; fi; \
+if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+  echo "installing $(2) for $(3)"; \
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(2); } \
+    || echo "warning: could not install $(2): $(3) are skipped"; \
+else \
+  echo "warning: cannot install $(2) (not root or no apt-get): $(3) are skipped"; \
+fi
+endef
+
 # Installs nginx when it is missing and we may; when it cannot be installed the proxy tests skip, saying so.
 # Debian's package is only used by the tests, in a folder of their own (on a machine with systemd, the package
 # also enables its own service with the default site on port 80: stop it if that port is needed).
 nginx:
-	@if [ -x $(NGINX) ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing nginx for the reverse-proxy tests"; \
-	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx; } \
-	    || echo "warning: could not install nginx: the reverse-proxy tests are skipped"; \
-	else \
-	  echo "warning: cannot install nginx (not root or no apt-get): the reverse-proxy tests are skipped"; \
-	fi
+	$(call apt_install,$(NGINX),nginx,the reverse-proxy tests)
+
+# Installs mosquitto when it is missing and we may; when it cannot be installed the MQTT tests skip, saying so. The
+# tests run it with a configuration of their own on a free port (on a machine with systemd, the package also
+# enables its own service on port 1883).
+mosquitto:
+	$(call apt_install,$(MOSQUITTO),mosquitto,the MQTT tests)
 
 # dash[testing] starts selenium's Chrome driver, which finds `chromedriver` on PATH; DASH_TEST_CHROMEPATH
 # names the browser. Without them the browser tests are deselected instead of failing on set-up.
 # pytest exits 5 when it ran no test: that is a failure here, never a silent pass.
-test: venv browsers nginx
+test: venv browsers nginx mosquitto
 	@rc=0; marks=(); \
 	if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then marks=(-m "not browser"); fi; \
 	PATH="$(dir $(CHROMEDRIVER)):$$PATH" DASH_TEST_CHROMEPATH=$(CHROMIUM) \
@@ -101,6 +121,9 @@ lint: venv
 
 bench: venv
 	$(VENV)/bin/dongcheng bench
+
+bench-cluster: venv nginx
+	$(VENV)/bin/python -m bench.cluster
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info bench/results

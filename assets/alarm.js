@@ -11,7 +11,9 @@
     "use strict";
 
     var REPEAT_MS = 4000;
-    var FLY_ZOOM = 16;
+    // Close enough to see the streets, the cells and the names around the alarm (16 showed one dot and a name
+    // on a map without tiles); the banner says the nearest road and hospital.
+    var FLY_ZOOM = 15;
     var WATCH_MS = 1000;
     var ctx = null, unlocked = false, timer = null, current = null, shownIds = {}, wallMap = null;
     var flying = false, watch = null, lastSig = "";
@@ -122,6 +124,16 @@
         } catch (e) { /* no bounds: stay */ }
     }
 
+    /** The banner's height as --alarm-h on the page: the wall moves down below it, the KPI strip stays in view. */
+    function trackHeight() {
+        var el = document.getElementById("alarm-banner");
+        if (!el || el._dcHeightWatched || typeof ResizeObserver !== "function") { return; }
+        el._dcHeightWatched = true;
+        new ResizeObserver(function () {
+            document.documentElement.style.setProperty("--alarm-h", el.offsetHeight + "px");
+        }).observe(el);
+    }
+
     function pulse() {
         var el = document.getElementById("alarm-banner");
         if (!el) { return; }
@@ -158,6 +170,7 @@
                 if (!shownIds[a.id]) { fresh = true; }
             });
             shownIds = ids;
+            trackHeight();
             if (!current || current.id !== top.id) { flyTo(top); }
             current = top;
             if (fresh) { pulse(); stopSound(); }

@@ -57,3 +57,30 @@ window.dcClocks = (function () {
 
     return {fill: fill, pad: pad, duration: duration, ago: ago, tickAges: tickAges, tickDeadlines: tickDeadlines};
 }());
+
+/*
+ * The replay sliders' tooltip (dcc.Slider tooltip.transform, layouts/tablet.py SLIDER_TOOLTIP): the minute a
+ * drag is at, in Beijing time and how long ago ("13:52 · 2 小时 8 分前"), so nobody lets go at a time they did not
+ * mean. Dash looks the function up under window.dccFunctions.
+ */
+window.dccFunctions = window.dccFunctions || {};
+window.dccFunctions.dcReplayTime = function (offsetMin) {
+    "use strict";
+    var m = Math.round(Number(offsetMin) || 0);
+    var root = document.querySelector(".wall, .tablet");
+    var en = !!(root && String(root.getAttribute("lang") || "").indexOf("en") === 0);
+    if (m >= 0) { return en ? "Live" : "实时"; }
+    var at = new Date(Date.now() + m * 60000);
+    var time;
+    try {
+        time = new Intl.DateTimeFormat("en-GB", {timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit",
+                                                 hour12: false}).format(at);
+    } catch (e) {  // no time-zone data: UTC+8 by hand (China has no DST)
+        var b = new Date(at.getTime() + 8 * 3600 * 1000);
+        time = (b.getUTCHours() < 10 ? "0" : "") + b.getUTCHours() + ":" +
+               (b.getUTCMinutes() < 10 ? "0" : "") + b.getUTCMinutes();
+    }
+    var h = Math.floor(-m / 60), min = -m % 60;
+    var ago = en ? (h ? h + " h " : "") + min + " min ago" : (h ? h + " 小时 " : "") + min + " 分前";
+    return time + " · " + ago;
+};

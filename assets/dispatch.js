@@ -156,7 +156,9 @@
     }
 
     function pushConnect() {
-        if (push.source || push.timer || typeof window.EventSource !== "function" || !root()) { return; }
+        if (push.source || push.timer || window.dcLeaving || typeof window.EventSource !== "function" || !root()) {
+            return;
+        }
         var es = new window.EventSource("/api/v1/stream");
         push.source = es;
         es.onopen = function () { push.failures = 0; };
@@ -179,6 +181,11 @@
     setInterval(function () {
         if (root()) { pushConnect(); } else { pushDrop(); }
     }, 1000);
+    // Signing out (assets/logout.js): the session ends, so a reconnection would only be refused.
+    window.addEventListener("dc:leaving", function () {
+        if (push.timer) { clearTimeout(push.timer); push.timer = null; }
+        pushDrop();
+    });
 
     // --- lists that hold still under the pointer (layouts/hold.py) --------------------------------
     // A list marked data-hold (the suggested units, the proposals) keeps its rows in place while the pointer, or

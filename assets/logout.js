@@ -7,7 +7,9 @@
  * A page refreshes itself every second: a callback answered after the session ended would get 401, and the
  * renderer would log an error while the browser is already leaving. So the form is sent once the callbacks in
  * flight have been answered (at most WAIT_MS), and callbacks that start after the click are held, unanswered,
- * until the page is gone.
+ * until the page is gone. The page's push streams (assets/push.js, assets/dispatch.js) are told too, through the
+ * `dc:leaving` event on window (and window.dcLeaving): they close at once and do not reconnect, since the server
+ * would refuse the reconnection (401) once the session has ended.
  */
 (function () {
     "use strict";
@@ -61,6 +63,8 @@
         ev.preventDefault();
         if (leaving) { return; }
         leaving = true;
+        window.dcLeaving = true;
+        window.dispatchEvent(new Event("dc:leaving"));
         send(form);
     }, true);
 }());

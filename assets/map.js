@@ -25,7 +25,10 @@ window.dashExtensions = window.dashExtensions || {};
     var BANDS = [[2, "#43b649"], [4, "#9ccc65"], [6, "#fdd835"], [8, "#fb8c00"], [Infinity, "#e53935"]];
     var CROWD = {low: "#43b649", medium: "#9ccc65", high: "#ffb300", critical: "#e53935"};
     var CROWD_R = {low: 7, medium: 10, high: 13, critical: 16};
-    var SEV_SIZE = {1: 24, 2: 20, 3: 16, 4: 14};
+    // Incidents are the largest marks on the map, each a square badge with its severity's numeral: nothing else
+    // on the map (sensor bins, crowds, early warnings: round) has that shape, or a severity's solid colour.
+    var SEV_SIZE = {1: 46, 2: 40, 3: 34, 4: 30};
+    var ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"};
     // An incident pulses when it is younger than this and the map has not shown it before.
     var NEW_S = 60;
     var seen = {};
@@ -296,12 +299,13 @@ window.dashExtensions = window.dashExtensions || {};
             var p = feature.properties, s = scale();
             var fresh = Date.now() / 1000 - p.ts < NEW_S && markSeen(feature.id);
             if (!fresh) { markSeen(feature.id); }
-            var size = Math.round((SEV_SIZE[p.sev] || 14) * s);
+            var size = Math.round((SEV_SIZE[p.sev] || SEV_SIZE[4]) * s);
             var m = L.marker(latlng, {
                 keyboard: false,
-                zIndexOffset: (5 - (p.sev || 4)) * 200,
-                icon: L.divIcon({className: "pulse-marker sev-" + p.sev + (fresh ? "" : " static") + (p.od ? " overdue" : ""),
-                                 iconSize: [size, size]})
+                zIndexOffset: 1000 + (5 - (p.sev || 4)) * 200,
+                icon: L.divIcon({className: "pulse-marker incident-mark sev-" + p.sev + (fresh ? "" : " static") +
+                                            (p.od ? " overdue" : ""),
+                                 iconSize: [size, size], html: "<span>" + (ROMAN[p.sev] || "") + "</span>"})
             });
             m.bindTooltip(esc(p.tip));
             return m;
@@ -329,11 +333,11 @@ window.dashExtensions = window.dashExtensions || {};
                 if (leaves[i].properties.sev < worst) { worst = leaves[i].properties.sev; }
             }
             var n = feature.properties.point_count;
-            var size = Math.round((24 + Math.min(20, Math.sqrt(n) * 3)) * scale());
+            var size = Math.round((SEV_SIZE[worst] + Math.min(12, Math.sqrt(n) * 3)) * scale());
             return L.marker(latlng, {
                 keyboard: false,
-                zIndexOffset: (5 - worst) * 200,
-                icon: L.divIcon({html: "<span>" + n + "</span>", className: "cluster-icon sev-" + worst,
+                zIndexOffset: 1000 + (5 - worst) * 200,
+                icon: L.divIcon({html: "<span>" + n + "</span>", className: "cluster-icon incident-cluster sev-" + worst,
                                  iconSize: L.point(size, size)})
             });
         },

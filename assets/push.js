@@ -14,11 +14,20 @@
  * (aggregate name, or the incident_id of an incident message), `names` all of them; `incident` is the last
  * incident message ({incident_id, action, ts} from dashboard.live.publish.notify_change).
  *
+ * On the wall (assets/wall.js sets window.dcWall once it shows its first answer) the stream is opened as
+ * /api/v1/stream?frames=<lang>&from=<token>: it carries the wall's frames instead of those events. Each `frame`
+ * (and `meta`) event is parsed once and handed to window.dcWall.take, then {n, kind: "frame"|"meta", at} is written
+ * into the targets, so the wall applies it at once without a request (see wall.js). window.dcPush.rejoin() reopens
+ * the stream from the wall's current token (at most once per REJOIN_MS): after a replay, or when a frame did not
+ * start from what the screen shows, the chain is joined again.
+ *
  * window.dcPush.state is "live" while the stream is open, "polling" while it is down (the wall's one-second
  * poll carries on regardless, so nothing is lost), "off" on pages without a target; <body> carries the class
  * push-live or push-polling to match. A failed stream (503 when the server is full or Redis is down, a network
  * error) is retried with exponential back-off (1 s doubling to 30 s, ±20 % jitter); the server's `bye` event
- * (end of the stream's lifetime, every ~10 min) reconnects at once.
+ * (end of the stream's lifetime, every ~10 min; Redis lost; the sign-in ended or the token revoked) reconnects
+ * at once, and a refused reconnection (503, 401) backs off like any failure. Signing out closes the stream for good
+ * (the `dc:leaving` event of assets/logout.js).
  */
 (function () {
     "use strict";
@@ -29,13 +38,16 @@
     var FLUSH_MS = 50;
     var BACKOFF_MIN_MS = 1000;
     var BACKOFF_MAX_MS = 30000;
+    var REJOIN_MS = 10000;
 
     var source = null;       // the open EventSource, if any
     var retryTimer = null;   // pending reconnect
     var failures = 0;        // consecutive failed attempts (back-off exponent)
     var pending = null;      // events waiting for the next flush
     var flushTimer = null;
-    var api = window.dcPush = {state: "off", updates: 0, events: 0, connects: 0, failures: 0, lastEventAt: null};
+    var rejoinedAt = 0;
+    var api = window.dcPush = {state: "off", updates: 0, events: 0, connects: 0, failures: 0, lastEventAt: null,
+                               frames: false, pushedFrames: 0, rejoins: 0};
 
     function setState(state) {
         api.state = state;
@@ -99,6 +111,30 @@
         if (!flushTimer) { flushTimer = setTimeout(flush, FLUSH_MS); }
     }
 
+    /** A frame or META for the wall: kept by wall.js, then the wall's callback is woken through the store. */
+    function wall(kind, raw) {
+        var w = window.dcWall, dc = window.dash_clientside;
+        var msg = null;
+        try { msg = JSON.parse(raw); } catch (e) { return; }
+        api.events += 1;
+        api.lastEventAt = Date.now();
+        if (!w || !msg || typeof msg !== "object" || !dc || typeof dc.set_props !== "function") { return; }
+        if (kind === "frame") { api.pushedFrames += 1; }
+        w.take(kind, msg);
+        // A replaying wall fetches its minute every second; waking its callback here would only cancel that fetch
+        // (Dash keeps the newest call of a callback), so the replay would never be shown while changes stream in.
+        if (w.replaying) { return; }
+        api.updates += 1;
+        var ids = targets();
+        for (var i = 0; i < ids.length; i++) {
+            try {
+                dc.set_props(ids[i], {data: {n: api.updates, kind: kind, at: Date.now()}});
+            } catch (e) {
+                if (window.console) { console.warn("push: set_props(" + ids[i] + ") failed", e); }
+            }
+        }
+    }
+
     function drop() {
         if (source) {
             source.close();
@@ -118,9 +154,16 @@
     }
 
     function connect() {
-        if (source || retryTimer || typeof window.EventSource !== "function" || !targets().length) { return; }
-        var es = new window.EventSource(STREAM_URL);
+        if (source || retryTimer || window.dcLeaving || typeof window.EventSource !== "function" || !targets().length) {
+            return;
+        }
+        var w = window.dcWall;
+        if (w && !w.ready) { return; }  // the wall's first answer gives the token the stream starts from
+        var url = STREAM_URL;
+        if (w) { url += "?frames=" + encodeURIComponent(w.lang) + "&from=" + encodeURIComponent(w.token); }
+        var es = new window.EventSource(url);
         source = es;
+        api.frames = !!w;
         api.connects += 1;
         es.onopen = function () {
             if (source !== es) { return; }
@@ -138,8 +181,14 @@
             var id = msg && msg.incident_id !== undefined && msg.incident_id !== null ? String(msg.incident_id) : "";
             queue("incident", id, msg);
         });
+        es.addEventListener("frame", function (ev) {
+            if (source === es) { wall("frame", ev.data); }
+        });
+        es.addEventListener("meta", function (ev) {
+            if (source === es) { wall("meta", ev.data); }
+        });
         es.addEventListener("bye", function () {
-            // The server recycles its thread: open the next stream now rather than after `retry`.
+            // The server ended this stream: open the next one now rather than after `retry`.
             if (source !== es) { return; }
             drop();
             connect();
@@ -168,7 +217,25 @@
         if (api.state !== "off") { setState("off"); }
     }
 
+    /** Reopen the wall's stream from its current token (at most once per REJOIN_MS); true when it did. */
+    api.rejoin = function () {
+        if (!source || !api.frames || Date.now() - rejoinedAt < REJOIN_MS) { return false; }
+        rejoinedAt = Date.now();
+        api.rejoins += 1;
+        drop();
+        connect();
+        return true;
+    };
+
     api.check = check;
+    // Signing out (assets/logout.js): the session ends, so a reconnection would only be refused (401).
+    window.addEventListener("dc:leaving", function () {
+        if (retryTimer) {
+            clearTimeout(retryTimer);
+            retryTimer = null;
+        }
+        drop();
+    });
     setInterval(check, CHECK_MS);
     if (document.readyState === "loading") {
         document.addEventListener("DOMContentLoaded", check);

@@ -8,6 +8,19 @@
  *            (META.ok false) or when the server itself stops answering. Also ticks the incident ages and
  *            deadline clocks, so they move every second without any server traffic.
  *
+ * frame:     the wall's refresh. A frame takes the screen from the state it shows (its token in the VERSIONS
+ *            store) to the current aggregates: only the panels that changed, with META, the replay badge and
+ *            the database notice (dashboard/frames/cache.py). While live, frames come on the push stream
+ *            (assets/push.js opens it from window.dcWall's token and language; dashboard/web/api/frame_push.py):
+ *            a pushed frame whose `from` is the screen's token is applied as it is, without a request, and a
+ *            pushed `meta` refreshes META alone. Otherwise the frame is fetched: GET /api/v1/frame, on the
+ *            slider, on a pushed frame that does not start from the screen's token (the stream is then
+ *            reopened from the new token, dcPush.rejoin), and on the one-second tick only when push is not
+ *            live or no frame came for SAFETY_MS (the safety poll). Replay (slider below 0) fetches every tick
+ *            as before and ignores what is pushed. A failed request changes nothing: the panels turn stale by
+ *            themselves once the server has been silent for AGG_STALE_AFTER_S.
+ * dbPoll:    the shell's database poll rests on the wall (the frame says it).
+ *
  * session:   when the session has expired (or the account was disabled) every refresh answers 401 and the
  *            panels would just go stale. A 401 from a callback, or a server silent for a while, is checked
  *            with a light GET of /_dash-layout; if that is 401 too, the `.session-banner` says so in both
@@ -109,6 +122,168 @@ window.dash_clientside = window.dash_clientside || {};
     }
 
     var NS = window.dash_clientside.dc = window.dash_clientside.dc || {};
+
+    // --- the frame -----------------------------------------------------------------------------------
+
+    var FRAME_URL = "/api/v1/frame";
+    var SAFETY_MS = 10000;   // a live pushed wall still fetches when no frame came for this long
+    var KEEP_FRAMES = 8;     // pushed frames waiting for the callback (keyed by the token they start from)
+    var PUSH_ID = "wall-push";
+    var TICK_ID = "wall-tick";
+    var SLIDER_ID = "wall-slider";
+    // What push.js reads (the token and language its stream starts from) and where it leaves pushed messages.
+    var W = window.dcWall = {ready: false, replaying: false, token: "", lang: "zh", frames: {}, order: [], meta: null,
+                             lastFrameAt: 0, applied: 0, fetched: 0, safetyMs: SAFETY_MS};
+    W.take = function (kind, msg) {
+        if (kind === "meta") { W.meta = msg; return; }
+        if (typeof msg.from !== "string") { return; }
+        W.frames[msg.from] = msg;
+        W.order.push(msg.from);
+        while (W.order.length > KEEP_FRAMES) { delete W.frames[W.order.shift()]; }
+    };
+    // Outputs after the frame's own ("id.prop" keyed) ones, in callbacks/refresh.py's order: VERSIONS, META,
+    // the replay badge's text and class, the wall's class, the database notice's children and hidden.
+    var N_TAIL = 7;
+    var shown = {mode: null, db: null};  // what this page shows of the per-request part, to send only changes
+
+    function outputKey(o) {
+        var prop = String(o.property).split("@")[0];  // allow_duplicate's suffix
+        return (typeof o.id === "string" ? o.id : JSON.stringify(o.id)) + "." + prop;
+    }
+
+    function triggeredBy(id) {
+        var cc = window.dash_clientside.callback_context;
+        var list = (cc && cc.triggered) || [];
+        for (var i = 0; i < list.length; i++) {
+            if (String(list[i].prop_id || "").indexOf(id + ".") === 0) { return true; }
+        }
+        return false;
+    }
+
+    function pushLive() {
+        var p = window.dcPush;
+        return !!(p && p.state === "live" && p.frames);
+    }
+
+    // A KPI card whose value changed comes with the class "flash" (layouts/kpi.py). The theme runs the one-shot
+    // animation only when the class changes, so a card already flashing gets .flash-alt instead, and the next change
+    // .flash again. This is the browser's to keep: the server's state of a screen holds no such parity, so every
+    // screen showing the same figures holds the same token and shares its frames. The parity is read from the card
+    // as shown, not counted here: Dash drops the answer of a request overtaken by a newer one, and a count would
+    // then step twice for one change and leave the class as it was (no flash).
+    function flashed(key, value) {
+        if (typeof value !== "string" || key.slice(-10) !== ".className") { return value; }
+        var names = value.split(" ");
+        var at = names.indexOf("flash");
+        if (at < 0) { return value; }
+        var card = document.getElementById(key.slice(0, -10));
+        var now = card ? String(card.className || "").split(" ") : [];
+        names[at] = now.indexOf("flash") >= 0 ? "flash-alt" : "flash";
+        return names.join(" ");
+    }
+
+    NS.frame = function (n, push, offset, client, strings) {
+        var dc = window.dash_clientside;
+        var outs = (dc.callback_context && dc.callback_context.outputs_list) || [];
+        var keys = outs.slice(0, Math.max(0, outs.length - N_TAIL)).map(outputKey);
+        var none = outs.map(function () { return dc.no_update; });
+        var token = client && typeof client.t === "string" ? client.t : "";
+        var lang = strings && strings.lang === "en" ? "en" : "zh";
+        var m = parseInt(offset, 10);
+        var live = !(m < 0);
+        if (!token) {
+            shown = {mode: null, db: null};  // a page just built shows its defaults
+            W.ready = false;  // push waits for the first answer's token
+            W.frames = {};
+            W.order = [];
+        }
+        W.lang = lang;
+        W.replaying = !live;  // push.js leaves a replaying wall's callback alone (see there)
+        var byPush = triggeredBy(PUSH_ID) && push && (push.kind === "frame" || push.kind === "meta");
+        var mismatch = false;
+        if (byPush) {
+            if (!live || !W.ready) { throw dc.PreventUpdate; }  // replay keeps its own requests
+            if (push.kind === "meta") {
+                var meta = W.meta;
+                W.meta = null;
+                if (!meta) { throw dc.PreventUpdate; }
+                return answer({meta: meta.meta, db: meta.db}, token);
+            }
+            // The callback may run before VERSIONS holds the token of the frame it returned last: W.token has it.
+            var f = W.frames[token] || (W.token !== token ? W.frames[W.token] : null);
+            if (f) {
+                W.applied += 1;
+                // A frame that changed nothing (the stream's first, when the screen was already current) leads
+                // back to its own token: it has no successor, or it would be applied again and again.
+                var next = f.token && f.token !== f.from ? W.frames[f.token] : null;
+                W.frames = {};
+                W.order = [];
+                if (next) {
+                    // The next frame of the chain came before this one was applied: its own wake-up may be spent.
+                    W.take("frame", next);
+                    setTimeout(function () {
+                        dc.set_props(PUSH_ID, {data: {n: -W.applied, kind: "frame", at: Date.now()}});
+                    }, 0);
+                }
+                return answer(f, f.from);
+            }
+            if (!W.order.length) { throw dc.PreventUpdate; }  // already applied
+            mismatch = true;  // a frame from another state: fetch, and join the chain again from the new token
+            W.frames = {};
+            W.order = [];
+        } else if (triggeredBy(SLIDER_ID) && live) {
+            mismatch = true;  // back from a replay: the stream's chain went on without this screen
+        } else if (triggeredBy(TICK_ID) && !triggeredBy(PUSH_ID) && live && W.ready && pushLive()
+                   && Date.now() - W.lastFrameAt < W.safetyMs) {
+            throw dc.PreventUpdate;  // frames come on the push stream: no request
+        }
+        var url = FRAME_URL + "?lang=" + lang + "&from=" + encodeURIComponent(token);
+        if (!live) { url += "&offset=" + m; }
+        if (!nativeFetch) { return none; }
+        W.fetched += 1;
+        return nativeFetch(url, {credentials: "same-origin", cache: "no-store",
+                                 headers: {"Accept": "application/json"}}).then(function (res) {
+            if (res.status === 401) { probeSession(); return null; }
+            return res.ok ? res.json() : null;
+        }).then(function (f) {
+            if (!f || typeof f !== "object") { return none; }
+            var got = answer(f, token);
+            if (live) {
+                W.ready = true;
+                if (mismatch && window.dcPush && window.dcPush.rejoin) { window.dcPush.rejoin(); }
+            }
+            return got;
+        }, function () { return none; });
+
+        /** The outputs of frame `f` applied to a screen at state `from`. */
+        function answer(f, from) {
+            var got = f.out || {};
+            var values = keys.map(function (k) {
+                return Object.prototype.hasOwnProperty.call(got, k) ? flashed(k, got[k]) : dc.no_update;
+            });
+            var mode = JSON.stringify(f.mode || null);
+            var modeOut = [dc.no_update, dc.no_update, dc.no_update];
+            if (f.mode && mode !== shown.mode) { shown.mode = mode; modeOut = f.mode; }
+            var db = JSON.stringify(f.db || null);
+            var dbOut = [dc.no_update, dc.no_update];
+            if (db !== shown.db) {
+                // The first answer on a page only matters when the database is away (the notice starts hidden).
+                if (shown.db !== null || f.db) { dbOut = f.db ? [f.db[1], false] : [[], true]; }
+                shown.db = db;
+            }
+            var versions = dc.no_update;
+            if (f.token) {
+                W.token = f.token;
+                W.lastFrameAt = Date.now();
+                if (f.token !== from) { versions = {t: f.token}; }
+            }
+            return values.concat([versions, f.meta || dc.no_update], modeOut, dbOut);
+        }
+    };
+
+    NS.dbPoll = function (pathname) {
+        return String(pathname || "").indexOf("/wall") === 0;
+    };
 
     NS.measure = function (pathname) {
         return {w: window.innerWidth, h: window.innerHeight, path: pathname || "/"};

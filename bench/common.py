@@ -90,10 +90,12 @@ def warn(text: str) -> None:
 class HttpClient:
     """A keep-alive HTTP/1.1 client that keeps cookies, like a browser tab (standard library only)."""
 
-    def __init__(self, host: str, port: int, timeout: float = 15.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 15.0, source: str | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
+        # The local address to connect from (another loopback address, say); None: the system's choice.
+        self.source = None if source is None else (source, 0)
         self.cookies: dict[str, str] = {}
         self._conn: http.client.HTTPConnection | None = None
         self.connections = 0  # TCP connections opened (a browser keeps one alive)
@@ -127,7 +129,8 @@ class HttpClient:
             hdrs.setdefault("X-CSRFToken", self.cookies["_csrf_token"])
         for attempt in (0, 1):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout,
+                                                        source_address=self.source)
                 self._conn.connect()
                 self.connections += 1
             t0 = time.perf_counter()
@@ -228,3 +231,16 @@ def split_output_str(output: str) -> set[str]:
 def encode(body: Any) -> bytes:
     """Compact JSON bytes (what the browser sends)."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def answers(port: int, path: str = "/healthz") -> bool:
+    """True once 127.0.0.1:port answers `path` with any HTTP status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+    try:
+        conn.request("GET", path)
+        conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+    return True

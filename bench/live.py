@@ -5,12 +5,12 @@ port, SQLite file, SIM_RATE=1000, DEMO_PASSWORD and INGEST_TOKEN. After /healthz
 N seconds the benchmark
 - samples the age of every aggregate every 200 ms (now - computed_at, read with read_heads);
 - counts the events the ingest accepted (INGEST_STATS "<source>:accepted" counters);
-- calls the wall's refresh as the browser does: logged in through the form, the callback found in
-  /_dash-dependencies, POST /_dash-update-component with dash-renderer's body, alternating one fresh client
-  (versions {}: everything renders) and four up-to-date clients (the versions of their previous answer,
-  as a browser keeps them), timing the loopback round trip; the same requests carry an X-Bench-Id header
+- calls the wall's refresh as the browser does: logged in through the form, GET /api/v1/frame, alternating one
+  fresh client (no token: everything is sent) and four up-to-date clients (the token of their previous answer,
+  as a browser keeps it), timing the loopback round trip; the same requests carry an X-Bench-Id header
   that gunicorn's access log (GUNICORN_CMD_ARGS, %(D)s) records with its own request time;
-- right after each HTTP call times read_and_refresh in this process against the same live Redis;
+- right after each HTTP call times the route's core (frames/cache.py `answer`) in this process against the same
+  live Redis;
 - reads the tick jobs' results from RQ's finished-job registry (duration, events, queue wait).
 Then it stops the runner with SIGINT and checks that every process it started is gone.
 """
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import HttpClient, RefreshCallback, encode, fmt_summary, heading, say, summary, warn
+from bench.common import HttpClient, fmt_summary, heading, say, summary, warn
 from bench.system import SIM_RATE, CpuMeter, LiveSystem, TickWatcher
 from dashboard.live.schema import AGGREGATES
 
@@ -32,7 +32,7 @@ REFRESH_EVERY_S = 0.1
 RQ_EVERY_S = 1.0
 PROGRESS_EVERY_S = 10.0
 MIX = ("fresh", "uptodate", "uptodate", "uptodate", "uptodate")  # 1 fresh : 4 up-to-date
-WALL_OUTPUTS = ("wall-versions.data", "wall-meta.data")
+FRAME_PATH = "/api/v1/frame"
 
 
 def run_live(
@@ -72,12 +72,12 @@ def run_live(
 
 
 def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]:
-    from callbacks.refresh import read_and_refresh
     from dashboard.config import Config
+    from dashboard.frames.cache import FrameCache
+    from dashboard.frames.cache import answer as frame_answer
     from dashboard.live.aggregates import read_heads
     from dashboard.live.connections import make_redis
     from dashboard.web import create_app
-    from layouts.wall import client_strings
 
     took = system.wait_healthy()
     say(f"/healthz 200 after {took:.1f} s; children: {', '.join(sorted(system.children))}")
@@ -86,13 +86,6 @@ def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]
 
     http = HttpClient("127.0.0.1", system.port)
     http.login("duty", system.password)
-    status, raw, _, _ = http.request("GET", "/_dash-dependencies")
-    if status != 200:
-        raise RuntimeError(f"/_dash-dependencies answered {status}")
-    cb = RefreshCallback.find(json.loads(raw), WALL_OUTPUTS)
-    say(f"refresh callback: {len(cb.outputs)} outputs, inputs {[i['id'] for i in cb.inputs]}, "
-        f"state {[s['id'] for s in cb.state]}")
-    strings = client_strings("zh")
 
     app = create_app(
         Config(redis_url=system.redis_url, database_url=system.db_url, demo_password=system.password, simulator=False)
@@ -100,40 +93,34 @@ def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]
     ctx = app.app_context()
     ctx.push()
 
-    n_intervals = 0
-    http_up_state: Any = {}
-    inproc_up_state: Any = None
+    http_up_token = ""
+    inproc_up_token = ""
+    frames = FrameCache()
 
     def post(kind: str, label: str) -> tuple[float, int, dict[str, Any]]:
-        nonlocal n_intervals, http_up_state
-        n_intervals += 1
-        versions = {} if kind == "fresh" else http_up_state
-        body = encode(cb.body({"wall-versions.data": versions, "wall-strings.data": strings}, n_intervals))
+        nonlocal http_up_token
+        token = "" if kind == "fresh" else http_up_token
         status, data, elapsed, _ = http.request(
-            "POST",
-            "/_dash-update-component",
-            body,
-            {"Content-Type": "application/json", "Accept": "application/json", "X-Bench-Id": label},
+            "GET", f"{FRAME_PATH}?lang=zh&from={token}", None, {"Accept": "application/json", "X-Bench-Id": label}
         )
         if status != 200:
             raise RuntimeError(f"refresh answered {status}: {data[:300]!r}")
-        answer = json.loads(data)["response"]
-        if "wall-versions" in answer:
-            new = answer["wall-versions"]["data"]
-            if kind == "uptodate" or not http_up_state:
-                http_up_state = new
-        return elapsed * 1000, len(data), answer
+        answer = json.loads(data)
+        if kind == "uptodate" or not http_up_token:
+            http_up_token = answer["token"]
+        return elapsed * 1000, len(data), answer["out"]
 
-    def inproc(kind: str) -> tuple[float, bool]:
-        nonlocal inproc_up_state
-        client = None if kind == "fresh" else inproc_up_state
+    def inproc(kind: str) -> float:
+        """The route's core in this process (its own frame cache, as a web process has): the heads, the frame
+        from the screen's token (from this process, from Redis, or rendered once), META and the notice."""
+        nonlocal inproc_up_token
+        token = "" if kind == "fresh" else inproc_up_token
         t0 = time.perf_counter()
-        _, new_client, _ = read_and_refresh(r, client, "zh")
+        got = frame_answer(r, frames, token, "zh", time.time())
         ms = (time.perf_counter() - t0) * 1000
-        fresh_state = isinstance(new_client, dict)
-        if fresh_state and (kind == "uptodate" or inproc_up_state is None):
-            inproc_up_state = new_client
-        return ms, fresh_state
+        if kind == "uptodate" or not inproc_up_token:
+            inproc_up_token = json.loads(got.body)["token"]
+        return ms
 
     # Prime both up-to-date clients with a first full answer.
     post("fresh", "prime")
@@ -181,9 +168,9 @@ def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]
             ms, size, answer = post(kind, f"{kind}-{seq}")
             http_ms[kind].append(ms)
             http_bytes[kind].append(size)
-            if kind == "uptodate" and len(answer) > 1:
+            if kind == "uptodate" and answer:
                 uptodate_rendering += 1
-            inproc_ms[kind].append(inproc(kind)[0])
+            inproc_ms[kind].append(inproc(kind))
             seq += 1
         if now_m >= next_rq:
             next_rq += RQ_EVERY_S
@@ -272,7 +259,7 @@ def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]
     for label, key in (
         ("HTTP round trip (loopback)", "http"),
         ("server time (gunicorn %(D)s)", "server"),
-        ("in-process read_and_refresh", "inproc"),
+        ("in-process frame answer", "inproc"),
     ):
         say(f"  {label:30s} mix     : {fmt_summary(out[f'refresh_{key}_mix_ms'])}")
         say(f"  {'':30s} fresh   : {fmt_summary(out[f'refresh_{key}_fresh_ms'])}")
@@ -309,7 +296,7 @@ def _server_times(path: Path) -> tuple[dict[str, list[float]], dict[str, dict[st
         if parts[4] == "/api/v1/events":
             workers["ingest"][pid] = workers["ingest"].get(pid, 0) + 1
             continue
-        if parts[4] != "/_dash-update-component" or parts[0] == "-":
+        if parts[4] != FRAME_PATH or parts[0] == "-":
             continue
         kind = parts[0].split("-", 1)[0]
         if kind in out and parts[1] == "200":

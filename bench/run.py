@@ -33,9 +33,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="live measuring window (default 60; --quick 8)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
-    p.add_argument("--only", choices=("live", "scale", "episodes", "validator"),
-                   help="run only part A (live), part B (scale), part C (episodes: early warning and linking) or "
-                        "part D (validator: the event models against the hand-written validator)")
+    p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "cluster"),
+                   help="run only part A (live), part B (scale), part C (episodes: early warning and linking), "
+                        "part D (validator: the event models against the hand-written validator), part E "
+                        "(push: streams held by one host, bench/push.py) or part F (screens: 200 walls, the frames "
+                        "beside the baseline release; not in --quick, see bench/screens.py); cluster: the failover "
+                        "benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line)")
+    p.add_argument("--screens", type=int, default=200, help="walls played in part F (default 200)")
+    p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
+                                              "push, screens): a smoke run of what other tests already run")
     p.add_argument("--rate", type=float, default=1000.0,
                    help="simulator events/s in part A (default 1000, the issue's figure; 0 = simulator off)")
     p.add_argument("--web-workers", type=int, default=None,
@@ -59,16 +65,30 @@ def _get(d: dict[str, Any], *path: str) -> Any:
     return d
 
 
+def skipped(args: argparse.Namespace) -> set[str]:
+    """The parts --skip names."""
+    return {part.strip() for part in str(args.skip or "").split(",") if part.strip()}
+
+
+def wanted(args: argparse.Namespace, part: str) -> bool:
+    """Whether `part` runs: --only names it or names none, and --skip does not name it."""
+    return args.only in (None, part) and part not in skipped(args)
+
+
 def result_line(
     live: dict[str, Any] | None,
     scale: dict[str, Any] | None,
     args: argparse.Namespace,
     episodes: dict[str, Any] | None = None,
     validator: dict[str, Any] | None = None,
+    push: dict[str, Any] | None = None,
+    screens: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The final JSON object."""
     # Imported here: the app's modules read INSTANCE_DIR at import, which main() sets first.
     from bench.episodes import summary_line as episodes_summary
+    from bench.push import summary_line as push_summary
+    from bench.screens import summary_line as screens_summary
 
     live = live or {}
     sm = (scale or {}).get("summary", {})
@@ -76,7 +96,7 @@ def result_line(
         # Part A, live at 1,000 events/s.
         "refresh_p50_ms": _get(live, "refresh_http_mix_ms", "p50"),
         "refresh_p99_ms": _get(live, "refresh_http_mix_ms", "p99"),
-        "refresh_measure": "HTTP round trip on loopback of POST /_dash-update-component, live system at 1,000 ev/s, "
+        "refresh_measure": "HTTP round trip on loopback of GET /api/v1/frame, live system at 1,000 ev/s, "
         "fresh and up-to-date clients mixed 1:4",
         "aggregate_age_max_s": _get(live, "aggregate_age_s", "max"),
         "aggregate_age_p50_s": _get(live, "aggregate_age_s", "p50"),
@@ -111,6 +131,10 @@ def result_line(
         **episodes_summary(episodes or {}),
         # Part D: the event models against the hand-written validator they replaced (bench/validator.py).
         **(validator or {}),
+        # Part E: push streams held by one host, opened from another process (bench/push.py).
+        **push_summary(push or {}),
+        # Part F: many screens, the frames beside the baseline release's Dash refresh (bench/screens.py).
+        **(screens_summary(screens) if screens else {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
         "seconds": args.seconds,
@@ -121,6 +145,10 @@ def result_line(
 def main(argv: list[str] | None = None) -> int:
     """Run part A then part B; print the JSON line last."""
     args = parse_args(argv)
+    if args.only == "cluster":
+        from bench.cluster import main as cluster_main
+
+        return cluster_main(["--screens", str(args.screens), "--rate", f"{args.rate:g}"])
     tmp = Path(tempfile.mkdtemp(prefix="dc-bench-"))
     # The app factory reads INSTANCE_DIR at import: keep everything of this run out of the repository's instance/.
     os.environ["INSTANCE_DIR"] = str(tmp / "instance")
@@ -129,29 +157,40 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
         f"{'quick' if args.quick else 'full'} run")
     t0 = time.monotonic()
-    live = scale = episodes = validator = None
+    live = scale = episodes = validator = push = screens = None
     failed = False
     try:
-        if args.only in (None, "live"):
+        if wanted(args, "live"):
             from bench.action import actions_on
             from bench.live import run_live
 
             # Action to screen on the same live system, after part A's window, before it stops.
             live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers, after=actions_on)
-        if args.only in (None, "scale"):
+        if wanted(args, "scale"):
             from bench.scale import run_scale
 
             scale = run_scale(tmp, args.quick)
-        if args.only in (None, "episodes"):
+        if wanted(args, "episodes"):
             from bench.episodes import QUICK_DAYS, run_episodes
 
             heading("Part C: early warning and linking on labelled episodes (bench/episodes.py)")
             episodes = run_episodes(days=QUICK_DAYS if args.quick else 7.0, say=say)
-        if args.only in (None, "validator"):
+        if wanted(args, "validator"):
             from bench.validator import measure
 
             heading("Part D: the event validator, typed models against the hand-written one (bench/validator.py)")
             validator = measure(10_000 if args.quick else 100_000, 2 if args.quick else 7, 0.1, 7, say=say)
+        if wanted(args, "push"):
+            from bench.push import CANDIDATES, run_push
+
+            # The full run measures the candidates side by side; the quick one only what the product runs.
+            push = run_push(tmp / "push", args.quick, candidates=("gevent",) if args.quick else CANDIDATES)
+        if args.only == "screens" or (args.only is None and not args.quick and "screens" not in skipped(args)):
+            from bench.screens import print_side_by_side, run_screens
+
+            screens = run_screens(tmp, args.screens, args.seconds, args.warmup, args.rate)
+            heading("Part F: many screens, side by side")
+            print_side_by_side(screens)
     except Exception as exc:
         import traceback
 
@@ -166,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
 
-    line = result_line(live, scale, args, episodes, validator)
+    line = result_line(live, scale, args, episodes, validator, push, screens)
     line["failed"] = failed
     heading("Summary")
     if live:
@@ -194,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     if validator:
         say(f"event validator on {line['validator_events']:,} events: models {line['validator_models_ev_per_s']:,} "
             f"ev/s, hand-written {line['validator_reference_ev_per_s']:,} ev/s, ratio {line['validator_ratio']}")
+    if push:
+        say(f"push: {line['push_streams_held']} of {line['push_streams_asked']} streams held (each a heartbeat and the "
+            f"change; before: {line['push_streams_held_before']}); the change to all of them p50 "
+            f"{line['push_change_p50_ms']} ms, p95 {line['push_change_p95_ms']} ms, "
+            f"max {line['push_change_max_ms']} ms")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
     return 1 if failed else 0

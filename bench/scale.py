@@ -2,9 +2,9 @@
 
 A fresh bundled Redis and a temporary SQLite database are filled with 10,000 stored events, the tick runs until
 it has folded everything, and the wall refresh is timed in-process N times:
-- core: callbacks.refresh.read_and_refresh (one MGET + rendering what changed), as the callback runs it;
-- dispatch: the whole Dash request in-process through Flask's test client (login session, user load, Dash
-  dispatch, JSON encoding of the answer; no socket), with the very body a browser sends;
+- core: dashboard.frames.cache.read_and_refresh (one MGET + rendering what changed), as the callback runs it;
+- dispatch: the whole request in-process through Flask's test client (login session, user load, the frame as
+  GET /api/v1/frame answers it; no socket), as the wall's browser asks for it;
 each for a fresh client (renders everything) and an up-to-date client (has the current versions: renders
 nothing). Then the same panels the naive way: SQL queries + XRANGE of the whole raw stream + fold + compute
 + render, on every refresh. Then the store grows to 1,000,000 events and everything is measured again.
@@ -26,7 +26,7 @@ from typing import Any
 import redis
 
 from bench import dataset
-from bench.common import RefreshCallback, fmt_summary, heading, ratio, say, summary, warn
+from bench.common import fmt_summary, heading, ratio, say, summary, warn
 from dashboard.live.schema import AGGREGATES
 
 N_REFRESH = 200
@@ -34,7 +34,7 @@ WARMUP_ITERATIONS = 5  # not recorded: first calls pay imports, caches, statemen
 N_REFRESH_QUICK = 40
 STEADY_TICKS = 8
 STEADY_TICKS_QUICK = 3
-WALL_OUTPUTS = ("wall-versions.data", "wall-meta.data")
+FRAME_PATH = "/api/v1/frame"
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -52,7 +52,7 @@ def naive_refresh(r: redis.Redis, sessions: Any, lang: str) -> tuple[dict[str, f
     What a refresh callback would do without precomputed keys: the tick's SQL queries, the whole raw
     telemetry stream (XRANGE) folded from an empty state, the same pure aggregations, the same rendering.
     """
-    from callbacks.refresh import refresh
+    from layouts.wall_frame import refresh
     from workers.telemetry import fold_into, new_state
     from workers.tick import STREAM_START, compute_all, query_sql, read_durable, read_telemetry
 
@@ -189,8 +189,6 @@ class Target:
         )
         if resp.status_code not in (302, 303):
             raise RuntimeError(f"login failed: {resp.status_code}")
-        deps = self.client.get("/_dash-dependencies").get_json()
-        self.cb = RefreshCallback.find(deps, WALL_OUTPUTS)
 
     def agg_bytes(self) -> int:
         """Bytes of every stored aggregate."""
@@ -204,7 +202,7 @@ def measure_refresh(targets: list[Target], strings: dict[str, Any], n: int) -> d
 
     The calls alternate between the targets (10k and 1M stored events) so that both see the same machine.
     """
-    from callbacks.refresh import read_and_refresh
+    from dashboard.frames.cache import read_and_refresh
 
     kinds = ("core_fresh", "core_uptodate", "dispatch_fresh", "dispatch_uptodate")
     series: dict[str, dict[str, list[float]]] = {}
@@ -213,18 +211,18 @@ def measure_refresh(targets: list[Target], strings: dict[str, Any], n: int) -> d
     for t in targets:
         with t.app.app_context():
             state = read_and_refresh(t.r, None, "zh")[1]
-        fresh_body = t.cb.body({"wall-versions.data": {}, "wall-strings.data": strings}, 1)
-        csrf = {"X-CSRFToken": t.client.get_cookie("_csrf_token").value}  # as dash-renderer sends it
-        resp = t.client.post("/_dash-update-component", json=fresh_body, headers=csrf)
+        # The wall's refresh as the browser asks for it (GET /api/v1/frame; a fresh screen's frame is rendered
+        # once and then shared, as it is by every screen opened at the same state).
+        fresh_url = f"{FRAME_PATH}?lang=zh&from="
+        resp = t.client.get(fresh_url)
         if resp.status_code != 200:
-            raise RuntimeError(f"refresh dispatch answered {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
-        versions = resp.get_json()["response"]["wall-versions"]["data"]
-        up_body = t.cb.body({"wall-versions.data": versions, "wall-strings.data": strings}, 2)
-        up = t.client.post("/_dash-update-component", json=up_body, headers=csrf)
+            raise RuntimeError(f"frame answered {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
+        up_url = f"{FRAME_PATH}?lang=zh&from={resp.get_json()['token']}"
+        up = t.client.get(up_url)
         meta[t.label] = {
             "fresh": len(resp.get_data()),
             "uptodate": len(up.get_data()),
-            "uptodate_outputs": sorted(up.get_json()["response"]),
+            "uptodate_outputs": sorted(up.get_json()["out"]),
         }
         series[t.label] = {k: [] for k in kinds}
         calls.append(
@@ -233,8 +231,8 @@ def measure_refresh(targets: list[Target], strings: dict[str, Any], n: int) -> d
                 {
                     "core_fresh": partial(read_and_refresh, t.r, None, "zh"),
                     "core_uptodate": partial(read_and_refresh, t.r, state, "zh"),
-                    "dispatch_fresh": partial(t.client.post, "/_dash-update-component", json=fresh_body, headers=csrf),
-                    "dispatch_uptodate": partial(t.client.post, "/_dash-update-component", json=up_body, headers=csrf),
+                    "dispatch_fresh": partial(t.client.get, fresh_url),
+                    "dispatch_uptodate": partial(t.client.get, up_url),
                 },
             )
         )

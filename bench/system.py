@@ -108,8 +108,12 @@ class CpuMeter:
 class LiveSystem:
     """The runner subprocess and how to reach it."""
 
-    def __init__(self, tmp: Path, rate: float = SIM_RATE, web_workers: int | None = None) -> None:
+    def __init__(
+        self, tmp: Path, rate: float = SIM_RATE, web_workers: int | None = None, root: Path = ROOT
+    ) -> None:
         self.tmp = tmp
+        # The code to run: this tree, or another release unpacked elsewhere (bench/screens.py's baseline).
+        self.root = root
         self.rate = rate
         self.web_workers = web_workers
         self.instance = tmp / "live-instance"
@@ -144,10 +148,12 @@ class LiveSystem:
         )
         if self.web_workers:
             env["WEB_WORKERS"] = str(self.web_workers)
+        if self.root != ROOT:
+            env["PYTHONPATH"] = str(self.root)  # ahead of this tree's editable install, in every child too
         with self.out_path.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ops.cli", "run"],
-                cwd=ROOT,
+                cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

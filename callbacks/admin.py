@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
@@ -28,13 +27,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import store
 from dashboard.domain import tunables
-from dashboard.domain.beijing import BEIJING
 from dashboard.i18n import t
 from dashboard.live import health
 from dashboard.services import admin as svc
 from dashboard.services import tunables as tuning
 from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
+from dashboard.store.models import MAX_ID
 from dashboard.store.outage import DATABASE
 from dashboard.web import sessions
 from dashboard.web.auth import current_language
@@ -45,6 +44,7 @@ from layouts.admin.health import health_stamp, queues_view, sources_view, worker
 from layouts.admin.parts import problems_list
 from layouts.admin.settings import deadline_value, meta_text, threshold_values
 from layouts.admin.users import confirm_text, user_title, users_table
+from layouts.inputs import as_dict, as_id, as_int, as_str, as_token, audit_filters, bump, pattern_id
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ DEADLINE_PATTERN: Final = {"type": ids.ADMIN_DEADLINE, "group": ALL, "key": ALL}
 CONFIRMED: Final = frozenset({svc.DISABLE, svc.CHANGE_ROLE, svc.RESET_PASSWORD})
 TOAST_ICON: Final = {"ok": "success", "refused": "warning", "error": "danger"}
 TOAST_MS: Final = {"ok": 5000, "refused": 8000}
+# A page of the audit log past this one is past any log's end (its offset would not fit the database's integers).
+MAX_AUDIT_PAGE: Final = 10_000_000
 
 
 # --- the role check ---------------------------------------------------------------------------------
@@ -170,6 +172,10 @@ def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: 
     if op == svc.RESET_PASSWORD:
         # Whoever signed in with the old password signs in again (ASVS 3.3.3); the admin's own session stays.
         sessions.end_others(int(row["id"]), row["role"])
+    elif op == svc.DISABLE:
+        sessions.end_user(int(row["id"]), row["role"])  # refused at their next request, whatever they cached
+    elif op == svc.CHANGE_ROLE:
+        sessions.user_changed(int(row["id"]))  # their next request reloads them with the new role
     return Outcome("ok", t(f"admin.done_{op}", lang, user=row["username"]), 200, user=row)
 
 
@@ -272,29 +278,6 @@ def health_view(lang: str, now: float | None = None) -> tuple[Any, ...]:
             workers_view(h["workers"], lang), health_stamp(h, lang, now))
 
 
-def parse_local(value: Any) -> datetime | None:
-    """A datetime-local input ("2026-11-25T09:30", Beijing time) as an aware UTC datetime, else None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=BEIJING)
-    return dt.astimezone(UTC)
-
-
-def audit_filters(actor: Any, action: Any, outcome: Any, target: Any, since: Any, until: Any) -> dict[str, Any]:
-    """The filters as store.audit_log.query arguments (blank ones dropped, texts trimmed and bounded)."""
-
-    def text(v: Any) -> str | None:
-        return v.strip()[:128] if isinstance(v, str) and v.strip() else None
-
-    return {"actor": text(actor), "action": text(action), "outcome": text(outcome), "target": text(target),
-            "since": parse_local(since), "until": parse_local(until)}
-
-
 def audit_view(actor: Actor, lang: str, filters: Mapping[str, Any], page: int) -> tuple[Any, str, int]:
     """(table, count text, page actually shown) of one page of the audit log, newest first."""
     with session_scope(db_sessions()) as s:
@@ -339,10 +322,10 @@ def _errors(o: Outcome, lang: str) -> Any:
 
 @callback(Output(ids.ADMIN_USERS, "children"), Input(ids.ADMIN_REFRESH, "data"), Input(ids.ADMIN_USER_SELECTED, "data"))
 @http_refusals
-def _users(_refresh: Any, selected: int | None) -> Any:
+def _users(_refresh: Any, selected: Any) -> Any:
     actor = _admin("users_view")
     try:
-        return users_view(actor, current_language(), selected)
+        return users_view(actor, current_language(), as_id(selected))
     except SQLAlchemyError as exc:
         DATABASE.failed("admin read", exc)
         raise PreventUpdate from None
@@ -352,10 +335,10 @@ def _users(_refresh: Any, selected: int | None) -> Any:
 @http_refusals
 def _select(_clicks: list[Any]) -> int:
     _admin("users_view")
-    trig = ctx.triggered_id
-    if not isinstance(trig, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+    row = pattern_id(ctx.triggered_id, index=as_id)
+    if row is None or not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate  # rows re-rendered, not clicked
-    return int(trig["index"])
+    return int(row["index"])
 
 
 @callback(
@@ -371,10 +354,10 @@ def _select(_clicks: list[Any]) -> int:
     Input(ids.ADMIN_REFRESH, "data"),
 )
 @http_refusals
-def _user_panel(selected: int | None, _refresh: Any) -> tuple[Any, ...]:
+def _user_panel(selected: Any, _refresh: Any) -> tuple[Any, ...]:
     actor = _admin("users_view")
     try:
-        return user_panel(actor, current_language(), selected)
+        return user_panel(actor, current_language(), as_id(selected))
     except SQLAlchemyError as exc:
         DATABASE.failed("admin read", exc)
         raise PreventUpdate from None
@@ -433,10 +416,15 @@ def _user_act_result(out: dict[str, Any]) -> tuple[Any, ...]:
     prevent_initial_call=True,
 )
 @http_refusals
-def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _back: Any, username: Any,
-              display: Any, new_role: Any, new_password: Any, selected: Any, role: Any, password: Any,
-              pending: dict[str, Any] | None, refresh: int | None) -> tuple[Any, ...]:
+def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _back: Any, raw_username: Any,
+              raw_display: Any, raw_new_role: Any, raw_new_password: Any, raw_selected: Any, raw_role: Any,
+              raw_password: Any, raw_pending: Any, refresh: Any) -> tuple[Any, ...]:
     lang = current_language()
+    # What cannot be the field's value is as good as an empty field: the service then says what is missing.
+    username, display, new_role = as_str(raw_username), as_str(raw_display), as_token(raw_new_role)
+    new_password, password, role = as_str(raw_new_password), as_str(raw_password), as_token(raw_role)
+    selected = as_id(raw_selected)
+    pending = pending_user_op(raw_pending)
     trig = ctx.triggered_id
     out: dict[str, Any] = dict.fromkeys(USER_ACT_OUTPUTS, no_update)
     if trig == ids.ADMIN_CONFIRM_CANCEL:
@@ -444,14 +432,14 @@ def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _b
         return _user_act_result(out)
     if not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate  # a button re-rendered, not clicked
-    bump = (refresh or 0) + 1
+    after = bump(refresh)
     if trig == ids.ADMIN_CONFIRM_OK:
         if not pending:
             raise PreventUpdate
         op = str(pending.get("op"))
         actor = _admin(f"user_{op}", "user", str(pending.get("user")))
         o = run_user_op(op, actor, lang, user_id=pending.get("user"), role=pending.get("role"), password=password)
-        out.update(toast=toast(o, lang), refresh=bump, pending=None, confirm=False, user_error=_errors(o, lang))
+        out.update(toast=toast(o, lang), refresh=after, pending=None, confirm=False, user_error=_errors(o, lang))
         if o.ok:
             out["user_password"] = ""
         return _user_act_result(out)
@@ -467,7 +455,7 @@ def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _b
         out.update(toast=toast(o, lang), new_error=_errors(o, lang))
         if o.ok:
             assert o.user is not None
-            out.update(refresh=bump, new_username="", new_display="", new_password="", selected=o.user["id"])
+            out.update(refresh=after, new_username="", new_display="", new_password="", selected=o.user["id"])
         return _user_act_result(out)
     step = user_step(op, actor, lang, selected, role, password)
     if step.pending is not None:
@@ -477,8 +465,17 @@ def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _b
     o = step.outcome
     out.update(toast=toast(o, lang), user_error=_errors(o, lang))
     if o.ok:
-        out["refresh"] = bump
+        out["refresh"] = after
     return _user_act_result(out)
+
+
+def pending_user_op(pending: Any) -> dict[str, Any] | None:
+    """The operation waiting in the confirmation dialog (the ADMIN_PENDING store, as user_step wrote it), or None
+    when the store holds anything else."""
+    p = pattern_id(pending, op=lambda v: v if v in CONFIRMED else None, user=as_id)
+    if p is None:
+        return None
+    return {"op": p["op"], "user": p["user"], "role": as_token(p.get("role"))}
 
 
 @callback(
@@ -518,8 +515,8 @@ def _settings(_refresh: Any) -> tuple[Any, ...]:
     prevent_initial_call=True,
 )
 @http_refusals
-def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions: dict[str, Any] | None,
-                   refresh: int | None) -> tuple[Any, ...]:
+def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions: Any,
+                   refresh: Any) -> tuple[Any, ...]:
     if not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate
     kind = tunables.THRESHOLDS_KEY if ctx.triggered_id == ids.ADMIN_THRESHOLDS_SAVE else tunables.DEADLINES_KEY
@@ -527,7 +524,7 @@ def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions
     lang = current_language()
     thr_states, dl_states = ctx.states_list[0], ctx.states_list[1]
     raw = thresholds_doc(thr_states) if kind == tunables.THRESHOLDS_KEY else deadlines_doc(dl_states)
-    o = save_settings(kind, raw, (versions or {}).get(kind), actor, lang)
+    o = save_settings(kind, raw, as_int(as_dict(versions).get(kind), 0, MAX_ID), actor, lang)
 
     def bad(s: Mapping[str, Any]) -> bool:
         i = s["id"]
@@ -535,13 +532,15 @@ def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions
             i["group"] if i["group"] == "summons_min" else f"{i['group']}.{i['key']}")
         return name in o.errors
 
-    thr_invalid = [bad(s) for s in thr_states] if kind == tunables.THRESHOLDS_KEY else [no_update] * len(thr_states)
-    dl_invalid = [bad(s) for s in dl_states] if kind == tunables.DEADLINES_KEY else [no_update] * len(dl_states)
+    # One answer per input the request names as an output (the same inputs as its states, from the browser).
+    thr_outputs, dl_outputs = ctx.outputs_list[5], ctx.outputs_list[6]
+    thr_invalid = [bad(s) for s in thr_outputs] if kind == tunables.THRESHOLDS_KEY else [no_update] * len(thr_outputs)
+    dl_invalid = [bad(s) for s in dl_outputs] if kind == tunables.DEADLINES_KEY else [no_update] * len(dl_outputs)
     errors = _errors(o, lang) if o.errors else (o.message if not o.ok else "")
     thr_error = errors if kind == tunables.THRESHOLDS_KEY else no_update
     dl_error = errors if kind == tunables.DEADLINES_KEY else no_update
     # A stale save re-reads what is stored now; a valid one shows what was stored.
-    refreshed = (refresh or 0) + 1 if o.ok or o.status == 409 else no_update
+    refreshed = bump(refresh) if o.ok or o.status == 409 else no_update
     return (*toast(o, lang), thr_invalid, dl_invalid, thr_error, dl_error, refreshed)
 
 
@@ -580,11 +579,11 @@ def _health(_n: Any, tab: str | None) -> tuple[Any, ...]:
 )
 @http_refusals
 def _audit(_apply: Any, _prev: Any, _next: Any, tab: str | None, _refresh: Any, actor_f: Any, action: Any,
-           outcome: Any, target: Any, since: Any, until: Any, page: int | None) -> tuple[Any, ...]:
+           outcome: Any, target: Any, since: Any, until: Any, raw_page: Any) -> tuple[Any, ...]:
     actor = _admin("audit_view")
     if tab != "audit":
         raise PreventUpdate
-    page = page if isinstance(page, int) and page >= 0 else 0
+    page = as_int(raw_page, 0, MAX_AUDIT_PAGE) or 0
     trig = ctx.triggered_id
     if trig == ids.ADMIN_AUDIT_NEXT:
         page += 1

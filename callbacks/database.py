@@ -20,7 +20,7 @@ from dashboard.store.outage import DATABASE
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import redis_client
 from layouts import ids
-from layouts.shell import database_notice
+from layouts.db_notice import database_notice
 
 log = logging.getLogger(__name__)
 

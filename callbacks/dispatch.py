@@ -64,6 +64,20 @@ from layouts.dispatch.suggest import (
     suggestion_rows,
 )
 from layouts.hold import HOLD_SUGGEST
+from layouts.inputs import (
+    action_button,
+    as_count,
+    as_dict,
+    as_float,
+    as_id,
+    as_int,
+    as_list,
+    as_str,
+    as_token,
+    bump,
+    pattern_id,
+    pending_action,
+)
 from layouts.map.geometry import feature_collection
 
 log = logging.getLogger(__name__)
@@ -267,15 +281,17 @@ def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedb
     return Feedback("ok", t("dsp.created", lang, id=incident_id), 201, incident_id)
 
 
-def queue_filters(state: str | None, severities: list[Any] | None, subdistrict: str | None) -> dict[str, Any]:
-    """The queue's filters as list_incidents arguments."""
+def queue_filters(state: Any, severities: Any, subdistrict: Any) -> dict[str, Any]:
+    """The queue's filters as list_incidents arguments (a value no filter offers filters nothing)."""
+    state = as_token(state)
+    subdistrict = as_token(subdistrict)
     if state in (None, STATE_OPEN):
         states: list[str] | None = list(lifecycle.OPEN_STATES)
     elif state == STATE_ANY:
         states = None
     else:
         states = [state] if state in lifecycle.STATES else list(lifecycle.OPEN_STATES)
-    sevs = [int(s) for s in severities or [] if str(s).isdigit() and int(s) in c.SEVERITIES]
+    sevs = [int(s) for s in as_list(severities) if as_int(s) in c.SEVERITIES]
     return {"states": states, "severities": sevs or None, "subdistrict": subdistrict or None}
 
 
@@ -362,12 +378,14 @@ def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str,
 
 
 def fields_by_name(states: list[dict[str, Any]]) -> dict[str, Any]:
-    """The values of the detail's form fields from Dash's list of pattern-matching states."""
+    """The values of the detail's form fields from Dash's list of pattern-matching states (typed text that cannot be
+    stored is no text)."""
     out: dict[str, Any] = {}
     for s in states:
         sid = s.get("id")
         if isinstance(sid, dict) and "field" in sid:
-            out[str(sid["field"])] = s.get("value")
+            value = s.get("value")
+            out[str(sid["field"])] = as_str(value) if isinstance(value, str) else value
     return out
 
 
@@ -388,10 +406,9 @@ def _role() -> str:
     Input(ids.DISPATCH_SELECTED, "data"),
     Input(ids.DISPATCH_REFRESH, "data"),
 )
-def _queue(_n: Any, state: str | None, sevs: list[Any] | None, sub: str | None, selected: int | None,
-           _refresh: Any) -> tuple[list[Any], str]:
+def _queue(_n: Any, state: Any, sevs: Any, sub: Any, selected: Any, _refresh: Any) -> tuple[list[Any], str]:
     try:
-        return queue_view(queue_filters(state, sevs, sub), selected, current_language())
+        return queue_view(queue_filters(state, sevs, sub), as_id(selected), current_language())
     except SQLAlchemyError as exc:
         DATABASE.failed("console read", exc)
         raise PreventUpdate from None
@@ -399,10 +416,10 @@ def _queue(_n: Any, state: str | None, sevs: list[Any] | None, sub: str | None, 
 
 @callback(Output(ids.DISPATCH_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
 def _select(_clicks: list[Any]) -> int:
-    trig = ctx.triggered_id
-    if not isinstance(trig, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+    row = pattern_id(ctx.triggered_id, index=as_id)
+    if row is None or not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate  # a row re-rendered, not clicked
-    return int(trig["index"])
+    return int(row["index"])
 
 
 @callback(
@@ -419,14 +436,13 @@ def _select(_clicks: list[Any]) -> int:
     Input(ids.DISPATCH_SUGGEST_RESORT, "n_clicks"),
     State(ids.DISPATCH_SHOWN, "data"),
 )
-def _detail(selected: int | None, _n: Any, _refresh: Any, hold: str | None, _resort: Any,
-            shown: dict[str, Any] | None) -> tuple[Any, ...]:
+def _detail(selected: Any, _n: Any, _refresh: Any, hold: Any, _resort: Any, shown: Any) -> tuple[Any, ...]:
     fired = {p.split(".", 1)[0] for p in ctx.triggered_prop_ids}
     if fired == {ids.DISPATCH_HOLD} and hold == HOLD_SUGGEST:
         raise PreventUpdate  # the pointer came into the list: it holds as it is
     # Leaving the list, or asking for a fresh one (the Re-sort button), ranks it afresh.
     held = hold == HOLD_SUGGEST and ids.DISPATCH_SUGGEST_RESORT not in fired
-    return detail_update(selected, shown, _role(), current_language(), held=held)
+    return detail_update(as_id(selected), as_dict(shown), _role(), current_language(), held=held)
 
 
 TOAST_OUTPUTS: Final = (
@@ -464,31 +480,34 @@ NO_TOAST: Final = (no_update,) * 5
     State(ids.DISPATCH_SHOWN, "data"),
     prevent_initial_call=True,
 )
-def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], pending: dict[str, Any] | None,
-         reason: str | None, refresh: int | None, shown: dict[str, Any] | None) -> tuple[Any, ...]:
+def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pending: Any, raw_reason: Any,
+         refresh: Any, raw_shown: Any) -> tuple[Any, ...]:
     lang = current_language()
     trig = ctx.triggered_id
     value = ctx.triggered[0].get("value") if ctx.triggered else None
-    bump = (refresh or 0) + 1
+    after = bump(refresh)
     if trig == ids.DISPATCH_CONFIRM_CANCEL:
         return (*NO_TOAST, no_update, None, False, no_update, no_update, no_update)
     if trig == ids.DISPATCH_CONFIRM_OK:
+        pending = pending_action(raw_pending)
         if not pending or not value:
             raise PreventUpdate
-        fb = confirm(pending, reason, current_actor(), lang)
+        fb = confirm(pending, as_str(raw_reason), current_actor(), lang)
         # A refusal that a reason would fix keeps the dialog open; anything else closes it.
         keep = fb.kind == "refused" and fb.status == 422 and "reason" in fb.errors
-        return (*toast(fb, lang), bump, pending if keep else None, keep, no_update, no_update, no_update)
-    if not isinstance(trig, dict) or not value:
+        return (*toast(fb, lang), after, pending if keep else None, keep, no_update, no_update, no_update)
+    button = action_button(trig)
+    if button is None or not value:
         raise PreventUpdate  # buttons re-rendered, not clicked
     fields = fields_by_name(ctx.states_list[0] if ctx.states_list else [])
-    step = handle_click(dict(trig), fields, current_actor(), lang)
+    step = handle_click(button, fields, current_actor(), lang)
     if step.pending is not None:
-        title = (shown or {}).get("title", "") if (shown or {}).get("id") == step.pending["incident"] else ""
+        shown = as_dict(raw_shown)
+        title = shown.get("title", "") if shown.get("id") == step.pending["incident"] else ""
         return (*NO_TOAST, no_update, step.pending, True, confirm_text(step.pending, str(title), lang),
                 step.pending["fields"].get(FIELD_REASON) or "", reason_placeholder(step.pending["action"], lang))
     assert step.feedback is not None
-    return (*toast(step.feedback, lang), bump, no_update, no_update, no_update, no_update, no_update)
+    return (*toast(step.feedback, lang), after, no_update, no_update, no_update, no_update, no_update)
 
 
 # --- the new-incident form ------------------------------------------------------------------------
@@ -519,8 +538,9 @@ def _toggle_create(_new: Any, _close: Any) -> tuple[Any, ...]:
     State(ids.DISPATCH_CREATE, "className"),
     prevent_initial_call=True,
 )
-def _pick(click: dict[str, Any] | None, form_class: str | None) -> tuple[float, float]:
-    if not click or "hidden" in (form_class or "").split():
+def _pick(raw_click: Any, form_class: Any) -> tuple[float, float]:
+    click = as_dict(raw_click)
+    if not click or "hidden" in (as_token(form_class, 1024) or "").split():
         raise PreventUpdate
     latlng = click.get("latlng")
     lat: Any = None
@@ -529,10 +549,10 @@ def _pick(click: dict[str, Any] | None, form_class: str | None) -> tuple[float, 
         lat, lon = latlng.get("lat"), latlng.get("lng")
     elif isinstance(latlng, list | tuple) and len(latlng) == 2:
         lat, lon = latlng
-    try:
-        return round(float(lon), 6), round(float(lat), 6)
-    except (TypeError, ValueError):
-        raise PreventUpdate from None
+    lon, lat = as_float(lon), as_float(lat)
+    if lon is None or lat is None:
+        raise PreventUpdate
+    return round(lon, 6), round(lat, 6)
 
 
 @callback(
@@ -542,10 +562,8 @@ def _pick(click: dict[str, Any] | None, form_class: str | None) -> tuple[float, 
     prevent_initial_call=True,
 )
 def _show_pick(lon: Any, lat: Any) -> dict[str, Any]:
-    try:
-        return pick_geojson(float(lon), float(lat))
-    except (TypeError, ValueError):
-        return pick_geojson(None, None)
+    x, y = as_float(lon), as_float(lat)
+    return pick_geojson(x, y) if x is not None and y is not None else pick_geojson(None, None)
 
 
 @callback(
@@ -566,15 +584,16 @@ def _show_pick(lon: Any, lat: Any) -> dict[str, Any]:
     prevent_initial_call=True,
 )
 def _create(n: Any, category: Any, severity: Any, title: Any, description: Any, lon: Any, lat: Any,
-            key: str | None, refresh: int | None) -> tuple[Any, ...]:
-    if not n:
+            key: Any, refresh: Any) -> tuple[Any, ...]:
+    if not as_count(n):
         raise PreventUpdate
     lang = current_language()
-    form = {"category": category, "severity": severity, "title": _clean(title), "description": description,
-            "lon": lon, "lat": lat}
-    fb = run_create(form, key or uuid.uuid4().hex, current_actor(), lang)
+    # What cannot be the field's value is missing (said so beside the form), as an empty field is.
+    form = {"category": as_token(category), "severity": as_int(severity), "title": _clean(as_str(title)),
+            "description": as_str(description), "lon": as_float(lon), "lat": as_float(lat)}
+    fb = run_create(form, as_token(key) or uuid.uuid4().hex, current_actor(), lang)
     if not fb.ok:
         errors = errors_text(fb.errors, lang)
         return (*NO_TOAST, no_update, no_update, fb.message + (t("refusal.aside", lang, text=errors) if errors else ""),
                 no_update)
-    return (*toast(fb, lang), fb.incident_id, f"{CREATE_CLASS} hidden", "", (refresh or 0) + 1)
+    return (*toast(fb, lang), fb.incident_id, f"{CREATE_CLASS} hidden", "", bump(refresh))

@@ -36,6 +36,7 @@ from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
 from layouts import proposals as lay
 from layouts.hold import HOLD_PROPOSALS
+from layouts.inputs import MAX_EPOCH_S, as_float, as_id, as_int, as_list, as_token, bump
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,9 @@ def proposals_view(role: str, lang: str) -> list[Any]:
 def decide(ref: str, decision: str, lang: str) -> Feedback:
     """Confirm or split one link ("<case id>:<link id>") as the signed-in user (the service checks the role)."""
     actor = current_actor()
-    try:
-        case_id, link_id = (int(x) for x in ref.split(":", 1))
-    except ValueError:
+    case_ref, _, link_ref = ref.partition(":")
+    case_id, link_id = as_id(case_ref), as_id(link_ref)
+    if case_id is None or link_id is None:
         return Feedback("refused", t("prop.gone", lang), 422)
     key = f"console:{actor.id}:case:{link_id}:{decision}"
     try:
@@ -122,16 +123,44 @@ def _role() -> str:
     return str(current_user.role) if current_user.is_authenticated else ""
 
 
+def _held_warning(w: Any) -> bool:
+    """True when a held warning has the fields a card shows, of the types the warnings aggregate gives them."""
+    if not (isinstance(w, Mapping) and isinstance(w.get("id"), str | int) and as_token(str(w["id"])) is not None):
+        return False
+    since = w.get("since")
+    return (all(isinstance(w.get(k), str | None) for k in ("category", "subdistrict"))
+            and as_float(w.get("score") or 0.0) is not None
+            and (since is None or as_int(since, 0, MAX_EPOCH_S) is not None or (
+                isinstance(since, float) and 0 <= since <= MAX_EPOCH_S))
+            and all(isinstance(r, list | None) and all(isinstance(x, str) for x in r or ())
+                    for r in (w.get("reasons_zh"), w.get("reasons_en"))))
+
+
+def held_proposals(shown: Any) -> dict[str, Any] | None:
+    """What the proposals showed (the DISPATCH_PROPOSALS_SHOWN store, as remember_proposals wrote it), or None when
+    the store holds anything else: the proposals are then shown afresh."""
+    if not isinstance(shown, Mapping):
+        return None
+    warnings = as_list(shown.get("warnings"))
+    cases = as_list(shown.get("cases"))
+    if not all(map(_held_warning, warnings)):
+        return None
+    if not all(as_id(i) is not None for i in cases):
+        return None
+    return {"warnings": [dict(w) for w in warnings], "cases": [int(i) for i in cases],
+            "more_warnings": shown.get("more_warnings") is True, "more_cases": shown.get("more_cases") is True}
+
+
 @callback(Output(ids.DISPATCH_PROPOSALS, "children"), Output(ids.DISPATCH_PROPOSALS_SHOWN, "data"),
           Input(ids.DISPATCH_TICK, "n_intervals"), Input(ids.DISPATCH_REFRESH, "data"),
           Input(ids.DISPATCH_HOLD, "data"), State(ids.DISPATCH_PROPOSALS_SHOWN, "data"))
-def _proposals(_n: Any, _refresh: Any, hold: str | None, shown: Mapping[str, Any] | None) -> Any:
+def _proposals(_n: Any, _refresh: Any, hold: Any, shown: Any) -> Any:
     """Thin wrapper: the console's poll → proposals_state, held while the pointer is in the proposals (Redis or the
     database away: keep what is shown)."""
     fired = {p.split(".", 1)[0] for p in ctx.triggered_prop_ids}
     if fired == {ids.DISPATCH_HOLD} and hold == HOLD_PROPOSALS:
         raise PreventUpdate  # the pointer came into the proposals: they hold as they are
-    held = shown if hold == HOLD_PROPOSALS and isinstance(shown, Mapping) else None
+    held = held_proposals(shown) if hold == HOLD_PROPOSALS else None
     try:
         return proposals_state(_role(), current_language(), held)
     except SQLAlchemyError as exc:
@@ -160,11 +189,14 @@ def _act(_clicks: list[Any], refresh: Any) -> tuple[Any, ...]:
     if not isinstance(trig, Mapping) or not any(v for v in (_clicks or []) if v):
         raise PreventUpdate
     lang = current_language()
+    ref = as_token(str(trig.get("ref")))
+    if ref is None:
+        raise PreventUpdate
     if trig.get("kind") == "warning":
-        fb = open_from_warning(str(trig.get("ref")), lang)
+        fb = open_from_warning(ref, lang)
     elif trig.get("kind") == "link" and trig.get("arg") in ("confirm", "split"):
-        fb = decide(str(trig.get("ref")), str(trig.get("arg")), lang)
+        fb = decide(ref, str(trig.get("arg")), lang)
     else:
         raise PreventUpdate
     selected = fb.incident_id if fb.ok and fb.incident_id is not None else no_update
-    return (*toast(fb, lang), selected, int(refresh or 0) + 1)
+    return (*toast(fb, lang), selected, bump(refresh))

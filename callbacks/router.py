@@ -9,24 +9,18 @@ from typing import Any, Final
 from dash import ClientsideFunction, Input, Output, callback, clientside_callback, html
 from flask_login import current_user
 
-from dashboard.domain import rules as c
+from dashboard.domain.pages import PAGE_ROLES, normalise_path
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import current_config
 from layouts import ids, pages
 from layouts.admin.page import admin_page
 from layouts.dispatch.page import dispatch_page
+from layouts.inputs import as_dict, as_token
 from layouts.tablet import tablet_page
 from layouts.wall import wall
 
 log = logging.getLogger(__name__)
 
-# Who may open which page. Everyone signed in may read the wall for now.
-PAGE_ROLES: Final[dict[str, frozenset[str]]] = {
-    "/wall": frozenset(c.ROLES),
-    "/tablet": frozenset({"leader", "admin"}),
-    "/dispatch": frozenset({"dispatch", "admin"}),
-    "/admin": frozenset({"admin"}),
-}
 COMING_NEXT: Final = frozenset[str]()
 # The daily report (dashboard/web/report.py), linked from the tablet.
 REPORT_URL: Final = "/report"
@@ -42,12 +36,6 @@ def screen_scale(viewport: Mapping[str, Any] | None) -> float:
     except (TypeError, ValueError):
         return 1.0
     return round(max(0.6, min(4.0, min(w / 1920, h / 1080))), 3)
-
-
-def normalise_path(path: str | None) -> str:
-    """"/wall/" → "/wall"; "/" and empty → "/wall"."""
-    p = (path or "/").rstrip("/") or "/"
-    return "/wall" if p == "/" else p
 
 
 def _username() -> str:
@@ -87,11 +75,11 @@ clientside_callback(
 
 
 @callback(Output(ids.PAGE, "children"), Input(ids.VIEWPORT, "data"))
-def _route(viewport: dict[str, Any] | None) -> Any:
+def _route(raw_viewport: Any) -> Any:
     """Thin wrapper: viewport (carrying the path) → render_page."""
+    viewport = as_dict(raw_viewport)
     if not viewport:
         return html.Div()
     role = current_user.role if current_user.is_authenticated else None
-    return render_page(
-        viewport.get("path"), role, current_language(), screen_scale(viewport), current_config().tile_url
-    )
+    path = as_token(viewport.get("path"), 2048)
+    return render_page(path, role, current_language(), screen_scale(viewport), current_config().tile_url)

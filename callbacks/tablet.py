@@ -4,6 +4,11 @@ Every REFRESH_MS, and at once when the slider or the picked subdistrict changes,
 aggregates with one MGET (live) or the snapshot nearest the slider's time (replay, dashboard/live/history.py),
 plus yesterday's snapshot at the same hour for the KPI changes, and answers `no_update` for every output whose
 signature did not change. Nothing here reads raw events.
+
+A live tablet first reads only the aggregates' heads (versions and hashes: a few hundred bytes): when they, the
+picked subdistrict, the language and the minute (yesterday's figures and the hourly trends move with it) are what
+the tablet already shows, it is answered "nothing changed" (204) without reading or rendering anything, so an idle
+tablet costs a read of bytes, not a render; the render is paid when something changed.
 """
 
 from __future__ import annotations
@@ -15,15 +20,17 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import redis
-from dash import Input, Output, State, callback, no_update
+from dash import Input, Output, State, callback, callback_context, no_update
 from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
-from callbacks.router import PAGE_ROLES
+from dashboard.domain import geo
 from dashboard.domain.beijing import day_start, hour_of
+from dashboard.domain.pages import PAGE_ROLES
+from dashboard.frames.cache import versions_of
 from dashboard.i18n import t
 from dashboard.live import history
-from dashboard.live.aggregates import read_aggregates
+from dashboard.live.aggregates import read_aggregates, read_heads
 from dashboard.live.schema import (
     AGG_CROWD,
     AGG_HOTLINE,
@@ -39,6 +46,7 @@ from dashboard.web.auth import current_language
 from dashboard.web.extensions import redis_client
 from layouts import ids
 from layouts import tablet as lay
+from layouts.inputs import as_count, in_choices
 from layouts.map import layers as map_layers
 from layouts.section import Ctx, Render, dedupe
 
@@ -134,6 +142,7 @@ def render(
         [
             (lambda: {"tiles": False, "sel": code}, repr(code)),
             (lambda: lay.escalations(datas, lang), repr((lang, (datas.get(AGG_INCIDENTS) or {}).get("items")))),
+            (lambda: lay.open_incidents(datas, lang), repr((lang, datas.get(AGG_INCIDENTS)))),
             (lambda: lay.drill(code, datas, lang), repr((code, lang, [datas.get(a) for a in (
                 AGG_INCIDENTS, AGG_HOTLINE, AGG_SENSORS, AGG_TRAFFIC)]))),
             (lambda: lay.trend_figure(t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
@@ -171,10 +180,20 @@ OUTPUTS: Final = (
     (M.warnings, "data"),
     (M.subdistricts, "hideout"),
     (ids.TABLET_ESCALATIONS, "children"),
+    (ids.TABLET_OPEN, "children"),
     (ids.TABLET_DRILL, "children"),
     (ids.TABLET_TREND_HOTLINE, "figure"),
     (ids.TABLET_TREND_INCIDENTS, "figure"),
 )
+
+
+# The subdistricts the picker and the map offer: any other code is no pick.
+SUBDISTRICTS: Final = frozenset(s["value"] for s in lay.subdistrict_options("zh"))
+
+
+def live_view_key(r: redis.Redis, code: str | None, lang: str, now: float) -> str:
+    """What a live tablet's picture depends on: the aggregates' versions, the pick, the language and the minute."""
+    return f"{versions_of(read_heads(r, AGGREGATES))}|{code or ''}|{lang}|{int(now // 60)}"
 
 
 def _require_tablet_role() -> None:
@@ -192,39 +211,62 @@ def _require_tablet_role() -> None:
     Input(ids.TABLET_SUBDISTRICT, "value"),
     State(ids.TABLET_STATE, "data"),
 )
-def _tablet_refresh(_n: int | None, offset: Any, code: str | None, prev: Any) -> list[Any]:
+def _tablet_refresh(_n: Any, offset: Any, code: Any, prev: Any) -> list[Any]:
     """Thin wrapper: the interval, the slider or the picker → load_view → render."""
     _require_tablet_role()
+    code = in_choices(code, SUBDISTRICTS)
     now = time.time()
     at = lay.slider_time(offset, now)
     lang = current_language()
+    r = redis_client()
     try:
-        datas, found, yesterday, today, before = load_view(redis_client(), at, now)
+        key = live_view_key(r, code, lang, now) if at is None else None
+        if key is not None and isinstance(prev, Mapping) and prev.get("key") == key:
+            raise PreventUpdate  # the tablet shows exactly this already
+        datas, found, yesterday, today, before = load_view(r, at, now)
     except (redis.RedisError, OSError) as exc:
         log.warning("tablet refresh: Redis unavailable (%s); the tablet keeps what it shows", exc)
         raise PreventUpdate from exc
     values, state = render(datas, found, at, yesterday, (today, before), code, lang, now, prev)
+    state["key"] = key
     return [*values, state]
+
+
+def tapped_subdistrict(feature: Any, map_click: Any, on_map: bool) -> str | None:
+    """The subdistrict a tap picks: the outline tapped (`feature`), or, for a tap anywhere on the map (a road, a
+    ticket cell, a label: the layers above the outlines), the one under the tapped point (`map_click`)."""
+    if on_map:
+        latlng = map_click.get("latlng") if isinstance(map_click, Mapping) else None
+        if not isinstance(latlng, (list, tuple)) or len(latlng) != 2:
+            return None
+        try:
+            lat, lon = float(latlng[0]), float(latlng[1])
+        except (TypeError, ValueError):
+            return None
+        return in_choices(geo.subdistrict_of(lon, lat), SUBDISTRICTS)
+    return in_choices(feature.get("id") if isinstance(feature, Mapping) else None, SUBDISTRICTS)
 
 
 @callback(
     Output(ids.TABLET_SUBDISTRICT, "value"),
     Input(M.subdistricts, "clickData"),
+    Input(M.map, "clickData"),
     prevent_initial_call=True,
 )
-def _tap_subdistrict(feature: Any) -> Any:
-    """Tapping a subdistrict on the map picks it for the drill-down."""
+def _tap_subdistrict(feature: Any, map_click: Any) -> Any:
+    """Tapping the map picks the subdistrict there for the drill-down, whatever layer the finger lands on."""
     _require_tablet_role()
-    code = feature.get("id") if isinstance(feature, Mapping) else None
-    if code not in {s["value"] for s in lay.subdistrict_options("zh")}:
+    on_map = any(str(t.get("prop_id", "")).startswith(f"{M.map}.") for t in callback_context.triggered)
+    code = tapped_subdistrict(feature, map_click, on_map)
+    if code is None:
         return no_update
     return code
 
 
 @callback(Output(ids.TABLET_SLIDER, "value"), Input(ids.TABLET_LIVE, "n_clicks"), prevent_initial_call=True)
-def _back_to_live(n: int | None) -> int:
+def _back_to_live(n: Any) -> int:
     """The "回到实时" button moves the slider back to now."""
     _require_tablet_role()
-    if not n:
+    if not as_count(n):
         raise PreventUpdate
     return 0

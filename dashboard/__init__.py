@@ -7,6 +7,7 @@
 - ``dashboard.services`` every state-changing action, with its role check and its audit;
 - ``dashboard.i18n``     message catalogues and locale-aware formatting;
 - ``dashboard.report``   the daily report's figures (pure);
+- ``dashboard.observe``  what every process says about itself: Prometheus metrics, their scrape, the log format;
 - ``dashboard.web``      the Flask/Dash app factory, login, CSRF and the HTTP blueprints.
 
 The screens (``layouts``, ``callbacks``), the workers (``workers``), the simulator (``simulator``) and the

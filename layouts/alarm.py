@@ -1,19 +1,49 @@
-"""The alarm takeover: a full-width banner over the top of the wall for a new severity I/II
-incident, with a big acknowledge button. callbacks/alarm.py fills it; assets/alarm.js plays the sound, flies the
-map to the alarm and pulses the banner a few times when the alarm is new."""
+"""The alarm takeover: which incidents alarm (select_alarms) and the full-width banner over the top of the wall for a
+new severity I/II incident, with a big acknowledge button. The wall's frame carries the banner
+(dashboard/frames/cache.py), callbacks/alarm.py acknowledges, and assets/alarm.js plays the sound, flies the map to
+the alarm and pulses the banner a few times when the alarm is new."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 from dash import dcc, html
 
+from dashboard.domain import geo
 from dashboard.domain import rules as c
-from dashboard.i18n import fmt_time, t
+from dashboard.i18n import fmt_num, fmt_time, t
 from layouts import ids, names
 
 HIDDEN = "alarm-banner"
 SHOWN = "alarm-banner alarm-on"
+
+ALARM_MAX_SEVERITY: Final = 2  # I and II
+# A road further than this from the alarm is not named as where it is.
+NEAR_ROAD_KM: Final = 0.6
+ALARM_STATE: Final = "new"
+FIELDS: Final = ("id", "title", "severity", "subdistrict", "lon", "lat", "created_at", "sensor_id")
+
+
+def select_alarms(items: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """The items that alarm (severity <= 2 and state "new"), most severe first, then newest first."""
+    out: list[tuple[int, float, dict[str, Any]]] = []
+    for it in items or ():
+        try:
+            sev = int(it["severity"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if sev <= ALARM_MAX_SEVERITY and it.get("state") == ALARM_STATE and it.get("id") is not None:
+            alarm: dict[str, Any] = {k: it.get(k) for k in FIELDS}
+            alarm["severity"] = sev
+            out.append((sev, -float(it.get("created_at") or 0.0), alarm))
+    out.sort(key=lambda x: (x[0], x[1]))
+    return [a for _, _, a in out]
+
+
+def signature(alarms: list[dict[str, Any]]) -> str:
+    """Which alarms, in which order: the banner is re-sent only when this changes."""
+    return ",".join(f"{a['id']}:{a['severity']}" for a in alarms)
 
 
 def banner_class(alarms: list[dict[str, Any]]) -> str:
@@ -47,6 +77,7 @@ def banner_content(alarms: list[dict[str, Any]], lang: str) -> list[Any]:
                         html.Span(names.subdistrict(a.get("subdistrict"), lang), className="alarm-sub"),
                         html.Span(fmt_time(a.get("created_at"), lang), className="alarm-time"),
                         html.Span(f"#{a['id']}", className="alarm-id"),
+                        *where(a, lang),
                     ],
                     className="alarm-meta",
                 ),
@@ -56,6 +87,26 @@ def banner_content(alarms: list[dict[str, Any]], lang: str) -> list[Any]:
     ]
     if len(alarms) > 1:
         out.append(html.Div(t("alarm.more", lang, n=len(alarms) - 1), className="alarm-more"))
+    return out
+
+
+def where(a: Mapping[str, Any], lang: str) -> list[html.Span]:
+    """Where the alarm is, for a map that shows little at street level: the nearest road and the nearest
+    hospital with its distance (the district's own data; nothing when the alarm has no position)."""
+    try:
+        lon, lat = float(a["lon"]), float(a["lat"])
+    except (KeyError, TypeError, ValueError):
+        return []
+    out: list[html.Span] = []
+    road = geo.nearest_corridor(lon, lat)
+    if road is not None and road[1] <= NEAR_ROAD_KM:
+        out.append(html.Span(t("alarm.near_road", lang, road=road[0].name_en if lang == "en" else road[0].name_zh),
+                             className="alarm-road"))
+    hospital = geo.nearest_place(lon, lat, "hospital")
+    if hospital is not None:
+        place, km = hospital
+        out.append(html.Span(t("alarm.hospital", lang, name=place.name_en if lang == "en" else place.name_zh,
+                               km=fmt_num(km, lang, 1)), className="alarm-hospital"))
     return out
 
 

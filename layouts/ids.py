@@ -146,6 +146,7 @@ TABLET_LIVE: Final = "tablet-live"  # back to live
 TABLET_SUBDISTRICT: Final = "tablet-subdistrict"  # the drill-down's picker
 TABLET_DRILL: Final = "tablet-drill"
 TABLET_ESCALATIONS: Final = "tablet-escalations"  # incidents escalated to the leader
+TABLET_OPEN: Final = "tablet-open"  # the open incidents: by severity, and the most severe by name
 TABLET_TREND_HOTLINE: Final = "tablet-trend-hotline"
 TABLET_TREND_INCIDENTS: Final = "tablet-trend-incidents"
 

@@ -16,15 +16,18 @@ from layouts.common import panel, summary_parts
 from layouts.el import Element, div, el, span
 from layouts.section import Ctx, Section
 
-# Rows the panel can show at 1080p; more are summarised in one line (the wall never scrolls).
-MAX_ROWS: Final = 14
+# Lines of rows sent to the panel: the browser shows them a page at a time (assets/pages.js), since the wall never
+# scrolls; more are summarised in one line. An incident with departments' clocks takes two.
+MAX_ROWS: Final = 80
 # An incident younger than this is highlighted as new (theme: .incident-row.new pulses three times).
 NEW_S: Final = 60
 
 
 def incidents_panel(lang: str) -> html.Section:
     """The panel frame; rows arrive with the refresh."""
-    body = html.Div(id=ids.INCIDENTS_LIST, className="incident-list")
+    # The pager's text at the foot of the list when the rows take more than one page (assets/pages.js).
+    pager: dict[str, Any] = {"data-pager": t("inc.page", lang)}
+    body = html.Div(id=ids.INCIDENTS_LIST, className="incident-list", **pager)
     summary = html.Span(id=ids.INCIDENTS_SUMMARY, className="panel-chip chip-parts")
     return panel(ids.PANEL_INCIDENTS, t("panel.incidents", lang), body, lang, extra=summary, size="panel-lg")
 
@@ -104,7 +107,7 @@ def row_cost(it: IncidentItem) -> int:
 
 
 def rows(d: IncidentsData, lang: str, now: float) -> list[Element]:
-    """The rows that fit (MAX_ROWS lines) plus a "另有 N 起" line when the list is longer than the panel."""
+    """The rows (at most MAX_ROWS lines; the browser pages them) plus a "另有 N 起" line for the rest."""
     items = sort_items(d["items"])
     out: list[Element] = []
     used = 0
@@ -118,7 +121,7 @@ def rows(d: IncidentsData, lang: str, now: float) -> list[Element]:
         return [div(t("inc.none", lang), "list-empty state-normal")]
     rest = max(len(items), d["open_total"]) - len(out)
     if rest > 0:
-        out.append(div(t("inc.more", lang, n=fmt_int(rest)), "list-more"))
+        out.append(el("Div", t("inc.more", lang, n=fmt_int(rest)), cls="list-more", data={"n": str(rest)}))
     return out
 
 

@@ -3,7 +3,7 @@ the wall's refresh (each card sent only when it changed, flashing once when its 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from dash import html, no_update
 
@@ -29,6 +29,8 @@ LABELS: dict[str, str] = {
     ids.KPI_CROWD: "kpi.crowd",
 }
 WIDE = {ids.KPI_INCIDENTS: "kpi kpi-wide"}
+# The class a card's frame carries when its value changed (assets/wall.js alternates it with .flash-alt).
+FLASH: Final = "flash"
 
 
 class Card(NamedTuple):
@@ -172,7 +174,12 @@ def _outputs() -> tuple[tuple[str, str], ...]:
 
 
 def render(d: KpiData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
-    """Cards whose content is unchanged send nothing; a changed value alternates .flash/.flash-alt."""
+    """Cards whose content is unchanged send nothing; a changed value is sent with .flash.
+
+    The state is what the cards show and nothing of how the screen got there, so every screen showing the same
+    figures holds the same token (and shares its frames); the browser alternates .flash with .flash-alt itself
+    (assets/wall.js), because the theme re-runs the one-shot animation only when the class changes.
+    """
     prev = prev if isinstance(prev, dict) else {}
     cards = render_cards(d, ctx.lang)
     values: list[Any] = []
@@ -183,16 +190,13 @@ def render(d: KpiData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
         old = prev.get(k)
         if old and old[1] == sig:
             values += [no_update, no_update, no_update]
-            state[k] = old
+            state[k] = [old[0], old[1]]
             continue
-        parity = int(old[2]) if old else 0
         cls = card.cls
         if old and old[0] != card.key:
-            # The theme re-runs the one-shot animation only when the class changes, hence two names.
-            parity = 1 - parity
-            cls = f"{cls} {'flash' if parity else 'flash-alt'}"
+            cls = f"{cls} {FLASH}"
         values += [card.value, card.sub, cls]
-        state[k] = [card.key, sig, parity]
+        state[k] = [card.key, sig]
     return values, state
 
 

@@ -3,12 +3,12 @@ database is unavailable (every screen shows it while the database is away)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 import flask
 from dash import dcc, html
 
-from dashboard.i18n import fmt_time, t
+from dashboard.i18n import t
 from dashboard.web.auth import current_language
 from layouts import ids
 
@@ -32,13 +32,3 @@ def layout() -> html.Div:
             dcc.Interval(id=ids.DB_POLL, interval=DB_POLL_MS),
         ]
     )
-
-
-def database_notice(since: float | None, lang: str) -> tuple[list[Any], bool]:
-    """The notice's children and whether it is hidden: the database away since `since` (None: all is well)."""
-    if since is None:
-        return [], True
-    return [
-        html.Strong(t("db.banner_title", lang), className="db-notice-title"),
-        html.Span(t("db.banner_since", lang, t=fmt_time(since, lang)), className="db-notice-body"),
-    ], False

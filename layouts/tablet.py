@@ -30,16 +30,22 @@ from layouts.map.panel import district_map
 # The slider: minutes before now, in steps of one (history keeps a snapshot a minute for 24 h).
 SLIDER_MIN: Final = -24 * 60
 SLIDER_STEP: Final = 1
+# While a replay slider is held, the time it is at (assets/clocks.js dcReplayTime): a minute is a pixel or less.
+SLIDER_TOOLTIP: Final = {"placement": "bottom", "transform": "dcReplayTime", "always_visible": False}
 REFRESH_MS: Final = 2000
 # Drill-down lists: the rows a tablet shows without scrolling the card.
 DRILL_ROWS: Final = 8
+# Height of a trend chart in the column beside the map.
+TREND_HEIGHT_PX: Final = 180
+# Open incidents listed by name on the tablet (the count by severity covers them all).
+OPEN_ROWS: Final = 5
 
 
 def slider_time(offset_min: Any, now: float) -> float | None:
     """The slider's value (minutes before now) as a time, or None for live (0, missing or nonsense)."""
     try:
         m = int(offset_min)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
     if m >= 0:
         return None
@@ -157,6 +163,46 @@ def escalations(datas: Mapping[str, Any], lang: str) -> list[Element]:
              span(t("tab.count", lang, n=fmt_int(len(items), lang)), "tab-sec-extra")], "tab-sec-head"),
         *rows,
     ]
+
+
+# --- what is open: the leader's first question ------------------------------------------------------------
+
+
+def open_incidents(datas: Mapping[str, Any], lang: str, rows: int = OPEN_ROWS) -> list[Element]:
+    """The open incidents: how many of each severity, and the most severe (then newest) with where they are,
+    their state and whether they are overdue or went to the leader; "另有 N 起" for the rest."""
+    inc: Mapping[str, Any] = datas.get(AGG_INCIDENTS) or {}
+    items = sorted(inc.get("items", []), key=lambda i: (i["severity"], -i["created_at"]))
+    total = int(inc.get("open_total", len(items)))
+    by_sev = inc.get("open_by_severity") or {}
+    chips = [
+        span([span(c.SEVERITY_ROMAN[s], f"sev-bg-{s} tab-sev"), span(fmt_int(int(by_sev.get(str(s), 0)), lang),
+                                                                         "tab-sev-n")],
+             "tab-sev-chip" + ("" if by_sev.get(str(s)) else " zero"))
+        for s in (1, 2, 3, 4)
+    ]
+    head = div([span(t("tab.open", lang), "tab-sec-title"), span(chips, "tab-sev-chips")], "tab-sec-head")
+    if not items:
+        return [head, div(t("inc.none", lang), "tab-none")]
+    out: list[Any] = [head]
+    for i in items[:rows]:
+        flag = (t("map.overdue", lang) if i.get("overdue") else t("inc.escalated", lang) if i.get("escalated")
+                else None)
+        out.append(el(
+            "Div",
+            [
+                span(c.SEVERITY_ROMAN.get(i["severity"], "?"), f"sev-bg-{i['severity']} tab-sev"),
+                span(i["title"], "tab-row-title"),
+                span(names.subdistrict(i["subdistrict"], lang) or "", "tab-row-meta"),
+                span(flag, "tab-row-flag") if flag else span(name("inc_state", i["state"], lang), "tab-row-meta"),
+            ],
+            cls="tab-row",
+            data={"sev": str(i["severity"])},
+        ))
+    rest = total - min(rows, len(items))
+    if rest > 0:
+        out.append(div(t("inc.more", lang, n=fmt_int(rest, lang)), "tab-none"))
+    return out
 
 
 # --- drill-down -------------------------------------------------------------------------------------
@@ -287,7 +333,7 @@ def trend_figure(title: str, today: list[float | None], yesterday: list[float | 
             "title": {"text": title, "font": {"size": 16, "color": "#c9d6f0"}, "x": 0.01},
             "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
             "font": {"color": "#c9d6f0", "size": 14},
-            "margin": {"l": 44, "r": 12, "t": 36, "b": 32}, "height": 220,
+            "margin": {"l": 40, "r": 10, "t": 34, "b": 28}, "height": TREND_HEIGHT_PX,
             "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.18},
             "xaxis": {"range": [-0.3, 23.3], "dtick": 3, "gridcolor": "rgba(255,255,255,.08)", "fixedrange": True},
             "yaxis": {"gridcolor": "rgba(255,255,255,.08)", "rangemode": "tozero", "fixedrange": True},
@@ -315,7 +361,7 @@ def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None =
         [
             html.Div(
                 dcc.Slider(id=ids.TABLET_SLIDER, min=SLIDER_MIN, max=0, step=SLIDER_STEP, value=0,
-                           marks=slider_marks(lang), updatemode="mouseup", included=False,
+                           marks=slider_marks(lang), updatemode="mouseup", included=False, tooltip=SLIDER_TOOLTIP,
                            # A number box beside the track means nothing to a leader ("-132"?): the marks do.
                            allow_direct_input=False),
                 className="tab-slider-track",
@@ -333,27 +379,30 @@ def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None =
                 [
                     html.Div(district_map(lang, tile_url, 1.0, ids.TABLET_MAP), className="map-wrap tab-map",
                              **data_attrs(fit=_bounds_json())),
+                    # Beside the map, in one column that scrolls by itself (the page never does in landscape):
+                    # what went to the leader, what is open, a subdistrict's details, and today against yesterday.
                     html.Div(
                         [
                             html.Div(id=ids.TABLET_ESCALATIONS, className="tab-escalations", role="status"),
+                            html.Div(id=ids.TABLET_OPEN, className="tab-sec tab-open"),
                             dcc.Dropdown(id=ids.TABLET_SUBDISTRICT, options=subdistrict_options(lang),
                                          placeholder=t("tab.pick", lang), searchable=False, clearable=True,
                                          className="tab-picker"),
                             html.Div(id=ids.TABLET_DRILL, className="tab-drill"),
+                            html.Div(
+                                [
+                                    dcc.Graph(id=ids.TABLET_TREND_HOTLINE, config={"displayModeBar": False},
+                                              className="tab-chart"),
+                                    dcc.Graph(id=ids.TABLET_TREND_INCIDENTS, config={"displayModeBar": False},
+                                              className="tab-chart"),
+                                ],
+                                className="tab-trends",
+                            ),
                         ],
                         className="tab-side",
                     ),
                 ],
                 className="tab-main",
-            ),
-            html.Div(
-                [
-                    dcc.Graph(id=ids.TABLET_TREND_HOTLINE, config={"displayModeBar": False, "staticPlot": False},
-                              className="tab-chart"),
-                    dcc.Graph(id=ids.TABLET_TREND_INCIDENTS, config={"displayModeBar": False},
-                              className="tab-chart"),
-                ],
-                className="tab-trends",
             ),
             dcc.Interval(id=ids.TABLET_TICK, interval=REFRESH_MS),
             dcc.Store(id=ids.TABLET_STATE, data={}),

@@ -26,7 +26,7 @@ from layouts.incidents import incidents_panel
 from layouts.kpi import kpi_strip
 from layouts.map.panel import map_panel
 from layouts.sensors import sensors_panel
-from layouts.tablet import SLIDER_MIN, SLIDER_STEP
+from layouts.tablet import SLIDER_MIN, SLIDER_STEP, SLIDER_TOOLTIP
 from layouts.ticker import ticker
 from layouts.traffic import traffic_panel
 
@@ -62,7 +62,8 @@ def replay_control(lang: str) -> html.Div:
             html.Div(
                 dcc.Slider(id=ids.WALL_SLIDER, min=SLIDER_MIN, max=0, step=SLIDER_STEP, value=0,
                            marks={SLIDER_MIN: t("tab.hours_ago", lang, n=24), 0: t("tab.now", lang)},
-                           updatemode="mouseup", included=False, allow_direct_input=False),
+                           updatemode="mouseup", included=False, allow_direct_input=False,
+                           tooltip=SLIDER_TOOLTIP),
                 className="wall-slider",
             ),
             html.Button(t("tab.now", lang), id=ids.WALL_LIVE, className="wall-live", n_clicks=0),

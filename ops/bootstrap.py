@@ -20,7 +20,7 @@ from sqlalchemy import make_url
 from dashboard import store
 from dashboard.config import Config, ConfigError
 from dashboard.store import schema
-from dashboard.store.engine import make_engine, session_factory, session_scope
+from dashboard.store.engine import make_engine, session_factory, session_scope, sqlalchemy_url
 from dashboard.store.models import Sensor, Unit
 from simulator.installations import build_sensors, build_units
 
@@ -142,7 +142,7 @@ def bootstrap_command(_args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
-    print(f"database: {make_url(config.database_url).render_as_string(hide_password=True)}")
+    print(f"database: {make_url(sqlalchemy_url(config.database_url)).render_as_string(hide_password=True)}")
     if seeded.installations:
         print(f"units: {seeded.units_total} ({seeded.units_added} new), "
               f"sensors: {seeded.sensors_total} ({seeded.sensors_added} new)")

@@ -5,7 +5,10 @@
     dongcheng db bootstrap                 the demo's seeding: what is missing of accounts, units and sensors
     dongcheng users list|create|set-password|set-role|disable|enable
     dongcheng tokens create|list|revoke    per-user API tokens
+    dongcheng history rebuild|rollup       a day's history rebuilt from the telemetry in SQL / one roll-up now
     dongcheng worker | scheduler           an RQ worker / the one `rq cron` scheduler, as the runner starts them
+    dongcheng exporter [--host --port]     the host's metrics exporter of the RQ workers and the scheduler
+    dongcheng mqtt                         the MQTT feeds' subscriber (MQTT_URL; README "MQTT feeds")
     dongcheng simulate [--url --rate --seed …]   the demo's simulated feeds
     dongcheng tick | bench-tick            one tick now (JSON) / the tick timed on synthetic telemetry
     dongcheng bench                        the whole benchmark of `make bench` (a source checkout only)
@@ -22,7 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dashboard.config import ConfigError
+from dashboard.config import INSTANCE_DIR, ConfigError
 from dashboard.domain.rules import ROLES
 
 PROG = "dongcheng"
@@ -35,8 +38,8 @@ default) adds SQLite (unless DATABASE_URL), generated secrets, the schema upgrad
 missing and the simulator (unless SIMULATOR=off). DEPLOYMENT=production creates and changes nothing: it refuses
 to start without SECRET_KEY, INGEST_TOKEN and DATABASE_URL, or on a database not upgraded by `dongcheng db
 upgrade`. Settings come from the environment: DEPLOYMENT, PORT, INGEST_PORT, HOST, REDIS_URL, REDIS_PORT,
-DATABASE_URL, SECRET_KEY, INGEST_TOKEN, DEMO_PASSWORD, SIMULATOR, SIM_RATE, SIM_SEED, RQ_WORKERS, WEB_WORKERS,
-WEB_THREADS, RQ_LOG_LEVEL, INSTANCE_DIR (see the README)."""
+DATABASE_URL, SECRET_KEY, INGEST_TOKEN, DEMO_PASSWORD, SIMULATOR, SIM_RATE, SIM_SEED, SIM_TRANSPORT, RQ_WORKERS,
+WEB_WORKERS, RQ_LOG_LEVEL, INSTANCE_DIR, MQTT_URL (with it, the MQTT feeds' subscriber runs too; see the README)."""
 
 
 def _handler(target: str) -> Callable[[argparse.Namespace], int]:
@@ -134,10 +137,26 @@ def _tokens(sub: Any) -> None:
     revoke.add_argument("id", type=int, help="the token's id (see `dongcheng tokens list`)")
 
 
+def _history(sub: Any) -> None:
+    """`dongcheng history …`."""
+    history = _group(sub, "history", "the aggregates' history and the durable telemetry it can be rebuilt from")
+    rebuild = _command(history, "rebuild", "ops.history:rebuild_command",
+                       "rebuild a day's history snapshots from the telemetry roll-ups in SQL (after a lost Redis)",
+                       description="Rebuild the history snapshots of a Beijing day (the 24 h replay's minutes, and "
+                       "the day's hours) from the per-minute telemetry roll-ups in the database named by "
+                       "DATABASE_URL, into the Redis named by REDIS_URL. Only minutes and hours Redis has no "
+                       "snapshot of are stored; a rebuilt snapshot holds the sensors, traffic, parking and crowds, "
+                       "not the incidents and hotline tickets (see the README).")
+    rebuild.add_argument("--day", help="YYYY-MM-DD, a Beijing day (default: today)")
+    _command(history, "rollup", "ops.history:rollup_command",
+             "roll the telemetry stream's new entries up into SQL now (what the scheduler does every 10 s)")
+
+
 def _rq_process(sub: Any, name: str, target: str, help: str) -> None:
     """`dongcheng worker` or `dongcheng scheduler`: exec rq with the product's options."""
-    parser = _command(sub, name, target, help, description=help + ". REDIS_URL names the Redis (passed to rq as "
-                      "RQ_REDIS_URL), RQ_LOG_LEVEL its log level (default WARNING).")
+    parser = _command(sub, name, target, help, description=help + ". REDIS_URL (or REDIS_SENTINELS) names the "
+                      "Redis (rq reads it through RQ_CONFIG=workers.rq_connection), RQ_LOG_LEVEL its log level "
+                      "(default WARNING).")
     parser.add_argument("--dry-run", action="store_true", help="print the rq command instead of running it")
     parser.add_argument("rq_args", nargs=argparse.REMAINDER, metavar="-- RQ_OPTION",
                         help="further options handed to rq as they are, after `--` (e.g. -- --burst)")
@@ -150,15 +169,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _command(sub, "run", "ops.runner:run_command", "run the whole system on this machine (make run)",
              description=RUN_HELP)
+    cluster = _command(sub, "cluster", "ops.cluster:cluster_command",
+                       "run two hosts' topology on this machine (make cluster): two hosts' gunicorns, workers and "
+                       "schedulers, Redis with a replica and three sentinels, PostgreSQL, nginx in front")
+    cluster.add_argument("--dir", default=str(INSTANCE_DIR / "cluster"),
+                         help="the cluster's folder, wiped at each start (default instance/cluster)")
+    cluster.add_argument("--rate", type=float, default=50.0, help="simulated events a second (default 50)")
+    cluster.add_argument("--web-workers", type=int, default=1, help="screens' gunicorn workers per host (default 1)")
+    cluster.add_argument("--rq-workers", type=int, default=1, help="RQ workers per host (default 1)")
     _db(sub)
     _users(sub)
     _tokens(sub)
+    _history(sub)
     _rq_process(sub, "worker", "ops.jobs:worker_command",
                 "become an RQ SimpleWorker on the product's queues (dc-tick, dc-default) that stays registered "
                 "through a Redis restart or flush")
     _rq_process(sub, "scheduler", "ops.jobs:scheduler_command",
                 "become the deployment's one RQ cron scheduler (the tick every second and the periodic jobs), which "
                 "waits out a lost Redis")
+    exporter = _command(sub, "exporter", "ops.exporter:exporter_command",
+                        "serve the Prometheus metrics of this host's RQ workers and scheduler (their "
+                        "PROMETHEUS_MULTIPROC_DIR) and the gauges read from Redis, on METRICS_PORT")
+    exporter.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    exporter.add_argument("--port", type=int, help="port (default METRICS_PORT)")
+    _command(sub, "mqtt", "ops.mqtt:mqtt_command", "the MQTT feeds' subscriber: store the events published to the "
+             "broker of MQTT_URL",
+             description="Subscribe to the MQTT broker of MQTT_URL (mqtt://[user[:password]@]host[:port], "
+             "mqtts:// for TLS) on a persistent session (MQTT_CLIENT_ID) and store the events published on "
+             "<MQTT_TOPIC_PREFIX>/<source>/<kind> into the Redis of REDIS_URL and the database of DATABASE_URL, "
+             "validated as POST /api/v1/events validates them; refusals are published on "
+             "<MQTT_TOPIC_PREFIX>/errors/<source>, and a message not stored is not acknowledged, so that the "
+             "broker delivers it again (see the README, \"MQTT feeds\").")
     sub.add_parser("simulate", add_help=False,
                    help="feed simulated events into the ingest API (--url, --rate, --seed …: see simulate --help)")
     _command(sub, "tick", "ops.jobs:tick_command", "run one tick now with the environment's settings; print JSON")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.config import Config
 from dashboard.store import schema
-from dashboard.store.engine import make_engine, session_factory, session_scope
+from dashboard.store.engine import make_engine, session_factory, session_scope, sqlalchemy_url
 
 
 def _config() -> Config:
@@ -51,7 +51,7 @@ def cli_session() -> Iterator[Session]:
 
 def _shown(config: Config) -> str:
     """The database URL without its password."""
-    return make_url(config.database_url).render_as_string(hide_password=True)
+    return make_url(sqlalchemy_url(config.database_url)).render_as_string(hide_password=True)
 
 
 def _at(revision: str | None) -> str:

@@ -4,9 +4,11 @@ runner and by a deployment, and one tick by hand.
 The worker is a SimpleWorker (workers/rq_processes.py: it registers again after Redis lost its record): it runs the
 tick inside the long-lived worker process, so the Redis client, the SQL engine and the
 imported modules are reused every second (about 10–30 ms a tick); RQ's default forking Worker re-imports and
-reconnects in a fresh child for every job (about 300 ms a tick here). Run exactly one scheduler per deployment: RQ's
-cron scheduler, which waits out a lost Redis instead of exiting. The Redis URL reaches them through the environment
-(REDIS_URL, and RQ_REDIS_URL for rq), never argv, where `ps` would show its password.
+reconnects in a fresh child for every job (about 300 ms a tick here). Run a scheduler on every host: RQ's cron
+scheduler, of which only the holder of the scheduler lease in Redis enqueues (workers/rq_processes.py), and which
+waits out a lost Redis instead of exiting. The Redis settings reach them through the environment (REDIS_URL or
+REDIS_SENTINELS, read by rq through its config module RQ_CONFIG=workers.rq_connection), never argv, where `ps` would
+show the password.
 In production both refuse to start without their settings or on a database not at the newest revision (ops/modes.py).
 """
 
@@ -31,6 +33,8 @@ DEMO_CRON = "simulator.cron"
 # The worker class and the scheduler's entry point, which outlive a Redis restart or flush (workers/rq_processes.py).
 WORKER_CLASS = "workers.rq_processes.Worker"
 SCHEDULER_MODULE = "workers.rq_processes"
+# The module rq's command line reads its Redis connection from (RQ_CONFIG): REDIS_URL, or Sentinel.
+RQ_CONNECTION_MODULE = "workers.rq_connection"
 
 
 def worker_argv(config: Config, extra: Sequence[str] = ()) -> list[str]:
@@ -52,16 +56,19 @@ def cron_config(config: Config) -> str:
 
 
 def scheduler_argv(config: Config, extra: Sequence[str] = ()) -> list[str]:
-    """The command of the deployment's one cron scheduler: RQ's, waiting out a lost Redis (workers/rq_processes.py)."""
+    """The command of a host's cron scheduler: RQ's, enqueueing only while it holds the scheduler lease and waiting out
+    a lost Redis (workers/rq_processes.py)."""
     return [sys.executable, "-m", SCHEDULER_MODULE, "cron", cron_config(config), "-l", config.rq_log_level, *extra]
 
 
-def _exec(argv: list[str], config: Config, dry_run: bool) -> int:
-    """Replace this process by `argv` with RQ_REDIS_URL set (or print it); returns only for a dry run."""
+def _exec(argv: list[str], dry_run: bool) -> int:
+    """Replace this process by `argv` with rq's connection read from RQ_CONNECTION_MODULE (or print it); returns only
+    for a dry run."""
     if dry_run:
         print(shlex.join(argv))
         return 0
-    env = dict(os.environ, RQ_REDIS_URL=config.redis_url)
+    env = dict(os.environ, RQ_CONFIG=RQ_CONNECTION_MODULE)
+    env.pop("RQ_REDIS_URL", None)  # rq would prefer it to RQ_CONFIG
     sys.stdout.flush()
     os.execve(argv[0], argv, env)
     return 1  # not reached: execve replaces the process or raises
@@ -73,15 +80,16 @@ def worker_command(args: argparse.Namespace) -> int:
     config = checked_config("worker")
     if config is None:
         return 1
-    return _exec(worker_argv(config, _rest(args.rq_args)), config, args.dry_run)
+    return _exec(worker_argv(config, _rest(args.rq_args)), args.dry_run)
 
 
 def scheduler_command(args: argparse.Namespace) -> int:
-    """`dongcheng scheduler`: become the deployment's `rq cron` scheduler (refused like the worker)."""
+    """`dongcheng scheduler`: become one of the deployment's cron schedulers, the one enqueueing while it holds the
+    scheduler lease (refused like the worker)."""
     config = checked_config("scheduler")
     if config is None:
         return 1
-    return _exec(scheduler_argv(config, _rest(args.rq_args)), config, args.dry_run)
+    return _exec(scheduler_argv(config, _rest(args.rq_args)), args.dry_run)
 
 
 def _rest(extra: Sequence[str]) -> list[str]:
@@ -99,7 +107,7 @@ def tick_command(_args: argparse.Namespace) -> int:
     config.require("DATABASE_URL")
     engine = make_engine(config.database_url)
     try:
-        print(json.dumps(run_tick(make_redis(config.redis_url), session_factory(engine), time.time()), indent=1))
+        print(json.dumps(run_tick(make_redis(config.redis), session_factory(engine), time.time()), indent=1))
     finally:
         engine.dispose()
     return 0

@@ -29,16 +29,20 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dashboard.config import ROOT, Config, ConfigError, RunConfig
+from ops.exporter import fresh_metrics_dirs, metrics_env
 from ops.processes import (
     HAVE_PROC,
     Console,
     LogSink,
     describe_exit,
     dying_with_runner,
+    json_lines,
     proc_start_time,
+    raise_open_files_limit,
     session_members,
     signal_session,
 )
+from ops.servers import INGEST_THREADS, gunicorn_argv, web_argv
 
 # How long a child may take to stop after SIGTERM before its whole session gets SIGKILL.
 STOP_GRACE_S = 10.0
@@ -48,11 +52,7 @@ BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0
 # How long to wait for the web server before saying so (the simulator waits for it regardless).
 WEB_READY_WARN_S = 60.0
-# Threads of the feeds' server (one process: the feeds' batches are short and mostly wait on Redis and SQL).
-INGEST_THREADS = 8
 POLL_S = 0.2
-# The WSGI application every gunicorn serves (importable from an installed package, not only from a checkout).
-WSGI_APP = "ops.wsgi:server"
 
 
 @dataclass
@@ -93,32 +93,6 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
-def _gunicorn_version() -> tuple[int, ...]:
-    """Installed gunicorn version as a tuple."""
-    import gunicorn
-
-    return tuple(int(p) for p in str(gunicorn.__version__).split(".")[:2] if p.isdigit())
-
-
-def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
-    """The argv of a gunicorn serving the application on host:port, as the runner starts the web and the feeds'
-    servers (the proxy's tests start the same)."""
-    argv = [
-        sys.executable, "-m", "gunicorn", WSGI_APP,
-        "--worker-class", "gthread",
-        "--workers", str(workers),
-        "--threads", str(threads),
-        "--bind", f"{host}:{port}",
-        "--chdir", str(ROOT),
-        "--graceful-timeout", "5",
-        "--error-logfile", "-",
-    ]  # fmt: skip
-    if _gunicorn_version() >= (27, 0):
-        # Its default control socket is one path per user, shared by every gunicorn: not ours to take.
-        argv.append("--no-control-socket")
-    return argv
-
-
 def dongcheng(*args: str) -> list[str]:
     """The argv of a `dongcheng` subcommand run by this interpreter (the console script may not be on PATH)."""
     return [sys.executable, "-m", "ops.cli", *args]
@@ -130,7 +104,7 @@ class Runner:
     def __init__(self, settings: RunConfig, stdout: IO[str] | None = None) -> None:
         """Prepare; nothing starts before run()."""
         self.s = settings
-        self.console = Console(stdout or sys.stdout)
+        self.console = Console(stdout or sys.stdout, json_lines())
         self.logs_dir = settings.instance_dir / "logs"
         self.pids_path = settings.instance_dir / "pids.json"
         self.children: list[Child] = []
@@ -141,6 +115,7 @@ class Runner:
         self.env: dict[str, str] = {}
         self.redis_url = ""
         self.redis_port: int | None = None  # set when we run the bundled Redis
+        self.redis_sentinels = ""  # REDIS_SENTINELS, when Redis is reached through Sentinel
         self.mode_lines: list[str] = []  # the banner's lines about the mode and the accounts
         self._sinks: dict[str, LogSink] = {}
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
@@ -232,18 +207,25 @@ class Runner:
             # Children's prints must reach the log as they happen, not when a buffer fills.
             PYTHONUNBUFFERED="1",
         )
+        # Each child that has metrics gets its kind's own directory (_popen); the others none.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         return env
 
     # --- children ----------------------------------------------------------------------------
 
-    def _popen(self, argv: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
-        """A spawner for a child with its own session, output piped to its log."""
+    def _popen(
+        self, argv: list[str], metrics: str | None = None, nice: int | None = None
+    ) -> Callable[[], subprocess.Popen[bytes]]:
+        """A spawner for a child with its own session, output piped to its log; `metrics`: the kind of process whose
+        shared metrics directory (METRICS_DIRS) it writes into; `nice`: how far below the runner's CPU priority it
+        runs (default BACKGROUND_NICE; the screens' web server alone runs at 0)."""
+        steps = self.s.background_nice if nice is None else nice
 
         def spawn() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
-                dying_with_runner(argv),
+                dying_with_runner(argv, steps),
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **metrics_env(self.s.instance_dir, metrics)},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -267,15 +249,22 @@ class Runner:
             self.children.append(Child("redis", spawn_redis, stage=3))
         # Workers and scheduler as a deployment starts them (ops/jobs.py); REDIS_URL is in their environment.
         for i in range(1, self.s.rq_workers + 1):
-            self.children.append(Child(f"worker-{i}", self._popen(dongcheng("worker")), stage=2))
-        self.children.append(Child("cron", self._popen(dongcheng("scheduler")), stage=2))
-        self.children.append(Child("web", self._popen(self._gunicorn(self.s.port, self.s.web_workers,
-                                                                      self.s.web_threads)), stage=2))
+            self.children.append(Child(f"worker-{i}", self._popen(dongcheng("worker"), "jobs"), stage=2))
+        self.children.append(Child("cron", self._popen(dongcheng("scheduler"), "jobs"), stage=2))
+        # The workers' and the scheduler's metrics, and the gauges read from Redis (dashboard/observe/).
+        exporter = dongcheng("exporter", "--host", self.s.host, "--port", str(self.s.metrics_port))
+        self.children.append(Child("metrics", self._popen(exporter, "jobs"), stage=2))
+        # The screens' server alone keeps the runner's priority: the others work behind it (BACKGROUND_NICE).
+        web = web_argv(self.s.host, self.s.port, self.s.web_workers)
+        self.children.append(Child("web", self._popen(web, "web", nice=0), stage=2))
         # The same application on its own port and process for the sensor and 12345 feeds (POST /api/v1/events):
         # at 1,000 events a second its requests would otherwise share the screens' workers and their
         # interpreter lock, and every refresh would wait behind them. The screens' port still takes feeds too.
-        self.children.append(Child("ingest", self._popen(self._gunicorn(self.s.ingest_port, 1, INGEST_THREADS)),
-                                   stage=2))
+        self.children.append(Child("ingest", self._popen(self._gunicorn(self.s.ingest_port, 1, INGEST_THREADS),
+                                                          "ingest"), stage=2))
+        if config.mqtt_url:
+            # The MQTT feeds' subscriber (ops/mqtt.py); its metrics join the workers' for the exporter.
+            self.children.append(Child("mqtt", self._popen(dongcheng("mqtt"), "jobs"), stage=2))
         if config.simulator:
             # The token reaches the simulator through INGEST_TOKEN in its environment, not argv (visible in ps).
             sim = dongcheng("simulate", "--url", self.ingest_base, "--rate", f"{self.s.sim_rate:g}",
@@ -379,6 +368,7 @@ class Runner:
             "runner": os.getpid(),
             "port": self.s.port,
             "ingest_port": self.s.ingest_port,
+            "metrics_port": self.s.metrics_port,
             "redis_url": mask_url(self.redis_url),
             "children": children,
         }
@@ -388,9 +378,19 @@ class Runner:
 
     # --- the banner --------------------------------------------------------------------------
 
+    def _mqtt_lines(self) -> list[str]:
+        """The banner's line of the MQTT feeds, when MQTT_URL is set."""
+        cfg = Config.from_env(self.env)
+        if not cfg.mqtt_url:
+            return []
+        return [f"  mqtt      {mask_url(cfg.mqtt_url)}   ({cfg.mqtt_prefix}/<source>/<kind>; errors on "
+                f"{cfg.mqtt_prefix}/errors/<source>)"]
+
     def _banner(self) -> None:
         """Tell the duty engineer where to go, how to log in and where the logs are."""
-        redis_note = "bundled, data in instance/redis/" if self.redis_port is not None else "from REDIS_URL"
+        redis_note = ("bundled, data in instance/redis/" if self.redis_port is not None
+                      else f"master through the sentinels {self.redis_sentinels}" if self.redis_sentinels
+                      else "from REDIS_URL")
         sim = [c for c in self.children if c.name == "simulator"]
         sim_off = "production" if Config.from_env(self.env).production else "SIMULATOR=off"
         lines = [
@@ -398,11 +398,15 @@ class Runner:
             "东城区城市运行指挥中心 · Dongcheng city-operations command centre is up",
             f"  open      http://127.0.0.1:{self.s.port}/login   (wall: /wall)",
             f"  feeds     POST http://127.0.0.1:{self.s.ingest_port}/api/v1/events   (sensors, 12345; INGEST_PORT)",
+            f"  token     Authorization: Bearer <INGEST_TOKEN>, {self._token_source()}",
+            *self._mqtt_lines(),
+            f"  metrics   GET /metrics on ports {self.s.port} (web), {self.s.ingest_port} (feeds) and "
+            f"{self.s.metrics_port} (workers, scheduler, Redis: METRICS_PORT); METRICS_TOKEN or METRICS_ALLOW",
             *self.mode_lines,
             f"  redis     {mask_url(self.redis_url)}   ({redis_note})",
             f"  database  {mask_url(self.env['DATABASE_URL'])}",
             f"  simulator {f'{self.s.sim_rate:g} events/s' if sim else f'off ({sim_off})'}",
-            f"  logs      {self.logs_dir}/<name>.log (runner, web, ingest, worker-N, cron, simulator)",
+            f"  logs      {self.logs_dir}/<name>.log (runner, web, ingest, worker-N, cron, metrics, mqtt, simulator)",
             "  stop      Ctrl-C (stops every process, Redis last)",
             "=" * 72,
         ]
@@ -410,6 +414,12 @@ class Runner:
             lines.insert(3, f"            also on every interface of this machine, port {self.s.port}")
         for line in lines:
             self.console.line("runner", line)
+
+    def _token_source(self) -> str:
+        """Where the feeds' bearer token is (never the token itself: the console may be shared or recorded)."""
+        if "INGEST_TOKEN" in os.environ or Config.from_env(self.env).production:
+            return "as set in INGEST_TOKEN"
+        return f"kept in {self.s.instance_dir / 'secrets.json'} (INGEST_TOKEN)"
 
     # --- shutdown ----------------------------------------------------------------------------
 
@@ -459,6 +469,8 @@ class Runner:
         # 0700 when we create it: it holds the database (password hashes) and secrets.json.
         self.s.instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._install_signals()
+        # The children inherit it: each open push stream is a socket of the web's workers.
+        raise_open_files_limit()
         lock = self._lock_instance()
         if lock is None:
             return 1
@@ -472,19 +484,24 @@ class Runner:
     def choose_ingest_port(self) -> int | None:
         """The feeds' server's port: INGEST_PORT, else the port after PORT, else any free one; None (said why)
         when INGEST_PORT is set but taken."""
-        if self.s.ingest_port == 0:
-            port = self.s.port + 1
-            if not port_is_free(self.s.host, port):
-                from ops.redis_server import free_port
+        return self._choose_port(self.s.ingest_port, self.s.port + 1, (self.s.port,), "the feeds' server",
+                                 "INGEST_PORT")
 
-                port = free_port()
-                self.log(f"port {self.s.port + 1} is in use: the feeds' server takes port {port}")
+    def _choose_port(self, setting: int, preferred: int, taken: tuple[int, ...], what: str, var: str) -> int | None:
+        """The port of `what`: `setting` (the variable `var`), or when 0 `preferred`, else any free one; None (said
+        why) when `setting` is taken (`taken`: our other servers' ports)."""
+        if setting == 0:
+            if preferred not in taken and port_is_free(self.s.host, preferred):
+                return preferred
+            from ops.redis_server import free_port
+
+            port = free_port()
+            self.log(f"port {preferred} is in use: {what} takes port {port}")
             return port
-        if self.s.ingest_port == self.s.port or not port_is_free(self.s.host, self.s.ingest_port):
-            self.log(f"port {self.s.ingest_port} on {self.s.host} (the feeds' server) is in use: stop what uses it "
-                     f"or set INGEST_PORT")
+        if setting in taken or not port_is_free(self.s.host, setting):
+            self.log(f"port {setting} on {self.s.host} ({what}) is in use: stop what uses it or set {var}")
             return None
-        return self.s.ingest_port
+        return setting
 
     def _run(self) -> int:
         """The body of run(), holding the instance lock."""
@@ -505,9 +522,16 @@ class Runner:
         ingest_port = self.choose_ingest_port()
         if ingest_port is None:
             return 1
-        self.s = replace(self.s, ingest_port=ingest_port)
-        if self.s.redis_url:
-            self.redis_url = self.s.redis_url
+        metrics_port = self._choose_port(self.s.metrics_port, self.s.port + 2, (self.s.port, ingest_port),
+                                         "the metrics exporter", "METRICS_PORT")
+        if metrics_port is None:
+            return 1
+        self.s = replace(self.s, ingest_port=ingest_port, metrics_port=metrics_port)
+        fresh_metrics_dirs(self.s.instance_dir)
+        if self.s.redis_url or base.redis_sentinels:
+            # Through Sentinel REDIS_URL gives only the database number and password (its default: database 0).
+            self.redis_url = self.s.redis_url or base.redis_url
+            self.redis_sentinels = ",".join(f"{h}:{p}" for h, p in base.redis_sentinels)
         else:
             port = self.s.redis_port
             if not port_is_free("127.0.0.1", port):

@@ -15,9 +15,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from sqlalchemy.orm import Session
 
 from dashboard import store
+from dashboard.config import Config
+from dashboard.live import sessions as records
+from dashboard.live.connections import make_redis
 from dashboard.services import admin
 from dashboard.services.base import Actor, Refused
 from ops.db import cli_session
@@ -114,17 +118,53 @@ def create_command(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, change: Callable[[Session, int], dict[str, Any]],
-            said: Callable[[dict[str, Any]], str]) -> int:
-    """Apply `change` (session, user id -> the user's row) to the user named in `args` and print `said(row)`."""
+            said: Callable[[dict[str, Any]], str], sessions_after: Callable[[redis.Redis, dict[str, Any]], Any]
+            | None = None) -> int:
+    """Apply `change` (session, user id -> the user's row) to the user named in `args` and print `said(row)`;
+    once committed, `sessions_after(redis, row)` acts on the user's signed-in sessions."""
+    changed: list[dict[str, Any]] = []
 
     def action(session: Session) -> int:
         user_id = _user_id(session, args.username)
         if user_id is None:
             return 1
-        print(said(change(session, user_id)))
+        row = change(session, user_id)
+        changed.append(row)
+        print(said(row))
         return 0
 
-    return _run(action)
+    status = _run(action)
+    if status == 0 and changed and sessions_after is not None:
+        _tell_sessions(sessions_after, changed[0])
+    return status
+
+
+def _tell_sessions(act: Callable[[redis.Redis, dict[str, Any]], Any], row: dict[str, Any]) -> None:
+    """Act on the user's server-side session records; a Redis that does not answer is said, not fatal: the
+    sessions then see the change at their next reload of the user (SESSION_USER_RECHECK_S)."""
+    config = Config.from_env()
+    client = make_redis(config.redis, timeout_s=5)
+    try:
+        act(client, row)
+    except redis.RedisError as exc:
+        print(f"warning: Redis did not answer ({type(exc).__name__}): {row['username']}'s open sessions see the "
+              f"change within {config.session_user_recheck_s:.0f} s", file=sys.stderr)
+    finally:
+        client.close()
+
+
+def _end_sessions(r: redis.Redis, row: dict[str, Any]) -> None:
+    """End every session of the user in `row` (disabled, or their password changed)."""
+    config = Config.from_env()
+    kiosk = row["role"] in config.session_kiosk_roles
+    limits = records.Limits(config.session_kiosk_idle_s, config.session_kiosk_max_s) if kiosk else records.Limits(
+        config.session_idle_s, config.session_max_s)
+    records.end_all(r, int(row["id"]), limits)
+
+
+def _refresh_sessions(r: redis.Redis, row: dict[str, Any]) -> None:
+    """Make every session of the user in `row` reload them at its next request (a new role)."""
+    records.user_changed(r, int(row["id"]))
 
 
 def set_password_command(args: argparse.Namespace) -> int:
@@ -133,19 +173,19 @@ def set_password_command(args: argparse.Namespace) -> int:
     if password is None:
         return 1
     return _change(args, lambda s, user_id: admin.reset_password(s, CLI_ACTOR, user_id, password),
-                   lambda row: f"password changed for {row['username']}")
+                   lambda row: f"password changed for {row['username']}", _end_sessions)
 
 
 def set_role_command(args: argparse.Namespace) -> int:
     """`dongcheng users set-role NAME ROLE`: another role from the user's next request on."""
     return _change(args, lambda s, user_id: admin.change_role(s, CLI_ACTOR, user_id, args.role),
-                   lambda row: f"{row['username']} now has the role {row['role']}")
+                   lambda row: f"{row['username']} now has the role {row['role']}", _refresh_sessions)
 
 
 def disable_command(args: argparse.Namespace) -> int:
     """`dongcheng users disable NAME`: signed out at their next request, API tokens included."""
     return _change(args, lambda s, user_id: admin.set_active(s, CLI_ACTOR, user_id, False),
-                   lambda row: f"{row['username']} disabled")
+                   lambda row: f"{row['username']} disabled", _end_sessions)
 
 
 def enable_command(args: argparse.Namespace) -> int:

@@ -13,11 +13,15 @@ import sys
 from dashboard.config import Config, ConfigError
 from dashboard.web import create_app
 from ops.instance import apply_instance_secrets
+from ops.processes import raise_open_files_limit
 
 # Every gunicorn worker imports this module on its own: without a shared SECRET_KEY each would sign sessions with
 # its own random key and log users out at random. The runner sets it; this covers gunicorn started by hand.
 if not Config.from_env().production:
     apply_instance_secrets(os.environ)
+
+# Each open push stream is a socket: a worker holds a thousand or more (gunicorn started by hand too).
+raise_open_files_limit()
 
 try:
     server = create_app(Config.from_env())

@@ -11,11 +11,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from dashboard.config import Config
+from dashboard.observe.logs import configure_logging
 from simulator.episodes import EPISODES_PER_DAY
 from simulator.live import BATCH_SECONDS, run
+from simulator.mqtt_poster import MqttPoster
+from simulator.poster import Transport
 from simulator.world import DEFAULT_RATE, DEFAULT_SEED, DEFAULT_SOURCE
 
 log = logging.getLogger(__name__)
+
+# SIM_TRANSPORT: how the events reach the command centre.
+TRANSPORTS = ("http", "mqtt")
 
 
 def parser(prog: str = "python -m simulator") -> argparse.ArgumentParser:
@@ -26,6 +33,13 @@ def parser(prog: str = "python -m simulator") -> argparse.ArgumentParser:
     )
     p.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT') or 8050}", help="base URL")
     p.add_argument("--token", default=os.environ.get("INGEST_TOKEN"), help="ingest token (env INGEST_TOKEN)")
+    p.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default=(os.environ.get("SIM_TRANSPORT") or "http").strip().lower(),
+        help="http: POST to --url (the default); mqtt: publish to MQTT_URL's broker on "
+        "<MQTT_TOPIC_PREFIX>/<source>/<kind> (env SIM_TRANSPORT)",
+    )
     p.add_argument(
         "--rate",
         type=float,
@@ -49,11 +63,21 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m simulator") -
     """Parse the options and feed the ingest API until SIGTERM or SIGINT; 0 when stopped, 2 on a usage error."""
     p = parser(prog)
     args = p.parse_args(argv)
-    if not args.token:
+    if args.transport not in TRANSPORTS:  # an unknown SIM_TRANSPORT (argparse checks only what is on the line)
+        p.error(f"SIM_TRANSPORT={args.transport!r}: it is http (the default) or mqtt")
+    cfg = Config.from_env()
+    transport: Transport | None = None
+    url = args.url
+    if args.transport == "mqtt":
+        if cfg.mqtt is None:
+            p.error("SIM_TRANSPORT=mqtt needs MQTT_URL (mqtt://[user[:password]@]host[:port])")
+        transport = MqttPoster(cfg.mqtt, cfg.mqtt_prefix)
+        url = f"mqtt://{cfg.mqtt.host}:{cfg.mqtt.port} ({cfg.mqtt_prefix}/<source>/<kind>)"
+    elif not args.token:
         p.error("no ingest token: pass --token or set INGEST_TOKEN")
     if not args.rate > 0:
         p.error("--rate must be positive")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(cfg.log_format)  # LOG_FORMAT=json: one JSON object a line
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
@@ -62,6 +86,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m simulator") -
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    run(args.url, args.token, args.rate, args.seed, args.batch_seconds, stop, not args.no_backfill, args.source,
-        args.episodes_per_day)
+    run(url, args.token, args.rate, args.seed, args.batch_seconds, stop, not args.no_backfill, args.source,
+        args.episodes_per_day, transport)
     return 0

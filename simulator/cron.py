@@ -2,7 +2,9 @@
 and the simulated units' movement (units.py) every units.UNITS_INTERVAL_S seconds. The runner uses this file when the
 simulator is on (SIMULATOR), workers/cron.py otherwise.
 
-Run exactly one scheduler process:  rq cron simulator/cron.py --url "$REDIS_URL"  (from the project root).
+Run it with `dongcheng scheduler` (with the simulator on), one on every host: only the holder of the scheduler lease
+enqueues (workers/rq_processes.py). Plain `rq cron simulator/cron.py` has no lease: two of those would enqueue every
+job twice.
 """
 
 from __future__ import annotations

@@ -13,7 +13,17 @@ from typing import Any, Final
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import day_start
 from simulator.feed import Simulator
-from simulator.poster import MAX_EVENTS_PER_POST, STALE_MARGIN_S, Batch, Poster, Stats, drop_stale, enqueue, send
+from simulator.poster import (
+    MAX_EVENTS_PER_POST,
+    STALE_MARGIN_S,
+    Batch,
+    Poster,
+    Stats,
+    Transport,
+    drop_stale,
+    enqueue,
+    send,
+)
 from simulator.world import DEFAULT_SOURCE, epoch_of
 
 log = logging.getLogger(__name__)
@@ -29,7 +39,7 @@ BACKFILL_INCIDENTS_S: Final = 1800.0
 class _Feeder:
     """The live loop's state: the simulator, the connection, what is waiting and the counters."""
 
-    def __init__(self, sim: Simulator, poster: Poster, stop: threading.Event) -> None:
+    def __init__(self, sim: Simulator, poster: Transport, stop: threading.Event) -> None:
         self.sim = sim
         self.poster = poster
         self.stop = stop
@@ -116,15 +126,17 @@ def run(
     backfill: bool = True,
     source: str = DEFAULT_SOURCE,
     episodes_per_day: float | None = None,
+    transport: Transport | None = None,
 ) -> None:
-    """Feed the ingest API live: every batch_seconds, POST the events of the elapsed wall-clock interval."""
+    """Feed the ingest API live: every batch_seconds, POST the events of the elapsed wall-clock interval (or send
+    them through `transport`, e.g. an MQTT publisher; `url` then only names it in the log)."""
     stop = stop or threading.Event()
     now = time.time()
     # With backfill the world begins at Beijing midnight: today's tickets are replayed, so the hotline panel
     # shows a realistic day at once and later updates always find their ticket.
     begin = day_start(now) if backfill else now
     sim = Simulator(seed, rate, source=source, start=begin, episodes_per_day=episodes_per_day)
-    feeder = _Feeder(sim, Poster(url, token), stop)
+    feeder = _Feeder(sim, transport or Poster(url, token), stop)
     periods = ", ".join(f"{k} {v:g} s" for k, v in sim.periods().items())
     log.info("simulating Dongcheng at %g events/s (seed %d) into %s; report periods: %s", rate, seed, url, periods)
     if backfill:

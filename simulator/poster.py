@@ -12,7 +12,7 @@ import threading
 import urllib.parse
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from dashboard.domain import rules as c
 
@@ -27,6 +27,16 @@ RETRY_AFTER_MAX_S: Final = 30.0
 BACKOFF_MAX_S: Final = 10.0
 SERVER_ERROR_RETRIES: Final = 3
 HTTP_TIMEOUT_S: Final = 10.0
+
+
+class Transport(Protocol):
+    """What the live loop sends batches through: Poster (HTTP) or mqtt_poster.MqttPoster (SIM_TRANSPORT=mqtt)."""
+
+    def post(self, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any], str | None]:
+        """Send one batch; (status, JSON body or {}, Retry-After); OSError when the other end is unreachable."""
+
+    def close(self) -> None:
+        """Drop the connection."""
 
 
 class Poster:
@@ -158,7 +168,7 @@ def enqueue(queue: deque[Batch], t0: float, events: list[dict[str, Any]], size: 
 
 
 def send(
-    poster: Poster, queue: deque[Batch], stats: Stats, stop: threading.Event, limit: int | None = None
+    poster: Transport, queue: deque[Batch], stats: Stats, stop: threading.Event, limit: int | None = None
 ) -> float:
     """Send queued batches in order (at most `limit`); return how long to wait before trying again (0 = go on)."""
     sent = 0

@@ -336,6 +336,17 @@ def test_crowd_busiest_spot_first_with_names_from_places() -> None:
     assert "busiest" not in compute_crowd(new_state())
 
 
+def test_the_busiest_scenic_spot_is_a_scenic_spot_even_when_a_business_district_is_fuller() -> None:
+    scenic = geo.places_of_type("scenic")
+    market = geo.places_of_type("business_district")[0]
+    state = fold(new_state(), [spot(scenic[0].id, 500, 1000), spot(market.id, 990, 1000)])
+    data = compute_crowd(state)
+    assert data["spots"][0]["id"] == market.id  # the panel still lists the fullest place first
+    assert data["busiest"]["id"] == scenic[0].id
+    only_market = compute_crowd(fold(new_state(), [spot(market.id, 990, 1000)]))
+    assert "busiest" not in only_market and only_market["spots"]
+
+
 def test_parking_fullest_first_with_totals() -> None:
     hospitals = geo.places_of_type("hospital")
     state = fold(new_state(), [lot(hospitals[0].id, 50, 100), lot(hospitals[1].id, 190, 200)])

@@ -12,12 +12,11 @@ import pytest
 from dash.testing.wait import until
 from sqlalchemy import select
 
-from callbacks import alarm as cb
 from dashboard.live.schema import AGG_INCIDENTS
 from dashboard.store.models import AuditLog, Incident
 from dashboard.web.extensions import db_sessions
+from layouts import alarm as cb
 from layouts import ids
-from layouts.alarm import banner_class
 from tests.helpers import PASSWORD, csrf_headers, incident, login, start_dash
 
 # --- the pure selection ------------------------------------------------------------------------------
@@ -39,27 +38,32 @@ def test_only_new_incidents_of_severity_i_and_ii_alarm_most_severe_then_newest_f
     assert cb.select_alarms([]) == [] and cb.select_alarms(None) == []
     assert cb.select_alarms([{"id": 9, "severity": "x", "state": "new"}, {"severity": 1, "state": "new"}]) == []
     assert cb.signature(alarms) == "5:1,6:2,3:2"
-    assert banner_class([]) == "alarm-banner"
-    assert "alarm-sev-1" in banner_class(alarms)
+    assert cb.banner_class([]) == "alarm-banner"
+    assert "alarm-sev-1" in cb.banner_class(alarms)
 
 
 def test_the_banner_is_sent_only_when_the_alarms_change(app: Any) -> None:
+    from dashboard.frames.cache import alarm_part
+    from dashboard.live.aggregates import read_aggregates
+
     r = app.extensions["dc_redis"]
     ingest(app, [incident("a1", severity=1), incident("a2", severity=3)])
     tick(app)
+    env = read_aggregates(r, [AGG_INCIDENTS])[AGG_INCIDENTS]
     with app.test_request_context():
-        store, content, cls, msg = cb.alarm_update(r, None, "zh")
+        out, state = alarm_part(env, None, "zh")
+        assert out is not None
+        store, content, cls, msg = out
         assert [a["severity"] for a in store["alarms"]] == [1]
         assert "alarm-on alarm-sev-1" in cls and content and msg == ""
-        # Another aggregate changed (same incidents version): Redis is not even asked.
-        assert cb.alarm_update(None, store, "zh", store["v"]) == (cb.no_update,) * 4  # type: ignore[arg-type]
+        # The same incidents version (another aggregate changed): nothing is looked at.
+        assert alarm_part(env, state, "zh") == (None, state)
         # A new incidents version with the same alarms: only the version is remembered, nothing is re-rendered.
         ingest(app, [incident("a3", severity=4)])
         tick(app)
-        new_store, *rest = cb.alarm_update(r, store, "zh", store["v"] + 1)
-        assert new_store["sig"] == store["sig"] and new_store["v"] > store["v"]
-        assert rest == [cb.no_update] * 3
-        assert cb.incidents_version({"v": {AGG_INCIDENTS: 7}}) == 7 and cb.incidents_version({}) is None
+        newer = read_aggregates(r, [AGG_INCIDENTS])[AGG_INCIDENTS]
+        again, new_state = alarm_part(newer, state, "zh")
+        assert again is None and new_state["sig"] == state["sig"] and new_state["v"] > state["v"]
 
 
 # --- acknowledging through the Dash callback ----------------------------------------------------------
@@ -93,10 +97,15 @@ def audits(app: Any, incident_id: int, outcome: str) -> list[AuditLog]:
 
 
 def wall_store(app: Any) -> dict[str, Any]:
-    """The alarm store as the wall's update callback computes it now."""
+    """The alarm store as the wall's frame carries it now."""
+    from dashboard.frames.cache import alarm_part
+    from dashboard.live.aggregates import read_aggregates
+
+    env = read_aggregates(app.extensions["dc_redis"], [AGG_INCIDENTS])[AGG_INCIDENTS]
     with app.test_request_context():
-        store, *_ = cb.alarm_update(app.extensions["dc_redis"], None, "en")
-    return dict(store)
+        out, _ = alarm_part(env, None, "en")
+    assert out is not None
+    return dict(out[0])
 
 
 def click_ack(app: Any, username: str, store: dict[str, Any]) -> str:
@@ -183,9 +192,17 @@ def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
     assert "I" in dash_duo.find_element(".alarm-sev").text
     hint = dash_duo.find_element(f"#{ids.ALARM_HINT}")
     assert hint.is_displayed()
-    # The map flew to the incident (the district view is about zoom 13; the fly-to goes to 16) and the alarm
+    # The map flew to the incident (the district view is about zoom 13; the fly-to goes to 15) and the alarm
     # sounds (its beeps stay silent until the first click unlocks audio).
-    until(lambda: (status(dash_duo)["zoom"] or 0) >= 15.9, timeout=8)
+    until(lambda: (status(dash_duo)["zoom"] or 0) >= 14.9, timeout=8)
+    # Where it is, for a map that shows little at street level: the nearest hospital and its distance.
+    assert "最近医院" in dash_duo.find_element(f"#{ids.ALARM_CONTENT}").text
+    # The KPI strip stays in view below the banner.
+    kpis = dash_duo.driver.execute_script(
+        "const b = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "const k = document.querySelector('.kpi-strip').getBoundingClientRect(); return [b.bottom, k.top, k.bottom];",
+        ids.ALARM_BANNER)
+    assert kpis[0] <= kpis[1] + 1 and kpis[2] <= dash_duo.driver.execute_script("return innerHeight"), kpis
     st = status(dash_duo)
     assert abs(st["center"][0] - 39.9240) < 0.002 and abs(st["center"][1] - 116.4170) < 0.002
     assert st["sounding"] and not st["unlocked"]

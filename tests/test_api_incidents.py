@@ -39,7 +39,7 @@ ROLE_SPEC = {
     "duty": {"acknowledge", "whistle", "acknowledge_summons"},
     "leader": {"escalate", "change_severity"},
     "dispatch": {"acknowledge", "dispatch", "arrive", "resolve", "close", "cancel", "reopen", "change_severity",
-                 "whistle", "acknowledge_summons"},
+                 "whistle", "acknowledge_summons", "escalate"},
     "admin": set(lifecycle.ACTIONS),
 }
 VIAS = ("session", "token")

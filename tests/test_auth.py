@@ -73,6 +73,26 @@ def test_each_role_lands_on_its_page(client: Any, user: str, home: str) -> None:
     assert root.status_code == 302 and root.headers["Location"] == home
 
 
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("duty", {"/wall": 200, "/tablet": 403, "/dispatch": 403, "/admin": 403, "/report": 200, "/nowhere": 404}),
+        ("leader", {"/wall": 200, "/tablet": 200, "/dispatch": 403, "/admin": 403, "/report": 200}),
+        ("dispatch", {"/wall/": 200, "/tablet": 403, "/dispatch": 200, "/admin": 403, "/report": 403}),
+        ("admin", {"/wall": 200, "/tablet": 200, "/dispatch": 200, "/admin/": 200, "/report": 200}),
+    ],
+)
+def test_a_page_a_role_may_not_open_answers_403_as_the_report_does(
+    client: Any, user: str, expected: dict[str, int]
+) -> None:
+    login(client, user)
+    got = {path: client.get(path).status_code for path in expected}
+    assert got == expected
+    refused = client.get("/admin") if user != "admin" else None
+    if refused is not None:  # the body is still the console: its router says why, in words
+        assert refused.mimetype == "text/html" and "_dash-renderer" in refused.get_data(as_text=True)
+
+
 def test_a_logged_in_user_gets_pages_and_dash_endpoints(client: Any) -> None:
     login(client, "duty")
     assert client.get("/wall").status_code == 200
@@ -97,9 +117,12 @@ def test_login_follows_next_only_to_a_local_path(client: Any) -> None:
     assert resp.headers["Location"] == "/wall"
 
 
-def test_a_disabled_user_is_logged_out_at_the_next_request(app: Any, client: Any) -> None:
+def test_a_user_disabled_straight_in_the_database_is_logged_out_at_the_next_reload(app: Any, client: Any) -> None:
+    """No product path is told of a change made in SQL: it is seen when the session next reloads its user."""
     from dashboard.store.models import User
+    from dashboard.web import sessions as web_sessions
 
+    app.extensions[web_sessions.EXTENSION].user_recheck_s = 0.0  # reload at every request
     login(client, "duty")
     assert client.get("/wall").status_code == 200
     with app.app_context(), db_sessions()() as s:

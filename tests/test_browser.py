@@ -67,6 +67,19 @@ def test_a_new_incident_changes_the_kpi_on_the_open_wall(dash_duo: Any, app: Any
     until(lambda: open_incidents_shown(dash_duo) == 1, timeout=15)
     ingest(app, [incident("i2", severity=2), incident("i3", severity=4)])
     until(lambda: open_incidents_shown(dash_duo) == 3, timeout=10)
+    # The card flashes for the change; the next change flashes it again: the class alternates between .flash and
+    # .flash-alt, so the one-shot animation runs anew (how many changes the wall saw so far depends on the ticks).
+    card = f"#{ids.KPI_INCIDENTS}"
+
+    def flash() -> str | None:
+        names = set((dash_duo.find_element(card).get_attribute("class") or "").split()) & {"flash", "flash-alt"}
+        return names.pop() if names else None
+
+    until(lambda: flash() is not None, timeout=5)
+    before = flash()
+    ingest(app, [incident("i4", severity=4)])
+    until(lambda: open_incidents_shown(dash_duo) == 4, timeout=10)
+    until(lambda: flash() not in (None, before), timeout=5)
 
 
 def test_anonymous_visitors_of_the_wall_land_on_the_login_form(dash_duo: Any, app: Any) -> None:

@@ -12,9 +12,9 @@ import redis
 from dash import Patch, no_update
 from dash.development.base_component import Component
 
-from callbacks import refresh as rf
 from dashboard.domain import geo
 from dashboard.domain import rules as c
+from dashboard.frames.cache import read_and_refresh
 from dashboard.live.connections import make_redis
 from dashboard.live.schema import (
     AGG_CROWD,
@@ -30,6 +30,7 @@ from dashboard.live.schema import (
     Envelope,
 )
 from layouts import ids
+from layouts import wall_frame as rf
 
 NOW = 1_750_000_000.0
 
@@ -183,18 +184,30 @@ def test_sensor_positions_are_sent_only_when_the_set_of_sensors_changes() -> Non
 
 
 def test_kpi_flashes_once_when_its_value_changes() -> None:
-    """Changed value: the card is sent with .flash, then .flash-alt next time; untouched cards send nothing."""
+    """Changed value: the card is sent with .flash (the browser alternates it with .flash-alt); untouched cards send
+    nothing."""
     data = sample_data()
     values, client, _ = rf.refresh(envelopes(data), {}, "zh", NOW)
     assert "flash" not in outputs_of(values)[(ids.KPI_UNITS, "className")]
 
-    for version, units, expected in ((2, 11, "flash"), (3, 10, "flash-alt")):
+    for version, units in ((2, 11), (3, 10)):
         data[AGG_KPI]["units_available"] = units
         values, client, _ = rf.refresh(envelopes(data, version=version), client, "zh", NOW + version)
         out = outputs_of(values)
-        assert out[(ids.KPI_UNITS, "className")].split()[-1] == expected
+        assert out[(ids.KPI_UNITS, "className")].split()[-1] == "flash"
         assert out[(ids.KPI_HOTLINE, "className")] is no_update
         assert out[(ids.KPI_VALUE[ids.KPI_HOTLINE], "children")] is no_update
+
+
+def test_screens_that_show_the_same_figures_hold_the_same_state_however_they_got_there() -> None:
+    """A wall open all day and one opened a minute ago share their token (and so their frames)."""
+    data = sample_data()
+    _, old_screen, _ = rf.refresh(envelopes(data), {}, "zh", NOW)
+    for version, units in ((2, 11), (3, 10), (4, 12)):
+        data[AGG_KPI]["units_available"] = units
+        _, old_screen, _ = rf.refresh(envelopes(data, version=version), old_screen, "zh", NOW + version)
+    _, new_screen, _ = rf.refresh(envelopes(data, version=4), {}, "zh", NOW + 5)
+    assert old_screen == new_screen
 
 
 def test_refresh_values_are_plain_json() -> None:
@@ -242,7 +255,7 @@ def test_english_wall_renders_english_text() -> None:
 def test_redis_down_marks_everything_stale_without_raising() -> None:
     """Redis unreachable: no exception, no panel update, META ok=False with every aggregate None."""
     dead = make_redis("redis://127.0.0.1:1/0")
-    values, client, meta = rf.read_and_refresh(dead, {"v": {AGG_KPI: 3}}, "zh", NOW)
+    values, client, meta = read_and_refresh(dead, {"v": {AGG_KPI: 3}}, "zh", NOW)
     assert sent(values) == set()
     assert client is no_update
     assert meta["ok"] is False and meta["now"] == NOW
@@ -255,10 +268,10 @@ def test_refresh_reads_real_redis(r: redis.Redis) -> None:
 
     now = time.time()
     write_aggregates(r, sample_data(now), now)
-    values, client, meta = rf.read_and_refresh(r, {}, "zh", now + 0.5)
+    values, client, meta = read_and_refresh(r, {}, "zh", now + 0.5)
     assert sent(values) == set(rf.SECTION_OUTPUTS)
     assert meta["ok"] is True and meta[AGG_KPI] == pytest.approx(now)
-    values, client2, _ = rf.read_and_refresh(r, client, "zh", now + 1)
+    values, client2, _ = read_and_refresh(r, client, "zh", now + 1)
     assert sent(values) == set() and client2 is no_update
 
 

@@ -28,10 +28,11 @@ from ops.cli import main as dongcheng
 
 # Every command and sub-command with options its --help must name.
 HELP: dict[tuple[str, ...], tuple[str, ...]] = {
-    (): ("run", "db", "users", "tokens", "worker", "scheduler", "simulate", "tick", "bench-tick", "bench",
-         "--version"),
+    (): ("run", "cluster", "db", "users", "tokens", "history", "worker", "scheduler", "exporter", "mqtt", "simulate",
+         "tick", "bench-tick", "bench", "--version"),
+    ("cluster",): ("--dir", "--rate", "--web-workers", "--rq-workers", "sentinels", "nginx"),
     ("run",): ("REDIS_URL", "DATABASE_URL", "SIMULATOR", "PORT", "INGEST_PORT", "DEPLOYMENT", "SECRET_KEY",
-               "INGEST_TOKEN", "dongcheng db upgrade"),
+               "INGEST_TOKEN", "dongcheng db upgrade", "MQTT_URL"),
     ("db",): ("upgrade", "current", "downgrade", "bootstrap"),
     ("db", "upgrade"): ("REVISION", "DATABASE_URL", "head"),
     ("db", "current"): ("--check", "DATABASE_URL"),
@@ -48,9 +49,14 @@ HELP: dict[tuple[str, ...], tuple[str, ...]] = {
     ("tokens", "create"): ("username", "name"),
     ("tokens", "list"): ("username",),
     ("tokens", "revoke"): ("id",),
+    ("history",): ("rebuild", "rollup"),
+    ("history", "rebuild"): ("--day", "DATABASE_URL", "REDIS_URL"),
+    ("history", "rollup"): ("--help",),
     ("worker",): ("--dry-run", "RQ_OPTION", "REDIS_URL", "RQ_LOG_LEVEL"),
     ("scheduler",): ("--dry-run", "RQ_OPTION", "REDIS_URL"),
-    ("simulate",): ("--url", "--rate", "--seed", "--token"),
+    ("exporter",): ("--host", "--port", "METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"),
+    ("mqtt",): ("MQTT_URL", "MQTT_TOPIC_PREFIX", "MQTT_CLIENT_ID", "REDIS_URL", "DATABASE_URL"),
+    ("simulate",): ("--url", "--rate", "--seed", "--token", "--transport", "SIM_TRANSPORT"),
     ("tick",): ("--help",),
     ("bench-tick",): ("--events", "--ticks", "--sensors", "--redis-url"),
 }
@@ -299,7 +305,8 @@ def test_production_makes_its_first_administrator_on_a_fresh_upgraded_database(
 
 
 @pytest.mark.parametrize("command", [("db", "upgrade"), ("db", "current"), ("db", "downgrade", "-1"),
-                                     ("users", "list"), ("tokens", "list"), ("tick",)], ids=" ".join)
+                                     ("users", "list"), ("tokens", "list"), ("tick",),
+                                     ("history", "rebuild"), ("history", "rollup")], ids=" ".join)
 def test_production_database_commands_need_database_url(command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """Production has no database of its own: never the demo's SQLite under instance/ by default."""

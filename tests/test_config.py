@@ -19,7 +19,9 @@ CONFIG = ROOT / "dashboard" / "config.py"
 def _reads_environment(tree: ast.AST) -> bool:
     """True when the module mentions os.environ or os.getenv (or imports them from os)."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+        # A request's WSGI environ (`request.environ`) is the request's, not the process's environment.
+        if (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")
+                and not (isinstance(node.value, ast.Name) and node.value.id == "request")):
             return True
         if isinstance(node, ast.ImportFrom) and node.module == "os" and any(
             a.name in ("environ", "getenv", "environb") for a in node.names
@@ -51,24 +53,31 @@ def test_every_variable_read_is_documented_in_the_readme() -> None:
 def test_defaults_and_overrides() -> None:
     app, run = Config.from_env({}), RunConfig.from_env({})
     assert (app.session_cookie_secure, app.sse_max_streams, app.sse_heartbeat_s, app.sse_max_lifetime_s) == (
-        False, 4, 15.0, 600.0)
+        False, 1500, 15.0, 600.0)
     assert (app.rq_log_level, app.simulator, app.demo_password) == ("WARNING", True, None)
     assert (app.deployment, app.production) == ("demo", False)
     assert (run.host, run.port, run.ingest_port, run.redis_url, run.redis_port) == (
         "127.0.0.1", 8050, 0, None, REDIS_PORT_DEFAULT)
-    assert (run.rq_workers, run.web_workers, run.web_threads, run.sim_rate, run.sim_seed) == (2, 2, 8, 50.0, 7)
+    assert (run.rq_workers, run.web_workers, run.sim_rate, run.sim_seed, run.background_nice) == (2, 2, 50.0, 7, 10)
 
     env = {"SESSION_COOKIE_SECURE": "1", "SSE_MAX_STREAMS": "2", "SSE_HEARTBEAT_S": "5", "SSE_MAX_LIFETIME_S": "60",
            "RQ_LOG_LEVEL": "info", "SIMULATOR": "off", "DEMO_PASSWORD": "pw", "HOST": "0.0.0.0", "PORT": "9000",
            "INGEST_PORT": "9001", "REDIS_URL": "redis://h:1/0", "REDIS_PORT": "7000", "RQ_WORKERS": "3",
-           "WEB_WORKERS": "4", "WEB_THREADS": "6", "SIM_RATE": "2.5", "SIM_SEED": "11", "INSTANCE_DIR": "/srv/i"}
+           "WEB_WORKERS": "4", "SIM_RATE": "2.5", "SIM_SEED": "11", "INSTANCE_DIR": "/srv/i",
+           "BACKGROUND_NICE": "0"}
     app, run = Config.from_env(env), RunConfig.from_env(env)
     assert (app.session_cookie_secure, app.sse_max_streams, app.sse_heartbeat_s, app.sse_max_lifetime_s) == (
         True, 2, 5.0, 60.0)
     assert (app.rq_log_level, app.simulator, app.demo_password, app.port) == ("INFO", False, "pw", 9000)
     assert run == RunConfig(instance_dir=Path("/srv/i"), host="0.0.0.0", port=9000, ingest_port=9001,
-                            redis_url="redis://h:1/0", redis_port=7000, rq_workers=3, web_workers=4, web_threads=6,
-                            sim_rate=2.5, sim_seed=11)
+                            redis_url="redis://h:1/0", redis_port=7000, rq_workers=3, web_workers=4,
+                            sim_rate=2.5, sim_seed=11, background_nice=0)
+
+
+@pytest.mark.parametrize("raw", ["-1", "20", "ten", "1.5"])
+def test_a_background_niceness_outside_0_to_19_is_refused_saying_so(raw: str) -> None:
+    with pytest.raises(ConfigError, match="BACKGROUND_NICE"):
+        RunConfig.from_env({"BACKGROUND_NICE": raw})
 
 
 # --- the two modes --------------------------------------------------------------------------------------------

@@ -228,7 +228,9 @@ def test_token_requests_need_no_csrf_header_even_with_a_session_cookie(app: Any,
 
 @pytest.mark.browser
 def test_a_real_browser_sends_the_cookie_in_the_header_on_every_callback(dash_duo: Any, app: Any) -> None:
-    """Dash's renderer reads `_csrf_token` from document.cookie and sends it as X-CSRFToken: seen by the server."""
+    """Dash's renderer reads `_csrf_token` from document.cookie and sends it as X-CSRFToken: seen by the server
+    (on the dispatch console, whose queue refreshes through a callback every two seconds; the wall's panels come as
+    frames, not callbacks)."""
     from dash.testing.wait import until
     from flask import request
 
@@ -243,7 +245,7 @@ def test_a_real_browser_sends_the_cookie_in_the_header_on_every_callback(dash_du
     app.before_request_funcs.setdefault(None, []).insert(0, record)
     start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.get(dash_duo.server.url + "/login")
-    dash_duo.wait_for_element("#username").send_keys("duty")
+    dash_duo.wait_for_element("#username").send_keys("dispatch")
     dash_duo.find_element("#password").send_keys(PASSWORD)
     dash_duo.find_element("button[type=submit]").click()
     until(lambda: len(seen) >= 3, timeout=15)

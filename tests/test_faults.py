@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from dash import no_update
 
-from callbacks.refresh import read_and_refresh
 from dashboard.config import Config
+from dashboard.frames.cache import read_and_refresh
 from dashboard.live.aggregates import read_aggregates
 from dashboard.live.schema import AGG_INCIDENTS, AGGREGATES
 from dashboard.store.schema import init_db

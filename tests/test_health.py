@@ -18,10 +18,12 @@ from rq import Queue
 from rq import Worker as RqWorker
 
 from dashboard.config import Config
+from dashboard.live import health as live_health
 from dashboard.live import keys
 from dashboard.live.aggregates import write_aggregates
 from dashboard.live.connections import make_redis
 from dashboard.live.health import HEALTH_TICK_LATE_AFTER_S, PRODUCT_QUEUES
+from dashboard.live.lease import Lease, LeaseTimings
 from dashboard.live.schema import AGGREGATES
 from dashboard.store.schema import init_db
 from dashboard.web import create_app
@@ -30,7 +32,7 @@ from ops.jobs import scheduler_argv, worker_argv
 from ops.redis_server import free_port
 from tests.helpers import seed_users
 from tests.openapi_check import answers_match_the_document  # noqa: F401  (checks every answer against the document)
-from tests.servers import RedisProcess, wait_for
+from tests.servers import RedisProcess, stop_processes, wait_for
 from workers.rq_processes import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,13 @@ def _fresh(r: redis.Redis, age_s: float) -> None:
     """Every aggregate and the tick's heartbeat as a tick `age_s` seconds ago left them."""
     at = time.time() - age_s
     write_aggregates(r, {name: {"n": 1} for name in AGGREGATES}, at, extra_state={keys.LAST_TICK: repr(at)})
+
+
+def _lead(r: redis.Redis) -> Lease:
+    """A scheduler's hold of the scheduler lease, as a leading `dongcheng scheduler` keeps it."""
+    lease = Lease(r, keys.SCHEDULER_LEASE, LeaseTimings(ttl_s=60, renew_s=1))
+    assert lease.acquire()
+    return lease
 
 
 def _worker(r: redis.Redis, queues: tuple[str, ...] = PRODUCT_QUEUES) -> Worker:
@@ -64,11 +73,16 @@ def test_liveness_and_readiness_need_no_login_and_answer_fast(client: Any) -> No
 def test_healthz_is_200_when_all_is_well_and_a_few_late_seconds_are_no_alarm(app: Any, client: Any) -> None:
     r = app.extensions["dc_redis"]
     _worker(r)
+    leader = _lead(r)
     _fresh(r, HEALTH_TICK_LATE_AFTER_S - 5)  # ten seconds late: the wall shows stale panels, monitoring is calm
     body = client.get("/healthz")
     assert body.status_code == 200, body.get_json()["problems"]
     doc = body.get_json()
     assert doc["status"] == "ok" and doc["problems"] == []
+    assert live_health.detail(r, time.time())["scheduler"] == {
+        "ok": True, "leader": {"host": leader.holder.host, "pid": os.getpid()}}
+    # Monitoring sees who leads in /healthz itself.
+    assert doc["scheduler"] == {"ok": True, "leader": {"host": leader.holder.host, "pid": os.getpid()}}
     assert doc["workers"]["count"] == doc["workers"]["registered"] == 1
     assert doc["workers"]["queues"] == dict.fromkeys(PRODUCT_QUEUES, 1)
     assert doc["thresholds"]["tick_late_after_s"] == HEALTH_TICK_LATE_AFTER_S
@@ -89,9 +103,13 @@ def test_healthz_names_what_is_degraded_and_recovers_by_itself(app: Any, client:
     r.hset(stale.key, "last_heartbeat", "2000-01-01T00:00:00.000000Z")
     assert f"no live worker on queue {keys.QUEUE_DEFAULT}" in client.get("/healthz").get_json()["problems"]
 
-    stale.heartbeat()  # it beats again, and the tick catches up: all is well without a restart of anything
+    assert "no scheduler leader" in problems
+    assert late.get_json()["scheduler"] == {"ok": False, "leader": None}
+
+    stale.heartbeat()  # it beats again, the tick catches up and a scheduler leads: all is well without a restart
     tick_only.heartbeat()
     _fresh(r, 0)
+    _lead(r)
     assert client.get("/healthz").status_code == 200
 
 
@@ -116,6 +134,7 @@ def test_probes_and_healthz_say_503_while_redis_is_away_and_200_when_it_returns(
     r = app.extensions["dc_redis"]
     try:
         _worker(r)
+        _lead(r)
         _fresh(r, 0)
         assert client.get("/healthz").status_code == client.get("/readyz").status_code == 200
         server.stop()
@@ -128,6 +147,7 @@ def test_probes_and_healthz_say_503_while_redis_is_away_and_200_when_it_returns(
         server.start()
         assert client.get("/readyz").status_code == 200
         _worker(r)
+        _lead(r)
         _fresh(r, 0)
         assert client.get("/healthz").status_code == 200
     finally:
@@ -164,14 +184,7 @@ def system(tmp_path: Path) -> Iterator[dict[str, Any]]:
     try:
         yield {"server": server, "client": app.test_client(), "procs": procs, "logs": logs}
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_processes(procs.values())
         if server.running():
             server.stop()
         with app.app_context():

@@ -80,7 +80,7 @@ def test_wall_uses_only_declared_ids_and_each_once() -> None:
 
 def test_every_refresh_output_exists_in_the_wall() -> None:
     """The refresh callback and the freshness callback only write to components the wall has."""
-    from callbacks.refresh import SECTION_OUTPUTS
+    from layouts.wall_frame import SECTION_OUTPUTS
 
     present = set(string_ids(wall("zh")))
     missing = {cid for cid, _ in SECTION_OUTPUTS if cid not in present}

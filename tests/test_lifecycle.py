@@ -35,12 +35,12 @@ LEGAL = {
 ALL_PAIRS = [(s, a) for s in c.INCIDENT_STATES for a in lc.ACTIONS]
 
 # Who may do what, from the brief: only dispatch and admin move incidents; duty acknowledges and whistles;
-# the leader escalates and changes severity.
+# the leader changes severity; the leader and the dispatcher escalate (上报领导).
 ROLE_SPEC = {
     "duty": {"acknowledge", "whistle", "acknowledge_summons"},
     "leader": {"escalate", "change_severity"},
     "dispatch": {"acknowledge", "dispatch", "arrive", "resolve", "close", "cancel", "reopen", "change_severity",
-                 "whistle", "acknowledge_summons"},
+                 "whistle", "acknowledge_summons", "escalate"},
     "admin": set(lc.ACTIONS),
     "system": {"arrive", "resolve", "close", "acknowledge_summons", "change_severity"},
 }
@@ -113,10 +113,10 @@ def test_every_role_has_its_actions_and_unknown_roles_none() -> None:
     ("state", "role", "expected"),
     [
         ("new", "dispatch", ["acknowledge", "dispatch", "cancel", "change_severity", "whistle",
-                             "acknowledge_summons"]),
+                             "acknowledge_summons", "escalate"]),
         ("new", "duty", ["acknowledge", "whistle", "acknowledge_summons"]),
         ("on_scene", "dispatch", ["dispatch", "arrive", "resolve", "cancel", "change_severity", "whistle",
-                                  "acknowledge_summons"]),
+                                  "acknowledge_summons", "escalate"]),
         ("resolved", "dispatch", ["close", "reopen"]),
         ("closed", "admin", ["reopen"]),
         ("closed", "leader", []),

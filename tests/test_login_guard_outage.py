@@ -5,8 +5,8 @@ and everything is as before when the database is back."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
-import json
 import logging
 import os
 import shutil
@@ -23,8 +23,7 @@ import pytest
 from dashboard.config import Config
 from dashboard.store import outage
 from dashboard.web import sessions
-from layouts import ids
-from tests.helpers import csrf_headers, incident, login, replay, seed_users, stolen
+from tests.helpers import incident, login, replay, seed_users, stolen
 
 
 @dataclass
@@ -112,7 +111,10 @@ def outage_app(database: Database, redis_url: str) -> Iterator[Any]:
     from dashboard.web.extensions import db_sessions
     from workers.tick import run_tick
 
-    app = create_app(Config.for_tests(redis_url=redis_url, database_url=database.url))
+    # The user is reloaded at every request here: these tests are about what happens when that reload fails.
+    config = dataclasses.replace(Config.for_tests(redis_url=redis_url, database_url=database.url),
+                                 session_user_recheck_s=0.0)
+    app = create_app(config)
     with app.app_context():
         sessions_ = db_sessions()
         init_db(sessions_.kw["bind"])
@@ -127,22 +129,8 @@ def outage_app(database: Database, redis_url: str) -> Iterator[Any]:
 
 
 def wall_refresh(app: Any, client: Any) -> Any:
-    """The wall's refresh callback, as the browser sends it every second."""
-    key = next(k for k in app.extensions["dash_app"].callback_map if f"{ids.META}.data" in k and k.startswith(".."))
-    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")]
-    body = {
-        "output": key,
-        "outputs": outputs,
-        "inputs": [{"id": ids.TICK, "property": "n_intervals", "value": 7},
-                   {"id": ids.PUSH, "property": "data", "value": None},
-                   {"id": ids.WALL_SLIDER, "property": "value", "value": 0}],
-        "state": [{"id": ids.VERSIONS, "property": "data", "value": None},
-                  {"id": ids.STRINGS, "property": "data", "value": {"lang": "zh"}}],
-        "changedPropIds": [f"{ids.TICK}.n_intervals"],
-    }
-    token = client.get_cookie("_csrf_token")
-    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
-                       headers=csrf_headers(client) if token else {})
+    """The wall's refresh (its frame), as the browser asks for it every second."""
+    return client.get("/api/v1/frame", query_string={"from": "", "lang": "zh"}, headers={"Accept": "application/json"})
 
 
 def take_away(app: Any, database: Database) -> None:
@@ -167,7 +155,7 @@ def test_with_the_database_away_the_wall_refreshes_from_redis(
     for _ in range(20):
         resp = wall_refresh(app, wall)
         assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
-    meta = resp.get_json()["response"][ids.META]["data"]
+    meta = resp.get_json()["meta"]
     assert meta["ok"] is True  # the aggregates are there, from Redis
     assert wall.get("/wall").status_code == 200 and wall.get("/_dash-layout").status_code == 200
 

@@ -22,9 +22,9 @@ from dashboard.domain import rules as c
 from dashboard.services import incidents as svc
 from dashboard.web import health
 from dashboard.web.api import cases as api_cases
+from dashboard.web.api import hub, models, openapi, stream
 from dashboard.web.api import incidents as api_incidents
 from dashboard.web.api import ingest as api_ingest
-from dashboard.web.api import models, openapi, stream
 from dashboard.web.extensions import db_sessions
 from ops.redis_server import free_port
 from tests.helpers import csrf_headers, incident, login, reading
@@ -165,7 +165,7 @@ def test_real_answers_of_every_status_validate_against_the_document(
         saw(anonymous.get("/healthz"), "health")  # 503 here: no workers run in the tests
         saw(anonymous.get("/livez"), "liveness")
         saw(anonymous.get("/readyz"), "readiness")
-        app.config[stream.CFG_MAX_STREAMS] = 0
+        app.config[hub.CFG_MAX_STREAMS] = 0
         saw(dispatch.get("/api/v1/stream", headers=as_dispatch), "stream")  # 503: no stream may open
         saw(anonymous.get("/api/v1/openapi.json"), "openapi")
 

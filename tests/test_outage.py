@@ -23,10 +23,10 @@ from sqlalchemy import Engine, event, func, select
 
 from callbacks.database import down_since
 from callbacks.dispatch import run_action
-from callbacks.refresh import read_and_refresh
 from dashboard import store
 from dashboard.config import Config
 from dashboard.domain import geo
+from dashboard.frames.cache import read_and_refresh
 from dashboard.i18n import t
 from dashboard.live import keys
 from dashboard.live.aggregates import read_aggregates
@@ -41,7 +41,7 @@ from dashboard.store.schema import init_db
 from dashboard.web import create_app
 from dashboard.web.auth import SessionUser
 from dashboard.web.extensions import db_sessions
-from layouts.shell import database_notice
+from layouts.db_notice import database_notice
 from ops.redis_server import free_port
 from tests.helpers import csrf_headers, incident, login, reading, seed_users
 from tests.openapi_check import answers_match_the_document  # noqa: F401  (checks every answer against the document)

@@ -38,4 +38,10 @@ def test_the_open_wall_says_when_the_database_is_away_and_stops_saying_it(dash_d
 
     mark_database(r, True, time.time())  # the next tick reads it again
     until(lambda: not _notice(dash_duo)[0], timeout=15)
+    # Nothing changes here (no tick runs): the wall applies nothing more, however long it is left open (a frame
+    # that changed nothing once led back to itself and was applied again and again, bringing back old notices).
+    applied = dash_duo.driver.execute_script("return window.dcWall.applied")
+    time.sleep(3)
+    assert dash_duo.driver.execute_script("return window.dcWall.applied") == applied
+    assert not _notice(dash_duo)[0]
     assert dash_duo.get_logs() == [], "the browser console has errors"

@@ -2,11 +2,14 @@
 upstream addresses and listen port changed) in front of real gunicorns started with the runner's arguments.
 
 40 slow clients (20 sending a request header a byte at a time and never finishing it, 20 asking for the charts'
-4.8 MB script and reading the answer a few bytes at a time) do not stop a logged-in wall's refresh behind nginx;
-the same 40 against gunicorn alone starve it. The proxy's other promises are checked on the same servers: the
-feeds' path reaches the feeds' server, the client's address arrives in X-Real-IP and X-Forwarded-For, JSON and
-scripts are compressed, the push stream passes events through at once, a body over the app's limit gets the
-app's JSON answer, and no version is shown. Without nginx (and no way to install it) the nginx tests skip.
+4.8 MB script and reading the answer a few bytes at a time) do not stop a logged-in wall's refresh behind nginx,
+nor against the screens' gunicorn alone now that its workers are gevent (a slow client holds a greenlet, not one
+of a few threads; the threaded workers it had before were starved by the same 40). The proxy's other promises
+are checked on the same servers: the feeds' path reaches the feeds' server, the client's address arrives in
+X-Real-IP and X-Forwarded-For (and, with TRUSTED_PROXY_HOPS=1, in the audit log instead of nginx's own or one the
+client claims), JSON and scripts are compressed, the push stream passes events through at once, a
+body over the app's limit gets the app's JSON answer, and no version is shown. Without nginx (and no way to
+install it) the nginx tests skip.
 """
 
 from __future__ import annotations
@@ -26,91 +29,42 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import select
 
-from bench.common import HttpClient, RefreshCallback, encode
-from bench.live import WALL_OUTPUTS
+from bench.common import HttpClient, answers
 from dashboard.config import Config, RunConfig
 from dashboard.live import keys
 from dashboard.live.connections import make_redis
 from dashboard.store.engine import make_engine, session_factory
+from dashboard.store.models import AuditLog
 from dashboard.store.schema import init_db
-from layouts.wall import client_strings
+from ops.nginx import NGINX, SITE, check_config, nginx_argv, nginx_missing, render_site, write_config
 from ops.redis_server import free_port
-from ops.runner import INGEST_THREADS, ROOT, gunicorn_argv
+from ops.runner import ROOT
+from ops.servers import INGEST_THREADS, gunicorn_argv, web_argv
 from tests.conftest import TEST_REDIS_DB
 from tests.helpers import PASSWORD, seed_users
 
-SITE = ROOT / "deploy" / "nginx" / "dongcheng.conf"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-# Debian's MIME types, which its nginx.conf includes in the http block the site is included into.
-MIME_TYPES = Path("/etc/nginx/mime.types")
 INGEST_TOKEN = "proxy-test-token"
 START_TIMEOUT_S = 60.0
 SLOW_CLIENTS = 40
 TRIES = 5
 # A wall refresh through nginx must answer; this only bounds a test that would otherwise hang.
 ANSWER_TIMEOUT_S = 30.0
-# How long a try against gunicorn alone waits before it counts as "no answer".
-STARVED_AFTER_S = 5.0
 # What the slow readers ask for: the charts' plotly bundle (4.8 MB), which a screen with a chart loads. An answer
 # that fits in the kernel's socket buffers (up to 4 MiB on loopback) would leave gunicorn's thread free at once.
 LARGE_SCRIPT = "/_dash-component-suites/plotly/package_data/plotly.min.js"
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
-
-
-def nginx_missing() -> str | None:
-    """Why the nginx tests cannot run here, or None when they can."""
-    if not os.access(NGINX, os.X_OK):
-        return ("nginx is not installed (`make test` installs Debian's nginx when it runs as root with apt-get): "
-                "the tests behind a real nginx are skipped")
-    if not MIME_TYPES.exists():
-        return f"{MIME_TYPES} is missing (Debian's nginx-common): the tests behind a real nginx are skipped"
-    return None
+# A client of nginx on another loopback address than nginx's own connections to gunicorn (127.0.0.1).
+CLIENT_ADDRESS = "127.0.0.77"
+# What that client claims to be in its own X-Forwarded-For.
+CLAIMED_ADDRESS = "203.0.113.9"
 
 
 needs_nginx = pytest.mark.skipif(nginx_missing() is not None, reason=nginx_missing() or "")
-
-
-def render_site(text: str, screens: str, feeds: str, listen: str) -> str:
-    """The site file with its three marked lines set: the two upstream servers and the listen address."""
-    for pattern, value in (
-        (r"(upstream dongcheng_screens \{\s*server )[^;\s]+(;\s*# CHANGE)", screens),
-        (r"(upstream dongcheng_feeds \{\s*server )[^;\s]+(;\s*# CHANGE)", feeds),
-        (r"(\n\s*listen )[^;]+(;\s*# CHANGE)", listen),
-    ):
-        text, n = re.subn(pattern, rf"\g<1>{value}\g<2>", text)
-        assert n == 1, f"{SITE} no longer has exactly one line matching {pattern}"
-    return text
-
-
-def main_conf(prefix: Path, site: Path) -> str:
-    """An nginx.conf like Debian's (its http block's settings, Debian's MIME types, the site included in http),
-    with its files in `prefix` and in the foreground."""
-    # nginx started by root runs its workers as `nobody`, who cannot enter pytest's private temporary folders.
-    user = "user root;" if os.geteuid() == 0 else ""
-    temp = "\n".join(f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                          "uwsgi", "scgi"))
-    return f"""daemon off;
-{user}
-worker_processes 1;
-pid {prefix / "nginx.pid"};
-error_log {prefix / "error.log"} warn;
-events {{
-    worker_connections 768;
-}}
-http {{
-    sendfile on;
-    tcp_nopush on;
-    types_hash_max_size 2048;
-    include {MIME_TYPES};
-    default_type application/octet-stream;
-    access_log {prefix / "access.log"};
-{temp}
-    include {site};
-}}
-"""
 
 
 def _stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -125,23 +79,10 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     proc.wait(timeout=grace)
 
 
-def _answers(port: int, path: str = "/healthz") -> bool:
-    """True once 127.0.0.1:port answers `path` with any HTTP status."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
-    try:
-        conn.request("GET", path)
-        conn.getresponse().read()
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
-    return True
-
-
 def _wait_serving(proc: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
     """Wait until `proc` answers on `port`; fail with its log when it dies or never does."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not _answers(port):
+    while not answers(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             state = f"exited with {proc.returncode}" if proc.poll() is not None else "does not answer"
             pytest.fail(f"{what} {state}:\n{log.read_text(errors='replace')[-4000:]}")
@@ -157,6 +98,7 @@ class App:
     screens_log: Path
     feeds_log: Path
     redis_url: str
+    db_url: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
@@ -172,17 +114,21 @@ def running_app(tmp: Path, redis_url: str, db_url: str) -> Iterator[App]:
     run_tick(make_redis(redis_url), sessions, time.time())
     engine.dispose()
     env = dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=db_url, SECRET_KEY="proxy-test-secret",
-               INGEST_TOKEN=INGEST_TOKEN, SIMULATOR="off", INSTANCE_DIR=str(tmp / "instance"), PYTHONUNBUFFERED="1")
+               INGEST_TOKEN=INGEST_TOKEN, SIMULATOR="off", INSTANCE_DIR=str(tmp / "instance"), PYTHONUNBUFFERED="1",
+               # As deployed behind the project's nginx (deploy/dongcheng.env.example): one proxy trusted.
+               TRUSTED_PROXY_HOPS="1")
     runner = RunConfig()
-    app = App(free_port(), free_port(), tmp / "screens-access.log", tmp / "feeds-access.log", redis_url)
+    app = App(free_port(), free_port(), tmp / "screens-access.log", tmp / "feeds-access.log", redis_url,
+              db_url)
     # What the upstream saw of the client: the headers the proxy is to set.
     access = ["--access-logformat", "%(m)s %(U)s %(s)s real=%({x-real-ip}i)s xff=%({x-forwarded-for}i)s"]
     try:
-        for name, port, workers, threads, log in (
-            ("screens", app.screens_port, runner.web_workers, runner.web_threads, app.screens_log),
-            ("feeds", app.feeds_port, 1, INGEST_THREADS, app.feeds_log),
+        for name, _port, server, log in (
+            ("screens", app.screens_port, web_argv("127.0.0.1", app.screens_port, runner.web_workers),
+             app.screens_log),
+            ("feeds", app.feeds_port, gunicorn_argv("127.0.0.1", app.feeds_port, 1, INGEST_THREADS), app.feeds_log),
         ):
-            argv = [*gunicorn_argv("127.0.0.1", port, workers, threads), "--access-logfile", str(log), *access]
+            argv = [*server, "--access-logfile", str(log), *access]
             out = tmp / f"{name}.out"
             with out.open("wb") as fh:
                 proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=fh,
@@ -201,16 +147,11 @@ def running_app(tmp: Path, redis_url: str, db_url: str) -> Iterator[App]:
 def running_nginx(tmp: Path, app: App) -> Iterator[int]:
     """nginx with the project's site file in front of `app`; yields its port."""
     prefix = tmp / "nginx"
-    prefix.mkdir()
     port = free_port()
-    site = prefix / "dongcheng.conf"
-    site.write_text(render_site(SITE.read_text(), f"127.0.0.1:{app.screens_port}", f"127.0.0.1:{app.feeds_port}",
-                                f"127.0.0.1:{port}"))
-    conf = prefix / "nginx.conf"
-    conf.write_text(main_conf(prefix, site))
-    base = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-    check = subprocess.run([*base, "-t"], capture_output=True, text=True, timeout=30, check=False)
-    assert check.returncode == 0, f"nginx -t refused the configuration:\n{check.stderr}"
+    conf = write_config(prefix, f"127.0.0.1:{app.screens_port}", f"127.0.0.1:{app.feeds_port}", port)
+    refused = check_config(conf)
+    assert refused is None, f"nginx -t refused the configuration:\n{refused}"
+    base = nginx_argv(conf)
     proc = subprocess.Popen(base, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -244,37 +185,33 @@ def sqlite_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: str) ->
 
 @dataclass
 class Wall:
-    """A logged-in wall: its session cookies and the refresh callback as /_dash-dependencies describes it."""
+    """A logged-in wall: its session cookies."""
 
     cookies: dict[str, str]
-    callback: RefreshCallback
 
     @classmethod
     def log_in(cls, port: int) -> Wall:
-        """Log in as the duty officer through the real form and learn the refresh callback."""
+        """Log in as the duty officer through the real form."""
         client = HttpClient("127.0.0.1", port, timeout=ANSWER_TIMEOUT_S)
         client.login("duty", PASSWORD)
-        status, raw, _, _ = client.request("GET", "/_dash-dependencies")
-        assert status == 200, raw[:300]
         status, script, _, _ = client.request("GET", LARGE_SCRIPT, headers={"Accept-Encoding": "identity"})
         assert status == 200 and len(script) > SOCKET_BUFFER_BYTES, (status, len(script))
         client.close()
-        return cls(dict(client.cookies), RefreshCallback.find(json.loads(raw), WALL_OUTPUTS))
+        return cls(dict(client.cookies))
 
     def refresh(self, port: int, timeout: float) -> int | None:
-        """One refresh as dash-renderer sends it, on a new connection: its status, None when no answer came."""
+        """One refresh as the wall asks for it (its frame), on a new connection: its status, None without answer."""
         client = HttpClient("127.0.0.1", port, timeout=timeout)
         client.cookies = dict(self.cookies)
-        body = encode(self.callback.body({"wall-versions.data": {}, "wall-strings.data": client_strings("zh")}, 1))
         try:
-            status, data, _, _ = client.request("POST", "/_dash-update-component", body,
-                                                {"Content-Type": "application/json", "Accept": "application/json"})
+            status, data, _, _ = client.request("GET", "/api/v1/frame?from=&lang=zh", None,
+                                                {"Accept": "application/json"})
         except (OSError, http.client.HTTPException):
             return None  # a time-out or a cut connection: no answer
         finally:
             client.close()
         if status == 200:
-            assert "wall-meta" in json.loads(data)["response"], data[:300]
+            assert "meta" in json.loads(data), data[:300]
         return status
 
 
@@ -401,7 +338,8 @@ class SlowClients:
     def __enter__(self) -> SlowClients:
         """Start them and wait until every one holds a connection (and every slowloris has sent some bytes)."""
         self.thread.start()
-        assert self.holding.wait(START_TIMEOUT_S), f"only {self.held()} of {len(self.kinds)} slow clients connected"
+        assert self.holding.wait(START_TIMEOUT_S), (f"only {self.held()} of {len(self.kinds)} slow clients connected "
+                                                    f"and sending: {self.describe()}; sent {self.sent}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -525,19 +463,26 @@ def test_behind_nginx_forty_slow_clients_never_stop_a_wall_refresh(tmp_path: Pat
     assert all(held == SLOW_CLIENTS for held, _ in answers), f"the slow clients did not hold: {answers}; {report}"
 
 
-def test_gunicorn_alone_is_starved_by_the_same_slow_clients(sqlite_stack: App) -> None:
-    """What the proxy buys: the same 40 slow clients against gunicorn alone, each of its workers holding at least
-    as many as it has threads, leave no thread for the wall, which refreshes again once they are gone. (It does
-    not depend on the database: SQLite only.)"""
+def test_the_gevent_web_alone_serves_the_wall_beside_the_same_slow_clients(sqlite_stack: App) -> None:
+    """Without nginx (`make run`): the same 40 slow clients against the screens' gunicorn, and the wall's refreshes
+    still answer: a slow reader holds a greenlet, and the gevent workers cut a slowloris within seconds (which
+    reconnects at once, as an attacker would). The threaded workers of before were starved by these 40. (SQLite
+    only: it does not depend on the database.)"""
     port = sqlite_stack.screens_port
     wall = Wall.log_in(port)
     assert wall.refresh(port, ANSWER_TIMEOUT_S) == 200
-    with SlowClients(port, wall) as slow:
-        spread = spread_over_workers(slow, sqlite_stack.procs[0].pid, port, RunConfig().web_threads)
-        answers = [wall.refresh(port, STARVED_AFTER_S) for _ in range(3)]
-        report = f"{slow.describe()}; connections per worker {spread}"
-    assert answers == [None] * 3, f"gunicorn alone answered the wall despite the slow clients: {answers}; {report}"
-    assert wall.refresh(port, ANSWER_TIMEOUT_S) == 200
+    slow = SlowClients(port, wall)
+    slow.thread.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while slow.opened < SLOW_CLIENTS and time.monotonic() < deadline:
+            time.sleep(0.1)
+        answers = [(slow.held(), wall.refresh(port, ANSWER_TIMEOUT_S)) for _ in range(3)]
+        report = slow.describe()
+    finally:
+        slow.__exit__()
+    assert [status for _, status in answers] == [200] * 3, f"the wall was not answered: {answers}; {report}"
+    assert all(held >= SLOW_CLIENTS // 2 for held, _ in answers), f"the slow clients did not hold: {answers}; {report}"
 
 
 @needs_nginx
@@ -548,6 +493,7 @@ def test_nginx_routes_forwards_compresses_and_streams_as_documented(tmp_path: Pa
     app = sqlite_stack
     with running_nginx(tmp_path, app) as port:
         wall = Wall.log_in(port)
+        assert wall.refresh(port, ANSWER_TIMEOUT_S) == 200
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_TIMEOUT_S)
         auth = {"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"}
 
@@ -591,6 +537,32 @@ def test_nginx_routes_forwards_compresses_and_streams_as_documented(tmp_path: Pa
 
     feeds, screens = app.feeds_log.read_text(), app.screens_log.read_text()
     assert "POST /api/v1/events" in feeds and "POST /api/v1/events" not in screens
-    assert "GET /_dash-dependencies" in screens and "GET /_dash-dependencies" not in feeds
+    assert "GET /api/v1/frame" in screens and "GET /api/v1/frame" not in feeds
     posted = next(line for line in feeds.splitlines() if line.startswith("POST /api/v1/events"))
     assert posted.endswith("real=127.0.0.1 xff=127.0.0.1"), posted
+
+
+def test_behind_nginx_the_audit_log_records_the_clients_address_never_one_it_claims(
+        tmp_path: Path, sqlite_stack: App) -> None:
+    """A sign-in through nginx from another loopback address, claiming a third one in X-Forwarded-For: the audit
+    log records the address nginx saw (the app trusts one proxy), not nginx's own and not the claimed one."""
+    app = sqlite_stack
+    with running_nginx(tmp_path, app) as port:
+        client = HttpClient("127.0.0.1", port, timeout=ANSWER_TIMEOUT_S, source=CLIENT_ADDRESS)
+        claim = {"X-Forwarded-For": CLAIMED_ADDRESS, "X-Real-IP": CLAIMED_ADDRESS}
+        status, page, _, _ = client.request("GET", "/login", headers=claim)
+        token = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+        assert status == 200 and token, status
+        form = urlencode({"username": "leader", "password": PASSWORD, "csrf_token": token.group(1).decode()})
+        status, _, _, resp = client.request(
+            "POST", "/login", form.encode(), {**claim, "Content-Type": "application/x-www-form-urlencoded"})
+        client.close()
+        assert status == 302 and "/login" not in (resp.getheader("Location") or ""), status
+    engine = make_engine(app.db_url)
+    try:
+        with session_factory(engine)() as s:
+            entries = s.scalars(select(AuditLog).where(AuditLog.action == "login", AuditLog.actor == "leader"))
+            addresses = [(e.detail or {}).get("ip") for e in entries]
+    finally:
+        engine.dispose()
+    assert addresses == [CLIENT_ADDRESS]

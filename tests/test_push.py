@@ -15,30 +15,33 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from werkzeug.serving import make_server
+from dash.testing.wait import until
 
 from dashboard.config import Config
 from dashboard.live import keys
 from dashboard.live.aggregates import write_aggregates
 from dashboard.live.connections import make_redis
-from dashboard.web.api.stream import (
+from dashboard.web.api.hub import (
     CFG_HEARTBEAT_S,
+    CFG_HUB_LINGER_S,
     CFG_MAX_LIFETIME_S,
     CFG_MAX_STREAMS,
-    STREAM_PATH,
+    CFG_QUEUE_MAX,
+    CFG_RECHECK_S,
     client_name,
-    push_state,
 )
+from dashboard.web.api.stream import STREAM_PATH, open_streams, push_state
 from ops.redis_server import free_port, start_bundled_redis
 from tests.conftest import TEST_REDIS_DB as DB
-from tests.helpers import login
+from tests.helpers import login, logout
+from tests.servers import serve_app
 
 HEARTBEAT_S = 0.2
 
@@ -57,24 +60,10 @@ def fast_app(app: Any) -> Any:
     return app
 
 
-@contextmanager
-def _serve(app: Any) -> Iterator[int]:
-    """Serve `app` on a free loopback port in a thread; yield the port."""
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield srv.server_port
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
-
-
 @pytest.fixture
 def port(fast_app: Any) -> Iterator[int]:
     """Port of a real threaded HTTP server running the app."""
-    with _serve(fast_app) as p:
+    with serve_app(fast_app) as p:
         yield p
 
 
@@ -90,12 +79,19 @@ def _session_cookie(app: Any, username: str = "duty") -> str:
 class SSE:
     """An SSE client on a real socket: a thread parses events into a queue (None marks the end)."""
 
-    def __init__(self, port: int, cookie: str | None) -> None:
+    def __init__(self, port: int, cookie: str | None, headers: dict[str, str] | None = None,
+                 rcvbuf: int | None = None, path: str = STREAM_PATH) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        headers = {"Accept": "text/event-stream"}
+        headers = {"Accept": "text/event-stream", **(headers or {})}
         if cookie:
             headers["Cookie"] = cookie
-        self.conn.request("GET", STREAM_PATH, headers=headers)
+        if rcvbuf is not None:
+            # A small receive window, set before connecting: a client that stops reading stalls the server soon.
+            self.conn.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.conn.sock.settimeout(10)
+            self.conn.sock.connect(("127.0.0.1", port))
+        self.conn.request("GET", path, headers=headers)
         self.sock = self.conn.sock
         self.resp = self.conn.getresponse()
         self.items: queue.Queue[dict[str, str] | None] = queue.Queue()
@@ -171,10 +167,12 @@ def _numsub(r: redis.Redis) -> dict[str, int]:
     return {c.decode() if isinstance(c, bytes) else c: int(n) for c, n in r.pubsub_numsub(*chans)}
 
 
-def _push_clients(r: redis.Redis) -> list[dict[str, Any]]:
-    """Redis connections of this process's open streams (`CLIENT LIST`, by name: other test runs may share
-    the Redis and its test database, so global counts are not this test's to assert)."""
-    return [c for c in r.client_list() if c.get("name") == client_name()]
+def _push_clients(r: redis.Redis, app: Any) -> list[dict[str, Any]]:
+    """Redis connections of this app's push hub in this process (`CLIENT LIST`, by name: other tests' apps and
+    test runs may share the Redis and its test database, so global counts are not this test's to assert)."""
+    hub = push_state(app).hub
+    assert hub is not None and hub.name.startswith(client_name())
+    return [c for c in r.client_list() if c.get("name") == hub.name]
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 3.0) -> bool:
@@ -294,17 +292,28 @@ def test_heartbeat_comments(port: int, fast_app: Any) -> None:
 # --- resources: the subscription, the per-process limit, the lifetime -------------------------------
 
 
-def test_client_going_away_closes_the_subscription(port: int, fast_app: Any, r: redis.Redis) -> None:
-    s = SSE(port, _session_cookie(fast_app))
-    _connected(s)
-    (conn,) = _push_clients(r)
-    assert conn["sub"] == "2" and str(conn["db"]) == str(DB)  # one connection subscribed to both channels
-    assert all(n >= 1 for n in _numsub(r).values())
-    assert push_state(fast_app).open_streams == 1
-    s.close()
-    # The next heartbeat write fails on the dead socket; the stream closes its pub/sub connection.
-    assert _eventually(lambda: not _push_clients(r))
-    assert _eventually(lambda: push_state(fast_app).open_streams == 0)
+def test_many_streams_share_one_redis_subscription(port: int, fast_app: Any, r: redis.Redis) -> None:
+    """Every stream of a process is fed by one pub/sub connection; it closes some time after the last stream."""
+    fast_app.config[CFG_HUB_LINGER_S] = 0.3
+    cookie = _session_cookie(fast_app)
+    streams = [SSE(port, cookie) for _ in range(5)]
+    try:
+        for s in streams:
+            _connected(s)
+        (conn,) = _push_clients(r, fast_app)
+        assert conn["sub"] == "2" and str(conn["db"]) == str(DB)  # one connection subscribed to both channels
+        assert all(n >= 1 for n in _numsub(r).values())
+        assert open_streams(fast_app) == 5
+        name = _probe("kpi")
+        r.publish(keys.updates_channel(DB), name)
+        for s in streams:
+            s.wait_for(lambda i: i.get("data") == name, timeout=2.0)
+    finally:
+        for s in streams:
+            s.close()
+    # The next heartbeat write fails on each dead socket; then the hub lets its subscription go.
+    assert _eventually(lambda: open_streams(fast_app) == 0)
+    assert _eventually(lambda: not _push_clients(r, fast_app))
 
 
 def test_per_process_limit_answers_503_with_retry_after(client: Any, app: Any) -> None:
@@ -335,9 +344,101 @@ def test_stream_ends_after_its_lifetime(port: int, fast_app: Any, r: redis.Redis
         assert bye["data"] == "lifetime"
         assert s.items.get(timeout=2) is None  # and the response ends
         assert _eventually(lambda: push_state(fast_app).open_streams == 0)
-        assert _eventually(lambda: not _push_clients(r))
     finally:
         s.close()
+
+
+# --- the caller checked again ---------------------------------------------------------------------
+
+
+def test_a_logged_out_session_ends_its_stream(port: int, fast_app: Any) -> None:
+    fast_app.config[CFG_RECHECK_S] = HEARTBEAT_S
+    c = fast_app.test_client()
+    assert login(c, "duty").status_code == 302
+    session = c.get_cookie("session")
+    assert session is not None
+    s = SSE(port, f"session={session.value}")
+    try:
+        _connected(s)
+        s.wait_for(lambda i: i.get("comment", "").startswith("hb "), timeout=2.0)
+        assert logout(c).status_code in (302, 303)
+        bye = s.wait_for(lambda i: i.get("event") == "bye", timeout=5.0)
+        assert bye["data"] == "auth"
+        assert s.items.get(timeout=2) is None
+    finally:
+        s.close()
+    refused = SSE(port, f"session={session.value}")  # the same cookie cannot open another
+    try:
+        assert refused.resp.status == 401
+    finally:
+        refused.close()
+
+
+def test_api_token_streams_and_a_revoked_token_ends_its_stream(port: int, fast_app: Any) -> None:
+    from sqlalchemy import select
+
+    from dashboard import store
+    from dashboard.store.models import User
+    from dashboard.web.extensions import db_sessions
+
+    fast_app.config[CFG_RECHECK_S] = HEARTBEAT_S
+    with fast_app.app_context(), db_sessions().begin() as db:
+        user = db.scalars(select(User).where(User.username == "dispatch")).one()
+        token = store.users.create_api_token(db, user, "push-test")[1]
+    s = SSE(port, None, headers={"Authorization": f"Bearer {token}"})
+    try:
+        assert s.resp.status == 200
+        _connected(s)
+        with fast_app.app_context(), db_sessions().begin() as db:
+            row = next(t for t in store.users.list_api_tokens(db) if t.name == "push-test")
+            assert store.users.revoke_api_token(db, row.id, "admin")
+        bye = s.wait_for(lambda i: i.get("event") == "bye", timeout=5.0)
+        assert bye["data"] == "auth"
+    finally:
+        s.close()
+
+
+# --- backpressure ---------------------------------------------------------------------------------------
+
+
+def test_a_stalled_reader_is_dropped_and_a_fast_one_gets_everything(port: int, fast_app: Any, r: redis.Redis) -> None:
+    """A client that stops reading fills its socket, then its mailbox, and is dropped (its socket shut); the hub
+    never waits for it, so a reader beside it gets every message."""
+    fast_app.config[CFG_QUEUE_MAX] = 8
+    cookie = _session_cookie(fast_app)
+    fast = SSE(port, cookie)
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: it stalls the server soon
+    try:
+        _connected(fast)
+        stalled.settimeout(10)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode())
+        assert _eventually(lambda: open_streams(fast_app) == 2)
+        hub = push_state(fast_app).hub
+        assert hub is not None
+        pad = "x" * 30_000
+        ids = [int(uuid.uuid4().int % 10**9) for _ in range(300)]
+        for i in ids:
+            r.publish(keys.incidents_channel(DB), json.dumps({"incident_id": i, "pad": pad}))
+        got: list[Any] = []
+        while len(got) < len(ids):
+            ev = fast.wait_for(lambda i: i.get("event") == "incident", timeout=5.0)
+            msg = json.loads(ev["data"])
+            if msg.get("incident_id") in ids:
+                got.append(msg["incident_id"])
+        assert got == ids
+        assert _eventually(lambda: open_streams(fast_app) == 1)
+        assert hub.dropped == 1
+        # What reached the stalled client before it was cut, then the end of its connection.
+        received = 0
+        with suppress(ConnectionResetError):
+            while chunk := stalled.recv(65536):
+                received += len(chunk)
+        assert received < len(ids) * len(pad)
+    finally:
+        fast.close()
+        stalled.close()
 
 
 # --- Redis down ---------------------------------------------------------------------------------------
@@ -375,7 +476,7 @@ def test_redis_dying_mid_stream_ends_it(config: Config, tmp_path: Path) -> None:
         with own.app_context():
             init_db(db_sessions().kw["bind"])
             seed_users(db_sessions())
-        with _serve(own) as port:
+        with serve_app(own) as port:
             s = SSE(port, _session_cookie(own))
             try:
                 _connected(s)
@@ -392,3 +493,194 @@ def test_redis_dying_mid_stream_ends_it(config: Config, tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+# --- many streams, from another process, against the web as `dongcheng run` serves it ------------------------
+
+
+def test_three_hundred_streams_from_another_process_each_get_heartbeats_and_the_change(tmp_path: Path) -> None:
+    """The screens' gunicorn (gevent workers, ops.servers.web_argv) holds 300 streams opened by an asyncio client
+    in another process, beside 40 stalled readers; each stream gets a heartbeat and a change written by the tick's
+    own write. (bench/push.py's own machinery, on its own bundled Redis; counts only, no timing.)"""
+    from bench.push import run_push
+
+    figures = run_push(tmp_path, quick=True, streams=300, candidates=("gevent",))["gevent"]
+    assert figures["streams_open"] == 300, figures
+    assert figures["held"] == 300, figures
+    assert figures["api_reads_ok"] == 20, figures  # the rest of the web (session in Redis, SQL) meanwhile
+
+
+# --- a wall's stream carries its frames -----------------------------------------------------------------------
+
+
+def _wall(port: int, cookie: str, token: str = "", lang: str = "zh") -> SSE:
+    """A wall's stream as assets/push.js opens it."""
+    return SSE(port, cookie, path=f"{STREAM_PATH}?frames={lang}&from={token}")
+
+
+def _frame(s: SSE, start: str | None = None, timeout: float = 3.0) -> tuple[str, dict[str, Any]]:
+    """The next frame event (from `start` if given): its raw data and parsed JSON."""
+    ev = s.wait_for(lambda i: i.get("event") == "frame"
+                    and (start is None or json.loads(i["data"])["from"] == start), timeout=timeout)
+    return ev["data"], json.loads(ev["data"])
+
+
+def _kpi_changed(r: redis.Redis, data: dict[str, Any], n: int) -> None:
+    """The tick's own write with the KPI aggregate changed (published inside its MULTI)."""
+    from dashboard.live.schema import AGG_KPI
+
+    data[AGG_KPI] = {**data[AGG_KPI], "incidents_open": n}
+    assert AGG_KPI in write_aggregates(r, data, now=time.time())
+
+
+def test_a_wall_stream_opens_with_its_frame_then_gets_one_chained_frame_per_change(
+    port: int, fast_app: Any, r: redis.Redis
+) -> None:
+    from dashboard.live.schema import AGG_KPI
+    from layouts.wall_frame import SECTIONS
+    from tests.test_callbacks import sample_data
+
+    kpi_keys = {f"{cid}.{prop}" for sec in SECTIONS if sec.agg == AGG_KPI for cid, prop in sec.outputs}
+    data = sample_data(time.time())
+    write_aggregates(r, data, now=time.time())
+    s = _wall(port, _session_cookie(fast_app))
+    try:
+        assert s.resp.status == 200
+        _, first = _frame(s, start="")
+        assert first["meta"]["ok"] is True and isinstance(first["meta"]["now"], float)
+        assert first["out"] and first["token"]  # opening the stream is the screen's first refresh
+        token = first["token"]
+        for n in (41, 42):
+            _kpi_changed(r, data, n)
+            _, f = _frame(s)
+            assert f["from"] == token  # the chain: each frame starts where the last one left the screen
+            assert f["token"] != token
+            assert f["out"] and set(f["out"]) <= kpi_keys  # only what changed travels
+            token = f["token"]
+            # The tick is told where the screens are, to make their next frame ahead (dashboard/frames/ahead.py).
+            until(lambda t=token: r.zrange(keys.frame_held_key("zh"), 0, -1) == [t.encode()], 3.0)
+        # A wall's stream carries frames, not the events a frame request would follow.
+        assert not [i for i in s.collect(0.3) if i.get("event") in ("aggregate", "incident")]
+    finally:
+        s.close()
+
+
+def _sample(name: str, labels: dict[str, str] | None = None) -> float:
+    """A metric's value in this process's registry (0 before its first observation)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def test_walls_at_one_token_get_the_same_bytes_from_one_render(port: int, fast_app: Any, r: redis.Redis) -> None:
+    from dashboard.web.frames import frame_cache
+    from tests.test_callbacks import sample_data
+
+    data = sample_data(time.time())
+    write_aggregates(r, data, now=time.time())
+    cookie = _session_cookie(fast_app)
+    walls = [_wall(port, cookie) for _ in range(3)]
+    try:
+        tokens = {_frame(w, start="")[1]["token"] for w in walls}
+        assert len(tokens) == 1
+        hub = push_state(fast_app).hub
+        assert hub is not None and hub.frames is not None
+        renders, sent = frame_cache(fast_app).renders, hub.frames.frames_sent
+        timed, handed = _sample("dongcheng_push_frame_duration_seconds_count"), _sample(
+            "dongcheng_push_frames_handed_total")
+        phases = {ph: _sample("dongcheng_push_frame_phase_duration_seconds_count", {"phase": ph})
+                  for ph in ("wait", "heads", "frame", "hand")}
+        _kpi_changed(r, data, 77)
+        token = tokens.pop()
+        raws = {_frame(w, start=token)[0] for w in walls}
+        assert len(raws) == 1  # the same bytes, made once for the group
+        assert frame_cache(fast_app).renders == renders + 1
+        assert hub.frames.frames_sent == sent + 1
+        # The metrics see a wall's refresh on the stream: one frame timed, handed to three streams.
+        assert _sample("dongcheng_push_frame_duration_seconds_count") == timed + 1
+        assert _sample("dongcheng_push_frames_handed_total") == handed + 3
+        for phase in ("wait", "heads", "frame", "hand"):
+            assert _sample("dongcheng_push_frame_phase_duration_seconds_count", {"phase": phase}) == phases[phase] + 1
+    finally:
+        for w in walls:
+            w.close()
+
+
+def test_a_wall_stream_from_an_unknown_token_gets_everything(port: int, fast_app: Any, r: redis.Redis) -> None:
+    from dashboard.web.frames import frame_cache
+    from tests.test_callbacks import sample_data
+
+    write_aggregates(r, sample_data(time.time()), now=time.time())
+    with fast_app.test_client() as c:
+        login(c, "duty")
+        full = c.get("/api/v1/frame?lang=zh&from=").get_json()
+    assert frame_cache(fast_app).renders >= 1
+    s = _wall(port, _session_cookie(fast_app), token="0123456789abcdef01")
+    try:
+        _, f = _frame(s, start="0123456789abcdef01")
+        assert set(f["out"]) == set(full["out"])
+        assert f["token"] == full["token"]
+    finally:
+        s.close()
+
+
+def test_an_event_stream_beside_a_wall_still_gets_the_events(port: int, fast_app: Any, r: redis.Redis) -> None:
+    from tests.test_callbacks import sample_data
+
+    data = sample_data(time.time())
+    write_aggregates(r, data, now=time.time())
+    cookie = _session_cookie(fast_app)
+    wall, plain = _wall(port, cookie), SSE(port, cookie)
+    try:
+        _connected(plain)
+        _frame(wall, start="")
+        _kpi_changed(r, data, 5)
+        plain.wait_for(lambda i: i.get("event") == "aggregate" and i["data"] == "kpi", timeout=2.0)
+        _frame(wall)
+        assert not [i for i in plain.collect(0.3) if i.get("event") in ("frame", "meta")]
+    finally:
+        wall.close()
+        plain.close()
+
+
+def test_a_quiet_wall_stream_gets_meta_so_its_ages_stay_true(port: int, fast_app: Any, r: redis.Redis) -> None:
+    from tests.test_callbacks import sample_data
+
+    data = sample_data(time.time())
+    write_aggregates(r, data, now=time.time())
+    s = _wall(port, _session_cookie(fast_app), lang="en")
+    try:
+        _frame(s, start="")
+        # The tick rewrites computed_at without a change (nothing published): META alone brings the new age.
+        at = time.time()
+        assert write_aggregates(r, data, now=at) == []
+        ev = s.wait_for(lambda i: i.get("event") == "meta" and json.loads(i["data"])["meta"]["now"] >= at, 3.0)
+        meta = json.loads(ev["data"])
+        assert meta["meta"]["ok"] is True and "db" in meta
+    finally:
+        s.close()
+
+
+def test_frames_for_walls_stop_without_a_crash_when_redis_is_away() -> None:
+    from dashboard.frames.cache import FrameCache
+    from dashboard.web.api.frame_push import FramePusher
+    from dashboard.web.api.hub import Stream
+
+    class Walls:
+        def __init__(self) -> None:
+            self.one = Stream(8, None, "zh")
+            self.one.token = ""
+            self.handed: list[bytes] = []
+
+        def frame_targets(self) -> list[Stream]:
+            return [self.one]
+
+        def hand(self, target: Stream, data: bytes) -> None:
+            self.handed.append(data)
+
+    walls = Walls()
+    dead = make_redis(f"redis://127.0.0.1:{free_port()}/0")
+    pusher = FramePusher(walls, dead, FrameCache())
+    pusher.send_once()
+    pusher.send_once()
+    assert walls.handed == [] and pusher.frames_sent == 0 and pusher.failing

@@ -4,6 +4,7 @@ the page in both languages, an empty day, bad days and roles."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import random
 import re
@@ -392,7 +393,7 @@ def _table_cells(html: str, key: str) -> list[list[str]]:
     """The body cells of one table of the page."""
     m = re.search(rf'<table data-table="{key}">.*?<tbody>(.*?)</tbody>', html, re.S)
     assert m, key
-    return [re.findall(r"<td>(.*?)</td>", tr, re.S) for tr in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S)]
+    return [re.findall(r"<td>(.*?)</td>", tr, re.S) for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", m.group(1), re.S)]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -420,6 +421,13 @@ def test_page_renders_in_both_languages(client: Any, seeded: sessionmaker[Sessio
     for tb in render.tables(report, lang):
         cells = _table_cells(html, tb.key)
         assert cells == [[str(escape(render.cell_text(v, lang))) for v in row] for row in tb.rows], tb.key
+        # Only a sum is set as one: the bold total row closes the tables that have one, and no ranking.
+        table = re.search(rf'<table data-table="{tb.key}">(.*?)</table>', html, re.S)
+        assert table is not None
+        assert table.group(1).count('<tr class="total">') == (1 if tb.total else 0), tb.key
+    # The traffic peaks rank corridors: no sum, no total row.
+    with_traffic = dataclasses.replace(report, traffic=rp.traffic_peaks([(START + 3600, 5.0)], [], START, END))
+    assert [tb.total for tb in render.tables(with_traffic, lang) if tb.key == "traffic_peaks"] == [False]
     assert f'href="/report.csv?day={DAY.isoformat()}&amp;lang={lang}"' in html
 
 

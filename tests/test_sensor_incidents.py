@@ -14,10 +14,10 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callbacks import alarm as alarm_cb
 from dashboard import store
 from dashboard.domain import geo, lifecycle
 from dashboard.domain import rules as c
+from dashboard.frames.cache import alarm_part
 from dashboard.live import keys
 from dashboard.live.aggregates import read_aggregates
 from dashboard.live.schema import AGG_INCIDENTS, AGG_STALE_AFTER_S, SensorPoint
@@ -254,7 +254,9 @@ def test_a_critical_reading_takes_over_the_wall_and_is_pushed(
     assert msg is not None and json.loads(msg["data"])["action"] == "create"
     sub.close()
     run_tick(r, sessions, now + 0.5)
-    store, content, cls, _ = alarm_cb.alarm_update(r, None, "zh")
+    banner, _ = alarm_part(read_aggregates(r, [AGG_INCIDENTS])[AGG_INCIDENTS], None, "zh")  # as the wall's frame
+    assert banner is not None
+    store, content, cls, _ = banner
     [alarm] = store["alarms"]
     assert alarm["severity"] == 1 and alarm["sensor_id"] == "P1:gas"
     assert "alarm-on alarm-sev-1" in cls and "传感器告警" in json.dumps(content, default=str, ensure_ascii=False)

@@ -307,3 +307,108 @@ def test_a_password_reset_ends_the_users_sessions_but_not_the_admins(app: Any) -
     assert toast(out)[0] == "success"
     assert not signed_in(leader)
     assert admin.client.get("/admin").status_code == 200
+
+
+# --- the user reloaded at most once per SESSION_USER_RECHECK_S ----------------------------------------------------
+
+
+def set_role_in_sql(app: Any, username: str, role: str) -> None:
+    """Change a user's role straight in the database, telling no session (what no product path does)."""
+    from sqlalchemy import select
+
+    from dashboard.store.models import User
+    from dashboard.web.extensions import db_sessions
+
+    with app.app_context(), db_sessions()() as s:
+        s.scalars(select(User).where(User.username == username)).one().role = role
+        s.commit()
+
+
+def test_between_reloads_the_records_snapshot_stands_and_a_reload_comes_after_the_recheck(
+        app: Any, client: FlaskClient) -> None:
+    login(client, "dispatch")
+    assert signed_in(client, "/dispatch")
+    rec = record(app, client)
+    assert '"role": "dispatch"' in rec["user"] and rec["ugen"] == "0"
+    set_role_in_sql(app, "dispatch", "leader")
+    # Within the recheck the snapshot stands: the database is not asked, the record's confirmation is unchanged.
+    assert signed_in(client, "/dispatch") and record(app, client)["uchk"] == rec["uchk"]
+    assert app.extensions[sessions.EXTENSION].user_recheck_s == 10.0  # the default
+    # As if the recheck interval had passed: the next request reloads and sees the new role.
+    r = app.extensions["dc_redis"]
+    r.hset(keys.session_key(sid_of(client)), "uchk", float(rec["uchk"]) - 10.0)
+    client.get("/dispatch")
+    assert '"role": "leader"' in record(app, client)["user"]
+    with client.session_transaction() as sess:
+        assert sess[sessions.USER]["role"] == "leader"
+
+
+def test_a_role_change_through_the_admin_page_is_seen_at_the_next_request_despite_the_snapshot(app: Any) -> None:
+    from tests.test_admin import Page, toast, user_id
+
+    disp = app.test_client()
+    login(disp, "dispatch")
+    assert signed_in(disp, "/dispatch") and '"role": "dispatch"' in record(app, disp)["user"]
+    out = Page(app, "admin").do(ids.ADMIN_USER_ROLE_SAVE, selected=user_id(app, "dispatch"), role="leader")
+    assert toast(out)[0] == "success"
+    assert record(app, disp)["gen"] == "1"  # the snapshot no longer stands
+    disp.get("/wall")
+    rec = record(app, disp)
+    assert '"role": "leader"' in rec["user"] and rec["ugen"] == "1"
+
+
+def test_a_user_disabled_through_the_admin_page_is_refused_at_the_next_request_despite_the_snapshot(
+        app: Any) -> None:
+    from tests.test_admin import Page, toast, user_id
+
+    duty = app.test_client()
+    login(duty, "duty")
+    copy = stolen(duty)
+    assert signed_in(duty) and "user" in record(app, duty)
+    out = Page(app, "admin").do(ids.ADMIN_USER_DISABLE, selected=user_id(app, "duty"))
+    assert toast(out)[0] == "success"
+    assert record(app, duty)["state"] == records.ENDED
+    assert not signed_in(duty)
+    assert replay(app, copy).get("/_dash-layout").status_code == 401
+
+
+def test_a_reload_read_before_a_change_cannot_stand_after_it(app: Any, client: FlaskClient) -> None:
+    """The race: a request reads the record (generation 0) and asks the database; an administrator's change
+    commits and bumps the generation; the request's answer, older than the change, must not be kept."""
+    login(client, "leader")
+    signed_in(client, "/tablet")
+    r = app.extensions["dc_redis"]
+    sid = sid_of(client)
+    uid = int(record(app, client)["uid"])
+    r.hdel(keys.session_key(sid), "user", "uchk", "ugen")
+    with client.session_transaction() as sess:
+        epoch, created = sess[sessions.EPOCH], sess[sessions.CREATED]
+    now = time.time()
+    before = records.inspect(r, sid, uid, epoch, created, now, records.Limits(IDLE_S), False, recheck_s=10.0)
+    assert before.verdict is records.Verdict.LIVE and before.user is None and before.gen == "0"
+    assert records.user_changed(r, uid) == 1
+    stale = {"id": uid, "username": "leader", "display_name": "x", "role": "admin", "language": "zh"}
+    assert not records.confirm_user(r, sid, before.gen, stale, now)
+    after = records.inspect(r, sid, uid, epoch, created, now, records.Limits(IDLE_S), False, recheck_s=10.0)
+    assert after.user is None and after.gen == "1"
+    # Confirmed under the current generation, it stands; never on a record that ended.
+    assert records.confirm_user(r, sid, after.gen, stale, now)
+    assert records.inspect(r, sid, uid, epoch, created, now, records.Limits(IDLE_S), False, 10.0).user == stale
+    records.end(r, sid, records.Limits(IDLE_S))
+    assert not records.confirm_user(r, sid, after.gen, stale, now)
+
+
+def test_a_change_to_a_user_with_no_live_record_creates_none(app: Any, r: Any) -> None:
+    r.sadd(keys.user_sessions_key(99), "gone-sid")
+    assert records.user_changed(r, 99) == 0
+    assert not r.exists(keys.session_key("gone-sid"))
+
+
+def test_with_the_recheck_at_zero_every_request_reloads_the_user(app: Any, client: FlaskClient) -> None:
+    app.extensions[sessions.EXTENSION].user_recheck_s = 0.0
+    login(client, "dispatch")
+    assert signed_in(client, "/dispatch") and "user" not in record(app, client)
+    set_role_in_sql(app, "dispatch", "leader")
+    client.get("/wall")
+    with client.session_transaction() as sess:
+        assert sess[sessions.USER]["role"] == "leader"

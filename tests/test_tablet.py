@@ -192,9 +192,12 @@ def test_live_shows_the_aggregates_and_replay_shows_the_snapshot_of_then(app: An
 # --- the callbacks over HTTP: roles on the server ----------------------------------------------------
 
 
-def call_refresh(app: Any, username: str, offset: int = 0, code: str | None = None) -> Any:
-    client = app.test_client()
-    assert login(client, username, PASSWORD).status_code == 302
+def call_refresh(
+    app: Any, username: str, offset: int = 0, code: str | None = None, state: Any = None, client: Any = None
+) -> Any:
+    if client is None:
+        client = app.test_client()
+        assert login(client, username, PASSWORD).status_code == 302
     callbacks = app.extensions["dash_app"].callback_map
     [key] = [k for k in callbacks if f"{ids.TABLET_KPIS}.children" in k]
     outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in key.strip(".").split("...")]
@@ -202,7 +205,7 @@ def call_refresh(app: Any, username: str, offset: int = 0, code: str | None = No
             "inputs": [{"id": ids.TABLET_TICK, "property": "n_intervals", "value": 1},
                        {"id": ids.TABLET_SLIDER, "property": "value", "value": offset},
                        {"id": ids.TABLET_SUBDISTRICT, "property": "value", "value": code}],
-            "state": [{"id": ids.TABLET_STATE, "property": "data", "value": {}}]}
+            "state": [{"id": ids.TABLET_STATE, "property": "data", "value": state or {}}]}
     return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
                        headers=csrf_headers(client))
 
@@ -216,6 +219,29 @@ def test_the_tablets_callbacks_check_the_role_on_the_server(app: Any) -> None:
         refused = call_refresh(app, username)
         assert refused.status_code == 204, username  # nothing sent
     assert call_refresh(app, "admin").status_code == 200
+
+
+def test_an_idle_tablet_is_answered_nothing_changed_without_a_render_until_something_does(app: Any) -> None:
+    now = time.time()
+    tick(app, now)
+    client = app.test_client()
+    assert login(client, "leader", PASSWORD).status_code == 302
+    first = call_refresh(app, "leader", code=HERE, client=client)
+    assert first.status_code == 200
+    state = first.get_json()["response"][ids.TABLET_STATE]["data"]
+    assert state["key"]
+
+    # Nothing changed: 204, nothing read beyond the heads and nothing rendered.
+    assert call_refresh(app, "leader", code=HERE, state=state, client=client).status_code == 204
+    # Another pick is another picture.
+    other = call_refresh(app, "leader", code=None, state=state, client=client)
+    assert other.status_code == 200
+    # An aggregate changes: the tablet is sent what changed.
+    ingest(app, [incident("idle1", severity=2)])
+    tick(app, now + 1)
+    moved = call_refresh(app, "leader", code=HERE, state=state, client=client)
+    assert moved.status_code == 200
+    assert ids.TABLET_MAP.incidents in moved.get_json()["response"]
 
 
 # --- a real browser at a tablet viewport -------------------------------------------------------------
@@ -278,7 +304,7 @@ def test_a_leader_drills_into_a_subdistrict_and_replays_the_past_on_a_tablet(
 
 
 def test_replayed_envelopes_carry_the_snapshot_under_a_negative_version_and_keep_the_ticker_live() -> None:
-    from callbacks.refresh import replay_envelopes
+    from layouts.wall_frame import replay_envelopes
 
     live: Any = {AGG_KPI: {"name": AGG_KPI, "version": 7, "computed_at": 100.0, "data": {"x": 1}},
                  AGG_TICKER: {"name": AGG_TICKER, "version": 3, "computed_at": 100.0, "data": {"items": []}}}
@@ -290,7 +316,8 @@ def test_replayed_envelopes_carry_the_snapshot_under_a_negative_version_and_keep
 
 
 def test_the_wall_replays_a_snapshot_then_returns_to_live(app: Any) -> None:
-    from callbacks.refresh import SECTION_OUTPUTS, read_and_refresh, replay_mode
+    from dashboard.frames.cache import read_and_refresh
+    from layouts.wall_frame import SECTION_OUTPUTS, replay_mode
 
     r = app.extensions["dc_redis"]
     now = time.time()

@@ -9,7 +9,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.config import Config
+from dashboard.config import Config, RedisTarget
 from dashboard.live.connections import make_redis
 from dashboard.store.engine import make_engine, session_factory
 
@@ -19,7 +19,7 @@ class Clients:
     """The Redis client and SQL engine of one process for one configuration."""
 
     pid: int
-    redis_url: str
+    redis_at: RedisTarget
     database_url: str
     redis: redis.Redis
     engine: Engine
@@ -34,8 +34,8 @@ class _ClientHolder:
     (recommended for the tick queue) the job runs in the long-lived worker process, so this cache lives
     for the whole process. Under the forking Worker each job runs in a fresh child: the holder is then
     rebuilt per job, and a holder inherited from the parent is never reused (its pid differs): its
-    engine is disposed without closing the parent's sockets. A changed REDIS_URL / DATABASE_URL also
-    replaces it, which tests rely on.
+    engine is disposed without closing the parent's sockets. A changed Redis (REDIS_URL, the Sentinel settings) or
+    DATABASE_URL also replaces it, which tests rely on.
     """
 
     def __init__(self) -> None:
@@ -48,7 +48,7 @@ class _ClientHolder:
         if (
             cur is not None
             and cur.pid == pid
-            and cur.redis_url == config.redis_url
+            and cur.redis_at == config.redis
             and cur.database_url == config.database_url
         ):
             return cur
@@ -58,9 +58,9 @@ class _ClientHolder:
         engine = make_engine(config.database_url)
         self._clients = Clients(
             pid=pid,
-            redis_url=config.redis_url,
+            redis_at=config.redis,
             database_url=config.database_url,
-            redis=make_redis(config.redis_url),
+            redis=make_redis(config.redis),
             engine=engine,
             sessions=session_factory(engine),
         )

@@ -2,7 +2,9 @@
 sensor-alarm checks, history, linking and the early warning's baseline). The demo's scheduler loads
 simulator/cron.py instead, which registers the same jobs and the simulated units' movement.
 
-Run exactly one scheduler process:  rq cron workers/cron.py --url "$REDIS_URL"  (from the project root).
+Run it with `dongcheng scheduler`, one on every host: its scheduler (workers/rq_processes.py) enqueues only while it
+holds the scheduler lease in Redis, so exactly one of them enqueues. Plain `rq cron workers/cron.py` has no lease:
+two of those would enqueue every job twice.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Crowd aggregate: visitors at the scenic spots against their capacity."""
+"""Crowd aggregate: visitors at the scenic spots and business districts against their capacity."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from dashboard.domain import geo
 from dashboard.domain.crowd import crowd_level
@@ -17,8 +17,13 @@ def fold_spot(state: dict[str, Any], ev: Event) -> None:
     keep_latest(state["spots"], ev["spot_id"], ev, ("count", "capacity", "ts", "lon", "lat"))
 
 
+# The places the KPI "最热景区" chooses from (geo.Place.type).
+SCENIC: Final = "scenic"
+
+
 def compute_crowd(state: Mapping[str, Any]) -> CrowdData:
-    """The `crowd` aggregate: spots busiest first (by share of capacity) and the busiest one."""
+    """The `crowd` aggregate: spots busiest first (by share of capacity) and the busiest scenic spot (the KPI
+    "最热景区": a business district or a food street is watched for crowds too, but it is not a 景区)."""
     places = geo.place_by_id()
     spots: list[SpotStatus] = []
     for spot_id, o in state["spots"].items():
@@ -41,6 +46,7 @@ def compute_crowd(state: Mapping[str, Any]) -> CrowdData:
         )
     spots.sort(key=lambda s: (-s["ratio"], s["id"]))
     data = CrowdData(spots=spots)
-    if spots:
-        data["busiest"] = spots[0]
+    scenic = [s for s in spots if (p := places.get(s["id"])) is not None and p.type == SCENIC]
+    if scenic:
+        data["busiest"] = scenic[0]
     return data

@@ -10,7 +10,9 @@ backs off to a minute), so it resumes soon after Redis is back.
 
 RQ's cron scheduler re-registers by itself at its heartbeat, but dies on the first command that finds Redis
 unreachable; `Scheduler` waits for Redis instead and carries on, so the tick resumes within seconds of Redis coming
-back rather than after a supervisor's back-off.
+back rather than after a supervisor's back-off. RQ's `rq cron` elects no leader either: two would enqueue every job
+twice, one alone takes the panels stale with its host. `Scheduler` runs on every host and enqueues only while it
+holds the scheduler lease (dashboard/live/lease.py, keys.SCHEDULER_LEASE), in transactions fenced by it.
 
 `python -m workers.rq_processes cron CONFIG [-l LEVEL]` runs the scheduler (what `dongcheng scheduler` executes); the
 worker is started by `rq worker --worker-class workers.rq_processes.Worker` (what `dongcheng worker` executes).
@@ -21,17 +23,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Final
 
 import redis
-from rq import SimpleWorker, worker_registration
-from rq.cron import CronScheduler
+from redis.client import Pipeline
+from rq import Queue, SimpleWorker, cron_job_registry, worker_registration
+from rq.cron import CronJob, CronScheduler
+from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL
 from rq.exceptions import SchedulerNotFound, StopRequested
+from rq.utils import now
 
 from dashboard.config import Config
+from dashboard.live import keys
 from dashboard.live.connections import make_redis
+from dashboard.live.lease import Lease, LeaseTimings
+from dashboard.observe import metrics
+from dashboard.observe.logs import JSON, configure_logging, to_root
 
 log = logging.getLogger("workers.rq_processes")  # the same name when run as __main__
 
@@ -56,6 +66,26 @@ class Worker(SimpleWorker):
     """
 
     max_connection_wait_time = REDIS_RETRY_MAX_S
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """RQ's worker; with LOG_FORMAT=json its log (and the jobs') is JSON lines: the handlers `rq worker` gave its
+        loggers before making the worker give way to one JSON handler on the root logger, which RQ's later set-up
+        (the worker's bootstrap) then leaves alone."""
+        config = Config.from_env()
+        if config.log_format == JSON:
+            configure_logging(JSON, config.rq_log_level)
+            to_root("rq.worker", "rq.job")
+        super().__init__(*args, **kwargs)
+
+    def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
+        """Run the job as RQ does, counted and timed by function and outcome (dongcheng_rq_jobs_total)."""
+        started = time.perf_counter()
+        ok = False
+        try:
+            ok = bool(super().perform_job(job, queue, execution))
+        finally:
+            metrics.observe_job(_function_of(job), ok, time.perf_counter() - started)
+        return ok
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """RQ's heartbeat, and in the same round trip a check that this worker is still registered."""
@@ -106,56 +136,171 @@ class Worker(SimpleWorker):
             log.warning("worker %s: Redis lost while finishing job %s (%s); carrying on", self.name, job.id, exc)
 
 
+def _function_of(job: Any) -> str | None:
+    """The job's function name, None when its data cannot be read."""
+    try:
+        return str(job.func_name)
+    except Exception:  # a job pickled by other code: counted as "other"
+        return None
+
+
 class Scheduler(CronScheduler):
-    """RQ's cron scheduler, waiting for a lost Redis instead of dying with it."""
+    """RQ's cron scheduler, one on every host, of which only the holder of the scheduler lease (keys.SCHEDULER_LEASE,
+    dashboard/live/lease.py) enqueues; waiting for a lost Redis instead of dying with it.
+
+    RQ's `start` loop is replaced by one that, each round, first keeps the lease when that is due (renews it while
+    held, else tries to acquire it), then enqueues the due jobs only while it holds the lease. Its `enqueue_jobs` is
+    fenced: the due jobs are enqueued in one transaction that WATCHes the lease, so Redis refuses it when the lease
+    expired or changed hands after the check. Followers keep their jobs' next run times untouched: a new leader
+    enqueues everything at once, then on its own schedule.
+    """
+
+    def __init__(self, connection: redis.Redis, logging_level: str | int = logging.INFO, name: str = "",
+                 timings: LeaseTimings | None = None) -> None:
+        """RQ's scheduler with a lease of `timings` (by default Config's)."""
+        super().__init__(connection, logging_level, name)
+        self.lease = Lease(connection, keys.SCHEDULER_LEASE, timings or lease_timings(Config()))
+        self.leading = False
 
     def start(self) -> None:
-        """Register, then enqueue what is due and heartbeat (re-registering when Redis lost the record) until told
-        to stop; while Redis is unreachable, retry every REDIS_RETRY_S."""
+        """Serve until told to stop (SIGINT, SIGTERM); a clean stop releases the lease, so that another scheduler
+        takes over at once."""
         self.log.info("CronScheduler %s: starting...", self.name)
         self._install_signal_handlers()
-        lost_since: float | None = None
         try:
-            while True:
-                try:
-                    self.register_birth()
-                    break
-                except REDIS_LOST as exc:
-                    lost_since = self._lost(lost_since, exc)
-            while True:
-                try:
-                    if self.enqueue_jobs():
-                        self.save()  # the jobs' next run times, as RQ's own loop keeps them
-                    self.heartbeat()
-                except REDIS_LOST as exc:
-                    lost_since = self._lost(lost_since, exc)
-                    continue
-                if lost_since is not None:
-                    log.warning("scheduler %s: Redis is back after %.0f s; scheduling again", self.name,
-                                time.time() - lost_since)
-                    lost_since = None
-                pause = self.calculate_sleep_interval()
-                if pause > 0:
-                    time.sleep(pause)
+            self.serve()
         except (KeyboardInterrupt, StopRequested):
             self.log.info("CronScheduler %s: stop requested", self.name)
         finally:
+            self.step_down()
             # Redis may be the reason we stop: the record then expires by itself.
             with contextlib.suppress(redis.RedisError, SchedulerNotFound):
                 self.register_death()
             self.log.info("CronScheduler %s: shutdown complete", self.name)
 
-    def _lost(self, since: float | None, exc: Exception) -> float:
-        """Say once that Redis is unreachable, wait a little; the start of the loss."""
+    def serve(self, stop: threading.Event | None = None) -> None:
+        """Register, then keep or seek the lease, enqueue what is due while leading and heartbeat (re-registering
+        when Redis lost the record) until `stop` is set (never, by default); while Redis is unreachable, retry every
+        REDIS_RETRY_S."""
+        stop = stop or threading.Event()
+        lost_since: float | None = None
+        while not stop.is_set():
+            try:
+                self.register_birth()
+                break
+            except REDIS_LOST as exc:
+                lost_since = self._lost(lost_since, exc, stop)
+        while not stop.is_set():
+            try:
+                self.run_round()
+            except REDIS_LOST as exc:
+                self.note_leadership()  # the deadline may pass while Redis is away: say so
+                lost_since = self._lost(lost_since, exc, stop)
+                continue
+            if lost_since is not None:
+                log.warning("scheduler %s: Redis is back after %.0f s; scheduling again", self.name,
+                            time.time() - lost_since)
+                lost_since = None
+            pause = self.lease.due_in()
+            if self.leading:
+                pause = min(pause, self.calculate_sleep_interval())
+            if pause > 0:
+                stop.wait(pause)
+
+    def run_round(self) -> None:
+        """One round: keep the lease when due, enqueue the due jobs while leading, heartbeat (REDIS_LOST
+        propagates)."""
+        if self.lease.due_in() <= 0:
+            try:
+                self.lease.keep()
+            finally:
+                self.note_leadership()
+        if self.note_leadership():
+            enqueued = self.enqueue_jobs()
+            if enqueued:
+                self.save()  # the jobs' next run times, as RQ's own loop keeps them
+                metrics.count_enqueued(job.func_name for job in enqueued)
+        self.heartbeat()
+
+    def note_leadership(self) -> bool:
+        """Whether this process leads now (by the lease's own deadline); a change is logged and counted."""
+        leads = self.lease.holds()
+        if leads != self.leading:
+            self.leading = leads
+            metrics.scheduler_leadership_changed(leads)
+            if leads:
+                log.warning("scheduler %s: became the leader (lease %s held by %s pid %d); enqueueing", self.name,
+                            self.lease.key, self.lease.holder.host, self.lease.holder.pid)
+            else:
+                log.warning("scheduler %s: lost the lease %s (not renewed in time, or another holds it); enqueueing "
+                            "stops, trying again every %.1f s", self.name, self.lease.key, self.lease.timings.retry_s)
+        return leads
+
+    def enqueue_jobs(self) -> list[CronJob]:
+        """Enqueue the jobs that are due, in one transaction Redis refuses unless this process still holds the
+        lease when it runs (see `Lease.fence`); the jobs enqueued (none when the lease was not held)."""
+        due = [job for job in self._cron_jobs if job.should_run()]
+        if not due:
+            return []
+        enqueue_time = now()
+        try:
+            with self.connection.pipeline() as pipe:
+                if not self.lease.fence(pipe):
+                    return []
+                pipe.multi()
+                for job in due:
+                    _enqueue_on(job, self.connection, pipe)
+                pipe.execute()
+        except redis.WatchError as exc:
+            log.warning("scheduler %s: the lease expired or changed hands while jobs were being enqueued (%s); none "
+                        "was", self.name, exc)
+            return []
+        for job in due:
+            job.set_enqueue_time(enqueue_time)
+        return due
+
+    def step_down(self) -> None:
+        """Release the lease when this process holds it (a clean stop), so another takes over without waiting."""
+        try:
+            if self.lease.release():
+                log.warning("scheduler %s: released the lease %s on stopping", self.name, self.lease.key)
+        except redis.RedisError as exc:
+            log.warning("scheduler %s: the lease %s was not released (%s); it expires by itself within %.0f s",
+                        self.name, self.lease.key, exc, self.lease.timings.ttl_s)
+        if self.leading:
+            self.leading = False
+            metrics.scheduler_leadership_changed(False)
+
+    def _lost(self, since: float | None, exc: Exception, stop: threading.Event) -> float:
+        """Say once that Redis is unreachable, wait a little (or until `stop`); the start of the loss."""
         if since is None:
             log.error("scheduler %s: Redis unreachable (%s); retrying every %.0f s", self.name, exc, REDIS_RETRY_S)
             since = time.time()
-        time.sleep(REDIS_RETRY_S)
+        stop.wait(REDIS_RETRY_S)
         return since
 
 
+def lease_timings(config: Config) -> LeaseTimings:
+    """The scheduler lease's timings of `config`."""
+    return LeaseTimings(ttl_s=config.scheduler_lease_ttl_s, renew_s=config.scheduler_lease_renew_s)
+
+
+def _enqueue_on(job: CronJob, connection: redis.Redis, pipe: Pipeline) -> None:
+    """Queue on `pipe` (in MULTI) what RQ's `CronJob.enqueue` does in its own transaction: the job on its queue, its
+    place in the cron job's history and in the registry of cron jobs."""
+    if job.func is None:
+        raise ValueError(f"cron job {job.name} has no function to enqueue")
+    queued = Queue(job.queue_name, connection=connection).enqueue(
+        job.func, args=job.args, kwargs=job.kwargs, **job.job_options, pipeline=pipe)
+    at = (queued.enqueued_at or now()).timestamp()
+    pipe.zadd(job.job_history_key, {queued.id: at})
+    pipe.zremrangebyrank(job.job_history_key, 0, -(DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
+    pipe.expire(job.job_history_key, DEFAULT_CRON_JOB_HISTORY_TTL)
+    cron_job_registry.add(job.name, pipe, enqueue_timestamp=at)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m workers.rq_processes cron CONFIG [-l LEVEL]`: the cron scheduler on REDIS_URL."""
+    """`python -m workers.rq_processes cron CONFIG [-l LEVEL]`: the cron scheduler on REDIS_URL (or Sentinel)."""
     parser = argparse.ArgumentParser(prog="python -m workers.rq_processes")
     sub = parser.add_subparsers(dest="command", required=True)
     cron = sub.add_parser("cron", help="run the cron scheduler with the jobs of CONFIG")
@@ -163,8 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cron.add_argument("-l", "--logging-level", default="INFO", type=str.upper,
                       choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.logging_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    scheduler = Scheduler(connection=make_redis(Config.from_env().redis_url), logging_level=args.logging_level)
+    config = Config.from_env()
+    configure_logging(config.log_format, args.logging_level)
+    scheduler = Scheduler(connection=make_redis(config.redis), logging_level=args.logging_level,
+                          timings=lease_timings(config))
     scheduler.load_config_from_file(args.config)
     scheduler.start()
     return 0

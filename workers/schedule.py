@@ -1,7 +1,7 @@
 """What the product runs on a schedule, for `rq cron`: the tick on keys.QUEUE_TICK every second, and on
 keys.QUEUE_DEFAULT the deadline check every rules.DEADLINE_CHECK_S seconds, the sensor-alarm check
-(workers/sensor_incidents.py) every rules.SENSOR_INCIDENT_CHECK_S seconds, the history snapshots, the linking of
-tickets into cases and the early warning's baseline.
+(workers/sensor_incidents.py) every rules.SENSOR_INCIDENT_CHECK_S seconds, the history snapshots, the telemetry
+roll-up into SQL (workers/rollup.py), the linking of tickets into cases and the early warning's baseline.
 
 `register_product_jobs()` registers them with `rq.cron.register`; the scheduler's configuration files call it:
 workers/cron.py (the product) and simulator/cron.py (the demo, which adds the simulated units' movement). A function
@@ -21,11 +21,14 @@ from workers.deadlines import check_deadlines
 from workers.early_warning import BASELINE_REFRESH_S, refresh_baseline
 from workers.history import record_history
 from workers.linking import link_tickets
+from workers.rollup import roll_up_telemetry
 from workers.sensor_incidents import check_sensor_alarms
 from workers.tick import tick
 
 # The tick period, in seconds.
 TICK_SECONDS: Final = 1
+# The tick's name as a cron job (its jobs' history in RQ is kept under it).
+TICK_JOB_NAME: Final = "dongcheng-tick"
 # Seconds between two runs of the sensor-alarm check (workers/sensor_incidents.py).
 SENSOR_INCIDENT_CHECK_S: Final = 1
 # Seconds between two runs of the deadline check (workers/deadlines.py).
@@ -33,6 +36,9 @@ DEADLINE_CHECK_S: Final = 10
 # Seconds between two runs of the history job. Several runs a minute, each storing the minute's snapshot only when
 # it is missing, so that a dropped or late run never leaves a minute without one.
 HISTORY_CHECK_S: Final = 10
+# Seconds between two runs of the telemetry roll-up (workers/rollup.py): the stream holds about 200 s at 1,000
+# events a second, so a run every 10 s leaves it ample room to catch up after a pause.
+ROLLUP_CHECK_S: Final = 10
 # Seconds between two runs of the linking job.
 CASE_LINK_CHECK_S: Final = 5
 # A tick takes well under a second (a catch-up tick of 20,000 events about half a second); RQ kills a
@@ -55,7 +61,7 @@ def every(func: Callable[[], Any], queue: str, interval: int, name: str, *, time
 
 def register_product_jobs() -> None:
     """Register every job the product runs on a schedule (see the module docstring)."""
-    every(tick, keys.QUEUE_TICK, TICK_SECONDS, "dongcheng-tick",
+    every(tick, keys.QUEUE_TICK, TICK_SECONDS, TICK_JOB_NAME,
           timeout=TICK_JOB_TIMEOUT_S, ttl=TICK_JOB_TTL_S, result_ttl=TICK_RESULT_TTL_S)
 
     # Overdue summons (吹哨报到) and incidents escalate to the leader. A check takes milliseconds; one not started
@@ -73,6 +79,12 @@ def register_product_jobs() -> None:
     # a run takes a few ms, and one not started within its interval is dropped (the next covers it; idempotent).
     every(record_history, keys.QUEUE_DEFAULT, HISTORY_CHECK_S, "dongcheng-history",
           timeout=30, ttl=HISTORY_CHECK_S, result_ttl=60)
+
+    # Durable telemetry (workers/rollup.py): the stream's new entries rolled up per entity and minute into SQL. A run
+    # takes tens of ms (a catch-up of a full stream a few seconds); one not started within its interval is dropped,
+    # the next reads on from the same cursor (a run repeated after a crash changes nothing).
+    every(roll_up_telemetry, keys.QUEUE_DEFAULT, ROLLUP_CHECK_S, "dongcheng-telemetry-rollup",
+          timeout=120, ttl=ROLLUP_CHECK_S, result_ttl=60)
 
     # Cases (热线+网格, workers/linking/job.py): link the tickets not considered yet into cases. A run takes a few ms
     # and considers each ticket once; one not started within its interval is dropped, the next covers it (idempotent).

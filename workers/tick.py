@@ -25,8 +25,9 @@ from dashboard.domain import rules as c
 from dashboard.domain import tunables
 from dashboard.domain.beijing import day_start, utc_datetime
 from dashboard.domain.events import Event
+from dashboard.frames.ahead import make_frames_ahead
 from dashboard.live import keys
-from dashboard.live.aggregates import write_aggregates
+from dashboard.live.aggregates import publish_changes, write_aggregates
 from dashboard.live.health import mark_database
 from dashboard.live.schema import (
     AGG_CROWD,
@@ -39,6 +40,7 @@ from dashboard.live.schema import (
     AGG_TRAFFIC,
     AGG_WARNINGS,
 )
+from dashboard.observe import metrics
 from dashboard.store.outage import DATABASE
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
@@ -299,8 +301,13 @@ def run_locked(
     t_compute = time.perf_counter()
     state_doc = json.dumps({"cursor": new_cursor, "state": state}, separators=(",", ":"))
     changed = write_aggregates(
-        r, datas, now, extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))}
+        r, datas, now, extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))}, publish=False
     )
+    t_write = time.perf_counter()
+    # The screens' next frame is made before they hear of the change, so that their web only reads it.
+    ahead = make_frames_ahead(r, now) if changed else 0
+    t_frames = time.perf_counter()
+    publish_changes(r, changed)
     mark_database(r, db_ok, now)
     t_end = time.perf_counter()
     result = {
@@ -312,12 +319,14 @@ def run_locked(
         "cursor": new_cursor,
         "changed": changed,
         "written": sorted(datas),
+        "frames_ahead": ahead,
         "ms": {
             "read": round((t_read - t0) * 1000, 2),
             "fold": round((t_fold - t_read) * 1000, 2),
             "sql": round((t_sql - t_fold) * 1000, 2),
             "compute": round((t_compute - t_sql) * 1000, 2),
-            "write": round((t_end - t_compute) * 1000, 2),
+            "write": round((t_write - t_compute + t_end - t_frames) * 1000, 2),
+            "frames": round((t_frames - t_write) * 1000, 2),
             "total": round((t_end - t0) * 1000, 2),
         },
     }
@@ -328,7 +337,12 @@ def run_locked(
 def tick() -> dict[str, Any]:
     """RQ job: one tick with the configuration from the environment (REDIS_URL, DATABASE_URL)."""
     clients = job_clients()
-    result = run_tick(clients.redis, clients.sessions, time.time())
+    try:
+        result = run_tick(clients.redis, clients.sessions, time.time())
+    except Exception:
+        metrics.tick_failed()
+        raise
+    metrics.observe_tick(result)  # duration and phases (histograms), outcome, events folded
     # Waiting on a database that is away makes a tick slow: that is the outage, said once (store/outage.py).
     if result["status"] == "ok" and result["database"] and result["ms"]["total"] > SLOW_TICK_MS:
         log.warning("slow tick: %d events in %.0f ms %s", result["events"], result["ms"]["total"], result["ms"])

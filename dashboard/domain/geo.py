@@ -329,3 +329,26 @@ def distance_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     dl = math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * r * math.asin(math.sqrt(a))
+
+
+def nearest_place(lon: float, lat: float, *types: str) -> tuple[Place, float] | None:
+    """The place of one of `types` nearest to a point, and how far it is in km (None when there is none)."""
+    found = places_of_type(*types)
+    if not found:
+        return None
+    best = min(found, key=lambda p: distance_km(lon, lat, p.lon, p.lat))
+    return best, distance_km(lon, lat, best.lon, best.lat)
+
+
+def nearest_corridor(lon: float, lat: float) -> tuple[Corridor, float] | None:
+    """The road corridor nearest to a point and how far it is in km (the degrees scaled at this latitude)."""
+    scale = math.cos(math.radians(lat))
+    best: tuple[Corridor, float] | None = None
+    for cor in corridors():
+        pts = [((x - lon) * scale, y - lat) for x, y in cor.coords]
+        d = min((_dist_to_segment(0.0, 0.0, a, b) for a, b in itertools.pairwise(pts)), default=math.inf)
+        if best is None or d < best[1]:
+            best = (cor, d)
+    if best is None:
+        return None
+    return best[0], best[1] * 111.32

@@ -76,15 +76,16 @@ TRANSITIONS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 # Who may do what. Everyone may read; only dispatch and admin move an incident through its lifecycle; the duty
-# officer acknowledges, blows the whistle and records a department's report; the leader escalates and decides
-# on severity. "system" (simulator, workers) reports arrivals and ends, records departments' reports, and
-# creates incidents from sensor alarms (raising their severity while the reading rises).
+# officer acknowledges, blows the whistle and records a department's report; the leader decides on severity; the
+# leader and the dispatcher escalate (上报领导: the dispatcher is who sees first that an incident needs the
+# leaders). "system" (simulator, workers) reports arrivals and ends, records departments' reports, and creates
+# incidents from sensor alarms (raising their severity while the reading rises).
 ROLE_ACTIONS: Final[Mapping[str, frozenset[str]]] = {
     "duty": frozenset({ACKNOWLEDGE, WHISTLE, ACKNOWLEDGE_SUMMONS, CREATE}),
     "leader": frozenset({ESCALATE, CHANGE_SEVERITY}),
     "dispatch": frozenset(
         {ACKNOWLEDGE, DISPATCH, ARRIVE, RESOLVE, CLOSE, CANCEL, REOPEN, CHANGE_SEVERITY, WHISTLE,
-         ACKNOWLEDGE_SUMMONS, CREATE}
+         ACKNOWLEDGE_SUMMONS, ESCALATE, CREATE}
     ),
     "admin": frozenset({*ACTIONS, CREATE}),
     # CHANGE_SEVERITY: a sensor alarm that keeps rising raises its incident's severity (only ever raises).

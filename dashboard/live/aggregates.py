@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import redis
@@ -82,10 +82,20 @@ def parse_head(raw: bytes | str | None) -> Head | None:
 
 def _read_heads(r: redis.Redis, names: list[str]) -> dict[str, Head | None]:
     """Heads of the named aggregates in one round trip, falling back to a full read for foreign layouts."""
+    return _read_heads_and(r, names, ())[0]
+
+
+def _read_heads_and(
+    r: redis.Redis, names: list[str], also: Sequence[str]
+) -> tuple[dict[str, Head | None], list[Any]]:
+    """Heads of the named aggregates and the values of the keys `also`, in one round trip."""
     pipe = r.pipeline(transaction=False)
     for name in names:
         pipe.getrange(keys.agg_key(name), 0, _HEAD_BYTES - 1)
-    raws = pipe.execute()
+    for key in also:
+        pipe.get(key)
+    got = pipe.execute()
+    raws, extra = got[: len(names)], got[len(names) :]
     out: dict[str, Head | None] = {}
     for name, raw in zip(names, raws, strict=True):
         if not raw:
@@ -95,7 +105,7 @@ def _read_heads(r: redis.Redis, names: list[str]) -> dict[str, Head | None]:
         if head is None:
             head = _head_from_full(r, name)
         out[name] = head
-    return out
+    return out, extra
 
 
 def _head_from_full(r: redis.Redis, name: str) -> Head | None:
@@ -117,13 +127,15 @@ def write_aggregates(
     datas: Mapping[str, Any],
     now: float,
     extra_state: Mapping[str, str] | None = None,
+    publish: bool = True,
 ) -> list[str]:
     """Write every aggregate and `extra_state` (key -> value) in one MULTI/EXEC; return the changed names.
 
     `version` goes up only when an aggregate's data differs from what is stored (compared by hash);
     `computed_at` is always set to `now`. The names of changed aggregates are published on
     keys.updates_channel(db), one message per name, inside the same transaction so that a subscriber
-    reading the key after the message always sees the new version.
+    reading the key after the message always sees the new version; with `publish=False` the caller announces
+    them itself afterwards (publish_changes), having done what must be ready before anyone hears of them.
     """
     names = list(datas)
     canon = {name: canonical_json(datas[name]) for name in names}
@@ -151,13 +163,26 @@ def write_aggregates(
                     pipe.set(key, encode_envelope(name, version, digests[name], now, canon[name]))
                 for key, value in (extra_state or {}).items():
                     pipe.set(key, value)
-                for name in changed:
-                    pipe.publish(channel, name)
+                if publish:
+                    for name in changed:
+                        pipe.publish(channel, name)
                 pipe.execute()
                 return changed
             except redis.WatchError:
                 log.warning("aggregates changed during write (attempt %d); retrying", attempt + 1)
     raise RuntimeError(f"could not write aggregates after {_WATCH_RETRIES} attempts: concurrent writers")
+
+
+def publish_changes(r: redis.Redis, names: Iterable[str]) -> None:
+    """Announce aggregates already written (write_aggregates with publish=False), one message per name."""
+    names = list(names)
+    if not names:
+        return
+    channel = keys.updates_channel(int(r.connection_pool.connection_kwargs.get("db", 0)))
+    with r.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.publish(channel, name)
+        pipe.execute()
 
 
 def read_aggregates(r: redis.Redis, names: Iterable[str] = AGGREGATES) -> dict[str, Envelope | None]:
@@ -185,6 +210,13 @@ def read_aggregates(r: redis.Redis, names: Iterable[str] = AGGREGATES) -> dict[s
 def read_heads(r: redis.Redis, names: Iterable[str] = AGGREGATES) -> dict[str, Head | None]:
     """Version, hash and computed_at of the named aggregates without parsing their data (one round trip)."""
     return _read_heads(r, list(names))
+
+
+def read_heads_and(
+    r: redis.Redis, names: Iterable[str], also: Sequence[str]
+) -> tuple[dict[str, Head | None], list[Any]]:
+    """read_heads, and the raw values of the keys `also` in the same round trip (a refresh's every read)."""
+    return _read_heads_and(r, list(names), also)
 
 
 def aggregate_ages(r: redis.Redis, now: float, names: Iterable[str] = AGGREGATES) -> dict[str, float | None]:

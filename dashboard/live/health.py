@@ -1,5 +1,6 @@
 """Health of every data source, of the workers and of the queues, for the administrator's page (read-only), and what
-`/healthz` judges (dashboard/web/health.py): the workers by their heartbeats, the tick and the aggregates by age, and
+`/healthz` judges (dashboard/web/health.py): the workers by their heartbeats, the tick and the aggregates by age, the
+scheduler by its lease (keys.SCHEDULER_LEASE: "no scheduler leader" while nobody holds it), and
 whether the tick can read the database (mark_database: the screens say so while it cannot).
 
 Data sources: what the ingest records in Redis (dashboard/services/ingest.py `_count`): accepted and rejected counters
@@ -33,6 +34,7 @@ from rq.registry import (
 
 from dashboard.live import keys
 from dashboard.live.aggregates import aggregate_ages
+from dashboard.live.lease import current_holder
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +243,11 @@ def mark_database(r: redis.Redis, ok: bool, now: float) -> None:
 
 def database_down_since(r: redis.Redis) -> float | None:
     """Since when the tick cannot read the database, or None while it can (or no tick ran lately)."""
-    raw = r.get(keys.DB_DOWN_SINCE)
+    return down_since(r.get(keys.DB_DOWN_SINCE))
+
+
+def down_since(raw: Any) -> float | None:
+    """The value of keys.DB_DOWN_SINCE read by the caller (with other keys in one round trip), as a time."""
     try:
         return None if raw is None else float(raw)
     except ValueError:
@@ -249,8 +255,8 @@ def database_down_since(r: redis.Redis) -> float | None:
 
 
 def detail(r: redis.Redis, now: float) -> dict[str, Any]:
-    """The Redis half of /healthz: workers, tick and the age of every aggregate, each judged, and the problems
-    found (RedisError propagates)."""
+    """The Redis half of /healthz: workers, tick, the scheduler lease's holder (who leads) and the age of every
+    aggregate, each judged, and the problems found (RedisError propagates)."""
     registered, live, per_queue = live_workers(r, now)
     last_tick = r.get(keys.LAST_TICK)
     tick_age = None if last_tick is None else round(max(0.0, now - float(last_tick)), 3)
@@ -259,6 +265,9 @@ def detail(r: redis.Redis, now: float) -> dict[str, Any]:
         problems.append("no tick yet")
     elif tick_age > HEALTH_TICK_LATE_AFTER_S:
         problems.append(f"last tick {tick_age:.0f} s ago")
+    leader = current_holder(r, keys.SCHEDULER_LEASE)
+    if leader is None:
+        problems.append("no scheduler leader")
     ages = aggregate_ages(r, now)
     aggregates = {
         name: {"age_s": age, "ok": age is not None and age <= HEALTH_AGGREGATE_LATE_AFTER_S}
@@ -270,6 +279,8 @@ def detail(r: redis.Redis, now: float) -> dict[str, Any]:
     return {
         "workers": {"ok": all(per_queue.values()) and tick_age is not None and tick_age <= HEALTH_TICK_LATE_AFTER_S,
                     "count": live, "registered": registered, "queues": per_queue, "last_tick_age_s": tick_age},
+        "scheduler": {"ok": leader is not None,
+                      "leader": None if leader is None else {"host": leader.host, "pid": leader.pid}},
         "aggregates": aggregates,
         "problems": problems,
     }

@@ -1,7 +1,8 @@
 """History of the aggregates for the time slider and the trend charts: the format and the read API.
 
 Where it lives: in Redis, like the aggregates it keeps (rebuildable: lost with Redis, while SQL keeps every
-incident and ticket, so the daily report never depends on it). workers/history.py writes it every
+incident and ticket, so the daily report never depends on it; its telemetry part is made again from the per-minute
+roll-ups in SQL by workers/rebuild.py, `dongcheng history rebuild`). workers/history.py writes it every
 rules.HISTORY_CHECK_S seconds; the screens read it through the functions below, never raw data.
 
 Keys (dashboard/live/keys.py):

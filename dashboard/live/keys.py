@@ -13,6 +13,18 @@ PREFIX: Final = "dc:"
 # Raw telemetry (sensor readings, traffic speeds, parking, crowds): one bounded stream.
 TELEMETRY_STREAM: Final = PREFIX + "stream:telemetry"
 TELEMETRY_STREAM_MAXLEN: Final = 200_000
+# How many entries were ever added to the telemetry stream (the ingest adds to it in the step that appends them), so
+# that the roll-up job can count the entries trimmed before it read them (workers/rollup.py). Redis 7 keeps such a
+# counter itself (XINFO's entries-added); this one works on the bundled Redis 6.2 too.
+TELEMETRY_ADDED: Final = PREFIX + "stream:telemetry:added"
+# The roll-up job's place in the telemetry stream (hash: "id" the last entry read, "ord" its position among all the
+# entries ever added, when known), and the lock held while it runs so that two runs never read the same entries.
+ROLLUP_CURSOR: Final = PREFIX + "state:rollup"
+ROLLUP_LOCK: Final = PREFIX + "lock:rollup"
+ROLLUP_LOCK_TTL_MS: Final = 60_000
+# Set (with a TTL) when the roll-up job last kept the tables: made the day partitions ahead, dropped the old ones.
+ROLLUP_MAINTAINED: Final = PREFIX + "state:rollup-maintained"
+ROLLUP_MAINTAIN_EVERY_S: Final = 3600
 # Durable events (incidents, hotline tickets) are in SQL; this stream only tells the ticker they arrived.
 DURABLE_STREAM: Final = PREFIX + "stream:durable"
 DURABLE_STREAM_MAXLEN: Final = 10_000
@@ -21,6 +33,10 @@ TELEMETRY_STATE: Final = PREFIX + "state:telemetry"
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
 TICK_LOCK_TTL_MS: Final = 3_000
+# The scheduler lease (dashboard/live/lease.py): every host runs a scheduler, and only the one whose token this key
+# holds enqueues anything. Its value is the holder's record (JSON: host, pid, nonce), so anyone can read who leads;
+# it lives Config.scheduler_lease_ttl_s unless its holder renews it.
+SCHEDULER_LEASE: Final = PREFIX + "lease:scheduler"
 # Pub/sub channel announcing "aggregate <name> has a new version". Channels are shared by every logical
 # database of a server, so the name carries the database number: two deployments (or a deployment and the
 # test-suite) on one server never hear each other.
@@ -150,3 +166,43 @@ def session_key(sid: str) -> str:
 def user_sessions_key(uid: int) -> str:
     """Key of the set of session ids a user signed in with (to end them all at once)."""
     return f"{PREFIX}user-sessions:{int(uid)}"
+
+
+# The wall's frames (dashboard/frames/cache.py): the outputs that take a screen from one state to the current
+# aggregates, rendered once per change and language and read by every screen. Short-lived: a frame is only useful
+# while the aggregates it leads to are current; a state (what a screen shows, by its token) lives as long as a
+# screen may go without refreshing before it is sent everything again.
+FRAME_PREFIX: Final = PREFIX + "frame:"
+FRAME_TTL_S: Final = 30
+FRAME_STATE_TTL_S: Final = 900
+# Held by the one process rendering a frame (SET NX), so that the screens asking at once cost one render.
+FRAME_LOCK_TTL_MS: Final = 5_000
+
+
+def frame_key(digest: str) -> str:
+    """Key of a rendered frame (its digest names the language, the screen's state and the aggregates' versions)."""
+    return f"{FRAME_PREFIX}out:{digest}"
+
+
+# The tokens screens hold, per language (a sorted set: token -> when a web process last said screens hold it), kept
+# by the web's push senders: the tick makes the next frame from each of them before it announces a change
+# (dashboard/frames/ahead.py). A token not said again for FRAME_HELD_FRESH_S is no longer held; at most
+# FRAME_AHEAD_MAX, the most recently said, are made ahead (usually one: screens in step share their token).
+FRAME_HELD_FRESH_S: Final = 10.0
+FRAME_HELD_TTL_S: Final = 60
+FRAME_AHEAD_MAX: Final = 4
+
+
+def frame_held_key(lang: str) -> str:
+    """Key of the sorted set of the tokens screens in `lang` hold."""
+    return f"{FRAME_PREFIX}held:{lang}"
+
+
+def frame_lock_key(digest: str) -> str:
+    """Key held while the frame `digest` is being rendered."""
+    return f"{FRAME_PREFIX}lock:{digest}"
+
+
+def frame_state_key(token: str) -> str:
+    """Key of the state a screen reaches with a frame (the versions and section states behind its token)."""
+    return f"{FRAME_PREFIX}state:{token}"

@@ -8,6 +8,15 @@ keys.session_key(sid), is a hash:
     created  the sign-in time (epoch seconds)
     seen     the last activity (epoch seconds; dashboard/web/sessions.py says what counts as activity)
     state    "live", or "ended" after logout or expiry (a tombstone)
+    gen      the user's generation: bumped by every change to the user (a role, a disable), absent means 0
+    user     the snapshot of the user (JSON) as the database last gave it to a request of this session
+    uchk     when the database gave it (epoch seconds)
+    ugen     the generation it was given under
+
+A request trusts `user` instead of asking the database while `uchk` is younger than the recheck interval and
+`ugen` is still `gen`. A request writes the snapshot only if `gen` is still what it read before asking the
+database (confirm_user, atomically), so a change that bumped the generation meanwhile cannot be overwritten by
+the answer read before it.
 
 A request is admitted while its record is live, has not been idle longer than its kind's idle limit and is not
 older than its kind's maximum age. Logout and expiry leave the tombstone, which outlives the idle limit; a live
@@ -27,10 +36,11 @@ Redis does not answer; what that means for a request is decided in dashboard/web
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 import redis
 
@@ -47,6 +57,24 @@ TOUCH_MIN_S: Final = 1.0
 TOUCH_MAX_S: Final = 60.0
 # A user's index of session ids is kept this long after its last sign-in (each sign-in prunes the gone ones).
 INDEX_TTL_S: Final = 30 * 86_400
+# Written only while the record is live and its generation is still the one read before the database was asked.
+CONFIRM_USER_LUA: Final = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+if (redis.call('HGET', KEYS[1], 'gen') or '0') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'user', ARGV[3], 'uchk', ARGV[4], 'ugen', ARGV[2])
+return 1
+"""
+# Bumps the generation of the records that still exist (a user's index outlives their records).
+BUMP_GEN_LUA: Final = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, 'gen', 1)
+    n = n + 1
+  end
+end
+return n
+"""
 
 
 @dataclass(frozen=True)
@@ -75,6 +103,15 @@ class Verdict(Enum):
     LIVE = "live"
     ADOPTED = "adopted"  # lost with Redis's data and made again: the cookie must get the new epoch
     ENDED = "ended"  # logged out, expired or unknown: refuse it
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A verdict, the record's generation, and its snapshot of the user when it may stand without the database."""
+
+    verdict: Verdict
+    gen: str = "0"
+    user: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,33 +172,74 @@ def check(
 
     `cookie_epoch` and `created` come from the signed cookie; an expired record is ended here.
     """
+    return inspect(r, sid, uid, cookie_epoch, created, now, limits, active).verdict
+
+
+def inspect(
+    r: redis.Redis, sid: str, uid: int, cookie_epoch: str, created: float, now: float, limits: Limits, active: bool,
+    recheck_s: float = 0.0,
+) -> Checked:
+    """check's verdict, with the record's snapshot of the user when it was confirmed less than `recheck_s` ago.
+
+    One read of the record (HGETALL) in the common case.
+    """
     key = keys.session_key(sid)
     record = r.hgetall(key)
     if record:
         if record.get(b"state") != LIVE.encode() or record.get(b"uid") != str(uid).encode():
-            return Verdict.ENDED
+            return Checked(Verdict.ENDED)
         try:
             rec_created, seen = float(record[b"created"]), float(record[b"seen"])
         except (KeyError, ValueError):
-            return Verdict.ENDED
+            return Checked(Verdict.ENDED)
         if limits.expired(now, rec_created, seen):
             end(r, sid, limits)
-            return Verdict.ENDED
+            return Checked(Verdict.ENDED)
         if active and now - seen >= limits.touch_every_s():
             with r.pipeline(transaction=False) as pipe:
                 pipe.hset(key, "seen", now)
                 pipe.expire(key, limits.ttl_s())
                 pipe.execute()
-        return Verdict.LIVE
+        gen = _text(record.get(b"gen")) or "0"
+        return Checked(Verdict.LIVE, gen, _confirmed_user(record, gen, now, recheck_s))
     token, written = epoch(r, now)
     if token == cookie_epoch:
-        return Verdict.ENDED
+        return Checked(Verdict.ENDED)
     # The data was lost after this cookie was last confirmed: a session still live then comes back within its
     # idle limit of the loss (the new epoch); anything later had ended anyway.
     if now - written > limits.idle_s or limits.expired(now, created, now):
-        return Verdict.ENDED
+        return Checked(Verdict.ENDED)
     _write_live(r, sid, uid, created, now, limits)
-    return Verdict.ADOPTED
+    return Checked(Verdict.ADOPTED)
+
+
+def _confirmed_user(record: dict[Any, Any], gen: str, now: float, recheck_s: float) -> dict[str, Any] | None:
+    """The record's snapshot of its user if confirmed under generation `gen` less than `recheck_s` ago, else None."""
+    raw, checked = record.get(b"user"), record.get(b"uchk")
+    if recheck_s <= 0 or raw is None or checked is None or (_text(record.get(b"ugen")) or "0") != gen:
+        return None
+    try:
+        age = now - float(checked)
+        user = json.loads(raw)
+    except ValueError:
+        return None
+    # abs(): another host's clock a little ahead must not make a snapshot trusted for longer.
+    return user if abs(age) < recheck_s and isinstance(user, dict) else None
+
+
+def confirm_user(r: redis.Redis, sid: str, gen: str, user: dict[str, Any], now: float) -> bool:
+    """Keep the database's answer `user` in the record, unless it ended or the user changed since `gen` was read."""
+    done = r.eval(CONFIRM_USER_LUA, 1, keys.session_key(sid), LIVE, gen,
+                  json.dumps(user, ensure_ascii=False, sort_keys=True), repr(now))
+    return bool(done)
+
+
+def user_changed(r: redis.Redis, uid: int) -> int:
+    """Make every session of user `uid` ask the database again at its next request; how many records there were."""
+    sids = sorted(_text(m) for m in r.smembers(keys.user_sessions_key(uid)))
+    if not sids:
+        return 0
+    return int(r.eval(BUMP_GEN_LUA, len(sids), *(keys.session_key(sid) for sid in sids)))
 
 
 def end(r: redis.Redis, sid: str, limits: Limits) -> None:

@@ -11,7 +11,8 @@ Definitions (the page and the CSV state them too):
   workers/hotline.py compute_hotline, evaluated at `as_of`, so that for today the report agrees with the wall.
 - Sensor alarms: raw alarms are telemetry (Redis only), so the report counts the incidents linked to a sensor
   (sensor_id set) by sensor type; those created by the centre itself have source SENSOR_ALARM_SOURCE.
-- Traffic: district-index points from the history snapshots when there are any; never invented.
+- Traffic: district-index points from the history snapshots when there are any, else (Redis lost or flushed) from
+  the per-minute telemetry roll-ups in SQL (dashboard/report/telemetry.py, the same figures); never invented.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ class Table:
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
+    # Whether the last row sums the others (set in bold under a rule); a ranking such as the corridors has none.
+    total: bool = True
 
 
 TABLE_KEYS: Final = (
@@ -164,7 +166,7 @@ def _traffic_table(tr: TrafficPeaks, lang: str) -> Table:
               round(cr.index, 1), peak_time(tr.peak)) for cr in tr.corridors]
     return Table("traffic_peaks", t("report.tbl_traffic_peaks", lang),
                  (t("report.col_window", lang), t("report.col_peak_index", lang), t("report.col_peak_time", lang)),
-                 tuple(rows))
+                 tuple(rows), total=False)
 
 
 def cell_text(value: Cell, lang: str) -> str:

@@ -6,8 +6,9 @@ Every function follows dashboard.services.base: it takes the caller's session an
 target "user:<username>", never a password) that the caller commits together with the change; a refusal raises
 base.Refused, already audited, with the form's field problems in `problems`.
 
-A change is seen at the user's next request: dashboard.web.auth reloads the user on every request (a disabled user
-is then anonymous, a new role is the role of that request) and looks API tokens' owners up on every request.
+A change is seen at the user's next request: the caller then acts on the user's server-side sessions (a disable
+ends them, a new role makes them reload the user: dashboard.web.sessions end_user / user_changed), and API tokens'
+owners are looked up on every request.
 
 Lock-out guard: there is always at least one active administrator. Disabling or demoting an administrator
 locks the rows of every active administrator first (PostgreSQL row locks; SQLite's write lock, BEGIN

@@ -95,7 +95,33 @@ def get_incident(session: Session, incident_id: int, now: datetime | None = None
     out["units"] = [unit_view(u) for u in store.units.assigned_units(session, incident_id)]
     out["summons"] = [summons_view(sm, now) for sm in store.incidents.summons_list(session, incident_id)]
     out["timeline"] = _timeline(session, inc)
+    out["units_sent"] = units_sent(session, out["timeline"])
     return out
+
+
+def units_sent(session: Session, timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every unit ever sent to the incident, in the order sent, with when it was sent, arrived and was released:
+    the record after closing says who was there (the units assigned *now* are none once it ended)."""
+    sent: dict[int, dict[str, Any]] = {}
+    released: dict[int, datetime] = {}
+    for e in timeline:
+        if e.get("outcome") != "ok":
+            continue
+        uid = e.get("unit_id")
+        if e.get("action") == lifecycle.DISPATCH and isinstance(uid, int):
+            sent.setdefault(uid, {"sent_at": e["at"], "arrived_at": None, "released_at": None})
+            sent[uid]["released_at"] = None  # sent again after an earlier release
+        elif e.get("action") == lifecycle.ARRIVE and isinstance(uid, int) and uid in sent:
+            sent[uid]["arrived_at"] = sent[uid]["arrived_at"] or e["at"]
+        for rid in (e.get("detail") or {}).get("released_units") or ():
+            if isinstance(rid, int):
+                released[rid] = e["at"]
+                if rid in sent:
+                    sent[rid]["released_at"] = e["at"]
+    for rid, at in released.items():
+        sent.setdefault(rid, {"sent_at": None, "arrived_at": None, "released_at": at})
+    units = store.units.units_by_id(session, sent)
+    return [{**unit_view(units[uid]), **times} for uid, times in sent.items() if uid in units]
 
 
 def _timeline(session: Session, inc: Incident) -> list[dict[str, Any]]:

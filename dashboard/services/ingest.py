@@ -16,23 +16,30 @@ from dashboard import store
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event, Rejection, is_source_name, validate_batch
 from dashboard.live import keys
+from dashboard.observe import metrics
 from dashboard.store.engine import session_scope
 from dashboard.store.outage import DATABASE
 
 log = logging.getLogger(__name__)
 
-# Dedupe and append in one atomic step, so an event is never marked seen without being stored.
+# Dedupe and append in one atomic step, so an event is never marked seen without being stored; count the appended
+# in the same step (KEYS[2]), so that the roll-up job can tell how many entries were trimmed before it read them.
 _STORE_TELEMETRY_LUA = """
 local maxlen = ARGV[1]
 local ttl = ARGV[2]
 local out = {}
-for i = 2, #KEYS do
+local added = 0
+for i = 3, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i + 1])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i])
     out[#out + 1] = 1
+    added = added + 1
   else
     out[#out + 1] = 0
   end
+end
+if added > 0 then
+  redis.call('INCRBY', KEYS[2], added)
 end
 return out
 """
@@ -116,7 +123,8 @@ def store_telemetry(r: redis.Redis, events: list[Event]) -> list[bool]:
     if not events:
         return []
     script = r.register_script(_STORE_TELEMETRY_LUA)
-    key_list = [keys.TELEMETRY_STREAM] + [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in events]
+    key_list = [keys.TELEMETRY_STREAM, keys.TELEMETRY_ADDED]
+    key_list += [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in events]
     args = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S] + [_compact(ev) for ev in events]
     flags = script(keys=key_list, args=args)
     return [bool(f) for f in flags]
@@ -129,7 +137,9 @@ def ingest_payload(
     pairs, rejected, error = validate_batch(payload, now, max_events)
     result = IngestResult(rejected=rejected, error=error)
     if error:
+        metrics.ingest_refused("invalid_body")
         return result
+    refused_by_validation = {rej.index for rej in rejected}
     valid = [ev for _, ev in pairs]
     index_of = {id(ev): i for i, ev in pairs}
     telemetry = [ev for ev in valid if ev["kind"] in c.TELEMETRY_KINDS]
@@ -168,7 +178,33 @@ def ingest_payload(
                     result.duplicates.append(_ref(ev, index_of[id(ev)]))
     result.rejected.sort(key=lambda rej: rej.index)
     _count(r, pairs, payload, result, now)
+    _count_metrics(pairs, payload, result, refused_by_validation)
     return result
+
+
+def _count_metrics(pairs: list[tuple[int, Event]], payload: Any, result: IngestResult, invalid: set[int]) -> None:
+    """The ingest's Prometheus counters: stored events by kind, the others by kind and reason class."""
+    kind_at = {i: ev["kind"] for i, ev in pairs}
+    rejected: dict[tuple[str, str], int] = {}
+
+    def add(index: int, reason: str) -> None:
+        kind = kind_at.get(index) or _raw_field(payload, index, "kind")
+        key = (metrics.event_kind(kind), reason)
+        rejected[key] = rejected.get(key, 0) + 1
+
+    for rej in result.rejected:
+        add(rej.index, "invalid" if rej.index in invalid else "unknown_reference")
+    for ref in result.duplicates:
+        add(ref["index"], "duplicate")
+    for ref in result.unavailable:
+        add(ref["index"], "unavailable")
+    not_stored = {rej.index for rej in result.rejected} | {ref["index"] for ref in (*result.duplicates,
+                                                                                      *result.unavailable)}
+    accepted: dict[str, int] = {}
+    for i, ev in pairs:
+        if i not in not_stored:
+            accepted[ev["kind"]] = accepted.get(ev["kind"], 0) + 1
+    metrics.count_ingest(accepted, rejected)
 
 
 def _unknown_reason(ev: Event) -> dict[str, str]:
@@ -191,14 +227,19 @@ def _notify_durable(r: redis.Redis, events: list[Event]) -> None:
         log.warning("durable events stored in SQL but not announced to the ticker: %s", exc)
 
 
-def _raw_source(payload: Any, index: int) -> str:
-    """The source named by the raw event at `index` of a request body, or "unknown" (absent or invalid)."""
+def _raw_field(payload: Any, index: int, name: str) -> Any:
+    """Field `name` of the raw event at `index` of a request body (None when absent)."""
     if isinstance(payload, dict) and isinstance(payload.get("events"), list):
         items: list[Any] = payload["events"]
     else:
         items = payload if isinstance(payload, list) else [payload]
     raw = items[index] if 0 <= index < len(items) else None
-    source = raw.get("source") if isinstance(raw, dict) else None
+    return raw.get(name) if isinstance(raw, dict) else None
+
+
+def _raw_source(payload: Any, index: int) -> str:
+    """The source named by the raw event at `index` of a request body, or "unknown" (absent or invalid)."""
+    source = _raw_field(payload, index, "source")
     return source if is_source_name(source) else "unknown"
 
 

@@ -14,7 +14,8 @@ table family. Callers write ``from dashboard import store`` and ``store.<family>
 - ``cases``      cases of linked tickets (热线+网格) and the decisions on them;
 - ``settings``   the administrator's settings documents (thresholds, deadlines);
 - ``durable``    durable events written by the ingest;
-- ``reports``    the daily report's queries.
+- ``reports``    the daily report's queries;
+- ``telemetry``  durable telemetry: the per-minute roll-ups of the telemetry stream and their day partitions.
 """
 
 from dashboard.store import (
@@ -28,6 +29,7 @@ from dashboard.store import (
     schema,
     sensors,
     settings,
+    telemetry,
     tickets,
     units,
     users,
@@ -35,5 +37,5 @@ from dashboard.store import (
 
 __all__ = [
     "audit_log", "cases", "durable", "engine", "incidents", "outage", "reports", "schema", "sensors", "settings",
-    "tickets", "units", "users",
+    "telemetry", "tickets", "units", "users",
 ]

@@ -18,12 +18,30 @@ from dashboard.store.outage import watch
 PG_CONNECT_TIMEOUT_S = 3
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine with settings that suit each backend, watched for the end of an outage (store/outage.py)."""
+def sqlalchemy_url(url: str) -> str:
+    """DATABASE_URL as SQLAlchemy reads it: `postgres://` and `postgresql://` name the psycopg driver, and a libpq
+    list of hosts (`…@host1:port1,host2:port2/db`, the form libpq and psql take) becomes SQLAlchemy's repeated `host`
+    query parameters (`…@/db?host=host1:port1&host=host2:port2`), which it hands to libpq as the same list; libpq
+    then tries the hosts in turn (with `target_session_attrs=read-write`, until one takes writes: the primary)."""
     if url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("postgresql"):
+        return url
+    scheme, sep, rest = url.partition("://")
+    netloc, _, tail = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    path, question, query = tail.partition("?")
+    params = "&".join(f"host={host}" for host in hosts.split(",") if host)
+    return f"{scheme}{sep}{userinfo}{at}/{path}?{params}{'&' + query if question and query else ''}"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with settings that suit each backend, watched for the end of an outage (store/outage.py)."""
+    url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if url in ("sqlite://", "sqlite:///:memory:"):

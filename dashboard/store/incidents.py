@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event
@@ -24,6 +25,15 @@ from dashboard.store.models import (
 def _dt(epoch: float) -> datetime:
     """Epoch seconds to an aware UTC datetime."""
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def is_open() -> ColumnElement[bool]:
+    """The incident is open, with its states rendered as literals: the same condition as the predicate of the
+    partial index on open incidents (models.OPEN_INCIDENT_SQL), so that SQLite and PostgreSQL can use that index."""
+    states: BindParameter[list[str]] = bindparam(
+        "open_states", list(c.INCIDENT_OPEN_STATES), expanding=True, literal_execute=True
+    )
+    return Incident.state.in_(states)
 
 
 def incident_from_event(
@@ -110,7 +120,7 @@ def open_incidents(session: Session, limit: int = 200) -> list[dict[str, Any]]:
             Incident.sensor_id,
             Incident.escalated_at,
         )
-        .where(Incident.state.in_(c.INCIDENT_OPEN_STATES))
+        .where(is_open())
         .order_by(Incident.severity.asc(), Incident.created_at.desc())
         .limit(limit)
     )
@@ -141,7 +151,7 @@ def open_sensor_incidents(session: Session) -> dict[str, dict[str, Any]]:
     """Open incidents linked to a sensor, by sensor id: {id, severity, external_id} (the newest when several)."""
     rows = session.execute(
         select(Incident.sensor_id, Incident.id, Incident.severity, Incident.external_id)
-        .where(Incident.state.in_(c.INCIDENT_OPEN_STATES), Incident.sensor_id.is_not(None))
+        .where(is_open(), Incident.sensor_id.is_not(None))
         .order_by(Incident.created_at.asc(), Incident.id.asc())
     )
     return {str(sid): {"id": int(iid), "severity": int(sev), "external_id": ext} for sid, iid, sev, ext in rows}
@@ -160,7 +170,7 @@ def incidents_by_external_id(session: Session, source: str, external_ids: Iterab
 
 def incident_counts(session: Session, since: datetime, now: datetime) -> dict[str, Any]:
     """Counts for the incident summary: open by severity and state, overdue, today by category."""
-    open_filter = Incident.state.in_(c.INCIDENT_OPEN_STATES)
+    open_filter = is_open()
     by_sev = session.execute(select(Incident.severity, func.count()).where(open_filter).group_by(Incident.severity))
     by_state = session.execute(select(Incident.state, func.count()).where(open_filter).group_by(Incident.state))
     overdue = session.scalar(select(func.count()).where(open_filter, Incident.deadline_at < now)) or 0
@@ -274,7 +284,7 @@ def pending_summons(session: Session) -> list[dict[str, Any]]:
         .where(
             Summons.acknowledged_at.is_(None),
             Summons.escalated_at.is_(None),
-            Incident.state.in_(c.INCIDENT_OPEN_STATES),
+            is_open(),
         )
     )
     return [dict(r._mapping) for r in rows]
@@ -284,7 +294,7 @@ def unescalated_open_incidents(session: Session) -> list[dict[str, Any]]:
     """Open incidents not escalated yet (id, severity, deadline_at)."""
     rows = session.execute(
         select(Incident.id, Incident.severity, Incident.deadline_at).where(
-            Incident.state.in_(c.INCIDENT_OPEN_STATES), Incident.escalated_at.is_(None)
+            is_open(), Incident.escalated_at.is_(None)
         )
     )
     return [dict(r._mapping) for r in rows]

@@ -63,7 +63,7 @@ def incidents_reported(session: Session, start: datetime, end: datetime) -> list
 
 
 def tickets_received(session: Session, start: datetime, end: datetime) -> list[TicketRow]:
-    """Hotline tickets received in [start, end) (the range uses the index ix_ticket_received)."""
+    """Hotline tickets received in [start, end) (the range uses the index ix_ticket_received_rows)."""
     # The very columns of the wall's hotline aggregate, so the report's rates are computed from the same rows.
     rows = session.execute(
         select(*TICKET_ROW_COLUMNS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -24,12 +24,19 @@ from sqlalchemy.orm import Session
 from dashboard.config import Config, ConfigError
 from dashboard.store.engine import make_engine
 from dashboard.store.models import Base
+from dashboard.store.telemetry import PARTITION_PREFIX
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 # The revision equal to the schema the releases before migrations created.
 BASELINE: Final = "0001"
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's filter of what autogenerate compares: everything but the day partitions of the telemetry roll-ups,
+    which the roll-up job makes and drops (dashboard/store/telemetry.py), never a migration."""
+    return not (type_ == "table" and reflected and compare_to is None and (name or "").startswith(PARTITION_PREFIX))
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -85,6 +86,17 @@ TICKET_ROW_COLUMNS: Final = (
     HotlineTicket.resolved_at,
     HotlineTicket.satisfied,
 )
+
+
+def tickets_by_external_id(session: Session, source: str, ticket_ids: Iterable[str]) -> set[str]:
+    """The ticket ids among `ticket_ids` that `source` has tickets stored under."""
+    wanted = list(ticket_ids)
+    if not wanted:
+        return set()
+    rows = session.execute(
+        select(HotlineTicket.ticket_id).where(HotlineTicket.source == source, HotlineTicket.ticket_id.in_(wanted))
+    )
+    return {str(tid) for (tid,) in rows}
 
 
 def tickets_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:

@@ -157,6 +157,14 @@ def assigned_units(session: Session, incident_id: int) -> list[Unit]:
     return list(session.scalars(select(Unit).where(Unit.incident_id == incident_id).order_by(Unit.code)))
 
 
+def units_by_id(session: Session, unit_ids: Iterable[int]) -> dict[int, Unit]:
+    """The units of `unit_ids` that exist, by id."""
+    wanted = sorted(set(unit_ids))
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(wanted)))}
+
+
 def free_units(session: Session, kinds: Iterable[str]) -> list[Unit]:
     """Units of these kinds that may be dispatched (rules.UNIT_DISPATCHABLE_STATUSES, assigned to no incident)."""
     return list(session.scalars(

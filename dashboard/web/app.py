@@ -43,19 +43,21 @@ def create_app(config: Config | None = None) -> Any:
     from flask import Flask
 
     from dashboard.live.connections import make_redis
+    from dashboard.observe.logs import configure_logging
     from dashboard.store.engine import make_engine, session_factory
     from dashboard.store.schema import check_start
-    from dashboard.web import auth, csrf, headers, health, limits, logs, throttle, unavailable
+    from dashboard.web import auth, callback_errors, csrf, headers, health, limits, logs, metrics, throttle, unavailable
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
     from dashboard.web.extensions import DASH, init_extensions
+    from dashboard.web.frames import init_frames
     from layouts import shell
 
     config = config or Config.from_env()
     # Production refuses to serve without its secrets and database, or on a schema older than this release's.
     check_start(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_format)  # LOG_FORMAT: text as always, or one JSON object a line
     logs.one_line_records(logging.getLogger())  # nothing a request brings can forge a log line
 
     server = Flask(__name__, instance_path=str(INSTANCE_DIR))
@@ -73,10 +75,13 @@ def create_app(config: Config | None = None) -> Any:
         SESSION_COOKIE_SECURE=secure_cookies,
         REMEMBER_COOKIE_SECURE=secure_cookies,
     )
-    init_extensions(server, config, make_redis(config.redis_url), session_factory(make_engine(config.database_url)))
+    trust_proxies(server, config.trusted_proxy_hops)
+    init_extensions(server, config, make_redis(config.redis), session_factory(make_engine(config.database_url)))
     limits.init_limits(server)  # first: control characters and JSON nesting, before the login guard reads a path
     # GET /livez, /readyz, /healthz: answered before the login guard.
     health.init_probes(server)
+    # GET /metrics (a token or an allowed address, no session), and every request counted and timed.
+    metrics.init_metrics(server)
     auth.init_auth(server, config)  # sessions, the sign-in throttle, the guard, CSRF
     limits.init_dash_limits(server)  # Dash's callback requests checked once the caller is known
     unavailable.init_unavailable(server)  # the database away: 503 "not saved, retry", said once per outage
@@ -87,6 +92,7 @@ def create_app(config: Config | None = None) -> Any:
     from dashboard.web import report as report_api
     server.register_blueprint(report_api.bp)  # GET /report, /report.csv: the daily report
     init_push(server, config)  # GET /api/v1/stream: Server-Sent Events from Redis pub/sub
+    init_frames(server)  # GET /api/v1/frame: the wall's refresh, rendered once per change for every screen
 
     dash_app = dash.Dash(
         __name__,
@@ -100,6 +106,8 @@ def create_app(config: Config | None = None) -> Any:
         # The renderer copies this cookie into this header on every callback; dashboard.web.csrf checks it.
         csrf_token_name=csrf.COOKIE_NAME,
         csrf_header_name=csrf.HEADER_NAME,
+        # A callback's unexpected exception: 500, its traceback logged once per cause (see the module).
+        on_error=callback_errors.CallbackFailures().handle,
     )
     dash_app.layout = shell.layout
     server.extensions[DASH] = dash_app
@@ -117,6 +125,25 @@ def create_app(config: Config | None = None) -> Any:
                         methods=["POST"])
     _freeze_startup_heap()
     return server
+
+
+def trust_proxies(server: Any, hops: int) -> None:
+    """Behind `hops` reverse proxies (TRUSTED_PROXY_HOPS), take the client's address and scheme from the headers
+    those proxies set (werkzeug's ProxyFix); with 0 the socket's peer stands and forwarded headers are ignored.
+
+    X-Forwarded-For: the audit log, the sign-in throttle's per-address limit and the push stream's re-checks
+    (everything that reads `request.remote_addr`) then see the client nginx saw, not nginx; ProxyFix takes the
+    `hops`-th address from the right, the one our outermost proxy wrote, so an address a client put in the header
+    itself is never taken. X-Forwarded-Proto: with TLS ended at nginx the request is known as https (is_secure,
+    built URLs). Not X-Forwarded-Host, X-Forwarded-Port or X-Forwarded-Prefix: deploy/nginx/dongcheng.conf passes
+    the client's Host through untouched and serves the app at the root on its own port, so trusting them would
+    add nothing but headers a misconfigured proxy might let a client choose. /metrics keeps the socket's peer
+    (dashboard/web/metrics.py)."""
+    if hops <= 0:
+        return
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 def _freeze_startup_heap() -> None:

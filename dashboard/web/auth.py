@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import redis
@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard import store
 from dashboard.config import Config
 from dashboard.domain import rules as c
+from dashboard.domain.pages import page_status
 from dashboard.i18n import t
 from dashboard.store.engine import session_scope
 from dashboard.web import csrf, sessions, throttle
@@ -73,6 +74,12 @@ class SessionUser(UserMixin):
                 "language": self.language}
 
     @classmethod
+    def from_dict(cls, snap: dict[str, Any]) -> SessionUser:
+        """The user of a snapshot (as_dict's shape)."""
+        return cls(int(snap["id"]), str(snap["username"]), str(snap["display_name"]), str(snap["role"]),
+                   str(snap["language"]))
+
+    @classmethod
     def of(cls, user: Any) -> SessionUser:
         """The snapshot of a store.models.User row."""
         return cls(user.id, user.username, user.display_name, user.role, user.language)
@@ -88,30 +95,35 @@ def reload_user(uid: int) -> SessionUser | None:
 def load_user(user_id: str) -> SessionUser | None:
     """flask-login's loader: the session must be live on the server and its user active in the database.
 
-    The user is reloaded at every request, so a disabled account or a new role takes effect at once; while the
-    database does not answer, the session's snapshot stands in for a bounded time (dashboard/web/sessions.py).
+    The user is reloaded at most once per SESSION_USER_RECHECK_S per session; in between, the session record's
+    snapshot stands. A disable, a new role or a password reset acts on the records at once (dashboard/web/sessions.py),
+    so it takes effect at the next request; while the database does not answer, the cookie's snapshot stands in for
+    a bounded time.
     """
     try:
         uid = int(user_id)
     except ValueError:
         return None
     public = _is_public(request.path)
-    if not sessions.verify(uid, public):
+    checked = sessions.verify(uid, public)
+    if checked is None:
         return None
+    if checked.user is not None:
+        known = SessionUser.from_dict(checked.user)
+        sessions.remember(known.as_dict())
+        return known
     try:
         user = reload_user(uid)
     except SQLAlchemyError as exc:
         snapshot = sessions.snapshot_while_database_away(exc, uid, public)
-        if snapshot is None:
-            return None
-        return SessionUser(int(snapshot["id"]), str(snapshot["username"]), str(snapshot["display_name"]),
-                           str(snapshot["role"]), str(snapshot["language"]))
+        return None if snapshot is None else SessionUser.from_dict(snapshot)
     sessions.database_answered()
     if user is None:
         sessions.finish()  # disabled or deleted: the record ends too
         session.clear()
         return None
     sessions.remember(user.as_dict())
+    sessions.confirm(checked, user.as_dict())
     return user
 
 
@@ -183,6 +195,32 @@ def _guard() -> Any:
     if path == "/":
         return redirect(c.ROLE_HOME.get(current_user.role, "/wall"))
     return None
+
+
+# Dash's endpoints that answer every page path with its index (the router then renders the page in the browser).
+_DASH_INDEX: Final = frozenset({"/", "/<path:path>"})
+
+
+def _page_status(resp: Response) -> Response:
+    """A page the signed-in role may not open answers 403 and an unknown page 404, like every other refusal of the
+    server (the report, the API); the body is still the console, whose router shows the refusal in words."""
+    if (request.method == "GET" and resp.status_code == 200 and request.endpoint in _DASH_INDEX
+            and current_user.is_authenticated):
+        resp.status_code = page_status(request.path, current_user.role)
+    return resp
+
+
+def still_authenticated() -> bool:
+    """Whether this request's caller passes the guard's rules now (the push stream checks its caller again).
+
+    The same rules as _guard for an /api/ path: an API token (revoked or its user disabled: no), else the session
+    (its server-side record and its user). May raise what the session's checks raise while Redis or the database
+    is away (a 503).
+    """
+    token = _bearer_token()
+    if token is not None:
+        return _authenticate_api_token(token) is None
+    return bool(current_user.is_authenticated)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -347,6 +385,7 @@ def set_language(code: str) -> Any:
         try:
             with session_scope(db_sessions()) as s:
                 store.users.set_user_language(s, int(current_user.id), code)
+            sessions.user_changed(int(current_user.id))  # their other sessions' snapshots say the old language
         except SQLAlchemyError:
             # The session still switches; only remembering it for the next sign-in is lost, so say so.
             log.exception("could not remember language %s for user %s", code, current_user.username)
@@ -361,6 +400,7 @@ def init_auth(app: Flask, config: Config) -> None:
     sessions.init_sessions(app, config)
     throttle.init_throttle(app, config)
     app.before_request(_guard)
+    app.after_request(_page_status)
     csrf.init_csrf(app)  # after the guard: anonymous requests get 401 before any CSRF check
     app.register_blueprint(bp)
     app.add_url_rule("/login", "login", throttle.protect_login(app, login, _throttled), methods=["GET", "POST"])

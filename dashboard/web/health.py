@@ -4,8 +4,9 @@
   the database is away (a restart would not bring them back).
 - `GET /readyz`, readiness, for the load balancer: this host can serve: Redis and the database answer. Nothing about
   workers or ages: another host's workers serve this host's screens as well.
-- `GET /healthz`, the detail, for monitoring: Redis, the database, live workers on every product queue, the tick and
-  the age of every aggregate (thresholds in dashboard/live/health.py); 200 when all is well, 503 when degraded with
+- `GET /healthz`, the detail, for monitoring: Redis, the database, live workers on every product queue, the tick, a
+  scheduler leader (one holds the scheduler lease; "no scheduler leader" among the problems when none does) and the
+  age of every aggregate (thresholds in dashboard/live/health.py); 200 when all is well, 503 when degraded with
   the problems listed.
 
 Each answers 200 again by itself as soon as its cause is gone: every answer is worked out afresh, nothing is cached.
@@ -85,7 +86,8 @@ def readyz() -> Response:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """State of Redis, the database, the workers and the age of every aggregate; 503 when degraded."""
+    """State of Redis, the database, the workers (and whether a scheduler leads) and the age of every aggregate; 503
+    when degraded."""
     now = time.time()
     r = redis_client()
     body: dict[str, Any] = {"time": now, "redis": check_redis(r), "database": check_database()}
@@ -96,12 +98,14 @@ def healthz() -> Response:
         try:
             found = live_health.detail(r, now)
             body["workers"], body["aggregates"] = found["workers"], found["aggregates"]
+            body["scheduler"] = found["scheduler"]
             problems += found["problems"]
         except (redis.RedisError, OSError) as exc:
             body["redis"] = {"ok": False, "error": str(exc)[:200]}
     if not body["redis"]["ok"]:
         problems.insert(0, "redis unreachable")
         body["workers"] = {"ok": False, "error": "redis unavailable"}
+        body["scheduler"] = {"ok": False, "error": "redis unavailable"}
         body["aggregates"] = {name: {"age_s": None, "ok": False} for name in AGGREGATES}
     body["problems"] = problems
     body["thresholds"] = {

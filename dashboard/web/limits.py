@@ -181,11 +181,51 @@ def _is_prop(item: Any) -> bool:
             and isinstance(item.get("property"), str))
 
 
+# The values a pattern's wildcard may take in a component's id (Dash's own rule for ids).
+_WILDCARD_VALUE = str | int | float | bool
+
+
+def _pattern(declared: str) -> dict[str, Any] | None:
+    """The id of a declared input, state or output when it is a pattern ('{"index":["ALL"],…}'), else None."""
+    return json.loads(declared) if declared.startswith("{") else None
+
+
+def _matches(cid: Any, pattern: dict[str, Any]) -> bool:
+    """True when a component's id is one the pattern can match: the same keys, the fixed ones equal, a scalar in
+    each wildcard."""
+    if not (isinstance(cid, dict) and cid.keys() == pattern.keys()):
+        return False
+    return all(isinstance(cid[k], _WILDCARD_VALUE) if isinstance(v, list) else cid[k] == v for k, v in pattern.items())
+
+
+def _fits(item: Any, declared: dict[str, Any]) -> bool:
+    """An entry of the request fits its declared input, state or output: a pattern's entry lists components it
+    matches (Dash compares their ids with the pattern and hashes their wildcards' values); a plain one is one."""
+    pattern = _pattern(declared["id"])
+    if pattern is None:
+        return not isinstance(item, list)
+    items = item if isinstance(item, list) else [item]
+    return all(_matches(i.get("id"), pattern) for i in items)
+
+
+def _prop_id_problem(prop_id: str) -> bool:
+    """True when a changed property's name cannot be read back: a pattern's id must be a JSON object."""
+    cid = prop_id.rsplit(".", 1)[0]
+    if not cid.startswith("{"):
+        return False
+    try:
+        return not isinstance(json.loads(cid), dict)
+    except ValueError:
+        return True
+
+
 def dash_callback_problem(body: Any, callback_map: dict[str, Any]) -> str | None:
     """Why a callback request's body is not one Dash can serve, or None.
 
     Dash's dispatch trusts its renderer: another shape raises KeyError, TypeError or AttributeError inside Dash
-    (500). The values themselves are the callbacks' to judge."""
+    (500), and so does a pattern's entry whose id the pattern cannot match (Dash refuses an output's, hashes the
+    wildcards' values, and the callbacks read the pattern's keys). The values themselves are the callbacks' to
+    judge (layouts/inputs.py)."""
     if not isinstance(body, dict):
         return "the body must be a JSON object"
     output = body.get("output")
@@ -196,6 +236,8 @@ def dash_callback_problem(body: Any, callback_map: dict[str, Any]) -> str | None
         items = body.get(key, [])
         if not (isinstance(items, list) and len(items) == len(callback[key]) and all(map(_is_prop, items))):
             return f"'{key}' must list the callback's {len(callback[key])} {key} as {{id, property, value}}"
+        if not all(_fits(i, d) for i, d in zip(items, callback[key], strict=True)):
+            return f"the ids in '{key}' must be those the callback's patterns match"
     outputs = body.get("outputs")
     expected = split_callback_id(output)  # a dict for one output, a list for several
     if isinstance(expected, list):
@@ -204,9 +246,16 @@ def dash_callback_problem(body: Any, callback_map: dict[str, Any]) -> str | None
         fits = (isinstance(outputs, dict) or str(expected["id"]).startswith("{")) and _is_prop(outputs)
     if not (fits or callback.get("no_output")):
         return "'outputs' must be the callback's outputs as {id, property}"
+    if fits and not callback.get("no_output"):
+        declared = [{"id": o["id"]} for o in (expected if isinstance(expected, list) else [expected])]
+        got: list[Any] = outputs if isinstance(outputs, list) and isinstance(expected, list) else [outputs]
+        if not all(_fits(i, d) for i, d in zip(got, declared, strict=True)):
+            return "the ids in 'outputs' must be those the callback's patterns match"
     changed = body.get("changedPropIds", [])
     if not (isinstance(changed, list) and all(isinstance(c, str) for c in changed)):
         return "'changedPropIds' must be a list of strings"
+    if any(map(_prop_id_problem, changed)):
+        return "'changedPropIds' must name a pattern's component by its id as a JSON object"
     return None
 
 

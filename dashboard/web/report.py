@@ -37,6 +37,7 @@ from dashboard.live import history
 from dashboard.live.schema import AGG_TRAFFIC
 from dashboard.report import build as rp
 from dashboard.report import render
+from dashboard.report import telemetry as report_telemetry
 from dashboard.store.engine import session_scope
 from dashboard.store.outage import DATABASE
 from dashboard.web.auth import LANGUAGES, current_language
@@ -92,14 +93,30 @@ def _build(day: date, now: float) -> rp.DailyReport:
         incidents = store.reports.incidents_reported(s, utc_datetime(start), utc_datetime(end))
         tickets = store.reports.tickets_received(s, utc_datetime(start), utc_datetime(end))
     traffic, readable = traffic_history(redis_client(), start, end)
+    if traffic is None:
+        # The history holds nothing of the day, or Redis cannot be read (lost, flushed, away): the durable telemetry
+        # in SQL has the same minutes.
+        traffic = traffic_from_sql(start, end, now)
+        readable = readable or traffic is not None
     return rp.build_report(day, incidents, tickets, now, traffic=traffic, traffic_readable=readable)
+
+
+def traffic_from_sql(start: float, end: float, now: float) -> rp.TrafficPeaks | None:
+    """The day's traffic peaks until the current minute from the per-minute telemetry roll-ups in SQL (None when they
+    hold no speed then)."""
+    until = min(end, now)
+    with session_scope(db_sessions()) as s:
+        cells = store.telemetry.cells_between(s, start - report_telemetry.LOOKBACK_S, until,
+                                              kinds=(c.TRAFFIC_SPEED,))
+    return report_telemetry.traffic_from_rollups(cells, start, until, TOP_CORRIDORS)
 
 
 def traffic_history(r: redis.Redis, start: float, end: float) -> tuple[rp.TrafficPeaks | None, bool]:
     """The day's traffic peaks from the history snapshots (dashboard.live.history), and whether history was readable.
 
-    Traffic is telemetry kept in Redis only, so without snapshots of the day there is nothing to report: None,
-    and the page says so rather than showing made-up figures. The worst corridors are read from the one
+    Without snapshots of the day there is nothing to report from here: None (the caller then asks the telemetry
+    roll-ups in SQL, traffic_from_sql, and the page says so when they have nothing either, rather than showing
+    made-up figures). The worst corridors are read from the one
     snapshot of the peak minute (an hourly roll-up holds the hour's last state, not its peak: not used).
     """
     try:

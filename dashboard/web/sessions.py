@@ -20,9 +20,16 @@ out on top would leave each wall on its login page after Redis came back, with n
 blink of a few seconds should go unnoticed. The price: during the first SESSION_REDIS_GRACE_S of an outage, a
 cookie copied before a logout is accepted. Signing in needs Redis (the record and the throttle): 503 meanwhile.
 
-Database unreachable: the user is reloaded from SQL at every request (a disabled account or a new role applies
-at once); when that fails, the cookie's snapshot of the user is trusted for at most SESSION_DB_GRACE_S of the
-outage, then 503 likewise. Each outage is logged once when it starts, and once with its counts when it ends.
+The user is reloaded from SQL at most once per SESSION_USER_RECHECK_S per session; in between, the server-side
+record's snapshot of the user stands (dashboard/live/sessions.py: it was written by the last reload, under the
+user's generation). Whatever ends or changes access through the product acts on the records at once: logout ends
+the record, disabling a user ends all of theirs (end_user), a new role bumps their generation (user_changed), so
+the next request reloads; a password reset ends the others (end_others). Only a change made straight in the
+database waits for the recheck.
+
+Database unreachable: when the reload fails, the cookie's snapshot of the user is trusted for at most
+SESSION_DB_GRACE_S of the outage, then 503 likewise. Each outage is logged once when it starts, and once with its
+counts when it ends.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from flask import Flask, Response, abort, current_app, jsonify, request, session
 
 from dashboard.config import Config
 from dashboard.live import sessions as records
-from dashboard.live.sessions import Limits, Verdict
+from dashboard.live.sessions import Checked, Limits, Verdict
 from dashboard.outage import Outage
 from dashboard.store.outage import DATABASE
 from dashboard.web.extensions import redis_client
@@ -71,6 +78,7 @@ class Policy:
     kiosk_roles: frozenset[str]
     redis_grace_s: float
     db_grace_s: float
+    user_recheck_s: float
     redis_outage: Outage
     db_outage: Outage
 
@@ -91,6 +99,7 @@ def init_sessions(app: Flask, config: Config) -> None:
         kiosk_roles=config.session_kiosk_roles,
         redis_grace_s=config.session_redis_grace_s,
         db_grace_s=config.session_db_grace_s,
+        user_recheck_s=config.session_user_recheck_s,
         redis_outage=Outage("Redis (session records)", logger=log),
         db_outage=DATABASE,
     )
@@ -188,40 +197,86 @@ def _within_grace(outage: Outage, grace_s: float, public: bool) -> bool:
     abort(unavailable_response())
 
 
-def verify(uid: int, public: bool) -> bool:
-    """Whether this request's session of user `uid` is live on the server; False clears it.
+def verify(uid: int, public: bool) -> Checked | None:
+    """Whether this request's session of user `uid` is live on the server (None clears it): its record's verdict
+    and, when it may stand without the database, the record's snapshot of the user.
 
-    While Redis does not answer: True within the grace of the outage; then a 503 (raised), or False without
-    clearing anything for a public page, which serves anonymous visitors anyway.
+    While Redis does not answer: live (without a snapshot: the database is asked) within the grace of the outage;
+    then a 503 (raised), or None without clearing anything for a public page, which serves anonymous visitors anyway.
     """
     sid, cookie_epoch, created = session.get(SID), session.get(EPOCH), session.get(CREATED)
     user = snapshot()
     if not isinstance(sid, str) or not isinstance(cookie_epoch, str) or not isinstance(created, (int, float)):
         session.clear()  # a session from before the server-side records, or not one of ours: sign in again
-        return False
+        return None
     rules = policy()
     role = user["role"] if user else None
     limits = rules.limits(role)
     now = time.time()
     try:
-        verdict = records.check(redis_client(), sid, uid, cookie_epoch, float(created), now, limits,
-                                active=rules.is_kiosk(role) or is_user_activity())
+        checked = records.inspect(redis_client(), sid, uid, cookie_epoch, float(created), now, limits,
+                                  active=rules.is_kiosk(role) or is_user_activity(), recheck_s=rules.user_recheck_s)
     except redis.RedisError as exc:
         grace = rules.redis_grace_s
         meanwhile = f"signed-in sessions are accepted on their signed cookie alone for at most {grace:.0f} s"
         rules.redis_outage.failed("session check", exc, meanwhile)
         if limits.max_s > 0 and now - float(created) > limits.max_s:
             session.clear()
-            return False
-        return _within_grace(rules.redis_outage, grace, public)
+            return None
+        return Checked(Verdict.LIVE, gen="") if _within_grace(rules.redis_outage, grace, public) else None
     rules.redis_outage.answered()
-    if verdict is Verdict.ENDED:
+    if checked.verdict is Verdict.ENDED:
         session.clear()
-        return False
-    if verdict is Verdict.ADOPTED:
+        return None
+    if checked.verdict is Verdict.ADOPTED:
         session[EPOCH] = records.epoch(redis_client(), now)[0]
         log.info("session of user %s adopted again after Redis lost its records", uid)
-    return True
+    if checked.user is not None and (any(f not in checked.user for f in SNAPSHOT_FIELDS)
+                                     or checked.user["id"] != uid):
+        return Checked(checked.verdict, checked.gen)  # not a snapshot of this user: ask the database
+    return checked
+
+
+def confirm(checked: Checked, user: dict[str, Any]) -> None:
+    """Keep the database's answer in the session's record, to stand for the next SESSION_USER_RECHECK_S.
+
+    Skipped when the recheck is 0 or Redis was away at the check; a Redis that does not answer now only means the
+    next request asks the database again.
+    """
+    sid = session.get(SID)
+    rules = policy()
+    if rules.user_recheck_s <= 0 or not checked.gen or not isinstance(sid, str):
+        return
+    try:
+        records.confirm_user(redis_client(), sid, checked.gen, user, time.time())
+    except redis.RedisError as exc:
+        log.debug("the snapshot of user %s could not be kept (%s)", user.get("id"), type(exc).__name__)
+
+
+def user_changed(uid: int) -> int:
+    """After a change to user `uid` (a role): each of their sessions reloads them at its next request; how many.
+
+    A Redis that does not answer is logged: their sessions then see the change within SESSION_USER_RECHECK_S.
+    """
+    try:
+        return records.user_changed(redis_client(), uid)
+    except redis.RedisError as exc:
+        log.warning("the sessions of user %s could not be told of a change (%s): they see it within %.0f s",
+                    uid, type(exc).__name__, policy().user_recheck_s)
+        return 0
+
+
+def end_user(uid: int, role: str | None) -> int:
+    """End every session of user `uid` (they were disabled); how many.
+
+    A Redis that does not answer is logged: their sessions then end at their next reload of the user (within
+    SESSION_USER_RECHECK_S).
+    """
+    try:
+        return records.end_all(redis_client(), uid, policy().limits(role))
+    except redis.RedisError as exc:
+        log.warning("the sessions of disabled user %s could not be ended (%s)", uid, type(exc).__name__)
+        return 0
 
 
 def snapshot_while_database_away(error: BaseException, uid: int, public: bool) -> dict[str, Any] | None:

@@ -5,9 +5,9 @@ POST /login carries two limits: LOGIN_LIMIT_ACCOUNT, keyed by the user name type
 "admin" count together, whether the account exists or not), and LOGIN_LIMIT_ADDRESS, keyed by the client
 address. Both are moving windows and count only failed password checks (Flask-Limiter's `deduct_when`); once
 either is used up, the next attempt is refused before any password is checked, with 429, Retry-After and the
-login page saying how many minutes to wait. A successful sign-in costs nothing. Behind a reverse proxy every
-client has the proxy's address until the app is told to trust X-Forwarded-For; meanwhile LOGIN_LIMIT_ADDRESS
-counts the whole site's failures, so set it accordingly there.
+login page saying how many minutes to wait. A successful sign-in costs nothing. Behind a reverse proxy the
+address is the client's once TRUSTED_PROXY_HOPS says how many proxies to trust (dashboard/web/app.py, ProxyFix);
+left at 0 there, every client has the proxy's address and LOGIN_LIMIT_ADDRESS counts the whole site's failures.
 
 While Redis does not answer, Flask-Limiter counts in this process's memory (in_memory_fallback) and says so once
 in the log; sign-in itself answers 503 then (dashboard/web/auth.py), as its session record needs Redis.
@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from dashboard import store
 from dashboard.config import Config
 from dashboard.live import keys
+from dashboard.live.connections import limiter_storage
 from dashboard.store.engine import session_scope
 from dashboard.web.extensions import db_sessions
 
@@ -78,12 +79,14 @@ def init_throttle(app: Flask, config: Config) -> Throttle:
     _parse("LOGIN_LIMIT_ACCOUNT", config.login_limit_account)
     _parse("LOGIN_LIMIT_ADDRESS", config.login_limit_address)
     audit_item = _parse("LOGIN_AUDIT_LIMIT", config.login_audit_limit)
+    # On the app's Redis (through Sentinel when it is set), with the short timeouts of the app's own client
+    # (dashboard/live/connections.py): a dead Redis fails fast.
+    storage_uri, storage_options = limiter_storage(config.redis)
     limiter = Limiter(
         key_func=client_address,
         app=app,
-        storage_uri=config.redis_url,
-        # Short timeouts, as for the app's own client (dashboard/live/connections.py): a dead Redis fails fast.
-        storage_options={"socket_timeout": 1, "socket_connect_timeout": 1},
+        storage_uri=storage_uri,
+        storage_options=storage_options,
         strategy="moving-window",
         key_prefix=keys.LIMITER_PREFIX,
         headers_enabled=False,  # the refusal sets its own Retry-After; other answers need no rate headers
@@ -105,7 +108,7 @@ def throttle(app: Flask) -> Throttle:
 
 
 def client_address() -> str:
-    """The client's address as the server sees it (the proxy's, behind one)."""
+    """The client's address: the socket's peer, or the address the trusted proxy saw (TRUSTED_PROXY_HOPS)."""
     return request.remote_addr or NO_NAME
 
 

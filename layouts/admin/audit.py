@@ -9,7 +9,7 @@ from typing import Any, Final
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.i18n import fmt_int, t
+from dashboard.i18n import fmt_int, has, name, t
 from layouts import ids
 from layouts.admin.parts import fmt_dt, panel
 
@@ -71,12 +71,40 @@ def audit_section(lang: str) -> html.Div:
     )
 
 
-def _detail(detail: Any) -> tuple[str, str]:
-    """(short, full) JSON of an audit entry's detail."""
+def action_text(action: str, lang: str) -> str:
+    """An audit entry's action in words ("停用账号", "派遣"); the code itself when no catalogue names it."""
+    for key in (f"audit.{action}", f"act.{action}"):
+        if has(key):
+            return t(key, lang)
+    prefix, _, status = action.partition("_")
+    if prefix == "incident" and has(f"inc_state.{status}"):  # a source system reported the incident's state
+        return t("audit.incident_status", lang, s=name("inc_state", status, lang))
+    return action
+
+
+def _value(v: Any) -> str:
+    """One detail value as read: lists joined, nested objects as compact JSON."""
+    if isinstance(v, list):
+        return "、".join(_value(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False, default=str, separators=(",", ":"))
+    return str(v)
+
+
+def _detail(detail: Any, lang: str = "zh") -> tuple[str, str]:
+    """(short, full) of an audit entry's detail: "原因：… · IP：…" with the fields named in `lang` where the
+    catalogue names them (the full JSON in the cell's tooltip for whoever needs it exactly)."""
     if detail in (None, {}, []):
         return "", ""
     full = json.dumps(detail, ensure_ascii=False, default=str, separators=(",", ":"))
-    return (full if len(full) <= DETAIL_MAX else full[: DETAIL_MAX - 1] + "…"), full
+    if isinstance(detail, dict):
+        colon = ": " if lang == "en" else "："
+        text = " · ".join(
+            f"{t(f'audit.k.{k}', lang) if has(f'audit.k.{k}') else k}{colon}{_value(v)}" for k, v in detail.items()
+        )
+    else:
+        text = _value(detail)
+    return (text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 1] + "…"), full
 
 
 def audit_table(rows: Iterable[Any], lang: str) -> Any:
@@ -88,13 +116,13 @@ def audit_table(rows: Iterable[Any], lang: str) -> Any:
                                                    "admin.outcome", "admin.detail")])
     body = []
     for e in rows:
-        short, full = _detail(e.detail)
+        short, full = _detail(e.detail, lang)
         target = f"{e.target_type}:{e.target_id}" if e.target_type and e.target_id else (e.target_type or e.target_id
                                                                                           or "—")
         body.append(html.Tr([
             html.Td(fmt_dt(e.at, lang), className="adm-numcell"),
             html.Td(e.actor),
-            html.Td(html.Code(e.action)),
+            html.Td([action_text(e.action, lang), html.Code(e.action, className="adm-code")], title=e.action),
             html.Td(target),
             html.Td(html.Span(t(f"admin.outcome_{e.outcome}", lang) if e.outcome in OUTCOMES else e.outcome,
                               className=f"badge text-bg-{'success' if e.outcome == 'ok' else 'warning'}")),

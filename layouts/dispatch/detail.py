@@ -10,6 +10,7 @@ from dash import html
 
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
+from dashboard.domain.beijing import BEIJING
 from dashboard.i18n import name, t
 from layouts import names
 from layouts.common import data_attrs
@@ -45,13 +46,14 @@ def _timeline_text(e: dict[str, Any], lang: str, units: dict[int, str]) -> str:
         parts.append(f"{c.SEVERITY_ROMAN.get(d['from_severity'], '?')} → {c.SEVERITY_ROMAN.get(d['to_severity'], '?')}")
     if d.get("released_units"):
         released = d["released_units"]
-        parts.append("↩ " + ", ".join(map(str, released)) if isinstance(released, list) else str(released))
+        ids_ = released if isinstance(released, list) else [released]
+        parts.append(t("dsp.released_units", lang, units="、".join(units.get(i, f"#{i}") for i in ids_)))
     return " · ".join(parts)
 
 
 def timeline_view(d: dict[str, Any], lang: str, now: datetime) -> html.Ol:
     """Every action on the incident, newest first: when, who, what, and the reason or note."""
-    units = {u["id"]: u["code"] for u in d.get("units", [])}
+    units = {u["id"]: u["code"] for u in [*d.get("units_sent", []), *d.get("units", [])]}
     items = []
     for e in reversed(d.get("timeline", [])):
         detail = e.get("detail") or {}
@@ -89,6 +91,9 @@ def summons_view(d: dict[str, Any], role: str, lang: str, now: datetime, keygen:
         if acked:
             status: Any = html.Span(t("dsp.summons_ack", lang, who=sm.get("acknowledged_by") or "?",
                                       t=fmt_when(sm["acknowledged_at"], lang, now)), className="dsp-ok")
+        elif d["state"] not in lifecycle.OPEN_STATES:
+            # The incident ended before the department reported: the record says so, no clock runs on.
+            status = html.Span(t("dsp.summons_never", lang), className="dsp-clock overdue")
         else:
             status = deadline_clock(sm["deadline_at"], now, lang)
         button = (
@@ -122,10 +127,14 @@ def in_dispatch_order(d: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(units, key=lambda u: sent_at.get(u["id"], len(sent_at)))
 
 
-def units_view(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html.Div:
-    """The units assigned now, in the order they were sent, with an "arrived" button for those not on scene yet."""
+def units_view(d: dict[str, Any], role: str, lang: str, keygen: KeyGen, now: datetime | None = None) -> html.Div:
+    """The units assigned now, in the order they were sent, with an "arrived" button for those not on scene yet;
+    then, dimmed, those sent earlier and released (all of them once the incident ended: the record says who was
+    there, when they arrived and when they left)."""
     units = in_dispatch_order(d)
-    if not units:
+    current = {u["id"] for u in units}
+    gone = [u for u in d.get("units_sent", []) if u["id"] not in current]
+    if not units and not gone:
         return html.Div(t("dsp.units_none", lang), className="dsp-empty")
     may_arrive = lifecycle.ARRIVE in lifecycle.allowed_actions(d["state"], role)
     rows = []
@@ -140,6 +149,23 @@ def units_view(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html.
                     if may_arrive and u["status"] != "on_scene" else None,
                 ],
                 className="dsp-unit-row",
+                **data_attrs(unit=str(u["code"])),
+            )
+        )
+    when = now or datetime.now(BEIJING)  # only "today or another day" of the times shown depends on it
+    for u in gone:
+        arrived = u.get("arrived_at")
+        text = t("dsp.unit_released", lang, t=fmt_when(u.get("released_at"), lang, when))
+        if arrived is not None:
+            text = t("dsp.unit_arrived", lang, t=fmt_when(arrived, lang, when)) + " · " + text
+        rows.append(
+            html.Div(
+                [
+                    html.Span(name("unit_kind", u["kind"], lang), className=f"dsp-kind kind-{u['kind']}"),
+                    html.Span(unit_name(u, lang), className="dsp-unit-name", title=unit_name(u, lang)),
+                    html.Span(text, className="dsp-unit-status us-released"),
+                ],
+                className="dsp-unit-row released",
                 **data_attrs(unit=str(u["code"])),
             )
         )
@@ -195,7 +221,7 @@ def detail_view(d: dict[str, Any], role: str, lang: str, now: datetime, keygen: 
                 html.Div(
                     [
                         html.H4(t("dsp.units", lang), className="dsp-sub"),
-                        units_view(d, role, lang, keygen),
+                        units_view(d, role, lang, keygen, now),
                         html.H4(t("dsp.summons", lang), className="dsp-sub"),
                         summons_view(d, role, lang, now, keygen),
                     ],

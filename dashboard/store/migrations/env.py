@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from dashboard.config import Config
 from dashboard.store.engine import make_engine
 from dashboard.store.models import Base
+from dashboard.store.schema import include_object
 
 TARGET = Base.metadata
 
@@ -21,6 +22,7 @@ def _run(connection: Connection) -> None:
         target_metadata=TARGET,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

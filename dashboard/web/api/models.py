@@ -179,6 +179,14 @@ class TimelineEntry(Answer):
     unit_id: int | None
 
 
+class UnitSent(Unit):
+    """A unit sent to an incident at some time: when it was sent, arrived and was released (null: not yet)."""
+
+    sent_at: Timestamp | None
+    arrived_at: Timestamp | None
+    released_at: Timestamp | None
+
+
 class Incident(Answer):
     """An incident as listed; the detail adds its timeline, summons, units and the caller's allowed actions."""
 
@@ -211,7 +219,9 @@ class Incident(Answer):
 class IncidentDetail(Incident):
     """One incident with its timeline, summons and units, and the actions the caller may take now."""
 
-    units: list[Unit] = Field(description="units dispatched to the incident")
+    units: list[Unit] = Field(description="units assigned to the incident now")
+    units_sent: list[UnitSent] = Field(description="every unit ever sent to the incident, in the order sent (the "
+                                                   "record after it ended)")
     summons: list[Summons]
     timeline: list[TimelineEntry] = Field(description="every action on the incident: who, what, when")
     allowed_actions: list[Action] = Field(description="actions the caller's role may take in the current state")
@@ -415,6 +425,19 @@ class Workers(Check):
     last_tick_age_s: float | None = None
 
 
+class Leader(Answer):
+    """The scheduler that holds the lease: its host and process."""
+
+    host: str
+    pid: int
+
+
+class Scheduler(Check):
+    """Whether a scheduler leads (holds the scheduler lease, so the jobs are enqueued), and which."""
+
+    leader: Leader | None = None
+
+
 class AggregateAge(Answer):
     """How old one precomputed aggregate is."""
 
@@ -438,6 +461,7 @@ class Health(Answer):
     redis: Check
     database: Check
     workers: Workers
+    scheduler: Scheduler
     aggregates: dict[str, AggregateAge]
     problems: list[str] = Field(description="what makes the state degraded; empty when all is well")
     thresholds: HealthThresholds

@@ -344,10 +344,11 @@ def _paths() -> dict[str, Any]:
             "200 while this host can serve; 503 with Retry-After while Redis or the database does not answer it. "
             "Workers and aggregate ages are not part of it (see /healthz).", "Readiness", "ready", "not ready"),
         "/healthz": _probe(
-            "health", "Monitoring: Redis, the database, the workers and the age of every aggregate",
+            "health", "Monitoring: Redis, the database, the workers, the scheduler's leader, every aggregate's age",
             "200 when all is well; 503 with Retry-After and the `problems` when degraded: Redis or the database "
-            "unreachable, a product queue without a live worker, the tick or an aggregate later than its threshold "
-            "(given in `thresholds`).", "Health", "all is well", "degraded"),
+            "unreachable, a product queue without a live worker, no scheduler holding the lease (`scheduler.leader` "
+            "names the host and process that does), the tick or an aggregate later than its threshold (given in "
+            "`thresholds`).", "Health", "all is well", "degraded"),
         "/api/v1/openapi.json": {
             "get": {
                 "operationId": "openapi",

@@ -11,133 +11,74 @@ A `text/event-stream` that forwards two pub/sub channels of the app's Redis data
 - keys.incidents_channel(db): one JSON message after each incident action → ``event: incident`` / ``data:
   <the JSON, on one line>``, every one forwarded.
 
-The stream starts with ``retry: 2000``, sends a comment every SSE_HEARTBEAT_S (so proxies keep it open and a
-client that went away is noticed on the next write, which closes the pub/sub connection) and pings Redis at
-the same pace (a Redis that stops answering ends the stream). After SSE_MAX_LIFETIME_S (jittered by up to 10 %
-so screens do not reconnect in step) it sends ``event: bye`` and ends, so gunicorn threads recycle; the client
-reconnects at once.
+A wall opens it as ``/api/v1/stream?frames=<lang>&from=<token>`` and gets, instead of those two events, its frames
+(dashboard/web/api/frame_push.py): first the frame from its token to now, then ``event: frame`` on every change
+(one per (language, token) group, made once and shared) and ``event: meta`` when it got no frame for a second; the
+data is what GET /api/v1/frame answers plus ``"from"``, the token the frame starts from.
 
-Each open stream holds one web-server thread (gunicorn gthread: 2 workers × 8 threads by default), so a process
-serves at most SSE_MAX_STREAMS streams (default 4: half its threads stay free for the Dash refreshes); beyond
-that, and whenever Redis cannot be reached, the answer is 503 with Retry-After, and the browser keeps polling
-once a second (assets/push.js retries the stream with back-off). The limits are Flask config keys, filled from
-Config (the environment variables of the same name: SSE_MAX_STREAMS, SSE_HEARTBEAT_S, SSE_MAX_LIFETIME_S).
+The process's hub (hub.py) holds the one Redis subscription and fills every stream's mailbox; this module is the
+route and a stream's body. Each stream starts with ``retry: 2000``, gets the hub's comment every SSE_HEARTBEAT_S
+(so proxies keep it open and a client that went away is noticed on the next write), and every SSE_RECHECK_S
+checks its caller again with the login guard's own rules (the session's server-side record and its user, or the
+API token): a session logged out or ended, a disabled user or a revoked token ends the stream with ``event: bye``
+/ ``data: auth``. After SSE_MAX_LIFETIME_S (jittered by up to 10 % so screens do not reconnect in step) it sends
+``event: bye`` / ``data: lifetime`` and ends; the client reconnects at once.
+
+Limits: SSE_MAX_STREAMS per process; beyond it, and whenever the hub cannot subscribe, the answer is 503 with
+Retry-After, and the browser keeps polling once a second (assets/push.js retries the stream with back-off).
+The web's gunicorn runs gevent workers (ops/runner.py), where a stream is a greenlet; under a threaded server
+each stream still holds a thread, so keep SSE_MAX_STREAMS below its threads there. The limits are Flask config
+keys, filled from Config (the environment variables SSE_MAX_STREAMS, SSE_HEARTBEAT_S, SSE_MAX_LIFETIME_S).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Final, cast
 
-import redis
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from dashboard.config import Config
-from dashboard.live import keys
-from dashboard.live.connections import make_blocking_redis
-from dashboard.web.extensions import current_config
+from dashboard.i18n import norm_lang
+from dashboard.web.api.frame_push import FramePusher
+from dashboard.web.api.hub import (
+    BYE_AUTH,
+    BYE_LIFETIME,
+    CFG_COALESCE_S,
+    CFG_HEARTBEAT_S,
+    CFG_HUB_LINGER_S,
+    CFG_MAX_LIFETIME_S,
+    CFG_MAX_STREAMS,
+    CFG_QUEUE_MAX,
+    CFG_RECHECK_S,
+    CFG_SUBSCRIBE_TIMEOUT_S,
+    DEFAULT_COALESCE_S,
+    DEFAULT_HUB_LINGER_S,
+    DEFAULT_QUEUE_MAX,
+    DEFAULT_RECHECK_S,
+    DEFAULT_SUBSCRIBE_TIMEOUT_S,
+    DROPPED_SLOW,
+    PushState,
+    Settings,
+    Stream,
+    sse_event,
+)
+from dashboard.web.extensions import current_config, redis_client
+from dashboard.web.frames import frame_cache
 
 log = logging.getLogger(__name__)
 bp = Blueprint("push", __name__)
 
 PUSH: Final = "dc_push"  # app.extensions key of the per-app PushState
 STREAM_PATH: Final = "/api/v1/stream"
-
-DEFAULT_COALESCE_S: Final = 0.1
-DEFAULT_SUBSCRIBE_TIMEOUT_S: Final = 2.0
 RETRY_MS: Final = 2000  # EventSource's own reconnect delay, sent as `retry:`
 RETRY_AFTER_S: Final = 5  # Retry-After of a 503
 LIFETIME_JITTER: Final = 0.1
-# Messages read from Redis before the stream writes what it has (a flood must not starve the heartbeat).
-MAX_DRAIN: Final = 500
-MAX_INCIDENT_BYTES: Final = 64 * 1024
-MAX_NAME_CHARS: Final = 64
-PING_MESSAGE: Final = "dc-push"
-CLIENT_NAME_PREFIX: Final = "dc-push"  # streams' Redis connections are named dc-push-<pid of the web process>
-
-# Flask config keys (and environment variables) of the limits.
-CFG_MAX_STREAMS: Final = "SSE_MAX_STREAMS"
-CFG_HEARTBEAT_S: Final = "SSE_HEARTBEAT_S"
-CFG_MAX_LIFETIME_S: Final = "SSE_MAX_LIFETIME_S"
-CFG_COALESCE_S: Final = "SSE_COALESCE_S"
-CFG_SUBSCRIBE_TIMEOUT_S: Final = "SSE_SUBSCRIBE_TIMEOUT_S"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The limits of one stream, read from the app config when it opens."""
-
-    max_streams: int
-    heartbeat_s: float
-    max_lifetime_s: float
-    coalesce_s: float
-    subscribe_timeout_s: float
-
-    @classmethod
-    def from_app(cls, app: Flask) -> Settings:
-        """The settings in `app.config` (filled with defaults by init_push)."""
-        cfg = app.config
-        return cls(
-            max_streams=int(cfg[CFG_MAX_STREAMS]),
-            heartbeat_s=float(cfg[CFG_HEARTBEAT_S]),
-            max_lifetime_s=float(cfg[CFG_MAX_LIFETIME_S]),
-            coalesce_s=float(cfg[CFG_COALESCE_S]),
-            subscribe_timeout_s=float(cfg[CFG_SUBSCRIBE_TIMEOUT_S]),
-        )
-
-
-class PushState:
-    """Per-app push resources: the count of open streams (under a lock) and the blocking Redis client."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open = 0
-        self._client: redis.Redis | None = None
-        self._client_url: str | None = None
-
-    @property
-    def open_streams(self) -> int:
-        """Streams open in this process right now."""
-        with self._lock:
-            return self._open
-
-    def try_acquire(self, limit: int) -> bool:
-        """Take a stream slot if fewer than `limit` are taken."""
-        with self._lock:
-            if self._open >= limit:
-                return False
-            self._open += 1
-            return True
-
-    def release(self) -> None:
-        """Give a stream slot back."""
-        with self._lock:
-            self._open = max(0, self._open - 1)
-
-    def client(self, url: str) -> redis.Redis:
-        """The app's blocking client (no socket timeout: an idle subscriber is not an error); one pool per app.
-
-        Each stream takes its own connection from this pool for its pub/sub and closes it when it ends.
-        """
-        with self._lock:
-            if self._client is None or self._client_url != url:
-                client = make_blocking_redis(url)
-                # Named, so that `CLIENT LIST` tells the push subscribers (and their web process) apart.
-                client.connection_pool.connection_kwargs["client_name"] = client_name()
-                self._client, self._client_url = client, url
-            return self._client
-
-
-def client_name(pid: int | None = None) -> str:
-    """The Redis client name of the streams of process `pid` (this one by default)."""
-    return f"{CLIENT_NAME_PREFIX}-{os.getpid() if pid is None else pid}"
 
 
 def init_push(app: Flask, config: Config) -> None:
@@ -148,12 +89,20 @@ def init_push(app: Flask, config: Config) -> None:
     app.config.setdefault(CFG_MAX_LIFETIME_S, config.sse_max_lifetime_s)
     app.config.setdefault(CFG_COALESCE_S, DEFAULT_COALESCE_S)
     app.config.setdefault(CFG_SUBSCRIBE_TIMEOUT_S, DEFAULT_SUBSCRIBE_TIMEOUT_S)
+    app.config.setdefault(CFG_QUEUE_MAX, DEFAULT_QUEUE_MAX)
+    app.config.setdefault(CFG_HUB_LINGER_S, DEFAULT_HUB_LINGER_S)
+    app.config.setdefault(CFG_RECHECK_S, DEFAULT_RECHECK_S)
     app.register_blueprint(bp)
 
 
 def push_state(app: Flask | None = None) -> PushState:
     """The PushState of `app` (the current app by default)."""
     return cast(PushState, (app or current_app).extensions[PUSH])
+
+
+def open_streams(app: Flask | None = None) -> int:
+    """Push streams open in this process (for the metrics' gauge)."""
+    return push_state(app).open_streams
 
 
 def _unavailable(message: str) -> Response:
@@ -165,193 +114,101 @@ def _unavailable(message: str) -> Response:
     return resp
 
 
-def _once(func: Callable[[], None]) -> Callable[[], None]:
-    """`func` made safe to call from both the generator's finally and the response's close."""
-    lock = threading.Lock()
-    done = False
-
-    def run() -> None:
-        nonlocal done
-        with lock:
-            if done:
-                return
-            done = True
-        func()
-
-    return run
+def _client_socket() -> socket.socket | None:
+    """The client's socket as the WSGI server exposes it (gunicorn, werkzeug), to cut a stalled client."""
+    for key in ("gunicorn.socket", "werkzeug.socket"):
+        sock = request.environ.get(key)
+        if isinstance(sock, socket.socket):
+            return sock
+    return None
 
 
-def _subscribe(ps: redis.client.PubSub, channels: tuple[str, ...], timeout_s: float) -> list[dict[str, Any]]:
-    """Subscribe and wait for Redis to confirm every channel; return messages that arrived meanwhile.
+def _recheck(app: Flask) -> Callable[[], bool]:
+    """A check of this request's caller with the login guard's rules, runnable later outside the request."""
+    from dashboard.web.auth import still_authenticated
 
-    Waiting for the confirmations means an event published after the response started is never missed,
-    and that a Redis which accepts connections but does not answer is found out here (→ 503).
-    """
-    ps.subscribe(*channels)
-    confirmed = 0
-    early: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    while confirmed < len(channels):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise redis.TimeoutError(f"Redis did not confirm the subscription within {timeout_s:g} s")
-        msg = ps.get_message(timeout=remaining)
-        if msg is None:
-            continue
-        if msg["type"] == "subscribe":
-            confirmed += 1
-        else:
-            early.append(msg)
-    return early
+    headers = {k: v for k in ("Cookie", "Authorization") if (v := request.headers.get(k)) is not None}
+    remote = request.remote_addr or "127.0.0.1"
+
+    def check() -> bool:
+        with app.test_request_context(STREAM_PATH, headers=headers, environ_base={"REMOTE_ADDR": remote}):
+            return still_authenticated()
+
+    return check
 
 
 @bp.get(STREAM_PATH)
 def stream() -> Response:
     """The event stream of aggregate and incident changes (503 when full or when Redis is down)."""
-    settings = Settings.from_app(current_app)
-    state = push_state()
-    if not state.try_acquire(settings.max_streams):
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    settings = Settings.from_app(app)
+    hub = push_state().hub_for(current_config().redis, settings)
+    lang = norm_lang(request.args["frames"]) if "frames" in request.args else None
+    got = hub.register(settings.queue_max, _client_socket(), lang)
+    if got == "full":
         log.info("push: %d streams open in this process (the limit); answering 503", settings.max_streams)
         return _unavailable("too many open streams in this server process; keep polling and retry later")
-    ps: redis.client.PubSub | None = None
-    try:
-        client = state.client(current_config().redis_url)
-        db = int(client.connection_pool.connection_kwargs.get("db", 0))
-        channels = (keys.updates_channel(db), keys.incidents_channel(db))
-        ps = client.pubsub()
-        early = _subscribe(ps, channels, settings.subscribe_timeout_s)
-    except (redis.RedisError, OSError) as exc:
-        if ps is not None:
-            ps.close()
-        state.release()
-        log.warning("push: cannot subscribe to Redis (%s); answering 503", exc)
+    if isinstance(got, str):
         return _unavailable("Redis unavailable; keep polling and retry later")
-    except BaseException:
-        if ps is not None:
-            ps.close()
-        state.release()
-        raise
+    mine = got
+    first = b""
+    if lang is not None:
+        if hub.frames is None:
+            hub.frames = FramePusher(hub, redis_client(), frame_cache())
+        first = hub.frames.first_frame(mine, lang, request.args.get("from", ""))
+    released = threading.Event()
 
-    subscriber = ps
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            hub.unregister(mine)
 
-    def close_stream() -> None:
-        try:
-            subscriber.close()  # disconnects: Redis drops the subscription with the connection
-        finally:
-            state.release()
-
-    cleanup = _once(close_stream)
-    resp = Response(_events(subscriber, channels, settings, early, cleanup), mimetype="text/event-stream")
+    resp = Response(_events(mine, settings, _recheck(app), release, first), mimetype="text/event-stream")
     # The generator's finally runs only if the body was started: a HEAD request or a client gone before the
     # first byte closes the response without iterating it, and this releases the stream then.
-    resp.call_on_close(cleanup)
+    resp.call_on_close(release)
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx: pass every event through at once
     return resp
 
 
-def sse_event(event: str, data: str) -> str:
-    """One SSE event; every line of `data` gets its own `data:` field."""
-    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return f"event: {event}\n{lines}\n"
-
-
-def _incident_data(raw: bytes) -> str | None:
-    """The incident message as one line of JSON, or None (logged) when it is not JSON."""
-    if len(raw) > MAX_INCIDENT_BYTES:
-        log.warning("push: incident message of %d bytes dropped (limit %d)", len(raw), MAX_INCIDENT_BYTES)
-        return None
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        log.warning("push: incident message is not JSON; dropped: %r", raw[:200])
-        return None
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
 def _events(
-    ps: redis.client.PubSub,
-    channels: tuple[str, str],
-    s: Settings,
-    early: list[dict[str, Any]],
-    cleanup: Callable[[], None],
+    mine: Stream, s: Settings, allowed: Callable[[], bool], release: Callable[[], None], first: bytes = b""
 ) -> Iterator[bytes]:
-    """The body of one stream: pub/sub messages as SSE events, heartbeats, and the end after the lifetime."""
-    updates_ch, incidents_ch = (c.encode() for c in channels)
+    """The body of one stream: the hub's events and heartbeats, the caller checked again, the end."""
     start = time.monotonic()
     end = start + s.max_lifetime_s * (1.0 - LIFETIME_JITTER * random.random())
-    next_beat = start + s.heartbeat_s
-    ping_sent: float | None = None  # when the unanswered ping went out
-    sent_at: dict[str, float] = {}  # aggregate name -> when its last event went out
-    due: dict[str, float] = {}  # aggregate name -> when its coalesced event goes out
-    out: list[str] = []
+    next_check = start + s.recheck_s * (0.5 + 0.5 * random.random())
 
-    def on_message(msg: dict[str, Any], now: float) -> None:
-        nonlocal ping_sent
-        kind = msg.get("type")
-        if kind == "pong":
-            ping_sent = None
-            return
-        if kind != "message":
-            return
-        channel, data = msg.get("channel"), msg.get("data")
-        if not isinstance(data, bytes):
-            return
-        if channel == updates_ch:
-            name = data.decode("utf-8", "replace").strip()
-            if not name or len(name) > MAX_NAME_CHARS or "\n" in name:
-                return
-            if now - sent_at.get(name, float("-inf")) >= s.coalesce_s:
-                out.append(sse_event("aggregate", name))
-                sent_at[name] = now
-            else:
-                due.setdefault(name, sent_at[name] + s.coalesce_s)
-        elif channel == incidents_ch:
-            line = _incident_data(data)
-            if line is not None:
-                out.append(sse_event("incident", line))
+    def write(data: bytes) -> Iterator[bytes]:
+        mine.writing_since = time.monotonic()
+        yield data  # the server writes it before it asks for the next chunk
+        mine.writing_since = None
 
     try:
-        yield f"retry: {RETRY_MS}\n\n: connected\n\n".encode()
-        now = start
-        for msg in early:
-            on_message(msg, now)
+        yield from write(f"retry: {RETRY_MS}\n\n: connected\n\n".encode() + first)
         while True:
             now = time.monotonic()
-            for name in [n for n, t in due.items() if t <= now]:
-                del due[name]
-                out.append(sse_event("aggregate", name))
-                sent_at[name] = now
-            if now >= next_beat:
-                if ping_sent is not None:
-                    log.warning("push: Redis did not answer a ping within %g s; ending the stream", s.heartbeat_s)
-                    out.append(sse_event("bye", "redis"))
-                    yield "".join(out).encode()
-                    return
-                out.append(f": hb {int(time.time())}\n\n")
-                ps.ping(PING_MESSAGE)
-                ping_sent = now
-                next_beat = now + s.heartbeat_s
             if now >= end:
-                out.append(sse_event("bye", "lifetime"))
-                yield "".join(out).encode()
+                yield from write(sse_event("bye", BYE_LIFETIME).encode())
                 return
-            if out:
-                yield "".join(out).encode()
-                out.clear()
-            wait = min(next_beat, end, *due.values()) - time.monotonic()
-            msg = ps.get_message(timeout=max(0.0, wait))
-            now = time.monotonic()
-            drained = 0
-            while msg is not None:
-                on_message(msg, now)
-                drained += 1
-                if drained >= MAX_DRAIN:
-                    break
-                msg = ps.get_message(timeout=0.0)
-    except (redis.RedisError, OSError) as exc:
-        # Redis went away mid-stream (a write to a vanished client surfaces as GeneratorExit, not here).
-        log.warning("push: Redis failed during a stream (%s); ending it", exc)
-        yield ("".join(out) + sse_event("bye", "redis")).encode()
+            if now >= next_check:
+                try:
+                    ok = allowed()
+                except Exception:  # a guard that cannot decide (503) must not keep a stream open
+                    log.warning("push: the caller of a stream could not be checked again; ending it", exc_info=True)
+                    ok = False
+                if not ok:
+                    yield from write(sse_event("bye", BYE_AUTH).encode())
+                    return
+                next_check = time.monotonic() + s.recheck_s
+            items, ended = mine.take(min(next_check, end) - time.monotonic())
+            if ended == DROPPED_SLOW:
+                return
+            if ended is not None:
+                yield from write(b"".join(items) + sse_event("bye", ended).encode())
+                return
+            if items:
+                yield from write(b"".join(items))
     finally:
-        cleanup()
+        release()

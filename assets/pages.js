@@ -1,0 +1,94 @@
+/* The wall's incident list shows every open incident (layouts/incidents.py sends them all, most severe first).
+ *
+ * The wall never scrolls, so when the rows do not fit their panel they are shown a page at a time: the page turns
+ * every PAGE_MS, and the foot of the list says which page of how many and how many are open ("第 1/3 页 · 共 14 起",
+ * the list's data-pager template). The first page always holds the most severe, so an arriving severity I is seen at
+ * once: a list whose rows changed goes back to its first page.
+ *
+ * Why by hand: no Dash or dbc component pages a list by the height it gets on a given screen; the rows' heights are
+ * only known in the browser. The rows are Dash's; this script only sets their `hidden` attribute (no prop of theirs)
+ * and the list's data-page attribute, which React leaves alone.
+ */
+(function () {
+    "use strict";
+    var LIST_ID = "incidents-list";
+    var PAGE_MS = 8000;
+    var state = {page: 0, pages: 1, sig: "", timer: null, observed: null};
+
+    function rowsOf(list) {
+        return Array.prototype.filter.call(list.children, function (el) {
+            return el.classList.contains("incident-row");
+        });
+    }
+
+    /** Split rows into pages of the list's height (the pager line's room kept when there is more than one). */
+    function paginate(list, rows) {
+        rows.forEach(function (el) { el.hidden = false; });
+        list.removeAttribute("data-page");
+        var style = window.getComputedStyle(list);
+        var gap = parseFloat(style.rowGap) || 0;
+        var avail = list.clientHeight;
+        var heights = rows.map(function (el) { return el.getBoundingClientRect().height; });
+        var more = list.querySelector(":scope > .list-more");
+        var tail = more ? more.getBoundingClientRect().height + gap : 0;
+        var total = heights.reduce(function (a, h) { return a + h + gap; }, 0) + tail;
+        if (total <= avail + 1) { return [rows]; }
+        var pagerRoom = Math.max(parseFloat(style.fontSize) * 1.6, 18) + gap + tail;
+        var pages = [], page = [], used = 0;
+        rows.forEach(function (el, i) {
+            var h = heights[i] + gap;
+            if (page.length && used + h > avail - pagerRoom) { pages.push(page); page = []; used = 0; }
+            page.push(el);
+            used += h;
+        });
+        if (page.length) { pages.push(page); }
+        return pages;
+    }
+
+    function show(list) {
+        var rows = rowsOf(list);
+        var sig = rows.map(function (el) { return el.id; }).join("|");
+        if (sig !== state.sig) { state.page = 0; state.sig = sig; }
+        var pages = paginate(list, rows);
+        state.pages = pages.length;
+        if (state.page >= pages.length) { state.page = 0; }
+        if (pages.length < 2) { return; }
+        rows.forEach(function (el) { el.hidden = true; });
+        pages[state.page].forEach(function (el) { el.hidden = false; });
+        var more = list.querySelector(":scope > .list-more");
+        var beyond = more ? parseInt(more.getAttribute("data-n") || "0", 10) || 0 : 0;
+        var text = String(list.getAttribute("data-pager") || "{p}/{n}")
+            .replace("{p}", String(state.page + 1)).replace("{n}", String(pages.length))
+            .replace("{total}", String(rows.length + beyond));
+        list.setAttribute("data-page", text);
+    }
+
+    function turn() {
+        var list = document.getElementById(LIST_ID);
+        if (!list || state.pages < 2) { return; }
+        state.page = (state.page + 1) % state.pages;
+        show(list);
+    }
+
+    function watch() {
+        var list = document.getElementById(LIST_ID);
+        if (!list || state.observed === list) { return; }
+        state.observed = list;
+        state.sig = "";
+        // Rows arrive and change with the frames: page again after each change of the list.
+        new MutationObserver(function () { show(list); }).observe(list, {childList: true});
+        show(list);
+    }
+
+    // The page is built by Dash after this script runs, and rebuilt on navigation: look for the list until it is there.
+    new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
+    window.addEventListener("resize", function () {
+        var list = document.getElementById(LIST_ID);
+        if (list) { show(list); }
+    });
+    state.timer = window.setInterval(turn, PAGE_MS);
+    window.dcIncidentPages = {
+        turn: turn,
+        state: function () { return {page: state.page + 1, pages: state.pages}; }
+    };
+})();

@@ -1,0 +1,70 @@
+"""Frames made ahead: the tick renders the next frame of the screens that are up to date before it announces a change.
+
+Without this, the first web process to hear of a change renders its frame while every screen waits (and the other
+processes wait for that render). The tick knows first: after it has written the aggregates and before it publishes
+their names, it renders, for each language that has screens, the frame from each token they hold (the web's push
+senders keep them under keys.frame_held_key, see dashboard/web/api/frame_push.py; screens in step share one) to the
+versions just written, through the same shared cache as everyone else (cache.shared_frame). When the change is
+announced, the web finds the frame's bytes in Redis and hands them over: a read, not a render.
+
+A screen at another token, a language nobody watches and a change written by another writer are rendered by the web
+on demand as before; so is everything when this fails, which is why a failure here is logged and never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+from dashboard.frames.cache import FrameCache, known_token, shared_frame, versions_of
+from dashboard.i18n import LANGS
+from dashboard.live import keys
+from dashboard.live.aggregates import read_heads
+from dashboard.live.schema import AGGREGATES
+from dashboard.observe.logs import OncePer
+
+log = logging.getLogger(__name__)
+# A failure repeats every tick while its cause lasts: said once a minute, not once a second.
+log.addFilter(OncePer(60.0))
+
+# The tick's own cache of the frames one call makes (shared with nothing else: the frames go to Redis).
+CACHE_SIZE = 8
+
+
+def make_frames_ahead(r: redis.Redis, now: float | None = None) -> int:
+    """Render (or find) the next frame of every token screens hold (at most FRAME_AHEAD_MAX a language); how many."""
+    now = time.time() if now is None else now
+    try:
+        held = held_tokens(r, now)
+        if not held:
+            return 0
+        versions = versions_of(read_heads(r, AGGREGATES))
+        cache = FrameCache(CACHE_SIZE, by="tick")
+        for lang, token in held:
+            shared_frame(r, cache, token, lang, versions, now)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("frames ahead: Redis failed (%s); the web renders them on demand", exc)
+        return 0
+    except Exception:  # a rendering bug must never cost a tick its announcement
+        log.exception("frames ahead: rendering failed; the web renders them on demand")
+        return 0
+    return len(held)
+
+
+def held_tokens(r: redis.Redis, now: float) -> list[tuple[str, str]]:
+    """(language, token) of what screens hold now, the most recently said first, dropping what is no longer held."""
+    since = now - keys.FRAME_HELD_FRESH_S
+    with r.pipeline(transaction=False) as pipe:
+        for lang in LANGS:
+            pipe.zremrangebyscore(keys.frame_held_key(lang), "-inf", f"({since}")
+            pipe.zrevrangebyscore(keys.frame_held_key(lang), "+inf", since, start=0, num=keys.FRAME_AHEAD_MAX)
+        answers = pipe.execute()
+    out: list[tuple[str, str]] = []
+    for lang, tokens in zip(LANGS, answers[1::2], strict=True):
+        for raw in tokens:
+            token = known_token(raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw))
+            if token:
+                out.append((lang, token))
+    return out

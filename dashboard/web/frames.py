@@ -1,0 +1,48 @@
+"""GET /api/v1/frame: the wall's refresh as a plain request for bytes already made (dashboard/frames/cache.py).
+
+Behind the login guard like every page (401 JSON when not signed in); no Dash dispatch, no CSRF (it changes
+nothing). Query: `from` the token of the state the screen shows ("" for a screen just opened), `lang` zh|en,
+`offset` the replay slider's minutes before now (absent or 0 for live).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from dashboard.frames.cache import FrameCache, answer, known_token
+from dashboard.i18n import norm_lang
+from dashboard.web.extensions import redis_client
+from layouts.tablet import slider_time
+
+FRAME_PATH: Final = "/api/v1/frame"
+CACHE: Final = "dc_frames"
+
+bp = Blueprint("frames", __name__)
+
+
+def frame_cache(app: Flask | None = None) -> FrameCache:
+    """This process's frames (the app's FrameCache)."""
+    cache: FrameCache = (app or current_app).extensions[CACHE]
+    return cache
+
+
+@bp.get(FRAME_PATH)
+def frame() -> Response:
+    """META, the replay badge, the database notice and the frame from the screen's state to the current one."""
+    token = known_token(request.args.get("from", ""))
+    lang = norm_lang(request.args.get("lang"))
+    now = time.time()
+    at = slider_time(request.args.get("offset"), now)
+    got = answer(redis_client(), frame_cache(), token, lang, now, at)
+    resp = Response(got.body, mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def init_frames(app: Flask) -> None:
+    """Give the app its frame cache and register the route."""
+    app.extensions[CACHE] = FrameCache()
+    app.register_blueprint(bp)

@@ -1,0 +1,58 @@
+"""The command lines of the two gunicorns the runner starts (the screens' web and the feeds' server), which the
+proxy's tests and the benchmarks start the same way."""
+
+from __future__ import annotations
+
+import sys
+
+from dashboard.config import ROOT
+
+# Threads of the feeds' server (one process: the feeds' batches are short and mostly wait on Redis and SQL).
+INGEST_THREADS = 8
+# The WSGI application every gunicorn serves (importable from an installed package, not only from a checkout).
+WSGI_APP = "ops.wsgi:server"
+# gunicorn's configuration (ops/gunicorn_conf.py): the metrics' multi-process directory and hooks, the access log
+# with each request's time, the log format.
+GUNICORN_CONF = "python:ops.gunicorn_conf"
+# The screens' server's workers: gevent (psycopg 3 and redis-py cooperate with it once gunicorn has patched the
+# standard library), each taking up to WEB_WORKER_CONNECTIONS connections: the push streams (SSE_MAX_STREAMS per
+# process) and the pages' requests besides.
+WEB_WORKER_CLASS = "gevent"
+WEB_WORKER_CONNECTIONS = 2000
+
+
+def _gunicorn_version() -> tuple[int, ...]:
+    """Installed gunicorn version as a tuple."""
+    import gunicorn
+
+    return tuple(int(p) for p in str(gunicorn.__version__).split(".")[:2] if p.isdigit())
+
+
+def gunicorn_argv(host: str, port: int, workers: int, threads: int, worker_class: str = "gthread") -> list[str]:
+    """The argv of a gunicorn serving the application on host:port, as the runner starts the web and the feeds'
+    servers (the proxy's tests start the same). A gevent worker takes WEB_WORKER_CONNECTIONS connections instead
+    of `threads` threads."""
+    argv = [
+        sys.executable, "-m", "gunicorn", WSGI_APP,
+        "--worker-class", worker_class,
+        "--workers", str(workers),
+        "--bind", f"{host}:{port}",
+        "--chdir", str(ROOT),
+        "--graceful-timeout", "5",
+        "--config", GUNICORN_CONF,
+        "--error-logfile", "-",
+    ]  # fmt: skip
+    if worker_class == "gevent":
+        argv += ["--worker-connections", str(WEB_WORKER_CONNECTIONS)]
+    else:
+        argv += ["--threads", str(threads)]
+    if _gunicorn_version() >= (27, 0):
+        # Its default control socket is one path per user, shared by every gunicorn: not ours to take.
+        argv.append("--no-control-socket")
+    return argv
+
+
+def web_argv(host: str, port: int, workers: int) -> list[str]:
+    """The argv of the screens' gunicorn: gevent workers, where an open push stream or a slow client is a
+    greenlet instead of one of a few threads (the README's push section has the measurements)."""
+    return gunicorn_argv(host, port, workers, 0, worker_class=WEB_WORKER_CLASS)

@@ -1,0 +1,74 @@
+"""The leader's tablet as it is read, in a real browser at the tablets' sizes (dash_duo): one screen with nothing
+to scroll, and what is open said at once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dash.testing.wait import until
+from selenium.webdriver.common.action_chains import ActionChains
+
+from layouts import ids
+from tests.helpers import incident, log_in_browser, start_dash
+from tests.test_browser import ingest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """SQLite only: how the tablet lays out does not depend on the database (test_tablet.py runs both)."""
+    return f"sqlite:///{tmp_path / 'tablet-reading.db'}"
+
+
+def viewport(dash_duo: Any, width: int, height: int) -> None:
+    """The page's own size (a window's outer size would include the browser's frame)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 768), (1366, 1024)])
+def test_the_tablet_fits_its_screen_and_says_what_is_open_by_severity(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    sevs = [1, 1, 2, 3, 4, 4, 4, 4]
+    ingest(app, [incident(f"t{i}", severity=s, title=f"事件 {i} 级别 {s}") for i, s in enumerate(sevs)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, width, height)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    card = f"#{ids.TABLET_OPEN}"
+    until(lambda: len(dash_duo.find_elements(f"{card} .tab-row")) == 5, timeout=15)
+    dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=10)
+    size = dash_duo.driver.execute_script(
+        "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight, innerWidth, innerHeight]")
+    assert size[0] <= size[2] and size[1] <= size[3], f"the page scrolls at {width}×{height}: {size}"
+    chips = [c.text.split() for c in dash_duo.find_elements(f"{card} .tab-sev-chip")]
+    assert chips == [["I", "2"], ["II", "1"], ["III", "1"], ["IV", "4"]]
+    rows = dash_duo.find_elements(f"{card} .tab-row")
+    assert [r.get_attribute("data-sev") for r in rows] == ["1", "1", "2", "3", "4"]  # the most severe by name
+    assert "另有 3 起" in dash_duo.find_element(card).text
+    # The open incidents are on screen, not below it.
+    box = dash_duo.driver.execute_script("return arguments[0].getBoundingClientRect().bottom", rows[-1])
+    assert box <= height
+
+
+def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_held(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, 1024, 768)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    thumb = dash_duo.wait_for_element(f"#{ids.TABLET_SLIDER} [role=slider]", timeout=15)
+    assert thumb.size["width"] >= 36 and thumb.size["height"] >= 36
+    track = dash_duo.find_element(f"#{ids.TABLET_SLIDER} .dash-slider-root")
+    # Hold the handle and move it a third of the way back: the tooltip says when that is.
+    ActionChains(dash_duo.driver).click_and_hold(thumb).move_by_offset(-track.size["width"] // 3, 0).perform()
+    tip = dash_duo.wait_for_element(f"#{ids.TABLET_SLIDER} .dash-slider-tooltip", timeout=5)
+    until(lambda: re.fullmatch(r"\d\d:\d\d · \d+ 小时 \d+ 分前", tip.text.strip()) is not None, timeout=5,
+          msg=f"the tooltip says {tip.text!r}")
+    ActionChains(dash_duo.driver).release().perform()
+    hours = int(tip.text.split("·")[1].split("小时")[0])
+    assert 6 <= hours <= 10  # a third of 24 hours back

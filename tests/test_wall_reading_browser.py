@@ -1,0 +1,187 @@
+"""The wall as a duty officer reads it from across the room, in a real browser at 1920×1080 (dash_duo)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dash.testing.wait import until
+
+from layouts import ids
+from tests.helpers import incident, start_dash
+from tests.test_browser import ingest, log_in
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """SQLite only: how the wall reads does not depend on the database (test_browser.py runs the wall on both)."""
+    return f"sqlite:///{tmp_path / 'wall-reading.db'}"
+
+# The rows shown now, with whether each lies whole inside the list's box (the wall never scrolls or clips a row).
+SHOWN_ROWS_JS = """
+const list = document.getElementById(arguments[0]);
+if (!list) { return []; }
+const box = list.getBoundingClientRect();
+return Array.from(list.querySelectorAll(':scope > .incident-row'))
+  .filter(r => r.offsetParent !== null)
+  .map(r => { const b = r.getBoundingClientRect();
+              const whole = b.top >= box.top - 1 && b.bottom <= box.bottom + 1;
+              return [r.querySelector('.incident-title').textContent, whole]; });
+"""
+
+
+def shown_rows(dash_duo: Any) -> list[tuple[str, bool]]:
+    """(title, whole inside the list) of every incident row shown now."""
+    return [tuple(x) for x in dash_duo.driver.execute_script(SHOWN_ROWS_JS, ids.INCIDENTS_LIST)]
+
+
+def pager(dash_duo: Any) -> str:
+    """The list's pager line ("" when every row fits)."""
+    script = "const l = document.getElementById(arguments[0]); return (l && l.getAttribute('data-page')) || ''"
+    return str(dash_duo.driver.execute_script(script, ids.INCIDENTS_LIST))
+
+
+def test_every_open_incident_is_reachable_on_the_wall_a_page_at_a_time(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    dash_duo.driver.set_window_size(1920, 1080)
+    titles = {f"积水 {i:02d} 号" for i in range(12)}
+    ingest(app, [incident(f"p{i}", severity=2 + i % 3, title=f"积水 {i:02d} 号") for i in range(12)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: dash_duo.driver.execute_script(
+        "return document.querySelectorAll('#' + arguments[0] + ' > .incident-row').length", ids.INCIDENTS_LIST) == 12,
+        timeout=15)
+    until(lambda: pager(dash_duo).startswith("第 1/"), timeout=5)
+    pages = int(pager(dash_duo).split("/")[1].split(" ")[0])
+    assert pages >= 2 and pager(dash_duo).endswith("共 12 起"), pager(dash_duo)
+    seen: dict[str, int] = {}
+    first = shown_rows(dash_duo)
+    # The first page holds the most severe (II before III and IV).
+    assert first and all(title in {f"积水 {i:02d} 号" for i in range(0, 12, 3)} for title, _ in first[:2])
+    for page in range(pages):
+        rows = shown_rows(dash_duo)
+        assert rows and all(whole for _, whole in rows), rows
+        for title, _ in rows:
+            seen[title] = seen.get(title, 0) + 1
+        dash_duo.driver.execute_script("window.dcIncidentPages.turn()")
+        until(lambda p=page: pager(dash_duo).startswith(f"第 {(p + 1) % pages + 1}/"), timeout=3)
+    assert set(seen) == titles and set(seen.values()) == {1}, seen
+    # Nobody turns the wall's pages: they turn by themselves.
+    shown = pager(dash_duo)
+    until(lambda: pager(dash_duo) != shown, timeout=12)
+
+
+def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live_ticks: None) -> None:
+    dash_duo.driver.set_window_size(1920, 1080)
+    ingest(app, [incident("one", severity=3, title="积水 一"), incident("two", severity=4, title="积水 二")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: len(shown_rows(dash_duo)) == 2, timeout=15)
+    assert pager(dash_duo) == "" and all(whole for _, whole in shown_rows(dash_duo))
+
+
+@pytest.fixture
+def an_hour_ago(app: Any) -> float:
+    """A history snapshot of an hour ago, when one severity II incident was open (before the live ticks start)."""
+    from dashboard.web.extensions import db_sessions
+    from workers.history import run_history
+    from workers.tick import run_tick
+
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+    then = time.time() - 3600
+    ingest(app, [incident("past", severity=2, title="一小时前的火情")])
+    run_tick(r, sessions, then)
+    run_history(r, then)
+    return then
+
+
+def test_replay_on_the_wall_says_replay_and_keeps_the_severity_colours(
+    dash_duo: Any, app: Any, an_hour_ago: float, live_ticks: None
+) -> None:
+    dash_duo.driver.set_window_size(1920, 1080)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
+    dash_duo.driver.execute_script("window.dash_clientside.set_props(arguments[0], {value: -60})", ids.WALL_SLIDER)
+    until(lambda: dash_duo.find_element(f"#{ids.WALL_MODE}").text.startswith("回放"), timeout=10)
+    time.sleep(2)  # past the freshness badges' next second
+    stale = dash_duo.driver.execute_script("return Array.from(document.querySelectorAll('.stale')).map(e => e.id)")
+    assert stale == [], f"replay shows panels as delayed: {stale}"
+    assert "数据延迟" not in dash_duo.driver.execute_script("return document.body.innerText")
+    row = dash_duo.find_element(f"#{ids.INCIDENTS_LIST} .incident-row")
+    assert row.get_attribute("data-sev") == "2"
+    colour = dash_duo.driver.execute_script(
+        "return getComputedStyle(arguments[0]).borderLeftColor", row)
+    assert colour not in ("rgb(120, 144, 156)", ""), colour  # the severity's orange, not the stale grey
+
+
+@pytest.mark.parametrize(("width", "height"), [(5760, 1080), (7680, 2160)])
+def test_a_video_wall_of_several_displays_uses_the_width_for_the_map_and_whole_panels(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    ingest(app, [incident(f"w{i}", severity=3, title=f"积水 {i:02d} 号") for i in range(6)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    log_in(dash_duo)
+    until(lambda: len(shown_rows(dash_duo)) == 6, timeout=15)
+    boxes = dash_duo.driver.execute_script("""
+        const box = id => { const b = document.getElementById(id).getBoundingClientRect();
+                            return [b.left, b.right, b.top, b.bottom]; };
+        const e = document.documentElement;
+        return {page: [e.scrollWidth, e.scrollHeight],
+                sensors: box('panel-sensors'), incidents: box('panel-incidents'), map: box(arguments[0]),
+                traffic: box('panel-traffic'), hotline: box('panel-hotline'),
+                row: parseFloat(getComputedStyle(document.querySelector('.incident-title')).fontSize)};
+    """, ids.WALL_MAP.map)
+    assert boxes["page"] == [width, height], "the wall scrolls"
+    # The side columns' panels stand side by side at full height, the map between them.
+    assert boxes["sensors"][1] <= boxes["incidents"][0] and boxes["traffic"][1] <= boxes["hotline"][0]
+    assert boxes["incidents"][1] <= boxes["map"][0] and boxes["map"][1] <= boxes["traffic"][0]
+    assert boxes["sensors"][2] == boxes["incidents"][2] and boxes["sensors"][3] == boxes["incidents"][3]
+    assert boxes["map"][1] - boxes["map"][0] > width / 5  # the map grew with the wall
+    assert boxes["row"] >= 18 * height / 1080 - 0.5  # read from as far as on a 1080p wall, at any height
+
+
+MARKS_JS = """
+const rect = e => { const b = e.getBoundingClientRect(); return [b.width, b.height]; };
+const bg = e => getComputedStyle(e, '::before').backgroundColor;
+return {
+  incidents: Array.from(document.querySelectorAll('#' + arguments[0] + ' .incident-mark'))
+    .map(e => ({sev: Array.from(e.classList).find(c => /^sev-\\d$/.test(c)), size: rect(e), colour: bg(e),
+                radius: getComputedStyle(e, '::before').borderRadius, text: e.textContent})),
+  others: Array.from(document.querySelectorAll('#' + arguments[0] + ' .leaflet-marker-icon:not(.incident-mark)'))
+    .map(e => ({cls: e.className, size: rect(e), colour: getComputedStyle(e).backgroundColor})),
+};
+"""
+
+
+def test_incidents_are_the_largest_marks_and_the_only_square_ones_in_severity_colours(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+    spread = [(116.405, 39.905), (116.425, 39.935), (116.395, 39.945), (116.430, 39.885)]
+    ingest(app, [incident(f"m{s}", severity=s, lon=lon, lat=lat, title=f"标记 {s}")
+                 for s, (lon, lat) in zip((1, 2, 3, 4), spread, strict=True)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: len(dash_duo.driver.execute_script(MARKS_JS, ids.WALL_MAP.map)["incidents"]) == 4, timeout=20)
+    marks = dash_duo.driver.execute_script(MARKS_JS, ids.WALL_MAP.map)
+    by_sev = {m["sev"]: m for m in marks["incidents"]}
+    sizes = [by_sev[f"sev-{s}"]["size"][0] for s in (1, 2, 3, 4)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] >= 28, sizes  # I the largest, IV still 28 px+
+    assert [by_sev[f"sev-{s}"]["text"] for s in (1, 2, 3, 4)] == ["I", "II", "III", "IV"]
+    assert all(m["radius"] != "50%" for m in marks["incidents"])  # square badges, not dots
+    colours = {m["colour"] for m in marks["incidents"]}
+    assert len(colours) == 4
+    # Every other mark (sensor bins, parking, crowds, early warnings) is smaller than the smallest incident.
+    assert marks["others"], "no other marks on the map to compare with"
+    assert max(o["size"][0] for o in marks["others"]) < min(sizes), marks["others"]
