@@ -93,6 +93,14 @@ def test_a_page_a_role_may_not_open_answers_403_as_the_report_does(
         assert refused.mimetype == "text/html" and "_dash-renderer" in refused.get_data(as_text=True)
 
 
+def test_the_icon_a_browser_asks_for_is_an_icon_signed_in_or_not(client: Any) -> None:
+    for signed_in in (False, True):
+        if signed_in:
+            login(client, "duty")
+        resp = client.get("/favicon.ico")
+        assert resp.status_code == 200 and resp.mimetype == "image/x-icon" and resp.data[:4] == b"\x00\x00\x01\x00"
+
+
 def test_a_logged_in_user_gets_pages_and_dash_endpoints(client: Any) -> None:
     login(client, "duty")
     assert client.get("/wall").status_code == 200

@@ -135,6 +135,25 @@ def test_the_router_gives_the_tablet_to_leaders_and_admins_only() -> None:
         assert ids.TABLET_SLIDER not in flat(render_page("/tablet", role, "zh", 1.0, None))
 
 
+def test_a_tap_anywhere_on_the_map_picks_the_subdistrict_under_the_finger() -> None:
+    for sub in geo.subdistricts():
+        lon, lat = sub.label
+        on_road = {"latlng": [lat, lon]}  # a road, a ticket cell or a label above the outline: the map's click
+        assert cb.tapped_subdistrict(None, on_road, on_map=True) == sub.code
+        assert cb.tapped_subdistrict({"id": sub.code}, None, on_map=False) == sub.code  # the outline itself
+
+
+@given(st.one_of(st.none(), st.integers(), st.text(), st.dictionaries(st.text(), st.none() | st.text() | st.lists(
+    st.one_of(st.floats(allow_nan=True), st.text()), max_size=3))))
+def test_a_tap_outside_the_district_or_malformed_picks_nothing(junk: Any) -> None:
+    assert cb.tapped_subdistrict(None, junk, on_map=True) in (None, *SUBDISTRICT_CODES)
+    assert cb.tapped_subdistrict(junk, None, on_map=False) is None or junk["id"] in SUBDISTRICT_CODES
+    assert cb.tapped_subdistrict(None, {"latlng": [31.23, 121.47]}, on_map=True) is None  # Shanghai
+
+
+SUBDISTRICT_CODES = tuple(sub.code for sub in geo.subdistricts())
+
+
 # --- the refresh over real Redis, live and replayed ----------------------------------------------------
 
 

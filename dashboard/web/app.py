@@ -123,8 +123,21 @@ def create_app(config: Config | None = None) -> Any:
     headers.init_headers(server, config, dash_app.csp_hashes())
     server.add_url_rule(headers.REPORT_PATH, "csp_report", throttle.limit_reports(server, headers.csp_report),
                         methods=["POST"])
+    # Browsers ask for /favicon.ico on pages that name no icon (the report): the icon, not the console's page.
+    server.add_url_rule("/favicon.ico", "favicon", _favicon, methods=["GET"])
     _freeze_startup_heap()
     return server
+
+
+def _favicon() -> Any:
+    """The console's icon (Dash's own), cached for a day."""
+    import pkgutil
+
+    from flask import Response
+
+    resp = Response(pkgutil.get_data("dash", "favicon.ico"), mimetype="image/x-icon")
+    resp.cache_control.max_age = 86400
+    return resp
 
 
 def trust_proxies(server: Any, hops: int) -> None:
