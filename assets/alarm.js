@@ -94,12 +94,18 @@
         return wallMap && wallMap.getContainer && document.body.contains(wallMap.getContainer());
     }
 
+    /** [lat, lon] where the wall's map draws the alarm (moved onto GCJ-02 tiles when it draws over them). */
+    function drawnAt(alarm) {
+        var wrap = wallMap.getContainer().closest(".map-wrap[data-crs]");
+        return window.dcCrs ? window.dcCrs.drawn(alarm.lat, alarm.lon, wrap) : [alarm.lat, alarm.lon];
+    }
+
     function flyTo(alarm) {
         if (!mapAlive() || typeof alarm.lat !== "number" || typeof alarm.lon !== "number") { return; }
         try {
             flying = true;
             wallMap.once("moveend", function () { flying = false; });
-            wallMap.flyTo([alarm.lat, alarm.lon], Math.max(FLY_ZOOM, wallMap.getZoom()), {duration: 1.5});
+            wallMap.flyTo(drawnAt(alarm), Math.max(FLY_ZOOM, wallMap.getZoom()), {duration: 1.5});
         } catch (e) { flying = false; /* a map being torn down */ }
     }
 
@@ -107,9 +113,9 @@
      * or the fonts arrive, which can cut a flight short (nobody pans the wall by hand). */
     function keepOnAlarm() {
         if (!current || flying || !mapAlive()) { return; }
-        var c = wallMap.getCenter();
-        if (wallMap.getZoom() < FLY_ZOOM - 0.5 || Math.abs(c.lat - current.lat) > 0.002 ||
-                Math.abs(c.lng - current.lon) > 0.002) {
+        var c = wallMap.getCenter(), at = drawnAt(current);
+        if (wallMap.getZoom() < FLY_ZOOM - 0.5 || Math.abs(c.lat - at[0]) > 0.002 ||
+                Math.abs(c.lng - at[1]) > 0.002) {
             flyTo(current);
         }
     }

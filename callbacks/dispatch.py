@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
+from dashboard.domain.tiles import stored_point
 from dashboard.i18n import t
 from dashboard.i18n.refusals import errors_text, refusal_errors, refusal_text
 from dashboard.live.publish import notify_change
@@ -46,7 +47,7 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
 from dashboard.store.outage import DATABASE
 from dashboard.web.auth import current_language
-from dashboard.web.extensions import db_sessions, redis_client
+from dashboard.web.extensions import current_config, db_sessions, redis_client
 from layouts import ids
 from layouts.common import data_attrs
 from layouts.dispatch.actions import CONFIRM, FIELD_DEPARTMENTS, FIELD_REASON, FIELD_SEVERITY
@@ -372,7 +373,7 @@ def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str,
         suggest_view(d, rows, role, lang, keygen, waiting) if suggest_changed else no_update,
         incident_geojson(d, lang) if detail_changed else no_update,
         units_geojson(d, rows, lang) if suggest_changed else no_update,
-        focus_viewport(d, [u for u in rows if u["row"] == ROW_FREE]) if moved else no_update,
+        focus_viewport(d, [u for u in rows if u["row"] == ROW_FREE], current_config().tiles) if moved else no_update,
         new_shown,
     )
 
@@ -552,6 +553,8 @@ def _pick(raw_click: Any, form_class: Any) -> tuple[float, float]:
     lon, lat = as_float(lon), as_float(lat)
     if lon is None or lat is None:
         raise PreventUpdate
+    # The map draws over the configured tiles; the form takes the stored (WGS-84) point under the click.
+    lon, lat = stored_point(current_config().tiles, lon, lat)
     return round(lon, 6), round(lat, 6)
 
 

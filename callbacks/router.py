@@ -10,6 +10,7 @@ from dash import ClientsideFunction, Input, Output, callback, clientside_callbac
 from flask_login import current_user
 
 from dashboard.domain.pages import PAGE_ROLES, normalise_path
+from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import current_config
 from layouts import ids, pages
@@ -46,7 +47,9 @@ def _username() -> str:
         return ""
 
 
-def render_page(path: str | None, role: str | None, lang: str, scale: float, tiles: str | None) -> Any:
+def render_page(
+    path: str | None, role: str | None, lang: str, scale: float, tiles: TileSource = NO_TILES
+) -> Any:
     """The component tree of a page; pure, so the routing rules are testable without a server."""
     p = normalise_path(path)
     allowed = PAGE_ROLES.get(p)
@@ -82,4 +85,4 @@ def _route(raw_viewport: Any) -> Any:
         return html.Div()
     role = current_user.role if current_user.is_authenticated else None
     path = as_token(viewport.get("path"), 2048)
-    return render_page(path, role, current_language(), screen_scale(viewport), current_config().tile_url)
+    return render_page(path, role, current_language(), screen_scale(viewport), current_config().tiles)

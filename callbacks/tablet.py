@@ -27,6 +27,7 @@ from flask_login import current_user
 from dashboard.domain import geo
 from dashboard.domain.beijing import day_start, hour_of
 from dashboard.domain.pages import PAGE_ROLES
+from dashboard.domain.tiles import NO_TILES, TileSource, stored_point
 from dashboard.frames.cache import versions_of
 from dashboard.i18n import t
 from dashboard.live import history
@@ -43,7 +44,7 @@ from dashboard.live.schema import (
     AGGREGATES,
 )
 from dashboard.web.auth import current_language
-from dashboard.web.extensions import redis_client
+from dashboard.web.extensions import current_config, redis_client
 from layouts import ids
 from layouts import tablet as lay
 from layouts.inputs import as_count, in_choices
@@ -232,9 +233,10 @@ def _tablet_refresh(_n: Any, offset: Any, code: Any, prev: Any) -> list[Any]:
     return [*values, state]
 
 
-def tapped_subdistrict(feature: Any, map_click: Any, on_map: bool) -> str | None:
+def tapped_subdistrict(feature: Any, map_click: Any, on_map: bool, tiles: TileSource = NO_TILES) -> str | None:
     """The subdistrict a tap picks: the outline tapped (`feature`), or, for a tap anywhere on the map (a road, a
-    ticket cell, a label: the layers above the outlines), the one under the tapped point (`map_click`)."""
+    ticket cell, a label: the layers above the outlines), the one under the tapped point (`map_click`, drawn over
+    `tiles`)."""
     if on_map:
         latlng = map_click.get("latlng") if isinstance(map_click, Mapping) else None
         if not isinstance(latlng, (list, tuple)) or len(latlng) != 2:
@@ -243,7 +245,7 @@ def tapped_subdistrict(feature: Any, map_click: Any, on_map: bool) -> str | None
             lat, lon = float(latlng[0]), float(latlng[1])
         except (TypeError, ValueError):
             return None
-        return in_choices(geo.subdistrict_of(lon, lat), SUBDISTRICTS)
+        return in_choices(geo.subdistrict_of(*stored_point(tiles, lon, lat)), SUBDISTRICTS)
     return in_choices(feature.get("id") if isinstance(feature, Mapping) else None, SUBDISTRICTS)
 
 
@@ -257,7 +259,7 @@ def _tap_subdistrict(feature: Any, map_click: Any) -> Any:
     """Tapping the map picks the subdistrict there for the drill-down, whatever layer the finger lands on."""
     _require_tablet_role()
     on_map = any(str(t.get("prop_id", "")).startswith(f"{M.map}.") for t in callback_context.triggered)
-    code = tapped_subdistrict(feature, map_click, on_map)
+    code = tapped_subdistrict(feature, map_click, on_map, current_config().tiles)
     if code is None:
         return no_update
     return code

@@ -13,7 +13,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
+
+from dashboard.domain.tiles import TILE_CRS_CHOICES, TileCrs, TileSource
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
@@ -211,6 +214,10 @@ class Config:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     port: int = 8050
     tile_url: str | None = None
+    # TILE_LABELS_URL: a second tile layer drawn above the base (天地图 serves its labels apart from its images).
+    tile_labels_url: str | None = None
+    # TILE_CRS: the coordinate system the tiles are drawn in; with gcj02 what is drawn is moved onto them.
+    tile_crs: TileCrs = "wgs84"
     ingest_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     # The password of the demo accounts created at this start (none is changed): generated when unset.
     demo_password: str | None = None
@@ -286,6 +293,11 @@ class Config:
     mqtt_client_id: str = MQTT_CLIENT_ID_DEFAULT
 
     @property
+    def tiles(self) -> TileSource:
+        """The map's tile servers and the coordinate system they draw in."""
+        return TileSource(self.tile_url, self.tile_labels_url, self.tile_crs)
+
+    @property
     def mqtt(self) -> MqttTarget | None:
         """The broker of MQTT_URL, or None when MQTT is off."""
         return mqtt_target(self.mqtt_url) if self.mqtt_url else None
@@ -338,6 +350,10 @@ class Config:
             # No generated secret and no embedded database: what the environment leaves unset stays empty, and
             # check_start() names it.
             base = replace(base, secret_key="", ingest_token="", database_url="", metrics_allow=())
+        tile_crs = (e.get("TILE_CRS") or base.tile_crs).strip().lower()
+        if tile_crs not in TILE_CRS_CHOICES:
+            raise ConfigError(f"TILE_CRS={e.get('TILE_CRS')!r}: it is wgs84 (the default) or gcj02, the system the "
+                              "tiles are drawn in")
         log_format = (e.get("LOG_FORMAT") or base.log_format).strip().lower()
         if log_format not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT={e.get('LOG_FORMAT')!r}: it is text (the default) or json")
@@ -359,6 +375,8 @@ class Config:
             secret_key=e.get("SECRET_KEY") or base.secret_key,
             port=int(e.get("PORT") or base.port),
             tile_url=e.get("TILE_URL") or None,
+            tile_labels_url=e.get("TILE_LABELS_URL") or None,
+            tile_crs=cast("TileCrs", tile_crs),
             ingest_token=e.get("INGEST_TOKEN") or base.ingest_token,
             demo_password=e.get("DEMO_PASSWORD") or None,
             # The simulator is the demo's: off unless asked for in production (and then check_start refuses).

@@ -19,13 +19,14 @@ from dash import dcc, html
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
+from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
 from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_SENSORS, AGG_TRAFFIC
 from layouts import ids, names
 from layouts.common import BAND_COLOURS, data_attrs, lang_switch, logout_button
 from layouts.el import Element, div, el, span
 from layouts.map.geometry import bounds
-from layouts.map.panel import district_map
+from layouts.map.panel import district_map, tiles_crs
 
 # The slider: minutes before now, in steps of one (history keeps a snapshot a minute for 24 h).
 SLIDER_MIN: Final = -24 * 60
@@ -344,7 +345,7 @@ def trend_figure(title: str, today: list[float | None], yesterday: list[float | 
 # --- the page ---------------------------------------------------------------------------------------
 
 
-def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None = None) -> html.Div:
+def tablet_page(lang: str, tiles: TileSource = NO_TILES, report_url: str | None = None) -> html.Div:
     """The whole tablet page; values arrive with the first refresh."""
     header = html.Header(
         [
@@ -377,8 +378,8 @@ def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None =
             slider,
             html.Div(
                 [
-                    html.Div(district_map(lang, tile_url, 1.0, ids.TABLET_MAP), className="map-wrap tab-map",
-                             **data_attrs(fit=_bounds_json())),
+                    html.Div(district_map(lang, tiles, 1.0, ids.TABLET_MAP), className="map-wrap tab-map",
+                             **data_attrs(fit=json.dumps(bounds(tiles)), crs=tiles_crs(tiles))),
                     # Beside the map, in one column that scrolls by itself (the page never does in landscape):
                     # what went to the leader, what is open, a subdistrict's details, and today against yesterday.
                     html.Div(
@@ -414,6 +415,3 @@ def tablet_page(lang: str, tile_url: str | None = None, report_url: str | None =
     )
 
 
-def _bounds_json() -> str:
-    """The district's bounds as JSON, for assets/map.js to fit the map to."""
-    return json.dumps(bounds())

@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from dash import dcc, html
 
+from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import js_strings, t
 from dashboard.live.schema import (
     AGG_CROWD,
@@ -117,14 +118,14 @@ def client_strings(lang: str) -> dict[str, Any]:
     }
 
 
-def wall(lang: str, scale: float = 1.0, tile_url: str | None = None) -> html.Div:
+def wall(lang: str, scale: float = 1.0, tiles: TileSource = NO_TILES) -> html.Div:
     """The whole wall; values arrive with the first refresh, about a second after load."""
     return html.Div(
         [
             topbar(lang),
             kpi_strip(lang),
             html.Div([sensors_panel(lang, scale), incidents_panel(lang)], className="wall-left"),
-            map_panel(lang, tile_url, scale),
+            map_panel(lang, tiles, scale),
             html.Div([traffic_panel(lang, scale), hotline_panel(lang, scale)], className="wall-right"),
             ticker(lang),
             session_banner(lang),

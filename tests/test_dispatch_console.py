@@ -199,7 +199,7 @@ def test_the_console_renders_for_dispatch_and_admin_and_is_refused_to_duty_and_l
     app: Any, console: Callable[[str], Console]
 ) -> None:
     for role in ("dispatch", "admin"):
-        assert ids.DISPATCH_QUEUE in component_ids(as_json(render_page("/dispatch", role, "zh", 1.0, None)))
+        assert ids.DISPATCH_QUEUE in component_ids(as_json(render_page("/dispatch", role, "zh", 1.0)))
         page = console(role).page()
         found = component_ids(page)
         assert {ids.DISPATCH_QUEUE, ids.DISPATCH_DETAIL, ids.DISPATCH_MAP, ids.DISPATCH_SUGGEST} <= set(found)

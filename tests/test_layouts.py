@@ -14,6 +14,7 @@ import pytest
 from dash.development.base_component import Component
 
 from dashboard import i18n
+from dashboard.domain.tiles import TileSource
 from layouts import ids, pages, shell
 from layouts.wall import PANEL_AGGS, PANEL_CLASS, wall
 
@@ -113,7 +114,7 @@ def test_wall_map_has_no_tile_layer_by_default() -> None:
 def test_wall_map_has_one_tile_layer_when_configured() -> None:
     """TILE_URL adds exactly one tile layer with that URL."""
     url = "http://tiles.intranet/{z}/{x}/{y}.png"
-    tiles = _of_type(wall("zh", tile_url=url), dl.TileLayer)
+    tiles = _of_type(wall("zh", tiles=TileSource(url)), dl.TileLayer)
     assert len(tiles) == 1
     assert tiles[0].url == url
 
@@ -231,9 +232,9 @@ def test_router_renders_the_wall_for_everyone() -> None:
     from callbacks.router import render_page
 
     for role in ("duty", "leader", "dispatch", "admin", None):
-        tree = render_page("/wall", role, "zh", 1.0, None)
+        tree = render_page("/wall", role, "zh", 1.0)
         assert ids.MAP in string_ids(tree)
-    assert ids.MAP in string_ids(render_page("/", "duty", "zh", 1.0, None))
+    assert ids.MAP in string_ids(render_page("/", "duty", "zh", 1.0))
 
 
 def test_router_coming_next_pages_say_so_in_both_languages() -> None:
@@ -241,26 +242,26 @@ def test_router_coming_next_pages_say_so_in_both_languages() -> None:
     from callbacks.router import render_page
 
     # Every page is built now: the notice stays for pages a later release adds.
-    assert i18n.t("page.coming", "zh") not in _texts(render_page("/tablet", "leader", "zh", 1.0, None))
+    assert i18n.t("page.coming", "zh") not in _texts(render_page("/tablet", "leader", "zh", 1.0))
     tree = pages.coming_next("/tablet", "zh")
     text = _texts(tree)
     assert i18n.t("page.coming", "zh") in text
     assert i18n.t("page.coming", "en") in text
     assert any(isinstance(c, dash.html.A) and getattr(c, "href", None) == "/wall" for c in walk(tree))
     # /admin is the administrator's page now (tests/test_admin.py), no longer a notice.
-    assert i18n.t("page.coming", "en") not in _texts(render_page("/admin", "admin", "en", 1.0, None))
+    assert i18n.t("page.coming", "en") not in _texts(render_page("/admin", "admin", "en", 1.0))
 
 
 def test_router_checks_roles_on_the_server() -> None:
     """A duty officer may not open the dispatch console or the admin page; unknown paths are not found."""
     from callbacks.router import render_page
 
-    assert _texts(render_page("/dispatch", "duty", "zh", 1.0, None)) == _texts(pages.forbidden("/dispatch", "zh"))
-    assert _texts(render_page("/admin", "leader", "zh", 1.0, None)) == _texts(pages.forbidden("/admin", "zh"))
-    assert _texts(render_page("/dispatch", None, "zh", 1.0, None)) == _texts(pages.forbidden("/dispatch", "zh"))
+    assert _texts(render_page("/dispatch", "duty", "zh", 1.0)) == _texts(pages.forbidden("/dispatch", "zh"))
+    assert _texts(render_page("/admin", "leader", "zh", 1.0)) == _texts(pages.forbidden("/admin", "zh"))
+    assert _texts(render_page("/dispatch", None, "zh", 1.0)) == _texts(pages.forbidden("/dispatch", "zh"))
     assert i18n.t("page.forbidden", "en") in _texts(pages.forbidden("/admin", "zh"))
-    assert ids.DISPATCH_QUEUE in string_ids(render_page("/dispatch", "dispatch", "zh", 1.0, None))
-    assert _texts(render_page("/nope", "admin", "zh", 1.0, None)) == _texts(pages.not_found("zh"))
+    assert ids.DISPATCH_QUEUE in string_ids(render_page("/dispatch", "dispatch", "zh", 1.0))
+    assert _texts(render_page("/nope", "admin", "zh", 1.0)) == _texts(pages.not_found("zh"))
 
 
 def test_screen_scale() -> None:

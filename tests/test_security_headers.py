@@ -128,6 +128,14 @@ def test_the_tile_server_alone_is_added_to_the_image_sources(tile_url: str | Non
     assert images == ["'self'", "data:", *([origin] if origin else [])]
 
 
+def test_a_separate_label_server_is_an_image_source_too() -> None:
+    images = directives(headers.page_policy([], "http://t0.tiles.example/img/{z}/{x}/{y}",
+                                            "http://labels.example/cva/{z}/{x}/{y}"))["img-src"]
+    assert images == ["'self'", "data:", "http://t0.tiles.example", "http://labels.example"]
+    same = directives(headers.page_policy([], "http://t.example/a/{z}", "http://t.example/b/{z}"))["img-src"]
+    assert same == ["'self'", "data:", "http://t.example"]
+
+
 def test_a_violation_report_is_logged_once_and_escaped(client: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="dashboard.web.headers")
     report = {"csp-report": {"document-uri": "http://x/wall\nFORGED 1970 INFO line",

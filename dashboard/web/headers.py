@@ -19,8 +19,8 @@ answer opened as a document can then run and load nothing). Each source of the p
   (Leaflet's CSS ships inside its JavaScript) and plotly.js (seen in a real browser with 'self' alone: every
   Dash page then breaks); the daily report inlines its CSS and sizes its bars with style attributes so that it
   prints self-contained. Styles cannot run code, and script-src stays strict.
-- img-src 'self' data: (+ the TILE_URL server when one is set): Bootstrap's CSS draws form controls (select
-  arrows, check marks, close buttons) as data: SVG images; map tiles come from the configured tile server only.
+- img-src 'self' data: (+ the TILE_URL and TILE_LABELS_URL servers when set): Bootstrap's CSS draws form controls
+  (select arrows, check marks, close buttons) as data: SVG images; map tiles come from the configured servers only.
 - font-src 'self' (bootstrap-icons is served from /assets), connect-src 'self' (Dash's callbacks, push over
   Server-Sent Events), worker-src 'none', object-src 'none', frame-src 'none', media-src 'none' (the alarm's
   sound is made with WebAudio, no file), base-uri 'none', form-action 'self' (login, logout).
@@ -80,12 +80,14 @@ def tile_origin(tile_url: str | None) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
-def page_policy(script_hashes: Sequence[str], tile_url: str | None) -> str:
-    """The Content-Security-Policy of the HTML pages (each source explained in the module's docstring)."""
+def page_policy(script_hashes: Sequence[str], *tile_urls: str | None) -> str:
+    """The Content-Security-Policy of the HTML pages (each source explained in the module's docstring); images
+    may also come from the tile servers (TILE_URL and TILE_LABELS_URL)."""
     images = ["'self'", "data:"]
-    origin = tile_origin(tile_url)
-    if origin:
-        images.append(origin)
+    for url in tile_urls:
+        origin = tile_origin(url)
+        if origin and origin not in images:
+            images.append(origin)
     directives = {
         "default-src": ["'self'"],
         "script-src": ["'self'", *script_hashes],
@@ -154,5 +156,5 @@ def csp_report() -> Response:
 
 def init_headers(app: Flask, config: Config, script_hashes: Sequence[str]) -> None:
     """Compute the page policy once (after Dash knows every inline script) and add the headers to every answer."""
-    app.extensions[EXTENSION] = page_policy(script_hashes, config.tile_url)
+    app.extensions[EXTENSION] = page_policy(script_hashes, config.tile_url, config.tile_labels_url)
     app.after_request(add_headers)

@@ -10,43 +10,55 @@ import dash_leaflet as dl
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
+from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import name
 from layouts import ids
 from layouts.dispatch.parts import km_text, unit_name
 from layouts.dispatch.suggest import ROW_FREE
-from layouts.map.geometry import PANES, bounds, feature_collection, fn, labels_geojson, point
+from layouts.map.geometry import (
+    PANES,
+    bounds,
+    drawn,
+    drawn_point,
+    feature_collection,
+    fn,
+    labels_geojson,
+    point,
+    tile_layers,
+)
 
 # Zoom when the map centres on an incident without units around it.
 FOCUS_ZOOM: Final = 15.5
 
 
-def console_map(lang: str, tile_url: str | None = None) -> dl.Map:
+def console_map(lang: str, tiles: TileSource = NO_TILES) -> dl.Map:
     """The wall's base map (district, subdistricts, names from local GeoJSON; tiles only when configured) with
-    the incident, the units and the point picked for a new incident."""
+    the incident, the units and the point picked for a new incident, drawn where `tiles` show them."""
+    on = drawn(tiles)
     layers: list[Any] = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES]
-    if tile_url:
-        layers.append(dl.TileLayer(url=tile_url, maxZoom=19))
+    layers += tile_layers(tiles)
     layers += [
         dl.GeoJSON(data=geo.subdistricts_geojson(), style=fn("subdistrictStyle"), pane="dc-base",
-                   hideout={"tiles": bool(tile_url)}, interactive=False),
-        dl.GeoJSON(data=geo.boundary_geojson(), style=fn("boundaryStyle"), pane="dc-base", interactive=False),
-        dl.GeoJSON(data=labels_geojson(lang), pointToLayer=fn("labelPoint"), pane="dc-labels", interactive=False),
+                   hideout={"tiles": bool(tiles.url)}, interactive=False, **on),
+        dl.GeoJSON(data=geo.boundary_geojson(), style=fn("boundaryStyle"), pane="dc-base", interactive=False, **on),
+        dl.GeoJSON(data=labels_geojson(lang), pointToLayer=fn("labelPoint"), pane="dc-labels", interactive=False,
+                   **on),
         dl.GeoJSON(id=ids.DISPATCH_MAP_UNITS, data=feature_collection([]),
-                   pointToLayer={"variable": "dashExtensions.dcd.unitPoint"}),
-        dl.GeoJSON(id=ids.DISPATCH_MAP_INCIDENT, data=feature_collection([]), pointToLayer=fn("incidentPoint")),
+                   pointToLayer={"variable": "dashExtensions.dcd.unitPoint"}, **on),
+        dl.GeoJSON(id=ids.DISPATCH_MAP_INCIDENT, data=feature_collection([]), pointToLayer=fn("incidentPoint"), **on),
         dl.GeoJSON(id=ids.DISPATCH_MAP_PICK, data=feature_collection([]),
-                   pointToLayer={"variable": "dashExtensions.dcd.pickPoint"}),
+                   pointToLayer={"variable": "dashExtensions.dcd.pickPoint"}, **on),
     ]
     return dl.Map(
         layers,
         id=ids.DISPATCH_MAP,
         # The whole district until an incident is opened; then the map flies to it (focus_viewport).
-        bounds=bounds(),
+        bounds=bounds(tiles),
         boundsOptions={"padding": [8, 8]},
         zoomSnap=0.25,
         minZoom=11,
         maxZoom=18,
-        attributionControl=bool(tile_url),
+        attributionControl=bool(tiles.url),
         trackViewport=False,
         style={"width": "100%", "height": "100%"},
     )
@@ -80,18 +92,23 @@ def units_geojson(d: dict[str, Any], suggestions: Iterable[dict[str, Any]], lang
     return feature_collection(feats)
 
 
-def focus_viewport(d: dict[str, Any], suggestions: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Centre the map on the incident, wide enough to show the nearest suggested units (at most ~2 km away)."""
-    pts = [(d["lon"], d["lat"])]
-    pts += [(u["lon"], u["lat"]) for u in list(suggestions)[:3] if u.get("distance_km", 99) < 2.5 and "lon" in u]
-    pts += [(u["lon"], u["lat"]) for u in d.get("units", [])]
+def focus_viewport(
+    d: dict[str, Any], suggestions: Iterable[dict[str, Any]], tiles: TileSource = NO_TILES
+) -> dict[str, Any]:
+    """Centre the map on the incident, wide enough to show the nearest suggested units (at most ~2 km away);
+    in the coordinates the map draws in over `tiles`."""
+    lon, lat = drawn_point(tiles, d["lon"], d["lat"])
+    pts = [(lon, lat)]
+    pts += [drawn_point(tiles, u["lon"], u["lat"]) for u in list(suggestions)[:3]
+            if u.get("distance_km", 99) < 2.5 and "lon" in u]
+    pts += [drawn_point(tiles, u["lon"], u["lat"]) for u in d.get("units", [])]
     if len(pts) == 1:
-        return {"center": [d["lat"], d["lon"]], "zoom": FOCUS_ZOOM, "transition": "flyTo"}
+        return {"center": [lat, lon], "zoom": FOCUS_ZOOM, "transition": "flyTo"}
     # Symmetric around the incident, so it stays in the centre.
-    dx = max(abs(x - d["lon"]) for x, _ in pts) + 0.002
-    dy = max(abs(y - d["lat"]) for _, y in pts) + 0.0015
+    dx = max(abs(x - lon) for x, _ in pts) + 0.002
+    dy = max(abs(y - lat) for _, y in pts) + 0.0015
     return {
-        "bounds": [[d["lat"] - dy, d["lon"] - dx], [d["lat"] + dy, d["lon"] + dx]],
+        "bounds": [[lat - dy, lon - dx], [lat + dy, lon + dx]],
         "transition": "flyToBounds",
         "options": {"maxZoom": FOCUS_ZOOM, "padding": [36, 36], "duration": 0.6},
     }

@@ -11,6 +11,7 @@ from dash import dcc, html
 
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
+from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import name, t
 from layouts import ids, names
 from layouts.common import data_attrs, lang_switch, logout_button
@@ -115,7 +116,7 @@ def js_strings(lang: str) -> dict[str, Any]:
     return data_attrs(strings=json.dumps({k: t(k, lang) for k in keys} | {"lang": lang}, ensure_ascii=False))
 
 
-def dispatch_page(lang: str, role: str, user: str = "", tile_url: str | None = None) -> html.Div:
+def dispatch_page(lang: str, role: str, user: str = "", tiles: TileSource = NO_TILES) -> html.Div:
     """The whole console; the queue and the detail arrive with the first poll."""
     queue_extra = html.Span(id=ids.DISPATCH_QUEUE_COUNT, className="dsp-chip")
     left = _panel(
@@ -143,7 +144,7 @@ def dispatch_page(lang: str, role: str, user: str = "", tile_url: str | None = N
     )
     right = html.Div(
         [
-            html.Section(console_map(lang, tile_url), className="dsp-panel dsp-map"),
+            html.Section(console_map(lang, tiles), className="dsp-panel dsp-map"),
             _panel(t("dsp.suggest", lang), html.Div(className="dsp-empty"), "dsp-suggest",
                    [html.Span(t("dsp.suggest_note", lang), className="dsp-note"),
                     dbc.Button([html.I(className="bi bi-arrow-down-up"), " ", t("dsp.suggest_resort", lang)],

@@ -6,11 +6,16 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Final
 
+import dash_leaflet as dl
+
 from dashboard.domain import geo
+from dashboard.domain.tiles import NO_TILES, TileSource, wgs84_to_gcj02
 from layouts import names
 
 # Map panes, bottom to top: the district, the heatmap, roads, names; points stay in Leaflet's own panes.
 PANES: Final = (("dc-base", 300), ("dc-heat", 320), ("dc-roads", 340), ("dc-labels", 360))
+# A tile server's own labels (TILE_LABELS_URL) lie above the base map's outlines and heat, below the live marks.
+TILE_LABELS_PANE: Final = ("dc-tile-labels", 350)
 
 
 def fn(name_: str) -> dict[str, str]:
@@ -85,7 +90,30 @@ def corridors_geojson() -> dict[str, Any]:
     )
 
 
-def bounds() -> list[list[float]]:
-    """The district's bounding box as Leaflet [[south, west], [north, east]]."""
+def bounds(tiles: TileSource = NO_TILES) -> list[list[float]]:
+    """The district's bounding box as Leaflet [[south, west], [north, east]], where `tiles` draw it."""
     x0, y0, x1, y1 = geo.district_bbox()
+    (x0, y0), (x1, y1) = drawn_point(tiles, x0, y0), drawn_point(tiles, x1, y1)
     return [[y0, x0], [y1, x1]]
+
+
+def drawn_point(tiles: TileSource, lon: float, lat: float) -> tuple[float, float]:
+    """A stored (WGS-84) point where the map draws it: moved onto GCJ-02 tiles, else as it is."""
+    return wgs84_to_gcj02(lon, lat) if tiles.shifted else (lon, lat)
+
+
+def drawn(tiles: TileSource) -> dict[str, Any]:
+    """A GeoJSON layer's option that draws its stored coordinates where `tiles` show them (assets/crs.js)."""
+    return {"coordsToLatLng": {"variable": "dashExtensions.dcCrs.drawnLatLng"}} if tiles.shifted else {}
+
+
+def tile_layers(tiles: TileSource, layer_id: str | None = None) -> list[Any]:
+    """The configured tile server's layers: its images, and its labels above the outlines when served apart."""
+    if not tiles.url:
+        return []
+    base = dl.TileLayer(url=tiles.url, maxZoom=19, **({"id": layer_id} if layer_id else {}))
+    if not tiles.labels_url:
+        return [base]
+    name_, z = TILE_LABELS_PANE
+    return [base, dl.Pane(name=name_, style={"zIndex": z, "pointerEvents": "none"}),
+            dl.TileLayer(url=tiles.labels_url, maxZoom=19, pane=name_)]

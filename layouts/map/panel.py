@@ -17,10 +17,20 @@ from dash import html
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
+from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import name, t
 from layouts import ids
 from layouts.common import data_attrs
-from layouts.map.geometry import PANES, bounds, corridors_geojson, feature_collection, fn, labels_geojson
+from layouts.map.geometry import (
+    PANES,
+    bounds,
+    corridors_geojson,
+    drawn,
+    feature_collection,
+    fn,
+    labels_geojson,
+    tile_layers,
+)
 
 
 def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
@@ -61,19 +71,22 @@ def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
 
 
 def district_map(
-    lang: str, tile_url: str | None = None, scale: float = 1.0, mids: ids.MapIds = ids.WALL_MAP
+    lang: str, tiles: TileSource = NO_TILES, scale: float = 1.0, mids: ids.MapIds = ids.WALL_MAP
 ) -> dl.MapContainer:
-    """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers (IDs `mids`)."""
+    """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers (IDs `mids`).
+
+    Over GCJ-02 tiles every layer draws its stored WGS-84 points moved onto them (`drawn`)."""
+    on = drawn(tiles)
     base: list[Any] = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES]
-    if tile_url:
-        base.append(dl.TileLayer(id=mids.tiles, url=tile_url, maxZoom=19))
+    base += tile_layers(tiles, mids.tiles)
     base += [
         dl.GeoJSON(
             id=mids.subdistricts,
             data=geo.subdistricts_geojson(),
             style=fn("subdistrictStyle"),
             pane="dc-base",
-            hideout={"tiles": bool(tile_url)},
+            hideout={"tiles": bool(tiles.url)},
+            **on,
         ),
         dl.GeoJSON(
             id=mids.boundary,
@@ -81,6 +94,7 @@ def district_map(
             style=fn("boundaryStyle"),
             pane="dc-base",
             interactive=False,
+            **on,
         ),
         dl.GeoJSON(
             id=mids.labels,
@@ -88,6 +102,7 @@ def district_map(
             pointToLayer=fn("labelPoint"),
             pane="dc-labels",
             interactive=False,
+            **on,
         ),
     ]
     overlays = [
@@ -99,6 +114,7 @@ def district_map(
                 hideout={"c": {}, "max": 0, "o": {}},
                 pane="dc-heat",
                 interactive=False,
+                **on,
             ),
             name=t("layer.heat", lang),
             checked=True,
@@ -111,6 +127,7 @@ def district_map(
                 hideout={},
                 pane="dc-roads",
                 interactive=False,
+                **on,
             ),
             name=t("layer.corridors", lang),
             checked=True,
@@ -126,22 +143,23 @@ def district_map(
                 superClusterOptions={"radius": round(72 * scale), "maxZoom": 16},
                 zoomToBoundsOnClick=True,
                 hideout={"s": {}},
+                **on,
             ),
             name=t("layer.sensors", lang),
             checked=True,
         ),
         dl.Overlay(
-            dl.GeoJSON(id=mids.parking, data=feature_collection([]), pointToLayer=fn("parkingPoint")),
+            dl.GeoJSON(id=mids.parking, data=feature_collection([]), pointToLayer=fn("parkingPoint"), **on),
             name=t("layer.parking", lang),
             checked=True,
         ),
         dl.Overlay(
-            dl.GeoJSON(id=mids.crowd, data=feature_collection([]), pointToLayer=fn("crowdPoint")),
+            dl.GeoJSON(id=mids.crowd, data=feature_collection([]), pointToLayer=fn("crowdPoint"), **on),
             name=t("layer.crowd", lang),
             checked=True,
         ),
         dl.Overlay(
-            dl.GeoJSON(id=mids.warnings, data=feature_collection([]), pointToLayer=fn("warningPoint")),
+            dl.GeoJSON(id=mids.warnings, data=feature_collection([]), pointToLayer=fn("warningPoint"), **on),
             name=t("layer.warnings", lang),
             checked=True,
         ),
@@ -155,6 +173,7 @@ def district_map(
                 clusterToLayer=fn("incidentCluster"),
                 superClusterOptions={"radius": round(36 * scale), "maxZoom": 17},
                 zoomToBoundsOnClick=True,
+                **on,
             ),
             name=t("layer.incidents", lang),
             checked=True,
@@ -165,14 +184,14 @@ def district_map(
         id=mids.map,
         # The first view; assets/map.js then fits the district to the panel's full height beside the legend
         # and the layer control (on load and on resize only, never on a refresh), at any fractional zoom.
-        bounds=bounds(),
+        bounds=bounds(tiles),
         boundsOptions={"padding": [12, 12]},
         zoomSnap=0,
         zoomDelta=0.5,
         minZoom=11,
         maxZoom=18,
         zoomControl=False,
-        attributionControl=bool(tile_url),
+        attributionControl=bool(tiles.url),
         # SVG, not canvas: a few hundred shapes are cheap either way, and SVG paths can be checked in the DOM.
         preferCanvas=False,
         # Nobody pans the wall, and dash-leaflet's viewport tracking fails on a map built from bounds alone.
@@ -181,11 +200,16 @@ def district_map(
     )
 
 
-def map_panel(lang: str, tile_url: str | None = None, scale: float = 1.0) -> html.Div:
+def tiles_crs(tiles: TileSource) -> str:
+    """The coordinate system the map's points are drawn in: GCJ-02 over such tiles, else WGS-84 as stored."""
+    return "gcj02" if tiles.shifted else "wgs84"
+
+
+def map_panel(lang: str, tiles: TileSource = NO_TILES, scale: float = 1.0) -> html.Div:
     """The map with its title, freshness badge and legend, filling the centre of the wall."""
     return html.Div(
         [
-            district_map(lang, tile_url, scale),
+            district_map(lang, tiles, scale),
             html.Div(
                 [
                     html.H2(t("panel.map", lang), className="panel-title"),
@@ -197,6 +221,7 @@ def map_panel(lang: str, tile_url: str | None = None, scale: float = 1.0) -> htm
         ],
         id=ids.PANEL_MAP,
         className="map-wrap",
-        # data-fit: the district's bounds, which assets/map.js fits the map to.
-        **data_attrs(stale_label=t("fresh.stale_label", lang), fit=json.dumps(bounds())),
+        # data-fit: the district's bounds, which assets/map.js fits the map to; data-crs: where points are drawn
+        # (assets/crs.js moves the alarm's fly-to target with them).
+        **data_attrs(stale_label=t("fresh.stale_label", lang), fit=json.dumps(bounds(tiles)), crs=tiles_crs(tiles)),
     )
