@@ -342,6 +342,11 @@ def trend_figure(title: str, today: list[float | None], yesterday: list[float | 
     }
 
 
+# A leader reads incidents, crowds and the subdistricts' names on a small screen: parking and the sensors' bins
+# would cover the names, so they start off (a tap on the layer button shows them).
+TABLET_HIDDEN_LAYERS: Final = frozenset({ids.TABLET_MAP.parking, ids.TABLET_MAP.sensors})
+
+
 # --- the page ---------------------------------------------------------------------------------------
 
 
@@ -378,7 +383,8 @@ def tablet_page(lang: str, tiles: TileSource = NO_TILES, report_url: str | None 
             slider,
             html.Div(
                 [
-                    html.Div(district_map(lang, tiles, 1.0, ids.TABLET_MAP), className="map-wrap tab-map",
+                    html.Div(district_map(lang, tiles, 1.0, ids.TABLET_MAP, TABLET_HIDDEN_LAYERS, collapsed=True),
+                             className="map-wrap tab-map",
                              **data_attrs(fit=json.dumps(bounds(tiles)), crs=tiles_crs(tiles))),
                     # Beside the map, in one column that scrolls by itself (the page never does in landscape):
                     # what went to the leader, what is open, a subdistrict's details, and today against yesterday.

@@ -388,7 +388,7 @@ def test_the_page_renders_for_an_admin_in_both_languages_and_is_refused_to_the_o
     for name_ in NON_ADMINS:
         out = text_of(Page(app, name_).page())
         assert ids.ADMIN_USERS not in out and "您的账号无权访问此页面" in out
-    assert "adm-tab-users" in text_of(render_page("/admin", "admin", "zh", 1.0, None))
+    assert "adm-tab-users" in text_of(render_page("/admin", "admin", "zh", 1.0))
 
 
 def test_every_admin_callback_refuses_a_non_admin_with_403_audits_it_and_changes_nothing(app: Any) -> None:

@@ -94,7 +94,7 @@ def test_every_refresh_output_exists_in_the_wall() -> None:
 # --- the wall and its map ---------------------------------------------------------------------
 
 
-def _of_type(tree: Any, cls: type) -> list[Any]:
+def of_type(tree: Any, cls: type) -> list[Any]:
     """Components of one class anywhere in the tree (the map's layers live in its children)."""
     return [c for c in walk(tree) if isinstance(c, cls)]
 
@@ -102,19 +102,19 @@ def _of_type(tree: Any, cls: type) -> list[Any]:
 def test_wall_map_has_no_tile_layer_by_default() -> None:
     """No internet tiles unless TILE_URL is configured: the base map is local GeoJSON."""
     tree = wall("zh")
-    maps = _of_type(tree, dl.MapContainer)
+    maps = of_type(tree, dl.MapContainer)
     assert len(maps) == 1
-    assert not _of_type(tree, dl.TileLayer)
-    geojson_ids = {g.id for g in _of_type(tree, dl.GeoJSON)}
+    assert not of_type(tree, dl.TileLayer)
+    geojson_ids = {g.id for g in of_type(tree, dl.GeoJSON)}
     assert {ids.MAP_BOUNDARY, ids.MAP_SUBDISTRICTS, ids.MAP_LABELS} <= geojson_ids
-    subdistricts = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_SUBDISTRICTS)
+    subdistricts = next(g for g in of_type(tree, dl.GeoJSON) if g.id == ids.MAP_SUBDISTRICTS)
     assert len(subdistricts.data["features"]) == 17
 
 
 def test_wall_map_has_one_tile_layer_when_configured() -> None:
     """TILE_URL adds exactly one tile layer with that URL."""
     url = "http://tiles.intranet/{z}/{x}/{y}.png"
-    tiles = _of_type(wall("zh", tiles=TileSource(url)), dl.TileLayer)
+    tiles = of_type(wall("zh", tiles=TileSource(url)), dl.TileLayer)
     assert len(tiles) == 1
     assert tiles[0].url == url
 
@@ -122,16 +122,16 @@ def test_wall_map_has_one_tile_layer_when_configured() -> None:
 def test_wall_map_layers_are_toggleable_overlays() -> None:
     """Seven live layers in one layers control; static geometry is in the layout once."""
     tree = wall("en")
-    control = _of_type(tree, dl.LayersControl)
+    control = of_type(tree, dl.LayersControl)
     assert len(control) == 1
-    overlays = _of_type(tree, dl.Overlay)
+    overlays = of_type(tree, dl.Overlay)
     names = {o.name for o in overlays}
     assert names == {i18n.t(k, "en") for k in (
         "layer.sensors", "layer.incidents", "layer.corridors", "layer.heat", "layer.parking", "layer.crowd",
         "layer.warnings")}
-    heat = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_HEAT)
+    heat = next(g for g in of_type(tree, dl.GeoJSON) if g.id == ids.MAP_HEAT)
     assert len(heat.data["features"]) > 200  # the grid, sent once
-    sensors = next(g for g in _of_type(tree, dl.GeoJSON) if g.id == ids.MAP_SENSORS)
+    sensors = next(g for g in of_type(tree, dl.GeoJSON) if g.id == ids.MAP_SENSORS)
     assert sensors.cluster is True
 
 
@@ -139,7 +139,7 @@ def test_map_functions_exist_in_map_js() -> None:
     """Every {"variable": "dashExtensions.dc.X"} the map uses is defined in assets/map.js."""
     js = (ASSETS / "map.js").read_text(encoding="utf-8")
     used = set()
-    for comp in _of_type(wall("zh"), dl.GeoJSON):
+    for comp in of_type(wall("zh"), dl.GeoJSON):
         for prop in ("style", "pointToLayer", "clusterToLayer"):
             ref = getattr(comp, prop, None)
             if isinstance(ref, dict) and "variable" in ref:
@@ -290,7 +290,7 @@ def test_map_is_fitted_to_the_district_beside_its_overlays() -> None:
     panel = map_panel("zh")
     x0, y0, x1, y1 = geo.district_bbox()
     assert json.loads(getattr(panel, "data-fit")) == [[y0, x0], [y1, x1]] == bounds()
-    leaflet = _of_type(panel, dl.MapContainer)[0]
+    leaflet = of_type(panel, dl.MapContainer)[0]
     assert leaflet.zoomSnap == 0
     assert leaflet.trackViewport is False
     js = (ASSETS / "map.js").read_text(encoding="utf-8")

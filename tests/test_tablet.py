@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+import dash_leaflet as dl
 import pytest
 from dash.testing.wait import until
 from hypothesis import given
@@ -24,7 +25,9 @@ from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_KPI, AGG_SENSO
 from dashboard.web.extensions import db_sessions
 from layouts import ids, names
 from layouts import tablet as lay
+from layouts.wall import wall as wall_page
 from tests.helpers import PASSWORD, csrf_headers, incident, log_in_browser, login, start_dash
+from tests.test_layouts import of_type
 from workers.history import run_history
 from workers.tick import run_tick
 
@@ -129,10 +132,13 @@ def test_every_subdistrict_can_be_picked_and_most_have_a_corridor() -> None:
 
 def test_the_router_gives_the_tablet_to_leaders_and_admins_only() -> None:
     for role in ("leader", "admin"):
-        page = flat(render_page("/tablet", role, "zh", 1.0, None))
+        page = flat(render_page("/tablet", role, "zh", 1.0))
         assert ids.TABLET_SLIDER in page and ids.TABLET_MAP.map in page
     for role in ("duty", "dispatch", None):
-        assert ids.TABLET_SLIDER not in flat(render_page("/tablet", role, "zh", 1.0, None))
+        assert ids.TABLET_SLIDER not in flat(render_page("/tablet", role, "zh", 1.0))
+
+
+SUBDISTRICT_CODES = tuple(sub.code for sub in geo.subdistricts())
 
 
 def test_a_tap_anywhere_on_the_map_picks_the_subdistrict_under_the_finger() -> None:
@@ -151,7 +157,15 @@ def test_a_tap_outside_the_district_or_malformed_picks_nothing(junk: Any) -> Non
     assert cb.tapped_subdistrict(None, {"latlng": [31.23, 121.47]}, on_map=True) is None  # Shanghai
 
 
-SUBDISTRICT_CODES = tuple(sub.code for sub in geo.subdistricts())
+def test_the_tablets_map_starts_with_names_uncovered_and_the_layer_list_folded() -> None:
+    def overlays(tree: Any) -> dict[str, bool]:
+        return {o.children.id: o.checked for o in of_type(tree, dl.Overlay)}
+
+    tablet = lay.tablet_page("zh")
+    assert {k for k, on in overlays(tablet).items() if not on} == {ids.TABLET_MAP.parking, ids.TABLET_MAP.sensors}
+    assert of_type(tablet, dl.LayersControl)[0].collapsed is True
+    wall = wall_page("zh")
+    assert all(overlays(wall).values()) and of_type(wall, dl.LayersControl)[0].collapsed is False
 
 
 # --- the refresh over real Redis, live and replayed ----------------------------------------------------

@@ -23,7 +23,7 @@ from layouts.dispatch.map import focus_viewport
 from layouts.map.geometry import bounds
 from tests.helpers import incident, start_dash
 from tests.test_browser import ingest, log_in
-from tests.test_layouts import _of_type
+from tests.test_layouts import of_type
 
 GCJ = TileSource("http://tiles.example/{z}/{x}/{y}.png", "http://labels.example/{z}/{x}/{y}.png", "gcj02")
 DONGCHENG = st.tuples(st.floats(116.38, 116.45), st.floats(39.85, 39.98))
@@ -76,14 +76,14 @@ def test_the_settings_name_the_coordinate_system_and_refuse_others() -> None:
 @pytest.mark.parametrize("path", ["/wall", "/tablet", "/dispatch"])
 def test_over_gcj02_tiles_every_layer_of_every_map_draws_moved_and_labels_lie_above(path: str) -> None:
     tree = render_page(path, "admin", "zh", 1.0, GCJ)
-    layers = _of_type(tree, dl.GeoJSON)
+    layers = of_type(tree, dl.GeoJSON)
     assert len(layers) >= 6
     assert all(g.coordsToLatLng == {"variable": "dashExtensions.dcCrs.drawnLatLng"} for g in layers)
-    assert [t.url for t in _of_type(tree, dl.TileLayer)] == [GCJ.url, GCJ.labels_url]
-    assert _of_type(tree, dl.MapContainer)[0].bounds == bounds(GCJ) != bounds()
+    assert [t.url for t in of_type(tree, dl.TileLayer)] == [GCJ.url, GCJ.labels_url]
+    assert of_type(tree, dl.MapContainer)[0].bounds == bounds(GCJ) != bounds()
     plain = render_page(path, "admin", "zh", 1.0, dataclasses.replace(GCJ, crs="wgs84", labels_url=None))
-    assert not any(getattr(g, "coordsToLatLng", None) for g in _of_type(plain, dl.GeoJSON))
-    assert len(_of_type(plain, dl.TileLayer)) == 1
+    assert not any(getattr(g, "coordsToLatLng", None) for g in of_type(plain, dl.GeoJSON))
+    assert len(of_type(plain, dl.TileLayer)) == 1
 
 
 def test_the_console_flies_to_where_the_incident_is_drawn() -> None:

@@ -71,9 +71,15 @@ def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
 
 
 def district_map(
-    lang: str, tiles: TileSource = NO_TILES, scale: float = 1.0, mids: ids.MapIds = ids.WALL_MAP
+    lang: str,
+    tiles: TileSource = NO_TILES,
+    scale: float = 1.0,
+    mids: ids.MapIds = ids.WALL_MAP,
+    hidden: frozenset[str] = frozenset(),
+    collapsed: bool = False,
 ) -> dl.MapContainer:
-    """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers (IDs `mids`).
+    """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers (IDs `mids`; those
+    in `hidden` start switched off; `collapsed`: the layer control is a button until tapped).
 
     Over GCJ-02 tiles every layer draws its stored WGS-84 points moved onto them (`drawn`)."""
     on = drawn(tiles)
@@ -117,7 +123,7 @@ def district_map(
                 **on,
             ),
             name=t("layer.heat", lang),
-            checked=True,
+            checked=mids.heat not in hidden,
         ),
         dl.Overlay(
             dl.GeoJSON(
@@ -130,7 +136,7 @@ def district_map(
                 **on,
             ),
             name=t("layer.corridors", lang),
-            checked=True,
+            checked=mids.corridors not in hidden,
         ),
         dl.Overlay(
             dl.GeoJSON(
@@ -146,22 +152,22 @@ def district_map(
                 **on,
             ),
             name=t("layer.sensors", lang),
-            checked=True,
+            checked=mids.sensors not in hidden,
         ),
         dl.Overlay(
             dl.GeoJSON(id=mids.parking, data=feature_collection([]), pointToLayer=fn("parkingPoint"), **on),
             name=t("layer.parking", lang),
-            checked=True,
+            checked=mids.parking not in hidden,
         ),
         dl.Overlay(
             dl.GeoJSON(id=mids.crowd, data=feature_collection([]), pointToLayer=fn("crowdPoint"), **on),
             name=t("layer.crowd", lang),
-            checked=True,
+            checked=mids.crowd not in hidden,
         ),
         dl.Overlay(
             dl.GeoJSON(id=mids.warnings, data=feature_collection([]), pointToLayer=fn("warningPoint"), **on),
             name=t("layer.warnings", lang),
-            checked=True,
+            checked=mids.warnings not in hidden,
         ),
         dl.Overlay(
             dl.GeoJSON(
@@ -176,11 +182,11 @@ def district_map(
                 **on,
             ),
             name=t("layer.incidents", lang),
-            checked=True,
+            checked=mids.incidents not in hidden,
         ),
     ]
     return dl.Map(
-        [*base, dl.LayersControl(overlays, id=mids.layers, position="topright", collapsed=False)],
+        [*base, dl.LayersControl(overlays, id=mids.layers, position="topright", collapsed=collapsed)],
         id=mids.map,
         # The first view; assets/map.js then fits the district to the panel's full height beside the legend
         # and the layer control (on load and on resize only, never on a refresh), at any fractional zoom.
