@@ -25,7 +25,7 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
 from dashboard.domain import geo
-from dashboard.domain.beijing import day_start, hour_of
+from dashboard.domain.beijing import day_start, hour_of, to_beijing
 from dashboard.domain.pages import PAGE_ROLES
 from dashboard.domain.tiles import NO_TILES, TileSource, stored_point
 from dashboard.frames.cache import versions_of
@@ -110,6 +110,7 @@ def render(
     shown_at = now if at is None else (found or at)
     hot = datas.get(AGG_HOTLINE) or {}
     hour_now = hour_of(shown_at)
+    minute_now = to_beijing(shown_at).minute
 
     head, state["head"] = dedupe(
         [
@@ -147,10 +148,11 @@ def render(
             (lambda: lay.drill(code, datas, lang), repr((code, lang, [datas.get(a) for a in (
                 AGG_INCIDENTS, AGG_HOTLINE, AGG_SENSORS, AGG_TRAFFIC)]))),
             (lambda: lay.trend_figure(t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
-                                      list(hot.get("hourly_yesterday") or [None] * 24), lang, hour_now),
-             repr((hot.get("hourly"), hot.get("hourly_yesterday"), hour_now, lang))),
-            (lambda: lay.trend_figure(t("tab.trend_incidents", lang), trend[0], trend[1], lang, hour_now),
-             repr((trend, hour_now, lang))),
+                                      list(hot.get("hourly_yesterday") or [None] * 24), lang, hour_now, minute_now),
+             repr((hot.get("hourly"), hot.get("hourly_yesterday"), hour_now, minute_now, lang))),
+            (lambda: lay.trend_figure(t("tab.trend_incidents", lang), trend[0], trend[1], lang, hour_now,
+                                      minute_now),
+             repr((trend, hour_now, minute_now, lang))),
         ],
         prev.get("rest"),
     )

@@ -320,16 +320,33 @@ def replay_label(at: float | None, lang: str, found: float | None = None) -> tup
 
 
 def trend_figure(title: str, today: list[float | None], yesterday: list[float | None], lang: str,
-                 hour_now: int) -> dict[str, Any]:
-    """Today (to the current hour) against yesterday, by Beijing hour, as a plotly figure dict."""
+                 hour_now: int, minute_now: int | None = None) -> dict[str, Any]:
+    """Today (to the current hour) against yesterday, by Beijing hour, as a plotly figure dict.
+
+    The current hour has only run `minute_now` minutes: its count is drawn apart (a dashed step to an open point,
+    "截至 HH:MM"), so a line that falls at its end is not read as the evening calming down."""
     hours = list(range(24))
+    partial = minute_now is not None and minute_now < 59 and hour_now > 0
+    whole = hour_now if partial else hour_now + 1
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "name": t("hot.yesterday", lang), "x": hours, "y": yesterday,
+         "line": {"color": "#7b8bb0", "width": 2, "dash": "dot"}, "hoverinfo": "skip"},
+        {"type": "scatter", "mode": "lines+markers", "name": t("hot.today", lang), "x": hours[:whole],
+         "y": today[:whole], "line": {"color": "#38bdf8", "width": 3}, "marker": {"size": 6}},
+    ]
+    annotations: list[dict[str, Any]] = []
+    if partial and hour_now < len(today):
+        so_far = t("tab.so_far", lang, time=f"{hour_now:02d}:{minute_now:02d}")
+        data.append({"type": "scatter", "mode": "lines+markers", "name": so_far, "showlegend": False,
+                     "x": [hour_now - 1, hour_now], "y": [today[hour_now - 1], today[hour_now]],
+                     "line": {"color": "#38bdf8", "width": 2, "dash": "dash"},
+                     "marker": {"size": [0, 9], "symbol": "circle-open", "line": {"width": 2}}})
+        if today[hour_now] is not None:
+            annotations.append({"x": hour_now, "y": today[hour_now], "text": so_far, "showarrow": False,
+                                "yshift": 14, "xanchor": "right" if hour_now > 18 else "center",
+                                "font": {"size": 12, "color": "#c9d6f0"}})
     return {
-        "data": [
-            {"type": "scatter", "mode": "lines", "name": t("hot.yesterday", lang), "x": hours, "y": yesterday,
-             "line": {"color": "#7b8bb0", "width": 2, "dash": "dot"}, "hoverinfo": "skip"},
-            {"type": "scatter", "mode": "lines+markers", "name": t("hot.today", lang), "x": hours[: hour_now + 1],
-             "y": today[: hour_now + 1], "line": {"color": "#38bdf8", "width": 3}, "marker": {"size": 6}},
-        ],
+        "data": data,
         "layout": {
             "title": {"text": title, "font": {"size": 16, "color": "#c9d6f0"}, "x": 0.01},
             "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
@@ -338,6 +355,7 @@ def trend_figure(title: str, today: list[float | None], yesterday: list[float | 
             "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.18},
             "xaxis": {"range": [-0.3, 23.3], "dtick": 3, "gridcolor": "rgba(255,255,255,.08)", "fixedrange": True},
             "yaxis": {"gridcolor": "rgba(255,255,255,.08)", "rangemode": "tozero", "fixedrange": True},
+            "annotations": annotations,
         },
     }
 

@@ -168,6 +168,19 @@ def test_the_tablets_map_starts_with_names_uncovered_and_the_layer_list_folded()
     assert all(overlays(wall).values()) and of_type(wall, dl.LayersControl)[0].collapsed is False
 
 
+def test_the_hour_under_way_is_drawn_apart_and_says_how_far_it_has_run() -> None:
+    today = [float(10 + h) for h in range(15)] + [3.0] + [None] * 8  # 15:07: three calls so far this hour
+    fig = lay.trend_figure("12345", today, [12.0] * 24, "zh", 15, 7)
+    solid, partial = fig["data"][1], fig["data"][2]
+    assert solid["x"] == list(range(15)) and solid["y"][-1] == 24.0  # whole hours only: no fall at the end
+    assert partial["x"] == [14, 15] and partial["y"] == [24.0, 3.0] and partial["line"]["dash"] == "dash"
+    assert fig["layout"]["annotations"][0]["text"] == "截至 15:07"
+    # The last minute of an hour, or no minute given: the hour counts as whole.
+    for minute in (59, None):
+        whole = lay.trend_figure("12345", today, [12.0] * 24, "en", 15, minute)
+        assert len(whole["data"]) == 2 and whole["data"][1]["x"] == list(range(16))
+
+
 # --- the refresh over real Redis, live and replayed ----------------------------------------------------
 
 
