@@ -76,6 +76,7 @@ from layouts.inputs import (
     as_str,
     as_token,
     bump,
+    click_point,
     pattern_id,
     pending_action,
 )
@@ -543,18 +544,10 @@ def _pick(raw_click: Any, form_class: Any) -> tuple[float, float]:
     click = as_dict(raw_click)
     if not click or "hidden" in (as_token(form_class, 1024) or "").split():
         raise PreventUpdate
-    latlng = click.get("latlng")
-    lat: Any = None
-    lon: Any = None
-    if isinstance(latlng, dict):
-        lat, lon = latlng.get("lat"), latlng.get("lng")
-    elif isinstance(latlng, list | tuple) and len(latlng) == 2:
-        lat, lon = latlng
-    lon, lat = as_float(lon), as_float(lat)
-    if lon is None or lat is None:
+    point = click_point(click)
+    if point is None:
         raise PreventUpdate
-    # The map draws over the configured tiles; the form takes the stored (WGS-84) point under the click.
-    lon, lat = stored_point(current_config().tiles, lon, lat)
+    lon, lat = stored_point(current_config().tiles, *point)  # the stored point under the click on the tiles
     return round(lon, 6), round(lat, 6)
 
 

@@ -47,7 +47,7 @@ from dashboard.web.auth import current_language
 from dashboard.web.extensions import current_config, redis_client
 from layouts import ids
 from layouts import tablet as lay
-from layouts.inputs import as_count, in_choices
+from layouts.inputs import as_count, click_point, in_choices
 from layouts.map import layers as map_layers
 from layouts.section import Ctx, Render, dedupe
 
@@ -238,17 +238,13 @@ def _tablet_refresh(_n: Any, offset: Any, code: Any, prev: Any) -> list[Any]:
 def tapped_subdistrict(feature: Any, map_click: Any, on_map: bool, tiles: TileSource = NO_TILES) -> str | None:
     """The subdistrict a tap picks: the outline tapped (`feature`), or, for a tap anywhere on the map (a road, a
     ticket cell, a label: the layers above the outlines), the one under the tapped point (`map_click`, drawn over
-    `tiles`)."""
-    if on_map:
-        latlng = map_click.get("latlng") if isinstance(map_click, Mapping) else None
-        if not isinstance(latlng, (list, tuple)) or len(latlng) != 2:
-            return None
-        try:
-            lat, lon = float(latlng[0]), float(latlng[1])
-        except (TypeError, ValueError):
-            return None
-        return in_choices(geo.subdistrict_of(*stored_point(tiles, lon, lat)), SUBDISTRICTS)
-    return in_choices(feature.get("id") if isinstance(feature, Mapping) else None, SUBDISTRICTS)
+    `tiles`; Leaflet sends its point as {"lat", "lng"}, older versions as [lat, lng])."""
+    if not on_map:
+        return in_choices(feature.get("id") if isinstance(feature, Mapping) else None, SUBDISTRICTS)
+    point = click_point(map_click)
+    if point is None:
+        return None
+    return in_choices(geo.subdistrict_of(*stored_point(tiles, *point)), SUBDISTRICTS)
 
 
 @callback(
@@ -260,7 +256,9 @@ def tapped_subdistrict(feature: Any, map_click: Any, on_map: bool, tiles: TileSo
 def _tap_subdistrict(feature: Any, map_click: Any) -> Any:
     """Tapping the map picks the subdistrict there for the drill-down, whatever layer the finger lands on."""
     _require_tablet_role()
-    on_map = any(str(t.get("prop_id", "")).startswith(f"{M.map}.") for t in callback_context.triggered)
+    # An outline tapped fires both; the outline's own feature is the surer answer.
+    props = {str(t.get("prop_id", "")) for t in callback_context.triggered}
+    on_map = f"{M.subdistricts}.clickData" not in props and f"{M.map}.clickData" in props
     code = tapped_subdistrict(feature, map_click, on_map, current_config().tiles)
     if code is None:
         return no_update

@@ -84,6 +84,17 @@ def as_float(value: Any) -> float | None:
     return None
 
 
+def click_point(click: Any) -> tuple[float, float] | None:
+    """(lon, lat) of a Leaflet map click's `latlng` ({"lat", "lng"}, or [lat, lng]), else None."""
+    latlng = click.get("latlng") if isinstance(click, dict) else None
+    if isinstance(latlng, dict):
+        latlng = [latlng.get("lat"), latlng.get("lng")]
+    if not isinstance(latlng, list | tuple) or len(latlng) != 2:
+        return None
+    lat, lon = as_float(latlng[0]), as_float(latlng[1])
+    return None if lat is None or lon is None else (lon, lat)
+
+
 def as_str(value: Any, max_len: int = MAX_TEXT) -> str | None:
     """Text that can be stored (dashboard.domain.text) and at most `max_len` characters, else None."""
     if not isinstance(value, str) or len(value) > max_len or text.text_problem(value) is not None:

@@ -175,6 +175,7 @@ def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
     dash_duo: Any, app: Any, live_ticks: None
 ) -> None:
     ingest(app, [incident("calm", severity=4)])
+    dash_duo.driver.set_window_size(1920, 1080)  # a wall
     start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.get(dash_duo.server.url + "/login")
     dash_duo.wait_for_element("#username").send_keys("duty")
@@ -203,6 +204,11 @@ def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
         "const k = document.querySelector('.kpi-strip').getBoundingClientRect(); return [b.bottom, k.top, k.bottom];",
         ids.ALARM_BANNER)
     assert kpis[0] <= kpis[1] + 1 and kpis[2] <= dash_duo.driver.execute_script("return innerHeight"), kpis
+    # The shorter map keeps its legend below its title.
+    legend_top, title_bottom = dash_duo.driver.execute_script(
+        "return [document.querySelector('.map-wrap .map-legend').getBoundingClientRect().top,"
+        " document.querySelector('.map-title').getBoundingClientRect().bottom]")
+    assert legend_top >= title_bottom, (legend_top, title_bottom)
     st = status(dash_duo)
     assert abs(st["center"][0] - 39.9240) < 0.002 and abs(st["center"][1] - 116.4170) < 0.002
     assert st["sounding"] and not st["unlocked"]

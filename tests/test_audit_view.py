@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.domain import lifecycle
-from layouts.admin.audit import _detail, action_text
+from layouts.admin.audit import action_text, detail_text
 
 # Every action the services, the ingest, the workers and the sign-in write to the audit log.
 WRITTEN = (
@@ -33,9 +33,9 @@ def test_an_unknown_action_shows_its_code() -> None:
 
 
 def test_a_detail_reads_as_named_fields_and_keeps_the_json_for_the_tooltip() -> None:
-    short, full = _detail({"reason": "误报", "released_units": [3, 7], "ip": "10.0.0.5"}, "zh")
+    short, full = detail_text({"reason": "误报", "released_units": [3, 7], "ip": "10.0.0.5"}, "zh")
     assert short == "原因：误报 · 撤回力量：3、7 · IP：10.0.0.5"
     assert full == '{"reason":"误报","released_units":[3,7],"ip":"10.0.0.5"}'
-    assert _detail(None, "zh") == ("", "")
-    long, _ = _detail({"note": "长" * 500}, "en")
+    assert detail_text(None, "zh") == ("", "")
+    long, _ = detail_text({"note": "长" * 500}, "en")
     assert len(long) <= 160 and long.startswith("Note: ") and long.endswith("…")

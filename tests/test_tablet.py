@@ -144,8 +144,9 @@ SUBDISTRICT_CODES = tuple(sub.code for sub in geo.subdistricts())
 def test_a_tap_anywhere_on_the_map_picks_the_subdistrict_under_the_finger() -> None:
     for sub in geo.subdistricts():
         lon, lat = sub.label
-        on_road = {"latlng": [lat, lon]}  # a road, a ticket cell or a label above the outline: the map's click
+        on_road = {"latlng": {"lat": lat, "lng": lon}}  # a road, a cell or a label above the outline: the map's
         assert cb.tapped_subdistrict(None, on_road, on_map=True) == sub.code
+        assert cb.tapped_subdistrict(None, {"latlng": [lat, lon]}, on_map=True) == sub.code
         assert cb.tapped_subdistrict({"id": sub.code}, None, on_map=False) == sub.code  # the outline itself
 
 

@@ -87,7 +87,7 @@ def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live
 
 @pytest.fixture
 def an_hour_ago(app: Any) -> float:
-    """A history snapshot of an hour ago, when one severity II incident was open (before the live ticks start)."""
+    """A history snapshot of an hour ago, when one severity III incident was open (before the live ticks start)."""
     from dashboard.web.extensions import db_sessions
     from workers.history import run_history
     from workers.tick import run_tick
@@ -96,7 +96,8 @@ def an_hour_ago(app: Any) -> float:
     with app.app_context():
         sessions = db_sessions()
     then = time.time() - 3600
-    ingest(app, [incident("past", severity=2, title="一小时前的火情")])
+    # Severity III: a I or II would take the wall over with its alarm banner, which hides the replay's controls.
+    ingest(app, [incident("past", severity=3, title="一小时前的火情")])
     run_tick(r, sessions, then)
     run_history(r, then)
     return then
@@ -116,10 +117,10 @@ def test_replay_on_the_wall_says_replay_and_keeps_the_severity_colours(
     assert stale == [], f"replay shows panels as delayed: {stale}"
     assert "数据延迟" not in dash_duo.driver.execute_script("return document.body.innerText")
     row = dash_duo.find_element(f"#{ids.INCIDENTS_LIST} .incident-row")
-    assert row.get_attribute("data-sev") == "2"
+    assert row.get_attribute("data-sev") == "3"
     colour = dash_duo.driver.execute_script(
         "return getComputedStyle(arguments[0]).borderLeftColor", row)
-    assert colour not in ("rgb(120, 144, 156)", ""), colour  # the severity's orange, not the stale grey
+    assert colour not in ("rgb(120, 144, 156)", ""), colour  # the severity's yellow, not the stale grey
 
 
 @pytest.mark.parametrize(("width", "height"), [(5760, 1080), (7680, 2160)])

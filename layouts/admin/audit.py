@@ -91,7 +91,7 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def _detail(detail: Any, lang: str = "zh") -> tuple[str, str]:
+def detail_text(detail: Any, lang: str = "zh") -> tuple[str, str]:
     """(short, full) of an audit entry's detail: "原因：… · IP：…" with the fields named in `lang` where the
     catalogue names them (the full JSON in the cell's tooltip for whoever needs it exactly)."""
     if detail in (None, {}, []):
@@ -116,7 +116,7 @@ def audit_table(rows: Iterable[Any], lang: str) -> Any:
                                                    "admin.outcome", "admin.detail")])
     body = []
     for e in rows:
-        short, full = _detail(e.detail, lang)
+        short, full = detail_text(e.detail, lang)
         target = f"{e.target_type}:{e.target_id}" if e.target_type and e.target_id else (e.target_type or e.target_id
                                                                                           or "—")
         body.append(html.Tr([
