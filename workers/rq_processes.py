@@ -61,7 +61,7 @@ class Worker(SimpleWorker):
     waits for a lost Redis instead of quitting.
 
     RQ's work loop quits on any error outside its wait for the next job, so Redis vanishing while the worker checks
-    for suspension, finishes a job or heartbeats would end the process. Here those steps let a lost connection pass:
+    for suspension, finishes a job, records its state or heartbeats would end the process. Here those steps let a lost connection pass:
     the wait for the next job, which follows at once, retries until Redis answers (every REDIS_RETRY_MAX_S at most).
     """
 
@@ -112,6 +112,17 @@ class Worker(SimpleWorker):
             pipe.execute()
         log.warning("worker %s: its registration was gone (Redis restarted or was emptied); registered again",
                     self.name)
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """RQ's record of the worker's state ("idle", "busy"); a lost Redis is left to the wait for the next job,
+        which RQ starts by writing "idle" outside its own retries (the state is written again at the next change)."""
+        if pipeline is not None:
+            super().set_state(state, pipeline)
+            return
+        try:
+            super().set_state(state)
+        except REDIS_LOST as exc:
+            log.debug("worker %s: state %s not recorded (%s)", self.name, state, exc)
 
     def check_for_suspension(self, burst: bool) -> None:
         """RQ's check for `rq suspend`; a lost Redis is left to the wait for the next job."""
