@@ -13,7 +13,7 @@
  * the district fills the panel's height, with the legend (left) and the layer control (right) beside it
  * rather than over it. It is fitted when the map is ready, when fonts arrive and when the panel changes
  * size, never on a data refresh, so the base map stands still. After each fit the subdistrict names are
- * nudged up or down (inside their own subdistrict) where two of them would overlap.
+ * nudged up, down or sideways (inside their own subdistrict) where two of them would overlap.
  */
 window.dashExtensions = window.dashExtensions || {};
 (function () {
@@ -130,10 +130,14 @@ window.dashExtensions = window.dashExtensions || {};
         items.sort(function (a, b) { return a.dcLabel.rank - b.dcLabel.rank; });
         var marks = obstacles(map);
         var placed = [];
-        var steps = [0, -1, 1, -2, 2, -3, 3];
+        // Moves in lines (up/down) and in thirds of the name's width (left/right: long pinyin names), the
+        // smallest first.
+        var steps = [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [-1, -1], [-1, 1], [1, -1], [1, 1],
+                     [-2, 0], [2, 0], [-2, -1], [-2, 1], [2, -1], [2, 1], [-3, 0], [3, 0]];
         for (var i = 0; i < items.length; i++) {
             var layer = items[i], span = layer._icon.firstChild, info = layer.dcLabel;
             span.style.marginTop = "0px";
+            span.style.marginLeft = "0px";
             var r = span.getBoundingClientRect();
             var h = r.height;
             if (!h) { continue; }
@@ -144,18 +148,21 @@ window.dashExtensions = window.dashExtensions || {};
             var dnPx = map.latLngToContainerPoint([ll.lat - info.dn, ll.lng]).y - y0 - h / 2;
             var best = null;
             for (var j = 0; j < steps.length; j++) {
-                var dy = Math.round(steps[j] * (h + 3));
-                var cand = {left: r.left, right: r.right, top: r.top + dy, bottom: r.bottom + dy};
+                var dy = Math.round(steps[j][0] * (h + 3));
+                var dx = Math.round(steps[j][1] * r.width / 3);
+                var cand = {left: r.left + dx, right: r.right + dx, top: r.top + dy, bottom: r.bottom + dy};
                 // Another name in the way is much worse than leaving the subdistrict a little, which is
                 // worse than a marker over the name; any move costs a little.
                 var out = Math.max(0, -dy - upPx, dy - dnPx);
-                var cost = (Math.abs(steps[j]) * 0.05 + out * 0.12) * r.width * h;
+                var moved = Math.abs(steps[j][0]) + Math.abs(steps[j][1]);
+                var cost = (moved * 0.05 + out * 0.12) * r.width * h;
                 for (var k = 0; k < placed.length; k++) { cost += 50 * overlapArea(cand, placed[k], 2); }
                 for (k = 0; k < marks.length; k++) { cost += overlapArea(cand, marks[k], 1); }
-                if (best === null || cost < best.cost) { best = {cost: cost, dy: dy, rect: cand}; }
+                if (best === null || cost < best.cost) { best = {cost: cost, dy: dy, dx: dx, rect: cand}; }
                 if (cost === 0) { break; }
             }
             span.style.marginTop = best.dy + "px";
+            span.style.marginLeft = best.dx + "px";
             placed.push(best.rect);
         }
     }

@@ -31,12 +31,17 @@ def _hbar(scale: float, colour: str, labels: list[str]) -> dict[str, Any]:
             "x": [],
             "marker": {"color": colour, "line": {"width": 0}},
             "text": [],
-            "textposition": "outside",
+            # A count sits inside the end of a long bar and after a short one: with long English names the plot
+            # is narrow, and a count after the longest bar would be cut at the panel's edge.
+            "textposition": "auto",
+            "insidetextanchor": "end",
             "cliponaxis": False,
-            # Never shrink the counts: the x range leaves room for them (see _bars_patch).
+            # Never shrink the counts: the x range leaves room for the ones after their bars (see _bars_patch).
             "constraintext": "none",
             "textangle": 0,
             "textfont": {"size": px(18, scale), "color": "#e6edf7"},
+            "insidetextfont": {"size": px(18, scale), "color": "#0b1020"},
+            "outsidetextfont": {"size": px(18, scale), "color": "#e6edf7"},
         }
     ]
     return hbar_figure(scale, data, labels)

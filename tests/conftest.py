@@ -25,8 +25,10 @@ from dashboard.store.schema import init_db
 from ops.redis_server import start_bundled_redis
 
 # Tests use their own logical database so they never touch a running system's data (0 by default); the number
-# follows the process id so that two test runs on one machine (several developers, CI) rarely share one.
-TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB") or 8 + os.getpid() % 8)
+# follows the process id so that two test runs on one machine (several developers, CI) rarely share one. Under
+# pytest-xdist each worker (gw0, gw1, …) takes the next number, so parallel workers never flush each other's.
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_REDIS_DB = (int(os.environ.get("TEST_REDIS_DB") or 8 + os.getpid() % 4) + _XDIST_WORKER) % 16
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -4,6 +4,7 @@ to scroll, and what is open said at once."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,38 @@ def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_hel
     ActionChains(dash_duo.driver).release().perform()
     hours = int(tip.text.split("·")[1].split("小时")[0])
     assert 6 <= hours <= 10  # a third of 24 hours back
+
+
+# Boxes of the subdistricts' names on the map, of the KPI names (with whether each is cut) and the header's items.
+READING_JS = """
+const boxes = sel => Array.from(document.querySelectorAll(sel)).filter(e => e.offsetParent !== null)
+  .map(e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom, e.textContent]; });
+return {names: boxes('.map-label-icon span'),
+        labels: Array.from(document.querySelectorAll('.tab-kpi-label'))
+          .map(e => [e.textContent, e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1]),
+        header: boxes('.tab-header > *').map(b => b[1])};
+"""
+
+
+def test_in_english_nothing_is_cut_the_header_is_one_row_and_no_two_names_overlap(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    ingest(app, [incident("e1", severity=2, title="Fire at Dongsi")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, 1024, 768)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    until(lambda: dash_duo.driver.current_url.endswith("/tablet"), timeout=10)
+    dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/tablet")
+    until(lambda: len(dash_duo.find_elements(f"#{ids.TABLET_OPEN} .tab-row")) == 1, timeout=15)
+    until(lambda: len(dash_duo.driver.execute_script(READING_JS)["names"]) == 17, timeout=10)
+    time.sleep(1)  # the names are placed once the map and its markers have settled
+    got = dash_duo.driver.execute_script(READING_JS)
+    size = dash_duo.driver.execute_script(
+        "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight, innerWidth, innerHeight]")
+    assert size[0] <= size[2] and size[1] <= size[3], f"the page scrolls: {size}"
+    assert [label for label, cut in got["labels"] if cut] == []
+    assert max(got["header"]) - min(got["header"]) < 30, "the header wraps onto a second row"
+    names = got["names"]
+    crossing = [(a[4], b[4]) for i, a in enumerate(names) for b in names[i + 1:]
+                if min(a[2], b[2]) - max(a[0], b[0]) > 2 and min(a[3], b[3]) - max(a[1], b[1]) > 2]
+    assert crossing == [], f"names drawn over each other: {crossing}"

@@ -61,8 +61,9 @@ class Worker(SimpleWorker):
     waits for a lost Redis instead of quitting.
 
     RQ's work loop quits on any error outside its wait for the next job, so Redis vanishing while the worker checks
-    for suspension, finishes a job, records its state or heartbeats would end the process. Here those steps let a lost connection pass:
-    the wait for the next job, which follows at once, retries until Redis answers (every REDIS_RETRY_MAX_S at most).
+    for suspension, finishes a job, records its state or heartbeats would end the process. Here those steps let a
+    lost connection pass: the wait for the next job, which follows at once, retries until Redis answers (every
+    REDIS_RETRY_MAX_S at most).
     """
 
     max_connection_wait_time = REDIS_RETRY_MAX_S
