@@ -628,6 +628,18 @@ def test_hotline_breakdowns_sum_to_today_total(rows_spec: list[tuple[int, str, i
         assert rate is None or 0.0 <= rate <= 1.0
 
 
+def test_the_ticker_says_the_severity_reported_and_where_it_went_since() -> None:
+    raised = {**incident_row(7, 1, NOW - 30), "reported_severity": 2, "title": "人群拥挤"}
+    same = {**incident_row(8, 3, NOW - 20), "reported_severity": 3}
+    before_the_column = incident_row(9, 4, NOW - 10)  # stored before incidents knew their reported severity
+    items = compute_ticker([], [], [raised, same, before_the_column])["items"]
+    line = next(i for i in items if "人群拥挤" in i["text_zh"])
+    assert line["text_zh"].startswith("【II级→I级】") and line["text_en"].startswith("[II→I] ")
+    assert line["severity"] == 1  # the mark shows the severity now
+    texts = [i["text_zh"] for i in items]
+    assert any(t.startswith("【III级】") for t in texts) and any(t.startswith("【IV级】") for t in texts)
+
+
 def test_the_ticker_takes_incidents_from_sql_so_that_console_and_sensor_incidents_appear() -> None:
     rows = [{**incident_row(7, 2, NOW - 30), "title": "燃气告警", "source": "sensor-alarm"}]
     streamed = [{"kind": c.INCIDENT, "ts": NOW - 60, "severity": 3, "category": "fire", "title": "流中事件"},

@@ -98,20 +98,31 @@ def test_a_database_made_before_migrations_is_completed_by_the_baseline_and_upgr
     assert differences(bare) == []
 
 
-def test_one_step_down_and_up_again(bare: Engine) -> None:
+def indexes(engine: Engine, table: str) -> set[str]:
+    return {str(ix["name"]) for ix in inspect(engine).get_indexes(table)}
+
+
+# What each revision after the baseline changed, as a check that holds once it is undone (a new revision adds its own).
+UNDONE = {
+    "0002": lambda e: {"reason_zh", "reason_en"} <= columns(e, "case_links"),  # it dropped them
+    "0003": lambda e: "telemetry_minutes" not in inspect(e).get_table_names(),
+    "0004": lambda e: "ix_incident_open" not in indexes(e, "incidents"),
+    "0007": lambda e: "reported_severity" not in columns(e, "incidents"),
+}
+
+
+def test_every_revision_steps_down_and_up_again(bare: Engine) -> None:
     schema.upgrade(bare)
     seed_head = datetime(2026, 12, 2, tzinfo=UTC)
     with bare.begin() as conn:
         conn.execute(text("INSERT INTO settings (key, value, version, updated_at) VALUES ('k', '{}', 1, :at)"),
                      {"at": seed_head})
-    previous = schema.downgrade(bare, "-1")
-    assert previous is not None and previous != schema.head()
-    # What the newest revision added (the partial index on open incidents), then the one before (the roll-up table).
-    assert "ix_incident_open" not in {ix["name"] for ix in inspect(bare).get_indexes("incidents")}
-    assert schema.downgrade(bare, "-1") is not None
-    assert "telemetry_minutes" not in inspect(bare).get_table_names()
-    assert schema.downgrade(bare, "-1") is not None
-    assert {"reason_zh", "reason_en"} <= columns(bare, "case_links")
+    assert set(UNDONE) == set(schema.revisions()) - {"0001"}, "a revision without its check in UNDONE"
+    while (undone := schema.current(bare)) != "0001":
+        assert undone is not None
+        previous = schema.downgrade(bare, "-1")
+        assert previous is not None and previous != undone
+        assert UNDONE[undone](bare), f"revision {undone} left what it added"
     assert schema.upgrade(bare) == schema.head()
     assert differences(bare) == []
     with bare.connect() as conn:

@@ -26,9 +26,15 @@ def _join(*parts: str) -> str:
 
 
 def _incident_item(ev: Mapping[str, Any]) -> TickerItem:
-    """Ticker line of a new incident."""
+    """Ticker line of a new incident: the severity it was reported with, and where it is now when that changed
+    since ("【II级→I级】"; the line's mark shows the severity now)."""
     sev = int(ev.get("severity") or 4)
-    roman = c.SEVERITY_ROMAN.get(sev, str(sev))
+    reported = int(ev.get("reported_severity") or sev)
+    roman = c.SEVERITY_ROMAN.get(reported, str(reported))
+    zh_sev, en_sev = f"{roman}级", roman
+    if reported != sev:
+        now_roman = c.SEVERITY_ROMAN.get(sev, str(sev))
+        zh_sev, en_sev = f"{zh_sev}→{now_roman}级", f"{en_sev}→{now_roman}"
     cat = str(ev.get("category") or "other")
     zh_place, en_place = _place(ev.get("subdistrict"))
     title = str(ev.get("title") or "")
@@ -36,8 +42,8 @@ def _incident_item(ev: Mapping[str, Any]) -> TickerItem:
         ts=float(ev["ts"]),
         kind=c.INCIDENT,
         severity=sev,
-        text_zh=f"【{roman}级】{_join(i18n.name('inc_cat', cat, 'zh'), zh_place)}：{title}",
-        text_en=f"[{roman}] {_join(i18n.name('inc_cat', cat, 'en'), en_place)}: {title}",
+        text_zh=f"【{zh_sev}】{_join(i18n.name('inc_cat', cat, 'zh'), zh_place)}：{title}",
+        text_en=f"[{en_sev}] {_join(i18n.name('inc_cat', cat, 'en'), en_place)}: {title}",
     )
 
 

@@ -165,6 +165,9 @@ class Incident(Base):
     external_id: Mapped[str] = mapped_column(String(128))
     category: Mapped[str] = mapped_column(String(32))
     severity: Mapped[int] = mapped_column(Integer)
+    # The severity it was reported with; `severity` follows later changes. None only for rows a migration could not
+    # know it of.
+    reported_severity: Mapped[int | None] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="new")
