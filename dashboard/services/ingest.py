@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.client import Pipeline
+from redis.commands.core import Script
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +46,51 @@ if added > 0 then
 end
 return out
 """
+
+# The same, and the per-source health counters of _count in the same step, for a request of telemetry alone: one
+# round trip a request. KEYS: the stream, its count, INGEST_STATS, INGEST_LAST, the minute's key, then one dedupe key
+# per event; ARGV: maxlen, dedupe TTL, now (repr), the minute key's TTL, then per event its source and its JSON.
+_STORE_AND_COUNT_LUA = """
+local maxlen = ARGV[1]
+local ttl = ARGV[2]
+local out = {}
+local added = 0
+local per_source = {}
+local order = {}
+for i = 6, #KEYS do
+  local source = ARGV[2 * (i - 6) + 5]
+  if per_source[source] == nil then
+    per_source[source] = 0
+    order[#order + 1] = source
+  end
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[2 * (i - 6) + 6])
+    out[#out + 1] = 1
+    added = added + 1
+    per_source[source] = per_source[source] + 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if added > 0 then
+  redis.call('INCRBY', KEYS[2], added)
+end
+for _, source in ipairs(order) do
+  local n = per_source[source]
+  redis.call('HINCRBY', KEYS[3], source .. ':accepted', n)
+  if n > 0 then
+    redis.call('HSET', KEYS[4], source, ARGV[3])
+    redis.call('HINCRBY', KEYS[5], source, n)
+  end
+end
+if added > 0 then
+  redis.call('EXPIRE', KEYS[5], ARGV[4])
+end
+return out
+"""
+
+# Each client's Script objects, by their Lua text.
+_SCRIPTS: weakref.WeakKeyDictionary[redis.Redis, dict[str, Script]] = weakref.WeakKeyDictionary()
 
 RETRY_AFTER_S = 5
 # SQLite (the single-machine set-up) refuses a write at once with "database is locked" when another connection
@@ -122,11 +170,38 @@ def store_telemetry(r: redis.Redis, events: list[Event]) -> list[bool]:
     """Append telemetry to the stream, skipping IDs already seen; True where an event was new."""
     if not events:
         return []
-    script = r.register_script(_STORE_TELEMETRY_LUA)
+    script = _script(r, _STORE_TELEMETRY_LUA)
     key_list = [keys.TELEMETRY_STREAM, keys.TELEMETRY_ADDED]
     key_list += [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in events]
     args = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S] + [_compact(ev) for ev in events]
     flags = script(keys=key_list, args=args)
+    return [bool(f) for f in flags]
+
+
+def _script(r: redis.Redis, lua: str) -> Script:
+    """The client's Script object for `lua`, made once per client (its SHA1 computed once)."""
+    per_client = _SCRIPTS.setdefault(r, {})
+    found = per_client.get(lua)
+    if found is None:
+        found = per_client[lua] = r.register_script(lua)
+    return found
+
+
+def _store_and_count(r: redis.Redis, telemetry: list[Event], payload: Any, result: IngestResult,
+                     now: float) -> list[bool]:
+    """store_telemetry and _count's Redis writes in one round trip: the Lua step, and in the same pipeline the
+    latest rejections of validation (known before anything is stored)."""
+    minute_key = keys.ingest_minute_key(int(now // 60))
+    key_list = [keys.TELEMETRY_STREAM, keys.TELEMETRY_ADDED, keys.INGEST_STATS, keys.INGEST_LAST, minute_key]
+    key_list += [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in telemetry]
+    args: list[Any] = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S, repr(float(now)),
+                       keys.INGEST_MINUTE_TTL_S]
+    for ev in telemetry:
+        args += [ev["source"], _compact(ev)]
+    pipe = r.pipeline(transaction=False)
+    _script(r, _STORE_AND_COUNT_LUA)(keys=key_list, args=args, client=pipe)
+    _count_rejections(pipe, payload, result, now)
+    flags = pipe.execute()[0]
     return [bool(f) for f in flags]
 
 
@@ -144,6 +219,23 @@ def ingest_payload(
     index_of = {id(ev): i for i, ev in pairs}
     telemetry = [ev for ev in valid if ev["kind"] in c.TELEMETRY_KINDS]
     durable = [ev for ev in valid if ev["kind"] in c.DURABLE_KINDS]
+    if telemetry and not durable:
+        # The feeds' usual request: one round trip to Redis, counters included.
+        try:
+            flags = _store_and_count(r, telemetry, payload, result, now)
+        except redis.RedisError as exc:
+            log.warning("redis unavailable: %d telemetry events refused with 503 (%s)", len(telemetry), exc)
+            result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in telemetry]
+            # Counted as before: nothing stored, the rejections said (when Redis answers again).
+            _count(r, pairs, payload, result, now)
+        else:
+            for ev, new in zip(telemetry, flags, strict=True):
+                if new:
+                    result.accepted += 1
+                else:
+                    result.duplicates.append(_ref(ev, index_of[id(ev)]))
+        _count_metrics(pairs, payload, result, refused_by_validation)
+        return result
 
     if durable:
         try:
@@ -251,10 +343,6 @@ def _count(r: redis.Redis, pairs: list[tuple[int, Event]], payload: Any, result:
     accepted: dict[str, int] = {}
     for i, ev in pairs:
         accepted[ev["source"]] = accepted.get(ev["source"], 0) + (i not in not_stored)
-    rejected: dict[str, list[str]] = {}
-    for rej in result.rejected:
-        entry = {"at": now, "index": rej.index, "event_id": rej.event_id, "errors": rej.errors}
-        rejected.setdefault(_raw_source(payload, rej.index), []).append(_compact(entry))
     minute_key = keys.ingest_minute_key(int(now // 60))
     try:
         pipe = r.pipeline(transaction=False)
@@ -265,11 +353,20 @@ def _count(r: redis.Redis, pairs: list[tuple[int, Event]], payload: Any, result:
                 pipe.hincrby(minute_key, source, n)
         if any(accepted.values()):
             pipe.expire(minute_key, keys.INGEST_MINUTE_TTL_S)
-        for source, entries in rejected.items():
-            pipe.hincrby(keys.INGEST_STATS, f"{source}:rejected", len(entries))
-            # Newest first: LPUSH pushes each in turn, so the last of the batch ends up at the head.
-            pipe.lpush(keys.ingest_rejects_key(source), *entries[-keys.INGEST_REJECTS_KEEP:])
-            pipe.ltrim(keys.ingest_rejects_key(source), 0, keys.INGEST_REJECTS_KEEP - 1)
+        _count_rejections(pipe, payload, result, now)
         pipe.execute()
     except redis.RedisError as exc:
         log.debug("ingest counters not updated: %s", exc)
+
+
+def _count_rejections(pipe: Pipeline, payload: Any, result: IngestResult, now: float) -> None:
+    """Queue on `pipe` the rejected counters and the latest rejections with their reasons, per source (bounded)."""
+    rejected: dict[str, list[str]] = {}
+    for rej in result.rejected:
+        entry = {"at": now, "index": rej.index, "event_id": rej.event_id, "errors": rej.errors}
+        rejected.setdefault(_raw_source(payload, rej.index), []).append(_compact(entry))
+    for source, entries in rejected.items():
+        pipe.hincrby(keys.INGEST_STATS, f"{source}:rejected", len(entries))
+        # Newest first: LPUSH pushes each in turn, so the last of the batch ends up at the head.
+        pipe.lpush(keys.ingest_rejects_key(source), *entries[-keys.INGEST_REJECTS_KEEP:])
+        pipe.ltrim(keys.ingest_rejects_key(source), 0, keys.INGEST_REJECTS_KEEP - 1)

@@ -1,0 +1,251 @@
+"""Part G: the ingest at capacity (`--only ingest`): the highest rate the feeds' server holds in batches of 100 and one
+event per request over HTTP, and the MQTT subscriber one event per message.
+
+The whole system runs as `make run` starts it (bench/system.py, simulator off, so that every event is the load's).
+A load generator in processes of its own (bench/loadgen.py) offers increasing rates, each for STEP_S seconds, while
+this process samples the age of every aggregate; a rate is held when
+- the p99 of the requests' latency (from each request's scheduled time to its answer) is at most P99_LIMIT_MS;
+- nothing is refused (every answer 200, every event accepted), and the load got out what it offered;
+- the aggregates were never more than AGE_LIMIT_S old;
+- what the answers accepted is what the stream got (keys.TELEMETRY_ADDED, counted by the ingest's own Lua).
+The ramp stops at the first rate not held; the figure is the accepted events/s of the last one held. MQTT has no
+answer per message: there a rate is held when every message published is stored within DRAIN_LIMIT_S of the step's
+end (counted in the stream) and the aggregates stay fresh.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import heading, say, summary, warn
+from bench.loadgen import Offer, Tally, offer_load
+from bench.system import LiveSystem
+
+P99_LIMIT_MS = 250.0
+AGE_LIMIT_S = 2.0
+DRAIN_LIMIT_S = 1.0
+STEP_S = 5.0
+BATCH = 100
+# Offered events/s, in turn, until one is not held.
+BATCH_RATES = (10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 100_000)
+SINGLE_RATES = (500, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 10_000)
+MQTT_RATES = (2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 15_000, 20_000)
+
+
+class AgeSampler(threading.Thread):
+    """The age of the oldest aggregate, every 200 ms, while a step runs."""
+
+    def __init__(self, r: Any) -> None:
+        super().__init__(daemon=True)
+        self.r = r
+        self.stop = threading.Event()
+        self.worst = 0.0
+        self.missing = 0
+
+    def run(self) -> None:
+        from dashboard.live.aggregates import read_heads
+
+        while not self.stop.wait(0.2):
+            now = time.time()
+            for head in read_heads(self.r).values():
+                if head is None:
+                    self.missing += 1
+                else:
+                    self.worst = max(self.worst, now - head.computed_at)
+
+
+def _added(r: Any) -> int:
+    from dashboard.live import keys
+
+    return int(r.get(keys.TELEMETRY_ADDED) or 0)
+
+
+def _step(system: LiveSystem, r: Any, rate: float, batch: int, procs: int, seconds: float, tag: str,
+          mqtt: tuple[str, int, str] | None = None) -> dict[str, Any]:
+    """Offer `rate` events/s for `seconds` from `procs` processes; the step's figures and whether it was held."""
+    per_proc = rate / batch / procs
+    conns = max(4, min(64, int(per_proc * 0.02) + 4))  # enough for 20 ms of service time each
+    offers = [Offer(per_proc, seconds, batch, f"{tag}{p}", conns) for p in range(procs)]
+    added0 = _added(r)
+    ages = AgeSampler(r)
+    ages.start()
+    t0 = time.monotonic()
+    if mqtt is None:
+        tally = offer_load(("127.0.0.1", system.ingest_port, system.token), offers)
+    else:
+        tally = offer_load(mqtt[:2], offers, mqtt_topic=mqtt[2])
+    took = time.monotonic() - t0
+    drain_s = 0.0
+    if mqtt is not None:
+        t_end = time.monotonic()
+        while _added(r) - added0 < tally.events and time.monotonic() - t_end < 10:
+            time.sleep(0.05)
+        drain_s = time.monotonic() - t_end
+    ages.stop.set()
+    ages.join()
+    stored = _added(r) - added0
+    lat = summary(tally.latencies_ms, 1) if tally.latencies_ms else {}
+    out: dict[str, Any] = {
+        "offered_events_per_s": rate,
+        "events": tally.events,
+        "stored": stored,
+        "accepted": tally.accepted if mqtt is None else stored,
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+        "p50_ms": lat.get("p50"),
+        "p99_ms": lat.get("p99"),
+        "age_max_s": round(ages.worst, 2),
+        "behind_ms": round(tally.late_start_ms, 1),
+        "errors": tally.errors[:3],
+        "accepted_events_per_s": round((stored if mqtt is not None else tally.accepted) / seconds),
+    }
+    why = _why_not_held(tally, out, seconds, took, drain_s, mqtt is not None)
+    out["held"] = not why
+    out["why_not"] = why
+    if mqtt is not None:
+        out["drain_s"] = round(drain_s, 2)
+    return out
+
+
+def _why_not_held(tally: Tally, out: dict[str, Any], seconds: float, took: float, drain_s: float,
+                  mqtt: bool) -> list[str]:
+    why = []
+    if tally.errors:
+        why.append(f"load errors: {tally.errors[0]}")
+    if tally.late_start_ms > 1000 * max(1.0, 0.1 * seconds):
+        why.append(f"the load fell {tally.late_start_ms:.0f} ms behind its schedule")
+    if out["age_max_s"] > AGE_LIMIT_S:
+        why.append(f"aggregates {out['age_max_s']} s old")
+    if mqtt:
+        if out["stored"] != tally.events:
+            why.append(f"{out['stored']} stored of {tally.events} published")
+        elif drain_s > DRAIN_LIMIT_S:
+            why.append(f"stored {drain_s:.1f} s after the last message")
+        return why
+    if out["p99_ms"] is None or out["p99_ms"] > P99_LIMIT_MS:
+        why.append(f"p99 {out['p99_ms']} ms")
+    if set(tally.statuses) - {200} or tally.answered < tally.sent:
+        why.append(f"refused or unanswered: {out['statuses']}, {tally.sent - tally.answered} unanswered")
+    if tally.not_accepted:
+        why.append(f"{tally.not_accepted} events not accepted")
+    if out["stored"] != tally.accepted:
+        why.append(f"LOST: {tally.accepted} accepted but {out['stored']} stored")
+    return why
+
+
+def ramp(system: LiveSystem, r: Any, label: str, rates: tuple[int, ...], batch: int, procs: int, seconds: float,
+         mqtt: tuple[str, int, str] | None = None) -> dict[str, Any]:
+    """Offer each rate in turn until one is not held; the highest held and every step."""
+    steps = []
+    best: dict[str, Any] | None = None
+    for n, rate in enumerate(rates):
+        step = _step(system, r, rate, batch, procs, seconds, f"{label}-{n}-{int(time.time())}-", mqtt)
+        steps.append(step)
+        say(f"  {label}: offered {rate:>7,} ev/s → accepted {step['accepted_events_per_s']:>7,}/s, p50 "
+            f"{step['p50_ms']} ms p99 {step['p99_ms']} ms, aggregates ≤ {step['age_max_s']} s, stored "
+            f"{step['stored']:,} of {step['events']:,}" + ("" if step["held"] else f" · NOT HELD: "
+                                                           f"{'; '.join(step['why_not'])}"))
+        if not step["held"]:
+            break
+        best = step
+        time.sleep(1.0)  # the server's queues empty between steps
+    return {"held_events_per_s": best["accepted_events_per_s"] if best else 0,
+            "held_offered_events_per_s": best["offered_events_per_s"] if best else 0,
+            "lost": sum(s["accepted"] - s["stored"] for s in steps if s["stored"] < s["accepted"]),
+            "steps": steps}
+
+
+def _start(tmp: Path, name: str, env: dict[str, str]) -> tuple[LiveSystem, Any]:
+    import redis
+
+    system = LiveSystem(tmp / name, rate=0, env=env)
+    (tmp / name).mkdir(parents=True, exist_ok=True)
+    system.start()
+    took = system.wait_healthy()
+    say(f"system up in {took:.1f} s ({', '.join(f'{k}={v}' for k, v in env.items()) or 'defaults'})")
+    return system, redis.Redis.from_url(system.redis_url)
+
+
+def _stop(system: LiveSystem) -> None:
+    if system.proc is not None and system.proc.poll() is None:
+        system.stop()
+    system.kill_leftovers()
+
+
+def run_ingest(tmp: Path, quick: bool, candidates: tuple[str, ...] = ("1", "default"),
+               with_mqtt: bool = True) -> dict[str, Any]:
+    """Part G: the HTTP ramps for each INGEST_WORKERS candidate ("default": the runner's own), then MQTT."""
+    seconds = 3.0 if quick else STEP_S
+    procs = 2
+    out: dict[str, Any] = {"cpus": os.cpu_count(), "http": {}}
+    for workers in candidates:
+        heading(f"Part G: the feeds' server at capacity, INGEST_WORKERS={workers} (bench/ingest.py)")
+        env = {} if workers == "default" else {"INGEST_WORKERS": workers}
+        system, r = _start(tmp, f"ingest-{workers}", env)
+        try:
+            out["http"][workers] = {
+                "batch": ramp(system, r, f"batches of {BATCH}", BATCH_RATES, BATCH, procs, seconds),
+                "single": ramp(system, r, "one per request", SINGLE_RATES, 1, procs, seconds),
+            }
+        except BaseException:
+            say("runner output (last lines):\n" + system.output_tail())
+            raise
+        finally:
+            _stop(system)
+    if with_mqtt:
+        out["mqtt"] = run_mqtt(tmp, seconds, procs)
+    return out
+
+
+def run_mqtt(tmp: Path, seconds: float, procs: int) -> dict[str, Any] | None:
+    """The MQTT subscriber's ramp, one event per message, against a Mosquitto of our own."""
+    import shutil
+    import subprocess
+
+    from ops.redis_server import free_port
+
+    mosquitto = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    heading("Part G: the MQTT subscriber at capacity, one event per message")
+    if mosquitto is None:
+        warn("mosquitto is not installed: the MQTT ramp is skipped")
+        return None
+    port = free_port()
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n"
+                    f"max_inflight_messages 0\n", encoding="utf-8")
+    with (tmp / "mosquitto.log").open("ab") as log:
+        broker = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=log, stderr=log)
+    try:
+        system, r = _start(tmp, "ingest-mqtt", {"MQTT_URL": f"mqtt://127.0.0.1:{port}"})
+        try:
+            time.sleep(2.0)  # the subscriber connected and subscribed
+            return ramp(system, r, "MQTT one per message", MQTT_RATES, 1, procs, seconds,
+                        mqtt=("127.0.0.1", port, "dongcheng/bench/sensor_reading"))
+        finally:
+            _stop(system)
+    finally:
+        broker.terminate()
+        broker.wait(10)
+
+
+def summary_line(res: dict[str, Any]) -> dict[str, Any]:
+    """Part G's keys in the JSON line."""
+    if not res:
+        return {}
+    http = res.get("http", {})
+    main = http.get("default") or next(iter(http.values()), {})
+    out: dict[str, Any] = {
+        "ingest_capacity_events_per_s": main.get("batch", {}).get("held_events_per_s"),
+        "ingest_single_events_per_s": main.get("single", {}).get("held_events_per_s"),
+        "ingest_lost_events": sum(part.get("lost", 0) for cand in http.values() for part in cand.values()),
+        "ingest_by_workers": {w: {k: v.get("held_events_per_s") for k, v in cand.items()} for w, cand in http.items()},
+    }
+    mqtt = res.get("mqtt")
+    if mqtt:
+        out["mqtt_capacity_events_per_s"] = mqtt.get("held_events_per_s")
+    if "parse" in res:
+        out.update(res["parse"])
+    return out
