@@ -38,8 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run only part A (live), part B (scale), part C (episodes: early warning and linking), "
                         "part D (validator: the event models against the hand-written validator), part E "
                         "(push: streams held by one host, bench/push.py) or part F (screens: 200 walls, the frames "
-                        "beside the baseline release; not in --quick, see bench/screens.py), part G (ingest: the feeds' "
-                        "capacity over HTTP and MQTT, bench/ingest.py); cluster: the failover "
+                        "beside the baseline release; not in --quick, see bench/screens.py), part G (ingest: the "
+                        "feeds' capacity over HTTP and MQTT, bench/ingest.py); cluster: the failover "
                         "benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line)")
     p.add_argument("--screens", type=int, default=200, help="walls played in part F (default 200)")
     p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
