@@ -193,10 +193,10 @@ def _script(r: redis.Redis, lua: str) -> Script:
     return found
 
 
-def _store_and_count(r: redis.Redis, telemetry: list[Event], payload: Any, result: IngestResult,
+def _store_and_count(r: redis.Redis, telemetry: list[Event], said: list[tuple[Any, IngestResult]],
                      now: float) -> list[bool]:
     """store_telemetry and _count's Redis writes in one round trip: the Lua step, and in the same pipeline the
-    latest rejections of validation (known before anything is stored)."""
+    latest rejections of validation (known before anything is stored) of each (body, result) in `said`."""
     minute_key = keys.ingest_minute_key(int(now // 60))
     key_list = [keys.TELEMETRY_STREAM, keys.TELEMETRY_ADDED, keys.INGEST_STATS, keys.INGEST_LAST, minute_key]
     key_list += [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in telemetry]
@@ -208,7 +208,8 @@ def _store_and_count(r: redis.Redis, telemetry: list[Event], payload: Any, resul
     # EVALSHA queued by hand: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a second round trip.
     pipe = r.pipeline(transaction=False)
     pipe.evalsha(script.sha, len(key_list), *key_list, *args)
-    _count_rejections(pipe, payload, result, now)
+    for payload, result in said:
+        _count_rejections(pipe, payload, result, now)
     flags, *counted = pipe.execute(raise_on_error=False)
     if isinstance(flags, NoScriptError):
         # A Redis that has not seen the script yet (started or flushed since): the script alone, loaded first.
@@ -217,6 +218,59 @@ def _store_and_count(r: redis.Redis, telemetry: list[Event], payload: Any, resul
         if isinstance(reply, Exception):
             raise reply
     return [bool(f) for f in flags]
+
+
+@dataclass
+class _Validated:
+    """One body validated, its telemetry waiting to be stored with other bodies'."""
+
+    payload: Any
+    pairs: list[tuple[int, Event]]
+    result: IngestResult
+
+
+def _settle(batch: list[_Validated], flags: list[bool] | None) -> None:
+    """Each body's outcome from the stored flags of all their events in turn (None: Redis did not answer)."""
+    at = 0
+    for v in batch:
+        for i, ev in v.pairs:
+            if flags is None:
+                v.result.unavailable.append(_ref(ev, i))
+            elif flags[at]:
+                v.result.accepted += 1
+            else:
+                v.result.duplicates.append(_ref(ev, i))
+            at += 1
+
+
+def ingest_payloads(
+    payloads: list[Any], now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
+) -> list[IngestResult]:
+    """ingest_payload for each of several bodies (the messages of one network read), with the telemetry of all of
+    them stored in one round trip to Redis; a body with a durable event, or none valid, goes on its own."""
+    results: list[IngestResult | None] = [None] * len(payloads)
+    batch: list[_Validated] = []
+    for k, payload in enumerate(payloads):
+        pairs, rejected, error = validate_batch(payload, now, max_events)
+        if error or not pairs or any(ev["kind"] not in c.TELEMETRY_KINDS for _, ev in pairs):
+            results[k] = ingest_payload(payload, now, r, sessions, max_events)
+            continue
+        result = IngestResult(rejected=rejected)
+        results[k] = result
+        batch.append(_Validated(payload, pairs, result))
+    if batch:
+        telemetry = [ev for v in batch for _, ev in v.pairs]
+        try:
+            flags: list[bool] | None = _store_and_count(r, telemetry, [(v.payload, v.result) for v in batch], now)
+        except redis.RedisError as exc:
+            log.warning("redis unavailable: %d telemetry events refused (%s)", len(telemetry), exc)
+            flags = None
+        _settle(batch, flags)
+        for v in batch:
+            if flags is None:
+                _count(r, v.pairs, v.payload, v.result, now)
+            _count_metrics(v.pairs, v.payload, v.result, {rej.index for rej in v.result.rejected})
+    return [res for res in results if res is not None]
 
 
 def ingest_payload(
@@ -236,7 +290,7 @@ def ingest_payload(
     if telemetry and not durable:
         # The feeds' usual request: one round trip to Redis, counters included.
         try:
-            flags = _store_and_count(r, telemetry, payload, result, now)
+            flags = _store_and_count(r, telemetry, [(payload, result)], now)
         except redis.RedisError as exc:
             log.warning("redis unavailable: %d telemetry events refused with 503 (%s)", len(telemetry), exc)
             result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in telemetry]
