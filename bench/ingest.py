@@ -23,11 +23,11 @@ from typing import Any
 
 from bench.common import heading, say, summary, warn
 from bench.loadgen import Offer, Tally, offer_load
-from bench.system import LiveSystem
+from bench.system import CpuMeter, LiveSystem
 
 P99_LIMIT_MS = 250.0
 AGE_LIMIT_S = 2.0
-DRAIN_LIMIT_S = 1.0
+DRAIN_LIMIT_S = 2.0
 STEP_S = 5.0
 BATCH = 100
 # Offered events/s, in turn, until one is not held.
@@ -89,13 +89,15 @@ def _added(r: Any) -> int:
     return int(r.get(keys.TELEMETRY_ADDED) or 0)
 
 
-def _step(system: LiveSystem, r: Any, rate: float, batch: int, procs: int, seconds: float, tag: str,
+def _step(system: Any, r: Any, rate: float, batch: int, procs: int, seconds: float, tag: str,
           mqtt: tuple[str, int, str] | None = None) -> dict[str, Any]:
     """Offer `rate` events/s for `seconds` from `procs` processes; the step's figures and whether it was held."""
     per_proc = rate / batch / procs
     conns = max(4, min(64, int(per_proc * 0.02) + 4))  # enough for 20 ms of service time each
     offers = [Offer(per_proc, seconds, batch, f"{tag}{p}", conns) for p in range(procs)]
     added0 = _added(r)
+    meter: CpuMeter | None = getattr(system, "meter", None)
+    cpu0 = meter.snapshot() if meter else None
     ages = AgeSampler(r)
     ages.start()
     t0 = time.monotonic()
@@ -106,10 +108,11 @@ def _step(system: LiveSystem, r: Any, rate: float, batch: int, procs: int, secon
     took = time.monotonic() - t0
     drain_s = 0.0
     if mqtt is not None:
-        t_end = time.monotonic()
-        while _added(r) - added0 < tally.events and time.monotonic() - t_end < 10:
+        # From the end of the publishers' schedule, not from their return (they wait for the broker's PUBACKs).
+        while _added(r) - added0 < tally.events and time.time() - tally.started_at - seconds < 10:
             time.sleep(0.05)
-        drain_s = time.monotonic() - t_end
+        drain_s = max(0.0, time.time() - tally.started_at - seconds)
+    cpu = meter.report(cpu0, meter.snapshot()) if meter and cpu0 else None
     ages.stop.set()
     ages.join()
     stored = _added(r) - added0
@@ -125,9 +128,20 @@ def _step(system: LiveSystem, r: Any, rate: float, batch: int, procs: int, secon
         "age_max_s": round(max(ages.worst, ages.worst_backlog), 2),
         "backlog_age_max_s": round(ages.worst_backlog, 2),
         "behind_ms": round(tally.late_start_ms, 1),
+        "load_average": round(os.getloadavg()[0], 1),
         "errors": tally.errors[:3],
         "accepted_events_per_s": round((stored if mqtt is not None else tally.accepted) / seconds),
     }
+    if cpu is not None and stored:
+        # CPU time per stored event: the feeds' server's, and every process of the system's (Redis, the tick …)
+        # but the load generator's. Unlike the rates, these hardly depend on what else the machine runs.
+        per = cpu["percent_of_one_core"]
+        span = took
+        ours = sum(v for k, v in per.items() if k != "bench (this process)")
+        server = per.get("mqtt" if mqtt else "ingest", 0.0)
+        out["server_cpu_us_per_event"] = round(server / 100 * span / stored * 1e6, 1)
+        out["system_cpu_us_per_event"] = round(ours / 100 * span / stored * 1e6, 1)
+        out["server_cpu_percent"] = server
     why = _why_not_held(tally, out, seconds, took, drain_s, mqtt is not None)
     out["held"] = not why
     out["why_not"] = why
@@ -162,7 +176,7 @@ def _why_not_held(tally: Tally, out: dict[str, Any], seconds: float, took: float
     return why
 
 
-def ramp(system: LiveSystem, r: Any, label: str, rates: tuple[int, ...], batch: int, procs: int, seconds: float,
+def ramp(system: Any, r: Any, label: str, rates: tuple[int, ...], batch: int, procs: int, seconds: float,
          mqtt: tuple[str, int, str] | None = None) -> dict[str, Any]:
     """Offer each rate in turn until one is not held; the highest held and every step."""
     steps = []
@@ -173,13 +187,16 @@ def ramp(system: LiveSystem, r: Any, label: str, rates: tuple[int, ...], batch: 
         steps.append(step)
         say(f"  {label}: offered {rate:>7,} ev/s → accepted {step['accepted_events_per_s']:>7,}/s, p50 "
             f"{step['p50_ms']} ms p99 {step['p99_ms']} ms, aggregates ≤ {step['age_max_s']} s, stored "
-            f"{step['stored']:,} of {step['events']:,}" + ("" if step["held"] else f" · NOT HELD: "
-                                                           f"{'; '.join(step['why_not'])}"))
+            f"{step['stored']:,} of {step['events']:,}, CPU/event {step.get('server_cpu_us_per_event')} µs server, "
+            f"{step.get('system_cpu_us_per_event')} µs system, load {step['load_average']}"
+            + ("" if step["held"] else f" · NOT HELD: {'; '.join(step['why_not'])}"))
         if not step["held"]:
             break
         best = step
         time.sleep(1.0)  # the server's queues empty between steps
     return {"held_events_per_s": best["accepted_events_per_s"] if best else 0,
+            "server_cpu_us_per_event": (best or steps[0]).get("server_cpu_us_per_event"),
+            "system_cpu_us_per_event": (best or steps[0]).get("system_cpu_us_per_event"),
             "held_offered_events_per_s": best["offered_events_per_s"] if best else 0,
             "lost": sum(s["accepted"] - s["stored"] for s in steps if s["stored"] < s["accepted"]),
             "steps": steps}
@@ -204,29 +221,118 @@ def _stop(system: LiveSystem) -> None:
     system.kill_leftovers()
 
 
-def run_ingest(tmp: Path, quick: bool, candidates: tuple[str, ...] = ("1", "default"),
+# The feeds' servers measured side by side against the same live system: the runner's own ("default", ops.wsgi:feeds
+# with INGEST_WORKERS), and beside it on ports of their own with the system's settings
+# - "app-1": the app itself (ops.wsgi:server) in one gunicorn process of INGEST_THREADS threads, the feeds' server
+#   as it was before the fast path;
+# - "fast-1": the fast path in one process;
+# - "granian": the fast path under granian (a Rust HTTP server), one worker per core, when it is installed.
+CANDIDATES = ("app-1", "fast-1", "default", "granian")
+
+
+def _candidate_argv(name: str, port: int) -> list[str] | None:
+    """The command line of a candidate feeds' server on `port` (None: the runner's own, or not installed)."""
+    import importlib.util
+    import sys
+
+    from ops.servers import FEEDS_APP, INGEST_THREADS, WSGI_APP, feeds_argv, gunicorn_argv
+
+    if name == "app-1":
+        return gunicorn_argv("127.0.0.1", port, 1, INGEST_THREADS, app=WSGI_APP)
+    if name == "fast-1":
+        return feeds_argv("127.0.0.1", port, 1)
+    if name == "granian" and importlib.util.find_spec("granian") is not None:
+        return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(max(2, os.cpu_count() or 2)), "--blocking-threads", "8", "--no-ws",
+                FEEDS_APP]
+    return None
+
+
+def _candidate_env(system: LiveSystem) -> dict[str, str]:
+    """The environment a candidate server shares with the runner's children (the same Redis, database, token)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GUNICORN_CMD_ARGS", "PROMETHEUS_MULTIPROC_DIR")}
+    env.update(INSTANCE_DIR=str(system.instance), DATABASE_URL=system.db_url, REDIS_URL=system.redis_url,
+               INGEST_TOKEN=system.token, SIMULATOR="off")
+    return env
+
+
+def _wait_port(port: int, proc: Any, timeout_s: float = 60.0) -> bool:
+    import socket
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and proc.poll() is None:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.3)
+    return False
+
+
+def run_ingest(tmp: Path, quick: bool, candidates: tuple[str, ...] = CANDIDATES,
                with_mqtt: bool = True) -> dict[str, Any]:
-    """Part G: the HTTP ramps for each INGEST_WORKERS candidate ("default": the runner's own), then MQTT."""
+    """Part G: the HTTP ramps for each candidate feeds' server against one live system, then MQTT."""
+    import subprocess
+
+    from bench.system import _free_port
+
     seconds = 3.0 if quick else STEP_S
     procs = 2
     out: dict[str, Any] = {"cpus": os.cpu_count(), "http": {}}
-    for workers in candidates:
-        heading(f"Part G: the feeds' server at capacity, INGEST_WORKERS={workers} (bench/ingest.py)")
-        env = {} if workers == "default" else {"INGEST_WORKERS": workers}
-        system, r = _start(tmp, f"ingest-{workers}", env)
-        try:
-            out["http"][workers] = {
-                "batch": ramp(system, r, f"batches of {BATCH}", BATCH_RATES, BATCH, procs, seconds),
-                "single": ramp(system, r, "one per request", SINGLE_RATES, 1, procs, seconds),
-            }
-        except BaseException:
-            say("runner output (last lines):\n" + system.output_tail())
-            raise
-        finally:
-            _stop(system)
+    heading("Part G: the feeds' server at capacity (bench/ingest.py)")
+    system, r = _start(tmp, "ingest-http", {})
+    try:
+        for name in candidates:
+            port = system.ingest_port
+            proc = None
+            if name != "default":
+                port = _free_port()
+                argv = _candidate_argv(name, port)
+                if argv is None:
+                    say(f"candidate {name}: not installed, skipped")
+                    continue
+                with (tmp / f"candidate-{name}.log").open("ab") as log:
+                    proc = subprocess.Popen(argv, env=_candidate_env(system), stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=log, start_new_session=True)
+                if not _wait_port(port, proc):
+                    warn(f"candidate {name} did not start (see {tmp / f'candidate-{name}.log'})")
+                    proc.kill()
+                    continue
+                time.sleep(2.0)  # every worker up
+            say(f"candidate {name} on :{port} (load average {os.getloadavg()[0]:.1f})")
+            target = _Target(system, port, None if proc is None else proc.pid)
+            try:
+                out["http"][name] = {
+                    "batch": ramp(target, r, f"{name} batches of {BATCH}", BATCH_RATES, BATCH, procs, seconds),
+                    "single": ramp(target, r, f"{name} one per request", SINGLE_RATES, 1, procs, seconds),
+                }
+            finally:
+                if proc is not None:
+                    os.killpg(proc.pid, 15)
+                    proc.wait(30)
+    except BaseException:
+        say("runner output (last lines):\n" + system.output_tail())
+        raise
+    finally:
+        _stop(system)
     if with_mqtt:
         out["mqtt"] = run_mqtt(tmp, seconds, procs)
     return out
+
+
+class _Target:
+    """Where a ramp's HTTP load goes: a feeds' server's port, with the system's token, and the processes whose CPU
+    time counts as the server's (`server`: a session id's name in `meter`)."""
+
+    def __init__(self, system: LiveSystem, port: int, server_pid: int | None = None) -> None:
+        self.ingest_port = port
+        self.token = system.token
+        system._read_pids()
+        children = dict(system.children)
+        if server_pid is not None:  # a candidate: its own session instead of the runner's feeds' server
+            children = {k: v for k, v in children.items() if k != "ingest"}
+            children["ingest"] = {"pid": server_pid}
+        self.meter = CpuMeter(children)
 
 
 def run_mqtt(tmp: Path, seconds: float, procs: int) -> dict[str, Any] | None:
@@ -251,7 +357,7 @@ def run_mqtt(tmp: Path, seconds: float, procs: int) -> dict[str, Any] | None:
         system, r = _start(tmp, "ingest-mqtt", {"MQTT_URL": f"mqtt://127.0.0.1:{port}"})
         try:
             time.sleep(2.0)  # the subscriber connected and subscribed
-            return ramp(system, r, "MQTT one per message", MQTT_RATES, 1, procs, seconds,
+            return ramp(_Target(system, system.ingest_port), r, "MQTT one per message", MQTT_RATES, 1, procs, seconds,
                         mqtt=("127.0.0.1", port, "dongcheng/bench/sensor_reading"))
         finally:
             _stop(system)
@@ -270,11 +376,15 @@ def summary_line(res: dict[str, Any]) -> dict[str, Any]:
         "ingest_capacity_events_per_s": main.get("batch", {}).get("held_events_per_s"),
         "ingest_single_events_per_s": main.get("single", {}).get("held_events_per_s"),
         "ingest_lost_events": sum(part.get("lost", 0) for cand in http.values() for part in cand.values()),
-        "ingest_by_workers": {w: {k: v.get("held_events_per_s") for k, v in cand.items()} for w, cand in http.items()},
+        "ingest_by_server": {w: {k: v.get("held_events_per_s") for k, v in cand.items()} for w, cand in http.items()},
+        # CPU µs per event at the highest rate held (or the first offered): the feeds' server's / the system's.
+        "ingest_cpu_us_per_event": {w: {k: [v.get("server_cpu_us_per_event"), v.get("system_cpu_us_per_event")]
+                                        for k, v in cand.items()} for w, cand in http.items()},
     }
     mqtt = res.get("mqtt")
     if mqtt:
         out["mqtt_capacity_events_per_s"] = mqtt.get("held_events_per_s")
+        out["mqtt_cpu_us_per_event"] = [mqtt.get("server_cpu_us_per_event"), mqtt.get("system_cpu_us_per_event")]
     if "parse" in res:
         out.update(res["parse"])
     return out

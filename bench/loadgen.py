@@ -46,6 +46,7 @@ class Tally:
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     late_start_ms: float = 0.0  # how far behind its schedule the process was at the end
+    started_at: float = 0.0  # wall time of the schedule's first slot
 
     def merge(self, other: Tally) -> None:
         """Add another process's tally to this one."""
@@ -186,7 +187,7 @@ def offer_load(target: tuple[str, ...], offers: list[Offer], mqtt_topic: str | N
         proc.start()
         send.close()
         procs.append((proc, recv))
-    total = Tally()
+    total = Tally(started_at=start_wall)
     for proc, recv in procs:
         try:
             total.merge(recv.recv())

@@ -44,9 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--screens", type=int, default=200, help="walls played in part F (default 200)")
     p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
                                               "push, screens, ingest): a smoke run of what other tests already run")
-    p.add_argument("--ingest-workers", default="1,default",
-                   help="INGEST_WORKERS candidates of part G, side by side (default '1,default': one process, then the "
-                        "runner's default)")
+    p.add_argument("--ingest-servers", default="app-1,fast-1,default,granian",
+                   help="the feeds' servers part G measures side by side (bench/ingest.py CANDIDATES; default all: "
+                        "the app in one process as before, the fast path in one process, the runner's own, granian)")
     p.add_argument("--rate", type=float, default=1000.0,
                    help="simulator events/s in part A (default 1000, the issue's figure; 0 = simulator off)")
     p.add_argument("--web-workers", type=int, default=None,
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         if wanted(args, "ingest"):
             from bench.ingest import run_ingest
 
-            candidates = tuple(c.strip() for c in args.ingest_workers.split(",") if c.strip())
+            candidates = tuple(c.strip() for c in args.ingest_servers.split(",") if c.strip())
             ingest = run_ingest(tmp / "ingest", args.quick, candidates=candidates)
     except Exception as exc:
         import traceback
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             f"max {line['push_change_max_ms']} ms")
     if ingest:
         say(f"ingest held {line['ingest_capacity_events_per_s']} events/s in batches of 100 and "
-            f"{line['ingest_single_events_per_s']} one event per request (by INGEST_WORKERS: "
-            f"{line['ingest_by_workers']}); MQTT {line.get('mqtt_capacity_events_per_s')} one per message; "
+            f"{line['ingest_single_events_per_s']} one event per request (by server: "
+            f"{line['ingest_by_server']}); MQTT {line.get('mqtt_capacity_events_per_s')} one per message; "
             f"events lost {line['ingest_lost_events']}")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
