@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +318,10 @@ def run_ingest(tmp: Path, quick: bool, candidates: tuple[str, ...] = CANDIDATES,
         _stop(system)
     if with_mqtt:
         out["mqtt"] = run_mqtt(tmp, seconds, procs)
+    heading("Part G: parsing and validation side by side (CPU time of this process, best of 5)")
+    out["parse"] = measure_parse(100 if quick else 300)
+    for key, value in out["parse"].items():
+        say(f"  {key}: {value} µs")
     return out
 
 
@@ -388,3 +393,78 @@ def summary_line(res: dict[str, Any]) -> dict[str, Any]:
     if "parse" in res:
         out.update(res["parse"])
     return out
+
+
+def measure_parse(bodies: int = 300, rounds: int = 5) -> dict[str, Any]:
+    """The micro-benchmark of parsing and validation side by side, CPU time of this process, best of `rounds`:
+    a body of BATCH readings and a body of one, through what the ingest does (orjson, then the pydantic models:
+    validate_batch) and through msgspec decoding into a typed Struct with the same per-field constraints (no
+    cross-field rule: the value's range by sensor type, the district's outline, the time window, the ingest's
+    field-level reasons); msgspec only when installed (it is not a dependency)."""
+    import importlib.util
+
+    import orjson
+
+    from bench.loadgen import body, now_ts
+    from dashboard.domain.events import validate_batch
+
+    ts = now_ts()
+    batches = [body("p", k, BATCH, ts) for k in range(bodies)]
+    singles = [body("s", k, 1, ts) for k in range(bodies * 20)]
+    ways: dict[str, Callable[[bytes], Any]] = {
+        "orjson_pydantic": lambda raw: validate_batch(orjson.loads(raw), time.time(), 1000),
+        "orjson_only": orjson.loads,
+    }
+    if importlib.util.find_spec("msgspec") is not None:
+        ways.update(_msgspec_ways())
+    out: dict[str, Any] = {}
+    for label, data, per in (("batch", batches, BATCH), ("single", singles, 1)):
+        for name, way in ways.items():
+            if name.startswith("msgspec") and per == 1:
+                way = _msgspec_single(way)
+            best = float("inf")
+            for _ in range(rounds):
+                t0 = time.process_time()
+                for raw in data:
+                    way(raw)
+                best = min(best, time.process_time() - t0)
+            out[f"parse_{label}_{name}_us_per_event"] = round(best / (len(data) * per) * 1e6, 2)
+    return out
+
+
+def _msgspec_ways() -> dict[str, Callable[[bytes], Any]]:
+    """msgspec: a reading as a typed Struct with the models' per-field constraints."""
+    import importlib
+    from typing import Annotated, Literal
+
+    msgspec: Any = importlib.import_module("msgspec")  # not a dependency: imported by name, untyped
+
+    from dashboard.domain.events import IDENTIFIER_PATTERN, SOURCE_PATTERN
+
+    ident = Annotated[str, msgspec.Meta(pattern=IDENTIFIER_PATTERN)]
+    # defstruct rather than a class body: this module's annotations are strings (PEP 563), its locals unresolvable.
+    reading = msgspec.defstruct("Reading", [
+        ("event_id", ident),
+        ("source", Annotated[str, msgspec.Meta(pattern=SOURCE_PATTERN)]),
+        ("kind", Literal["sensor_reading"]),
+        ("ts", str),
+        ("lon", Annotated[float, msgspec.Meta(ge=-180, le=180)]),
+        ("lat", Annotated[float, msgspec.Meta(ge=-90, le=90)]),
+        ("sensor_id", ident),
+        ("sensor_type", str),
+        ("value", float),
+        ("pole_id", ident | None, None),
+    ], forbid_unknown_fields=True)
+
+    many = msgspec.json.Decoder(list[reading])  # type: ignore[valid-type]
+    one = msgspec.json.Decoder(reading)
+    _ONE_DECODERS[id(many.decode)] = one.decode
+    return {"msgspec_struct": many.decode}
+
+
+_ONE_DECODERS: dict[int, Callable[[bytes], Any]] = {}
+
+
+def _msgspec_single(way: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """The one-event decoder that goes with a list decoder."""
+    return _ONE_DECODERS.get(id(way), way)
