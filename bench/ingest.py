@@ -311,6 +311,10 @@ def run_ingest(tmp: Path, quick: bool, candidates: tuple[str, ...] = CANDIDATES,
                 if proc is not None:
                     os.killpg(proc.pid, 15)
                     proc.wait(30)
+        heading("Part G: a request's CPU without HTTP, the app's view against the fast path (this process)")
+        out["request_cpu"] = measure_request_cpu(tmp, system.redis_url)
+        for key, value in out["request_cpu"].items():
+            say(f"  {key}: {value} µs")
     except BaseException:
         say("runner output (last lines):\n" + system.output_tail())
         raise
@@ -392,6 +396,8 @@ def summary_line(res: dict[str, Any]) -> dict[str, Any]:
         out["mqtt_cpu_us_per_event"] = [mqtt.get("server_cpu_us_per_event"), mqtt.get("system_cpu_us_per_event")]
     if "parse" in res:
         out.update(res["parse"])
+    if "request_cpu" in res:
+        out.update(res["request_cpu"])
     return out
 
 
@@ -468,3 +474,47 @@ _ONE_DECODERS: dict[int, Callable[[bytes], Any]] = {}
 def _msgspec_single(way: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     """The one-event decoder that goes with a list decoder."""
     return _ONE_DECODERS.get(id(way), way)
+
+
+def measure_request_cpu(tmp: Path, redis_url: str, n: int = 2000, rounds: int = 3) -> dict[str, Any]:
+    """CPU time per request in this process, without HTTP: werkzeug's test client posting one reading, and a batch
+    of BATCH, to the app (its Flask view, as the feeds' server served it before) and to the fast path in front of it
+    (dashboard/web/feeds.py), alternated `rounds` times, best round of each; on a database of its own and the live
+    system's Redis (a database number of its own)."""
+    import resource
+
+    from werkzeug.test import Client
+
+    from bench.loadgen import body, now_ts
+    from dashboard.config import Config
+    from dashboard.store.schema import init_db
+    from dashboard.web import create_app
+    from dashboard.web.extensions import db_sessions
+    from dashboard.web.feeds import FeedsApp
+
+    def cpu() -> float:
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        return use.ru_utime + use.ru_stime
+
+    url = redis_url.rsplit("/", 1)[0] + "/9"
+    app = create_app(Config.for_tests(redis_url=url, database_url=f"sqlite:///{tmp / 'request-cpu.db'}"))
+    with app.app_context():
+        init_db(db_sessions().kw["bind"])
+    token = app.extensions["dc_config"].ingest_token
+    headers = {"Authorization": f"Bearer {token}"}
+    best: dict[str, float] = {}
+    seq = 0
+    for _ in range(rounds):
+        for name, wsgi in (("app", app), ("fast", FeedsApp(app))):
+            client = Client(wsgi)
+            for batch, count in ((1, n), (BATCH, max(1, n // 20))):
+                t0 = cpu()
+                for _ in range(count):
+                    seq += 1
+                    resp = client.post("/api/v1/events", data=body(f"cpu{name}", seq, batch, now_ts()),
+                                       headers=headers, content_type="application/json")
+                    if resp.status_code != 200:
+                        raise RuntimeError(f"{name}: {resp.status_code} {resp.get_data()[:200]!r}")
+                key = f"request_cpu_{name}_{'single' if batch == 1 else 'batch'}_us"
+                best[key] = min(best.get(key, float("inf")), (cpu() - t0) / count * 1e6)
+    return {k: round(v, 1) for k, v in best.items()}
