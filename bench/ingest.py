@@ -275,7 +275,7 @@ def run_ingest(tmp: Path, quick: bool, candidates: tuple[str, ...] = CANDIDATES,
     """Part G: the HTTP ramps for each candidate feeds' server against one live system, then MQTT."""
     import subprocess
 
-    from bench.system import _free_port
+    from ops.redis_server import free_port
 
     seconds = 3.0 if quick else STEP_S
     procs = 2
@@ -287,7 +287,7 @@ def run_ingest(tmp: Path, quick: bool, candidates: tuple[str, ...] = CANDIDATES,
             port = system.ingest_port
             proc = None
             if name != "default":
-                port = _free_port()
+                port = free_port()
                 argv = _candidate_argv(name, port)
                 if argv is None:
                     say(f"candidate {name}: not installed, skipped")
@@ -336,8 +336,7 @@ class _Target:
     def __init__(self, system: LiveSystem, port: int, server_pid: int | None = None) -> None:
         self.ingest_port = port
         self.token = system.token
-        system._read_pids()
-        children = dict(system.children)
+        children = dict(system.children)  # read from pids.json once the system answered
         if server_pid is not None:  # a candidate: its own session instead of the runner's feeds' server
             children = {k: v for k, v in children.items() if k != "ingest"}
             children["ingest"] = {"pid": server_pid}
