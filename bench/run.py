@@ -1,6 +1,6 @@
 """`make bench`: aggregate age and wall-refresh latency under 1,000 events/s, and refresh cost vs stored data.
 
-    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes|validator]
+    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes|validator|ingest]
 
 Prints figures as it goes and ends with exactly one line of JSON (see bench/README.md for its keys).
 Timings are measured side by side in one run on a shared machine: read them as figures and ratios, not as
@@ -33,15 +33,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="live measuring window (default 60; --quick 8)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
-    p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "cluster"),
+    p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "ingest",
+                                       "cluster"),
                    help="run only part A (live), part B (scale), part C (episodes: early warning and linking), "
                         "part D (validator: the event models against the hand-written validator), part E "
                         "(push: streams held by one host, bench/push.py) or part F (screens: 200 walls, the frames "
-                        "beside the baseline release; not in --quick, see bench/screens.py); cluster: the failover "
+                        "beside the baseline release; not in --quick, see bench/screens.py), part G (ingest: the "
+                        "feeds' capacity over HTTP and MQTT, bench/ingest.py); cluster: the failover "
                         "benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line)")
     p.add_argument("--screens", type=int, default=200, help="walls played in part F (default 200)")
     p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
-                                              "push, screens): a smoke run of what other tests already run")
+                                              "push, screens, ingest): a smoke run of what other tests already run")
+    p.add_argument("--ingest-servers", default="app-1,fast-1,default,granian",
+                   help="the feeds' servers part G measures side by side (bench/ingest.py CANDIDATES; default all: "
+                        "the app in one process as before, the fast path in one process, the runner's own, granian)")
     p.add_argument("--rate", type=float, default=1000.0,
                    help="simulator events/s in part A (default 1000, the issue's figure; 0 = simulator off)")
     p.add_argument("--web-workers", type=int, default=None,
@@ -83,10 +88,12 @@ def result_line(
     validator: dict[str, Any] | None = None,
     push: dict[str, Any] | None = None,
     screens: dict[str, Any] | None = None,
+    ingest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The final JSON object."""
     # Imported here: the app's modules read INSTANCE_DIR at import, which main() sets first.
     from bench.episodes import summary_line as episodes_summary
+    from bench.ingest import summary_line as ingest_summary
     from bench.push import summary_line as push_summary
     from bench.screens import summary_line as screens_summary
 
@@ -135,6 +142,8 @@ def result_line(
         **push_summary(push or {}),
         # Part F: many screens, the frames beside the baseline release's Dash refresh (bench/screens.py).
         **(screens_summary(screens) if screens else {}),
+        # Part G: the feeds' capacity over HTTP and MQTT (bench/ingest.py).
+        **ingest_summary(ingest or {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
         "seconds": args.seconds,
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
         f"{'quick' if args.quick else 'full'} run")
     t0 = time.monotonic()
-    live = scale = episodes = validator = push = screens = None
+    live = scale = episodes = validator = push = screens = ingest = None
     failed = False
     try:
         if wanted(args, "live"):
@@ -191,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             screens = run_screens(tmp, args.screens, args.seconds, args.warmup, args.rate)
             heading("Part F: many screens, side by side")
             print_side_by_side(screens)
+        if wanted(args, "ingest"):
+            from bench.ingest import run_ingest
+
+            candidates = tuple(c.strip() for c in args.ingest_servers.split(",") if c.strip())
+            ingest = run_ingest(tmp / "ingest", args.quick, candidates=candidates)
     except Exception as exc:
         import traceback
 
@@ -205,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
 
-    line = result_line(live, scale, args, episodes, validator, push, screens)
+    line = result_line(live, scale, args, episodes, validator, push, screens, ingest)
     line["failed"] = failed
     heading("Summary")
     if live:
@@ -238,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
             f"change; before: {line['push_streams_held_before']}); the change to all of them p50 "
             f"{line['push_change_p50_ms']} ms, p95 {line['push_change_p95_ms']} ms, "
             f"max {line['push_change_max_ms']} ms")
+    if ingest:
+        say(f"ingest held {line['ingest_capacity_events_per_s']} events/s in batches of 100 and "
+            f"{line['ingest_single_events_per_s']} one event per request (by server: "
+            f"{line['ingest_by_server']}); MQTT {line.get('mqtt_capacity_events_per_s')} one per message; "
+            f"events lost {line['ingest_lost_events']}")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
     return 1 if failed else 0

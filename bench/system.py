@@ -109,13 +109,16 @@ class LiveSystem:
     """The runner subprocess and how to reach it."""
 
     def __init__(
-        self, tmp: Path, rate: float = SIM_RATE, web_workers: int | None = None, root: Path = ROOT
+        self, tmp: Path, rate: float = SIM_RATE, web_workers: int | None = None, root: Path = ROOT,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.tmp = tmp
         # The code to run: this tree, or another release unpacked elsewhere (bench/screens.py's baseline).
         self.root = root
         self.rate = rate
         self.web_workers = web_workers
+        # More settings for the runner (INGEST_WORKERS, MQTT_URL …), over the benchmark's own.
+        self.extra_env = dict(env or {})
         self.instance = tmp / "live-instance"
         self.port = _free_port()
         self.ingest_port = _free_port()
@@ -148,6 +151,7 @@ class LiveSystem:
         )
         if self.web_workers:
             env["WEB_WORKERS"] = str(self.web_workers)
+        env.update(self.extra_env)
         if self.root != ROOT:
             env["PYTHONPATH"] = str(self.root)  # ahead of this tree's editable install, in every child too
         with self.out_path.open("wb") as out:

@@ -439,6 +439,11 @@ def _niceness(raw: str | None, default: int) -> int:
     return value
 
 
+def default_ingest_workers() -> int:
+    """INGEST_WORKERS when unset: one feeds' process per core of this host, at least 2 and at most 8."""
+    return max(2, min(8, os.cpu_count() or 2))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What `dongcheng run` (ops/runner.py) reads from the environment besides Config."""
@@ -453,6 +458,8 @@ class RunConfig:
     redis_port: int = REDIS_PORT_DEFAULT
     rq_workers: int = 2
     web_workers: int = 2
+    # Processes of the feeds' server: one per core (at least 2, at most 8), as its requests are CPU work.
+    ingest_workers: int = field(default_factory=default_ingest_workers)
     # The per-host metrics exporter (`dongcheng exporter`); 0: the port after INGEST_PORT's default (PORT + 2), or any
     # free one when that is taken.
     metrics_port: int = 0
@@ -476,6 +483,7 @@ class RunConfig:
             redis_port=int(e.get("REDIS_PORT") or base.redis_port),
             rq_workers=int(e.get("RQ_WORKERS") or base.rq_workers),
             web_workers=int(e.get("WEB_WORKERS") or base.web_workers),
+            ingest_workers=int(e.get("INGEST_WORKERS") or base.ingest_workers),
             metrics_port=int(e.get("METRICS_PORT") or base.metrics_port),
             sim_rate=float(e.get("SIM_RATE") or base.sim_rate),
             sim_seed=int(e.get("SIM_SEED") or base.sim_seed),

@@ -39,7 +39,8 @@ missing and the simulator (unless SIMULATOR=off). DEPLOYMENT=production creates 
 to start without SECRET_KEY, INGEST_TOKEN and DATABASE_URL, or on a database not upgraded by `dongcheng db
 upgrade`. Settings come from the environment: DEPLOYMENT, PORT, INGEST_PORT, HOST, REDIS_URL, REDIS_PORT,
 DATABASE_URL, SECRET_KEY, INGEST_TOKEN, DEMO_PASSWORD, SIMULATOR, SIM_RATE, SIM_SEED, SIM_TRANSPORT, RQ_WORKERS,
-WEB_WORKERS, RQ_LOG_LEVEL, INSTANCE_DIR, MQTT_URL (with it, the MQTT feeds' subscriber runs too; see the README)."""
+WEB_WORKERS, INGEST_WORKERS, RQ_LOG_LEVEL, INSTANCE_DIR, MQTT_URL (with it, the MQTT feeds' subscriber runs too;
+see the README)."""
 
 
 def _handler(target: str) -> Callable[[argparse.Namespace], int]:

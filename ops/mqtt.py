@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
+import ssl
 import threading
 import time
 from typing import Any, Final
@@ -37,6 +39,24 @@ log.addFilter(OncePer(60.0))
 KEEPALIVE_S: Final = 30
 RECONNECT_MIN_S: Final = 1
 RECONNECT_MAX_S: Final = 30
+# At most this many messages are kept before they are stored together (one network read usually brings fewer).
+BATCH_MAX: Final = 500
+# MQTT's control packet type of a message, in the high nibble of a packet's first byte.
+PUBLISH_PACKET: Final = 3
+
+
+def _publish_waiting(client: mqtt.Client) -> bool:
+    """Whether the next packet waiting on the connection is another message (PUBLISH): paho reads one packet at a
+    time, straight from the socket, and calls on_message in between, so the messages kept so far are then not the
+    last of this read. Through TLS nothing can be peeked at: each message is then stored as it comes."""
+    sock = client.socket()
+    if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+        return False
+    try:
+        first = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:  # nothing waiting (BlockingIOError), or the connection gone: paho sees to that
+        return False
+    return bool(first) and first[0] >> 4 == PUBLISH_PACKET
 
 
 class Subscriber:
@@ -53,6 +73,8 @@ class Subscriber:
         # Set when a message could not be stored: the rest of this connection's deliveries are left unacknowledged
         # too, and the subscriber reconnects after a pause to have them all again.
         self.backing_off = False
+        # Messages received and not yet stored (stored once no other message waits behind them: _on_message).
+        self.pending: list[mqtt.MQTTMessage] = []
         # Set once the broker confirmed the subscription (what a caller waits for before relying on the session).
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.mqtt_client_id, clean_session=False,
@@ -74,6 +96,7 @@ class Subscriber:
         if reason.is_failure:
             log.warning("mqtt broker refused the connection: %s", reason)
             return
+        self.pending.clear()  # kept from an earlier connection, unacknowledged: the broker delivers them again
         client.subscribe(mqtt_feed.subscription(self.cfg.mqtt_prefix), qos=mqtt_feed.QOS)
         log.info("mqtt subscribed to %s at %s:%d", mqtt_feed.subscription(self.cfg.mqtt_prefix), self.target.host,
                  self.target.port)
@@ -89,16 +112,34 @@ class Subscriber:
             log.warning("mqtt connection lost (%s): reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        """Store one message; acknowledge it unless something in it could not be stored now."""
+        """Keep the message while another waits right behind it (up to BATCH_MAX), then store them all."""
         if self.backing_off:
             return  # delivered again after the reconnection
+        self.pending.append(msg)
+        if len(self.pending) >= BATCH_MAX or not _publish_waiting(client):
+            self.flush(client)
+
+    def flush(self, client: mqtt.Client) -> None:
+        """Store the messages kept (their telemetry in one round trip to Redis); acknowledge each unless something
+        in it could not be stored now, and then none after it either."""
+        msgs, self.pending = self.pending, []
+        if not msgs:
+            return
         try:
-            outcome = self.handle(msg.topic, msg.payload)
+            outcomes = self.handle_many([(msg.topic, msg.payload) for msg in msgs])
         except Exception:
-            # Unforeseen (a bug, an error of a driver the ingest does not expect): the message is kept at the broker
-            # rather than lost, and said once per minute with its traceback; the subscriber goes on.
-            log.exception("mqtt message on %s could not be handled: not acknowledged", msg.topic)
-            outcome = mqtt_feed.Outcome(ack=False, report=None)
+            # Unforeseen (a bug, an error of a driver the ingest does not expect): the messages are kept at the
+            # broker rather than lost, and said once per minute with the traceback; the subscriber goes on.
+            log.exception("mqtt messages on %s could not be handled: not acknowledged", msgs[0].topic)
+            outcomes = [mqtt_feed.Outcome(ack=False, report=None)] * len(msgs)
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            if self.backing_off:
+                return  # those after a message not stored come again after the reconnection
+            self._settle(client, msg, outcome)
+
+    def _settle(self, client: mqtt.Client, msg: mqtt.MQTTMessage, outcome: mqtt_feed.Outcome | None) -> None:
+        """Count one message's outcome, publish its refusals, and acknowledge it, or back off when it was not
+        stored."""
         metrics.mqtt_message("ignored" if outcome is None else outcome.label)
         if outcome is not None and outcome.report is not None:
             source = mqtt_feed.topic_source(self.cfg.mqtt_prefix, msg.topic) or "unknown"
@@ -114,18 +155,30 @@ class Subscriber:
 
     def handle(self, topic: str, raw: bytes) -> mqtt_feed.Outcome | None:
         """What one message on `topic` becomes; None when the topic is not an event topic."""
-        if mqtt_feed.topic_source(self.cfg.mqtt_prefix, topic) is None:
-            return None
-        if len(raw) > self.cfg.max_body_bytes:
-            metrics.ingest_refused("too_large")
-            return mqtt_feed.refused(topic, f"message larger than {self.cfg.max_body_bytes} bytes; "
-                                            f"publish smaller batches")
-        try:
-            payload = parse_json(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            metrics.ingest_refused("malformed")
-            return mqtt_feed.refused(topic, f"malformed JSON: {exc}")
-        return mqtt_feed.store_message(topic, payload, time.time(), self.r, self.sessions, self.cfg.max_batch_events)
+        return self.handle_many([(topic, raw)])[0]
+
+    def handle_many(self, messages: list[tuple[str, bytes]]) -> list[mqtt_feed.Outcome | None]:
+        """What each (topic, payload) becomes, in order; their events stored together."""
+        outcomes: list[mqtt_feed.Outcome | None] = [None] * len(messages)
+        parsed: list[tuple[int, str, Any]] = []
+        for k, (topic, raw) in enumerate(messages):
+            if mqtt_feed.topic_source(self.cfg.mqtt_prefix, topic) is None:
+                continue
+            if len(raw) > self.cfg.max_body_bytes:
+                metrics.ingest_refused("too_large")
+                outcomes[k] = mqtt_feed.refused(topic, f"message larger than {self.cfg.max_body_bytes} bytes; "
+                                                       f"publish smaller batches")
+                continue
+            try:
+                parsed.append((k, topic, parse_json(raw)))
+            except (ValueError, UnicodeDecodeError) as exc:
+                metrics.ingest_refused("malformed")
+                outcomes[k] = mqtt_feed.refused(topic, f"malformed JSON: {exc}")
+        stored = mqtt_feed.store_messages([(topic, payload) for _, topic, payload in parsed], time.time(), self.r,
+                                          self.sessions, self.cfg.max_batch_events)
+        for (k, _, _), outcome in zip(parsed, stored, strict=True):
+            outcomes[k] = outcome
+        return outcomes
 
     def request_stop(self) -> None:
         """End the loop (from a signal handler or another thread)."""

@@ -42,7 +42,7 @@ from ops.processes import (
     session_members,
     signal_session,
 )
-from ops.servers import INGEST_THREADS, gunicorn_argv, web_argv
+from ops.servers import feeds_argv, web_argv
 
 # How long a child may take to stop after SIGTERM before its whole session gets SIGKILL.
 STOP_GRACE_S = 10.0
@@ -257,11 +257,11 @@ class Runner:
         # The screens' server alone keeps the runner's priority: the others work behind it (BACKGROUND_NICE).
         web = web_argv(self.s.host, self.s.port, self.s.web_workers)
         self.children.append(Child("web", self._popen(web, "web", nice=0), stage=2))
-        # The same application on its own port and process for the sensor and 12345 feeds (POST /api/v1/events):
-        # at 1,000 events a second its requests would otherwise share the screens' workers and their
-        # interpreter lock, and every refresh would wait behind them. The screens' port still takes feeds too.
-        self.children.append(Child("ingest", self._popen(self._gunicorn(self.s.ingest_port, 1, INGEST_THREADS),
-                                                          "ingest"), stage=2))
+        # The same application on its own port and processes for the sensor and 12345 feeds (POST /api/v1/events,
+        # on its fast path): at 1,000 events a second its requests would otherwise share the screens' workers and
+        # their interpreter lock, and every refresh would wait behind them. The screens' port still takes feeds too.
+        self.children.append(Child("ingest", self._popen(
+            feeds_argv(self.s.host, self.s.ingest_port, self.s.ingest_workers), "ingest"), stage=2))
         if config.mqtt_url:
             # The MQTT feeds' subscriber (ops/mqtt.py); its metrics join the workers' for the exporter.
             self.children.append(Child("mqtt", self._popen(dongcheng("mqtt"), "jobs"), stage=2))
@@ -271,10 +271,6 @@ class Runner:
                             "--seed", str(self.s.sim_seed))
             self.children.append(Child("simulator", self._popen(sim), stage=1,
                                        gate=lambda: self.web_ready and self.ingest_ready))
-
-    def _gunicorn(self, port: int, workers: int, threads: int) -> list[str]:
-        """The argv of a gunicorn serving the application on `port`."""
-        return gunicorn_argv(self.s.host, port, workers, threads)
 
     def _base(self, port: int) -> str:
         """Base URL of one of our own servers, as reached from this machine."""

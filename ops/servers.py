@@ -7,10 +7,12 @@ import sys
 
 from dashboard.config import ROOT
 
-# Threads of the feeds' server (one process: the feeds' batches are short and mostly wait on Redis and SQL).
+# Threads of each of the feeds' server's INGEST_WORKERS processes (a feed's request mostly waits on Redis or SQL).
 INGEST_THREADS = 8
-# The WSGI application every gunicorn serves (importable from an installed package, not only from a checkout).
+# The WSGI application the screens' gunicorn serves (importable from an installed package, not only from a checkout).
 WSGI_APP = "ops.wsgi:server"
+# The feeds' server's: the ingest's fast path in front of the same application (dashboard/web/feeds.py).
+FEEDS_APP = "ops.wsgi:feeds"
 # gunicorn's configuration (ops/gunicorn_conf.py): the metrics' multi-process directory and hooks, the access log
 # with each request's time, the log format.
 GUNICORN_CONF = "python:ops.gunicorn_conf"
@@ -28,12 +30,13 @@ def _gunicorn_version() -> tuple[int, ...]:
     return tuple(int(p) for p in str(gunicorn.__version__).split(".")[:2] if p.isdigit())
 
 
-def gunicorn_argv(host: str, port: int, workers: int, threads: int, worker_class: str = "gthread") -> list[str]:
-    """The argv of a gunicorn serving the application on host:port, as the runner starts the web and the feeds'
-    servers (the proxy's tests start the same). A gevent worker takes WEB_WORKER_CONNECTIONS connections instead
-    of `threads` threads."""
+def gunicorn_argv(host: str, port: int, workers: int, threads: int, worker_class: str = "gthread",
+                  app: str = WSGI_APP) -> list[str]:
+    """The argv of a gunicorn serving `app` on host:port, as the runner starts the web and the feeds' servers (the
+    proxy's tests start the same). A gevent worker takes WEB_WORKER_CONNECTIONS connections instead of `threads`
+    threads."""
     argv = [
-        sys.executable, "-m", "gunicorn", WSGI_APP,
+        sys.executable, "-m", "gunicorn", app,
         "--worker-class", worker_class,
         "--workers", str(workers),
         "--bind", f"{host}:{port}",
@@ -56,3 +59,9 @@ def web_argv(host: str, port: int, workers: int) -> list[str]:
     """The argv of the screens' gunicorn: gevent workers, where an open push stream or a slow client is a
     greenlet instead of one of a few threads (the README's push section has the measurements)."""
     return gunicorn_argv(host, port, workers, 0, worker_class=WEB_WORKER_CLASS)
+
+
+def feeds_argv(host: str, port: int, workers: int) -> list[str]:
+    """The argv of the feeds' gunicorn: `workers` processes (INGEST_WORKERS) of INGEST_THREADS threads serving the
+    ingest's fast path (the README's "Ingest at capacity" has the measurements)."""
+    return gunicorn_argv(host, port, workers, INGEST_THREADS, app=FEEDS_APP)

@@ -1,4 +1,5 @@
-"""The WSGI application (`gunicorn ops.wsgi:server`), as `dongcheng run` serves it.
+"""The WSGI applications (`gunicorn ops.wsgi:server`, and `ops.wsgi:feeds` for the feeds' server), as `dongcheng run`
+serves them.
 
 In the demo a SECRET_KEY and an INGEST_TOKEN left unset come from instance/secrets.json (generated there once);
 production generates nothing, and create_app refuses to start without them, without DATABASE_URL, or on a database
@@ -12,6 +13,7 @@ import sys
 
 from dashboard.config import Config, ConfigError
 from dashboard.web import create_app
+from dashboard.web.feeds import FeedsApp
 from ops.instance import apply_instance_secrets
 from ops.processes import raise_open_files_limit
 
@@ -29,3 +31,7 @@ except ConfigError as exc:
     # One plain line before gunicorn's traceback, so that the reason is what the log shows first.
     print(f"dongcheng web: refused to start: {exc}", file=sys.stderr, flush=True)
     raise
+
+# The feeds' server (`gunicorn ops.wsgi:feeds`): POST /api/v1/events without the app's page machinery, the rest by
+# the app (dashboard/web/feeds.py).
+feeds = FeedsApp(server)

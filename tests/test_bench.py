@@ -62,8 +62,10 @@ def test_rows_keep_only_what_has_happened() -> None:
 def test_quick_run_ends_with_one_json_line() -> None:
     proc = subprocess.run(
         # Parts C and E have runs of their own in the suite (test_episodes runs bench/episodes.py, test_push holds
-        # 300 streams opened from another process): the smoke run leaves them out.
-        [sys.executable, "bench/run.py", "--quick", "--seconds", "3", "--warmup", "1", "--skip", "episodes,push"],
+        # 300 streams opened from another process), and part G ramps servers for minutes: the smoke run leaves them
+        # out (their pieces are tested below).
+        [sys.executable, "bench/run.py", "--quick", "--seconds", "3", "--warmup", "1", "--skip",
+         "episodes,push,ingest"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -90,3 +92,24 @@ def test_quick_screens_run_plays_walls_over_frames_and_ends_with_one_json_line()
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert isinstance(figures["screens_4_refresh_p99_ms"], int | float), figures
     assert isinstance(figures["server_cpu_ms_per_screen_second"], int | float), figures
+
+
+def test_the_ingest_loads_bodies_are_valid_and_part_g_sums_up_its_ramps() -> None:
+    """Part G's pieces without its minutes of load: the load generator's bodies pass the ingest's validation with
+    IDs that never repeat, and the JSON line takes the runner's own server's ramps."""
+    import orjson
+
+    from bench.ingest import summary_line
+    from bench.loadgen import body, now_ts
+    from dashboard.domain.events import validate_batch
+
+    ts = now_ts()
+    many = validate_batch(orjson.loads(body("p0-1", 7, 100, ts)), time.time(), 1000)
+    one = validate_batch(orjson.loads(body("p0-1", 8, 1, ts)), time.time(), 1000)
+    assert (len(many[0]), many[1], len(one[0]), one[1]) == (100, [], 1, [])
+    ids = {ev["event_id"] for _, ev in many[0] + one[0]}
+    assert len(ids) == 101
+    ramps = {"batch": {"held_events_per_s": 20000, "lost": 0}, "single": {"held_events_per_s": 900, "lost": 0}}
+    line = summary_line({"http": {"app-1": ramps, "default": ramps}, "mqtt": {"held_events_per_s": 3000}})
+    assert (line["ingest_capacity_events_per_s"], line["ingest_single_events_per_s"],
+            line["mqtt_capacity_events_per_s"], line["ingest_lost_events"]) == (20000, 900, 3000, 0)

@@ -27,7 +27,7 @@ from dashboard.store.engine import make_engine
 from ops.cli import build_parser
 from ops.processes import BACKGROUND_NICE
 from ops.redis_server import free_port
-from ops.servers import INGEST_THREADS, gunicorn_argv, web_argv
+from ops.servers import feeds_argv, web_argv
 from simulator.cli import parser as simulator_parser
 
 DEPLOY = ROOT / "deploy"
@@ -245,7 +245,7 @@ def expected_gunicorn(argv: list[str]) -> list[str]:
     workers = int(argv[argv.index("--workers") + 1])
     if argv[argv.index("--worker-class") + 1] == "gevent":
         return web_argv(host, int(port), workers)
-    return gunicorn_argv(host, int(port), workers, INGEST_THREADS)
+    return feeds_argv(host, int(port), workers)
 
 
 def check_dongcheng_command(args: list[str], target: str) -> None:
@@ -294,6 +294,8 @@ def test_the_units_defaults_are_the_templates_and_the_runners() -> None:
     env, run = template_env(), RunConfig()
     runner = {"HOST": run.host, "PORT": str(run.port), "INGEST_PORT": str(run.port + 1),
               "METRICS_PORT": str(run.port + 2), "WEB_WORKERS": str(run.web_workers),
+              # The runner's default is the host's cores; the unit's and the template's, a 2-core host's.
+              "INGEST_WORKERS": "2",
               "SIM_RATE": f"{run.sim_rate:g}", "SIM_SEED": str(run.sim_seed)}
     for name in SERVICES:
         for key, value in unit_defaults(unit(name)["Service"]).items():

@@ -44,7 +44,7 @@ from dashboard.store.schema import init_db
 from ops.nginx import NGINX, SITE, check_config, nginx_argv, nginx_missing, render_site, write_config
 from ops.redis_server import free_port
 from ops.runner import ROOT
-from ops.servers import INGEST_THREADS, gunicorn_argv, web_argv
+from ops.servers import feeds_argv, web_argv
 from tests.conftest import TEST_REDIS_DB
 from tests.helpers import PASSWORD, seed_users
 
@@ -126,7 +126,7 @@ def running_app(tmp: Path, redis_url: str, db_url: str) -> Iterator[App]:
         for name, _port, server, log in (
             ("screens", app.screens_port, web_argv("127.0.0.1", app.screens_port, runner.web_workers),
              app.screens_log),
-            ("feeds", app.feeds_port, gunicorn_argv("127.0.0.1", app.feeds_port, 1, INGEST_THREADS), app.feeds_log),
+            ("feeds", app.feeds_port, feeds_argv("127.0.0.1", app.feeds_port, 1), app.feeds_log),
         ):
             argv = [*server, "--access-logfile", str(log), *access]
             out = tmp / f"{name}.out"

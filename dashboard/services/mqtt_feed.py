@@ -15,7 +15,7 @@ from typing import Any, Final
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.services.ingest import ingest_payload
+from dashboard.services.ingest import IngestResult, ingest_payload, ingest_payloads
 
 ERRORS_LEVEL: Final = "errors"
 # At least once: a message is acknowledged only once stored, and the broker keeps it until then.
@@ -77,7 +77,20 @@ def store_message(
 ) -> Outcome:
     """Store the events of one parsed message through the ingest service; acknowledge it unless some valid event
     could not be stored now (Redis or the database away), so that the broker delivers it again."""
-    result = ingest_payload(payload, now, r, sessions, max_events)
+    return _outcome(topic, ingest_payload(payload, now, r, sessions, max_events))
+
+
+def store_messages(
+    messages: list[tuple[str, Any]], now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
+) -> list[Outcome]:
+    """store_message for each (topic, parsed payload) of one network read, their telemetry stored in one round trip
+    (dashboard.services.ingest.ingest_payloads); one outcome a message, in order."""
+    results = ingest_payloads([payload for _, payload in messages], now, r, sessions, max_events)
+    return [_outcome(topic, result) for (topic, _), result in zip(messages, results, strict=True)]
+
+
+def _outcome(topic: str, result: IngestResult) -> Outcome:
+    """What the ingest's result for one message means for its acknowledgement and its error report."""
     report: dict[str, Any] | None = None
     if result.error:
         report = {"topic": topic, "error": result.error}
