@@ -106,7 +106,10 @@ def test_one_step_down_and_up_again(bare: Engine) -> None:
                      {"at": seed_head})
     previous = schema.downgrade(bare, "-1")
     assert previous is not None and previous != schema.head()
-    # What the newest revision added (the partial index on open incidents), then the one before (the roll-up table).
+    # What the newest revision added (the tickets' time of last change), then the ones before (the partial index on
+    # open incidents, the roll-up table).
+    assert "updated_at" not in columns(bare, "hotline_tickets")
+    assert schema.downgrade(bare, "-1") is not None
     assert "ix_incident_open" not in {ix["name"] for ix in inspect(bare).get_indexes("incidents")}
     assert schema.downgrade(bare, "-1") is not None
     assert "telemetry_minutes" not in inspect(bare).get_table_names()
