@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import epoch, hour_of
 from dashboard.live.schema import HotlineData
+from workers.hotline import rate, zero_breakdowns
 
 _RESPONSE_S: Final = c.HOTLINE_RESPONSE_H * 3600
 DAY_S: Final = 86_400
@@ -176,15 +176,9 @@ def build(records: Iterable[Record], today0: float, now: float) -> tuple[dict[st
     return counts, cases
 
 
-def _rate(num: int, den: int) -> float | None:
-    """num / den rounded, or None when nothing counts yet."""
-    return round(num / den, 4) if den else None
-
-
 def figures(counts: Mapping[str, int], overdue_cells: Mapping[str, int]) -> HotlineData:
     """The `hotline` aggregate from the counters and the overdue tickets by cell (as compute_hotline makes it)."""
-    by_category = dict.fromkeys(c.HOTLINE_CATEGORIES, 0)
-    by_subdistrict = {s.code: 0 for s in geo.subdistricts()}
+    by_category, by_subdistrict = zero_breakdowns()
     by_cell: dict[str, int] = {}
     by_sub_cat: dict[str, dict[str, int]] = {}
     hourly = [0] * 24
@@ -210,9 +204,9 @@ def figures(counts: Mapping[str, int], overdue_cells: Mapping[str, int]) -> Hotl
         by_subdistrict=by_subdistrict,
         by_cell=dict(sorted(by_cell.items())),
         by_subdistrict_category={k: dict(sorted(v.items())) for k, v in sorted(by_sub_cat.items())},
-        response_rate=_rate(get("rn", 0), get("rd", 0)),
-        resolution_rate=_rate(get("vn", 0), get("vd", 0)),
-        satisfaction_rate=_rate(get("sn", 0), get("sd", 0)),
+        response_rate=rate(get("rn", 0), get("rd", 0)),
+        resolution_rate=rate(get("vn", 0), get("vd", 0)),
+        satisfaction_rate=rate(get("sn", 0), get("sd", 0)),
         overdue=sum(int(v) for v in overdue_cells.values()),
         overdue_by_cell={k: int(v) for k, v in sorted(overdue_cells.items()) if v},
         hourly=hourly,

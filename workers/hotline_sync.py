@@ -252,25 +252,15 @@ def _apply_changes(
         updated = row[10]
         if updated is not None:
             cursor = max(cursor, epoch(updated))
-    if ledger_set:
-        ops.append(("hset", keys.HOTLINE_LEDGER, ledger_set))
-    if ledger_del:
-        ops.append(("hdel", keys.HOTLINE_LEDGER, ledger_del))
-    if wake_add:
-        ops.append(("zadd", keys.HOTLINE_WAKE, wake_add))
-    if wake_del:
-        ops.append(("zrem", keys.HOTLINE_WAKE, wake_del))
-    if open_add:
-        ops.append(("zadd", keys.HOTLINE_UNRESOLVED, open_add))
-    if open_del:
-        ops.append(("zrem", keys.HOTLINE_UNRESOLVED, open_del))
-    if cases:
-        mapping = {str(k): _dumps(v) for k, v in cases.items() if v[0] > 0}
-        gone = [str(k) for k, v in cases.items() if v[0] <= 0]
-        if mapping:
-            ops.append(("hset", keys.HOTLINE_CASES, mapping))
-        if gone:
-            ops.append(("hdel", keys.HOTLINE_CASES, gone))
+    live_cases = {str(k): _dumps(v) for k, v in cases.items() if v[0] > 0}
+    gone_cases = [str(k) for k, v in cases.items() if v[0] <= 0]
+    queued: list[Op] = [
+        ("hset", keys.HOTLINE_LEDGER, ledger_set), ("hdel", keys.HOTLINE_LEDGER, ledger_del),
+        ("zadd", keys.HOTLINE_WAKE, wake_add), ("zrem", keys.HOTLINE_WAKE, wake_del),
+        ("zadd", keys.HOTLINE_UNRESOLVED, open_add), ("zrem", keys.HOTLINE_UNRESOLVED, open_del),
+        ("hset", keys.HOTLINE_CASES, live_cases), ("hdel", keys.HOTLINE_CASES, gone_cases),
+    ]  # fmt: skip
+    ops.extend(op for op in queued if op[2])  # Redis refuses an empty HSET, ZADD, HDEL or ZREM
     return cursor
 
 
