@@ -190,6 +190,8 @@ def copy_history(db_url: str, templates: dataset.Templates, now: float, plan: da
 
 def _load(st: Store, size: int, templates: dataset.Templates, source: dataset.TelemetrySource, pg: bool) -> None:
     """Fill a store with `size` stored events and let the tick catch up."""
+    from workers.early_warning import run_baseline
+
     plan = dataset.Plan.of(size)
     t = time.perf_counter()
     if pg:
@@ -198,6 +200,9 @@ def _load(st: Store, size: int, templates: dataset.Templates, source: dataset.Te
         dataset.insert_history(st.engine, templates, time.time(), (0, plan.tickets), (0, plan.incidents), seed=size)
     load_s = time.perf_counter() - t
     st.fill_telemetry(source, plan.telemetry)
+    # The early warning's baseline, as the scheduler keeps it (every 10 minutes): without it every tick would read two
+    # days of tickets and learn one on the spot.
+    run_baseline(st.r, st.sessions, time.time())
     counts = dataset.sql_counts(st.engine, time.time())
     xlen = int(st.r.xlen(dataset.keys.TELEMETRY_STREAM))
     st.stored = {"redis_stream": xlen, **counts, "total": xlen + counts["tickets"] + counts["incidents"]}
