@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import dataset
-from bench.common import fmt_summary, heading, ratio, say, summary
+from bench.common import fmt_summary, heading, say, summary
 
 SIZES = (10_000, 1_000_000)
 SIZES_QUICK = (10_000, 100_000)
@@ -38,6 +38,11 @@ INCIDENT_COPY_COLUMNS = (
     "source", "external_id", "category", "severity", "title", "description", "state", "lon", "lat", "subdistrict",
     "cell", "sensor_id", "reported_at", "created_at", "updated_at", "deadline_at", "resolved_at", "closed_at",
 )  # fmt: skip
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b to two decimals (the target, 1.2, needs them), or None when either is missing or b is zero."""
+    return None if a is None or not b else round(a / b, 2)
 
 
 def _label(size: int) -> str:

@@ -30,6 +30,7 @@ from dashboard.domain.beijing import day_start, epoch, utc_datetime
 from dashboard.live import keys
 from dashboard.live.schema import HotlineData
 from workers import hotline_counts as hc
+from workers.early_warning import LOOKBACK_S
 from workers.hotline import compute_hotline
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ CURSOR_LAG_S: Final = 10.0
 WRITE_CHUNK: Final = 5_000
 
 
-# One queued write: (command, key, argument): hset/zadd a mapping, hdel/zrem members, delete keys (key unused).
+# One queued write: (command, key, argument): hset/zadd a mapping, hdel/zrem members, delete keys (key unused), trim
+# a sorted set below a score.
 Op = tuple[str, str, Any]
 
 
@@ -61,6 +63,8 @@ def _queue(pipe: Pipeline, op: Op) -> None:
         pipe.zrem(key, *arg)
     elif command == "delete":
         pipe.delete(*arg)
+    elif command == "trim":  # a sorted set's members scored below `arg`
+        pipe.zremrangebyscore(key, "-inf", f"({arg}")
     else:
         raise ValueError(f"unknown write {command!r}")
 
@@ -76,6 +80,8 @@ class Step:
     check: str | None = None  # the periodic check's outcome: equal or differed; None when it did not run
     changes: int = 0  # tickets read as changed
     woken: int = 0  # tickets whose own instant passed
+    # The tickets received in the last LOOKBACK_S, (category, subdistrict, cell, received): the early warning's.
+    recent: list[tuple[str, str, str, float]] = field(default_factory=list)
 
     def apply(self, pipe: Pipeline) -> None:
         """Queue the writes on `pipe` (inside the tick's MULTI), the state document last."""
@@ -129,15 +135,38 @@ def advance(r: redis.Redis, s: Session, now: float, doc: Mapping[str, Any] | Non
     if t - float(doc.get("checked_at", 0.0)) < CHECK_EVERY_S:
         return step
     full = full_figures(s, t)
-    if full == step.hotline:
+    recent = sorted(
+        (str(cat), str(sub), str(cell), epoch(received))
+        for cat, sub, cell, received in store.tickets.recent_tickets(s, utc_datetime(t - LOOKBACK_S))
+        if epoch(received) <= t
+    )
+    if full == step.hotline and recent == sorted(step.recent):
         step.check = "equal"
         step.doc["checked_at"] = t
         return step
     differing = sorted(k for k, v in full.items() if v != step.hotline.get(k))
+    if recent != sorted(step.recent):
+        differing.append("the recent tickets")
     log.warning("the incremental hotline figures differ from SQL's in %s; adopting SQL's", ", ".join(differing))
     rebuilt = rebuild(r, s, t, "check")
     rebuilt.check = "differed"
     return rebuilt
+
+
+def _recent_member(row: Sequence[Any], tid: Any) -> tuple[str, float]:
+    """The recent set's member and score of a ticket row (its category, subdistrict and cell never change)."""
+    return f"{tid}|{row[0]}|{row[1]}|{row[2]}", epoch(row[3])
+
+
+def _recent_rows(members: Mapping[str, float], now: float) -> list[tuple[str, str, str, float]]:
+    """The recent set's members received in [now - LOOKBACK_S, now] as early-warning rows, oldest first."""
+    out = []
+    for member, received in members.items():
+        if now - LOOKBACK_S <= received <= now:
+            _, category, subdistrict, cell = member.split("|", 3)
+            out.append((category, subdistrict, cell, received))
+    out.sort(key=lambda row: (row[3], row[0], row[1], row[2]))  # as SQL reads them (ix_ticket_received_rows)
+    return out
 
 
 def full_figures(s: Session, now: float) -> HotlineData:
@@ -181,9 +210,22 @@ def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float,
             ops.append(("zrem", keys.HOTLINE_WAKE, wake_del))
     rows = store.tickets.changed_tickets(s, utc_datetime(float(doc["cursor"]) - CURSOR_LAG_S))
     cursor = _apply_changes(r, rows, counts, overdue, ops, today0, t, float(doc["cursor"]))
+    # The early warning's recent tickets: those kept, and the changed ones received in its window.
+    kept: list[Any] = r.zrangebyscore(keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf", withscores=True)
+    recent = {_decode(item[0]): float(item[1]) for item in kept}
+    added: dict[str, float] = {}
+    for row in rows:
+        member, received = _recent_member(row, row[9])
+        if received >= t - LOOKBACK_S and member not in recent:
+            added[member] = received
+    recent.update(added)
+    if added:
+        ops.append(("zadd", keys.HOTLINE_RECENT, added))
+    ops.append(("trim", keys.HOTLINE_RECENT, t - LOOKBACK_S))
     overdue = {k: v for k, v in overdue.items() if v}
     new_doc = {**doc, "at": t, "cursor": cursor, "counts": counts, "overdue": overdue}
-    return Step(hc.figures(counts, overdue), new_doc, ops, changes=len(rows), woken=len(woken))
+    return Step(hc.figures(counts, overdue), new_doc, ops, changes=len(rows), woken=len(woken),
+                recent=_recent_rows(recent, t))
 
 
 def _apply_changes(
@@ -281,6 +323,7 @@ def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
         if d < now:
             overdue[cell] = overdue.get(cell, 0) + 1
     wakes = {tid: w for tid, rec in records.items() if (w := hc.next_wake(rec, today0, now)) is not None}
+    recent = {m: sc for m, sc in (_recent_member(row, row[9]) for row in rows) if sc >= now - LOOKBACK_S}
     doc = {
         "v": STATE_VERSION,
         "day": today0,
@@ -295,7 +338,9 @@ def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
     ops += _chunked_writes(keys.HOTLINE_WAKE, wakes, hash_=False)
     ops += _chunked_writes(keys.HOTLINE_UNRESOLVED, open_members, hash_=False)
     ops += _chunked_writes(keys.HOTLINE_CASES, {str(k): _dumps(v) for k, v in cases.items()}, hash_=True)
-    return Step(hc.figures(counts, overdue), doc, ops, rebuilt=reason, changes=len(rows))
+    ops += _chunked_writes(keys.HOTLINE_RECENT, recent, hash_=False)
+    return Step(hc.figures(counts, overdue), doc, ops, rebuilt=reason, changes=len(rows),
+                recent=_recent_rows(recent, now))
 
 
 def _chunked_writes(key: str, mapping: Mapping[str, Any], hash_: bool) -> Iterable[Op]:

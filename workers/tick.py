@@ -46,7 +46,7 @@ from dashboard.store.outage import DATABASE
 from workers import hotline_sync
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
-from workers.early_warning import LOOKBACK_S, Baseline, compute_warnings, load_baseline, track
+from workers.early_warning import Baseline, compute_warnings, load_baseline, track
 from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi
@@ -162,8 +162,9 @@ def query_sql_live(
     r: redis.Redis, sessions: sessionmaker[Session], now: float, baseline: Baseline | None
 ) -> tuple[SqlInputs, hotline_sync.Step]:
     """query_sql for the steady tick: the hotline figures from the changes since the last tick (workers/hotline_sync.py)
-    instead of two days of tickets, and only the last LOOKBACK_S of tickets for the early warning (two days while it
-    has no baseline, as query_sql); the writes that carry the hotline state forward come back with them."""
+    instead of two days of tickets, and the last LOOKBACK_S of tickets for the early warning kept the same way (two
+    days from SQL while it has no baseline, as query_sql); the writes that carry the hotline state forward come back
+    with them."""
     now_dt = utc_datetime(now)
     doc = hotline_sync.load_doc(r)
     with sessions() as s:
@@ -171,13 +172,16 @@ def query_sql_live(
             store.engine.begin_snapshot(s)  # the check compares the changes and a full read of one snapshot
         step = hotline_sync.advance(r, s, now, doc)
         open_incidents = store.incidents.open_incidents(s)
-        since = now - LOOKBACK_S if baseline is not None else query_since(now)
+        # With a baseline the early warning reads only the recent tickets, kept from the changes like the figures.
+        tickets: list[tuple[Any, ...]] = list(step.recent)
+        if baseline is None:
+            tickets = store.tickets.recent_tickets(s, utc_datetime(query_since(now)))
         sql = SqlInputs(
             registry=store.sensors.sensor_registry(s),
             open_incidents=open_incidents,
             summons=store.incidents.summons_of(s, (row["id"] for row in open_incidents)),
             incident_counts=store.incidents.incident_counts(s, utc_datetime(day_start(now)), now_dt),
-            tickets=store.tickets.recent_tickets(s, utc_datetime(since)),
+            tickets=tickets,
             overdue_cells=dict(step.hotline["overdue_by_cell"]),
             unit_counts=store.units.unit_status_counts(s),
             hotline=step.hotline,
