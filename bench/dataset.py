@@ -180,6 +180,7 @@ def ticket_row(k: int, tmpl: dict[str, Any], received: float, now: float) -> dic
         "resolved_at": None,
         "closed_at": None,
         "satisfied": None,
+        "updated_at": _dt(received),
     }
     for delay, status, sat in tmpl["updates"]:
         at = received + delay
@@ -187,6 +188,7 @@ def ticket_row(k: int, tmpl: dict[str, Any], received: float, now: float) -> dic
             break
         row["status"] = status
         at_dt = _dt(at)
+        row["updated_at"] = at_dt
         row[{"responded": "responded_at", "resolved": "resolved_at", "closed": "closed_at"}[status]] = at_dt
         if status in ("resolved", "closed") and row["responded_at"] is None:
             row["responded_at"] = at_dt
@@ -243,29 +245,38 @@ def _chunks(rows: Iterator[dict[str, Any]], size: int = CHUNK) -> Iterator[list[
         yield chunk
 
 
+def ticket_rows(
+    templates: Templates, now: float, span: tuple[int, int], rng: random.Random
+) -> Iterator[dict[str, Any]]:
+    """Tickets number span[0]..span[1]-1, each a template placed on a random day of the history."""
+    t_tmpl = templates.tickets
+    for k in range(*span):
+        tmpl = t_tmpl[rng.randrange(len(t_tmpl))]
+        yield ticket_row(k, tmpl, _received(rng, tmpl["tod"], now), now)
+
+
+def incident_rows(
+    templates: Templates, now: float, span: tuple[int, int], rng: random.Random
+) -> Iterator[dict[str, Any]]:
+    """Incidents number span[0]..span[1]-1, each a template placed on a random day of the history."""
+    i_tmpl = templates.incidents
+    for k in range(*span):
+        tmpl = i_tmpl[rng.randrange(len(i_tmpl))]
+        yield incident_row(k, tmpl, _received(rng, tmpl["tod"], now), now)
+
+
 def insert_history(
     engine: Engine, templates: Templates, now: float, tickets: tuple[int, int], incidents: tuple[int, int], seed: int
 ) -> None:
     """Insert tickets number tickets[0]..tickets[1]-1 and incidents incidents[0]..incidents[1]-1."""
     rng = random.Random(seed)
-    t_tmpl, i_tmpl = templates.tickets, templates.incidents
-
-    def t_rows() -> Iterator[dict[str, Any]]:
-        for k in range(*tickets):
-            tmpl = t_tmpl[rng.randrange(len(t_tmpl))]
-            yield ticket_row(k, tmpl, _received(rng, tmpl["tod"], now), now)
-
-    def i_rows() -> Iterator[dict[str, Any]]:
-        for k in range(*incidents):
-            tmpl = i_tmpl[rng.randrange(len(i_tmpl))]
-            yield incident_row(k, tmpl, _received(rng, tmpl["tod"], now), now)
 
     with engine.connect() as conn:
         # The pysqlite driver opens its transaction at the first INSERT, so the PRAGMA applies to this load.
         conn.exec_driver_sql("PRAGMA synchronous=OFF")
-        for chunk in _chunks(t_rows()):
+        for chunk in _chunks(ticket_rows(templates, now, tickets, rng)):
             conn.execute(insert(TICKETS), chunk)
-        for chunk in _chunks(i_rows()):
+        for chunk in _chunks(incident_rows(templates, now, incidents, rng)):
             conn.execute(insert(INCIDENTS), chunk)
         conn.commit()
         conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # the pooled connection goes back as it came

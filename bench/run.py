@@ -1,6 +1,7 @@
 """`make bench`: aggregate age and wall-refresh latency under 1,000 events/s, and refresh cost vs stored data.
 
-    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes|validator|ingest]
+    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes|validator|…]
+    .venv/bin/python bench/run.py --only tickscale [--tick-10m]
 
 Prints figures as it goes and ends with exactly one line of JSON (see bench/README.md for its keys).
 Timings are measured side by side in one run on a shared machine: read them as figures and ratios, not as
@@ -34,16 +35,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
     p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "ingest",
-                                       "cluster"),
+                                       "tickscale", "cluster"),
                    help="run only part A (live), part B (scale), part C (episodes: early warning and linking), "
                         "part D (validator: the event models against the hand-written validator), part E "
                         "(push: streams held by one host, bench/push.py) or part F (screens: 200 walls, the frames "
                         "beside the baseline release; not in --quick, see bench/screens.py), part G (ingest: the "
-                        "feeds' capacity over HTTP and MQTT, bench/ingest.py); cluster: the failover "
-                        "benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line)")
+                        "feeds' capacity over HTTP and MQTT, bench/ingest.py), part H (tickscale: the steady tick "
+                        "at 10,000 and 1,000,000 stored events side by side, bench/tickscale.py); cluster: the "
+                        "failover benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line)")
+    p.add_argument("--tick-10m", action="store_true",
+                   help="part H also at 10,000,000 stored events on PostgreSQL, loaded with COPY (minutes, ~5 GB; "
+                        "BENCH_PG_URL names the server, default postgresql://postgres@127.0.0.1:5432/test)")
     p.add_argument("--screens", type=int, default=200, help="walls played in part F (default 200)")
     p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
-                                              "push, screens, ingest): a smoke run of what other tests already run")
+                                              "push, screens, ingest, tickscale): a smoke run of what other tests "
+                                              "already run")
     p.add_argument("--ingest-servers", default="app-1,fast-1,default,granian",
                    help="the feeds' servers part G measures side by side (bench/ingest.py CANDIDATES; default all: "
                         "the app in one process as before, the fast path in one process, the runner's own, granian)")
@@ -89,6 +95,7 @@ def result_line(
     push: dict[str, Any] | None = None,
     screens: dict[str, Any] | None = None,
     ingest: dict[str, Any] | None = None,
+    tickscale: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The final JSON object."""
     # Imported here: the app's modules read INSTANCE_DIR at import, which main() sets first.
@@ -96,6 +103,7 @@ def result_line(
     from bench.ingest import summary_line as ingest_summary
     from bench.push import summary_line as push_summary
     from bench.screens import summary_line as screens_summary
+    from bench.tickscale import summary_line as tickscale_summary
 
     live = live or {}
     sm = (scale or {}).get("summary", {})
@@ -144,6 +152,9 @@ def result_line(
         **(screens_summary(screens) if screens else {}),
         # Part G: the feeds' capacity over HTTP and MQTT (bench/ingest.py).
         **ingest_summary(ingest or {}),
+        # Part H: the steady tick at 10k and 1M stored events side by side (and 10M on PostgreSQL): its figures replace
+        # part B's tick_10k_vs_1m_p50_ms, measured there one size after the other.
+        **tickscale_summary(tickscale or {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
         "seconds": args.seconds,
@@ -166,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
         f"{'quick' if args.quick else 'full'} run")
     t0 = time.monotonic()
-    live = scale = episodes = validator = push = screens = ingest = None
+    live = scale = episodes = validator = push = screens = ingest = tickscale = None
     failed = False
     try:
         if wanted(args, "live"):
@@ -194,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
 
             # The full run measures the candidates side by side; the quick one only what the product runs.
             push = run_push(tmp / "push", args.quick, candidates=("gevent",) if args.quick else CANDIDATES)
+        if args.only == "tickscale" or (args.only is None and not args.quick and "tickscale" not in skipped(args)):
+            from bench.tickscale import run_tickscale
+
+            tickscale = run_tickscale(tmp, args.quick, args.tick_10m)
         if args.only == "screens" or (args.only is None and not args.quick and "screens" not in skipped(args)):
             from bench.screens import print_side_by_side, run_screens
 
@@ -219,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
 
-    line = result_line(live, scale, args, episodes, validator, push, screens, ingest)
+    line = result_line(live, scale, args, episodes, validator, push, screens, ingest, tickscale)
     line["failed"] = failed
     heading("Summary")
     if live:
@@ -238,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     if scale:
         say(f"refresh p50 at {line['stored_sizes']}: {line['refresh_10k_vs_1m_p50_ms']} ms; naive "
             f"{line['naive_10k_vs_1m_p50_ms']} ms; naive/precomputed {line['naive_over_precomputed']}×")
+    if tickscale:
+        say(f"steady tick p50 at {tickscale['sizes']} stored events side by side: {line['tick_10k_vs_1m_p50_ms']} ms "
+            f"(ratio {line['tick_10k_vs_1m_ratio']}, target ≤ 1.2); at 10M on PostgreSQL: "
+            f"{line.get('tick_10m_p50_ms')} ms")
     if episodes:
         say(f"early warning over {line['episodes_days']:g} simulated days, {line['episodes_n']} episodes: recall "
             f"{line['ew_recall']} before the first complaint ({line['ew_recall_before_surge']} before the surge), "

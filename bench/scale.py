@@ -99,9 +99,12 @@ class Stage:
 
     def tick_until_caught_up(self) -> None:
         """Run the tick until it has folded the whole stream (20,000 events per tick at most)."""
+        from workers.early_warning import run_baseline
         from workers.tick import run_tick
 
         e = self.env
+        # The early warning's baseline, as the scheduler keeps it: without it each tick reads two days of tickets.
+        run_baseline(e.r, e.sessions, time.time())
         ticks, total_ms, events = 0, 0.0, 0
         tick_log = logging.getLogger("workers.tick")
         level = tick_log.level

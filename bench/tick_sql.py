@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,12 @@ def _load(path: Path, size: int, templates: dataset.Templates, now: float) -> An
     return session_factory(engine)
 
 
-def query_plans(sessions: Any, now: float, forbid_seqscan: bool = True) -> list[tuple[str, list[str]]]:
-    """Each SELECT that query_sql runs, with the lines of its plan (SQLite's EXPLAIN QUERY PLAN or PostgreSQL's
-    EXPLAIN), planned with the same parameters as query_sql ran it; `forbid_seqscan`: on PostgreSQL, with sequential
-    scans disfavoured (to see whether an index fits a small table)."""
+def query_plans(
+    sessions: Any, now: float, forbid_seqscan: bool = True, run: Callable[[Any, float], Any] | None = None
+) -> list[tuple[str, list[str]]]:
+    """Each SELECT that query_sql (or `run(sessions, now)`) runs, with the lines of its plan (SQLite's EXPLAIN QUERY
+    PLAN or PostgreSQL's EXPLAIN), planned with the same parameters as it ran them; `forbid_seqscan`: on PostgreSQL,
+    with sequential scans disfavoured (to see whether an index fits a small table)."""
     from sqlalchemy import event
 
     from workers.tick import query_sql
@@ -52,7 +55,7 @@ def query_plans(sessions: Any, now: float, forbid_seqscan: bool = True) -> list[
     engine = sessions.kw["bind"]
     event.listen(engine, "before_cursor_execute", keep)
     try:
-        query_sql(sessions, now)
+        (run or query_sql)(sessions, now)
     finally:
         event.remove(engine, "before_cursor_execute", keep)
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "

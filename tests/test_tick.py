@@ -332,7 +332,7 @@ def test_a_long_tick_renews_its_lock(
     r: redis.Redis, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[int] = []
-    real = tick_mod.query_sql
+    real = tick_mod.query_sql_live
 
     def slow_sql(*args: Any, **kwargs: Any) -> Any:
         got = real(*args, **kwargs)
@@ -345,7 +345,7 @@ def test_a_long_tick_renews_its_lock(
         seen.append(int(r.pttl(keys.TICK_LOCK)))
         return []
 
-    monkeypatch.setattr(tick_mod, "query_sql", slow_sql)
+    monkeypatch.setattr(tick_mod, "query_sql_live", slow_sql)
     monkeypatch.setattr(tick_mod, "read_durable", spy_read)
     real_renew = tick_mod.renew_lock
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.dataset import INCIDENTS, TICKETS
 from bench.tick_sql import query_plans
 from dashboard.store.models import Base
+from workers.early_warning import load_baseline
 
 NOW = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
 HISTORY = 3000
@@ -78,3 +80,25 @@ def test_the_tick_reads_its_two_days_of_tickets_from_the_index_alone(
     reads = [line for line in ticket_plan if ("SEARCH" in line or "Scan" in line) and "hotline_tickets" in line]
     assert reads and all("ix_ticket_received_rows" in line for line in reads)
     assert all("COVERING INDEX" in line or "Index Only Scan" in line for line in reads)
+
+
+def test_the_steady_tick_reads_only_the_changed_tickets_through_indexes(
+    engine: Engine, sessions: sessionmaker[Session], r: redis.Redis
+) -> None:
+    from workers.early_warning import run_baseline
+    from workers.tick import query_sql_live
+
+    _history(engine)
+    run_baseline(r, sessions, NOW.timestamp())
+    baseline = load_baseline(r)
+    _, step = query_sql_live(r, sessions, NOW.timestamp(), baseline)  # the first: the hotline state is built
+    with r.pipeline(transaction=True) as pipe:
+        step.apply(pipe)
+        pipe.execute()
+    plans = query_plans(sessions, NOW.timestamp() + 1, run=lambda s, now: query_sql_live(r, s, now, baseline))
+    assert _whole_table_reads(plans) == []
+    ticket_reads = [(statement, lines) for statement, lines in plans if "FROM hotline_tickets" in statement]
+    # One read of tickets a steady tick: those changed since the cursor, through their index of last change.
+    assert len(ticket_reads) == 1, [statement for statement, _ in ticket_reads]
+    [(_, lines)] = ticket_reads
+    assert any("ix_ticket_updated" in line for line in lines)

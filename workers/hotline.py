@@ -25,9 +25,14 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else epoch(value)
 
 
-def _rate(num: int, den: int) -> float | None:
+def rate(num: int, den: int) -> float | None:
     """num / den rounded, or None when nothing counts yet."""
     return round(num / den, 4) if den else None
+
+
+def zero_breakdowns() -> tuple[dict[str, int], dict[str, int]]:
+    """Today's counts by category and by subdistrict before any ticket: every category and subdistrict at zero."""
+    return dict.fromkeys(c.HOTLINE_CATEGORIES, 0), {s.code: 0 for s in geo.subdistricts()}
 
 
 def compute_hotline(
@@ -48,8 +53,7 @@ def compute_hotline(
     """
     today0 = day_start(now)
     yesterday0 = today0 - _DAY_S
-    by_category = dict.fromkeys(c.HOTLINE_CATEGORIES, 0)
-    by_subdistrict = {s.code: 0 for s in geo.subdistricts()}
+    by_category, by_subdistrict = zero_breakdowns()
     by_cell: dict[str, int] = {}
     by_sub_cat: dict[str, dict[str, int]] = {}
     hourly = [0] * 24
@@ -95,9 +99,9 @@ def compute_hotline(
         by_subdistrict=by_subdistrict,
         by_cell=dict(sorted(by_cell.items())),
         by_subdistrict_category={k: dict(sorted(v.items())) for k, v in sorted(by_sub_cat.items())},
-        response_rate=_rate(resp_num, resp_den),
-        resolution_rate=_rate(res_num, res_den),
-        satisfaction_rate=_rate(sat_num, sat_den),
+        response_rate=rate(resp_num, resp_den),
+        resolution_rate=rate(res_num, res_den),
+        satisfaction_rate=rate(sat_num, sat_den),
         overdue=int(overdue),
         overdue_by_cell={k: int(v) for k, v in sorted((overdue_cells or {}).items()) if v},
         hourly=hourly,

@@ -40,9 +40,11 @@ from dashboard.live.schema import (
     AGG_TICKER,
     AGG_TRAFFIC,
     AGG_WARNINGS,
+    HotlineData,
 )
 from dashboard.observe import metrics
 from dashboard.store.outage import DATABASE
+from workers import hotline_sync
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
 from workers.early_warning import Baseline, compute_warnings, load_baseline, track
@@ -91,6 +93,8 @@ class SqlInputs:
     tickets: list[tuple[Any, ...]]
     overdue_cells: dict[str, int]
     unit_counts: dict[str, int]
+    # The hotline aggregate kept from the changes (query_sql_live); None: computed from `tickets` (two days of them).
+    hotline: HotlineData | None = None
 
 
 def load_state(r: redis.Redis) -> tuple[str, dict[str, Any], bool]:
@@ -156,6 +160,37 @@ def query_sql(sessions: sessionmaker[Session], now: float) -> SqlInputs:
         )
 
 
+def query_sql_live(
+    r: redis.Redis, sessions: sessionmaker[Session], now: float, baseline: Baseline | None
+) -> tuple[SqlInputs, hotline_sync.Step]:
+    """query_sql for the steady tick: the hotline figures from the changes since the last tick (workers/hotline_sync.py)
+    instead of two days of tickets, and the last LOOKBACK_S of tickets for the early warning kept the same way (two
+    days from SQL while it has no baseline, as query_sql); the writes that carry the hotline state forward come back
+    with them."""
+    now_dt = utc_datetime(now)
+    doc = hotline_sync.load_doc(r)
+    with sessions() as s:
+        if hotline_sync.check_due(doc, now):
+            store.engine.begin_snapshot(s)  # the check compares the changes and a full read of one snapshot
+        step = hotline_sync.advance(r, s, now, doc)
+        open_incidents = store.incidents.open_incidents(s)
+        # With a baseline the early warning reads only the recent tickets, kept from the changes like the figures.
+        tickets: list[tuple[Any, ...]] = list(step.recent)
+        if baseline is None:
+            tickets = store.tickets.recent_tickets(s, utc_datetime(query_since(now)))
+        sql = SqlInputs(
+            registry=store.sensors.sensor_registry(s),
+            open_incidents=open_incidents,
+            summons=store.incidents.summons_of(s, (row["id"] for row in open_incidents)),
+            incident_counts=store.incidents.incident_counts(s, utc_datetime(day_start(now)), now_dt),
+            tickets=tickets,
+            overdue_cells=dict(step.hotline["overdue_by_cell"]),
+            unit_counts=store.units.unit_status_counts(s),
+            hotline=step.hotline,
+        )
+    return sql, step
+
+
 def load_thresholds(sessions: sessionmaker[Session], last: Any = None) -> Thresholds:
     """The sensor thresholds in force, read from SQL once per tick (one row by primary key), so that an
     administrator's change applies from the next tick on without a restart; while the database is away, `last`
@@ -207,7 +242,7 @@ def compute_all(
     if sql is not None:
         datas[AGG_SENSORS] = compute_sensors(state, sql.registry, now, thresholds)
         datas[AGG_INCIDENTS] = compute_incidents(sql.open_incidents, sql.incident_counts, sql.summons, now)
-        datas[AGG_HOTLINE] = compute_hotline(
+        datas[AGG_HOTLINE] = sql.hotline or compute_hotline(
             sql.tickets, sum(sql.overdue_cells.values()), now, overdue_cells=sql.overdue_cells
         )
         datas[AGG_KPI] = compute_kpi(
@@ -289,21 +324,27 @@ def run_locked(
     # Without the database the hotline, incident, sensor, KPI and warning aggregates keep their last value and age
     # (the screens show them stale and say why: live.health.mark_database); one failure a tick is counted, not logged.
     sql: SqlInputs | None = None
+    hotline: hotline_sync.Step | None = None
     db_ok = db_answered
+    baseline = load_baseline(r)
     if db_answered:
         try:
-            sql = query_sql(sessions, now)
+            sql, hotline = query_sql_live(r, sessions, now, baseline)
         except SQLAlchemyError as exc:
             db_ok = not DATABASE.failed("tick", exc)  # a bug is logged in full, and is not the database away
     durable = read_durable(r)
-    baseline = load_baseline(r)
     renew_lock(r, token)
     t_sql = time.perf_counter()
     datas = compute_all(state, sql, durable, now, thresholds, baseline)
     t_compute = time.perf_counter()
     state_doc = json.dumps({"cursor": new_cursor, "state": state}, separators=(",", ":"))
     changed = write_aggregates(
-        r, datas, now, extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))}, publish=False
+        r,
+        datas,
+        now,
+        extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))},
+        publish=False,
+        also=hotline.apply if hotline is not None else None,
     )
     t_write = time.perf_counter()
     # The screens' next frame is made before they hear of the change, so that their web only reads it.
@@ -322,6 +363,9 @@ def run_locked(
         "changed": changed,
         "written": sorted(datas),
         "frames_ahead": ahead,
+        "hotline": None
+        if hotline is None
+        else {"rebuilt": hotline.rebuilt, "check": hotline.check, "changes": hotline.changes, "woken": hotline.woken},
         "ms": {
             "read": round((t_read - t0) * 1000, 2),
             "fold": round((t_fold - t_read) * 1000, 2),

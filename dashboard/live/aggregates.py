@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import redis
@@ -128,6 +128,7 @@ def write_aggregates(
     now: float,
     extra_state: Mapping[str, str] | None = None,
     publish: bool = True,
+    also: Callable[[Any], None] | None = None,
 ) -> list[str]:
     """Write every aggregate and `extra_state` (key -> value) in one MULTI/EXEC; return the changed names.
 
@@ -136,6 +137,7 @@ def write_aggregates(
     keys.updates_channel(db), one message per name, inside the same transaction so that a subscriber
     reading the key after the message always sees the new version; with `publish=False` the caller announces
     them itself afterwards (publish_changes), having done what must be ready before anyone hears of them.
+    `also(pipe)` queues further writes in the same transaction (the tick's incremental state).
     """
     names = list(datas)
     canon = {name: canonical_json(datas[name]) for name in names}
@@ -163,6 +165,8 @@ def write_aggregates(
                     pipe.set(key, encode_envelope(name, version, digests[name], now, canon[name]))
                 for key, value in (extra_state or {}).items():
                     pipe.set(key, value)
+                if also is not None:
+                    also(pipe)
                 if publish:
                     for name in changed:
                         pipe.publish(channel, name)

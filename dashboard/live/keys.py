@@ -30,6 +30,18 @@ DURABLE_STREAM: Final = PREFIX + "stream:durable"
 DURABLE_STREAM_MAXLEN: Final = 10_000
 # Fold state of the telemetry aggregator: JSON with the stream cursor and per-entity latest values.
 TELEMETRY_STATE: Final = PREFIX + "state:telemetry"
+# The hotline aggregate kept from the changes (workers/hotline_sync.py): a JSON document (day, time, cursor of the
+# tickets' updated_at, counters, overdue tickets by cell), the records of today's and yesterday's tickets (hash: ticket
+# id -> JSON), the instants at which a ticket's part changes by time (zset: ticket id -> instant), every unresolved
+# ticket (zset: "<id>|<cell>" -> deadline), the cases' ticket counts (hash: case id -> JSON [two days, today]) and the
+# tickets of the early warning's last hours (zset: "<id>|<category>|<subdistrict>|<cell>" -> received).
+HOTLINE_STATE: Final = PREFIX + "state:hotline"
+HOTLINE_LEDGER: Final = PREFIX + "hotline:ledger"
+HOTLINE_WAKE: Final = PREFIX + "hotline:wake"
+HOTLINE_UNRESOLVED: Final = PREFIX + "hotline:unresolved"
+HOTLINE_CASES: Final = PREFIX + "hotline:cases"
+HOTLINE_RECENT: Final = PREFIX + "hotline:recent"
+HOTLINE_KEYS: Final = (HOTLINE_STATE, HOTLINE_LEDGER, HOTLINE_WAKE, HOTLINE_UNRESOLVED, HOTLINE_CASES, HOTLINE_RECENT)
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
 TICK_LOCK_TTL_MS: Final = 3_000

@@ -88,6 +88,14 @@ TICK_PHASE_DURATION: Final = Histogram(
 TICKS: Final = Counter(
     "dongcheng_ticks_total", "Ticks by outcome: ok, skipped (another held the lock) or failed (raised).", ["outcome"])
 TICK_EVENTS: Final = Counter("dongcheng_tick_events_total", "Telemetry events folded by the ticks.")
+HOTLINE_CHECKS: Final = Counter(
+    "dongcheng_hotline_checks_total",
+    "Periodic checks of the hotline figures kept from the changes against SQL: equal, or differed (SQL's adopted).",
+    ["outcome"])
+HOTLINE_REBUILDS: Final = Counter(
+    "dongcheng_hotline_rebuilds_total",
+    "Rebuilds of the hotline figures from SQL: missing (no state in Redis), new day, check (the check differed).",
+    ["reason"])
 
 
 def observe_tick(result: Mapping[str, Any]) -> None:
@@ -97,6 +105,11 @@ def observe_tick(result: Mapping[str, Any]) -> None:
         return
     TICKS.labels(outcome="ok").inc()
     TICK_EVENTS.inc(int(result.get("events") or 0))
+    hotline = result.get("hotline") or {}
+    if hotline.get("check"):
+        HOTLINE_CHECKS.labels(outcome=str(hotline["check"])).inc()
+    if hotline.get("rebuilt"):
+        HOTLINE_REBUILDS.labels(reason=str(hotline["rebuilt"])).inc()
     ms = result.get("ms") or {}
     TICK_DURATION.observe(float(ms.get("total", 0.0)) / 1000)
     for phase in TICK_PHASES:

@@ -279,6 +279,7 @@ def _decide_locked(session: Session, case_id: int, link_id: int, decision: str, 
     link.decision = state
     link.decided_by = actor.username
     link.decided_at = now
+    store.cases.touch_ticket(session, link.ticket_id)
     case = store.cases.get_case(session, case_id)
     if case is not None:
         case.updated_at = now

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dashboard.domain import rules as c
@@ -17,6 +17,7 @@ from dashboard.store.models import (
     HotlineTicket,
     Incident,
     LinkCheck,
+    utcnow,
 )
 
 
@@ -164,3 +165,10 @@ def add_link(session: Session, case_id: int, ticket_id: int, target_type: str, t
     """Link a ticket into a case with the reason as structured fields (said in a language when read)."""
     session.add(CaseLink(case_id=case_id, ticket_id=ticket_id, target_type=target_type, target_id=target_id,
                          rule=rule, reason=reason, decision="auto", created_at=now))
+    touch_ticket(session, ticket_id)
+
+
+def touch_ticket(session: Session, ticket_id: int) -> None:
+    """Mark a ticket changed now (its case membership did): the tick's incremental hotline figures read it again. The
+    time is the clock's, not the caller's: the tick follows updated_at as the time of writing."""
+    session.execute(update(HotlineTicket).where(HotlineTicket.id == ticket_id).values(updated_at=utcnow()))

@@ -83,6 +83,20 @@ def begin_write(session: Session) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def begin_snapshot(session: Session) -> None:
+    """Make the session's reads see one snapshot of the database (call it before the session's first statement).
+
+    PostgreSQL: a REPEATABLE READ transaction. SQLite: a deferred BEGIN (pysqlite opens no transaction for reads, so
+    each SELECT would see the newest commit); in WAL mode the snapshot is taken at the first read.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return
+    conn = session.connection()
+    if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
+        conn.exec_driver_sql("BEGIN")
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A sessionmaker bound to `engine`."""
     return sessionmaker(engine, expire_on_commit=False)

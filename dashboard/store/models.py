@@ -215,6 +215,8 @@ class HotlineTicket(Base):
         ),
         # Overdue = unresolved and past deadline: without this the tick scans every ticket ever received.
         Index("ix_ticket_open_deadline", "resolved_at", "deadline_at"),
+        # The tick reads only the tickets changed since its last read (workers/hotline_sync.py).
+        Index("ix_ticket_updated", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -233,6 +235,9 @@ class HotlineTicket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    # When the ticket or its membership of a case last changed: the tick's incremental aggregates follow it (nullable
+    # only because SQLite cannot add a required column to a table others reference; every writer sets it).
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DispatchAction(Base):

@@ -15,6 +15,7 @@ from dashboard.store import settings
 from dashboard.store.models import (
     CaseLink,
     HotlineTicket,
+    utcnow,
 )
 
 
@@ -40,6 +41,7 @@ def insert_ticket(session: Session, ev: Event) -> bool:
             status="received",
             received_at=received,
             deadline_at=received + timedelta(hours=hours),
+            updated_at=utcnow(),
         )
     )
     session.flush()
@@ -71,6 +73,7 @@ def update_ticket(session: Session, ev: Event) -> bool:
         if key == "status" and ticket.status in c.HOTLINE_STATUSES and order(value) <= order(ticket.status):
             continue
         setattr(ticket, key, value)
+    ticket.updated_at = utcnow()
     session.flush()
     return True
 
@@ -108,6 +111,50 @@ def tickets_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
         .outerjoin(CaseLink, (CaseLink.ticket_id == HotlineTicket.id) & (CaseLink.decision != "split"))
         .where(HotlineTicket.received_at >= since)
     )
+    return [tuple(r) for r in rows]
+
+
+def changed_tickets(session: Session, since: datetime) -> list[tuple[Any, ...]]:
+    """The tickets changed (inserted, updated, linked into or split off a case) after `since`, through
+    ix_ticket_updated: TICKET_ROW_COLUMNS, the case id (as tickets_since), then the ticket's id and updated_at."""
+    rows = session.execute(
+        select(*TICKET_ROW_COLUMNS, CaseLink.case_id, HotlineTicket.id, HotlineTicket.updated_at)
+        .outerjoin(CaseLink, (CaseLink.ticket_id == HotlineTicket.id) & (CaseLink.decision != "split"))
+        .where(HotlineTicket.updated_at > since)
+    )
+    return [tuple(r) for r in rows]
+
+
+def tickets_with_ids_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
+    """tickets_since's rows with the ticket's id and updated_at after them (as changed_tickets): the incremental
+    figures' full rebuild."""
+    rows = session.execute(
+        select(*TICKET_ROW_COLUMNS, CaseLink.case_id, HotlineTicket.id, HotlineTicket.updated_at)
+        .outerjoin(CaseLink, (CaseLink.ticket_id == HotlineTicket.id) & (CaseLink.decision != "split"))
+        .where(HotlineTicket.received_at >= since)
+    )
+    return [tuple(r) for r in rows]
+
+
+def last_ticket_change(session: Session) -> datetime | None:
+    """The latest updated_at of any ticket (from the end of ix_ticket_updated), None when there is none."""
+    return session.scalar(select(func.max(HotlineTicket.updated_at)))
+
+
+def unresolved_tickets(session: Session) -> list[tuple[int, str, datetime]]:
+    """(id, cell, deadline) of every unresolved ticket of any day, through ix_ticket_open_deadline."""
+    rows = session.execute(
+        select(HotlineTicket.id, HotlineTicket.cell, HotlineTicket.deadline_at).where(
+            HotlineTicket.resolved_at.is_(None)
+        )
+    )
+    return [(int(i), str(cell), d) for i, cell, d in rows]
+
+
+def recent_tickets(session: Session, since: datetime) -> list[tuple[Any, ...]]:
+    """(category, subdistrict, cell, received_at) of the tickets received since `since` (the early warning's recent
+    tickets, as the first columns of tickets_since), from ix_ticket_received_rows alone."""
+    rows = session.execute(select(*TICKET_ROW_COLUMNS[:4]).where(HotlineTicket.received_at >= since))
     return [tuple(r) for r in rows]
 
 

@@ -1,0 +1,351 @@
+"""The hotline aggregate maintained from the changes since the last tick, proved against SQL now and then.
+
+Each tick reads only what changed: the tickets whose updated_at passed the cursor (new, updated, linked into or split
+off a case), the tickets whose own instant passed (end of the response window, deadline: the wake set) and the
+unresolved tickets whose deadline passed (the unresolved set, by deadline). It subtracts their old part of the
+counters and adds their new one (workers/hotline_counts.py). Nothing is written here: `advance` returns the new
+figures and the writes, which the tick adds to its single MULTI/EXEC with the aggregates, so that a tick that dies
+leaves the state as the previous tick left it.
+
+A full rebuild from SQL replaces everything when the state is missing (first start, Redis emptied) or outdated, when a
+new Beijing day begins, and when the periodic check (every CHECK_EVERY_S) finds that the incremental figures differ
+from workers.hotline.compute_hotline over the same snapshot of SQL: that is logged and counted
+(dongcheng_hotline_checks_total{outcome="differed"}), and the full figures are adopted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import redis
+from redis.client import Pipeline
+from sqlalchemy.orm import Session
+
+from dashboard import store
+from dashboard.domain.beijing import day_start, epoch, utc_datetime
+from dashboard.live import keys
+from dashboard.live.schema import HotlineData
+from workers import hotline_counts as hc
+from workers.early_warning import LOOKBACK_S
+from workers.hotline import compute_hotline
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION: Final = 1
+# The full check's period: the incremental figures are compared with a recomputation from SQL this often.
+CHECK_EVERY_S: Final = 300.0
+# Tickets changed up to this long before the cursor are read again: a transaction that stamped updated_at before the
+# cursor moved past it but committed after is still seen (reading a ticket again changes nothing).
+CURSOR_LAG_S: Final = 10.0
+# Ledger entries written per HSET / ZADD in a rebuild (keeps each command's reply small).
+WRITE_CHUNK: Final = 5_000
+
+
+# One queued write: (command, key, argument): hset/zadd a mapping, hdel/zrem members, delete keys (key unused), trim
+# a sorted set below a score.
+Op = tuple[str, str, Any]
+
+
+def _queue(pipe: Pipeline, op: Op) -> None:
+    """Queue one write on `pipe`."""
+    command, key, arg = op
+    if command == "hset":
+        pipe.hset(key, mapping=arg)
+    elif command == "zadd":
+        pipe.zadd(key, arg)
+    elif command == "hdel":
+        pipe.hdel(key, *arg)
+    elif command == "zrem":
+        pipe.zrem(key, *arg)
+    elif command == "delete":
+        pipe.delete(*arg)
+    elif command == "trim":  # a sorted set's members scored below `arg`
+        pipe.zremrangebyscore(key, "-inf", f"({arg}")
+    else:
+        raise ValueError(f"unknown write {command!r}")
+
+
+@dataclass
+class Step:
+    """One tick's hotline figures and the writes that carry the state to them."""
+
+    hotline: HotlineData
+    doc: dict[str, Any]  # the state document after this tick
+    ops: list[Op] = field(default_factory=list)
+    rebuilt: str | None = None  # why the state was rebuilt from SQL (missing, new day, check), None when it was not
+    check: str | None = None  # the periodic check's outcome: equal or differed; None when it did not run
+    changes: int = 0  # tickets read as changed
+    woken: int = 0  # tickets whose own instant passed
+    # The tickets received in the last LOOKBACK_S, (category, subdistrict, cell, received): the early warning's.
+    recent: list[tuple[str, str, str, float]] = field(default_factory=list)
+
+    def apply(self, pipe: Pipeline) -> None:
+        """Queue the writes on `pipe` (inside the tick's MULTI), the state document last."""
+        for op in self.ops:
+            _queue(pipe, op)
+        pipe.set(keys.HOTLINE_STATE, _dumps(self.doc))
+
+
+def load_doc(r: redis.Redis) -> dict[str, Any] | None:
+    """The state document, None when it is missing, unreadable or of another version."""
+    raw = r.get(keys.HOTLINE_STATE)
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        log.exception("the hotline state is unreadable; rebuilding it from SQL")
+        return None
+    if not isinstance(doc, dict) or doc.get("v") != STATE_VERSION:
+        return None
+    return doc
+
+
+def check_due(doc: Mapping[str, Any] | None, now: float) -> bool:
+    """Whether this tick reads SQL in full: no state, a new day, or the periodic check is due."""
+    return (
+        doc is None
+        or doc.get("day") != day_start(now)
+        or now - float(doc.get("checked_at", 0.0)) >= CHECK_EVERY_S
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def advance(r: redis.Redis, s: Session, now: float, doc: Mapping[str, Any] | None = None) -> Step:
+    """This tick's hotline figures from the state in Redis (`doc`: load_doc's, read by the caller) and the changes in
+    SQL read through `s`; a rebuild when there is no state or a new day began; the check when it is due."""
+    today0 = day_start(now)
+    if doc is None:
+        return rebuild(r, s, now, "missing")
+    if doc.get("day") != today0:
+        return rebuild(r, s, now, "new day")
+    t = max(now, float(doc["at"]))  # never back in time (ticks on hosts whose clocks differ slightly)
+    step = _incremental(r, s, dict(doc), today0, t)
+    if t - float(doc.get("checked_at", 0.0)) < CHECK_EVERY_S:
+        return step
+    full = full_figures(s, t)
+    recent = sorted(
+        (str(cat), str(sub), str(cell), epoch(received))
+        for cat, sub, cell, received in store.tickets.recent_tickets(s, utc_datetime(t - LOOKBACK_S))
+        if epoch(received) <= t
+    )
+    if full == step.hotline and recent == sorted(step.recent):
+        step.check = "equal"
+        step.doc["checked_at"] = t
+        return step
+    differing = sorted(k for k, v in full.items() if v != step.hotline.get(k))
+    if recent != sorted(step.recent):
+        differing.append("the recent tickets")
+    log.warning("the incremental hotline figures differ from SQL's in %s; adopting SQL's", ", ".join(differing))
+    rebuilt = rebuild(r, s, t, "check")
+    rebuilt.check = "differed"
+    return rebuilt
+
+
+def _recent_member(row: Sequence[Any], tid: Any) -> tuple[str, float]:
+    """The recent set's member and score of a ticket row (its category, subdistrict and cell never change)."""
+    return f"{tid}|{row[0]}|{row[1]}|{row[2]}", epoch(row[3])
+
+
+def _recent_rows(members: Mapping[str, float], now: float) -> list[tuple[str, str, str, float]]:
+    """The recent set's members received in [now - LOOKBACK_S, now] as early-warning rows, oldest first."""
+    out = []
+    for member, received in members.items():
+        if now - LOOKBACK_S <= received <= now:
+            _, category, subdistrict, cell = member.split("|", 3)
+            out.append((category, subdistrict, cell, received))
+    out.sort(key=lambda row: (row[3], row[0], row[1], row[2]))  # as SQL reads them (ix_ticket_received_rows)
+    return out
+
+
+def full_figures(s: Session, now: float) -> HotlineData:
+    """The hotline aggregate recomputed from SQL in full (today's and yesterday's tickets, the overdue ones by cell),
+    as the tick computed it before it kept the figures from the changes: the reference they are checked against."""
+    cells = store.tickets.overdue_tickets_by_cell(s, utc_datetime(now))
+    rows = store.tickets.tickets_since(s, utc_datetime(day_start(now) - hc.DAY_S))
+    return compute_hotline(rows, sum(cells.values()), now, overdue_cells=cells)
+
+
+def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float, t: float) -> Step:
+    """Bring the state from doc["at"] to `t`: deadlines passed, instants passed, tickets changed."""
+    at = float(doc["at"])
+    counts: dict[str, int] = {str(k): int(v) for k, v in doc["counts"].items()}
+    overdue: dict[str, int] = {str(k): int(v) for k, v in doc["overdue"].items()}
+    ops: list[Op] = []
+    # Unresolved tickets whose deadline passed since the last tick become overdue (overdue: deadline < now).
+    for member in r.zrangebyscore(keys.HOTLINE_UNRESOLVED, at, f"({t}") if t > at else ():
+        cell = _decode(member).split("|", 1)[1]
+        overdue[cell] = overdue.get(cell, 0) + 1
+    # Tickets whose response window ended or whose deadline passed: their part of the rates changes.
+    woken = [_decode(m) for m in r.zrangebyscore(keys.HOTLINE_WAKE, "-inf", t)]
+    if woken:
+        wake_add: dict[str, float] = {}
+        wake_del: list[str] = []
+        for tid, raw in zip(woken, r.hmget(keys.HOTLINE_LEDGER, woken), strict=True):
+            if raw is None:
+                wake_del.append(tid)
+                continue
+            rec = json.loads(raw)
+            hc.add(counts, hc.contribution(rec, today0, at), -1)
+            hc.add(counts, hc.contribution(rec, today0, t), 1)
+            nxt = hc.next_wake(rec, today0, t)
+            if nxt is None:
+                wake_del.append(tid)
+            else:
+                wake_add[tid] = nxt
+        if wake_add:
+            ops.append(("zadd", keys.HOTLINE_WAKE, wake_add))
+        if wake_del:
+            ops.append(("zrem", keys.HOTLINE_WAKE, wake_del))
+    rows = store.tickets.changed_tickets(s, utc_datetime(float(doc["cursor"]) - CURSOR_LAG_S))
+    cursor = _apply_changes(r, rows, counts, overdue, ops, today0, t, float(doc["cursor"]))
+    # The early warning's recent tickets: those kept, and the changed ones received in its window.
+    kept: list[Any] = r.zrangebyscore(keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf", withscores=True)
+    recent = {_decode(item[0]): float(item[1]) for item in kept}
+    added: dict[str, float] = {}
+    for row in rows:
+        member, received = _recent_member(row, row[9])
+        if received >= t - LOOKBACK_S and member not in recent:
+            added[member] = received
+    recent.update(added)
+    if added:
+        ops.append(("zadd", keys.HOTLINE_RECENT, added))
+    ops.append(("trim", keys.HOTLINE_RECENT, t - LOOKBACK_S))
+    overdue = {k: v for k, v in overdue.items() if v}
+    new_doc = {**doc, "at": t, "cursor": cursor, "counts": counts, "overdue": overdue}
+    return Step(hc.figures(counts, overdue), new_doc, ops, changes=len(rows), woken=len(woken),
+                recent=_recent_rows(recent, t))
+
+
+def _apply_changes(
+    r: redis.Redis,
+    rows: Sequence[Sequence[Any]],
+    counts: dict[str, int],
+    overdue: dict[str, int],
+    ops: list[Op],
+    today0: float,
+    t: float,
+    cursor: float,
+) -> float:
+    """Apply changed ticket rows (store.tickets.changed_tickets) to the counters, the overdue cells and the queued
+    writes; the new cursor (the latest updated_at seen)."""
+    if not rows:
+        return cursor
+    ids = [str(row[9]) for row in rows]
+    members = [f"{row[9]}|{row[2]}" for row in rows]
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.HOTLINE_LEDGER, ids)
+    pipe.zmscore(keys.HOTLINE_UNRESOLVED, members)
+    old_raw, old_scores = pipe.execute()
+    olds = [None if raw is None else json.loads(raw) for raw in old_raw]
+    news = [hc.record_of(row) for row in rows]
+    # The cases these tickets leave or join, with their counts.
+    case_ids = sorted({m[0] for rec in (*olds, *news) if (m := hc.case_membership(rec, today0)) is not None})
+    cases: dict[int, list[int]] = {}
+    if case_ids:
+        for cid, raw in zip(case_ids, r.hmget(keys.HOTLINE_CASES, [str(x) for x in case_ids]), strict=True):
+            if raw is not None:
+                cases[cid] = [int(x) for x in json.loads(raw)]
+    ledger_set: dict[str, str] = {}
+    ledger_del: list[str] = []
+    wake_add: dict[str, float] = {}
+    wake_del: list[str] = []
+    open_add: dict[str, float] = {}
+    open_del: list[str] = []
+    for row, tid, member, old, new, score in zip(rows, ids, members, olds, news, old_scores, strict=True):
+        if old is not None:
+            hc.add(counts, hc.contribution(old, today0, t), -1)
+        keep = hc.day_class(new, today0) is not None
+        if keep:
+            hc.add(counts, hc.contribution(new, today0, t), 1)
+            ledger_set[tid] = _dumps(new)
+            nxt = hc.next_wake(new, today0, t)
+            if nxt is None:
+                wake_del.append(tid)
+            else:
+                wake_add[tid] = nxt
+        elif old is not None:
+            ledger_del.append(tid)
+            wake_del.append(tid)
+        joined = hc.case_membership(new if keep else None, today0)
+        hc.apply_case_change(counts, cases, hc.case_membership(old, today0), joined)
+        # Overdue: counted while unresolved with its deadline passed.
+        was = score is not None and float(score) < t
+        unresolved = new[6] is None
+        now_overdue = unresolved and new[4] < t
+        if unresolved:
+            open_add[member] = new[4]
+        elif score is not None:
+            open_del.append(member)
+        if now_overdue != was:
+            cell = new[2]
+            overdue[cell] = overdue.get(cell, 0) + (1 if now_overdue else -1)
+        updated = row[10]
+        if updated is not None:
+            cursor = max(cursor, epoch(updated))
+    live_cases = {str(k): _dumps(v) for k, v in cases.items() if v[0] > 0}
+    gone_cases = [str(k) for k, v in cases.items() if v[0] <= 0]
+    queued: list[Op] = [
+        ("hset", keys.HOTLINE_LEDGER, ledger_set), ("hdel", keys.HOTLINE_LEDGER, ledger_del),
+        ("zadd", keys.HOTLINE_WAKE, wake_add), ("zrem", keys.HOTLINE_WAKE, wake_del),
+        ("zadd", keys.HOTLINE_UNRESOLVED, open_add), ("zrem", keys.HOTLINE_UNRESOLVED, open_del),
+        ("hset", keys.HOTLINE_CASES, live_cases), ("hdel", keys.HOTLINE_CASES, gone_cases),
+    ]  # fmt: skip
+    ops.extend(op for op in queued if op[2])  # Redis refuses an empty HSET, ZADD, HDEL or ZREM
+    return cursor
+
+
+def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
+    """The whole state from SQL: today's and yesterday's tickets, every unresolved ticket, the latest change."""
+    today0 = day_start(now)
+    log.info("hotline figures rebuilt from SQL (%s)", reason)
+    last = store.tickets.last_ticket_change(s)  # first: a change committed during the reads below is read again
+    rows = store.tickets.tickets_with_ids_since(s, utc_datetime(today0 - hc.DAY_S))
+    records = {str(row[9]): hc.record_of(row) for row in rows}
+    counts, cases = hc.build(records.values(), today0, now)
+    unresolved = store.tickets.unresolved_tickets(s)
+    overdue: dict[str, int] = {}
+    open_members: dict[str, float] = {}
+    for tid, cell, deadline in unresolved:
+        d = epoch(deadline)
+        open_members[f"{tid}|{cell}"] = d
+        if d < now:
+            overdue[cell] = overdue.get(cell, 0) + 1
+    wakes = {tid: w for tid, rec in records.items() if (w := hc.next_wake(rec, today0, now)) is not None}
+    recent = {m: sc for m, sc in (_recent_member(row, row[9]) for row in rows) if sc >= now - LOOKBACK_S}
+    doc = {
+        "v": STATE_VERSION,
+        "day": today0,
+        "at": now,
+        "cursor": epoch(last) if last is not None else 0.0,
+        "counts": counts,
+        "overdue": overdue,
+        "checked_at": now,
+    }
+    ops: list[Op] = [("delete", "", keys.HOTLINE_KEYS[1:])]
+    ops += _chunked_writes(keys.HOTLINE_LEDGER, {k: _dumps(v) for k, v in records.items()}, hash_=True)
+    ops += _chunked_writes(keys.HOTLINE_WAKE, wakes, hash_=False)
+    ops += _chunked_writes(keys.HOTLINE_UNRESOLVED, open_members, hash_=False)
+    ops += _chunked_writes(keys.HOTLINE_CASES, {str(k): _dumps(v) for k, v in cases.items()}, hash_=True)
+    ops += _chunked_writes(keys.HOTLINE_RECENT, recent, hash_=False)
+    return Step(hc.figures(counts, overdue), doc, ops, rebuilt=reason, changes=len(rows),
+                recent=_recent_rows(recent, now))
+
+
+def _chunked_writes(key: str, mapping: Mapping[str, Any], hash_: bool) -> Iterable[Op]:
+    """HSET (hash_) or ZADD commands writing `mapping` in chunks of WRITE_CHUNK."""
+    items = list(mapping.items())
+    for i in range(0, len(items), WRITE_CHUNK):
+        chunk = dict(items[i : i + WRITE_CHUNK])
+        yield ("hset" if hash_ else "zadd", key, chunk)
