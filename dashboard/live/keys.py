@@ -30,6 +30,12 @@ DURABLE_STREAM: Final = PREFIX + "stream:durable"
 DURABLE_STREAM_MAXLEN: Final = 10_000
 # Fold state of the telemetry aggregator: JSON with the stream cursor and per-entity latest values.
 TELEMETRY_STATE: Final = PREFIX + "state:telemetry"
+# The sensors' latest readings, kept apart from the fold state (50,000 of them would make it megabytes, read and
+# written every tick): a hash id -> JSON reading that a tick writes only for the sensors it changed, and a sorted set
+# id -> sequence number of the tick that last changed it, so that a worker whose copy is behind fetches only those
+# (workers/sensor_sync.py).
+SENSOR_READINGS: Final = PREFIX + "state:sensors"
+SENSOR_CHANGED: Final = PREFIX + "state:sensors:changed"
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
 TICK_LOCK_TTL_MS: Final = 3_000

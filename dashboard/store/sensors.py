@@ -34,3 +34,12 @@ def sensor_registry(session: Session) -> list[dict[str, Any]]:
 def count_sensors(session: Session) -> int:
     """How many sensors are registered."""
     return int(session.scalar(select(func.count()).select_from(Sensor)) or 0)
+
+
+def registry_signature(session: Session) -> tuple[int, str, str, str]:
+    """What changes whenever a sensor is registered, removed or re-registered: how many there are, the first and
+    last ids and the latest installation (one aggregate query, so the tick re-reads 50,000 rows only then)."""
+    n, lo, hi, latest = session.execute(
+        select(func.count(), func.min(Sensor.id), func.max(Sensor.id), func.max(Sensor.installed_at))
+    ).one()
+    return int(n or 0), str(lo or ""), str(hi or ""), str(latest or "")
