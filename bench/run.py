@@ -1,6 +1,6 @@
 """`make bench`: aggregate age and wall-refresh latency under 1,000 events/s, and refresh cost vs stored data.
 
-    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes|validator]
+    .venv/bin/python bench/run.py [--seconds N] [--warmup S] [--quick] [--only live|scale|episodes|validator|sensors50k]
 
 Prints figures as it goes and ends with exactly one line of JSON (see bench/README.md for its keys).
 Timings are measured side by side in one run on a shared machine: read them as figures and ratios, not as
@@ -33,12 +33,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="live measuring window (default 60; --quick 8)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
-    p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "cluster"),
+    p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "cluster",
+                                      "sensors50k"),
                    help="run only part A (live), part B (scale), part C (episodes: early warning and linking), "
                         "part D (validator: the event models against the hand-written validator), part E "
                         "(push: streams held by one host, bench/push.py) or part F (screens: 200 walls, the frames "
                         "beside the baseline release; not in --quick, see bench/screens.py); cluster: the failover "
-                        "benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line)")
+                        "benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line); part G "
+                        "(sensors50k: the tick with 50,000 sensors at 10,000 events/s, bench/sensors50k.py)")
     p.add_argument("--screens", type=int, default=200, help="walls played in part F (default 200)")
     p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
                                               "push, screens): a smoke run of what other tests already run")
@@ -83,12 +85,14 @@ def result_line(
     validator: dict[str, Any] | None = None,
     push: dict[str, Any] | None = None,
     screens: dict[str, Any] | None = None,
+    sensors50k: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The final JSON object."""
     # Imported here: the app's modules read INSTANCE_DIR at import, which main() sets first.
     from bench.episodes import summary_line as episodes_summary
     from bench.push import summary_line as push_summary
     from bench.screens import summary_line as screens_summary
+    from bench.sensors50k import summary_line as sensors50k_summary
 
     live = live or {}
     sm = (scale or {}).get("summary", {})
@@ -135,6 +139,8 @@ def result_line(
         **push_summary(push or {}),
         # Part F: many screens, the frames beside the baseline release's Dash refresh (bench/screens.py).
         **(screens_summary(screens) if screens else {}),
+        # Part G: 50,000 sensors at 10,000 events/s, and the map's sensor payload (bench/sensors50k.py).
+        **(sensors50k_summary(sensors50k) if sensors50k else {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
         "seconds": args.seconds,
@@ -157,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
         f"{'quick' if args.quick else 'full'} run")
     t0 = time.monotonic()
-    live = scale = episodes = validator = push = screens = None
+    live = scale = episodes = validator = push = screens = sensors50k = None
     failed = False
     try:
         if wanted(args, "live"):
@@ -191,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             screens = run_screens(tmp, args.screens, args.seconds, args.warmup, args.rate)
             heading("Part F: many screens, side by side")
             print_side_by_side(screens)
+        if wanted(args, "sensors50k"):
+            from bench.sensors50k import run_sensors50k
+
+            sensors50k = run_sensors50k(tmp, args.quick)
     except Exception as exc:
         import traceback
 
@@ -205,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
 
-    line = result_line(live, scale, args, episodes, validator, push, screens)
+    line = result_line(live, scale, args, episodes, validator, push, screens, sensors50k)
     line["failed"] = failed
     heading("Summary")
     if live:
@@ -238,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
             f"change; before: {line['push_streams_held_before']}); the change to all of them p50 "
             f"{line['push_change_p50_ms']} ms, p95 {line['push_change_p95_ms']} ms, "
             f"max {line['push_change_max_ms']} ms")
+    if sensors50k:
+        say(f"tick with 50,000 sensors at 10,000 events/s: p99 {line['tick_50k_sensors_p99_ms']} ms (target < 300; 446 "
+            f"sensors: {line['tick_446_sensors_p99_ms']} ms); map sensor payload 446 vs 50,000 sensors "
+            f"{line['map_sensor_payload_446_vs_50k_bytes']} bytes (one point per sensor: "
+            f"{line['map_sensor_points_payload_50k_bytes']})")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
     return 1 if failed else 0

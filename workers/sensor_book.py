@@ -62,8 +62,9 @@ class SensorBook:
         for row in registry:
             self._register(str(row["id"]), str(row["type"]), float(row["lon"]), float(row["lat"]),
                            str(row.get("subdistrict") or ""))
+        self.registered = frozenset(self.meta)
         for sid, rd in (readings or {}).items():
-            self._place(sid, dict(rd), now)
+            self.put(sid, rd, now)
         self.sweep(now)
 
     # --- changes ---------------------------------------------------------------------------------------------
@@ -84,20 +85,23 @@ class SensorBook:
     def _move(self, sid: str, old: int, new: int, old_value: float | None, new_value: float | None) -> None:
         """Move one sensor from state `old` (reading `old_value`) to `new` (`new_value`) in every figure."""
         stype, _, _, _, cell = self.meta[sid]
+        if old == new:  # the common case, a new reading in the same state: only the sums for the means move
+            if old != cl.SILENT and old_value is not None and new_value is not None:
+                self.sums[stype] += new_value - old_value
+            elif old != cl.SILENT:
+                self._sum(stype, old_value, -1)
+                self._sum(stype, new_value, 1)
+            return
         counts = self.by_type[stype]
         counts[old] -= 1
         counts[new] += 1
         bc = self.bins[cell].counts
         bc[old] -= 1
         bc[new] += 1
-        if old != cl.SILENT and old_value is not None:
-            self.sums[stype] = self.sums.get(stype, 0.0) - old_value
-            self.nvals[stype] = self.nvals.get(stype, 0) - 1
-        if new != cl.SILENT and new_value is not None:
-            self.sums[stype] = self.sums.get(stype, 0.0) + new_value
-            self.nvals[stype] = self.nvals.get(stype, 0) + 1
-        if old == new:
-            return
+        if old != cl.SILENT:
+            self._sum(stype, old_value, -1)
+        if new != cl.SILENT:
+            self._sum(stype, new_value, 1)
         if old in _RANK:
             self.flagged.discard(sid)
         if new in _RANK:
@@ -111,8 +115,15 @@ class SensorBook:
             self._silent_list = None
         self.code[sid] = new
 
-    def _place(self, sid: str, reading: dict[str, Any], now: float) -> None:
-        """Make `reading` the sensor's latest (no ordering check: the caller's) and move it to its state."""
+    def _sum(self, stype: str, value: float | None, sign: int) -> None:
+        """Add (sign 1) or take away (-1) a reading from its type's sum and count for the mean."""
+        if value is not None:
+            self.sums[stype] = self.sums.get(stype, 0.0) + sign * value
+            self.nvals[stype] = self.nvals.get(stype, 0) + sign
+
+    def _place(self, sid: str, reading: dict[str, Any], now: float, state: str | None = None) -> None:
+        """Make `reading` the sensor's latest (no ordering check: the caller's) and move it to its state (`state`:
+        its value's, when the caller knows it)."""
         if sid not in self.meta:
             self._register(sid, str(reading["type"]), float(reading["lon"]), float(reading["lat"]),
                            str(reading.get("sd") or ""))
@@ -123,10 +134,16 @@ class SensorBook:
                 sec.discard(sid)
         ts = float(reading["ts"])
         self.readings[sid] = reading
-        self.by_second.setdefault(int(ts), set()).add(sid)
+        sec = self.by_second.get(int(ts))
+        if sec is None:
+            sec = self.by_second[int(ts)] = set()
+        sec.add(sid)
         stype = self.meta[sid][0]
         value = float(reading["value"])
-        new = cl.SILENT if now - ts > c.SENSOR_SILENT_AFTER_S else CODE[value_state(stype, value, self.thresholds, ts)]
+        if now - ts > c.SENSOR_SILENT_AFTER_S:
+            new = cl.SILENT
+        else:
+            new = CODE[state if state is not None else value_state(stype, value, self.thresholds, ts)]
         old = self.code[sid]
         self._move(sid, old, new, None if prev is None else float(prev["value"]), value)
         if new == cl.SILENT:
@@ -142,31 +159,31 @@ class SensorBook:
         alarm; True when it became the sensor's latest."""
         sid = ev["sensor_id"]
         prev = self.readings.get(sid)
-        if prev is not None and ev["ts"] < prev["ts"]:
+        ts = ev["ts"]
+        if prev is not None and ts < prev["ts"]:
             return False
         stype, value = ev["sensor_type"], ev["value"]
-        meta = self.meta.get(sid)
-        reading: dict[str, Any] = {
-            "type": stype, "value": value, "ts": ev["ts"],
-            "lon": meta[1] if meta else ev["lon"], "lat": meta[2] if meta else ev["lat"],
-            "sd": (meta[3] if meta else "") or ev.get("subdistrict") or "",
-        }
-        alarm = value_state(stype, value, self.thresholds, ev["ts"]) == c.STATE_ALARM
-        was_alarm = prev is not None and "as" in prev
-        if alarm:
+        reading: dict[str, Any] = {"value": value, "ts": ts}
+        if sid not in self.meta:  # reporting without being registered: it is drawn where it reports
+            reading.update(type=stype, lon=ev["lon"], lat=ev["lat"], sd=ev.get("subdistrict") or "")
+        state = value_state(self.meta[sid][0] if sid in self.meta else stype, value, self.thresholds, ts)
+        if state == c.STATE_ALARM:
+            was_alarm = prev is not None and "as" in prev
             # "as" (alarm since) names the alarm episode: the sensor-alarm check opens one incident per episode.
-            reading["as"] = prev["as"] if was_alarm and prev is not None else ev["ts"]
+            reading["as"] = prev["as"] if was_alarm and prev is not None else ts
             if not was_alarm:
-                self.alarm_log.append({"ts": ev["ts"], "id": sid, "type": stype, "value": value,
+                self.alarm_log.append({"ts": ts, "id": sid, "type": stype, "value": value,
                                        "sd": ev.get("subdistrict") or ""})
                 if len(self.alarm_log) > ALARM_LOG_LEN:
                     del self.alarm_log[: len(self.alarm_log) - ALARM_LOG_LEN]
-        self._place(sid, reading, now)
+        self._place(sid, reading, now, state)
         return True
 
     def put(self, sid: str, reading: Mapping[str, Any], now: float) -> None:
-        """Take a sensor's latest reading as another worker stored it (catching up; no alarm is logged)."""
-        self._place(sid, dict(reading), now)
+        """Take a sensor's latest reading as stored (catching up on another worker's ticks, or building the book;
+        no alarm is logged); a reading of a sensor neither registered nor described by it is left out."""
+        if sid in self.meta or "type" in reading:
+            self._place(sid, dict(reading), now)
 
     def sweep(self, now: float) -> int:
         """Silence the sensors whose latest reading is now older than rules.SENSOR_SILENT_AFTER_S; how many."""
@@ -219,8 +236,9 @@ class SensorBook:
             for k, n in enumerate(counts):
                 by_state[STATE_OF[k]] += n
         means = {t: (round(self.sums[t] / self.nvals[t], 2) if self.nvals.get(t) else None) for t in self.sums}
+        code, readings = self.code, self.readings
         alarms = heapq.nsmallest(MAX_LISTED, self.flagged,
-                                 key=lambda s: (_RANK[self.code[s]], -self._last_seen(s), s))
+                                 key=lambda s: (_RANK[code[s]], -float(readings[s]["ts"]), s))
         if self._silent_list is None:
             self._silent_list = [self.point(s) for s in
                                  heapq.nsmallest(MAX_LISTED, self.silent, key=lambda s: (self._last_seen(s), s))]

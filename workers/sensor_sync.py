@@ -2,8 +2,8 @@
 
 The sensors' latest readings live in Redis (keys.SENSOR_READINGS, written only for the sensors a tick changed), and
 each worker process keeps a book of them. The fold state names the sequence number of the last tick that changed a
-reading (`sseq`), and keys.SENSOR_CHANGED gives each sensor the number of the tick that last changed it: a worker
-whose book is at an older number (another worker ran the ticks in between) fetches only the sensors changed since.
+reading (`sseq`), and each tick also stores the readings it changed under its number for a short while: a worker
+whose book is at an older number (another worker ran the ticks in between) takes only those.
 A worker with no book, a new registry (seen through one aggregate query a tick), new thresholds, or a book that
 may be ahead of Redis (a tick of its own that failed) reads every reading once.
 """
@@ -14,8 +14,9 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
+import orjson
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,9 +29,12 @@ from workers.sensors import Thresholds
 
 log = logging.getLogger(__name__)
 
+# A sensor registered (or removed) shows on the map and in the counts within this many seconds.
+REGISTRY_CHECK_S = 10.0
+
 
 @dataclass
-class _Kept:
+class Kept:
     """What this process keeps between ticks."""
 
     book: SensorBook | None = None
@@ -38,15 +42,24 @@ class _Kept:
     registry: list[dict[str, Any]] = field(default_factory=list)
     signature: tuple[Any, ...] | None = None
     thresholds: str = ""
+    checked_at: float = 0.0
+    owner: str = ""
 
 
-_KEPT = _Kept()
+_KEPT = Kept()
 
 
 def reset() -> None:
     """Forget this process's book (tests; a new Redis database)."""
     global _KEPT
-    _KEPT = _Kept()
+    _KEPT = Kept()
+
+
+def swap(kept: Kept) -> Kept:
+    """Make `kept` this process's book and return the one before (a benchmark playing two workers in turn)."""
+    global _KEPT
+    before, _KEPT = _KEPT, kept
+    return before
 
 
 def _text(raw: bytes | str) -> str:
@@ -54,11 +67,12 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-def _registry(sessions: sessionmaker[Session], db_ok: bool) -> bool:
-    """Refresh the kept registry when its signature changed; True when it did. While the database is away the
-    kept one stands."""
-    if not db_ok:
+def _registry(sessions: sessionmaker[Session], db_ok: bool, now: float) -> bool:
+    """Refresh the kept registry when its signature changed (looked at every REGISTRY_CHECK_S); True when it did.
+    While the database is away the kept one stands."""
+    if not db_ok or (_KEPT.signature is not None and now - _KEPT.checked_at < REGISTRY_CHECK_S):
         return False
+    _KEPT.checked_at = now
     try:
         with sessions() as s:
             sig = store.sensors.registry_signature(s)
@@ -72,9 +86,45 @@ def _registry(sessions: sessionmaker[Session], db_ok: bool) -> bool:
     return True
 
 
+def encode(reading: Mapping[str, Any], where: tuple[Any, ...] | None = None) -> str:
+    """A reading as stored: "value|ts|alarm since" ("" when not in alarm), and for a sensor that reports without being
+    registered "|type|lon|lat|subdistrict" from `where` (its book entry; a registered one's come from the registry)."""
+    since = reading.get("as")
+    head = f"{reading['value']!r}|{reading['ts']!r}|{'' if since is None else repr(since)}"
+    if where is None:
+        return head
+    stype, lon, lat, sd = where[:4]
+    return f"{head}|{stype}|{lon!r}|{lat!r}|{sd}"
+
+
+def decode(raw: bytes | str) -> dict[str, Any]:
+    """A stored reading (encode) as the book keeps it (type, position and subdistrict only when stored)."""
+    parts = _text(raw).split("|")
+    out: dict[str, Any] = {"value": float(parts[0]), "ts": float(parts[1])}
+    if parts[2]:
+        out["as"] = float(parts[2])
+    if len(parts) >= 7:
+        out.update(type=parts[3], lon=float(parts[4]), lat=float(parts[5]), sd=parts[6])
+    return out
+
+
 def load_all(r: redis.Redis) -> dict[str, dict[str, Any]]:
     """Every sensor's latest reading stored in Redis."""
-    return {_text(k): json.loads(v) for k, v in r.hgetall(keys.SENSOR_READINGS).items()}
+    return {_text(k): decode(v) for k, v in r.hgetall(keys.SENSOR_READINGS).items()}
+
+
+def _catch_up(r: redis.Redis, book: SensorBook, since: int, seq: int, now: float) -> bool:
+    """Take the readings changed by the ticks after `since` up to `seq` (each tick's list of them); False when one
+    of those lists has expired (the book is then reloaded)."""
+    raws = r.mget([keys.sensor_changes_key(k) for k in range(since + 1, seq + 1)])
+    found = [raw for raw in raws if raw is not None]
+    if len(found) < len(raws):
+        return False
+    for raw in found:
+        flat = orjson.loads(raw)
+        for i in range(0, len(flat), 2):
+            book.put(flat[i], decode(flat[i + 1]), now)
+    return True
 
 
 def book_for(
@@ -85,32 +135,41 @@ def book_for(
     The book is then being changed by the tick: it counts as unknown until `committed` says the tick's writes landed.
     """
     thr = json.dumps(thresholds, sort_keys=True, default=str)
-    new_registry = _registry(sessions, db_ok)
+    # Another Redis or database than the kept book's (tests, a benchmark): start again.
+    owner = f"{r.connection_pool.connection_kwargs.get('host')}:{r.connection_pool.connection_kwargs.get('port')}/" \
+            f"{r.connection_pool.connection_kwargs.get('db')} {sessions.kw.get('bind')!r}"
+    if _KEPT.owner != owner:
+        reset()
+        _KEPT.owner = owner
+    new_registry = _registry(sessions, db_ok, now)
     kept = _KEPT
     book = kept.book
-    if book is None or new_registry or thr != kept.thresholds or kept.seq is None or kept.seq > seq:
+    fresh = (book is None or new_registry or thr != kept.thresholds or kept.seq is None or kept.seq > seq
+             or seq - kept.seq > keys.SENSOR_CHANGES_KEPT)
+    if fresh or (book is not None and kept.seq is not None and kept.seq < seq
+                 and not _catch_up(r, book, kept.seq, seq, now)):
         book = SensorBook(kept.registry, thresholds, now, load_all(r), RULES.at_level)
-    elif kept.seq < seq:
-        ids = [_text(i) for i in cast("list[bytes | str]", r.zrangebyscore(keys.SENSOR_CHANGED, f"({kept.seq}", seq))]
-        if ids:
-            for sid, raw in zip(ids, r.hmget(keys.SENSOR_READINGS, ids), strict=True):
-                if raw is not None:
-                    book.put(sid, json.loads(raw), now)
+    assert book is not None
     book.sweep(now)
     kept.book, kept.seq, kept.thresholds = book, None, thr
     return book
 
 
 def queue_writes(pipe: Any, book: SensorBook, changed: Iterable[str], seq: int) -> None:
-    """Queue the changed sensors' readings and their change number `seq` into the tick's transaction."""
-    ids = list(changed)
-    if not ids:
+    """Queue the changed sensors' readings, and the list of them under tick number `seq`, into the tick's
+    transaction."""
+    readings = book.readings
+    registered = book.registered
+    flat: list[str] = []
+    mapping: dict[str, str] = {}
+    for sid in changed:
+        enc = encode(readings[sid], None if sid in registered else book.meta[sid])
+        mapping[sid] = enc
+        flat += (sid, enc)
+    if not mapping:
         return
-    readings: Mapping[str, dict[str, Any]] = book.readings
-    pipe.hset(keys.SENSOR_READINGS, mapping={sid: json.dumps(readings[sid], separators=(",", ":")) for sid in ids})
-    pipe.zadd(keys.SENSOR_CHANGED, dict.fromkeys(ids, seq))
-
-
+    pipe.hset(keys.SENSOR_READINGS, mapping=mapping)
+    pipe.set(keys.sensor_changes_key(seq), orjson.dumps(flat), ex=keys.SENSOR_CHANGES_TTL_S)
 def committed(seq: int) -> None:
     """The tick's writes landed: the book is at sequence `seq`."""
     _KEPT.seq = seq

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -121,7 +122,7 @@ def read_telemetry(r: redis.Redis, cursor: str, limit: int) -> tuple[list[Event]
     """Events after `cursor` (at most `limit`), the new cursor, and how many entries were unreadable."""
     events: list[Event] = []
     bad = 0
-    loads = json.loads
+    loads = orjson.loads  # a few times json's speed: at 10,000 events a second this is most of the read
     while len(events) + bad < limit:
         count = min(READ_CHUNK, limit - len(events) - bad)
         entries = r.xrange(keys.TELEMETRY_STREAM, min=f"({cursor}", max="+", count=count)

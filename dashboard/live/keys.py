@@ -31,11 +31,17 @@ DURABLE_STREAM_MAXLEN: Final = 10_000
 # Fold state of the telemetry aggregator: JSON with the stream cursor and per-entity latest values.
 TELEMETRY_STATE: Final = PREFIX + "state:telemetry"
 # The sensors' latest readings, kept apart from the fold state (50,000 of them would make it megabytes, read and
-# written every tick): a hash id -> JSON reading that a tick writes only for the sensors it changed, and a sorted set
-# id -> sequence number of the tick that last changed it, so that a worker whose copy is behind fetches only those
-# (workers/sensor_sync.py).
+# written every tick): a hash id -> reading that a tick writes only for the sensors it changed, and per tick the
+# readings it changed under the tick's sequence number, briefly, so that a worker whose copy is behind takes only
+# those (workers/sensor_sync.py); a worker further behind than SENSOR_CHANGES_KEPT ticks reads the hash.
 SENSOR_READINGS: Final = PREFIX + "state:sensors"
-SENSOR_CHANGED: Final = PREFIX + "state:sensors:changed"
+SENSOR_CHANGES_TTL_S: Final = 120
+SENSOR_CHANGES_KEPT: Final = 60
+
+
+def sensor_changes_key(seq: int) -> str:
+    """The readings changed by tick number `seq` (workers/sensor_sync.py)."""
+    return f"{PREFIX}state:sensors:changed:{seq}"
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
 TICK_LOCK_TTL_MS: Final = 3_000

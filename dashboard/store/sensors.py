@@ -36,10 +36,8 @@ def count_sensors(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Sensor)) or 0)
 
 
-def registry_signature(session: Session) -> tuple[int, str, str, str]:
-    """What changes whenever a sensor is registered, removed or re-registered: how many there are, the first and
-    last ids and the latest installation (one aggregate query, so the tick re-reads 50,000 rows only then)."""
-    n, lo, hi, latest = session.execute(
-        select(func.count(), func.min(Sensor.id), func.max(Sensor.id), func.max(Sensor.installed_at))
-    ).one()
-    return int(n or 0), str(lo or ""), str(hi or ""), str(latest or "")
+def registry_signature(session: Session) -> tuple[int, str, str]:
+    """What changes whenever sensors are registered or removed: how many there are and the first and last ids (on the
+    primary key's index, so the tick re-reads 50,000 rows only when it changes)."""
+    n, lo, hi = session.execute(select(func.count(), func.min(Sensor.id), func.max(Sensor.id))).one()
+    return int(n or 0), str(lo or ""), str(hi or "")
