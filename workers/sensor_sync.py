@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import store
 from dashboard.live import keys
+from dashboard.live.sensor_readings import decode, encode, load_all
 from workers.linking.rules import RULES
 from workers.sensor_book import SensorBook
 from workers.sensors import Thresholds
@@ -62,11 +63,6 @@ def swap(kept: Kept) -> Kept:
     return before
 
 
-def _text(raw: bytes | str) -> str:
-    """A Redis reply as text (clients may or may not decode responses)."""
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
 def _registry(sessions: sessionmaker[Session], db_ok: bool, now: float) -> bool:
     """Refresh the kept registry when its signature changed (looked at every REGISTRY_CHECK_S); True when it did.
     While the database is away the kept one stands."""
@@ -84,33 +80,6 @@ def _registry(sessions: sessionmaker[Session], db_ok: bool, now: float) -> bool:
         return False
     _KEPT.signature = sig
     return True
-
-
-def encode(reading: Mapping[str, Any], where: tuple[Any, ...] | None = None) -> str:
-    """A reading as stored: "value|ts|alarm since" ("" when not in alarm), and for a sensor that reports without being
-    registered "|type|lon|lat|subdistrict" from `where` (its book entry; a registered one's come from the registry)."""
-    since = reading.get("as")
-    head = f"{reading['value']!r}|{reading['ts']!r}|{'' if since is None else repr(since)}"
-    if where is None:
-        return head
-    stype, lon, lat, sd = where[:4]
-    return f"{head}|{stype}|{lon!r}|{lat!r}|{sd}"
-
-
-def decode(raw: bytes | str) -> dict[str, Any]:
-    """A stored reading (encode) as the book keeps it (type, position and subdistrict only when stored)."""
-    parts = _text(raw).split("|")
-    out: dict[str, Any] = {"value": float(parts[0]), "ts": float(parts[1])}
-    if parts[2]:
-        out["as"] = float(parts[2])
-    if len(parts) >= 7:
-        out.update(type=parts[3], lon=float(parts[4]), lat=float(parts[5]), sd=parts[6])
-    return out
-
-
-def load_all(r: redis.Redis) -> dict[str, dict[str, Any]]:
-    """Every sensor's latest reading stored in Redis."""
-    return {_text(k): decode(v) for k, v in r.hgetall(keys.SENSOR_READINGS).items()}
 
 
 def _catch_up(r: redis.Redis, book: SensorBook, since: int, seq: int, now: float) -> bool:
