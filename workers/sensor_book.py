@@ -34,14 +34,19 @@ class SensorBook:
     """Every sensor's latest reading and state, and the aggregate's figures, updated one reading at a time."""
 
     def __init__(self, registry: Iterable[Mapping[str, Any]], thresholds: Thresholds, now: float,
-                 readings: Mapping[str, Mapping[str, Any]] | None = None, cause: Cause | None = None) -> None:
+                 readings: Mapping[str, Mapping[str, Any]] | None = None, cause: Cause | None = None,
+                 cause_types: Iterable[str] | None = None) -> None:
         """A book of the registered sensors (rows with id, type, lon, lat, subdistrict) and `readings` (id ->
         {type, value, ts, lon, lat, sd, and "as" while in alarm}, as the fold state keeps them) at `now`.
 
         `cause`: (type, value, ts) -> whether a reading may explain complaints (workers/linking: Rules.at_level);
-        the sensors reporting such a reading are listed in `causes`."""
+        the sensors reporting such a reading are listed in `causes`; `cause_types`: the only types it can be true of
+        (None: any), so that the others are not asked."""
         self.thresholds = thresholds
         self.cause = cause
+        self.cause_types = None if cause_types is None else frozenset(cause_types)
+        # Sensors whose latest reading a fold changed since the caller last emptied this (the tick writes them).
+        self.changed: set[str] = set()
         self.causing: set[str] = set()
         # id -> (type, lon, lat, subdistrict, cell): fixed by the registry (or by the first reading of a sensor
         # that reports without being registered).
@@ -148,7 +153,7 @@ class SensorBook:
         self._move(sid, old, new, None if prev is None else float(prev["value"]), value)
         if new == cl.SILENT:
             self._silent_list = None  # a late reading of a silent sensor changes what the list says of it
-        if self.cause is not None:
+        if self.cause is not None and (self.cause_types is None or stype in self.cause_types):
             if new != cl.SILENT and self.cause(stype, value, ts):
                 self.causing.add(sid)
             else:
@@ -177,13 +182,15 @@ class SensorBook:
                 if len(self.alarm_log) > ALARM_LOG_LEN:
                     del self.alarm_log[: len(self.alarm_log) - ALARM_LOG_LEN]
         self._place(sid, reading, now, state)
+        self.changed.add(sid)
         return True
 
-    def put(self, sid: str, reading: Mapping[str, Any], now: float) -> None:
+    def put(self, sid: str, reading: Mapping[str, Any], now: float, code: int = -1) -> None:
         """Take a sensor's latest reading as stored (catching up on another worker's ticks, or building the book;
-        no alarm is logged); a reading of a sensor neither registered nor described by it is left out."""
+        no alarm is logged); `code`: its value's state when the writer said (else -1). A reading of a sensor neither
+        registered nor described by it is left out."""
         if sid in self.meta or "type" in reading:
-            self._place(sid, dict(reading), now)
+            self._place(sid, dict(reading), now, STATE_OF[code] if code in (cl.NORMAL, cl.WARNING, cl.ALARM) else None)
 
     def sweep(self, now: float) -> int:
         """Silence the sensors whose latest reading is now older than rules.SENSOR_SILENT_AFTER_S; how many."""

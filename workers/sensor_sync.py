@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import store
+from dashboard.domain.clusters import SILENT
 from dashboard.live import keys
 from dashboard.live.sensor_readings import decode, encode, load_all
 from workers.linking.rules import RULES
@@ -83,16 +84,16 @@ def _registry(sessions: sessionmaker[Session], db_ok: bool, now: float) -> bool:
 
 
 def _catch_up(r: redis.Redis, book: SensorBook, since: int, seq: int, now: float) -> bool:
-    """Take the readings changed by the ticks after `since` up to `seq` (each tick's list of them); False when one
-    of those lists has expired (the book is then reloaded)."""
+    """Take the readings changed by the ticks after `since` up to `seq` (each tick's list of them: id, reading, the
+    state of its value or -1); False when one of those lists has expired (the book is then reloaded)."""
     raws = r.mget([keys.sensor_changes_key(k) for k in range(since + 1, seq + 1)])
     found = [raw for raw in raws if raw is not None]
     if len(found) < len(raws):
         return False
     for raw in found:
         flat = orjson.loads(raw)
-        for i in range(0, len(flat), 2):
-            book.put(flat[i], decode(flat[i + 1]), now)
+        for i in range(0, len(flat), 3):
+            book.put(flat[i], decode(flat[i + 1]), now, flat[i + 2])
     return True
 
 
@@ -108,7 +109,7 @@ def book_for(
     owner = f"{r.connection_pool.connection_kwargs.get('host')}:{r.connection_pool.connection_kwargs.get('port')}/" \
             f"{r.connection_pool.connection_kwargs.get('db')} {sessions.kw.get('bind')!r}"
     if _KEPT.owner != owner:
-        reset()
+        _KEPT.__init__()  # type: ignore[misc]  # the same object, emptied (a caller may hold it: swap)
         _KEPT.owner = owner
     new_registry = _registry(sessions, db_ok, now)
     kept = _KEPT
@@ -117,7 +118,7 @@ def book_for(
              or seq - kept.seq > keys.SENSOR_CHANGES_KEPT)
     if fresh or (book is not None and kept.seq is not None and kept.seq < seq
                  and not _catch_up(r, book, kept.seq, seq, now)):
-        book = SensorBook(kept.registry, thresholds, now, load_all(r), RULES.at_level)
+        book = SensorBook(kept.registry, thresholds, now, load_all(r), RULES.at_level, RULES.sensor_level)
     assert book is not None
     book.sweep(now)
     kept.book, kept.seq, kept.thresholds = book, None, thr
@@ -129,12 +130,13 @@ def queue_writes(pipe: Any, book: SensorBook, changed: Iterable[str], seq: int) 
     transaction."""
     readings = book.readings
     registered = book.registered
-    flat: list[str] = []
+    flat: list[str | int] = []
     mapping: dict[str, str] = {}
     for sid in changed:
         enc = encode(readings[sid], None if sid in registered else book.meta[sid])
         mapping[sid] = enc
-        flat += (sid, enc)
+        code = book.code[sid]
+        flat += (sid, enc, -1 if code == SILENT else code)  # its value's state, so the other worker need not ask
     if not mapping:
         return
     pipe.hset(keys.SENSOR_READINGS, mapping=mapping)

@@ -285,20 +285,15 @@ def run_locked(
     t_read = time.perf_counter()
     seq = int(state.get("sseq") or 0)
     book = sensor_sync.book_for(r, sessions, seq, thresholds, now, db_answered)
-    changed_sensors: set[str] = set()
-
-    def fold_sensor(ev: Event) -> None:
-        if book.fold(ev, now):
-            changed_sensors.add(ev["sensor_id"])
-
-    skipped = fold_into(state, events, thresholds, fold_sensor)
+    book.changed.clear()
+    skipped = fold_into(state, events, thresholds, lambda ev: book.fold(ev, now))
     book.sweep(now)
     if book.alarm_log:  # transitions into alarm, for the ticker
         log_ = state["alarm_log"]
         log_.extend(book.alarm_log)
         del log_[: max(0, len(log_) - ALARM_LOG_LEN)]
         book.alarm_log.clear()
-    new_seq = seq + 1 if changed_sensors else seq
+    new_seq = seq + 1 if book.changed else seq
     state["sseq"] = new_seq
     track(state, now)  # the early warning's trends, kept in the fold state (workers/early_warning/trends.py)
     renew_lock(r, token)
@@ -323,7 +318,7 @@ def run_locked(
     state_doc = json.dumps({"cursor": new_cursor, "state": state}, separators=(",", ":"))
     changed = write_aggregates(
         r, datas, now, extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))}, publish=False,
-        extra_writes=lambda pipe: sensor_sync.queue_writes(pipe, book, changed_sensors, new_seq),
+        extra_writes=lambda pipe: sensor_sync.queue_writes(pipe, book, book.changed, new_seq),
     )
     sensor_sync.committed(new_seq)
     t_write = time.perf_counter()
