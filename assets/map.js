@@ -69,12 +69,14 @@ window.dashExtensions = window.dashExtensions || {};
     /**
      * A sensor mark: an outlined ring, always smaller than the smallest incident (SEN_MAX_PX < SEV_SIZE[4]) and never
      * in a severity's colour: its worst state is the ring's style (green solid: all normal; white dashed: a warning;
-     * white double with "!": an alarm; grey dotted: none reporting). One sensor: a small ring with no number.
+     * white double with "!": an alarm; grey dotted: none reporting). One sensor: a ring with no number.
      */
     var SEN_MAX_PX = 28;
     function sensorMark(latlng, n, w, a, sil, words) {
         var worst = a ? 2 : w ? 1 : (n - w - a - sil) > 0 ? 0 : 3;
-        var px = n <= 1 ? 12 : Math.min(SEN_MAX_PX, 17 + 3 * Math.log(n) / Math.LN10);
+        // A lone sensor in warning or alarm is drawn larger than a quiet one, so it reads from across the room.
+        var lone = worst === 1 || worst === 2 ? 18 : 12;
+        var px = n <= 1 ? lone : Math.min(SEN_MAX_PX, 17 + 3 * Math.log(n) / Math.LN10);
         var size = Math.round(px * scale());
         var label = n <= 1 ? "" : n < 1000 ? String(n) : Math.round(n / 1000) + "k";
         var html = "<span>" + label + "</span>" + (worst === 2 ? "<i>!</i>" : "");
