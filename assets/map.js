@@ -3,11 +3,12 @@
  * {"variable": "dashExtensions.dc.<name>"} (see layouts/map/).
  *
  * dash-leaflet calls them with its props appended as the last argument (`context`), so the small
- * `hideout` dicts the refresh sends (corridor -> index, cell -> count, sensor -> [state, value])
+ * `hideout` dicts the refresh sends (corridor -> index, cell -> count, sensor bin -> [warning, alarm, silent])
  * restyle geometry that was sent only once.
  *
  * Colours have fixed meanings (DESIGN 3a): severity I red, II orange, III yellow, IV blue;
- * green normal, amber warning, red alarm, grey silent/stale.
+ * green normal, amber warning, red alarm, grey silent/stale; sensor marks on the map are rings styled by state
+ * (sensorMark), so that no severity colour is ever a sensor's.
  *
  * The view: a map inside a `.map-wrap[data-fit]` is fitted to those bounds at any fractional zoom so that
  * the district fills the panel's height, with the legend (left) and the layer control (right) beside it
@@ -65,6 +66,33 @@ window.dashExtensions = window.dashExtensions || {};
         return "rgb(" + c.join(",") + ")";
     }
 
+    /**
+     * A sensor mark: an outlined ring, always smaller than the smallest incident (SEN_MAX_PX < SEV_SIZE[4]) and never
+     * in a severity's colour: its worst state is the ring's style (green solid: all normal; white dashed: a warning;
+     * white double with "!": an alarm; grey dotted: none reporting). One sensor: a ring with no number.
+     */
+    var SEN_MAX_PX = 28;
+    function sensorMark(latlng, n, w, a, sil, words) {
+        var worst = a ? 2 : w ? 1 : (n - w - a - sil) > 0 ? 0 : 3;
+        // A lone sensor in warning or alarm is drawn larger than a quiet one, so it reads from across the room.
+        var lone = worst === 1 || worst === 2 ? 18 : 12;
+        var px = n <= 1 ? lone : Math.min(SEN_MAX_PX, 17 + 3 * Math.log(n) / Math.LN10);
+        var size = Math.round(px * scale());
+        var label = n <= 1 ? "" : n < 1000 ? String(n) : Math.round(n / 1000) + "k";
+        var html = "<span>" + label + "</span>" + (worst === 2 ? "<i>!</i>" : "");
+        var m = L.marker(latlng, {
+            keyboard: false,
+            icon: L.divIcon({className: "sensor-bin st-" + worst, html: html, iconSize: [size, size]})
+        });
+        var l = words || [];
+        var tip = (l[0] || "") + " " + n;
+        if (a) { tip += " · " + (l[2] || "") + " " + a; }
+        if (w) { tip += " · " + (l[1] || "") + " " + w; }
+        if (sil) { tip += " · " + (l[3] || "") + " " + sil; }
+        m.bindTooltip(esc(tip));
+        return m;
+    }
+
     // --- the view: fit the district beside the overlays; keep the names apart ---------------------
 
     function rectOf(el) {
@@ -100,7 +128,7 @@ window.dashExtensions = window.dashExtensions || {};
         var out = [];
         var box = map.getContainer();
         var els = box.querySelectorAll(
-            ".leaflet-marker-pane .sensor-cluster, .leaflet-marker-pane .parking-icon > .pk, " +
+            ".leaflet-marker-pane .sensor-bin, .leaflet-marker-pane .parking-icon > .pk, " +
             ".leaflet-overlay-pane path.dc-static");
         for (var i = 0; i < els.length; i++) {
             var r = els[i].getBoundingClientRect();
@@ -265,41 +293,23 @@ window.dashExtensions = window.dashExtensions || {};
             return m;
         },
 
+        // A sensor bin (the server's cell of sensors, dashboard/domain/clusters.py): a ring with its count.
         sensorPoint: function (feature, latlng, context) {
-            var h = hideout(context).s || {};
-            var st = h[feature.properties.id], s = scale();
-            if (st === undefined) { st = 3; }
-            // Normal sensors are small and quiet so that the few in alarm stand out.
-            var m = L.circleMarker(latlng, {
-                className: "dc-static",
-                radius: (st === 2 ? 7 : st === 1 ? 6 : 3.5) * s,
-                color: st === 2 || st === 1 ? "#ffffff" : "rgba(0,0,0,0.5)",
-                weight: st === 2 || st === 1 ? 1.5 : 0.5,
-                fillColor: STATE[st] || STATE[3],
-                fillOpacity: st === 0 ? 0.75 : 0.95
-            });
-            var p = feature.properties;
-            m.bindTooltip(esc(p.t) + " · " + esc(p.id));
-            return m;
+            var h = hideout(context), st = (h.b || {})[feature.properties.k] || [0, 0, 0];
+            return sensorMark(latlng, feature.properties.n || 0, st[0], st[1], st[2], h.l);
         },
 
+        // Bins merged when zoomed out: the sum of their counts, the worst of their states.
         sensorCluster: function (feature, latlng, index, context) {
-            var h = hideout(context).s || {};
+            var h = hideout(context), b = h.b || {};
             var leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
-            var worst = 0;
+            var n = 0, w = 0, a = 0, sil = 0;
             for (var i = 0; i < leaves.length; i++) {
-                var st = h[leaves[i].properties.id];
-                if (st === undefined) { st = 3; }
-                if (st === 2) { worst = 2; break; }
-                if (st === 1) { worst = 1; }
+                var st = b[leaves[i].properties.k];
+                n += leaves[i].properties.n || 0;
+                if (st) { w += st[0]; a += st[1]; sil += st[2]; }
             }
-            var n = feature.properties.point_count;
-            var size = Math.round((26 + Math.min(22, Math.sqrt(n) * 2.5)) * scale());
-            var cls = "cluster-icon sensor-cluster " + (worst === 2 ? "sev-1" : worst === 1 ? "cluster-warn" : "cluster-ok");
-            return L.marker(latlng, {
-                keyboard: false,
-                icon: L.divIcon({html: "<span>" + n + "</span>", className: cls, iconSize: L.point(size, size)})
-            });
+            return sensorMark(latlng, n, w, a, sil, h.l);
         },
 
         incidentPoint: function (feature, latlng) {

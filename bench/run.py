@@ -35,21 +35,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
     p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "ingest",
-                                       "tickscale", "cluster"),
+                                       "tickscale", "sensors50k", "cluster"),
                    help="run only part A (live), part B (scale), part C (episodes: early warning and linking), "
                         "part D (validator: the event models against the hand-written validator), part E "
                         "(push: streams held by one host, bench/push.py) or part F (screens: 200 walls, the frames "
                         "beside the baseline release; not in --quick, see bench/screens.py), part G (ingest: the "
                         "feeds' capacity over HTTP and MQTT, bench/ingest.py), part H (tickscale: the steady tick "
-                        "at 10,000 and 1,000,000 stored events side by side, bench/tickscale.py); cluster: the "
-                        "failover benchmark of `make bench-cluster` alone (bench/cluster.py, its own JSON line)")
+                        "at 10,000 and 1,000,000 stored events side by side, bench/tickscale.py), part I "
+                        "(sensors50k: the tick with 50,000 sensors at 10,000 events/s, bench/sensors50k.py); "
+                        "cluster: the failover benchmark of `make bench-cluster` alone (bench/cluster.py, its own "
+                        "JSON line)")
     p.add_argument("--tick-10m", action="store_true",
                    help="part H also at 10,000,000 stored events on PostgreSQL, loaded with COPY (minutes, ~5 GB; "
                         "BENCH_PG_URL names the server, default postgresql://postgres@127.0.0.1:5432/test)")
     p.add_argument("--screens", type=int, default=200, help="walls played in part F (default 200)")
     p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
-                                              "push, screens, ingest, tickscale): a smoke run of what other tests "
-                                              "already run")
+                                              "push, screens, ingest, tickscale, sensors50k): a smoke run of what "
+                                              "other tests already run")
     p.add_argument("--ingest-servers", default="app-1,fast-1,default,granian",
                    help="the feeds' servers part G measures side by side (bench/ingest.py CANDIDATES; default all: "
                         "the app in one process as before, the fast path in one process, the runner's own, granian)")
@@ -96,6 +98,7 @@ def result_line(
     screens: dict[str, Any] | None = None,
     ingest: dict[str, Any] | None = None,
     tickscale: dict[str, Any] | None = None,
+    sensors50k: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The final JSON object."""
     # Imported here: the app's modules read INSTANCE_DIR at import, which main() sets first.
@@ -103,6 +106,7 @@ def result_line(
     from bench.ingest import summary_line as ingest_summary
     from bench.push import summary_line as push_summary
     from bench.screens import summary_line as screens_summary
+    from bench.sensors50k import summary_line as sensors50k_summary
     from bench.tickscale import summary_line as tickscale_summary
 
     live = live or {}
@@ -155,6 +159,8 @@ def result_line(
         # Part H: the steady tick at 10k and 1M stored events side by side (and 10M on PostgreSQL): its figures replace
         # part B's tick_10k_vs_1m_p50_ms, measured there one size after the other.
         **tickscale_summary(tickscale or {}),
+        # Part I: 50,000 sensors at 10,000 events/s, and the map's sensor payload (bench/sensors50k.py).
+        **(sensors50k_summary(sensors50k) if sensors50k else {}),
         "sim_rate": args.rate,
         "quick": bool(args.quick),
         "seconds": args.seconds,
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"Dongcheng command centre benchmark · temporary files in {tmp} · {os.cpu_count()} CPUs · "
         f"{'quick' if args.quick else 'full'} run")
     t0 = time.monotonic()
-    live = scale = episodes = validator = push = screens = ingest = tickscale = None
+    live = scale = episodes = validator = push = screens = ingest = tickscale = sensors50k = None
     failed = False
     try:
         if wanted(args, "live"):
@@ -220,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
 
             candidates = tuple(c.strip() for c in args.ingest_servers.split(",") if c.strip())
             ingest = run_ingest(tmp / "ingest", args.quick, candidates=candidates)
+        if wanted(args, "sensors50k"):
+            from bench.sensors50k import run_sensors50k
+
+            sensors50k = run_sensors50k(tmp, args.quick)
     except Exception as exc:
         import traceback
 
@@ -234,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
 
-    line = result_line(live, scale, args, episodes, validator, push, screens, ingest, tickscale)
+    line = result_line(live, scale, args, episodes, validator, push, screens, ingest, tickscale, sensors50k)
     line["failed"] = failed
     heading("Summary")
     if live:
@@ -276,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{line['ingest_single_events_per_s']} one event per request (by server: "
             f"{line['ingest_by_server']}); MQTT {line.get('mqtt_capacity_events_per_s')} one per message; "
             f"events lost {line['ingest_lost_events']}")
+    if sensors50k:
+        say(f"tick with 50,000 sensors at 10,000 events/s: p99 {line['tick_50k_sensors_p99_ms']} ms (target < 300; 446 "
+            f"sensors: {line['tick_446_sensors_p99_ms']} ms); map sensor payload 446 vs 50,000 sensors "
+            f"{line['map_sensor_payload_446_vs_50k_bytes']} bytes (one point per sensor: "
+            f"{line['map_sensor_points_payload_50k_bytes']})")
     say(f"total run time {time.monotonic() - t0:.0f} s")
     print(json.dumps(line, ensure_ascii=False, separators=(", ", ": ")), flush=True)
     return 1 if failed else 0

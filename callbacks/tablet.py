@@ -61,7 +61,7 @@ TABLET_PATH: Final = "/tablet"
 # What the tablet shows for a time history holds nothing of: empty layers and lists, "—" figures.
 EMPTY: Final[dict[str, Any]] = {
     AGG_INCIDENTS: {"items": []},
-    AGG_SENSORS: {"points": [], "alarms": []},
+    AGG_SENSORS: {"bins": {"z": 0, "cells": []}, "alarms": []},
     AGG_TRAFFIC: {"corridors": []},
     AGG_HOTLINE: {"by_cell": {}, "overdue_by_cell": {}, "by_subdistrict": {}, "by_subdistrict_category": {}},
     AGG_PARKING: {"lots": []},

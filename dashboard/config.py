@@ -23,6 +23,9 @@ INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
 
 # The bundled Redis prefers this port (not 6379, so it never collides with a system Redis).
 REDIS_PORT_DEFAULT = 6390
+# The simulated district's sensors as installed today (simulator/installations.py), and the most SIM_SENSORS takes.
+SIM_SENSORS_DEFAULT = 446
+SIM_SENSORS_MAX = 200_000
 
 # DEPLOYMENT: the demo (the default, so that `make run` works on a fresh machine with nothing set) generates its
 # secrets, uses an embedded SQLite, seeds demo accounts and runs the simulator; production does none of that.
@@ -222,6 +225,9 @@ class Config:
     # The password of the demo accounts created at this start (none is changed): generated when unset.
     demo_password: str | None = None
     simulator: bool = True
+    # SIM_SENSORS: how many sensors the simulator registers (the demo's seeding) and feeds; the default is the
+    # district as installed today, a real 一杆多感 roll-out has tens of thousands.
+    sim_sensors: int = SIM_SENSORS_DEFAULT
     testing: bool = False
     # Largest accepted ingest body; a batch of 1,000 events is about 300 kB.
     max_body_bytes: int = 2 * 1024 * 1024
@@ -381,6 +387,7 @@ class Config:
             demo_password=e.get("DEMO_PASSWORD") or None,
             # The simulator is the demo's: off unless asked for in production (and then check_start refuses).
             simulator=env_flag(e.get("SIMULATOR"), not production),
+            sim_sensors=sim_sensors(e.get("SIM_SENSORS")),
             session_cookie_secure=env_flag(e.get("SESSION_COOKIE_SECURE"), False),
             sse_max_streams=int(e.get("SSE_MAX_STREAMS") or base.sse_max_streams),
             sse_heartbeat_s=float(e.get("SSE_HEARTBEAT_S") or base.sse_heartbeat_s),
@@ -424,6 +431,19 @@ class Config:
             simulator=False,
             testing=True,
         )
+
+
+def sim_sensors(raw: str | None) -> int:
+    """SIM_SENSORS: a whole number of sensors from 1 to SIM_SENSORS_MAX (ConfigError otherwise)."""
+    if raw is None or not raw.strip():
+        return SIM_SENSORS_DEFAULT
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"SIM_SENSORS must be a whole number of sensors, not {raw!r}") from None
+    if not 1 <= value <= SIM_SENSORS_MAX:
+        raise ConfigError(f"SIM_SENSORS must be from 1 to {SIM_SENSORS_MAX}, not {value}")
+    return value
 
 
 def _niceness(raw: str | None, default: int) -> int:

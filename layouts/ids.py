@@ -304,3 +304,10 @@ ADMIN_AUDIT_NEXT: Final = "admin-audit-next"
 ADMIN_AUDIT_PAGE: Final = "admin-audit-page"  # store: the page shown (0 = newest)
 ADMIN_AUDIT_TABLE: Final = "admin-audit-table"
 ADMIN_AUDIT_COUNT: Final = "admin-audit-count"
+# The sensors section: search box, page store (1-based), pager, table and count.
+ADMIN_SENSOR_QUERY: Final = "admin-sensor-query"
+ADMIN_SENSOR_PAGE: Final = "admin-sensor-page"
+ADMIN_SENSOR_PREV: Final = "admin-sensor-prev"
+ADMIN_SENSOR_NEXT: Final = "admin-sensor-next"
+ADMIN_SENSOR_TABLE: Final = "admin-sensor-table"
+ADMIN_SENSOR_COUNT: Final = "admin-sensor-count"

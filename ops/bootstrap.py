@@ -82,7 +82,8 @@ def bootstrap(config: Config, installations: bool | None = None) -> Seeded:
             units_added = sensors_added = 0
             if installations:
                 units_added = store.units.seed_units(session, (_columns(Unit, u) for u in build_units()))
-                sensors_added = store.sensors.seed_sensors(session, (_columns(Sensor, s) for s in build_sensors()))
+                fleet = build_sensors(count=config.sim_sensors)
+                sensors_added = store.sensors.seed_sensors(session, (_columns(Sensor, s) for s in fleet))
             session.flush()
             units_total, sensors_total = store.units.count_units(session), store.sensors.count_sensors(session)
             existing = [username for username, _, _ in DEMO_USERS if username not in created]

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from dashboard.config import Config
+from dashboard.config import SIM_SENSORS_DEFAULT, Config, ConfigError, sim_sensors
 from dashboard.observe.logs import configure_logging
 from simulator.episodes import EPISODES_PER_DAY
 from simulator.live import BATCH_SECONDS, run
@@ -47,6 +47,13 @@ def parser(prog: str = "python -m simulator") -> argparse.ArgumentParser:
         help="events per second (env SIM_RATE, default 50)",
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default 7)")
+    p.add_argument(
+        "--sensors",
+        type=int,
+        default=None,
+        help=f"sensors to feed (env SIM_SENSORS, default {SIM_SENSORS_DEFAULT}: the installed ones); register the same "
+        "number first (`dongcheng db bootstrap` with SIM_SENSORS)",
+    )
     p.add_argument("--batch-seconds", type=float, default=BATCH_SECONDS, help="seconds between two POSTs")
     p.add_argument("--source", default=DEFAULT_SOURCE, help="source name on every event")
     p.add_argument("--no-backfill", action="store_true", help="do not replay today's tickets at start")
@@ -66,6 +73,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m simulator") -
     if args.transport not in TRANSPORTS:  # an unknown SIM_TRANSPORT (argparse checks only what is on the line)
         p.error(f"SIM_TRANSPORT={args.transport!r}: it is http (the default) or mqtt")
     cfg = Config.from_env()
+    try:
+        sensors = sim_sensors(str(args.sensors)) if args.sensors is not None else cfg.sim_sensors
+    except ConfigError as exc:
+        p.error(str(exc))
     transport: Transport | None = None
     url = args.url
     if args.transport == "mqtt":
@@ -87,5 +98,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m simulator") -
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     run(url, args.token, args.rate, args.seed, args.batch_seconds, stop, not args.no_backfill, args.source,
-        args.episodes_per_day, transport)
+        args.episodes_per_day, transport, sensors)
     return 0

@@ -41,9 +41,11 @@ class Simulator:
         source: str = DEFAULT_SOURCE,
         start: float | None = None,
         episodes_per_day: float | None = None,
+        sensors: int | None = None,
     ) -> None:
         """Set up the fleet and the reporters; `start` is when the world begins (no ticket or incident before it);
-        `episodes_per_day`: labelled episodes (episodes.py) a day, default episodes.EPISODES_PER_DAY."""
+        `episodes_per_day`: labelled episodes (episodes.py) a day, default episodes.EPISODES_PER_DAY;
+        `sensors`: how many sensors (SIM_SENSORS; None: the installed ones)."""
         if not rate > 0:
             raise ValueError("rate must be positive")
         self.seed = seed
@@ -56,7 +58,7 @@ class Simulator:
         incidents_per_s = max(INCIDENTS_PER_DAY_MIN, INCIDENTS_PER_DAY_AT_DEFAULT * rate / DEFAULT_RATE) / 86400
         durable_per_s = tickets_per_s * (1 + UPDATES_PER_TICKET) + incidents_per_s
         days = Days(seed)
-        self.telemetry = Telemetry(seed, self.rate, source, days, self.episodes_per_day, durable_per_s)
+        self.telemetry = Telemetry(seed, self.rate, source, days, self.episodes_per_day, durable_per_s, sensors)
         self.hotline = Hotline(seed, source, days, tickets_per_s, self.episodes_per_day)
         self.incidents = Incidents(seed, source, days, self.telemetry, incidents_per_s)
         # The sensors (rows with the Sensor columns), and the capacity of each car park and crowd spot by id.

@@ -4,6 +4,7 @@ seeds these rows into SQL (ops/bootstrap.py); the simulator's readings and the e
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Sequence
@@ -169,9 +170,60 @@ def sensors_and_names(seed: int) -> tuple[tuple[dict[str, Any], str], ...]:
     return tuple(sensors)
 
 
-def build_sensors(seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
-    """The smart-pole sensors of the simulated district: rows with the Sensor columns (no installed_at)."""
-    return [dict(row) for row, _ in sensors_and_names(seed)]
+# Beyond the district's installed sensors (SIM_SENSORS): more street poles (DC-X…) spread around the facilities of
+# each subdistrict, weighted like the others by people and ground; within ~300 m of their anchor.
+EXTRA_POLE_JITTER_LON: Final = 0.0035
+EXTRA_POLE_JITTER_LAT: Final = 0.0027
+
+
+@cache
+def extra_sensors(seed: int, n: int) -> tuple[tuple[dict[str, Any], str], ...]:
+    """`n` more pole sensors with the name of their anchor; deterministic from the seed and `n` (a larger `n` keeps
+    every sensor of a smaller one where it was)."""
+    rng = seeded_rng(seed, TAG_SENSORS, 2)
+    subs = geo.subdistricts()
+    pops = [s.population for s in subs]
+    areas = [_ring_area(s.ring) for s in subs]
+    weights = list(itertools.accumulate(0.5 * p / sum(pops) + 0.5 * a / sum(areas)
+                                        for p, a in zip(pops, areas, strict=True)))
+    by_sub: dict[str, list[Facility]] = {s.code: [] for s in subs}
+    for f in facilities():
+        by_sub[f.subdistrict].append(f)
+    for fs in by_sub.values():
+        fs.sort(key=lambda f: (f.lon, f.lat))
+    out: list[tuple[dict[str, Any], str]] = []
+    pole_no = 0
+    while len(out) < n:
+        sub = subs[min(len(subs) - 1, bisect.bisect(weights, rng.random() * weights[-1]))]
+        anchors = by_sub[sub.code]
+        if anchors:
+            a = anchors[rng.randrange(len(anchors))]
+            pt = jitter_inside(rng, a.lon, a.lat, sub.code, EXTRA_POLE_JITTER_LON, EXTRA_POLE_JITTER_LAT)
+            name = short_name(a.name)
+        else:
+            pool = subdistrict_pool(sub.code)
+            pt = pool[rng.randrange(len(pool))]
+            name = sub.name_zh
+        if pt is None:
+            continue
+        types = [t for t, p in POLE_SENSOR_P if rng.random() < p] or ["pm25"]
+        pole_no += 1
+        pole = f"DC-X{pole_no:05d}"
+        for t in types[: n - len(out)]:
+            row = {"id": f"{pole}-{SENSOR_ABBR[t]}", "type": t, "pole_id": pole, "lon": pt[0], "lat": pt[1],
+                   "subdistrict": sub.code}
+            out.append((row, name))
+    return tuple(out)
+
+
+def build_sensors(seed: int = DEFAULT_SEED, count: int | None = None) -> list[dict[str, Any]]:
+    """The smart-pole sensors of the simulated district: rows with the Sensor columns (no installed_at).
+
+    `count` (SIM_SENSORS): that many, the installed ones first (fewer: the first `count` of them; more: extra poles,
+    extra_sensors); None: the installed ones."""
+    base = sensors_and_names(seed)
+    rows = base if count is None or count <= len(base) else base + extra_sensors(seed, count - len(base))
+    return [dict(row) for row, _ in rows[: len(rows) if count is None else count]]
 
 
 # --- response units -------------------------------------------------------------------------

@@ -127,6 +127,7 @@ def run(
     source: str = DEFAULT_SOURCE,
     episodes_per_day: float | None = None,
     transport: Transport | None = None,
+    sensors: int | None = None,
 ) -> None:
     """Feed the ingest API live: every batch_seconds, POST the events of the elapsed wall-clock interval (or send
     them through `transport`, e.g. an MQTT publisher; `url` then only names it in the log)."""
@@ -135,10 +136,11 @@ def run(
     # With backfill the world begins at Beijing midnight: today's tickets are replayed, so the hotline panel
     # shows a realistic day at once and later updates always find their ticket.
     begin = day_start(now) if backfill else now
-    sim = Simulator(seed, rate, source=source, start=begin, episodes_per_day=episodes_per_day)
+    sim = Simulator(seed, rate, source=source, start=begin, episodes_per_day=episodes_per_day, sensors=sensors)
     feeder = _Feeder(sim, transport or Poster(url, token), stop)
     periods = ", ".join(f"{k} {v:g} s" for k, v in sim.periods().items())
-    log.info("simulating Dongcheng at %g events/s (seed %d) into %s; report periods: %s", rate, seed, url, periods)
+    log.info("simulating Dongcheng at %g events/s (seed %d, %d sensors) into %s; report periods: %s", rate, seed,
+             len(sim.fleet), url, periods)
     if backfill:
         feeder.replay(begin, now - BACKFILL_INCIDENTS_S)
     last_summary = time.monotonic()

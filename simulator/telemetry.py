@@ -53,6 +53,7 @@ from simulator.world import (
     PM25_SENSOR_SIGMA,
     RING_FREE_KMH,
     RING_PEAK_RATIO,
+    SCALED_SENSOR_PERIOD_MS,
     SHARE_CROWD,
     SHARE_PARKING,
     SHARE_TRAFFIC,
@@ -129,23 +130,37 @@ class Telemetry:
     """The reporters of the simulated district and what they read: pure and reproducible from the seed."""
 
     def __init__(
-        self, seed: int, rate: float, source: str, days: Days, episodes_per_day: float, durable_per_s: float
+        self,
+        seed: int,
+        rate: float,
+        source: str,
+        days: Days,
+        episodes_per_day: float,
+        durable_per_s: float,
+        sensors: int | None = None,
     ) -> None:
         """The sensors, detectors, car parks and crowd counters of the world of `seed`, reporting together at
-        `rate` events/s less the `durable_per_s` tickets, updates and incidents (which make the rest of the rate)."""
+        `rate` events/s less the `durable_per_s` tickets, updates and incidents (which make the rest of the rate).
+
+        `sensors` (SIM_SENSORS): that many sensors (build_sensors); more than the installed ones each report every
+        SCALED_SENSOR_PERIOD_MS whatever the rate, as a large roll-out does."""
         self.seed = seed
         self.rate = float(rate)
         self.source = source
         self.days = days
         self.episodes_per_day = episodes_per_day
-        self.fleet = build_sensors(seed)
+        self.fleet = build_sensors(seed, sensors)
         self._build_sensors()
         self._build_traffic()
         self._build_parking()
         self._build_crowds()
         sensor_share = max(0.05, 1 - SHARE_TRAFFIC - SHARE_PARKING - SHARE_CROWD - durable_per_s / self.rate)
         prng = seeded_rng(seed, TAG_PHASE, 0)
-        self._s_sensors = self._stream(len(self._sensors), sensor_share / (1 - EXPECTED_SILENT_SHARE), "sensor", prng)
+        if sensors is not None and sensors > len(build_sensors(seed)):
+            self._s_sensors = _Stream(len(self._sensors), SCALED_SENSOR_PERIOD_MS, prng)
+        else:
+            self._s_sensors = self._stream(len(self._sensors), sensor_share / (1 - EXPECTED_SILENT_SHARE), "sensor",
+                                           prng)
         self._s_traffic = self._stream(len(self.detectors), SHARE_TRAFFIC, "traffic", prng)
         self._s_parking = self._stream(len(self._lots), SHARE_PARKING, "parking", prng)
         self._s_crowd = self._stream(len(self.spot_rows), SHARE_CROWD, "crowd", prng)

@@ -56,6 +56,9 @@ SHARE_PARKING: Final = 0.03
 SHARE_CROWD: Final = 0.05
 # The longest gap between two reports of one reporter, however low the rate.
 MAX_PERIOD_MS: Final = {"sensor": 30_000, "traffic": 60_000, "parking": 60_000, "crowd": 60_000}
+# A roll-out beyond the installed sensors (SIM_SENSORS): each reports every 10 s, as street-pole gateways do
+# (50,000 sensors: about 5,000 readings a second).
+SCALED_SENSOR_PERIOD_MS: Final = 10_000
 # Dongcheng dispatches roughly 500–1,000 tickets a day; at the default rate we simulate ~1,000 and scale with rate.
 TICKETS_PER_DAY_AT_DEFAULT: Final = c.HOTLINE_TICKETS_PER_DAY
 TICKETS_PER_DAY_MIN: Final = 500.0

@@ -33,7 +33,7 @@ from dashboard.services.base import Actor, Refused
 from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, HotlineTicket, Incident, Setting, Summons, User
 from dashboard.web.extensions import db_sessions
-from layouts import ids
+from layouts import ids, names
 from tests.helpers import PASSWORD, csrf_headers, incident, login, reading, ticket
 from workers.tick import run_tick
 
@@ -303,6 +303,15 @@ class Page:
                           {"id": ids.ADMIN_TABS, "property": "value", "value": "health"}], [],
                          [f"{ids.ADMIN_TABS}.value"])
 
+    def sensors(self, query: str = "", page: int = 1, trigger: str = ids.ADMIN_SENSOR_QUERY) -> Any:
+        inputs = [{"id": ids.ADMIN_SENSOR_QUERY, "property": "value", "value": query},
+                  {"id": ids.ADMIN_SENSOR_PREV, "property": "n_clicks", "value": 0},
+                  {"id": ids.ADMIN_SENSOR_NEXT, "property": "n_clicks", "value": 0},
+                  {"id": ids.ADMIN_TABS, "property": "value", "value": "sensors"}]
+        state = [{"id": ids.ADMIN_SENSOR_PAGE, "property": "data", "value": page}]
+        prop = "value" if trigger == ids.ADMIN_SENSOR_QUERY else "n_clicks"
+        return self.post(f"{ids.ADMIN_SENSOR_TABLE}.children", inputs, state, [f"{trigger}.{prop}"])
+
     def audit(self, page: int = 0, trigger: str = ids.ADMIN_AUDIT_APPLY, **filters: Any) -> Any:
         inputs = [{"id": ids.ADMIN_AUDIT_APPLY, "property": "n_clicks", "value": 1},
                   {"id": ids.ADMIN_AUDIT_PREV, "property": "n_clicks", "value": 0},
@@ -400,7 +409,7 @@ def test_every_admin_callback_refuses_a_non_admin_with_403_audits_it_and_changes
         n_before = n_audits(app)
         calls = [
             page.users(), page.select(duty_id), page.panel(duty_id), page.settings_view(), page.health(),
-            page.audit(),
+            page.audit(), page.sensors(),
             page.act(ids.ADMIN_NEW_SUBMIT, new={"username": "mallory", "display_name": "M", "role": "admin",
                                                 "password": "mallory-pw"}),
             page.act(ids.ADMIN_USER_ROLE_SAVE, selected=user_id(app, name_), role="admin"),
@@ -551,7 +560,9 @@ def test_the_user_panel_and_table_follow_the_selection(app: Any) -> None:
 def sensor_state(r: Any, sensor_id: str) -> str:
     env = read_aggregates(r, [AGG_SENSORS])[AGG_SENSORS]
     assert env is not None
-    return next(p["state"] for p in env["data"]["points"] if p["id"] == sensor_id)
+    # The aggregate lists the sensors in warning or alarm and the silent ones; any other is normal.
+    listed = env["data"]["alarms"] + env["data"]["silent"]
+    return next((p["state"] for p in listed if p["id"] == sensor_id), "normal")
 
 
 def test_a_threshold_saved_through_the_page_is_applied_by_the_next_tick(app: Any, client: Any) -> None:
@@ -790,3 +801,32 @@ def test_problems_are_said_in_both_languages_with_their_field() -> None:
     en = text_of(problems_list({**p, **q}, "en"))
     assert "被召集部门报到：须在 5–240 分钟 之间" in zh and "PM2.5 告警值：须大于 0 且不超过 1000 µg/m³" in zh
     assert "A summoned department reports: must be 5–240 min" in en and "PM2.5 alarm: must be above 0" in en
+
+
+def test_the_sensor_registry_is_searched_and_paged_by_the_server_with_each_sensors_latest_reading(app: Any) -> None:
+    """A page of 25 travels, whatever the registry holds; the search finds ids, poles, types and subdistrict names."""
+    from dashboard.live import keys
+    from dashboard.live.sensor_readings import encode
+    from ops.tick_bench import make_registry
+
+    registry = make_registry(130)
+    with app.app_context(), session_scope(db_sessions()) as s:
+        store.sensors.seed_sensors(s, registry)
+    app.extensions["dc_redis"].hset(keys.SENSOR_READINGS, "S00001", encode({"value": 42.5, "ts": 1_764_000_000.0}))
+    page = Page(app, "admin")
+    out = ok(page.sensors())
+    shown = text_of(out[ids.ADMIN_SENSOR_TABLE]["children"])
+    assert "S00000" in shown and "S00024" in shown and "S00025" not in shown and "42.5" in shown
+    assert "第 1 / 6 页，共 130 个传感器" in text_of(out[ids.ADMIN_SENSOR_COUNT])
+    out = ok(page.sensors(page=5, trigger=ids.ADMIN_SENSOR_NEXT))
+    assert out[ids.ADMIN_SENSOR_PAGE]["data"] == 6 and "S00129" in text_of(out[ids.ADMIN_SENSOR_TABLE]["children"])
+    out = ok(page.sensors(page=6, trigger=ids.ADMIN_SENSOR_NEXT))  # past the end: the last page
+    assert out[ids.ADMIN_SENSOR_PAGE]["data"] == 6
+    out = ok(page.sensors("S0012"))  # a search starts at its first page
+    assert "共 10 个传感器" in text_of(out[ids.ADMIN_SENSOR_COUNT]) and out[ids.ADMIN_SENSOR_PAGE]["data"] == 1
+    sub = registry[3]["subdistrict"]
+    out = ok(page.sensors(names.subdistrict(sub, "zh")))  # by the subdistrict's name
+    n = sum(1 for row in registry if row["subdistrict"] == sub)
+    assert f"共 {n} 个传感器" in text_of(out[ids.ADMIN_SENSOR_COUNT])
+    out = ok(page.sensors("100%_"))  # taken literally
+    assert "共 0 个传感器" in text_of(out[ids.ADMIN_SENSOR_COUNT])

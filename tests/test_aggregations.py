@@ -17,7 +17,8 @@ from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi
 from workers.parking import compute_parking
-from workers.sensors import compute_sensors, fold_reading, value_state
+from workers.sensor_book import compute_sensors
+from workers.sensors import fold_reading, value_state
 from workers.telemetry import fold, fold_into, new_state
 from workers.ticker import compute_ticker
 from workers.traffic import band_of, compute_traffic, corridor_index, district_index
@@ -179,8 +180,8 @@ def test_sensor_silent_after_threshold_and_never_seen_registered_sensor_is_silen
         ],
     )
     data = compute_sensors(state, [reg("fresh", "pm25"), reg("stale", "pm25"), reg("never", "noise")], NOW)
-    by_id = {p["id"]: p for p in data["points"]}
-    assert by_id["fresh"]["state"] == c.STATE_NORMAL
+    by_id = {p["id"]: p for p in data["silent"]}
+    assert "fresh" not in by_id and data["by_state"][c.STATE_NORMAL] == 1
     assert by_id["stale"]["state"] == c.STATE_SILENT
     assert by_id["stale"]["value"] == 40  # the last known value stays visible
     assert by_id["never"]["state"] == c.STATE_SILENT
@@ -596,7 +597,7 @@ def test_sensor_state_counts_sum_to_total(events: list[dict[str, Any]], register
     state = new_state()
     fold_into(state, events)
     data = compute_sensors(state, [reg(s, "pm25") for s in registered], NOW)
-    assert sum(data["by_state"].values()) == data["total"] == len(data["points"])
+    assert sum(data["by_state"].values()) == data["total"] == sum(cell[3] for cell in data["bins"]["cells"])
     assert sum(sum(v.values()) for v in data["by_type"].values()) == data["total"]
     assert data["online"] == data["total"] - data["by_state"][c.STATE_SILENT]
 

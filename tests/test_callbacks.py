@@ -14,6 +14,7 @@ from dash.development.base_component import Component
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
+from dashboard.domain.clusters import MAP_ZOOM, STATE_CODE, bin_sensors, cell_key, cell_of, compact
 from dashboard.frames.cache import read_and_refresh
 from dashboard.live.connections import make_redis
 from dashboard.live.schema import (
@@ -35,10 +36,15 @@ from layouts import wall_frame as rf
 NOW = 1_750_000_000.0
 
 
-def sample_data(now: float = NOW) -> dict[str, dict[str, Any]]:
-    """One small but complete set of aggregates shaped as dashboard/keys.py says."""
+def bins_of(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The map's sensor bins of these points, as the tick makes them."""
+    return {"z": MAP_ZOOM, "cells": compact(bin_sensors((p["lon"], p["lat"], STATE_CODE[p["state"]]) for p in points))}
+
+
+def sample_points(now: float = NOW) -> list[dict[str, Any]]:
+    """Five sensors, one in each state and another normal one, in the sensors aggregate's point shape."""
     subs = geo.subdistricts()
-    points = [
+    return [
         {"id": f"S{i:03d}", "type": ty, "lon": subs[i % 17].label[0], "lat": subs[i % 17].label[1],
          "value": None if st == "silent" else 10.0 + i, "state": st, "subdistrict": subs[i % 17].code,
          "last_seen": now - 5}
@@ -46,6 +52,12 @@ def sample_data(now: float = NOW) -> dict[str, dict[str, Any]]:
             [("pm25", "normal"), ("noise", "alarm"), ("water_level", "warning"), ("gas", "silent"), ("pm25", "normal")]
         )
     ]
+
+
+def sample_data(now: float = NOW) -> dict[str, dict[str, Any]]:
+    """One small but complete set of aggregates shaped as dashboard/keys.py says."""
+    subs = geo.subdistricts()
+    points = sample_points(now)
     by_state = {s: sum(p["state"] == s for p in points) for s in ("normal", "warning", "alarm", "silent")}
     by_type = {
         t: {s: sum(p["type"] == t and p["state"] == s for p in points) for s in by_state} for t in c.SENSOR_TYPES
@@ -67,7 +79,7 @@ def sample_data(now: float = NOW) -> dict[str, dict[str, Any]]:
         },
         AGG_SENSORS: {"total": 5, "online": 4, "by_state": by_state, "by_type": by_type, "means": {},
                         "alarms": [p for p in points if p["state"] in ("alarm", "warning")],
-                        "silent": [p for p in points if p["state"] == "silent"], "points": points},
+                        "silent": [p for p in points if p["state"] == "silent"], "bins": bins_of(points)},
         AGG_INCIDENTS: {"open_total": 2, "open_by_severity": {"2": 1, "4": 1}, "open_by_state": {}, "overdue": 1,
                           "today_total": 5, "today_by_category": {"fire": 1}, "items": items},
         AGG_TRAFFIC: {"district_index": 5.2, "band": "light",
@@ -161,26 +173,32 @@ def test_missing_aggregate_keeps_last_values_and_reports_none() -> None:
     assert meta[AGG_HOTLINE] is None
 
 
-def test_sensor_positions_are_sent_only_when_the_set_of_sensors_changes() -> None:
-    """Readings change every second; colours only when a state changes, positions when sensors come or go."""
+def test_sensor_bins_are_sent_only_when_the_bins_change_and_their_states_only_when_a_state_changes() -> None:
+    """Readings change every second; ring styles only when a state changes, positions when bins come or go."""
     data = sample_data()
+    points = sorted(sample_points(), key=lambda p: p["state"] != "normal")  # a normal one first
     _, client, _ = rf.refresh(envelopes(data), {}, "zh", NOW)
-    data[AGG_SENSORS]["points"][0]["value"] = 99.0
+    data[AGG_SENSORS]["means"] = {"pm25": 99.0}
     envs = envelopes(data)
     envs[AGG_SENSORS] = Envelope(name=AGG_SENSORS, version=2, computed_at=NOW, data=data[AGG_SENSORS])
     values, client, _ = rf.refresh(envs, client, "zh", NOW + 1)
     out = outputs_of(values)
     assert out[(ids.MAP_SENSORS, "data")] is no_update
-    # A new reading with the same state changes no colour on the map: nothing is sent.
+    # A new reading with the same state changes no ring on the map: nothing is sent.
     assert out[(ids.MAP_SENSORS, "hideout")] is no_update
-    data[AGG_SENSORS]["points"][0]["state"] = "alarm"
+    alarm = {**points[0], "state": "warning"}  # a normal sensor now warns
+    data[AGG_SENSORS]["bins"] = bins_of([alarm, *points[1:]])
     envs[AGG_SENSORS] = Envelope(name=AGG_SENSORS, version=3, computed_at=NOW, data=data[AGG_SENSORS])
     values, client, _ = rf.refresh(envs, client, "zh", NOW + 2)
-    assert outputs_of(values)[(ids.MAP_SENSORS, "hideout")]["s"]["S000"] == 2
-    data[AGG_SENSORS]["points"].append({**data[AGG_SENSORS]["points"][0], "id": "S999"})
+    out = outputs_of(values)
+    assert out[(ids.MAP_SENSORS, "data")] is no_update
+    assert out[(ids.MAP_SENSORS, "hideout")]["b"][cell_key(cell_of(alarm["lon"], alarm["lat"]))] == [1, 0, 0]
+    far = {**points[0], "id": "S999", "lon": 116.44, "lat": 39.88}
+    data[AGG_SENSORS]["bins"] = bins_of([alarm, *points[1:], far])
     envs[AGG_SENSORS] = Envelope(name=AGG_SENSORS, version=4, computed_at=NOW, data=data[AGG_SENSORS])
     values, _, _ = rf.refresh(envs, client, "zh", NOW + 3)
-    assert len(outputs_of(values)[(ids.MAP_SENSORS, "data")]["features"]) == 6
+    feats = outputs_of(values)[(ids.MAP_SENSORS, "data")]["features"]
+    assert len(feats) == len(data[AGG_SENSORS]["bins"]["cells"]) and sum(f["properties"]["n"] for f in feats) == 6
 
 
 def test_kpi_flashes_once_when_its_value_changes() -> None:

@@ -346,7 +346,7 @@ def store_tickets(sessions: sessionmaker[Session], events: list[dict[str, Any]])
 def sensors_aggregate(r: redis.Redis, now: float, points: list[dict[str, Any]]) -> None:
     """Write a `sensors` aggregate holding these points (as the tick would)."""
     data = {"total": len(points), "online": len(points), "by_state": {}, "by_type": {}, "means": {},
-            "alarms": points, "silent": [], "points": points}
+            "alarms": points, "silent": [], "bins": {"z": 15, "cells": []}, "causes": points}
     write_aggregates(r, {AGG_SENSORS: data}, now)
 
 

@@ -377,3 +377,33 @@ def test_todays_incidents_are_those_reported_today_not_those_stored_today(sessio
         s.commit()
         counts = store.incidents.incident_counts(s, datetime.fromtimestamp(midnight, UTC), stored_at)
     assert counts["today_by_category"] == {"medical": 1}
+
+
+def test_two_workers_taking_turns_keep_the_sensors_aggregate_of_one_worker_and_of_a_fresh_one(
+    r: redis.Redis, sessions: sessionmaker[Session]
+) -> None:
+    """Each worker process keeps a sensor book; one that missed the other's ticks takes only the readings they
+    changed, one that missed too many (or a failed tick of its own) reads them all: every picture is the same."""
+    from ops.tick_bench import make_registry, make_telemetry
+    from workers import sensor_sync
+
+    registry = make_registry(300)
+    with sessions.begin() as s:
+        store.sensors.seed_sensors(s, registry)
+    now = time.time()
+    books = [sensor_sync.Kept(), sensor_sync.Kept()]
+    before = sensor_sync.swap(books[0])
+    try:
+        for i in range(8):
+            xadd_telemetry(r, make_telemetry(400, now + i - 1, now + i, registry, seed=50 + i))
+            sensor_sync.swap(books[i % 2])
+            run_tick(r, sessions, now + i)
+        kept = envelopes(r)["sensors"]["data"]
+        sensor_sync.swap(sensor_sync.Kept())  # a worker just started: it reads every reading once
+        run_tick(r, sessions, now + 7)
+        fresh = envelopes(r)["sensors"]["data"]
+    finally:
+        sensor_sync.swap(before)
+    assert kept["total"] == 300 and kept["online"] > 250
+    assert {k: v for k, v in fresh.items() if k != "means"} == {k: v for k, v in kept.items() if k != "means"}
+    assert fresh["means"] == pytest.approx(kept["means"])

@@ -10,7 +10,7 @@ import pytest
 from dash.testing.wait import until
 
 from layouts import ids
-from tests.helpers import incident, start_dash
+from tests.helpers import incident, reading, start_dash
 from tests.test_browser import ingest, log_in
 
 pytestmark = pytest.mark.browser
@@ -160,6 +160,10 @@ return {
                 radius: getComputedStyle(e, '::before').borderRadius, text: e.textContent})),
   others: Array.from(document.querySelectorAll('#' + arguments[0] + ' .leaflet-marker-icon:not(.incident-mark)'))
     .map(e => ({cls: e.className, size: rect(e), colour: getComputedStyle(e).backgroundColor})),
+  sensors: Array.from(document.querySelectorAll('#' + arguments[0] + ' .sensor-bin'))
+    .map(e => { const st = getComputedStyle(e);
+                return {cls: e.className, size: rect(e), radius: st.borderRadius, border: st.borderTopStyle,
+                        edge: st.borderTopColor, fill: st.backgroundColor, text: e.textContent}; }),
 };
 """
 
@@ -172,10 +176,21 @@ def test_incidents_are_the_largest_marks_and_the_only_square_ones_in_severity_co
     spread = [(116.405, 39.905), (116.425, 39.935), (116.395, 39.945), (116.430, 39.885)]
     ingest(app, [incident(f"m{s}", severity=s, lon=lon, lat=lat, title=f"标记 {s}")
                  for s, (lon, lat) in zip((1, 2, 3, 4), spread, strict=True)])
+    # Sensors: a dozen normal at one spot (a bin with a count), one in alarm and one warning elsewhere.
+    ingest(app, [reading(f"n{i}", 30.0, f"pole-n{i}:pm25", lon=116.41 + i * 1e-4, lat=39.915) for i in range(12)]
+           + [reading("a1", 400.0, "pole-a:pm25", lon=116.40, lat=39.93),
+              reading("w1", 100.0, "pole-w:pm25", lon=116.44, lat=39.90)])
     start_dash(dash_duo, app.extensions["dash_app"])
     log_in(dash_duo)
-    until(lambda: len(dash_duo.driver.execute_script(MARKS_JS, ids.WALL_MAP.map)["incidents"]) == 4, timeout=20)
-    marks = dash_duo.driver.execute_script(MARKS_JS, ids.WALL_MAP.map)
+    seen: dict[str, Any] = {}
+
+    def four_drawn() -> bool:
+        # One snapshot holding all four (a refresh may be redrawing a layer between two reads).
+        seen.update(dash_duo.driver.execute_script(MARKS_JS, ids.WALL_MAP.map))
+        return len({m["sev"] for m in seen["incidents"]}) == 4 and len(seen["sensors"]) >= 2
+
+    until(four_drawn, timeout=20)
+    marks = dict(seen)
     by_sev = {m["sev"]: m for m in marks["incidents"]}
     sizes = [by_sev[f"sev-{s}"]["size"][0] for s in (1, 2, 3, 4)]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] >= 28, sizes  # I the largest, IV still 28 px+
@@ -186,3 +201,13 @@ def test_incidents_are_the_largest_marks_and_the_only_square_ones_in_severity_co
     # Every other mark (sensor bins, parking, crowds, early warnings) is smaller than the smallest incident.
     assert marks["others"], "no other marks on the map to compare with"
     assert max(o["size"][0] for o in marks["others"]) < min(sizes), marks["others"]
+    # Sensor marks are rings (an outlined circle) of at most 28 px, styled by their worst state, never in a
+    # severity's colour (DESIGN 3a: those are reserved for severity).
+    sensors = marks["sensors"]
+    severity_rgb = {"rgb(229, 57, 53)", "rgb(251, 140, 0)", "rgb(253, 216, 53)", "rgb(30, 136, 229)"}
+    for m in sensors:
+        assert m["size"][0] <= 28 and m["radius"] == "50%" and m["border"] in ("solid", "dashed", "double", "dotted")
+        assert m["edge"] not in severity_rgb and not any(rgb[4:-1] in m["fill"] for rgb in severity_rgb), m
+    styles = {m["border"] for m in sensors}
+    assert "double" in styles, sensors  # the alarm's ring
+    assert any(m["text"].startswith("12") or m["text"] == "14" for m in sensors), sensors  # a count

@@ -94,12 +94,13 @@ def figures_of(datas: Mapping[str, Any]) -> Figures:
 
 
 def _sensors_part(d: Mapping[str, Any]) -> dict[str, Any]:
-    """The sensors aggregate without its `points` (400+ of them), with the ids of the sensors not normal."""
+    """The sensors aggregate without the linking's `causes` (and `points`, which older aggregates had), with the ids
+    of the sensors not normal among those points."""
     states: dict[str, list[str]] = {state: [] for state in _LISTED_STATES}
     for p in d.get("points") or ():
         if p.get("state") in states:
             states[p["state"]].append(p["id"])
-    out = {k: v for k, v in d.items() if k != "points"}
+    out = {k: v for k, v in d.items() if k not in ("points", "causes")}
     out["states"] = {state: sorted(ids) for state, ids in states.items() if ids}
     return out
 

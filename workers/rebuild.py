@@ -38,7 +38,8 @@ from dashboard.live.schema import AGG_CROWD, AGG_KPI, AGG_PARKING, AGG_SENSORS, 
 from workers.crowd import compute_crowd
 from workers.history import build_snapshot, figures_of, roll_up, store_snapshot
 from workers.parking import compute_parking
-from workers.sensors import Thresholds, compute_sensors
+from workers.sensor_book import compute_sensors
+from workers.sensors import Thresholds
 from workers.telemetry import fold_into, new_state
 from workers.traffic import compute_traffic
 

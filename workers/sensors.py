@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from dashboard.domain import rules as c
 from dashboard.domain import season
 from dashboard.domain.beijing import local_date
 from dashboard.domain.events import Event
-from dashboard.live.schema import SensorPoint, SensorsData
 
 # Order of urgency used to sort alarms (most severe first).
 _RANK: Final = {c.STATE_ALARM: 0, c.STATE_WARNING: 1, c.STATE_NORMAL: 2, c.STATE_SILENT: 3}
@@ -100,79 +99,3 @@ def sensor_state(sensor_type: str, reading: Mapping[str, Any] | None, now: float
     if reading is None or now - float(reading["ts"]) > c.SENSOR_SILENT_AFTER_S:
         return c.STATE_SILENT
     return value_state(sensor_type, float(reading["value"]), thresholds, float(reading["ts"]))
-
-
-def compute_sensors(
-    state: Mapping[str, Any],
-    registry: Iterable[Mapping[str, Any]],
-    now: float,
-    thresholds: Thresholds = c.SENSOR_TYPES,
-) -> SensorsData:
-    """The `sensors` aggregate from the fold state and the sensor registry.
-
-    Registered sensors that never reported are silent (last_seen 0.0 means "never"); sensors that report
-    without being registered are still shown, at the position of their latest reading.
-    """
-    readings: Mapping[str, Mapping[str, Any]] = state["sensors"]
-    points: list[SensorPoint] = []
-    seen: set[str] = set()
-    for row in registry:
-        sid = row["id"]
-        seen.add(sid)
-        rd = readings.get(sid)
-        points.append(_point(sid, row["type"], row["lon"], row["lat"], row["subdistrict"], rd, now, thresholds))
-    for sid, rd in readings.items():
-        if sid not in seen:
-            points.append(_point(sid, rd["type"], rd["lon"], rd["lat"], rd["sd"], rd, now, thresholds))
-    points.sort(key=lambda p: p["id"])
-
-    by_state = dict.fromkeys(STATES, 0)
-    by_type = {t: dict.fromkeys(STATES, 0) for t in c.SENSOR_TYPES}
-    sums: dict[str, float] = dict.fromkeys(c.SENSOR_TYPES, 0.0)
-    counts: dict[str, int] = dict.fromkeys(c.SENSOR_TYPES, 0)
-    for p in points:
-        by_state[p["state"]] += 1
-        by_type.setdefault(p["type"], dict.fromkeys(STATES, 0))[p["state"]] += 1
-        if p["state"] != c.STATE_SILENT and p["value"] is not None:
-            sums[p["type"]] = sums.get(p["type"], 0.0) + p["value"]
-            counts[p["type"]] = counts.get(p["type"], 0) + 1
-    means = {t: (round(sums[t] / counts[t], 2) if counts[t] else None) for t in sums}
-
-    alarms = [p for p in points if p["state"] in (c.STATE_ALARM, c.STATE_WARNING)]
-    alarms.sort(key=lambda p: (_RANK[p["state"]], -p["last_seen"], p["id"]))
-    silent = [p for p in points if p["state"] == c.STATE_SILENT]
-    silent.sort(key=lambda p: (p["last_seen"], p["id"]))
-    return SensorsData(
-        total=len(points),
-        online=len(points) - by_state[c.STATE_SILENT],
-        by_state=by_state,
-        by_type=by_type,
-        means=means,
-        alarms=alarms[:MAX_LISTED],
-        silent=silent[:MAX_LISTED],
-        points=points,
-    )
-
-
-def _point(
-    sid: str,
-    stype: str,
-    lon: float,
-    lat: float,
-    subdistrict: str,
-    reading: Mapping[str, Any] | None,
-    now: float,
-    thresholds: Thresholds,
-) -> SensorPoint:
-    """One map point."""
-    return SensorPoint(
-        id=sid,
-        type=stype,
-        lon=lon,
-        lat=lat,
-        value=None if reading is None else reading["value"],
-        state=sensor_state(stype, reading, now, thresholds),
-        subdistrict=subdistrict,
-        last_seen=0.0 if reading is None else reading["ts"],
-        alarm_since=None if reading is None else reading.get("as"),
-    )

@@ -18,7 +18,7 @@ from workers.traffic import fold_speed
 log = logging.getLogger(__name__)
 
 # Bumped when the state layout changes: a state of another version is rebuilt instead of misread.
-STATE_VERSION: Final = 2
+STATE_VERSION: Final = 3
 
 _FOLDERS: Final[dict[str, Callable[[dict[str, Any], Event], None]]] = {
     c.SENSOR_READING: fold_reading,
@@ -32,13 +32,15 @@ def new_state() -> dict[str, Any]:
     """The empty fold state.
 
     sensors: id -> latest reading {type, value, ts, lon, lat, sd, and "as": when its alarm began, while in
-    alarm}; alarm_log: latest transitions into
+    alarm} (empty in the tick's state, whose readings are in Redis apart: workers/sensor_sync.py); sseq: the
+    sequence number of the last tick that changed a reading there; alarm_log: latest transitions into
     alarm (for the ticker); corridors: id -> {speed, ts}; series: closed [minute, district index] pairs
     of the last 3 h and minute: the minute still open; lots / spots: id -> latest report.
     """
     return {
         "v": STATE_VERSION,
         "sensors": {},
+        "sseq": 0,
         "alarm_log": [],
         "corridors": {},
         "series": [],
@@ -48,14 +50,22 @@ def new_state() -> dict[str, Any]:
     }
 
 
-def fold_into(state: dict[str, Any], events: Iterable[Event], thresholds: Thresholds | None = None) -> int:
+def fold_into(
+    state: dict[str, Any],
+    events: Iterable[Event],
+    thresholds: Thresholds | None = None,
+    sensors: Callable[[Event], Any] | None = None,
+) -> int:
     """Fold events into `state` in place (the fast path of the tick); return how many were skipped.
 
-    `thresholds`: the sensor thresholds in force (dashboard.services.tunables), default the constants'.
+    `thresholds`: the sensor thresholds in force (dashboard.services.tunables), default the constants';
+    `sensors`: where sensor readings go instead of state["sensors"] (the tick's sensor book, workers/sensor_book.py).
     """
     skipped = 0
     folders = _FOLDERS
-    if thresholds is not None:
+    if sensors is not None:
+        folders = {**_FOLDERS, c.SENSOR_READING: lambda _state, ev: sensors(ev)}
+    elif thresholds is not None:
         folders = {**_FOLDERS, c.SENSOR_READING: functools.partial(fold_reading, thresholds=thresholds)}
     for ev in events:
         folder = folders.get(ev.get("kind", ""))

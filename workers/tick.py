@@ -41,10 +41,11 @@ from dashboard.live.schema import (
     AGG_TRAFFIC,
     AGG_WARNINGS,
     HotlineData,
+    SensorsData,
 )
 from dashboard.observe import metrics
 from dashboard.store.outage import DATABASE
-from workers import hotline_sync
+from workers import hotline_sync, sensor_sync
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
 from workers.early_warning import Baseline, compute_warnings, load_baseline, track
@@ -52,7 +53,8 @@ from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi
 from workers.parking import compute_parking
-from workers.sensors import Thresholds, compute_sensors
+from workers.sensor_book import SensorBook, compute_sensors
+from workers.sensors import ALARM_LOG_LEN, Thresholds
 from workers.telemetry import STATE_VERSION, fold_into, new_state
 from workers.ticker import compute_ticker
 from workers.traffic import compute_traffic
@@ -86,7 +88,6 @@ _RENEW_LOCK_LUA: Final = (
 class SqlInputs:
     """Everything one tick reads from the system of record."""
 
-    registry: list[dict[str, Any]]
     open_incidents: list[dict[str, Any]]
     summons: list[dict[str, Any]]
     incident_counts: dict[str, Any]
@@ -145,12 +146,12 @@ def read_telemetry(r: redis.Redis, cursor: str, limit: int) -> tuple[list[Event]
 
 
 def query_sql(sessions: sessionmaker[Session], now: float) -> SqlInputs:
-    """Read the registry, incidents, summons, tickets and units in one session (nine small queries)."""
+    """Read the incidents, summons, tickets and units in one session (small queries; the sensor registry is
+    read only when it changes: workers/sensor_sync.py)."""
     now_dt = utc_datetime(now)
     with sessions() as s:
         open_incidents = store.incidents.open_incidents(s)
         return SqlInputs(
-            registry=store.sensors.sensor_registry(s),
             open_incidents=open_incidents,
             summons=store.incidents.summons_of(s, (row["id"] for row in open_incidents)),
             incident_counts=store.incidents.incident_counts(s, utc_datetime(day_start(now)), now_dt),
@@ -228,11 +229,13 @@ def compute_all(
     now: float,
     thresholds: Thresholds = c.SENSOR_TYPES,
     baseline: Baseline | None = None,
+    sensors: SensorsData | None = None,
 ) -> dict[str, Any]:
     """Every aggregate's data. Without SQL (database down) only the telemetry aggregates and the ticker
     are computed; the others keep their last value and age, so the screens show them as stale.
     `thresholds`: the sensor thresholds in force (load_thresholds); `baseline`: the early warning's ticket
-    baseline (early_warning.load_baseline; None: learned from the tick's own tickets)."""
+    baseline (early_warning.load_baseline; None: learned from the tick's own tickets); `sensors`: the sensors
+    aggregate the tick's sensor book made (None: from `state`'s readings, from scratch, with no registry)."""
     datas: dict[str, Any] = {
         AGG_TRAFFIC: compute_traffic(state, now),
         AGG_PARKING: compute_parking(state),
@@ -240,7 +243,7 @@ def compute_all(
         AGG_TICKER: compute_ticker(durable, state["alarm_log"], sql.open_incidents if sql is not None else None),
     }
     if sql is not None:
-        datas[AGG_SENSORS] = compute_sensors(state, sql.registry, now, thresholds)
+        datas[AGG_SENSORS] = sensors if sensors is not None else compute_sensors(state, [], now, thresholds)
         datas[AGG_INCIDENTS] = compute_incidents(sql.open_incidents, sql.incident_counts, sql.summons, now)
         datas[AGG_HOTLINE] = sql.hotline or compute_hotline(
             sql.tickets, sum(sql.overdue_cells.values()), now, overdue_cells=sql.overdue_cells
@@ -315,7 +318,18 @@ def run_locked(
     state["thresholds"] = thresholds
     events, new_cursor, bad = read_telemetry(r, cursor, max_events)
     t_read = time.perf_counter()
-    skipped = fold_into(state, events, thresholds)
+    seq = int(state.get("sseq") or 0)
+    book = sensor_sync.book_for(r, sessions, seq, thresholds, now, db_answered)
+    book.changed.clear()
+    skipped = fold_into(state, events, thresholds, lambda ev: book.fold(ev, now))
+    book.sweep(now)
+    if book.alarm_log:  # transitions into alarm, for the ticker
+        log_ = state["alarm_log"]
+        log_.extend(book.alarm_log)
+        del log_[: max(0, len(log_) - ALARM_LOG_LEN)]
+        book.alarm_log.clear()
+    new_seq = seq + 1 if book.changed else seq
+    state["sseq"] = new_seq
     track(state, now)  # the early warning's trends, kept in the fold state (workers/early_warning/trends.py)
     renew_lock(r, token)
     t_fold = time.perf_counter()
@@ -335,7 +349,7 @@ def run_locked(
     durable = read_durable(r)
     renew_lock(r, token)
     t_sql = time.perf_counter()
-    datas = compute_all(state, sql, durable, now, thresholds, baseline)
+    datas = compute_all(state, sql, durable, now, thresholds, baseline, book.data() if sql is not None else None)
     t_compute = time.perf_counter()
     state_doc = json.dumps({"cursor": new_cursor, "state": state}, separators=(",", ":"))
     changed = write_aggregates(
@@ -344,8 +358,9 @@ def run_locked(
         now,
         extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))},
         publish=False,
-        also=hotline.apply if hotline is not None else None,
+        extra_writes=lambda pipe: _extra_writes(pipe, hotline, book, new_seq),
     )
+    sensor_sync.committed(new_seq)
     t_write = time.perf_counter()
     # The screens' next frame is made before they hear of the change, so that their web only reads it.
     ahead = make_frames_ahead(r, now) if changed else 0
@@ -378,6 +393,14 @@ def run_locked(
     }
     log.debug("tick %s", result)
     return result
+
+
+def _extra_writes(pipe: Any, hotline: hotline_sync.Step | None, book: SensorBook, seq: int) -> None:
+    """What the tick writes beside the aggregates, in their transaction: the hotline's kept state and the sensors'
+    changed readings."""
+    if hotline is not None:
+        hotline.apply(pipe)
+    sensor_sync.queue_writes(pipe, book, book.changed, seq)
 
 
 def tick() -> dict[str, Any]:

@@ -128,9 +128,10 @@ def write_aggregates(
     now: float,
     extra_state: Mapping[str, str] | None = None,
     publish: bool = True,
-    also: Callable[[Any], None] | None = None,
+    extra_writes: Callable[[Any], None] | None = None,
 ) -> list[str]:
     """Write every aggregate and `extra_state` (key -> value) in one MULTI/EXEC; return the changed names.
+    `extra_writes(pipe)` queues more commands into the same transaction (the tick's changed sensor readings).
 
     `version` goes up only when an aggregate's data differs from what is stored (compared by hash);
     `computed_at` is always set to `now`. The names of changed aggregates are published on
@@ -165,8 +166,8 @@ def write_aggregates(
                     pipe.set(key, encode_envelope(name, version, digests[name], now, canon[name]))
                 for key, value in (extra_state or {}).items():
                     pipe.set(key, value)
-                if also is not None:
-                    also(pipe)
+                if extra_writes is not None:
+                    extra_writes(pipe)
                 if publish:
                     for name in changed:
                         pipe.publish(channel, name)

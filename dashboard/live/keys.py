@@ -42,6 +42,18 @@ HOTLINE_UNRESOLVED: Final = PREFIX + "hotline:unresolved"
 HOTLINE_CASES: Final = PREFIX + "hotline:cases"
 HOTLINE_RECENT: Final = PREFIX + "hotline:recent"
 HOTLINE_KEYS: Final = (HOTLINE_STATE, HOTLINE_LEDGER, HOTLINE_WAKE, HOTLINE_UNRESOLVED, HOTLINE_CASES, HOTLINE_RECENT)
+# The sensors' latest readings, kept apart from the fold state (50,000 of them would make it megabytes, read and
+# written every tick): a hash id -> reading that a tick writes only for the sensors it changed, and per tick the
+# readings it changed under the tick's sequence number, briefly, so that a worker whose copy is behind takes only
+# those (workers/sensor_sync.py); a worker further behind than SENSOR_CHANGES_KEPT ticks reads the hash.
+SENSOR_READINGS: Final = PREFIX + "state:sensors"
+SENSOR_CHANGES_TTL_S: Final = 120
+SENSOR_CHANGES_KEPT: Final = 60
+
+
+def sensor_changes_key(seq: int) -> str:
+    """The readings changed by tick number `seq` (workers/sensor_sync.py)."""
+    return f"{PREFIX}state:sensors:changed:{seq}"
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
 TICK_LOCK_TTL_MS: Final = 3_000

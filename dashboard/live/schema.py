@@ -48,6 +48,14 @@ class SensorPoint(TypedDict):
     alarm_since: float | None  # epoch seconds of the reading that began the current alarm episode, else None
 
 
+class SensorBins(TypedDict):
+    """The map's sensor marks (dashboard/domain/clusters.py): the cells of zoom `z` holding sensors, each
+    [key, lon, lat, sensors, normal, warning, alarm, silent]."""
+
+    z: int
+    cells: list[list[Any]]
+
+
 class SensorsData(TypedDict):
     """Aggregate `sensors`."""
 
@@ -58,7 +66,8 @@ class SensorsData(TypedDict):
     means: dict[str, float | None]  # sensor type -> mean of latest values of online sensors
     alarms: list[SensorPoint]  # warning+alarm, most severe first, at most 50
     silent: list[SensorPoint]  # silent sensors, longest silent first, at most 50
-    points: list[SensorPoint]  # every sensor, for the map
+    bins: SensorBins  # the map's marks: never one per sensor (there may be 50,000)
+    causes: list[SensorPoint]  # sensors reporting at a level that may explain complaints (ticket linking)
 
 
 class SummonsItem(TypedDict):

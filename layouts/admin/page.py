@@ -12,11 +12,12 @@ from dashboard.i18n import t
 from layouts import ids
 from layouts.admin.audit import audit_section
 from layouts.admin.health import health_section
+from layouts.admin.sensors import sensors_section
 from layouts.admin.settings import settings_section
 from layouts.admin.users import users_section
 from layouts.common import lang_switch, logout_button
 
-TABS: Final = ("users", "settings", "health", "audit")
+TABS: Final = ("users", "settings", "health", "sensors", "audit")
 
 
 # The health section re-reads Redis and RQ this often while it is open.
@@ -84,6 +85,7 @@ def admin_page(lang: str, user: str = "") -> html.Div:
             users_section(lang),
             settings_section(lang),
             health_section(lang),
+            sensors_section(lang),
             audit_section(lang),
             confirm_modal(lang),
             dbc.Toast(id=ids.ADMIN_TOAST, is_open=False, dismissable=True, duration=6000, className="adm-toast",

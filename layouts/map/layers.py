@@ -21,7 +21,6 @@ from dashboard.live.schema import (
     HotlineData,
     IncidentsData,
     ParkingData,
-    SensorPoint,
     SensorsData,
     TrafficData,
 )
@@ -29,33 +28,38 @@ from layouts import ids, names
 from layouts.map.geometry import feature_collection, point
 from layouts.section import Ctx, Section, dedupe
 
-# Sensor states as small integers, in increasing urgency (the JS colours them).
-STATE_CODE: Final = {c.STATE_NORMAL: 0, c.STATE_WARNING: 1, c.STATE_ALARM: 2, c.STATE_SILENT: 3}
+_NO_BINS: Final[dict[str, Any]] = {"z": 0, "cells": []}
 
 
-def sensors_ids(points: list[SensorPoint]) -> str:
-    """A signature of the set of sensors: the point collection is re-sent only when it changes."""
+def _cells(d: Mapping[str, Any]) -> list[list[Any]]:
+    """The sensor bins of a sensors aggregate ([key, lon, lat, n, normal, warning, alarm, silent] each)."""
+    return list((d.get("bins") or _NO_BINS).get("cells") or [])
+
+
+def sensors_ids(cells: list[list[Any]]) -> str:
+    """A signature of the bins' positions and sizes: the point collection is re-sent only when they change."""
     # crc32, not hash(): str hashes differ between processes, and several web workers serve one wall.
-    return f"{len(points)}:{zlib.crc32(','.join(p['id'] for p in points).encode()):08x}"
+    text = ";".join(f"{cell[0]},{cell[1]},{cell[2]},{cell[3]}" for cell in cells)
+    return f"{len(cells)}:{zlib.crc32(text.encode()):08x}"
 
 
-def sensors_geojson(points: list[SensorPoint], lang: str) -> dict[str, Any]:
-    """Sensor positions with their static properties (state and value travel in the hideout)."""
-    labels = {ty: (name("sensor", ty, lang), str(spec["unit"])) for ty, spec in c.SENSOR_TYPES.items()}
-    feats = []
-    for p in points:
-        label, unit = labels.get(p["type"], (p["type"], ""))
-        feats.append(point(p["id"], p["lon"], p["lat"], {"id": p["id"], "t": label, "u": unit}))
-    return feature_collection(feats)
+def sensors_geojson(cells: list[list[Any]]) -> dict[str, Any]:
+    """The sensor bins as points with their key and how many sensors each holds (their states travel in the
+    hideout)."""
+    return feature_collection(
+        [point(str(cell[0]), float(cell[1]), float(cell[2]), {"k": str(cell[0]), "n": int(cell[3])}) for cell in cells]
+    )
 
 
-def sensors_hideout(points: list[SensorPoint]) -> dict[str, Any]:
-    """{"s": {sensor id: state code}} for the point and cluster colours.
+def sensors_hideout(cells: list[list[Any]], lang: str) -> dict[str, Any]:
+    """{"b": {bin: [warning, alarm, silent]} for the bins not all normal, "l": the tooltip's words}.
 
-    Only the state, not the reading: readings change every second, states rarely, so the hideout (and
-    the redraw of every sensor marker) goes out only when some sensor changes state.
+    Only the counts by state, not the readings: readings change every second, states rarely, so the hideout
+    (and the redraw of the sensor marks) goes out only when some sensor changes state.
     """
-    return {"s": {p["id"]: STATE_CODE.get(p["state"], 3) for p in points}}
+    flagged = {str(cell[0]): [int(cell[5]), int(cell[6]), int(cell[7])] for cell in cells if any(cell[5:8])}
+    words = [name("state", st, lang) for st in (c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT)]
+    return {"b": flagged, "l": [t("legend.sensor", lang), *words]}
 
 
 def incidents_geojson(d: IncidentsData, lang: str) -> dict[str, Any]:
@@ -152,14 +156,15 @@ def crowd_geojson(d: CrowdData, lang: str) -> dict[str, Any]:
 
 
 def render_sensors(d: SensorsData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
-    """Positions only when the set of sensors changed, states only when some state changed."""
-    points = d["points"]
-    ids_sig = sensors_ids(points)
+    """Bin positions only when the bins changed, their states only when some state changed (never one mark per
+    sensor: dashboard/domain/clusters.py)."""
+    cells = _cells(d)
+    ids_sig = sensors_ids(cells)
+    states = repr([(cell[0], *cell[5:8]) for cell in cells if any(cell[5:8])])
     return dedupe(
         [
-            (lambda: sensors_geojson(points, ctx.lang), ids_sig),
-            # States by position, so the ids are part of it: a swapped sensor needs its own colour.
-            (lambda: sensors_hideout(points), ids_sig + ":" + "".join(p["state"][:2] for p in points)),
+            (lambda: sensors_geojson(cells), ids_sig),
+            (lambda: sensors_hideout(cells, ctx.lang), ids_sig + ":" + states + ctx.lang),
         ],
         prev,
     )

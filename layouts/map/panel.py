@@ -17,6 +17,7 @@ from dash import html
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
+from dashboard.domain.clusters import MAP_ZOOM
 from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import name, t
 from layouts import ids
@@ -43,9 +44,10 @@ def legend(lang: str, mids: ids.MapIds = ids.WALL_MAP) -> html.Div:
         return html.Div([html.Div(title, className="map-legend-title"), *items], className="legend-col")
 
     sev = [item(html.Span(className=f"sev-bg-{s}"), name("sev", s, lang)) for s in c.SEVERITIES]
+    # Sensor marks are rings styled by their worst state, never in a severity's colour (assets/map.js).
     states = [
-        item(html.Span(className=f"legend-swatch {st}"), name("state", st, lang))
-        for st in (c.STATE_NORMAL, c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT)
+        item(html.Span(className=f"legend-swatch sensor-ring st-{code}"), name("state", st, lang))
+        for code, st in enumerate((c.STATE_NORMAL, c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT))
     ]
     bands = [
         item(html.Span(className=f"legend-swatch line band-{b}"), name("band", b, lang))
@@ -145,10 +147,11 @@ def district_map(
                 cluster=True,
                 pointToLayer=fn("sensorPoint"),
                 clusterToLayer=fn("sensorCluster"),
-                # Cluster radius in screen pixels, so a 4K wall (one zoom level closer) clusters alike.
-                superClusterOptions={"radius": round(72 * scale), "maxZoom": 16},
+                # The data are the server's bins (dashboard/domain/clusters.py, cells of MAP_ZOOM); zoomed out further,
+                # supercluster merges them. Radius in screen pixels, so a 4K wall (one zoom level closer) merges alike.
+                superClusterOptions={"radius": round(44 * scale), "maxZoom": MAP_ZOOM - 1},
                 zoomToBoundsOnClick=True,
-                hideout={"s": {}},
+                hideout={"b": {}, "l": []},
                 **on,
             ),
             name=t("layer.sensors", lang),

@@ -187,7 +187,8 @@ def _run_locked(r: redis.Redis, sessions: sessionmaker[Session], now: float, rul
     env = read_aggregates(r, [AGG_SENSORS]).get(AGG_SENSORS)
     seen: list[AlarmIn] = []
     if env is not None and now - float(env["computed_at"]) <= AGG_STALE_AFTER_S:
-        seen = alarms_from_points(env["data"].get("points") or [], rules)
+        # The sensors at a cause level (the aggregate lists them; it has no point per sensor).
+        seen = alarms_from_points(env["data"].get("causes") or [], rules)
     spans = remember_alarms(_load_spans(r), seen, now, rules)
     _save_spans(r, spans)
     alarms = [a for lst in spans.values() for a in lst]
