@@ -180,7 +180,6 @@ def query_sql_live(
         if baseline is None:
             tickets = store.tickets.recent_tickets(s, utc_datetime(query_since(now)))
         sql = SqlInputs(
-            registry=store.sensors.sensor_registry(s),
             open_incidents=open_incidents,
             summons=store.incidents.summons_of(s, (row["id"] for row in open_incidents)),
             incident_counts=store.incidents.incident_counts(s, utc_datetime(day_start(now)), now_dt),
