@@ -76,7 +76,8 @@ window.dashExtensions = window.dashExtensions || {};
         var worst = a ? 2 : w ? 1 : (n - w - a - sil) > 0 ? 0 : 3;
         // A lone sensor in warning or alarm is drawn larger than a quiet one, so it reads from across the room.
         var lone = worst === 1 || worst === 2 ? 18 : 12;
-        var px = n <= 1 ? lone : Math.min(SEN_MAX_PX, 17 + 3 * Math.log(n) / Math.LN10);
+        // Room for a count read from across the room (16 px at 1080p), still smaller than the least incident.
+        var px = n <= 1 ? lone : Math.min(SEN_MAX_PX, 21 + 3 * Math.log(n) / Math.LN10);
         var size = Math.round(px * scale());
         var label = n <= 1 ? "" : n < 1000 ? String(n) : Math.round(n / 1000) + "k";
         var html = "<span>" + label + "</span>" + (worst === 2 ? "<i>!</i>" : "");

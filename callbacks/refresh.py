@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx
 from dash.exceptions import PreventUpdate
 
 from layouts import ids
-from layouts.inputs import as_count
+from layouts.inputs import as_count, as_int
+from layouts.tablet import SLIDER_MIN
+from layouts.wall import REPLAY_STEP_MIN, stepped
 from layouts.wall_frame import ALARM_OUTPUTS, SECTION_OUTPUTS
 
 # The frame's outputs in the order dc.frame answers them: the sections' and the banner's (by "id.prop" in the frame),
@@ -44,9 +46,23 @@ clientside_callback(
 )
 
 
-@callback(Output(ids.WALL_SLIDER, "value"), Input(ids.WALL_LIVE, "n_clicks"), prevent_initial_call=True)
-def _wall_live(n: Any) -> int:
-    """"现在" (or assets/wall.js after five untouched minutes) returns the wall to live."""
-    if not as_count(n):
+@callback(
+    Output(ids.WALL_SLIDER, "value"),
+    Input(ids.WALL_LIVE, "n_clicks"),
+    Input(ids.WALL_EARLIER, "n_clicks"),
+    Input(ids.WALL_LATER, "n_clicks"),
+    State(ids.WALL_SLIDER, "value"),
+    prevent_initial_call=True,
+)
+def _wall_replay_buttons(live: Any, earlier: Any, later: Any, offset: Any) -> int:
+    """"现在" (or assets/wall.js after five untouched minutes) returns the wall to live; ◀ ▶ step the replay by
+    REPLAY_STEP_MIN minutes."""
+    pressed = ctx.triggered_id
+    if pressed == ids.WALL_LIVE:
+        if not as_count(live):
+            raise PreventUpdate
+        return 0
+    if not as_count(earlier if pressed == ids.WALL_EARLIER else later):
         raise PreventUpdate
-    return 0
+    step = -REPLAY_STEP_MIN if pressed == ids.WALL_EARLIER else REPLAY_STEP_MIN
+    return stepped(as_int(offset, SLIDER_MIN, 0) or 0, step)

@@ -57,6 +57,11 @@ def ratio_colour(ratio: float | None) -> str:
     return STATE_COLOURS["normal"]
 
 
+def aria(**attrs: str) -> dict[str, Any]:
+    """aria-* attributes for a Dash html component: aria(label="…") -> {"aria-label": "…"}."""
+    return {f"aria-{k}": v for k, v in attrs.items()}
+
+
 def data_attrs(**attrs: str) -> dict[str, Any]:
     """HTML data-* attributes for a Dash component: data_attrs(sev="1") -> {"data-sev": "1"}."""
     return {f"data-{k.replace('_', '-')}": v for k, v in attrs.items()}

@@ -24,6 +24,8 @@ LANG_SWITCH: Final = "wall-lang"
 SESSION_BANNER: Final = "wall-session"  # "登录已失效" banner, shown by assets/wall.js when the session is gone
 WALL_SLIDER: Final = "wall-slider"  # the last 24 h: minutes before now (0 = live)
 WALL_LIVE: Final = "wall-live"  # back to live
+WALL_EARLIER: Final = "wall-earlier"  # the replay a step back (REPLAY_STEP_MIN)
+WALL_LATER: Final = "wall-later"  # the replay a step forward
 WALL_MODE: Final = "wall-mode"  # "实时" or "回放 14:05"
 
 # --- KPI strip --------------------------------------------------------------------------------

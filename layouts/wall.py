@@ -21,7 +21,7 @@ from dashboard.live.schema import (
 )
 from layouts import ids
 from layouts.alarm import alarm_banner
-from layouts.common import data_attrs, freshness_badge, lang_switch
+from layouts.common import aria, data_attrs, freshness_badge, lang_switch
 from layouts.hotline import hotline_panel
 from layouts.incidents import incidents_panel
 from layouts.kpi import kpi_strip
@@ -54,12 +54,25 @@ PANEL_CLASS: Final[dict[str, str]] = {
 REFRESH_MS: Final = 1000
 
 
+# The replay arrows' step, in minutes.
+REPLAY_STEP_MIN: Final = 10
+
+
+def stepped(offset: int, step: int) -> int:
+    """The slider's offset (minutes before now, 0 = live) moved by `step` minutes, kept within the last 24 h."""
+    return max(SLIDER_MIN, min(0, offset + step))
+
+
 def replay_control(lang: str) -> html.Div:
     """The last 24 hours on a slider (history snapshots): the panels and the map replay the time picked, the badge
     says "回放 14:05", and "实时" (or five minutes without a touch) returns to live. Alarms stay live."""
     return html.Div(
         [
             html.Span(t("tab.live", lang), id=ids.WALL_MODE, className="wall-mode live"),
+            # A pixel of the track is three or four minutes: the arrows step by REPLAY_STEP_MIN exactly.
+            html.Button("◀", id=ids.WALL_EARLIER, className="wall-step", n_clicks=0,
+                        title=t("wall.earlier", lang, n=REPLAY_STEP_MIN),
+                        **aria(label=t("wall.earlier", lang, n=REPLAY_STEP_MIN))),
             html.Div(
                 dcc.Slider(id=ids.WALL_SLIDER, min=SLIDER_MIN, max=0, step=SLIDER_STEP, value=0,
                            marks={SLIDER_MIN: t("tab.hours_ago", lang, n=24), 0: t("tab.now", lang)},
@@ -67,6 +80,9 @@ def replay_control(lang: str) -> html.Div:
                            tooltip=SLIDER_TOOLTIP),
                 className="wall-slider",
             ),
+            html.Button("▶", id=ids.WALL_LATER, className="wall-step", n_clicks=0,
+                        title=t("wall.later", lang, n=REPLAY_STEP_MIN),
+                        **aria(label=t("wall.later", lang, n=REPLAY_STEP_MIN))),
             html.Button(t("tab.now", lang), id=ids.WALL_LIVE, className="wall-live", n_clicks=0),
         ],
         className="wall-replay",

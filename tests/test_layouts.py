@@ -433,3 +433,15 @@ def test_the_map_marks_overdue_incidents_and_the_cells_of_overdue_tickets() -> N
     assert heat_hideout(hotline) == {"c": {"r1c1": 3}, "max": 3, "o": {"r2c2": 2}}
     js = (Path(__file__).resolve().parents[1] / "assets" / "map.js").read_text()
     assert "p.od" in js and "h.o" in js
+
+
+def test_the_walls_replay_arrows_step_ten_minutes_within_the_last_day() -> None:
+    from layouts.tablet import SLIDER_MIN
+    from layouts.wall import REPLAY_STEP_MIN, stepped
+
+    assert REPLAY_STEP_MIN == 10
+    assert stepped(0, -10) == -10 and stepped(-10, 10) == 0
+    assert stepped(0, 10) == 0  # never past now
+    assert stepped(SLIDER_MIN + 5, -10) == SLIDER_MIN  # never before the day the history keeps
+    labels = {c.id: c.title for c in of_type(wall("zh"), dash.html.Button) if c.id in (ids.WALL_EARLIER, ids.WALL_LATER)}
+    assert labels == {ids.WALL_EARLIER: "早 10 分钟", ids.WALL_LATER: "晚 10 分钟"}

@@ -330,6 +330,11 @@ def test_a_leader_drills_into_a_subdistrict_and_replays_the_past_on_a_tablet(
     option = next(o for o in dash_duo.find_elements("[role=option]") if names.subdistrict(HERE, "zh") in o.text)
     option.click()
     until(lambda: "东四 火情 tablet" in dash_duo.find_element(f"#{ids.TABLET_DRILL}").text, timeout=10)
+    # The name picked reads light on the dark picker.
+    rgb = dash_duo.driver.execute_script(
+        "return getComputedStyle(document.querySelector('#' + arguments[0] + ' .dash-dropdown-value span span'))"
+        ".color.match(/\\d+/g).map(Number)", ids.TABLET_SUBDISTRICT)
+    assert sum(rgb[:3]) / 3 > 180, rgb
 
     # Move the slider three hours back: the map shows no incident then, the badge says replay; back to live.
     handle = dash_duo.find_element(f"#{ids.TABLET_SLIDER} [role=slider]")

@@ -110,7 +110,12 @@ def test_replay_on_the_wall_says_replay_and_keeps_the_severity_colours(
     start_dash(dash_duo, app.extensions["dash_app"])
     log_in(dash_duo)
     until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
-    dash_duo.driver.execute_script("window.dash_clientside.set_props(arguments[0], {value: -60})", ids.WALL_SLIDER)
+    # An hour back with the arrows, ten minutes a press (the track is three or four minutes a pixel).
+    for _ in range(6):
+        dash_duo.find_element(f"#{ids.WALL_EARLIER}").click()
+    until(lambda: dash_duo.driver.execute_script(
+        "return document.querySelector('#' + arguments[0] + ' [role=slider]').getAttribute('aria-valuenow')",
+        ids.WALL_SLIDER) == "-60", timeout=10)
     until(lambda: dash_duo.find_element(f"#{ids.WALL_MODE}").text.startswith("回放"), timeout=10)
     time.sleep(2)  # past the freshness badges' next second
     stale = dash_duo.driver.execute_script("return Array.from(document.querySelectorAll('.stale')).map(e => e.id)")
@@ -163,7 +168,8 @@ return {
   sensors: Array.from(document.querySelectorAll('#' + arguments[0] + ' .sensor-bin'))
     .map(e => { const st = getComputedStyle(e);
                 return {cls: e.className, size: rect(e), radius: st.borderRadius, border: st.borderTopStyle,
-                        edge: st.borderTopColor, fill: st.backgroundColor, text: e.textContent}; }),
+                        edge: st.borderTopColor, fill: st.backgroundColor, text: e.textContent,
+                        font: parseFloat(st.fontSize)}; }),
 };
 """
 
@@ -211,3 +217,4 @@ def test_incidents_are_the_largest_marks_and_the_only_square_ones_in_severity_co
     styles = {m["border"] for m in sensors}
     assert "double" in styles, sensors  # the alarm's ring
     assert any(m["text"].startswith("12") or m["text"] == "14" for m in sensors), sensors  # a count
+    assert all(m["font"] >= 16 for m in sensors if m["text"]), sensors  # read from across the room

@@ -14,10 +14,10 @@ from dashboard.domain import rules as c
 from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import name, t
 from layouts import ids, names
-from layouts.common import data_attrs, lang_switch, logout_button
+from layouts.common import aria, data_attrs, lang_switch, logout_button
 from layouts.dispatch.form import create_form
 from layouts.dispatch.map import console_map
-from layouts.dispatch.parts import aria, role_label
+from layouts.dispatch.parts import role_label
 from layouts.dispatch.queue import STATE_ANY, STATE_OPEN
 from layouts.hold import HOLD_PROPOSALS, HOLD_SUGGEST
 

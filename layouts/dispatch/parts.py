@@ -29,11 +29,6 @@ STATE_CLASS: Final = {
 KeyGen = Callable[[], str]
 
 
-def aria(**attrs: str) -> dict[str, Any]:
-    """aria-* attributes for a Dash html component: aria(label="…") -> {"aria-label": "…"}."""
-    return {f"aria-{k}": v for k, v in attrs.items()}
-
-
 def new_key() -> str:
     """A fresh idempotency key for one rendered button."""
     return uuid.uuid4().hex

@@ -10,8 +10,8 @@ from dash import html
 from dashboard.domain import lifecycle
 from dashboard.i18n import fmt_age, name, t
 from layouts import ids, names
-from layouts.common import data_attrs
-from layouts.dispatch.parts import aria, deadline_clock, sev_badge, state_badge
+from layouts.common import aria, data_attrs
+from layouts.dispatch.parts import deadline_clock, sev_badge, state_badge
 
 QUEUE_LIMIT: Final = 150
 
