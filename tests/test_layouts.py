@@ -443,5 +443,6 @@ def test_the_walls_replay_arrows_step_ten_minutes_within_the_last_day() -> None:
     assert stepped(0, -10) == -10 and stepped(-10, 10) == 0
     assert stepped(0, 10) == 0  # never past now
     assert stepped(SLIDER_MIN + 5, -10) == SLIDER_MIN  # never before the day the history keeps
-    labels = {c.id: c.title for c in of_type(wall("zh"), dash.html.Button) if c.id in (ids.WALL_EARLIER, ids.WALL_LATER)}
+    arrows = (ids.WALL_EARLIER, ids.WALL_LATER)
+    labels = {c.id: c.title for c in of_type(wall("zh"), dash.html.Button) if c.id in arrows}
     assert labels == {ids.WALL_EARLIER: "早 10 分钟", ids.WALL_LATER: "晚 10 分钟"}
