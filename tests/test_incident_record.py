@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.services import incident_reads
@@ -62,3 +63,33 @@ def test_the_dispatchers_record_names_the_units_and_the_department_that_never_re
     assert "撤回 FR-02、MD-07" in text  # the closing step names the units it released, not their ids
     assert "↩" not in text
     assert "未报到（事件已结束）" in text and "data-deadline" not in text  # no clock runs on after the end
+
+
+@pytest.mark.browser
+# The console keeps a push stream open; dash_duo ends its threaded server by raising SystemExit in live request
+# threads, that stream's included: the test server's teardown, not a fault.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # how the console reads does not depend on it
+def test_on_the_console_a_closed_incident_reads_as_its_record(dash_duo: Any, app: Any) -> None:
+    from dash.testing.wait import until
+
+    from dashboard.web.extensions import db_sessions
+    from layouts import ids
+    from layouts.dispatch.queue import STATE_ANY
+    from tests.helpers import log_in_browser, start_dash
+
+    with app.app_context():
+        iid = closed_incident(db_sessions())
+    start_dash(dash_duo, app.extensions["dash_app"])
+    dash_duo.driver.set_window_size(1920, 1080)
+    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_QUEUE}", timeout=15)
+    # Ended incidents are found with the state filter set to every state.
+    dash_duo.driver.execute_script("window.dash_clientside.set_props(arguments[0], {value: arguments[1]})",
+                                   ids.DISPATCH_FILTER_STATE, STATE_ANY)
+    dash_duo.wait_for_element(f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{iid}"]', timeout=10).click()
+    until(lambda: "FR-02" in dash_duo.find_element(f"#{ids.DISPATCH_DETAIL}").text, timeout=10)
+    record = dash_duo.find_element(f"#{ids.DISPATCH_DETAIL}").text
+    assert "MD-07" in record and "撤回 FR-02、MD-07" in record and "尚未派遣力量" not in record
+    assert "未报到（事件已结束）" in record and "↩" not in record
+    assert not dash_duo.find_elements(f"#{ids.DISPATCH_DETAIL} [data-deadline]")  # no clock runs on
