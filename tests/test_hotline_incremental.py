@@ -232,3 +232,23 @@ def test_a_missed_change_is_found_by_the_check_logged_and_adopted(
     assert step.hotline["today_total"] == 2 == full(sessions, START + hotline_sync.CHECK_EVERY_S + 1)["today_total"]
     assert "differ from SQL's in by_category" in caplog.text
     assert r.exists(keys.HOTLINE_STATE)
+
+
+def test_tickets_read_within_the_cursors_lag_are_loaded_again_only_when_they_change_again(
+    r: redis.Redis, sessions: sessionmaker[Session]
+) -> None:
+    # Every ticket here is stamped within the last seconds (real time), so all of them are inside the lag's window.
+    day = Day(sessions, seed=5)
+    for k in range(20):
+        day.ticket(START - 60 * k)
+    assert tick(r, sessions, START).rebuilt == "missing"
+    assert tick(r, sessions, START + 1).changes == 0  # the rebuild read them all: none is loaded again
+    day.update(START + 2)
+    step = tick(r, sessions, START + 2)
+    assert step.changes == 1 and step.hotline == full(sessions, START + 2)
+    assert tick(r, sessions, START + 3).changes == 0
+    # Without the seen set every ticket in the window is loaded again, and the figures do not move.
+    r.delete(keys.HOTLINE_SEEN)
+    step = tick(r, sessions, START + 4)
+    assert step.changes == 20 and step.hotline == full(sessions, START + 4)
+    assert tick(r, sessions, START + 5).changes == 0

@@ -1,11 +1,12 @@
 """The hotline aggregate maintained from the changes since the last tick, proved against SQL now and then.
 
-Each tick reads only what changed: the tickets whose updated_at passed the cursor (new, updated, linked into or split
-off a case), the tickets whose own instant passed (end of the response window, deadline: the wake set) and the
-unresolved tickets whose deadline passed (the unresolved set, by deadline). It subtracts their old part of the
-counters and adds their new one (workers/hotline_counts.py). Nothing is written here: `advance` returns the new
-figures and the writes, which the tick adds to its single MULTI/EXEC with the aggregates, so that a tick that dies
-leaves the state as the previous tick left it.
+Each tick reads only what changed: the tickets whose updated_at passed the cursor (new, updated, linked into or
+split off a case; which ones from the index alone, and only the rows no earlier tick read as they are now), the
+tickets whose own instant passed (end of the response window, deadline: the wake set) and the unresolved tickets
+whose deadline passed (the unresolved set, by deadline). It subtracts their old part of the counters and adds their
+new one (workers/hotline_counts.py). Nothing is written here: `advance` returns the new figures and the writes,
+which the tick adds to its single MULTI/EXEC with the aggregates, so that a tick that dies leaves the state as the
+previous tick left it.
 
 A full rebuild from SQL replaces everything when the state is missing (first start, Redis emptied) or outdated, when a
 new Beijing day begins, and when the periodic check (every CHECK_EVERY_S) finds that the incremental figures differ
@@ -41,6 +42,9 @@ CHECK_EVERY_S: Final = 300.0
 # Tickets changed up to this long before the cursor are read again: a transaction that stamped updated_at before the
 # cursor moved past it but committed after is still seen (reading a ticket again changes nothing).
 CURSOR_LAG_S: Final = 10.0
+# How long a ticket's (id, stamp) stays in the seen set after it was read: beyond the lag, with a margin for writers
+# whose clocks run ahead (a stamp trimmed too early is only read once more, and found unchanged in the ledger).
+SEEN_KEEP_S: Final = 3 * CURSOR_LAG_S
 # Ledger entries written per HSET / ZADD in a rebuild (keeps each command's reply small).
 WRITE_CHUNK: Final = 5_000
 
@@ -208,7 +212,7 @@ def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float,
             ops.append(("zadd", keys.HOTLINE_WAKE, wake_add))
         if wake_del:
             ops.append(("zrem", keys.HOTLINE_WAKE, wake_del))
-    rows = store.tickets.changed_tickets(s, utc_datetime(float(doc["cursor"]) - CURSOR_LAG_S))
+    rows = _changed_rows(r, s, float(doc["cursor"]), ops, t)
     cursor = _apply_changes(r, rows, counts, overdue, ops, today0, t, float(doc["cursor"]))
     # The early warning's recent tickets: those kept, and the changed ones received in its window.
     kept: list[Any] = r.zrangebyscore(keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf", withscores=True)
@@ -228,6 +232,25 @@ def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float,
                 recent=_recent_rows(recent, t))
 
 
+def _changed_rows(r: redis.Redis, s: Session, cursor: float, ops: list[Op], t: float) -> list[tuple[Any, ...]]:
+    """The rows of the tickets changed since `cursor` (less the lag) that no earlier tick read as they are now.
+
+    Which tickets changed comes from the index alone (id and the stamp as the database's text); a ticket whose
+    (id, stamp) the seen set holds was read by an earlier tick, so only the others' rows are loaded: at a thousand
+    ticket changes a second the lag's window holds thousands of tickets read already."""
+    stamps = store.tickets.changed_ticket_stamps(s, utc_datetime(cursor - CURSOR_LAG_S))
+    if not stamps:
+        return []
+    members = [f"{tid}@{stamp}" for tid, stamp in stamps]
+    scores = r.zmscore(keys.HOTLINE_SEEN, members)
+    fresh = {member: tid for (tid, _), member, score in zip(stamps, members, scores, strict=True) if score is None}
+    if fresh:
+        ops.append(("zadd", keys.HOTLINE_SEEN, dict.fromkeys(fresh, t)))
+    # A stamp leaves the window CURSOR_LAG_S after the cursor passes it; the margin covers writers' clocks ahead.
+    ops.append(("trim", keys.HOTLINE_SEEN, t - SEEN_KEEP_S))
+    return store.tickets.changed_tickets_by_id(s, fresh.values()) if fresh else []
+
+
 def _apply_changes(
     r: redis.Redis,
     rows: Sequence[Sequence[Any]],
@@ -238,7 +261,7 @@ def _apply_changes(
     t: float,
     cursor: float,
 ) -> float:
-    """Apply changed ticket rows (store.tickets.changed_tickets) to the counters, the overdue cells and the queued
+    """Apply changed ticket rows (store.tickets.changed_tickets_by_id) to the counters, the overdue cells and the queued
     writes; the new cursor (the latest updated_at seen)."""
     if not rows:
         return cursor
@@ -321,6 +344,8 @@ def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
     today0 = day_start(now)
     log.info("hotline figures rebuilt from SQL (%s)", reason)
     last = store.tickets.last_ticket_change(s)  # first: a change committed during the reads below is read again
+    # The stamps before the rows: a ticket changed in between has a stamp the seen set lacks, so it is read again.
+    stamps = store.tickets.changed_ticket_stamps(s, utc_datetime(epoch(last) - CURSOR_LAG_S)) if last else []
     rows = store.tickets.tickets_with_ids_since(s, utc_datetime(today0 - hc.DAY_S))
     records = {str(row[9]): hc.record_of(row) for row in rows}
     counts, cases = hc.build(records.values(), today0, now)
@@ -349,6 +374,7 @@ def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
     ops += _chunked_writes(keys.HOTLINE_UNRESOLVED, open_members, hash_=False)
     ops += _chunked_writes(keys.HOTLINE_CASES, {str(k): _dumps(v) for k, v in cases.items()}, hash_=True)
     ops += _chunked_writes(keys.HOTLINE_RECENT, recent, hash_=False)
+    ops += _chunked_writes(keys.HOTLINE_SEEN, {f"{tid}@{stamp}": now for tid, stamp in stamps}, hash_=False)
     return Step(hc.figures(counts, overdue), doc, ops, rebuilt=reason, changes=len(rows),
                 recent=_recent_rows(recent, now))
 

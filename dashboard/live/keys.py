@@ -41,7 +41,11 @@ HOTLINE_WAKE: Final = PREFIX + "hotline:wake"
 HOTLINE_UNRESOLVED: Final = PREFIX + "hotline:unresolved"
 HOTLINE_CASES: Final = PREFIX + "hotline:cases"
 HOTLINE_RECENT: Final = PREFIX + "hotline:recent"
-HOTLINE_KEYS: Final = (HOTLINE_STATE, HOTLINE_LEDGER, HOTLINE_WAKE, HOTLINE_UNRESOLVED, HOTLINE_CASES, HOTLINE_RECENT)
+# (ticket id, stamp of its last change) pairs read within the cursor's lag, scored by when they were read.
+HOTLINE_SEEN: Final = PREFIX + "hotline:seen"
+HOTLINE_KEYS: Final = (
+    HOTLINE_STATE, HOTLINE_LEDGER, HOTLINE_WAKE, HOTLINE_UNRESOLVED, HOTLINE_CASES, HOTLINE_RECENT, HOTLINE_SEEN,
+)
 # The sensors' latest readings, kept apart from the fold state (50,000 of them would make it megabytes, read and
 # written every tick): a hash id -> reading that a tick writes only for the sensors it changed, and per tick the
 # readings it changed under the tick's sequence number, briefly, so that a worker whose copy is behind takes only

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from dashboard.domain import rules as c
@@ -114,19 +114,36 @@ def tickets_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
-def changed_tickets(session: Session, since: datetime) -> list[tuple[Any, ...]]:
-    """The tickets changed (inserted, updated, linked into or split off a case) after `since`, through
-    ix_ticket_updated: TICKET_ROW_COLUMNS, the case id (as tickets_since), then the ticket's id and updated_at."""
+# Ids per IN (...) list: well under SQLite's and PostgreSQL's limits on bound parameters.
+_IDS_PER_QUERY: Final = 500
+
+
+def changed_ticket_stamps(session: Session, since: datetime) -> list[tuple[int, str]]:
+    """(id, updated_at as the database's text) of the tickets changed after `since`, from ix_ticket_updated alone:
+    which tickets changed, without loading or parsing their rows."""
     rows = session.execute(
-        select(*TICKET_ROW_COLUMNS, CaseLink.case_id, HotlineTicket.id, HotlineTicket.updated_at)
-        .outerjoin(CaseLink, (CaseLink.ticket_id == HotlineTicket.id) & (CaseLink.decision != "split"))
-        .where(HotlineTicket.updated_at > since)
+        select(HotlineTicket.id, cast(HotlineTicket.updated_at, String)).where(HotlineTicket.updated_at > since)
     )
-    return [tuple(r) for r in rows]
+    return [(int(i), str(stamp)) for i, stamp in rows]
+
+
+def changed_tickets_by_id(session: Session, ids: Iterable[int]) -> list[tuple[Any, ...]]:
+    """Rows of the tickets `ids` for the kept hotline figures: TICKET_ROW_COLUMNS, the case id (as tickets_since),
+    then the ticket's id and updated_at."""
+    wanted = sorted(set(ids))
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(wanted), _IDS_PER_QUERY):
+        rows = session.execute(
+            select(*TICKET_ROW_COLUMNS, CaseLink.case_id, HotlineTicket.id, HotlineTicket.updated_at)
+            .outerjoin(CaseLink, (CaseLink.ticket_id == HotlineTicket.id) & (CaseLink.decision != "split"))
+            .where(HotlineTicket.id.in_(wanted[i : i + _IDS_PER_QUERY]))
+        )
+        out.extend(tuple(r) for r in rows)
+    return out
 
 
 def tickets_with_ids_since(session: Session, since: datetime) -> list[tuple[Any, ...]]:
-    """tickets_since's rows with the ticket's id and updated_at after them (as changed_tickets): the incremental
+    """tickets_since's rows with the ticket's id and updated_at after them (as changed_tickets_by_id): the incremental
     figures' full rebuild."""
     rows = session.execute(
         select(*TICKET_ROW_COLUMNS, CaseLink.case_id, HotlineTicket.id, HotlineTicket.updated_at)
