@@ -37,16 +37,17 @@ FRAME_PATH = "/api/v1/frame"
 
 def run_live(
     tmp: Path, seconds: float, warmup: float, rate: float = SIM_RATE, web_workers: int | None = None,
-    after: Callable[[LiveSystem], dict[str, Any]] | None = None,
+    after: Callable[[LiveSystem], dict[str, Any]] | None = None, replay_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """Part A; returns the figures for the JSON line (with how the runner stopped under "stop"). `after` measures
-    more on the same running system once part A's window is over; its figures join the line."""
+    more on the same running system once part A's window is over; its figures join the line. `replay_wait_s`: how long
+    to wait at most for the simulator's replay of the day before warming up (0: not at all)."""
     heading(f"Part A: the whole system live at {rate:,g} events/s for {seconds:g} s")
     system = LiveSystem(tmp, rate, web_workers)
     system.start()
     out: dict[str, Any] = {}
     try:
-        out = measure(system, seconds, warmup)
+        out = measure(system, seconds, warmup, replay_wait_s)
         if after is not None:
             out.update(after(system))
     except BaseException:
@@ -71,7 +72,7 @@ def run_live(
     return out
 
 
-def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]:
+def measure(system: LiveSystem, seconds: float, warmup: float, replay_wait_s: float = 0.0) -> dict[str, Any]:
     from dashboard.config import Config
     from dashboard.frames.cache import FrameCache
     from dashboard.frames.cache import answer as frame_answer
@@ -81,6 +82,13 @@ def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]
 
     took = system.wait_healthy()
     say(f"/healthz 200 after {took:.1f} s; children: {', '.join(sorted(system.children))}")
+    waited: float | None = 0.0
+    if replay_wait_s > 0:
+        # At start the simulator replays the day's tickets so far (tens of thousands at this rate, late in the day):
+        # the steady state the figures describe begins once they are in.
+        waited = system.wait_replayed(replay_wait_s)
+        say(f"the day's replayed tickets sent after {waited:.0f} s more" if waited is not None
+            else f"the simulator was still replaying the day after {replay_wait_s:g} s: measuring anyway")
     r = make_redis(system.redis_url)
     r.ping()
 
@@ -212,6 +220,7 @@ def measure(system: LiveSystem, seconds: float, warmup: float) -> dict[str, Any]
     out: dict[str, Any] = {
         "seconds": round(elapsed, 1),
         "warmup_s": warmup,
+        "replay_waited_s": None if waited is None else round(waited, 1),
         "events_per_s": round(events_per_s, 1),
         "accepted_by_source": accepted,
         "rejected": rejected,

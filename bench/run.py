@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=None, help="live measuring window (default 60; --quick 8)")
+    p.add_argument("--replay-wait", type=float, default=None,
+                   help="part A: wait at most this long for the simulator's replay of the day's tickets to be sent "
+                        "before warming up (default 240; --quick 0)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before measuring (default 10)")
     p.add_argument("--quick", action="store_true", help="smoke run: short live window, 10k → 100k stored events")
     p.add_argument("--only", choices=("live", "scale", "episodes", "validator", "push", "screens", "ingest",
@@ -61,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="WEB_WORKERS for the runner in part A (default: the runner's own default)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     args = p.parse_args(argv)
+    if args.replay_wait is None:
+        args.replay_wait = 0.0 if args.quick else 240.0
     if args.seconds is None:
         args.seconds = 8.0 if args.quick else 60.0
     if args.warmup is None:
@@ -191,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench.live import run_live
 
             # Action to screen on the same live system, after part A's window, before it stops.
-            live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers, after=actions_on)
+            live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers, after=actions_on,
+                            replay_wait_s=args.replay_wait)
         if wanted(args, "scale"):
             from bench.scale import run_scale
 

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM_RATE = 1000
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 45.0
+# The simulator's queue below this many events: the replayed day is sent, what is left is live (a second's worth).
+REPLAY_DONE_BELOW = 1000
 ACCESS_FORMAT = "%({x-bench-id}i)s %(s)s %(D)s %(B)s %(U)s %(p)s"
 
 
@@ -194,6 +197,27 @@ class LiveSystem:
                 last = str(exc)
             time.sleep(0.5)
         raise RuntimeError(f"/healthz not 200 after {START_TIMEOUT_S:.0f} s (last: {last}):\n{self.output_tail()}")
+
+    def replay_left(self) -> int | None:
+        """Events the simulator still has to send (its last "sim:" log line's "N waiting": the day's replayed tickets
+        at start, then what is queued), None before it has said."""
+        try:
+            text = (self.instance / "logs" / "simulator.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return None
+        found = re.findall(r" (\d+) waiting", text)
+        return int(found[-1]) if found else None
+
+    def wait_replayed(self, limit_s: float) -> float | None:
+        """Wait (at most `limit_s`) for the simulator to have sent today's replayed tickets: the system's steady state
+        begins after them. The seconds waited, None when it had not finished by then."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit_s:
+            left = self.replay_left()
+            if left is not None and left < REPLAY_DONE_BELOW:
+                return time.monotonic() - t0
+            time.sleep(1.0)
+        return None
 
     def _read_pids(self) -> None:
         try:

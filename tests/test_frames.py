@@ -232,3 +232,32 @@ def test_the_incidents_aggregate_missing_leaves_the_banner_alone(r: redis.Redis)
     out, state = fr.alarm_part(env, None, "zh")
     assert out is not None and out[2] == "alarm-banner" and state == {"v": 3, "sig": ""}
     assert fr.alarm_part(env, state, "zh") == (None, state)
+
+
+def test_a_polling_screen_gets_its_next_frame_made_ahead_like_a_pushed_one(app: Any) -> None:
+    from dashboard.frames import ahead
+    from dashboard.live import keys
+
+    r = app.extensions["dc_redis"]
+    data = sample_data(time.time())
+    write_aggregates(r, data, time.time())
+    client = signed_in(app)
+    first = get(client)
+    # The token the screen reached is said to be held (once: asking again within HELD_EVERY_S says nothing more).
+    said = r.zscore(keys.frame_held_key("zh"), first["token"])
+    assert said is not None
+    assert get(client, first["token"])["token"] == first["token"]
+    assert r.zscore(keys.frame_held_key("zh"), first["token"]) == said
+    assert r.zcard(keys.frame_held_key("en")) == 0
+    # The tick makes the frame from that token before announcing its change: the screen's next GET reads it.
+    data[AGG_TRAFFIC]["district_index"] = 9.1
+    write_aggregates(r, data, time.time(), publish=False)
+    assert ahead.make_frames_ahead(r) == 1
+    before = renders(app)
+    nxt = get(client, first["token"])
+    assert renders(app) == before and TRAFFIC_KEYS & set(nxt["out"])
+    assert r.zscore(keys.frame_held_key("zh"), nxt["token"]) is not None
+    # A replayed minute is the screen's own: not said to be held.
+    held = r.zrange(keys.frame_held_key("zh"), 0, -1, withscores=True)
+    get(client, nxt["token"], offset=-60)
+    assert r.zrange(keys.frame_held_key("zh"), 0, -1, withscores=True) == held

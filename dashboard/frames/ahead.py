@@ -14,7 +14,10 @@ on demand as before; so is everything when this fails, which is why a failure he
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterable
+from typing import Final
 
 import redis
 
@@ -31,6 +34,8 @@ log.addFilter(OncePer(60.0))
 
 # The tick's own cache of the frames one call makes (shared with nothing else: the frames go to Redis).
 CACHE_SIZE = 8
+# How often a token screens still hold is said again (well within keys.FRAME_HELD_FRESH_S).
+HELD_EVERY_S: Final = 3.0
 
 
 def make_frames_ahead(r: redis.Redis, now: float | None = None) -> int:
@@ -68,3 +73,48 @@ def held_tokens(r: redis.Redis, now: float) -> list[tuple[str, str]]:
             if token:
                 out.append((lang, token))
     return out
+
+
+class HeldTokens:
+    """The (language, token) pairs one web process's screens hold, said to Redis for the tick (a new pair at once, a
+    pair still held every HELD_EVERY_S): the push sender says which its streams hold and which they left, the frame
+    route what each polling screen reached (those are never said to be left: they fade after FRAME_HELD_FRESH_S)."""
+
+    def __init__(self) -> None:
+        self._said: dict[tuple[str, str], float] = {}  # pair -> monotonic() when last said
+        self._lock = threading.Lock()
+
+    def tell(self, r: redis.Redis, holding: Iterable[tuple[str, str]], left_too: bool = False) -> None:
+        """Say the pairs of `holding` that are due; with `left_too`, also that the pairs said before and no longer in
+        `holding` are left. A Redis failure only means frames not made ahead (said again at the next call)."""
+        mono, now = time.monotonic(), time.time()
+        pairs = {(lang, token) for lang, token in holding if token}
+        with self._lock:
+            add = [p for p in pairs if mono - self._said.get(p, float("-inf")) >= HELD_EVERY_S]
+            if left_too:
+                left = [p for p in self._said if p not in pairs]
+            else:  # pairs nobody said again for longer than the tick would look at them are forgotten here too
+                left = []
+                for p in [p for p, at in self._said.items() if mono - at > keys.FRAME_HELD_FRESH_S]:
+                    del self._said[p]
+            if not add and not left:
+                return
+            for p in add:  # marked first: concurrent requests of one screen state say it once
+                self._said[p] = mono
+        try:
+            with r.pipeline(transaction=False) as pipe:
+                for lang, token in left:
+                    pipe.zrem(keys.frame_held_key(lang), token)
+                for lang, token in add:
+                    pipe.zadd(keys.frame_held_key(lang), {token: now})
+                    pipe.expire(keys.frame_held_key(lang), keys.FRAME_HELD_TTL_S)
+                pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            log.debug("could not say which frames screens hold (%s)", exc)
+            with self._lock:
+                for p in add:
+                    self._said.pop(p, None)
+            return
+        with self._lock:
+            for p in left:
+                self._said.pop(p, None)

@@ -186,10 +186,12 @@ class FrameCache:
 
 
 class Answer(NamedTuple):
-    """A frame answer: the bytes to send, and whether this call rendered it (rather than read it)."""
+    """A frame answer: the bytes to send, whether this call rendered it (rather than read it), and the token the
+    screen reaches with it (answer's only; "" when unknown)."""
 
     body: bytes
     rendered: bool
+    token: str = ""
 
 
 def _state_of(r: redis.Redis, token: str) -> dict[str, Any]:
@@ -332,7 +334,7 @@ def answer(
         head = dumps({"meta": failed_meta(now), "db": db_part(None, lang)})
         return Answer(head[:-1] + b',"token":' + orjson.dumps(token) + b',"out":{}}', False)
     head = dumps({"meta": meta, "db": db, "mode": replay_badge(at, kpi_v, lang)})
-    return Answer(head[:-1] + b"," + body + b"}", rendered)
+    return Answer(head[:-1] + b"," + body + b"}", rendered, token_in(body))
 
 
 def replay_badge(at: float | None, kpi_version: Any, lang: str) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Final
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from dashboard.frames.ahead import HeldTokens
 from dashboard.frames.cache import FrameCache, answer, known_token
 from dashboard.i18n import norm_lang
 from dashboard.web.extensions import redis_client
@@ -19,6 +20,7 @@ from layouts.tablet import slider_time
 
 FRAME_PATH: Final = "/api/v1/frame"
 CACHE: Final = "dc_frames"
+HELD: Final = "dc_frames_held"
 
 bp = Blueprint("frames", __name__)
 
@@ -36,13 +38,24 @@ def frame() -> Response:
     lang = norm_lang(request.args.get("lang"))
     now = time.time()
     at = slider_time(request.args.get("offset"), now)
-    got = answer(redis_client(), frame_cache(), token, lang, now, at)
+    r = redis_client()
+    got = answer(r, frame_cache(), token, lang, now, at)
+    if at is None and got.token:
+        # A screen that polls holds the token it reached, as a pushed one does: its next frame is made ahead too.
+        held_tokens().tell(r, [(lang, got.token)])
     resp = Response(got.body, mimetype="application/json")
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
+def held_tokens(app: Flask | None = None) -> HeldTokens:
+    """The tokens this process's polling screens were said to hold."""
+    held: HeldTokens = (app or current_app).extensions[HELD]
+    return held
+
+
 def init_frames(app: Flask) -> None:
-    """Give the app its frame cache and register the route."""
+    """Give the app its frame cache and its held tokens, and register the route."""
     app.extensions[CACHE] = FrameCache()
+    app.extensions[HELD] = HeldTokens()
     app.register_blueprint(bp)

@@ -32,8 +32,8 @@ from typing import Any, Final, Protocol
 
 import redis
 
+from dashboard.frames.ahead import HeldTokens
 from dashboard.frames.cache import FrameCache, known_token, pushed_frame, pushed_meta
-from dashboard.live import keys
 from dashboard.live.aggregates import Head, read_heads
 from dashboard.live.schema import AGGREGATES
 from dashboard.observe.metrics import push_frame_sent
@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 
 # A frames stream that got nothing carrying META for this long gets META alone.
 META_EVERY_S: Final = 1.0
-# How often the tokens the screens still hold are said again (well within keys.FRAME_HELD_FRESH_S).
-HELD_EVERY_S: Final = 3.0
 
 
 class FrameTarget(Protocol):
@@ -87,7 +85,7 @@ class FramePusher:
         self.frames_sent = 0  # frame messages made (one per group and change), for tests and the benchmark
         self.failing = False
         self.changed_at: float | None = None  # perf_counter() of the first change not yet sent
-        self.held: dict[tuple[str, str], float] = {}  # (lang, token) said to be held -> monotonic() when said
+        self.held = HeldTokens()  # the tokens said to be held, for the tick's frames ahead
 
     def poke(self) -> None:
         """Something changed: send the frames soon (never blocks on rendering)."""
@@ -175,28 +173,8 @@ class FramePusher:
         self._tell_held(targets)
 
     def _tell_held(self, targets: Iterable[FrameTarget]) -> None:
-        """Say which tokens this process's screens hold now (new ones at once, the others every HELD_EVERY_S) and
-        which they left; a failure only means frames not made ahead."""
-        mono, now = time.monotonic(), time.time()
-        holding = {(t.lang, t.token) for t in targets if t.lang is not None and t.token}
-        add = [g for g in holding if mono - self.held.get(g, float("-inf")) >= HELD_EVERY_S]
-        left = [g for g in self.held if g not in holding]
-        if not add and not left:
-            return
-        try:
-            with self.r.pipeline(transaction=False) as pipe:
-                for lang, token in left:
-                    pipe.zrem(keys.frame_held_key(lang), token)
-                for lang, token in add:
-                    pipe.zadd(keys.frame_held_key(lang), {token: now})
-                    pipe.expire(keys.frame_held_key(lang), keys.FRAME_HELD_TTL_S)
-                pipe.execute()
-        except (redis.RedisError, OSError):
-            return
-        for g in left:
-            del self.held[g]
-        for g in add:
-            self.held[g] = mono
+        """Say which tokens this process's screens hold now and which they left (dashboard/frames/ahead.py)."""
+        self.held.tell(self.r, [(t.lang, t.token) for t in targets if t.lang is not None and t.token], left_too=True)
 
     def _meta(self, targets: Iterable[FrameTarget], heads: Mapping[str, Head | None], now: float) -> None:
         """META to the streams that got none for meta_every_s, made once per language."""
