@@ -162,15 +162,17 @@ def _recent_member(row: Sequence[Any], tid: Any) -> tuple[str, float]:
     return f"{tid}|{row[0]}|{row[1]}|{row[2]}", epoch(row[3])
 
 
-def _recent_rows(members: Mapping[str, float], now: float) -> list[tuple[str, str, str, float]]:
-    """The recent set's members received in [now - LOOKBACK_S, now] as early-warning rows, oldest first."""
-    out = []
-    for member, received in members.items():
-        if now - LOOKBACK_S <= received <= now:
-            _, category, subdistrict, cell = member.split("|", 3)
-            out.append((category, subdistrict, cell, received))
-    out.sort(key=lambda row: (row[3], row[0], row[1], row[2]))  # as SQL reads them (ix_ticket_received_rows)
-    return out
+def _recent_rows(members: Iterable[tuple[Any, float]], now: float) -> list[tuple[str, str, str, float]]:
+    """The recent set's (member, received) pairs received in [now - LOOKBACK_S, now] as early-warning rows, in the
+    order SQL reads them (ix_ticket_received_rows: received, category, subdistrict, cell)."""
+    lo = now - LOOKBACK_S
+    out: list[tuple[float, str, str, str]] = []
+    for member, received in members:
+        if lo <= received <= now:
+            _, category, subdistrict, cell = _decode(member).split("|", 3)
+            out.append((received, category, subdistrict, cell))
+    out.sort()  # tuples compared natively: Redis gives them by score already, so this is one pass
+    return [(category, subdistrict, cell, received) for received, category, subdistrict, cell in out]
 
 
 def full_figures(s: Session, now: float) -> HotlineData:
@@ -215,21 +217,20 @@ def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float,
     rows = _changed_rows(r, s, float(doc["cursor"]), ops, t)
     cursor = _apply_changes(r, rows, counts, overdue, ops, today0, t, float(doc["cursor"]))
     # The early warning's recent tickets: those kept, and the changed ones received in its window.
-    kept: list[Any] = r.zrangebyscore(keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf", withscores=True)
-    recent = {_decode(item[0]): float(item[1]) for item in kept}
+    in_window: Any = r.zrangebyscore(keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf", withscores=True)
+    kept = [(item[0], float(item[1])) for item in in_window]
+    window = dict(m for row in rows if (m := _recent_member(row, row[9]))[1] >= t - LOOKBACK_S)
     added: dict[str, float] = {}
-    for row in rows:
-        member, received = _recent_member(row, row[9])
-        if received >= t - LOOKBACK_S and member not in recent:
-            added[member] = received
-    recent.update(added)
+    if window:
+        held = r.zmscore(keys.HOTLINE_RECENT, list(window))
+        added = {member: received for (member, received), was in zip(window.items(), held, strict=True) if was is None}
     if added:
         ops.append(("zadd", keys.HOTLINE_RECENT, added))
     ops.append(("trim", keys.HOTLINE_RECENT, t - LOOKBACK_S))
     overdue = {k: v for k, v in overdue.items() if v}
     new_doc = {**doc, "at": t, "cursor": cursor, "counts": counts, "overdue": overdue}
     return Step(hc.figures(counts, overdue), new_doc, ops, changes=len(rows), woken=len(woken),
-                recent=_recent_rows(recent, t))
+                recent=_recent_rows([*kept, *added.items()], t))
 
 
 def _changed_rows(r: redis.Redis, s: Session, cursor: float, ops: list[Op], t: float) -> list[tuple[Any, ...]]:
@@ -376,7 +377,7 @@ def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
     ops += _chunked_writes(keys.HOTLINE_RECENT, recent, hash_=False)
     ops += _chunked_writes(keys.HOTLINE_SEEN, {f"{tid}@{stamp}": now for tid, stamp in stamps}, hash_=False)
     return Step(hc.figures(counts, overdue), doc, ops, rebuilt=reason, changes=len(rows),
-                recent=_recent_rows(recent, now))
+                recent=_recent_rows(recent.items(), now))
 
 
 def _chunked_writes(key: str, mapping: Mapping[str, Any], hash_: bool) -> Iterable[Op]:
