@@ -13,7 +13,7 @@ from dashboard.domain import rules as c
 from dashboard.domain import tunables
 from dashboard.i18n import name, t
 from layouts import ids
-from layouts.admin.parts import fmt_dt, fmt_value, panel
+from layouts.admin.parts import fmt_dt, fmt_value, panel, table
 from layouts.common import data_attrs
 
 # Deadline groups: (group, keys, unit, bounds).
@@ -41,8 +41,7 @@ def _number_input(cid: dict[str, str], step: str) -> dbc.Input:
 
 def thresholds_form(lang: str) -> html.Div:
     """One row per sensor type: range, warning and alarm inputs, the default."""
-    head = html.Tr([html.Th(t(k, lang)) for k in ("admin.sensor", "admin.unit", "admin.range", "admin.warn_head",
-                                                   "admin.alarm_head", "admin.default")])
+    columns = ("admin.sensor", "admin.unit", "admin.range", "admin.warn_head", "admin.alarm_head", "admin.default")
     rows = []
     for stype, spec in c.SENSOR_TYPES.items():
         rows.append(html.Tr([
@@ -55,7 +54,7 @@ def thresholds_form(lang: str) -> html.Div:
         ], **data_attrs(sensor=stype)))
     return html.Div(
         [
-            html.Table([html.Thead(head), html.Tbody(rows)], className="adm-table adm-thresholds"),
+            table(columns, rows, lang, "adm-thresholds"),
             html.P(t("admin.threshold_hint", lang), className="adm-hint"),
             html.Div(id=ids.ADMIN_THRESHOLDS_ERROR, className="adm-error", role="alert"),
             html.Div(
