@@ -79,6 +79,18 @@ class Outcome:
         return self.kind == "ok"
 
 
+def failed_outcome(exc: Refused | SQLAlchemyError, lang: str) -> Outcome:
+    """What the administrator is told when an operation failed: the service's refusal with its field problems, or
+    the database's failure (rolled back, noted as an outage). A refusal for the role is raised again: the callback
+    answers it with 403 (http_refusals)."""
+    if isinstance(exc, SQLAlchemyError):
+        DATABASE.failed("admin action", exc)
+        return Outcome("error", t("admin.db_failed", lang), 503)
+    if exc.status == 403:
+        raise exc
+    return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
+
+
 def users_view(actor: Actor, lang: str, selected: int | None) -> Any:
     """The users table."""
     with session_scope(db_sessions()) as s:
@@ -116,13 +128,8 @@ def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: 
                 row = svc.reset_password(s, actor, user_id, password)
             else:
                 raise ValueError(f"unknown user operation {op!r}")
-    except Refused as exc:
-        if exc.status == 403:
-            raise
-        return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin action", exc)
-        return Outcome("error", t("admin.db_failed", lang), 503)
+    except (Refused, SQLAlchemyError) as exc:
+        return failed_outcome(exc, lang)
     if op == svc.RESET_PASSWORD:
         # Whoever signed in with the old password signs in again (ASVS 3.3.3); the admin's own session stays.
         sessions.end_others(int(row["id"]), row["role"])
@@ -208,13 +215,8 @@ def save_settings(kind: str, raw: Mapping[str, Any], version: Any, actor: Actor,
                 tuning.save_thresholds(s, actor, raw, expected)
             else:
                 tuning.save_deadlines(s, actor, raw, expected)
-    except Refused as exc:
-        if exc.status == 403:
-            raise
-        return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin action", exc)
-        return Outcome("error", t("admin.db_failed", lang), 503)
+    except (Refused, SQLAlchemyError) as exc:
+        return failed_outcome(exc, lang)
     return Outcome("ok", t(f"admin.done_{kind}", lang), 200)
 
 
