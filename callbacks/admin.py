@@ -23,7 +23,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.admin_guard import http_refusals, require_admin
-from callbacks.paged import kept_on_failure, turned_page
+from callbacks.tables import clicked_row, kept_on_failure, turned_page
 from dashboard import store
 from dashboard.domain import tunables
 from dashboard.i18n import t
@@ -280,7 +280,7 @@ def _errors(o: Outcome, lang: str) -> Any:
 @http_refusals
 def _users(_refresh: Any, selected: Any) -> Any:
     actor = require_admin("users_view")
-    with kept_on_failure():
+    with kept_on_failure("admin read"):
         return users_view(actor, current_language(), as_id(selected))
 
 
@@ -288,10 +288,7 @@ def _users(_refresh: Any, selected: Any) -> Any:
 @http_refusals
 def _select(_clicks: list[Any]) -> int:
     require_admin("users_view")
-    row = pattern_id(ctx.triggered_id, index=as_id)
-    if row is None or not (ctx.triggered and ctx.triggered[0].get("value")):
-        raise PreventUpdate  # rows re-rendered, not clicked
-    return int(row["index"])
+    return clicked_row()
 
 
 @callback(
@@ -309,7 +306,7 @@ def _select(_clicks: list[Any]) -> int:
 @http_refusals
 def _user_panel(selected: Any, _refresh: Any) -> tuple[Any, ...]:
     actor = require_admin("users_view")
-    with kept_on_failure():
+    with kept_on_failure("admin read"):
         return user_panel(actor, current_language(), as_id(selected))
 
 
@@ -442,7 +439,7 @@ def _settings(_refresh: Any) -> tuple[Any, ...]:
     outputs = ctx.outputs_list
     threshold_ids = [o["id"] for o in outputs[0]]
     deadline_ids = [o["id"] for o in outputs[1]]
-    with kept_on_failure():
+    with kept_on_failure("admin read"):
         return settings_view(actor, current_language(), threshold_ids, deadline_ids)
 
 
@@ -531,6 +528,6 @@ def _audit(_apply: Any, _prev: Any, _next: Any, tab: str | None, _refresh: Any, 
     if tab != "audit":
         raise PreventUpdate
     page = turned_page(raw_page, 0, ids.ADMIN_AUDIT_PREV, ids.ADMIN_AUDIT_NEXT, ids.ADMIN_AUDIT_APPLY)
-    with kept_on_failure():
+    with kept_on_failure("admin read"):
         return audit_view(actor, current_language(), audit_filters(actor_f, action, outcome, target, since, until),
                           page)

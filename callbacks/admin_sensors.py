@@ -11,7 +11,7 @@ from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
 
 from callbacks.admin_guard import http_refusals, require_admin
-from callbacks.paged import kept_on_failure, turned_page
+from callbacks.tables import kept_on_failure, turned_page
 from dashboard import store
 from dashboard.domain import paging
 from dashboard.live import sensor_readings
@@ -58,5 +58,5 @@ def _sensors(query: Any, _prev: Any, _next: Any, tab: str | None, raw_page: Any)
     if tab != "sensors":
         raise PreventUpdate  # read only while the section is open
     page = turned_page(raw_page, 1, ids.ADMIN_SENSOR_PREV, ids.ADMIN_SENSOR_NEXT, ids.ADMIN_SENSOR_QUERY)
-    with kept_on_failure():
+    with kept_on_failure("admin read"):
         return sensors_view(actor, current_language(), as_str(query, paging.MAX_QUERY_CHARS * 4) or "", page)

@@ -34,6 +34,7 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from callbacks.tables import clicked_row, kept_on_failure
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.domain.tiles import stored_point
@@ -77,7 +78,6 @@ from layouts.inputs import (
     as_token,
     bump,
     click_point,
-    pattern_id,
     pending_action,
 )
 from layouts.map.geometry import feature_collection
@@ -414,19 +414,13 @@ def current_role() -> str:
     Input(ids.DISPATCH_REFRESH, "data"),
 )
 def _queue(_n: Any, state: Any, sevs: Any, sub: Any, selected: Any, _refresh: Any) -> tuple[list[Any], str]:
-    try:
+    with kept_on_failure("console read"):
         return queue_view(queue_filters(state, sevs, sub), as_id(selected), current_language())
-    except SQLAlchemyError as exc:
-        DATABASE.failed("console read", exc)
-        raise PreventUpdate from None
 
 
 @callback(Output(ids.DISPATCH_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
 def _select(_clicks: list[Any]) -> int:
-    row = pattern_id(ctx.triggered_id, index=as_id)
-    if row is None or not (ctx.triggered and ctx.triggered[0].get("value")):
-        raise PreventUpdate  # a row re-rendered, not clicked
-    return int(row["index"])
+    return clicked_row()
 
 
 @callback(

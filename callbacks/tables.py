@@ -1,5 +1,6 @@
-"""What the administrator's page's reads share: a page of a table turned by its buttons, and a database failure
-that keeps what is shown (logged, the outage noted) instead of an error in the browser."""
+"""What the screens' table callbacks share (the admin page's, the console's queue): a page turned by its buttons,
+the row a click came from, and a database failure that keeps what is shown (the outage noted) instead of an error
+in the browser."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.store.outage import DATABASE
-from layouts.inputs import as_int
+from layouts.inputs import as_id, as_int, pattern_id
 
 # A page past this one is past any table's end (its offset would not fit the database's integers).
 MAX_PAGE: Final = 10_000_000
@@ -33,11 +34,21 @@ def turned_page(raw_page: Any, first: int, prev_id: str, next_id: str, reset_id:
     return page
 
 
+def clicked_row() -> int:
+    """The ID of the row this request's click came from (rows with pattern IDs {"type": …, "index": ID}); rows
+    re-rendered, not clicked, update nothing."""
+    row = pattern_id(ctx.triggered_id, index=as_id)
+    if row is None or not (ctx.triggered and ctx.triggered[0].get("value")):
+        raise PreventUpdate
+    return int(row["index"])
+
+
 @contextmanager
-def kept_on_failure() -> Iterator[None]:
-    """Around a callback's database read: on failure the outage is noted and the callback updates nothing."""
+def kept_on_failure(what: str) -> Iterator[None]:
+    """Around a callback's database read (`what`, as the outage log names it): on failure the outage is noted and
+    the callback updates nothing."""
     try:
         yield
     except SQLAlchemyError as exc:
-        DATABASE.failed("admin read", exc)
+        DATABASE.failed(what, exc)
         raise PreventUpdate from None
