@@ -4,8 +4,8 @@
  * as dashboard/domain/tiles.py, which converts the other way the points a user taps.
  *
  * dashExtensions.dcCrs.drawnLatLng is every GeoJSON layer's coordsToLatLng over such tiles (layouts/map/
- * geometry.py: drawn); window.dcCrs.drawn moves a point the scripts place themselves (the alarm's fly-to) when
- * the map's wrapper says data-crs="gcj02".
+ * geometry.py: geojson_layer); window.dcCrs.drawn moves a point the scripts place themselves (the alarm's
+ * fly-to) when the map's wrapper says data-crs="gcj02".
  */
 window.dashExtensions = window.dashExtensions || {};
 (function () {

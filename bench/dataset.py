@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -245,24 +245,32 @@ def _chunks(rows: Iterator[dict[str, Any]], size: int = CHUNK) -> Iterator[list[
         yield chunk
 
 
+# A row maker: (row number, template, when it was received or reported, now) -> the row as stored at `now`.
+RowMaker = Callable[[int, dict[str, Any], float, float], dict[str, Any]]
+
+
+def _placed_rows(
+    pool: list[dict[str, Any]], make: RowMaker, now: float, span: tuple[int, int], rng: random.Random
+) -> Iterator[dict[str, Any]]:
+    """Rows number span[0]..span[1]-1 made by `make`, each from a template of `pool` placed on a random day of the
+    history (the template first, then its day, from `rng`)."""
+    for k in range(*span):
+        tmpl = pool[rng.randrange(len(pool))]
+        yield make(k, tmpl, _received(rng, tmpl["tod"], now), now)
+
+
 def ticket_rows(
     templates: Templates, now: float, span: tuple[int, int], rng: random.Random
 ) -> Iterator[dict[str, Any]]:
     """Tickets number span[0]..span[1]-1, each a template placed on a random day of the history."""
-    t_tmpl = templates.tickets
-    for k in range(*span):
-        tmpl = t_tmpl[rng.randrange(len(t_tmpl))]
-        yield ticket_row(k, tmpl, _received(rng, tmpl["tod"], now), now)
+    return _placed_rows(templates.tickets, ticket_row, now, span, rng)
 
 
 def incident_rows(
     templates: Templates, now: float, span: tuple[int, int], rng: random.Random
 ) -> Iterator[dict[str, Any]]:
     """Incidents number span[0]..span[1]-1, each a template placed on a random day of the history."""
-    i_tmpl = templates.incidents
-    for k in range(*span):
-        tmpl = i_tmpl[rng.randrange(len(i_tmpl))]
-        yield incident_row(k, tmpl, _received(rng, tmpl["tod"], now), now)
+    return _placed_rows(templates.incidents, incident_row, now, span, rng)
 
 
 def insert_history(

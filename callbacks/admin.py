@@ -1,8 +1,8 @@
 """Callbacks of the administrator's page (/admin): users, thresholds and deadlines, health, the audit log.
 
-The role is checked on the server by EVERY callback here, whatever the router showed: `_admin(action)` first
-asks dashboard.services.admin.check_admin, which audits a refusal (outcome "refused"); the callback then answers
-HTTP 403 and changes nothing. The service functions check again (defence in depth). Refusals other than the
+The role is checked on the server by EVERY callback here, whatever the router showed (callbacks/admin_guard.py):
+a refusal is audited and answered with HTTP 403, and nothing changes. The service functions check again (defence
+in depth). Refusals other than the
 role's (409 last administrator, 422 invalid thresholds …) are said in a toast and beside the form, and are
 audited by the service as well. A database failure rolls back, is logged and shown as "nothing was saved".
 
@@ -12,19 +12,18 @@ settings_view, save_settings, health_view, audit_view) that the tests drive dire
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
-from flask import abort, jsonify
-from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from callbacks.admin_guard import http_refusals, require_admin
+from callbacks.tables import clicked_row, kept_on_failure, turned_page
 from dashboard import store
 from dashboard.domain import tunables
 from dashboard.i18n import t
@@ -55,51 +54,6 @@ DEADLINE_PATTERN: Final = {"type": ids.ADMIN_DEADLINE, "group": ALL, "key": ALL}
 CONFIRMED: Final = frozenset({svc.DISABLE, svc.CHANGE_ROLE, svc.RESET_PASSWORD})
 TOAST_ICON: Final = {"ok": "success", "refused": "warning", "error": "danger"}
 TOAST_MS: Final = {"ok": 5000, "refused": 8000}
-# A page of the audit log past this one is past any log's end (its offset would not fit the database's integers).
-MAX_AUDIT_PAGE: Final = 10_000_000
-
-
-# --- the role check ---------------------------------------------------------------------------------
-
-
-def current_actor() -> Actor:
-    """The signed-in user as the services' Actor (the role as reloaded for this very request)."""
-    if not current_user.is_authenticated:
-        return Actor(None, "anonymous", "")
-    return Actor(id=int(current_user.id), username=str(current_user.username), role=str(current_user.role))
-
-
-def forbidden(exc: Refused) -> NoReturn:
-    """Answer the Dash request with HTTP 403 (the refusal is already audited)."""
-    resp = jsonify(error="forbidden", reason=exc.reason)
-    resp.status_code = 403
-    abort(resp)
-
-
-def _admin(action: str, target_type: str | None = None, target_id: str | None = None) -> Actor:
-    """The actor when they are an administrator; else audit the refusal and answer 403."""
-    actor = current_actor()
-    try:
-        with session_scope(db_sessions()) as s:
-            svc.check_admin(s, actor, action, target_type, target_id)
-    except Refused as exc:
-        forbidden(exc)
-    return actor
-
-
-def http_refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A Dash callback whose late role refusal (the role changed after _admin checked it) answers 403."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Refused as exc:
-            if exc.status != 403:
-                raise
-            forbidden(exc)
-
-    return wrapper
 
 
 def refused_text(exc: Refused, lang: str) -> str:
@@ -123,6 +77,18 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.kind == "ok"
+
+
+def failed_outcome(exc: Refused | SQLAlchemyError, lang: str) -> Outcome:
+    """What the administrator is told when an operation failed: the service's refusal with its field problems, or
+    the database's failure (rolled back, noted as an outage). A refusal for the role is raised again: the callback
+    answers it with 403 (http_refusals)."""
+    if isinstance(exc, SQLAlchemyError):
+        DATABASE.failed("admin action", exc)
+        return Outcome("error", t("admin.db_failed", lang), 503)
+    if exc.status == 403:
+        raise exc
+    return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
 
 
 def users_view(actor: Actor, lang: str, selected: int | None) -> Any:
@@ -162,13 +128,8 @@ def run_user_op(op: str, actor: Actor, lang: str, *, user_id: Any = None, role: 
                 row = svc.reset_password(s, actor, user_id, password)
             else:
                 raise ValueError(f"unknown user operation {op!r}")
-    except Refused as exc:
-        if exc.status == 403:
-            raise
-        return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin action", exc)
-        return Outcome("error", t("admin.db_failed", lang), 503)
+    except (Refused, SQLAlchemyError) as exc:
+        return failed_outcome(exc, lang)
     if op == svc.RESET_PASSWORD:
         # Whoever signed in with the old password signs in again (ASVS 3.3.3); the admin's own session stays.
         sessions.end_others(int(row["id"]), row["role"])
@@ -254,13 +215,8 @@ def save_settings(kind: str, raw: Mapping[str, Any], version: Any, actor: Actor,
                 tuning.save_thresholds(s, actor, raw, expected)
             else:
                 tuning.save_deadlines(s, actor, raw, expected)
-    except Refused as exc:
-        if exc.status == 403:
-            raise
-        return Outcome("refused", refused_text(exc, lang), exc.status, exc.problems)
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin action", exc)
-        return Outcome("error", t("admin.db_failed", lang), 503)
+    except (Refused, SQLAlchemyError) as exc:
+        return failed_outcome(exc, lang)
     return Outcome("ok", t(f"admin.done_{kind}", lang), 200)
 
 
@@ -323,22 +279,16 @@ def _errors(o: Outcome, lang: str) -> Any:
 @callback(Output(ids.ADMIN_USERS, "children"), Input(ids.ADMIN_REFRESH, "data"), Input(ids.ADMIN_USER_SELECTED, "data"))
 @http_refusals
 def _users(_refresh: Any, selected: Any) -> Any:
-    actor = _admin("users_view")
-    try:
+    actor = require_admin("users_view")
+    with kept_on_failure("admin read"):
         return users_view(actor, current_language(), as_id(selected))
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin read", exc)
-        raise PreventUpdate from None
 
 
 @callback(Output(ids.ADMIN_USER_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
 @http_refusals
 def _select(_clicks: list[Any]) -> int:
-    _admin("users_view")
-    row = pattern_id(ctx.triggered_id, index=as_id)
-    if row is None or not (ctx.triggered and ctx.triggered[0].get("value")):
-        raise PreventUpdate  # rows re-rendered, not clicked
-    return int(row["index"])
+    require_admin("users_view")
+    return clicked_row()
 
 
 @callback(
@@ -355,12 +305,9 @@ def _select(_clicks: list[Any]) -> int:
 )
 @http_refusals
 def _user_panel(selected: Any, _refresh: Any) -> tuple[Any, ...]:
-    actor = _admin("users_view")
-    try:
+    actor = require_admin("users_view")
+    with kept_on_failure("admin read"):
         return user_panel(actor, current_language(), as_id(selected))
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin read", exc)
-        raise PreventUpdate from None
 
 
 # Which button asks for which operation.
@@ -437,7 +384,7 @@ def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _b
         if not pending:
             raise PreventUpdate
         op = str(pending.get("op"))
-        actor = _admin(f"user_{op}", "user", str(pending.get("user")))
+        actor = require_admin(f"user_{op}", "user", str(pending.get("user")))
         o = run_user_op(op, actor, lang, user_id=pending.get("user"), role=pending.get("role"), password=password)
         out.update(toast=toast(o, lang), refresh=after, pending=None, confirm=False, user_error=_errors(o, lang))
         if o.ok:
@@ -448,7 +395,7 @@ def _user_act(_new: Any, _role: Any, _pw: Any, _dis: Any, _en: Any, _ok: Any, _b
         raise PreventUpdate
     op = button_op
     target = str(selected) if op != svc.CREATE else str(username or "")
-    actor = _admin(f"user_{op}", "user", target)
+    actor = require_admin(f"user_{op}", "user", target)
     if op == svc.CREATE:
         o = run_user_op(op, actor, lang, new={"username": username, "display_name": display, "role": new_role,
                                                 "password": new_password})
@@ -488,15 +435,12 @@ def pending_user_op(pending: Any) -> dict[str, Any] | None:
 )
 @http_refusals
 def _settings(_refresh: Any) -> tuple[Any, ...]:
-    actor = _admin("settings_view")
+    actor = require_admin("settings_view")
     outputs = ctx.outputs_list
     threshold_ids = [o["id"] for o in outputs[0]]
     deadline_ids = [o["id"] for o in outputs[1]]
-    try:
+    with kept_on_failure("admin read"):
         return settings_view(actor, current_language(), threshold_ids, deadline_ids)
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin read", exc)
-        raise PreventUpdate from None
 
 
 @callback(
@@ -520,7 +464,7 @@ def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions
     if not (ctx.triggered and ctx.triggered[0].get("value")):
         raise PreventUpdate
     kind = tunables.THRESHOLDS_KEY if ctx.triggered_id == ids.ADMIN_THRESHOLDS_SAVE else tunables.DEADLINES_KEY
-    actor = _admin(kind.removeprefix("sensor_"), "setting", kind)
+    actor = require_admin(kind.removeprefix("sensor_"), "setting", kind)
     lang = current_language()
     thr_states, dl_states = ctx.states_list[0], ctx.states_list[1]
     raw = thresholds_doc(thr_states) if kind == tunables.THRESHOLDS_KEY else deadlines_doc(dl_states)
@@ -554,7 +498,7 @@ def _save_settings(_thr: Any, _dl: Any, _tv: list[Any], _dv: list[Any], versions
 )
 @http_refusals
 def _health(_n: Any, tab: str | None) -> tuple[Any, ...]:
-    _admin("health_view")
+    require_admin("health_view")
     if tab != "health":
         raise PreventUpdate  # read Redis and RQ only while the section is open
     return health_view(current_language())
@@ -580,20 +524,10 @@ def _health(_n: Any, tab: str | None) -> tuple[Any, ...]:
 @http_refusals
 def _audit(_apply: Any, _prev: Any, _next: Any, tab: str | None, _refresh: Any, actor_f: Any, action: Any,
            outcome: Any, target: Any, since: Any, until: Any, raw_page: Any) -> tuple[Any, ...]:
-    actor = _admin("audit_view")
+    actor = require_admin("audit_view")
     if tab != "audit":
         raise PreventUpdate
-    page = as_int(raw_page, 0, MAX_AUDIT_PAGE) or 0
-    trig = ctx.triggered_id
-    if trig == ids.ADMIN_AUDIT_NEXT:
-        page += 1
-    elif trig == ids.ADMIN_AUDIT_PREV:
-        page = max(0, page - 1)
-    elif trig == ids.ADMIN_AUDIT_APPLY:
-        page = 0
-    try:
+    page = turned_page(raw_page, 0, ids.ADMIN_AUDIT_PREV, ids.ADMIN_AUDIT_NEXT, ids.ADMIN_AUDIT_APPLY)
+    with kept_on_failure("admin read"):
         return audit_view(actor, current_language(), audit_filters(actor_f, action, outcome, target, since, until),
                           page)
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin read", exc)
-        raise PreventUpdate from None

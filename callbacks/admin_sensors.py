@@ -7,36 +7,24 @@ import logging
 from typing import Any
 
 import redis
-from dash import Input, Output, State, callback, ctx
+from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
-from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks.admin import MAX_AUDIT_PAGE, current_actor, forbidden, http_refusals
+from callbacks.admin_guard import http_refusals, require_admin
+from callbacks.tables import kept_on_failure, turned_page
 from dashboard import store
 from dashboard.domain import paging
 from dashboard.live import sensor_readings
 from dashboard.services import admin as svc
-from dashboard.services.base import Actor, Refused
+from dashboard.services.base import Actor
 from dashboard.store.engine import session_scope
-from dashboard.store.outage import DATABASE
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
 from layouts.admin.sensors import sensor_count, sensor_table, subdistricts_named
-from layouts.inputs import as_int, as_str
+from layouts.inputs import as_str
 
 log = logging.getLogger(__name__)
-
-
-def require_admin(action: str) -> Actor:
-    """The actor when they are an administrator; else the refusal audited and 403 (as the page's other callbacks)."""
-    actor = current_actor()
-    try:
-        with session_scope(db_sessions()) as s:
-            svc.check_admin(s, actor, action)
-    except Refused as exc:
-        forbidden(exc)
-    return actor
 
 
 def sensors_view(actor: Actor, lang: str, query: str, page: int) -> tuple[Any, str, int]:
@@ -69,16 +57,6 @@ def _sensors(query: Any, _prev: Any, _next: Any, tab: str | None, raw_page: Any)
     actor = require_admin("sensors_view")
     if tab != "sensors":
         raise PreventUpdate  # read only while the section is open
-    page = as_int(raw_page, 1, MAX_AUDIT_PAGE) or 1
-    trig = ctx.triggered_id
-    if trig == ids.ADMIN_SENSOR_NEXT:
-        page += 1
-    elif trig == ids.ADMIN_SENSOR_PREV:
-        page = max(1, page - 1)
-    elif trig == ids.ADMIN_SENSOR_QUERY:
-        page = 1
-    try:
+    page = turned_page(raw_page, 1, ids.ADMIN_SENSOR_PREV, ids.ADMIN_SENSOR_NEXT, ids.ADMIN_SENSOR_QUERY)
+    with kept_on_failure("admin read"):
         return sensors_view(actor, current_language(), as_str(query, paging.MAX_QUERY_CHARS * 4) or "", page)
-    except SQLAlchemyError as exc:
-        DATABASE.failed("admin read", exc)
-        raise PreventUpdate from None

@@ -34,6 +34,7 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from callbacks.tables import clicked_row, kept_on_failure
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.domain.tiles import stored_point
@@ -77,7 +78,6 @@ from layouts.inputs import (
     as_token,
     bump,
     click_point,
-    pattern_id,
     pending_action,
 )
 from layouts.map.geometry import feature_collection
@@ -137,6 +137,12 @@ def notify(incident_id: int, action: str) -> None:
         log.warning("push for incident %s (%s) failed: %s", incident_id, action, exc)
 
 
+def db_failed_feedback(exc: SQLAlchemyError, lang: str, incident_id: int | None = None) -> Feedback:
+    """A console action the database failed (rolled back): the outage noted for the page's notice, and said."""
+    DATABASE.failed("console action", exc)
+    return Feedback("error", t("dsp.db_failed", lang), 503, incident_id)
+
+
 def refusal_feedback(exc: Refused, lang: str, incident_id: int | None) -> Feedback:
     """The service's refusal as a message in `lang` (it has rolled back and audited it already); `errors` keep
     the service's field names, with the problems in `lang`."""
@@ -192,8 +198,7 @@ def run_action(incident_id: int, req: ActionRequest, key: str, actor: Actor, lan
     except Refused as exc:
         return refusal_feedback(exc, lang, incident_id)
     except SQLAlchemyError as exc:
-        DATABASE.failed("console action", exc)
-        return Feedback("error", t("dsp.db_failed", lang), 503, incident_id)
+        return db_failed_feedback(exc, lang, incident_id)
     label = action_label(req.action, lang)
     if req.unit_id is not None:
         code = next((u["code"] for u in result.incident.get("units", []) if u["id"] == req.unit_id), None)
@@ -275,8 +280,7 @@ def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedb
     except Refused as exc:
         return refusal_feedback(exc, lang, None)
     except SQLAlchemyError as exc:
-        DATABASE.failed("console action", exc)
-        return Feedback("error", t("dsp.db_failed", lang), 503)
+        return db_failed_feedback(exc, lang)
     incident_id = int(result.incident["id"])
     if not result.replayed:
         notify(incident_id, lifecycle.CREATE)
@@ -394,7 +398,8 @@ def fields_by_name(states: list[dict[str, Any]]) -> dict[str, Any]:
 # --- Dash wiring ----------------------------------------------------------------------------------
 
 
-def _role() -> str:
+def current_role() -> str:
+    """The signed-in user's role ("" when nobody is)."""
     return str(current_user.role) if current_user.is_authenticated else ""
 
 
@@ -409,19 +414,13 @@ def _role() -> str:
     Input(ids.DISPATCH_REFRESH, "data"),
 )
 def _queue(_n: Any, state: Any, sevs: Any, sub: Any, selected: Any, _refresh: Any) -> tuple[list[Any], str]:
-    try:
+    with kept_on_failure("console read"):
         return queue_view(queue_filters(state, sevs, sub), as_id(selected), current_language())
-    except SQLAlchemyError as exc:
-        DATABASE.failed("console read", exc)
-        raise PreventUpdate from None
 
 
 @callback(Output(ids.DISPATCH_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
 def _select(_clicks: list[Any]) -> int:
-    row = pattern_id(ctx.triggered_id, index=as_id)
-    if row is None or not (ctx.triggered and ctx.triggered[0].get("value")):
-        raise PreventUpdate  # a row re-rendered, not clicked
-    return int(row["index"])
+    return clicked_row()
 
 
 @callback(
@@ -444,7 +443,7 @@ def _detail(selected: Any, _n: Any, _refresh: Any, hold: Any, _resort: Any, show
         raise PreventUpdate  # the pointer came into the list: it holds as it is
     # Leaving the list, or asking for a fresh one (the Re-sort button), ranks it afresh.
     held = hold == HOLD_SUGGEST and ids.DISPATCH_SUGGEST_RESORT not in fired
-    return detail_update(as_id(selected), as_dict(shown), _role(), current_language(), held=held)
+    return detail_update(as_id(selected), as_dict(shown), current_role(), current_language(), held=held)
 
 
 TOAST_OUTPUTS: Final = (

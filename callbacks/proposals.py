@@ -16,10 +16,17 @@ from typing import Any, Final
 import redis
 from dash import ALL, Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
-from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks.dispatch import Feedback, current_actor, notify, refusal_feedback, toast
+from callbacks.dispatch import (
+    Feedback,
+    current_actor,
+    current_role,
+    db_failed_feedback,
+    notify,
+    refusal_feedback,
+    toast,
+)
 from dashboard import store
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
@@ -89,8 +96,7 @@ def decide(ref: str, decision: str, lang: str) -> Feedback:
     except Refused as exc:
         return Feedback("refused", case_service.case_refusal_text(exc, lang), exc.status)
     except SQLAlchemyError as exc:
-        DATABASE.failed("console action", exc)
-        return Feedback("error", t("dsp.db_failed", lang), 503)
+        return db_failed_feedback(exc, lang)
     kind = "replayed" if result.replayed else "ok"
     return Feedback(kind, t(f"prop.done_{decision}", lang), 200)
 
@@ -110,17 +116,12 @@ def open_from_warning(warning_id: str, lang: str) -> Feedback:
     except Refused as exc:
         return refusal_feedback(exc, lang, None)
     except SQLAlchemyError as exc:
-        DATABASE.failed("console action", exc)
-        return Feedback("error", t("dsp.db_failed", lang), 503)
+        return db_failed_feedback(exc, lang)
     incident_id = int(result.incident["id"])
     if result.replayed:
         return Feedback("replayed", t("prop.became", lang, id=incident_id), 200, incident_id)
     notify(incident_id, lifecycle.CREATE)
     return Feedback("ok", t("dsp.created", lang, id=incident_id), 201, incident_id)
-
-
-def _role() -> str:
-    return str(current_user.role) if current_user.is_authenticated else ""
 
 
 def _held_warning(w: Any) -> bool:
@@ -162,7 +163,7 @@ def _proposals(_n: Any, _refresh: Any, hold: Any, shown: Any) -> Any:
         raise PreventUpdate  # the pointer came into the proposals: they hold as they are
     held = held_proposals(shown) if hold == HOLD_PROPOSALS else None
     try:
-        return proposals_state(_role(), current_language(), held)
+        return proposals_state(current_role(), current_language(), held)
     except SQLAlchemyError as exc:
         DATABASE.failed("console read", exc)
         return no_update, no_update

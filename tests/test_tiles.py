@@ -3,6 +3,7 @@ tile layer for labels (TILE_LABELS_URL). Pure conversions, the layouts, the sett
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 from pathlib import Path
@@ -84,6 +85,20 @@ def test_over_gcj02_tiles_every_layer_of_every_map_draws_moved_and_labels_lie_ab
     plain = render_page(path, "admin", "zh", 1.0, dataclasses.replace(GCJ, crs="wgs84", labels_url=None))
     assert not any(getattr(g, "coordsToLatLng", None) for g in of_type(plain, dl.GeoJSON))
     assert len(of_type(plain, dl.TileLayer)) == 1
+
+
+def test_the_screens_build_every_geojson_layer_with_the_one_builder_that_applies_the_tiles() -> None:
+    # A layer made with dl.GeoJSON elsewhere would draw its points where GCJ-02 tiles do not show them.
+    root = Path(__file__).resolve().parent.parent
+    builder = root / "layouts" / "map" / "geometry.py"
+    elsewhere = []
+    for path in sorted([*(root / "layouts").rglob("*.py"), *(root / "callbacks").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            called = node.func if isinstance(node, ast.Call) else None
+            name_ = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", None)
+            if name_ == "GeoJSON" and path != builder:
+                elsewhere.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert elsewhere == []
 
 
 def test_the_console_flies_to_where_the_incident_is_drawn() -> None:

@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from dashboard.i18n import fmt_int, has, name, t
 from layouts import ids
-from layouts.admin.parts import fmt_dt, panel
+from layouts.admin.parts import fmt_dt, panel, table
 
 AUDIT_PAGE_SIZE: Final = 50
 
@@ -112,8 +112,7 @@ def audit_table(rows: Iterable[Any], lang: str) -> Any:
     rows = list(rows)
     if not rows:
         return html.Div(t("admin.no_entries", lang), className="adm-empty")
-    head = html.Tr([html.Th(t(k, lang)) for k in ("admin.at", "admin.actor", "admin.action", "admin.target",
-                                                   "admin.outcome", "admin.detail")])
+    columns = ("admin.at", "admin.actor", "admin.action", "admin.target", "admin.outcome", "admin.detail")
     body = []
     for e in rows:
         short, full = detail_text(e.detail, lang)
@@ -128,7 +127,7 @@ def audit_table(rows: Iterable[Any], lang: str) -> Any:
                               className=f"badge text-bg-{'success' if e.outcome == 'ok' else 'warning'}")),
             html.Td(short, title=full, className="adm-detail"),
         ], className=f"adm-audit-row adm-outcome-{e.outcome}"))
-    return html.Table([html.Thead(head), html.Tbody(body)], className="adm-table adm-audit")
+    return table(columns, body, lang, "adm-audit")
 
 
 def audit_count(total: int, page: int, lang: str, size: int = AUDIT_PAGE_SIZE) -> str:

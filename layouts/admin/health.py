@@ -9,7 +9,7 @@ from dash import html
 
 from dashboard.i18n import fmt_age, fmt_int, t
 from layouts import ids
-from layouts.admin.parts import fmt_dt, fmt_value, panel
+from layouts.admin.parts import fmt_dt, fmt_value, panel, table
 from layouts.common import data_attrs
 
 STATE_COLOUR: Final = {"live": "success", "quiet": "warning", "silent": "danger", "never": "secondary"}
@@ -41,9 +41,8 @@ def sources_view(sources: list[Mapping[str, Any]], lang: str) -> Any:
     """One row per data source: state, last event, events per minute, counters, latest rejections."""
     if not sources:
         return html.Div(t("admin.no_sources", lang), className="adm-empty")
-    head = html.Tr([html.Th(t(k, lang)) for k in ("admin.source", "admin.state", "admin.last_event",
-                                                   "admin.per_minute", "admin.accepted", "admin.rejected",
-                                                   "admin.rejections")])
+    columns = ("admin.source", "admin.state", "admin.last_event", "admin.per_minute", "admin.accepted",
+               "admin.rejected", "admin.rejections")
     rows = []
     for s in sources:
         rejections = s.get("rejections") or []
@@ -66,7 +65,7 @@ def sources_view(sources: list[Mapping[str, Any]], lang: str) -> Any:
             html.Td(fmt_int(s.get("rejected")), className="adm-numcell" + (" adm-bad" if s.get("rejected") else "")),
             html.Td(latest),
         ], **data_attrs(source=str(s["source"]))))
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="adm-table")
+    return table(columns, rows, lang)
 
 
 COUNT_COLUMNS: Final = ("queued", "started", "failed", "finished", "deferred", "scheduled")
@@ -74,12 +73,12 @@ COUNT_COLUMNS: Final = ("queued", "started", "failed", "finished", "deferred", "
 
 def queues_view(queues: list[Mapping[str, Any]], lang: str) -> Any:
     """One row per RQ queue with its registries' counts; the latest failed jobs under the table."""
-    head = html.Tr([html.Th(t("admin.queue", lang))] + [html.Th(t(f"admin.q_{k}", lang)) for k in COUNT_COLUMNS])
+    columns = ("admin.queue", *(f"admin.q_{k}" for k in COUNT_COLUMNS))
     rows = [html.Tr([html.Td(html.Code(q["name"]))] + [
         html.Td(fmt_int(q[k]), className="adm-numcell" + (" adm-bad" if k == "failed" and q[k] else ""))
         for k in COUNT_COLUMNS], **data_attrs(queue=str(q["name"]))) for q in queues]
     failed = [(q["name"], j) for q in queues for j in q.get("failed_jobs") or []]
-    out: list[Any] = [html.Table([html.Thead(head), html.Tbody(rows)], className="adm-table")]
+    out: list[Any] = [table(columns, rows, lang)]
     if failed:
         out.append(html.H3(t("admin.failed_jobs", lang), className="adm-subtitle"))
         out.append(html.Ul([html.Li([html.Code(qn), f" · {fmt_dt(j.get('ended_at'), lang)} · {j.get('func') or '?'}",
@@ -95,9 +94,8 @@ def workers_view(workers: list[Mapping[str, Any]], lang: str) -> Any:
     """One row per RQ worker: state, queues, current job, heartbeat, jobs done and failed."""
     if not workers:
         return html.Div(t("admin.no_workers", lang), className="adm-empty adm-bad")
-    head = html.Tr([html.Th(t(k, lang)) for k in ("admin.worker", "admin.state", "admin.queues_of",
-                                                   "admin.current_job", "admin.heartbeat", "admin.successful",
-                                                   "admin.q_failed")])
+    columns = ("admin.worker", "admin.state", "admin.queues_of", "admin.current_job", "admin.heartbeat",
+               "admin.successful", "admin.q_failed")
     rows = []
     for w in workers:
         state = str(w.get("state") or "?")
@@ -113,7 +111,7 @@ def workers_view(workers: list[Mapping[str, Any]], lang: str) -> Any:
             html.Td(fmt_int(w.get("successful")), className="adm-numcell"),
             html.Td(fmt_int(w.get("failed")), className="adm-numcell" + (" adm-bad" if w.get("failed") else "")),
         ]))
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="adm-table")
+    return table(columns, rows, lang)
 
 
 def health_stamp(h: Mapping[str, Any], lang: str, now: float) -> str:

@@ -1,9 +1,9 @@
-"""What the admin page's sections share: panels and form rows, Beijing times, values, and the problems of a refused
-form in the page's language."""
+"""What the admin page's sections share: panels, tables and form rows, Beijing times, values, and the problems of
+a refused form in the page's language."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +66,12 @@ def panel(title: Any, body: Any, cls: str = "", extra: Any = None) -> html.Secti
         [html.Header(header, className="adm-panel-header"), html.Div(body, className="adm-panel-body")],
         className=f"adm-panel {cls}".strip(),
     )
+
+
+def table(columns: Iterable[str], rows: list[Any], lang: str, cls: str = "") -> html.Table:
+    """One of the page's tables: a header of `columns` (i18n keys) over `rows`."""
+    head = html.Tr([html.Th(t(k, lang)) for k in columns])
+    return html.Table([html.Thead(head), html.Tbody(rows)], className=f"adm-table {cls}".strip())
 
 
 def form_row(label: str, control: Any, hint: str | None = None) -> html.Div:

@@ -13,7 +13,7 @@ from dashboard.domain import rules as c
 from dashboard.domain.paging import Page
 from dashboard.i18n import fmt_int, name, t
 from layouts import ids, names
-from layouts.admin.parts import fmt_dt, fmt_value, panel
+from layouts.admin.parts import fmt_dt, fmt_value, panel, table
 
 
 def sensors_section(lang: str) -> html.Div:
@@ -58,9 +58,8 @@ def sensor_table(rows: Iterable[Mapping[str, Any]], latest: Mapping[str, Mapping
     rows = list(rows)
     if not rows:
         return html.Div(t("admin.no_sensors", lang), className="adm-empty")
-    head = html.Tr([html.Th(t(k, lang)) for k in ("admin.sensor_id", "admin.sensor_pole", "admin.sensor",
-                                                   "admin.sensor_place", "admin.sensor_position",
-                                                   "admin.sensor_last", "admin.sensor_seen")])
+    columns = ("admin.sensor_id", "admin.sensor_pole", "admin.sensor", "admin.sensor_place", "admin.sensor_position",
+               "admin.sensor_last", "admin.sensor_seen")
     body = []
     for row in rows:
         rd = latest.get(row["id"])
@@ -75,7 +74,7 @@ def sensor_table(rows: Iterable[Mapping[str, Any]], latest: Mapping[str, Mapping
             html.Td(t("admin.sensor_never", lang) if rd is None else fmt_dt(float(rd["ts"]), lang),
                     className="adm-numcell"),
         ]))
-    return html.Table([html.Thead(head), html.Tbody(body)], className="adm-table adm-sensors")
+    return table(columns, body, lang, "adm-sensors")
 
 
 def sensor_count(page: Page, lang: str) -> str:

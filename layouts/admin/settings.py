@@ -13,7 +13,7 @@ from dashboard.domain import rules as c
 from dashboard.domain import tunables
 from dashboard.i18n import name, t
 from layouts import ids
-from layouts.admin.parts import fmt_dt, fmt_value, panel
+from layouts.admin.parts import fmt_dt, fmt_value, panel, table
 from layouts.common import data_attrs
 
 # Deadline groups: (group, keys, unit, bounds).
@@ -39,10 +39,25 @@ def _number_input(cid: dict[str, str], step: str) -> dbc.Input:
     return dbc.Input(id=cid, type="number", step=step, className="adm-num", size="sm")
 
 
+def _save_row(hint: str, error_id: str, meta_id: str, label: str, save_id: str, lang: str) -> list[Any]:
+    """Under a settings form: its hint, where a refusal is said, the version in force and the save button."""
+    return [
+        html.P(t(hint, lang), className="adm-hint"),
+        html.Div(id=error_id, className="adm-error", role="alert"),
+        html.Div(
+            [
+                html.Span(id=meta_id, className="adm-meta"),
+                dbc.Button([html.I(className="bi bi-save"), " ", t(label, lang)], id=save_id, color="primary",
+                           n_clicks=0),
+            ],
+            className="adm-buttons adm-save-row",
+        ),
+    ]
+
+
 def thresholds_form(lang: str) -> html.Div:
     """One row per sensor type: range, warning and alarm inputs, the default."""
-    head = html.Tr([html.Th(t(k, lang)) for k in ("admin.sensor", "admin.unit", "admin.range", "admin.warn_head",
-                                                   "admin.alarm_head", "admin.default")])
+    columns = ("admin.sensor", "admin.unit", "admin.range", "admin.warn_head", "admin.alarm_head", "admin.default")
     rows = []
     for stype, spec in c.SENSOR_TYPES.items():
         rows.append(html.Tr([
@@ -55,17 +70,9 @@ def thresholds_form(lang: str) -> html.Div:
         ], **data_attrs(sensor=stype)))
     return html.Div(
         [
-            html.Table([html.Thead(head), html.Tbody(rows)], className="adm-table adm-thresholds"),
-            html.P(t("admin.threshold_hint", lang), className="adm-hint"),
-            html.Div(id=ids.ADMIN_THRESHOLDS_ERROR, className="adm-error", role="alert"),
-            html.Div(
-                [
-                    html.Span(id=ids.ADMIN_THRESHOLDS_META, className="adm-meta"),
-                    dbc.Button([html.I(className="bi bi-save"), " ", t("admin.save_thresholds", lang)],
-                               id=ids.ADMIN_THRESHOLDS_SAVE, color="primary", n_clicks=0),
-                ],
-                className="adm-buttons adm-save-row",
-            ),
+            table(columns, rows, lang, "adm-thresholds"),
+            *_save_row("admin.threshold_hint", ids.ADMIN_THRESHOLDS_ERROR, ids.ADMIN_THRESHOLDS_META,
+                       "admin.save_thresholds", ids.ADMIN_THRESHOLDS_SAVE, lang),
         ]
     )
 
@@ -105,16 +112,8 @@ def deadlines_form(lang: str) -> html.Div:
     return html.Div(
         [
             html.Div(blocks, className="adm-deadline-grid"),
-            html.P(t("admin.deadline_hint", lang), className="adm-hint"),
-            html.Div(id=ids.ADMIN_DEADLINES_ERROR, className="adm-error", role="alert"),
-            html.Div(
-                [
-                    html.Span(id=ids.ADMIN_DEADLINES_META, className="adm-meta"),
-                    dbc.Button([html.I(className="bi bi-save"), " ", t("admin.save_deadlines", lang)],
-                               id=ids.ADMIN_DEADLINES_SAVE, color="primary", n_clicks=0),
-                ],
-                className="adm-buttons adm-save-row",
-            ),
+            *_save_row("admin.deadline_hint", ids.ADMIN_DEADLINES_ERROR, ids.ADMIN_DEADLINES_META,
+                       "admin.save_deadlines", ids.ADMIN_DEADLINES_SAVE, lang),
         ]
     )
 

@@ -12,7 +12,7 @@ from dash import dcc, html
 from dashboard.domain import rules as c
 from dashboard.i18n import name, t
 from layouts import ids
-from layouts.admin.parts import fmt_dt, form_row, panel
+from layouts.admin.parts import fmt_dt, form_row, panel, table
 from layouts.common import data_attrs
 
 
@@ -78,8 +78,7 @@ def users_section(lang: str) -> html.Div:
 
 def users_table(users: Iterable[Mapping[str, Any]], lang: str, selected: int | None, me: str = "") -> html.Table:
     """Every user: name, display name, role, state, created; the selected one marked, disabled ones dimmed."""
-    head = html.Tr([html.Th(t(k, lang)) for k in ("admin.username", "admin.display_name", "admin.role",
-                                                   "admin.state", "admin.created")])
+    columns = ("admin.username", "admin.display_name", "admin.role", "admin.state", "admin.created")
     rows = []
     for u in users:
         cls = "adm-user-row"
@@ -104,7 +103,7 @@ def users_table(users: Iterable[Mapping[str, Any]], lang: str, selected: int | N
             className=cls,
             **data_attrs(user=str(u["username"])),
         ))
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="adm-table adm-clickable")
+    return table(columns, rows, lang, "adm-clickable")
 
 
 def user_title(u: Mapping[str, Any] | None, lang: str) -> Any:

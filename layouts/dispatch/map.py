@@ -8,7 +8,6 @@ from typing import Any, Final
 
 import dash_leaflet as dl
 
-from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.tiles import NO_TILES, TileSource
 from dashboard.i18n import name
@@ -16,15 +15,13 @@ from layouts import ids
 from layouts.dispatch.parts import km_text, unit_name
 from layouts.dispatch.suggest import ROW_FREE
 from layouts.map.geometry import (
-    PANES,
+    base_layers,
     bounds,
-    drawn,
     drawn_point,
     feature_collection,
     fn,
-    labels_geojson,
+    geojson_layer,
     point,
-    tile_layers,
 )
 
 # Zoom when the map centres on an incident without units around it.
@@ -34,20 +31,11 @@ FOCUS_ZOOM: Final = 15.5
 def console_map(lang: str, tiles: TileSource = NO_TILES) -> dl.Map:
     """The wall's base map (district, subdistricts, names from local GeoJSON; tiles only when configured) with
     the incident, the units and the point picked for a new incident, drawn where `tiles` show them."""
-    on = drawn(tiles)
-    layers: list[Any] = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES]
-    layers += tile_layers(tiles)
+    layers = base_layers(lang, tiles)
     layers += [
-        dl.GeoJSON(data=geo.subdistricts_geojson(), style=fn("subdistrictStyle"), pane="dc-base",
-                   hideout={"tiles": bool(tiles.url)}, interactive=False, **on),
-        dl.GeoJSON(data=geo.boundary_geojson(), style=fn("boundaryStyle"), pane="dc-base", interactive=False, **on),
-        dl.GeoJSON(data=labels_geojson(lang), pointToLayer=fn("labelPoint"), pane="dc-labels", interactive=False,
-                   **on),
-        dl.GeoJSON(id=ids.DISPATCH_MAP_UNITS, data=feature_collection([]),
-                   pointToLayer={"variable": "dashExtensions.dcd.unitPoint"}, **on),
-        dl.GeoJSON(id=ids.DISPATCH_MAP_INCIDENT, data=feature_collection([]), pointToLayer=fn("incidentPoint"), **on),
-        dl.GeoJSON(id=ids.DISPATCH_MAP_PICK, data=feature_collection([]),
-                   pointToLayer={"variable": "dashExtensions.dcd.pickPoint"}, **on),
+        geojson_layer(tiles, id=ids.DISPATCH_MAP_UNITS, pointToLayer={"variable": "dashExtensions.dcd.unitPoint"}),
+        geojson_layer(tiles, id=ids.DISPATCH_MAP_INCIDENT, pointToLayer=fn("incidentPoint")),
+        geojson_layer(tiles, id=ids.DISPATCH_MAP_PICK, pointToLayer={"variable": "dashExtensions.dcd.pickPoint"}),
     ]
     return dl.Map(
         layers,

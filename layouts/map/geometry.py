@@ -11,6 +11,7 @@ import dash_leaflet as dl
 from dashboard.domain import geo
 from dashboard.domain.tiles import NO_TILES, TileSource, wgs84_to_gcj02
 from layouts import names
+from layouts.ids import MapIds
 
 # Map panes, bottom to top: the district, the heatmap, roads, names; points stay in Leaflet's own panes.
 PANES: Final = (("dc-base", 300), ("dc-heat", 320), ("dc-roads", 340), ("dc-labels", 360))
@@ -102,9 +103,35 @@ def drawn_point(tiles: TileSource, lon: float, lat: float) -> tuple[float, float
     return wgs84_to_gcj02(lon, lat) if tiles.shifted else (lon, lat)
 
 
-def drawn(tiles: TileSource) -> dict[str, Any]:
-    """A GeoJSON layer's option that draws its stored coordinates where `tiles` show them (assets/crs.js)."""
-    return {"coordsToLatLng": {"variable": "dashExtensions.dcCrs.drawnLatLng"}} if tiles.shifted else {}
+# Over GCJ-02 tiles, a GeoJSON layer's coordsToLatLng: its stored WGS-84 points are drawn moved (assets/crs.js).
+DRAWN_LAT_LNG: Final = {"variable": "dashExtensions.dcCrs.drawnLatLng"}
+
+
+def geojson_layer(tiles: TileSource, data: dict[str, Any] | None = None, **options: Any) -> dl.GeoJSON:
+    """A GeoJSON layer of a district map with dash-leaflet's `options`: `data` (no features until a refresh sends
+    some) drawn where `tiles` show it. Every map's every GeoJSON layer is built here, so none is left where the
+    tiles do not show it."""
+    if tiles.shifted:
+        options["coordsToLatLng"] = DRAWN_LAT_LNG
+    return dl.GeoJSON(data=feature_collection([]) if data is None else data, **options)
+
+
+def base_layers(lang: str, tiles: TileSource, mids: MapIds | None = None) -> list[Any]:
+    """What every district map starts with: its panes, the tile server's layers, the subdistricts, the district's
+    outline and the subdistricts' names. With `mids` they take its IDs and the subdistricts answer taps (the
+    tablet picks one); without, the map only shows them (the console)."""
+    layers: list[Any] = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES]
+    layers += tile_layers(tiles, mids.tiles if mids else None)
+    subdistricts = {"id": mids.subdistricts} if mids else {"interactive": False}
+    layers += [
+        geojson_layer(tiles, geo.subdistricts_geojson(), style=fn("subdistrictStyle"), pane="dc-base",
+                      hideout={"tiles": bool(tiles.url)}, **subdistricts),
+        geojson_layer(tiles, geo.boundary_geojson(), style=fn("boundaryStyle"), pane="dc-base", interactive=False,
+                      **({"id": mids.boundary} if mids else {})),
+        geojson_layer(tiles, labels_geojson(lang), pointToLayer=fn("labelPoint"), pane="dc-labels",
+                      interactive=False, **({"id": mids.labels} if mids else {})),
+    ]
+    return layers
 
 
 def tile_layers(tiles: TileSource, layer_id: str | None = None) -> list[Any]:

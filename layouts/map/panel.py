@@ -23,14 +23,11 @@ from dashboard.i18n import name, t
 from layouts import ids
 from layouts.common import data_attrs
 from layouts.map.geometry import (
-    PANES,
+    base_layers,
     bounds,
     corridors_geojson,
-    drawn,
-    feature_collection,
     fn,
-    labels_geojson,
-    tile_layers,
+    geojson_layer,
 )
 
 
@@ -83,109 +80,42 @@ def district_map(
     """The Leaflet map: local GeoJSON base map, optional tiles, and the toggleable live layers (IDs `mids`; those
     in `hidden` start switched off; `collapsed`: the layer control is a button until tapped).
 
-    Over GCJ-02 tiles every layer draws its stored WGS-84 points moved onto them (`drawn`)."""
-    on = drawn(tiles)
-    base: list[Any] = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES]
-    base += tile_layers(tiles, mids.tiles)
-    base += [
-        dl.GeoJSON(
-            id=mids.subdistricts,
-            data=geo.subdistricts_geojson(),
-            style=fn("subdistrictStyle"),
-            pane="dc-base",
-            hideout={"tiles": bool(tiles.url)},
-            **on,
-        ),
-        dl.GeoJSON(
-            id=mids.boundary,
-            data=geo.boundary_geojson(),
-            style=fn("boundaryStyle"),
-            pane="dc-base",
-            interactive=False,
-            **on,
-        ),
-        dl.GeoJSON(
-            id=mids.labels,
-            data=labels_geojson(lang),
-            pointToLayer=fn("labelPoint"),
-            pane="dc-labels",
-            interactive=False,
-            **on,
-        ),
-    ]
+    Over GCJ-02 tiles every layer draws its stored WGS-84 points moved onto them (`geojson_layer`)."""
+    base = base_layers(lang, tiles, mids)
+
+    def overlay(layer: str, data: dict[str, Any] | None = None, **options: Any) -> dl.Overlay:
+        """A live layer the layer control switches: ID and name its own (mids.<layer>, "layer.<layer>")."""
+        layer_id = getattr(mids, layer)
+        return dl.Overlay(geojson_layer(tiles, data, id=layer_id, **options), name=t(f"layer.{layer}", lang),
+                          checked=layer_id not in hidden)
+
     overlays = [
-        dl.Overlay(
-            dl.GeoJSON(
-                id=mids.heat,
-                data=geo.grid_geojson(),
-                style=fn("heatStyle"),
-                hideout={"c": {}, "max": 0, "o": {}},
-                pane="dc-heat",
-                interactive=False,
-                **on,
-            ),
-            name=t("layer.heat", lang),
-            checked=mids.heat not in hidden,
+        overlay("heat", geo.grid_geojson(), style=fn("heatStyle"), hideout={"c": {}, "max": 0, "o": {}},
+                pane="dc-heat", interactive=False),
+        overlay("corridors", corridors_geojson(), style=fn("corridorStyle"), hideout={}, pane="dc-roads",
+                interactive=False),
+        overlay(
+            "sensors",
+            cluster=True,
+            pointToLayer=fn("sensorPoint"),
+            clusterToLayer=fn("sensorCluster"),
+            # The data are the server's bins (dashboard/domain/clusters.py, cells of MAP_ZOOM); zoomed out further,
+            # supercluster merges them. Radius in screen pixels, so a 4K wall (one zoom level closer) merges alike.
+            superClusterOptions={"radius": round(44 * scale), "maxZoom": MAP_ZOOM - 1},
+            zoomToBoundsOnClick=True,
+            hideout={"b": {}, "l": []},
         ),
-        dl.Overlay(
-            dl.GeoJSON(
-                id=mids.corridors,
-                data=corridors_geojson(),
-                style=fn("corridorStyle"),
-                hideout={},
-                pane="dc-roads",
-                interactive=False,
-                **on,
-            ),
-            name=t("layer.corridors", lang),
-            checked=mids.corridors not in hidden,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(
-                id=mids.sensors,
-                data=feature_collection([]),
-                cluster=True,
-                pointToLayer=fn("sensorPoint"),
-                clusterToLayer=fn("sensorCluster"),
-                # The data are the server's bins (dashboard/domain/clusters.py, cells of MAP_ZOOM); zoomed out further,
-                # supercluster merges them. Radius in screen pixels, so a 4K wall (one zoom level closer) merges alike.
-                superClusterOptions={"radius": round(44 * scale), "maxZoom": MAP_ZOOM - 1},
-                zoomToBoundsOnClick=True,
-                hideout={"b": {}, "l": []},
-                **on,
-            ),
-            name=t("layer.sensors", lang),
-            checked=mids.sensors not in hidden,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(id=mids.parking, data=feature_collection([]), pointToLayer=fn("parkingPoint"), **on),
-            name=t("layer.parking", lang),
-            checked=mids.parking not in hidden,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(id=mids.crowd, data=feature_collection([]), pointToLayer=fn("crowdPoint"), **on),
-            name=t("layer.crowd", lang),
-            checked=mids.crowd not in hidden,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(id=mids.warnings, data=feature_collection([]), pointToLayer=fn("warningPoint"), **on),
-            name=t("layer.warnings", lang),
-            checked=mids.warnings not in hidden,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(
-                id=mids.incidents,
-                data=feature_collection([]),
-                pointToLayer=fn("incidentPoint"),
-                # Only really dense spots cluster; a cluster takes the colour of its most severe incident.
-                cluster=True,
-                clusterToLayer=fn("incidentCluster"),
-                superClusterOptions={"radius": round(36 * scale), "maxZoom": 17},
-                zoomToBoundsOnClick=True,
-                **on,
-            ),
-            name=t("layer.incidents", lang),
-            checked=mids.incidents not in hidden,
+        overlay("parking", pointToLayer=fn("parkingPoint")),
+        overlay("crowd", pointToLayer=fn("crowdPoint")),
+        overlay("warnings", pointToLayer=fn("warningPoint")),
+        overlay(
+            "incidents",
+            pointToLayer=fn("incidentPoint"),
+            # Only really dense spots cluster; a cluster takes the colour of its most severe incident.
+            cluster=True,
+            clusterToLayer=fn("incidentCluster"),
+            superClusterOptions={"radius": round(36 * scale), "maxZoom": 17},
+            zoomToBoundsOnClick=True,
         ),
     ]
     return dl.Map(
