@@ -162,6 +162,15 @@ def _recent_member(row: Sequence[Any], tid: Any) -> tuple[str, float]:
     return f"{tid}|{row[0]}|{row[1]}|{row[2]}", epoch(row[3])
 
 
+def _scored_range(r: redis.Redis, key: str, lo: float | str, hi: float | str) -> list[tuple[Any, float]]:
+    """ZRANGEBYSCORE … WITHSCORES as (member, score) pairs, paired here from the flat reply: redis-py's own pairing
+    is a Python step per member, which at the early warning's thousands of tickets cost more than the read."""
+    reply: Any = r.execute_command("ZRANGEBYSCORE", key, lo, hi, "WITHSCORES")
+    if reply and isinstance(reply[0], list):  # RESP3 answers pairs already
+        return [(member, float(score)) for member, score in reply]
+    return list(zip(reply[0::2], map(float, reply[1::2]), strict=True))
+
+
 def _recent_rows(members: Iterable[tuple[Any, float]], now: float) -> list[tuple[str, str, str, float]]:
     """The recent set's (member, received) pairs received in [now - LOOKBACK_S, now] as early-warning rows, in the
     order SQL reads them (ix_ticket_received_rows: received, category, subdistrict, cell)."""
@@ -217,8 +226,7 @@ def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float,
     rows = _changed_rows(r, s, float(doc["cursor"]), ops, t)
     cursor = _apply_changes(r, rows, counts, overdue, ops, today0, t, float(doc["cursor"]))
     # The early warning's recent tickets: those kept, and the changed ones received in its window.
-    in_window: Any = r.zrangebyscore(keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf", withscores=True)
-    kept = [(item[0], float(item[1])) for item in in_window]
+    kept = _scored_range(r, keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf")
     window = dict(m for row in rows if (m := _recent_member(row, row[9]))[1] >= t - LOOKBACK_S)
     added: dict[str, float] = {}
     if window:
