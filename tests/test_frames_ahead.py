@@ -63,7 +63,9 @@ def test_no_screens_in_a_language_means_nothing_is_made_for_it(r: redis.Redis) -
 
     assert ahead.make_frames_ahead(r) == 1  # English only: nobody watches in Chinese
     made = set(r.scan_iter(match=keys.frame_key("*"))) - before
-    assert len(made) == 1
+    assert len(made) == 2  # the screens' next frame, and the whole one for a screen opened now, both in English
+    versions = fr.versions_of(read_heads(r, AGGREGATES))
+    assert keys.frame_key(fr.frame_digest("en", "", versions)).encode() in made
 
     # No longer said to be held (the screens left, or their web went away): nothing is made.
     assert ahead.make_frames_ahead(r, time.time() + keys.FRAME_HELD_FRESH_S + 1) == 0
@@ -150,3 +152,15 @@ def test_screens_out_of_step_get_each_their_next_frame_made_ahead(r: redis.Redis
     for token in (behind, ahead_of_them):
         assert fr.shared_frame(r, web, token, "zh", versions, time.time()).rendered is False
     assert web.renders == 0
+
+
+def test_the_whole_frame_for_a_screen_opened_now_is_made_ahead_in_each_watched_language(r: redis.Redis) -> None:
+    data = sample_data(time.time())
+    up_to_date_screens(r, data, "en")
+    data[AGG_TRAFFIC]["district_index"] = 4.4
+    write_aggregates(r, data, time.time(), publish=False)
+    assert ahead.make_frames_ahead(r) == 1
+    versions = fr.versions_of(read_heads(r, AGGREGATES))
+    opened = fr.shared_frame(r, fr.FrameCache(), "", "en", versions, time.time())
+    assert opened.rendered is False  # made by the tick
+    assert fr.shared_frame(r, fr.FrameCache(), "", "zh", versions, time.time()).rendered is True  # nobody watches zh

@@ -3,9 +3,10 @@
 Without this, the first web process to hear of a change renders its frame while every screen waits (and the other
 processes wait for that render). The tick knows first: after it has written the aggregates and before it publishes
 their names, it renders, for each language that has screens, the frame from each token they hold (the web's push
-senders keep them under keys.frame_held_key, see dashboard/web/api/frame_push.py; screens in step share one) to the
-versions just written, through the same shared cache as everyone else (cache.shared_frame). When the change is
-announced, the web finds the frame's bytes in Redis and hands them over: a read, not a render.
+senders and the frame route of polling screens keep them under keys.frame_held_key; screens in step share one) to
+the versions just written, and the whole frame a screen opened now would ask for, through the same shared cache as
+everyone else (cache.shared_frame). When the change is announced, the web finds the frame's bytes in Redis and hands
+them over: a read, not a render.
 
 A screen at another token, a language nobody watches and a change written by another writer are rendered by the web
 on demand as before; so is everything when this fails, which is why a failure here is logged and never raised.
@@ -39,7 +40,8 @@ HELD_EVERY_S: Final = 3.0
 
 
 def make_frames_ahead(r: redis.Redis, now: float | None = None) -> int:
-    """Render (or find) the next frame of every token screens hold (at most FRAME_AHEAD_MAX a language); how many."""
+    """Render (or find) the next frame of every token screens hold (at most FRAME_AHEAD_MAX a language) and the whole
+    frame of each language they are in; how many held tokens."""
     now = time.time() if now is None else now
     try:
         held = held_tokens(r, now)
@@ -47,7 +49,10 @@ def make_frames_ahead(r: redis.Redis, now: float | None = None) -> int:
             return 0
         versions = versions_of(read_heads(r, AGGREGATES))
         cache = FrameCache(CACHE_SIZE, by="tick")
-        for lang, token in held:
+        # And, in each language that has screens, the whole frame a screen opened now asks for (from no token): a
+        # few milliseconds a tick, which the first new screen would otherwise wait for.
+        opening = [(lang, "") for lang in sorted({lang for lang, _ in held})]
+        for lang, token in [*held, *opening]:
             shared_frame(r, cache, token, lang, versions, now)
     except (redis.RedisError, OSError) as exc:
         log.warning("frames ahead: Redis failed (%s); the web renders them on demand", exc)
