@@ -227,7 +227,8 @@ def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float,
     cursor = _apply_changes(r, rows, counts, overdue, ops, today0, t, float(doc["cursor"]))
     # The early warning's recent tickets: those kept, and the changed ones received in its window.
     kept = _scored_range(r, keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf")
-    window = dict(m for row in rows if (m := _recent_member(row, row[9]))[1] >= t - LOOKBACK_S)
+    members = (_recent_member(row, row[9]) for row in rows)
+    window = {member: received for member, received in members if received >= t - LOOKBACK_S}
     added: dict[str, float] = {}
     if window:
         held = r.zmscore(keys.HOTLINE_RECENT, list(window))
