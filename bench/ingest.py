@@ -256,15 +256,20 @@ def _candidate_env(system: LiveSystem) -> dict[str, str]:
 
 
 def _wait_port(port: int, proc: Any, timeout_s: float = 60.0) -> bool:
-    import socket
+    """Wait until the candidate on `port` answers HTTP (its port open is not enough: gunicorn binds before its workers
+    have imported the app, and a ramp started then measures their start)."""
+    import http.client
 
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and proc.poll() is None:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.3)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/livez")
+            conn.getresponse().read()
+            conn.close()
+            return True
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.3)
     return False
 
 
