@@ -33,7 +33,7 @@ class _Waiter:
     one event a tenth of its CPU)."""
 
     prepared: Prepared
-    wake: Any = field(default_factory=threading.Lock)
+    wake: threading.Lock = field(default_factory=threading.Lock)
     lead: bool = False
     error: BaseException | None = None
 

@@ -4,7 +4,8 @@ A feed's request needs none of what the app does around a view (sessions, the lo
 rate limiter's bookkeeping, Flask's routing): about 1 ms of CPU a request before the ingest itself runs, which made
 one event per request five times as costly as the event's validation and storage. Here the endpoint's own answer
 (dashboard/web/api/ingest.py `answer_events`, the same function as the app's view) runs directly, with the headers
-the app adds to a JSON answer, its JSON encoding and its request metrics; anything else (a query string, a body
+the app adds to a JSON answer, its JSON encoding and its request metrics, the telemetry of the requests that wait on
+Redis together stored together (dashboard/services/group_commit.py); anything else (a query string, a body
 without Content-Length, another path or method) goes to the app unchanged. tests/test_feeds_fast_path.py holds
 both to the same answers.
 """
