@@ -222,30 +222,28 @@ def _stop(system: LiveSystem) -> None:
     system.kill_leftovers()
 
 
-# The feeds' servers measured side by side against the same live system: the runner's own ("default", ops.wsgi:feeds
-# with INGEST_WORKERS), and beside it on ports of their own with the system's settings
+# The feeds' servers measured side by side against the same live system: the runner's own ("default": granian serving
+# ops.wsgi:feeds, INGEST_WORKERS processes, ops/feeds_server.py), and beside it on ports of their own with the system's
+# settings
 # - "app-1": the app itself (ops.wsgi:server) in one gunicorn process of INGEST_THREADS threads, the feeds' server
 #   as it was before the fast path;
-# - "fast-1": the fast path in one process;
-# - "granian": the fast path under granian (a Rust HTTP server), one worker per core, when it is installed.
-CANDIDATES = ("app-1", "fast-1", "default", "granian")
+# - "gunicorn": the fast path under gunicorn, INGEST_WORKERS processes of INGEST_THREADS threads, the runner's feeds'
+#   server before granian;
+# - "fast-1": the same in one process.
+CANDIDATES = ("gunicorn", "default")
+KNOWN_CANDIDATES = ("app-1", "fast-1", "gunicorn", "default")
 
 
 def _candidate_argv(name: str, port: int) -> list[str] | None:
-    """The command line of a candidate feeds' server on `port` (None: the runner's own, or not installed)."""
-    import importlib.util
-    import sys
-
-    from ops.servers import FEEDS_APP, INGEST_THREADS, WSGI_APP, feeds_argv, gunicorn_argv
+    """The command line of a candidate feeds' server on `port` (None: the runner's own)."""
+    from ops.servers import INGEST_THREADS, WSGI_APP, feeds_gunicorn_argv, gunicorn_argv
 
     if name == "app-1":
         return gunicorn_argv("127.0.0.1", port, 1, INGEST_THREADS, app=WSGI_APP)
     if name == "fast-1":
-        return feeds_argv("127.0.0.1", port, 1)
-    if name == "granian" and importlib.util.find_spec("granian") is not None:
-        return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(max(2, os.cpu_count() or 2)), "--blocking-threads", "8", "--no-ws",
-                FEEDS_APP]
+        return feeds_gunicorn_argv("127.0.0.1", port, 1)
+    if name == "gunicorn":
+        return feeds_gunicorn_argv("127.0.0.1", port, max(2, min(8, os.cpu_count() or 2)))
     return None
 
 
@@ -258,15 +256,20 @@ def _candidate_env(system: LiveSystem) -> dict[str, str]:
 
 
 def _wait_port(port: int, proc: Any, timeout_s: float = 60.0) -> bool:
-    import socket
+    """Wait until the candidate on `port` answers HTTP (its port open is not enough: gunicorn binds before its workers
+    have imported the app, and a ramp started then measures their start)."""
+    import http.client
 
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and proc.poll() is None:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.3)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/livez")
+            conn.getresponse().read()
+            conn.close()
+            return True
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.3)
     return False
 
 

@@ -55,9 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip", default="", help="parts to leave out, comma-separated (live, scale, episodes, validator, "
                                               "push, screens, ingest, tickscale, sensors50k): a smoke run of what "
                                               "other tests already run")
-    p.add_argument("--ingest-servers", default="app-1,fast-1,default,granian",
-                   help="the feeds' servers part G measures side by side (bench/ingest.py CANDIDATES; default all: "
-                        "the app in one process as before, the fast path in one process, the runner's own, granian)")
+    p.add_argument("--ingest-servers", default="gunicorn,default",
+                   help="the feeds' servers part G measures side by side (bench/ingest.py KNOWN_CANDIDATES; default: "
+                        "the fast path under gunicorn as before, the runner's own under granian; also app-1, the app "
+                        "in one process as before the fast path, and fast-1, the fast path in one gunicorn process)")
     p.add_argument("--rate", type=float, default=1000.0,
                    help="simulator events/s in part A (default 1000, the issue's figure; 0 = simulator off)")
     p.add_argument("--web-workers", type=int, default=None,

@@ -1,5 +1,6 @@
-"""gunicorn's configuration for the web and the feeds' servers (`gunicorn -c python:ops.gunicorn_conf`; the runner's
-argv, ops/servers.py `gunicorn_argv`): the metrics' multi-process mode and the log format.
+"""gunicorn's configuration for the screens' web server (`gunicorn -c python:ops.gunicorn_conf`; the runner's argv,
+ops/servers.py `gunicorn_argv`; the feeds' server is granian, ops/feeds_server.py): the metrics' multi-process mode
+and the log format.
 
 - **Metrics**: every worker writes its metrics into PROMETHEUS_MULTIPROC_DIR, and a scrape of any worker reads them
   all (dashboard/web/metrics.py). The directory is emptied when the server starts (a fresh start, never the last

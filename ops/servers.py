@@ -1,5 +1,5 @@
-"""The command lines of the two gunicorns the runner starts (the screens' web and the feeds' server), which the
-proxy's tests and the benchmarks start the same way."""
+"""The command lines of the two HTTP servers the runner starts (the screens' gunicorn and the feeds' granian), which
+the proxy's tests and the benchmarks start the same way."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 
 from dashboard.config import ROOT
 
-# Threads of each of the feeds' server's INGEST_WORKERS processes (a feed's request mostly waits on Redis or SQL).
+# Threads of each of the feeds' server's INGEST_WORKERS processes: a request waits on Redis or SQL, and the
+# requests of a process that wait together are stored together (dashboard/services/group_commit.py).
 INGEST_THREADS = 8
 # The WSGI application the screens' gunicorn serves (importable from an installed package, not only from a checkout).
 WSGI_APP = "ops.wsgi:server"
@@ -62,6 +63,12 @@ def web_argv(host: str, port: int, workers: int) -> list[str]:
 
 
 def feeds_argv(host: str, port: int, workers: int) -> list[str]:
-    """The argv of the feeds' gunicorn: `workers` processes (INGEST_WORKERS) of INGEST_THREADS threads serving the
-    ingest's fast path (the README's "Ingest at capacity" has the measurements)."""
+    """The argv of the feeds' server: granian (ops/feeds_server.py), `workers` processes (INGEST_WORKERS) of
+    INGEST_THREADS threads serving the ingest's fast path (the README's "Ingest at capacity" has the measurements)."""
+    return [sys.executable, "-m", "ops.feeds_server", "--host", host, "--port", str(port), "--workers", str(workers),
+            "--threads", str(INGEST_THREADS)]
+
+
+def feeds_gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
+    """The feeds' server as it was before granian: the same application under gunicorn (benchmarks only)."""
     return gunicorn_argv(host, port, workers, INGEST_THREADS, app=FEEDS_APP)

@@ -1,5 +1,5 @@
-"""The WSGI applications (`gunicorn ops.wsgi:server`, and `ops.wsgi:feeds` for the feeds' server), as `dongcheng run`
-serves them.
+"""The WSGI applications (`gunicorn ops.wsgi:server`, and `ops.wsgi:feeds` for the feeds' server, which granian
+serves: ops/feeds_server.py), as `dongcheng run` serves them.
 
 In the demo a SECRET_KEY and an INGEST_TOKEN left unset come from instance/secrets.json (generated there once);
 production generates nothing, and create_app refuses to start without them, without DATABASE_URL, or on a database
@@ -32,6 +32,6 @@ except ConfigError as exc:
     print(f"dongcheng web: refused to start: {exc}", file=sys.stderr, flush=True)
     raise
 
-# The feeds' server (`gunicorn ops.wsgi:feeds`): POST /api/v1/events without the app's page machinery, the rest by
-# the app (dashboard/web/feeds.py).
+# The feeds' server (granian serving `ops.wsgi:feeds`, ops/feeds_server.py): POST /api/v1/events without the app's
+# page machinery, the rest by the app (dashboard/web/feeds.py).
 feeds = FeedsApp(server)

@@ -41,7 +41,7 @@ DONGCHENG = f"{RELEASE}/.venv/bin/dongcheng"
 ENV_FILE = "/etc/dongcheng/dongcheng.env"
 # `NAME=value` (set) or `#NAME=value` (the default, written out); a comment is `# ` and words.
 SETTING = re.compile(r"^(#?)([A-Z][A-Z0-9_]*)=(.*)$")
-# Every unit a host may run, and the command each runs after `dongcheng` (None: a gunicorn).
+# Every unit a host may run, and the command each runs after `dongcheng` (None: an HTTP server, gunicorn or granian).
 SERVICES = {
     "dongcheng-web.service": None,
     "dongcheng-ingest.service": None,
@@ -233,19 +233,22 @@ def exec_start(service: dict[str, list[str]]) -> list[str]:
 
 
 def as_the_runner_starts_it(argv: list[str]) -> list[str]:
-    """A deployed gunicorn's argv as the runner would have it here: this interpreter, this checkout."""
+    """A deployed server's argv as the runner would have it here: this interpreter, this checkout."""
     out = [sys.executable if Path(argv[0]).name == "python" else argv[0], *argv[1:]]
-    out[out.index("--chdir") + 1] = str(ROOT)
+    if "--chdir" in out:
+        out[out.index("--chdir") + 1] = str(ROOT)
     return out
 
 
-def expected_gunicorn(argv: list[str]) -> list[str]:
-    """What ops/servers.py gives for the bind and worker count this argv names (gevent: the web; else the feeds)."""
-    host, _, port = argv[argv.index("--bind") + 1].rpartition(":")
+def expected_server(argv: list[str]) -> list[str]:
+    """What ops/servers.py gives for the address and worker count this argv names (gunicorn: the web; the feeds'
+    server, ops.feeds_server: granian)."""
     workers = int(argv[argv.index("--workers") + 1])
-    if argv[argv.index("--worker-class") + 1] == "gevent":
-        return web_argv(host, int(port), workers)
-    return feeds_argv(host, int(port), workers)
+    if argv[1:3] == ["-m", "ops.feeds_server"]:
+        return feeds_argv(argv[argv.index("--host") + 1], int(argv[argv.index("--port") + 1]), workers)
+    host, _, port = argv[argv.index("--bind") + 1].rpartition(":")
+    assert argv[argv.index("--worker-class") + 1] == "gevent", argv
+    return web_argv(host, int(port), workers)
 
 
 def check_dongcheng_command(args: list[str], target: str) -> None:
@@ -261,9 +264,10 @@ def test_every_unit_runs_a_command_the_runner_runs() -> None:
     for name, target in SERVICES.items():
         argv = exec_start(unit(name)["Service"])
         if target is None:
-            assert argv[:3] == [f"{RELEASE}/.venv/bin/python", "-m", "gunicorn"], argv
-            assert as_the_runner_starts_it(argv) == expected_gunicorn(argv), name
-            assert argv[argv.index("--chdir") + 1] == RELEASE
+            server = "ops.feeds_server" if name == "dongcheng-ingest.service" else "gunicorn"
+            assert argv[:3] == [f"{RELEASE}/.venv/bin/python", "-m", server], argv
+            assert as_the_runner_starts_it(argv) == expected_server(argv), name
+            assert server != "gunicorn" or argv[argv.index("--chdir") + 1] == RELEASE
         else:
             assert argv[0] == DONGCHENG, argv
             check_dongcheng_command(argv[1:], target)
@@ -375,8 +379,8 @@ def test_the_compose_file_runs_every_part_with_commands_that_exist() -> None:
             continue
         argv = [*service.get("entrypoint", []), *service["command"]]
         if argv[0] == "python":
-            assert as_the_runner_starts_it(argv) == expected_gunicorn(argv), name
-            assert argv[argv.index("--chdir") + 1] == RELEASE
+            assert as_the_runner_starts_it(argv) == expected_server(argv), name
+            assert "--chdir" not in argv or argv[argv.index("--chdir") + 1] == RELEASE
         else:
             assert argv[0] == "dongcheng", argv
             check_dongcheng_command(argv[1:], targets[name])

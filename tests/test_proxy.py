@@ -91,7 +91,7 @@ def _wait_serving(proc: subprocess.Popen[bytes], port: int, log: Path, what: str
 
 @dataclass
 class App:
-    """The screens' and the feeds' gunicorns, as `dongcheng run` starts them, on one Redis and database."""
+    """The screens' gunicorn and the feeds' granian, as `dongcheng run` starts them, on one Redis and database."""
 
     screens_port: int
     feeds_port: int
@@ -120,23 +120,22 @@ def running_app(tmp: Path, redis_url: str, db_url: str) -> Iterator[App]:
     runner = RunConfig()
     app = App(free_port(), free_port(), tmp / "screens-access.log", tmp / "feeds-access.log", redis_url,
               db_url)
-    # What the upstream saw of the client: the headers the proxy is to set.
-    access = ["--access-logformat", "%(m)s %(U)s %(s)s real=%({x-real-ip}i)s xff=%({x-forwarded-for}i)s"]
+    # What the upstream saw of the client: the headers the proxy is to set, in gunicorn's access line (the screens')
+    # and granian's (the feeds', on its standard output).
+    screens = [*web_argv("127.0.0.1", app.screens_port, runner.web_workers), "--access-logfile", str(app.screens_log),
+               "--access-logformat", "%(m)s %(U)s %(s)s real=%({x-real-ip}i)s xff=%({x-forwarded-for}i)s"]
+    feeds = [*feeds_argv("127.0.0.1", app.feeds_port, 1), "--access-log-format",
+             "%(method)s %(path)s %(status)d real=%(header{x-real-ip})s xff=%(header{x-forwarded-for})s"]
     try:
-        for name, _port, server, log in (
-            ("screens", app.screens_port, web_argv("127.0.0.1", app.screens_port, runner.web_workers),
-             app.screens_log),
-            ("feeds", app.feeds_port, feeds_argv("127.0.0.1", app.feeds_port, 1), app.feeds_log),
-        ):
-            argv = [*server, "--access-logfile", str(log), *access]
-            out = tmp / f"{name}.out"
+        for argv, out in ((screens, tmp / "screens.out"), (feeds, app.feeds_log)):
             with out.open("wb") as fh:
                 proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=fh,
                                         stderr=subprocess.STDOUT, start_new_session=True)
             app.procs.append(proc)
         # Both start at once (each worker imports the app: seconds on a busy machine), then both must answer.
-        for proc, port, name in zip(app.procs, (app.screens_port, app.feeds_port), ("screens", "feeds"), strict=True):
-            _wait_serving(proc, port, tmp / f"{name}.out", f"gunicorn ({name})")
+        for proc, port, out in zip(app.procs, (app.screens_port, app.feeds_port), (tmp / "screens.out", app.feeds_log),
+                                   strict=True):
+            _wait_serving(proc, port, out, f"the {out.stem} server")
         yield app
     finally:
         for proc in app.procs:

@@ -24,11 +24,17 @@ JSON: Final = "json"
 # line, which holds it), where a token could travel.
 ACCESS_FIELDS: Final = {"h": "remote", "m": "method", "U": "path", "s": "status", "B": "bytes", "M": "duration_ms"}
 ACCESS_LOGGER: Final = "gunicorn.access"
+# The feeds' server's (granian's) access records: their fields by name (its `path` is without the query string, which
+# is never logged).
+GRANIAN_ACCESS_LOGGER: Final = "granian.access"
+GRANIAN_ACCESS_FIELDS: Final = {"addr": "remote", "method": "method", "path": "path", "status": "status",
+                                "dt_ms": "duration_ms"}
+_ACCESS_ATOMS: Final = {ACCESS_LOGGER: ACCESS_FIELDS, GRANIAN_ACCESS_LOGGER: GRANIAN_ACCESS_FIELDS}
 
 
 class JsonLines(JsonFormatter):
-    """One JSON object a record, with the product's field names; gunicorn's access records get their atoms as
-    fields."""
+    """One JSON object a record, with the product's field names; gunicorn's and granian's access records get their
+    atoms as fields."""
 
     def __init__(self) -> None:
         """The fields every line has."""
@@ -44,8 +50,9 @@ class JsonLines(JsonFormatter):
         super().add_fields(log_data, record, message_dict)
         for key in [k for k in log_data if k.startswith("_")]:
             del log_data[key]
-        if record.name == ACCESS_LOGGER and isinstance(record.args, Mapping):
-            for atom, name in ACCESS_FIELDS.items():
+        atoms = _ACCESS_ATOMS.get(record.name)
+        if atoms is not None and isinstance(record.args, Mapping):
+            for atom, name in atoms.items():
                 value = record.args.get(atom)
                 if value not in (None, "-"):
                     log_data[name] = value

@@ -28,50 +28,33 @@ from dashboard.store.outage import DATABASE
 log = logging.getLogger(__name__)
 
 # Dedupe and append in one atomic step, so an event is never marked seen without being stored; count the appended
-# in the same step (KEYS[2]), so that the roll-up job can tell how many entries were trimmed before it read them.
-_STORE_TELEMETRY_LUA = """
+# in the same step (KEYS[2]), so that the roll-up job can tell how many entries were trimmed before it read them; and,
+# when ARGV[3] is '1', the per-source health counters of _count too (one round trip a request of telemetry alone).
+# KEYS: the stream, its count, INGEST_STATS, INGEST_LAST, the minute's key, then one dedupe key per event; ARGV: maxlen,
+# dedupe TTL, counting ('1' or '0'), now (repr), the minute key's TTL, then per event its source and its JSON.
+_STORE_LUA = """
 local maxlen = ARGV[1]
 local ttl = ARGV[2]
-local out = {}
-local added = 0
-for i = 3, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i])
-    out[#out + 1] = 1
-    added = added + 1
-  else
-    out[#out + 1] = 0
-  end
-end
-if added > 0 then
-  redis.call('INCRBY', KEYS[2], added)
-end
-return out
-"""
-
-# The same, and the per-source health counters of _count in the same step, for a request of telemetry alone: one
-# round trip a request. KEYS: the stream, its count, INGEST_STATS, INGEST_LAST, the minute's key, then one dedupe key
-# per event; ARGV: maxlen, dedupe TTL, now (repr), the minute key's TTL, then per event its source and its JSON.
-_STORE_AND_COUNT_LUA = """
-local maxlen = ARGV[1]
-local ttl = ARGV[2]
+local counting = ARGV[3] == '1'
 local out = {}
 local added = 0
 local per_source = {}
 local order = {}
 for i = 6, #KEYS do
-  local source = ARGV[2 * (i - 6) + 5]
-  if per_source[source] == nil then
-    per_source[source] = 0
-    order[#order + 1] = source
-  end
+  local source = ARGV[2 * (i - 6) + 6]
+  local new = 0
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[2 * (i - 6) + 6])
-    out[#out + 1] = 1
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[2 * (i - 6) + 7])
+    new = 1
     added = added + 1
-    per_source[source] = per_source[source] + 1
-  else
-    out[#out + 1] = 0
+  end
+  out[#out + 1] = new
+  if counting then
+    if per_source[source] == nil then
+      per_source[source] = 0
+      order[#order + 1] = source
+    end
+    per_source[source] = per_source[source] + new
   end
 end
 if added > 0 then
@@ -81,12 +64,12 @@ for _, source in ipairs(order) do
   local n = per_source[source]
   redis.call('HINCRBY', KEYS[3], source .. ':accepted', n)
   if n > 0 then
-    redis.call('HSET', KEYS[4], source, ARGV[3])
+    redis.call('HSET', KEYS[4], source, ARGV[4])
     redis.call('HINCRBY', KEYS[5], source, n)
   end
 end
-if added > 0 then
-  redis.call('EXPIRE', KEYS[5], ARGV[4])
+if counting and added > 0 then
+  redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
 return out
 """
@@ -172,15 +155,25 @@ def _compact(ev: Event | dict[str, Any]) -> bytes:
         return json.dumps(ev, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _store_call(telemetry: list[Event], now: float, counting: bool) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of _STORE_LUA for `telemetry` (the counters' keys even when not counting: a script
+    names every key it may touch)."""
+    key_list = [keys.TELEMETRY_STREAM, keys.TELEMETRY_ADDED, keys.INGEST_STATS, keys.INGEST_LAST,
+                keys.ingest_minute_key(int(now // 60))]
+    key_list += [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in telemetry]
+    args: list[Any] = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S, "1" if counting else "0",
+                       repr(float(now)), keys.INGEST_MINUTE_TTL_S]
+    for ev in telemetry:
+        args += [ev["source"] if counting else "", _compact(ev)]
+    return key_list, args
+
+
 def store_telemetry(r: redis.Redis, events: list[Event]) -> list[bool]:
     """Append telemetry to the stream, skipping IDs already seen; True where an event was new."""
     if not events:
         return []
-    script = _script(r, _STORE_TELEMETRY_LUA)
-    key_list = [keys.TELEMETRY_STREAM, keys.TELEMETRY_ADDED]
-    key_list += [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in events]
-    args = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S] + [_compact(ev) for ev in events]
-    flags = script(keys=key_list, args=args)
+    key_list, args = _store_call(events, time.time(), counting=False)
+    flags = _script(r, _STORE_LUA)(keys=key_list, args=args)
     return [bool(f) for f in flags]
 
 
@@ -197,14 +190,8 @@ def _store_and_count(r: redis.Redis, telemetry: list[Event], said: list[tuple[An
                      now: float) -> list[bool]:
     """store_telemetry and _count's Redis writes in one round trip: the Lua step, and in the same pipeline the
     latest rejections of validation (known before anything is stored) of each (body, result) in `said`."""
-    minute_key = keys.ingest_minute_key(int(now // 60))
-    key_list = [keys.TELEMETRY_STREAM, keys.TELEMETRY_ADDED, keys.INGEST_STATS, keys.INGEST_LAST, minute_key]
-    key_list += [keys.dedupe_key(ev["source"], ev["event_id"]) for ev in telemetry]
-    args: list[Any] = [keys.TELEMETRY_STREAM_MAXLEN, c.TELEMETRY_MAX_AGE_S, repr(float(now)),
-                       keys.INGEST_MINUTE_TTL_S]
-    for ev in telemetry:
-        args += [ev["source"], _compact(ev)]
-    script = _script(r, _STORE_AND_COUNT_LUA)
+    key_list, args = _store_call(telemetry, now, counting=True)
+    script = _script(r, _STORE_LUA)
     # EVALSHA queued by hand: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a second round trip.
     pipe = r.pipeline(transaction=False)
     pipe.evalsha(script.sha, len(key_list), *key_list, *args)
@@ -221,15 +208,15 @@ def _store_and_count(r: redis.Redis, telemetry: list[Event], said: list[tuple[An
 
 
 @dataclass
-class _Validated:
-    """One body validated, its telemetry waiting to be stored with other bodies'."""
+class Prepared:
+    """One body validated, its telemetry waiting to be stored with other bodies' (store_prepared)."""
 
     payload: Any
     pairs: list[tuple[int, Event]]
     result: IngestResult
 
 
-def _settle(batch: list[_Validated], flags: list[bool] | None) -> None:
+def _settle(batch: list[Prepared], flags: list[bool] | None) -> None:
     """Each body's outcome from the stored flags of all their events in turn (None: Redis did not answer)."""
     at = 0
     for v in batch:
@@ -243,34 +230,49 @@ def _settle(batch: list[_Validated], flags: list[bool] | None) -> None:
             at += 1
 
 
+def prepare_payload(payload: Any, now: float, max_events: int) -> Prepared | None:
+    """A body validated for store_prepared; None when it must go through ingest_payload on its own (a whole-body
+    error, no valid event, or a durable event, which goes to SQL first)."""
+    pairs, rejected, error = validate_batch(payload, now, max_events)
+    if error or not pairs or any(ev["kind"] not in c.TELEMETRY_KINDS for _, ev in pairs):
+        return None
+    return Prepared(payload, pairs, IngestResult(rejected=rejected))
+
+
+def store_prepared(batch: list[Prepared], now: float, r: redis.Redis) -> None:
+    """Store the telemetry of every prepared body in one round trip to Redis, counters included, and settle each
+    body's result (what ingest_payload would have answered for it alone)."""
+    if not batch:
+        return
+    telemetry = [ev for v in batch for _, ev in v.pairs]
+    try:
+        flags: list[bool] | None = _store_and_count(r, telemetry, [(v.payload, v.result) for v in batch], now)
+    except redis.RedisError as exc:
+        log.warning("redis unavailable: %d telemetry events refused (%s)", len(telemetry), exc)
+        flags = None
+    _settle(batch, flags)
+    for v in batch:
+        if flags is None:
+            _count(r, v.pairs, v.payload, v.result, now)
+        _count_metrics(v.pairs, v.payload, v.result, {rej.index for rej in v.result.rejected})
+
+
 def ingest_payloads(
     payloads: list[Any], now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
 ) -> list[IngestResult]:
     """ingest_payload for each of several bodies (the messages of one network read), with the telemetry of all of
     them stored in one round trip to Redis; a body with a durable event, or none valid, goes on its own."""
-    results: list[IngestResult | None] = [None] * len(payloads)
-    batch: list[_Validated] = []
-    for k, payload in enumerate(payloads):
-        pairs, rejected, error = validate_batch(payload, now, max_events)
-        if error or not pairs or any(ev["kind"] not in c.TELEMETRY_KINDS for _, ev in pairs):
-            results[k] = ingest_payload(payload, now, r, sessions, max_events)
-            continue
-        result = IngestResult(rejected=rejected)
-        results[k] = result
-        batch.append(_Validated(payload, pairs, result))
-    if batch:
-        telemetry = [ev for v in batch for _, ev in v.pairs]
-        try:
-            flags: list[bool] | None = _store_and_count(r, telemetry, [(v.payload, v.result) for v in batch], now)
-        except redis.RedisError as exc:
-            log.warning("redis unavailable: %d telemetry events refused (%s)", len(telemetry), exc)
-            flags = None
-        _settle(batch, flags)
-        for v in batch:
-            if flags is None:
-                _count(r, v.pairs, v.payload, v.result, now)
-            _count_metrics(v.pairs, v.payload, v.result, {rej.index for rej in v.result.rejected})
-    return [res for res in results if res is not None]
+    results: list[IngestResult] = []
+    batch: list[Prepared] = []
+    for payload in payloads:
+        prepared = prepare_payload(payload, now, max_events)
+        if prepared is None:
+            results.append(ingest_payload(payload, now, r, sessions, max_events))
+        else:
+            results.append(prepared.result)
+            batch.append(prepared)
+    store_prepared(batch, now, r)
+    return results
 
 
 def ingest_payload(

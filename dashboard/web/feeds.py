@@ -4,13 +4,15 @@ A feed's request needs none of what the app does around a view (sessions, the lo
 rate limiter's bookkeeping, Flask's routing): about 1 ms of CPU a request before the ingest itself runs, which made
 one event per request five times as costly as the event's validation and storage. Here the endpoint's own answer
 (dashboard/web/api/ingest.py `answer_events`, the same function as the app's view) runs directly, with the headers
-the app adds to a JSON answer, its JSON encoding and its request metrics; anything else (a query string, a body
+the app adds to a JSON answer, its JSON encoding and its request metrics, the telemetry of the requests that wait on
+Redis together stored together (dashboard/services/group_commit.py); anything else (a query string, a body
 without Content-Length, another path or method) goes to the app unchanged. tests/test_feeds_fast_path.py holds
 both to the same answers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +22,7 @@ from werkzeug.exceptions import InternalServerError
 
 from dashboard.config import Config
 from dashboard.observe.metrics import observe_request
+from dashboard.services.group_commit import GroupCommit
 from dashboard.web import headers
 from dashboard.web.api.ingest import PATH, Answer, answer_events
 from dashboard.web.extensions import CONFIG, REDIS, SESSIONS
@@ -52,10 +55,15 @@ class FeedsApp:
         self.config: Config = server.extensions[CONFIG]
         self.redis = server.extensions[REDIS]
         self.sessions = server.extensions[SESSIONS]
+        # Concurrent requests' telemetry stored in one round trip to Redis (dashboard/services/group_commit.py).
+        self.group = GroupCommit(self.redis, self.sessions, self.config.max_batch_events)
         self.headers = json_headers(server)
-        # Flask's JSON answers: its provider's encoding, compact unless in debug mode (DefaultJSONProvider.response).
+        # Flask's JSON answers: its provider's encoding, compact unless in debug mode (DefaultJSONProvider.response),
+        # with the provider's settings in one encoder made once (json.dumps makes one a call).
+        provider = server.json
         compact = {"indent": 2, "separators": (", ", ": ")} if server.debug else {"separators": (",", ":")}
-        self.json_dumps = lambda obj: server.json.dumps(obj, **compact)
+        self.json_dumps = json.JSONEncoder(default=provider.default, ensure_ascii=provider.ensure_ascii,
+                                           sort_keys=provider.sort_keys, **compact).encode
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer a feed's POST here; pass anything else to the app."""
@@ -73,7 +81,7 @@ class FeedsApp:
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
         try:
             answer = answer_events(self.config, environ.get("HTTP_AUTHORIZATION", ""), mimetype, declared,
-                                   read_body, self.redis, self.sessions)
+                                   read_body, self.group.ingest)
         except Exception:
             # As the app answers an unforeseen error under /api/ (dashboard/web/api/common.py http_error).
             log.exception("POST %s failed", PATH)

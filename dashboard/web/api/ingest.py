@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard.config import Config
 from dashboard.observe.metrics import ingest_refused
-from dashboard.services.ingest import RETRY_AFTER_S, ingest_payload
+from dashboard.services.ingest import RETRY_AFTER_S, IngestResult, ingest_payload
 from dashboard.web.extensions import current_config, db_sessions, redis_client
 from dashboard.web.limits import JsonTooDeep, parse_json
 
@@ -42,8 +42,17 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Answer(status, {"error": message}, headers or {})
 
 
+# How a parsed body is ingested at a given time: ingest_payload, or the feeds' server's group commit.
+Ingest = Callable[[Any, float], IngestResult]
+
+
+def alone(cfg: Config, r: redis.Redis, sessions: sessionmaker[Session]) -> Ingest:
+    """Each body ingested on its own (ingest_payload), as the app's view does."""
+    return lambda payload, now: ingest_payload(payload, now, r, sessions, cfg.max_batch_events)
+
+
 def answer_events(cfg: Config, authorization: str, mimetype: str, content_length: int | None,
-                  read_body: Callable[[], bytes | None], r: redis.Redis, sessions: sessionmaker[Session]) -> Answer:
+                  read_body: Callable[[], bytes | None], ingest: Ingest) -> Answer:
     """Accept one event or a batch from an authenticated source; `read_body` gives the body, or None when it is
     larger than the app takes."""
     scheme, _, token = authorization.partition(" ")
@@ -73,7 +82,7 @@ def answer_events(cfg: Config, authorization: str, mimetype: str, content_length
     except (ValueError, UnicodeDecodeError) as exc:
         ingest_refused("malformed")
         return _error(400, f"malformed JSON: {exc}")
-    result = ingest_payload(payload, time.time(), r, sessions, cfg.max_batch_events)
+    result = ingest(payload, time.time())
     headers = {"Retry-After": str(RETRY_AFTER_S)} if result.status == 503 else {}
     return Answer(result.status, result.body(), headers)
 
@@ -90,7 +99,7 @@ def _flask_body() -> bytes | None:
 def post_events() -> Response:
     """Accept one event or a batch from an authenticated source."""
     answer = answer_events(current_config(), request.headers.get("Authorization", ""), request.mimetype,
-                           request.content_length, _flask_body, redis_client(), db_sessions())
+                           request.content_length, _flask_body, alone(current_config(), redis_client(), db_sessions()))
     resp = jsonify(answer.body)
     resp.status_code = answer.status
     resp.headers.update(answer.headers)
