@@ -357,7 +357,7 @@ def run_locked(
         now,
         extra_state={keys.TELEMETRY_STATE: state_doc, keys.LAST_TICK: repr(float(now))},
         publish=False,
-        extra_writes=lambda pipe: _extra_writes(pipe, hotline, book, new_seq),
+        extra_writes=lambda pipe: _extra_writes(pipe, hotline, book),
     )
     sensor_sync.committed(new_seq)
     t_write = time.perf_counter()
@@ -394,12 +394,12 @@ def run_locked(
     return result
 
 
-def _extra_writes(pipe: Any, hotline: hotline_sync.Step | None, book: SensorBook, seq: int) -> None:
+def _extra_writes(pipe: Any, hotline: hotline_sync.Step | None, book: SensorBook) -> None:
     """What the tick writes beside the aggregates, in their transaction: the hotline's kept state and the sensors'
     changed readings."""
     if hotline is not None:
         hotline.apply(pipe)
-    sensor_sync.queue_writes(pipe, book, book.changed, seq)
+    sensor_sync.queue_writes(pipe, book, book.changed)
 
 
 def tick() -> dict[str, Any]:
