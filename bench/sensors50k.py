@@ -97,6 +97,8 @@ def run_size(tmp: Path, sensors: int, ticks: int, rate: int) -> dict[str, Any]:
             assert res["status"] == "ok" and res["events"] == rate, res
             totals.append(res["ms"]["total"])
             phases.append(res["ms"])
+        env = read_aggregates(r, [AGG_SENSORS])[AGG_SENSORS]
+        cells = env["data"]["bins"]["cells"]
         # Another worker takes over (the one before died): it has no book yet and reads the hash whole.
         takeover: list[float] = []
         for i in range(3):
@@ -104,8 +106,6 @@ def run_size(tmp: Path, sensors: int, ticks: int, rate: int) -> dict[str, Any]:
             xadd_telemetry(r, make_telemetry(rate, now - 1, now, registry, seed=5000 + i))
             sensor_sync.reset()
             takeover.append(run_tick(r, sessions, now)["ms"]["total"])
-        env = read_aggregates(r, [AGG_SENSORS])[AGG_SENSORS]
-        cells = env["data"]["bins"]["cells"]
         out = {
             "sensors": sensors,
             "events_per_tick": rate,

@@ -101,7 +101,7 @@ def book_for(
     kept = _KEPT
     book = kept.book
     if book is None or new_registry or thr != kept.thresholds or kept.seq != seq:
-        book = SensorBook(kept.registry, thresholds, now, load_all(r), RULES.at_level, RULES.sensor_level)
+        book = SensorBook(kept.registry, thresholds, now, load_all(r), RULES.cause_test(), RULES.sensor_level)
     assert book is not None
     book.sweep(now)
     kept.book, kept.seq, kept.thresholds = book, None, thr
