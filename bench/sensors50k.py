@@ -4,8 +4,9 @@ district's 446, and the map's sensor payload at both sizes.
 Each size gets a fresh bundled Redis and a temporary SQLite database holding the simulator's sensors
 (simulator/installations.py build_sensors with SIM_SENSORS), every sensor reporting once before the timing starts.
 Then every tick folds one second of synthetic telemetry (ops/tick_bench.py: 85 % sensor readings) at `rate` events
-a second with the clock one second on, alternating between two workers' sensor books, as two RQ workers taking
-turns at the tick do (each catching up on the sensors the other changed). The map payload is what a screen receives
+a second with the clock one second on, in one process's sensor book, as the one worker holding the tick-worker lease
+runs every tick (workers/tick_worker.py). The tick that follows a takeover (a worker whose book is not at the
+latest tick reads every reading once) is timed apart: `takeover_ms`. The map payload is what a screen receives
 for the sensor layer when it opens: the bins' GeoJSON and their states (layouts/map/layers.py), beside what one
 point per sensor would have been.
 """
@@ -77,15 +78,12 @@ def run_size(tmp: Path, sensors: int, ticks: int, rate: int) -> dict[str, Any]:
                           "lon": row["lon"], "lat": row["lat"], "subdistrict": row["subdistrict"], "cell": "",
                           "sensor_id": row["id"], "sensor_type": row["type"], "value": 1.0})
         xadd_telemetry(r, first)
-        books = [sensor_sync.Kept(), sensor_sync.Kept()]  # two workers' processes
-        sensor_sync.swap(books[0])
+        sensor_sync.reset()
         while run_tick(r, sessions, now)["events"]:
             pass
-        # Each worker's first tick reads every reading once (a start, not the steady state timed below).
-        for i in range(4):
+        for i in range(4):  # a few ticks before the timing starts
             now += 1.0
             xadd_telemetry(r, make_telemetry(rate, now - 1, now, registry, seed=900 + i))
-            sensor_sync.swap(books[i % 2])
             run_tick(r, sessions, now)
         totals: list[float] = []
         cpu: list[float] = []  # the tick's own CPU time: what a shared, loaded machine inflates least
@@ -93,7 +91,6 @@ def run_size(tmp: Path, sensors: int, ticks: int, rate: int) -> dict[str, Any]:
         for i in range(ticks):
             now += 1.0
             xadd_telemetry(r, make_telemetry(rate, now - 1, now, registry, seed=1000 + i))
-            sensor_sync.swap(books[i % 2])  # the other worker takes this tick
             cpu0 = time.process_time()
             res = run_tick(r, sessions, now)
             cpu.append((time.process_time() - cpu0) * 1000)
@@ -102,12 +99,20 @@ def run_size(tmp: Path, sensors: int, ticks: int, rate: int) -> dict[str, Any]:
             phases.append(res["ms"])
         env = read_aggregates(r, [AGG_SENSORS])[AGG_SENSORS]
         cells = env["data"]["bins"]["cells"]
+        # Another worker takes over (the one before died): it has no book yet and reads the hash whole.
+        takeover: list[float] = []
+        for i in range(3):
+            now += 1.0
+            xadd_telemetry(r, make_telemetry(rate, now - 1, now, registry, seed=5000 + i))
+            sensor_sync.reset()
+            takeover.append(run_tick(r, sessions, now)["ms"]["total"])
         out = {
             "sensors": sensors,
             "events_per_tick": rate,
             "tick_ms": summary(totals),
             "tick_cpu_ms": summary(cpu),
             "phase_ms_p50": {k: summary([p[k] for p in phases])["p50"] for k in phases[0]},
+            "takeover_ms": summary(takeover),
             "map_bins": len(cells),
             "map_payload_bytes": _payload_bytes(cells),
             "points_payload_bytes": _points_bytes(fleet),
@@ -115,7 +120,8 @@ def run_size(tmp: Path, sensors: int, ticks: int, rate: int) -> dict[str, Any]:
         }
         say(f"  tick with {sensors:,} sensors at {rate:,} events/s: p50 {out['tick_ms']['p50']} ms, "
             f"p99 {out['tick_ms']['p99']} ms (CPU p50 {out['tick_cpu_ms']['p50']}, p99 {out['tick_cpu_ms']['p99']} ms; "
-            f"phases p50 {out['phase_ms_p50']}); map {len(cells)} bins, "
+            f"phases p50 {out['phase_ms_p50']}; a takeover's tick p50 {out['takeover_ms']['p50']} ms); "
+            f"map {len(cells)} bins, "
             f"{out['map_payload_bytes']:,} bytes (one point per sensor: {out['points_payload_bytes']:,})")
         return out
     finally:
@@ -153,6 +159,8 @@ def summary_line(res: dict[str, Any]) -> dict[str, Any]:
         "tick_50k_sensors_p99_ms": (big.get("tick_ms") or {}).get("p99"),
         "tick_50k_sensors_p50_ms": (big.get("tick_ms") or {}).get("p50"),
         "tick_50k_sensors_cpu_p99_ms": (big.get("tick_cpu_ms") or {}).get("p99"),
+        "tick_50k_sensors_cpu_p50_ms": (big.get("tick_cpu_ms") or {}).get("p50"),
+        "tick_50k_sensors_takeover_p50_ms": (big.get("takeover_ms") or {}).get("p50"),
         "tick_446_sensors_p99_ms": (small.get("tick_ms") or {}).get("p99"),
         "tick_446_sensors_cpu_p99_ms": (small.get("tick_cpu_ms") or {}).get("p99"),
         "tick_sensors_events_per_s": res.get("events_per_s", EVENTS_PER_S),

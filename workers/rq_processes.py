@@ -42,6 +42,7 @@ from dashboard.live.connections import make_redis
 from dashboard.live.lease import Lease, LeaseTimings
 from dashboard.observe import metrics
 from dashboard.observe.logs import JSON, configure_logging, to_root
+from workers.tick_worker import TICK_WORKER_POLL_S, TickElection, serves_ticks
 
 log = logging.getLogger("workers.rq_processes")  # the same name when run as __main__
 
@@ -77,6 +78,37 @@ class Worker(SimpleWorker):
             configure_logging(JSON, config.rq_log_level)
             to_root("rq.worker", "rq.job")
         super().__init__(*args, **kwargs)
+        # One worker at a time listens on the tick queue (workers/tick_worker.py); None: this one does not serve it.
+        self.tick_election = TickElection(self.connection) if serves_ticks(self.queues) else None
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """How long one wait for a job lasts: a worker of the tick queue looks at the tick-worker lease every
+        TICK_WORKER_POLL_S (RQ's wait, a worker TTL less 15 s, would leave the ticks without a worker that long)."""
+        if getattr(self, "tick_election", None) is None:  # RQ asks while it builds the worker, before it is known
+            return max(1, self.worker_ttl - 15)
+        return TICK_WORKER_POLL_S
+
+    def elect(self) -> None:
+        """Listen on the tick queue only while this process holds the tick-worker lease (RedisError propagates);
+        a change is logged."""
+        if self.tick_election is None:
+            return
+        held = self.tick_election.holding
+        self._ordered_queues = self.tick_election.serving(self.queues)
+        if self.tick_election.holding != held:
+            log.info("worker %s: %s the ticks", self.name, "takes" if self.tick_election.holding else "leaves")
+
+    def register_death(self) -> None:
+        """RQ's record of a stopped worker, after giving up the tick-worker lease so that another takes the ticks at
+        once."""
+        if self.tick_election is not None:
+            try:
+                self.tick_election.release()
+            except redis.RedisError as exc:
+                log.warning("worker %s: the tick-worker lease was not released (%s); it expires by itself", self.name,
+                            exc)
+        super().register_death()
 
     def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
         """Run the job as RQ does, counted and timed by function and outcome (dongcheng_rq_jobs_total)."""
@@ -101,6 +133,7 @@ class Worker(SimpleWorker):
                 *_, listed, born = pipe.execute()
             if not (listed and born):
                 self.register_again()
+            self.elect()
         except REDIS_LOST as exc:
             log.debug("worker %s: heartbeat lost (%s); the wait for the next job retries", self.name, exc)
 

@@ -19,7 +19,7 @@ from dashboard.domain import clusters as cl
 from dashboard.domain import rules as c
 from dashboard.domain.events import Event
 from dashboard.live.schema import SensorPoint, SensorsData
-from workers.sensors import ALARM_LOG_LEN, MAX_LISTED, STATES, Thresholds, value_state
+from workers.sensors import ALARM_LOG_LEN, MAX_LISTED, STATES, Thresholds, state_judge
 
 CODE: Final = cl.STATE_CODE
 STATE_OF: Final = {v: k for k, v in CODE.items()}
@@ -43,6 +43,7 @@ class SensorBook:
         the sensors reporting such a reading are listed in `causes`; `cause_types`: the only types it can be true of
         (None: any), so that the others are not asked."""
         self.thresholds = thresholds
+        self.judge = state_judge(thresholds)
         self.cause = cause
         self.cause_types = None if cause_types is None else frozenset(cause_types)
         # Sensors whose latest reading a fold changed since the caller last emptied this (the tick writes them).
@@ -129,26 +130,32 @@ class SensorBook:
     def _place(self, sid: str, reading: dict[str, Any], now: float, state: str | None = None) -> None:
         """Make `reading` the sensor's latest (no ordering check: the caller's) and move it to its state (`state`:
         its value's, when the caller knows it)."""
-        if sid not in self.meta:
+        meta = self.meta.get(sid)
+        if meta is None:
             self._register(sid, str(reading["type"]), float(reading["lon"]), float(reading["lat"]),
                            str(reading.get("sd") or ""))
-        prev = self.readings.get(sid)
-        if prev is not None:
-            sec = self.by_second.get(int(prev["ts"]))
-            if sec is not None:
-                sec.discard(sid)
+            meta = self.meta[sid]
+        readings, by_second = self.readings, self.by_second
+        prev = readings.get(sid)
         ts = float(reading["ts"])
-        self.readings[sid] = reading
-        sec = self.by_second.get(int(ts))
+        second = int(ts)
+        if prev is not None:
+            was = int(prev["ts"])
+            if was != second:
+                sec = by_second.get(was)
+                if sec is not None:
+                    sec.discard(sid)
+        readings[sid] = reading
+        sec = by_second.get(second)
         if sec is None:
-            sec = self.by_second[int(ts)] = set()
+            sec = by_second[second] = set()
         sec.add(sid)
-        stype = self.meta[sid][0]
+        stype = meta[0]
         value = float(reading["value"])
         if now - ts > c.SENSOR_SILENT_AFTER_S:
             new = cl.SILENT
         else:
-            new = CODE[state if state is not None else value_state(stype, value, self.thresholds, ts)]
+            new = CODE[state if state is not None else self.judge(stype, value, ts)]
         old = self.code[sid]
         self._move(sid, old, new, None if prev is None else float(prev["value"]), value)
         if new == cl.SILENT:
@@ -169,9 +176,10 @@ class SensorBook:
             return False
         stype, value = ev["sensor_type"], ev["value"]
         reading: dict[str, Any] = {"value": value, "ts": ts}
-        if sid not in self.meta:  # reporting without being registered: it is drawn where it reports
+        meta = self.meta.get(sid)
+        if meta is None:  # reporting without being registered: it is drawn where it reports
             reading.update(type=stype, lon=ev["lon"], lat=ev["lat"], sd=ev.get("subdistrict") or "")
-        state = value_state(self.meta[sid][0] if sid in self.meta else stype, value, self.thresholds, ts)
+        state = self.judge(stype if meta is None else meta[0], value, ts)
         if state == c.STATE_ALARM:
             was_alarm = prev is not None and "as" in prev
             # "as" (alarm since) names the alarm episode: the sensor-alarm check opens one incident per episode.
@@ -185,12 +193,11 @@ class SensorBook:
         self.changed.add(sid)
         return True
 
-    def put(self, sid: str, reading: Mapping[str, Any], now: float, code: int = -1) -> None:
-        """Take a sensor's latest reading as stored (catching up on another worker's ticks, or building the book;
-        no alarm is logged); `code`: its value's state when the writer said (else -1). A reading of a sensor neither
-        registered nor described by it is left out."""
+    def put(self, sid: str, reading: Mapping[str, Any], now: float) -> None:
+        """Take a sensor's latest reading as stored (building the book; no alarm is logged). A reading of a sensor
+        neither registered nor described by it is left out."""
         if sid in self.meta or "type" in reading:
-            self._place(sid, dict(reading), now, STATE_OF[code] if code in (cl.NORMAL, cl.WARNING, cl.ALARM) else None)
+            self._place(sid, dict(reading), now)
 
     def sweep(self, now: float) -> int:
         """Silence the sensors whose latest reading is now older than rules.SENSOR_SILENT_AFTER_S; how many."""

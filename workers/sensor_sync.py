@@ -1,11 +1,13 @@
-"""The tick's sensor book (workers/sensor_book.py) kept in each worker process and in step with Redis.
+"""The tick's sensor book (workers/sensor_book.py) kept in the worker process that takes the ticks, in step with Redis.
 
 The sensors' latest readings live in Redis (keys.SENSOR_READINGS, written only for the sensors a tick changed), and
-each worker process keeps a book of them. The fold state names the sequence number of the last tick that changed a
-reading (`sseq`), and each tick also stores the readings it changed under its number for a short while: a worker
-whose book is at an older number (another worker ran the ticks in between) takes only those.
-A worker with no book, a new registry (seen through one aggregate query a tick), new thresholds, or a book that
-may be ahead of Redis (a tick of its own that failed) reads every reading once.
+the worker process keeps a book of them. The fold state names the sequence number of the last tick that changed a
+reading (`sseq`); a book at that number is used as it is. One worker takes the ticks while it holds the tick-worker
+lease (workers/tick_worker.py), so a book at another number is rare: a worker that just took over, a new registry
+(seen through one aggregate query a tick), new thresholds, or a book that may be ahead of Redis (a tick of its own
+that failed). Such a book is read again from the hash, whole (about as long as one tick at 50,000 sensors), rather
+than caught up from lists of each tick's changes, which every tick would have to write for a worker that seldom
+needs them.
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import store
-from dashboard.domain.clusters import SILENT
 from dashboard.live import keys
-from dashboard.live.sensor_readings import decode, encode, load_all
+from dashboard.live.sensor_readings import encode, load_all
 from workers.linking.rules import RULES
 from workers.sensor_book import SensorBook
 from workers.sensors import Thresholds
@@ -83,20 +83,6 @@ def _registry(sessions: sessionmaker[Session], db_ok: bool, now: float) -> bool:
     return True
 
 
-def _catch_up(r: redis.Redis, book: SensorBook, since: int, seq: int, now: float) -> bool:
-    """Take the readings changed by the ticks after `since` up to `seq` (each tick's list of them: id, reading, the
-    state of its value or -1); False when one of those lists has expired (the book is then reloaded)."""
-    raws = r.mget([keys.sensor_changes_key(k) for k in range(since + 1, seq + 1)])
-    found = [raw for raw in raws if raw is not None]
-    if len(found) < len(raws):
-        return False
-    for raw in found:
-        flat = orjson.loads(raw)
-        for i in range(0, len(flat), 3):
-            book.put(flat[i], decode(flat[i + 1]), now, flat[i + 2])
-    return True
-
-
 def book_for(
     r: redis.Redis, sessions: sessionmaker[Session], seq: int, thresholds: Thresholds, now: float, db_ok: bool
 ) -> SensorBook:
@@ -114,33 +100,22 @@ def book_for(
     new_registry = _registry(sessions, db_ok, now)
     kept = _KEPT
     book = kept.book
-    fresh = (book is None or new_registry or thr != kept.thresholds or kept.seq is None or kept.seq > seq
-             or seq - kept.seq > keys.SENSOR_CHANGES_KEPT)
-    if fresh or (book is not None and kept.seq is not None and kept.seq < seq
-                 and not _catch_up(r, book, kept.seq, seq, now)):
-        book = SensorBook(kept.registry, thresholds, now, load_all(r), RULES.at_level, RULES.sensor_level)
+    if book is None or new_registry or thr != kept.thresholds or kept.seq != seq:
+        book = SensorBook(kept.registry, thresholds, now, load_all(r), RULES.cause_test(), RULES.sensor_level)
     assert book is not None
     book.sweep(now)
     kept.book, kept.seq, kept.thresholds = book, None, thr
     return book
 
 
-def queue_writes(pipe: Any, book: SensorBook, changed: Iterable[str], seq: int) -> None:
-    """Queue the changed sensors' readings, and the list of them under tick number `seq`, into the tick's
-    transaction."""
-    readings = book.readings
-    registered = book.registered
-    flat: list[str | int] = []
-    mapping: dict[str, str] = {}
-    for sid in changed:
-        enc = encode(readings[sid], None if sid in registered else book.meta[sid])
-        mapping[sid] = enc
-        code = book.code[sid]
-        flat += (sid, enc, -1 if code == SILENT else code)  # its value's state, so the other worker need not ask
-    if not mapping:
-        return
-    pipe.hset(keys.SENSOR_READINGS, mapping=mapping)
-    pipe.set(keys.sensor_changes_key(seq), orjson.dumps(flat), ex=keys.SENSOR_CHANGES_TTL_S)
+def queue_writes(pipe: Any, book: SensorBook, changed: Iterable[str]) -> None:
+    """Queue the changed sensors' readings into the tick's transaction (one HSET)."""
+    readings, registered, meta = book.readings, book.registered, book.meta
+    mapping = {sid: encode(readings[sid], None if sid in registered else meta[sid]) for sid in changed}
+    if mapping:
+        pipe.hset(keys.SENSOR_READINGS, mapping=mapping)
+
+
 def committed(seq: int) -> None:
     """The tick's writes landed: the book is at sequence `seq`."""
     _KEPT.seq = seq

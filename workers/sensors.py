@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from dashboard.domain import rules as c
@@ -16,6 +16,8 @@ STATES: Final = (c.STATE_NORMAL, c.STATE_WARNING, c.STATE_ALARM, c.STATE_SILENT)
 MAX_LISTED: Final = 50
 # Sensor-alarm transitions kept in the fold state for the ticker.
 ALARM_LOG_LEN: Final = 30
+# state_judge's mark of a type without thresholds.
+_NO_SPEC: Final = (False, 0.0, 0.0, False)
 
 Thresholds = Mapping[str, Mapping[str, float | str]]
 
@@ -61,6 +63,33 @@ def value_state(
     if at_or_beyond(spec, value, float(spec["warn"])):
         return c.STATE_WARNING
     return c.STATE_NORMAL
+
+
+def state_judge(thresholds: Thresholds = c.SENSOR_TYPES) -> Callable[[str, float, float | None], str]:
+    """value_state with `thresholds` read once: (type, value, ts) -> the same state, with a few comparisons a reading
+    instead of a dozen lookups (the tick judges 10,000 readings a second at 50,000 sensors)."""
+    table: dict[str, tuple[bool, float, float, bool] | None] = {}
+    for stype, spec in thresholds.items():
+        try:
+            table[stype] = (is_low(spec), float(spec["alarm"]), float(spec["warn"]), spec.get("season") == "heating")
+        except (KeyError, TypeError, ValueError):
+            table[stype] = None  # not a plain pair of levels: value_state says (and raises) what it makes of it
+
+    def judge(sensor_type: str, value: float, ts: float | None) -> str:
+        """The state of one reading (value_state's answer)."""
+        row = table.get(sensor_type, _NO_SPEC)
+        if row is _NO_SPEC:
+            return c.STATE_NORMAL
+        if row is None:
+            return value_state(sensor_type, value, thresholds, ts)
+        low, alarm, warn, seasonal = row
+        if seasonal and ts is not None and not in_heating_season(ts):
+            return c.STATE_NORMAL
+        if low:
+            return c.STATE_ALARM if value <= alarm else c.STATE_WARNING if value <= warn else c.STATE_NORMAL
+        return c.STATE_ALARM if value >= alarm else c.STATE_WARNING if value >= warn else c.STATE_NORMAL
+
+    return judge
 
 
 def fold_reading(state: dict[str, Any], ev: Event, thresholds: Thresholds = c.SENSOR_TYPES) -> None:

@@ -63,16 +63,19 @@ def fold_into(
     """
     skipped = 0
     folders = _FOLDERS
-    if sensors is not None:
-        folders = {**_FOLDERS, c.SENSOR_READING: lambda _state, ev: sensors(ev)}
-    elif thresholds is not None:
+    if sensors is None and thresholds is not None:
         folders = {**_FOLDERS, c.SENSOR_READING: functools.partial(fold_reading, thresholds=thresholds)}
+    reading = c.SENSOR_READING
     for ev in events:
-        folder = folders.get(ev.get("kind", ""))
-        if folder is None:
-            skipped += 1
-            continue
+        kind = ev.get("kind", "")
         try:
+            if sensors is not None and kind == reading:  # most events, at 50,000 sensors: no lookup, no wrapper
+                sensors(ev)
+                continue
+            folder = folders.get(kind)
+            if folder is None:
+                skipped += 1
+                continue
             folder(state, ev)
         except (KeyError, TypeError, ValueError):
             # The ingest validates every event, so this is a bug or a foreign writer: count it, keep folding.

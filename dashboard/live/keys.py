@@ -47,17 +47,9 @@ HOTLINE_KEYS: Final = (
     HOTLINE_STATE, HOTLINE_LEDGER, HOTLINE_WAKE, HOTLINE_UNRESOLVED, HOTLINE_CASES, HOTLINE_RECENT, HOTLINE_SEEN,
 )
 # The sensors' latest readings, kept apart from the fold state (50,000 of them would make it megabytes, read and
-# written every tick): a hash id -> reading that a tick writes only for the sensors it changed, and per tick the
-# readings it changed under the tick's sequence number, briefly, so that a worker whose copy is behind takes only
-# those (workers/sensor_sync.py); a worker further behind than SENSOR_CHANGES_KEPT ticks reads the hash.
+# written every tick): a hash id -> reading that a tick writes only for the sensors it changed; a worker whose book
+# (workers/sensor_sync.py) is not at the latest tick reads it whole.
 SENSOR_READINGS: Final = PREFIX + "state:sensors"
-SENSOR_CHANGES_TTL_S: Final = 120
-SENSOR_CHANGES_KEPT: Final = 60
-
-
-def sensor_changes_key(seq: int) -> str:
-    """The readings changed by tick number `seq` (workers/sensor_sync.py)."""
-    return f"{PREFIX}state:sensors:changed:{seq}"
 # Held while a tick runs, so that two workers never fold the same events twice.
 TICK_LOCK: Final = PREFIX + "lock:tick"
 TICK_LOCK_TTL_MS: Final = 3_000
@@ -65,6 +57,9 @@ TICK_LOCK_TTL_MS: Final = 3_000
 # holds enqueues anything. Its value is the holder's record (JSON: host, pid, nonce), so anyone can read who leads;
 # it lives Config.scheduler_lease_ttl_s unless its holder renews it.
 SCHEDULER_LEASE: Final = PREFIX + "lease:scheduler"
+# The tick-worker lease (workers/tick_worker.py): of the workers on the tick queue, only the one whose token this key
+# holds listens on it, so that one process keeps the sensors' book instead of each catching up on the others' ticks.
+TICK_WORKER_LEASE: Final = PREFIX + "lease:tick-worker"
 # Pub/sub channel announcing "aggregate <name> has a new version". Channels are shared by every logical
 # database of a server, so the name carries the database number: two deployments (or a deployment and the
 # test-suite) on one server never hear each other.

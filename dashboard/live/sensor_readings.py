@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 import redis
 
 from dashboard.live import keys
@@ -16,23 +17,21 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-def encode(reading: Mapping[str, Any], where: tuple[Any, ...] | None = None) -> str:
-    """A reading as stored: "value|ts|alarm since" ("" when not in alarm), and for a sensor that reports without being
-    registered "|type|lon|lat|subdistrict" from `where` (its type, lon, lat, subdistrict; a registered one's come from
-    the registry)."""
-    since = reading.get("as")
-    head = f"{reading['value']!r}|{reading['ts']!r}|{'' if since is None else repr(since)}"
-    if where is None:
-        return head
-    stype, lon, lat, sd = where[:4]
-    return f"{head}|{stype}|{lon!r}|{lat!r}|{sd}"
+def encode(reading: Mapping[str, Any], where: tuple[Any, ...] | None = None) -> bytes:
+    """A reading as stored: the JSON array [value, ts, alarm since] (null when not in alarm), and for a sensor that
+    reports without being registered its type, lon, lat and subdistrict after them, from `where` (a registered
+    one's come from the registry). orjson writes the shortest digits that read back as the same float, a fifth of
+    the time of repr (the tick writes some 8,500 a second at 50,000 sensors)."""
+    head = [reading["value"], reading["ts"], reading.get("as")]
+    return orjson.dumps(head if where is None else head + list(where[:4]))
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:
-    """A stored reading (encode) as {value, ts, and "as" while in alarm; type, lon, lat, sd when stored}."""
-    parts = _text(raw).split("|")
+    """A stored reading (encode; or "value|ts|alarm since[|type|lon|lat|subdistrict]", as stored before) as {value,
+    ts, and "as" while in alarm; type, lon, lat, sd when stored}."""
+    parts: list[Any] = orjson.loads(raw) if raw[:1] in (b"[", "[") else _text(raw).split("|")
     out: dict[str, Any] = {"value": float(parts[0]), "ts": float(parts[1])}
-    if parts[2]:
+    if parts[2] not in (None, ""):
         out["as"] = float(parts[2])
     if len(parts) >= 7:
         out.update(type=parts[3], lon=float(parts[4]), lat=float(parts[5]), sd=parts[6])
