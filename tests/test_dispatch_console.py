@@ -368,6 +368,9 @@ def test_a_stale_screen_gets_the_409_message_and_changes_nothing(
     assert icon == "warning" and "事件已被他人更新" in text
     assert incident(app, inc)["state"] == "acknowledged" and incident(app, inc)["units"] == []
     assert resp[ids.DISPATCH_REFRESH]["data"] == 1  # the screen refreshes to the new version
+    # The record of the refusal says why in the reader's language (the English reason is the REST API's).
+    record = json.dumps(as_json(c.detail(inc)), ensure_ascii=False)
+    assert "事件已更新：当前为第 2 版，您看到的是第 1 版" in record and "the incident has changed" not in record
 
 
 def test_a_destructive_action_asks_first_and_records_the_reason(

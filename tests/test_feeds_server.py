@@ -31,7 +31,7 @@ from ops.runner import ROOT
 from ops.servers import feeds_argv
 from tests.conftest import TEST_REDIS_DB
 from tests.helpers import reading
-from tests.test_feeds_fast_path import AUTH, JSON, _body, _cases
+from tests.test_feeds_fast_path import AUTH, JSON, answer_cases, body_bytes
 
 START_TIMEOUT_S = 60.0
 # Headers that differ between any two answers (the moment, the server's name).
@@ -116,12 +116,12 @@ def _app_answer(app: Any, body: bytes, headers: dict[str, str], ctype: str) -> t
 
 def test_the_feeds_server_answers_every_kind_of_request_as_the_app(app: Any, feeds: Feeds) -> None:
     app_redis, server_redis = app.extensions["dc_redis"], make_redis(feeds.redis_url)
-    for label, headers, body, ctype in _cases():
+    for label, headers, body, ctype in answer_cases():
         answers = []
         for post, r in ((lambda b, h, t: _app_answer(app, b, h, t), app_redis), (feeds.post, server_redis)):
             r.flushdb()
             for _ in range(2):
-                status, data, got = post(_body(body), headers, ctype)
+                status, data, got = post(body_bytes(body), headers, ctype)
                 answers.append((status, data, got, r.xlen(keys.TELEMETRY_STREAM), r.hgetall(keys.INGEST_STATS)))
         assert answers[:2] == answers[2:], label
 
@@ -129,13 +129,13 @@ def test_the_feeds_server_answers_every_kind_of_request_as_the_app(app: Any, fee
 def test_the_feeds_server_passes_other_requests_to_the_app(feeds: Feeds) -> None:
     assert feeds.get("/livez")[0] == 200
     assert feeds.get("/api/v1/events")[0] == 405
-    status, data, _ = feeds.post(_body(reading("q-1")), AUTH, JSON, path="/api/v1/events?x=1")
+    status, data, _ = feeds.post(body_bytes(reading("q-1")), AUTH, JSON, path="/api/v1/events?x=1")
     assert status == 200 and json.loads(data)["accepted"] == 1
 
 
 def test_the_feeds_server_counts_its_requests_and_events_in_its_metrics(feeds: Feeds) -> None:
     for k in range(3):
-        assert feeds.post(_body(reading(f"m-{k}")), AUTH, JSON)[0] == 200
+        assert feeds.post(body_bytes(reading(f"m-{k}")), AUTH, JSON)[0] == 200
     status, text = feeds.get("/metrics")
     lines = text.decode().splitlines()
     assert status == 200
@@ -146,7 +146,7 @@ def test_the_feeds_server_counts_its_requests_and_events_in_its_metrics(feeds: F
 
 
 def test_the_feeds_server_logs_one_json_access_line_a_request_without_its_query_string(feeds: Feeds) -> None:
-    feeds.post(_body(reading("log-1")), AUTH, JSON, path="/api/v1/events?secret=s3cr3t")
+    feeds.post(body_bytes(reading("log-1")), AUTH, JSON, path="/api/v1/events?secret=s3cr3t")
     # The access line is written after the answer; granian flushes it at once (PYTHONUNBUFFERED).
     lines: list[dict[str, Any]] = []
     for _ in range(50):

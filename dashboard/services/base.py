@@ -87,6 +87,8 @@ def refuse(session: Session, refusal: Refused, actor: Actor, action: str, target
     session.rollback()
     detail: dict[str, Any] = {"status": refusal.status, "code": refusal.code, "reason": refusal.reason,
                               "role": actor.role}
+    if refusal.params:  # what the reason is made of, so that a screen can say it in its reader's language
+        detail["params"] = jsonable(refusal.params)
     if request is not None:
         detail["request"] = dict(request)
     if refusal.problems:

@@ -12,6 +12,7 @@ from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.domain.beijing import BEIJING
 from dashboard.i18n import name, t
+from dashboard.i18n.refusals import refusal_text
 from layouts import names
 from layouts.common import data_attrs
 from layouts.dispatch.actions import action_button, actions_bar
@@ -51,6 +52,18 @@ def _timeline_text(e: dict[str, Any], lang: str, units: dict[int, str]) -> str:
     return " · ".join(parts)
 
 
+def _refusal_note(detail: dict[str, Any], lang: str) -> str | None:
+    """Why an action was refused, in `lang` (the service keeps its English reason for the REST API beside the code
+    and its params)."""
+    code = detail.get("code")
+    if not isinstance(code, str) or not code:
+        return detail.get("reason")
+    params = detail.get("params")
+    text = refusal_text(code, lang, params if isinstance(params, dict) else {})
+    # Entries older than the params in the record: their English reason in English, the code's text otherwise.
+    return str(detail["reason"]) if lang == "en" and detail.get("reason") and not params else text
+
+
 def timeline_view(d: dict[str, Any], lang: str, now: datetime) -> html.Ol:
     """Every action on the incident, newest first: when, who, what, and the reason or note."""
     units = {u["id"]: u["code"] for u in [*d.get("units_sent", []), *d.get("units", [])]}
@@ -58,7 +71,7 @@ def timeline_view(d: dict[str, Any], lang: str, now: datetime) -> html.Ol:
     for e in reversed(d.get("timeline", [])):
         detail = e.get("detail") or {}
         refused = e.get("outcome") == "refused"
-        note = detail.get("reason") if refused else (detail.get("reason") or detail.get("note"))
+        note = _refusal_note(detail, lang) if refused else (detail.get("reason") or detail.get("note"))
         text = _timeline_text(e, lang, units)
         items.append(
             html.Li(
