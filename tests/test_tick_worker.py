@@ -124,3 +124,25 @@ def test_a_clean_stop_of_the_tick_worker_releases_the_lease_at_once(workers: dic
     assert holder_pid(r) != holder  # released on the way out, not left to expire
     (other,) = set(procs) - {holder}
     assert set(run_ticks(r, 2)) == {other}
+
+
+def test_the_tick_worker_leaves_the_default_queue_to_the_other_worker(workers: dict[str, Any]) -> None:
+    r, procs, holder = elected(workers)
+    (other,) = set(procs) - {holder}
+    wait_for("the other worker says it serves the default queue", lambda: r.zcard(keys.TICK_WORKER_OTHERS) == 1, 30)
+    time.sleep(2 * TICK_WORKER_POLL_S + 0.5)  # the holder looks again when its current wait for a job ends
+    # Two slow default jobs at once: the holder, idle, would have taken the second one and held back the ticks.
+    r.delete(RAN_KEY)
+    for _ in range(2):
+        Queue(keys.QUEUE_DEFAULT, connection=r).enqueue(RECORD_SLOWLY)
+    wait_for("both default jobs run", lambda: r.llen(RAN_KEY) == 2, 30, every_s=0.05)
+    assert {int(p) for p in r.lrange(RAN_KEY, 0, -1)} == {other}
+    assert set(run_ticks(r, 3)) == {holder}
+    # Alone, the holder serves the default queue too.
+    procs[other].terminate()
+    assert procs[other].wait(timeout=30) == 0
+    wait_for("the other worker's word expired", lambda: r.zcard(keys.TICK_WORKER_OTHERS) == 0, 30)
+    r.delete(RAN_KEY)
+    Queue(keys.QUEUE_DEFAULT, connection=r).enqueue(RECORD)
+    wait_for("the default job run", lambda: r.llen(RAN_KEY) == 1, 30, every_s=0.05)
+    assert [int(p) for p in r.lrange(RAN_KEY, 0, -1)] == [holder]

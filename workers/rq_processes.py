@@ -79,7 +79,7 @@ class Worker(SimpleWorker):
             to_root("rq.worker", "rq.job")
         super().__init__(*args, **kwargs)
         # One worker at a time listens on the tick queue (workers/tick_worker.py); None: this one does not serve it.
-        self.tick_election = TickElection(self.connection) if serves_ticks(self.queues) else None
+        self.tick_election = TickElection(self.connection, self.name) if serves_ticks(self.queues) else None
 
     @property
     def dequeue_timeout(self) -> int:

@@ -60,6 +60,9 @@ SCHEDULER_LEASE: Final = PREFIX + "lease:scheduler"
 # The tick-worker lease (workers/tick_worker.py): of the workers on the tick queue, only the one whose token this key
 # holds listens on it, so that one process keeps the sensors' book instead of each catching up on the others' ticks.
 TICK_WORKER_LEASE: Final = PREFIX + "lease:tick-worker"
+# The workers of the tick queue that serve its other queues meanwhile (a zset: worker name -> when it last said so),
+# so that the tick worker leaves those queues to them (workers/tick_worker.py).
+TICK_WORKER_OTHERS: Final = PREFIX + "tick-worker:others"
 # Pub/sub channel announcing "aggregate <name> has a new version". Channels are shared by every logical
 # database of a server, so the name carries the database number: two deployments (or a deployment and the
 # test-suite) on one server never hear each other.
