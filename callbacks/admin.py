@@ -1,6 +1,6 @@
 """Callbacks of the administrator's page (/admin): users, thresholds and deadlines, health, the audit log.
 
-The role is checked on the server by EVERY callback here, whatever the router showed (callbacks/admin_guard.py):
+The role is checked on the server by EVERY callback here, whatever the router showed (dashboard/web/admin_guard.py):
 a refusal is audited and answered with HTTP 403, and nothing changes. The service functions check again (defence
 in depth). Refusals other than the
 role's (409 last administrator, 422 invalid thresholds …) are said in a toast and beside the form, and are
@@ -22,8 +22,6 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks.admin_guard import http_refusals, require_admin
-from callbacks.tables import clicked_row, kept_on_failure, turned_page
 from dashboard import store
 from dashboard.domain import tunables
 from dashboard.i18n import t
@@ -35,8 +33,10 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import MAX_ID
 from dashboard.store.outage import DATABASE
 from dashboard.web import sessions
+from dashboard.web.admin_guard import http_refusals, require_admin
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
+from dashboard.web.table_callbacks import clicked_row, kept_on_failure, turned_page
 from layouts import ids
 from layouts.admin.audit import AUDIT_PAGE_SIZE, audit_count, audit_table
 from layouts.admin.health import health_stamp, queues_view, sources_view, workers_view

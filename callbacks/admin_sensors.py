@@ -10,16 +10,16 @@ import redis
 from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
 
-from callbacks.admin_guard import http_refusals, require_admin
-from callbacks.tables import kept_on_failure, turned_page
 from dashboard import store
 from dashboard.domain import paging
 from dashboard.live import sensor_readings
 from dashboard.services import admin as svc
 from dashboard.services.base import Actor
 from dashboard.store.engine import session_scope
+from dashboard.web.admin_guard import http_refusals, require_admin
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
+from dashboard.web.table_callbacks import kept_on_failure, turned_page
 from layouts import ids
 from layouts.admin.sensors import sensor_count, sensor_table, subdistricts_named
 from layouts.inputs import as_str

@@ -34,7 +34,6 @@ from dash.exceptions import PreventUpdate
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks.tables import clicked_row, kept_on_failure
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
 from dashboard.domain.tiles import stored_point
@@ -49,6 +48,7 @@ from dashboard.store.models import utcnow
 from dashboard.store.outage import DATABASE
 from dashboard.web.auth import current_language
 from dashboard.web.extensions import current_config, db_sessions, redis_client
+from dashboard.web.table_callbacks import clicked_row, kept_on_failure
 from layouts import ids
 from layouts.common import data_attrs
 from layouts.dispatch.actions import CONFIRM, FIELD_DEPARTMENTS, FIELD_REASON, FIELD_SEVERITY
