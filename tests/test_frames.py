@@ -261,3 +261,58 @@ def test_a_polling_screen_gets_its_next_frame_made_ahead_like_a_pushed_one(app: 
     held = r.zrange(keys.frame_held_key("zh"), 0, -1, withscores=True)
     get(client, nxt["token"], offset=-60)
     assert r.zrange(keys.frame_held_key("zh"), 0, -1, withscores=True) == held
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts the round trips sent on it (every command or pipeline is one send)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """Count, then send."""
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def round_trips_of(r: redis.Redis) -> None:
+    """Make `r`'s new connections count their round trips (the open ones are dropped)."""
+    r.connection_pool.disconnect()
+    r.connection_pool.reset()  # forget the open connections: the next ones are made of the new class
+    r.connection_pool.connection_class = CountingConnection
+    CountingConnection.sent = 0
+
+
+def test_a_signed_in_refresh_reads_its_session_and_the_heads_in_one_round_trip(app: Any) -> None:
+    r = app.extensions["dc_redis"]
+    write_aggregates(r, sample_data(time.time()), time.time())
+    client = signed_in(app)
+    token = get(client)["token"]
+    get(client, token)  # its empty frame rendered and kept, its token said to be held
+    round_trips_of(r)
+    get(client, token)  # a new connection's own set-up (SELECT, CLIENT SETINFO) is not the refresh's
+    CountingConnection.sent = 0
+    answers = [get(client, token) for _ in range(5)]
+    assert CountingConnection.sent == 5
+    assert all(a["token"] == token and a["out"] == {} and a["meta"]["ok"] for a in answers)
+    # The replies read ahead are this request's own: a change is seen by the very next refresh.
+    data = sample_data(time.time())
+    data[AGG_TRAFFIC]["district_index"] = 8.8
+    write_aggregates(r, data, time.time())
+    moved = get(client, token)
+    assert moved["token"] != token and TRAFFIC_KEYS & set(moved["out"])
+
+
+def test_a_refresh_by_api_token_reads_the_heads_itself(app: Any, client: Any) -> None:
+    from tests.test_api_tokens import bearer, make_token
+
+    r = app.extensions["dc_redis"]
+    write_aggregates(r, sample_data(time.time()), time.time())
+    resp = client.get(FRAME_PATH, query_string={"from": "", "lang": "zh"},
+                      headers={"Accept": "application/json", **bearer(make_token(app, "duty"))})
+    assert resp.status_code == 200
+    got = resp.get_json()
+    assert got["meta"]["ok"] is True and KPI_VALUE in got["out"]
+    by_session = get(signed_in(app))
+    assert got["out"] == by_session["out"] and got["token"] == by_session["token"]
+    assert {k: v for k, v in got["meta"].items() if k != "now"} == {
+        k: v for k, v in by_session["meta"].items() if k != "now"}

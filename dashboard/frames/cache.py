@@ -45,7 +45,7 @@ import redis
 from dash import no_update
 
 from dashboard.live import history, keys
-from dashboard.live.aggregates import Head, read_aggregates, read_heads_and
+from dashboard.live.aggregates import Head, heads_commands, heads_from, read_aggregates, read_heads_and
 from dashboard.live.health import database_down_since, down_since
 from dashboard.live.schema import AGG_INCIDENTS, AGG_KPI, AGGREGATES, Envelope
 from dashboard.observe.logs import OncePer
@@ -309,17 +309,25 @@ def notice_part(since: float | None, lang: str) -> Any:
     return [since, database_notice(since, lang)[0]]
 
 
+def answer_reads() -> list[tuple[Any, ...]]:
+    """The commands of a refresh's every read: the heads and the database's state (replies: `answer`'s `read`)."""
+    return heads_commands(AGGREGATES, (keys.DB_DOWN_SINCE,))
+
+
 def answer(
-    r: redis.Redis, cache: FrameCache, token: str, lang: str, now: float, at: float | None = None
+    r: redis.Redis, cache: FrameCache, token: str, lang: str, now: float, at: float | None = None,
+    read: list[Any] | None = None,
 ) -> Answer:
     """The whole answer to a screen at state `token`: META, the replay badge, the database notice and the frame.
+    `read`: the replies to answer_reads() when they were read already (with the session's record), else None.
 
     A Redis failure answers META marked failed and no outputs (every panel keeps its values and turns stale);
     nothing raises.
     """
     try:
         # The heads and the database's state in one round trip: a refresh's every read.
-        heads, (down_raw,) = read_heads_and(r, AGGREGATES, (keys.DB_DOWN_SINCE,))
+        heads, (down_raw,) = (read_heads_and(r, AGGREGATES, (keys.DB_DOWN_SINCE,)) if read is None
+                              else heads_from(r, AGGREGATES, read))
         kpi_v = None
         if at is None:
             got = shared_frame(r, cache, token, lang, versions_of(heads), now)

@@ -90,12 +90,23 @@ def _read_heads_and(
 ) -> tuple[dict[str, Head | None], list[Any]]:
     """Heads of the named aggregates and the values of the keys `also`, in one round trip."""
     pipe = r.pipeline(transaction=False)
-    for name in names:
-        pipe.getrange(keys.agg_key(name), 0, _HEAD_BYTES - 1)
-    for key in also:
-        pipe.get(key)
-    got = pipe.execute()
-    raws, extra = got[: len(names)], got[len(names) :]
+    for command in heads_commands(names, also):
+        pipe.execute_command(*command)
+    return heads_from(r, names, pipe.execute())
+
+
+def heads_commands(names: Sequence[str], also: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The commands that read the heads of `names` and the values of the keys `also` (replies: `heads_from`)."""
+    return [*(("GETRANGE", keys.agg_key(name), 0, _HEAD_BYTES - 1) for name in names),
+            *(("GET", key) for key in also)]  # fmt: skip
+
+
+def heads_from(
+    r: redis.Redis, names: Sequence[str], replies: Sequence[Any]
+) -> tuple[dict[str, Head | None], list[Any]]:
+    """The heads and the values of `also` from the replies to heads_commands(names, also) (an envelope of an older
+    layout is read again whole)."""
+    raws, extra = replies[: len(names)], list(replies[len(names) :])
     out: dict[str, Head | None] = {}
     for name, raw in zip(names, raws, strict=True):
         if not raw:

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final
 
@@ -112,6 +113,8 @@ class Checked:
     verdict: Verdict
     gen: str = "0"
     user: dict[str, Any] | None = None
+    # The replies to the commands read ahead with the record (inspect's `ahead`), in their order; None: none asked.
+    ahead: list[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -177,14 +180,31 @@ def check(
 
 def inspect(
     r: redis.Redis, sid: str, uid: int, cookie_epoch: str, created: float, now: float, limits: Limits, active: bool,
-    recheck_s: float = 0.0,
+    recheck_s: float = 0.0, ahead: Sequence[Sequence[Any]] = (),
 ) -> Checked:
     """check's verdict, with the record's snapshot of the user when it was confirmed less than `recheck_s` ago.
 
-    One read of the record (HGETALL) in the common case.
+    One read of the record (HGETALL) in the common case; the commands `ahead` (a route's own reads) go in the same
+    round trip, and their replies come back in Checked.ahead.
     """
     key = keys.session_key(sid)
-    record = r.hgetall(key)
+    if ahead:
+        with r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key)
+            for command in ahead:
+                pipe.execute_command(*command)
+            record, *replies = pipe.execute()
+        return replace(_judge(r, sid, uid, cookie_epoch, created, now, limits, active, recheck_s, record),
+                       ahead=replies)
+    return _judge(r, sid, uid, cookie_epoch, created, now, limits, active, recheck_s, r.hgetall(key))
+
+
+def _judge(
+    r: redis.Redis, sid: str, uid: int, cookie_epoch: str, created: float, now: float, limits: Limits, active: bool,
+    recheck_s: float, record: dict[Any, Any],
+) -> Checked:
+    """inspect's verdict on the record read (empty: none)."""
+    key = keys.session_key(sid)
     if record:
         if record.get(b"state") != LIVE.encode() or record.get(b"uid") != str(uid).encode():
             return Checked(Verdict.ENDED)

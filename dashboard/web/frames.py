@@ -13,9 +13,10 @@ from typing import Final
 from flask import Blueprint, Flask, Response, current_app, request
 
 from dashboard.frames.ahead import HeldTokens
-from dashboard.frames.cache import FrameCache, answer, known_token
+from dashboard.frames.cache import FrameCache, answer, answer_reads, known_token
 from dashboard.i18n import norm_lang
 from dashboard.web.extensions import redis_client
+from dashboard.web.readahead import reads_ahead, taken
 from layouts.tablet import slider_time
 
 FRAME_PATH: Final = "/api/v1/frame"
@@ -32,6 +33,7 @@ def frame_cache(app: Flask | None = None) -> FrameCache:
 
 
 @bp.get(FRAME_PATH)
+@reads_ahead(answer_reads)
 def frame() -> Response:
     """META, the replay badge, the database notice and the frame from the screen's state to the current one."""
     token = known_token(request.args.get("from", ""))
@@ -39,7 +41,7 @@ def frame() -> Response:
     now = time.time()
     at = slider_time(request.args.get("offset"), now)
     r = redis_client()
-    got = answer(r, frame_cache(), token, lang, now, at)
+    got = answer(r, frame_cache(), token, lang, now, at, read=taken())
     if at is None and got.token:
         # A screen that polls holds the token it reached, as a pushed one does: its next frame is made ahead too.
         held_tokens().tell(r, [(lang, got.token)])

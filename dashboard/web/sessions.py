@@ -47,6 +47,7 @@ from dashboard.live import sessions as records
 from dashboard.live.sessions import Checked, Limits, Verdict
 from dashboard.outage import Outage
 from dashboard.store.outage import DATABASE
+from dashboard.web import readahead
 from dashboard.web.extensions import redis_client
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,8 @@ def verify(uid: int, public: bool) -> Checked | None:
     now = time.time()
     try:
         checked = records.inspect(redis_client(), sid, uid, cookie_epoch, float(created), now, limits,
-                                  active=rules.is_kiosk(role) or is_user_activity(), recheck_s=rules.user_recheck_s)
+                                  active=rules.is_kiosk(role) or is_user_activity(), recheck_s=rules.user_recheck_s,
+                                  ahead=readahead.planned())
     except redis.RedisError as exc:
         grace = rules.redis_grace_s
         meanwhile = f"signed-in sessions are accepted on their signed cookie alone for at most {grace:.0f} s"
@@ -231,6 +233,8 @@ def verify(uid: int, public: bool) -> Checked | None:
     if checked.verdict is Verdict.ADOPTED:
         session[EPOCH] = records.epoch(redis_client(), now)[0]
         log.info("session of user %s adopted again after Redis lost its records", uid)
+    if checked.ahead is not None:
+        readahead.keep(checked.ahead)
     if checked.user is not None and (any(f not in checked.user for f in SNAPSHOT_FIELDS)
                                      or checked.user["id"] != uid):
         return Checked(checked.verdict, checked.gen)  # not a snapshot of this user: ask the database
