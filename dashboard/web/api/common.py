@@ -169,6 +169,10 @@ def route_api() -> Response | None:
     page), answer OPTIONS with GET allowed, and 405 a POST to a path that does not exist."""
     if not request.path.startswith(PREFIX + "/"):
         return None
+    rule = request.url_rule
+    if (rule is not None and rule.rule.startswith(PREFIX + "/") and request.method != "OPTIONS"
+            and request.method in (rule.methods or ())):
+        return None  # Flask matched one of the API's own routes for this method: nothing to answer here
     allowed = _allowed_methods(request.path)
     if not allowed:
         fail(404, f"no such API path: {escape_controls(request.path)}; see {PREFIX}/openapi.json", "not_found")
