@@ -17,7 +17,7 @@ from dashboard.domain import rules as c
 from workers import early_warning as ew
 from workers.early_warning.book import TicketBook
 from workers.early_warning.detector import compute_warnings_kept
-from workers.early_warning.rules import LOOKBACK_S, cells_around
+from workers.early_warning.rules import LOOKBACK_S, cells_around, poisson_sf, poisson_sf_below
 from workers.telemetry import fold_into, new_state
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -113,3 +113,10 @@ def test_a_burst_in_a_block_of_cells_warns_from_the_book_as_from_the_rows() -> N
     later = T0 + 3 * 3600
     assert compute_warnings_kept(new_state(), book, base, later)["count"] == 0
     assert book.categories() == [] and all(not w.heap for w in book.windows.values())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 80), st.floats(0, 100), st.sampled_from([ew.P_WARN, 1e-6, 1e-3, 0.3]))
+def test_the_tail_below_a_limit_is_the_tail_when_below_it_and_none_otherwise(n: int, lam: float, limit: float) -> None:
+    p = poisson_sf(n, lam)
+    assert poisson_sf_below(n, lam, limit) == (p if p < limit else None)

@@ -22,7 +22,7 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from workers.early_warning.baseline import cell_blocks
 from workers.early_warning.rules import LOOKBACK_S, MIN_TICKETS, SUPPORT_WINDOW_S, TICKET_WINDOWS_S
@@ -91,6 +91,9 @@ class TicketBook:
         self.mirrors: tuple[str, float] | None = None
         # What it will mirror once the tick's writes land (`committed`).
         self.pending: tuple[str, float] | None = None
+        # The regions' shares of their category's tickets under the baseline named by `_shares_of`.
+        self._shares: dict[tuple[str, Region], float] = {}
+        self._shares_of: tuple[Any, ...] = ()
         self.clear()
 
     def clear(self) -> None:
@@ -216,6 +219,14 @@ class TicketBook:
                 break
             if ts >= lo:
                 yield ts, cell, sub
+
+    def share_sums(self, baseline: Mapping[str, Any]) -> dict[tuple[str, Region], float]:
+        """A memo of the regions' shares of their category's tickets (the detector fills it), kept while the baseline
+        is the same one: named by its version, when it was learned and from how many tickets."""
+        key = (baseline.get("v"), baseline.get("at"), baseline.get("tickets"), baseline.get("days"))
+        if key != self._shares_of:
+            self._shares, self._shares_of = {}, key
+        return self._shares
 
     def sub_times(self, category: str, sub: str) -> list[float]:
         """The instants of the tickets of `category` in subdistrict `sub` received in [now - LOOKBACK_S, now]."""

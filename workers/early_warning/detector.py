@@ -55,6 +55,7 @@ from workers.early_warning.rules import (
     cells_around,
     near_cells,
     poisson_sf,
+    poisson_sf_below,
     series_fall,
     series_rise,
 )
@@ -276,6 +277,10 @@ class _RowTickets:
         """The instants of the tickets of `category` in subdistrict `sub`."""
         return [ts for ts, _, s in self.by_cat.get(category) or () if s == sub]
 
+    def share_sums(self, baseline: Baseline) -> dict[tuple[str, tuple[str, ...]], float]:
+        """A memo of the regions' shares: a new one each time (the rows are counted afresh anyway)."""
+        return {}
+
 
 class _Tickets(Protocol):
     """What the detector asks of the recent tickets (_RowTickets, or the kept TicketBook)."""
@@ -287,6 +292,7 @@ class _Tickets(Protocol):
     def sub_counts(self, category: str, span: float) -> Mapping[str, int]: ...
     def region_tickets(self, category: str, cells: Iterable[str]) -> Iterable[tuple[float, str, str]]: ...
     def sub_times(self, category: str, sub: str) -> list[float]: ...
+    def share_sums(self, baseline: Baseline) -> dict[tuple[str, tuple[str, ...]], float]: ...
 
 
 def compute_warnings(
@@ -341,6 +347,7 @@ def _detect(
             w.add(_ticket_score(p), zh, en, ev)
 
     categories = tickets.categories()
+    shares = tickets.share_sums(baseline)  # (category, region) -> the sum of its cells' shares
     # Bursts of tickets: every cell and 2×2 block, per category and window; the most anomalous first.
     for cat in categories:
         candidates: list[tuple[float, tuple[str, ...], int, int, float]] = []
@@ -352,10 +359,13 @@ def _detect(
             # The expected count of a region is the same rate times its cells' shares: the rate once a window.
             rate = district_volume(baseline, lo, now) * float(baseline["cat"].get(cat, 0.0))
             for region, n in tickets.hot_regions(cat, window).items():
-                lam = max(LAMBDA_FLOOR, rate * sum(share(x) for x in region))
-                p = poisson_sf(n, lam)
-                if p < P_WARN:
-                    candidates.append((p, region, window, n, lam))
+                known = shares.get((cat, region))
+                region_share = known if known is not None else sum(share(x) for x in region)
+                shares[cat, region] = region_share
+                lam = max(LAMBDA_FLOOR, rate * region_share)
+                tail = poisson_sf_below(n, lam, P_WARN)
+                if tail is not None:
+                    candidates.append((tail, region, window, n, lam))
         candidates.sort(key=lambda x: (x[0], len(x[1]), x[1]))
         taken: set[str] = set()
         for p, region, window, n, lam in candidates:
