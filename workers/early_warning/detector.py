@@ -391,15 +391,18 @@ def _detect(
     subs_w: list[_Warning] = []
     for cat in categories:
         best: dict[str, tuple[float, int, int, float]] = {}
+        sub_share = place_share(baseline, "sub", cat)
         for window in TICKET_WINDOWS_S:
             lo = now - window
+            # expected(baseline, "sub", [sub], cat, lo, now), its first two factors once a window.
+            volume = district_volume(baseline, lo, now) * float(baseline["cat"].get(cat, 0.0))
             for sub, n in tickets.sub_counts(cat, window).items():
                 if n < MIN_TICKETS:
                     continue
-                lam = max(LAMBDA_FLOOR, expected(baseline, "sub", [sub], cat, lo, now))
-                p = poisson_sf(n, lam)
-                if p < P_WARN_SUBDISTRICT and (sub not in best or p < best[sub][0]):
-                    best[sub] = (p, window, n, lam)
+                lam = max(LAMBDA_FLOOR, volume * sub_share(sub))
+                tail = poisson_sf_below(n, lam, P_WARN_SUBDISTRICT)
+                if tail is not None and (sub not in best or tail < best[sub][0]):
+                    best[sub] = (tail, window, n, lam)
         for sub, (p, window, n, lam) in sorted(best.items()):
             if any(w.category == cat and w.subdistrict == sub for w in cells_w):
                 continue
