@@ -12,6 +12,11 @@ A full rebuild from SQL replaces everything when the state is missing (first sta
 new Beijing day begins, and when the periodic check (every CHECK_EVERY_S) finds that the incremental figures differ
 from workers.hotline.compute_hotline over the same snapshot of SQL: that is logged and counted
 (dongcheng_hotline_checks_total{outcome="differed"}), and the full figures are adopted.
+
+The early warning's tickets of the last LOOKBACK_S are the recent set (keys.HOTLINE_RECENT), their durable copy, and
+the caller's book (workers/early_warning/book.py), kept by the worker process between its ticks: the changed tickets
+go into both, and the set is read back into the book only when the book cannot vouch for itself (a new process,
+another process ticked since, a rebuild: the state's generation and instant are not the ones it mirrors).
 """
 
 from __future__ import annotations
