@@ -4,7 +4,9 @@
 Each size is its own store: a database holding the SQL share of its stored events (bench/dataset.py: a year of
 tickets and incidents) and a Redis database (on one bundled Redis) holding its telemetry stream. The tick catches up
 with each store, then the steady ticks alternate between the stores, a second apart for each, every tick folding
-the telemetry of the last second (~1,000 events), so that all sizes see the same machine. The tick keeps the hotline
+the telemetry of the last second (~1,000 events), so that all sizes see the same machine; each store is ticked as by
+its own worker process, with its own kept books (workers/sensor_sync.py's Kept: the sensors' book, the early warning's
+recent tickets), as the one worker holding the tick lease keeps them. The tick keeps the hotline
 figures from the changes (workers/hotline_sync.py), so its SQL phase should not grow with the stored tickets.
 
 The 10,000,000 store takes minutes to load (9 million tickets through COPY, ~5 GB in PostgreSQL): it is opt-in. Its
@@ -17,6 +19,8 @@ import logging
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +76,22 @@ class Store:
         self.totals: list[float] = []
         self.phases: dict[str, list[float]] = {}
         self.stored: dict[str, int] = {}
+        from workers import sensor_sync
+
+        # What the worker process ticking this store keeps between its ticks (the sensors' book, the early warning's
+        # recent tickets): each store is ticked as by its own worker, not by one that switches stores every tick.
+        self.kept = sensor_sync.Kept()
+
+    @contextmanager
+    def worker(self) -> Iterator[None]:
+        """This store's worker process's books in place while ticking it."""
+        from workers import sensor_sync
+
+        before = sensor_sync.swap(self.kept)
+        try:
+            yield
+        finally:
+            sensor_sync.swap(before)
 
     def fill_telemetry(self, source: dataset.TelemetrySource, n: int) -> None:
         """The stream's share of the stored events (the latest `n` telemetry events)."""
@@ -87,8 +107,9 @@ class Store:
         tick_log.setLevel(logging.ERROR)  # "rebuilding from the stream", "catching up": expected here
         try:
             for n in range(1, 200):
-                if run_tick(self.r, self.sessions, time.time())["events"] == 0:
-                    return n
+                with self.worker():
+                    if run_tick(self.r, self.sessions, time.time())["events"] == 0:
+                        return n
         finally:
             tick_log.setLevel(level)
         return 200
@@ -100,7 +121,8 @@ class Store:
         now = time.time()
         source.store(self.r, source.normalised(self.prev, now, now))
         self.prev = now
-        res = run_tick(self.r, self.sessions, now)
+        with self.worker():
+            res = run_tick(self.r, self.sessions, now)
         if keep and res["status"] == "ok":
             self.totals.append(res["ms"]["total"])
             for k, v in res["ms"].items():

@@ -21,6 +21,7 @@ from dashboard.live import aggregates, keys
 from dashboard.live.schema import AGG_WARNINGS, WarningsData
 from simulator.feed import Simulator
 from workers import early_warning as ew
+from workers import sensor_sync
 from workers.telemetry import fold_into, new_state
 from workers.tick import run_tick
 
@@ -328,6 +329,45 @@ def test_the_tick_writes_the_warnings_aggregate_and_the_job_the_baseline(
     assert run_tick(r, sessions, now + 1)["status"] == "ok"  # and the tick reads it back
     env = aggregates.read_aggregates(r, [AGG_WARNINGS])[AGG_WARNINGS]
     assert env is not None and env["data"]["warnings"][0]["id"] == w["id"]
+
+
+def test_the_ticks_warnings_are_the_same_from_the_kept_tickets_after_a_new_process_and_after_redis_lost_the_state(
+    r: redis.Redis, sessions: sessionmaker[Session]
+) -> None:
+    now = time.time()
+    events = []
+    for k in range(8):  # a burst of heating tickets in one cell, and market tickets spread over the district
+        ts, cat, (lon, lat) = (now - 1500 + k * 150, "heating", (LON, LAT)) if k < 5 else (
+            now - 3000 * k, "market", points(8)[k])
+        raw = {"event_id": f"kb-{k}", "source": "t", "kind": c.HOTLINE_TICKET, "ts": _iso(ts), "ticket_id": f"KB{k}",
+               "category": cat, "lon": lon, "lat": lat}  # fmt: skip
+        ev, rej = validate_event(raw, now)
+        assert rej is None and ev is not None
+        events.append(ev)
+    with sessions.begin() as s:
+        store.durable.store_durable(s, events)
+    ew.run_baseline(r, sessions, now)
+
+    def warnings_at(t: float) -> list[Any]:
+        assert run_tick(r, sessions, t)["status"] == "ok"
+        env = aggregates.read_aggregates(r, [AGG_WARNINGS])[AGG_WARNINGS]
+        assert env is not None and env["computed_at"] == t
+        return [{k: v for k, v in w.items() if k != "reasons_zh"} for w in env["data"]["warnings"]]
+
+    first = warnings_at(now)
+    assert [w["category"] for w in first] == ["heating"]
+    assert warnings_at(now + 1) == first  # kept in this process
+    book = sensor_sync.ticket_book()
+    assert len(book) == 8 and book.mirrors is not None and book.mirrors[1] == now + 1
+    before = sensor_sync.swap(sensor_sync.Kept())  # a new process takes the ticks: read again from Redis
+    try:
+        assert warnings_at(now + 2) == first
+        assert sensor_sync.ticket_book() is not book and len(sensor_sync.ticket_book()) == 8
+        r.delete(keys.HOTLINE_STATE)  # the hotline state lost: rebuilt from SQL
+        assert warnings_at(now + 3) == first
+        assert warnings_at(now + 4) == first
+    finally:
+        sensor_sync.swap(before)
 
 
 def _iso(ts: float) -> str:

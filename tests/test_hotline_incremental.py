@@ -24,8 +24,11 @@ from dashboard.live import keys
 from dashboard.store.models import CaseLink, HotlineTicket
 from workers import hotline_counts as hc
 from workers import hotline_sync
-from workers.early_warning import LOOKBACK_S
+from workers.early_warning import LOOKBACK_S, compute_warnings, learn_baseline
+from workers.early_warning.book import TicketBook
+from workers.early_warning.detector import compute_warnings_kept
 from workers.hotline import compute_hotline
+from workers.telemetry import new_state
 
 # A Beijing day (2026-12-07) at 08:00 local time.
 DAY0 = day_start(datetime(2026, 12, 7, 0, 0, tzinfo=UTC).timestamp())
@@ -252,3 +255,46 @@ def test_tickets_read_within_the_cursors_lag_are_loaded_again_only_when_they_cha
     step = tick(r, sessions, START + 4)
     assert step.changes == 20 and step.hotline == full(sessions, START + 4)
     assert tick(r, sessions, START + 5).changes == 0
+
+
+def test_the_kept_recent_tickets_follow_sql_and_are_read_again_only_when_they_cannot_be_vouched_for(
+    r: redis.Redis, sessions: sessionmaker[Session]
+) -> None:
+    day = Day(sessions, seed=21)
+    base = learn_baseline([], START)
+    book = TicketBook()
+
+    def kept_tick(now: float) -> bool:
+        """One tick of this process with its book, committed as the tick commits it; True when the book was read
+        again (it did not mirror the state in Redis)."""
+        doc = hotline_sync.load_doc(r)
+        vouched = doc is not None and book.mirrors == (doc.get("gen"), doc["at"])
+        with sessions() as s:
+            step = hotline_sync.advance(r, s, now, doc, book)
+        with r.pipeline(transaction=True) as pipe:
+            step.apply(pipe)
+            pipe.execute()
+        book.committed()
+        rows = sorted(recent(sessions, now), key=lambda x: (x[3], x[0], x[1], x[2]))
+        assert step.recent == rows
+        assert compute_warnings_kept(new_state(), book, base, now) == compute_warnings(new_state(), rows, base, now)
+        return not vouched
+
+    now = START
+    kept_tick(now)
+    read_again: list[int] = []
+    for i in range(60):
+        now += day.rng.choice([1, 5, 30, 120, 600])
+        for _ in range(day.rng.choice([1, 2, 3, 5])):
+            day.ticket(now - day.rng.choice([0, 0, 0, 5, 900]))
+            day.change(now)
+        if i == 20:
+            book = TicketBook()  # a new process takes the ticks
+        if i == 30:
+            tick(r, sessions, now - 0.5)  # another process ticked in between
+        if i == 45:
+            r.flushdb()  # Redis emptied: rebuilt from SQL, in a new generation
+        if kept_tick(now):
+            read_again.append(i)
+    assert read_again == [20, 30, 45]
+    assert day.n > 60

@@ -12,12 +12,18 @@ A full rebuild from SQL replaces everything when the state is missing (first sta
 new Beijing day begins, and when the periodic check (every CHECK_EVERY_S) finds that the incremental figures differ
 from workers.hotline.compute_hotline over the same snapshot of SQL: that is logged and counted
 (dongcheng_hotline_checks_total{outcome="differed"}), and the full figures are adopted.
+
+The early warning's tickets of the last LOOKBACK_S are the recent set (keys.HOTLINE_RECENT), their durable copy, and
+the caller's book (workers/early_warning/book.py), kept by the worker process between its ticks: the changed tickets
+go into both, and the set is read back into the book only when the book cannot vouch for itself (a new process,
+another process ticked since, a rebuild: the state's generation and instant are not the ones it mirrors).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -32,6 +38,7 @@ from dashboard.live import keys
 from dashboard.live.schema import HotlineData
 from workers import hotline_counts as hc
 from workers.early_warning import LOOKBACK_S
+from workers.early_warning.book import TicketBook
 from workers.hotline import compute_hotline
 
 log = logging.getLogger(__name__)
@@ -84,8 +91,14 @@ class Step:
     check: str | None = None  # the periodic check's outcome: equal or differed; None when it did not run
     changes: int = 0  # tickets read as changed
     woken: int = 0  # tickets whose own instant passed
-    # The tickets received in the last LOOKBACK_S, (category, subdistrict, cell, received): the early warning's.
-    recent: list[tuple[str, str, str, float]] = field(default_factory=list)
+    # The tickets received in the last LOOKBACK_S: the early warning's, kept from tick to tick by the caller's book.
+    book: TicketBook = field(default_factory=TicketBook)
+    at: float = 0.0  # the instant the state was brought to
+
+    @property
+    def recent(self) -> list[tuple[str, str, str, float]]:
+        """The tickets received in [at - LOOKBACK_S, at] as (category, subdistrict, cell, received), in SQL's order."""
+        return self.book.rows(self.at)
 
     def apply(self, pipe: Pipeline) -> None:
         """Queue the writes on `pipe` (inside the tick's MULTI), the state document last."""
@@ -126,16 +139,24 @@ def _decode(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def advance(r: redis.Redis, s: Session, now: float, doc: Mapping[str, Any] | None = None) -> Step:
+def advance(
+    r: redis.Redis, s: Session, now: float, doc: Mapping[str, Any] | None = None, book: TicketBook | None = None
+) -> Step:
     """This tick's hotline figures from the state in Redis (`doc`: load_doc's, read by the caller) and the changes in
-    SQL read through `s`; a rebuild when there is no state or a new day began; the check when it is due."""
+    SQL read through `s`; a rebuild when there is no state or a new day began; the check when it is due.
+
+    `book`: the recent tickets this process kept from its last tick (None: a new one), brought to this tick's; read
+    again from Redis unless it mirrors `doc`. It mirrors the new state once the caller says the writes landed
+    (book.committed())."""
     today0 = day_start(now)
+    book = book if book is not None else TicketBook()
+    book.pending = None
     if doc is None:
-        return rebuild(r, s, now, "missing")
+        return rebuild(r, s, now, "missing", book)
     if doc.get("day") != today0:
-        return rebuild(r, s, now, "new day")
+        return rebuild(r, s, now, "new day", book)
     t = max(now, float(doc["at"]))  # never back in time (ticks on hosts whose clocks differ slightly)
-    step = _incremental(r, s, dict(doc), today0, t)
+    step = _incremental(r, s, dict(doc), today0, t, book)
     if t - float(doc.get("checked_at", 0.0)) < CHECK_EVERY_S:
         return step
     full = full_figures(s, t)
@@ -152,7 +173,7 @@ def advance(r: redis.Redis, s: Session, now: float, doc: Mapping[str, Any] | Non
     if recent != sorted(step.recent):
         differing.append("the recent tickets")
     log.warning("the incremental hotline figures differ from SQL's in %s; adopting SQL's", ", ".join(differing))
-    rebuilt = rebuild(r, s, t, "check")
+    rebuilt = rebuild(r, s, t, "check", book)
     rebuilt.check = "differed"
     return rebuilt
 
@@ -171,19 +192,6 @@ def _scored_range(r: redis.Redis, key: str, lo: float | str, hi: float | str) ->
     return list(zip(reply[0::2], map(float, reply[1::2]), strict=True))
 
 
-def _recent_rows(members: Iterable[tuple[Any, float]], now: float) -> list[tuple[str, str, str, float]]:
-    """The recent set's (member, received) pairs received in [now - LOOKBACK_S, now] as early-warning rows, in the
-    order SQL reads them (ix_ticket_received_rows: received, category, subdistrict, cell)."""
-    lo = now - LOOKBACK_S
-    out: list[tuple[float, str, str, str]] = []
-    for member, received in members:
-        if lo <= received <= now:
-            _, category, subdistrict, cell = _decode(member).split("|", 3)
-            out.append((received, category, subdistrict, cell))
-    out.sort()  # tuples compared natively: Redis gives them by score already, so this is one pass
-    return [(category, subdistrict, cell, received) for received, category, subdistrict, cell in out]
-
-
 def full_figures(s: Session, now: float) -> HotlineData:
     """The hotline aggregate recomputed from SQL in full (today's and yesterday's tickets, the overdue ones by cell),
     as the tick computed it before it kept the figures from the changes: the reference they are checked against."""
@@ -192,9 +200,17 @@ def full_figures(s: Session, now: float) -> HotlineData:
     return compute_hotline(rows, sum(cells.values()), now, overdue_cells=cells)
 
 
-def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float, t: float) -> Step:
+def _incremental(
+    r: redis.Redis, s: Session, doc: dict[str, Any], today0: float, t: float, book: TicketBook
+) -> Step:
     """Bring the state from doc["at"] to `t`: deadlines passed, instants passed, tickets changed."""
     at = float(doc["at"])
+    # The state's generation changes at every rebuild: a book that mirrors this generation at this instant holds the
+    # recent set as Redis does (its tick's writes landed, and no other process ticked since).
+    gen = str(doc.get("gen") or secrets.token_hex(8))
+    if book.mirrors != (gen, at):
+        book.load((_decode(m), score) for m, score in _scored_range(r, keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf"))
+    book.mirrors = None  # changed below: unknown until the writes land
     counts: dict[str, int] = {str(k): int(v) for k, v in doc["counts"].items()}
     overdue: dict[str, int] = {str(k): int(v) for k, v in doc["overdue"].items()}
     ops: list[Op] = []
@@ -225,21 +241,18 @@ def _incremental(r: redis.Redis, s: Session, doc: dict[str, Any], today0: float,
             ops.append(("zrem", keys.HOTLINE_WAKE, wake_del))
     rows = _changed_rows(r, s, float(doc["cursor"]), ops, t)
     cursor = _apply_changes(r, rows, counts, overdue, ops, today0, t, float(doc["cursor"]))
-    # The early warning's recent tickets: those kept, and the changed ones received in its window.
-    kept = _scored_range(r, keys.HOTLINE_RECENT, t - LOOKBACK_S, "+inf")
+    # The early warning's recent tickets: the changed ones received in its window that the book (as Redis) lacks.
     members = (_recent_member(row, row[9]) for row in rows)
-    window = {member: received for member, received in members if received >= t - LOOKBACK_S}
-    added: dict[str, float] = {}
-    if window:
-        held = r.zmscore(keys.HOTLINE_RECENT, list(window))
-        added = {member: received for (member, received), was in zip(window.items(), held, strict=True) if was is None}
+    added = {member: received for member, received in members
+             if received >= t - LOOKBACK_S and book.add(member, received)}  # fmt: skip
     if added:
         ops.append(("zadd", keys.HOTLINE_RECENT, added))
     ops.append(("trim", keys.HOTLINE_RECENT, t - LOOKBACK_S))
+    book.trim(t - LOOKBACK_S)
+    book.pending = (gen, t)
     overdue = {k: v for k, v in overdue.items() if v}
-    new_doc = {**doc, "at": t, "cursor": cursor, "counts": counts, "overdue": overdue}
-    return Step(hc.figures(counts, overdue), new_doc, ops, changes=len(rows), woken=len(woken),
-                recent=_recent_rows([*kept, *added.items()], t))
+    new_doc = {**doc, "at": t, "cursor": cursor, "counts": counts, "overdue": overdue, "gen": gen}
+    return Step(hc.figures(counts, overdue), new_doc, ops, changes=len(rows), woken=len(woken), book=book, at=t)
 
 
 def _changed_rows(r: redis.Redis, s: Session, cursor: float, ops: list[Op], t: float) -> list[tuple[Any, ...]]:
@@ -349,8 +362,9 @@ def _apply_changes(
     return cursor
 
 
-def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
-    """The whole state from SQL: today's and yesterday's tickets, every unresolved ticket, the latest change."""
+def rebuild(r: redis.Redis, s: Session, now: float, reason: str, book: TicketBook | None = None) -> Step:
+    """The whole state from SQL: today's and yesterday's tickets, every unresolved ticket, the latest change; `book`
+    (None: a new one) is filled with the recent tickets, in a new generation."""
     today0 = day_start(now)
     log.info("hotline figures rebuilt from SQL (%s)", reason)
     last = store.tickets.last_ticket_change(s)  # first: a change committed during the reads below is read again
@@ -369,8 +383,13 @@ def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
             overdue[cell] = overdue.get(cell, 0) + 1
     wakes = {tid: w for tid, rec in records.items() if (w := hc.next_wake(rec, today0, now)) is not None}
     recent = {m: sc for m, sc in (_recent_member(row, row[9]) for row in rows) if sc >= now - LOOKBACK_S}
+    gen = secrets.token_hex(8)
+    book = book if book is not None else TicketBook()
+    book.load(recent.items())
+    book.mirrors, book.pending = None, (gen, now)
     doc = {
         "v": STATE_VERSION,
+        "gen": gen,
         "day": today0,
         "at": now,
         "cursor": epoch(last) if last is not None else 0.0,
@@ -385,8 +404,7 @@ def rebuild(r: redis.Redis, s: Session, now: float, reason: str) -> Step:
     ops += _chunked_writes(keys.HOTLINE_CASES, {str(k): _dumps(v) for k, v in cases.items()}, hash_=True)
     ops += _chunked_writes(keys.HOTLINE_RECENT, recent, hash_=False)
     ops += _chunked_writes(keys.HOTLINE_SEEN, {f"{tid}@{stamp}": now for tid, stamp in stamps}, hash_=False)
-    return Step(hc.figures(counts, overdue), doc, ops, rebuilt=reason, changes=len(rows),
-                recent=_recent_rows(recent.items(), now))
+    return Step(hc.figures(counts, overdue), doc, ops, rebuilt=reason, changes=len(rows), book=book, at=now)
 
 
 def _chunked_writes(key: str, mapping: Mapping[str, Any], hash_: bool) -> Iterable[Op]:

@@ -8,6 +8,9 @@ lease (workers/tick_worker.py), so a book at another number is rare: a worker th
 that failed). Such a book is read again from the hash, whole (about as long as one tick at 50,000 sensors), rather
 than caught up from lists of each tick's changes, which every tick would have to write for a worker that seldom
 needs them.
+
+The same process keeps the early warning's recent tickets (workers/early_warning/book.py) beside it, for the same
+reason: workers/hotline_sync.py reads them again from Redis only when it cannot vouch for the kept ones.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard import store
 from dashboard.live import keys
 from dashboard.live.sensor_readings import encode, load_all
+from workers.early_warning.book import TicketBook
 from workers.linking.rules import RULES
 from workers.sensor_book import SensorBook
 from workers.sensors import Thresholds
@@ -46,6 +50,7 @@ class Kept:
     thresholds: str = ""
     checked_at: float = 0.0
     owner: str = ""
+    tickets: TicketBook = field(default_factory=TicketBook)  # the early warning's recent tickets
 
 
 _KEPT = Kept()
@@ -106,6 +111,11 @@ def book_for(
     book.sweep(now)
     kept.book, kept.seq, kept.thresholds = book, None, thr
     return book
+
+
+def ticket_book() -> TicketBook:
+    """This process's recent tickets (for the Redis and database of the last book_for)."""
+    return _KEPT.tickets
 
 
 def queue_writes(pipe: Any, book: SensorBook, changed: Iterable[str]) -> None:

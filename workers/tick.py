@@ -51,6 +51,9 @@ from workers import hotline_sync, sensor_sync
 from workers.clients import job_clients
 from workers.crowd import compute_crowd
 from workers.early_warning import Baseline, compute_warnings, load_baseline, track
+from workers.early_warning.baseline import BASELINE_VERSION
+from workers.early_warning.book import TicketBook
+from workers.early_warning.detector import compute_warnings_kept
 from workers.hotline import compute_hotline, query_since
 from workers.incidents import compute_incidents
 from workers.kpi import compute_kpi
@@ -98,6 +101,8 @@ class SqlInputs:
     unit_counts: dict[str, int]
     # The hotline aggregate kept from the changes (query_sql_live); None: computed from `tickets` (two days of them).
     hotline: HotlineData | None = None
+    # The recent tickets kept from the changes, for the early warning in place of `tickets` (query_sql_live).
+    recent: TicketBook | None = None
 
 
 def load_state(r: redis.Redis) -> tuple[str, dict[str, Any], bool]:
@@ -188,23 +193,28 @@ def query_sql(sessions: sessionmaker[Session], now: float) -> SqlInputs:
 
 
 def query_sql_live(
-    r: redis.Redis, sessions: sessionmaker[Session], now: float, baseline: Baseline | None
+    r: redis.Redis,
+    sessions: sessionmaker[Session],
+    now: float,
+    baseline: Baseline | None,
+    book: TicketBook | None = None,
 ) -> tuple[SqlInputs, hotline_sync.Step]:
     """query_sql for the steady tick: the hotline figures from the changes since the last tick (workers/hotline_sync.py)
-    instead of two days of tickets, and the last LOOKBACK_S of tickets for the early warning kept the same way (two
-    days from SQL while it has no baseline, as query_sql); the writes that carry the hotline state forward come back
-    with them."""
+    instead of two days of tickets, and the last LOOKBACK_S of tickets for the early warning kept the same way in
+    `book` (this process's, None: a new one; two days from SQL while it has no baseline, as query_sql); the writes
+    that carry the hotline state forward come back with them."""
     now_dt = utc_datetime(now)
     doc = hotline_sync.load_doc(r)
     with sessions() as s:
         if hotline_sync.check_due(doc, now):
             store.engine.begin_snapshot(s)  # the check compares the changes and a full read of one snapshot
-        step = hotline_sync.advance(r, s, now, doc)
+        step = hotline_sync.advance(r, s, now, doc, book)
         open_incidents = store.incidents.open_incidents(s)
         # With a baseline the early warning reads only the recent tickets, kept from the changes like the figures.
-        tickets: list[tuple[Any, ...]] = list(step.recent)
-        if baseline is None:
-            tickets = store.tickets.recent_tickets(s, utc_datetime(query_since(now)))
+        tickets: list[tuple[Any, ...]] = []
+        recent: TicketBook | None = step.book
+        if baseline is None or baseline.get("v") != BASELINE_VERSION:
+            tickets, recent = store.tickets.recent_tickets(s, utc_datetime(query_since(now))), None
         sql = SqlInputs(
             open_incidents=open_incidents,
             summons=store.incidents.summons_of(s, (row["id"] for row in open_incidents)),
@@ -213,6 +223,7 @@ def query_sql_live(
             overdue_cells=dict(step.hotline["overdue_by_cell"]),
             unit_counts=store.units.unit_status_counts(s),
             hotline=step.hotline,
+            recent=recent,
         )
     return sql, step
 
@@ -281,7 +292,10 @@ def compute_all(
             datas[AGG_CROWD],
             sql.unit_counts,
         )
-        datas[AGG_WARNINGS] = compute_warnings(state, sql.tickets, baseline, now)
+        if sql.recent is not None and baseline is not None:
+            datas[AGG_WARNINGS] = compute_warnings_kept(state, sql.recent, baseline, now)
+        else:
+            datas[AGG_WARNINGS] = compute_warnings(state, sql.tickets, baseline, now)
     return datas
 
 
@@ -368,7 +382,7 @@ def run_locked(
     baseline = load_baseline(r)
     if db_answered:
         try:
-            sql, hotline = query_sql_live(r, sessions, now, baseline)
+            sql, hotline = query_sql_live(r, sessions, now, baseline, sensor_sync.ticket_book())
         except SQLAlchemyError as exc:
             db_ok = not DATABASE.failed("tick", exc)  # a bug is logged in full, and is not the database away
     durable = read_durable(r)
@@ -386,6 +400,8 @@ def run_locked(
         extra_writes=lambda pipe: _extra_writes(pipe, hotline, book),
     )
     sensor_sync.committed(new_seq)
+    if hotline is not None:
+        hotline.book.committed()
     t_write = time.perf_counter()
     # The screens' next frame is made before they hear of the change, so that their web only reads it.
     ahead = make_frames_ahead(r, now) if changed else 0

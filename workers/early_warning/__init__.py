@@ -18,9 +18,11 @@ Evidence, each turned into a score in 0–1 with its reasons in Chinese and Engl
   improbable.
 - **Alarm bursts**: two or more sensors going into alarm in the warning's subdistrict within 30 minutes.
 
-The detector (workers/early_warning/detector.py, `compute_warnings`) combines them; the thresholds and the small
-helpers the parts share are in workers/early_warning/rules.py. `track`, `learn_baseline` and `compute_warnings` are
-pure; the tick (workers/tick.py) calls `track` after its fold and `compute_warnings` among its aggregates, with the
+The detector (workers/early_warning/detector.py, `compute_warnings` from ticket rows, `compute_warnings_kept` from
+the recent tickets the tick's process keeps with their window counts, workers/early_warning/book.py) combines them;
+the thresholds and the small helpers the parts share are in workers/early_warning/rules.py. `track`,
+`learn_baseline` and `compute_warnings` are pure; the tick (workers/tick.py) calls `track` after its fold and
+`compute_warnings_kept` among its aggregates (`compute_warnings` while it has no baseline), with the
 baseline that `run_baseline(r, sessions, now)` (the RQ job `refresh_baseline`, registered in workers/schedule.py)
 keeps in Redis under keys.WARNINGS_BASELINE.
 

@@ -205,6 +205,15 @@ def _block(row: int, col: int) -> tuple[str, ...]:
     return tuple(cell_id(row + a, col + b) for a in (0, 1) for b in (0, 1))
 
 
+@lru_cache(maxsize=4096)
+def cell_blocks(cell: str) -> tuple[tuple[str, ...], ...]:
+    """The 2×2 blocks of cells that hold `cell` (none for an id that is no grid cell), as `regions` names them."""
+    rc = cell_rc(cell)
+    if rc is None:
+        return ()
+    return tuple(_block(r0, c0) for r0 in (rc[0] - 1, rc[0]) for c0 in (rc[1] - 1, rc[1]) if r0 >= 0 and c0 >= 0)
+
+
 def regions(counts: Mapping[str, int]) -> list[tuple[tuple[str, ...], int]]:
     """The cells and 2×2 blocks holding at least MIN_TICKETS of these tickets per cell, with their counts. A
     block's count is summed from its cells' as they are met, so that only blocks that qualify are named."""

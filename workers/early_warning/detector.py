@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
@@ -29,6 +29,7 @@ from workers.early_warning.baseline import (
     place_share,
     regions,
 )
+from workers.early_warning.book import TicketBook
 from workers.early_warning.rules import (
     ALARM_BURST_MIN,
     ALARM_BURST_S,
@@ -54,6 +55,7 @@ from workers.early_warning.rules import (
     cells_around,
     near_cells,
     poisson_sf,
+    poisson_sf_below,
     series_fall,
     series_rise,
 )
@@ -231,6 +233,68 @@ def _ticket_reason(
     )  # fmt: skip
 
 
+class _RowTickets:
+    """The detector's questions answered from ticket rows (counted afresh each time): what the tests and a tick
+    without a kept book give it."""
+
+    def __init__(self, recent: Iterable[tuple[str, str, str, float]], now: float) -> None:
+        """From (category, subdistrict, cell, received) rows received in [now - LOOKBACK_S, now]."""
+        self.now = now
+        self.by_cat: dict[str, list[tuple[float, str, str]]] = {}
+        for cat, sub, cell, ts in recent:
+            self.by_cat.setdefault(cat, []).append((ts, cell, sub))
+
+    def categories(self) -> list[str]:
+        """The categories with tickets, in order."""
+        return sorted(self.by_cat)
+
+    def total(self, category: str, span: float) -> int:
+        """Tickets of `category` in the last `span` seconds."""
+        lo = self.now - span
+        return sum(1 for ts, _, _ in self.by_cat.get(category) or () if ts >= lo)
+
+    def hot_regions(self, category: str, span: float) -> Mapping[tuple[str, ...], int]:
+        """The cells and 2×2 blocks holding at least MIN_TICKETS of `category` in the window."""
+        lo = self.now - span
+        return dict(regions(Counter(cell for ts, cell, _ in self.by_cat.get(category) or () if ts >= lo)))
+
+    def count_in(self, category: str, cells: Iterable[str], span: float) -> int:
+        """Tickets of `category` in these cells in the window."""
+        lo, around = self.now - span, set(cells)
+        return sum(1 for ts, cell, _ in self.by_cat.get(category) or () if ts >= lo and cell in around)
+
+    def sub_counts(self, category: str, span: float) -> Mapping[str, int]:
+        """Tickets of `category` per subdistrict in the window."""
+        lo = self.now - span
+        return Counter(sub for ts, _, sub in self.by_cat.get(category) or () if ts >= lo)
+
+    def region_tickets(self, category: str, cells: Iterable[str]) -> Iterable[tuple[float, str, str]]:
+        """(received, cell, subdistrict) of the tickets of `category` in these cells."""
+        region = set(cells)
+        return [item for item in self.by_cat.get(category) or () if item[1] in region]
+
+    def sub_times(self, category: str, sub: str) -> list[float]:
+        """The instants of the tickets of `category` in subdistrict `sub`."""
+        return [ts for ts, _, s in self.by_cat.get(category) or () if s == sub]
+
+    def share_sums(self, baseline: Baseline) -> dict[tuple[str, tuple[str, ...]], float]:
+        """A memo of the regions' shares: a new one each time (the rows are counted afresh anyway)."""
+        return {}
+
+
+class _Tickets(Protocol):
+    """What the detector asks of the recent tickets (_RowTickets, or the kept TicketBook)."""
+
+    def categories(self) -> list[str]: ...
+    def total(self, category: str, span: float) -> int: ...
+    def hot_regions(self, category: str, span: float) -> Mapping[tuple[str, ...], int]: ...
+    def count_in(self, category: str, cells: Iterable[str], span: float) -> int: ...
+    def sub_counts(self, category: str, span: float) -> Mapping[str, int]: ...
+    def region_tickets(self, category: str, cells: Iterable[str]) -> Iterable[tuple[float, str, str]]: ...
+    def sub_times(self, category: str, sub: str) -> list[float]: ...
+    def share_sums(self, baseline: Baseline) -> dict[tuple[str, tuple[str, ...]], float]: ...
+
+
 def compute_warnings(
     state: Mapping[str, Any],
     tickets: Iterable[Sequence[Any]],
@@ -252,39 +316,56 @@ def compute_warnings(
     if baseline is None or baseline.get("v") != BASELINE_VERSION:
         # Never learned from the tickets being judged: a burst would explain itself away.
         baseline = learn_baseline(older, now - LOOKBACK_S)
+    return _detect(state, _RowTickets(recent, now), baseline, now, max_warnings)
+
+
+def compute_warnings_kept(
+    state: Mapping[str, Any], book: TicketBook, baseline: Baseline, now: float, max_warnings: int = MAX_WARNINGS
+) -> WarningsData:
+    """compute_warnings from the kept recent tickets (workers/early_warning/book.py), its windows brought to `now`
+    first, and a learned baseline: the same aggregate as from the book's rows, at a cost that follows the places
+    with tickets in the windows."""
+    book.move(now)
+    return _detect(state, book, baseline, now, max_warnings)
+
+
+def _detect(
+    state: Mapping[str, Any], tickets: _Tickets, baseline: Baseline, now: float, max_warnings: int
+) -> WarningsData:
+    """The warnings from the sensor conditions, the recent tickets and the baseline."""
     cells_w = _sensor_warnings(state, now)
-    by_cat: dict[str, list[tuple[float, str, str]]] = {}
-    for cat, sub, cell, ts in recent:
-        by_cat.setdefault(cat, []).append((ts, cell, sub))
 
     # Tickets near each sensor warning, of the category it predicts, support it.
     for w in cells_w:
-        items = by_cat.get(w.category) or []
         around = set(cells_around(w.cell or ""))
         lo = now - SUPPORT_WINDOW_S
-        n = sum(1 for ts, cell, _ in items if ts >= lo and cell in around)
+        n = tickets.count_in(w.category, around, SUPPORT_WINDOW_S)
         if n:
             lam = max(LAMBDA_FLOOR, expected(baseline, "cell", around, w.category, lo, now))
             p = poisson_sf(n, lam)
             zh, en, ev = _ticket_reason(n, lam, p, w.category, SUPPORT_WINDOW_S, "附近", "nearby")
             w.add(_ticket_score(p), zh, en, ev)
 
+    categories = tickets.categories()
+    shares = tickets.share_sums(baseline)  # (category, region) -> the sum of its cells' shares
     # Bursts of tickets: every cell and 2×2 block, per category and window; the most anomalous first.
-    for cat, items in sorted(by_cat.items()):
+    for cat in categories:
         candidates: list[tuple[float, tuple[str, ...], int, int, float]] = []
         share = place_share(baseline, "cell", cat)
         for window in TICKET_WINDOWS_S:
             lo = now - window
-            counts = Counter(cell for ts, cell, _ in items if ts >= lo)
-            if sum(counts.values()) < MIN_TICKETS:
+            if tickets.total(cat, window) < MIN_TICKETS:
                 continue
             # The expected count of a region is the same rate times its cells' shares: the rate once a window.
             rate = district_volume(baseline, lo, now) * float(baseline["cat"].get(cat, 0.0))
-            for region, n in regions(counts):
-                lam = max(LAMBDA_FLOOR, rate * sum(share(x) for x in region))
-                p = poisson_sf(n, lam)
-                if p < P_WARN:
-                    candidates.append((p, region, window, n, lam))
+            for region, n in tickets.hot_regions(cat, window).items():
+                known = shares.get((cat, region))
+                region_share = known if known is not None else sum(share(x) for x in region)
+                shares[cat, region] = region_share
+                lam = max(LAMBDA_FLOOR, rate * region_share)
+                tail = poisson_sf_below(n, lam, P_WARN)
+                if tail is not None:
+                    candidates.append((tail, region, window, n, lam))
         candidates.sort(key=lambda x: (x[0], len(x[1]), x[1]))
         taken: set[str] = set()
         for p, region, window, n, lam in candidates:
@@ -294,7 +375,7 @@ def compute_warnings(
             if any(w.category == cat and any(near_cells(w.cell or "", x) for x in region) for w in cells_w
                    if w.kind in KIND_CATEGORY):  # fmt: skip
                 continue  # already the support of a sensor warning
-            burst = [(ts, cell, sub) for ts, cell, sub in items if cell in region]
+            burst = list(tickets.region_tickets(cat, region))
             since = _chain_since([ts for ts, _, _ in burst], now)
             first = min((b for b in burst if b[0] >= since), key=lambda b: b[0])
             lon, lat = cell_centre(first[1])
@@ -308,21 +389,24 @@ def compute_warnings(
 
     # Subdistricts, where no cell of them already warns of that category.
     subs_w: list[_Warning] = []
-    for cat, items in sorted(by_cat.items()):
+    for cat in categories:
         best: dict[str, tuple[float, int, int, float]] = {}
+        sub_share = place_share(baseline, "sub", cat)
         for window in TICKET_WINDOWS_S:
             lo = now - window
-            for sub, n in Counter(sub for ts, _, sub in items if ts >= lo).items():
+            # expected(baseline, "sub", [sub], cat, lo, now), its first two factors once a window.
+            volume = district_volume(baseline, lo, now) * float(baseline["cat"].get(cat, 0.0))
+            for sub, n in tickets.sub_counts(cat, window).items():
                 if n < MIN_TICKETS:
                     continue
-                lam = max(LAMBDA_FLOOR, expected(baseline, "sub", [sub], cat, lo, now))
-                p = poisson_sf(n, lam)
-                if p < P_WARN_SUBDISTRICT and (sub not in best or p < best[sub][0]):
-                    best[sub] = (p, window, n, lam)
+                lam = max(LAMBDA_FLOOR, volume * sub_share(sub))
+                tail = poisson_sf_below(n, lam, P_WARN_SUBDISTRICT)
+                if tail is not None and (sub not in best or tail < best[sub][0]):
+                    best[sub] = (tail, window, n, lam)
         for sub, (p, window, n, lam) in sorted(best.items()):
             if any(w.category == cat and w.subdistrict == sub for w in cells_w):
                 continue
-            since = _chain_since([ts for ts, _, s in items if s == sub], now)
+            since = _chain_since(tickets.sub_times(cat, sub), now)
             s_obj = geo.subdistrict_by_code().get(sub)
             lon, lat = s_obj.label if s_obj is not None else cell_centre("")
             w = _Warning("subdistrict", CATEGORY_KIND.get(cat, "complaints"), cat, None, sub, lon, lat, since)

@@ -71,6 +71,8 @@ CHAIN_GAP_S: Final = 2700
 SUPPORT_WINDOW_S: Final = 3600
 # Tickets further back are never needed (chains, windows).
 LOOKBACK_S: Final = 6 * 3600
+# P(N ≥ n) for N ~ Poisson(λ) and 1 ≤ n ≤ λ is above this for every λ (about 1/2 for a large λ, 0.58 at λ = n = 3).
+TAIL_FROM_MEAN: Final = 0.3
 # No place is so empty that a count there is impossible: the expected count never goes below this.
 LAMBDA_FLOOR: Final = 1e-3
 
@@ -107,6 +109,19 @@ def poisson_sf(n: int, lam: float) -> float:
         term *= lam / k
         total += term
     return min(1.0, total)
+
+
+def poisson_sf_below(n: int, lam: float, limit: float) -> float | None:
+    """poisson_sf(n, lam) when it is below `limit` (at most 1), else None. Most places the detector scans are far
+    from it, and the probability of exactly n, the tail's first term (as poisson_sf computes it), tells them apart
+    without summing the tail: the tail is at least that term. A count at or below the mean is never improbable:
+    its tail is above TAIL_FROM_MEAN whatever the mean."""
+    if 0 < n <= lam and limit <= TAIL_FROM_MEAN:
+        return None
+    if n > lam > 0 and math.exp(-lam + n * math.log(lam) - math.lgamma(n + 1)) >= limit:
+        return None
+    p = poisson_sf(n, lam)
+    return p if p < limit else None
 
 
 def hour_of_week(t: float) -> int:
