@@ -31,6 +31,8 @@ from bench.common import HttpClient, encode, fmt_summary, heading, percentile, s
 from dashboard.live.schema import AGG_INCIDENTS
 
 N_ACTIONS = 30
+# A --quick run's: enough for every figure of the line (both actions, a p95), a smoke run of the code.
+N_ACTIONS_QUICK = 10
 SEEN_TIMEOUT_S = 5.0
 SPACING_S = (0.1, 0.5)
 STREAM_PATH = "/api/v1/stream"
@@ -253,10 +255,10 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-def actions_on(system: Any) -> dict[str, Any]:
-    """Action to screen on part A's running system (bench.live.run_live's `after`): {"actions": figures}."""
+def actions_on(system: Any, n: int = N_ACTIONS) -> dict[str, Any]:
+    """`n` actions to screen on part A's running system (bench.live.run_live's `after`): {"actions": figures}."""
     try:
-        return {"actions": run_actions(system.port, system.password, system.redis_url)}
+        return {"actions": run_actions(system.port, system.password, system.redis_url, n)}
     except Exception as exc:
         warn(f"action-to-screen measurement failed: {type(exc).__name__}: {exc}")
         return {"actions": {"error": f"{type(exc).__name__}: {exc}"}}

@@ -196,12 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         if wanted(args, "live"):
-            from bench.action import actions_on
+            from bench.action import N_ACTIONS, N_ACTIONS_QUICK, actions_on
             from bench.live import run_live
 
             # Action to screen on the same live system, after part A's window, before it stops.
-            live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers, after=actions_on,
-                            replay_wait_s=args.replay_wait)
+            n_actions = N_ACTIONS_QUICK if args.quick else N_ACTIONS
+            live = run_live(tmp, args.seconds, args.warmup, args.rate, args.web_workers,
+                            after=lambda system: actions_on(system, n_actions), replay_wait_s=args.replay_wait)
         if wanted(args, "scale"):
             from bench.scale import run_scale
 

@@ -4,6 +4,7 @@ The product's clients reach it through REDIS_SENTINELS (dashboard/live/connectio
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 from functools import partial
 from pathlib import Path
@@ -77,13 +78,22 @@ class SentinelSet:
         each other (a failover needs both)."""
         self.start_server("master")
         self.start_server("replica", replica_of=self.master_port)
+        # In sync before any sentinel asks: a sentinel that found the replica's link down would ask again in 10 s.
+        wait_until("the replica in sync", self._replica_in_sync, SETTLE_S, 0.05)
+        # Each sentinel is told its own ID, the others' and the replica up front: it would otherwise learn the others
+        # from their hellos (every 2 s) and the replica from the master's INFO (every 10 s).
+        ids = {port: secrets.token_hex(20) for port in self.sentinel_ports}
+        name = self.master_name
         for port in self.sentinel_ports:
             where = self.root / f"sentinel-{port}"
             where.mkdir(parents=True)
             conf = where / "sentinel.conf"
-            name = self.master_name
+            known = "".join(f"sentinel known-sentinel {name} 127.0.0.1 {other} {ids[other]}\n"
+                            for other in self.sentinel_ports if other != port)
             conf.write_text(f"port {port}\nbind 127.0.0.1\ndaemonize no\nlogfile sentinel.log\ndir {where}\n"
+                            f"sentinel myid {ids[port]}\n"
                             f"sentinel monitor {name} 127.0.0.1 {self.master_port} 2\n"
+                            f"sentinel known-replica {name} 127.0.0.1 {self.replica_port}\n" + known +
                             f"sentinel down-after-milliseconds {name} {self.down_after_ms}\n"
                             f"sentinel failover-timeout {name} {FAILOVER_TIMEOUT_MS}\n"
                             f"sentinel parallel-syncs {name} 1\n"
@@ -91,8 +101,7 @@ class SentinelSet:
                             + (f"requirepass {self.sentinel_password}\n"
                                f"sentinel sentinel-pass {self.sentinel_password}\n" if self.sentinel_password else ""))
             self.start_sentinel(port)
-        for client in (self.server(self.master_port), self.server(self.replica_port),
-                       *map(self.sentinel, self.sentinel_ports)):
+        for client in map(self.sentinel, self.sentinel_ports):
             wait_until(f"the server of {client}", partial(answers, client), SETTLE_S, 0.05)
         wait_until("the sentinels see the replica in sync and each other", self._ready, SETTLE_S, 0.1)
 
@@ -155,6 +164,14 @@ class SentinelSet:
         # Every sentinel, so that whichever a client asks names the new master.
         wait_until("the failover to the replica", lambda: self.masters() == {self.replica_port}, SETTLE_S, 0.1)
         wait_until("the promoted replica to take writes", self._replica_is_master, SETTLE_S, 0.05)
+
+    def _replica_in_sync(self) -> bool:
+        """True when the master answers and the replica's link to it is up."""
+        try:
+            return bool(self.server(self.master_port).ping()) and self.server(self.replica_port).info(
+                "replication").get("master_link_status") == "up"
+        except redis.RedisError:
+            return False
 
     def _replica_is_master(self) -> bool:
         """True when the replica says it is the master now."""

@@ -264,11 +264,25 @@ def test_with_mqtt_url_the_subscriber_runs_and_the_simulator_feeds_through_the_b
         broker.stop()
 
 
-def test_sigterm_stops_every_child_and_the_tick_ran(start_runner: Callable[..., RunnerProc]) -> None:
-    """Workers and the one cron process really tick; SIGTERM to the runner alone stops everything."""
+def test_a_killed_worker_is_restarted_the_workers_tick_and_sigterm_stops_every_child(
+    start_runner: Callable[..., RunnerProc]
+) -> None:
+    """A worker killed with SIGKILL is noticed, cleaned up after and replaced; the workers and the one cron process
+    really tick; SIGTERM to the runner alone stops everything (one runner started for the three)."""
     run = start_runner(DEMO_PASSWORD="chosen-password")
     assert "simulator" not in run.children()
     assert "chosen-password" in run.output()
+    old = run.children()["worker-1"]
+    os.kill(old, signal.SIGKILL)
+
+    def replaced() -> int | None:
+        new = run.children().get("worker-1")
+        return new if new is not None and new != old and _alive(new) else None
+
+    new = _wait("worker-1 to be restarted", replaced, 15, run)
+    assert f"worker-1 (pid {old}) was killed by SIGKILL" in run.output()
+    assert not _in_sessions({old})
+    assert run.children()["worker-2"] != new
 
     def workers_ticking() -> bool:
         try:
@@ -299,23 +313,6 @@ def test_sigterm_stops_every_child_and_the_tick_ran(start_runner: Callable[..., 
     assert re.search(r'"GET /healthz HTTP/1\.1" (200|503) \d+ \d+ms "Python-urllib', web_log), web_log[-2000:]
     _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
     assert not _port_open(metrics_port), "the metrics exporter still listens"
-
-
-def test_killed_worker_is_restarted(start_runner: Callable[..., RunnerProc]) -> None:
-    """A worker killed with SIGKILL is noticed, cleaned up after and replaced."""
-    run = start_runner()
-    old = run.children()["worker-1"]
-    os.kill(old, signal.SIGKILL)
-
-    def replaced() -> int | None:
-        new = run.children().get("worker-1")
-        return new if new is not None and new != old and _alive(new) else None
-
-    new = _wait("worker-1 to be restarted", replaced, 15, run)
-    assert f"worker-1 (pid {old}) was killed by SIGKILL" in run.output()
-    assert not _in_sessions({old})
-    assert run.children()["worker-2"] != new
-    _stop_and_check(run, lambda: run.proc.send_signal(signal.SIGTERM))
 
 
 # --- the two modes -------------------------------------------------------------------------------

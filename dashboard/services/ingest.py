@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,6 +276,24 @@ def ingest_payloads(
     return results
 
 
+def _telemetry_outcome(result: IngestResult, telemetry: list[Event], index_of: dict[int, int],
+                       store: Callable[[], list[bool]]) -> bool:
+    """Store `telemetry` with `store` and put each event's outcome in `result`: accepted or duplicate by its stored
+    flag, or all unavailable (a 503) when Redis does not answer; False in that case."""
+    try:
+        flags = store()
+    except redis.RedisError as exc:
+        log.warning("redis unavailable: %d telemetry events refused with 503 (%s)", len(telemetry), exc)
+        result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in telemetry]
+        return False
+    for ev, new in zip(telemetry, flags, strict=True):
+        if new:
+            result.accepted += 1
+        else:
+            result.duplicates.append(_ref(ev, index_of[id(ev)]))
+    return True
+
+
 def ingest_payload(
     payload: Any, now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
 ) -> IngestResult:
@@ -291,19 +310,10 @@ def ingest_payload(
     durable = [ev for ev in valid if ev["kind"] in c.DURABLE_KINDS]
     if telemetry and not durable:
         # The feeds' usual request: one round trip to Redis, counters included.
-        try:
-            flags = _store_and_count(r, telemetry, [(payload, result)], now)
-        except redis.RedisError as exc:
-            log.warning("redis unavailable: %d telemetry events refused with 503 (%s)", len(telemetry), exc)
-            result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in telemetry]
+        if not _telemetry_outcome(result, telemetry, index_of,
+                                  lambda: _store_and_count(r, telemetry, [(payload, result)], now)):
             # Counted as before: nothing stored, the rejections said (when Redis answers again).
             _count(r, pairs, payload, result, now)
-        else:
-            for ev, new in zip(telemetry, flags, strict=True):
-                if new:
-                    result.accepted += 1
-                else:
-                    result.duplicates.append(_ref(ev, index_of[id(ev)]))
         _count_metrics(pairs, payload, result, refused_by_validation)
         return result
 
@@ -327,17 +337,7 @@ def ingest_payload(
             _notify_durable(r, stored.stored)
 
     if telemetry:
-        try:
-            flags = store_telemetry(r, telemetry)
-        except redis.RedisError as exc:
-            log.warning("redis unavailable: %d telemetry events refused with 503 (%s)", len(telemetry), exc)
-            result.unavailable += [_ref(ev, index_of[id(ev)]) for ev in telemetry]
-        else:
-            for ev, new in zip(telemetry, flags, strict=True):
-                if new:
-                    result.accepted += 1
-                else:
-                    result.duplicates.append(_ref(ev, index_of[id(ev)]))
+        _telemetry_outcome(result, telemetry, index_of, lambda: store_telemetry(r, telemetry))
     result.rejected.sort(key=lambda rej: rej.index)
     _count(r, pairs, payload, result, now)
     _count_metrics(pairs, payload, result, refused_by_validation)
