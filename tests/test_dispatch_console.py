@@ -325,6 +325,26 @@ def test_an_action_through_the_console_changes_the_incident_and_writes_one_audit
     assert after["timeline"][-1]["actor"] == "dispatch"
 
 
+def test_escalate_is_offered_until_the_incident_is_escalated_and_a_second_one_is_refused(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    old = button(c.buttons(inc), "escalate")
+    icon, _ = toast_of(c.click(old))
+    assert icon == "success" and incident(app, inc)["escalated_at"] is not None
+    # With the leader now: the console no longer offers it, and shows the flag instead.
+    detail = c.detail(inc)
+    assert "escalate" not in {b["action"] for b in c.buttons(inc)}
+    assert "dsp-flag escalated" in json.dumps(detail)
+    # A second escalation, from a screen still showing the button (a fresh key, the current version), is refused
+    # by the service, not only hidden, and the refusal is audited.
+    again = dict(old, key=uuid.uuid4().hex, version=incident(app, inc)["version"])
+    icon, text = toast_of(c.click(again))
+    assert icon == "warning" and "已上报领导" in text, text
+    assert len(audits(app, inc, "escalate")) == 1 and len(audits(app, inc, "escalate", "refused")) == 1
+
+
 def test_the_same_click_twice_gives_one_action(app: Any, units: list[int], console: Callable[[str], Console]) -> None:
     inc = new_incident(app, 2)
     c = console("dispatch")
