@@ -377,6 +377,9 @@ def test_an_incident_already_escalated_is_not_escalated_again(sq: sessionmaker[S
     with sq() as s:
         assert incident_reads.get_incident(s, iid)["escalated_at"] == first
     assert [a.outcome for a in audits(sq, iid) if a.action == "escalate"] == ["ok", "refused"]
+    # What the console and the API offer says the same: escalating is offered only until it is done.
+    assert "escalate" in lc.allowed_actions("new", "leader")
+    assert "escalate" not in lc.allowed_actions("new", "leader", escalated=True)
 
 
 # --- 吹哨报到 ------------------------------------------------------------------------------------------
