@@ -533,3 +533,36 @@ def test_a_dispatcher_opens_an_incident_and_dispatches_a_suggested_unit(
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dsp-unit-icon.assigned")
     assert incident(app, inc)["state"] == "dispatched"
     assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_creating_an_incident_on_the_console_opens_its_detail(dash_duo: Any, app: Any, units: list[int]) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    start_dash(dash_duo, app.extensions["dash_app"])
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.wait_for_element("#username").send_keys("dispatch")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("button[type=submit]").click()
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_NEW_BUTTON}", timeout=15).click()
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_CREATE_CATEGORY}").click()
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"), timeout=5)
+    dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")[0].click()
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_TITLE}").send_keys("东四 新建 燃气")
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_LON}").send_keys(str(DONGSI[0]))
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_LAT}").send_keys(str(DONGSI[1]))
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_SUBMIT}").click()
+    # The form closes and the new incident's detail opens at once, with its row selected in the queue.
+    until(lambda: "东四 新建 燃气" in dash_duo.find_element(".dsp-detail-title").text, timeout=10)
+    assert not dash_duo.find_element(f"#{ids.DISPATCH_CREATE}").is_displayed()
+    assert dash_duo.find_element(".dsp-detail").is_displayed()
+    with app.app_context(), db_sessions()() as s:
+        from dashboard.store.models import Incident
+
+        created = s.scalars(select(Incident).where(Incident.title == "东四 新建 燃气")).one()
+    assert f"#{created.id}" in dash_duo.find_element(".dsp-detail-title").text
+    until(lambda: dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{created.id}"][aria-selected="true"]'), timeout=10)
