@@ -218,3 +218,30 @@ def test_incidents_are_the_largest_marks_and_the_only_square_ones_in_severity_co
     assert "double" in styles, sensors  # the alarm's ring
     assert any(m["text"].startswith("12") or m["text"] == "14" for m in sensors), sensors  # a count
     assert all(m["font"] >= 16 for m in sensors if m["text"]), sensors  # read from across the room
+
+
+# Each shown title: its text, whether it shows whole (nothing cut; a line's rounding aside), and how many lines it
+# takes.
+TITLES_JS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' > .incident-row .incident-title'))
+  .map(t => { const lh = parseFloat(getComputedStyle(t).lineHeight);
+              return [t.textContent, t.scrollHeight <= t.clientHeight + 3 && t.scrollWidth <= t.clientWidth + 1,
+                      Math.round(t.getBoundingClientRect().height / lh)]; });
+"""
+
+
+def test_a_long_incident_title_wraps_onto_a_second_line_instead_of_being_cut(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+    long_title = "东四北大街 居民楼火情 三层冒烟 楼内有人员被困"
+    ingest(app, [incident("long", severity=3, title=long_title), incident("short", severity=4, title="积水 一")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: len(dash_duo.driver.execute_script(TITLES_JS, ids.INCIDENTS_LIST)) == 2, timeout=15)
+    titles = {text: (whole, lines) for text, whole, lines in dash_duo.driver.execute_script(TITLES_JS,
+                                                                                            ids.INCIDENTS_LIST)}
+    assert titles[long_title] == (True, 2), titles
+    assert titles["积水 一"] == (True, 1), titles
+    assert all(whole for _, whole in shown_rows(dash_duo))
