@@ -245,3 +245,24 @@ def test_a_long_incident_title_wraps_onto_a_second_line_instead_of_being_cut(
     assert titles[long_title] == (True, 2), titles
     assert titles["积水 一"] == (True, 1), titles
     assert all(whole for _, whole in shown_rows(dash_duo))
+
+
+def test_a_replay_without_a_snapshot_says_its_panels_show_live_data(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    # No history snapshot: the ticks start now, so an hour ago holds nothing.
+    dash_duo.driver.set_window_size(1920, 1080)
+    ingest(app, [incident("now", severity=3, title="积水 现在")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
+    badges = "return Array.from(document.querySelectorAll('.freshness')).map(e => e.textContent)"
+    assert not any(text.startswith("实时") for text in dash_duo.driver.execute_script(badges))
+    for _ in range(6):
+        dash_duo.find_element(f"#{ids.WALL_EARLIER}").click()
+    until(lambda: "无历史快照" in dash_duo.find_element(f"#{ids.WALL_MODE}").text, timeout=10)
+    # Every badge says the data is live (with its age), not an age that reads as a snapshot's.
+    until(lambda: all(text.startswith("实时 · ") for text in dash_duo.driver.execute_script(badges)), timeout=5)
+    assert len(dash_duo.driver.execute_script(badges)) >= 7
+    dash_duo.find_element(f"#{ids.WALL_LIVE}").click()
+    until(lambda: not any(text.startswith("实时") for text in dash_duo.driver.execute_script(badges)), timeout=10)
