@@ -85,6 +85,15 @@ def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live
     assert pager(dash_duo) == "" and all(whole for _, whole in shown_rows(dash_duo))
 
 
+def an_hour_back(dash_duo: Any) -> None:
+    """Press the replay's ◀ six times, each once the slider took the one before (a press while the last one's
+    callback is still on its way would step from the same value, and the slider would stop short)."""
+    script = "return document.querySelector('#' + arguments[0] + ' [role=slider]').getAttribute('aria-valuenow')"
+    for step in range(1, 7):
+        dash_duo.find_element(f"#{ids.WALL_EARLIER}").click()
+        until(lambda step=step: dash_duo.driver.execute_script(script, ids.WALL_SLIDER) == str(-10 * step), timeout=10)
+
+
 @pytest.fixture
 def an_hour_ago(app: Any) -> float:
     """A history snapshot of an hour ago, when one severity III incident was open (before the live ticks start)."""
@@ -111,11 +120,7 @@ def test_replay_on_the_wall_says_replay_and_keeps_the_severity_colours(
     log_in(dash_duo)
     until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
     # An hour back with the arrows, ten minutes a press (the track is three or four minutes a pixel).
-    for _ in range(6):
-        dash_duo.find_element(f"#{ids.WALL_EARLIER}").click()
-    until(lambda: dash_duo.driver.execute_script(
-        "return document.querySelector('#' + arguments[0] + ' [role=slider]').getAttribute('aria-valuenow')",
-        ids.WALL_SLIDER) == "-60", timeout=10)
+    an_hour_back(dash_duo)
     until(lambda: dash_duo.find_element(f"#{ids.WALL_MODE}").text.startswith("回放"), timeout=10)
     time.sleep(2)  # past the freshness badges' next second
     stale = dash_duo.driver.execute_script("return Array.from(document.querySelectorAll('.stale')).map(e => e.id)")
@@ -258,8 +263,7 @@ def test_a_replay_without_a_snapshot_says_its_panels_show_live_data(
     until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
     badges = "return Array.from(document.querySelectorAll('.freshness')).map(e => e.textContent)"
     assert not any(text.startswith("实时") for text in dash_duo.driver.execute_script(badges))
-    for _ in range(6):
-        dash_duo.find_element(f"#{ids.WALL_EARLIER}").click()
+    an_hour_back(dash_duo)
     until(lambda: "无历史快照" in dash_duo.find_element(f"#{ids.WALL_MODE}").text, timeout=10)
     # Every badge says the data is live (with its age), not an age that reads as a snapshot's.
     until(lambda: all(text.startswith("实时 · ") for text in dash_duo.driver.execute_script(badges)), timeout=5)
