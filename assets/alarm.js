@@ -130,16 +130,6 @@
         } catch (e) { /* no bounds: stay */ }
     }
 
-    /** The banner's height as --alarm-h on the page: the wall moves down below it, the KPI strip stays in view. */
-    function trackHeight() {
-        var el = document.getElementById("alarm-banner");
-        if (!el || el._dcHeightWatched || typeof ResizeObserver !== "function") { return; }
-        el._dcHeightWatched = true;
-        new ResizeObserver(function () {
-            document.documentElement.style.setProperty("--alarm-h", el.offsetHeight + "px");
-        }).observe(el);
-    }
-
     function pulse() {
         var el = document.getElementById("alarm-banner");
         if (!el) { return; }
@@ -176,7 +166,6 @@
                 if (!shownIds[a.id]) { fresh = true; }
             });
             shownIds = ids;
-            trackHeight();
             if (!current || current.id !== top.id) { flyTo(top); }
             current = top;
             if (fresh) { pulse(); stopSound(); }

@@ -325,6 +325,9 @@ window.dash_clientside = window.dash_clientside || {};
         // Silent for long: perhaps signed out rather than a network fault (a 401 normally says so at once).
         if (since > SILENT_PROBE_S && now - session.probedAt > PROBE_EVERY_S * 1000) { probeSession(); }
         var texts = [], badges = [], panels = [];
+        // A replay of a time history holds nothing of shows live data: its badges say "live", not an age that
+        // reads as the age of a snapshot (layouts/wall_frame.py replay_mode gives the wall this class).
+        var liveInReplay = !!document.querySelector(".wall.replay-live");
         for (var i = 0; i < order.length; i++) {
             var p = order[i];
             var aggs = (s.panels || {})[p] || [];
@@ -336,7 +339,11 @@ window.dash_clientside = window.dash_clientside || {};
                 age = age === null ? a : Math.max(age, a);
             }
             var stale = down || missing || age === null || age > staleAfter;
-            texts.push(down ? s["fresh.down"] : age === null ? s["fresh.none"] : ago(age, s));
+            var text = down ? s["fresh.down"] : age === null ? s["fresh.none"] : ago(age, s);
+            if (liveInReplay && !down && age !== null && s["fresh.live"]) {
+                text = String(s["fresh.live"]).replace("{age}", text);
+            }
+            texts.push(text);
             badges.push(stale ? "freshness stale" : "freshness");
             panels.push(((s.classes || {})[p] || "panel") + (stale ? " stale" : " fresh"));
         }

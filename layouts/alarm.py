@@ -1,5 +1,5 @@
-"""The alarm takeover: which incidents alarm (select_alarms) and the full-width banner over the top of the wall for a
-new severity I/II incident, with a big acknowledge button. The wall's frame carries the banner
+"""The alarm takeover: which incidents alarm (select_alarms) and the full-width banner over the wall's top bar for a new
+severity I/II incident (never over a panel), with a big acknowledge button. The wall's frame carries the banner
 (dashboard/frames/cache.py), callbacks/alarm.py acknowledges, and assets/alarm.js plays the sound, flies the map to
 the alarm and pulses the banner a few times when the alarm is new."""
 

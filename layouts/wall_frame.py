@@ -118,10 +118,16 @@ def replay_envelopes(
     return out
 
 
+# The wall's class while a replay was asked for a time history holds nothing of, so live data shows.
+LIVE_IN_REPLAY: Final = "replay-live"
+
+
 def replay_mode(at: float | None, envs_version: int | None, lang: str) -> tuple[str, str, str]:
     """(badge text, badge class, wall class) for live, a replayed minute, or a time history holds nothing of."""
     if at is None:
         return t("tab.live", lang), "wall-mode live", "wall"
     if envs_version is None:
-        return t("wall.no_snapshot_live", lang, t=fmt_time(at, lang, seconds=False)), "wall-mode missing", "wall"
+        # The panels show live data: the wall's class tells the freshness badges to say so (assets/wall.js).
+        return (t("wall.no_snapshot_live", lang, t=fmt_time(at, lang, seconds=False)), "wall-mode missing",
+                f"wall {LIVE_IN_REPLAY}")
     return t("tab.replay", lang, t=fmt_time(-envs_version, lang, seconds=False)), "wall-mode replay", "wall replaying"

@@ -198,13 +198,13 @@ def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
     until(lambda: (status(dash_duo)["zoom"] or 0) >= 14.9, timeout=8)
     # Where it is, for a map that shows little at street level: the nearest hospital and its distance.
     assert "最近医院" in dash_duo.find_element(f"#{ids.ALARM_CONTENT}").text
-    # The KPI strip stays in view below the banner.
+    # The KPI strip stays in view below the banner, which lies over the top bar.
     kpis = dash_duo.driver.execute_script(
         "const b = document.getElementById(arguments[0]).getBoundingClientRect();"
         "const k = document.querySelector('.kpi-strip').getBoundingClientRect(); return [b.bottom, k.top, k.bottom];",
         ids.ALARM_BANNER)
     assert kpis[0] <= kpis[1] + 1 and kpis[2] <= dash_duo.driver.execute_script("return innerHeight"), kpis
-    # The shorter map keeps its legend below its title.
+    # The map keeps its legend below its title.
     legend_top, title_bottom = dash_duo.driver.execute_script(
         "return [document.querySelector('.map-wrap .map-legend').getBoundingClientRect().top,"
         " document.querySelector('.map-title').getBoundingClientRect().bottom]")
@@ -223,3 +223,66 @@ def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
         states = {i.title: i.state for i in s.scalars(select(Incident))}
     assert states["东四 大火"] == "acknowledged"
     assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"], dash_duo.get_logs()
+
+
+# Where the wall's parts are: the KPI strip, each side panel, the map and the ticker, by a stable name.
+PARTS_JS = """
+const parts = {kpi: '.wall > .kpi-strip', map: '.wall > .map-wrap', ticker: '.wall > .ticker'};
+document.querySelectorAll('.wall-left > .panel, .wall-right > .panel').forEach(
+    (p, i) => { parts['panel' + i + ':' + p.id] = '#' + CSS.escape(p.id); });
+const out = {};
+for (const [name, sel] of Object.entries(parts)) {
+    const b = document.querySelector(sel).getBoundingClientRect();
+    out[name] = [b.left, b.top, b.width, b.height];
+}
+return out;
+"""
+# The banner and the bottoms of what it holds, to see that nothing spills out of it.
+BANNER_JS = """
+const b = document.getElementById(arguments[0]).getBoundingClientRect();
+const inner = Array.from(document.querySelectorAll(
+    '#' + arguments[0] + ' .alarm-title, #' + arguments[0] + ' .alarm-meta, #' + arguments[0] + ' .alarm-ack'))
+    .map(e => e.getBoundingClientRect().bottom);
+const title = document.querySelector('#' + arguments[0] + ' .alarm-title');
+return {top: b.top, bottom: b.bottom, inner: inner,
+        title_px: parseFloat(getComputedStyle(title).fontSize),
+        kpi_top: document.querySelector('.wall > .kpi-strip').getBoundingClientRect().top};
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
+def test_the_alarm_banner_lies_over_the_top_bar_and_leaves_every_panel_where_it_was(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    ingest(app, [incident("calm", severity=4)])
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.wait_for_element("#username").send_keys("duty")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("button[type=submit]").click()
+    dash_duo.wait_for_element(".leaflet-container", timeout=15)
+    time.sleep(1.5)
+    before = dash_duo.driver.execute_script(PARTS_JS)
+    assert len(before) == 7, before  # KPI strip, map, ticker and four panels
+
+    ingest(app, [incident("fire", severity=1, title="东四北大街 居民楼火情 三层冒烟")])
+    until(lambda: banner_shown(dash_duo), timeout=10)
+    until(lambda: "三层冒烟" in dash_duo.find_element(f"#{ids.ALARM_CONTENT}").text, timeout=5)
+    time.sleep(0.5)
+    during = dash_duo.driver.execute_script(PARTS_JS)
+    for name, rect in before.items():
+        assert all(abs(a - b) <= 3 for a, b in zip(rect, during[name], strict=True)), (name, rect, during[name])
+    banner = dash_duo.driver.execute_script(BANNER_JS, ids.ALARM_BANNER)
+    # Over the top bar only: the KPI strip below it stays in view, and what the banner says stays inside it.
+    assert banner["top"] == 0 and banner["bottom"] <= banner["kpi_top"] + 1, banner
+    assert all(bottom <= banner["bottom"] + 1 for bottom in banner["inner"]), banner
+    # Read from across the room: the title is as large as the KPI labels' minimum and more (3 % of the height).
+    assert banner["title_px"] >= 0.028 * height, banner
+
+    dash_duo.find_element(f"#{ids.ALARM_ACK}").click()
+    until(lambda: not banner_shown(dash_duo), timeout=10)
+    after = dash_duo.driver.execute_script(PARTS_JS)
+    assert all(abs(a - b) <= 3 for name, rect in before.items() for a, b in zip(rect, after[name], strict=True))

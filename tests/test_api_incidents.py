@@ -203,6 +203,13 @@ def test_the_detail_lists_the_actions_the_callers_role_may_take_now(
     for role in ROLE_SPEC:
         out = caller(role, "token").get(f"/api/v1/incidents/{inc}").get_json()
         assert set(out["allowed_actions"]) == {a for a in ROLE_SPEC[role] if lifecycle.is_legal("new", a)}
+    # Escalating is offered until it is done; then a second one is refused (409), not only left out.
+    leader = caller("leader", "token")
+    escalated = leader.act(inc, {"action": "escalate"}).get_json()["incident"]
+    assert "escalate" not in escalated["allowed_actions"] and "change_severity" in escalated["allowed_actions"]
+    assert "escalate" not in leader.get(f"/api/v1/incidents/{inc}").get_json()["allowed_actions"]
+    again = leader.act(inc, {"action": "escalate"})
+    assert again.status_code == 409 and again.get_json()["code"] == "already_escalated", again.get_json()
 
 
 # --- the endpoints --------------------------------------------------------------------------------

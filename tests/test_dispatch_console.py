@@ -325,6 +325,26 @@ def test_an_action_through_the_console_changes_the_incident_and_writes_one_audit
     assert after["timeline"][-1]["actor"] == "dispatch"
 
 
+def test_escalate_is_offered_until_the_incident_is_escalated_and_a_second_one_is_refused(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    old = button(c.buttons(inc), "escalate")
+    icon, _ = toast_of(c.click(old))
+    assert icon == "success" and incident(app, inc)["escalated_at"] is not None
+    # With the leader now: the console no longer offers it, and shows the flag instead.
+    detail = c.detail(inc)
+    assert "escalate" not in {b["action"] for b in c.buttons(inc)}
+    assert "dsp-flag escalated" in json.dumps(detail)
+    # A second escalation, from a screen still showing the button (a fresh key, the current version), is refused
+    # by the service, not only hidden, and the refusal is audited.
+    again = dict(old, key=uuid.uuid4().hex, version=incident(app, inc)["version"])
+    icon, text = toast_of(c.click(again))
+    assert icon == "warning" and "已上报领导" in text, text
+    assert len(audits(app, inc, "escalate")) == 1 and len(audits(app, inc, "escalate", "refused")) == 1
+
+
 def test_the_same_click_twice_gives_one_action(app: Any, units: list[int], console: Callable[[str], Console]) -> None:
     inc = new_incident(app, 2)
     c = console("dispatch")
@@ -513,3 +533,81 @@ def test_a_dispatcher_opens_an_incident_and_dispatches_a_suggested_unit(
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dsp-unit-icon.assigned")
     assert incident(app, inc)["state"] == "dispatched"
     assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_creating_an_incident_on_the_console_opens_its_detail(dash_duo: Any, app: Any, units: list[int]) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    start_dash(dash_duo, app.extensions["dash_app"])
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.wait_for_element("#username").send_keys("dispatch")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("button[type=submit]").click()
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_NEW_BUTTON}", timeout=15).click()
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_CREATE_CATEGORY}").click()
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"), timeout=5)
+    dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")[0].click()
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_TITLE}").send_keys("东四 新建 燃气")
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_LON}").send_keys(str(DONGSI[0]))
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_LAT}").send_keys(str(DONGSI[1]))
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_SUBMIT}").click()
+    # The form closes and the new incident's detail opens at once, with its row selected in the queue.
+    until(lambda: "东四 新建 燃气" in dash_duo.find_element(".dsp-detail-title").text, timeout=10)
+    assert not dash_duo.find_element(f"#{ids.DISPATCH_CREATE}").is_displayed()
+    assert dash_duo.find_element(".dsp-detail").is_displayed()
+    with app.app_context(), db_sessions()() as s:
+        from dashboard.store.models import Incident
+
+        created = s.scalars(select(Incident).where(Incident.title == "东四 新建 燃气")).one()
+    assert f"#{created.id}" in dash_duo.find_element(".dsp-detail-title").text
+    until(lambda: dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{created.id}"][aria-selected="true"]'), timeout=10)
+
+
+# Each unit name shown (assigned or suggested): its text, its width, and whether it shows whole.
+UNIT_NAMES_JS = """
+return Array.from(document.querySelectorAll('.dsp-unit-row .dsp-unit-name, .dsp-suggest-row .dsp-unit-name'))
+  .map(e => [e.textContent, e.getBoundingClientRect().width,
+             e.scrollHeight <= e.clientHeight + 3 && e.scrollWidth <= e.clientWidth + 1,
+             e.closest('.dsp-unit-row') ? 'assigned' : 'suggested']);
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_unit_names_show_whole_on_a_1440_console_in_english(dash_duo: Any, app: Any) -> None:
+    from dash.testing.wait import until
+
+    long_names = {"FR-02": "东城消防救援支队 东四消防救援站 2号车", "AM-06": "北京120 北京市隆福医院 急救车6"}
+    with app.app_context(), db_sessions().begin() as s:
+        for i, (code, unit_name) in enumerate(long_names.items()):
+            lon, lat = DONGSI[0] + 0.002 * (i + 1), DONGSI[1]
+            s.add(Unit(code=code, name=unit_name, kind="fire" if code.startswith("FR") else "ambulance",
+                       status="available", home_lon=lon, home_lat=lat, lon=lon, lat=lat,
+                       subdistrict=geo.subdistrict_of(lon, lat) or ""))
+    inc = new_incident(app, 2, "东四 火情 units")
+    fr02 = next(u["id"] for u in service(app, incident_reads.list_units) if u["code"] == "FR-02")
+    service(app, svc.perform_action, inc, svc.ActionRequest("dispatch", unit_id=fr02), ADMIN, uuid.uuid4().hex)
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    start_dash(dash_duo, app.extensions["dash_app"])
+    dash_duo.driver.get(dash_duo.server.url + "/login")
+    dash_duo.wait_for_element("#username").send_keys("dispatch")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("button[type=submit]").click()
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_QUEUE}", timeout=15)
+    dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/dispatch")
+    dash_duo.wait_for_element(f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]', timeout=15).click()
+    until(lambda: any(n[3] == "assigned" for n in dash_duo.driver.execute_script(UNIT_NAMES_JS)), timeout=10)
+    until(lambda: any(n[3] == "suggested" for n in dash_duo.driver.execute_script(UNIT_NAMES_JS)), timeout=10)
+    names = dash_duo.driver.execute_script(UNIT_NAMES_JS)
+    assigned = [n for n in names if n[3] == "assigned"]
+    assert [n[0] for n in assigned] == ["FR-02 · " + long_names["FR-02"]]
+    # The assigned unit's name shows whole (its status and Arrived button go under it), never "F···".
+    assert assigned[0][2] and assigned[0][1] >= 150, assigned
+    # Suggested units keep at least their code and the start of their name in view, on up to two lines.
+    assert all(n[1] >= 90 for n in names if n[3] == "suggested"), names

@@ -368,6 +368,20 @@ def test_escalation_by_the_leader_is_recorded(sq: sessionmaker[Session]) -> None
     assert res.incident["escalated_at"] is not None and res.incident["state"] == "new"
 
 
+def test_an_incident_already_escalated_is_not_escalated_again(sq: sessionmaker[Session]) -> None:
+    leader, dispatcher = actors(sq)["leader"], actors(sq)["dispatch"]
+    iid = new_incident(sq)
+    first = act(sq, iid, dispatcher, "escalate").incident["escalated_at"]
+    r = refused(sq, iid, leader, "escalate")
+    assert (r.status, r.code) == (409, "already_escalated")
+    with sq() as s:
+        assert incident_reads.get_incident(s, iid)["escalated_at"] == first
+    assert [a.outcome for a in audits(sq, iid) if a.action == "escalate"] == ["ok", "refused"]
+    # What the console and the API offer says the same: escalating is offered only until it is done.
+    assert "escalate" in lc.allowed_actions("new", "leader")
+    assert "escalate" not in lc.allowed_actions("new", "leader", escalated=True)
+
+
 # --- 吹哨报到 ------------------------------------------------------------------------------------------
 
 

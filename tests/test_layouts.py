@@ -412,6 +412,53 @@ def test_incident_rows_tag_escalated_and_sensor_incidents_and_mark_overdue() -> 
     assert "overdue" not in plain["props"]["className"] and i18n.t("inc.escalated", "zh") not in _flat(plain)
 
 
+def colour_tokens() -> dict[str, str]:
+    """The wall's colour tokens from theme.css (name -> #rrggbb)."""
+    css = (ASSETS / "theme.css").read_text(encoding="utf-8")
+    return dict(re.findall(r"--([a-z0-9-]+):\s*(#[0-9a-f]{6})", css))
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours."""
+
+    def lum(h: str) -> float:
+        cs = [int(h[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b_ = (x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in cs)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b_
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def css_rule(name: str, selector: str) -> str:
+    """The declarations of one rule in an asset stylesheet."""
+    css = (ASSETS / name).read_text(encoding="utf-8")
+    body = css[css.index(selector + " {") :]
+    return body[: body.index("}")]
+
+
+def test_the_escalated_flag_has_its_own_legible_colour_never_a_severitys() -> None:
+    tokens = colour_tokens()
+    esc = tokens["escalated"]
+    # Not the colour of any severity or state, so an escalated incident never reads as one more severity I.
+    for name in ("sev-1", "sev-2", "sev-3", "sev-4", "state-normal", "state-warning", "state-silent", "stale"):
+        assert esc != tokens[name], name
+    # Legible on the panels and the page: its text is at least 4.5:1 (WCAG AA); severity I's white on red badge
+    # stays legible as bold large text (3:1).
+    for ground in ("panel-bg", "panel-bg-2", "bg"):
+        assert contrast(esc, tokens[ground]) >= 4.5, ground
+    assert contrast("#ffffff", tokens["sev-1"]) >= 3.0
+    # Every place that flags an escalation uses the one token (theme.css), and none a severity's colour.
+    for sheet, selector in (("wall_extra.css", ".tag-escalated"), ("dispatch.css", ".dispatch .dsp-flag.escalated"),
+                            ("dispatch.css", ".dispatch .dsp-escalated"), ("tablet.css", ".tab-escalations")):
+        rule = css_rule(sheet, selector)
+        assert "var(--escalated" in rule and "--sev-" not in rule, (sheet, selector, rule)
+    # An outline with an arrow: told apart from a severity badge by its shape too, not by colour alone.
+    for sheet, selector in (("wall_extra.css", ".tag-escalated::before"),
+                            ("dispatch.css", ".dispatch .dsp-flag.escalated::before")):
+        assert 'content: "▲ "' in css_rule(sheet, selector), sheet
+
+
 def test_rows_with_department_clocks_take_two_lines_of_the_panel() -> None:
     from layouts.incidents import MAX_ROWS, rows
 

@@ -85,6 +85,15 @@ def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live
     assert pager(dash_duo) == "" and all(whole for _, whole in shown_rows(dash_duo))
 
 
+def an_hour_back(dash_duo: Any) -> None:
+    """Press the replay's ◀ six times, each once the slider took the one before (a press while the last one's
+    callback is still on its way would step from the same value, and the slider would stop short)."""
+    script = "return document.querySelector('#' + arguments[0] + ' [role=slider]').getAttribute('aria-valuenow')"
+    for step in range(1, 7):
+        dash_duo.find_element(f"#{ids.WALL_EARLIER}").click()
+        until(lambda step=step: dash_duo.driver.execute_script(script, ids.WALL_SLIDER) == str(-10 * step), timeout=10)
+
+
 @pytest.fixture
 def an_hour_ago(app: Any) -> float:
     """A history snapshot of an hour ago, when one severity III incident was open (before the live ticks start)."""
@@ -111,11 +120,7 @@ def test_replay_on_the_wall_says_replay_and_keeps_the_severity_colours(
     log_in(dash_duo)
     until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
     # An hour back with the arrows, ten minutes a press (the track is three or four minutes a pixel).
-    for _ in range(6):
-        dash_duo.find_element(f"#{ids.WALL_EARLIER}").click()
-    until(lambda: dash_duo.driver.execute_script(
-        "return document.querySelector('#' + arguments[0] + ' [role=slider]').getAttribute('aria-valuenow')",
-        ids.WALL_SLIDER) == "-60", timeout=10)
+    an_hour_back(dash_duo)
     until(lambda: dash_duo.find_element(f"#{ids.WALL_MODE}").text.startswith("回放"), timeout=10)
     time.sleep(2)  # past the freshness badges' next second
     stale = dash_duo.driver.execute_script("return Array.from(document.querySelectorAll('.stale')).map(e => e.id)")
@@ -218,3 +223,50 @@ def test_incidents_are_the_largest_marks_and_the_only_square_ones_in_severity_co
     assert "double" in styles, sensors  # the alarm's ring
     assert any(m["text"].startswith("12") or m["text"] == "14" for m in sensors), sensors  # a count
     assert all(m["font"] >= 16 for m in sensors if m["text"]), sensors  # read from across the room
+
+
+# Each shown title: its text, whether it shows whole (nothing cut; a line's rounding aside), and how many lines it
+# takes.
+TITLES_JS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' > .incident-row .incident-title'))
+  .map(t => { const lh = parseFloat(getComputedStyle(t).lineHeight);
+              return [t.textContent, t.scrollHeight <= t.clientHeight + 3 && t.scrollWidth <= t.clientWidth + 1,
+                      Math.round(t.getBoundingClientRect().height / lh)]; });
+"""
+
+
+def test_a_long_incident_title_wraps_onto_a_second_line_instead_of_being_cut(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+    long_title = "东四北大街 居民楼火情 三层冒烟 楼内有人员被困"
+    ingest(app, [incident("long", severity=3, title=long_title), incident("short", severity=4, title="积水 一")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: len(dash_duo.driver.execute_script(TITLES_JS, ids.INCIDENTS_LIST)) == 2, timeout=15)
+    titles = {text: (whole, lines) for text, whole, lines in dash_duo.driver.execute_script(TITLES_JS,
+                                                                                            ids.INCIDENTS_LIST)}
+    assert titles[long_title] == (True, 2), titles
+    assert titles["积水 一"] == (True, 1), titles
+    assert all(whole for _, whole in shown_rows(dash_duo))
+
+
+def test_a_replay_without_a_snapshot_says_its_panels_show_live_data(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    # No history snapshot: the ticks start now, so an hour ago holds nothing.
+    dash_duo.driver.set_window_size(1920, 1080)
+    ingest(app, [incident("now", severity=3, title="积水 现在")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
+    badges = "return Array.from(document.querySelectorAll('.freshness')).map(e => e.textContent)"
+    assert not any(text.startswith("实时") for text in dash_duo.driver.execute_script(badges))
+    an_hour_back(dash_duo)
+    until(lambda: "无历史快照" in dash_duo.find_element(f"#{ids.WALL_MODE}").text, timeout=10)
+    # Every badge says the data is live (with its age), not an age that reads as a snapshot's.
+    until(lambda: all(text.startswith("实时 · ") for text in dash_duo.driver.execute_script(badges)), timeout=5)
+    assert len(dash_duo.driver.execute_script(badges)) >= 7
+    dash_duo.find_element(f"#{ids.WALL_LIVE}").click()
+    until(lambda: not any(text.startswith("实时") for text in dash_duo.driver.execute_script(badges)), timeout=10)

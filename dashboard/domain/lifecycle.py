@@ -197,9 +197,9 @@ def may(role: str, action: str) -> bool:
     return action in ROLE_ACTIONS.get(role, frozenset())
 
 
-def allowed_actions(state: str, role: str) -> list[str]:
-    """The actions `role` may take on an incident in `state` now, in console order."""
-    return [a for a in ACTIONS if may(role, a) and is_legal(state, a)]
+def allowed_actions(state: str, role: str, escalated: bool = False) -> list[str]:
+    """The actions `role` may take on an incident in `state` now, in console order (escalating only once)."""
+    return [a for a in ACTIONS if may(role, a) and is_legal(state, a) and not (escalated and a == ESCALATE)]
 
 
 # --- deadlines ------------------------------------------------------------------------------------

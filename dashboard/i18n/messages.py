@@ -63,6 +63,7 @@ def js_strings(lang: str) -> dict[str, str]:
         "fresh.none",
         "fresh.down",
         "fresh.stale_label",
+        "fresh.live",
         "inc.due_in",
         "inc.overdue",
     )

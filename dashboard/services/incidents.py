@@ -441,7 +441,10 @@ def _acknowledge_summons(s: Session, inc: Incident, req: ActionRequest, actor: A
 
 def _escalate(s: Session, inc: Incident, req: ActionRequest, actor: Actor, now: datetime,
               detail: dict[str, Any]) -> int | None:
-    inc.escalated_at = inc.escalated_at or now
+    # Once with the leader it stays there: a second escalation is refused (and audited), not quietly accepted.
+    if inc.escalated_at is not None:
+        raise Refused(409, "already_escalated", "the incident has already been escalated to the leader")
+    inc.escalated_at = now
     return None
 
 

@@ -104,7 +104,7 @@ def _persist(incident: dict[str, Any]) -> dict[str, Any]:
 
 def actions_bar(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html.Div:
     """The buttons that fit the incident's state and the user's role (lifecycle.allowed_actions)."""
-    allowed = lifecycle.allowed_actions(d["state"], role)
+    allowed = lifecycle.allowed_actions(d["state"], role, escalated=bool(d.get("escalated_at")))
     buttons = [action_button(a, d, lang, keygen) for a in BAR_ACTIONS if a in allowed]
     forms: list[Any] = []
     if lifecycle.CHANGE_SEVERITY in allowed:

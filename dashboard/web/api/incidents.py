@@ -84,7 +84,8 @@ def _with_allowed_actions(incident: dict[str, Any], role: str) -> dict[str, Any]
     """The incident with the actions the caller's role may take in its state."""
     state = incident.get("state")
     if isinstance(state, str):
-        return {**incident, "allowed_actions": lifecycle.allowed_actions(state, role)}
+        escalated = bool(incident.get("escalated_at"))
+        return {**incident, "allowed_actions": lifecycle.allowed_actions(state, role, escalated=escalated)}
     return incident
 
 
