@@ -24,7 +24,7 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
 from dashboard.web.extensions import db_sessions
 from layouts import ids
-from tests.helpers import PASSWORD, csrf_headers, login, start_dash
+from tests.helpers import PASSWORD, csrf_headers, log_in_browser, login, start_dash
 
 SYSTEM = Actor(None, "system", "system")
 ADMIN = Actor(None, "admin-setup", "admin")
@@ -568,6 +568,12 @@ def test_creating_an_incident_on_the_console_opens_its_detail(dash_duo: Any, app
         By.CSS_SELECTOR, f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{created.id}"][aria-selected="true"]'), timeout=10)
 
 
+def screen(dash_duo: Any, width: int, height: int) -> None:
+    """The page's own size in CSS pixels (a window's outer size would include the browser's frame)."""
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
 # Each unit name shown (assigned or suggested): its text, its width, and whether it shows whole.
 UNIT_NAMES_JS = """
 return Array.from(document.querySelectorAll('.dsp-unit-row .dsp-unit-name, .dsp-suggest-row .dsp-unit-name'))
@@ -592,8 +598,7 @@ def test_unit_names_show_whole_on_a_1440_console_in_english(dash_duo: Any, app: 
     inc = new_incident(app, 2, "东四 火情 units")
     fr02 = next(u["id"] for u in service(app, incident_reads.list_units) if u["code"] == "FR-02")
     service(app, svc.perform_action, inc, svc.ActionRequest("dispatch", unit_id=fr02), ADMIN, uuid.uuid4().hex)
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    screen(dash_duo, 1440, 900)
     start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.get(dash_duo.server.url + "/login")
     dash_duo.wait_for_element("#username").send_keys("dispatch")
@@ -611,3 +616,41 @@ def test_unit_names_show_whole_on_a_1440_console_in_english(dash_duo: Any, app: 
     assert assigned[0][2] and assigned[0][1] >= 150, assigned
     # Suggested units keep at least their code and the start of their name in view, on up to two lines.
     assert all(n[1] >= 90 for n in names if n[3] == "suggested"), names
+
+
+# The widths of the three columns, the type sizes of the console, a queue row's title and the detail's title,
+# and whether the page scrolls.
+CONSOLE_SIZE_JS = """
+const px = sel => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize), e = document.documentElement;
+return {columns: ['.dsp-left', '.dsp-centre', '.dsp-right']
+          .map(s => document.querySelector(s).getBoundingClientRect().width),
+        base: px('.dispatch'), row: px('.dsp-row-title'), title: px('.dsp-detail-title'),
+        page: [e.scrollWidth, e.scrollHeight, innerWidth, innerHeight]};
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_on_a_2560_screen_the_console_fills_the_width_with_larger_type_than_at_1440(
+    dash_duo: Any, app: Any, units: list[int]
+) -> None:
+    from dash.testing.wait import until
+
+    inc = new_incident(app, 2, "东四 火情 large screen")
+    start_dash(dash_duo, app.extensions["dash_app"])
+    screen(dash_duo, 1440, 900)
+    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
+    dash_duo.wait_for_element(f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]', timeout=15).click()
+    until(lambda: "large screen" in dash_duo.find_element(".dsp-detail-title").text, timeout=10)
+    seen: dict[int, dict[str, Any]] = {}
+    for width, height in [(1440, 900), (2560, 1440)]:
+        screen(dash_duo, width, height)
+        until(lambda w=width: dash_duo.driver.execute_script("return innerWidth") == w, timeout=5)
+        got = dash_duo.driver.execute_script(CONSOLE_SIZE_JS)
+        assert sum(got["columns"]) >= 0.9 * width, f"the columns leave the screen empty at {width}: {got}"
+        assert got["page"][0] <= got["page"][2] and got["page"][1] <= got["page"][3], f"it scrolls at {width}: {got}"
+        seen[width] = got
+    small, large = seen[1440], seen[2560]
+    assert small["base"] == 15, small  # 1440×900 as it was made
+    for size in ("base", "row", "title"):
+        assert large[size] >= 1.25 * small[size], f"{size} does not grow on the large screen: {small} → {large}"

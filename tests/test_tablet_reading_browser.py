@@ -31,6 +31,15 @@ def viewport(dash_duo: Any, width: int, height: int) -> None:
     dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
 
 
+def open_in_english(dash_duo: Any, app: Any, width: int, height: int) -> None:
+    """The leader signs in on a screen of this size and switches the tablet to English."""
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, width, height)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    until(lambda: dash_duo.driver.current_url.endswith("/tablet"), timeout=10)
+    dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/tablet")
+
+
 @pytest.mark.parametrize(("width", "height"), [(1024, 768), (1366, 1024)])
 def test_the_tablet_fits_its_screen_and_says_what_is_open_by_severity(
     dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
@@ -90,11 +99,7 @@ def test_in_english_nothing_is_cut_the_header_is_one_row_and_no_two_names_overla
     dash_duo: Any, app: Any, live_ticks: None
 ) -> None:
     ingest(app, [incident("e1", severity=2, title="Fire at Dongsi")])
-    start_dash(dash_duo, app.extensions["dash_app"])
-    viewport(dash_duo, 1024, 768)
-    log_in_browser(dash_duo, dash_duo.server.url, "leader")
-    until(lambda: dash_duo.driver.current_url.endswith("/tablet"), timeout=10)
-    dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/tablet")
+    open_in_english(dash_duo, app, 1024, 768)
     until(lambda: len(dash_duo.find_elements(f"#{ids.TABLET_OPEN} .tab-row")) == 1, timeout=15)
     until(lambda: len(dash_duo.driver.execute_script(READING_JS)["names"]) == 17, timeout=10)
     time.sleep(1)  # the names are placed once the map and its markers have settled
@@ -108,3 +113,34 @@ def test_in_english_nothing_is_cut_the_header_is_one_row_and_no_two_names_overla
     crossing = [(a[4], b[4]) for i, a in enumerate(names) for b in names[i + 1:]
                 if min(a[2], b[2]) - max(a[0], b[0]) > 2 and min(a[3], b[3]) - max(a[1], b[1]) > 2]
     assert crossing == [], f"names drawn over each other: {crossing}"
+
+
+# The title's box, how wide its content is, and the box of its own words (without the page's name in <small>).
+TITLE_JS = """
+const h = document.querySelector('.tab-title'), b = h.getBoundingClientRect(), r = document.createRange();
+r.selectNodeContents(h.firstChild);
+const e = document.documentElement;
+return {scroll: [h.scrollWidth, h.clientWidth], box: [b.left, b.top, b.right, b.bottom],
+        words: Array.from(r.getClientRects()).map(w => [w.left, w.top, w.right, w.bottom]),
+        page: [e.scrollWidth, e.scrollHeight, innerWidth, innerHeight],
+        items: Array.from(document.querySelectorAll('.tab-header > *')).map(x => x.getBoundingClientRect().right)};
+"""
+
+
+def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    open_in_english(dash_duo, app, 820, 1180)
+    dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=15)
+    got = dash_duo.driver.execute_script(TITLE_JS)
+    assert got["scroll"][0] <= got["scroll"][1], f"the title is cut: {got}"
+    left, top, right, bottom = got["box"]
+    # Every line of the title's words lies inside its box, none hidden below it or beside it (a line's glyph box
+    # may stand a few pixels above and below its line's height: that is not cut).
+    assert got["words"], got
+    for w_left, w_top, w_right, w_bottom in got["words"]:
+        assert left - 1 <= w_left and w_right <= right + 1, got
+        assert top - 4 <= w_top and w_bottom <= bottom + 4, got
+    assert max(got["items"]) <= 820, f"the header runs off the screen: {got['items']}"
+    page = got["page"]
+    assert page[0] <= page[2] and page[1] <= page[3], f"the page scrolls at 820×1180: {page}"
