@@ -583,6 +583,13 @@ return Array.from(document.querySelectorAll('.dsp-unit-row .dsp-unit-name, .dsp-
 """
 
 
+# Each fact of the open incident: its text and whether it shows whole.
+FACTS_JS = """
+return Array.from(document.querySelectorAll('.dsp-fact dd'))
+  .map(e => [e.textContent, e.scrollWidth <= e.clientWidth + 1 && e.scrollHeight <= e.clientHeight + 3]);
+"""
+
+
 @pytest.mark.browser
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_unit_names_show_whole_on_a_1440_console_in_english(dash_duo: Any, app: Any) -> None:
@@ -616,6 +623,9 @@ def test_unit_names_show_whole_on_a_1440_console_in_english(dash_duo: Any, app: 
     assert assigned[0][2] and assigned[0][1] >= 150, assigned
     # Suggested units keep at least their code and the start of their name in view, on up to two lines.
     assert all(n[1] >= 90 for n in names if n[3] == "suggested"), names
+    # The incident's facts (its deadline with the clock, its location) show whole, wrapping instead of "39.···".
+    facts = dash_duo.driver.execute_script(FACTS_JS)
+    assert facts and all(f[1] for f in facts), facts
 
 
 # The widths of the three columns, the type sizes of the console, a queue row's title and the detail's title,
