@@ -17,7 +17,7 @@ from dashboard.store.models import AuditLog, Incident
 from dashboard.web.extensions import db_sessions
 from layouts import alarm as cb
 from layouts import ids
-from tests.helpers import PASSWORD, csrf_headers, incident, login, start_dash
+from tests.helpers import csrf_headers, incident, log_in_browser, login, start_dash
 
 # --- the pure selection ------------------------------------------------------------------------------
 
@@ -177,10 +177,7 @@ def test_a_severity_i_incident_takes_over_the_open_wall_until_acknowledged(
     ingest(app, [incident("calm", severity=4)])
     dash_duo.driver.set_window_size(1920, 1080)  # a wall
     start_dash(dash_duo, app.extensions["dash_app"])
-    dash_duo.driver.get(dash_duo.server.url + "/login")
-    dash_duo.wait_for_element("#username").send_keys("duty")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("button[type=submit]").click()
+    log_in_browser(dash_duo, dash_duo.server.url, "duty")
     dash_duo.wait_for_element(".leaflet-container", timeout=15)
     time.sleep(1.5)
     assert not banner_shown(dash_duo)
@@ -259,10 +256,7 @@ def test_the_alarm_banner_lies_over_the_top_bar_and_leaves_every_panel_where_it_
     metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
     dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     start_dash(dash_duo, app.extensions["dash_app"])
-    dash_duo.driver.get(dash_duo.server.url + "/login")
-    dash_duo.wait_for_element("#username").send_keys("duty")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("button[type=submit]").click()
+    log_in_browser(dash_duo, dash_duo.server.url, "duty")
     dash_duo.wait_for_element(".leaflet-container", timeout=15)
     time.sleep(1.5)
     before = dash_duo.driver.execute_script(PARTS_JS)

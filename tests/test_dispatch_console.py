@@ -24,7 +24,7 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
 from dashboard.web.extensions import db_sessions
 from layouts import ids
-from tests.helpers import PASSWORD, csrf_headers, log_in_browser, login, start_dash
+from tests.helpers import csrf_headers, log_in_browser, login, start_dash
 
 SYSTEM = Actor(None, "system", "system")
 ADMIN = Actor(None, "admin-setup", "admin")
@@ -510,10 +510,7 @@ def test_a_dispatcher_opens_an_incident_and_dispatches_a_suggested_unit(
     inc = new_incident(app, 2, "东四 火情 browser")
     start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.set_window_size(1920, 1080)
-    dash_duo.driver.get(dash_duo.server.url + "/login")
-    dash_duo.wait_for_element("#username").send_keys("dispatch")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("button[type=submit]").click()
+    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
     # The dispatcher lands on the console; the incident is in the queue.
     row = f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]'
     dash_duo.wait_for_element(row, timeout=15)
@@ -543,10 +540,7 @@ def test_creating_an_incident_on_the_console_opens_its_detail(dash_duo: Any, app
 
     start_dash(dash_duo, app.extensions["dash_app"])
     dash_duo.driver.set_window_size(1440, 900)
-    dash_duo.driver.get(dash_duo.server.url + "/login")
-    dash_duo.wait_for_element("#username").send_keys("dispatch")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("button[type=submit]").click()
+    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
     dash_duo.wait_for_element(f"#{ids.DISPATCH_NEW_BUTTON}", timeout=15).click()
     dash_duo.wait_for_element(f"#{ids.DISPATCH_CREATE_CATEGORY}").click()
     until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"), timeout=5)
@@ -607,10 +601,7 @@ def test_unit_names_show_whole_on_a_1440_console_in_english(dash_duo: Any, app: 
     service(app, svc.perform_action, inc, svc.ActionRequest("dispatch", unit_id=fr02), ADMIN, uuid.uuid4().hex)
     screen(dash_duo, 1440, 900)
     start_dash(dash_duo, app.extensions["dash_app"])
-    dash_duo.driver.get(dash_duo.server.url + "/login")
-    dash_duo.wait_for_element("#username").send_keys("dispatch")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("button[type=submit]").click()
+    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
     dash_duo.wait_for_element(f"#{ids.DISPATCH_QUEUE}", timeout=15)
     dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/dispatch")
     dash_duo.wait_for_element(f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]', timeout=15).click()
