@@ -9,6 +9,12 @@ its own worker process, with its own kept books (workers/sensor_sync.py's Kept: 
 recent tickets), as the one worker holding the tick lease keeps them. The tick keeps the hotline
 figures from the changes (workers/hotline_sync.py), so its SQL phase should not grow with the stored tickets.
 
+Its ticks run at a chosen hour of the Beijing day (`--tick-hour`, 23:00 by default), not at the wall clock's: how
+much of "today" the tick keeps (the day's tickets, the early warning's six-hour window) depends on the hour, and the
+figure must not depend on when the benchmark happens to run. Every time the part uses (the history's placement, the
+telemetry's timestamps, the tick's `now`) is the wall clock shifted by a constant (Clock); the tick reads the stream
+by its cursor, never by the entries' Redis times, so the shift changes nothing else.
+
 The 10,000,000 store takes minutes to load (9 million tickets through COPY, ~5 GB in PostgreSQL): it is opt-in. Its
 database is created beside BENCH_PG_URL's (default postgresql://postgres@127.0.0.1:5432/test) and dropped after.
 """
@@ -21,15 +27,19 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import dataset
 from bench.common import fmt_summary, heading, say, summary
+from dashboard.domain.beijing import DAY_S, day_start
 
 SIZES = (10_000, 1_000_000)
 SIZES_QUICK = (10_000, 100_000)
 SIZE_10M = 10_000_000
+# The Beijing hour the steady ticks run at by default: the end of a working day, when "today" holds most tickets.
+TICK_HOUR_DEFAULT = 23
 STEADY_TICKS = 30
 STEADY_TICKS_QUICK = 8
 WARMUP_TICKS = 3
@@ -53,10 +63,28 @@ def _label(size: int) -> str:
     return f"{size // 1_000_000}m" if size >= 1_000_000 else f"{size // 1000}k"
 
 
+@dataclass(frozen=True)
+class Clock:
+    """The wall clock shifted to a chosen hour of the Beijing day (the same shift for the whole part)."""
+
+    shift_s: float
+
+    @classmethod
+    def at_hour(cls, hour: float, wall: float) -> Clock:
+        """A clock reading `hour` o'clock Beijing time now (today's, or yesterday's when that hour is yet to come)."""
+        target = day_start(wall) + hour * 3600
+        if target > wall:
+            target -= DAY_S
+        return cls(target - wall)
+
+    def __call__(self) -> float:
+        return time.time() + self.shift_s
+
+
 class Store:
     """One size of the store: its database, its Redis db and its telemetry clock."""
 
-    def __init__(self, label: str, db_url: str, redis_url: str) -> None:
+    def __init__(self, label: str, db_url: str, redis_url: str, clock: Clock) -> None:
         from dashboard.config import Config
         from dashboard.live.connections import make_redis
         from dashboard.store.engine import make_engine, session_factory
@@ -72,7 +100,8 @@ class Store:
         self.sessions = session_factory(self.engine)
         self.r = make_redis(redis_url)
         self.r.flushdb()
-        self.prev = time.time()
+        self.clock = clock
+        self.prev = clock()
         self.totals: list[float] = []
         self.phases: dict[str, list[float]] = {}
         self.stored: dict[str, int] = {}
@@ -95,8 +124,8 @@ class Store:
 
     def fill_telemetry(self, source: dataset.TelemetrySource, n: int) -> None:
         """The stream's share of the stored events (the latest `n` telemetry events)."""
-        source.last(self.r, n, time.time())
-        self.prev = time.time()
+        source.last(self.r, n, self.clock())
+        self.prev = self.clock()
 
     def catch_up(self) -> int:
         """Tick until the whole stream is folded (and the hotline state built); the ticks it took."""
@@ -108,7 +137,7 @@ class Store:
         try:
             for n in range(1, 200):
                 with self.worker():
-                    if run_tick(self.r, self.sessions, time.time())["events"] == 0:
+                    if run_tick(self.r, self.sessions, self.clock())["events"] == 0:
                         return n
         finally:
             tick_log.setLevel(level)
@@ -118,7 +147,7 @@ class Store:
         """Store the telemetry since the last steady tick, then one tick; its result (kept when `keep`)."""
         from workers.tick import run_tick
 
-        now = time.time()
+        now = self.clock()
         source.store(self.r, source.normalised(self.prev, now, now))
         self.prev = now
         with self.worker():
@@ -222,15 +251,15 @@ def _load(st: Store, size: int, templates: dataset.Templates, source: dataset.Te
     plan = dataset.Plan.of(size)
     t = time.perf_counter()
     if pg:
-        copy_history(st.db_url, templates, time.time(), plan, seed=size)
+        copy_history(st.db_url, templates, st.clock(), plan, seed=size)
     else:
-        dataset.insert_history(st.engine, templates, time.time(), (0, plan.tickets), (0, plan.incidents), seed=size)
+        dataset.insert_history(st.engine, templates, st.clock(), (0, plan.tickets), (0, plan.incidents), seed=size)
     load_s = time.perf_counter() - t
     st.fill_telemetry(source, plan.telemetry)
     # The early warning's baseline, as the scheduler keeps it (every 10 minutes): without it every tick would read two
     # days of tickets and learn one on the spot.
-    run_baseline(st.r, st.sessions, time.time())
-    counts = dataset.sql_counts(st.engine, time.time())
+    run_baseline(st.r, st.sessions, st.clock())
+    counts = dataset.sql_counts(st.engine, st.clock())
     xlen = int(st.r.xlen(dataset.keys.TELEMETRY_STREAM))
     st.stored = {"redis_stream": xlen, **counts, "total": xlen + counts["tickets"] + counts["incidents"]}
     t = time.perf_counter()
@@ -240,8 +269,8 @@ def _load(st: Store, size: int, templates: dataset.Templates, source: dataset.Te
         f"loaded in {load_s:.0f} s, caught up in {ticks} ticks ({time.perf_counter() - t:.1f} s)")  # fmt: skip
 
 
-def run_tickscale(tmp: Path, quick: bool, ten_million: bool) -> dict[str, Any]:
-    """Part H; the figures for the JSON line."""
+def run_tickscale(tmp: Path, quick: bool, ten_million: bool, hour: float = TICK_HOUR_DEFAULT) -> dict[str, Any]:
+    """Part H, its ticks at `hour` o'clock Beijing time; the figures for the JSON line."""
     from ops.redis_server import start_bundled_redis
 
     heading("Part H: the steady tick vs stored events (bench/tickscale.py)")
@@ -255,10 +284,12 @@ def run_tickscale(tmp: Path, quick: bool, ten_million: bool) -> dict[str, Any]:
     try:
         proc, redis_url = start_bundled_redis(tmp / "redis-tickscale")
         base = redis_url.rsplit("/", 1)[0]
-        templates = dataset.make_templates(time.time())
+        clock = Clock.at_hour(hour, time.time())
+        say(f"  the ticks run at {hour:g}:00 Beijing time (the wall clock shifted by {clock.shift_s / 3600:+.2f} h)")
+        templates = dataset.make_templates(clock())
         source = dataset.TelemetrySource()
         for k, size in enumerate(sizes):
-            st = Store(_label(size), f"sqlite:///{tmp / f'tickscale-{size}.db'}", f"{base}/{k}")
+            st = Store(_label(size), f"sqlite:///{tmp / f'tickscale-{size}.db'}", f"{base}/{k}", clock)
             stores.append(st)
             _load(st, size, templates, source, pg=False)
         heading(f"Part H: steady ticks at {' and '.join(s.label for s in stores)} in turn ({n} each)")
@@ -270,6 +301,7 @@ def run_tickscale(tmp: Path, quick: bool, ten_million: bool) -> dict[str, Any]:
                 f"phases (median ms) {r['phases_median_ms']}")
         small, big = (res[st.label] for st in stores)
         out = {
+            "hour": hour,
             "sizes": list(sizes),
             "stores": res,
             "tick_p50_ms": [small["tick_ms"]["p50"], big["tick_ms"]["p50"]],
@@ -285,7 +317,7 @@ def run_tickscale(tmp: Path, quick: bool, ten_million: bool) -> dict[str, Any]:
             pg_big = create_pg_database(pg_name)
             pg_made = True
             for k, (size, url) in enumerate(((sizes[0], pg_small), (SIZE_10M, pg_big))):
-                st = Store(f"pg {_label(size)}", url, f"{base}/{len(sizes) + k}")
+                st = Store(f"pg {_label(size)}", url, f"{base}/{len(sizes) + k}", clock)
                 stores.append(st)
                 _load(st, size, templates, source, pg=True)
             alternate(stores, source, n)
@@ -324,6 +356,7 @@ def summary_line(out: dict[str, Any]) -> dict[str, Any]:
     if not out:
         return {}
     line: dict[str, Any] = {
+        "tick_beijing_hour": out.get("hour"),
         "tick_10k_vs_1m_p50_ms": out.get("tick_p50_ms"),
         "tick_10k_vs_1m_ratio": out.get("ratio"),
         "tick_sql_10k_vs_1m_p50_ms": out.get("tick_sql_p50_ms"),

@@ -8,12 +8,26 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bench import dataset
 from bench.common import RefreshCallback, percentile, split_output
+from bench.tickscale import Clock
+from dashboard.domain.beijing import DAY_S, day_start
 from dashboard.live import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = ("refresh_p50_ms", "refresh_p99_ms", "aggregate_age_max_s", "events_per_s", "naive_over_precomputed")
+
+
+@given(hour=st.floats(min_value=0, max_value=23.99), wall=st.floats(min_value=1.6e9, max_value=2.2e9))
+def test_part_h_clock_reads_the_chosen_beijing_hour_in_the_past_day(hour: float, wall: float) -> None:
+    clock = Clock.at_hour(hour, wall)
+    shifted = wall + clock.shift_s
+    assert -DAY_S < clock.shift_s <= 0
+    assert (shifted - day_start(shifted)) / 3600 == pytest.approx(hour, abs=1e-6)
 
 
 def test_percentile_interpolates() -> None:
