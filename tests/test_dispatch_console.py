@@ -497,6 +497,22 @@ def test_creating_an_incident_by_hand_once_per_form(app: Any) -> None:
 # --- a real browser ------------------------------------------------------------------------------
 
 
+def screen(dash_duo: Any, width: int, height: int) -> None:
+    """The page's own size in CSS pixels (a window's outer size would include the browser's frame)."""
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def open_console(dash_duo: Any, app: Any, size: tuple[int, int], inc: int | None = None) -> Any:
+    """Start the app, give the page `size`, sign in as a dispatcher and wait for the queue (with incident `inc`'s
+    row in it, which is returned)."""
+    start_dash(dash_duo, app.extensions["dash_app"])
+    screen(dash_duo, *size)
+    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
+    where = f"#{ids.DISPATCH_QUEUE}" + (f' .dsp-row[data-id="{inc}"]' if inc is not None else "")
+    return dash_duo.wait_for_element(where, timeout=15)
+
+
 @pytest.mark.browser
 # The console keeps a push stream open (Server-Sent Events); dash_duo stops its threaded server by raising
 # SystemExit in every live request thread, that stream's included. That is the test server's teardown, not a fault.
@@ -508,12 +524,9 @@ def test_a_dispatcher_opens_an_incident_and_dispatches_a_suggested_unit(
     from selenium.webdriver.common.by import By
 
     inc = new_incident(app, 2, "东四 火情 browser")
-    start_dash(dash_duo, app.extensions["dash_app"])
-    dash_duo.driver.set_window_size(1920, 1080)
-    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
     # The dispatcher lands on the console; the incident is in the queue.
+    open_console(dash_duo, app, (1920, 1080), inc)
     row = f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]'
-    dash_duo.wait_for_element(row, timeout=15)
     assert dash_duo.driver.current_url.endswith("/dispatch")
     # Open it with the keyboard: j moves the cursor to the first row, Enter opens it.
     body = dash_duo.driver.find_element(By.TAG_NAME, "body")
@@ -538,9 +551,7 @@ def test_creating_an_incident_on_the_console_opens_its_detail(dash_duo: Any, app
     from dash.testing.wait import until
     from selenium.webdriver.common.by import By
 
-    start_dash(dash_duo, app.extensions["dash_app"])
-    dash_duo.driver.set_window_size(1440, 900)
-    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
+    open_console(dash_duo, app, (1440, 900))
     dash_duo.wait_for_element(f"#{ids.DISPATCH_NEW_BUTTON}", timeout=15).click()
     dash_duo.wait_for_element(f"#{ids.DISPATCH_CREATE_CATEGORY}").click()
     until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"), timeout=5)
@@ -562,10 +573,6 @@ def test_creating_an_incident_on_the_console_opens_its_detail(dash_duo: Any, app
         By.CSS_SELECTOR, f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{created.id}"][aria-selected="true"]'), timeout=10)
 
 
-def screen(dash_duo: Any, width: int, height: int) -> None:
-    """The page's own size in CSS pixels (a window's outer size would include the browser's frame)."""
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 
 
 # Each unit name shown (assigned or suggested): its text, its width, and whether it shows whole.
@@ -599,10 +606,7 @@ def test_unit_names_show_whole_on_a_1440_console_in_english(dash_duo: Any, app: 
     inc = new_incident(app, 2, "东四 火情 units")
     fr02 = next(u["id"] for u in service(app, incident_reads.list_units) if u["code"] == "FR-02")
     service(app, svc.perform_action, inc, svc.ActionRequest("dispatch", unit_id=fr02), ADMIN, uuid.uuid4().hex)
-    screen(dash_duo, 1440, 900)
-    start_dash(dash_duo, app.extensions["dash_app"])
-    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
-    dash_duo.wait_for_element(f"#{ids.DISPATCH_QUEUE}", timeout=15)
+    open_console(dash_duo, app, (1440, 900))
     dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/dispatch")
     dash_duo.wait_for_element(f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]', timeout=15).click()
     until(lambda: any(n[3] == "assigned" for n in dash_duo.driver.execute_script(UNIT_NAMES_JS)), timeout=10)
@@ -638,10 +642,7 @@ def test_on_a_2560_screen_the_console_fills_the_width_with_larger_type_than_at_1
     from dash.testing.wait import until
 
     inc = new_incident(app, 2, "东四 火情 large screen")
-    start_dash(dash_duo, app.extensions["dash_app"])
-    screen(dash_duo, 1440, 900)
-    log_in_browser(dash_duo, dash_duo.server.url, "dispatch")
-    dash_duo.wait_for_element(f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]', timeout=15).click()
+    open_console(dash_duo, app, (1440, 900), inc).click()
     until(lambda: "large screen" in dash_duo.find_element(".dsp-detail-title").text, timeout=10)
     seen: dict[int, dict[str, Any]] = {}
     for width, height in [(1440, 900), (2560, 1440)]:
