@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,13 @@ from ops.redis_server import start_bundled_redis
 
 # Tests use their own logical database so they never touch a running system's data (0 by default); the number
 # follows the process id so that two test runs on one machine (several developers, CI) rarely share one. Under
-# pytest-xdist each worker (gw0, gw1, …) takes the next number, so parallel workers never flush each other's.
+# pytest-xdist each worker (gw0, gw1, …) takes the next number after one base shared by the run (from the run's id,
+# the same in every worker: each worker's own process id would give two workers the same number one time in four),
+# so parallel workers never flush each other's.
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-TEST_REDIS_DB = (int(os.environ.get("TEST_REDIS_DB") or 8 + os.getpid() % 4) + _XDIST_WORKER) % 16
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_RUN = zlib.crc32(_RUN_ID.encode()) if _RUN_ID else os.getpid()
+TEST_REDIS_DB = (int(os.environ.get("TEST_REDIS_DB") or 8 + _RUN % 4) + _XDIST_WORKER) % 16
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
