@@ -130,10 +130,12 @@ return {scroll: [h.scrollWidth, h.clientWidth], box: [b.left, b.top, b.right, b.
 """
 
 
+# An iPad Air's screen and the older 9.7-inch iPad's (still common on a leader's desk), upright.
+@pytest.mark.parametrize(("width", "height"), [(820, 1180), (768, 1024)])
 def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
-    dash_duo: Any, app: Any, live_ticks: None
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
 ) -> None:
-    open_in_english(dash_duo, app, 820, 1180)
+    open_in_english(dash_duo, app, width, height)
     dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=15)
     got = dash_duo.driver.execute_script(TITLE_JS)
     assert got["scroll"][0] <= got["scroll"][1], f"the title is cut: {got}"
@@ -144,9 +146,9 @@ def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
     for w_left, w_top, w_right, w_bottom in got["words"]:
         assert left - 1 <= w_left and w_right <= right + 1, got
         assert top - 4 <= w_top and w_bottom <= bottom + 4, got
-    assert max(got["items"]) <= 820, f"the header runs off the screen: {got['items']}"
+    assert max(got["items"]) <= width, f"the header runs off the screen: {got['items']}"
     page = got["page"]
-    assert page[0] <= page[2] and page[1] <= page[3], f"the page scrolls at 820×1180: {page}"
+    assert page[0] <= page[2] and page[1] <= page[3], f"the page scrolls at {width}×{height}: {page}"
     # The smaller map upright still draws no two subdistricts' names over each other.
     until(lambda: len(dash_duo.driver.execute_script(READING_JS)["names"]) == 17, timeout=10)
     time.sleep(1)  # the names are placed once the map and its markers have settled
