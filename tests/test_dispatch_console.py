@@ -497,6 +497,28 @@ def test_creating_an_incident_by_hand_once_per_form(app: Any) -> None:
 # --- a real browser ------------------------------------------------------------------------------
 
 
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_click_on_the_console_map_with_the_form_open_fills_in_the_place(dash_duo: Any, app: Any) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_console(dash_duo, app, (1440, 900))
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_NEW_BUTTON}", timeout=15).click()
+    dash_duo.wait_for_element(f"#{ids.DISPATCH_CREATE_LON}")
+    # A click in the middle of the map, as a dispatcher points at where the caller is.
+    leaflet = dash_duo.wait_for_element(f"#{ids.DISPATCH_MAP}", timeout=10)
+    ActionChains(dash_duo.driver).move_to_element(leaflet).click().perform()
+
+    def value(field: str) -> str:
+        return str(dash_duo.find_element(f"#{field}").get_attribute("value") or "")
+
+    until(lambda: value(ids.DISPATCH_CREATE_LON) and value(ids.DISPATCH_CREATE_LAT), timeout=10,
+          msg="the click did not fill in longitude and latitude")
+    lon, lat = float(value(ids.DISPATCH_CREATE_LON)), float(value(ids.DISPATCH_CREATE_LAT))
+    assert geo.in_district(lon, lat), (lon, lat)
+
+
 def screen(dash_duo: Any, width: int, height: int) -> None:
     """The page's own size in CSS pixels (a window's outer size would include the browser's frame)."""
     dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
