@@ -519,4 +519,30 @@ def measure_request_cpu(tmp: Path, redis_url: str, n: int = 2000, rounds: int = 
                         raise RuntimeError(f"{name}: {resp.status_code} {resp.get_data()[:200]!r}")
                 key = f"request_cpu_{name}_{'single' if batch == 1 else 'batch'}_us"
                 best[key] = min(best.get(key, float("inf")), (cpu() - t0) / count * 1e6)
+        best.update({k: min(best.get(k, float("inf")), v) for k, v in _mqtt_cpu(app, n, seq, cpu).items()})
+        seq += n
     return {k: round(v, 1) for k, v in best.items()}
+
+
+def _mqtt_cpu(app: Any, n: int, seq: int, cpu: Callable[[], float]) -> dict[str, float]:
+    """CPU per message of the MQTT subscriber's own work for what one network read brings (ops/mqtt.py
+    Subscriber.handle_many: parsing, validation, one round trip to Redis for the read, the counters), for reads of
+    one message and of ten; paho's reading and acknowledging are not in it."""
+    from bench.loadgen import body, now_ts
+    from dashboard.config import MqttTarget
+    from dashboard.web.extensions import CONFIG, REDIS, SESSIONS
+    from ops.mqtt import Subscriber
+
+    cfg = app.extensions[CONFIG]
+    sub = Subscriber(cfg, MqttTarget("127.0.0.1", 1883), app.extensions[REDIS], app.extensions[SESSIONS])
+    topic = f"{cfg.mqtt_prefix}/bench/sensor_reading"
+    out: dict[str, float] = {}
+    for per in (1, 10):
+        reads = [[(topic, body(f"cpumqtt{per}", seq + k * per + j, 1, now_ts())) for j in range(per)]
+                 for k in range(max(1, n // per))]
+        t0 = cpu()
+        for read in reads:
+            sub.handle_many(read)
+        out[f"request_cpu_mqtt_{'single' if per == 1 else 'read_of_10'}_us_per_message"] = (
+            (cpu() - t0) / (len(reads) * per) * 1e6)
+    return out

@@ -132,15 +132,22 @@ class Subscriber:
             # broker rather than lost, and said once per minute with the traceback; the subscriber goes on.
             log.exception("mqtt messages on %s could not be handled: not acknowledged", msgs[0].topic)
             outcomes = [mqtt_feed.Outcome(ack=False, report=None)] * len(msgs)
-        for msg, outcome in zip(msgs, outcomes, strict=True):
-            if self.backing_off:
-                return  # those after a message not stored come again after the reconnection
-            self._settle(client, msg, outcome)
+        # The messages counted by outcome once for the flush (each count writes the metrics' file).
+        counted: dict[str, int] = {}
+        try:
+            for msg, outcome in zip(msgs, outcomes, strict=True):
+                if self.backing_off:
+                    return  # those after a message not stored come again after the reconnection
+                label = "ignored" if outcome is None else outcome.label
+                counted[label] = counted.get(label, 0) + 1
+                self._settle(client, msg, outcome)
+        finally:
+            for label, n in counted.items():
+                metrics.mqtt_message(label, n)
 
     def _settle(self, client: mqtt.Client, msg: mqtt.MQTTMessage, outcome: mqtt_feed.Outcome | None) -> None:
-        """Count one message's outcome, publish its refusals, and acknowledge it, or back off when it was not
-        stored."""
-        metrics.mqtt_message("ignored" if outcome is None else outcome.label)
+        """Publish one message's refusals, and acknowledge it, or back off when it was not stored (flush counts
+        it)."""
         if outcome is not None and outcome.report is not None:
             source = mqtt_feed.topic_source(self.cfg.mqtt_prefix, msg.topic) or "unknown"
             client.publish(mqtt_feed.error_topic(self.cfg.mqtt_prefix, source), outcome.report_json(),

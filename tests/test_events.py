@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -13,9 +13,12 @@ from dashboard.domain import rules as c
 from dashboard.domain.events import (
     EVENT_ADAPTER,
     MODEL_OF_KIND,
+    Rejection,
     is_source_name,
     parse_timestamp,
+    plain_live_event,
     validate_batch,
+    validate_by_models,
     validate_event,
 )
 from dashboard.domain.text import text_problem
@@ -214,6 +217,67 @@ def test_the_models_give_the_events_and_reasons_of_the_hand_written_validator(
     if "sensor_type" in new_errors and "value" not in old_rej.errors:
         assert new_errors.pop("value", "is required and must be a number") == "is required and must be a number"
     assert list(new_errors.items()) == list(old_rej.errors.items())  # in the same order: messages join them
+
+
+# --- the plain check of the feeds' usual telemetry against the models ----------------------------------------------
+
+LIVE = sorted(c.TELEMETRY_KINDS)
+# Times around the live window's two edges (NOW - 900 s, NOW + 120 s), in UTC and in Beijing time.
+edge_times = st.sampled_from([-900.001, -900.0, -899.999, -30.0, 0.0, 119.999, 120.0, 120.001]).map(
+    lambda dt: [datetime.fromtimestamp(NOW + dt, UTC).isoformat().replace("+00:00", "Z"),
+                datetime.fromtimestamp(NOW + dt, UTC).astimezone(timezone(timedelta(hours=8))).isoformat()])
+numbers = (st.integers(min_value=-5, max_value=3_000_005) | st.floats(allow_nan=True) | st.sampled_from(
+    [0, 1, 1.0, 0.5, 1.9999999999999998, 400, 400.0, 401, 999_999.5, 1_000_000, 3_000_000.0, 150, 150.0001, -0.0,
+     116.4103, 39.9122, 116, 39, 180, -180, 2**63, 10**400]))
+
+
+def _exactly(ev: dict[str, Any] | None) -> Any:
+    """An event as stored (orjson, key order and types included)."""
+    import orjson
+
+    return None if ev is None else orjson.dumps(ev)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(LIVE),
+    st.dictionaries(st.sampled_from(sorted({k for kind in LIVE for k in VALID[kind]} | set(EXTRA_FIELDS))),
+                    tricky | json_values | numbers | edge_times.flatmap(st.sampled_from), max_size=4),
+    st.sets(st.sampled_from(sorted({k for kind in LIVE for k in VALID[kind]})), max_size=2),
+)
+def test_the_plain_check_of_live_events_accepts_only_what_the_models_accept_and_gives_the_same_event(
+    kind: str, changes: dict[str, Any], dropped: set[str]
+) -> None:
+    raw = {k: v for k, v in {**VALID[kind], **changes}.items() if k not in dropped}
+    plain = plain_live_event(raw, NOW, {})
+    model_ev, model_rej = validate_by_models(raw, NOW)
+    if plain is not None:
+        assert model_rej is None and _exactly(plain) == _exactly(model_ev)
+    assert validate_event(raw, NOW) == (model_ev, model_rej)
+
+
+@pytest.mark.parametrize("kind", LIVE)
+def test_the_usual_live_events_take_the_plain_check(kind: str) -> None:
+    for raw in (VALID[kind], {**VALID[kind], "extra": [1], "pole_id": None},
+                {**VALID[kind], "ts": "2026-11-25T01:59:59.5Z"}):
+        plain = plain_live_event(raw, NOW, {})
+        assert plain is not None and _exactly(plain) == _exactly(validate_by_models(raw, NOW)[0]), raw
+    with_pole = reading(pole_id="pole-1")
+    assert plain_live_event(with_pole, NOW, {}) == validate_by_models(with_pole, NOW)[0]
+    assert plain_live_event(VALID[c.INCIDENT], NOW, {}) is None  # durable events: the models alone
+
+
+def test_a_batch_checked_plainly_gives_what_the_models_give_each_event() -> None:
+    # One time shared by several events (read once), a bad one between them, and events of each live kind.
+    items = [reading(event_id="b1"), reading(event_id="b2", ts="2026-11-25T09:40:00"), reading(event_id="b3"),
+             reading(event_id="b4", ts="nonsense"), *(dict(VALID[kind], event_id=f"k-{kind}") for kind in LIVE),
+             reading(event_id="b5", ts="2026-11-25T01:40:00Z"), reading(event_id="b1")]
+    pairs, rejected, error = validate_batch(items, NOW, 100)
+    expected = [(i, validate_by_models(raw, NOW, i)) for i, raw in enumerate(items[:-1])]
+    assert error is None
+    assert [(i, _exactly(ev)) for i, ev in pairs] == [(i, _exactly(ev)) for i, (ev, _) in expected if ev is not None]
+    assert rejected == [rej for _, (_, rej) in expected if rej is not None] + [
+        Rejection(len(items) - 1, "b1", {"event_id": "duplicate within this batch"})]
 
 
 def test_an_identifier_or_source_with_a_trailing_line_break_is_refused() -> None:

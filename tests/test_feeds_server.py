@@ -5,6 +5,7 @@ each as it would have been alone."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -189,3 +190,65 @@ def test_concurrent_bodies_stored_together_are_answered_each_as_alone(
     assert sum(a["accepted"] for a in together) == sum(a["accepted"] for a in alone) == 16
     assert sum(len(a["duplicates"]) for a in together) == sum(len(a["duplicates"]) for a in alone) == 16
     assert [a["rejected"] for a in together] == [a["rejected"] for a in alone]
+
+
+def _granian_and_ours(fmt: str, app: Any, scopes: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The text access lines of granian's WSGI wrapper (its logging) and of ops.feeds_server.AccessLines, each
+    request served by both."""
+    import io
+    import logging
+
+    from granian.wsgi import _callback_wrapper
+
+    from ops.feeds_server import AccessLines
+
+    theirs, ours = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(theirs)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("granian.access")
+    saved = access.handlers[:], access.propagate, access.level
+    access.handlers, access.propagate = [handler], False
+    access.setLevel(logging.INFO)
+
+    class Proto:
+        def response_bytes(self, *_args: Any) -> None:
+            """granian's response: dropped."""
+
+    try:
+        wrapped, lines = _callback_wrapper(app, {}, fmt), AccessLines(app, fmt, ours)
+        for scope in scopes:
+            for serve in (lambda s: wrapped(Proto(), s), lambda s: b"".join(lines(dict(s), lambda *_a: None))):
+                with contextlib.suppress(RuntimeError):  # the app's failure, raised by both: its line is compared
+                    serve(dict(scope))
+    finally:
+        access.handlers, access.propagate, access.level = saved
+    return theirs.getvalue().splitlines(), ours.getvalue().splitlines()
+
+
+def test_the_text_access_lines_are_granians_own() -> None:
+    import re
+    from datetime import datetime
+
+    from ops.feeds_server import ACCESS_LOG_FORMAT
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("the app failed")
+        environ["REMOTE_ADDR"] = "10.9.9.9"  # as ProxyFix rewrites it: the line keeps the peer's address
+        start_response("422 UNPROCESSABLE ENTITY" if environ["REQUEST_METHOD"] == "POST" else "200 OK", [])
+        return [b"{}"]
+
+    base = {"REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "QUERY_STRING": "",
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/events"}
+    scopes = [dict(base, HTTP_USER_AGENT="feed/1.0", QUERY_STRING="token=s3cr3t"), dict(base, REQUEST_METHOD="GET"),
+              dict(base, HTTP_USER_AGENT=""), dict(base, PATH_INFO="/boom", HTTP_X_REAL_IP="10.0.0.1")]
+    theirs, ours = _granian_and_ours(ACCESS_LOG_FORMAT, app, scopes)
+    timing = re.compile(r" \d+\.\dms ")
+    assert len(ours) == len(scopes) and [timing.sub(" ", x) for x in ours] == [timing.sub(" ", x) for x in theirs]
+    custom = "%(method)s %(path)s %(status)d %(scheme)s %(query_string)s real=%(header{x-real-ip})s"
+    theirs, ours = _granian_and_ours(custom, app, scopes)
+    assert ours == theirs and ours[-1] == "POST /boom 500 http  real=10.0.0.1"
+    # The time atom: the request's start in local time, to the second (the two may straddle one).
+    theirs, ours = _granian_and_ours("%(time)s", app, scopes[:1])
+    at = [datetime.strptime(line, "%Y-%m-%d %H:%M:%S %z").timestamp() for line in (*theirs, *ours)]
+    assert len(at) == 2 and abs(at[0] - at[1]) <= 1

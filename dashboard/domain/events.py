@@ -5,6 +5,10 @@ checks (identifiers, sources, choices, ranges, lengths), the validators the rule
 time (`now` comes in the validation context), and each field's `Reason` says in the ingest's own words why a value
 was refused, so that a sender sees a field-level reason whatever pydantic's error type was. The same models give
 the OpenAPI document its `Event` schemas (dashboard.web.api.openapi).
+
+Why it is long: beside the models, the plain check of the feeds' usual telemetry (`plain_live_event`) applies the
+same rules without them, thousands of times a second; it must sit with the rules and helpers it shares with the
+models (the time, the place, the identifiers) so that the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -508,10 +512,124 @@ def _rejection_reasons(raw: dict[str, Any], exc: ValidationError, now: float) ->
     return _field_errors(errors, _REASONS[raw["kind"]], 1)
 
 
-def validate_event(raw: Any, now: float, index: int = 0) -> tuple[Event | None, Rejection | None]:
-    """Validate one raw event; return the normalised event or a field-level rejection."""
+# --- the feeds' usual telemetry, checked without the models ------------------------------------------------------
+#
+# A feed sends thousands of plainly valid readings a second, and the models' Python validators (the time, the place,
+# the ranges) and their dict building cost about three quarters of an event's validation. A live event of the usual
+# shape (exact JSON types, no field in doubt) is checked here by the same rules and normalised into the same dict,
+# key order included; anything else, and every event refused, goes through the models, which decide and word every
+# rejection. This check accepts only what the models accept (tests/test_events.py holds both to the same events).
+
+
+def _ident(value: Any) -> bool:
+    """An identifier as the models take it: a str of 1-128 letters, digits and . _ : -."""
+    return type(value) is str and _IDENTIFIER_RE.fullmatch(value) is not None
+
+
+def _number(value: Any, lo: float, hi: float) -> TypeGuard[float]:
+    """A JSON number (an int or a float, not a bool) within [lo, hi] (NaN is not)."""
+    return (type(value) is float or type(value) is int) and lo <= value <= hi
+
+
+def _whole(value: Any, lo: float, hi: float) -> TypeGuard[float]:
+    """A whole JSON number within [lo, hi] (120.0 is 120)."""
+    return _number(value, lo, hi) and float(value).is_integer()
+
+
+def _plain_sensor(raw: dict[str, Any], ev: Event) -> bool:
+    """SensorReading's own fields into `ev` when plainly valid."""
+    sensor_id, sensor_type, value = raw.get("sensor_id"), raw.get("sensor_type"), raw.get("value")
+    spec = c.SENSOR_TYPES.get(sensor_type) if type(sensor_type) is str else None
+    if spec is None or not _ident(sensor_id) or not _number(value, float(spec["min"]), float(spec["max"])):
+        return False
+    pole_id = raw.get("pole_id")
+    if pole_id is not None and not _ident(pole_id):
+        return False
+    ev["sensor_id"], ev["sensor_type"], ev["value"] = sensor_id, sensor_type, float(value)
+    if pole_id is not None:
+        ev["pole_id"] = pole_id
+    return True
+
+
+def _plain_traffic(raw: dict[str, Any], ev: Event) -> bool:
+    """TrafficSpeed's own fields into `ev` when plainly valid."""
+    corridor_id, speed = raw.get("corridor_id"), raw.get("speed_kmh")
+    if type(corridor_id) is not str or corridor_id not in _CORRIDORS or not _number(speed, 0, 150):
+        return False
+    ev["corridor_id"], ev["speed_kmh"] = corridor_id, float(speed)
+    return True
+
+
+def _plain_place(raw: dict[str, Any], ev: Event, place: str, count: str) -> bool:
+    """Parking's or Crowd's own fields (`place`, capacity, `count`) into `ev` when plainly valid."""
+    place_id, capacity, n = raw.get(place), raw.get("capacity"), raw.get(count)
+    if (type(place_id) is not str or place_id not in _PLACES or not _whole(capacity, 1, 1_000_000)
+            or not _whole(n, 0, 3_000_000)):
+        return False
+    if count == "occupied" and n > capacity:
+        return False
+    ev[place], ev["capacity"], ev[count] = place_id, int(capacity), int(n)
+    return True
+
+
+_CORRIDORS = frozenset(geo.corridor_by_id())
+_PLACES = frozenset(geo.place_by_id())
+_PLAIN_FIELDS: dict[str, Any] = {
+    c.SENSOR_READING: _plain_sensor,
+    c.TRAFFIC_SPEED: _plain_traffic,
+    c.PARKING: lambda raw, ev: _plain_place(raw, ev, "lot_id", "occupied"),
+    c.CROWD: lambda raw, ev: _plain_place(raw, ev, "spot_id", "count"),
+}
+assert set(_PLAIN_FIELDS) == set(c.TELEMETRY_KINDS), "a plain check for every live kind"
+
+
+def plain_live_event(raw: dict[str, Any], now: float, times: dict[str, float | None]) -> Event | None:
+    """The normalised event when `raw` is a plainly valid live event (what the models would give); None when the
+    models must judge it. `times`: the epoch of each timestamp already read in this batch (None: not one)."""
+    kind = raw.get("kind")
+    own_fields = _PLAIN_FIELDS.get(kind) if type(kind) is str else None
+    if own_fields is None:
+        return None
+    event_id, source, ts = raw.get("event_id"), raw.get("source"), raw.get("ts")
+    lon, lat = raw.get("lon"), raw.get("lat")
+    if (not _ident(event_id) or type(source) is not str or _SOURCE_RE.fullmatch(source) is None
+            or type(ts) is not str or not _number(lon, -180, 180) or not _number(lat, -90, 90)):
+        return None
+    if ts in times:
+        epoch = times[ts]  # a feed's batch often holds one time: read once (a third of an event's check)
+    else:
+        try:
+            epoch = times[ts] = _epoch(ts)
+        except PydanticCustomError:
+            epoch = times[ts] = None
+    if epoch is None or not now - c.TELEMETRY_MAX_AGE_S <= epoch <= now + c.MAX_FUTURE_SKEW_S:
+        return None
+    place = _place(float(lon), float(lat))
+    if place is None:
+        return None
+    # The models' field order: EventBase's, LocatedEvent's, the kind's own, then the place's.
+    ev: Event = {"event_id": event_id, "source": source, "kind": kind, "ts": epoch, "lon": place[0], "lat": place[1]}
+    if not own_fields(raw, ev):
+        return None
+    ev["subdistrict"], ev["cell"] = place[2], place[3]
+    return ev
+
+
+def validate_event(raw: Any, now: float, index: int = 0,
+                   times: dict[str, float | None] | None = None) -> tuple[Event | None, Rejection | None]:
+    """Validate one raw event; return the normalised event or a field-level rejection. `times`: the timestamps
+    read so far in the same batch (see plain_live_event)."""
     if not isinstance(raw, dict):
         return None, Rejection(index, None, {"event": "must be a JSON object"})
+    if type(raw) is dict:
+        plain = plain_live_event(raw, now, {} if times is None else times)
+        if plain is not None:
+            return plain, None
+    return validate_by_models(raw, now, index)
+
+
+def validate_by_models(raw: dict[str, Any], now: float, index: int = 0) -> tuple[Event | None, Rejection | None]:
+    """validate_event through the models alone: the reference for every event, and the words of every rejection."""
     try:
         model = _validate(raw, context={"now": now})
     except ValidationError as exc:
@@ -543,8 +661,9 @@ def validate_batch(
     valid: list[tuple[int, Event]] = []
     rejected: list[Rejection] = []
     seen: set[tuple[str, str]] = set()
+    times: dict[str, float | None] = {}
     for i, raw in enumerate(items):
-        ev, rej = validate_event(raw, now, i)
+        ev, rej = validate_event(raw, now, i, times)
         if rej is not None:
             rejected.append(rej)
             continue

@@ -83,9 +83,9 @@ MQTT_MESSAGES: Final = Counter(
     "dongcheng_mqtt_messages_total", "MQTT messages taken by `dongcheng mqtt`, by outcome.", ["outcome"])
 
 
-def mqtt_message(outcome: str) -> None:
-    """Record one MQTT message by its outcome (MQTT_OUTCOMES)."""
-    MQTT_MESSAGES.labels(outcome=outcome if outcome in MQTT_OUTCOMES else OTHER).inc()
+def mqtt_message(outcome: str, n: int = 1) -> None:
+    """Record `n` MQTT messages of one outcome (MQTT_OUTCOMES)."""
+    _child(MQTT_MESSAGES, outcome if outcome in MQTT_OUTCOMES else OTHER).inc(n)
 
 
 # --- the tick ----------------------------------------------------------------------------------------------------
