@@ -137,9 +137,13 @@ def current_language() -> str:
     return "zh"
 
 
+# A public prefix without its trailing slash is public too ("/assets" as "/assets/").
+_PUBLIC_EXACT: Final = frozenset(p.rstrip("/") for p in PUBLIC_PREFIXES)
+
+
 def _is_public(path: str) -> bool:
     """True for paths that need no session."""
-    return any(path == p.rstrip("/") or path.startswith(p) for p in PUBLIC_PREFIXES)
+    return path in _PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
 
 
 def _bearer_token() -> str | None:
