@@ -1,4 +1,5 @@
-"""The app's Flask (dashboard/web/server.py) answers as Flask does, and the limiter's hooks run where limits are."""
+"""The app's Flask (dashboard/web/server.py) answers as Flask does, the limiter's hooks run where limits are, and
+the login guard's one round trip to Redis answers as redis-py's pipeline does."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import redis
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from markupsafe import Markup
 
+from dashboard.frames.cache import answer_reads
+from dashboard.live.connections import make_redis, round_trip
 from dashboard.web.frames import FRAME_PATH
 from dashboard.web.server import Server, SignedCookieSessions
 from dashboard.web.throttle import throttle
@@ -70,9 +74,27 @@ def test_a_forged_an_expired_or_a_foreign_cookie_opens_an_empty_session_as_in_fl
         foreign = sign(flask_app("another-secret"), flask_sessions, VALUES)
         for cookie in (forged, foreign, "not-a-cookie"):
             assert opened(app, ours, cookie) == {} == opened(app, flask_sessions, cookie)
+        assert opened(app, ours, good) == VALUES  # opened once: kept, and still only as long as it is young enough
         app.permanent_session_lifetime = timedelta(seconds=1)
         time.sleep(2.1)  # itsdangerous counts whole seconds
         assert opened(app, ours, good) == {} == opened(app, flask_sessions, good)
+
+
+def test_a_request_that_changes_its_session_does_not_change_the_next_opening_of_the_same_cookie() -> None:
+    app = flask_app()
+    ours = SignedCookieSessions()
+    with app.app_context():
+        cookie = sign(app, ours, VALUES)
+        with app.test_request_context("/", headers={"Cookie": f"session={cookie}"}):
+            from flask import request
+
+            first = ours.open_session(app, request)
+            assert first is not None
+            first["user"]["role"] = "admin"
+            first["tuple"][2][1]["x"] = b"changed"
+            first["list"].append("more")
+            first["sid"] = "other"
+        assert opened(app, ours, cookie) == VALUES
 
 
 def test_a_new_secret_key_takes_effect_at_once_and_its_fallbacks_still_open_old_cookies() -> None:
@@ -152,3 +174,39 @@ def test_a_signed_in_get_sets_no_cookie_when_nothing_changed(app: Any, client: A
     resp = client.get(path)
     assert resp.status_code == 200
     assert "Set-Cookie" not in resp.headers
+
+
+def piped(r: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """The replies of redis-py's own pipeline without a transaction (the reference)."""
+    with r.pipeline(transaction=False) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute())
+
+
+def test_one_round_trip_answers_as_redis_pys_pipeline(r: Any) -> None:
+    r.hset("h", mapping={"a": "1", "b": "2"})
+    r.set("s", b"0123456789")
+    commands: list[tuple[Any, ...]] = [("HGETALL", "h"), ("HGETALL", "none"), ("GETRANGE", "s", 0, 3), ("GET", "none"),
+                                       ("GET", "s"), *answer_reads()]
+    assert round_trip(r, commands) == piped(r, commands)
+    assert round_trip(r, commands)[0] == {b"a": b"1", b"b": b"2"}
+    assert round_trip(r, []) == piped(r, []) == []
+
+
+def test_an_error_reply_is_raised_after_every_reply_is_read_and_the_connection_stays_usable(r: Any) -> None:
+    r.set("s", "text")
+    commands: list[tuple[Any, ...]] = [("GET", "s"), ("HGETALL", "s"), ("GET", "s")]
+    with pytest.raises(redis.ResponseError) as theirs:
+        piped(r, commands)
+    with pytest.raises(redis.ResponseError) as ours:
+        round_trip(r, commands)
+    assert type(ours.value) is type(theirs.value)
+    for _ in range(3):  # every pooled connection answers the next command in step
+        assert round_trip(r, [("GET", "s")]) == [b"text"]
+
+
+def test_a_redis_that_does_not_answer_raises_a_redis_error() -> None:
+    dead = make_redis("redis://127.0.0.1:1/0", timeout_s=0.2)
+    with pytest.raises(redis.RedisError):
+        round_trip(dead, [("HGETALL", "h"), ("GET", "s")])

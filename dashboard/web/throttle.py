@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import redis
 from flask import Flask, Response, g, request
+from flask.globals import request_ctx
 from flask_limiter import Limiter, RequestLimit
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
@@ -138,7 +139,7 @@ def _gated(app: Flask, t: Throttle, hook: Callable[..., Any], returns_response: 
     """`hook`, run only when this request's view is limited; otherwise the response (after-request) or None."""
 
     def gated(*args: Any) -> Any:
-        endpoint = request.endpoint
+        endpoint = request_ctx.request.endpoint
         if endpoint is not None and t.limits(app.view_functions.get(endpoint)):
             return hook(*args)
         return args[0] if returns_response else None
