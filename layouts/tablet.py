@@ -44,6 +44,8 @@ OPEN_ROWS: Final = 5
 
 def slider_time(offset_min: Any, now: float) -> float | None:
     """The slider's value (minutes before now) as a time, or None for live (0, missing or nonsense)."""
+    if offset_min is None:
+        return None  # live, as every wall asks each second: no exception to raise and catch
     try:
         m = int(offset_min)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float

@@ -309,9 +309,13 @@ def notice_part(since: float | None, lang: str) -> Any:
     return [since, database_notice(since, lang)[0]]
 
 
-def answer_reads() -> list[tuple[Any, ...]]:
+# A refresh's every read, the same commands each time (made once: the route asks for them on every refresh).
+_ANSWER_READS: Final = tuple(heads_commands(AGGREGATES, (keys.DB_DOWN_SINCE,)))
+
+
+def answer_reads() -> tuple[tuple[Any, ...], ...]:
     """The commands of a refresh's every read: the heads and the database's state (replies: `answer`'s `read`)."""
-    return heads_commands(AGGREGATES, (keys.DB_DOWN_SINCE,))
+    return _ANSWER_READS
 
 
 def answer(

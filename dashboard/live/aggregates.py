@@ -18,6 +18,7 @@ from typing import Any, Final, NamedTuple
 import redis
 
 from dashboard.live import keys
+from dashboard.live.connections import round_trip
 from dashboard.live.schema import AGGREGATES, Envelope
 
 try:  # orjson parses several times faster; plain json is the fallback so it stays optional.
@@ -89,10 +90,7 @@ def _read_heads_and(
     r: redis.Redis, names: list[str], also: Sequence[str]
 ) -> tuple[dict[str, Head | None], list[Any]]:
     """Heads of the named aggregates and the values of the keys `also`, in one round trip."""
-    pipe = r.pipeline(transaction=False)
-    for command in heads_commands(names, also):
-        pipe.execute_command(*command)
-    return heads_from(r, names, pipe.execute())
+    return heads_from(r, names, round_trip(r, heads_commands(names, also)))
 
 
 def heads_commands(names: Sequence[str], also: Sequence[str]) -> list[tuple[Any, ...]]:

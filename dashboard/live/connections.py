@@ -9,6 +9,7 @@ their settings from here too, in the form those libraries read (`rq_settings`, `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import redis
@@ -58,6 +59,42 @@ def make_redis(where: RedisTarget | str, timeout_s: float = TIMEOUT_S) -> redis.
     """A client for aggregates, ingest, sessions and scrapes: short timeouts so a dead Redis fails fast, not in 5 s."""
     return _client(where, timeout_s, socket_timeout=timeout_s, health_check_interval=10, retry_on_timeout=False,
                    protocol=2)
+
+
+def round_trip(r: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """The replies to `commands`, sent in one write and read in order: a pipeline without a transaction, as redis-py's
+    `r.pipeline(transaction=False)` answers it (each reply through the client's own parsing, a connection error
+    retried as the client's retry says, the first error reply raised once every reply is read) with less of its
+    bookkeeping per command; the login guard's read of a refresh (dashboard/live/sessions.py `inspect`) is one.
+
+    Raises redis.RedisError when Redis does not answer (the connection is then dropped, never reused half-read).
+    """
+    if not commands:
+        return []
+    pool = r.connection_pool
+    conn = pool.get_connection()
+
+    def send_and_read() -> list[Any]:
+        conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for command in commands:
+            try:
+                replies.append(r.parse_response(conn, command[0]))
+            except redis.ResponseError as exc:  # an error reply: the ones after it are still read
+                replies.append(exc)
+        return replies
+
+    try:
+        replies = conn.retry.call_with_retry(send_and_read, lambda _error: conn.disconnect())
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+    for reply in replies:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+    return replies
 
 
 def make_blocking_redis(where: RedisTarget | str) -> redis.Redis:

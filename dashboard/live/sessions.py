@@ -39,13 +39,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
 
 import redis
 
 from dashboard.live import keys
+from dashboard.live.connections import round_trip
 
 LIVE: Final = "live"
 ENDED: Final = "ended"
@@ -189,13 +190,9 @@ def inspect(
     """
     key = keys.session_key(sid)
     if ahead:
-        with r.pipeline(transaction=False) as pipe:
-            pipe.hgetall(key)
-            for command in ahead:
-                pipe.execute_command(*command)
-            record, *replies = pipe.execute()
-        return replace(_judge(r, sid, uid, cookie_epoch, created, now, limits, active, recheck_s, record),
-                       ahead=replies)
+        record, *replies = round_trip(r, (("HGETALL", key), *ahead))
+        judged = _judge(r, sid, uid, cookie_epoch, created, now, limits, active, recheck_s, record)
+        return Checked(judged.verdict, judged.gen, judged.user, replies)  # (dataclasses.replace costs more)
     return _judge(r, sid, uid, cookie_epoch, created, now, limits, active, recheck_s, r.hgetall(key))
 
 

@@ -40,7 +40,6 @@ def create_app(config: Config | None = None) -> Any:
     when production may not start (dashboard.store.schema.check_start)."""
     import dash
     from dash import _callback
-    from flask import Flask
 
     from dashboard.live.connections import make_redis
     from dashboard.observe.logs import configure_logging
@@ -52,6 +51,7 @@ def create_app(config: Config | None = None) -> Any:
     from dashboard.web.api.stream import init_push
     from dashboard.web.extensions import DASH, init_extensions
     from dashboard.web.frames import init_frames
+    from dashboard.web.server import Server
     from layouts import shell
 
     config = config or Config.from_env()
@@ -60,7 +60,7 @@ def create_app(config: Config | None = None) -> Any:
     configure_logging(config.log_format)  # LOG_FORMAT: text as always, or one JSON object a line
     logs.one_line_records(logging.getLogger())  # nothing a request brings can forge a log line
 
-    server = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    server = Server(__name__, instance_path=str(INSTANCE_DIR))
     # SESSION_COOKIE_SECURE=1 when the app is served over HTTPS: the session and CSRF cookies are then never sent
     # over plain HTTP. Off by default for http:// on the intranet, where a Secure cookie would not be kept.
     secure_cookies = config.session_cookie_secure

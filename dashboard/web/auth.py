@@ -27,6 +27,7 @@ from flask import (
     request,
     session,
 )
+from flask.globals import request_ctx
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -137,9 +138,13 @@ def current_language() -> str:
     return "zh"
 
 
+# A public prefix without its trailing slash is public too ("/assets" as "/assets/").
+_PUBLIC_EXACT: Final = frozenset(p.rstrip("/") for p in PUBLIC_PREFIXES)
+
+
 def _is_public(path: str) -> bool:
     """True for paths that need no session."""
-    return any(path == p.rstrip("/") or path.startswith(p) for p in PUBLIC_PREFIXES)
+    return path in _PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
 
 
 def _bearer_token() -> str | None:
@@ -204,9 +209,10 @@ _DASH_INDEX: Final = frozenset({"/", "/<path:path>"})
 def _page_status(resp: Response) -> Response:
     """A page the signed-in role may not open answers 403 and an unknown page 404, like every other refusal of the
     server (the report, the API); the body is still the console, whose router shows the refusal in words."""
-    if (request.method == "GET" and resp.status_code == 200 and request.endpoint in _DASH_INDEX
+    req = request_ctx.request  # (one look-up through the context's proxy: this runs on every answer)
+    if (req.method == "GET" and resp.status_code == 200 and req.endpoint in _DASH_INDEX
             and current_user.is_authenticated):
-        resp.status_code = page_status(request.path, current_user.role)
+        resp.status_code = page_status(req.path, current_user.role)
     return resp
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from flask import Blueprint, Flask, Response, current_app, request
+import redis
+from flask import Blueprint, Flask, Response, current_app
+from flask.globals import request_ctx
 
 from dashboard.frames.ahead import HeldTokens
 from dashboard.frames.cache import FrameCache, answer, answer_reads, known_token
 from dashboard.i18n import norm_lang
-from dashboard.web.extensions import redis_client
+from dashboard.web.extensions import REDIS
 from dashboard.web.readahead import reads_ahead, taken
 from layouts.tablet import slider_time
 
@@ -36,15 +38,17 @@ def frame_cache(app: Flask | None = None) -> FrameCache:
 @reads_ahead(answer_reads)
 def frame() -> Response:
     """META, the replay badge, the database notice and the frame from the screen's state to the current one."""
-    token = known_token(request.args.get("from", ""))
-    lang = norm_lang(request.args.get("lang"))
+    app = request_ctx.app  # (the context's proxies looked through once)
+    args = request_ctx.request.args
+    token = known_token(args.get("from", ""))
+    lang = norm_lang(args.get("lang"))
     now = time.time()
-    at = slider_time(request.args.get("offset"), now)
-    r = redis_client()
-    got = answer(r, frame_cache(), token, lang, now, at, read=taken())
+    at = slider_time(args.get("offset"), now)
+    r: redis.Redis = app.extensions[REDIS]
+    got = answer(r, frame_cache(app), token, lang, now, at, read=taken())
     if at is None and got.token:
         # A screen that polls holds the token it reached, as a pushed one does: its next frame is made ahead too.
-        held_tokens().tell(r, [(lang, got.token)])
+        held_tokens(app).tell(r, [(lang, got.token)])
     resp = Response(got.body, mimetype="application/json")
     resp.headers["Cache-Control"] = "no-store"
     return resp

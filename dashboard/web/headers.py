@@ -108,20 +108,34 @@ def page_policy(script_hashes: Sequence[str], *tile_urls: str | None) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
+# STATIC_HEADERS as (name, lower-case name, value), for add_headers.
+_STATIC: Final = tuple((name, name.lower(), value) for name, value in STATIC_HEADERS.items())
+_CACHE_CONTROL: Final = "cache-control"
+_CSP: Final = "content-security-policy"
+_REPORTING: Final = f'{REPORT_GROUP}="{REPORT_PATH}"'
+
+
 def add_headers(resp: Response) -> Response:
-    """after_request: the security headers of every answer."""
-    for name, value in STATIC_HEADERS.items():
-        resp.headers.setdefault(name, value)
+    """after_request: the security headers of every answer.
+
+    The names the answer already has are read once, so each header is one look-up and an append (every answer,
+    the wall's refresh every second, goes through here).
+    """
+    headers = resp.headers
+    present = {name.lower() for name, _ in headers.items()}
+    for name, lower, value in _STATIC:
+        if lower not in present:
+            headers.add(name, value)
     mimetype = resp.mimetype or ""
     if mimetype == "text/html":
-        resp.headers["Content-Security-Policy"] = current_app.extensions[EXTENSION]
-        resp.headers["Reporting-Endpoints"] = f'{REPORT_GROUP}="{REPORT_PATH}"'
-    else:
-        resp.headers.setdefault("Content-Security-Policy", NON_PAGE_POLICY)
-    if mimetype in ("text/html", "application/json") and "Cache-Control" not in resp.headers:
-        resp.headers["Cache-Control"] = "no-store"
+        headers["Content-Security-Policy"] = current_app.extensions[EXTENSION]
+        headers["Reporting-Endpoints"] = _REPORTING
+    elif _CSP not in present:
+        headers.add("Content-Security-Policy", NON_PAGE_POLICY)
+    if mimetype in ("text/html", "application/json") and _CACHE_CONTROL not in present:
+        headers["Cache-Control"] = "no-store"
     if current_app.config.get("SESSION_COOKIE_SECURE"):
-        resp.headers.setdefault("Strict-Transport-Security", HSTS)
+        headers.setdefault("Strict-Transport-Security", HSTS)
     return resp
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from dash._utils import split_callback_id
 from flask import Flask, Response, current_app, jsonify, request
+from flask.globals import request_ctx
 from flask.json.provider import DefaultJSONProvider
 from flask.wrappers import Request
 from werkzeug.exceptions import BadRequest
@@ -156,13 +157,14 @@ def check_request() -> Response | None:
     """before_request, first of all: refuse control characters in the path, the query and form fields.
 
     The names in the reasons are escaped, so that an answer or a log line quoting them stays one line."""
-    if text.has_control(request.path):
+    req = request_ctx.request  # (one look-up through the context's proxy: this runs on every request)
+    if text.has_control(req.path):
         return _refuse("the path")
-    for name, value in request.args.items(multi=True):
+    for name, value in req.args.items(multi=True):
         if text.has_control(name) or text.has_control(value):
             return _refuse(f"the query parameter '{text.escape_controls(name)}'")
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        for name, value in request.form.items(multi=True):
+    if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        for name, value in req.form.items(multi=True):
             if text.has_control(name) or text.text_problem(value) is not None:
                 return _refuse(f"the form field '{text.escape_controls(name)}'")
     return None

@@ -16,6 +16,7 @@ import time
 from typing import Final
 
 from flask import Flask, Response, g, request
+from flask.globals import request_ctx
 from werkzeug.routing import Rule
 
 from dashboard.observe import exposition
@@ -81,8 +82,8 @@ def _record(response: Response) -> Response:
     """Count and time the answered request."""
     started = g.get(_STARTED)
     if started is not None:
-        observe_request(route_label(request.url_rule), request.method, response.status_code,
-                        time.perf_counter() - started)
+        req = request_ctx.request  # (one look-up through the context's proxy, not two)
+        observe_request(route_label(req.url_rule), req.method, response.status_code, time.perf_counter() - started)
     return response
 
 

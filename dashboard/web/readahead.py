@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
-from flask import current_app, g, has_request_context, request
+from flask import g
+from flask.globals import request_ctx
 
 # One command: its name and arguments, as redis-py's execute_command takes them.
 Command = Sequence[Any]
@@ -37,9 +38,12 @@ def reads_ahead(plan: Plan) -> Callable[[View], View]:
 
 def planned() -> Sequence[Command]:
     """The commands this request's view reads ahead (none outside a request or for an unmarked view)."""
-    if not has_request_context() or request.endpoint is None:
+    if not request_ctx:  # outside a request
         return ()
-    plan: Plan | None = getattr(current_app.view_functions.get(request.endpoint), _PLAN_ATTR, None)
+    endpoint = request_ctx.request.endpoint
+    if endpoint is None:
+        return ()
+    plan: Plan | None = getattr(request_ctx.app.view_functions.get(endpoint), _PLAN_ATTR, None)
     return plan() if plan is not None else ()
 
 

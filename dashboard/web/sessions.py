@@ -41,6 +41,7 @@ from typing import Any, Final
 
 import redis
 from flask import Flask, Response, abort, current_app, jsonify, request, session
+from flask.globals import request_ctx
 
 from dashboard.config import Config
 from dashboard.live import sessions as records
@@ -48,7 +49,7 @@ from dashboard.live.sessions import Checked, Limits, Verdict
 from dashboard.outage import Outage
 from dashboard.store.outage import DATABASE
 from dashboard.web import readahead
-from dashboard.web.extensions import redis_client
+from dashboard.web.extensions import REDIS, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -205,17 +206,18 @@ def verify(uid: int, public: bool) -> Checked | None:
     While Redis does not answer: live (without a snapshot: the database is asked) within the grace of the outage;
     then a 503 (raised), or None without clearing anything for a public page, which serves anonymous visitors anyway.
     """
-    sid, cookie_epoch, created = session.get(SID), session.get(EPOCH), session.get(CREATED)
+    app, cookie = request_ctx.app, request_ctx.session  # (through the context's proxy twice, not five times)
+    sid, cookie_epoch, created = cookie.get(SID), cookie.get(EPOCH), cookie.get(CREATED)
     user = snapshot()
     if not isinstance(sid, str) or not isinstance(cookie_epoch, str) or not isinstance(created, (int, float)):
         session.clear()  # a session from before the server-side records, or not one of ours: sign in again
         return None
-    rules = policy()
+    rules: Policy = app.extensions[EXTENSION]
     role = user["role"] if user else None
     limits = rules.limits(role)
     now = time.time()
     try:
-        checked = records.inspect(redis_client(), sid, uid, cookie_epoch, float(created), now, limits,
+        checked = records.inspect(app.extensions[REDIS], sid, uid, cookie_epoch, float(created), now, limits,
                                   active=rules.is_kiosk(role) or is_user_activity(), recheck_s=rules.user_recheck_s,
                                   ahead=readahead.planned())
     except redis.RedisError as exc:

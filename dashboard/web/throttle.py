@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import redis
 from flask import Flask, Response, g, request
+from flask.globals import request_ctx
 from flask_limiter import Limiter, RequestLimit
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
@@ -64,6 +65,12 @@ class Throttle:
     address: str
     audit_item: RateLimitItem
     audit_quota: FixedWindowRateLimiter
+    # The views this app limits (protect_login, limit_reports): the only ones whose requests run the limiter's hooks.
+    limited: set[Callable[..., Any]] = field(default_factory=set)
+
+    def limits(self, view: Callable[..., Any] | None) -> bool:
+        """True when requests to `view` must go through the limiter's hooks."""
+        return view in self.limited
 
 
 def _parse(setting: str, value: str) -> RateLimitItem:
@@ -82,6 +89,7 @@ def init_throttle(app: Flask, config: Config) -> Throttle:
     # On the app's Redis (through Sentinel when it is set), with the short timeouts of the app's own client
     # (dashboard/live/connections.py): a dead Redis fails fast.
     storage_uri, storage_options = limiter_storage(config.redis)
+    hooks_before = _hooks(app, copy=True)
     limiter = Limiter(
         key_func=client_address,
         app=app,
@@ -98,7 +106,46 @@ def init_throttle(app: Flask, config: Config) -> Throttle:
     found = Throttle(limiter, config.login_limit_account, config.login_limit_address, audit_item,
                      FixedWindowRateLimiter(limiter.storage))
     app.extensions[EXTENSION] = found
+    if not (limiter.limit_manager.default_limits or limiter.limit_manager.application_limits):
+        _only_for_limited_views(app, found, hooks_before)
     return found
+
+
+HookLists = tuple[list[Callable[..., Any]], list[Callable[..., Any]], list[Callable[..., Any]]]
+
+
+def _hooks(app: Flask, copy: bool = False) -> HookLists:
+    """The app's lists of app-wide before-request, after-request and teardown hooks (copies of them: `copy`)."""
+    lists = (app.before_request_funcs.setdefault(None, []), app.after_request_funcs.setdefault(None, []),
+             app.teardown_request_funcs.setdefault(None, []))
+    return (list(lists[0]), list(lists[1]), list(lists[2])) if copy else lists
+
+
+def _only_for_limited_views(app: Flask, t: Throttle, before: HookLists) -> None:
+    """Run the hooks Flask-Limiter installed only for requests to the views this app limits.
+
+    With no default and no application-wide limit, a request to any other view has no limit to count, yet the
+    limiter's hooks resolve its limits, look up its exemptions and make a per-request context for it (about a tenth
+    of a signed-in refresh's CPU). Limits are given only through protect_login and limit_reports, which record the
+    views they limit; those views' requests run the hooks exactly as before.
+    """
+    for hooks, old in zip(_hooks(app), before, strict=True):
+        for i, hook in enumerate(hooks):
+            if hook not in old:
+                hooks[i] = _gated(app, t, hook, returns_response=hooks is app.after_request_funcs[None])
+
+
+def _gated(app: Flask, t: Throttle, hook: Callable[..., Any], returns_response: bool) -> Callable[..., Any]:
+    """`hook`, run only when this request's view is limited; otherwise the response (after-request) or None."""
+
+    def gated(*args: Any) -> Any:
+        endpoint = request_ctx.request.endpoint
+        if endpoint is not None and t.limits(app.view_functions.get(endpoint)):
+            return hook(*args)
+        return args[0] if returns_response else None
+
+    gated.__name__ = getattr(hook, "__name__", "limiter_hook")
+    return gated
 
 
 def throttle(app: Flask) -> Throttle:
@@ -143,12 +190,16 @@ def protect_login(app: Flask, view: Callable[..., Any], refused: Callable[[int],
     for scope, value, key_func in (("address", t.address, client_address), ("account", t.account, account_name)):
         view = t.limiter.limit(value, key_func=key_func, methods=["POST"], deduct_when=_failed,
                                on_breach=breach(scope), scope=f"login-{scope}")(view)
+    t.limited.add(view)
     return view
 
 
 def limit_reports(app: Flask, view: Callable[..., Any]) -> Callable[..., Any]:
     """A public report endpoint, limited per client address."""
-    return throttle(app).limiter.limit(CSP_REPORTS_LIMIT, key_func=client_address)(view)
+    t = throttle(app)
+    limited: Callable[..., Any] = t.limiter.limit(CSP_REPORTS_LIMIT, key_func=client_address)(view)
+    t.limited.add(limited)
+    return limited
 
 
 def _quota(t: Throttle, item: RateLimitItem, *ids: str) -> bool:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any, NoReturn, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.globals import request_ctx
 from flask_login import current_user
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -167,11 +168,12 @@ def route_api() -> Response | None:
 
     Dash serves its pages at every path (GET /<path:path>), so Flask alone would find a GET on any API path (its
     page), answer OPTIONS with GET allowed, and 405 a POST to a path that does not exist."""
-    if not request.path.startswith(PREFIX + "/"):
+    req = request_ctx.request  # (one look-up through the context's proxy: this runs on every request)
+    if not req.path.startswith(PREFIX + "/"):
         return None
-    rule = request.url_rule
-    if (rule is not None and rule.rule.startswith(PREFIX + "/") and request.method != "OPTIONS"
-            and request.method in (rule.methods or ())):
+    rule = req.url_rule
+    if (rule is not None and rule.rule.startswith(PREFIX + "/") and req.method != "OPTIONS"
+            and req.method in (rule.methods or ())):
         return None  # Flask matched one of the API's own routes for this method: nothing to answer here
     allowed = _allowed_methods(request.path)
     if not allowed:
