@@ -30,6 +30,8 @@ P99_LIMIT_MS = 250.0
 AGE_LIMIT_S = 2.0
 DRAIN_LIMIT_S = 2.0
 STEP_S = 5.0
+# The longest wait before a step for the tick to fold the events of the steps before it.
+SETTLE_TIMEOUT_S = 60.0
 BATCH = 100
 # Offered events/s, in turn, until one is not held.
 BATCH_RATES = (2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 100_000)
@@ -57,9 +59,6 @@ class AgeSampler(threading.Thread):
         self.missing = 0
 
     def run(self) -> None:
-        import orjson
-
-        from dashboard.live import keys
         from dashboard.live.aggregates import read_heads
 
         n = 0
@@ -73,15 +72,33 @@ class AgeSampler(threading.Thread):
             n += 1
             if n % 5:
                 continue
-            raw = self.r.get(keys.TELEMETRY_STATE)
-            newest = self.r.xrevrange(keys.TELEMETRY_STREAM, count=1)
-            if raw is None or not newest:
-                continue
-            cursor = str(orjson.loads(raw).get("cursor", "0-0"))
-            if newest[0][0] != cursor.encode() and cursor != "0-0":
-                unfolded = self.r.xrange(keys.TELEMETRY_STREAM, min=f"({cursor}", count=1)
-                if unfolded:
-                    self.worst_backlog = max(self.worst_backlog, now - _id_s(unfolded[0][0]))
+            self.worst_backlog = max(self.worst_backlog, _backlog_age(self.r, now))
+
+
+def _backlog_age(r: Any, now: float) -> float:
+    """How old the oldest event the tick has not folded yet is, seconds (0 when it has folded them all)."""
+    import orjson
+
+    from dashboard.live import keys
+
+    raw = r.get(keys.TELEMETRY_STATE)
+    newest = r.xrevrange(keys.TELEMETRY_STREAM, count=1)
+    if raw is None or not newest:
+        return 0.0
+    cursor = str(orjson.loads(raw).get("cursor", "0-0"))
+    if newest[0][0] == cursor.encode() or cursor == "0-0":
+        return 0.0
+    unfolded = r.xrange(keys.TELEMETRY_STREAM, min=f"({cursor}", count=1)
+    return now - _id_s(unfolded[0][0]) if unfolded else 0.0
+
+
+def _caught_up(r: Any, timeout_s: float = SETTLE_TIMEOUT_S) -> float:
+    """Wait until the tick has folded what earlier steps stored, so that a step's aggregates' age is its own and
+    not the backlog of the step before (a step not held leaves up to a few seconds of events); the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s and _backlog_age(r, time.time()) > 0.0:
+        time.sleep(0.2)
+    return time.monotonic() - started
 
 
 def _added(r: Any) -> int:
@@ -96,6 +113,9 @@ def _step(system: Any, r: Any, rate: float, batch: int, procs: int, seconds: flo
     per_proc = rate / batch / procs
     conns = max(4, min(64, int(per_proc * 0.02) + 4))  # enough for 20 ms of service time each
     offers = [Offer(per_proc, seconds, batch, f"{tag}{p}", conns) for p in range(procs)]
+    settled = _caught_up(r)
+    if settled > 1.0:
+        say(f"    (waited {settled:.1f} s for the tick to fold the earlier steps' events)")
     added0 = _added(r)
     meter: CpuMeter | None = getattr(system, "meter", None)
     cpu0 = meter.snapshot() if meter else None
