@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import re
 import shutil
@@ -30,7 +31,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from dashboard.config import ROOT, Config
+from dashboard.domain.text import escape_controls
 from dashboard.observe.logs import JSON, TEXT_FORMAT
+
+log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The access line in text: as the web server's (ops/gunicorn_conf.py ACCESS_LOG_FORMAT) but for the bytes sent.
@@ -63,6 +67,7 @@ class AccessLines:
         self.tz = datetime.datetime.now().astimezone().tzinfo
         self.stream = stream
         self.lock = threading.Lock()
+        self.failed = threading.Event()  # set once writing a line failed (said once)
         # A format with an unknown atom fails here, at the start, rather than at every request.
         self._atoms({"wsgi.url_scheme": "http"}, 200, time.time(), time.perf_counter())
 
@@ -78,10 +83,13 @@ class AccessLines:
             atoms["time"] = datetime.datetime.fromtimestamp(started_wall, tz=self.tz).strftime("%Y-%m-%d %H:%M:%S %z")
         for key, name in self.headers:
             atoms[key] = environ.get(name) or "-"
-        return str(self.fmt % atoms)
+        # One line whatever the request holds: a path or header with a line break (%0A in the URL) must not forge
+        # a second line.
+        return escape_controls(str(self.fmt % atoms))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        """The app's answer, then its access line (the request's own atoms: the app may rewrite its environ)."""
+        """The app's answer, then its access line (the request's own atoms: the app may rewrite its environ), written
+        when the app returns: the feeds' app has its whole answer by then (a streamed body's time is not counted)."""
         started_wall, started = time.time(), time.perf_counter()
         seen = {k: environ.get(k) for k in ("REMOTE_ADDR", "PATH_INFO", "QUERY_STRING", "REQUEST_METHOD",
                                              "wsgi.url_scheme", "SERVER_PROTOCOL")}
@@ -101,10 +109,16 @@ class AccessLines:
         return body
 
     def _write(self, line: str) -> None:
-        """One line, flushed (as logging's StreamHandler writes it)."""
-        with self.lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+        """One line, flushed (as logging's StreamHandler writes it); an output that fails is said once, and the
+        requests go on being served without their lines (as logging's handler would)."""
+        try:
+            with self.lock:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        except OSError as exc:
+            if not self.failed.is_set():
+                self.failed.set()
+                log.error("the feeds' access lines cannot be written (%s): requests are served without them", exc)
 
 
 def __getattr__(name: str) -> Any:

@@ -252,3 +252,44 @@ def test_the_text_access_lines_are_granians_own() -> None:
     theirs, ours = _granian_and_ours("%(time)s", app, scopes[:1])
     at = [datetime.strptime(line, "%Y-%m-%d %H:%M:%S %z").timestamp() for line in (*theirs, *ours)]
     assert len(at) == 2 and abs(at[0] - at[1]) <= 1
+
+
+def _answer_ok(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [])
+    return [b"{}"]
+
+
+_SCOPE = {"REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "QUERY_STRING": "",
+          "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/events"}
+
+
+def test_a_line_break_in_the_path_or_a_header_cannot_forge_a_second_access_line() -> None:
+    import io
+
+    from ops.feeds_server import ACCESS_LOG_FORMAT, AccessLines
+
+    out = io.StringIO()
+    lines = AccessLines(_answer_ok, ACCESS_LOG_FORMAT, out)
+    forged = '/x 200 0.1ms "-"\n127.0.0.1 "POST /api/v1/events HTTP/1.1'
+    assert b"".join(lines(dict(_SCOPE, PATH_INFO=forged, HTTP_USER_AGENT="a\r\nb"), lambda *_a: None)) == b"{}"
+    written = out.getvalue().splitlines()
+    assert len(written) == 1 and "\\x0a" in written[0] and "a\\x0d\\x0ab" in written[0], written
+
+
+def test_an_access_log_that_cannot_be_written_is_said_once_and_the_requests_are_still_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import io
+
+    from ops.feeds_server import ACCESS_LOG_FORMAT, AccessLines
+
+    class Closed(io.StringIO):
+        def write(self, _text: str) -> int:
+            raise BrokenPipeError("the log's reader is gone")
+
+    lines = AccessLines(_answer_ok, ACCESS_LOG_FORMAT, Closed())
+    with caplog.at_level("ERROR", logger="ops.feeds_server"):
+        answers = [b"".join(lines(dict(_SCOPE), lambda *_a: None)) for _ in range(3)]
+    assert answers == [b"{}"] * 3
+    assert [r.getMessage() for r in caplog.records].count(
+        "the feeds' access lines cannot be written (the log's reader is gone): requests are served without them") == 1

@@ -167,6 +167,15 @@ def test_the_limiter_runs_only_for_the_limited_views_and_they_stay_limited(app: 
     assert seen == [False, True]
 
 
+def test_the_app_refuses_a_limit_its_gated_limiter_hooks_would_never_count(app: Any) -> None:
+    from dashboard.web.throttle import verify_gates
+
+    verify_gates(app)  # as create_app left it: the sign-in's and the CSP reports' limits only
+    t = throttle(app)
+    t.limiter.limit("5/minute")(app.blueprints[next(iter(app.blueprints))])
+    with pytest.raises(RuntimeError, match="gated hooks would skip"):
+        verify_gates(app)
+
 @pytest.mark.parametrize("path", [FRAME_PATH, "/wall"])
 def test_a_signed_in_get_sets_no_cookie_when_nothing_changed(app: Any, client: Any, path: str) -> None:
     login(client, "duty")

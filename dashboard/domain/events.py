@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -574,7 +574,7 @@ def _plain_place(raw: dict[str, Any], ev: Event, place: str, count: str) -> bool
 
 _CORRIDORS = frozenset(geo.corridor_by_id())
 _PLACES = frozenset(geo.place_by_id())
-_PLAIN_FIELDS: dict[str, Any] = {
+_PLAIN_FIELDS: dict[str, Callable[[dict[str, Any], Event], bool]] = {
     c.SENSOR_READING: _plain_sensor,
     c.TRAFFIC_SPEED: _plain_traffic,
     c.PARKING: lambda raw, ev: _plain_place(raw, ev, "lot_id", "occupied"),

@@ -67,7 +67,9 @@ def round_trip(r: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
     retried as the client's retry says, the first error reply raised once every reply is read) with less of its
     bookkeeping per command; the login guard's read of a refresh (dashboard/live/sessions.py `inspect`) is one.
 
-    Raises redis.RedisError when Redis does not answer (the connection is then dropped, never reused half-read).
+    The commands must be safe to send twice (reads): a retry after a lost connection sends them all again, as
+    redis-py's pipeline does. Raises redis.RedisError when Redis does not answer (the connection is then dropped,
+    never reused half-read).
     """
     if not commands:
         return []

@@ -192,7 +192,8 @@ def inspect(
     if ahead:
         record, *replies = round_trip(r, (("HGETALL", key), *ahead))
         judged = _judge(r, sid, uid, cookie_epoch, created, now, limits, active, recheck_s, record)
-        return Checked(judged.verdict, judged.gen, judged.user, replies)  # (dataclasses.replace costs more)
+        # (dataclasses.replace costs more)
+        return Checked(verdict=judged.verdict, gen=judged.gen, user=judged.user, ahead=replies)
     return _judge(r, sid, uid, cookie_epoch, created, now, limits, active, recheck_s, r.hgetall(key))
 
 

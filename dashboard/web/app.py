@@ -125,6 +125,7 @@ def create_app(config: Config | None = None) -> Any:
                         methods=["POST"])
     # Browsers ask for /favicon.ico on pages that name no icon (the report): the icon, not the console's page.
     server.add_url_rule("/favicon.ico", "favicon", _favicon, methods=["GET"])
+    throttle.verify_gates(server)
     _freeze_startup_heap()
     return server
 

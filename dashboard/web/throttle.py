@@ -67,6 +67,8 @@ class Throttle:
     audit_quota: FixedWindowRateLimiter
     # The views this app limits (protect_login, limit_reports): the only ones whose requests run the limiter's hooks.
     limited: set[Callable[..., Any]] = field(default_factory=set)
+    # True when the limiter's hooks run only for `limited` (no default or application-wide limit at start).
+    gated: bool = False
 
     def limits(self, view: Callable[..., Any] | None) -> bool:
         """True when requests to `view` must go through the limiter's hooks."""
@@ -108,7 +110,22 @@ def init_throttle(app: Flask, config: Config) -> Throttle:
     app.extensions[EXTENSION] = found
     if not (limiter.limit_manager.default_limits or limiter.limit_manager.application_limits):
         _only_for_limited_views(app, found, hooks_before)
+        found.gated = True
     return found
+
+
+def verify_gates(app: Flask) -> None:
+    """Refuse to start when a limit was given that the gated hooks would never count: a default or application-wide
+    limit set after init_throttle, or a blueprint's limit (only protect_login and limit_reports may limit)."""
+    t = throttle(app)
+    if not t.gated:
+        return
+    manager = t.limiter.limit_manager
+    skipped = [*manager.default_limits, *manager.application_limits,
+               *(limit for name in app.blueprints for limit in manager.blueprint_limits(app, name))]
+    if skipped:
+        raise RuntimeError(f"rate limits the limiter's gated hooks would skip: {skipped}; limit views through "
+                           "dashboard.web.throttle (protect_login, limit_reports) or set them before init_throttle")
 
 
 HookLists = tuple[list[Callable[..., Any]], list[Callable[..., Any]], list[Callable[..., Any]]]
