@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import dataclasses
 import json
 import os
 import pstats
@@ -22,28 +21,13 @@ sys.path.insert(0, os.getcwd())
 
 import redis
 
-from dashboard.config import Config
-from dashboard.store.schema import init_db
-from dashboard.web import create_app
-from dashboard.web.extensions import db_sessions
-from tests.helpers import login, seed_users
-from workers.tick import run_tick
+from bench.refresh_cost import signed_in_client
 
 
 def measure(redis_url: str, recheck_s: float, n: int, profile: bool) -> float:
     """CPU ms per signed-in GET of the frame with the given recheck interval."""
     db = tempfile.mktemp(suffix=".db")
-    r = redis.Redis.from_url(redis_url)
-    r.flushdb()
-    cfg = dataclasses.replace(Config.for_tests(redis_url=redis_url, database_url=f"sqlite:///{db}"),
-                              session_user_recheck_s=recheck_s)
-    app = create_app(cfg)
-    with app.app_context():
-        init_db(db_sessions().kw["bind"])
-        seed_users(db_sessions())
-        run_tick(app.extensions["dc_redis"], db_sessions(), time.time())
-    c = app.test_client()
-    login(c, "duty")
+    _app, c = signed_in_client(redis_url, db, session_user_recheck_s=recheck_s)
     resp = c.get("/api/v1/frame?lang=zh")
     tok = json.loads(resp.data).get("token") if resp.is_json else None
     path = f"/api/v1/frame?lang=zh&from={tok}" if tok else "/api/v1/frame?lang=zh"
@@ -60,7 +44,7 @@ def measure(redis_url: str, recheck_s: float, n: int, profile: bool) -> float:
             c.get(path)
         pr.disable()
         pstats.Stats(pr).sort_stats("cumulative").print_stats(40)
-    r.flushdb()
+    redis.Redis.from_url(redis_url).flushdb()
     os.unlink(db)
     return cpu
 

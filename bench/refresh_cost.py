@@ -29,8 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _signed_in_app(redis_url: str, db_path: str) -> tuple[Any, dict[str, Any]]:
-    """The app of the checkout on sys.path, and the environ of a signed-in up-to-date refresh."""
+def signed_in_client(redis_url: str, db_path: str, **settings: Any) -> tuple[Any, Any]:
+    """The app of the checkout on sys.path (SQLite at `db_path`, its Redis database emptied, Config `settings`),
+    its users seeded and the tick run once, and a test client signed in as `duty`."""
+    import dataclasses
+
     import redis
 
     from dashboard.config import Config
@@ -41,13 +44,21 @@ def _signed_in_app(redis_url: str, db_path: str) -> tuple[Any, dict[str, Any]]:
     from workers.tick import run_tick
 
     redis.Redis.from_url(redis_url).flushdb()
-    app = create_app(Config.for_tests(redis_url=redis_url, database_url=f"sqlite:///{db_path}"))
+    config = dataclasses.replace(Config.for_tests(redis_url=redis_url, database_url=f"sqlite:///{db_path}"),
+                                 **settings)
+    app = create_app(config)
     with app.app_context():
         init_db(db_sessions().kw["bind"])
         seed_users(db_sessions())
         run_tick(app.extensions["dc_redis"], db_sessions(), time.time())
     client = app.test_client()
     login(client, "duty")
+    return app, client
+
+
+def _signed_in_app(redis_url: str, db_path: str) -> tuple[Any, dict[str, Any]]:
+    """The app of the checkout on sys.path, and the environ of a signed-in up-to-date refresh."""
+    app, client = signed_in_client(redis_url, db_path)
     token = json.loads(client.get("/api/v1/frame?lang=zh").data)["token"]
     seen: list[dict[str, Any]] = []
     inner = app.wsgi_app
