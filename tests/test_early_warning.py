@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -356,18 +357,30 @@ def test_the_ticks_warnings_are_the_same_from_the_kept_tickets_after_a_new_proce
 
     first = warnings_at(now)
     assert [w["category"] for w in first] == ["heating"]
-    assert warnings_at(now + 1) == first  # kept in this process
+    assert _same_warnings(warnings_at(now + 1), first)  # kept in this process
     book = sensor_sync.ticket_book()
     assert len(book) == 8 and book.mirrors is not None and book.mirrors[1] == now + 1
     before = sensor_sync.swap(sensor_sync.Kept())  # a new process takes the ticks: read again from Redis
     try:
-        assert warnings_at(now + 2) == first
+        assert _same_warnings(warnings_at(now + 2), first)
         assert sensor_sync.ticket_book() is not book and len(sensor_sync.ticket_book()) == 8
         r.delete(keys.HOTLINE_STATE)  # the hotline state lost: rebuilt from SQL
-        assert warnings_at(now + 3) == first
-        assert warnings_at(now + 4) == first
+        assert _same_warnings(warnings_at(now + 3), first)
+        assert _same_warnings(warnings_at(now + 4), first)
     finally:
         sensor_sync.swap(before)
+
+
+def _same_warnings(got: list[Any], want: list[Any]) -> bool:
+    """The same warnings, their tail probabilities within 2 %: a second later the window holds a second more."""
+
+    def without_p(ws: list[Any]) -> list[Any]:
+        return [{**w, "evidence": [{k: v for k, v in e.items() if k != "p"} for e in w["evidence"]]} for w in ws]
+
+    def ps(ws: list[Any]) -> list[float]:
+        return [e["p"] for w in ws for e in w["evidence"]]
+
+    return without_p(got) == without_p(want) and ps(got) == pytest.approx(ps(want), rel=0.02)
 
 
 def _iso(ts: float) -> str:
