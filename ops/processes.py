@@ -5,6 +5,7 @@ in both, each naming its child in `process`)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import resource
@@ -19,6 +20,8 @@ from typing import IO, Final
 from dashboard.config import Config, ConfigError, RunConfig
 from dashboard.observe.logs import JSON, json_line
 
+log = logging.getLogger(__name__)
+
 # Log files are rotated (one backup kept) at this size: the system is meant to run for weeks.
 LOG_MAX_BYTES = 20 * 1024 * 1024
 NAME_WIDTH = 9
@@ -26,19 +29,31 @@ NAME_WIDTH = 9
 HAVE_PROC = Path("/proc/self/stat").exists()
 
 # Run before exec in each child: die with the runner even if the runner is SIGKILLed (Linux only), at the CPU
-# priority it was given (a niceness it and everything it forks keep).
+# priority it was given (a niceness it and everything it forks keep). Each child leads its own session, and where the
+# kernel groups a session's processes for the scheduler (autogroup, on by default in Debian's and most distributions'
+# kernels) a niceness only ranks the processes inside their own group: the groups share the CPU equally whatever
+# their members' niceness. The child's group is given its niceness too, or the background would compete with the web
+# server on equal terms (measured: three busy processes on one core, two at niceness 10 in their own sessions, got a
+# third each; with their groups' niceness set, the one at 0 got 82 %).
 _DIE_WITH_RUNNER = (
     "import ctypes, os, signal, sys\n"
     "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"  # 1 = PR_SET_PDEATHSIG
     "os.getppid() == int(sys.argv[1]) or sys.exit('runner gone before start')\n"
-    "os.nice(int(sys.argv[2]))\n"
+    "nice = os.nice(int(sys.argv[2]))\n"
+    "try:\n"
+    "    with open('/proc/self/autogroup', 'w') as group:\n"
+    "        group.write(str(nice))\n"
+    "except FileNotFoundError:\n"
+    "    pass\n"  # a kernel without autogroups: the niceness alone ranks the processes
+    "except OSError as exc:\n"
+    "    print(f'CPU priority: the session keeps its share ({exc})', file=sys.stderr)\n"
     "os.execvp(sys.argv[3], sys.argv[3:])\n"
 )
 # The niceness of the processes that work behind the screens (workers, scheduler, feeds, simulator, subscriber,
 # exporter) by default (BACKGROUND_NICE): on a host whose cores they saturate, the screens' web server and Redis still
 # get the CPU first, so a wall's refresh does not wait behind a tick or a burst of feeds. Their own work gets the rest
 # (at niceness 10 a tenth of a core they compete for with the web server), which a host sized for its load has
-# plenty of; deploy/systemd's units set the same Nice=.
+# plenty of; deploy/systemd's units set the same Nice= and the weight of their control groups (CPUWeight=).
 BACKGROUND_NICE: Final = RunConfig.background_nice
 
 
@@ -54,6 +69,30 @@ def niceness(pid: int) -> int | None:
     """The niceness of `pid` (None when it is gone)."""
     fields = _stat(pid)
     return int(fields[16]) if fields else None
+
+
+def share_group_niceness(pid: int) -> None:
+    """Give the scheduler's group of `pid`'s session (autogroup) the niceness of `pid` (see _DIE_WITH_RUNNER); a
+    kernel without autogroups needs nothing."""
+    nice = niceness(pid)
+    if nice is None:  # gone
+        return
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        log.warning("CPU priority: the session of process %s keeps its share (%s)", pid, exc)
+
+
+def group_niceness(pid: int) -> int | None:
+    """The niceness of the scheduler's group (autogroup) of `pid`'s session (None when it is gone or the kernel has
+    no autogroups)."""
+    try:
+        raw = Path(f"/proc/{pid}/autogroup").read_text()  # "/autogroup-85 nice 0"
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(raw.rsplit(" ", 1)[1])
 
 
 # --- the process table ----------------------------------------------------------------------------

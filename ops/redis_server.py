@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from dashboard.live.connections import make_redis
+from ops.processes import share_group_niceness
 
 
 def redis_server_binary() -> str:
@@ -57,6 +58,8 @@ def start_bundled_redis(data_dir: Path, port: int | None = None) -> tuple[subpro
         # Its own process group, so that Ctrl-C in a terminal reaches it only through our shutdown.
         start_new_session=os.name == "posix",
     )
+    if os.name == "posix":
+        share_group_niceness(proc.pid)  # its own session: the scheduler ranks its group, at its niceness
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     client = make_redis(url)

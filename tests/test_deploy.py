@@ -290,8 +290,11 @@ def test_every_unit_reads_the_environment_file_as_the_dedicated_user_hardened_an
 
 def test_only_the_screens_server_keeps_the_full_cpu_priority_as_under_the_runner() -> None:
     for name in SERVICES:
-        nice = unit(name)["Service"].get("Nice", ["0"])
-        assert nice == [str(0 if name == "dongcheng-web.service" else BACKGROUND_NICE)], name
+        service = unit(name)["Service"]
+        web = name == "dongcheng-web.service"
+        assert service.get("Nice", ["0"]) == [str(0 if web else BACKGROUND_NICE)], name
+        # Across services (each its own control group) only the weight ranks them: niceness 10's share of 1024.
+        assert service.get("CPUWeight", ["100"]) == [str(100 if web else round(100 * 110 / 1024))], name
 
 
 def test_the_units_defaults_are_the_templates_and_the_runners() -> None:

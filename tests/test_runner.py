@@ -31,7 +31,7 @@ from dashboard.live.connections import make_redis
 from dashboard.store import schema
 from dashboard.store.engine import make_engine
 from dashboard.store.models import AuditLog, Sensor, Unit, User
-from ops.processes import BACKGROUND_NICE, niceness
+from ops.processes import BACKGROUND_NICE, dying_with_runner, group_niceness, niceness
 from ops.redis_server import free_port
 from tests.servers import MosquittoProcess
 
@@ -221,6 +221,13 @@ def test_runs_everything_and_ctrl_c_stops_every_child(start_runner: Callable[...
                  lambda: (n := {name: niceness(pid) for name, pid in children.items()})
                  and {n[b] for b in behind} == {min(base + BACKGROUND_NICE, 19)} and n, 10, run)
     assert nice["web"] == nice["redis"] == base
+    # Each child leads its own session, so its scheduler's group (autogroup) carries its niceness too: across groups
+    # the processes' own niceness ranks nothing.
+    if group_niceness(run.proc.pid) is not None:
+        _wait("the background children's groups to lower their priority",
+              lambda: (n := {name: group_niceness(pid) for name, pid in children.items()})
+              and {n[b] for b in behind} == {min(base + BACKGROUND_NICE, 19)} and n["web"] == n["redis"] == base,
+              10, run)
     ingest_port = int(run.pids()["ingest_port"])
     out = run.output()
     assert f"http://127.0.0.1:{run.port}" in out and f"http://127.0.0.1:{ingest_port}/api/v1/events" in out
@@ -422,6 +429,15 @@ def test_restart_delay_doubles_and_resets_after_a_stable_run() -> None:
     assert delays == [1, 2, 4, 8, 16, BACKOFF_MAX_S, BACKOFF_MAX_S]
     assert runner.schedule_restart(child, uptime=STABLE_AFTER_S + 1) == 1
     assert child.restarts == 8
+
+
+@pytest.mark.skipif(group_niceness(os.getpid()) is None, reason="the kernel has no scheduler autogroups")
+def test_a_child_in_its_own_session_yields_the_cpu_as_a_group_not_only_within_it() -> None:
+    report = "import os; print(os.nice(0), open('/proc/self/autogroup').read())"
+    argv = dying_with_runner([sys.executable, "-c", report], 7)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, start_new_session=True, check=True).stdout
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert out.split()[0] == str(min(base + 7, 19)) and out.rstrip().endswith(f"nice {min(base + 7, 19)}"), out
 
 
 def test_signal_session_reaches_processes_in_groups_of_their_own() -> None:

@@ -93,8 +93,12 @@ def round_trip(r: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
         raise
     finally:
         pool.release(conn)
-    for reply in replies:
+    for i, reply in enumerate(replies):
         if isinstance(reply, redis.ResponseError):
+            # Named as redis-py's pipeline names it (position and command), without the arguments: a session's id
+            # travels in them and error messages reach the logs.
+            reply.args = (f"Command # {i + 1} ({commands[i][0]}) of the round trip caused error: {reply}",
+                          *reply.args[1:])
             raise reply
     return replies
 
