@@ -17,6 +17,7 @@ from layouts.section import Ctx, Section, dedupe
 
 MAX_CATEGORIES: Final = 6
 MAX_SUBDISTRICTS: Final = 4
+HOUR_TICKS: Final = (0, 6, 12, 18, 23)
 # Ticket counts in the heatmap's violet: volume, not a state, so none of the meaning colours.
 BAR: Final = "#8b7cf6"
 
@@ -82,8 +83,9 @@ def hourly_chart(lang: str, scale: float) -> dict[str, Any]:
         },
         margin={"l": px(4, scale), "r": px(10, scale), "t": px(26, scale), "b": px(24, scale), "pad": 0},
         xaxis={
-            "tickvals": [0, 6, 12, 18, 23],
-            "ticktext": ["0", "6", "12", "18", "23"],
+            # The hours of the Beijing day, said as hours ("6时", "6:00"), not bare numbers.
+            "tickvals": list(HOUR_TICKS),
+            "ticktext": [t("hot.hour", lang, h=h) for h in HOUR_TICKS],
             "tickfont": {"size": px(18, scale), "color": MUTED},
             "fixedrange": True,
             "automargin": False,
@@ -162,10 +164,12 @@ def subdistricts_patch(d: HotlineData, lang: str) -> Patch:
     return _bars_patch([names.subdistrict(k, lang) for k, _ in top], [v for _, v in top], lang)
 
 
-def hourly_patch(d: HotlineData) -> Patch:
-    """Today's and yesterday's hourly counts."""
+def hourly_patch(d: HotlineData, lang: str) -> Patch:
+    """Today's and yesterday's hourly counts; yesterday's name says when it has none (a legend entry with no line
+    would read as a line hidden somewhere)."""
     p = Patch()
     p["data"][0]["y"] = list(d["hourly_yesterday"])
+    p["data"][0]["name"] = t("hot.yesterday" if any(d["hourly_yesterday"]) else "hot.yesterday_none", lang)
     p["data"][1]["y"] = list(d["hourly"])
     return p
 
@@ -199,7 +203,7 @@ def render(d: HotlineData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
         [
             (lambda: categories_patch(d, ctx.lang), repr(sorted(d["by_category"].items()))),
             (lambda: subdistricts_patch(d, ctx.lang), repr(sorted(d["by_subdistrict"].items()))),
-            (lambda: hourly_patch(d), repr((d["hourly"], d["hourly_yesterday"]))),
+            (lambda: hourly_patch(d, ctx.lang), repr((d["hourly"], d["hourly_yesterday"]))),
             (lambda: rates_row(d, ctx.lang), repr(rates)),
         ],
         prev,

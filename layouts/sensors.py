@@ -3,6 +3,7 @@ the frame, the renderers and its section of the wall's refresh."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Final
 
 from dash import Patch, html
@@ -47,11 +48,19 @@ def chart(lang: str, scale: float) -> dict[str, Any]:
     return hbar_figure(scale, data, ys, barmode="stack")
 
 
+def chart_key(lang: str) -> html.Div:
+    """The chart's heading with its colour key: the bars' colours are the states', named here."""
+    key = [html.Span([html.Span(className=f"legend-swatch bar {st}"), name("state", st, lang)], className="key-item")
+           for st in STATES]
+    return html.Div([html.Span(t("sen.by_type", lang)), html.Span(key, className="chart-key")],
+                    className="sub-title with-key")
+
+
 def sensors_panel(lang: str, scale: float) -> html.Section:
     """The panel frame; every value arrives with the refresh."""
     body = html.Div(
         [
-            sub_title(t("sen.by_type", lang)),
+            chart_key(lang),
             html.Div(graph(ids.SENSORS_CHART, chart(lang, scale)), className="sensors-chart"),
             sub_title(t("sen.alarms", lang)),
             html.Div(id=ids.SENSORS_ALARMS, className="row-list alarm-list"),
@@ -103,14 +112,14 @@ def alarm_rows(points: list[SensorPoint], lang: str) -> list[Element]:
 
 
 def silent_line(d: SensorsData, lang: str) -> list[Element]:
-    """"离线传感器 4: 噪声·东华门, …" in grey."""
+    """"离线传感器 4: 噪声·东华门 ×2, PM2.5·天坛, …" in grey: sensors of one type in one place are counted once, so
+    that two names alike never read as one sensor said twice."""
     silent = d["silent"]
     n = d["by_state"].get(c.STATE_SILENT, len(silent))
     if not n:
         return [span(t("sen.silent", lang), "silent-label"), span(t("sen.none_silent", lang))]
-    items = [
-        f"{name('sensor', p['type'], lang)}·{names.subdistrict(p['subdistrict'], lang)}" for p in silent[:MAX_SILENT]
-    ]
+    alike = Counter(f"{name('sensor', p['type'], lang)}·{names.subdistrict(p['subdistrict'], lang)}" for p in silent)
+    items = [label if k == 1 else f"{label} ×{fmt_int(k)}" for label, k in list(alike.items())[:MAX_SILENT]]
     return [
         span(f"{t('sen.silent', lang)} {fmt_int(n)}", "silent-label"),
         span("，".join(items) if lang == "zh" else ", ".join(items), "silent-items"),
@@ -129,7 +138,7 @@ def render(d: SensorsData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
     """Each part is sent only when its own inputs changed (readings change every second, counts rarely)."""
     by_type = repr(sorted((k, sorted(v.items())) for k, v in d["by_type"].items()))
     alarms = repr([(p["id"], p["state"], p["value"]) for p in d["alarms"][:MAX_ALARMS]])
-    silent = repr((d["by_state"].get(c.STATE_SILENT), [p["id"] for p in d["silent"][:MAX_SILENT]]))
+    silent = repr((d["by_state"].get(c.STATE_SILENT), [p["id"] for p in d["silent"]]))
     return dedupe(
         [
             (lambda: chart_patch(d), by_type),

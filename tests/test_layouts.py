@@ -493,3 +493,38 @@ def test_the_walls_replay_arrows_step_ten_minutes_within_the_last_day() -> None:
     arrows = (ids.WALL_EARLIER, ids.WALL_LATER)
     labels = {c.id: c.title for c in of_type(wall("zh"), dash.html.Button) if c.id in arrows}
     assert labels == {ids.WALL_EARLIER: "早 10 分钟", ids.WALL_LATER: "晚 10 分钟"}
+
+
+def test_the_silent_line_counts_sensors_alike_once_and_the_chart_names_its_colours() -> None:
+    from dashboard.domain import rules as c
+    from layouts import sensors
+
+    def point(sid: str, stype: str, sub: str) -> dict[str, Any]:
+        return {"id": sid, "type": stype, "subdistrict": sub, "lon": 116.4, "lat": 39.9, "state": c.STATE_SILENT,
+                "value": None, "ts": None}
+
+    silent = [point("p1:pm25", "pm25", "110101003"), point("p2:noise", "noise", "110101003"),
+              point("p3:pm25", "pm25", "110101003"), point("p4:pm25", "pm25", "110101001")]
+    d: Any = {"silent": silent, "by_state": {c.STATE_SILENT: 4}}
+    label, items = (str(x) for x in sensors.silent_line(d, "zh"))
+    assert "离线传感器 4" in label
+    said = re.findall(r"[^，>]+·[^，<]+", items)
+    # Two PM2.5 sensors in one subdistrict are one item counted twice, in the order they fell silent.
+    assert len(said) == 3 and said[0].endswith(" ×2") and "PM2.5·" in said[0] and "×" not in said[1] + said[2], said
+    key = str(sensors.chart_key("en"))
+    for st in sensors.STATES:
+        assert f"legend-swatch bar {st}" in key
+    assert all(word in key for word in ("Alarm", "Warning", "Silent")), key
+
+
+@pytest.mark.parametrize(("lang", "ticks", "none"),
+                         [("zh", "6时", "昨日（无数据）"), ("en", "6:00", "Yesterday (no data)")])
+def test_the_hourly_chart_says_hours_and_says_when_yesterday_has_no_tickets(lang: str, ticks: str, none: str) -> None:
+    from layouts import hotline
+
+    fig = hotline.hourly_chart(lang, 1.0)
+    assert ticks in fig["layout"]["xaxis"]["ticktext"] and len(fig["layout"]["xaxis"]["ticktext"]) == 5
+    d: Any = {"hourly": [1] * 24, "hourly_yesterday": [0] * 24}
+    assert hotline.hourly_patch(d, lang).to_plotly_json()["operations"][1]["params"]["value"] == none
+    d["hourly_yesterday"] = [0] * 23 + [1]
+    assert hotline.hourly_patch(d, lang).to_plotly_json()["operations"][1]["params"]["value"] != none
