@@ -100,13 +100,16 @@ def where(a: Mapping[str, Any], lang: str) -> list[html.Span]:
     out: list[html.Span] = []
     road = geo.nearest_corridor(lon, lat)
     if road is not None and road[1] <= NEAR_ROAD_KM:
-        out.append(html.Span(t("alarm.near_road", lang, road=road[0].name_en if lang == "en" else road[0].name_zh),
-                             className="alarm-road"))
+        # Short names: the banner's line must still hold the hospital after the road (a corridor's full name is the
+        # chain of every street along it).
+        full = road[0].name_en if lang == "en" else road[0].name_zh
+        out.append(html.Span(t("alarm.near_road", lang, road=names.short(full)), className="alarm-road"))
     hospital = geo.nearest_place(lon, lat, "hospital")
     if hospital is not None:
         place, km = hospital
-        out.append(html.Span(t("alarm.hospital", lang, name=place.name_en if lang == "en" else place.name_zh,
-                               km=fmt_num(km, lang, 1)), className="alarm-hospital"))
+        label = names.short(place.name_en if lang == "en" else place.name_zh)
+        out.append(html.Span(t("alarm.hospital", lang, name=label, km=fmt_num(km, lang, 1)),
+                             className="alarm-hospital"))
     return out
 
 

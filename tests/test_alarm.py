@@ -42,6 +42,16 @@ def test_only_new_incidents_of_severity_i_and_ii_alarm_most_severe_then_newest_f
     assert "alarm-sev-1" in cb.banner_class(alarms)
 
 
+@pytest.mark.parametrize(("lang", "road", "hospital"), [("zh", "雍和宫—天坛东路附近", "北京协和医院"),
+                                                      ("en", "Line 5 corridor", "PUMC Hospital")])
+def test_the_banner_says_where_in_short_names_that_leave_room_for_the_hospital(
+        lang: str, road: str, hospital: str) -> None:
+    # On 东单北大街, a few metres from the Line 5 corridor; Peking Union Medical College Hospital is the nearest.
+    spans = cb.where({"lon": 116.4172, "lat": 39.9140}, lang)
+    said = [str(s.children) for s in spans]
+    assert len(said) == 2 and road in said[0] and "—东四北" not in said[0] and hospital in said[1], said
+
+
 def test_the_banner_is_sent_only_when_the_alarms_change(app: Any) -> None:
     from dashboard.frames.cache import alarm_part
     from dashboard.live.aggregates import read_aggregates
