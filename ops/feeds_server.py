@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import logging
 import os
 import re
@@ -39,8 +40,10 @@ log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The access line in text: as the web server's (ops/gunicorn_conf.py ACCESS_LOG_FORMAT) but for the bytes sent.
 ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms "%(header{user-agent})s"'
-# The text access line's format, handed to the workers (which import TEXT_ACCESS_APP) by the environment.
+# The text access line's format and the application it wraps, handed to the workers (which import TEXT_ACCESS_APP)
+# by the environment.
 ACCESS_FORMAT_ENV = "DONGCHENG_FEEDS_ACCESS_FORMAT"
+ACCESS_APP_ENV = "DONGCHENG_FEEDS_ACCESS_APP"
 TEXT_ACCESS_APP = "ops.feeds_server:feeds_with_access_lines"
 # granian's header atom, %(header{NAME})s.
 _HEADER_ATOM = re.compile(r"%\(header\{([^}]+)\}\)s")
@@ -122,12 +125,14 @@ class AccessLines:
 
 
 def __getattr__(name: str) -> Any:
-    """TEXT_ACCESS_APP: the feeds' application with its text access lines, made when a worker imports it."""
+    """TEXT_ACCESS_APP: the served application (`--app`, the feeds' by default) with its text access lines, made when
+    a worker imports it."""
     if name != "feeds_with_access_lines":
         raise AttributeError(name)
-    from ops.wsgi import feeds
+    from ops.servers import FEEDS_APP
 
-    app = AccessLines(feeds, os.environ[ACCESS_FORMAT_ENV], sys.stdout)
+    module, _, attr = os.environ.get(ACCESS_APP_ENV, FEEDS_APP).partition(":")
+    app = AccessLines(getattr(importlib.import_module(module), attr), os.environ[ACCESS_FORMAT_ENV], sys.stdout)
     globals()[name] = app
     return app
 
@@ -189,9 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     made = metrics_dir(os.environ)
     log_format = Config.from_env().log_format
     target, granian_access = args.app, args.access_log
-    if args.access_log and log_format != JSON and args.app == FEEDS_APP:
+    if args.access_log and log_format != JSON:
         # Text access lines written by the application itself (AccessLines): granian's cost a fifth of a request.
-        os.environ[ACCESS_FORMAT_ENV] = args.access_log_format
+        os.environ[ACCESS_FORMAT_ENV], os.environ[ACCESS_APP_ENV] = args.access_log_format, args.app
         target, granian_access = TEXT_ACCESS_APP, False
     try:
         Granian(

@@ -5,7 +5,6 @@ each as it would have been alone."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -192,66 +191,57 @@ def test_concurrent_bodies_stored_together_are_answered_each_as_alone(
     assert [a["rejected"] for a in together] == [a["rejected"] for a in alone]
 
 
-def _granian_and_ours(fmt: str, app: Any, scopes: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """The text access lines of granian's WSGI wrapper (its logging) and of ops.feeds_server.AccessLines, each
-    request served by both."""
-    import io
-    import logging
-
-    from granian.wsgi import _callback_wrapper
-
-    from ops.feeds_server import AccessLines
-
-    theirs, ours = io.StringIO(), io.StringIO()
-    handler = logging.StreamHandler(theirs)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access = logging.getLogger("granian.access")
-    saved = access.handlers[:], access.propagate, access.level
-    access.handlers, access.propagate = [handler], False
-    access.setLevel(logging.INFO)
-
-    class Proto:
-        def response_bytes(self, *_args: Any) -> None:
-            """granian's response: dropped."""
-
+def _access_lines(argv: list[str], out: Path, port: int, requests: list[tuple[str, str, dict[str, str]]]) -> list[str]:
+    """The access lines a server started with `argv` writes for `requests` (method, path, headers) sent over HTTP."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_FORMAT="text", SECRET_KEY="test-secret",
+               INGEST_TOKEN="test-token", PROMETHEUS_MULTIPROC_DIR=str(out.parent / f"metrics-{port}"))
+    with out.open("wb") as fh:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wrapped, lines = _callback_wrapper(app, {}, fmt), AccessLines(app, fmt, ours)
-        for scope in scopes:
-            for serve in (lambda s: wrapped(Proto(), s), lambda s: b"".join(lines(dict(s), lambda *_a: None))):
-                with contextlib.suppress(RuntimeError):  # the app's failure, raised by both: its line is compared
-                    serve(dict(scope))
+        _serving(proc, port, out)
+        for method, path, headers in requests:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, body=b"{}" if method == "POST" else None, headers=headers)
+            conn.getresponse().read()
+            conn.close()
+        time.sleep(0.5)  # the last line written after its answer
     finally:
-        access.handlers, access.propagate, access.level = saved
-    return theirs.getvalue().splitlines(), ours.getvalue().splitlines()
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+    # Without the start-up probes' lines (GET /livez until the server answered: as many as it took).
+    return [line for line in out.read_text(errors="replace").splitlines()
+            if line.startswith("127.0.0.1 ") and " /livez " not in line]
 
 
-def test_the_text_access_lines_are_granians_own() -> None:
+def test_the_text_access_lines_are_granians_own(tmp_path: Path) -> None:
+    """granian's command line serving an application writes its own access lines; ops.feeds_server serving the same
+    application writes them itself (AccessLines): the same lines, byte for byte but for the time taken."""
     import re
-    from datetime import datetime
+    import sys
 
     from ops.feeds_server import ACCESS_LOG_FORMAT
 
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        if environ["PATH_INFO"] == "/boom":
-            raise RuntimeError("the app failed")
-        environ["REMOTE_ADDR"] = "10.9.9.9"  # as ProxyFix rewrites it: the line keeps the peer's address
-        start_response("422 UNPROCESSABLE ENTITY" if environ["REQUEST_METHOD"] == "POST" else "200 OK", [])
-        return [b"{}"]
-
-    base = {"REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "QUERY_STRING": "",
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/events"}
-    scopes = [dict(base, HTTP_USER_AGENT="feed/1.0", QUERY_STRING="token=s3cr3t"), dict(base, REQUEST_METHOD="GET"),
-              dict(base, HTTP_USER_AGENT=""), dict(base, PATH_INFO="/boom", HTTP_X_REAL_IP="10.0.0.1")]
-    theirs, ours = _granian_and_ours(ACCESS_LOG_FORMAT, app, scopes)
-    timing = re.compile(r" \d+\.\dms ")
-    assert len(ours) == len(scopes) and [timing.sub(" ", x) for x in ours] == [timing.sub(" ", x) for x in theirs]
-    custom = "%(method)s %(path)s %(status)d %(scheme)s %(query_string)s real=%(header{x-real-ip})s"
-    theirs, ours = _granian_and_ours(custom, app, scopes)
-    assert ours == theirs and ours[-1] == "POST /boom 500 http  real=10.0.0.1"
-    # The time atom: the request's start in local time, to the second (the two may straddle one).
-    theirs, ours = _granian_and_ours("%(time)s", app, scopes[:1])
-    at = [datetime.strptime(line, "%Y-%m-%d %H:%M:%S %z").timestamp() for line in (*theirs, *ours)]
-    assert len(at) == 2 and abs(at[0] - at[1]) <= 1
+    fmt = f"{ACCESS_LOG_FORMAT} %(scheme)s q=%(query_string)s real=%(header{{x-real-ip}})s at=%(time)s"
+    ua = {"User-Agent": "feed/1.0"}
+    requests = [("POST", "/api/v1/events?token=s3cr3t", ua), ("GET", "/api/v1/events", ua),
+                ("POST", "/api/v1/events", {"User-Agent": ""}), ("GET", "/boom", {**ua, "X-Real-IP": "10.0.0.1"})]
+    lines = []
+    for name in ("granian", "ours"):
+        port = free_port()
+        if name == "granian":
+            argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                    "--workers", "1", "--access-log", "--access-log-fmt", fmt, "tests.wsgi_probe:app"]
+        else:
+            argv = [sys.executable, "-m", "ops.feeds_server", "--host", "127.0.0.1", "--port", str(port), "--workers",
+                    "1", "--app", "tests.wsgi_probe:app", "--access-log-format", fmt]
+        lines.append(_access_lines(argv, tmp_path / f"{name}.out", port, requests))
+    theirs, ours = lines
+    moments = re.compile(r" \d+\.\dms | at=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$")
+    assert len(ours) == len(theirs) == len(requests), (theirs, ours)
+    assert [moments.sub(" ", x) for x in ours] == [moments.sub(" ", x) for x in theirs]
+    assert all(moments.search(x) for x in ours)  # the time taken and the moment are there, in granian's form
+    assert '"GET /boom HTTP/1.1" 500' in ours[3] and "real=10.0.0.1" in ours[3] and "q=token=s3cr3t" in ours[0]
 
 
 def _answer_ok(environ: dict[str, Any], start_response: Any) -> list[bytes]:
