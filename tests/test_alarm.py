@@ -310,7 +310,10 @@ window.__audio = {contexts: 0, oscillators: 0};
     var AC = window.AudioContext;
     if (!AC) { return; }
     var make = AC.prototype.createOscillator;
-    AC.prototype.createOscillator = function () { window.__audio.oscillators += 1; return make.apply(this, arguments); };
+    AC.prototype.createOscillator = function () {
+        window.__audio.oscillators += 1;
+        return make.apply(this, arguments);
+    };
     window.AudioContext = function () { window.__audio.contexts += 1; return new AC(); };
     window.AudioContext.prototype = AC.prototype;
 }());

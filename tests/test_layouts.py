@@ -470,6 +470,19 @@ def test_rows_with_department_clocks_take_two_lines_of_the_panel() -> None:
     assert len(shown) == MAX_ROWS // 2 and "list-more" in out[-1]["props"]["className"]
 
 
+def test_grave_incidents_are_marked_to_stay_on_every_page_of_the_wall_list_and_come_first() -> None:
+    from layouts.incidents import MAX_ROWS, rows
+
+    # More rows than the panel is sent: the grave ones still come first, each marked to be pinned on every page.
+    items = [_item(i) | {"severity": 4 - i % 4} for i in range(MAX_ROWS + 20)]
+    d: Any = {"items": items, "open_total": len(items), "overdue": 0, "today_total": 0}
+    out = [e["props"] for e in rows(d, "zh", now=0.0) if e["props"].get("className", "").startswith("incident-row")]
+    sevs = [int(p["data-sev"]) for p in out]
+    grave = sum(1 for it in items if it["severity"] <= 2)
+    assert sevs[:grave] == sorted(sevs[:grave]) and set(sevs[:grave]) == {1, 2}
+    assert [p.get("data-pin") for p in out] == ["1"] * grave + [None] * (len(out) - grave)
+
+
 def test_the_map_marks_overdue_incidents_and_the_cells_of_overdue_tickets() -> None:
     from layouts.map.layers import heat_hideout, incidents_geojson
 
