@@ -91,6 +91,18 @@ def test_every_refresh_output_exists_in_the_wall() -> None:
     assert set(PANEL_CLASS) == set(PANEL_AGGS)
 
 
+def test_the_live_badge_has_its_live_delayed_and_down_texts_in_both_languages() -> None:
+    """The browser turns the top bar's live badge to delayed by the panels' staleness (assets/wall.js): its texts
+    come with the wall's strings, and the badge it writes is on the wall."""
+    from layouts.wall import client_strings
+
+    assert ids.WALL_MODE in set(string_ids(wall("zh")))
+    zh, en = client_strings("zh"), client_strings("en")
+    assert (zh["wall.live"], zh["wall.delayed"], zh["wall.down"]) == ("实时", "数据延迟 · {age}", "数据中断")
+    assert (en["wall.live"], en["wall.delayed"], en["wall.down"]) == ("LIVE", "DELAYED · {age}", "FEED DOWN")
+    assert zh["stale_after"] == en["stale_after"] > 0
+
+
 # --- the wall and its map ---------------------------------------------------------------------
 
 

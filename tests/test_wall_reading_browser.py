@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +127,74 @@ def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live
     log_in(dash_duo)
     until(lambda: len(shown_rows(dash_duo)) == 2, timeout=15)
     assert pager(dash_duo) == "" and all(whole for _, whole in shown_rows(dash_duo))
+
+
+@contextmanager
+def workers_ticking(app: Any) -> Iterator[None]:
+    """The workers' tick every half second while in the block, as the RQ cron would; paused after it."""
+    from dashboard.web.extensions import db_sessions
+    from workers.tick import run_tick
+
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            run_tick(r, sessions, time.time())
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def live_badge(dash_duo: Any) -> tuple[str, str]:
+    """(text, class) of the top bar's live badge."""
+    got = dash_duo.driver.execute_script(
+        "const b = document.getElementById(arguments[0]); return b ? [b.textContent, b.className] : ['', ''];",
+        ids.WALL_MODE)
+    return str(got[0]), str(got[1])
+
+
+def panels_stale(dash_duo: Any) -> list[bool]:
+    """Whether each side panel is greyed out as stale."""
+    return [bool(x) for x in dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.wall-left > .panel, .wall-right > .panel'))"
+        ".map(p => p.classList.contains('stale'));")]
+
+
+def test_the_live_badge_says_delayed_with_the_age_while_the_panels_are_stale(dash_duo: Any, app: Any) -> None:
+    dash_duo.driver.set_window_size(1920, 1080)
+    ingest(app, [incident("calm", severity=4, title="积水 一")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    with workers_ticking(app):
+        log_in(dash_duo)
+        until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
+        until(lambda: panels_stale(dash_duo) == [False] * 4, timeout=10)
+        assert live_badge(dash_duo) == ("实时", "wall-mode live")
+    # The workers stop: the panels grey out past the staleness threshold, and the badge stops saying live.
+    until(lambda: panels_stale(dash_duo) == [True] * 4, timeout=15)
+    until(lambda: live_badge(dash_duo)[1] == "wall-mode stale", timeout=3)
+    text, _ = live_badge(dash_duo)
+    assert text.startswith("数据延迟 · ") and text.endswith(" 秒前"), text
+    first = int(text.split(" · ")[1].split(" ")[0])
+    assert first >= 5, text
+    # The age counts on while the data stays late.
+    until(lambda: int(live_badge(dash_duo)[0].split(" · ")[1].split(" ")[0]) >= first + 2, timeout=5)
+    badge = dash_duo.driver.execute_script(
+        "const s = getComputedStyle(document.getElementById(arguments[0])); return [s.color, s.borderTopStyle];",
+        ids.WALL_MODE)
+    assert badge[1] == "dashed", badge
+    # The workers come back: fresh panels, and the badge is live again.
+    with workers_ticking(app):
+        until(lambda: live_badge(dash_duo) == ("实时", "wall-mode live"), timeout=10)
+        assert panels_stale(dash_duo) == [False] * 4
 
 
 def an_hour_back(dash_duo: Any) -> None:
