@@ -48,6 +48,12 @@ def pager(dash_duo: Any) -> str:
     return str(dash_duo.driver.execute_script(script, ids.INCIDENTS_LIST))
 
 
+def wall_screen(dash_duo: Any, width: int, height: int) -> None:
+    """Show the page as a wall screen of that size (a 4K window does not fit a headless browser's screen)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
 def incident_rows(dash_duo: Any) -> int:
     """How many incident rows the list holds (shown or not)."""
     return int(dash_duo.driver.execute_script(
@@ -66,10 +72,11 @@ def page_through(dash_duo: Any) -> list[list[tuple[str, bool]]]:
     return out
 
 
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
 def test_every_open_incident_is_reachable_on_the_wall_a_page_at_a_time(
-    dash_duo: Any, app: Any, live_ticks: None
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
 ) -> None:
-    dash_duo.driver.set_window_size(1920, 1080)
+    wall_screen(dash_duo, width, height)
     titles = {f"积水 {i:02d} 号" for i in range(12)}
     # A severity I, a II and ten III and IV: the grave two are on every page (pinned), the others a page at a time.
     grave = {"积水 00 号", "积水 01 号"}
@@ -97,10 +104,11 @@ def test_every_open_incident_is_reachable_on_the_wall_a_page_at_a_time(
     assert [title for title, _ in shown_rows(dash_duo)[:2]] == ["积水 00 号", "积水 01 号"]
 
 
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
 def test_more_grave_incidents_than_fit_take_the_whole_list_and_are_paged_among_themselves(
-    dash_duo: Any, app: Any, live_ticks: None
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
 ) -> None:
-    dash_duo.driver.set_window_size(1920, 1080)
+    wall_screen(dash_duo, width, height)
     grave = {f"火情 {i:02d} 号" for i in range(16)}
     ingest(app, [incident(f"g{i}", severity=1 + i % 2, title=f"火情 {i:02d} 号") for i in range(16)]
            + [incident(f"m{i}", severity=4, title=f"小事 {i} 号") for i in range(3)])
