@@ -1,8 +1,12 @@
 /* The alarm takeover: sound, fly-to and a short pulse for the banner of callbacks/alarm.py.
  *
  * - Sound: a two-tone beep made with the WebAudio API (no audio file), repeated every REPEAT_MS while an alarm
- *   is shown. Browsers keep audio locked until the page has had one user gesture: the banner says so
- *   (#alarm-hint) until the first click anywhere, which unlocks the AudioContext and hides the hint.
+ *   is shown. Browsers may keep audio locked until the page has had one user gesture. A wall nobody touches runs
+ *   its browser with sound allowed (Chromium's --autoplay-policy=no-user-gesture-required, see the README): that
+ *   is found out at load (the browser's autoplay policy where it says, else an AudioContext made now is running
+ *   or resumes to running by itself), and the wall sounds from the first alarm without a click. Only where audio
+ *   is really locked does the banner say so (#alarm-hint) until the first click anywhere, which unlocks the
+ *   AudioContext and hides the hint.
  * - Fly-to: the wall's Leaflet map (caught by an init hook) flies to a new alarm and back to the district when
  *   the alarms are gone.
  * - Motion only for what is new: the banner pulses a few times (CSS) when an alarm it did not show arrives.
@@ -27,22 +31,51 @@
         return ctx;
     }
 
-    function unlock() {
+    /** Audio is allowed: beeps play and the banner's click hint goes. */
+    function allow() {
         if (unlocked) { return; }
-        var ac = audioContext();
         unlocked = true;
         document.documentElement.classList.add("alarm-audio-on");
-        if (ac && ac.state === "suspended") { ac.resume(); }
         document.removeEventListener("pointerdown", unlock, true);
         document.removeEventListener("keydown", unlock, true);
+    }
+
+    /** The page's first gesture: start (or resume) audio, which the browser now allows. */
+    function unlock() {
+        var ac = audioContext();
+        if (ac && ac.state === "suspended") { ac.resume(); }
+        allow();
     }
     document.addEventListener("pointerdown", unlock, true);
     document.addEventListener("keydown", unlock, true);
 
+    /** Whether the browser allows sound without a gesture; if so, allow() at once (or when it resumes). */
+    function probeAudio() {
+        var policy = navigator.getAutoplayPolicy;
+        // Where the browser says (Firefox), believe it: a context made while blocked only earns a console warning.
+        if (typeof policy === "function") {
+            try {
+                if (policy.call(navigator, "audiocontext") !== "allowed") { return; }
+            } catch (e) { /* an older form of the API: try the context */ }
+        }
+        var ac = audioContext();
+        if (!ac) { return; }
+        if (ac.state === "running") { allow(); return; }
+        // Blocked contexts stay suspended (and their resume() stays pending) until a gesture; allowed ones run.
+        ac.addEventListener("statechange", function () { if (ac.state === "running") { allow(); } });
+        try {
+            var p = ac.resume();
+            if (p && p.then) { p.then(function () { if (ac.state === "running") { allow(); } }, function () {}); }
+        } catch (e) { /* resume refused: wait for a click */ }
+    }
+    probeAudio();
+
     /** Two tones, high then low, a quarter second each. */
     function beep() {
         var ac = unlocked ? audioContext() : null;
-        if (!ac || ac.state !== "running") { return; }
+        if (!ac) { return; }
+        // A context the browser suspended meanwhile (a device change, a power-saving pause): ask it back, beep next time.
+        if (ac.state !== "running") { if (ac.state === "suspended") { ac.resume(); } return; }
         var t0 = ac.currentTime + 0.02;
         [[960, 0], [720, 0.3], [960, 0.6], [720, 0.9]].forEach(function (tone) {
             var osc = ac.createOscillator(), gain = ac.createGain();

@@ -2,8 +2,12 @@
  *
  * The wall never scrolls, so when the rows do not fit their panel they are shown a page at a time: the page turns
  * every PAGE_MS, and the foot of the list says which page of how many and how many are open ("第 1/3 页 · 共 14 起",
- * the list's data-pager template). The first page always holds the most severe, so an arriving severity I is seen at
- * once: a list whose rows changed goes back to its first page.
+ * the list's data-pager template). A list whose rows changed goes back to its first page.
+ *
+ * A duty officer must always see every open grave incident (severity I and II: the rows layouts/incidents.py marks
+ * data-pin), so those are pinned at the top of every page and only the rest are paged beneath them (the pager counts
+ * the rest's pages). When the grave rows leave no room below them for any other row, they take the whole panel and
+ * are paged among themselves; the others wait, counted in the pager's total, until fewer grave incidents are open.
  *
  * Why by hand: no Dash or dbc component pages a list by the height it gets on a given screen; the rows' heights are
  * only known in the browser. The rows are Dash's; this script only sets their `hidden` attribute (no prop of theirs)
@@ -21,28 +25,46 @@
         });
     }
 
-    /** Split rows into pages of the list's height (the pager line's room kept when there is more than one). */
+    function pinned(el) {
+        return el.getAttribute("data-pin") === "1";
+    }
+
+    /** Rows in pages of at most `room` pixels each (a row taller than the room has a page of its own). */
+    function split(rows, heights, room) {
+        var pages = [], page = [], used = 0;
+        rows.forEach(function (el, i) {
+            var h = heights[i];
+            if (page.length && used + h > room) { pages.push(page); page = []; used = 0; }
+            page.push(el);
+            used += h;
+        });
+        if (page.length) { pages.push(page); }
+        return pages;
+    }
+
+    /** Split rows into pages of the list's height (the pager line's room kept when there is more than one): the
+     * grave rows on every page above a page of the rest, or, when they leave no room for the rest, by themselves. */
     function paginate(list, rows) {
         rows.forEach(function (el) { el.hidden = false; });
         list.removeAttribute("data-page");
         var style = window.getComputedStyle(list);
         var gap = parseFloat(style.rowGap) || 0;
         var avail = list.clientHeight;
-        var heights = rows.map(function (el) { return el.getBoundingClientRect().height; });
+        var heights = rows.map(function (el) { return el.getBoundingClientRect().height + gap; });
         var more = list.querySelector(":scope > .list-more");
         var tail = more ? more.getBoundingClientRect().height + gap : 0;
-        var total = heights.reduce(function (a, h) { return a + h + gap; }, 0) + tail;
+        var total = heights.reduce(function (a, h) { return a + h; }, 0) + tail;
         if (total <= avail + 1) { return [rows]; }
-        var pagerRoom = Math.max(parseFloat(style.fontSize) * 1.6, 18) + gap + tail;
-        var pages = [], page = [], used = 0;
+        var room = avail - (Math.max(parseFloat(style.fontSize) * 1.6, 18) + gap + tail);
+        var pins = [], pinH = [], rest = [], restH = [];
         rows.forEach(function (el, i) {
-            var h = heights[i] + gap;
-            if (page.length && used + h > avail - pagerRoom) { pages.push(page); page = []; used = 0; }
-            page.push(el);
-            used += h;
+            if (pinned(el)) { pins.push(el); pinH.push(heights[i]); } else { rest.push(el); restH.push(heights[i]); }
         });
-        if (page.length) { pages.push(page); }
-        return pages;
+        var pinnedH = pinH.reduce(function (a, h) { return a + h; }, 0);
+        // The tallest of the rest must fit below the grave rows, or some page of the rest would not fit the panel.
+        var tallest = Math.max.apply(null, restH.concat([0]));
+        if (!rest.length || pinnedH + tallest > room) { return split(pins, pinH, room); }
+        return split(rest, restH, room - pinnedH).map(function (page) { return pins.concat(page); });
     }
 
     function show(list) {
@@ -52,7 +74,7 @@
         var pages = paginate(list, rows);
         state.pages = pages.length;
         if (state.page >= pages.length) { state.page = 0; }
-        if (pages.length < 2) { return; }
+        if (pages.length < 2 && pages[0].length === rows.length) { return; }
         rows.forEach(function (el) { el.hidden = true; });
         pages[state.page].forEach(function (el) { el.hidden = false; });
         var more = list.querySelector(":scope > .list-more");

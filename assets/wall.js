@@ -5,8 +5,10 @@
  * clock:     Beijing time, every tick, in the UI language.
  * freshness: every tick, each panel's age from the META store the server answers every second; a panel
  *            turns stale when its oldest aggregate is older than AGG_STALE_AFTER_S, when Redis is down
- *            (META.ok false) or when the server itself stops answering. Also ticks the incident ages and
- *            deadline clocks, so they move every second without any server traffic.
+ *            (META.ok false) or when the server itself stops answering. The top bar's live badge follows: "实时"
+ *            while every panel is fresh, else "数据延迟 · <age of the stalest panel>" or "数据中断", in grey (left
+ *            alone in replay, whose badge the frame sets). Also ticks the incident ages and deadline clocks, so they
+ *            move every second without any server traffic.
  *
  * frame:     the wall's refresh. A frame takes the screen from the state it shows (its token in the VERSIONS
  *            store) to the current aggregates: only the panels that changed, with META, the replay badge and
@@ -325,6 +327,7 @@ window.dash_clientside = window.dash_clientside || {};
         // Silent for long: perhaps signed out rather than a network fault (a 401 normally says so at once).
         if (since > SILENT_PROBE_S && now - session.probedAt > PROBE_EVERY_S * 1000) { probeSession(); }
         var texts = [], badges = [], panels = [];
+        var late = false, lateAge = null;  // whether any panel is stale, and the age of the stalest one known
         // A replay of a time history holds nothing of shows live data: its badges say "live", not an age that
         // reads as the age of a snapshot (layouts/wall_frame.py replay_mode gives the wall this class).
         var liveInReplay = !!document.querySelector(".wall.replay-live");
@@ -346,11 +349,44 @@ window.dash_clientside = window.dash_clientside || {};
             texts.push(text);
             badges.push(stale ? "freshness stale" : "freshness");
             panels.push(((s.classes || {})[p] || "panel") + (stale ? " stale" : " fresh"));
+            if (stale) {
+                late = true;
+                if (age !== null) { lateAge = Math.max(lateAge || 0, age); }
+            }
         }
         tickRows(s);
         replayWatch();
-        return texts.concat(badges, panels);
+        return texts.concat(badges, panels, liveBadge(s, answered, down, late, lateAge));
     };
+
+    var firstTickAt = 0;
+
+    /** The top bar's live badge, [text, class], by the panels' own staleness: live only while every panel is fresh.
+     * Replay's badge is the frame's (no_update); so is the first second of a page, before META has come. */
+    function liveBadge(s, answered, down, late, lateAge) {
+        var dc = window.dash_clientside, keep = [dc.no_update, dc.no_update];
+        var now = Date.now();
+        if (!firstTickAt) { firstTickAt = now; }
+        var badge = document.getElementById("wall-mode");
+        if (!badge || !s["wall.live"] || document.querySelector(".wall.replaying, .wall.replay-live")) { return keep; }
+        var staleAfter = s.stale_after || 5;
+        // A page waits for its first META without calling the data late, unless the server stays silent.
+        if (!answered && now - firstTickAt <= staleAfter * 1000) { return keep; }
+        var text, cls;
+        if (down || !answered) {
+            text = s["wall.down"];
+            cls = "wall-mode stale";
+        } else if (late) {
+            text = String(s["wall.delayed"]).replace("{age}", lateAge === null ? s["fresh.none"] : ago(lateAge, s));
+            cls = "wall-mode stale";
+        } else {
+            text = s["wall.live"];
+            cls = "wall-mode live";
+        }
+        // Only a change is sent: the badge's own text and class are what it shows now, whoever set them last.
+        if (badge.textContent === text && badge.className === cls) { return keep; }
+        return [text, cls];
+    }
 
     // --- replay: the wall never stays in the past by accident ----------------------------------------
     // Five minutes after the last touch of the replay slider, "现在" is pressed for the duty officer.

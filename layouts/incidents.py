@@ -21,6 +21,9 @@ from layouts.section import Ctx, Section
 MAX_ROWS: Final = 80
 # An incident younger than this is highlighted as new (theme: .incident-row.new pulses three times).
 NEW_S: Final = 60
+# Grave incidents (I and II) are pinned: the browser keeps them on every page of the list (data-pin, assets/pages.js),
+# so a duty officer sees every open one at any moment, not only on the first of the pages.
+PINNED_MAX_SEVERITY: Final = 2
 
 
 def incidents_panel(lang: str) -> html.Section:
@@ -91,14 +94,22 @@ def row(it: IncidentItem, lang: str, now: float) -> Element:
         cls += " new"
     if it.get("overdue"):
         cls += " overdue"
+    data = {"sev": str(sev), "created": str(it["created_at"])}
+    if is_pinned(it):
+        data["pin"] = "1"
     return el(
         "Div",
         children,
         # A pattern ID per incident: React keys rows by it, so a new incident gets a new row (and its pulse).
         id={"type": ids.INCIDENT_ROW, "index": it["id"]},
         cls=cls,
-        data={"sev": str(sev), "created": str(it["created_at"])},
+        data=data,
     )
+
+
+def is_pinned(it: IncidentItem) -> bool:
+    """Whether the incident is grave enough to stay on every page of the wall's list."""
+    return it["severity"] <= PINNED_MAX_SEVERITY
 
 
 def row_cost(it: IncidentItem) -> int:

@@ -124,8 +124,12 @@ def session_banner(lang: str) -> html.Div:
 
 
 def client_strings(lang: str) -> dict[str, Any]:
-    """What the browser needs to render freshness: templates, panel → aggregates, base classes, threshold."""
+    """What the browser needs to render freshness: templates, panel → aggregates, base classes, threshold, and the
+    top bar's live badge in its live, delayed and down states."""
     return js_strings(lang) | {
+        "wall.live": t("tab.live", lang),
+        "wall.delayed": t("wall.delayed", lang),
+        "wall.down": t("wall.down", lang),
         "order": list(PANEL_AGGS),
         "panels": {p: list(aggs) for p, aggs in PANEL_AGGS.items()},
         "classes": PANEL_CLASS,

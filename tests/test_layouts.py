@@ -91,6 +91,18 @@ def test_every_refresh_output_exists_in_the_wall() -> None:
     assert set(PANEL_CLASS) == set(PANEL_AGGS)
 
 
+def test_the_live_badge_has_its_live_delayed_and_down_texts_in_both_languages() -> None:
+    """The browser turns the top bar's live badge to delayed by the panels' staleness (assets/wall.js): its texts
+    come with the wall's strings, and the badge it writes is on the wall."""
+    from layouts.wall import client_strings
+
+    assert ids.WALL_MODE in set(string_ids(wall("zh")))
+    zh, en = client_strings("zh"), client_strings("en")
+    assert (zh["wall.live"], zh["wall.delayed"], zh["wall.down"]) == ("实时", "数据延迟 · {age}", "数据中断")
+    assert (en["wall.live"], en["wall.delayed"], en["wall.down"]) == ("LIVE", "DELAYED · {age}", "FEED DOWN")
+    assert zh["stale_after"] == en["stale_after"] > 0
+
+
 # --- the wall and its map ---------------------------------------------------------------------
 
 
@@ -468,6 +480,19 @@ def test_rows_with_department_clocks_take_two_lines_of_the_panel() -> None:
     out = rows(d, "zh", now=0.0)
     shown = [e for e in out if e["props"].get("className", "").startswith("incident-row")]
     assert len(shown) == MAX_ROWS // 2 and "list-more" in out[-1]["props"]["className"]
+
+
+def test_grave_incidents_are_marked_to_stay_on_every_page_of_the_wall_list_and_come_first() -> None:
+    from layouts.incidents import MAX_ROWS, rows
+
+    # More rows than the panel is sent: the grave ones still come first, each marked to be pinned on every page.
+    items = [_item(i) | {"severity": 4 - i % 4} for i in range(MAX_ROWS + 20)]
+    d: Any = {"items": items, "open_total": len(items), "overdue": 0, "today_total": 0}
+    out = [e["props"] for e in rows(d, "zh", now=0.0) if e["props"].get("className", "").startswith("incident-row")]
+    sevs = [int(p["data-sev"]) for p in out]
+    grave = sum(1 for it in items if it["severity"] <= 2)
+    assert sevs[:grave] == sorted(sevs[:grave]) and set(sevs[:grave]) == {1, 2}
+    assert [p.get("data-pin") for p in out] == ["1"] * grave + [None] * (len(out) - grave)
 
 
 def test_the_map_marks_overdue_incidents_and_the_cells_of_overdue_tickets() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,35 +48,84 @@ def pager(dash_duo: Any) -> str:
     return str(dash_duo.driver.execute_script(script, ids.INCIDENTS_LIST))
 
 
-def test_every_open_incident_is_reachable_on_the_wall_a_page_at_a_time(
-    dash_duo: Any, app: Any, live_ticks: None
-) -> None:
-    dash_duo.driver.set_window_size(1920, 1080)
-    titles = {f"积水 {i:02d} 号" for i in range(12)}
-    ingest(app, [incident(f"p{i}", severity=2 + i % 3, title=f"积水 {i:02d} 号") for i in range(12)])
-    start_dash(dash_duo, app.extensions["dash_app"])
-    log_in(dash_duo)
-    until(lambda: dash_duo.driver.execute_script(
-        "return document.querySelectorAll('#' + arguments[0] + ' > .incident-row').length", ids.INCIDENTS_LIST) == 12,
-        timeout=15)
+def wall_screen(dash_duo: Any, width: int, height: int) -> None:
+    """Show the page as a wall screen of that size (a 4K window does not fit a headless browser's screen)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+def incident_rows(dash_duo: Any) -> int:
+    """How many incident rows the list holds (shown or not)."""
+    return int(dash_duo.driver.execute_script(
+        "return document.querySelectorAll('#' + arguments[0] + ' > .incident-row').length", ids.INCIDENTS_LIST))
+
+
+def page_through(dash_duo: Any) -> list[list[tuple[str, bool]]]:
+    """The rows shown on each page, from the first page to the last (turned by hand, as the timer would)."""
     until(lambda: pager(dash_duo).startswith("第 1/"), timeout=5)
     pages = int(pager(dash_duo).split("/")[1].split(" ")[0])
-    assert pages >= 2 and pager(dash_duo).endswith("共 12 起"), pager(dash_duo)
-    seen: dict[str, int] = {}
-    first = shown_rows(dash_duo)
-    # The first page holds the most severe (II before III and IV).
-    assert first and all(title in {f"积水 {i:02d} 号" for i in range(0, 12, 3)} for title, _ in first[:2])
+    out = []
     for page in range(pages):
-        rows = shown_rows(dash_duo)
+        out.append(shown_rows(dash_duo))
+        dash_duo.driver.execute_script("window.dcIncidentPages.turn()")
+        until(lambda p=page: pager(dash_duo).startswith(f"第 {(p + 1) % pages + 1}/"), timeout=3)
+    return out
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
+def test_every_open_incident_is_reachable_on_the_wall_a_page_at_a_time(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    wall_screen(dash_duo, width, height)
+    titles = {f"积水 {i:02d} 号" for i in range(12)}
+    # A severity I, a II and ten III and IV: the grave two are on every page (pinned), the others a page at a time.
+    grave = {"积水 00 号", "积水 01 号"}
+    sevs = [1, 2] + [3 + i % 2 for i in range(10)]
+    ingest(app, [incident(f"p{i}", severity=sev, title=f"积水 {i:02d} 号") for i, sev in enumerate(sevs)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: incident_rows(dash_duo) == 12, timeout=15)
+    until(lambda: pager(dash_duo).startswith("第 1/"), timeout=5)
+    assert pager(dash_duo).endswith("共 12 起"), pager(dash_duo)
+    pages = page_through(dash_duo)
+    assert len(pages) >= 2, pages
+    seen: dict[str, int] = {}
+    for rows in pages:
+        assert rows and all(whole for _, whole in rows), rows
+        # Every page starts with the severity I, then the II: a duty officer always sees both.
+        assert [title for title, _ in rows[:2]] == ["积水 00 号", "积水 01 号"], rows
+        for title, _ in rows:
+            seen[title] = seen.get(title, 0) + 1
+    assert set(seen) == titles, seen
+    assert all(seen[t] == len(pages) for t in grave) and all(seen[t] == 1 for t in titles - grave), seen
+    # Nobody turns the wall's pages: they turn by themselves, and the grave rows stay.
+    shown = pager(dash_duo)
+    until(lambda: pager(dash_duo) != shown, timeout=12)
+    assert [title for title, _ in shown_rows(dash_duo)[:2]] == ["积水 00 号", "积水 01 号"]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
+def test_more_grave_incidents_than_fit_take_the_whole_list_and_are_paged_among_themselves(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    wall_screen(dash_duo, width, height)
+    grave = {f"火情 {i:02d} 号" for i in range(16)}
+    ingest(app, [incident(f"g{i}", severity=1 + i % 2, title=f"火情 {i:02d} 号") for i in range(16)]
+           + [incident(f"m{i}", severity=4, title=f"小事 {i} 号") for i in range(3)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: incident_rows(dash_duo) == 19, timeout=15)
+    until(lambda: pager(dash_duo).startswith("第 1/"), timeout=5)
+    assert pager(dash_duo).endswith("共 19 起"), pager(dash_duo)
+    pages = page_through(dash_duo)
+    assert len(pages) >= 2, pages
+    seen: dict[str, int] = {}
+    for rows in pages:
         assert rows and all(whole for _, whole in rows), rows
         for title, _ in rows:
             seen[title] = seen.get(title, 0) + 1
-        dash_duo.driver.execute_script("window.dcIncidentPages.turn()")
-        until(lambda p=page: pager(dash_duo).startswith(f"第 {(p + 1) % pages + 1}/"), timeout=3)
-    assert set(seen) == titles and set(seen.values()) == {1}, seen
-    # Nobody turns the wall's pages: they turn by themselves.
-    shown = pager(dash_duo)
-    until(lambda: pager(dash_duo) != shown, timeout=12)
+    # Only the grave ones, each once: they have the panel to themselves while they do not fit with the rest.
+    assert set(seen) == grave and set(seen.values()) == {1}, seen
 
 
 def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live_ticks: None) -> None:
@@ -83,6 +135,74 @@ def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live
     log_in(dash_duo)
     until(lambda: len(shown_rows(dash_duo)) == 2, timeout=15)
     assert pager(dash_duo) == "" and all(whole for _, whole in shown_rows(dash_duo))
+
+
+@contextmanager
+def workers_ticking(app: Any) -> Iterator[None]:
+    """The workers' tick every half second while in the block, as the RQ cron would; paused after it."""
+    from dashboard.web.extensions import db_sessions
+    from workers.tick import run_tick
+
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            run_tick(r, sessions, time.time())
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def live_badge(dash_duo: Any) -> tuple[str, str]:
+    """(text, class) of the top bar's live badge."""
+    got = dash_duo.driver.execute_script(
+        "const b = document.getElementById(arguments[0]); return b ? [b.textContent, b.className] : ['', ''];",
+        ids.WALL_MODE)
+    return str(got[0]), str(got[1])
+
+
+def panels_stale(dash_duo: Any) -> list[bool]:
+    """Whether each side panel is greyed out as stale."""
+    return [bool(x) for x in dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.wall-left > .panel, .wall-right > .panel'))"
+        ".map(p => p.classList.contains('stale'));")]
+
+
+def test_the_live_badge_says_delayed_with_the_age_while_the_panels_are_stale(dash_duo: Any, app: Any) -> None:
+    dash_duo.driver.set_window_size(1920, 1080)
+    ingest(app, [incident("calm", severity=4, title="积水 一")])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    with workers_ticking(app):
+        log_in(dash_duo)
+        until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
+        until(lambda: panels_stale(dash_duo) == [False] * 4, timeout=10)
+        assert live_badge(dash_duo) == ("实时", "wall-mode live")
+    # The workers stop: the panels grey out past the staleness threshold, and the badge stops saying live.
+    until(lambda: panels_stale(dash_duo) == [True] * 4, timeout=15)
+    until(lambda: live_badge(dash_duo)[1] == "wall-mode stale", timeout=3)
+    text, _ = live_badge(dash_duo)
+    assert text.startswith("数据延迟 · ") and text.endswith(" 秒前"), text
+    first = int(text.split(" · ")[1].split(" ")[0])
+    assert first >= 5, text
+    # The age counts on while the data stays late.
+    until(lambda: int(live_badge(dash_duo)[0].split(" · ")[1].split(" ")[0]) >= first + 2, timeout=5)
+    badge = dash_duo.driver.execute_script(
+        "const s = getComputedStyle(document.getElementById(arguments[0])); return [s.color, s.borderTopStyle];",
+        ids.WALL_MODE)
+    assert badge[1] == "dashed", badge
+    # The workers come back: fresh panels, and the badge is live again.
+    with workers_ticking(app):
+        until(lambda: live_badge(dash_duo) == ("实时", "wall-mode live"), timeout=10)
+        assert panels_stale(dash_duo) == [False] * 4
 
 
 def an_hour_back(dash_duo: Any) -> None:
