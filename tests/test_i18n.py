@@ -181,6 +181,15 @@ def test_severity_and_domain_names() -> None:
     assert i18n.name("band", "unknown-band", "zh") == "unknown-band"
 
 
+def test_every_overdue_message_says_overdue_in_english() -> None:
+    """A Chinese text that says 超时 or 超期 keeps that meaning in English (the wall's legend once lost it)."""
+    zh, en = i18n.catalogue("zh"), i18n.catalogue("en")
+    overdue = [k for k, v in zh.items() if "超时" in v or "超期" in v]
+    assert "legend.overdue_incident" in overdue and "legend.overdue_cell" in overdue
+    lost = {k: en[k] for k in overdue if not re.search(r"\bover(due)?\b", en[k], re.IGNORECASE)}
+    assert not lost, lost
+
+
 def test_formatting() -> None:
     """Numbers, percentages, Beijing time and ages per locale."""
     assert i18n.fmt_int(1234567) == "1,234,567"
