@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -711,6 +712,44 @@ def test_rate_and_state_of_a_source_are_pure() -> None:
     assert health.per_minute(60, 10, 60 * 100 + 30) == 40  # half-way: half the previous plus the current
     assert health.source_state(None, 100) == "never"
     assert [health.source_state(100 - a, 100) for a in (5, 120, 600)] == ["live", "quiet", "silent"]
+
+
+def test_the_health_tab_groups_its_counts_and_rates_by_thousands_in_both_languages(app: Any) -> None:
+    """"每分钟 17,850.7", never "17850.7": the rates and counters of a busy gateway, as the page shows them."""
+    r = app.extensions["dc_redis"]
+    minute = int(time.time() // 60)
+    r.hset(keys.INGEST_STATS, mapping={"busy-gw:accepted": 1234567, "busy-gw:rejected": 12345})
+    r.hset(keys.INGEST_LAST, "busy-gw", time.time())
+    for m in (minute - 1, minute, minute + 1):  # the callback may read a minute later
+        r.hset(keys.ingest_minute_key(m), "busy-gw", 17850)
+    page = Page(app, "admin")
+    for lang in ("zh", "en"):
+        assert page.client.get(f"/lang/{lang}?next=/admin").status_code == 302
+        shown = text_of(ok(page.health())[ids.ADMIN_SOURCES])
+        assert "1,234,567" in shown and "12,345" in shown and "1234567" not in shown
+        # Between 17,850 and twice that, as the window holds some of the previous minute.
+        assert re.search(r'"[1-3]\d,\d{3}\.\d"', shown), shown
+        assert "每分钟" in shown if lang == "zh" else "Per minute" in shown
+
+
+def test_the_admin_pages_tables_group_their_numbers_by_thousands() -> None:
+    """Queues, workers, the thresholds' ranges and the pagers say 1,000 and 1,234,567 in both languages."""
+    from layouts.admin.audit import audit_count
+    from layouts.admin.health import queues_view, sources_view, workers_view
+    from layouts.admin.settings import thresholds_form
+
+    source: dict[str, Any] = {"source": "gw", "state": "live", "last_at": None, "age_s": None,
+                              "per_minute": 17850.7, "accepted": 1234567, "rejected": 0, "rejections": []}
+    queue = {"name": "default", "queued": 12000, "started": 1, "failed": 0, "finished": 1234567, "deferred": 0,
+             "scheduled": 0}
+    worker = {"name": "w1", "state": "busy", "queues": ["default"], "successful": 54321, "failed": 0,
+              "heartbeat_age_s": 1.0, "late": False}
+    for lang in ("zh", "en"):
+        assert "17,850.7" in text_of(sources_view([source], lang))
+        assert "12,000" in text_of(queues_view([queue], lang)) and "1,234,567" in text_of(queues_view([queue], lang))
+        assert "54,321" in text_of(workers_view([worker], lang))
+        assert "0 – 1,000" in text_of(thresholds_form(lang))  # PM2.5's range
+        assert "1,234" in audit_count(1234 * 50, 0, lang, size=50) and "61,700" in audit_count(61700, 0, lang)
 
 
 # --- the audit view ------------------------------------------------------------------------------------

@@ -181,6 +181,31 @@ def test_severity_and_domain_names() -> None:
     assert i18n.name("band", "unknown-band", "zh") == "unknown-band"
 
 
+def test_every_overdue_message_says_overdue_in_english() -> None:
+    """A Chinese text that says 超时 or 超期 keeps that meaning in English (the wall's legend once lost it)."""
+    zh, en = i18n.catalogue("zh"), i18n.catalogue("en")
+    overdue = [k for k, v in zh.items() if "超时" in v or "超期" in v]
+    assert "legend.overdue_incident" in overdue and "legend.overdue_cell" in overdue
+    lost = {k: en[k] for k in overdue if not re.search(r"\bover(due)?\b", en[k], re.IGNORECASE)}
+    assert not lost, lost
+
+
+def test_counts_and_rates_are_grouped_by_thousands_in_both_languages() -> None:
+    """17,850.7 and 1,234,567 in zh and en alike; fmt_dec drops the decimals a value does not have."""
+    for lang in ("zh", "en"):
+        assert i18n.fmt_num(17850.7, lang, 1) == "17,850.7"
+        assert i18n.fmt_num(0, lang, 1) == "0.0"
+        assert i18n.fmt_int(1234567, lang) == "1,234,567"
+        assert i18n.fmt_dec(17850.7, lang) == "17,850.7"
+        assert i18n.fmt_dec(1000, lang) == "1,000"
+        assert i18n.fmt_dec(-12, lang) == "-12"
+        assert i18n.fmt_dec(7.5, lang) == "7.5"
+        assert i18n.fmt_dec(1234567.25, lang) == "1,234,567.25"
+        assert i18n.fmt_dec(0.0004, lang) == "0"
+        assert i18n.fmt_dec(-0.0004, lang) == "0"
+        assert i18n.fmt_dec(None, lang) == i18n.fmt_dec(float("nan"), lang) == "—"
+
+
 def test_formatting() -> None:
     """Numbers, percentages, Beijing time and ages per locale."""
     assert i18n.fmt_int(1234567) == "1,234,567"

@@ -326,6 +326,15 @@ def test_map_legend_has_every_meaning_in_both_languages() -> None:
             assert i18n.t(key, lang) in text, (lang, key)
 
 
+def test_the_english_legend_says_what_is_overdue() -> None:
+    """Under "Watch", the ring and the cell outline are overdue marks, not any incident or any tickets."""
+    from layouts.map.panel import legend
+
+    labels = [c.children for c in walk(legend("en")) if isinstance(getattr(c, "children", None), str)]
+    assert "Overdue incident" in labels and "Overdue tickets (cell)" in labels
+    assert "12345 ticket density" in labels
+
+
 def test_map_labels_are_short_names_that_may_move_inside_their_subdistrict() -> None:
     """One label per subdistrict, without "街道", ranked by size, with the room it has up and down."""
     from dashboard.domain import geo

@@ -390,3 +390,25 @@ def test_a_replay_without_a_snapshot_says_its_panels_show_live_data(
     assert len(dash_duo.driver.execute_script(badges)) >= 7
     dash_duo.find_element(f"#{ids.WALL_LIVE}").click()
     until(lambda: not any(text.startswith("实时") for text in dash_duo.driver.execute_script(badges)), timeout=10)
+
+
+def test_the_english_legend_says_which_marks_are_overdue_and_stays_inside_the_map(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    """Under "Watch", the dashed ring and the outlined cell are overdue incidents and tickets, in English too; the
+    longer words keep the legend inside the map."""
+    start_dash(dash_duo, app.extensions["dash_app"])
+    dash_duo.driver.set_window_size(1920, 1080)
+    log_in(dash_duo)
+    until(lambda: dash_duo.driver.current_url.endswith("/wall"), timeout=10)
+    dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/wall")
+    legend = dash_duo.wait_for_element(f"#{ids.WALL_MAP.legend}", timeout=15)
+    until(lambda: "Watch" in legend.text, timeout=10)
+    labels = [e.text for e in legend.find_elements("css selector", ".legend-item")]
+    assert "Overdue incident" in labels and "Overdue tickets (cell)" in labels, labels
+    inside = dash_duo.driver.execute_script("""
+        const l = arguments[0].getBoundingClientRect(), m = document.getElementById(arguments[1])
+            .getBoundingClientRect();
+        return l.left >= m.left && l.right <= m.right && l.top >= m.top && l.bottom <= m.bottom;""",
+        legend, ids.WALL_MAP.map)
+    assert inside, "the legend runs out of the map"

@@ -25,7 +25,16 @@ the fmt_* functions for numbers, dates, times and ages.
 from __future__ import annotations
 
 from dashboard.domain.beijing import to_beijing
-from dashboard.i18n.format import fmt_age, fmt_date, fmt_duration, fmt_int, fmt_num, fmt_pct, fmt_time
+from dashboard.i18n.format import (
+    fmt_age,
+    fmt_date,
+    fmt_dec,
+    fmt_duration,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    fmt_time,
+)
 from dashboard.i18n.messages import (
     DEFAULT_LANG,
     LANGS,
@@ -44,6 +53,7 @@ __all__ = [
     "catalogue",
     "fmt_age",
     "fmt_date",
+    "fmt_dec",
     "fmt_duration",
     "fmt_int",
     "fmt_num",

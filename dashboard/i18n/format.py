@@ -23,6 +23,17 @@ def fmt_num(x: float | None, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     return f"{x:,.{digits}f}"
 
 
+def fmt_dec(x: float | None, lang: str = DEFAULT_LANG, digits: int = 3) -> str:
+    """A number as people write it, grouped by thousands, at most `digits` decimals: 17,850.7, 1,000, 7.5, -12."""
+    if x is None or not math.isfinite(x):
+        return "—"
+    text = f"{x:,.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    # A small negative rounds to "-0", which reads as a sign where there is none.
+    return "0" if text == "-0" else text
+
+
 def fmt_pct(ratio: float | None, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """A 0–1 ratio as a percentage, e.g. 0.982 -> "98.2%"."""
     if ratio is None or not math.isfinite(ratio):

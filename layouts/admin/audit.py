@@ -133,4 +133,5 @@ def audit_table(rows: Iterable[Any], lang: str) -> Any:
 def audit_count(total: int, page: int, lang: str, size: int = AUDIT_PAGE_SIZE) -> str:
     """"第 1 / 3 页，共 120 条" / "Page 1 of 3 · 120 entries"."""
     pages = max(1, -(-total // size))
-    return t("admin.audit_count", lang, page=min(page, pages - 1) + 1, pages=pages, n=fmt_int(total))
+    return t("admin.audit_count", lang, page=fmt_int(min(page, pages - 1) + 1, lang),
+             pages=fmt_int(pages, lang), n=fmt_int(total, lang))

@@ -7,9 +7,9 @@ from typing import Any, Final
 
 from dash import html
 
-from dashboard.i18n import fmt_age, fmt_int, t
+from dashboard.i18n import fmt_age, fmt_int, fmt_num, t
 from layouts import ids
-from layouts.admin.parts import fmt_dt, fmt_value, panel, table
+from layouts.admin.parts import fmt_dt, panel, table
 from layouts.common import data_attrs
 
 STATE_COLOUR: Final = {"live": "success", "quiet": "warning", "silent": "danger", "never": "secondary"}
@@ -60,9 +60,10 @@ def sources_view(sources: list[Mapping[str, Any]], lang: str) -> Any:
             html.Td([fmt_dt(s.get("last_at"), lang),
                      html.Span(f" · {fmt_age(age, lang)}" if age is not None else "", className="adm-dim")],
                     className="adm-numcell"),
-            html.Td(fmt_value(s.get("per_minute")), className="adm-numcell"),
-            html.Td(fmt_int(s.get("accepted")), className="adm-numcell"),
-            html.Td(fmt_int(s.get("rejected")), className="adm-numcell" + (" adm-bad" if s.get("rejected") else "")),
+            html.Td(fmt_num(s.get("per_minute"), lang, 1), className="adm-numcell"),
+            html.Td(fmt_int(s.get("accepted"), lang), className="adm-numcell"),
+            html.Td(fmt_int(s.get("rejected"), lang),
+                    className="adm-numcell" + (" adm-bad" if s.get("rejected") else "")),
             html.Td(latest),
         ], **data_attrs(source=str(s["source"]))))
     return table(columns, rows, lang)
@@ -75,7 +76,7 @@ def queues_view(queues: list[Mapping[str, Any]], lang: str) -> Any:
     """One row per RQ queue with its registries' counts; the latest failed jobs under the table."""
     columns = ("admin.queue", *(f"admin.q_{k}" for k in COUNT_COLUMNS))
     rows = [html.Tr([html.Td(html.Code(q["name"]))] + [
-        html.Td(fmt_int(q[k]), className="adm-numcell" + (" adm-bad" if k == "failed" and q[k] else ""))
+        html.Td(fmt_int(q[k], lang), className="adm-numcell" + (" adm-bad" if k == "failed" and q[k] else ""))
         for k in COUNT_COLUMNS], **data_attrs(queue=str(q["name"]))) for q in queues]
     failed = [(q["name"], j) for q in queues for j in q.get("failed_jobs") or []]
     out: list[Any] = [table(columns, rows, lang)]
@@ -108,8 +109,8 @@ def workers_view(workers: list[Mapping[str, Any]], lang: str) -> Any:
             html.Td(", ".join(w.get("queues") or []), className="adm-dim"),
             html.Td(html.Code(w.get("current_job") or "—")),
             html.Td(fmt_age(w.get("heartbeat_age_s"), lang), className="adm-numcell" + late),
-            html.Td(fmt_int(w.get("successful")), className="adm-numcell"),
-            html.Td(fmt_int(w.get("failed")), className="adm-numcell" + (" adm-bad" if w.get("failed") else "")),
+            html.Td(fmt_int(w.get("successful"), lang), className="adm-numcell"),
+            html.Td(fmt_int(w.get("failed"), lang), className="adm-numcell" + (" adm-bad" if w.get("failed") else "")),
         ]))
     return table(columns, rows, lang)
 

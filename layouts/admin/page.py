@@ -25,7 +25,7 @@ HEALTH_MS: Final = 5000
 
 
 def _topbar(lang: str, user: str) -> html.Header:
-    """The top bar: title, the section switch, links, the user, the language."""
+    """The top bar: title, the section switch, then links, the user, the language and sign-out."""
     return html.Header(
         [
             html.H1([t("page.admin", lang), html.Small(t("app.title", lang))], className="adm-title"),
@@ -42,13 +42,17 @@ def _topbar(lang: str, user: str) -> html.Header:
                 persistence_type="session",
             ),
             html.Div(className="adm-spacer"),
-            html.A([html.I(className="bi bi-display"), " ", t("page.wall", lang)], href="/wall", className="adm-link"),
-            html.A([html.I(className="bi bi-kanban"), " ", t("page.dispatch", lang)], href="/dispatch",
-                   className="adm-link"),
-            html.Span([html.I(className="bi bi-person-circle"), " ", t("admin.signed_in", lang, user=user)],
-                      className="adm-user"),
-            lang_switch(lang, "/admin"),
-            logout_button(lang, "adm-link"),
+            # One group, so that where the bar wraps they move to the next line together, still on the right.
+            html.Div([
+                html.A([html.I(className="bi bi-display"), " ", t("page.wall", lang)], href="/wall",
+                       className="adm-link"),
+                html.A([html.I(className="bi bi-kanban"), " ", t("page.dispatch", lang)], href="/dispatch",
+                       className="adm-link"),
+                html.Span([html.I(className="bi bi-person-circle"), " ", t("admin.signed_in", lang, user=user)],
+                          className="adm-user"),
+                lang_switch(lang, "/admin"),
+                logout_button(lang, "adm-link"),
+            ], className="adm-top-end"),
         ],
         className="adm-top",
     )

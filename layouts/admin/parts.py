@@ -10,7 +10,7 @@ from typing import Any
 from dash import html
 
 from dashboard.domain import rules as c
-from dashboard.i18n import name, t, to_beijing
+from dashboard.i18n import DEFAULT_LANG, fmt_dec, name, t, to_beijing
 
 
 def fmt_dt(when: datetime | float | None, lang: str) -> str:
@@ -21,12 +21,9 @@ def fmt_dt(when: datetime | float | None, lang: str) -> str:
     return to_beijing(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def fmt_value(v: float | int | str | None) -> str:
-    """A threshold as people write it: 15, 7.5, -12."""
-    if v is None:
-        return "—"
-    f = float(v)
-    return str(int(f)) if f == int(f) else f"{f:g}"
+def fmt_value(v: float | int | str | None, lang: str = DEFAULT_LANG) -> str:
+    """A threshold or a reading as people write it, grouped by thousands: 15, 7.5, -12, 1,000."""
+    return "—" if v is None else fmt_dec(float(v), lang)
 
 
 def problem_text(code: str, params: Mapping[str, Any], lang: str) -> str:

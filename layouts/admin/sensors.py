@@ -70,7 +70,7 @@ def sensor_table(rows: Iterable[Mapping[str, Any]], latest: Mapping[str, Mapping
             html.Td(name("sensor", row["type"], lang)),
             html.Td(names.subdistrict(row["subdistrict"], lang)),
             html.Td(f"{float(row['lon']):.5f}, {float(row['lat']):.5f}", className="adm-numcell"),
-            html.Td("—" if rd is None else f"{fmt_value(rd['value'])} {unit}".strip(), className="adm-numcell"),
+            html.Td("—" if rd is None else f"{fmt_value(rd['value'], lang)} {unit}".strip(), className="adm-numcell"),
             html.Td(t("admin.sensor_never", lang) if rd is None else fmt_dt(float(rd["ts"]), lang),
                     className="adm-numcell"),
         ]))
@@ -79,4 +79,5 @@ def sensor_table(rows: Iterable[Mapping[str, Any]], latest: Mapping[str, Mapping
 
 def sensor_count(page: Page, lang: str) -> str:
     """"第 1 / 2,000 页，共 50,000 个传感器" / "Page 1 of 2,000 · 50,000 sensors"."""
-    return t("admin.sensor_count", lang, page=fmt_int(page.number), pages=fmt_int(page.pages), n=fmt_int(page.total))
+    return t("admin.sensor_count", lang, page=fmt_int(page.number, lang), pages=fmt_int(page.pages, lang),
+             n=fmt_int(page.total, lang))

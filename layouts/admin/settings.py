@@ -60,13 +60,14 @@ def thresholds_form(lang: str) -> html.Div:
     columns = ("admin.sensor", "admin.unit", "admin.range", "admin.warn_head", "admin.alarm_head", "admin.default")
     rows = []
     for stype, spec in c.SENSOR_TYPES.items():
+        lo, hi, warn, alarm = (fmt_value(spec[k], lang) for k in ("min", "max", "warn", "alarm"))
         rows.append(html.Tr([
             html.Td(name("sensor", stype, lang)),
             html.Td(str(spec["unit"]), className="adm-dim"),
-            html.Td(f"{fmt_value(spec['min'])} – {fmt_value(spec['max'])}", className="adm-dim adm-numcell"),
+            html.Td(f"{lo} – {hi}", className="adm-dim adm-numcell"),
             html.Td(_number_input(threshold_id(stype, "warn"), "any")),
             html.Td(_number_input(threshold_id(stype, "alarm"), "any")),
-            html.Td(f"{fmt_value(spec['warn'])} / {fmt_value(spec['alarm'])}", className="adm-dim adm-numcell"),
+            html.Td(f"{warn} / {alarm}", className="adm-dim adm-numcell"),
         ], **data_attrs(sensor=stype)))
     return html.Div(
         [
