@@ -65,6 +65,16 @@ def test_the_tablet_fits_its_screen_and_says_what_is_open_by_severity(
     assert box <= height
 
 
+# Whether the element drawn at the tooltip's centre is the tooltip (or inside it), and what it is otherwise.
+TOP_JS = """
+const tip = arguments[0], b = tip.getBoundingClientRect();
+const top = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+return {tip_inside: !!top && (top === tip || tip.contains(top)),
+        top: top ? top.tagName + '.' + String(top.className && top.className.baseVal !== undefined
+                                               ? top.className.baseVal : top.className) : null};
+"""
+
+
 def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_held(
     dash_duo: Any, app: Any, live_ticks: None
 ) -> None:
@@ -79,6 +89,9 @@ def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_hel
     tip = dash_duo.wait_for_element(f"#{ids.TABLET_SLIDER} .dash-slider-tooltip", timeout=5)
     until(lambda: re.fullmatch(r"\d\d:\d\d · \d+ 小时 \d+ 分前", tip.text.strip()) is not None, timeout=5,
           msg=f"the tooltip says {tip.text!r}")
+    # Held over the map's column, the time is drawn on top of it, not under the map's panes and controls.
+    on_top = dash_duo.driver.execute_script(TOP_JS, tip)
+    assert on_top["tip_inside"], f"the time is hidden under {on_top['top']}"
     ActionChains(dash_duo.driver).release().perform()
     hours = int(tip.text.split("·")[1].split("小时")[0])
     assert 6 <= hours <= 10  # a third of 24 hours back
