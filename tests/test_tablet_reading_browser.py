@@ -166,3 +166,46 @@ def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
     until(lambda: len(dash_duo.driver.execute_script(READING_JS)["names"]) == 17, timeout=10)
     time.sleep(1)  # the names are placed once the map and its markers have settled
     assert crossing_names(dash_duo.driver.execute_script(READING_JS)["names"]) == [], "names drawn over each other"
+
+
+# The mode badge: its text, class, colour, the header's items' tops, and the KPI strip's filter (grey when late).
+STALE_JS = """
+const m = document.getElementById(arguments[0]);
+return {text: m.textContent, cls: m.className, colour: getComputedStyle(m).color,
+        tops: Array.from(document.querySelectorAll('.tab-header > *')).filter(e => e.offsetParent !== null)
+          .map(e => Math.round(e.getBoundingClientRect().top)),
+        kpis: getComputedStyle(document.querySelector('.tab-kpis')).filter};
+"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 768), (768, 1024)])
+def test_a_tablet_whose_workers_stopped_says_its_data_is_late_and_how_long_then_live_again(
+    dash_duo: Any, app: Any, request: pytest.FixtureRequest, width: int, height: int
+) -> None:
+    from dashboard.web.extensions import db_sessions
+    from workers.tick import run_tick
+
+    # The workers' last tick was 30 s ago and none has run since.
+    with app.app_context():
+        run_tick(app.extensions["dc_redis"], db_sessions(), time.time() - 30)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, width, height)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    mode = ids.TABLET_MODE
+    dash_duo.wait_for_element(f"#{mode}", timeout=15)
+    until(lambda: "stale" in dash_duo.driver.execute_script(STALE_JS, mode)["cls"].split(), timeout=15)
+    first = dash_duo.driver.execute_script(STALE_JS, mode)
+    assert re.fullmatch(r"数据延迟 · \d+ 秒前", first["text"]), first
+    assert "实时" not in first["text"] and first["colour"] != "rgb(67, 182, 73)", first  # never a green "实时"
+    assert "grayscale" in first["kpis"], first
+    assert max(first["tops"]) - min(first["tops"]) < 30, f"the header wraps onto a second row: {first}"
+    # Nothing changes on the server (it answers 204), yet the age grows in the browser.
+    seconds = int(first["text"].split("·")[1].split("秒")[0])
+    until(lambda: int(re.sub(r"\D", "", dash_duo.find_element(f"#{mode}").text) or 0) >= seconds + 3, timeout=8,
+          msg="the age of the late data did not grow")
+    # The workers are back: "实时" again, in green, the figures no longer grey.
+    request.getfixturevalue("live_ticks")
+    until(lambda: dash_duo.driver.execute_script(STALE_JS, mode)["cls"] == "tab-mode live", timeout=15)
+    back = dash_duo.driver.execute_script(STALE_JS, mode)
+    assert back["text"] == "实时" and "grayscale" not in back["kpis"], back
+    assert dash_duo.get_logs() == [], "the browser console has errors"
