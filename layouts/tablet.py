@@ -166,16 +166,16 @@ def freshness(computed_at: Mapping[str, float | None], now: float) -> Freshness:
     return Freshness(is_stale(since, now), since)
 
 
-def stale_badge(fresh: Freshness, now: float, lang: str) -> list[Element | str]:
+def stale_badge(fresh: Freshness, now: float, lang: str) -> list[Element]:
     """"数据延迟 · 2 分钟前": the age is ticked in the browser from `since` (assets/tablet.js), since the refresh
     answers "nothing changed" while the workers stay away."""
     if fresh.since is None:
-        return [span(t("tab.stale", lang)), " · ", span(t("fresh.none", lang))]
+        return [span(t("tab.stale", lang)), span(" · ", "tab-sep"), span(t("fresh.none", lang), "tab-age")]
     age = el("Span", fmt_age(now - fresh.since, lang), cls="tab-age",
              data={"since": f"{fresh.since:.3f}", "now": f"{now:.3f}"})
     # Since when, to the second, for a finger held on the badge.
     age["props"]["title"] = t("tab.stale_since", lang, t=fmt_time(fresh.since, lang))
-    return [span(t("tab.stale", lang)), " · ", age]
+    return [span(t("tab.stale", lang)), span(" · ", "tab-sep"), age]
 
 
 # --- escalations: what went to the leader ------------------------------------------------------------
