@@ -1,6 +1,6 @@
 /*
- * Clock helpers shared by the wall (wall.js) and the dispatcher's console (dispatch.js): Dash loads the assets
- * in alphabetical order, so this file comes before both.
+ * Clock helpers shared by the wall (wall.js), the dispatcher's console (dispatch.js) and the leaders' tablet
+ * (tablet.js): Dash loads the assets in alphabetical order, so this file comes before all three.
  *
  * fill:      "{n} 分钟前" with {n: 3} → "3 分钟前" (the i18n catalogue's templates)
  * ago:       seconds → "12 s ago" / "3 min ago" / "2 h ago" in the strings' language (fresh.ago_*)

@@ -9,6 +9,11 @@ A live tablet first reads only the aggregates' heads (versions and hashes: a few
 picked subdistrict, the language and the minute (yesterday's figures and the hourly trends move with it) are what
 the tablet already shows, it is answered "nothing changed" (204) without reading or rendering anything, so an idle
 tablet costs a read of bytes, not a render; the render is paid when something changed.
+
+Whether the figures are late is part of that picture: the heads carry each aggregate's computed_at, and the key says
+fresh or stale by the wall's rule (schema.is_stale), so a tablet whose workers stopped is sent "数据延迟" once
+(its age then ticks in the browser, assets/tablet.js) and sent "实时" again once they are back, though no version
+moved. When Redis cannot be read the tablet says "数据中断" rather than keep a green "实时".
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from dashboard.domain.tiles import NO_TILES, TileSource, stored_point
 from dashboard.frames.cache import versions_of
 from dashboard.i18n import t
 from dashboard.live import history
-from dashboard.live.aggregates import read_aggregates, read_heads
+from dashboard.live.aggregates import Head, read_aggregates, read_heads
 from dashboard.live.schema import (
     AGG_CROWD,
     AGG_HOTLINE,
@@ -96,16 +101,33 @@ def load_view(
     return datas, found, yesterday, today, before
 
 
+def mode(
+    at: float | None, found: float | None, fresh: lay.Freshness | None, lang: str, now: float
+) -> tuple[Any, str, str]:
+    """The mode badge's content and class, and the page's class: live, live but late (grey, with the age), a
+    replayed snapshot, or a replayed time history holds nothing of."""
+    text, cls = lay.replay_label(at, lang, found, now)
+    if at is None and fresh is not None and fresh.stale:
+        return lay.stale_badge(fresh, now, lang), "tab-mode live stale", "tablet stale"
+    if at is not None and found is None:
+        return text, cls, "tablet no-history"
+    return text, cls, "tablet"
+
+
 def render(
     datas: Mapping[str, Any], found: float | None, at: float | None, yesterday: Any,
     trend: tuple[list[float | None], list[float | None]], code: str | None, lang: str, now: float, prev: Any,
+    fresh: lay.Freshness | None = None,
 ) -> tuple[list[Any], Any]:
-    """Every output's value (no_update where unchanged) and the new state."""
+    """Every output's value (no_update where unchanged) and the new state (`fresh`: how late the live figures are)."""
     prev = prev if isinstance(prev, Mapping) else {}
     ctx = Ctx(lang, now)
     out: list[Any] = []
     state: dict[str, Any] = {}
-    mode_text, mode_cls = lay.replay_label(at, lang, found)
+    mode_body, mode_cls, page_cls = mode(at, found, fresh, lang, now)
+    # Replaying a time history holds nothing of: said in each section, not shown as an empty (all-clear) picture.
+    missing = at is not None and found is None
+    no_data = t("tab.no_history", lang) if missing else None
     kpi = datas.get(AGG_KPI)
     shown_at = now if at is None else (found or at)
     hot = datas.get(AGG_HOTLINE) or {}
@@ -115,8 +137,11 @@ def render(
     head, state["head"] = dedupe(
         [
             (lambda: lay.kpi_cards(kpi, yesterday, lang), repr((kpi, yesterday, lang))),
-            (lambda: mode_text, mode_text),
+            # The stale badge's signature is its time, not its age: the browser ticks the age.
+            (lambda: mode_body, repr(mode_body) if isinstance(mode_body, str) else
+             repr((mode_cls, fresh.since if fresh else None, lang))),
             (lambda: mode_cls, mode_cls),
+            (lambda: page_cls, page_cls),
         ],
         prev.get("head"),
     )
@@ -144,15 +169,16 @@ def render(
         [
             (lambda: {"tiles": False, "sel": code}, repr(code)),
             (lambda: lay.escalations(datas, lang), repr((lang, (datas.get(AGG_INCIDENTS) or {}).get("items")))),
-            (lambda: lay.open_incidents(datas, lang), repr((lang, datas.get(AGG_INCIDENTS)))),
-            (lambda: lay.drill(code, datas, lang), repr((code, lang, [datas.get(a) for a in (
+            (lambda: lay.open_incidents(datas, lang, missing=missing), repr((lang, missing, datas.get(AGG_INCIDENTS)))),
+            (lambda: lay.drill(code, datas, lang, missing=missing), repr((code, lang, missing, [datas.get(a) for a in (
                 AGG_INCIDENTS, AGG_HOTLINE, AGG_SENSORS, AGG_TRAFFIC)]))),
             (lambda: lay.trend_figure(t("tab.trend_hotline", lang), list(hot.get("hourly") or [None] * 24),
-                                      list(hot.get("hourly_yesterday") or [None] * 24), lang, hour_now, minute_now),
-             repr((hot.get("hourly"), hot.get("hourly_yesterday"), hour_now, minute_now, lang))),
+                                      list(hot.get("hourly_yesterday") or [None] * 24), lang, hour_now, minute_now,
+                                      no_data),
+             repr((hot.get("hourly"), hot.get("hourly_yesterday"), hour_now, minute_now, lang, no_data))),
             (lambda: lay.trend_figure(t("tab.trend_incidents", lang), trend[0], trend[1], lang, hour_now,
-                                      minute_now),
-             repr((trend, hour_now, minute_now, lang))),
+                                      minute_now, no_data),
+             repr((trend, hour_now, minute_now, lang, no_data))),
         ],
         prev.get("rest"),
     )
@@ -173,6 +199,7 @@ OUTPUTS: Final = (
     (ids.TABLET_KPIS, "children"),
     (ids.TABLET_MODE, "children"),
     (ids.TABLET_MODE, "className"),
+    (ids.TABLET, "className"),
     (M.incidents, "data"),
     (M.sensors, "data"),
     (M.sensors, "hideout"),
@@ -194,9 +221,31 @@ OUTPUTS: Final = (
 SUBDISTRICTS: Final = frozenset(s["value"] for s in lay.subdistrict_options("zh"))
 
 
-def live_view_key(r: redis.Redis, code: str | None, lang: str, now: float) -> str:
-    """What a live tablet's picture depends on: the aggregates' versions, the pick, the language and the minute."""
-    return f"{versions_of(read_heads(r, AGGREGATES))}|{code or ''}|{lang}|{int(now // 60)}"
+def live_freshness(heads: Mapping[str, Head | None], now: float) -> lay.Freshness:
+    """How late the live figures are, from the aggregates' heads."""
+    return lay.freshness({n: (h.computed_at if h else None) for n, h in heads.items()}, now)
+
+
+def live_view_key(heads: Mapping[str, Head | None], code: str | None, lang: str, now: float) -> str:
+    """What a live tablet's picture depends on: the aggregates' versions, whether they are late, the pick, the
+    language and the minute."""
+    late = "stale" if live_freshness(heads, now).stale else "fresh"
+    return f"{versions_of(heads)}|{late}|{code or ''}|{lang}|{int(now // 60)}"
+
+
+def down(lang: str, prev: Any) -> list[Any]:
+    """What a live tablet is sent when Redis cannot be read: "数据中断" in grey, everything else as it is; the
+    next refresh that reads Redis renders the badge and the KPI cards again."""
+    prev = prev if isinstance(prev, Mapping) else {}
+    values: list[Any] = [no_update] * len(OUTPUTS)
+    for i, (cid, prop) in enumerate(OUTPUTS):
+        if (cid, prop) == (ids.TABLET_MODE, "children"):
+            values[i] = t("fresh.down", lang)
+        elif (cid, prop) == (ids.TABLET_MODE, "className"):
+            values[i] = "tab-mode live stale down"
+        elif (cid, prop) == (ids.TABLET, "className"):
+            values[i] = "tablet stale"
+    return [*values, {**prev, "head": None, "key": "down"}]
 
 
 def _require_tablet_role() -> None:
@@ -222,15 +271,24 @@ def _tablet_refresh(_n: Any, offset: Any, code: Any, prev: Any) -> list[Any]:
     at = lay.slider_time(offset, now)
     lang = current_language()
     r = redis_client()
+    key: str | None = None
+    fresh: lay.Freshness | None = None
     try:
-        key = live_view_key(r, code, lang, now) if at is None else None
-        if key is not None and isinstance(prev, Mapping) and prev.get("key") == key:
-            raise PreventUpdate  # the tablet shows exactly this already
+        if at is None:
+            heads = read_heads(r, AGGREGATES)
+            key, fresh = live_view_key(heads, code, lang, now), live_freshness(heads, now)
+            if isinstance(prev, Mapping) and prev.get("key") == key:
+                raise PreventUpdate  # the tablet shows exactly this already
         datas, found, yesterday, today, before = load_view(r, at, now)
     except (redis.RedisError, OSError) as exc:
+        if at is None:
+            if isinstance(prev, Mapping) and prev.get("key") == "down":
+                raise PreventUpdate from exc  # it says so already
+            log.warning("tablet refresh: Redis unavailable (%s); the tablet says its data is down", exc)
+            return down(lang, prev)
         log.warning("tablet refresh: Redis unavailable (%s); the tablet keeps what it shows", exc)
         raise PreventUpdate from exc
-    values, state = render(datas, found, at, yesterday, (today, before), code, lang, now, prev)
+    values, state = render(datas, found, at, yesterday, (today, before), code, lang, now, prev, fresh)
     state["key"] = key
     return [*values, state]
 

@@ -3,7 +3,9 @@
 KPI cards with the change against the same hour yesterday (an arrow, green when the change is good, red when it
 is bad), the district map, a drill-down into one subdistrict (tap it on the map or pick it from the list), the
 last 24 hours on a time slider (map and KPIs move with it; "实时" returns to now), and today-against-yesterday
-trend charts. Every control is a tap target of at least 44 px; nothing needs hover.
+trend charts. Every control is a tap target of at least 44 px; nothing needs hover. Figures that are late by the
+wall's rule are never shown as live: the badge turns from "实时" to a grey "数据延迟 · 2 分钟前"; a replayed time
+history holds nothing of says so ("该时刻没有历史数据"), with its day when it is not today ("昨日 12:40").
 
 The builders here are pure (aggregate data in, components out); callbacks/tablet.py reads the aggregates (live,
 or a history snapshot when the slider is in the past) and calls them.
@@ -19,9 +21,18 @@ from dash import dcc, html
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
+from dashboard.domain.beijing import DAY_S, day_start
 from dashboard.domain.tiles import NO_TILES, TileSource
-from dashboard.i18n import fmt_int, fmt_num, fmt_pct, fmt_time, name, t
-from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_SENSORS, AGG_TRAFFIC
+from dashboard.i18n import fmt_age, fmt_date, fmt_int, fmt_num, fmt_pct, fmt_time, js_strings, name, t
+from dashboard.live.schema import (
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_SENSORS,
+    AGG_TICKER,
+    AGG_TRAFFIC,
+    AGGREGATES,
+    is_stale,
+)
 from layouts import ids, names
 from layouts.common import BAND_COLOURS, data_attrs, lang_switch, logout_button
 from layouts.el import Element, div, el, span
@@ -40,6 +51,8 @@ DRILL_ROWS: Final = 8
 TREND_HEIGHT_PX: Final = 180
 # Open incidents listed by name on the tablet (the count by severity covers them all).
 OPEN_ROWS: Final = 5
+# The aggregates whose figures the tablet shows (the wall's ticker is not on it): their freshness is the tablet's.
+TABLET_AGGS: Final = tuple(a for a in AGGREGATES if a != AGG_TICKER)
 
 
 def slider_time(offset_min: Any, now: float) -> float | None:
@@ -133,6 +146,38 @@ def kpi_cards(kpi: Mapping[str, Any] | None, yesterday: Mapping[str, Any] | None
     return cards
 
 
+# --- freshness: a leader never reads late figures as live ---------------------------------------------
+
+
+class Freshness(NamedTuple):
+    """How fresh the live figures are: stale by the wall's rule, and since when (the oldest computed_at; None when
+    an aggregate has never been computed)."""
+
+    stale: bool
+    since: float | None
+
+
+def freshness(computed_at: Mapping[str, float | None], now: float) -> Freshness:
+    """The freshness of the whole view: as late as its latest aggregate (the wall turns each panel by the same
+    rule, schema.is_stale)."""
+    ats = [computed_at.get(a) for a in TABLET_AGGS]
+    known = [a for a in ats if a is not None]
+    since = min(known) if len(known) == len(ats) else None
+    return Freshness(is_stale(since, now), since)
+
+
+def stale_badge(fresh: Freshness, now: float, lang: str) -> list[Element]:
+    """"数据延迟 · 2 分钟前": the age is ticked in the browser from `since` (assets/tablet.js), since the refresh
+    answers "nothing changed" while the workers stay away."""
+    if fresh.since is None:
+        return [span(t("tab.stale", lang)), span(" · ", "tab-sep"), span(t("fresh.none", lang), "tab-age")]
+    age = el("Span", fmt_age(now - fresh.since, lang), cls="tab-age",
+             data={"since": f"{fresh.since:.3f}", "now": f"{now:.3f}"})
+    # Since when, to the second, for a finger held on the badge.
+    age["props"]["title"] = t("tab.stale_since", lang, t=fmt_time(fresh.since, lang))
+    return [span(t("tab.stale", lang)), span(" · ", "tab-sep"), age]
+
+
 # --- escalations: what went to the leader ------------------------------------------------------------
 
 
@@ -171,9 +216,13 @@ def escalations(datas: Mapping[str, Any], lang: str) -> list[Element]:
 # --- what is open: the leader's first question ------------------------------------------------------------
 
 
-def open_incidents(datas: Mapping[str, Any], lang: str, rows: int = OPEN_ROWS) -> list[Element]:
+def open_incidents(datas: Mapping[str, Any], lang: str, rows: int = OPEN_ROWS, missing: bool = False) -> list[Element]:
     """The open incidents: how many of each severity, and the most severe (then newest) with where they are,
-    their state and whether they are overdue or went to the leader; "另有 N 起" for the rest."""
+    their state and whether they are overdue or went to the leader; "另有 N 起" for the rest. `missing`: a replayed
+    time history holds nothing of, said as such (no zero counts that read as "all clear")."""
+    if missing:
+        return [div([span(t("tab.open", lang), "tab-sec-title")], "tab-sec-head"),
+                div(t("tab.no_history", lang), "tab-none tab-no-data")]
     inc: Mapping[str, Any] = datas.get(AGG_INCIDENTS) or {}
     items = sorted(inc.get("items", []), key=lambda i: (i["severity"], -i["created_at"]))
     total = int(inc.get("open_total", len(items)))
@@ -239,11 +288,16 @@ def _bars(rows: list[tuple[str, float, str, str | None]]) -> list[Element]:
     ]
 
 
-def drill(code: str | None, datas: Mapping[str, Any], lang: str) -> list[Element]:
-    """One subdistrict: its open incidents, hotline tickets by category, sensor alarms and corridors."""
+def drill(code: str | None, datas: Mapping[str, Any], lang: str, missing: bool = False) -> list[Element]:
+    """One subdistrict: its open incidents, hotline tickets by category, sensor alarms and corridors (`missing`: a
+    replayed time history holds nothing of)."""
     sub = geo.subdistrict_by_code().get(code or "")
     if sub is None:
         return [div(t("tab.pick_hint", lang), "tab-empty")]
+    head = div([span(names.subdistrict(sub.code, lang), "tab-drill-name"),
+                span(t("tab.population", lang, n=fmt_int(sub.population, lang)), "tab-drill-pop")], "tab-drill-head")
+    if missing:
+        return [head, div(t("tab.no_history", lang), "tab-empty tab-no-data")]
     # Plain mappings: a replayed snapshot may lack fields a live aggregate has.
     inc: Mapping[str, Any] = datas.get(AGG_INCIDENTS) or {}
     hot: Mapping[str, Any] = datas.get(AGG_HOTLINE) or {}
@@ -292,8 +346,7 @@ def drill(code: str | None, datas: Mapping[str, Any], lang: str) -> list[Element
     ) or [div(t("tab.no_corridors", lang), "tab-none")]
 
     return [
-        div([span(names.subdistrict(sub.code, lang), "tab-drill-name"),
-             span(t("tab.population", lang, n=fmt_int(sub.population, lang)), "tab-drill-pop")], "tab-drill-head"),
+        head,
         _section(t("panel.incidents", lang), inc_rows, t("tab.count", lang, n=fmt_int(len(items), lang))),
         _section(t("tab.tickets_by_category", lang), hot_rows,
                  t("tab.count", lang, n=fmt_int(hot.get("by_subdistrict", {}).get(sub.code, 0), lang))),
@@ -312,21 +365,37 @@ def slider_marks(lang: str) -> dict[int, str]:
     return marks
 
 
-def replay_label(at: float | None, lang: str, found: float | None = None) -> tuple[str, str]:
-    """(text, class) of the mode badge: "实时" live, or "回放 14:05" with the snapshot's time."""
+def when(at: float, now: float, lang: str) -> str:
+    """A replayed time as a leader reads it: "14:05" today, "昨日 14:05" yesterday, with the date before that."""
+    hhmm = fmt_time(at, lang, seconds=False)
+    days = round((day_start(now) - day_start(at)) / DAY_S)
+    if days <= 0:
+        return hhmm
+    if days == 1:
+        return t("tab.yesterday_at", lang, t=hhmm)
+    return f"{fmt_date(at, lang)} {hhmm}"
+
+
+def replay_label(at: float | None, lang: str, found: float | None = None, now: float | None = None
+                 ) -> tuple[str, str]:
+    """(text, class) of the mode badge: "实时" live, or "回放 14:05" with the snapshot's time ("昨日 14:05" when it
+    is not today's, `now` given)."""
     if at is None:
         return t("tab.live", lang), "tab-mode live"
+    shown = found if found is not None else at
+    text = fmt_time(shown, lang, seconds=False) if now is None else when(shown, now, lang)
     if found is None:
-        return t("tab.no_snapshot", lang, t=fmt_time(at, lang, seconds=False)), "tab-mode replay missing"
-    return t("tab.replay", lang, t=fmt_time(found, lang, seconds=False)), "tab-mode replay"
+        return t("tab.no_snapshot", lang, t=text), "tab-mode replay missing"
+    return t("tab.replay", lang, t=text), "tab-mode replay"
 
 
 def trend_figure(title: str, today: list[float | None], yesterday: list[float | None], lang: str,
-                 hour_now: int, minute_now: int | None = None) -> dict[str, Any]:
+                 hour_now: int, minute_now: int | None = None, empty_note: str | None = None) -> dict[str, Any]:
     """Today (to the current hour) against yesterday, by Beijing hour, as a plotly figure dict.
 
     The current hour has only run `minute_now` minutes: its count is drawn apart (a dashed step to an open point,
-    "截至 HH:MM"), so a line that falls at its end is not read as the evening calming down."""
+    "截至 HH:MM"), so a line that falls at its end is not read as the evening calming down. A chart with no value
+    at all says `empty_note` across it, when given, rather than stay blank."""
     hours = list(range(24))
     partial = minute_now is not None and minute_now < 59 and hour_now > 0
     whole = hour_now if partial else hour_now + 1
@@ -347,6 +416,9 @@ def trend_figure(title: str, today: list[float | None], yesterday: list[float | 
             annotations.append({"x": hour_now, "y": today[hour_now], "text": so_far, "showarrow": False,
                                 "yshift": 14, "xanchor": "right" if hour_now > 18 else "center",
                                 "font": {"size": 12, "color": "#c9d6f0"}})
+    if empty_note and all(v is None for v in [*today, *yesterday]):
+        annotations.append({"text": empty_note, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5,
+                            "y": 0.45, "font": {"size": 15, "color": "#9aabc6"}})
     return {
         "data": data,
         "layout": {
@@ -437,7 +509,8 @@ def tablet_page(lang: str, tiles: TileSource = NO_TILES, report_url: str | None 
         id=ids.TABLET,
         className="tablet",
         lang="en" if lang == "en" else "zh-CN",
-        **data_attrs(lang=lang),
+        # The templates assets/tablet.js ticks the age of late data with.
+        **data_attrs(lang=lang, strings=json.dumps(js_strings(lang), ensure_ascii=False)),
     )
 
 

@@ -169,12 +169,12 @@ def test_clientside_functions_exist_in_wall_js() -> None:
 
 
 def test_the_wall_and_the_console_tick_their_clocks_with_one_shared_helper() -> None:
-    """assets/clocks.js defines the clock helpers once and loads before the two screens' scripts that use them
-    (Dash loads the assets in name order); neither screen keeps a copy of its own."""
+    """assets/clocks.js defines the clock helpers once and loads before the screens' scripts that use them (the
+    wall's, the console's and the tablet's; Dash loads the assets in name order); no screen keeps a copy of its own."""
     shared = (ASSETS / "clocks.js").read_text(encoding="utf-8")
     for fn in ("fill", "ago", "duration", "tickAges", "tickDeadlines"):
         assert re.search(rf"\b{fn}: {fn}\b", shared), fn
-    for name in ("wall.js", "dispatch.js"):
+    for name in ("wall.js", "dispatch.js", "tablet.js"):
         assert sorted(["clocks.js", name])[0] == "clocks.js"
         js = (ASSETS / name).read_text(encoding="utf-8")
         assert "window.dcClocks" in js and "function duration" not in js and "function ago" not in js, name

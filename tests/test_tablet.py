@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import dash_leaflet as dl
 import pytest
+import redis
 from dash.testing.wait import until
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
@@ -20,8 +24,18 @@ from callbacks import tablet as cb
 from callbacks.router import render_page
 from dashboard import i18n
 from dashboard.domain import geo
+from dashboard.domain.beijing import day_start
 from dashboard.live import history
-from dashboard.live.schema import AGG_HOTLINE, AGG_INCIDENTS, AGG_KPI, AGG_SENSORS, AGG_TICKER, AGG_TRAFFIC
+from dashboard.live.schema import (
+    AGG_HOTLINE,
+    AGG_INCIDENTS,
+    AGG_KPI,
+    AGG_SENSORS,
+    AGG_STALE_AFTER_S,
+    AGG_TICKER,
+    AGG_TRAFFIC,
+    AGGREGATES,
+)
 from dashboard.web.extensions import db_sessions
 from layouts import ids, names
 from layouts import tablet as lay
@@ -182,6 +196,42 @@ def test_the_hour_under_way_is_drawn_apart_and_says_how_far_it_has_run() -> None
         assert len(whole["data"]) == 2 and whole["data"][1]["x"] == list(range(16))
 
 
+def test_the_view_is_stale_by_the_walls_rule_as_late_as_its_latest_aggregate() -> None:
+    now = 10_000.0
+    fresh = dict.fromkeys(AGGREGATES, now - 1)
+    assert lay.freshness(fresh, now) == lay.Freshness(False, now - 1)
+    # One aggregate later than the wall allows turns the view stale, since then; the ticker is not on the tablet.
+    late = fresh | {AGG_HOTLINE: now - AGG_STALE_AFTER_S - 1}
+    assert lay.freshness(late, now) == lay.Freshness(True, now - AGG_STALE_AFTER_S - 1)
+    assert lay.freshness(fresh | {AGG_HOTLINE: now - AGG_STALE_AFTER_S}, now).stale is False
+    assert lay.freshness(fresh | {AGG_TICKER: now - 600}, now).stale is False
+    assert lay.freshness(fresh | {AGG_KPI: None}, now) == lay.Freshness(True, None)
+    badge = flat(lay.stale_badge(lay.Freshness(True, now - 125), now, "zh"))
+    assert "数据延迟" in badge and "2 分钟前" in badge and f'"data-since": "{now - 125:.3f}"' in badge
+    assert "Data delayed" in flat(lay.stale_badge(lay.Freshness(True, None), now, "en"))
+
+
+def test_a_replayed_time_says_yesterday_when_it_is_not_today() -> None:
+    now = day_start(time.time()) + 9 * 3600  # 09:00 Beijing time
+    yesterday = now - 20 * 3600  # 13:00 the day before
+    assert lay.replay_label(yesterday, "zh", None, now) == ("昨日 13:00 无历史快照", "tab-mode replay missing")
+    assert lay.replay_label(yesterday, "en", None, now)[0] == "no snapshot at 13:00 yesterday"
+    assert lay.replay_label(yesterday, "zh", yesterday, now) == ("回放 昨日 13:00", "tab-mode replay")
+    assert lay.replay_label(now - 3600, "zh", now - 3600, now) == ("回放 08:00", "tab-mode replay")
+    assert lay.when(now - 3 * 86_400, now, "zh").endswith(" 09:00") and "月" in lay.when(now - 3 * 86_400, now, "zh")
+
+
+def test_a_replayed_time_without_history_says_so_rather_than_all_clear() -> None:
+    text = flat(lay.open_incidents(cb.EMPTY, "zh", missing=True))
+    assert i18n.t("tab.no_history", "zh") in text and i18n.t("inc.none", "zh") not in text
+    assert "tab-sev-chip" not in text  # no zero counts that read as nothing open
+    assert i18n.t("tab.no_history", "zh") in flat(lay.drill(HERE, cb.EMPTY, "zh", missing=True))
+    empty = lay.trend_figure("12345", [None] * 24, [None] * 24, "zh", 10, 5, i18n.t("tab.no_history", "zh"))
+    assert [a["text"] for a in empty["layout"]["annotations"]] == [i18n.t("tab.no_history", "zh")]
+    some = lay.trend_figure("12345", [1.0] * 24, [None] * 24, "zh", 10, 59, i18n.t("tab.no_history", "zh"))
+    assert some["layout"]["annotations"] == []
+
+
 # --- the refresh over real Redis, live and replayed ----------------------------------------------------
 
 
@@ -233,7 +283,12 @@ def test_live_shows_the_aggregates_and_replay_shows_the_snapshot_of_then(app: An
     bout = dict(zip(cb.OUTPUTS, blank, strict=True))
     assert bout[(ids.TABLET_MAP.incidents, "data")]["features"] == []
     assert bout[(ids.TABLET_MODE, "className")] == "tab-mode replay missing"
+    assert bout[(ids.TABLET, "className")] == "tablet no-history"
     assert i18n.t("kpi.none", "zh") in flat(bout[(ids.TABLET_KPIS, "children")])
+    # Said as no data for that time, never "当前无未结事件" and blank charts.
+    assert i18n.t("tab.no_history", "zh") in flat(bout[(ids.TABLET_OPEN, "children")])
+    assert i18n.t("inc.none", "zh") not in flat(bout[(ids.TABLET_OPEN, "children")])
+    assert i18n.t("tab.no_history", "zh") in flat(bout[(ids.TABLET_TREND_HOTLINE, "figure")])
 
 
 # --- the callbacks over HTTP: roles on the server ----------------------------------------------------
@@ -289,6 +344,58 @@ def test_an_idle_tablet_is_answered_nothing_changed_without_a_render_until_somet
     moved = call_refresh(app, "leader", code=HERE, state=state, client=client)
     assert moved.status_code == 200
     assert ids.TABLET_MAP.incidents in moved.get_json()["response"]
+
+
+def refreshed(resp: Any) -> tuple[Any, str, str, Any]:
+    """The mode badge's content and class, the page's class and the new state of a 200 refresh."""
+    assert resp.status_code == 200
+    got = resp.get_json()["response"]
+    return (got[ids.TABLET_MODE].get("children"), got[ids.TABLET_MODE].get("className", ""),
+            got[ids.TABLET].get("className", ""), got[ids.TABLET_STATE]["data"])
+
+
+def test_a_tablet_whose_workers_stopped_says_its_data_is_late_and_live_again_when_they_are_back(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tick 50 s into the minute before: the refreshes below stay within one minute (the key moves each minute).
+    ticked = (time.time() // 60) * 60 - 50
+    tick(app, ticked)
+    clock = SimpleNamespace(time=lambda: ticked + 1)
+    monkeypatch.setattr(cb, "time", clock)
+    client = app.test_client()
+    assert login(client, "leader", PASSWORD).status_code == 302
+
+    body, cls, page, state = refreshed(call_refresh(app, "leader", state={}, client=client))
+    assert body == i18n.t("tab.live", "zh") and cls == "tab-mode live" and page == "tablet"
+    # The workers stop: no version moves, yet past the wall's threshold the tablet is sent "数据延迟" and its age.
+    clock.time = lambda: ticked + AGG_STALE_AFTER_S + 3
+    body, cls, page, state = refreshed(call_refresh(app, "leader", state=state, client=client))
+    assert "stale" in cls.split() and page == "tablet stale"
+    assert i18n.t("tab.stale", "zh") in flat(body) and f'"data-since": "{ticked:.3f}"' in flat(body)
+    assert "8 秒前" in flat(body)
+    # Still late: nothing to send (the browser ticks the age from data-since).
+    clock.time = lambda: ticked + 30
+    assert call_refresh(app, "leader", state=state, client=client).status_code == 204
+    # The workers are back, with the same figures (no version moves): "实时" again.
+    tick(app, ticked + 40)
+    clock.time = lambda: ticked + 41
+    body, cls, page, state = refreshed(call_refresh(app, "leader", state=state, client=client))
+    assert body == i18n.t("tab.live", "zh") and cls == "tab-mode live" and page == "tablet"
+
+
+def test_a_tablet_that_cannot_read_redis_says_its_feed_is_down_once(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tick(app, time.time())
+    client = app.test_client()
+    assert login(client, "leader", PASSWORD).status_code == 302
+    *_, state = refreshed(call_refresh(app, "leader", state={}, client=client))
+    gone = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))  # nothing listens on port 1
+    monkeypatch.setattr(cb, "redis_client", lambda: gone)
+    body, cls, page, state = refreshed(call_refresh(app, "leader", state=state, client=client))
+    assert body == i18n.t("fresh.down", "zh") and "stale" in cls.split() and page == "tablet stale"
+    assert call_refresh(app, "leader", state=state, client=client).status_code == 204  # said once
+    monkeypatch.undo()
+    body, cls, page, _ = refreshed(call_refresh(app, "leader", state=state, client=client))
+    assert body == i18n.t("tab.live", "zh") and cls == "tab-mode live" and page == "tablet"
 
 
 # --- a real browser at a tablet viewport -------------------------------------------------------------

@@ -65,6 +65,16 @@ def test_the_tablet_fits_its_screen_and_says_what_is_open_by_severity(
     assert box <= height
 
 
+# Whether the element drawn at the tooltip's centre is the tooltip (or inside it), and what it is otherwise.
+TOP_JS = """
+const tip = arguments[0], b = tip.getBoundingClientRect();
+const top = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+return {tip_inside: !!top && (top === tip || tip.contains(top)),
+        top: top ? top.tagName + '.' + String(top.className && top.className.baseVal !== undefined
+                                               ? top.className.baseVal : top.className) : null};
+"""
+
+
 def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_held(
     dash_duo: Any, app: Any, live_ticks: None
 ) -> None:
@@ -79,6 +89,9 @@ def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_hel
     tip = dash_duo.wait_for_element(f"#{ids.TABLET_SLIDER} .dash-slider-tooltip", timeout=5)
     until(lambda: re.fullmatch(r"\d\d:\d\d · \d+ 小时 \d+ 分前", tip.text.strip()) is not None, timeout=5,
           msg=f"the tooltip says {tip.text!r}")
+    # Held over the map's column, the time is drawn on top of it, not under the map's panes and controls.
+    on_top = dash_duo.driver.execute_script(TOP_JS, tip)
+    assert on_top["tip_inside"], f"the time is hidden under {on_top['top']}"
     ActionChains(dash_duo.driver).release().perform()
     hours = int(tip.text.split("·")[1].split("小时")[0])
     assert 6 <= hours <= 10  # a third of 24 hours back
@@ -153,3 +166,65 @@ def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
     until(lambda: len(dash_duo.driver.execute_script(READING_JS)["names"]) == 17, timeout=10)
     time.sleep(1)  # the names are placed once the map and its markers have settled
     assert crossing_names(dash_duo.driver.execute_script(READING_JS)["names"]) == [], "names drawn over each other"
+
+
+# The mode badge: its text, class, colour, the header's items (tops, rightmost edge), the KPI strip's filter (grey when
+# late) and the page's width.
+STALE_JS = """
+const m = document.getElementById(arguments[0]);
+const items = Array.from(document.querySelectorAll('.tab-header > *')).filter(e => e.offsetParent !== null)
+  .map(e => e.getBoundingClientRect());
+return {text: m.textContent, cls: m.className, colour: getComputedStyle(m).color,
+        tops: items.map(b => Math.round(b.top)), right: Math.max(...items.map(b => b.right)),
+        kpis: getComputedStyle(document.querySelector('.tab-kpis')).filter,
+        page: document.documentElement.scrollWidth};
+"""
+# The badge of late data in each language, and the green of live figures.
+LATE = {"zh": (r"数据延迟 · (\d+) 秒前", "实时"), "en": (r"Data delayed · (\d+) s ago", "LIVE")}
+GREEN = "rgb(67, 182, 73)"
+
+
+@pytest.mark.parametrize(("width", "height", "lang"), [(1024, 768, "zh"), (768, 1024, "zh"), (1024, 768, "en")])
+def test_a_tablet_whose_workers_stopped_says_its_data_is_late_and_how_long_then_live_again(
+    dash_duo: Any, app: Any, request: pytest.FixtureRequest, width: int, height: int, lang: str
+) -> None:
+    from dashboard.web.extensions import db_sessions
+    from workers.tick import run_tick
+
+    # The workers' last tick was 30 s ago and none has run since.
+    with app.app_context():
+        run_tick(app.extensions["dc_redis"], db_sessions(), time.time() - 30)
+    if lang == "en":
+        open_in_english(dash_duo, app, width, height)
+    else:
+        start_dash(dash_duo, app.extensions["dash_app"])
+        viewport(dash_duo, width, height)
+        log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    mode = ids.TABLET_MODE
+    late, live = LATE[lang]
+    dash_duo.wait_for_element(f"#{mode}", timeout=15)
+
+    def shown() -> dict[str, Any]:
+        return dict(dash_duo.driver.execute_script(STALE_JS, mode))
+
+    def age() -> int | None:
+        """The age the badge says, in seconds; None while it does not say the data is late."""
+        found = re.fullmatch(late, shown()["text"])
+        return int(found.group(1)) if found else None
+
+    until(lambda: age() is not None, timeout=15, msg=f"the badge says {shown()['text']!r}")
+    first = shown()
+    assert "stale" in first["cls"].split() and first["colour"] != GREEN, first  # never a green "实时"
+    assert "grayscale" in first["kpis"], first
+    # The longer badge fits the header's one row on the screen: the title gives way, the page never widens.
+    assert max(first["tops"]) - min(first["tops"]) < 30, f"the header wraps onto a second row: {first}"
+    assert first["right"] <= width and first["page"] <= width, first
+    # Nothing changes on the server (it answers 204), yet the age grows in the browser.
+    seconds = age() or 0
+    until(lambda: (age() or 0) >= seconds + 3, timeout=8, msg="the age of the late data did not grow")
+    # The workers are back: "实时" again, in green, the figures no longer grey.
+    request.getfixturevalue("live_ticks")
+    until(lambda: shown()["cls"] == "tab-mode live", timeout=15)
+    back = shown()
+    assert back["text"] == live and back["colour"] == GREEN and "grayscale" not in back["kpis"], back
+    assert dash_duo.get_logs() == [], "the browser console has errors"

@@ -25,6 +25,11 @@ AGGREGATES: Final = (
 AGG_STALE_AFTER_S: Final = 5.0
 
 
+def is_stale(computed_at: float | None, now: float) -> bool:
+    """The wall's rule (assets/wall.js turns a panel stale by it): missing, or older than AGG_STALE_AFTER_S."""
+    return computed_at is None or now - computed_at > AGG_STALE_AFTER_S
+
+
 class Envelope(TypedDict):
     """What is stored under every aggregate key."""
 
