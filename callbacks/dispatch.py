@@ -1,4 +1,5 @@
-"""Callbacks of the dispatcher's console (/dispatch): the queue, the detail, the actions and the new-incident form.
+"""Callbacks of the dispatcher's console (/dispatch): the queue, the detail and the actions (the new-incident form:
+callbacks/dispatch_form.py).
 
 Only the service functions of dashboard.services.incidents touch the database (no SQL here), exactly as the REST
 API (dashboard.web.api.incidents) calls them:
@@ -8,6 +9,9 @@ API (dashboard.web.api.incidents) calls them:
 - the idempotency key of a click is the key rendered into the button (layouts/dispatch/actions.py), scoped to the user
   ("console:<user id>:<key>") so that two users' keys never collide; the same click sent twice acts once;
 - `expected_version` is the version of the incident the button was rendered for: a stale screen gets 409;
+- a click acts only on the incident the console shows open (selected, and its detail rendered) while the
+  new-incident form is closed: a button left on screen for another incident (an old detail, a form opened over it)
+  is refused with a message before anything reaches the service (OnScreen);
 - a unit sent within seconds of another to the same incident is held by the service (SecondUnit, decided under
   the incident's lock, so a fast double click cannot slip past it) and sent only after a confirmation that names
   it; the suggested units hold still while the pointer is in their list (layouts/hold.py);
@@ -15,15 +19,14 @@ API (dashboard.web.api.incidents) calls them:
 - after the commit `notify_change` tells open screens (a Redis failure is logged, never fails the action), and
   the queue and the detail refresh at once.
 
-The Dash callbacks are thin wrappers around plain functions (handle_click, confirm, run_create, queue_view,
-detail_update) that the tests drive directly.
+The Dash callbacks are thin wrappers around plain functions (handle_click, confirm, queue_view, detail_update) that
+the tests drive directly.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -36,13 +39,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.domain import lifecycle
 from dashboard.domain import rules as c
-from dashboard.domain.tiles import stored_point
 from dashboard.i18n import t
-from dashboard.i18n.refusals import errors_text, refusal_errors, refusal_text
+from dashboard.i18n.refusals import refusal_errors, refusal_text
 from dashboard.live.publish import notify_change
 from dashboard.services.base import Actor, Refused
 from dashboard.services.incident_reads import get_incident, list_incidents, suggest_units
-from dashboard.services.incidents import ActionRequest, SecondUnit, create_incident, perform_action
+from dashboard.services.incidents import ActionRequest, SecondUnit, perform_action
 from dashboard.store.engine import session_scope
 from dashboard.store.models import utcnow
 from dashboard.store.outage import DATABASE
@@ -54,7 +56,8 @@ from layouts.common import data_attrs
 from layouts.dispatch.actions import CONFIRM, FIELD_DEPARTMENTS, FIELD_REASON, FIELD_SEVERITY
 from layouts.dispatch.confirm import confirm_text, reason_placeholder
 from layouts.dispatch.detail import detail_view
-from layouts.dispatch.map import focus_viewport, incident_geojson, pick_geojson, units_geojson
+from layouts.dispatch.form import form_is_open
+from layouts.dispatch.map import focus_viewport, incident_geojson, units_geojson
 from layouts.dispatch.parts import KeyGen, action_label, department_name, new_key
 from layouts.dispatch.queue import QUEUE_LIMIT, STATE_ANY, STATE_OPEN, queue_rows
 from layouts.dispatch.suggest import (
@@ -68,16 +71,13 @@ from layouts.dispatch.suggest import (
 from layouts.hold import HOLD_SUGGEST
 from layouts.inputs import (
     action_button,
-    as_count,
     as_dict,
-    as_float,
     as_id,
     as_int,
     as_list,
     as_str,
     as_token,
     bump,
-    click_point,
     pending_action,
 )
 from layouts.map.geometry import feature_collection
@@ -154,7 +154,7 @@ def refusal_feedback(exc: Refused, lang: str, incident_id: int | None) -> Feedba
     return Feedback("refused", text, exc.status, incident_id, refusal_errors(exc, lang))
 
 
-def _clean(text: Any) -> str | None:
+def clean_text(text: Any) -> str | None:
     """Typed text, or None when empty (the service refuses an empty reason as missing)."""
     if not isinstance(text, str) or not text.strip():
         return None
@@ -169,7 +169,7 @@ def build_request(action: str, arg: str, fields: dict[str, Any], version: int | 
     not yet confirmed asks the service to hold a second unit; `confirmed` (from the dialog) sends it, with the
     dialog's reason.
     """
-    req = ActionRequest(action=action, expected_version=version, reason=_clean(fields.get(FIELD_REASON)))
+    req = ActionRequest(action=action, expected_version=version, reason=clean_text(fields.get(FIELD_REASON)))
     if action in lifecycle.NEEDS_UNIT:
         req.unit_id = int(arg) if arg.isdigit() else None
     elif action == lifecycle.ACKNOWLEDGE_SUMMONS:
@@ -229,11 +229,43 @@ def needs_confirmation(action: str, arg: str, fields: dict[str, Any]) -> bool:
     return False
 
 
-def handle_click(button: dict[str, Any], fields: dict[str, Any], actor: Actor, lang: str) -> Step:
-    """A click on an action button (its pattern-matching id): confirm first or act now."""
+@dataclass(frozen=True)
+class OnScreen:
+    """What the console shows when a button is clicked: the incident open in its detail (None: none) and whether
+    the new-incident form is open over it."""
+
+    incident: int | None
+    form_open: bool = False
+
+    def refusal(self, incident_id: int, lang: str) -> Feedback | None:
+        """Why a click for `incident_id` must not act (None: it may): while the form is open nothing is acted on,
+        and otherwise only the incident open in the detail is."""
+        if self.form_open:
+            return Feedback("refused", t("dsp.not_open_form", lang, id=incident_id), 409, incident_id)
+        if self.incident != incident_id:
+            return Feedback("refused", t("dsp.not_open", lang, id=incident_id), 409, incident_id)
+        return None
+
+
+def on_screen(selected: Any, shown: Any, form_class: Any) -> OnScreen:
+    """The incident the console shows open: the one selected whose detail is rendered (the DISPATCH_SHOWN store
+    says which), so that a click racing a change of selection acts on neither."""
+    sel = as_id(selected)
+    rendered = as_dict(shown).get("id")
+    return OnScreen(sel if sel is not None and rendered == sel else None, form_is_open(form_class))
+
+
+def handle_click(button: dict[str, Any], fields: dict[str, Any], actor: Actor, lang: str, screen: OnScreen) -> Step:
+    """A click on an action button (its pattern-matching id): refused unless its incident is the one on `screen`,
+    then confirm first or act now."""
     action = str(button.get("action", ""))
     arg = str(button.get("arg", ""))
     incident_id = int(button["incident"])
+    refused = screen.refusal(incident_id, lang)
+    if refused is not None:
+        log.warning("console click by %s for incident %s refused: the console shows %s (form open: %s)",
+                    actor.username, incident_id, screen.incident, screen.form_open)
+        return Step(feedback=refused)
     version = int(button["version"])
     key = str(button["key"])
     pending = {"action": action, "arg": arg, "incident": incident_id, "version": version, "key": key,
@@ -247,44 +279,17 @@ def handle_click(button: dict[str, Any], fields: dict[str, Any], actor: Actor, l
         return Step(pending={**pending, "fields": {}, "second": dict(held.params)})
 
 
-def confirm(pending: dict[str, Any], reason: str | None, actor: Actor, lang: str) -> Feedback:
-    """The confirmed action, with the reason typed in the dialog, under the key of the original click."""
+def confirm(pending: dict[str, Any], reason: str | None, actor: Actor, lang: str, screen: OnScreen) -> Feedback:
+    """The confirmed action, with the reason typed in the dialog, under the key of the original click; refused like
+    a click when its incident is no longer the one on `screen`."""
+    refused = screen.refusal(int(pending["incident"]), lang)
+    if refused is not None:
+        return refused
     fields = dict(pending.get("fields") or {})
     fields[FIELD_REASON] = reason
     req = build_request(str(pending["action"]), str(pending.get("arg", "")), fields, int(pending["version"]),
                         confirmed=True)
     return run_action(int(pending["incident"]), req, str(pending["key"]), actor, lang)
-
-
-def run_create(form: dict[str, Any], key: str, actor: Actor, lang: str) -> Feedback:
-    """Create an incident by hand through the service (validated like an ingested one), then notify."""
-    missing = [label for f, label in (("category", "dsp.category"), ("title", "dsp.title"), ("lon", "dsp.lon"),
-                                       ("lat", "dsp.lat")) if form.get(f) in (None, "")]
-    if missing:
-        return Feedback("refused", t("dsp.missing", lang, fields="、".join(t(m, lang) for m in missing)), 422)
-    try:
-        fields: dict[str, Any] = {
-            "category": form["category"],
-            "severity": int(form.get("severity") or 4),
-            "title": str(form["title"]).strip(),
-            "lon": float(form["lon"]),
-            "lat": float(form["lat"]),
-        }
-    except (TypeError, ValueError):
-        return Feedback("refused", t("dsp.missing", lang, fields=f"{t('dsp.lon', lang)}、{t('dsp.lat', lang)}"), 422)
-    if _clean(form.get("description")):
-        fields["description"] = _clean(form.get("description"))
-    try:
-        with session_scope(db_sessions()) as s:
-            result = create_incident(s, fields, actor, scoped_key(actor, key))
-    except Refused as exc:
-        return refusal_feedback(exc, lang, None)
-    except SQLAlchemyError as exc:
-        return db_failed_feedback(exc, lang)
-    incident_id = int(result.incident["id"])
-    if not result.replayed:
-        notify(incident_id, lifecycle.CREATE)
-    return Feedback("ok", t("dsp.created", lang, id=incident_id), 201, incident_id)
 
 
 def queue_filters(state: Any, severities: Any, subdistrict: Any) -> dict[str, Any]:
@@ -339,16 +344,32 @@ def load_incident(incident_id: int) -> tuple[dict[str, Any], list[dict[str, Any]
     return d, pool
 
 
+def nothing_open(lang: str, note: str, shown: dict[str, Any]) -> tuple[Any, ...]:
+    """The detail, suggestions and map with no incident open (`note` in the suggestions' place): no button of any
+    incident is left on screen."""
+    empty = feature_collection([])
+    return ([html.Div(t("dsp.none_selected", lang), className="dsp-empty")],
+            [html.Div(t(note, lang), className="dsp-empty")], empty, empty, no_update, shown)
+
+
 def detail_update(selected: int | None, shown: dict[str, Any] | None, role: str, lang: str,
-                  keygen: KeyGen = new_key, now: datetime | None = None, held: bool = False) -> tuple[Any, ...]:
+                  keygen: KeyGen = new_key, now: datetime | None = None, held: bool = False,
+                  form_open: bool = False) -> tuple[Any, ...]:
     """(detail, suggestions, incident layer, units layer, map viewport, shown): only what changed.
 
     `held`: the dispatcher works in the suggested units (the pointer is in the list), so its rows keep their
-    places (layouts/dispatch/suggest.py: suggestion_rows); otherwise they are ranked afresh.
+    places (layouts/dispatch/suggest.py: suggestion_rows); otherwise they are ranked afresh. `form_open`: the
+    new-incident form takes the console, so no incident is shown open (the selection returns when it closes).
     """
     shown = shown or {}
+    if form_open:
+        if shown.get("form"):
+            raise PreventUpdate
+        return nothing_open(lang, "dsp.suggest_form_open", {"form": True})
     if selected is None:
-        raise PreventUpdate
+        if not shown:
+            raise PreventUpdate  # the page as built says so already
+        return nothing_open(lang, "dsp.suggest_pick", {})
     now = now or utcnow()
     moved = shown.get("id") != selected
     try:
@@ -435,15 +456,18 @@ def _select(_clicks: list[Any]) -> int:
     Input(ids.DISPATCH_REFRESH, "data"),
     Input(ids.DISPATCH_HOLD, "data"),
     Input(ids.DISPATCH_SUGGEST_RESORT, "n_clicks"),
+    Input(ids.DISPATCH_CREATE, "className"),
     State(ids.DISPATCH_SHOWN, "data"),
 )
-def _detail(selected: Any, _n: Any, _refresh: Any, hold: Any, _resort: Any, shown: Any) -> tuple[Any, ...]:
+def _detail(selected: Any, _n: Any, _refresh: Any, hold: Any, _resort: Any, form_class: Any,
+            shown: Any) -> tuple[Any, ...]:
     fired = {p.split(".", 1)[0] for p in ctx.triggered_prop_ids}
     if fired == {ids.DISPATCH_HOLD} and hold == HOLD_SUGGEST:
         raise PreventUpdate  # the pointer came into the list: it holds as it is
     # Leaving the list, or asking for a fresh one (the Re-sort button), ranks it afresh.
     held = hold == HOLD_SUGGEST and ids.DISPATCH_SUGGEST_RESORT not in fired
-    return detail_update(as_id(selected), as_dict(shown), current_role(), current_language(), held=held)
+    return detail_update(as_id(selected), as_dict(shown), current_role(), current_language(), held=held,
+                         form_open=form_is_open(form_class))
 
 
 TOAST_OUTPUTS: Final = (
@@ -479,11 +503,14 @@ NO_TOAST: Final = (no_update,) * 5
     State(ids.DISPATCH_CONFIRM_REASON, "value"),
     State(ids.DISPATCH_REFRESH, "data"),
     State(ids.DISPATCH_SHOWN, "data"),
+    State(ids.DISPATCH_SELECTED, "data"),
+    State(ids.DISPATCH_CREATE, "className"),
     prevent_initial_call=True,
 )
 def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pending: Any, raw_reason: Any,
-         refresh: Any, raw_shown: Any) -> tuple[Any, ...]:
+         refresh: Any, raw_shown: Any, selected: Any, form_class: Any) -> tuple[Any, ...]:
     lang = current_language()
+    screen = on_screen(selected, raw_shown, form_class)
     trig = ctx.triggered_id
     value = ctx.triggered[0].get("value") if ctx.triggered else None
     after = bump(refresh)
@@ -493,7 +520,7 @@ def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pendi
         pending = pending_action(raw_pending)
         if not pending or not value:
             raise PreventUpdate
-        fb = confirm(pending, as_str(raw_reason), current_actor(), lang)
+        fb = confirm(pending, as_str(raw_reason), current_actor(), lang, screen)
         # A refusal that a reason would fix keeps the dialog open; anything else closes it.
         keep = fb.kind == "refused" and fb.status == 422 and "reason" in fb.errors
         return (*toast(fb, lang), after, pending if keep else None, keep, no_update, no_update, no_update)
@@ -501,7 +528,7 @@ def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pendi
     if button is None or not value:
         raise PreventUpdate  # buttons re-rendered, not clicked
     fields = fields_by_name(ctx.states_list[0] if ctx.states_list else [])
-    step = handle_click(button, fields, current_actor(), lang)
+    step = handle_click(button, fields, current_actor(), lang, screen)
     if step.pending is not None:
         shown = as_dict(raw_shown)
         title = shown.get("title", "") if shown.get("id") == step.pending["incident"] else ""
@@ -509,86 +536,3 @@ def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pendi
                 step.pending["fields"].get(FIELD_REASON) or "", reason_placeholder(step.pending["action"], lang))
     assert step.feedback is not None
     return (*toast(step.feedback, lang), after, no_update, no_update, no_update, no_update, no_update)
-
-
-# --- the new-incident form ------------------------------------------------------------------------
-
-CREATE_CLASS: Final = "dsp-panel dsp-create"
-
-
-@callback(
-    Output(ids.DISPATCH_CREATE, "className"),
-    Output(ids.DISPATCH_CREATE_KEY, "data"),
-    Output(ids.DISPATCH_CREATE_ERROR, "children"),
-    Output(ids.DISPATCH_MAP_PICK, "data", allow_duplicate=True),
-    Input(ids.DISPATCH_NEW_BUTTON, "n_clicks"),
-    Input(ids.DISPATCH_CREATE_CLOSE, "n_clicks"),
-    prevent_initial_call=True,
-)
-def _toggle_create(_new: Any, _close: Any) -> tuple[Any, ...]:
-    if ctx.triggered_id == ids.DISPATCH_NEW_BUTTON:
-        # One idempotency key per opened form: a double-click on "create" makes one incident.
-        return CREATE_CLASS, uuid.uuid4().hex, "", no_update
-    return f"{CREATE_CLASS} hidden", None, "", pick_geojson(None, None)
-
-
-@callback(
-    Output(ids.DISPATCH_CREATE_LON, "value"),
-    Output(ids.DISPATCH_CREATE_LAT, "value"),
-    Input(ids.DISPATCH_MAP, "clickData"),
-    State(ids.DISPATCH_CREATE, "className"),
-    prevent_initial_call=True,
-)
-def _pick(raw_click: Any, form_class: Any) -> tuple[float, float]:
-    click = as_dict(raw_click)
-    if not click or "hidden" in (as_token(form_class, 1024) or "").split():
-        raise PreventUpdate
-    point = click_point(click)
-    if point is None:
-        raise PreventUpdate
-    lon, lat = stored_point(current_config().tiles, *point)  # the stored point under the click on the tiles
-    return round(lon, 6), round(lat, 6)
-
-
-@callback(
-    Output(ids.DISPATCH_MAP_PICK, "data"),
-    Input(ids.DISPATCH_CREATE_LON, "value"),
-    Input(ids.DISPATCH_CREATE_LAT, "value"),
-    prevent_initial_call=True,
-)
-def _show_pick(lon: Any, lat: Any) -> dict[str, Any]:
-    x, y = as_float(lon), as_float(lat)
-    return pick_geojson(x, y) if x is not None and y is not None else pick_geojson(None, None)
-
-
-@callback(
-    *TOAST_OUTPUTS,
-    Output(ids.DISPATCH_SELECTED, "data", allow_duplicate=True),
-    Output(ids.DISPATCH_CREATE, "className", allow_duplicate=True),
-    Output(ids.DISPATCH_CREATE_ERROR, "children", allow_duplicate=True),
-    Output(ids.DISPATCH_REFRESH, "data", allow_duplicate=True),
-    Input(ids.DISPATCH_CREATE_SUBMIT, "n_clicks"),
-    State(ids.DISPATCH_CREATE_CATEGORY, "value"),
-    State(ids.DISPATCH_CREATE_SEVERITY, "value"),
-    State(ids.DISPATCH_CREATE_TITLE, "value"),
-    State(ids.DISPATCH_CREATE_DESCRIPTION, "value"),
-    State(ids.DISPATCH_CREATE_LON, "value"),
-    State(ids.DISPATCH_CREATE_LAT, "value"),
-    State(ids.DISPATCH_CREATE_KEY, "data"),
-    State(ids.DISPATCH_REFRESH, "data"),
-    prevent_initial_call=True,
-)
-def _create(n: Any, category: Any, severity: Any, title: Any, description: Any, lon: Any, lat: Any,
-            key: Any, refresh: Any) -> tuple[Any, ...]:
-    if not as_count(n):
-        raise PreventUpdate
-    lang = current_language()
-    # What cannot be the field's value is missing (said so beside the form), as an empty field is.
-    form = {"category": as_token(category), "severity": as_int(severity), "title": _clean(as_str(title)),
-            "description": as_str(description), "lon": as_float(lon), "lat": as_float(lat)}
-    fb = run_create(form, as_token(key) or uuid.uuid4().hex, current_actor(), lang)
-    if not fb.ok:
-        errors = errors_text(fb.errors, lang)
-        return (*NO_TOAST, no_update, no_update, fb.message + (t("refusal.aside", lang, text=errors) if errors else ""),
-                no_update)
-    return (*toast(fb, lang), fb.incident_id, f"{CREATE_CLASS} hidden", "", bump(refresh))

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from callbacks import dispatch as cb
+from callbacks import dispatch_form
 from callbacks.router import render_page
 from dashboard.domain import geo, lifecycle
 from dashboard.services import incident_reads
@@ -24,6 +25,7 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
 from dashboard.web.extensions import db_sessions
 from layouts import ids
+from layouts.dispatch.form import CREATE_CLASS, CREATE_CLASS_HIDDEN
 from tests.helpers import csrf_headers, log_in_browser, login, start_dash
 
 SYSTEM = Actor(None, "system", "system")
@@ -88,6 +90,15 @@ def stringify_id(cid: Any) -> str:
     return json.dumps(cid, sort_keys=True, separators=(",", ":")) if isinstance(cid, dict) else str(cid)
 
 
+# Console.click's default: the console shows the clicked button's incident open.
+SAME: Any = object()
+
+
+def form_class(is_open: bool) -> str:
+    """The new-incident form's className, open or closed, as callbacks/dispatch_form.py sets it."""
+    return CREATE_CLASS if is_open else CREATE_CLASS_HIDDEN
+
+
 class Console:
     """A logged-in browser session of the console, calling its callbacks as dash-renderer does."""
 
@@ -121,14 +132,16 @@ class Console:
         return self.call(f"{ids.PAGE}.children", [{"id": ids.VIEWPORT, "property": "data", "value": viewport}], [],
                          [f"{ids.VIEWPORT}.data"])
 
-    def detail(self, incident_id: int, shown: dict[str, Any] | None = None, hold: str | None = None,
-               changed: str = f"{ids.DISPATCH_SELECTED}.data") -> dict[str, Any]:
-        """The detail's callback as a poll (or `changed`) sends it, with the pointer in the list `hold`."""
+    def detail(self, incident_id: int | None, shown: dict[str, Any] | None = None, hold: str | None = None,
+               changed: str = f"{ids.DISPATCH_SELECTED}.data", form_open: bool = False) -> dict[str, Any]:
+        """The detail's callback as a poll (or `changed`) sends it, with the pointer in the list `hold` (and the
+        new-incident form open when `form_open`)."""
         inputs = [{"id": ids.DISPATCH_SELECTED, "property": "data", "value": incident_id},
                   {"id": ids.DISPATCH_TICK, "property": "n_intervals", "value": 1},
                   {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0},
                   {"id": ids.DISPATCH_HOLD, "property": "data", "value": hold},
-                  {"id": ids.DISPATCH_SUGGEST_RESORT, "property": "n_clicks", "value": 0}]
+                  {"id": ids.DISPATCH_SUGGEST_RESORT, "property": "n_clicks", "value": 0},
+                  {"id": ids.DISPATCH_CREATE, "property": "className", "value": form_class(form_open)}]
         state = [{"id": ids.DISPATCH_SHOWN, "property": "data", "value": shown or {}}]
         return self.call(f"{ids.DISPATCH_DETAIL}.children", inputs, state, [changed])
 
@@ -138,8 +151,11 @@ class Console:
 
     def click(self, button: dict[str, Any], fields: dict[str, Any] | None = None,
               pending: dict[str, Any] | None = None, reason: str | None = None,
-              confirm: bool = False) -> dict[str, Any]:
-        """Click an action button (or, with confirm=True, the dialog's confirm button for `pending`)."""
+              confirm: bool = False, open_incident: Any = SAME, form_open: bool = False) -> dict[str, Any]:
+        """Click an action button (or, with confirm=True, the dialog's confirm button for `pending`) while the
+        console shows `open_incident` selected with its detail rendered (by default the button's incident)."""
+        if open_incident is SAME:
+            open_incident = (pending or {}).get("incident") if confirm else button.get("incident")
         buttons = [{"id": button, "property": "n_clicks", "value": 0 if confirm else 1}] if button else []
         inputs = [buttons, {"id": ids.DISPATCH_CONFIRM_OK, "property": "n_clicks", "value": 1 if confirm else 0},
                   {"id": ids.DISPATCH_CONFIRM_CANCEL, "property": "n_clicks", "value": 0}]
@@ -149,7 +165,10 @@ class Console:
             {"id": ids.DISPATCH_PENDING, "property": "data", "value": pending},
             {"id": ids.DISPATCH_CONFIRM_REASON, "property": "value", "value": reason},
             {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0},
-            {"id": ids.DISPATCH_SHOWN, "property": "data", "value": {}},
+            {"id": ids.DISPATCH_SHOWN, "property": "data",
+             "value": {"id": open_incident} if open_incident is not None else {}},
+            {"id": ids.DISPATCH_SELECTED, "property": "data", "value": open_incident},
+            {"id": ids.DISPATCH_CREATE, "property": "className", "value": form_class(form_open)},
         ]
         changed = [f"{ids.DISPATCH_CONFIRM_OK}.n_clicks" if confirm else f"{stringify_id(button)}.n_clicks"]
         return self.call(f"{ids.DISPATCH_PENDING}.data", inputs, state, changed)
@@ -483,11 +502,11 @@ def test_creating_an_incident_by_hand_once_per_form(app: Any) -> None:
     who = actor(app, "dispatch")
     form = {"category": "gas_leak", "severity": 2, "title": "燃气味道", "lon": DONGSI[0], "lat": DONGSI[1]}
     with app.test_request_context():
-        missing = cb.run_create({**form, "title": None}, "k1", who, "zh")
+        missing = dispatch_form.run_create({**form, "title": None}, "k1", who, "zh")
         assert not missing.ok and "标题" in missing.message
-        first = cb.run_create(form, "k1", who, "zh")
-        again = cb.run_create(form, "k1", who, "zh")  # double-click on "create"
-        outside = cb.run_create({**form, "lon": 116.2}, "k2", who, "en")
+        first = dispatch_form.run_create(form, "k1", who, "zh")
+        again = dispatch_form.run_create(form, "k1", who, "zh")  # double-click on "create"
+        outside = dispatch_form.run_create({**form, "lon": 116.2}, "k2", who, "en")
     assert first.ok and first.incident_id is not None and again.incident_id == first.incident_id
     assert not outside.ok and outside.status == 422
     created = incident(app, first.incident_id)

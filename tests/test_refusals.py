@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from callbacks import dispatch as cb
+from callbacks import dispatch_form
 from dashboard.domain import lifecycle
 from dashboard.i18n import catalogue, name
 from dashboard.i18n.refusals import errors_text, field_label, message_key, refusal_errors, refusal_text
@@ -234,7 +234,7 @@ def test_a_refused_console_action_is_told_in_english_when_the_session_asks_for_i
 def test_the_new_incident_forms_errors_are_in_chinese(app: Any) -> None:
     form = {"category": "gas_leak", "severity": 2, "title": "燃气味道", "lon": 116.2, "lat": 39.924}
     with app.test_request_context():
-        fb = cb.run_create(form, uuid.uuid4().hex, actor(app, "dispatch"), "zh")
+        fb = dispatch_form.run_create(form, uuid.uuid4().hex, actor(app, "dispatch"), "zh")
     assert not fb.ok and fb.status == 422
     assert fb.message == "事件信息有误：经度、纬度"
     assert errors_text(fb.errors, "zh") == "经度：不在东城区范围内；纬度：不在东城区范围内"

@@ -35,7 +35,7 @@ FIELD_DEPARTMENTS: Final = "departments"
 CONFIRM: Final = frozenset(lifecycle.DESTRUCTIVE | {lifecycle.CANCEL, lifecycle.CLOSE})
 
 
-# Bootstrap colour of each action button.
+# Bootstrap colour of each action button: red (danger) only for what ends an incident for good (cancel).
 ACTION_COLOUR: Final = {
     lifecycle.ACKNOWLEDGE: "primary",
     lifecycle.DISPATCH: "primary",
@@ -47,8 +47,13 @@ ACTION_COLOUR: Final = {
     lifecycle.CHANGE_SEVERITY: "warning",
     lifecycle.WHISTLE: "warning",
     lifecycle.ACKNOWLEDGE_SUMMONS: "info",
-    lifecycle.ESCALATE: "danger",
+    lifecycle.ESCALATE: "warning",
 }
+
+
+# Actions drawn as outlines: escalating to a leader adds attention and undoes nothing, so it must not look like
+# the destructive cancel beside it (assets/dispatch.css gives it the escalated flag's colour).
+ACTION_OUTLINE: Final = frozenset({lifecycle.ESCALATE})
 
 
 # Bootstrap icon of each action.
@@ -91,6 +96,7 @@ def action_button(action: str, incident: dict[str, Any], lang: str, keygen: KeyG
         [html.I(className=f"bi {ACTION_ICON.get(action, 'bi-lightning')}"), " ", label or action_label(action, lang)],
         id=action_id(action, incident, keygen(), arg),
         color=ACTION_COLOUR.get(action, "secondary"),
+        outline=action in ACTION_OUTLINE,
         size=size,
         n_clicks=0,
         className=f"dsp-act dsp-act-{action}",

@@ -19,11 +19,13 @@ from layouts.dispatch.actions import action_button, actions_bar
 from layouts.dispatch.parts import (
     KeyGen,
     action_label,
+    actor_label,
     deadline_clock,
     department_name,
     fmt_when,
     new_key,
     sev_badge,
+    source_label,
     state_badge,
     unit_name,
 )
@@ -77,7 +79,7 @@ def timeline_view(d: dict[str, Any], lang: str, now: datetime) -> html.Ol:
             html.Li(
                 [
                     html.Span(fmt_when(e["at"], lang, now), className="dsp-tl-time"),
-                    html.Span(str(e.get("actor", "")), className="dsp-tl-actor"),
+                    html.Span(actor_label(str(e.get("actor", "")), lang), className="dsp-tl-actor"),
                     html.Span(
                         [action_label(str(e.get("action", "")), lang)]
                         + ([html.Span(t("dsp.refused", lang), className="dsp-tl-refused")] if refused else []),
@@ -216,7 +218,7 @@ def detail_view(d: dict[str, Any], role: str, lang: str, now: datetime, keygen: 
               [fmt_when(d["deadline_at"], lang, now), " ", deadline_clock(d["deadline_at"], now, lang)]
               if is_open else fmt_when(d["deadline_at"], lang, now)),
         _fact(t("dsp.acknowledged", lang), fmt_when(d.get("acknowledged_at"), lang, now)),
-        _fact(t("dsp.source", lang), name("src", d["source"], lang) if d.get("source") else "—"),
+        _fact(t("dsp.source", lang), source_label(d["source"], lang) if d.get("source") else "—"),
         _fact(t("dsp.location", lang), f"{d['lon']:.5f}, {d['lat']:.5f}"),
     ]
     if d.get("resolved_at"):

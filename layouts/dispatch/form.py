@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -10,6 +10,16 @@ from dash import dcc, html
 from dashboard.domain import rules as c
 from dashboard.i18n import name, t
 from layouts import ids
+from layouts.inputs import as_token
+
+# The form's className while open; closed it adds "hidden" (callbacks/dispatch_form.py switches it).
+CREATE_CLASS: Final = "dsp-panel dsp-create"
+CREATE_CLASS_HIDDEN: Final = f"{CREATE_CLASS} hidden"
+
+
+def form_is_open(form_class: Any) -> bool:
+    """Whether the new-incident form is open, from its className (anything that is not a class list: closed)."""
+    return "hidden" not in (as_token(form_class, 1024) or "hidden").split()
 
 
 def create_form(lang: str) -> html.Section:
@@ -55,5 +65,5 @@ def create_form(lang: str) -> html.Section:
                      className="dsp-panel-header"),
          html.Div(body, className="dsp-panel-body")],
         id=ids.DISPATCH_CREATE,
-        className="dsp-panel dsp-create hidden",
+        className=CREATE_CLASS_HIDDEN,
     )

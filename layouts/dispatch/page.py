@@ -145,7 +145,7 @@ def dispatch_page(lang: str, role: str, user: str = "", tiles: TileSource = NO_T
     right = html.Div(
         [
             html.Section(console_map(lang, tiles), className="dsp-panel dsp-map"),
-            _panel(t("dsp.suggest", lang), html.Div(className="dsp-empty"), "dsp-suggest",
+            _panel(t("dsp.suggest", lang), html.Div(t("dsp.suggest_pick", lang), className="dsp-empty"), "dsp-suggest",
                    [html.Span(t("dsp.suggest_note", lang), className="dsp-note"),
                     dbc.Button([html.I(className="bi bi-arrow-down-up"), " ", t("dsp.suggest_resort", lang)],
                                id=ids.DISPATCH_SUGGEST_RESORT, n_clicks=0, size="sm", color="secondary",
