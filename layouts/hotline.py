@@ -83,15 +83,20 @@ def hourly_chart(lang: str, scale: float) -> dict[str, Any]:
         },
         margin={"l": px(4, scale), "r": px(10, scale), "t": px(26, scale), "b": px(24, scale), "pad": 0},
         xaxis={
-            # The hours of the Beijing day, said as hours ("6时", "6:00"), not bare numbers.
+            # The hours of the Beijing day (the heading says "hourly": a unit on each tick does not fit the column).
             "tickvals": list(HOUR_TICKS),
-            "ticktext": [t("hot.hour", lang, h=h) for h in HOUR_TICKS],
+            "ticktext": [str(h) for h in HOUR_TICKS],
             "tickfont": {"size": px(18, scale), "color": MUTED},
             "fixedrange": True,
             "automargin": False,
             "range": [-0.6, 23.6],
         },
         yaxis={"visible": False, "fixedrange": True, "rangemode": "tozero"},
+        # Shown while yesterday has no tickets, at the top right where the hours still to come leave room (a longer
+        # legend entry would not fit the column beside today's).
+        annotations=[{"text": t("hot.yesterday_none", lang), "visible": False, "showarrow": False, "xref": "paper",
+                      "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
+                      "font": {"size": px(16, scale), "color": MUTED}}],
     )
 
 
@@ -164,13 +169,13 @@ def subdistricts_patch(d: HotlineData, lang: str) -> Patch:
     return _bars_patch([names.subdistrict(k, lang) for k, _ in top], [v for _, v in top], lang)
 
 
-def hourly_patch(d: HotlineData, lang: str) -> Patch:
-    """Today's and yesterday's hourly counts; yesterday's name says when it has none (a legend entry with no line
-    would read as a line hidden somewhere)."""
+def hourly_patch(d: HotlineData) -> Patch:
+    """Today's and yesterday's hourly counts, and a note while yesterday has none (a legend entry with no line would
+    read as a line hidden somewhere)."""
     p = Patch()
     p["data"][0]["y"] = list(d["hourly_yesterday"])
-    p["data"][0]["name"] = t("hot.yesterday" if any(d["hourly_yesterday"]) else "hot.yesterday_none", lang)
     p["data"][1]["y"] = list(d["hourly"])
+    p["layout"]["annotations"][0]["visible"] = not any(d["hourly_yesterday"])
     return p
 
 
@@ -203,7 +208,7 @@ def render(d: HotlineData, ctx: Ctx, prev: Any) -> tuple[list[Any], Any]:
         [
             (lambda: categories_patch(d, ctx.lang), repr(sorted(d["by_category"].items()))),
             (lambda: subdistricts_patch(d, ctx.lang), repr(sorted(d["by_subdistrict"].items()))),
-            (lambda: hourly_patch(d, ctx.lang), repr((d["hourly"], d["hourly_yesterday"]))),
+            (lambda: hourly_patch(d), repr((d["hourly"], d["hourly_yesterday"]))),
             (lambda: rates_row(d, ctx.lang), repr(rates)),
         ],
         prev,
