@@ -96,7 +96,7 @@ def hourly_chart(lang: str, scale: float) -> dict[str, Any]:
         # legend entry would not fit the column beside today's).
         annotations=[{"text": t("hot.yesterday_none", lang), "visible": False, "showarrow": False, "xref": "paper",
                       "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
-                      "font": {"size": px(16, scale), "color": MUTED}}],
+                      "font": {"size": px(16, scale), "color": MUTED}, "bgcolor": "rgba(11, 18, 32, 0.8)"}],
     )
 
 

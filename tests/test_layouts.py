@@ -551,7 +551,7 @@ def test_the_silent_line_counts_sensors_alike_once_and_the_chart_names_its_colou
     assert all(word in key for word in ("Alarm", "Warning", "Silent")), key
 
 
-@pytest.mark.parametrize(("lang", "none"), [("zh", "昨日无数据"), ("en", "No data for yesterday")])
+@pytest.mark.parametrize(("lang", "none"), [("zh", "昨日无数据"), ("en", "Yesterday: none")])
 def test_the_hourly_chart_says_when_yesterday_has_no_tickets(lang: str, none: str) -> None:
     from layouts import hotline
 
