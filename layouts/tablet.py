@@ -4,8 +4,9 @@ KPI cards with the change against the same hour yesterday (an arrow, green when 
 is bad), the district map, a drill-down into one subdistrict (tap it on the map or pick it from the list), the
 last 24 hours on a time slider (map and KPIs move with it; "实时" returns to now), and today-against-yesterday
 trend charts. Every control is a tap target of at least 44 px; nothing needs hover. Figures that are late by the
-wall's rule are never shown as live: the badge turns from "实时" to a grey "数据延迟 · 2 分钟前"; a replayed time
-history holds nothing of says so ("该时刻没有历史数据"), with its day when it is not today ("昨日 12:40").
+wall's rule are never shown as live: the badge turns from "实时" to a grey "数据延迟 · 2 分钟前", and to
+"数据中断 · 12 秒前" when the server has not answered for as long (assets/tablet.js); a replayed time history holds
+nothing of says so ("该时刻没有历史数据"), with its day when it is not today ("昨日 12:40").
 
 The builders here are pure (aggregate data in, components out); callbacks/tablet.py reads the aggregates (live,
 or a history snapshot when the slider is in the past) and calls them.
@@ -28,6 +29,7 @@ from dashboard.live.schema import (
     AGG_HOTLINE,
     AGG_INCIDENTS,
     AGG_SENSORS,
+    AGG_STALE_AFTER_S,
     AGG_TICKER,
     AGG_TRAFFIC,
     AGGREGATES,
@@ -442,12 +444,23 @@ TABLET_HIDDEN_LAYERS: Final = frozenset({ids.TABLET_MAP.parking, ids.TABLET_MAP.
 # --- the page ---------------------------------------------------------------------------------------
 
 
+def silent_badge(lang: str) -> html.Span:
+    """"数据中断 · 12 秒前", hidden: assets/tablet.js shows it in the mode badge's place while no refresh has been
+    answered for longer than the wall's threshold (the network, or the server, is gone), and hides it again on the
+    next answer. No callback writes it: the server's picture of what the tablet shows stays true meanwhile."""
+    return html.Span(
+        [html.Span(t("fresh.down", lang)), html.Span(" · ", className="tab-sep"), html.Span(className="tab-age")],
+        id=ids.TABLET_SILENT, className="tab-mode live stale down tab-silent", role="status",
+    )
+
+
 def tablet_page(lang: str, tiles: TileSource = NO_TILES, report_url: str | None = None) -> html.Div:
     """The whole tablet page; values arrive with the first refresh."""
     header = html.Header(
         [
             html.H1([t("app.title", lang), html.Small(t("page.tablet", lang))], className="tab-title"),
             html.Span(t("tab.live", lang), id=ids.TABLET_MODE, className="tab-mode live"),
+            silent_badge(lang),
             *([html.A(t("tab.report", lang), href=report_url, className="tab-btn", id=ids.TABLET_REPORT)]
               if report_url else []),
             lang_switch(lang, "/tablet"),
@@ -509,8 +522,9 @@ def tablet_page(lang: str, tiles: TileSource = NO_TILES, report_url: str | None 
         id=ids.TABLET,
         className="tablet",
         lang="en" if lang == "en" else "zh-CN",
-        # The templates assets/tablet.js ticks the age of late data with.
-        **data_attrs(lang=lang, strings=json.dumps(js_strings(lang), ensure_ascii=False)),
+        # The templates assets/tablet.js ticks the age of late data with, and the wall's threshold of a silent server.
+        **data_attrs(lang=lang, strings=json.dumps(js_strings(lang), ensure_ascii=False),
+                     silent_after=f"{AGG_STALE_AFTER_S:g}"),
     )
 
 

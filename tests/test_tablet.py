@@ -211,6 +211,17 @@ def test_the_view_is_stale_by_the_walls_rule_as_late_as_its_latest_aggregate() -
     assert "Data delayed" in flat(lay.stale_badge(lay.Freshness(True, None), now, "en"))
 
 
+def test_the_page_holds_the_silent_servers_badge_hidden_with_the_walls_threshold() -> None:
+    from dash import html
+
+    page = lay.tablet_page("en")
+    badge = next(c for c in of_type(page, html.Span) if getattr(c, "id", None) == ids.TABLET_SILENT)
+    # Hidden by its class (assets/tablet.css) until assets/tablet.js finds the server silent; no callback writes it.
+    assert "tab-silent" in badge.className.split() and "stale" in badge.className.split()
+    assert "feed down" in flat(badge.children)
+    assert float(getattr(page, "data-silent-after")) == AGG_STALE_AFTER_S
+
+
 def test_a_replayed_time_says_yesterday_when_it_is_not_today() -> None:
     now = day_start(time.time()) + 9 * 3600  # 09:00 Beijing time
     yesterday = now - 20 * 3600  # 13:00 the day before
