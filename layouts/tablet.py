@@ -22,9 +22,8 @@ from dash import dcc, html
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
-from dashboard.domain.beijing import DAY_S, day_start
 from dashboard.domain.tiles import NO_TILES, TileSource
-from dashboard.i18n import fmt_age, fmt_date, fmt_int, fmt_num, fmt_pct, fmt_time, js_strings, name, t
+from dashboard.i18n import fmt_age, fmt_int, fmt_num, fmt_pct, fmt_time, fmt_when, js_strings, name, t
 from dashboard.live.schema import (
     AGG_HOTLINE,
     AGG_INCIDENTS,
@@ -367,17 +366,6 @@ def slider_marks(lang: str) -> dict[int, str]:
     return marks
 
 
-def when(at: float, now: float, lang: str) -> str:
-    """A replayed time as a leader reads it: "14:05" today, "昨日 14:05" yesterday, with the date before that."""
-    hhmm = fmt_time(at, lang, seconds=False)
-    days = round((day_start(now) - day_start(at)) / DAY_S)
-    if days <= 0:
-        return hhmm
-    if days == 1:
-        return t("tab.yesterday_at", lang, t=hhmm)
-    return f"{fmt_date(at, lang)} {hhmm}"
-
-
 def replay_label(at: float | None, lang: str, found: float | None = None, now: float | None = None
                  ) -> tuple[str, str]:
     """(text, class) of the mode badge: "实时" live, or "回放 14:05" with the snapshot's time ("昨日 14:05" when it
@@ -385,7 +373,7 @@ def replay_label(at: float | None, lang: str, found: float | None = None, now: f
     if at is None:
         return t("tab.live", lang), "tab-mode live"
     shown = found if found is not None else at
-    text = fmt_time(shown, lang, seconds=False) if now is None else when(shown, now, lang)
+    text = fmt_time(shown, lang, seconds=False) if now is None else fmt_when(shown, now, lang)
     if found is None:
         return t("tab.no_snapshot", lang, t=text), "tab-mode replay missing"
     return t("tab.replay", lang, t=text), "tab-mode replay"
