@@ -11,6 +11,8 @@
  * the class `tablet-silent` on <html>: the badge reads "数据中断 · <time since the last answer>" in the mode badge's
  * place and the figures turn grey (assets/tablet.css). The next answer takes the class away at once. Nothing the
  * server renders is touched, so what it believes the tablet shows (the refresh's state) stays true.
+ *
+ * The replay slider's tooltip: its position along the track, for the CSS that keeps it on the screen (below).
  */
 (function () {
     "use strict";
@@ -91,5 +93,30 @@
         if (age.textContent !== text) { age.textContent = text; }
     }
 
-    setInterval(tick, 1000);
+    // The replay slider's time, shown while its handle is held, stays on the screen at both ends of the track: it
+    // hangs from the handle shifted by as much of its own width as the handle is along the track (assets/tablet.css,
+    // --tab-tip-at: 0 at the far left, 1 at the far right), so at 24 h back it starts at the handle instead of
+    // running off the left edge. Dash's slider places the tooltip itself; only its position along the track is
+    // handed to CSS here, whenever the handle's value moves (a drag, the keys, "回到实时").
+    function placeTip(thumb) {
+        var track = thumb.closest ? thumb.closest(".tab-slider-track") : null;
+        if (!track) { return; }
+        var v = parseFloat(thumb.getAttribute("aria-valuenow"));
+        var lo = parseFloat(thumb.getAttribute("aria-valuemin")), hi = parseFloat(thumb.getAttribute("aria-valuemax"));
+        if (isNaN(v) || !(hi > lo)) { return; }
+        var at = String(Math.max(0, Math.min(1, (v - lo) / (hi - lo))));
+        if (track.style.getPropertyValue("--tab-tip-at") !== at) { track.style.setProperty("--tab-tip-at", at); }
+    }
+
+    if (window.MutationObserver) {
+        new MutationObserver(function (records) {
+            for (var i = 0; i < records.length; i++) { placeTip(records[i].target); }
+        }).observe(document.documentElement, {subtree: true, attributes: true, attributeFilter: ["aria-valuenow"]});
+    }
+
+    setInterval(function () {
+        tick();
+        var thumb = document.querySelector(".tab-slider-track [role=slider]");
+        if (thumb) { placeTip(thumb); }  // a slider just drawn, before its value first moves
+    }, 1000);
 }());

@@ -13,6 +13,7 @@ from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
 from layouts import ids
+from layouts import tablet as lay
 from tests.helpers import incident, log_in_browser, start_dash
 from tests.test_browser import ingest
 
@@ -95,6 +96,59 @@ def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_hel
     ActionChains(dash_duo.driver).release().perform()
     hours = int(tip.text.split("·")[1].split("小时")[0])
     assert 6 <= hours <= 10  # a third of 24 hours back
+
+
+# The tooltip's box, the viewport's size, whether its text is cut, and whether what is drawn at its centre and just
+# inside its left and right edges is the tooltip (nothing over it, nothing of it off the screen).
+TIP_JS = """
+const tip = arguments[0], b = tip.getBoundingClientRect(), y = (b.top + b.bottom) / 2;
+const mine = x => { const e = document.elementFromPoint(x, y); return !!e && (e === tip || tip.contains(e)); };
+return {box: [b.left, b.top, b.right, b.bottom], view: [innerWidth, innerHeight], text: tip.textContent,
+        cut: tip.scrollWidth > tip.clientWidth + 1,
+        drawn: [mine(b.left + 2), mine((b.left + b.right) / 2), mine(b.right - 2)]};
+"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_replay_sliders_time_stays_on_the_screen_at_both_ends_of_the_track(
+    dash_duo: Any, app: Any, live_ticks: None, lang: str
+) -> None:
+    if lang == "en":
+        open_in_english(dash_duo, app, 1024, 768)
+    else:
+        start_dash(dash_duo, app.extensions["dash_app"])
+        viewport(dash_duo, 1024, 768)
+        log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    # The pointer may only go where the window is (smaller than the page's emulated 1024×768 by default).
+    dash_duo.driver.set_window_size(1280, 1024)
+    viewport(dash_duo, 1024, 768)
+    thumb = dash_duo.wait_for_element(f"#{ids.TABLET_SLIDER} [role=slider]", timeout=15)
+    track = dash_duo.find_element(f"#{ids.TABLET_SLIDER} .dash-slider-root")
+    tip_sel = f"#{ids.TABLET_SLIDER} .dash-slider-tooltip"
+    ago = r"\d\d:\d\d · 24 小时 0 分前" if lang == "zh" else r"\d\d:\d\d · 24 h 0 min ago"
+
+    def held_at(end: str, x: float) -> dict[str, Any]:
+        """Where the time is while the handle is held at `x` on the page, a little past one end of the track."""
+        centre = thumb.rect["x"] + thumb.rect["width"] / 2
+        ActionChains(dash_duo.driver).click_and_hold(thumb).move_by_offset(round(x - centre), 0).perform()
+        tip = dash_duo.wait_for_element(tip_sel, timeout=5)
+        if end == "left":
+            until(lambda: re.fullmatch(ago, tip.text.strip()) is not None, timeout=5,
+                  msg=f"the tooltip says {tip.text!r}")
+        time.sleep(0.3)  # the position follows the value
+        got = dict(dash_duo.driver.execute_script(TIP_JS, tip))
+        ActionChains(dash_duo.driver).release().perform()
+        return got
+
+    box = track.rect
+    for end, x in (("left", box["x"] - 8), ("right", box["x"] + box["width"] + 8)):
+        got = held_at(end, x)
+        left, top, right, bottom = got["box"]
+        assert left >= 0 and right <= got["view"][0] and top >= 0 and bottom <= got["view"][1], (end, got)
+        assert not got["cut"] and got["drawn"] == [True, True, True], (end, got)
+        if end == "left":
+            assert thumb.get_attribute("aria-valuenow") == str(lay.SLIDER_MIN)
+    assert thumb.get_attribute("aria-valuenow") == "0" and got["text"] in ("实时", "Live")
 
 
 # Boxes of the subdistricts' names on the map, of the KPI names (with whether each is cut) and the header's items.
