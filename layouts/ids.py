@@ -141,6 +141,7 @@ TABLET: Final = "tablet"
 TABLET_TICK: Final = "tablet-tick"  # the refresh interval
 TABLET_STATE: Final = "tablet-state"  # store: signatures of what the tablet shows (only changes are sent)
 TABLET_MODE: Final = "tablet-mode"  # "实时" or "回放 14:05"
+TABLET_SILENT: Final = "tablet-silent"  # "数据中断 · 12 秒前", shown by the browser while the server is silent
 TABLET_REPORT: Final = "tablet-report"  # link to the daily report
 TABLET_KPIS: Final = "tablet-kpis"
 TABLET_SLIDER: Final = "tablet-slider"  # minutes before now (0 = live)

@@ -4,8 +4,9 @@ KPI cards with the change against the same hour yesterday (an arrow, green when 
 is bad), the district map, a drill-down into one subdistrict (tap it on the map or pick it from the list), the
 last 24 hours on a time slider (map and KPIs move with it; "实时" returns to now), and today-against-yesterday
 trend charts. Every control is a tap target of at least 44 px; nothing needs hover. Figures that are late by the
-wall's rule are never shown as live: the badge turns from "实时" to a grey "数据延迟 · 2 分钟前"; a replayed time
-history holds nothing of says so ("该时刻没有历史数据"), with its day when it is not today ("昨日 12:40").
+wall's rule are never shown as live: the badge turns from "实时" to a grey "数据延迟 · 2 分钟前", and to
+"数据中断 · 12 秒前" when the server has not answered for as long (assets/tablet.js); a replayed time history holds
+nothing of says so ("该时刻没有历史数据"), with its day when it is not today ("昨日 12:40").
 
 The builders here are pure (aggregate data in, components out); callbacks/tablet.py reads the aggregates (live,
 or a history snapshot when the slider is in the past) and calls them.
@@ -21,13 +22,13 @@ from dash import dcc, html
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
-from dashboard.domain.beijing import DAY_S, day_start
 from dashboard.domain.tiles import NO_TILES, TileSource
-from dashboard.i18n import fmt_age, fmt_date, fmt_int, fmt_num, fmt_pct, fmt_time, js_strings, name, t
+from dashboard.i18n import fmt_age, fmt_int, fmt_num, fmt_pct, fmt_time, fmt_when, js_strings, name, t
 from dashboard.live.schema import (
     AGG_HOTLINE,
     AGG_INCIDENTS,
     AGG_SENSORS,
+    AGG_STALE_AFTER_S,
     AGG_TICKER,
     AGG_TRAFFIC,
     AGGREGATES,
@@ -365,17 +366,6 @@ def slider_marks(lang: str) -> dict[int, str]:
     return marks
 
 
-def when(at: float, now: float, lang: str) -> str:
-    """A replayed time as a leader reads it: "14:05" today, "昨日 14:05" yesterday, with the date before that."""
-    hhmm = fmt_time(at, lang, seconds=False)
-    days = round((day_start(now) - day_start(at)) / DAY_S)
-    if days <= 0:
-        return hhmm
-    if days == 1:
-        return t("tab.yesterday_at", lang, t=hhmm)
-    return f"{fmt_date(at, lang)} {hhmm}"
-
-
 def replay_label(at: float | None, lang: str, found: float | None = None, now: float | None = None
                  ) -> tuple[str, str]:
     """(text, class) of the mode badge: "实时" live, or "回放 14:05" with the snapshot's time ("昨日 14:05" when it
@@ -383,7 +373,7 @@ def replay_label(at: float | None, lang: str, found: float | None = None, now: f
     if at is None:
         return t("tab.live", lang), "tab-mode live"
     shown = found if found is not None else at
-    text = fmt_time(shown, lang, seconds=False) if now is None else when(shown, now, lang)
+    text = fmt_time(shown, lang, seconds=False) if now is None else fmt_when(shown, now, lang)
     if found is None:
         return t("tab.no_snapshot", lang, t=text), "tab-mode replay missing"
     return t("tab.replay", lang, t=text), "tab-mode replay"
@@ -442,12 +432,23 @@ TABLET_HIDDEN_LAYERS: Final = frozenset({ids.TABLET_MAP.parking, ids.TABLET_MAP.
 # --- the page ---------------------------------------------------------------------------------------
 
 
+def silent_badge(lang: str) -> html.Span:
+    """"数据中断 · 12 秒前", hidden: assets/tablet.js shows it in the mode badge's place while no refresh has been
+    answered for longer than the wall's threshold (the network, or the server, is gone), and hides it again on the
+    next answer. No callback writes it: the server's picture of what the tablet shows stays true meanwhile."""
+    return html.Span(
+        [html.Span(t("fresh.down", lang)), html.Span(" · ", className="tab-sep"), html.Span(className="tab-age")],
+        id=ids.TABLET_SILENT, className="tab-mode live stale down tab-silent", role="status",
+    )
+
+
 def tablet_page(lang: str, tiles: TileSource = NO_TILES, report_url: str | None = None) -> html.Div:
     """The whole tablet page; values arrive with the first refresh."""
     header = html.Header(
         [
             html.H1([t("app.title", lang), html.Small(t("page.tablet", lang))], className="tab-title"),
             html.Span(t("tab.live", lang), id=ids.TABLET_MODE, className="tab-mode live"),
+            silent_badge(lang),
             *([html.A(t("tab.report", lang), href=report_url, className="tab-btn", id=ids.TABLET_REPORT)]
               if report_url else []),
             lang_switch(lang, "/tablet"),
@@ -509,8 +510,9 @@ def tablet_page(lang: str, tiles: TileSource = NO_TILES, report_url: str | None 
         id=ids.TABLET,
         className="tablet",
         lang="en" if lang == "en" else "zh-CN",
-        # The templates assets/tablet.js ticks the age of late data with.
-        **data_attrs(lang=lang, strings=json.dumps(js_strings(lang), ensure_ascii=False)),
+        # The templates assets/tablet.js ticks the age of late data with, and the wall's threshold of a silent server.
+        **data_attrs(lang=lang, strings=json.dumps(js_strings(lang), ensure_ascii=False),
+                     silent_after=f"{AGG_STALE_AFTER_S:g}"),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from dash import Patch, no_update
 
-from dashboard.i18n import fmt_time, t
+from dashboard.i18n import fmt_time, fmt_when, t
 from dashboard.live.schema import AGGREGATES, Envelope
 from layouts import hotline, ids, incidents, kpi, sensors, ticker, traffic
 from layouts.inputs import as_dict
@@ -122,12 +122,16 @@ def replay_envelopes(
 LIVE_IN_REPLAY: Final = "replay-live"
 
 
-def replay_mode(at: float | None, envs_version: int | None, lang: str) -> tuple[str, str, str]:
-    """(badge text, badge class, wall class) for live, a replayed minute, or a time history holds nothing of."""
+def replay_mode(at: float | None, envs_version: int | None, lang: str, now: float | None = None
+                ) -> tuple[str, str, str]:
+    """(badge text, badge class, wall class) for live, a replayed minute, or a time history holds nothing of. With
+    `now`, a time before today says its day, as on the tablet ("回放 昨日 07:03")."""
+    def shown(ts: float) -> str:
+        return fmt_time(ts, lang, seconds=False) if now is None else fmt_when(ts, now, lang)
+
     if at is None:
         return t("tab.live", lang), "wall-mode live", "wall"
     if envs_version is None:
         # The panels show live data: the wall's class tells the freshness badges to say so (assets/wall.js).
-        return (t("wall.no_snapshot_live", lang, t=fmt_time(at, lang, seconds=False)), "wall-mode missing",
-                f"wall {LIVE_IN_REPLAY}")
-    return t("tab.replay", lang, t=fmt_time(-envs_version, lang, seconds=False)), "wall-mode replay", "wall replaying"
+        return t("wall.no_snapshot_live", lang, t=shown(at)), "wall-mode missing", f"wall {LIVE_IN_REPLAY}"
+    return t("tab.replay", lang, t=shown(-envs_version)), "wall-mode replay", "wall replaying"

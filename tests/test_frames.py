@@ -11,6 +11,7 @@ from typing import Any
 
 import redis
 
+from dashboard.domain.beijing import day_start
 from dashboard.frames import cache as fr
 from dashboard.live import history
 from dashboard.live.aggregates import write_aggregates
@@ -207,6 +208,12 @@ def test_a_replayed_minute_comes_in_the_frame_and_live_comes_back(app: Any) -> N
     assert replay["out"][incidents_map]["features"] == []
     assert replay["mode"][1] == "wall-mode replay" and replay["mode"][2] == "wall replaying"
     assert replay["mode"][0].startswith("回放")
+    # 23 hours back history holds nothing of: live data, said with the time's day when it was yesterday.
+    asked = time.time()
+    missing = get(client, replay["token"], offset=-23 * 60)["mode"]
+    assert missing[1:] == ["wall-mode missing", "wall replay-live"] and "无历史快照，显示实时" in missing[0]
+    if abs(asked - 23 * 3600 - day_start(asked)) > 60:  # not at midnight's edge
+        assert missing[0].startswith("昨日 ") == (asked - 23 * 3600 < day_start(asked)), missing
     assert get(client, replay["token"], offset=-60)["out"] == {}  # the same minute: nothing to send
     back = get(client, replay["token"])
     assert len(back["out"][incidents_map]["features"]) == 1 and back["mode"][1] == "wall-mode live"

@@ -211,6 +211,17 @@ def test_the_view_is_stale_by_the_walls_rule_as_late_as_its_latest_aggregate() -
     assert "Data delayed" in flat(lay.stale_badge(lay.Freshness(True, None), now, "en"))
 
 
+def test_the_page_holds_the_silent_servers_badge_hidden_with_the_walls_threshold() -> None:
+    from dash import html
+
+    page = lay.tablet_page("en")
+    badge = next(c for c in of_type(page, html.Span) if getattr(c, "id", None) == ids.TABLET_SILENT)
+    # Hidden by its class (assets/tablet.css) until assets/tablet.js finds the server silent; no callback writes it.
+    assert "tab-silent" in badge.className.split() and "stale" in badge.className.split()
+    assert "feed down" in flat(badge.children)
+    assert float(getattr(page, "data-silent-after")) == AGG_STALE_AFTER_S
+
+
 def test_a_replayed_time_says_yesterday_when_it_is_not_today() -> None:
     now = day_start(time.time()) + 9 * 3600  # 09:00 Beijing time
     yesterday = now - 20 * 3600  # 13:00 the day before
@@ -218,7 +229,24 @@ def test_a_replayed_time_says_yesterday_when_it_is_not_today() -> None:
     assert lay.replay_label(yesterday, "en", None, now)[0] == "no snapshot at 13:00 yesterday"
     assert lay.replay_label(yesterday, "zh", yesterday, now) == ("回放 昨日 13:00", "tab-mode replay")
     assert lay.replay_label(now - 3600, "zh", now - 3600, now) == ("回放 08:00", "tab-mode replay")
-    assert lay.when(now - 3 * 86_400, now, "zh").endswith(" 09:00") and "月" in lay.when(now - 3 * 86_400, now, "zh")
+    before = i18n.fmt_when(now - 3 * 86_400, now, "zh")
+    assert before.endswith(" 09:00") and "月" in before
+
+
+def test_the_walls_replay_badge_says_yesterday_as_the_tablets_does() -> None:
+    from layouts.wall_frame import replay_mode
+
+    now = day_start(time.time()) + 9 * 3600  # 09:00 Beijing time
+    yesterday = now - 20 * 3600  # 13:00 the day before
+    assert replay_mode(yesterday, -int(yesterday), "zh", now)[:2] == ("回放 昨日 13:00", "wall-mode replay")
+    assert replay_mode(yesterday, -int(yesterday), "en", now)[0] == "Replay 13:00 yesterday"
+    assert replay_mode(yesterday, None, "zh", now)[0] == "昨日 13:00 无历史快照，显示实时"
+    assert replay_mode(yesterday, None, "en", now)[0] == "no snapshot at 13:00 yesterday: showing live"
+    # Today's time needs no day; the tablet's badge and the wall's say the same time alike.
+    assert replay_mode(now - 3600, -int(now - 3600), "zh", now)[0] == "回放 08:00"
+    for lang in ("zh", "en"):
+        assert replay_mode(yesterday, -int(yesterday), lang, now)[0] == lay.replay_label(yesterday, lang,
+                                                                                        yesterday, now)[0]
 
 
 def test_a_replayed_time_without_history_says_so_rather_than_all_clear() -> None:

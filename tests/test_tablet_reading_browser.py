@@ -13,6 +13,7 @@ from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
 from layouts import ids
+from layouts import tablet as lay
 from tests.helpers import incident, log_in_browser, start_dash
 from tests.test_browser import ingest
 
@@ -95,6 +96,59 @@ def test_the_replay_slider_has_a_handle_for_a_finger_and_says_the_time_while_hel
     ActionChains(dash_duo.driver).release().perform()
     hours = int(tip.text.split("·")[1].split("小时")[0])
     assert 6 <= hours <= 10  # a third of 24 hours back
+
+
+# The tooltip's box, the viewport's size, whether its text is cut, and whether what is drawn at its centre and just
+# inside its left and right edges is the tooltip (nothing over it, nothing of it off the screen).
+TIP_JS = """
+const tip = arguments[0], b = tip.getBoundingClientRect(), y = (b.top + b.bottom) / 2;
+const mine = x => { const e = document.elementFromPoint(x, y); return !!e && (e === tip || tip.contains(e)); };
+return {box: [b.left, b.top, b.right, b.bottom], view: [innerWidth, innerHeight], text: tip.textContent,
+        cut: tip.scrollWidth > tip.clientWidth + 1,
+        drawn: [mine(b.left + 2), mine((b.left + b.right) / 2), mine(b.right - 2)]};
+"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_replay_sliders_time_stays_on_the_screen_at_both_ends_of_the_track(
+    dash_duo: Any, app: Any, live_ticks: None, lang: str
+) -> None:
+    if lang == "en":
+        open_in_english(dash_duo, app, 1024, 768)
+    else:
+        start_dash(dash_duo, app.extensions["dash_app"])
+        viewport(dash_duo, 1024, 768)
+        log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    # The pointer may only go where the window is (smaller than the page's emulated 1024×768 by default).
+    dash_duo.driver.set_window_size(1280, 1024)
+    viewport(dash_duo, 1024, 768)
+    thumb = dash_duo.wait_for_element(f"#{ids.TABLET_SLIDER} [role=slider]", timeout=15)
+    track = dash_duo.find_element(f"#{ids.TABLET_SLIDER} .dash-slider-root")
+    tip_sel = f"#{ids.TABLET_SLIDER} .dash-slider-tooltip"
+    ago = r"\d\d:\d\d · 24 小时 0 分前" if lang == "zh" else r"\d\d:\d\d · 24 h 0 min ago"
+
+    def held_at(end: str, x: float) -> dict[str, Any]:
+        """Where the time is while the handle is held at `x` on the page, a little past one end of the track."""
+        centre = thumb.rect["x"] + thumb.rect["width"] / 2
+        ActionChains(dash_duo.driver).click_and_hold(thumb).move_by_offset(round(x - centre), 0).perform()
+        tip = dash_duo.wait_for_element(tip_sel, timeout=5)
+        if end == "left":
+            until(lambda: re.fullmatch(ago, tip.text.strip()) is not None, timeout=5,
+                  msg=f"the tooltip says {tip.text!r}")
+        time.sleep(0.3)  # the position follows the value
+        got = dict(dash_duo.driver.execute_script(TIP_JS, tip))
+        ActionChains(dash_duo.driver).release().perform()
+        return got
+
+    box = track.rect
+    for end, x in (("left", box["x"] - 8), ("right", box["x"] + box["width"] + 8)):
+        got = held_at(end, x)
+        left, top, right, bottom = got["box"]
+        assert left >= 0 and right <= got["view"][0] and top >= 0 and bottom <= got["view"][1], (end, got)
+        assert not got["cut"] and got["drawn"] == [True, True, True], (end, got)
+        if end == "left":
+            assert thumb.get_attribute("aria-valuenow") == str(lay.SLIDER_MIN)
+    assert thumb.get_attribute("aria-valuenow") == "0" and got["text"] in ("实时", "Live")
 
 
 # Boxes of the subdistricts' names on the map, of the KPI names (with whether each is cut) and the header's items.
@@ -228,3 +282,84 @@ def test_a_tablet_whose_workers_stopped_says_its_data_is_late_and_how_long_then_
     back = shown()
     assert back["text"] == live and back["colour"] == GREEN and "grayscale" not in back["kpis"], back
     assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+# The silent server's badge and the mode badge: shown or not, their text, the header's items (tops, rightmost edge)
+# and the KPI strip's filter.
+SILENT_JS = """
+const s = document.getElementById(arguments[0]), m = document.getElementById(arguments[1]);
+const seen = e => !!e && e.getClientRects().length > 0;
+const items = Array.from(document.querySelectorAll('.tab-header > *')).filter(e => e.offsetParent !== null)
+  .map(e => e.getBoundingClientRect());
+return {silent: seen(s), silent_text: s ? s.textContent : null, mode: seen(m), mode_text: m.textContent,
+        mode_cls: m.className, tops: items.map(b => Math.round(b.top)), right: Math.max(...items.map(b => b.right)),
+        kpis: getComputedStyle(document.querySelector('.tab-kpis')).filter};
+"""
+
+
+@pytest.mark.parametrize("outage", ["hang", "offline"])
+def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_then_live_again(
+    dash_duo: Any, app: Any, live_ticks: None, outage: str
+) -> None:
+    import threading
+
+    from flask import request as flask_request
+
+    # "hang": the refresh's requests reach nobody and no answer comes (a network gone quiet); "offline": the browser
+    # has no network at all (its requests fail at once).
+    blocked, released = threading.Event(), threading.Event()
+
+    def gate() -> None:
+        if blocked.is_set() and flask_request.path.endswith("_dash-update-component") \
+                and f'"{ids.TABLET_STATE}"' in flask_request.get_data(as_text=True):
+            released.wait(timeout=60)
+
+    app.before_request(gate)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, 1024, 768)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+
+    def shown() -> dict[str, Any]:
+        return dict(dash_duo.driver.execute_script(SILENT_JS, ids.TABLET_SILENT, ids.TABLET_MODE))
+
+    def age() -> int | None:
+        """The seconds the silent badge says; None while it is not shown."""
+        got = shown()
+        found = re.fullmatch(r"数据中断 · (\d+) 秒前", got["silent_text"] or "") if got["silent"] else None
+        return int(found.group(1)) if found else None
+
+    dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=15)
+    until(lambda: shown()["mode_cls"] == "tab-mode live", timeout=15)
+    assert not shown()["silent"] and shown()["mode"]
+    try:
+        if outage == "hang":
+            blocked.set()
+        else:
+            dash_duo.driver.execute_cdp_cmd("Network.enable", {})
+            dash_duo.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+                "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        silent_from = time.monotonic()
+        until(lambda: age() is not None, timeout=15, msg=f"the tablet still says {shown()}")
+        # The wall's threshold (5 s without an answer; the tablet asks every 2 s), not at the first late answer.
+        assert time.monotonic() - silent_from > 4
+        first = shown()
+        assert not first["mode"], f"the mode badge still shows beside it: {first}"
+        assert "grayscale" in first["kpis"], first
+        assert max(first["tops"]) - min(first["tops"]) < 30 and first["right"] <= 1024, first
+        seconds = age() or 0
+        assert seconds >= 5
+        until(lambda: (age() or 0) >= seconds + 2, timeout=6, msg="the time since the last answer did not grow")
+    finally:
+        released.set()
+        if outage == "offline":
+            dash_duo.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+                "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    # The next answer (a 204 "nothing changed" as well) brings "实时" back, in green, the figures no longer grey.
+    until(lambda: not shown()["silent"], timeout=6)
+    back = shown()
+    assert back["mode"] and back["mode_text"] == "实时" and "grayscale" not in back["kpis"], back
+    # Offline, the browser and Dash log each refresh that could not be sent; nothing else may be logged.
+    offline = ("ERR_INTERNET_DISCONNECTED", "Callback failed: the server did not respond")
+    errors = [e["message"] for e in dash_duo.get_logs()
+              if outage != "offline" or not any(o in e["message"] for o in offline)]
+    assert errors == [], "the browser console has errors"

@@ -345,14 +345,15 @@ def answer(
         log.warning("wall frame: cannot read from Redis (%s); panels marked stale", exc)
         head = dumps({"meta": failed_meta(now), "db": db_part(None, lang)})
         return Answer(head[:-1] + b',"token":' + orjson.dumps(token) + b',"out":{}}', False)
-    head = dumps({"meta": meta, "db": db, "mode": replay_badge(at, kpi_v, lang)})
+    head = dumps({"meta": meta, "db": db, "mode": replay_badge(at, kpi_v, lang, now)})
     return Answer(head[:-1] + b"," + body + b"}", rendered, token_in(body))
 
 
-def replay_badge(at: float | None, kpi_version: Any, lang: str) -> list[str]:
-    """The replay badge (text, class, wall class) for the KPI version a frame reached."""
+def replay_badge(at: float | None, kpi_version: Any, lang: str, now: float | None = None) -> list[str]:
+    """The replay badge (text, class, wall class) for the KPI version a frame reached ("昨日 07:03" for a time before
+    today, `now` given)."""
     replayed = kpi_version if isinstance(kpi_version, int) and kpi_version < 0 else None
-    return list(replay_mode(at, replayed, lang))
+    return list(replay_mode(at, replayed, lang, now))
 
 
 def token_in(body: bytes) -> str:

@@ -34,6 +34,7 @@ from dashboard.i18n.format import (
     fmt_num,
     fmt_pct,
     fmt_time,
+    fmt_when,
 )
 from dashboard.i18n.messages import (
     DEFAULT_LANG,
@@ -59,6 +60,7 @@ __all__ = [
     "fmt_num",
     "fmt_pct",
     "fmt_time",
+    "fmt_when",
     "has",
     "js_strings",
     "name",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from dashboard.domain.beijing import to_beijing
+from dashboard.domain.beijing import DAY_S, day_start, to_beijing
 from dashboard.i18n.messages import DEFAULT_LANG, t
 
 
@@ -57,6 +57,17 @@ def fmt_date(epoch: float, lang: str = DEFAULT_LANG) -> str:
     if lang == "en":
         return d.strftime("%a %-d %b %Y")
     return f"{d.year}年{d.month}月{d.day}日 {_WEEKDAYS_ZH[d.weekday()]}"
+
+
+def fmt_when(at: float, now: float, lang: str = DEFAULT_LANG) -> str:
+    """A replayed time as it is read: "14:05" today, "昨日 14:05" / "14:05 yesterday", with the date before that."""
+    hhmm = fmt_time(at, lang, seconds=False)
+    days = round((day_start(now) - day_start(at)) / DAY_S)
+    if days <= 0:
+        return hhmm
+    if days == 1:
+        return t("tab.yesterday_at", lang, t=hhmm)
+    return f"{fmt_date(at, lang)} {hhmm}"
 
 
 def fmt_age(seconds: float | None, lang: str = DEFAULT_LANG) -> str:
