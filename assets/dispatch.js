@@ -1,11 +1,12 @@
 /*
  * The dispatcher's console (/dispatch): keyboard, ticking clocks and the map's unit markers.
  *
- * Keyboard (ignored while typing in a field or while a dialog is open):
+ * Keyboard (ignored while typing in a field or while a dialog is open; all but n while the new-incident form is):
  *   ↓ / j   move to the next incident of the queue        ↑ / k   the previous one
  *   Enter   open the incident under the keyboard cursor    n       new incident
  * The cursor is a class (.kbd) on a queue row, kept by incident id across the queue's re-renders; Enter
- * clicks the row, so opening by keyboard and by mouse are the same Dash callback.
+ * clicks the row, so opening by keyboard and by mouse are the same Dash callback. While the new-incident form is
+ * open no row is marked, neither the cursor nor (by the server) the incident selected.
  *
  * Clocks: every second the ages ([data-since]) and deadline clocks ([data-deadline]) inside .dispatch are
  * re-written from the server's clock (the queue carries it in .dsp-now[data-now]); overdue turns red. The
@@ -67,11 +68,18 @@
         return q ? Array.prototype.slice.call(q.querySelectorAll(".dsp-row[data-id]")) : [];
     }
 
-    /** Put the .kbd class on the cursor's row (after a re-render too); scroll it into view when asked. */
+    /** Whether the new-incident form is open: nothing in the queue can be acted on then, so no row is marked. */
+    function formOpen() {
+        var form = document.getElementById("dispatch-create");
+        return !!form && !form.classList.contains("hidden");
+    }
+
+    /** Put the .kbd class on the cursor's row (after a re-render too, and none while the new-incident form is
+     *  open: the queue re-renders as it opens and closes); scroll it into view when asked. */
     function markCursor(scroll) {
-        var all = rows();
+        var all = rows(), hide = formOpen();
         for (var i = 0; i < all.length; i++) {
-            var on = all[i].getAttribute("data-id") === kbdId;
+            var on = !hide && all[i].getAttribute("data-id") === kbdId;
             if (all[i].classList.contains("kbd") !== on) { all[i].classList.toggle("kbd", on); }
             if (on && scroll) { all[i].scrollIntoView({block: "nearest"}); }
         }
@@ -106,6 +114,8 @@
         // A focused button or link handles its own Enter.
         var tag = ev.target && ev.target.tagName ? ev.target.tagName.toLowerCase() : "";
         var key = ev.key;
+        // The queue shows no cursor while the form is open: moving one unseen, or opening a row, would mislead.
+        if (formOpen() && key !== "n") { return; }
         if (key === "ArrowDown" || key === "j") {
             move(1); ev.preventDefault();
         } else if (key === "ArrowUp" || key === "k") {

@@ -53,7 +53,7 @@ from dashboard.web.extensions import current_config, db_sessions, redis_client
 from dashboard.web.table_callbacks import clicked_row, kept_on_failure
 from layouts import ids
 from layouts.common import data_attrs
-from layouts.dispatch.actions import CONFIRM, FIELD_DEPARTMENTS, FIELD_REASON, FIELD_SEVERITY
+from layouts.dispatch.actions import CONFIRM, FIELD_DEPARTMENTS, FIELD_REASON, FIELD_SEVERITY, FORM_ACTIONS
 from layouts.dispatch.confirm import confirm_text, reason_placeholder
 from layouts.dispatch.detail import detail_view
 from layouts.dispatch.form import form_is_open
@@ -88,6 +88,7 @@ KEY_PREFIX: Final = "console"
 ACTION_PATTERN: Final = {"type": ids.DISPATCH_ACTION, "action": ALL, "arg": ALL, "key": ALL, "incident": ALL,
                          "version": ALL}
 FIELD_PATTERN: Final = {"type": ids.DISPATCH_FIELD, "field": ALL}
+FORM_ERROR_PATTERN: Final = {"type": ids.DISPATCH_FORM_ERROR, "action": ALL}
 ROW_PATTERN: Final = {"type": ids.DISPATCH_ROW, "index": ALL}
 TOAST_MS: Final = {"ok": 5000, "replayed": 6000}
 # Actions whose reason comes from the confirmation dialog.
@@ -152,6 +153,21 @@ def refusal_feedback(exc: Refused, lang: str, incident_id: int | None) -> Feedba
     if exc.status == 409 and exc.code == "stale":
         return Feedback("stale", t("dsp.stale", lang) + t("refusal.aside", lang, text=text), 409, incident_id)
     return Feedback("refused", text, exc.status, incident_id, refusal_errors(exc, lang))
+
+
+def beside_form(fb: Feedback, action: str) -> bool:
+    """Whether a click's outcome is said beside its action's form rather than in a toast: a field of that form
+    missing or invalid (a 422 naming the field) is for the person at the console to fix, not news of the incident
+    (the service has audited it; the incident's timeline leaves it out: lifecycle.in_timeline)."""
+    return action in FORM_ACTIONS and fb.kind == "refused" and fb.status == 422 and bool(fb.errors)
+
+
+def form_errors(forms: list[Any], action: str, fb: Feedback | None) -> list[str]:
+    """The text beside each action form on screen (`forms`: their ids, as Dash lists them) after a click on
+    `action`: the refusal beside its own form when it is one for the form (beside_form), nothing beside the
+    others (a new click makes an earlier line stale)."""
+    said = fb.message if fb is not None and beside_form(fb, action) else ""
+    return [said if isinstance(f, dict) and as_dict(f.get("id")).get("action") == action else "" for f in forms]
 
 
 def clean_text(text: Any) -> str | None:
@@ -306,6 +322,12 @@ def queue_filters(state: Any, severities: Any, subdistrict: Any) -> dict[str, An
     return {"states": states, "severities": sevs or None, "subdistrict": subdistrict or None}
 
 
+def marked_row(selected: Any, form_class: Any) -> int | None:
+    """The queue row marked selected: the incident selected, but none while the new-incident form is open (its
+    actions are paused then); it is marked again when the form closes without creating one."""
+    return None if form_is_open(form_class) else as_id(selected)
+
+
 def queue_view(filters: dict[str, Any], selected: int | None, lang: str,
                now: datetime | None = None) -> tuple[list[Any], str]:
     """The queue's rows and its count chip: one bounded query, most severe then newest first."""
@@ -433,10 +455,12 @@ def current_role() -> str:
     Input(ids.DISPATCH_FILTER_SUBDISTRICT, "value"),
     Input(ids.DISPATCH_SELECTED, "data"),
     Input(ids.DISPATCH_REFRESH, "data"),
+    Input(ids.DISPATCH_CREATE, "className"),
 )
-def _queue(_n: Any, state: Any, sevs: Any, sub: Any, selected: Any, _refresh: Any) -> tuple[list[Any], str]:
+def _queue(_n: Any, state: Any, sevs: Any, sub: Any, selected: Any, _refresh: Any,
+           form_class: Any) -> tuple[list[Any], str]:
     with kept_on_failure("console read"):
-        return queue_view(queue_filters(state, sevs, sub), as_id(selected), current_language())
+        return queue_view(queue_filters(state, sevs, sub), marked_row(selected, form_class), current_language())
 
 
 @callback(Output(ids.DISPATCH_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
@@ -495,6 +519,7 @@ NO_TOAST: Final = (no_update,) * 5
     Output(ids.DISPATCH_CONFIRM_BODY, "children"),
     Output(ids.DISPATCH_CONFIRM_REASON, "value"),
     Output(ids.DISPATCH_CONFIRM_REASON, "placeholder"),
+    Output(FORM_ERROR_PATTERN, "children"),
     Input(ACTION_PATTERN, "n_clicks"),
     Input(ids.DISPATCH_CONFIRM_OK, "n_clicks"),
     Input(ids.DISPATCH_CONFIRM_CANCEL, "n_clicks"),
@@ -514,8 +539,9 @@ def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pendi
     trig = ctx.triggered_id
     value = ctx.triggered[0].get("value") if ctx.triggered else None
     after = bump(refresh)
+    forms = as_list(ctx.outputs_list[-1]) if ctx.outputs_list else []
     if trig == ids.DISPATCH_CONFIRM_CANCEL:
-        return (*NO_TOAST, no_update, None, False, no_update, no_update, no_update)
+        return (*NO_TOAST, no_update, None, False, no_update, no_update, no_update, no_update)
     if trig == ids.DISPATCH_CONFIRM_OK:
         pending = pending_action(raw_pending)
         if not pending or not value:
@@ -523,16 +549,25 @@ def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pendi
         fb = confirm(pending, as_str(raw_reason), current_actor(), lang, screen)
         # A refusal that a reason would fix keeps the dialog open; anything else closes it.
         keep = fb.kind == "refused" and fb.status == 422 and "reason" in fb.errors
-        return (*toast(fb, lang), after, pending if keep else None, keep, no_update, no_update, no_update)
+        return (*toast(fb, lang), after, pending if keep else None, keep, no_update, no_update, no_update,
+                form_errors(forms, "", None))
     button = action_button(trig)
     if button is None or not value:
         raise PreventUpdate  # buttons re-rendered, not clicked
     fields = fields_by_name(ctx.states_list[0] if ctx.states_list else [])
     step = handle_click(button, fields, current_actor(), lang, screen)
+    action = str(button.get("action", ""))
     if step.pending is not None:
         shown = as_dict(raw_shown)
         title = shown.get("title", "") if shown.get("id") == step.pending["incident"] else ""
         return (*NO_TOAST, no_update, step.pending, True, confirm_text(step.pending, str(title), lang),
-                step.pending["fields"].get(FIELD_REASON) or "", reason_placeholder(step.pending["action"], lang))
-    assert step.feedback is not None
-    return (*toast(step.feedback, lang), after, no_update, no_update, no_update, no_update, no_update)
+                step.pending["fields"].get(FIELD_REASON) or "", reason_placeholder(step.pending["action"], lang),
+                form_errors(forms, action, None))
+    done = step.feedback
+    assert done is not None
+    if beside_form(done, action):
+        # Said beside the form; nothing changed, so nothing is refreshed.
+        return (*NO_TOAST, no_update, no_update, no_update, no_update, no_update, no_update,
+                form_errors(forms, action, done))
+    return (*toast(done, lang), after, no_update, no_update, no_update, no_update, no_update,
+            form_errors(forms, action, done))

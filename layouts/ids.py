@@ -224,6 +224,9 @@ DISPATCH_MAP_PICK: Final = "dispatch-map-pick"  # the point picked for a new inc
 DISPATCH_ACTION: Final = "dispatch-action"
 # Inputs of the detail's action forms: {"type": DISPATCH_FIELD, "field": "severity" | "reason" | "departments"}.
 DISPATCH_FIELD: Final = "dispatch-field"
+# Beside each of the detail's action forms, what its last click was refused for (a field missing or invalid):
+# {"type": DISPATCH_FORM_ERROR, "action": "change_severity" | "whistle"}.
+DISPATCH_FORM_ERROR: Final = "dispatch-form-error"
 DISPATCH_TOAST: Final = "dispatch-toast"
 DISPATCH_CONFIRM: Final = "dispatch-confirm"  # the confirmation modal of destructive actions
 DISPATCH_CONFIRM_BODY: Final = "dispatch-confirm-body"

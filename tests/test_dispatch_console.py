@@ -18,6 +18,7 @@ from callbacks import dispatch as cb
 from callbacks import dispatch_form
 from callbacks.router import render_page
 from dashboard.domain import geo, lifecycle
+from dashboard.i18n import t
 from dashboard.services import incident_reads
 from dashboard.services import incidents as svc
 from dashboard.services.base import Actor
@@ -25,6 +26,7 @@ from dashboard.store.engine import session_scope
 from dashboard.store.models import AuditLog, DispatchAction, Unit, User
 from dashboard.web.extensions import db_sessions
 from layouts import ids
+from layouts.dispatch.actions import FORM_ACTIONS, form_error_id
 from layouts.dispatch.form import CREATE_CLASS, CREATE_CLASS_HIDDEN
 from tests.helpers import csrf_headers, log_in_browser, login, start_dash
 
@@ -114,10 +116,19 @@ class Console:
         assert len(keys) == 1, (marker, keys)
         return keys[0]
 
-    def call(self, marker: str, inputs: list[Any], state: list[Any], changed: list[str]) -> dict[str, Any]:
+    def call(self, marker: str, inputs: list[Any], state: list[Any], changed: list[str],
+             matched: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+        """Call the callback whose outputs include `marker`; a pattern-matching output (ALL) stands for the
+        components of its type in `matched` (their ids; none when not given), as the page would have them."""
         key = self._output_key(marker)
-        outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]}
-                   for o in key.strip(".").split("...")]
+        outputs: list[Any] = []
+        for o in key.strip(".").split("..."):
+            cid, prop = o.rsplit(".", 1)
+            if cid.startswith("{"):
+                kind = json.loads(cid)["type"]
+                outputs.append([{"id": i, "property": prop} for i in (matched or {}).get(kind, [])])
+            else:
+                outputs.append({"id": cid, "property": prop})
         body = {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": inputs,
                 "state": state, "changedPropIds": changed}
         resp = self.client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
@@ -151,9 +162,11 @@ class Console:
 
     def click(self, button: dict[str, Any], fields: dict[str, Any] | None = None,
               pending: dict[str, Any] | None = None, reason: str | None = None,
-              confirm: bool = False, open_incident: Any = SAME, form_open: bool = False) -> dict[str, Any]:
+              confirm: bool = False, open_incident: Any = SAME, form_open: bool = False,
+              forms: tuple[str, ...] = FORM_ACTIONS) -> dict[str, Any]:
         """Click an action button (or, with confirm=True, the dialog's confirm button for `pending`) while the
-        console shows `open_incident` selected with its detail rendered (by default the button's incident)."""
+        console shows `open_incident` selected with its detail rendered (by default the button's incident), and the
+        action forms `forms` (each with its error line)."""
         if open_incident is SAME:
             open_incident = (pending or {}).get("incident") if confirm else button.get("incident")
         buttons = [{"id": button, "property": "n_clicks", "value": 0 if confirm else 1}] if button else []
@@ -171,7 +184,8 @@ class Console:
             {"id": ids.DISPATCH_CREATE, "property": "className", "value": form_class(form_open)},
         ]
         changed = [f"{ids.DISPATCH_CONFIRM_OK}.n_clicks" if confirm else f"{stringify_id(button)}.n_clicks"]
-        return self.call(f"{ids.DISPATCH_PENDING}.data", inputs, state, changed)
+        return self.call(f"{ids.DISPATCH_PENDING}.data", inputs, state, changed,
+                         {ids.DISPATCH_FORM_ERROR: [form_error_id(a) for a in forms]})
 
 
 def as_json(tree: Any) -> Any:
@@ -197,6 +211,11 @@ def component_ids(tree: Any) -> list[Any]:
 
 def button(buttons: list[dict[str, Any]], action: str, arg: str | None = None) -> dict[str, Any]:
     return next(b for b in buttons if b["action"] == action and (arg is None or b["arg"] == arg))
+
+
+def form_error_of(resp: dict[str, Any], action: str) -> str:
+    """The text beside an action's form in a callback response."""
+    return str(resp[stringify_id(form_error_id(action))]["children"])
 
 
 def toast_of(resp: dict[str, Any]) -> tuple[str, str]:
@@ -264,16 +283,52 @@ def test_the_queue_lists_the_most_severe_first_then_the_newest(app: Any) -> None
         assert "selected" in rows[1].className and "selected" not in rows[2].className
 
 
-def test_the_queue_callback_answers_through_the_app(app: Any, console: Callable[[str], Console]) -> None:
-    inc = new_incident(app, 2)
+def queue_call(c: Console, selected: int | None, form_open: bool = False,
+               changed: str = f"{ids.DISPATCH_TICK}.n_intervals") -> dict[str, Any]:
+    """The queue's callback as the page sends it, with `selected` and the new-incident form open or not."""
     inputs = [{"id": ids.DISPATCH_TICK, "property": "n_intervals", "value": 1},
               {"id": ids.DISPATCH_FILTER_STATE, "property": "value", "value": "open"},
               {"id": ids.DISPATCH_FILTER_SEVERITY, "property": "value", "value": []},
               {"id": ids.DISPATCH_FILTER_SUBDISTRICT, "property": "value", "value": None},
-              {"id": ids.DISPATCH_SELECTED, "property": "data", "value": None},
-              {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0}]
-    out = console("dispatch").call(f"{ids.DISPATCH_QUEUE}.children", inputs, [], [f"{ids.DISPATCH_TICK}.n_intervals"])
+              {"id": ids.DISPATCH_SELECTED, "property": "data", "value": selected},
+              {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0},
+              {"id": ids.DISPATCH_CREATE, "property": "className", "value": form_class(form_open)}]
+    return c.call(f"{ids.DISPATCH_QUEUE}.children", inputs, [], [changed])
+
+
+def selected_rows(resp: dict[str, Any]) -> list[int]:
+    """The queue rows marked selected in the queue callback's response (class and aria-selected agree)."""
+    out: list[int] = []
+    for row in as_json(resp[ids.DISPATCH_QUEUE]["children"]):
+        props = row.get("props", {}) if isinstance(row, dict) else {}
+        if isinstance(props.get("id"), dict) and props["id"].get("type") == ids.DISPATCH_ROW:
+            marked = "selected" in props["className"].split()
+            assert marked == (props["aria-selected"] == "true"), props
+            if marked:
+                out.append(props["id"]["index"])
+    return out
+
+
+def test_the_queue_callback_answers_through_the_app(app: Any, console: Callable[[str], Console]) -> None:
+    inc = new_incident(app, 2)
+    out = queue_call(console("dispatch"), None)
     assert {"type": ids.DISPATCH_ROW, "index": inc} in component_ids(out)
+
+
+def test_no_queue_row_is_marked_selected_while_the_new_incident_form_is_open(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    inc, other = new_incident(app, 2), new_incident(app, 3, "另一 事件")
+    c = console("dispatch")
+    assert selected_rows(queue_call(c, inc)) == [inc]
+    # The form opens over it: its actions are paused, so its row no longer looks selected.
+    opened = queue_call(c, inc, form_open=True, changed=f"{ids.DISPATCH_CREATE}.className")
+    assert selected_rows(opened) == [] and {inc, other} <= set(queue_ids(opened[ids.DISPATCH_QUEUE]["children"]))
+    assert selected_rows(queue_call(c, inc, form_open=True)) == []  # and the polls keep it so
+    # Closed without creating: the same row is marked again.
+    assert selected_rows(queue_call(c, inc, changed=f"{ids.DISPATCH_CREATE}.className")) == [inc]
+    assert cb.marked_row(inc, CREATE_CLASS) is None and cb.marked_row(inc, CREATE_CLASS_HIDDEN) == inc
+    assert cb.marked_row("junk", CREATE_CLASS_HIDDEN) is None
 
 
 # --- the detail -----------------------------------------------------------------------------------
@@ -434,12 +489,13 @@ def test_lowering_the_severity_asks_first_and_raising_it_needs_a_reason(
     inc = new_incident(app, 2)
     c = console("dispatch")
     b = button(c.buttons(inc), "change_severity")
-    # Raising (II → I) without a reason: the service refuses it (422) and nothing changes.
-    icon, text = toast_of(c.click(b, fields={"severity": 1, "reason": ""}))
-    assert icon == "warning" and text == "需要填写原因"  # in the console's language, not the API's English
+    # Raising (II → I) without a reason: the service refuses it (422) and nothing changes; said beside the form.
+    resp = c.click(b, fields={"severity": 1, "reason": ""})
+    assert form_error_of(resp, "change_severity") == "需要填写原因"  # the console's language, not the API's English
     assert incident(app, inc)["severity"] == 2
-    # Raising with a reason acts at once.
-    assert toast_of(c.click(b, fields={"severity": 1, "reason": "蔓延到邻院"}))[0] == "success"
+    # Raising with a reason acts at once (with the same button: the refused click used nothing up).
+    done = c.click(b, fields={"severity": 1, "reason": "蔓延到邻院"})
+    assert toast_of(done)[0] == "success" and form_error_of(done, "change_severity") == ""
     assert incident(app, inc)["severity"] == 1
     # Lowering (I → IV) is confirmed first, with the reason carried into the dialog.
     b = button(c.buttons(inc), "change_severity")
@@ -449,6 +505,40 @@ def test_lowering_the_severity_asks_first_and_raising_it_needs_a_reason(
     assert "IV" in json.dumps(resp[ids.DISPATCH_CONFIRM_BODY], ensure_ascii=False)
     c.click({}, pending=resp[ids.DISPATCH_PENDING]["data"], reason="已控制", confirm=True)
     assert incident(app, inc)["severity"] == 4
+
+
+def test_a_form_sent_without_its_field_is_told_beside_the_form_audited_and_kept_out_of_the_timeline(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    inc = new_incident(app, 2)
+    c = console("dispatch")
+    before = incident(app, inc)
+    shown = c.detail(inc)
+    # 调整等级 without a reason, 吹哨 without a department: each said beside its own form, and no toast.
+    severity = c.click(button(c.buttons(inc), "change_severity"), fields={"severity": 1, "reason": " "})
+    assert form_error_of(severity, "change_severity") == "需要填写原因"
+    assert form_error_of(severity, "whistle") == ""
+    assert ids.DISPATCH_TOAST not in severity and ids.DISPATCH_REFRESH not in severity
+    whistle = c.click(button(c.buttons(inc), "whistle"), fields={"departments": []})
+    assert form_error_of(whistle, "whistle") == "请至少选择一个召集部门"
+    assert form_error_of(whistle, "change_severity") == ""  # the earlier line goes with a new click
+    assert ids.DISPATCH_TOAST not in whistle
+    # Nothing changed; each refusal is audited (who, what, why), and the incident's timeline has neither.
+    after = incident(app, inc)
+    assert (after["version"], after["severity"], after["summons"]) == (before["version"], 2, [])
+    assert [(a.detail or {})["code"] for a in audits(app, inc, "change_severity", "refused")] == ["reason_required"]
+    assert [(a.detail or {})["code"] for a in audits(app, inc, "whistle", "refused")] == ["departments_required"]
+    assert [(e["action"], e["outcome"]) for e in after["timeline"]] == [("create", "ok")]
+    assert t("dsp.refused", "zh") not in json.dumps(as_json(c.detail(inc)), ensure_ascii=False)
+    # So the detail on screen is not even sent again: the buttons keep their keys and what was typed stays.
+    with pytest.raises(PreventUpdate), app.test_request_context():
+        cb.detail_update(inc, shown[ids.DISPATCH_SHOWN]["data"], "dispatch", "zh")
+    # In English too.
+    c.client.get("/lang/en?next=/dispatch")
+    en = c.click(button(c.buttons(inc), "whistle"), fields={"departments": []})
+    assert form_error_of(en, "whistle") == "Name at least one department to summon"
+    # Any other click clears the lines beside the forms.
+    assert form_error_of(c.click(button(c.buttons(inc), "acknowledge")), "whistle") == ""
 
 
 def test_whistle_and_a_departments_report_through_the_console(app: Any, console: Callable[[str], Console]) -> None:

@@ -1,10 +1,12 @@
-"""The console acts only on the incident it shows open: no button of another incident stays usable while the
-new-incident form is open, and the server refuses a click for an incident that is not the one open; plus the
-action colours (red only for what destroys), the sources' names, and the hint before anything is selected."""
+"""The console acts only on the incident it shows open: no button of another incident stays usable (nor its queue
+row marked) while the new-incident form is open, and the server refuses a click for an incident that is not the one
+open; a form sent without its field says so beside it; plus the action colours (red only for what destroys), the
+sources' names, the hint before anything is selected, and the queue's filters and the ranking note read whole."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,13 +16,15 @@ from sqlalchemy import select
 
 from callbacks import dispatch as cb
 from dashboard.domain import lifecycle
-from dashboard.i18n import t
+from dashboard.domain.rules import SOURCE_ACTOR
+from dashboard.i18n import name, t
 from dashboard.services import incidents as svc
 from dashboard.store.models import Unit
 from dashboard.web.extensions import db_sessions
 from layouts import ids
 from layouts.dispatch.actions import ACTION_COLOUR, ACTION_OUTLINE, action_button
 from layouts.dispatch.form import CREATE_CLASS, CREATE_CLASS_HIDDEN, form_is_open
+from layouts.dispatch.page import REFRESH_MS
 from layouts.dispatch.parts import actor_label, source_label
 from tests.test_dispatch_console import (
     DONGSI,
@@ -165,6 +169,25 @@ def test_sources_show_by_name_in_both_languages_and_an_unknown_one_as_it_is() ->
     assert actor_label("dispatch", "en") == "dispatch" and actor_label("source:", "en") == "source:"
 
 
+def test_the_source_actor_is_spelt_in_one_place() -> None:
+    """The record's "source:<name>" actor is written by the store, read back by the incident's reads and named by
+    the console, all through rules.SOURCE_ACTOR: no other string of the product starts with it."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    rules = root / "dashboard" / "domain" / "rules.py"
+    spelt = [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for package in ("dashboard", "layouts", "callbacks", "workers")
+        for path in sorted((root / package).rglob("*.py")) if path != rules
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(SOURCE_ACTOR)
+    ]
+    assert spelt == []
+    assert actor_label(f"{SOURCE_ACTOR}sim", "en") == "Simulator"
+
+
 def test_the_detail_and_timeline_name_the_simulator_instead_of_its_code(
     app: Any, units: list[int], console: Callable[[str], Console]
 ) -> None:
@@ -194,6 +217,10 @@ def test_before_anything_is_selected_the_suggestions_say_how_to_see_some(
 
 # --- a real browser ------------------------------------------------------------------------------
 
+
+# Queue rows marked in any way: selected (by class or for assistive technology) or under the keyboard's cursor.
+MARKED_ROWS = f"#{ids.DISPATCH_QUEUE} .dsp-row.selected, #{ids.DISPATCH_QUEUE} .dsp-row.kbd, " \
+              f'#{ids.DISPATCH_QUEUE} .dsp-row[aria-selected="true"]'
 
 VISIBLE_ACTIONS_JS = """
 return Array.from(document.querySelectorAll('.dsp-act'))
@@ -225,6 +252,8 @@ def test_with_the_form_open_no_button_of_the_old_incident_can_be_clicked(
     dash_duo.wait_for_contains_text(f"#{ids.DISPATCH_SUGGEST}", t("dsp.suggest_pick", "zh"), timeout=10)
 
     row.click()
+    selected_row = f'#{ids.DISPATCH_QUEUE} .dsp-row.selected[data-id="{inc}"][aria-selected="true"]'
+    dash_duo.wait_for_element(selected_row, timeout=10)
     dash_duo.wait_for_element(f"#{ids.DISPATCH_MAP} .incident-mark", timeout=10)
     dispatch_f1 = '.dsp-suggest-row[data-unit="F1"] .dsp-act-dispatch'
     dash_duo.wait_for_element(dispatch_f1, timeout=10)
@@ -250,9 +279,114 @@ def test_with_the_form_open_no_button_of_the_old_incident_can_be_clicked(
     until(lambda: not driver.find_elements(By.CSS_SELECTOR, f"#{ids.DISPATCH_MAP} .incident-mark, "
                                                              f"#{ids.DISPATCH_MAP} .dsp-unit-icon"), timeout=5)
     assert count_actions(app, inc, "dispatch") == 0
+    # Nor does its queue row look selected (nor under the keyboard's cursor), and the keys do not move one unseen.
+    until(lambda: not driver.find_elements(By.CSS_SELECTOR, MARKED_ROWS), timeout=5)
+    driver.find_element(By.TAG_NAME, "body").send_keys("j")
+    assert not driver.find_elements(By.CSS_SELECTOR, MARKED_ROWS)
 
-    # Closed: the incident comes back with its buttons.
+    # Closed: the incident comes back with its buttons, and its row selected again.
     dash_duo.find_element(f"#{ids.DISPATCH_CREATE_CLOSE}").click()
     dash_duo.wait_for_element(dispatch_f1, timeout=10)
     assert f"#{inc}" in dash_duo.find_element(".dsp-detail-title").text
+    dash_duo.wait_for_element(selected_row, timeout=10)
+    assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+# Each queue filter's shown text (its value or placeholder) and whether any of it is cut; the filter's top edge (its
+# row); and the suggested units' ranking note: its lines (its text's height over its line height).
+FILTERS_JS = """
+const filters = Array.from(document.querySelectorAll('.dsp-filters .dsp-filter')).map(f => {
+  const v = f.querySelector('.dash-dropdown-value');
+  return {id: f.id, text: v.textContent, cut: v.scrollWidth > v.clientWidth + 1,
+          top: Math.round(f.getBoundingClientRect().top)};
+});
+const note = document.querySelector('.dsp-suggest .dsp-note'), s = getComputedStyle(note);
+const lines = (note.clientHeight - parseFloat(s.paddingTop) - parseFloat(s.paddingBottom)) / parseFloat(s.lineHeight);
+return {filters, note: [note.textContent, Math.round(lines * 10) / 10]};
+"""
+
+
+def pick(dash_duo: Any, dropdown: str, label: str) -> None:
+    """Open a queue filter and pick the option labelled `label` (a multi-select is closed again after it)."""
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    dash_duo.find_element(f"#{dropdown}").click()
+    until(lambda: [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label],
+          timeout=5, msg=f"no option {label!r} in {dropdown}")
+    next(o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label).click()
+    if dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"):
+        dash_duo.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    until(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"), timeout=5)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("lang", "size"), [("en", (1366, 768)), ("zh", (1366, 768)), ("en", (1920, 1080))])
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_queue_filters_and_the_ranking_note_read_whole(
+    dash_duo: Any, app: Any, units: list[int], lang: str, size: tuple[int, int]
+) -> None:
+    from dash.testing.wait import until
+
+    from layouts import names
+
+    inc = new_incident(app, 2, "东四 火情 filters")
+    open_console(dash_duo, app, size, inc)
+    if lang == "en":
+        dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/dispatch")
+    dash_duo.wait_for_element(f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{inc}"]', timeout=15).click()
+    dash_duo.wait_for_element('.dsp-suggest-row[data-unit="F1"]', timeout=10)
+    got = dash_duo.driver.execute_script(FILTERS_JS)
+    # As the page opens: the filters on one row, none cut ("Open inc···"), and the note on at most two lines.
+    assert [f["text"] for f in got["filters"]] == [t(k, lang) for k in ("dsp.state_open", "dsp.sev_any",
+                                                                         "dsp.sub_any")]
+    assert not any(f["cut"] for f in got["filters"]), got
+    assert len({f["top"] for f in got["filters"]}) == 1, got
+    assert got["note"][0] == t("dsp.suggest_note", lang) and got["note"][1] <= 2, got
+    # The longest value of each filter picked: a filter that no longer fits moves to another row, never cut.
+    longest_state = max((name("inc_state", s, lang) for s in lifecycle.STATES), key=len)
+    longest_sub = max((names.subdistrict(code, lang) for code in names.subdistrict_codes()), key=len)
+    pick(dash_duo, ids.DISPATCH_FILTER_STATE, longest_state)
+    pick(dash_duo, ids.DISPATCH_FILTER_SEVERITY, name("sev", 3, lang))
+    pick(dash_duo, ids.DISPATCH_FILTER_SUBDISTRICT, longest_sub)
+    until(lambda: [f["text"] for f in dash_duo.driver.execute_script(FILTERS_JS)["filters"]]
+          == [longest_state, name("sev", 3, lang), longest_sub], timeout=5)
+    got = dash_duo.driver.execute_script(FILTERS_JS)
+    assert not any(f["cut"] for f in got["filters"]), got
+    assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_form_sent_without_its_field_says_so_beside_it_and_the_timeline_stays_as_it_was(
+    dash_duo: Any, app: Any, units: list[int]
+) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    inc = new_incident(app, 2, "东四 火情 form")
+    open_console(dash_duo, app, (1366, 768), inc).click()
+    driver = dash_duo.driver
+    whistle = dash_duo.wait_for_element(".dsp-whistle .dsp-act-whistle", timeout=10)
+    timeline = driver.find_element(By.CSS_SELECTOR, ".dsp-timeline").text
+    whistle.click()
+    line = '.dsp-whistle .dsp-field-error'
+    until(lambda: driver.find_element(By.CSS_SELECTOR, line).text == "请至少选择一个召集部门", timeout=10)
+    # Under the form's own controls, across its width; the severity form's line stays empty and takes no room.
+    said, button = driver.find_element(By.CSS_SELECTOR, line).rect, whistle.rect
+    assert said["y"] >= button["y"] + button["height"] - 1, (said, button)
+    assert not driver.find_element(By.CSS_SELECTOR, ".dsp-form-inline:not(.dsp-whistle) .dsp-field-error"
+                                   ).is_displayed()
+    assert not [e for e in driver.find_elements(By.CSS_SELECTOR, f"#{ids.DISPATCH_TOAST}") if e.is_displayed()]
+    # Two polls later the incident's record still has no refusal in it, and says what it said before.
+    time.sleep(2.5 * REFRESH_MS / 1000)
+    assert driver.find_element(By.CSS_SELECTOR, ".dsp-timeline").text == timeline
+    assert not driver.find_elements(By.CSS_SELECTOR, ".dsp-tl-item.refused")
+    assert audits(app, inc, "whistle", "refused")
+    # Picking a department and sending it again summons it, and the line goes.
+    driver.find_element(By.CSS_SELECTOR, ".dsp-deps input[value='gas']").click()
+    dash_duo.find_element(".dsp-whistle .dsp-act-whistle").click()
+    until(lambda: [s["department"] for s in incident(app, inc)["summons"]] == ["gas"], timeout=10)
+    until(lambda: not driver.find_elements(By.CSS_SELECTOR, ".dsp-field-error:not(:empty)"), timeout=10)
     assert dash_duo.get_logs() == [], "the browser console has errors"

@@ -559,7 +559,7 @@ def test_create_sets_deadline_by_severity_and_links_the_sensor(sq: sessionmaker[
 # --- reading -------------------------------------------------------------------------------------------
 
 
-def test_timeline_has_every_action_and_refusal_with_who_and_when(sessions: sessionmaker[Session]) -> None:
+def test_timeline_has_every_action_and_the_conflicts_with_who_and_when(sessions: sessionmaker[Session]) -> None:
     who = actors(sessions)
     now = time.time()
     ev, _ = validate_event(incident_event("tl-1"), now)
@@ -570,19 +570,45 @@ def test_timeline_has_every_action_and_refusal_with_who_and_when(sessions: sessi
     assert iid is not None
     unit = add_unit(sessions)
     act(sessions, iid, who["duty"], "acknowledge")
-    refused(sessions, iid, who["leader"], "dispatch", unit_id=unit)
+    refused(sessions, iid, who["leader"], "dispatch", unit_id=unit)  # the role: 403
+    refused(sessions, iid, who["dispatch"], "change_severity", severity=1)  # no reason: 422
+    refused(sessions, iid, who["dispatch"], "whistle", departments=[])  # no department: 422
     act(sessions, iid, who["dispatch"], "dispatch", unit_id=unit)
+    refused(sessions, iid, who["dispatch"], "acknowledge", expected_version=1)  # a screen behind: 409 stale
     with sessions() as s:
         timeline = incident_reads.get_incident(s, iid)["timeline"]
+        audited = [(e.action, e.actor, e.outcome, (e.detail or {}).get("status"))
+                   for e in store.audit_log.entries_for(s, "incident", str(iid))]
+    # The incident's history: what was done to it, and the attempt its own state refused (someone else had acted).
     assert [(e["action"], e["actor"], e["outcome"]) for e in timeline] == [
-        ("reported", "source:test", "ok"),
+        ("reported", f"{c.SOURCE_ACTOR}test", "ok"),
         ("acknowledge", "duty", "ok"),
-        ("dispatch", "leader", "refused"),
         ("dispatch", "dispatch", "ok"),
+        ("acknowledge", "dispatch", "refused"),
     ]
-    assert timeline[-1]["unit_id"] == unit and timeline[-1]["action_id"] is not None
+    assert timeline[-1]["detail"]["code"] == "stale"
+    assert timeline[-2]["unit_id"] == unit and timeline[-2]["action_id"] is not None
     assert all(isinstance(e["at"], datetime) for e in timeline)
     assert [e["at"] for e in timeline] == sorted(e["at"] for e in timeline)
+    # Every refusal is still audited: the role's, and the form's missing fields, which the timeline leaves out.
+    assert audited == [
+        ("acknowledge", "duty", "ok", None),
+        ("dispatch", "leader", "refused", 403),
+        ("change_severity", "dispatch", "refused", 422),
+        ("whistle", "dispatch", "refused", 422),
+        ("dispatch", "dispatch", "ok", None),
+        ("acknowledge", "dispatch", "refused", 409),
+    ]
+
+
+def test_only_refusals_by_the_incidents_own_state_are_part_of_its_history() -> None:
+    assert lc.in_timeline("ok", {})
+    assert lc.in_timeline("ok", None)
+    assert lc.in_timeline("refused", {"status": 409, "code": "stale"})
+    assert lc.in_timeline("refused", {"status": 409, "code": "unit_busy"})
+    for status in (403, 404, 422, None):
+        assert not lc.in_timeline("refused", {"status": status})
+    assert not lc.in_timeline("refused", None)
 
 
 def test_unknown_incident_is_404(sq: sessionmaker[Session]) -> None:
@@ -839,7 +865,11 @@ class IncidentMachine(RuleBasedStateMachine):
         ok = [e for e in inc["timeline"] if e["outcome"] == "ok"]
         assert len(action_ids) == self.ok == len(ok), "an action without its audit entry, or the reverse"
         assert sorted(e["action_id"] for e in ok) == sorted(action_ids)
-        assert sum(e["outcome"] == "refused" for e in inc["timeline"]) == self.refused
+        with self.sessions() as s:
+            entries = store.audit_log.entries_for(s, "incident", str(self.iid))
+        refusals = [(e.detail or {}).get("status") for e in entries if e.outcome == "refused"]
+        assert len(refusals) == self.refused, "a refusal without its audit entry"
+        assert sum(e["outcome"] == "refused" for e in inc["timeline"]) == refusals.count(409)
 
 
 def test_random_action_sequences_never_reach_an_illegal_state_nor_lose_an_audit_entry(tmp_path: Path) -> None:

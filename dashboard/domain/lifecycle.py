@@ -99,6 +99,13 @@ NEEDS_REASON: Final = frozenset({REOPEN, CHANGE_SEVERITY})
 RELEASES_UNITS: Final = frozenset({RESOLVE, CLOSE, CANCEL})
 # Actions a console should confirm before sending (they end or undo work).
 DESTRUCTIVE: Final = frozenset({RESOLVE, CLOSE, CANCEL, REOPEN})
+# What a refused attempt on an incident is refused for, by its status: the incident's history (its timeline) shows
+# an attempt only when the incident's own state refused it (409: someone changed it first, the step no longer fits
+# its state, the unit or the department is already taken), for that says two people acted on it at once or a
+# screen was behind. A request refused for itself (a missing or invalid field, 422), for the role that sent it
+# (403) or for a target that does not exist (404) says nothing about the incident: the audit log, which keeps every
+# refusal, is its only record.
+TIMELINE_REFUSALS: Final = frozenset({409})
 # A unit sent to an incident this soon after another one is more often a slip (a double click on a list that
 # changed under the pointer) than a decision: a console asks before sending it (ActionRequest.hold_second_unit).
 SECOND_UNIT_CONFIRM_S: Final = 10.0
@@ -228,3 +235,9 @@ def summons_deadline(start: datetime, minutes: int = c.SUMMONS_ACK_DEADLINE_MIN)
 def is_overdue(deadline: datetime, now: datetime, done_at: datetime | None = None) -> bool:
     """True when the deadline has passed and the thing it measures was not done."""
     return done_at is None and deadline < now
+
+
+def in_timeline(outcome: str, detail: Mapping[str, Any] | None) -> bool:
+    """Whether an audit entry on an incident belongs in its timeline: every action taken, and the attempts its own
+    state refused (TIMELINE_REFUSALS)."""
+    return outcome != "refused" or (detail or {}).get("status") in TIMELINE_REFUSALS

@@ -54,6 +54,9 @@ SENSOR_INCIDENT_RULES: Final[dict[str, tuple[str, tuple[tuple[float, int], ...]]
 SENSOR_CRITICAL_SEVERITY: Final = 2
 # The source name of incidents created by hand in the dispatch console.
 CONSOLE_SOURCE: Final = "console"
+# How the record names a source system as the actor of what it did (its report of an incident, the end it reported):
+# this prefix and the source's name ("source:sim"); the screens show the source by its name in their language.
+SOURCE_ACTOR: Final = "source:"
 # The source name of incidents the command centre created from its own sensors.
 SENSOR_ALARM_SOURCE: Final = "sensor-alarm"
 # 未诉先办: the incident category a dispatcher's "转为事件" gives an early warning of each kind (default "other"),

@@ -82,8 +82,8 @@ def summons_view(sm: Summons, now: datetime) -> dict[str, Any]:
 
 
 def get_incident(session: Session, incident_id: int, now: datetime | None = None) -> dict[str, Any]:
-    """One incident with "units" (assigned now), "summons" (each with its clock) and "timeline" (every
-    action and audit entry on it, oldest first: at, actor, action, outcome, detail, action_id, unit_id).
+    """One incident with "units" (assigned now), "summons" (each with its clock) and "timeline" (its history,
+    oldest first: at, actor, action, outcome, detail, action_id, unit_id; see _timeline).
     Refused(404) when it does not exist. The caller adds "allowed_actions" for its role
     (lifecycle.allowed_actions(state, role))."""
     now = now or utcnow()
@@ -125,15 +125,19 @@ def units_sent(session: Session, timeline: list[dict[str, Any]]) -> list[dict[st
 
 
 def _timeline(session: Session, inc: Incident) -> list[dict[str, Any]]:
+    """The incident's history: its report by a source, every action taken on it, and the attempts its own state
+    refused (lifecycle.in_timeline); the other refusals are in the audit log alone."""
     actions = store.incidents.actions_of(session, inc.id)
     entries = store.audit_log.entries_for(session, "incident", str(inc.id))
     out: list[dict[str, Any]] = []
     if inc.source != c.CONSOLE_SOURCE:
-        out.append({"at": inc.reported_at, "actor": f"source:{inc.source}", "action": "reported", "outcome": "ok",
-                    "detail": {"severity": inc.severity, "category": inc.category}, "action_id": None,
-                    "unit_id": None})
+        out.append({"at": inc.reported_at, "actor": f"{c.SOURCE_ACTOR}{inc.source}", "action": "reported",
+                    "outcome": "ok", "detail": {"severity": inc.severity, "category": inc.category},
+                    "action_id": None, "unit_id": None})
     for e in entries:
         detail = e.detail or {}
+        if not lifecycle.in_timeline(e.outcome, detail):
+            continue
         action_id = detail.get("action_id")
         done = actions.get(action_id) if isinstance(action_id, int) else None
         out.append({"at": e.at, "actor": e.actor, "action": e.action, "outcome": e.outcome, "detail": detail,

@@ -94,7 +94,7 @@ def end_incident(session: Session, ev: Event) -> bool:
         released = units.release_units(session, incident.id, incident.updated_at)
         audit_log.record(
             session,
-            f"source:{ev['source']}",
+            f"{c.SOURCE_ACTOR}{ev['source']}",
             f"incident_{status}",
             "incident",
             str(incident.id),

@@ -31,6 +31,11 @@ FIELD_REASON: Final = "reason"
 FIELD_DEPARTMENTS: Final = "departments"
 
 
+# Actions whose fields are a form beside their button: a field missing or invalid is said beside that form (a
+# validation error for the person at the console, not an event of the incident).
+FORM_ACTIONS: Final = (lifecycle.CHANGE_SEVERITY, lifecycle.WHISTLE)
+
+
 # Actions that ask for confirmation first (they end or undo work); lowering the severity does too.
 CONFIRM: Final = frozenset(lifecycle.DESTRUCTIVE | {lifecycle.CANCEL, lifecycle.CLOSE})
 
@@ -89,6 +94,16 @@ def field_id(field: str) -> dict[str, str]:
     return {"type": ids.DISPATCH_FIELD, "field": field}
 
 
+def form_error_id(action: str) -> dict[str, str]:
+    """The pattern-matching id of the line beside an action's form that says what its last click lacked."""
+    return {"type": ids.DISPATCH_FORM_ERROR, "action": action}
+
+
+def form_error(action: str) -> html.Div:
+    """The line beside an action's form for what its last click lacked (empty, and so invisible, until then)."""
+    return html.Div(id=form_error_id(action), className="dsp-field-error", role="alert")
+
+
 def action_button(action: str, incident: dict[str, Any], lang: str, keygen: KeyGen, arg: object = "",
                   label: str | None = None, size: str | None = None) -> dbc.Button:
     """One action button, coloured and iconed by action, with a fresh idempotency key in its id."""
@@ -124,6 +139,7 @@ def actions_bar(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html
                     dbc.Input(id=field_id(FIELD_REASON), placeholder=t("dsp.reason_required", lang), maxLength=2000,
                               className="dsp-reason", **_persist(d)),
                     action_button(lifecycle.CHANGE_SEVERITY, d, lang, keygen, arg=d["severity"]),
+                    form_error(lifecycle.CHANGE_SEVERITY),
                 ],
                 className="dsp-form-inline",
             )
@@ -143,6 +159,7 @@ def actions_bar(d: dict[str, Any], role: str, lang: str, keygen: KeyGen) -> html
                         dbc.Checklist(id=field_id(FIELD_DEPARTMENTS), options=options, value=[], inline=True,
                                       className="dsp-deps", **_persist(d)),
                         action_button(lifecycle.WHISTLE, d, lang, keygen),
+                        form_error(lifecycle.WHISTLE),
                     ],
                     className="dsp-form-inline dsp-whistle",
                 )

@@ -44,10 +44,6 @@ def role_label(role: str, lang: str) -> str:
     return name("role", role, lang)
 
 
-# How the record names a source system as the actor of its entries ("source:sim").
-SOURCE_ACTOR: Final = "source:"
-
-
 def source_label(source: str, lang: str) -> str:
     """A source system's name in `lang` ("sim" -> "模拟数据" / "Simulator"); an unknown source shows its own code."""
     return name("src", source, lang)
@@ -55,8 +51,8 @@ def source_label(source: str, lang: str) -> str:
 
 def actor_label(actor: str, lang: str) -> str:
     """Who did a timeline entry: a username as it is, a source system ("source:sim") by its name in `lang`."""
-    if actor.startswith(SOURCE_ACTOR) and len(actor) > len(SOURCE_ACTOR):
-        return source_label(actor[len(SOURCE_ACTOR):], lang)
+    if actor.startswith(c.SOURCE_ACTOR) and len(actor) > len(c.SOURCE_ACTOR):
+        return source_label(actor[len(c.SOURCE_ACTOR):], lang)
     return actor
 
 

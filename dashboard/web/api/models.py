@@ -171,9 +171,11 @@ class TimelineEntry(Answer):
     """One step of an incident's history: who did what, when, and whether it was done or refused."""
 
     at: Timestamp
-    actor: str = Field(description="a username, or source:<name> for the report of a source system")
+    actor: str = Field(description=f"a username, or {c.SOURCE_ACTOR}<name> for what a source system reported")
     action: str
-    outcome: str = Field(description="ok, or refused (with the reason in detail)")
+    outcome: str = Field(description="ok, or refused when the incident's state refused it (a conflict: detail has the "
+                                     "status 409 and the reason; requests refused for a missing or invalid field, "
+                                     "the role or an unknown unit are in the audit log alone)")
     detail: dict[str, Any]
     action_id: int | None
     unit_id: int | None
@@ -223,7 +225,8 @@ class IncidentDetail(Incident):
     units_sent: list[UnitSent] = Field(description="every unit ever sent to the incident, in the order sent (the "
                                                    "record after it ended)")
     summons: list[Summons]
-    timeline: list[TimelineEntry] = Field(description="every action on the incident: who, what, when")
+    timeline: list[TimelineEntry] = Field(description="every action on the incident, and the attempts its state "
+                                                      "refused: who, what, when")
     allowed_actions: list[Action] = Field(description="actions the caller's role may take in the current state")
 
 
