@@ -750,6 +750,8 @@ def test_the_admin_pages_tables_group_their_numbers_by_thousands() -> None:
         assert "54,321" in text_of(workers_view([worker], lang))
         assert "0 – 1,000" in text_of(thresholds_form(lang))  # PM2.5's range
         assert "1,234" in audit_count(1234 * 50, 0, lang, size=50) and "61,700" in audit_count(61700, 0, lang)
+    # One entry is not "1 entries": the count follows a label instead of a noun that would need its plural.
+    assert audit_count(1, 0, "en") == "Page 1 of 1 · entries: 1"
 
 
 # --- the audit view ------------------------------------------------------------------------------------
