@@ -267,9 +267,10 @@ window.dashExtensions = window.dashExtensions || {};
     window.dashExtensions.dc = {
         subdistrictStyle: function (feature, context) {
             var h = hideout(context), tiles = h.tiles;
-            // The tablet's drill-down: the chosen subdistrict is outlined and lit.
+            // The tablet's drill-down: the chosen subdistrict is outlined in white, a colour no other line of the
+            // map uses (the district's own boundary is this blue, the roads are their congestion colours), and lit.
             if (h.sel && feature.id === h.sel) {
-                return {color: "#38bdf8", weight: 3.5 * scale(), opacity: 1,
+                return {color: "#ffffff", weight: 4 * scale(), opacity: 1,
                         fillColor: "#1d4f86", fillOpacity: tiles ? 0.3 : 0.9};
             }
             return {
