@@ -541,7 +541,8 @@ def _act(_clicks: list[Any], _ok: Any, _back: Any, _fields: list[Any], raw_pendi
     after = bump(refresh)
     forms = as_list(ctx.outputs_list[-1]) if ctx.outputs_list else []
     if trig == ids.DISPATCH_CONFIRM_CANCEL:
-        return (*NO_TOAST, no_update, None, False, no_update, no_update, no_update, no_update)
+        # A wildcard output takes one value per matched component, never a bare no_update.
+        return (*NO_TOAST, no_update, None, False, no_update, no_update, no_update, [no_update] * len(forms))
     if trig == ids.DISPATCH_CONFIRM_OK:
         pending = pending_action(raw_pending)
         if not pending or not value:

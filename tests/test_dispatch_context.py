@@ -390,3 +390,25 @@ def test_a_form_sent_without_its_field_says_so_beside_it_and_the_timeline_stays_
     until(lambda: [s["department"] for s in incident(app, inc)["summons"]] == ["gas"], timeout=10)
     until(lambda: not driver.find_elements(By.CSS_SELECTOR, ".dsp-field-error:not(:empty)"), timeout=10)
     assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+def test_cancelling_the_confirmation_closes_it_and_leaves_the_forms_error_lines_as_they_are(
+        console: Callable[[str], Console]) -> None:
+    from layouts.dispatch.actions import FORM_ACTIONS, form_error_id
+    from tests.test_dispatch_console import form_class
+
+    c = console("dispatch")
+    pending = {"incident": 1, "action": "severity", "fields": {}}
+    inputs = [[], {"id": ids.DISPATCH_CONFIRM_OK, "property": "n_clicks", "value": 0},
+              {"id": ids.DISPATCH_CONFIRM_CANCEL, "property": "n_clicks", "value": 1}]
+    state = [[], {"id": ids.DISPATCH_PENDING, "property": "data", "value": pending},
+             {"id": ids.DISPATCH_CONFIRM_REASON, "property": "value", "value": ""},
+             {"id": ids.DISPATCH_REFRESH, "property": "data", "value": 0},
+             {"id": ids.DISPATCH_SHOWN, "property": "data", "value": {"id": 1}},
+             {"id": ids.DISPATCH_SELECTED, "property": "data", "value": 1},
+             {"id": ids.DISPATCH_CREATE, "property": "className", "value": form_class(False)}]
+    # With the action forms' error lines on the page (the wildcard output matches each), as the console has them.
+    resp = c.call(f"{ids.DISPATCH_PENDING}.data", inputs, state, [f"{ids.DISPATCH_CONFIRM_CANCEL}.n_clicks"],
+                  {ids.DISPATCH_FORM_ERROR: [form_error_id(a) for a in FORM_ACTIONS]})
+    assert resp[ids.DISPATCH_CONFIRM]["is_open"] is False and resp[ids.DISPATCH_PENDING]["data"] is None
+    assert not any(isinstance(k, str) and ids.DISPATCH_FORM_ERROR in k for k in resp)  # the lines untouched
