@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -171,21 +169,7 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def live_ticks(app: Any) -> Iterator[None]:
     """Run the workers' tick every half second in a thread, as the RQ cron would."""
-    from dashboard.web.extensions import db_sessions
-    from workers.tick import run_tick
+    from tests.helpers import workers_ticking
 
-    r = app.extensions["dc_redis"]
-    with app.app_context():
-        sessions = db_sessions()
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            run_tick(r, sessions, time.time())
-            stop.wait(0.5)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=5)
+    with workers_ticking(app):
+        yield

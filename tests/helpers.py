@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -142,3 +146,28 @@ def router_callback(client: FlaskClient, changed: list[str], headers: dict[str, 
         headers = csrf_headers(client) if client.get_cookie("_csrf_token") else {}
     return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
                        headers=headers)
+
+
+@contextmanager
+def workers_ticking(app: Any) -> Iterator[None]:
+    """The workers' tick every half second while in the block, as the RQ cron would; paused after it."""
+    from dashboard.web.extensions import db_sessions
+    from workers.tick import run_tick
+
+    r = app.extensions["dc_redis"]
+    with app.app_context():
+        sessions = db_sessions()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            run_tick(r, sessions, time.time())
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

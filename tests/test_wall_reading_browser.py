@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +10,7 @@ import pytest
 from dash.testing.wait import until
 
 from layouts import ids
-from tests.helpers import incident, reading, start_dash
+from tests.helpers import incident, reading, start_dash, workers_ticking
 from tests.test_browser import ingest, log_in
 
 pytestmark = pytest.mark.browser
@@ -135,31 +132,6 @@ def test_a_short_list_shows_every_row_and_no_pager(dash_duo: Any, app: Any, live
     log_in(dash_duo)
     until(lambda: len(shown_rows(dash_duo)) == 2, timeout=15)
     assert pager(dash_duo) == "" and all(whole for _, whole in shown_rows(dash_duo))
-
-
-@contextmanager
-def workers_ticking(app: Any) -> Iterator[None]:
-    """The workers' tick every half second while in the block, as the RQ cron would; paused after it."""
-    from dashboard.web.extensions import db_sessions
-    from workers.tick import run_tick
-
-    r = app.extensions["dc_redis"]
-    with app.app_context():
-        sessions = db_sessions()
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            run_tick(r, sessions, time.time())
-            stop.wait(0.5)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def live_badge(dash_duo: Any) -> tuple[str, str]:
