@@ -27,6 +27,7 @@ LOG_MAX_BYTES = 20 * 1024 * 1024
 NAME_WIDTH = 9
 
 HAVE_PROC = Path("/proc/self/stat").exists()
+_AUTOGROUP = re.compile(r"/autogroup-\d+ nice (?P<nice>-?\d+)")
 
 # Run before exec in each child: die with the runner even if the runner is SIGKILLed (Linux only), at the CPU
 # priority it was given (a niceness it and everything it forks keep). Each child leads its own session, and where the
@@ -89,10 +90,18 @@ def group_niceness(pid: int) -> int | None:
     """The niceness of the scheduler's group (autogroup) of `pid`'s session (None when it is gone or the kernel has
     no autogroups)."""
     try:
-        raw = Path(f"/proc/{pid}/autogroup").read_text()  # "/autogroup-85 nice 0"
+        raw = Path(f"/proc/{pid}/autogroup").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return int(raw.rsplit(" ", 1)[1])
+    return parse_autogroup(raw)
+
+
+def parse_autogroup(text: str) -> int | None:
+    """The niceness in a /proc/<pid>/autogroup file ("/autogroup-85 nice 0"), or None when it is empty: the kernel
+    writes nothing for a process whose control group has a CPU controller of its own (a container, a systemd
+    service), where the group's weight ranks it and there is no autogroup."""
+    match = _AUTOGROUP.fullmatch(text.strip())
+    return int(match["nice"]) if match else None
 
 
 # --- the process table ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from dashboard.live.connections import make_redis
 from dashboard.store import schema
 from dashboard.store.engine import make_engine
 from dashboard.store.models import AuditLog, Sensor, Unit, User
-from ops.processes import BACKGROUND_NICE, dying_with_runner, group_niceness, niceness
+from ops.processes import BACKGROUND_NICE, dying_with_runner, group_niceness, niceness, parse_autogroup
 from ops.redis_server import free_port
 from tests.servers import MosquittoProcess
 
@@ -431,7 +431,15 @@ def test_restart_delay_doubles_and_resets_after_a_stable_run() -> None:
     assert child.restarts == 8
 
 
-@pytest.mark.skipif(group_niceness(os.getpid()) is None, reason="the kernel has no scheduler autogroups")
+@pytest.mark.parametrize(("text", "nice"), [("/autogroup-85 nice 0\n", 0), ("/autogroup-7 nice 10", 10),
+                                            ("/autogroup-1 nice -5\n", -5), ("", None), ("\n", None),
+                                            ("garbage", None)])
+def test_an_autogroup_file_gives_its_niceness_and_an_empty_one_none(text: str, nice: int | None) -> None:
+    """A process in a container's (or a service's) control group has no autogroup: the kernel writes nothing."""
+    assert parse_autogroup(text) == nice
+
+
+@pytest.mark.skipif(group_niceness(os.getpid()) is None, reason="the kernel has no scheduler autogroups here")
 def test_a_child_in_its_own_session_yields_the_cpu_as_a_group_not_only_within_it() -> None:
     report = "import os; print(os.nice(0), open('/proc/self/autogroup').read())"
     argv = dying_with_runner([sys.executable, "-c", report], 7)
