@@ -56,6 +56,26 @@ def test_a_wrong_password_is_refused_and_audited(app: Any, client: Any) -> None:
     assert (entry.actor, entry.outcome) == ("duty", "refused")
 
 
+def test_an_unknown_name_costs_a_full_password_check_like_a_known_one(
+        app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refusing an unknown name without checking a hash would answer sooner, telling which names exist."""
+    from werkzeug import security
+
+    from dashboard import store
+
+    checked: list[str] = []
+
+    def spy(pwhash: str, password: str) -> bool:
+        checked.append(pwhash.split("$", 1)[0])
+        return security.check_password_hash(pwhash, password)
+
+    monkeypatch.setattr(store.users, "check_password_hash", spy)
+    with app.app_context(), db_sessions()() as s:
+        assert store.users.authenticate(s, "nobody-has-this-name", "not-the-password") is None
+    default_cost = security.generate_password_hash("x").split("$", 1)[0]  # e.g. scrypt:32768:8:1
+    assert checked == [default_cost]
+
+
 def test_a_login_post_without_the_form_token_is_refused(client: Any) -> None:
     client.get("/login")
     resp = client.post("/login", data={"username": "duty", "password": "demo-pass"})

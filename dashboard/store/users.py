@@ -7,6 +7,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select, update
@@ -34,11 +35,19 @@ def set_user_language(session: Session, user_id: int, lang: str) -> bool:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this name and password, else None."""
+    """The active user with this name and password, else None; as slow for a name nobody has as for a known one."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+    # An unknown name checks a hash of the same cost too: answering it sooner would tell which names exist.
+    matches = check_password_hash(user.password_hash if user is not None else _unknown_user_hash(), password)
+    if user is None or not user.active or not matches:
         return None
     return user
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """A hash of a random password at the default cost, checked for names nobody has (made once a process)."""
+    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 def add_user_if_missing(session: Session, username: str, display_name: str, role: str, password: str) -> bool:
