@@ -309,13 +309,22 @@ return {filters, note: [note.textContent, Math.round(lines * 10) / 10]};
 def pick(dash_duo: Any, dropdown: str, label: str) -> None:
     """Open a queue filter and pick the option labelled `label` (a multi-select is closed again after it)."""
     from dash.testing.wait import until
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    def click_option() -> bool:
+        # The list may render again while it is read (its options follow the queue): then look again.
+        try:
+            found = [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label]
+            if found:
+                found[0].click()
+            return bool(found)
+        except StaleElementReferenceException:
+            return False
+
     dash_duo.find_element(f"#{dropdown}").click()
-    until(lambda: [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label],
-          timeout=5, msg=f"no option {label!r} in {dropdown}")
-    next(o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label).click()
+    until(click_option, timeout=5, msg=f"no option {label!r} in {dropdown}")
     if dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"):
         dash_duo.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     until(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]"), timeout=5)

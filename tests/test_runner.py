@@ -166,7 +166,8 @@ def start_runner(tmp_path: Path) -> Iterator[Callable[..., RunnerProc]]:
         run = RunnerProc(proc, instance, port, out_path)
         started.append(run)
         _wait("/login", lambda: _status(f"http://127.0.0.1:{port}/login") == 200, START_TIMEOUT_S, run)
-        _wait("the banner", lambda: "command centre is up" in run.output(), 10, run)
+        # The banner follows the feeds' server, whose workers import the app after the web server's did.
+        _wait("the banner", lambda: "command centre is up" in run.output(), START_TIMEOUT_S, run)
         return run
 
     yield start
