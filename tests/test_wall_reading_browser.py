@@ -384,3 +384,35 @@ def test_the_english_legend_says_which_marks_are_overdue_and_stays_inside_the_ma
         return l.left >= m.left && l.right <= m.right && l.top >= m.top && l.bottom <= m.bottom;""",
         legend, ids.WALL_MAP.map)
     assert inside, "the legend runs out of the map"
+
+
+# The clock's zone label, the time and the date: text, box and whether the label is cut; the top bar's box.
+CLOCK_JS = """
+const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+const zone = document.getElementById(arguments[0]), time = document.getElementById(arguments[1]);
+return {zone: zone.textContent, time: time.textContent, zone_box: box(zone), time_box: box(time),
+        cut: zone.scrollWidth > zone.clientWidth + 1, px: parseFloat(getComputedStyle(zone).fontSize),
+        bar: box(document.querySelector('.wall > .topbar'))};
+"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
+def test_the_clock_says_it_is_beijing_time_in_either_language(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    wall_screen(dash_duo, width, height)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    for lang, label in (("zh", "北京时间 UTC+8"), ("en", "Beijing time UTC+8")):
+        if lang == "en":
+            dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/wall")
+        dash_duo.wait_for_element(f"#{ids.CLOCK_ZONE}", timeout=15)
+        until(lambda: dash_duo.find_element(f"#{ids.CLOCK}").text != "--:--:--", timeout=10)
+        got = dash_duo.driver.execute_script(CLOCK_JS, ids.CLOCK_ZONE, ids.CLOCK)
+        assert got["zone"] == label and not got["cut"], got
+        # Beside the time (just left of it, level with it) and inside the top bar, in type read up close.
+        z_left, z_top, z_right, z_bottom = got["zone_box"]
+        t_left, t_top, _, t_bottom = got["time_box"]
+        assert 0 <= t_left - z_right <= 0.02 * width and z_top < t_bottom and z_bottom > t_top, got
+        assert got["bar"][0] <= z_left and got["bar"][1] <= z_top and z_bottom <= got["bar"][3], got
+        assert got["px"] >= 13 * height / 1080, got
