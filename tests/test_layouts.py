@@ -565,3 +565,19 @@ def test_the_hourly_chart_says_when_yesterday_has_no_tickets(lang: str, none: st
         return next(o["params"]["value"] for o in ops if o["location"][:2] == ["layout", "annotations"])
 
     assert shown([0] * 24) is True and shown([0] * 23 + [1]) is False
+
+
+def test_the_hotline_category_chart_names_each_category_in_a_word_that_leaves_the_bars_the_column() -> None:
+    from dashboard.domain import rules as c
+    from layouts import hotline
+    from layouts.common import label_margin
+
+    for lang in ("zh", "en"):
+        labels = [hotline.category_label(k, lang) for k in c.HOTLINE_CATEGORIES]
+        assert all(label and label != k for label, k in zip(labels, c.HOTLINE_CATEGORIES, strict=True)), labels
+        assert len(set(labels)) == len(labels), labels
+        # The chart's margin fits its longest name: in English no wider than a Chinese four-character name's
+        # margin by more than a third (the column at 1080p is about 230 px).
+        margin = hotline._hbar(1.0, hotline.BAR, labels)["layout"]["margin"]["l"]
+        assert margin <= label_margin(["物业管理"], 18) * 4 / 3, (lang, margin, labels)
+    assert hotline.category_label("public_service", "zh") == i18n.name("hl_cat", "public_service", "zh")

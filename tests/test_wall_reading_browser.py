@@ -10,7 +10,7 @@ import pytest
 from dash.testing.wait import until
 
 from layouts import ids
-from tests.helpers import incident, reading, start_dash, workers_ticking
+from tests.helpers import incident, reading, start_dash, ticket, workers_ticking
 from tests.test_browser import ingest, log_in
 
 pytestmark = pytest.mark.browser
@@ -416,3 +416,41 @@ def test_the_clock_says_it_is_beijing_time_in_either_language(
         assert 0 <= t_left - z_right <= 0.02 * width and z_top < t_bottom and z_bottom > t_top, got
         assert got["bar"][0] <= z_left and got["bar"][1] <= z_top and z_bottom <= got["bar"][3], got
         assert got["px"] >= 13 * height / 1080, got
+
+
+# The hotline category chart: its width, the plot's (the bars' room), the names on its axis with their left edges,
+# and the bars' lengths.
+CATEGORY_CHART_JS = """
+const g = document.getElementById(arguments[0]), p = g && g.querySelector('.js-plotly-plot');
+if (!p || !p._fullLayout) { return null; }
+const left = g.getBoundingClientRect().left;
+return {width: p._fullLayout.width, plot: p._fullLayout._size.w,
+        names: Array.from(g.querySelectorAll('.ytick text'))
+          .map(t => [t.textContent.trim(), t.getBoundingClientRect().left - left]),
+        bars: Array.from(g.querySelectorAll('.point path')).map(b => b.getBoundingClientRect().width)};
+"""
+
+
+def test_in_english_the_hotline_categories_leave_their_bars_most_of_the_chart(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    """The categories whose full English names are the longest ("Public services", "Parking/traffic",
+    "Construction") are named in a word each, so the bars keep most of the chart's width at 1920×1080."""
+    wall_screen(dash_duo, 1920, 1080)
+    cats = ["public_service", "parking_traffic", "construction", "sanitation", "property", "heating"]
+    ingest(app, [ticket(f"C{i}-{j}", category=cat) for i, cat in enumerate(cats) for j in range(6 - i)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: dash_duo.driver.current_url.endswith("/wall"), timeout=10)
+    dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/wall")
+    seen: dict[str, Any] = {}
+
+    def drawn() -> bool:
+        seen.update(dash_duo.driver.execute_script(CATEGORY_CHART_JS, ids.HOTLINE_CATEGORIES) or {})
+        return len(seen.get("bars") or []) == 6 and len(seen.get("names") or []) == 6
+
+    until(drawn, timeout=20)
+    assert sorted(n for n, _ in seen["names"]) == ["Cleaning", "Heating", "Parking", "Property", "Services", "Worksite"]
+    assert all(x >= 0 for _, x in seen["names"]), seen  # no name cut at the chart's left edge
+    assert seen["plot"] >= 0.5 * seen["width"], seen
+    assert max(seen["bars"]) >= 0.4 * seen["width"], seen
