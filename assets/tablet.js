@@ -10,7 +10,8 @@
  * (assets/wall.js freshness: silent for longer than AGG_STALE_AFTER_S, the page's data-silent-after) the page gets
  * the class `tablet-silent` on <html>: the badge reads "数据中断 · <time since the last answer>" in the mode badge's
  * place and the figures turn grey (assets/tablet.css). The next answer takes the class away at once. Nothing the
- * server renders is touched, so what it believes the tablet shows (the refresh's state) stays true.
+ * server renders is touched, so what it believes the tablet shows (the refresh's state) stays true. A replayed time
+ * is not live data: while the tablet shows one its replay badge stays, and the rule applies again back at "now".
  *
  * The replay slider's tooltip: its position along the track, for the CSS that keeps it on the screen (below).
  */
@@ -61,12 +62,21 @@
         if (!document.hidden) { waitFrom = Date.now(); }
     });
 
+    /** The tablet shows a replayed time: the server said so (its mode badge) and the slider is still in the past. A
+     * past picture stays true while the server is silent, so its badge stays, as the wall keeps its replay badge;
+     * back at "now" (the slider at 0, whatever the badge still says) the silent server is said again at once. */
+    function replaying(root) {
+        var mode = root.querySelector(".tab-mode.replay:not(.tab-silent)");
+        var thumb = root.querySelector(".tab-slider-track [role=slider]");
+        return !!mode && !!thumb && parseFloat(thumb.getAttribute("aria-valuenow")) < 0;
+    }
+
     function silence(root) {
         var html = document.documentElement;
         var now = Date.now();
         if (!waitFrom) { waitFrom = now; }
         var after = parseFloat(root.getAttribute("data-silent-after")) || 5;
-        var silent = now - Math.max(answeredAt, waitFrom) > after * 1000;
+        var silent = !replaying(root) && now - Math.max(answeredAt, waitFrom) > after * 1000;
         html.classList.toggle(SILENT_CLASS, silent);
         if (!silent) { return; }
         var age = root.querySelector(".tab-silent .tab-age");

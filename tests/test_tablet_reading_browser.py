@@ -363,3 +363,56 @@ def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_
     errors = [e["message"] for e in dash_duo.get_logs()
               if outage != "offline" or not any(o in e["message"] for o in offline)]
     assert errors == [], "the browser console has errors"
+
+
+def test_a_tablet_replaying_a_past_time_keeps_its_replay_badge_while_the_server_is_silent_and_says_so_back_live(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    """A replayed time is not live data: a silent server does not turn its badge into "数据中断" (the wall keeps its
+    replay badge too); back at "now" the silent server is said at once, and the next answer makes it live again."""
+    import threading
+
+    from flask import request as flask_request
+    from selenium.webdriver.common.keys import Keys
+
+    blocked, released = threading.Event(), threading.Event()
+
+    def gate() -> None:
+        if blocked.is_set() and flask_request.path.endswith("_dash-update-component") \
+                and f'"{ids.TABLET_STATE}"' in flask_request.get_data(as_text=True):
+            released.wait(timeout=60)
+
+    app.before_request(gate)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, 1024, 768)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+
+    def shown() -> dict[str, Any]:
+        return dict(dash_duo.driver.execute_script(SILENT_JS, ids.TABLET_SILENT, ids.TABLET_MODE))
+
+    dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=15)
+    until(lambda: shown()["mode_cls"] == "tab-mode live", timeout=15)
+    # Twenty minutes back with the keys (a page a press), and the server answers with the replay.
+    thumb = dash_duo.find_element(f"#{ids.TABLET_SLIDER} [role=slider]")
+    thumb.send_keys(Keys.PAGE_DOWN)
+    thumb.send_keys(Keys.PAGE_DOWN)
+    until(lambda: "replay" in shown()["mode_cls"].split(), timeout=10, msg=f"no replay: {shown()}")
+    replay_text = shown()["mode_text"]
+    try:
+        blocked.set()
+        time.sleep(9)  # past the wall's threshold (5 s) without an answer, as in the outage tests
+        during = shown()
+        assert not during["silent"] and during["mode"], f"a replay says its data is down: {during}"
+        assert "replay" in during["mode_cls"].split() and during["mode_text"] == replay_text, during
+        assert "grayscale" not in during["kpis"], during
+        assert "tablet-silent" not in dash_duo.driver.execute_script("return document.documentElement.className")
+        # Back to now while the server is still silent: the live picture cannot come, and the tablet says so.
+        dash_duo.find_element(f"#{ids.TABLET_LIVE}").click()
+        until(lambda: shown()["silent"], timeout=4, msg=f"back at now, the silent server is not said: {shown()}")
+        assert re.fullmatch(r"数据中断 · (\d+) 秒前", shown()["silent_text"] or ""), shown()
+    finally:
+        released.set()
+    # The server answers again: live, green, nothing grey.
+    until(lambda: not shown()["silent"] and shown()["mode_cls"] == "tab-mode live", timeout=10, msg=str(shown()))
+    assert shown()["mode_text"] == "实时" and "grayscale" not in shown()["kpis"]
+    assert dash_duo.get_logs() == [], "the browser console has errors"
