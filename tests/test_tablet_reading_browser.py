@@ -197,13 +197,38 @@ return {scroll: [h.scrollWidth, h.clientWidth], box: [b.left, b.top, b.right, b.
 """
 
 
+# The column beside the map: its box, the open incidents' card's, the titles of its rows and of the trend charts (with
+# whether each is cut) and the charts' boxes.
+COLUMN_JS = """
+const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+const cut = e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1;
+return {side: box(document.querySelector('.tab-side')), open: box(document.getElementById(arguments[0])),
+        rows: Array.from(document.querySelectorAll('#' + arguments[0] + ' .tab-row-title'))
+          .map(e => [e.textContent, cut(e)]),
+        charts: Array.from(document.querySelectorAll('.tab-chart')).map(c => {
+          const t = c.querySelector('.gtitle');
+          return [t ? t.textContent : '', t ? box(t) : null, box(c.querySelector('.main-svg'))]; })};
+"""
+
+
 # An iPad Air's screen and the older 9.7-inch iPad's (still common on a leader's desk), upright.
 @pytest.mark.parametrize(("width", "height"), [(820, 1180), (768, 1024)])
 def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
     dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
 ) -> None:
+    titles = ["龙潭公园 餐馆厨房起火", "中国美术馆 治安纠纷", "东四北大街隆福寺段 交通事故", "Fire at Chaoyangmen",
+              "Waterlogging under the Jianguomen bridge", "积水 六"]
+    ingest(app, [incident(f"u{i}", severity=1 + i % 4, title=title) for i, title in enumerate(titles)])
     open_in_english(dash_duo, app, width, height)
     dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=15)
+    until(lambda: len(dash_duo.find_elements(f"#{ids.TABLET_OPEN} .tab-row")) == lay.OPEN_ROWS, timeout=15)
+    # The open incidents read whole beside the map, without scrolling the column: every row's title whole (on two
+    # lines where it is long), and the charts' titles inside their charts.
+    col = dash_duo.driver.execute_script(COLUMN_JS, ids.TABLET_OPEN)
+    assert col["side"][1] - 1 <= col["open"][1] and col["open"][3] <= col["side"][3] + 1, col
+    assert len(col["rows"]) == lay.OPEN_ROWS and [t for t, cut in col["rows"] if cut] == [], col["rows"]
+    for title, tbox, chart in col["charts"]:
+        assert title and tbox and chart[0] - 1 <= tbox[0] and tbox[2] <= chart[2] + 1, (title, tbox, chart)
     got = dash_duo.driver.execute_script(TITLE_JS)
     assert got["scroll"][0] <= got["scroll"][1], f"the title is cut: {got}"
     left, top, right, bottom = got["box"]
