@@ -302,18 +302,23 @@ return {top: b.top, bottom: b.bottom, inner: inner,
 """
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
-def test_the_alarm_banner_lies_over_the_top_bar_and_leaves_every_panel_where_it_was(
-    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
-) -> None:
-    ingest(app, [incident("calm", severity=4)])
+def open_wall_at(dash_duo: Any, app: Any, width: int, height: int) -> None:
+    """The duty officer's wall signed in on a screen of this size, its map drawn and settled."""
     metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
     dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     start_dash(dash_duo, app.extensions["dash_app"])
     log_in_browser(dash_duo, dash_duo.server.url, "duty")
     dash_duo.wait_for_element(".leaflet-container", timeout=15)
     time.sleep(1.5)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
+def test_the_alarm_banner_lies_over_the_top_bar_and_leaves_every_panel_where_it_was(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    ingest(app, [incident("calm", severity=4)])
+    open_wall_at(dash_duo, app, width, height)
     before = dash_duo.driver.execute_script(PARTS_JS)
     assert len(before) == 7, before  # KPI strip, map, ticker and four panels
 
@@ -404,12 +409,7 @@ def test_a_wall_whose_browser_allows_sound_sounds_a_severity_i_incident_without_
 def test_an_alarm_flies_the_map_to_its_surroundings_clear_of_the_legend(
     dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
 ) -> None:
-    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
-    start_dash(dash_duo, app.extensions["dash_app"])
-    log_in_browser(dash_duo, dash_duo.server.url, "duty")
-    dash_duo.wait_for_element(".leaflet-container", timeout=15)
-    time.sleep(1.5)
+    open_wall_at(dash_duo, app, width, height)
     district = status(dash_duo)["zoom"]
     ingest(app, [incident("fire", severity=1, title="东四 大火")])
     until(lambda: banner_shown(dash_duo), timeout=10)

@@ -4,6 +4,7 @@ to scroll, and what is open said at once."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -322,16 +323,11 @@ return {silent: seen(s), silent_text: s ? s.textContent : null, mode: seen(m), m
 """
 
 
-@pytest.mark.parametrize("outage", ["hang", "offline"])
-def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_then_live_again(
-    dash_duo: Any, app: Any, live_ticks: None, outage: str
-) -> None:
-    import threading
-
+def sign_in_with_refreshes_held_on_demand(dash_duo: Any, app: Any) -> tuple[threading.Event, threading.Event]:
+    """The leader signs in at 1024×768; while the first event returned is set, the tablet's refreshes reach the server
+    and wait there unanswered (a network gone quiet) until the second is set."""
     from flask import request as flask_request
 
-    # "hang": the refresh's requests reach nobody and no answer comes (a network gone quiet); "offline": the browser
-    # has no network at all (its requests fail at once).
     blocked, released = threading.Event(), threading.Event()
 
     def gate() -> None:
@@ -343,6 +339,16 @@ def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_
     start_dash(dash_duo, app.extensions["dash_app"])
     viewport(dash_duo, 1024, 768)
     log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    return blocked, released
+
+
+@pytest.mark.parametrize("outage", ["hang", "offline"])
+def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_then_live_again(
+    dash_duo: Any, app: Any, live_ticks: None, outage: str
+) -> None:
+    # "hang": the refresh's requests reach nobody and no answer comes (a network gone quiet); "offline": the browser
+    # has no network at all (its requests fail at once).
+    blocked, released = sign_in_with_refreshes_held_on_demand(dash_duo, app)
 
     def shown() -> dict[str, Any]:
         return dict(dash_duo.driver.execute_script(SILENT_JS, ids.TABLET_SILENT, ids.TABLET_MODE))
@@ -395,22 +401,9 @@ def test_a_tablet_replaying_a_past_time_keeps_its_replay_badge_while_the_server_
 ) -> None:
     """A replayed time is not live data: a silent server does not turn its badge into "数据中断" (the wall keeps its
     replay badge too); back at "now" the silent server is said at once, and the next answer makes it live again."""
-    import threading
-
-    from flask import request as flask_request
     from selenium.webdriver.common.keys import Keys
 
-    blocked, released = threading.Event(), threading.Event()
-
-    def gate() -> None:
-        if blocked.is_set() and flask_request.path.endswith("_dash-update-component") \
-                and f'"{ids.TABLET_STATE}"' in flask_request.get_data(as_text=True):
-            released.wait(timeout=60)
-
-    app.before_request(gate)
-    start_dash(dash_duo, app.extensions["dash_app"])
-    viewport(dash_duo, 1024, 768)
-    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    blocked, released = sign_in_with_refreshes_held_on_demand(dash_duo, app)
 
     def shown() -> dict[str, Any]:
         return dict(dash_duo.driver.execute_script(SILENT_JS, ids.TABLET_SILENT, ids.TABLET_MODE))
