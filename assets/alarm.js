@@ -15,9 +15,11 @@
     "use strict";
 
     var REPEAT_MS = 4000;
-    // Close enough to see the streets, the cells and the names around the alarm (16 showed one dot and a name
-    // on a map without tiles); the banner says the nearest road and hospital.
-    var FLY_ZOOM = 15;
+    // Close enough to see the streets, the cells and the names around the alarm, with the subdistricts around it
+    // (15 showed a few streets, and the legend covered a third of them): at 1080p, about one zoom step in from the
+    // whole district; a larger wall flies as much closer as it is larger (4K: 15), so it shows the same ground.
+    // The banner says the nearest road and hospital.
+    var FLY_ZOOM = 14;
     var WATCH_MS = 1000;
     var ctx = null, unlocked = false, timer = null, current = null, shownIds = {}, wallMap = null;
     var flying = false, watch = null, lastSig = "";
@@ -133,12 +135,32 @@
         return window.dcCrs ? window.dcCrs.drawn(alarm.lat, alarm.lon, wrap) : [alarm.lat, alarm.lon];
     }
 
+    /** The zoom of a flight: FLY_ZOOM at 1080p, as much more as the screen is taller (map.js sizes marks the same
+     * way), so every wall shows the same ground around the alarm. */
+    function flyZoom() {
+        var scale = Math.max(0.75, Math.min(4, (window.innerHeight || 1080) / 1080));
+        return FLY_ZOOM + Math.log(scale) / Math.LN2;
+    }
+
+    /** The centre that puts `at` in the middle of the part of the map the legend leaves free (it stands over the
+     * map's left side), at `zoom`: the alarm and what is around it are never under the legend. */
+    function centreFor(at, zoom) {
+        var box = wallMap.getContainer(), c = box.getBoundingClientRect();
+        var legend = box.closest(".map-wrap") ? box.closest(".map-wrap").querySelector(".map-legend") : null;
+        var l = legend && legend.offsetParent !== null ? legend.getBoundingClientRect() : null;
+        // Only a legend on the map's left half shifts the view (a collapsed or absent one leaves the map whole).
+        var covered = l && l.width && l.left < c.left + c.width / 2 ? Math.max(0, l.right - c.left) : 0;
+        var p = wallMap.project(L.latLng(at[0], at[1]), zoom).subtract(L.point(covered / 2, 0));
+        return wallMap.unproject(p, zoom);
+    }
+
     function flyTo(alarm) {
         if (!mapAlive() || typeof alarm.lat !== "number" || typeof alarm.lon !== "number") { return; }
         try {
+            var zoom = Math.max(flyZoom(), wallMap.getZoom());
             flying = true;
             wallMap.once("moveend", function () { flying = false; });
-            wallMap.flyTo(drawnAt(alarm), Math.max(FLY_ZOOM, wallMap.getZoom()), {duration: 1.5});
+            wallMap.flyTo(centreFor(drawnAt(alarm), zoom), zoom, {duration: 1.5});
         } catch (e) { flying = false; /* a map being torn down */ }
     }
 
@@ -146,9 +168,9 @@
      * or the fonts arrive, which can cut a flight short (nobody pans the wall by hand). */
     function keepOnAlarm() {
         if (!current || flying || !mapAlive()) { return; }
-        var c = wallMap.getCenter(), at = drawnAt(current);
-        if (wallMap.getZoom() < FLY_ZOOM - 0.5 || Math.abs(c.lat - at[0]) > 0.002 ||
-                Math.abs(c.lng - at[1]) > 0.002) {
+        var c = wallMap.getCenter(), want = centreFor(drawnAt(current), wallMap.getZoom());
+        if (wallMap.getZoom() < flyZoom() - 0.5 || Math.abs(c.lat - want.lat) > 0.002 ||
+                Math.abs(c.lng - want.lng) > 0.002) {
             flyTo(current);
         }
     }
@@ -176,9 +198,10 @@
         /** For tests and the console: what the takeover is doing now. */
         status: function () {
             var c = mapAlive() ? wallMap.getCenter() : null;
+            var at = c && current ? wallMap.latLngToContainerPoint(drawnAt(current)) : null;
             return {alarm: current ? current.id : null, sounding: !!timer, unlocked: unlocked,
                     audio: ctx ? ctx.state : null, zoom: mapAlive() ? wallMap.getZoom() : null,
-                    center: c ? [c.lat, c.lng] : null};
+                    center: c ? [c.lat, c.lng] : null, point: at ? [at.x, at.y] : null};
         },
         /** The alarm store changed: sound on or off, fly to a new top alarm, pulse for a new one. */
         update: function (data) {

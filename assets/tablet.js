@@ -6,11 +6,13 @@
  * while they stay late: the age grows here, on the server's clock, every second.
  *
  * A silent server: when the network (or the server) is gone no answer comes at all, so nothing the server sends
- * can say so. Every answer of the refresh (a 204 "nothing changed" too) is noted as it arrives; by the wall's rule
- * (assets/wall.js freshness: silent for longer than AGG_STALE_AFTER_S, the page's data-silent-after) the page gets
- * the class `tablet-silent` on <html>: the badge reads "数据中断 · <time since the last answer>" in the mode badge's
- * place and the figures turn grey (assets/tablet.css). The next answer takes the class away at once. Nothing the
- * server renders is touched, so what it believes the tablet shows (the refresh's state) stays true.
+ * can say so. Every answer of the refresh (a 204 "nothing changed" too) is noted as it arrives (assets/answers.js
+ * watches Dash's requests); by the wall's rule (assets/wall.js freshness: silent for longer than AGG_STALE_AFTER_S,
+ * the page's data-silent-after) the page gets the class `tablet-silent` on <html>: the badge reads
+ * "数据中断 · <time since the last answer>" in the mode badge's place and the figures turn grey (assets/tablet.css).
+ * The next answer takes the class away at once. Nothing the server renders is touched, so what it believes the
+ * tablet shows (the refresh's state) stays true. A replayed time is not live data: while the tablet shows one its
+ * replay badge stays, and the rule applies again back at "now".
  *
  * The replay slider's tooltip: its position along the track, for the CSS that keeps it on the screen (below).
  */
@@ -33,40 +35,35 @@
         return root._dcStrings;
     }
 
-    function isRefresh(input, init) {
-        var url = typeof input === "string" ? input : (input && input.url) || "";
-        if (url.indexOf("_dash-update-component") === -1) { return false; }
-        var body = init && init.body;
-        return typeof body === "string" && body.indexOf('"' + REFRESH_OUTPUT + '"') !== -1;
-    }
-
     function answered() {
         answeredAt = Date.now();
         document.documentElement.classList.remove(SILENT_CLASS);
     }
 
-    // Dash sends callbacks with fetch: note when the refresh is answered, without touching the answer.
-    var nativeFetch = window.fetch ? window.fetch.bind(window) : null;
-    if (nativeFetch) {
-        window.fetch = function (input, init) {
-            var p = nativeFetch(input, init);
-            if (isRefresh(input, init)) {
-                p.then(function (res) { if (res.ok) { answered(); } }, function () {});
-            }
-            return p;
-        };
-    }
+    // Dash sends callbacks with fetch: note when the refresh is answered (answers.js watches them).
+    window.dcAnswers.onCallback(function (res, body) {
+        if (res.ok && body.indexOf('"' + REFRESH_OUTPUT + '"') !== -1) { answered(); }
+    });
 
     document.addEventListener("visibilitychange", function () {
         if (!document.hidden) { waitFrom = Date.now(); }
     });
+
+    /** The tablet shows a replayed time: the server said so (its mode badge) and the slider is still in the past. A
+     * past picture stays true while the server is silent, so its badge stays, as the wall keeps its replay badge;
+     * back at "now" (the slider at 0, whatever the badge still says) the silent server is said again at once. */
+    function replaying(root) {
+        var mode = root.querySelector(".tab-mode.replay:not(.tab-silent)");
+        var thumb = root.querySelector(".tab-slider-track [role=slider]");
+        return !!mode && !!thumb && parseFloat(thumb.getAttribute("aria-valuenow")) < 0;
+    }
 
     function silence(root) {
         var html = document.documentElement;
         var now = Date.now();
         if (!waitFrom) { waitFrom = now; }
         var after = parseFloat(root.getAttribute("data-silent-after")) || 5;
-        var silent = now - Math.max(answeredAt, waitFrom) > after * 1000;
+        var silent = !replaying(root) && now - Math.max(answeredAt, waitFrom) > after * 1000;
         html.classList.toggle(SILENT_CLASS, silent);
         if (!silent) { return; }
         var age = root.querySelector(".tab-silent .tab-age");

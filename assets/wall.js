@@ -111,17 +111,8 @@ window.dash_clientside = window.dash_clientside || {};
         }, function () { session.probing = false; });
     }
 
-    // Dash sends callbacks with fetch: watch their status without touching the response.
-    if (nativeFetch) {
-        window.fetch = function (input, init) {
-            var p = nativeFetch(input, init);
-            var url = typeof input === "string" ? input : (input && input.url) || "";
-            if (url.indexOf("_dash-update-component") !== -1) {
-                p.then(function (res) { if (res.status === 401) { probeSession(); } }, function () {});
-            }
-            return p;
-        };
-    }
+    // Dash sends callbacks with fetch: a 401 may mean the session is gone (answers.js watches them).
+    window.dcAnswers.onCallback(function (res) { if (res.status === 401) { probeSession(); } });
 
     var NS = window.dash_clientside.dc = window.dash_clientside.dc || {};
 

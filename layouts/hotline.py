@@ -22,6 +22,12 @@ HOUR_TICKS: Final = (0, 6, 12, 18, 23)
 BAR: Final = "#8b7cf6"
 
 
+def category_label(key: str, lang: str) -> str:
+    """A category as the chart names it: the full English names ("Public services") would take the column's width
+    from the bars (the chart's margin fits the longest name it can ever show), so one short word each."""
+    return name("hl_short", key, lang)
+
+
 def _hbar(scale: float, colour: str, labels: list[str]) -> dict[str, Any]:
     """A horizontal bar chart with names on the left and counts at the bar ends (values patched in)."""
     data = [
@@ -113,7 +119,7 @@ def hotline_panel(lang: str, scale: float) -> html.Section:
                             html.Div(
                                 graph(
                                     ids.HOTLINE_CATEGORIES,
-                                    _hbar(scale, BAR, [name("hl_cat", k, lang) for k in c.HOTLINE_CATEGORIES]),
+                                    _hbar(scale, BAR, [category_label(k, lang) for k in c.HOTLINE_CATEGORIES]),
                                 ), className="grow"
                             ),
                         ],
@@ -160,7 +166,7 @@ def _bars_patch(labels: list[str], values: list[int], lang: str) -> Patch:
 def categories_patch(d: HotlineData, lang: str) -> Patch:
     """Tickets today by category, largest first."""
     top = _top(d["by_category"], MAX_CATEGORIES)
-    return _bars_patch([name("hl_cat", k, lang) for k, _ in top], [v for _, v in top], lang)
+    return _bars_patch([category_label(k, lang) for k, _ in top], [v for _, v in top], lang)
 
 
 def subdistricts_patch(d: HotlineData, lang: str) -> Patch:

@@ -20,6 +20,7 @@ META: Final = "wall-meta"  # {name: computed_at, "now": server time, "ok": bool}
 STRINGS: Final = "wall-strings"  # the few translated strings the clientside code needs
 CLOCK: Final = "wall-clock"
 CLOCK_DATE: Final = "wall-clock-date"
+CLOCK_ZONE: Final = "wall-clock-zone"
 LANG_SWITCH: Final = "wall-lang"
 SESSION_BANNER: Final = "wall-session"  # "登录已失效" banner, shown by assets/wall.js when the session is gone
 WALL_SLIDER: Final = "wall-slider"  # the last 24 h: minutes before now (0 = live)

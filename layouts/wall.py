@@ -96,8 +96,14 @@ def topbar(lang: str) -> html.Header:
             html.H1([t("app.title", lang), html.Small(t("app.subtitle", lang))], className="wall-title"),
             replay_control(lang),
             freshness_badge(ids.PANEL_KPI, lang),
+            # The zone is said beside the time: a visitor, or a device set to another zone, reads every time on
+            # the wall as Beijing time.
             html.Div(
-                [html.Span(id=ids.CLOCK_DATE, className="clock-date"), html.Span("--:--:--", id=ids.CLOCK)],
+                [
+                    html.Span([html.Span(t("wall.timezone", lang), id=ids.CLOCK_ZONE, className="clock-zone"),
+                               html.Span(id=ids.CLOCK_DATE, className="clock-date")], className="clock-meta"),
+                    html.Span("--:--:--", id=ids.CLOCK),
+                ],
                 className="clock",
             ),
             lang_switch(lang),

@@ -182,6 +182,17 @@ def test_the_wall_and_the_console_tick_their_clocks_with_one_shared_helper() -> 
     assert sorted(["_console.css", "admin.css", "dispatch.css"])[0] == "_console.css"
 
 
+def test_the_wall_and_the_tablet_watch_dashs_answers_through_one_shared_wrapper_of_fetch() -> None:
+    """assets/answers.js wraps window.fetch once and loads before the wall's and the tablet's scripts (both load on
+    every page), which subscribe to it instead of wrapping fetch themselves."""
+    shared = (ASSETS / "answers.js").read_text(encoding="utf-8")
+    assert "window.fetch = function" in shared and "window.dcAnswers" in shared
+    for name in ("wall.js", "tablet.js"):
+        assert sorted(["answers.js", name])[0] == "answers.js"
+        js = (ASSETS / name).read_text(encoding="utf-8")
+        assert "window.dcAnswers.onCallback(" in js and "window.fetch = " not in js, name
+
+
 def test_wall_scales_chart_fonts_with_the_screen() -> None:
     """At 4K (scale 2) the charts' fonts are twice as big as at 1080p."""
     def font(tree: Any) -> float:
@@ -379,8 +390,10 @@ def test_session_banner_says_it_in_both_languages_and_is_hidden_until_needed() -
     assert banner.className == "session-banner"
     assert "{n}" in getattr(banner, "data-redirect")
     js = (ASSETS / "wall.js").read_text(encoding="utf-8")
-    for needle in ("401", "/_dash-layout", "_dash-update-component", "/login?next=", ".session-banner"):
+    for needle in ("401", "/_dash-layout", "dcAnswers.onCallback", "/login?next=", ".session-banner"):
         assert needle in js, needle
+    # The callbacks' answers come from the shared watcher of Dash's requests.
+    assert "_dash-update-component" in (ASSETS / "answers.js").read_text(encoding="utf-8")
     css = (ASSETS / "wall_extra.css").read_text(encoding="utf-8")
     assert ".wall .session-banner { display: none; }" in css
 
@@ -565,3 +578,19 @@ def test_the_hourly_chart_says_when_yesterday_has_no_tickets(lang: str, none: st
         return next(o["params"]["value"] for o in ops if o["location"][:2] == ["layout", "annotations"])
 
     assert shown([0] * 24) is True and shown([0] * 23 + [1]) is False
+
+
+def test_the_hotline_category_chart_names_each_category_in_a_word_that_leaves_the_bars_the_column() -> None:
+    from dashboard.domain import rules as c
+    from layouts import hotline
+    from layouts.common import label_margin
+
+    for lang in ("zh", "en"):
+        labels = [hotline.category_label(k, lang) for k in c.HOTLINE_CATEGORIES]
+        assert all(label and label != k for label, k in zip(labels, c.HOTLINE_CATEGORIES, strict=True)), labels
+        assert len(set(labels)) == len(labels), labels
+        # The chart's margin fits its longest name: in English no wider than a Chinese four-character name's
+        # margin by more than a third (the column at 1080p is about 230 px).
+        margin = hotline._hbar(1.0, hotline.BAR, labels)["layout"]["margin"]["l"]
+        assert margin <= label_margin(["物业管理"], 18) * 4 / 3, (lang, margin, labels)
+    assert hotline.category_label("public_service", "zh") == i18n.name("hl_cat", "public_service", "zh")

@@ -4,6 +4,7 @@ to scroll, and what is open said at once."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -197,13 +198,38 @@ return {scroll: [h.scrollWidth, h.clientWidth], box: [b.left, b.top, b.right, b.
 """
 
 
+# The column beside the map: its box, the open incidents' card's, the titles of its rows and of the trend charts (with
+# whether each is cut) and the charts' boxes.
+COLUMN_JS = """
+const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+const cut = e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1;
+return {side: box(document.querySelector('.tab-side')), open: box(document.getElementById(arguments[0])),
+        rows: Array.from(document.querySelectorAll('#' + arguments[0] + ' .tab-row-title'))
+          .map(e => [e.textContent, cut(e)]),
+        charts: Array.from(document.querySelectorAll('.tab-chart')).map(c => {
+          const t = c.querySelector('.gtitle');
+          return [t ? t.textContent : '', t ? box(t) : null, box(c.querySelector('.main-svg'))]; })};
+"""
+
+
 # An iPad Air's screen and the older 9.7-inch iPad's (still common on a leader's desk), upright.
 @pytest.mark.parametrize(("width", "height"), [(820, 1180), (768, 1024)])
 def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
     dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
 ) -> None:
+    titles = ["龙潭公园 餐馆厨房起火", "中国美术馆 治安纠纷", "东四北大街隆福寺段 交通事故", "Fire at Chaoyangmen",
+              "Waterlogging under the Jianguomen bridge", "积水 六"]
+    ingest(app, [incident(f"u{i}", severity=1 + i % 4, title=title) for i, title in enumerate(titles)])
     open_in_english(dash_duo, app, width, height)
     dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=15)
+    until(lambda: len(dash_duo.find_elements(f"#{ids.TABLET_OPEN} .tab-row")) == lay.OPEN_ROWS, timeout=15)
+    # The open incidents read whole beside the map, without scrolling the column: every row's title whole (on two
+    # lines where it is long), and the charts' titles inside their charts.
+    col = dash_duo.driver.execute_script(COLUMN_JS, ids.TABLET_OPEN)
+    assert col["side"][1] - 1 <= col["open"][1] and col["open"][3] <= col["side"][3] + 1, col
+    assert len(col["rows"]) == lay.OPEN_ROWS and [t for t, cut in col["rows"] if cut] == [], col["rows"]
+    for title, tbox, chart in col["charts"]:
+        assert title and tbox and chart[0] - 1 <= tbox[0] and tbox[2] <= chart[2] + 1, (title, tbox, chart)
     got = dash_duo.driver.execute_script(TITLE_JS)
     assert got["scroll"][0] <= got["scroll"][1], f"the title is cut: {got}"
     left, top, right, bottom = got["box"]
@@ -297,16 +323,11 @@ return {silent: seen(s), silent_text: s ? s.textContent : null, mode: seen(m), m
 """
 
 
-@pytest.mark.parametrize("outage", ["hang", "offline"])
-def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_then_live_again(
-    dash_duo: Any, app: Any, live_ticks: None, outage: str
-) -> None:
-    import threading
-
+def sign_in_with_refreshes_held_on_demand(dash_duo: Any, app: Any) -> tuple[threading.Event, threading.Event]:
+    """The leader signs in at 1024×768; while the first event returned is set, the tablet's refreshes reach the server
+    and wait there unanswered (a network gone quiet) until the second is set."""
     from flask import request as flask_request
 
-    # "hang": the refresh's requests reach nobody and no answer comes (a network gone quiet); "offline": the browser
-    # has no network at all (its requests fail at once).
     blocked, released = threading.Event(), threading.Event()
 
     def gate() -> None:
@@ -318,6 +339,16 @@ def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_
     start_dash(dash_duo, app.extensions["dash_app"])
     viewport(dash_duo, 1024, 768)
     log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    return blocked, released
+
+
+@pytest.mark.parametrize("outage", ["hang", "offline"])
+def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_then_live_again(
+    dash_duo: Any, app: Any, live_ticks: None, outage: str
+) -> None:
+    # "hang": the refresh's requests reach nobody and no answer comes (a network gone quiet); "offline": the browser
+    # has no network at all (its requests fail at once).
+    blocked, released = sign_in_with_refreshes_held_on_demand(dash_duo, app)
 
     def shown() -> dict[str, Any]:
         return dict(dash_duo.driver.execute_script(SILENT_JS, ids.TABLET_SILENT, ids.TABLET_MODE))
@@ -363,3 +394,43 @@ def test_a_tablet_whose_server_went_silent_says_its_data_is_down_and_since_when_
     errors = [e["message"] for e in dash_duo.get_logs()
               if outage != "offline" or not any(o in e["message"] for o in offline)]
     assert errors == [], "the browser console has errors"
+
+
+def test_a_tablet_replaying_a_past_time_keeps_its_replay_badge_while_the_server_is_silent_and_says_so_back_live(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    """A replayed time is not live data: a silent server does not turn its badge into "数据中断" (the wall keeps its
+    replay badge too); back at "now" the silent server is said at once, and the next answer makes it live again."""
+    from selenium.webdriver.common.keys import Keys
+
+    blocked, released = sign_in_with_refreshes_held_on_demand(dash_duo, app)
+
+    def shown() -> dict[str, Any]:
+        return dict(dash_duo.driver.execute_script(SILENT_JS, ids.TABLET_SILENT, ids.TABLET_MODE))
+
+    dash_duo.wait_for_element(f"#{ids.TABLET_TREND_HOTLINE} .main-svg", timeout=15)
+    until(lambda: shown()["mode_cls"] == "tab-mode live", timeout=15)
+    # Twenty minutes back with the keys (a page a press), and the server answers with the replay.
+    thumb = dash_duo.find_element(f"#{ids.TABLET_SLIDER} [role=slider]")
+    thumb.send_keys(Keys.PAGE_DOWN)
+    thumb.send_keys(Keys.PAGE_DOWN)
+    until(lambda: "replay" in shown()["mode_cls"].split(), timeout=10, msg=f"no replay: {shown()}")
+    replay_text = shown()["mode_text"]
+    try:
+        blocked.set()
+        time.sleep(9)  # past the wall's threshold (5 s) without an answer, as in the outage tests
+        during = shown()
+        assert not during["silent"] and during["mode"], f"a replay says its data is down: {during}"
+        assert "replay" in during["mode_cls"].split() and during["mode_text"] == replay_text, during
+        assert "grayscale" not in during["kpis"], during
+        assert "tablet-silent" not in dash_duo.driver.execute_script("return document.documentElement.className")
+        # Back to now while the server is still silent: the live picture cannot come, and the tablet says so.
+        dash_duo.find_element(f"#{ids.TABLET_LIVE}").click()
+        until(lambda: shown()["silent"], timeout=4, msg=f"back at now, the silent server is not said: {shown()}")
+        assert re.fullmatch(r"数据中断 · (\d+) 秒前", shown()["silent_text"] or ""), shown()
+    finally:
+        released.set()
+    # The server answers again: live, green, nothing grey.
+    until(lambda: not shown()["silent"] and shown()["mode_cls"] == "tab-mode live", timeout=10, msg=str(shown()))
+    assert shown()["mode_text"] == "实时" and "grayscale" not in shown()["kpis"]
+    assert dash_duo.get_logs() == [], "the browser console has errors"

@@ -10,7 +10,7 @@ import pytest
 from dash.testing.wait import until
 
 from layouts import ids
-from tests.helpers import incident, reading, start_dash, workers_ticking
+from tests.helpers import incident, reading, start_dash, ticket, workers_ticking
 from tests.test_browser import ingest, log_in
 
 pytestmark = pytest.mark.browser
@@ -384,3 +384,88 @@ def test_the_english_legend_says_which_marks_are_overdue_and_stays_inside_the_ma
         return l.left >= m.left && l.right <= m.right && l.top >= m.top && l.bottom <= m.bottom;""",
         legend, ids.WALL_MAP.map)
     assert inside, "the legend runs out of the map"
+
+
+# The clock's zone label, the time and the date: text, box and whether the label is cut; the top bar's box.
+CLOCK_JS = """
+const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+const zone = document.getElementById(arguments[0]), time = document.getElementById(arguments[1]);
+return {zone: zone.textContent, time: time.textContent, zone_box: box(zone), time_box: box(time),
+        cut: zone.scrollWidth > zone.clientWidth + 1, px: parseFloat(getComputedStyle(zone).fontSize),
+        bar: box(document.querySelector('.wall > .topbar'))};
+"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
+def test_the_clock_says_it_is_beijing_time_in_either_language(
+    dash_duo: Any, app: Any, live_ticks: None, width: int, height: int
+) -> None:
+    wall_screen(dash_duo, width, height)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    for lang, label in (("zh", "北京时间 UTC+8"), ("en", "Beijing time UTC+8")):
+        if lang == "en":
+            dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/wall")
+        dash_duo.wait_for_element(f"#{ids.CLOCK_ZONE}", timeout=15)
+        until(lambda: dash_duo.find_element(f"#{ids.CLOCK}").text != "--:--:--", timeout=10)
+        got = dash_duo.driver.execute_script(CLOCK_JS, ids.CLOCK_ZONE, ids.CLOCK)
+        assert got["zone"] == label and not got["cut"], got
+        # Beside the time (just left of it, level with it) and inside the top bar, in type read up close.
+        z_left, z_top, z_right, z_bottom = got["zone_box"]
+        t_left, t_top, _, t_bottom = got["time_box"]
+        assert 0 <= t_left - z_right <= 0.02 * width and z_top < t_bottom and z_bottom > t_top, got
+        assert got["bar"][0] <= z_left and got["bar"][1] <= z_top and z_bottom <= got["bar"][3], got
+        assert got["px"] >= 13 * height / 1080, got
+
+
+# The hotline category chart: its width, the plot's (the bars' room), the names on its axis with their left edges,
+# and the bars' lengths.
+CATEGORY_CHART_JS = """
+const g = document.getElementById(arguments[0]), p = g && g.querySelector('.js-plotly-plot');
+if (!p || !p._fullLayout) { return null; }
+const left = g.getBoundingClientRect().left;
+return {width: p._fullLayout.width, plot: p._fullLayout._size.w,
+        names: Array.from(g.querySelectorAll('.ytick text'))
+          .map(t => [t.textContent.trim(), t.getBoundingClientRect().left - left]),
+        bars: Array.from(g.querySelectorAll('.point path')).map(b => b.getBoundingClientRect().width)};
+"""
+
+
+def test_in_english_the_hotline_categories_leave_their_bars_most_of_the_chart(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    """The categories whose full English names are the longest ("Public services", "Parking/traffic",
+    "Construction") are named in a word each, so the bars keep most of the chart's width at 1920×1080."""
+    wall_screen(dash_duo, 1920, 1080)
+    cats = ["public_service", "parking_traffic", "construction", "sanitation", "property", "heating"]
+    ingest(app, [ticket(f"C{i}-{j}", category=cat) for i, cat in enumerate(cats) for j in range(6 - i)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    until(lambda: dash_duo.driver.current_url.endswith("/wall"), timeout=10)
+    dash_duo.driver.get(dash_duo.server.url + "/lang/en?next=/wall")
+    seen: dict[str, Any] = {}
+
+    def drawn() -> bool:
+        seen.update(dash_duo.driver.execute_script(CATEGORY_CHART_JS, ids.HOTLINE_CATEGORIES) or {})
+        return len(seen.get("bars") or []) == 6 and len(seen.get("names") or []) == 6
+
+    until(drawn, timeout=20)
+    assert sorted(n for n, _ in seen["names"]) == ["Cleaning", "Heating", "Parking", "Property", "Services", "Worksite"]
+    assert all(x >= 0 for _, x in seen["names"]), seen  # no name cut at the chart's left edge
+    assert seen["plot"] >= 0.5 * seen["width"], seen
+    assert max(seen["bars"]) >= 0.4 * seen["width"], seen
+
+
+def test_a_wall_whose_session_ended_says_so_and_goes_to_the_login_page(dash_duo: Any, app: Any) -> None:
+    """Its refreshes answered 401 (assets/answers.js tells wall.js), the wall checks the session, shows the banner in
+    both languages and goes to /login?next=/wall by itself."""
+    dash_duo.driver.set_window_size(1920, 1080)
+    start_dash(dash_duo, app.extensions["dash_app"])
+    log_in(dash_duo)
+    dash_duo.wait_for_element(".leaflet-container", timeout=15)
+    banner = dash_duo.find_element(f"#{ids.SESSION_BANNER}")
+    assert "show" not in (banner.get_attribute("class") or "").split()
+    dash_duo.driver.delete_cookie("session")  # the session ends (expired, or the account disabled)
+    until(lambda: "show" in (banner.get_attribute("class") or "").split(), timeout=10)
+    assert "登录已失效，请重新登录" in banner.text and "Session expired — sign in again" in banner.text, banner.text
+    until(lambda: "/login?next=%2Fwall" in dash_duo.driver.current_url, timeout=15)
