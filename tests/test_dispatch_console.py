@@ -78,6 +78,12 @@ def audits(app: Any, incident_id: int, action: str, outcome: str = "ok") -> list
             AuditLog.outcome == outcome)))
 
 
+def detail_of(entry: AuditLog) -> dict[str, Any]:
+    """The detail an audit entry of an incident action carries (every such entry has one)."""
+    assert entry.detail is not None, entry.action
+    return entry.detail
+
+
 def actor(app: Any, username: str) -> Actor:
     with app.app_context(), db_sessions()() as s:
         user = s.scalars(select(User).where(User.username == username)).one()
@@ -445,7 +451,7 @@ def test_a_duty_officers_dispatch_through_the_callback_is_refused_and_audited(
     after = incident(app, inc)
     assert after["state"] == "new" and after["units"] == []
     refused = audits(app, inc, "dispatch", "refused")
-    assert len(refused) == 1 and refused[0].actor == "duty" and refused[0].detail["status"] == 403
+    assert len(refused) == 1 and refused[0].actor == "duty" and detail_of(refused[0])["status"] == 403
     assert count_actions(app, inc, "dispatch") == 0
 
 
@@ -480,7 +486,7 @@ def test_a_destructive_action_asks_first_and_records_the_reason(
     assert toast_of(done)[0] == "success" and done[ids.DISPATCH_CONFIRM]["is_open"] is False
     assert incident(app, inc)["state"] == "cancelled"
     (entry,) = audits(app, inc, "cancel")
-    assert entry.detail["reason"] == "误报，现场无火情"
+    assert detail_of(entry)["reason"] == "误报，现场无火情"
 
 
 def test_lowering_the_severity_asks_first_and_raising_it_needs_a_reason(
@@ -526,8 +532,8 @@ def test_a_form_sent_without_its_field_is_told_beside_the_form_audited_and_kept_
     # Nothing changed; each refusal is audited (who, what, why), and the incident's timeline has neither.
     after = incident(app, inc)
     assert (after["version"], after["severity"], after["summons"]) == (before["version"], 2, [])
-    assert [(a.detail or {})["code"] for a in audits(app, inc, "change_severity", "refused")] == ["reason_required"]
-    assert [(a.detail or {})["code"] for a in audits(app, inc, "whistle", "refused")] == ["departments_required"]
+    assert [detail_of(a)["code"] for a in audits(app, inc, "change_severity", "refused")] == ["reason_required"]
+    assert [detail_of(a)["code"] for a in audits(app, inc, "whistle", "refused")] == ["departments_required"]
     assert [(e["action"], e["outcome"]) for e in after["timeline"]] == [("create", "ok")]
     assert t("dsp.refused", "zh") not in json.dumps(as_json(c.detail(inc)), ensure_ascii=False)
     # So the detail on screen is not even sent again: the buttons keep their keys and what was typed stays.
