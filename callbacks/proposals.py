@@ -138,7 +138,9 @@ def _held_warning(w: Any) -> bool:
             and (since is None or as_int(since, 0, MAX_EPOCH_S) is not None or (
                 isinstance(since, float) and 0 <= since <= MAX_EPOCH_S))
             and all(isinstance(r, list | None) and all(isinstance(x, str) for x in r or ())
-                    for r in (w.get("reasons_zh"), w.get("reasons_en"))))
+                    for r in (w.get("reasons_zh"), w.get("reasons_en")))
+            and isinstance(w.get("evidence"), list | None)
+            and all(isinstance(e, Mapping) for e in w.get("evidence") or ()))
 
 
 def held_proposals(shown: Any) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from callbacks import proposals as cb
 from dashboard import i18n
 from dashboard.domain import rules as c
+from dashboard.i18n.evidence import ticket_figures, ticket_reason
 from dashboard.live.aggregates import write_aggregates
 from dashboard.live.schema import AGG_WARNINGS
 from dashboard.store.models import Incident
@@ -50,6 +52,47 @@ def test_a_warning_card_shows_why_and_offers_an_incident_to_those_who_may_create
     assert lay.warnings_block([], {}, "dispatch", "zh") == []
     many = [{**WARNING, "id": f"w{i}"} for i in range(lay.MAX_WARNINGS + 2)]
     assert i18n.t("inc.more", "zh", n=2) in flat(lay.warnings_block(many, {}, "dispatch", "zh"))
+
+
+def test_a_warning_card_speaks_plainly_and_keeps_the_exact_figures_in_tooltips() -> None:
+    ev = {"type": "tickets", "category": "noise", "observed": 12, "expected": 2.6, "window_min": 120, "p": 3e-7}
+    words = {lang: ticket_reason(ev, where, lang) for lang, where in (("zh", "本网格"), ("en", "in this grid cell"))}
+    w = {**WARNING, "reasons_zh": ["积水水位 3 个测点持续上升", words["zh"]],
+         "reasons_en": ["water rising at 3 gauges", words["en"]], "evidence": [{"type": "sensor"}, ev]}
+    for lang in ("zh", "en"):
+        card = as_plain(lay.warning_card(w, None, "dispatch", lang))
+        score = find(card, "prop-score")
+        assert score["children"] == i18n.t("prop.score", lang, n="87")
+        assert score["title"] == i18n.t("prop.score_tip", lang)
+        sensor, tickets = find(card, "prop-reasons")["children"]
+        assert sensor["props"]["children"] == w[f"reasons_{lang}"][0] and "title" not in sensor["props"]
+        assert tickets["props"]["children"][0] == words[lang] and tickets["props"]["title"] == ticket_figures(ev, lang)
+        assert "3.0e-07" in tickets["props"]["title"]
+        assert not [x for x in ("泊松", "置信", "Poisson") if x in json.dumps(card, ensure_ascii=False)
+                    .replace(tickets["props"]["title"], "")]
+    # Reasons that do not pair with the evidence (an older aggregate) show without tooltips.
+    odd = as_plain(lay.warning_card({**w, "evidence": [ev]}, None, "dispatch", "zh"))
+    assert all("title" not in li["props"] for li in find(odd, "prop-reasons")["children"])
+
+
+def as_plain(tree: Any) -> Any:
+    """A component tree as plain JSON."""
+    return json.loads(flat(tree))
+
+
+def walk(tree: Any) -> Iterator[dict[str, Any]]:
+    """The props of every component of a plain tree, depth first."""
+    if isinstance(tree, list):
+        for v in tree:
+            yield from walk(v)
+    elif isinstance(tree, dict) and isinstance(tree.get("props"), dict):
+        yield tree["props"]
+        yield from walk(tree["props"].get("children"))
+
+
+def find(tree: Any, cls: str) -> dict[str, Any]:
+    """The props of the first component of class `cls` in a plain tree."""
+    return next(p for p in walk(tree) if cls in str(p.get("className", "")).split())
 
 
 def test_the_maps_draw_warnings_with_their_reasons_in_the_pages_language() -> None:
