@@ -29,7 +29,7 @@ from dashboard.web.extensions import db_sessions
 from layouts import ids
 from layouts.dispatch.actions import FORM_ACTIONS, form_error_id
 from layouts.dispatch.form import CREATE_CLASS, CREATE_CLASS_HIDDEN
-from tests.helpers import csrf_headers, log_in_browser, login, start_dash
+from tests.helpers import NAMES_UNDER_MARKERS_JS, csrf_headers, log_in_browser, login, start_dash
 
 SYSTEM = Actor(None, "system", "system")
 ADMIN = Actor(None, "admin-setup", "admin")
@@ -798,6 +798,38 @@ def test_a_queue_click_while_the_form_is_open_opens_nothing_says_why_and_the_sel
     # And a click now opens the other one, as always.
     dash_duo.find_element(row.format(other)).click()
     until(lambda: "另一 事件 未选" in title(), timeout=10)
+    assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_incident_opened_on_a_subdistricts_name_moves_the_name_off_its_marker_at_1366(
+    dash_duo: Any, app: Any, units: list[int]
+) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    from dashboard.store.models import Incident
+    from layouts import names
+
+    # An incident on the very point where the console's map writes its subdistrict's name.
+    sub = next(s for s in geo.subdistricts() if s.code == geo.subdistrict_of(*DONGSI))
+    inc = new_incident(app, 2, "名旁 事件")
+    with app.app_context(), db_sessions().begin() as s:
+        row = s.get(Incident, inc)
+        assert row is not None
+        row.lon, row.lat = sub.label
+    open_console(dash_duo, app, (1366, 768), inc).click()
+    where = f"#{ids.DISPATCH_MAP}"
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{where} .incident-mark"), timeout=10)
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{where} .dsp-unit-icon"), timeout=10)
+
+    def settled() -> bool:
+        got = dash_duo.driver.execute_script(NAMES_UNDER_MARKERS_JS, where)
+        return got["under"] == [] and names.subdistrict(sub.code, "zh") in got["names"]
+
+    # The map flies to the incident; once it has settled, no name lies under a marker and this one still shows.
+    until(settled, timeout=10, msg="a name lies under a marker, or the incident's subdistrict lost its name")
     assert dash_duo.get_logs() == [], "the browser console has errors"
 
 
