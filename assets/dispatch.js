@@ -6,7 +6,8 @@
  *   Enter   open the incident under the keyboard cursor    n       new incident
  * The cursor is a class (.kbd) on a queue row, kept by incident id across the queue's re-renders; Enter
  * clicks the row, so opening by keyboard and by mouse are the same Dash callback. While the new-incident form is
- * open no row is marked, neither the cursor nor (by the server) the incident selected.
+ * open no row is marked, neither the cursor nor (by the server) the incident selected, and a click on a row opens
+ * nothing: the server keeps the selection and says why in the toast, and the form is outlined for a moment.
  *
  * Clocks: every second the ages ([data-since]) and deadline clocks ([data-deadline]) inside .dispatch are
  * re-written from the server's clock (the queue carries it in .dsp-now[data-now]); overdue turns red. The
@@ -131,10 +132,23 @@
         }
     });
 
-    // A click on a row moves the keyboard cursor there too.
+    var nudgeTimer = null;
+
+    /** Outline the open form for a moment: the click that opened nothing points at what holds the console. */
+    function nudgeForm() {
+        var form = document.getElementById("dispatch-create");
+        if (!form) { return; }
+        form.classList.add("nudge");
+        if (nudgeTimer) { clearTimeout(nudgeTimer); }
+        nudgeTimer = setTimeout(function () { nudgeTimer = null; form.classList.remove("nudge"); }, 1200);
+    }
+
+    // A click on a row moves the keyboard cursor there too (not while the form is open: the row is not opened).
     document.addEventListener("click", function (ev) {
         var row = ev.target && ev.target.closest ? ev.target.closest(".dsp-row[data-id]") : null;
-        if (row) { kbdId = row.getAttribute("data-id"); markCursor(false); }
+        if (!row) { return; }
+        if (formOpen()) { nudgeForm(); return; }
+        kbdId = row.getAttribute("data-id"); markCursor(false);
     }, true);
 
     setInterval(tick, 1000);

@@ -13,8 +13,11 @@
  * The view: a map inside a `.map-wrap[data-fit]` is fitted to those bounds at any fractional zoom so that
  * the district fills the panel's height, with the legend (left) and the layer control (right) beside it
  * rather than over it. It is fitted when the map is ready, when fonts arrive and when the panel changes
- * size, never on a data refresh, so the base map stands still. After each fit the subdistrict names are
- * nudged up, down or sideways (inside their own subdistrict) where two of them would overlap.
+ * size, never on a data refresh, so the base map stands still. After each fit, and whenever markers come, go or
+ * move (a zoom), the subdistrict names are nudged up, down or sideways (inside their own subdistrict) where two of
+ * them would overlap or a name would lie under a marker; a name that finds no free place beside an incident, a
+ * warning or a unit is hidden rather than drawn under it (placeLabels). This holds on every map with names (the wall, the tablet,
+ * the console), fitted or not.
  */
 window.dashExtensions = window.dashExtensions || {};
 (function () {
@@ -124,18 +127,33 @@ window.dashExtensions = window.dashExtensions || {};
         placeLabels(map);
     }
 
-    /** Screen rectangles of the markers that stay put (sensor clusters and points, car parks, crowds). */
-    function obstacles(map) {
-        var out = [];
-        var box = map.getContainer();
-        var els = box.querySelectorAll(
-            ".leaflet-marker-pane .sensor-bin, .leaflet-marker-pane .parking-icon > .pk, " +
-            ".leaflet-overlay-pane path.dc-static");
+    // Markers that are news: incidents (and their clusters), early warnings, the console's units and picked point. A
+    // name is never drawn under one of them. The fixed layers (sensor bins, car parks, crowds) are dense on the
+    // wall: a name makes way for them where it can, but is not hidden for them, or the wall would lose most names.
+    var NEWS = ["incident-mark", "incident-cluster", "warning-marker", "dsp-unit-icon", "dsp-pick-icon"];
+
+    function rectsOf(els, out) {
         for (var i = 0; i < els.length; i++) {
             var r = els[i].getBoundingClientRect();
             if (r.width && r.height) { out.push(r); }
         }
         return out;
+    }
+
+    /**
+     * Screen rectangles of the markers: {fixed: sensor bins, car parks, crowds; news: the NEWS markers, each its icon
+     * and what it draws outside its own box (a unit's badge is a child shifted off an icon of no size)}. Names are
+     * in a pane of their own (dc-labels), so none of them is counted.
+     */
+    function obstacles(map) {
+        var box = map.getContainer();
+        var fixed = rectsOf(box.querySelectorAll(
+            ".leaflet-marker-pane .sensor-bin, .leaflet-marker-pane .parking-icon > .pk, " +
+            ".leaflet-overlay-pane path.dc-static"), []);
+        var sel = NEWS.map(function (c) {
+            return ".leaflet-marker-pane ." + c + ", .leaflet-marker-pane ." + c + " > *";
+        });
+        return {fixed: fixed, news: rectsOf(box.querySelectorAll(sel.join(", ")), [])};
     }
 
     function overlapArea(a, b, pad) {
@@ -146,9 +164,10 @@ window.dashExtensions = window.dashExtensions || {};
 
     /**
      * Subdistrict names, largest subdistrict first: each stays on its label point unless it would overlap a
-     * name already placed or a marker that stays put; then it moves up or down by a line or two, as far as
-     * its own subdistrict allows. Deterministic, so the names stand still while the data changes.
-     * New incidents are not avoided: they come and go, and markers are drawn above the names anyway.
+     * name already placed or a marker; then it moves up or down by a line or two, or sideways, as far as its own
+     * subdistrict allows. A name that still lies under a NEWS marker is hidden (class "covered"): the marker is
+     * what the reader needs there (an incident, a warning, a unit), and half a name under it reads as neither. It
+     * is shown again once the marker has gone. Deterministic, so the names stand still while the markers do.
      */
     function placeLabels(map) {
         if (!map || !map._loaded) { return; }
@@ -167,6 +186,7 @@ window.dashExtensions = window.dashExtensions || {};
             var layer = items[i], span = layer._icon.firstChild, info = layer.dcLabel;
             span.style.marginTop = "0px";
             span.style.marginLeft = "0px";
+            span.classList.remove("covered");
             var r = span.getBoundingClientRect();
             var h = r.height;
             if (!h) { continue; }
@@ -180,27 +200,37 @@ window.dashExtensions = window.dashExtensions || {};
                 var dy = Math.round(steps[j][0] * (h + 3));
                 var dx = Math.round(steps[j][1] * r.width / 3);
                 var cand = {left: r.left + dx, right: r.right + dx, top: r.top + dy, bottom: r.bottom + dy};
-                // Another name in the way is much worse than leaving the subdistrict a little, which is
-                // worse than a marker over the name; any move costs a little.
+                // Another name in the way is much worse than a news marker over the name (which hides it), which
+                // is worse than leaving the subdistrict a little, which is worse than a fixed marker over the
+                // name; any move costs a little.
                 var out = Math.max(0, -dy - upPx, dy - dnPx);
                 var moved = Math.abs(steps[j][0]) + Math.abs(steps[j][1]);
                 var cost = (moved * 0.05 + out * 0.12) * r.width * h;
                 for (var k = 0; k < placed.length; k++) { cost += 50 * overlapArea(cand, placed[k], 2); }
-                for (k = 0; k < marks.length; k++) { cost += overlapArea(cand, marks[k], 1); }
-                if (best === null || cost < best.cost) { best = {cost: cost, dy: dy, dx: dx, rect: cand}; }
+                for (k = 0; k < marks.fixed.length; k++) { cost += overlapArea(cand, marks.fixed[k], 1); }
+                var under = 0;
+                for (k = 0; k < marks.news.length; k++) { under += overlapArea(cand, marks.news[k], 1); }
+                cost += 20 * under;
+                if (best === null || cost < best.cost) {
+                    best = {cost: cost, dy: dy, dx: dx, rect: cand, under: under > 0};
+                }
                 if (cost === 0) { break; }
             }
             span.style.marginTop = best.dy + "px";
             span.style.marginLeft = best.dx + "px";
-            placed.push(best.rect);
+            if (best.under) {
+                span.classList.add("covered");  // no room beside its point: other names need not avoid it
+            } else {
+                placed.push(best.rect);
+            }
         }
     }
 
-    var labelTimer = null;
+    /** Place the names of `map` shortly (once for a burst of changes; each map on its own). */
     function scheduleLabels(map) {
         if (!map) { return; }
-        clearTimeout(labelTimer);
-        labelTimer = setTimeout(function () { placeLabels(map); }, 60);
+        clearTimeout(map._dcLabelTimer);
+        map._dcLabelTimer = setTimeout(function () { placeLabels(map); }, 60);
     }
 
     // Leaflet arrives with dash-leaflet's bundle; the wall's map is built later, after the first callbacks.
@@ -210,6 +240,15 @@ window.dashExtensions = window.dashExtensions || {};
             var map = this;
             map.whenReady(function () {
                 var box = map.getContainer();
+                // The names make way for the markers on every map: again after a zoom (the markers move
+                // against the names) and whenever markers come or go (a refresh, an incident opened on the
+                // console; sensor clusters are redrawn when a state changes).
+                map.on("zoomend viewreset", function () { scheduleLabels(map); });
+                if (window.MutationObserver) {
+                    var mo = new MutationObserver(function () { scheduleLabels(map); });
+                    mo.observe(map.getPane("markerPane"), {childList: true});
+                    map.on("unload", function () { mo.disconnect(); });
+                }
                 if (!(box.closest && box.closest(".map-wrap[data-fit]"))) { return; }
                 var timer = null;
                 var fit = function () {
@@ -226,13 +265,6 @@ window.dashExtensions = window.dashExtensions || {};
                     map.on("unload", function () { co.disconnect(); });
                 }
                 map.on("resize", fit);
-                map.on("zoomend viewreset", function () { scheduleLabels(map); });
-                // Markers arrive with the first refresh (and sensor clusters are redrawn when a state changes).
-                if (window.MutationObserver) {
-                    var mo = new MutationObserver(function () { scheduleLabels(map); });
-                    mo.observe(map.getPane("markerPane"), {childList: true});
-                    map.on("unload", function () { mo.disconnect(); });
-                }
                 if (window.ResizeObserver) {
                     var last = "";
                     var ro = new ResizeObserver(function () {

@@ -11,7 +11,8 @@ API (dashboard.web.api.incidents) calls them:
 - `expected_version` is the version of the incident the button was rendered for: a stale screen gets 409;
 - a click acts only on the incident the console shows open (selected, and its detail rendered) while the
   new-incident form is closed: a button left on screen for another incident (an old detail, a form opened over it)
-  is refused with a message before anything reaches the service (OnScreen);
+  is refused with a message before anything reaches the service (OnScreen); while that form is open a click on a
+  queue row opens nothing either, and says so (select_row): the selection never changes unseen behind the form;
 - a unit sent within seconds of another to the same incident is held by the service (SecondUnit, decided under
   the incident's lock, so a fast double click cannot slip past it) and sent only after a confirmation that names
   it; the suggested units hold still while the pointer is in their list (layouts/hold.py);
@@ -329,15 +330,16 @@ def marked_row(selected: Any, form_class: Any) -> int | None:
 
 
 def queue_view(filters: dict[str, Any], selected: int | None, lang: str,
-               now: datetime | None = None) -> tuple[list[Any], str]:
-    """The queue's rows and its count chip: one bounded query, most severe then newest first."""
+               now: datetime | None = None, locked: bool = False) -> tuple[list[Any], str]:
+    """The queue's rows and its count chip: one bounded query, most severe then newest first; the rows `locked`
+    while the new-incident form is open."""
     now = now or utcnow()
     with session_scope(db_sessions()) as s:
         items = list_incidents(s, limit=QUEUE_LIMIT, now=now, **filters)
     count = t("dsp.queue_count", lang, n=len(items) if len(items) < QUEUE_LIMIT else f"{QUEUE_LIMIT}+")
     # The server's clock, for the browser's ticking ages and deadline clocks.
     clock = html.Span(className="dsp-now", hidden=True, **data_attrs(now=str(now.timestamp())))
-    return [clock, *queue_rows(items, lang, now, selected)], count
+    return [clock, *queue_rows(items, lang, now, selected, locked)], count
 
 
 def _detail_sig(d: dict[str, Any], role: str, lang: str) -> str:
@@ -441,6 +443,23 @@ def fields_by_name(states: list[dict[str, Any]]) -> dict[str, Any]:
 # --- Dash wiring ----------------------------------------------------------------------------------
 
 
+TOAST_OUTPUTS: Final = (
+    Output(ids.DISPATCH_TOAST, "is_open", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "header", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "children", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "icon", allow_duplicate=True),
+    Output(ids.DISPATCH_TOAST, "duration", allow_duplicate=True),
+)
+
+
+def toast(fb: Feedback, lang: str) -> tuple[Any, ...]:
+    """The toast's is_open, header, body, icon and duration (errors stay until dismissed)."""
+    return True, fb.header(lang), fb.message, TOAST_ICON.get(fb.kind, "secondary"), TOAST_MS.get(fb.kind)
+
+
+NO_TOAST: Final = (no_update,) * 5
+
+
 def current_role() -> str:
     """The signed-in user's role ("" when nobody is)."""
     return str(current_user.role) if current_user.is_authenticated else ""
@@ -460,12 +479,33 @@ def current_role() -> str:
 def _queue(_n: Any, state: Any, sevs: Any, sub: Any, selected: Any, _refresh: Any,
            form_class: Any) -> tuple[list[Any], str]:
     with kept_on_failure("console read"):
-        return queue_view(queue_filters(state, sevs, sub), marked_row(selected, form_class), current_language())
+        return queue_view(queue_filters(state, sevs, sub), marked_row(selected, form_class), current_language(),
+                          locked=form_is_open(form_class))
 
 
-@callback(Output(ids.DISPATCH_SELECTED, "data"), Input(ROW_PATTERN, "n_clicks"), prevent_initial_call=True)
-def _select(_clicks: list[Any]) -> int:
-    return clicked_row()
+def select_row(row: int, form_open: bool, lang: str) -> Feedback | None:
+    """Why a click on the queue row of incident `row` opens nothing (None: it opens it): while the new-incident
+    form is open it takes the console, so the selection stays (it returns when the form closes) and the dispatcher
+    is told, rather than the selection changing unseen behind the form."""
+    if form_open:
+        return Feedback("refused", t("dsp.select_form_open", lang, id=row), 409, row)
+    return None
+
+
+@callback(
+    Output(ids.DISPATCH_SELECTED, "data"),
+    *TOAST_OUTPUTS,
+    Input(ROW_PATTERN, "n_clicks"),
+    State(ids.DISPATCH_CREATE, "className"),
+    prevent_initial_call=True,
+)
+def _select(_clicks: list[Any], form_class: Any) -> tuple[Any, ...]:
+    row = clicked_row()
+    lang = current_language()
+    refused = select_row(row, form_is_open(form_class), lang)
+    if refused is not None:
+        return (no_update, *toast(refused, lang))
+    return (row, *NO_TOAST)
 
 
 @callback(
@@ -492,23 +532,6 @@ def _detail(selected: Any, _n: Any, _refresh: Any, hold: Any, _resort: Any, form
     held = hold == HOLD_SUGGEST and ids.DISPATCH_SUGGEST_RESORT not in fired
     return detail_update(as_id(selected), as_dict(shown), current_role(), current_language(), held=held,
                          form_open=form_is_open(form_class))
-
-
-TOAST_OUTPUTS: Final = (
-    Output(ids.DISPATCH_TOAST, "is_open", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "header", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "children", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "icon", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "duration", allow_duplicate=True),
-)
-
-
-def toast(fb: Feedback, lang: str) -> tuple[Any, ...]:
-    """The toast's is_open, header, body, icon and duration (errors stay until dismissed)."""
-    return True, fb.header(lang), fb.message, TOAST_ICON.get(fb.kind, "secondary"), TOAST_MS.get(fb.kind)
-
-
-NO_TOAST: Final = (no_update,) * 5
 
 
 @callback(

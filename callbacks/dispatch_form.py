@@ -1,7 +1,8 @@
 """Callbacks of the console's new-incident form: open and close it, pick its place on the map, create the incident.
 
 While the form is open it takes the console: the detail and the suggested units of the incident selected before
-are taken off the screen (callbacks/dispatch.py: detail_update), and a click left for that incident is refused.
+are taken off the screen (callbacks/dispatch.py: detail_update), a click left for that incident is refused, and a
+click on a queue row keeps the selection and says why (callbacks/dispatch.py: select_row).
 """
 
 from __future__ import annotations

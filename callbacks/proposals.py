@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import redis
@@ -19,12 +20,14 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.dispatch import (
+    TOAST_OUTPUTS,
     Feedback,
     current_actor,
     current_role,
     db_failed_feedback,
     notify,
     refusal_feedback,
+    select_row,
     toast,
 )
 from dashboard import store
@@ -42,6 +45,7 @@ from dashboard.web.auth import current_language
 from dashboard.web.extensions import db_sessions, redis_client
 from layouts import ids
 from layouts import proposals as lay
+from layouts.dispatch.form import form_is_open
 from layouts.hold import HOLD_PROPOSALS
 from layouts.inputs import MAX_EPOCH_S, as_float, as_id, as_int, as_list, as_token, bump
 
@@ -134,7 +138,9 @@ def _held_warning(w: Any) -> bool:
             and (since is None or as_int(since, 0, MAX_EPOCH_S) is not None or (
                 isinstance(since, float) and 0 <= since <= MAX_EPOCH_S))
             and all(isinstance(r, list | None) and all(isinstance(x, str) for x in r or ())
-                    for r in (w.get("reasons_zh"), w.get("reasons_en"))))
+                    for r in (w.get("reasons_zh"), w.get("reasons_en")))
+            and isinstance(w.get("evidence"), list | None)
+            and all(isinstance(e, Mapping) for e in w.get("evidence") or ()))
 
 
 def held_proposals(shown: Any) -> dict[str, Any] | None:
@@ -173,19 +179,18 @@ def _proposals(_n: Any, _refresh: Any, hold: Any, shown: Any) -> Any:
 
 
 @callback(
-    Output(ids.DISPATCH_TOAST, "is_open", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "header", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "children", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "icon", allow_duplicate=True),
-    Output(ids.DISPATCH_TOAST, "duration", allow_duplicate=True),
+    *TOAST_OUTPUTS,
     Output(ids.DISPATCH_SELECTED, "data", allow_duplicate=True),
     Output(ids.DISPATCH_REFRESH, "data", allow_duplicate=True),
     Input(ACTION_PATTERN, "n_clicks"),
     State(ids.DISPATCH_REFRESH, "data"),
+    State(ids.DISPATCH_CREATE, "className"),
     prevent_initial_call=True,
 )
-def _act(_clicks: list[Any], refresh: Any) -> tuple[Any, ...]:
-    """A proposal's button: the warning's "转为事件" (the role is checked by the service)."""
+def _act(_clicks: list[Any], refresh: Any, form_class: Any) -> tuple[Any, ...]:
+    """A proposal's button: the warning's "转为事件" (the role is checked by the service); the incident it makes
+    opens on the console, unless the new-incident form is open (select_row: the selection then stays, and the
+    toast says so)."""
     trig = ctx.triggered_id
     if not isinstance(trig, Mapping) or not any(v for v in (_clicks or []) if v):
         raise PreventUpdate
@@ -199,5 +204,11 @@ def _act(_clicks: list[Any], refresh: Any) -> tuple[Any, ...]:
         fb = decide(ref, str(trig.get("arg")), lang)
     else:
         raise PreventUpdate
-    selected = fb.incident_id if fb.ok and fb.incident_id is not None else no_update
+    selected: Any = no_update
+    if fb.ok and fb.incident_id is not None:
+        paused = select_row(fb.incident_id, form_is_open(form_class), lang)
+        if paused is None:
+            selected = fb.incident_id
+        else:
+            fb = replace(fb, message=fb.message + t("refusal.aside", lang, text=paused.message))
     return (*toast(fb, lang), selected, bump(refresh))

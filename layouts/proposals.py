@@ -14,6 +14,7 @@ from dash import html
 
 from dashboard.domain import lifecycle
 from dashboard.i18n import fmt_int, fmt_time, name, t
+from dashboard.i18n.evidence import ticket_figures
 from layouts import ids, names
 from layouts.common import data_attrs
 
@@ -23,13 +24,29 @@ MAX_CASES: Final = 4
 
 
 # What the console keeps of each warning card shown, to keep the card in its place once the warning has cleared.
-WARNING_FIELDS: Final = ("id", "category", "subdistrict", "score", "since", "reasons_zh", "reasons_en")
+WARNING_FIELDS: Final = ("id", "category", "subdistrict", "score", "since", "reasons_zh", "reasons_en", "evidence")
 
 
 def proposal_id(kind: str, ref: str, arg: str = "") -> dict[str, str]:
     """The pattern ID of a proposal's button: kind "warning" (ref = warning id) or "link" (ref = link id,
     arg = "confirm" | "split")."""
     return {"type": ids.PROPOSAL_ACTION, "kind": kind, "ref": ref, "arg": arg}
+
+
+def _evidence(w: Mapping[str, Any], n: int) -> list[Mapping[str, Any]]:
+    """The warning's evidence, one a reason and in the same order; empty ones when it does not pair with the
+    `n` reasons (a warning of an older detector, or a held card whose store was tampered with)."""
+    given = w.get("evidence")
+    listed = [e if isinstance(e, Mapping) else {} for e in given] if isinstance(given, list) else []
+    return listed if len(listed) == n else [{}] * n
+
+
+def reason_line(reason: str, evidence: Mapping[str, Any], lang: str) -> html.Li:
+    """One reason in plain words; a ticket count keeps its exact figures in a tooltip, marked by an info icon."""
+    figures = ticket_figures(evidence, lang)
+    if figures is None:
+        return html.Li(reason)
+    return html.Li([reason, " ", html.I(className="bi bi-info-circle prop-figures")], title=figures)
 
 
 def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang: str, gone: bool = False) -> html.Div:
@@ -40,7 +57,8 @@ def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang:
         html.Span(t("warn.label", lang), className="prop-badge warn"),
         html.Span(f"{name('hl_cat', w.get('category'), lang)} · {names.subdistrict(w.get('subdistrict'), lang)}",
                   className="prop-title"),
-        html.Span(t("prop.score", lang, n=fmt_int(round(float(w.get("score") or 0.0) * 100))), className="prop-score"),
+        html.Span(t("prop.score", lang, n=fmt_int(round(float(w.get("score") or 0.0) * 100))), className="prop-score",
+                  title=t("prop.score_tip", lang)),
     ]
     if incident_id is not None:
         action: Any = html.Span(t("prop.became", lang, id=incident_id), className="prop-done")
@@ -54,7 +72,8 @@ def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang:
     return html.Div(
         [
             html.Div(head, className="prop-head"),
-            html.Ul([html.Li(r) for r in reasons[:3]], className="prop-reasons"),
+            html.Ul([reason_line(r, e, lang) for r, e in zip(reasons[:3], _evidence(w, len(reasons)), strict=False)],
+                    className="prop-reasons"),
             html.Div([html.Span(t("prop.since", lang, t=fmt_time(w.get("since"), lang, seconds=False)),
                                 className="prop-since"), action], className="prop-foot"),
         ],

@@ -176,3 +176,24 @@ def workers_ticking(app: Any) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+# The map's subdistrict names shown (text) and the names lying under a marker that is news (an incident or a cluster
+# of them, an early warning, a unit or the point picked on the console): its icon or what it draws outside its box
+# (its children), by more than a pixel each way (assets/map.js: placeLabels).
+NAMES_UNDER_MARKERS_JS = """
+const map = document.querySelector(arguments[0]);
+const news = ['incident-mark', 'incident-cluster', 'warning-marker', 'dsp-unit-icon', 'dsp-pick-icon'];
+const shown = e => e.offsetParent !== null && getComputedStyle(e).visibility !== 'hidden';
+const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+const names = Array.from(map.querySelectorAll('.map-label-icon > span')).filter(shown)
+  .map(e => [...box(e), e.textContent]);
+const marks = Array.from(map.querySelectorAll('.leaflet-marker-pane .leaflet-marker-icon')).filter(shown)
+  .filter(e => news.some(c => e.classList.contains(c)))
+  .flatMap(e => [e, ...e.children].map(k => [...box(k), e.className])).filter(b => b[2] > b[0] && b[3] > b[1]);
+const under = [];
+for (const n of names) for (const m of marks)
+  if (Math.min(n[2], m[2]) - Math.max(n[0], m[0]) > 1 && Math.min(n[3], m[3]) - Math.max(n[1], m[1]) > 1)
+    under.push([n[4], m[4]]);
+return {names: names.map(n => n[4]), marks: marks.length, under: under};
+"""

@@ -5,6 +5,7 @@ idempotency key, authorisation in the service with an audit entry, stale screens
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,7 @@ from dashboard.web.extensions import db_sessions
 from layouts import ids
 from layouts.dispatch.actions import FORM_ACTIONS, form_error_id
 from layouts.dispatch.form import CREATE_CLASS, CREATE_CLASS_HIDDEN
-from tests.helpers import csrf_headers, log_in_browser, login, start_dash
+from tests.helpers import NAMES_UNDER_MARKERS_JS, csrf_headers, log_in_browser, login, start_dash
 
 SYSTEM = Actor(None, "system", "system")
 ADMIN = Actor(None, "admin-setup", "admin")
@@ -76,6 +77,12 @@ def audits(app: Any, incident_id: int, action: str, outcome: str = "ok") -> list
         return list(s.scalars(select(AuditLog).where(
             AuditLog.target_type == "incident", AuditLog.target_id == str(incident_id), AuditLog.action == action,
             AuditLog.outcome == outcome)))
+
+
+def detail_of(entry: AuditLog) -> dict[str, Any]:
+    """The detail an audit entry of an incident action carries (every such entry has one)."""
+    assert entry.detail is not None, entry.action
+    return entry.detail
 
 
 def actor(app: Any, username: str) -> Actor:
@@ -155,6 +162,14 @@ class Console:
                   {"id": ids.DISPATCH_CREATE, "property": "className", "value": form_class(form_open)}]
         state = [{"id": ids.DISPATCH_SHOWN, "property": "data", "value": shown or {}}]
         return self.call(f"{ids.DISPATCH_DETAIL}.children", inputs, state, [changed])
+
+    def select(self, incident_id: int, form_open: bool = False) -> dict[str, Any]:
+        """A click on the queue row of `incident_id`, with the new-incident form open or not."""
+        row = {"type": ids.DISPATCH_ROW, "index": incident_id}
+        inputs = [[{"id": row, "property": "n_clicks", "value": 1}]]
+        state = [{"id": ids.DISPATCH_CREATE, "property": "className", "value": form_class(form_open)}]
+        # The row callback's outputs begin with the selection (other callbacks set it as a duplicate output).
+        return self.call(f"..{ids.DISPATCH_SELECTED}.data...", inputs, state, [f"{stringify_id(row)}.n_clicks"])
 
     def buttons(self, incident_id: int) -> list[dict[str, Any]]:
         """The ids of every action button the console renders for the incident now (detail and suggestions)."""
@@ -331,6 +346,37 @@ def test_no_queue_row_is_marked_selected_while_the_new_incident_form_is_open(
     assert cb.marked_row("junk", CREATE_CLASS_HIDDEN) is None
 
 
+def locked_rows(resp: dict[str, Any]) -> dict[int, tuple[bool, bool, str | None]]:
+    """Each queue row of the queue callback's response: (class locked, aria-disabled, its title)."""
+    out: dict[int, tuple[bool, bool, str | None]] = {}
+    for row in as_json(resp[ids.DISPATCH_QUEUE]["children"]):
+        props = row.get("props", {}) if isinstance(row, dict) else {}
+        if isinstance(props.get("id"), dict) and props["id"].get("type") == ids.DISPATCH_ROW:
+            out[props["id"]["index"]] = ("locked" in props["className"].split(), props["aria-disabled"] == "true",
+                                         props.get("title"))
+    return out
+
+
+def test_a_row_clicked_while_the_new_incident_form_is_open_keeps_the_selection_and_says_why(
+    app: Any, console: Callable[[str], Console]
+) -> None:
+    inc, other = new_incident(app, 2), new_incident(app, 3, "另一 事件")
+    c = console("dispatch")
+    # Form closed: a click opens the row's incident, quietly.
+    opened = c.select(inc)
+    assert opened[ids.DISPATCH_SELECTED]["data"] == inc and ids.DISPATCH_TOAST not in opened
+    # Form open: the selection stays (it returns when the form closes) and the toast says why.
+    paused = c.select(other, form_open=True)
+    assert ids.DISPATCH_SELECTED not in paused
+    toast = paused[ids.DISPATCH_TOAST]
+    assert toast["is_open"] is True and toast["icon"] == "warning"
+    assert toast["children"] == t("dsp.select_form_open", "zh", id=other)
+    # The rows say so before the click: not clickable-looking, and a hover names the reason.
+    hint = t("dsp.row_form_open", "zh")
+    assert set(locked_rows(queue_call(c, inc, form_open=True)).values()) == {(True, True, hint)}
+    assert set(locked_rows(queue_call(c, inc)).values()) == {(False, False, None)}
+
+
 # --- the detail -----------------------------------------------------------------------------------
 
 
@@ -445,7 +491,7 @@ def test_a_duty_officers_dispatch_through_the_callback_is_refused_and_audited(
     after = incident(app, inc)
     assert after["state"] == "new" and after["units"] == []
     refused = audits(app, inc, "dispatch", "refused")
-    assert len(refused) == 1 and refused[0].actor == "duty" and refused[0].detail["status"] == 403
+    assert len(refused) == 1 and refused[0].actor == "duty" and detail_of(refused[0])["status"] == 403
     assert count_actions(app, inc, "dispatch") == 0
 
 
@@ -480,7 +526,7 @@ def test_a_destructive_action_asks_first_and_records_the_reason(
     assert toast_of(done)[0] == "success" and done[ids.DISPATCH_CONFIRM]["is_open"] is False
     assert incident(app, inc)["state"] == "cancelled"
     (entry,) = audits(app, inc, "cancel")
-    assert entry.detail["reason"] == "误报，现场无火情"
+    assert detail_of(entry)["reason"] == "误报，现场无火情"
 
 
 def test_lowering_the_severity_asks_first_and_raising_it_needs_a_reason(
@@ -526,8 +572,8 @@ def test_a_form_sent_without_its_field_is_told_beside_the_form_audited_and_kept_
     # Nothing changed; each refusal is audited (who, what, why), and the incident's timeline has neither.
     after = incident(app, inc)
     assert (after["version"], after["severity"], after["summons"]) == (before["version"], 2, [])
-    assert [(a.detail or {})["code"] for a in audits(app, inc, "change_severity", "refused")] == ["reason_required"]
-    assert [(a.detail or {})["code"] for a in audits(app, inc, "whistle", "refused")] == ["departments_required"]
+    assert [detail_of(a)["code"] for a in audits(app, inc, "change_severity", "refused")] == ["reason_required"]
+    assert [detail_of(a)["code"] for a in audits(app, inc, "whistle", "refused")] == ["departments_required"]
     assert [(e["action"], e["outcome"]) for e in after["timeline"]] == [("create", "ok")]
     assert t("dsp.refused", "zh") not in json.dumps(as_json(c.detail(inc)), ensure_ascii=False)
     # So the detail on screen is not even sent again: the buttons keep their keys and what was typed stays.
@@ -634,6 +680,12 @@ def screen(dash_duo: Any, width: int, height: int) -> None:
                                     {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 
 
+def shot(dash_duo: Any, name: str) -> None:
+    """A screenshot into $CONSOLE_SCREENSHOTS when set, to look at the console as a dispatcher would."""
+    if os.environ.get("CONSOLE_SCREENSHOTS"):
+        dash_duo.driver.save_screenshot(os.path.join(os.environ["CONSOLE_SCREENSHOTS"], f"{name}.png"))
+
+
 def open_console(dash_duo: Any, app: Any, size: tuple[int, int], inc: int | None = None) -> Any:
     """Start the app, give the page `size`, sign in as a dispatcher and wait for the queue (with incident `inc`'s
     row in it, which is returned)."""
@@ -704,6 +756,81 @@ def test_creating_an_incident_on_the_console_opens_its_detail(dash_duo: Any, app
         By.CSS_SELECTOR, f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{created.id}"][aria-selected="true"]'), timeout=10)
 
 
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_queue_click_while_the_form_is_open_opens_nothing_says_why_and_the_selection_returns(
+    dash_duo: Any, app: Any
+) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    first, other = new_incident(app, 2, "东四 火情 已选"), new_incident(app, 3, "另一 事件 未选")
+    row = f'#{ids.DISPATCH_QUEUE} .dsp-row[data-id="{{}}"]'
+
+    def title() -> str:
+        """The open incident's title, read in one step (the detail re-renders under the test's feet)."""
+        return str(dash_duo.driver.execute_script(
+            "const e = document.querySelector('.dsp-detail-title'); return e ? e.textContent : '';"))
+
+    open_console(dash_duo, app, (1366, 768), first).click()
+    until(lambda: "东四 火情 已选" in title(), timeout=10)
+    dash_duo.find_element(f"#{ids.DISPATCH_NEW_BUTTON}").click()
+    until(lambda: dash_duo.find_element(f"#{ids.DISPATCH_CREATE}").is_displayed(), timeout=5)
+    until(lambda: dash_duo.find_element(row.format(other)).get_attribute("aria-disabled") == "true", timeout=10)
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_TITLE}").send_keys("半填的表单")
+    # The rows show they cannot be opened now, and a click on one opens nothing but says why.
+    assert dash_duo.find_element(row.format(other)).value_of_css_property("cursor") == "not-allowed"
+    dash_duo.find_element(row.format(other)).click()
+    assert "nudge" in str(dash_duo.find_element(f"#{ids.DISPATCH_CREATE}").get_attribute("class"))
+    said = t("dsp.select_form_open", "zh", id=other)
+    until(lambda: said in dash_duo.find_element(f"#{ids.DISPATCH_TOAST}").text, timeout=5)
+    shot(dash_duo, "console-form-open-click")
+    # The form is as it was, with what was typed in it.
+    assert dash_duo.find_element(f"#{ids.DISPATCH_CREATE}").is_displayed()
+    assert dash_duo.find_element(f"#{ids.DISPATCH_CREATE_TITLE}").get_attribute("value") == "半填的表单"
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, f'#{ids.DISPATCH_QUEUE} .dsp-row[aria-selected="true"]')
+    # Closed without creating: the incident selected before is open again, not the one clicked meanwhile.
+    dash_duo.find_element(f"#{ids.DISPATCH_CREATE_CLOSE}").click()
+    until(lambda: "东四 火情 已选" in title(), timeout=10)
+    until(lambda: dash_duo.find_element(row.format(first)).get_attribute("aria-selected") == "true", timeout=10)
+    assert dash_duo.find_element(row.format(other)).get_attribute("aria-selected") == "false"
+    # And a click now opens the other one, as always.
+    dash_duo.find_element(row.format(other)).click()
+    until(lambda: "另一 事件 未选" in title(), timeout=10)
+    assert dash_duo.get_logs() == [], "the browser console has errors"
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_incident_opened_on_a_subdistricts_name_moves_the_name_off_its_marker_at_1366(
+    dash_duo: Any, app: Any, units: list[int]
+) -> None:
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    from dashboard.store.models import Incident
+    from layouts import names
+
+    # An incident on the very point where the console's map writes its subdistrict's name.
+    sub = next(s for s in geo.subdistricts() if s.code == geo.subdistrict_of(*DONGSI))
+    inc = new_incident(app, 2, "名旁 事件")
+    with app.app_context(), db_sessions().begin() as s:
+        row = s.get(Incident, inc)
+        assert row is not None
+        row.lon, row.lat = sub.label
+    open_console(dash_duo, app, (1366, 768), inc).click()
+    where = f"#{ids.DISPATCH_MAP}"
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{where} .incident-mark"), timeout=10)
+    until(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{where} .dsp-unit-icon"), timeout=10)
+
+    def settled() -> bool:
+        got = dash_duo.driver.execute_script(NAMES_UNDER_MARKERS_JS, where)
+        return got["under"] == [] and names.subdistrict(sub.code, "zh") in got["names"]
+
+    # The map flies to the incident; once it has settled, no name lies under a marker and this one still shows.
+    until(settled, timeout=10, msg="a name lies under a marker, or the incident's subdistrict lost its name")
+    assert dash_duo.get_logs() == [], "the browser console has errors"
 
 
 # Each unit name shown (assigned or suggested): its text, its width, and whether it shows whole.

@@ -14,10 +14,11 @@ import pytest
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import store
+from dashboard import i18n, store
 from dashboard.domain import geo
 from dashboard.domain import rules as c
 from dashboard.domain.events import validate_event
+from dashboard.i18n.evidence import chance_words, ticket_figures, ticket_reason
 from dashboard.live import aggregates, keys
 from dashboard.live.schema import AGG_WARNINGS, WarningsData
 from simulator.feed import Simulator
@@ -145,6 +146,51 @@ def test_a_burst_of_tickets_above_the_baseline_warns() -> None:
     # A burst of another category is a burst of complaints.
     other = [(cat, *rest) for _, *rest in burst for cat in ("market",)]
     assert ew.compute_warnings(new_state(), other, base, now)["warnings"][0]["kind"] == "complaints"
+
+
+JARGON = ("泊松", "置信", "尾概率", "Poisson", "tail", "confidence", "e-0")
+
+
+def test_a_burst_is_said_in_plain_words_and_its_exact_figures_are_kept_for_the_tooltip() -> None:
+    now = bj(10.5)
+    burst = [("heating", SUB.code, CELL, now - 1500 + k * 300) for k in range(5)]
+    [w] = ew.compute_warnings(new_state(), burst, ew.learn_baseline([], now), now)["warnings"]
+    [ev] = w["evidence"]
+    zh, en = w["reasons_zh"][0], w["reasons_en"][0]
+    assert not [word for word in JARGON if word in zh + en], (zh, en)
+    # How many, in what window, what is usual (in whole tickets) and how unlikely by chance, in words.
+    assert zh.startswith(f"近 {ev['window_min']} 分钟本网格供暖") and "诉求 5 件，平时" in zh, zh
+    assert zh.endswith(i18n.t("warn.chance_unlikely", "zh")) or zh.endswith(i18n.t("warn.chance_none", "zh")), zh
+    assert en.startswith("5 heating tickets in this grid cell in the last ") and " usual — " in en, en
+    # The precise figures stay in the evidence, and the tooltip says them.
+    assert ev["observed"] == 5 and ev["expected"] > 0 and ev["p"] < ew.P_WARN
+    figures = ticket_figures(ev, "zh")
+    assert figures is not None and f"{ev['p']:.1e}" in figures and "5 件" in figures and "泊松" in figures
+    assert ticket_figures({"type": "sensor"}, "en") is None and ticket_figures({"type": "tickets"}, "en") is None
+
+
+@pytest.mark.parametrize(("p", "key"), [(1e-9, "warn.chance_none"), (1e-6, "warn.chance_unlikely"),
+                                        (0.01, "warn.chance_rare"), (0.3, "warn.chance_usual")])
+def test_how_unlikely_a_count_is_by_chance_is_said_in_words(p: float, key: str) -> None:
+    for lang in ("zh", "en"):
+        assert chance_words(p, lang) == i18n.t(key, lang)
+
+
+@pytest.mark.parametrize(("observed", "expected", "minutes", "zh", "en"), [
+    (12, 2.6, 120, "近 2 小时东四噪声扰民诉求 12 件，平时约 3 件",
+     "12 noise tickets in Dongsi in the last 2 hours, where about 3 are usual"),
+    (1, 0.2, 30, "近 30 分钟东四噪声扰民诉求 1 件，平时这段时间几乎没有",
+     "1 noise ticket in Dongsi in the last 30 min, where almost none are usual"),
+    (3, 1.2, 60, "近 1 小时东四噪声扰民诉求 3 件，平时约 1 件",
+     "3 noise tickets in Dongsi in the last hour, where about 1 is usual"),
+])
+def test_a_ticket_count_reads_as_a_sentence_in_both_languages(
+    observed: int, expected: float, minutes: int, zh: str, en: str
+) -> None:
+    ev = {"type": "tickets", "category": "noise", "observed": observed, "expected": expected, "window_min": minutes,
+          "p": 0.5}
+    assert ticket_reason(ev, "东四", "zh") == f"{zh}——{i18n.t('warn.chance_usual', 'zh')}"
+    assert ticket_reason(ev, "in Dongsi", "en") == f"{en} — {i18n.t('warn.chance_usual', 'en')}"
 
 
 @cache

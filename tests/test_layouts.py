@@ -17,6 +17,7 @@ from dashboard import i18n
 from dashboard.domain.tiles import TileSource
 from layouts import ids, pages, shell
 from layouts.wall import PANEL_AGGS, PANEL_CLASS, wall
+from workers.hotline_counts import figures
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -574,7 +575,9 @@ def test_the_hourly_chart_says_when_yesterday_has_no_tickets(lang: str, none: st
     assert [tr["name"] for tr in fig["data"]] == [i18n.t("hot.yesterday", lang), i18n.t("hot.today", lang)]
 
     def shown(yesterday: list[int]) -> Any:
-        ops = hotline.hourly_patch({"hourly": [1] * 24, "hourly_yesterday": yesterday}).to_plotly_json()["operations"]
+        d = figures({}, {})
+        d["hourly"], d["hourly_yesterday"] = [1] * 24, yesterday
+        ops = hotline.hourly_patch(d).to_plotly_json()["operations"]
         return next(o["params"]["value"] for o in ops if o["location"][:2] == ["layout", "annotations"])
 
     assert shown([0] * 24) is True and shown([0] * 23 + [1]) is False

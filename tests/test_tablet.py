@@ -148,8 +148,9 @@ def test_the_router_gives_the_tablet_to_leaders_and_admins_only() -> None:
     for role in ("leader", "admin"):
         page = flat(render_page("/tablet", role, "zh", 1.0))
         assert ids.TABLET_SLIDER in page and ids.TABLET_MAP.map in page
-    for role in ("duty", "dispatch", None):
-        assert ids.TABLET_SLIDER not in flat(render_page("/tablet", role, "zh", 1.0))
+    refused: tuple[str | None, ...] = ("duty", "dispatch", None)
+    for other in refused:
+        assert ids.TABLET_SLIDER not in flat(render_page("/tablet", other, "zh", 1.0))
 
 
 SUBDISTRICT_CODES = tuple(sub.code for sub in geo.subdistricts())

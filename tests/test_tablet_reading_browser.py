@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
+from sqlalchemy import select
 
+from dashboard.domain import geo
+from dashboard.services.base import Actor
+from dashboard.services.incidents import ActionRequest, perform_action
+from dashboard.store.engine import session_scope
+from dashboard.store.models import Incident
+from dashboard.web.extensions import db_sessions
 from layouts import ids
 from layouts import tablet as lay
-from tests.helpers import incident, log_in_browser, start_dash
+from tests.helpers import NAMES_UNDER_MARKERS_JS, incident, log_in_browser, start_dash
 from tests.test_browser import ingest
 
 pytestmark = pytest.mark.browser
@@ -152,9 +159,11 @@ def test_the_replay_sliders_time_stays_on_the_screen_at_both_ends_of_the_track(
     assert thumb.get_attribute("aria-valuenow") == "0" and got["text"] in ("实时", "Live")
 
 
-# Boxes of the subdistricts' names on the map, of the KPI names (with whether each is cut) and the header's items.
+# Boxes of the subdistricts' names on the map, of the KPI names (with whether each is cut) and the header's items;
+# only what is drawn (a name hidden under a marker is not: assets/map.js).
 READING_JS = """
-const boxes = sel => Array.from(document.querySelectorAll(sel)).filter(e => e.offsetParent !== null)
+const boxes = sel => Array.from(document.querySelectorAll(sel))
+  .filter(e => e.offsetParent !== null && getComputedStyle(e).visibility !== 'hidden')
   .map(e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom, e.textContent]; });
 return {names: boxes('.map-label-icon span'),
         labels: Array.from(document.querySelectorAll('.tab-kpi-label'))
@@ -169,7 +178,7 @@ def test_in_english_nothing_is_cut_the_header_is_one_row_and_no_two_names_overla
     ingest(app, [incident("e1", severity=2, title="Fire at Dongsi")])
     open_in_english(dash_duo, app, 1024, 768)
     until(lambda: len(dash_duo.find_elements(f"#{ids.TABLET_OPEN} .tab-row")) == 1, timeout=15)
-    until(lambda: len(dash_duo.driver.execute_script(READING_JS)["names"]) == 17, timeout=10)
+    until(lambda: len(dash_duo.find_elements(".map-label-icon > span")) == 17, timeout=10)
     time.sleep(1)  # the names are placed once the map and its markers have settled
     got = dash_duo.driver.execute_script(READING_JS)
     size = dash_duo.driver.execute_script(
@@ -178,6 +187,34 @@ def test_in_english_nothing_is_cut_the_header_is_one_row_and_no_two_names_overla
     assert [label for label, cut in got["labels"] if cut] == []
     assert max(got["header"]) - min(got["header"]) < 30, "the header wraps onto a second row"
     assert crossing_names(got["names"]) == [], "names drawn over each other"
+    assert dash_duo.driver.execute_script(NAMES_UNDER_MARKERS_JS, f"#{ids.TABLET_MAP.map}")["under"] == []
+
+
+def test_at_1366_no_name_is_drawn_under_an_incident_and_a_hidden_name_returns_when_it_is_closed(
+    dash_duo: Any, app: Any, live_ticks: None
+) -> None:
+    # An incident on the very point of five subdistricts' names, and one beside a sixth.
+    subs = geo.subdistricts()[:6]
+    ingest(app, [incident(f"n{i}", severity=1 + i % 4, title=f"名旁 {i}", lon=s.label[0] + (0.0006 if i == 5 else 0),
+                          lat=s.label[1]) for i, s in enumerate(subs)])
+    start_dash(dash_duo, app.extensions["dash_app"])
+    viewport(dash_duo, 1366, 768)
+    log_in_browser(dash_duo, dash_duo.server.url, "leader")
+    tablet_map = f"#{ids.TABLET_MAP.map}"
+    until(lambda: len(dash_duo.find_elements(f"{tablet_map} .incident-mark")) == 6, timeout=15)
+    time.sleep(1)  # the names are placed once the map and its markers have settled
+    got = dash_duo.driver.execute_script(NAMES_UNDER_MARKERS_JS, tablet_map)
+    assert got["under"] == [], "names drawn under markers"
+    # The names with room beside their point are moved there rather than hidden: most of them show.
+    assert len(got["names"]) >= 17 - 5, got["names"]
+    assert crossing_names(dash_duo.driver.execute_script(READING_JS)["names"]) == []
+    # The incidents closed, their markers go and every name shows again.
+    with app.app_context(), session_scope(db_sessions()) as s:
+        for inc in s.scalars(select(Incident)).all():
+            perform_action(s, inc.id, ActionRequest("cancel", reason="演练"), Actor(None, "admin-setup", "admin"),
+                           f"k{inc.id}")
+    until(lambda: not dash_duo.find_elements(f"{tablet_map} .incident-mark"), timeout=15)
+    until(lambda: len(dash_duo.driver.execute_script(NAMES_UNDER_MARKERS_JS, tablet_map)["names"]) == 17, timeout=5)
 
 
 def crossing_names(names: list[list[Any]]) -> list[tuple[str, str]]:
@@ -243,7 +280,7 @@ def test_upright_in_english_the_title_shows_whole_and_the_page_fits_the_screen(
     page = got["page"]
     assert page[0] <= page[2] and page[1] <= page[3], f"the page scrolls at {width}×{height}: {page}"
     # The smaller map upright still draws no two subdistricts' names over each other.
-    until(lambda: len(dash_duo.driver.execute_script(READING_JS)["names"]) == 17, timeout=10)
+    until(lambda: len(dash_duo.find_elements(".map-label-icon > span")) == 17, timeout=10)
     time.sleep(1)  # the names are placed once the map and its markers have settled
     assert crossing_names(dash_duo.driver.execute_script(READING_JS)["names"]) == [], "names drawn over each other"
 

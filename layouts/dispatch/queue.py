@@ -27,8 +27,9 @@ STATE_OPEN: Final = "open"
 STATE_ANY: Final = "any"
 
 
-def queue_row(it: dict[str, Any], lang: str, now: datetime, selected: bool) -> html.Div:
-    """One incident of the queue: severity badge, title, state · category · place, age and deadline clock."""
+def queue_row(it: dict[str, Any], lang: str, now: datetime, selected: bool, locked: bool = False) -> html.Div:
+    """One incident of the queue: severity badge, title, state · category · place, age and deadline clock;
+    `locked` while the new-incident form is open (a click then opens nothing, and the row says why on hover)."""
     sev = int(it["severity"])
     created = it["created_at"]
     meta = " · ".join(x for x in (name("inc_cat", it["category"], lang), names.subdistrict(it["subdistrict"], lang))
@@ -37,6 +38,7 @@ def queue_row(it: dict[str, Any], lang: str, now: datetime, selected: bool) -> h
     age_s = (now - created).total_seconds()
     cls = "dsp-row" + (" selected" if selected else "") + (" new" if age_s < NEW_S and is_open else "")
     cls += "" if is_open else " ended"
+    cls += " locked" if locked else ""
     return html.Div(
         [
             sev_badge(sev),
@@ -61,13 +63,16 @@ def queue_row(it: dict[str, Any], lang: str, now: datetime, selected: bool) -> h
         className=cls,
         role="option",
         n_clicks=0,
-        **aria(selected="true" if selected else "false"),
+        title=t("dsp.row_form_open", lang) if locked else None,
+        **aria(selected="true" if selected else "false", disabled="true" if locked else "false"),
         **data_attrs(id=str(it["id"]), sev=str(sev)),
     )
 
 
-def queue_rows(items: list[dict[str, Any]], lang: str, now: datetime, selected: int | None) -> list[Any]:
-    """The queue in the service's order (most severe, then newest first), or a line saying it is empty."""
+def queue_rows(items: list[dict[str, Any]], lang: str, now: datetime, selected: int | None,
+               locked: bool = False) -> list[Any]:
+    """The queue in the service's order (most severe, then newest first), or a line saying it is empty; every row
+    `locked` while the new-incident form is open."""
     if not items:
         return [html.Div(t("dsp.queue_empty", lang), className="dsp-empty")]
-    return [queue_row(it, lang, now, it["id"] == selected) for it in items]
+    return [queue_row(it, lang, now, it["id"] == selected, locked) for it in items]

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from dashboard.domain import geo
 from dashboard.domain import rules as c
-from dashboard.i18n import name
+from dashboard.i18n.evidence import ticket_reason
 from dashboard.live.schema import WarningItem, WarningsData
 from workers.early_warning.baseline import (
     BASELINE_VERSION,
@@ -221,16 +221,11 @@ def _chain_since(times: Sequence[float], now: float) -> float:
 def _ticket_reason(
     n: int, lam: float, p: float, category: str, window_s: float, where_zh: str, where_en: str
 ) -> tuple[str, str, dict[str, Any]]:
-    """Chinese and English reason of a ticket count, with its fields."""
-    zh_cat, en_cat = name("hl_cat", category, "zh"), name("hl_cat", category, "en").lower()
-    minutes = round(window_s / 60)
-    usual = "< 0.01" if lam < 0.01 else f"{lam:.2f}" if lam < 1 else f"{lam:.1f}"
-    return (
-        f"近 {minutes} 分钟{where_zh}{zh_cat}诉求 {n} 件，同一时段通常约 {usual} 件（泊松尾概率 {p:.0e}）",
-        f"{n} {en_cat} tickets {where_en} in the last {minutes} min; usually about {usual} (Poisson tail {p:.0e})",
-        {"type": "tickets", "category": category, "observed": n, "expected": round(lam, 3), "window_min": minutes,
-         "p": float(f"{p:.3g}")},
-    )  # fmt: skip
+    """Chinese and English reason of a ticket count in plain words (dashboard/i18n/evidence.py: duty officers are
+    not statisticians), with its fields; the figures stay in the fields, for the reason's tooltip."""
+    ev: dict[str, Any] = {"type": "tickets", "category": category, "observed": n, "expected": round(lam, 3),
+                          "window_min": round(window_s / 60), "p": float(f"{p:.3g}")}
+    return ticket_reason(ev, where_zh, "zh"), ticket_reason(ev, where_en, "en"), ev
 
 
 class _RowTickets:
