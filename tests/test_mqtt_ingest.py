@@ -231,6 +231,23 @@ def test_a_nul_in_a_text_field_is_refused_and_never_reaches_sql(
     assert incidents(sessions) == 0
 
 
+def test_an_event_time_with_no_utc_datetime_is_refused_and_the_messages_after_it_are_stored(
+    cfg: Config, r: redis.Redis, sessions: sessionmaker[Session], publisher: Client
+) -> None:
+    """Such a message raised inside the ingest: never acknowledged, it failed every message read with it."""
+    bad = incident("year-1", ts="0001-01-01T00:00:00+14:00")
+    unavailable_before = mqtt_messages("unavailable")
+    with running(Subscriber(cfg, _target(cfg), r, sessions)):
+        publisher.publish(topic(cfg, bad), bad)
+        _, report = publisher.next()
+        good = incident("after-year-1")
+        publisher.publish(topic(cfg, good), good)
+        wait_for("the incident after the refused one", lambda: incidents(sessions) == 1, WAIT_S)
+    [refusal] = report["rejected"]
+    assert refusal["event_id"] == "year-1" and list(refusal["errors"]) == ["ts"]
+    assert mqtt_messages("unavailable") == unavailable_before
+
+
 def test_with_redis_away_a_message_is_not_acknowledged_and_is_stored_once_redis_is_back(
     tmp_path: Path, cfg: Config, sessions: sessionmaker[Session], publisher: Client
 ) -> None:
