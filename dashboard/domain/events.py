@@ -645,9 +645,11 @@ def validate_by_models(raw: dict[str, Any], now: float, index: int = 0) -> tuple
 
 
 def validate_batch(
-    payload: Any, now: float, max_events: int
+    payload: Any, now: float, max_events: int, source: str | None = None
 ) -> tuple[list[tuple[int, Event]], list[Rejection], str | None]:
-    """Validate one event or a batch ({"events": [...]} or a list): (position, event) pairs, rejections, body error."""
+    """Validate one event or a batch ({"events": [...]} or a list): (position, event) pairs, rejections, body error.
+
+    `source`: the only source the sender may speak for (an MQTT topic's), else any."""
     if isinstance(payload, dict) and "events" in payload:
         items = payload["events"]
         if not isinstance(items, list):
@@ -672,6 +674,9 @@ def validate_batch(
             rejected.append(rej)
             continue
         assert ev is not None
+        if source is not None and ev["source"] != source:
+            rejected.append(Rejection(i, ev["event_id"], {"source": f"must be {source!r}, the source of its topic"}))
+            continue
         key = (ev["source"], ev["event_id"])
         if key in seen:
             rejected.append(Rejection(i, ev["event_id"], {"event_id": "duplicate within this batch"}))
