@@ -34,7 +34,7 @@ def screen_scale(viewport: Mapping[str, Any] | None) -> float:
     try:
         w = float(viewport.get("w") or 1920)
         h = float(viewport.get("h") or 1080)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a whole number too large for a float
         return 1.0
     return round(max(0.6, min(4.0, min(w / 1920, h / 1080))), 3)
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+import redis
+
 from dashboard import store
+from dashboard.config import Config
+from dashboard.live import sessions as records
+from dashboard.live.connections import make_redis
 from ops.db import cli_session
 
 # The audit log's actor of a revocation from the command line.
@@ -49,10 +54,26 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def revoke_command(args: argparse.Namespace) -> int:
-    """`dongcheng tokens revoke ID`: the token stops working at once."""
+    """`dongcheng tokens revoke ID`: the token stops working at once, its open push streams too."""
     with cli_session() as s:
-        if not store.users.revoke_api_token(s, args.id, CLI_ACTOR):
+        owner = store.users.revoke_api_token(s, args.id, CLI_ACTOR)
+        if owner is None:
             print(f"no active token {args.id}", file=sys.stderr)
             return 1
         print(f"token {args.id} revoked")
-        return 0
+    _announce(owner)
+    return 0
+
+
+def _announce(uid: int) -> None:
+    """Once the revocation is committed, make the owner's open push streams check their caller now; a Redis that does
+    not answer is said, not fatal: the streams then end at their next periodic check (SSE_RECHECK_S)."""
+    config = Config.from_env()
+    client = make_redis(config.redis, timeout_s=5)
+    try:
+        records.announce(client, uid)
+    except redis.RedisError as exc:
+        print(f"warning: Redis did not answer ({type(exc).__name__}): the token's open push streams end at their "
+              "next periodic check of their caller", file=sys.stderr)
+    finally:
+        client.close()

@@ -608,6 +608,21 @@ def test_thresholds_outside_sensible_ranges_are_refused_with_the_reason_and_chan
     assert entry.detail["status"] == 422 and set(entry.detail["errors"]) == {"cold_chain_temp.warn", "noise.alarm"}
 
 
+def test_a_number_too_large_for_a_float_is_refused_as_not_a_number_not_answered_500(app: Any) -> None:
+    """JSON carries whole numbers of any size; 10**400 raised OverflowError while being checked."""
+    page = Page(app, "admin")
+    huge = 10**400
+    out = ok(page.save("thresholds", {"noise": {"alarm": huge}}))
+    flagged = {k for k, v in out.items() if v.get("invalid") is True}
+    assert flagged == {sid(settings_threshold_id("noise", "alarm"))}
+    dl = tunables.default_deadlines().as_doc()
+    dl["summons_min"] = -huge
+    out = ok(page.save("deadlines", deadlines=dl))
+    assert {k for k, v in out.items() if v.get("invalid") is True} == {sid({"type": ids.ADMIN_DEADLINE,
+                                                                            "group": "summons_min", "key": ""})}
+    assert snapshot(app)[1] == ()
+
+
 def test_new_incidents_tickets_and_summons_get_the_configured_deadlines(app: Any, client: Any) -> None:
     page = Page(app, "admin")
     out = ok(page.save("deadlines", deadlines=doc(incident_min__2=45, hotline_h__noise=6, summons_min=20)))

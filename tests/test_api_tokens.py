@@ -98,10 +98,11 @@ def test_the_last_use_is_recorded_at_most_once_a_minute(seeded: sessionmaker[Ses
         assert last == (expected or at)
 
 
-def test_the_cli_creates_lists_and_revokes_tokens(seeded: sessionmaker[Session], db_url: str,
+def test_the_cli_creates_lists_and_revokes_tokens(seeded: sessionmaker[Session], db_url: str, redis_url: str,
                                                   capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)  # the revocation is announced to the push streams there
     assert dongcheng(["tokens", "create", "dispatch", "gis-sync"]) == 0
     out = capsys.readouterr().out
     plaintext = out.strip().splitlines()[-1]

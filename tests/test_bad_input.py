@@ -205,6 +205,28 @@ def test_nothing_a_request_brings_can_start_a_line_of_the_log(app: Any) -> None:
     assert "    ValueError: cannot use x" in out
 
 
+def test_nothing_a_request_brings_can_reorder_a_line_of_the_log(app: Any) -> None:
+    """A right-to-left override or isolate in a sent value displayed the rest of its log line reversed."""
+
+    @app.post("/echo")
+    def echo() -> Any:
+        logging.getLogger("dashboard.test").warning("refused %s for user admin", request.get_json())
+        return {}
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    logs.one_line_records(root)
+    try:
+        user, headers = signed_in(app)
+        sent = "x\u202e\u2066\u200f\u061cy"
+        assert user.post("/echo", json=sent, headers=headers).status_code == 200
+    finally:
+        root.removeHandler(handler)
+    assert stream.getvalue() == "refused x\\u202e\\u2066\\u200f\\u061cy for user admin\n"
+
+
 def test_the_log_filter_escapes_messages_and_indents_tracebacks_once() -> None:
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "got %r\nFORGED %s", ("a\rb", "\x1b[2J"), None)
     try:

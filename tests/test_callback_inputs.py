@@ -35,17 +35,18 @@ WILDCARDS = (["ALL"], ["MATCH"], ["ALLSMALLER"])
 ODD_VALUES: list[Any] = [
     "", "x", "1", "-1", "\x00\x01\x1b[31m\r\n\u202e\ud7ff", "9" * 40, "长" * 20_000,
     float("inf"), float("nan"),
-    0, -1, 2**31, 2**70, -(2**70), 1.5, 1e308,
+    0, -1, 2**31, 2**70, -(2**70), 10**400, -(10**400), 1.5, 1e308,
     True, False, None,
     [], [1, "a", None, {}], [[[[["deep"]]]]],
-    {}, {"a": 1}, {"v": "x", "s": [1], "alarms": [{"id": "x"}], "id": {"x": 1}, "fields": 1, "version": "v"},
+    {}, {"a": 1}, {"w": 10**400, "h": 10**400, "path": "/wall"},
+    {"v": "x", "s": [1], "alarms": [{"id": "x"}], "id": {"x": 1}, "fields": 1, "version": "v"},
 ]
 # Keys the callbacks' stores and pattern ids use, for hypothesis to build plausible-looking wrong documents.
 KEYS = ["v", "s", "sig", "alarms", "id", "severity", "title", "op", "user", "role", "action", "arg", "incident",
         "version", "key", "fields", "second", "path", "w", "h", "lang", "latlng", "lat", "lng", "rows", "warnings",
         "thresholds", "deadlines", "sensor_thresholds", "incident_deadlines", "index", "type", "kind", "ref",
         "field", "sensor", "level", "group", "dsig", "ssig", "head", "inc", "rest", "items", "cases"]
-SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.just(10**400)
            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20) | st.sampled_from(KEYS))
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5), max_leaves=12)

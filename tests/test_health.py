@@ -157,6 +157,26 @@ def test_probes_and_healthz_say_503_while_redis_is_away_and_200_when_it_returns(
             db_sessions().kw["bind"].dispose()
 
 
+def test_the_public_probes_name_a_redis_failure_by_its_kind_without_its_address(tmp_path: Path) -> None:
+    """The probes answer anyone: Redis's own message ("Error 111 connecting to <host>:<port>") told them the
+    internal address, as the database's never did."""
+    port = free_port()
+    app = create_app(Config.for_tests(redis_url=f"redis://127.0.0.1:{port}/0",
+                                      database_url=f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    with app.app_context():
+        init_db(db_sessions().kw["bind"])
+    client = app.test_client()
+    try:
+        for path in ("/readyz", "/healthz"):
+            resp = client.get(path)
+            assert resp.status_code == 503
+            assert resp.get_json()["redis"] == {"ok": False, "error": "ConnectionError"}
+            assert str(port) not in resp.get_data(as_text=True)
+    finally:
+        with app.app_context():
+            db_sessions().kw["bind"].dispose()
+
+
 # --- real processes through a flush and an empty restart -----------------------------------------------------------
 
 

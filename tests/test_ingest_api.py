@@ -81,6 +81,21 @@ def test_in_a_batch_valid_events_are_stored_and_each_invalid_one_gets_its_field_
     assert stored(app) == (2, 0, 0)
 
 
+def test_an_event_time_before_1991_is_refused_with_its_reason_and_the_rest_of_the_batch_is_stored(
+    app: Any, client: Any
+) -> None:
+    """Year 1 at +14:00 has no UTC datetime: it answered 500 and lost the valid events beside it."""
+    resp = post(client, [incident("year-1", ts="0001-01-01T00:00:00+14:00"),
+                         ticket("T1900", ts="1900-01-01T08:00:00+08:00"), incident("now")])
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["accepted"] == 1
+    assert [(r["event_id"], r["errors"]) for r in body["rejected"]] == [
+        (ev, {"ts": "is before 1991-01-01T00:00:00+08:00, the earliest time an event may carry"})
+        for ev in ("year-1", "tk-T1900")]
+    assert stored(app) == (0, 1, 0)
+
+
 def test_a_batch_of_only_invalid_events_is_422_and_stores_nothing(app: Any, client: Any) -> None:
     resp = post(client, [reading("x", ts="2026-01-01T00:00:00"), {"kind": "incident"}])
     assert resp.status_code == 422

@@ -219,6 +219,23 @@ def test_an_invalid_event_is_not_stored_and_its_reason_arrives_on_the_error_topi
     assert mqtt_messages("rejected") >= 2
 
 
+def test_an_event_naming_another_source_than_its_topic_is_refused_and_never_stored(
+    cfg: Config, r: redis.Redis, sessions: sessionmaker[Session], publisher: Client
+) -> None:
+    """The broker's ACLs give each source its topics; an event that claimed another source spoke for it."""
+    theirs = incident("hotline-1", source="hotline")
+    mine = reading("pole-1", source="pole-gw")
+    on_my_topic = mqtt_feed.event_topic(cfg.mqtt_prefix, "pole-gw", "incident")
+    with running(Subscriber(cfg, _target(cfg), r, sessions)):
+        publisher.publish(on_my_topic, [theirs, mine])
+        where, report = publisher.next()
+        wait_for("the reading on its own source's topic", lambda: "pole-1" in stream_ids(r), WAIT_S)
+    assert where == f"{cfg.mqtt_prefix}/errors/pole-gw"
+    assert report["rejected"] == [{"index": 0, "event_id": "hotline-1",
+                                   "errors": {"source": "must be 'pole-gw', the source of its topic"}}]
+    assert incidents(sessions) == 0 and stream_ids(r) == ["pole-1"]
+
+
 def test_a_nul_in_a_text_field_is_refused_and_never_reaches_sql(
     cfg: Config, r: redis.Redis, sessions: sessionmaker[Session], publisher: Client
 ) -> None:
@@ -229,6 +246,23 @@ def test_a_nul_in_a_text_field_is_refused_and_never_reaches_sql(
     [refusal] = report["rejected"]
     assert refusal["event_id"] == "nul-i" and "title" in refusal["errors"]
     assert incidents(sessions) == 0
+
+
+def test_an_event_time_with_no_utc_datetime_is_refused_and_the_messages_after_it_are_stored(
+    cfg: Config, r: redis.Redis, sessions: sessionmaker[Session], publisher: Client
+) -> None:
+    """Such a message raised inside the ingest: never acknowledged, it failed every message read with it."""
+    bad = incident("year-1", ts="0001-01-01T00:00:00+14:00")
+    unavailable_before = mqtt_messages("unavailable")
+    with running(Subscriber(cfg, _target(cfg), r, sessions)):
+        publisher.publish(topic(cfg, bad), bad)
+        _, report = publisher.next()
+        good = incident("after-year-1")
+        publisher.publish(topic(cfg, good), good)
+        wait_for("the incident after the refused one", lambda: incidents(sessions) == 1, WAIT_S)
+    [refusal] = report["rejected"]
+    assert refusal["event_id"] == "year-1" and list(refusal["errors"]) == ["ts"]
+    assert mqtt_messages("unavailable") == unavailable_before
 
 
 def test_with_redis_away_a_message_is_not_acknowledged_and_is_stored_once_redis_is_back(

@@ -162,8 +162,8 @@ class SSE:
 
 
 def _numsub(r: redis.Redis) -> dict[str, int]:
-    """Subscribers of the two push channels of the test database."""
-    chans = (keys.updates_channel(DB), keys.incidents_channel(DB))
+    """Subscribers of the push channels of the test database."""
+    chans = (keys.updates_channel(DB), keys.incidents_channel(DB), keys.access_channel(DB))
     return {c.decode() if isinstance(c, bytes) else c: int(n) for c, n in r.pubsub_numsub(*chans)}
 
 
@@ -301,7 +301,7 @@ def test_many_streams_share_one_redis_subscription(port: int, fast_app: Any, r: 
         for s in streams:
             _connected(s)
         (conn,) = _push_clients(r, fast_app)
-        assert conn["sub"] == "2" and str(conn["db"]) == str(DB)  # one connection subscribed to both channels
+        assert conn["sub"] == "3" and str(conn["db"]) == str(DB)  # one connection subscribed to the 3 channels
         assert all(n >= 1 for n in _numsub(r).values())
         assert open_streams(fast_app) == 5
         name = _probe("kpi")
@@ -372,6 +372,52 @@ def test_a_logged_out_session_ends_its_stream(port: int, fast_app: Any) -> None:
         assert refused.resp.status == 401
     finally:
         refused.close()
+
+
+def test_a_logout_ends_its_stream_at_once_not_at_the_next_periodic_check(port: int, fast_app: Any) -> None:
+    """The stream checked its caller only every SSE_RECHECK_S (30 s): a logged-out cookie kept receiving until then."""
+    fast_app.config[CFG_RECHECK_S] = 600.0
+    c = fast_app.test_client()
+    assert login(c, "duty").status_code == 302
+    session = c.get_cookie("session")
+    assert session is not None
+    s = SSE(port, f"session={session.value}")
+    try:
+        _connected(s)
+        s.wait_for(lambda i: i.get("comment", "").startswith("hb "), timeout=2.0)
+        assert logout(c).status_code in (302, 303)
+        bye = s.wait_for(lambda i: i.get("event") == "bye", timeout=3.0)
+        assert bye["data"] == "auth"
+    finally:
+        s.close()
+
+
+def test_a_token_revoked_from_the_command_line_ends_its_stream_at_once(
+    port: int, fast_app: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from dashboard import store
+    from dashboard.store.models import User
+    from dashboard.web.extensions import db_sessions
+    from ops.cli import main as dongcheng
+
+    fast_app.config[CFG_RECHECK_S] = 600.0
+    with fast_app.app_context(), db_sessions().begin() as db:
+        user = db.scalars(select(User).where(User.username == "dispatch")).one()
+        row, token = store.users.create_api_token(db, user, "push-cli")
+        token_id = row.id
+    monkeypatch.setenv("DATABASE_URL", config.database_url)
+    monkeypatch.setenv("REDIS_URL", config.redis_url)
+    s = SSE(port, None, headers={"Authorization": f"Bearer {token}"})
+    try:
+        _connected(s)
+        s.wait_for(lambda i: i.get("comment", "").startswith("hb "), timeout=2.0)
+        assert dongcheng(["tokens", "revoke", str(token_id)]) == 0
+        bye = s.wait_for(lambda i: i.get("event") == "bye", timeout=3.0)
+        assert bye["data"] == "auth"
+    finally:
+        s.close()
 
 
 def test_api_token_streams_and_a_revoked_token_ends_its_stream(port: int, fast_app: Any) -> None:

@@ -207,6 +207,7 @@ def parse_timestamp(value: Any) -> tuple[float | None, str | None]:
 
 _FUTURE = f"is more than {c.MAX_FUTURE_SKEW_S} s in the future"
 _STALE = f"telemetry older than {c.TELEMETRY_MAX_AGE_S} s is no longer live"
+_ANCIENT = "is before 1991-01-01T00:00:00+08:00, the earliest time an event may carry"
 
 
 # Sources report from fixed places (poles, detectors, car parks), so the point's geography is memoised as one
@@ -244,9 +245,12 @@ class EventBase(BaseModel):
     @field_validator("ts", mode="after")
     @classmethod
     def _time(cls, value: str, info: ValidationInfo) -> float:
-        """Epoch seconds, at most MAX_FUTURE_SKEW_S ahead of the context's `now` and, for telemetry, at most
-        TELEMETRY_MAX_AGE_S behind it (without a `now`, as when a model is used on its own, only the format)."""
+        """Epoch seconds, not before EARLIEST_EVENT_TS, at most MAX_FUTURE_SKEW_S ahead of the context's `now` and,
+        for telemetry, at most TELEMETRY_MAX_AGE_S behind it (without a `now`, as when a model is used on its own,
+        only the format and the earliest time)."""
         ts = _epoch(value)
+        if ts < c.EARLIEST_EVENT_TS:
+            raise PydanticCustomError("time_window", _ANCIENT)
         now = info.context.get("now") if info.context else None
         if now is not None:
             if ts > now + c.MAX_FUTURE_SKEW_S:
@@ -641,9 +645,11 @@ def validate_by_models(raw: dict[str, Any], now: float, index: int = 0) -> tuple
 
 
 def validate_batch(
-    payload: Any, now: float, max_events: int
+    payload: Any, now: float, max_events: int, source: str | None = None
 ) -> tuple[list[tuple[int, Event]], list[Rejection], str | None]:
-    """Validate one event or a batch ({"events": [...]} or a list): (position, event) pairs, rejections, body error."""
+    """Validate one event or a batch ({"events": [...]} or a list): (position, event) pairs, rejections, body error.
+
+    `source`: the only source the sender may speak for (an MQTT topic's), else any."""
     if isinstance(payload, dict) and "events" in payload:
         items = payload["events"]
         if not isinstance(items, list):
@@ -668,6 +674,9 @@ def validate_batch(
             rejected.append(rej)
             continue
         assert ev is not None
+        if source is not None and ev["source"] != source:
+            rejected.append(Rejection(i, ev["event_id"], {"source": f"must be {source!r}, the source of its topic"}))
+            continue
         key = (ev["source"], ev["event_id"])
         if key in seen:
             rejected.append(Rejection(i, ev["event_id"], {"event_id": "duplicate within this batch"}))

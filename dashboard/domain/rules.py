@@ -189,6 +189,9 @@ ROLE_HOME: Final = {"duty": "/wall", "leader": "/tablet", "dispatch": "/dispatch
 MAX_FUTURE_SKEW_S: Final = 120
 # Telemetry older than this is refused: it is no longer live, and dedupe remembers IDs this long.
 TELEMETRY_MAX_AGE_S: Final = 900
+# No event may be older than 1991-01-01T00:00+08:00 (the daily report's first day): before it no feed has data, and
+# a time near year 1 has no UTC datetime to store (a crash that failed the whole batch and jammed the MQTT feed).
+EARLIEST_EVENT_TS: Final = 662_659_200.0
 
 # Beijing's traffic index bands (0–10).
 TRAFFIC_BANDS: Final = ((2, "smooth"), (4, "basically_smooth"), (6, "light"), (8, "moderate"), (10, "severe"))

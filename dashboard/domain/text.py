@@ -23,8 +23,11 @@ _C0_RE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f]")
 _FORBIDDEN_IN_TEXT_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 # One line: every control character and the characters that break a line.
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The bidirectional controls (marks, embeddings, overrides, isolates) reorder what follows them on screen: in a log line
+# a sender's text could make the line read otherwise than it is ("Trojan Source"), so they are escaped too.
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _ESCAPES = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-                         | {0x2028: "\\u2028", 0x2029: "\\u2029", ord("\\"): "\\\\"})
+                         | {c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *_BIDI)} | {ord("\\"): "\\\\"})
 
 NUL_REASON = "must not contain NUL characters (U+0000)"
 SURROGATE_REASON = "must not contain lone surrogates (U+D800–U+DFFF): they are not Unicode text"
@@ -75,5 +78,6 @@ def has_control(value: str) -> bool:
 
 
 def escape_controls(value: str) -> str:
-    r"""`value` on one line: control and line-breaking characters as \xNN or \uNNNN, a backslash doubled."""
+    r"""`value` on one line and in its order: control, line-breaking and bidirectional control characters as \xNN or
+    \uNNNN, a backslash doubled."""
     return value.translate(_ESCAPES)

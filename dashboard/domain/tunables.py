@@ -82,7 +82,10 @@ def _number(value: Any) -> float | None:
     """A finite number (not a bool), or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # JSON's whole numbers have any size; 10**400 is no float
+        return None
     return v if math.isfinite(v) else None
 
 

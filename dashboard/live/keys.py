@@ -101,6 +101,16 @@ def incidents_channel(db: int) -> str:
     return f"{INCIDENTS_CHANNEL}:{db}"
 
 
+# Pub/sub channel of changes to a user's access (a session ended, the user disabled or changed, a token revoked): the
+# user's id, so that their open push streams check their caller again at once (dashboard/web/api/stream.py).
+ACCESS_CHANNEL: Final = PREFIX + "access"
+
+
+def access_channel(db: int) -> str:
+    """The pub/sub channel of access changes for Redis database `db` (`dc:access:<db>`)."""
+    return f"{ACCESS_CHANNEL}:{db}"
+
+
 def agg_key(name: str) -> str:
     """Redis key of the precomputed aggregate `name`."""
     return f"{PREFIX}agg:{name}"

@@ -257,7 +257,16 @@ def user_changed(r: redis.Redis, uid: int) -> int:
     sids = sorted(_text(m) for m in r.smembers(keys.user_sessions_key(uid)))
     if not sids:
         return 0
-    return int(r.eval(BUMP_GEN_LUA, len(sids), *(keys.session_key(sid) for sid in sids)))
+    bumped = int(r.eval(BUMP_GEN_LUA, len(sids), *(keys.session_key(sid) for sid in sids)))
+    announce(r, uid)
+    return bumped
+
+
+def announce(r: redis.Redis, uid: int) -> None:
+    """Tell every web process that user `uid`'s access changed (after the change is stored): their open push streams
+    check their caller again now rather than at their next periodic check."""
+    db = int(r.connection_pool.connection_kwargs.get("db", 0))
+    r.publish(keys.access_channel(db), str(int(uid)))
 
 
 def end(r: redis.Redis, sid: str, limits: Limits) -> None:
@@ -277,6 +286,8 @@ def end_all(r: redis.Redis, uid: int, limits: Limits, keep: str | None = None) -
         if sid != keep and r.hget(keys.session_key(sid), "state") == LIVE.encode():
             end(r, sid, limits)
             ended += 1
+    if ended:
+        announce(r, uid)
     return ended
 
 

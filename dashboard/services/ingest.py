@@ -239,10 +239,10 @@ def _settle(batch: list[Prepared], flags: list[bool] | None) -> None:
             at += 1
 
 
-def prepare_payload(payload: Any, now: float, max_events: int) -> Prepared | None:
-    """A body validated for store_prepared; None when it must go through ingest_payload on its own (a whole-body
-    error, no valid event, or a durable event, which goes to SQL first)."""
-    pairs, rejected, error = validate_batch(payload, now, max_events)
+def prepare_payload(payload: Any, now: float, max_events: int, source: str | None = None) -> Prepared | None:
+    """A body validated for store_prepared (`source`: as validate_batch's); None when it must go through
+    ingest_payload on its own (a whole-body error, no valid event, or a durable event, which goes to SQL first)."""
+    pairs, rejected, error = validate_batch(payload, now, max_events, source)
     if error or not pairs or any(ev["kind"] not in c.TELEMETRY_KINDS for _, ev in pairs):
         return None
     return Prepared(payload, pairs, IngestResult(rejected=rejected))
@@ -271,16 +271,18 @@ def store_prepared(batch: list[Prepared], now: float, r: redis.Redis) -> None:
 
 
 def ingest_payloads(
-    payloads: list[Any], now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
+    payloads: list[Any], now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int,
+    sources: list[str | None] | None = None,
 ) -> list[IngestResult]:
     """ingest_payload for each of several bodies (the messages of one network read), with the telemetry of all of
-    them stored in one round trip to Redis; a body with a durable event, or none valid, goes on its own."""
+    them stored in one round trip to Redis; a body with a durable event, or none valid, goes on its own. `sources`:
+    the one source each body may speak for (validate_batch), else any."""
     results: list[IngestResult] = []
     batch: list[Prepared] = []
-    for payload in payloads:
-        prepared = prepare_payload(payload, now, max_events)
+    for payload, source in zip(payloads, sources or [None] * len(payloads), strict=True):
+        prepared = prepare_payload(payload, now, max_events, source)
         if prepared is None:
-            results.append(ingest_payload(payload, now, r, sessions, max_events))
+            results.append(ingest_payload(payload, now, r, sessions, max_events, source))
         else:
             results.append(prepared.result)
             batch.append(prepared)
@@ -307,10 +309,12 @@ def _telemetry_outcome(result: IngestResult, telemetry: list[Event], index_of: d
 
 
 def ingest_payload(
-    payload: Any, now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int
+    payload: Any, now: float, r: redis.Redis, sessions: sessionmaker[Session], max_events: int,
+    source: str | None = None,
 ) -> IngestResult:
-    """Validate a request body and store every valid event; report each one that was not stored."""
-    pairs, rejected, error = validate_batch(payload, now, max_events)
+    """Validate a request body and store every valid event; report each one that was not stored. `source`: the one
+    source the sender may speak for (validate_batch), else any."""
+    pairs, rejected, error = validate_batch(payload, now, max_events, source)
     result = IngestResult(rejected=rejected, error=error)
     if error:
         metrics.ingest_refused("invalid_body")

@@ -3,7 +3,9 @@
 ops/mqtt.py; the simulator's publisher simulator/mqtt_poster.py.
 
 Topics: events arrive on `<prefix>/<source>/<kind>` (one JSON event, a JSON array of events, or {"events": [...]});
-the reasons a message was refused go to `<prefix>/errors/<source>`. `errors` is therefore no source's name.
+the reasons a message was refused go to `<prefix>/errors/<source>`. `errors` is therefore no source's name. An event
+must name its topic's source: the broker's ACLs give each source its own topics, and an event claiming another
+source would close that source's incidents, update its tickets or take its event ids (refused, with the reason).
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ class Outcome:
         return json.dumps(self.report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def event_source(topic: str) -> str:
+    """The source level of an event topic `<prefix>/<source>/<kind>` (the subscriber takes no other topic)."""
+    return topic.split("/")[1]
+
+
 def refused(topic: str, error: str) -> Outcome:
     """A message refused whole before any event was read (not JSON, too large): acknowledged, never stored."""
     return Outcome(True, {"topic": topic, "error": error})
@@ -77,7 +84,7 @@ def store_message(
 ) -> Outcome:
     """Store the events of one parsed message through the ingest service; acknowledge it unless some valid event
     could not be stored now (Redis or the database away), so that the broker delivers it again."""
-    return _outcome(topic, ingest_payload(payload, now, r, sessions, max_events))
+    return _outcome(topic, ingest_payload(payload, now, r, sessions, max_events, event_source(topic)))
 
 
 def store_messages(
@@ -85,7 +92,8 @@ def store_messages(
 ) -> list[Outcome]:
     """store_message for each (topic, parsed payload) of one network read, their telemetry stored in one round trip
     (dashboard.services.ingest.ingest_payloads); one outcome a message, in order."""
-    results = ingest_payloads([payload for _, payload in messages], now, r, sessions, max_events)
+    results = ingest_payloads([payload for _, payload in messages], now, r, sessions, max_events,
+                              [event_source(topic) for topic, _ in messages])
     return [_outcome(topic, result) for (topic, _), result in zip(messages, results, strict=True)]
 
 

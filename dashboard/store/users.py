@@ -161,12 +161,12 @@ def list_api_tokens(session: Session, user_id: int | None = None) -> list[Any]:
     return list(session.scalars(query))
 
 
-def revoke_api_token(session: Session, token_id: int, actor: str) -> bool:
-    """Revoke a token at once; False when there is no such token or it was already revoked."""
+def revoke_api_token(session: Session, token_id: int, actor: str) -> int | None:
+    """Revoke a token at once: its owner's user id; None when there is no such token or it was already revoked."""
 
     row = session.get(ApiToken, token_id)
     if row is None or row.revoked_at is not None:
-        return False
+        return None
     row.revoked_at = utcnow()
     audit_log.record(session, actor, "api_token_revoke", "api_token", str(token_id))
-    return True
+    return int(row.user_id)

@@ -48,13 +48,19 @@ def _answer(body: dict[str, Any], ok: bool) -> Response:
     return resp
 
 
+def _kind(exc: BaseException) -> dict[str, Any]:
+    """A failed check as the public probes say it: the error's kind, never its message (Redis's names the internal
+    host and port, Sentinel's its sentinels)."""
+    return {"ok": False, "error": type(exc).__name__}
+
+
 def check_redis(r: redis.Redis) -> dict[str, Any]:
-    """{"ok": True} when Redis answers a PING, else the error."""
+    """{"ok": True} when Redis answers a PING, else the kind of error."""
     try:
         r.ping()
         return {"ok": True}
     except (redis.RedisError, OSError) as exc:
-        return {"ok": False, "error": str(exc)[:200]}
+        return _kind(exc)
 
 
 def check_database() -> dict[str, Any]:
@@ -66,7 +72,7 @@ def check_database() -> dict[str, Any]:
         return {"ok": True}
     except SQLAlchemyError as exc:
         DATABASE.failed("health check", exc)
-        return {"ok": False, "error": type(exc).__name__}
+        return _kind(exc)
 
 
 @bp.get(LIVEZ)
@@ -101,7 +107,7 @@ def healthz() -> Response:
             body["scheduler"] = found["scheduler"]
             problems += found["problems"]
         except (redis.RedisError, OSError) as exc:
-            body["redis"] = {"ok": False, "error": str(exc)[:200]}
+            body["redis"] = _kind(exc)
     if not body["redis"]["ok"]:
         problems.insert(0, "redis unreachable")
         body["workers"] = {"ok": False, "error": "redis unavailable"}

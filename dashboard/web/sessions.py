@@ -147,6 +147,8 @@ def finish() -> None:
     user = snapshot()
     try:
         records.end(redis_client(), sid, policy().limits(user["role"] if user else None))
+        if user is not None:
+            records.announce(redis_client(), int(user["id"]))  # this session's push streams end now
     except redis.RedisError as exc:
         log.warning("logout of %s could not be recorded in Redis (%s): a copy of its cookie stays valid until "
                     "the session's limits end it", user["username"] if user else "?", type(exc).__name__)

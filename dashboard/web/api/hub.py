@@ -1,10 +1,13 @@
 """The push hub: one Redis subscription per process, fanned out to the mailboxes of every open stream.
 
-One hub per process: a single Redis pub/sub connection (named dc-push-<pid>-<n>) subscribed to the updates and
-incidents channels, read by one thread (a greenlet under gunicorn's gevent worker), which coalesces, formats each
-event once and hands the same bytes to every open stream's mailbox. A stream is a small object with a bounded
-mailbox; its own thread (greenlet; the route in stream.py) only waits on the mailbox and writes. So N streams cost
-one Redis connection, and a change costs one formatting plus N cheap appends.
+One hub per process: a single Redis pub/sub connection (named dc-push-<pid>-<n>) subscribed to the updates,
+incidents and access channels, read by one thread (a greenlet under gunicorn's gevent worker), which coalesces,
+formats each event once and hands the same bytes to every open stream's mailbox. A stream is a small object with a
+bounded mailbox; its own thread (greenlet; the route in stream.py) only waits on the mailbox and writes. So N streams
+cost one Redis connection, and a change costs one formatting plus N cheap appends.
+
+A message on the access channel (a user id: dashboard/live/sessions.py `announce`, after a logout, a disable, a
+password reset, a new role or a revoked token) asks that user's streams to check their caller again at once.
 
 The hub sends every stream its heartbeat comment (made once), pings Redis at the heartbeat's pace (a Redis that
 stops answering, or goes away, ends every stream with ``bye`` / ``redis``) and pokes the process's FramePusher
@@ -135,9 +138,12 @@ class Stream:
     handed meanwhile sets it again and is read on the next pass, never lost.
     """
 
-    def __init__(self, limit: int, sock: socket.socket | None, lang: str | None = None) -> None:
+    def __init__(self, limit: int, sock: socket.socket | None, lang: str | None = None,
+                 uid: int | None = None) -> None:
         self.limit = limit
         self.sock = sock
+        self.uid = uid  # the caller's user id, whose access changes make the stream check its caller again
+        self.recheck = False  # set by the hub when the caller's access changed: check before writing more
         # A wall's stream (?frames=<lang>) carries frames instead of the aggregate and incident events; `token` is
         # the state its last frame brought the screen to (None until the first frame went out).
         self.lang = lang
@@ -160,6 +166,11 @@ class Stream:
         self.ready.set()
         return True
 
+    def check_caller(self) -> None:
+        """Ask the stream to check its caller again before it writes anything more."""
+        self.recheck = True
+        self.ready.set()
+
     def end(self, reason: str) -> None:
         """Tell the stream to finish (the first reason wins)."""
         if self.ended is None:
@@ -168,7 +179,7 @@ class Stream:
 
     def take(self, timeout: float) -> tuple[list[bytes], str | None]:
         """What is queued, and why the stream must end (or None); waits up to `timeout` for either."""
-        if not self.items and self.ended is None and timeout > 0:
+        if not self.items and self.ended is None and not self.recheck and timeout > 0:
             self.ready.wait(timeout)
         self.ready.clear()
         # Read before draining: whatever was handed before the end is then in the drain.
@@ -216,7 +227,7 @@ class Hub:
         client.connection_pool.connection_kwargs["client_name"] = self.name
         self.client = client
         db = int(client.connection_pool.connection_kwargs.get("db", 0))
-        self.channels = (keys.updates_channel(db), keys.incidents_channel(db))
+        self.channels = (keys.updates_channel(db), keys.incidents_channel(db), keys.access_channel(db))
         self.delivered = 0  # events handed to streams (each counted once per stream)
         self.dropped = 0  # streams dropped as slow
         self.frames: FramePusher | None = None  # sends the frames streams their frames (set by the first one)
@@ -227,8 +238,9 @@ class Hub:
         with self.lock:
             return len(self.streams)
 
-    def register(self, limit: int, sock: socket.socket | None, lang: str | None = None) -> Stream | str:
-        """A new stream, subscribed from now on; or why not ("full" or "redis")."""
+    def register(self, limit: int, sock: socket.socket | None, lang: str | None = None,
+                 uid: int | None = None) -> Stream | str:
+        """A new stream of user `uid`, subscribed from now on; or why not ("full" or "redis")."""
         s = self.settings
         with self.lock:
             if len(self.streams) >= s.max_streams:
@@ -237,7 +249,7 @@ class Hub:
             if run is None or run.finished:
                 run = self.run = _Run()
                 threading.Thread(target=self._run, args=(run,), name="dc-push-hub", daemon=True).start()
-            stream = Stream(limit, sock, lang)
+            stream = Stream(limit, sock, lang, uid)
             # Registered before the subscription is confirmed: nothing published after this answer is missed.
             self.streams.add(stream)
         push_stream_opened()  # the open-streams gauge; unregister closes it once
@@ -289,6 +301,12 @@ class Hub:
         stream.end(DROPPED_SLOW)
         stream.cut()
         log.info("push: dropped a stream whose client does not read (%s)", why)
+
+    def access_changed(self, uid: int) -> None:
+        """User `uid`'s access changed: their streams check their caller again before writing more."""
+        for stream in self._snapshot():
+            if stream.uid == uid:
+                stream.check_caller()
 
     def _end_all(self, reason: str) -> None:
         for stream in self._snapshot():
@@ -345,7 +363,7 @@ class Hub:
     def _relay(self, ps: redis.client.PubSub, run: _Run) -> None:
         """The hub's loop: messages to streams, coalescing, pings, stalled writers, the linger."""
         s = self.settings
-        updates_ch, incidents_ch = (c.encode() for c in self.channels)
+        updates_ch, incidents_ch, access_ch = (c.encode() for c in self.channels)
         sent_at: dict[str, float] = {}  # aggregate name -> when its last event went out
         due: dict[str, float] = {}  # aggregate name -> when its coalesced event goes out
         ping_sent: float | None = None
@@ -382,6 +400,8 @@ class Hub:
                 line = _incident_data(data)
                 if line is not None:
                     out.append(sse_event("incident", line))
+            elif channel == access_ch and data.isdigit() and len(data) <= MAX_NAME_CHARS:
+                self.access_changed(int(data))
 
         for msg in early:
             on_message(msg, now)

@@ -20,9 +20,10 @@ The process's hub (hub.py) holds the one Redis subscription and fills every stre
 route and a stream's body. Each stream starts with ``retry: 2000``, gets the hub's comment every SSE_HEARTBEAT_S
 (so proxies keep it open and a client that went away is noticed on the next write), and every SSE_RECHECK_S
 checks its caller again with the login guard's own rules (the session's server-side record and its user, or the
-API token): a session logged out or ended, a disabled user or a revoked token ends the stream with ``event: bye``
-/ ``data: auth``. After SSE_MAX_LIFETIME_S (jittered by up to 10 % so screens do not reconnect in step) it sends
-``event: bye`` / ``data: lifetime`` and ends; the client reconnects at once.
+API token), and at once when the caller's access changed (the hub's access channel: a logout, a disable, a password
+reset, a new role, a revoked token): a session logged out or ended, a disabled user or a revoked token ends the
+stream with ``event: bye`` / ``data: auth``. After SSE_MAX_LIFETIME_S (jittered by up to 10 % so screens do not
+reconnect in step) it sends ``event: bye`` / ``data: lifetime`` and ends; the client reconnects at once.
 
 Limits: SSE_MAX_STREAMS per process; beyond it, and whenever the hub cannot subscribe, the answer is 503 with
 Retry-After, and the browser keeps polling once a second (assets/push.js retries the stream with back-off).
@@ -42,6 +43,7 @@ from collections.abc import Callable, Iterator
 from typing import Final, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask_login import current_user
 
 from dashboard.config import Config
 from dashboard.i18n import norm_lang
@@ -144,7 +146,8 @@ def stream() -> Response:
     settings = Settings.from_app(app)
     hub = push_state().hub_for(current_config().redis, settings)
     lang = norm_lang(request.args["frames"]) if "frames" in request.args else None
-    got = hub.register(settings.queue_max, _client_socket(), lang)
+    uid = int(current_user.id) if current_user.is_authenticated else None
+    got = hub.register(settings.queue_max, _client_socket(), lang, uid)
     if got == "full":
         log.info("push: %d streams open in this process (the limit); answering 503", settings.max_streams)
         return _unavailable("too many open streams in this server process; keep polling and retry later")
@@ -185,6 +188,17 @@ def _events(
         yield data  # the server writes it before it asks for the next chunk
         mine.writing_since = None
 
+    def caller_allowed() -> bool:
+        nonlocal next_check
+        mine.recheck = False
+        try:
+            ok = allowed()
+        except Exception:  # a guard that cannot decide (503) must not keep a stream open
+            log.warning("push: the caller of a stream could not be checked again; ending it", exc_info=True)
+            return False
+        next_check = time.monotonic() + s.recheck_s
+        return ok
+
     try:
         yield from write(f"retry: {RETRY_MS}\n\n: connected\n\n".encode() + first)
         while True:
@@ -192,18 +206,15 @@ def _events(
             if now >= end:
                 yield from write(sse_event("bye", BYE_LIFETIME).encode())
                 return
-            if now >= next_check:
-                try:
-                    ok = allowed()
-                except Exception:  # a guard that cannot decide (503) must not keep a stream open
-                    log.warning("push: the caller of a stream could not be checked again; ending it", exc_info=True)
-                    ok = False
-                if not ok:
-                    yield from write(sse_event("bye", BYE_AUTH).encode())
-                    return
-                next_check = time.monotonic() + s.recheck_s
+            if (now >= next_check or mine.recheck) and not caller_allowed():
+                yield from write(sse_event("bye", BYE_AUTH).encode())
+                return
             items, ended = mine.take(min(next_check, end) - time.monotonic())
             if ended == DROPPED_SLOW:
+                return
+            # The caller's access changed while these waited: nothing more is written before they are checked.
+            if mine.recheck and not caller_allowed():
+                yield from write(sse_event("bye", BYE_AUTH).encode())
                 return
             if ended is not None:
                 yield from write(b"".join(items) + sse_event("bye", ended).encode())
