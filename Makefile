@@ -20,6 +20,11 @@ NGINX := /usr/sbin/nginx
 # The MQTT feeds' tests (tests/test_mqtt_ingest.py) start Debian's Mosquitto broker on a port of their own.
 MOSQUITTO := /usr/sbin/mosquitto
 PYTEST_ARGS ?=
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file in one process (`--dist loadfile`: a file's
+# servers and module fixtures are made once); 0 runs it in this process alone. Most of a test's time is spent waiting
+# (a browser, a server starting, a timer), so two processes on two cores take two thirds of the time of one. At most
+# 4: each takes a Redis database of its own from 8 up (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: help venv lock run cluster test browsers nginx mosquitto lint bench bench-cluster clean distclean
 
@@ -111,7 +116,8 @@ test: venv browsers nginx mosquitto
 	@rc=0; marks=(); \
 	if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then marks=(-m "not browser"); fi; \
 	PATH="$(dir $(CHROMEDRIVER)):$$PATH" DASH_TEST_CHROMEPATH=$(CHROMIUM) \
-	  $(VENV)/bin/pytest --headless --webdriver Chrome "$${marks[@]}" $(PYTEST_ARGS) || rc=$$?; \
+	  $(VENV)/bin/pytest --headless --webdriver Chrome "$${marks[@]}" \
+	  $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no test: failing"; fi; \
 	exit $$rc
 

@@ -31,6 +31,9 @@ from ops.redis_server import start_bundled_redis
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 _RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID")
 _RUN = zlib.crc32(_RUN_ID.encode()) if _RUN_ID else os.getpid()
+if _XDIST_WORKER > 3:
+    raise RuntimeError("at most 4 pytest-xdist workers (-n 4): each takes a Redis database of its own from 8 up, and "
+                       "a fifth could wrap round to a running system's")
 TEST_REDIS_DB = (int(os.environ.get("TEST_REDIS_DB") or 8 + _RUN % 4) + _XDIST_WORKER) % 16
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
