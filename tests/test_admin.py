@@ -160,6 +160,13 @@ def test_user_fields_are_validated() -> None:
     assert errors["password"] == ("password_short", {"min": 8})
 
 
+@pytest.mark.parametrize("name", ["王力\n值班长", "Wang\rLi", "admin\u202egnp.exe", "王\u2066力", "tab\there",
+                                  "x\x85y"])
+def test_a_display_name_is_one_line_in_the_order_typed(name: str) -> None:
+    """A line break would split a top bar or a log line; a bidirectional control reorders what follows it on screen."""
+    assert admin_service.validate_new_user("wang.li", name, "duty", "secret-pw") == {"display_name": ("one_line", {})}
+
+
 # --- driving the Dash callbacks over HTTP ---------------------------------------------------------
 
 
@@ -458,7 +465,12 @@ def test_an_admin_creates_a_user_who_can_then_sign_in(app: Any) -> None:
     bad = page.do(ids.ADMIN_NEW_SUBMIT, new={"username": "a b", "display_name": "", "role": "root",
                                               "password": "x"})
     assert "至少 8 个字符" in text_of(bad[ids.ADMIN_NEW_ERROR])
-    assert len(audits(app, "admin_user_create", "refused")) == 2
+    reversed_name = page.do(ids.ADMIN_NEW_SUBMIT, new={"username": "liwang", "display_name": "李\u202e王",
+                                                         "role": "duty", "password": "liwang-pass-1"})
+    assert "不含控制字符或文字方向控制符" in text_of(reversed_name[ids.ADMIN_NEW_ERROR])
+    with app.app_context(), db_sessions()() as s:
+        assert s.scalars(select(User).where(User.username == "liwang")).first() is None
+    assert len(audits(app, "admin_user_create", "refused")) == 3
 
 
 def test_a_disabled_user_is_out_at_their_next_request_and_back_when_enabled(app: Any) -> None:

@@ -26,6 +26,7 @@ _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # The bidirectional controls (marks, embeddings, overrides, isolates) reorder what follows them on screen: in a log line
 # a sender's text could make the line read otherwise than it is ("Trojan Source"), so they are escaped too.
 _BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_BIDI_RE = re.compile("[" + "".join(map(chr, _BIDI)) + "]")
 _ESCAPES = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
                          | {c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *_BIDI)} | {ord("\\"): "\\\\"})
 
@@ -75,6 +76,12 @@ def json_text_problem(value: Any) -> str | None:
 def has_control(value: str) -> bool:
     """True when a one-line value (a path, a parameter, a header) holds a control or line-breaking character."""
     return _CONTROL_RE.search(value) is not None
+
+
+def has_control_or_bidi(value: str) -> bool:
+    """True when a value shown on one line (a name) holds a control, line-breaking or bidirectional control character:
+    a line break splits it, a bidirectional control reorders what screens and logs show after it."""
+    return has_control(value) or _BIDI_RE.search(value) is not None
 
 
 def escape_controls(value: str) -> str:

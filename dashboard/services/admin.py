@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from dashboard import store
 from dashboard.domain import rules as c
+from dashboard.domain.text import has_control_or_bidi
 from dashboard.services.base import Actor, Refused
 from dashboard.services.base import refuse as base_refuse
 from dashboard.store.engine import begin_write
@@ -110,6 +111,9 @@ def validate_new_user(username: Any, display_name: Any, role: Any,
         errors["display_name"] = ("required", {})
     elif len(display_name) > DISPLAY_NAME_MAX:
         errors["display_name"] = ("too_long", {"max": DISPLAY_NAME_MAX})
+    elif has_control_or_bidi(display_name):
+        # Shown on the screens' top bars, in the audit log and in logs: one line, in the order it was typed.
+        errors["display_name"] = ("one_line", {})
     if role not in c.ROLES:
         errors["role"] = ("role", {})
     problem = password_problem(password)
