@@ -174,6 +174,28 @@ def test_the_language_switch_is_remembered_in_the_session(client: Any) -> None:
     assert client.get("/lang/fr").status_code == 404
 
 
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_another_sites_page_cannot_switch_a_signed_in_users_language(app: Any, site: str) -> None:
+    """A link or an image on another site's page would otherwise change the language the wall and the user's next
+    sign-in show."""
+    from dashboard.store.models import User
+
+    client = app.test_client()
+    login(client, "duty")
+    resp = client.get("/lang/en?next=/wall", headers={"Sec-Fetch-Site": site})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/wall"
+    with client.session_transaction() as sess:
+        assert "lang" not in sess
+    with app.app_context(), db_sessions()() as s:
+        assert s.scalars(select(User.language).where(User.username == "duty")).one() == "zh"
+    # From our own page, or typed by the person, it switches.
+    for own in ("same-origin", "none"):
+        client.get("/lang/zh")
+        client.get("/lang/en", headers={"Sec-Fetch-Site": own})
+        with client.session_transaction() as sess:
+            assert sess["lang"] == "en"
+
+
 def test_a_signed_in_users_language_is_remembered_for_their_next_sign_in(app: Any) -> None:
     from flask_login import login_user
 

@@ -383,9 +383,14 @@ def logout() -> Any:
 
 @bp.route("/lang/<code>")
 def set_language(code: str) -> Any:
-    """Use the chosen UI language in this session and, when signed in, remember it for the user; go back."""
+    """Use the chosen UI language in this session and, when signed in, remember it for the user; go back. Asked
+    from another site's page (a link or an image there), nothing changes."""
     if code not in LANGUAGES:
         abort(404)
+    # The browser says where the request comes from (Fetch Metadata): only our own pages (same-origin) or the person
+    # (none: typed, a bookmark) switch it; a request that does not say (an older browser, a script) is taken as before.
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return redirect(_safe_next(request.args.get("next")) or "/")
     session["lang"] = code
     if current_user.is_authenticated:
         try:
