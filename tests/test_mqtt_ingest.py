@@ -234,6 +234,10 @@ def test_an_event_naming_another_source_than_its_topic_is_refused_and_never_stor
     assert report["rejected"] == [{"index": 0, "event_id": "hotline-1",
                                    "errors": {"source": "must be 'pole-gw', the source of its topic"}}]
     assert incidents(sessions) == 0 and stream_ids(r) == ["pole-1"]
+    # The sources' health blames the sender, not the source its event named.
+    stats = {k.decode(): int(v) for k, v in r.hgetall(keys.INGEST_STATS).items()}
+    assert stats.get("pole-gw:rejected") == 1 and "hotline:rejected" not in stats
+    assert r.llen(keys.ingest_rejects_key("pole-gw")) == 1 and not r.exists(keys.ingest_rejects_key("hotline"))
 
 
 def test_a_nul_in_a_text_field_is_refused_and_never_reaches_sql(

@@ -114,6 +114,9 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
     unavailable: list[dict[str, Any]] = field(default_factory=list)  # valid, but not storable right now
     error: str | None = None  # a whole-body error
+    # The one source the sender speaks for (an MQTT topic's), else None: its rejections are counted as that source's,
+    # never as the source an event claims (a feed naming another would blame it in the sources' health).
+    sender: str | None = None
 
     @property
     def status(self) -> int:
@@ -245,7 +248,7 @@ def prepare_payload(payload: Any, now: float, max_events: int, source: str | Non
     pairs, rejected, error = validate_batch(payload, now, max_events, source)
     if error or not pairs or any(ev["kind"] not in c.TELEMETRY_KINDS for _, ev in pairs):
         return None
-    return Prepared(payload, pairs, IngestResult(rejected=rejected))
+    return Prepared(payload, pairs, IngestResult(rejected=rejected, sender=source))
 
 
 def store_prepared(batch: list[Prepared], now: float, r: redis.Redis) -> None:
@@ -315,7 +318,7 @@ def ingest_payload(
     """Validate a request body and store every valid event; report each one that was not stored. `source`: the one
     source the sender may speak for (validate_batch), else any."""
     pairs, rejected, error = validate_batch(payload, now, max_events, source)
-    result = IngestResult(rejected=rejected, error=error)
+    result = IngestResult(rejected=rejected, error=error, sender=source)
     if error:
         metrics.ingest_refused("invalid_body")
         return result
@@ -456,7 +459,7 @@ def _count_rejections(pipe: Pipeline, payload: Any, result: IngestResult, now: f
     rejected: dict[str, list[bytes]] = {}
     for rej in result.rejected:
         entry = {"at": now, "index": rej.index, "event_id": rej.event_id, "errors": rej.errors}
-        rejected.setdefault(_raw_source(payload, rej.index), []).append(_compact(entry))
+        rejected.setdefault(result.sender or _raw_source(payload, rej.index), []).append(_compact(entry))
     for source, entries in rejected.items():
         pipe.hincrby(keys.INGEST_STATS, f"{source}:rejected", len(entries))
         # Newest first: LPUSH pushes each in turn, so the last of the batch ends up at the head.
