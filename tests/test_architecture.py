@@ -39,15 +39,29 @@ def _module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
 
 
+def _parse(path: Path) -> ast.Module:
+    """The syntax tree of `path`. CPython 3.11 (before 3.11.8) counts the depth of the tree it builds in one counter
+    for the whole interpreter, so a parse in another thread meanwhile (a test server's, left by an earlier test in
+    this process) makes it raise "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905):
+    parsed again, it is the same tree."""
+    source = path.read_text(encoding="utf-8")
+    for _ in range(4):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            continue
+    return ast.parse(source)
+
+
 @cache
 def modules() -> dict[str, Module]:
     """Every Python module of the project's packages, with its imports resolved to project modules."""
     found: dict[str, Module] = {}
     for top in PACKAGES:
         for path in sorted((ROOT / top).rglob("*.py")):
-            found[_module_name(path)] = Module(_module_name(path), path, ast.parse(path.read_text(encoding="utf-8")))
+            found[_module_name(path)] = Module(_module_name(path), path, _parse(path))
     app = ROOT / "app.py"
-    found["app"] = Module("app", app, ast.parse(app.read_text(encoding="utf-8")))
+    found["app"] = Module("app", app, _parse(app))
     for mod in found.values():
         for node in ast.walk(mod.tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -594,6 +594,6 @@ def test_the_hotline_category_chart_names_each_category_in_a_word_that_leaves_th
         assert len(set(labels)) == len(labels), labels
         # The chart's margin fits its longest name: in English no wider than a Chinese four-character name's
         # margin by more than a third (the column at 1080p is about 230 px).
-        margin = hotline._hbar(1.0, hotline.BAR, labels)["layout"]["margin"]["l"]
+        margin = hotline.categories_chart(lang, 1.0)["layout"]["margin"]["l"]
         assert margin <= label_margin(["物业管理"], 18) * 4 / 3, (lang, margin, labels)
     assert hotline.category_label("public_service", "zh") == i18n.name("hl_cat", "public_service", "zh")

@@ -463,7 +463,7 @@ def test_a_tablet_replaying_a_past_time_keeps_its_replay_badge_while_the_server_
         assert "tablet-silent" not in dash_duo.driver.execute_script("return document.documentElement.className")
         # Back to now while the server is still silent: the live picture cannot come, and the tablet says so.
         dash_duo.find_element(f"#{ids.TABLET_LIVE}").click()
-        until(lambda: shown()["silent"], timeout=4, msg=f"back at now, the silent server is not said: {shown()}")
+        until(lambda: shown()["silent"], timeout=10, msg=f"back at now, the silent server is not said: {shown()}")
         assert re.fullmatch(r"数据中断 · (\d+) 秒前", shown()["silent_text"] or ""), shown()
     finally:
         released.set()

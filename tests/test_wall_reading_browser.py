@@ -458,14 +458,23 @@ def test_in_english_the_hotline_categories_leave_their_bars_most_of_the_chart(
 
 def test_a_wall_whose_session_ended_says_so_and_goes_to_the_login_page(dash_duo: Any, app: Any) -> None:
     """Its refreshes answered 401 (assets/answers.js tells wall.js), the wall checks the session, shows the banner in
-    both languages and goes to /login?next=/wall by itself."""
+    both languages and goes to /login?next=/wall by itself. The session ends on the server (the account's sessions
+    ended, as when it is disabled): its push stream closes at once and the wall's next requests are refused."""
     dash_duo.driver.set_window_size(1920, 1080)
     start_dash(dash_duo, app.extensions["dash_app"])
     log_in(dash_duo)
     dash_duo.wait_for_element(".leaflet-container", timeout=15)
     banner = dash_duo.find_element(f"#{ids.SESSION_BANNER}")
     assert "show" not in (banner.get_attribute("class") or "").split()
-    dash_duo.driver.delete_cookie("session")  # the session ends (expired, or the account disabled)
+    from sqlalchemy import select
+
+    from dashboard.store.models import User
+    from dashboard.web import sessions
+    from dashboard.web.extensions import db_sessions
+
+    with app.test_request_context(), db_sessions()() as s:
+        uid = s.scalars(select(User.id).where(User.username == "duty")).one()
+        assert sessions.end_user(uid, "duty") == 1
     until(lambda: "show" in (banner.get_attribute("class") or "").split(), timeout=10)
     assert "登录已失效，请重新登录" in banner.text and "Session expired — sign in again" in banner.text, banner.text
     until(lambda: "/login?next=%2Fwall" in dash_duo.driver.current_url, timeout=15)
