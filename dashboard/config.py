@@ -188,17 +188,43 @@ def _mqtt_url(value: str | None) -> str:
     return url
 
 
-def _retention_days(value: str | None, default: int) -> int:
-    """TELEMETRY_RETENTION_DAYS: a whole number of days, at least 1; ConfigError otherwise."""
+def rate_limit(setting: str, value: str | None, default: str) -> str:
+    """A rate limit in Flask-Limiter's notation ('10 per 15 minutes'), the default when unset; ConfigError naming the
+    setting otherwise."""
+    if value is None or not value.strip():
+        return default
+    from limits import parse  # (here only: the workers read this module and have no use for limits)
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigError(f"{setting}={value!r} is not a rate limit (write e.g. '10 per 15 minutes')") from None
+    return value.strip()
+
+
+def _whole_number(setting: str, value: str | None, default: int, what: str, too_small: str, least: int = 1) -> int:
+    """A whole number of `what`, at least `least`, the default when unset; ConfigError naming the setting otherwise
+    (`too_small` says why a smaller one is refused)."""
     if value is None or not value.strip():
         return default
     try:
-        days = int(value)
+        number = int(value)
     except ValueError:
-        raise ConfigError(f"TELEMETRY_RETENTION_DAYS={value!r}: a whole number of days is expected") from None
-    if days < 1:
-        raise ConfigError(f"TELEMETRY_RETENTION_DAYS={value!r}: at least 1 day is kept")
-    return days
+        raise ConfigError(f"{setting}={value!r}: a whole number of {what} is expected") from None
+    if number < least:
+        raise ConfigError(f"{setting}={value!r}: {too_small}")
+    return number
+
+
+def _backstop_tries(value: str | None, default: int) -> int:
+    """LOGIN_BACKSTOP_TRIES: a whole number of failed sign-ins, at least 1; ConfigError otherwise."""
+    return _whole_number("LOGIN_BACKSTOP_TRIES", value, default, "failed sign-ins",
+                         "at least 1 (0 would lock the account out for everyone)")
+
+
+def _retention_days(value: str | None, default: int) -> int:
+    """TELEMETRY_RETENTION_DAYS: a whole number of days, at least 1; ConfigError otherwise."""
+    return _whole_number("TELEMETRY_RETENTION_DAYS", value, default, "days", "at least 1 day is kept")
 
 
 @dataclass(frozen=True)
@@ -271,11 +297,17 @@ class Config:
     # through the product (logout, disable, role, password) marks their records at once, so this only bounds how
     # late a change made straight in the database is seen.
     session_user_recheck_s: float = 10.0
-    # Failed sign-ins allowed per account and per client address before the next attempt is refused for the
-    # rest of the window (Flask-Limiter's notation, moving window, counters in Redis); and how many failed
-    # sign-ins are written to the audit log one by one in all before it records one summary per window.
-    login_limit_account: str = "10 per 15 minutes"
+    # The sign-in throttle (dashboard/web/throttle.py; Flask-Limiter's notation, moving windows, counters in Redis):
+    # failed sign-ins allowed per typed user name from one client address (LOGIN_LIMIT_PAIR) and per client address
+    # whatever the name (LOGIN_LIMIT_ADDRESS) before that address is refused for the rest of the window; failed
+    # sign-ins per user name from all addresses together (LOGIN_LIMIT_ACCOUNT) past which each address may fail
+    # only LOGIN_BACKSTOP_TRIES more times for that name (a backstop that slows a distributed guess but never
+    # refuses an address that has not failed: the account itself is never locked); and how many failed sign-ins
+    # are written to the audit log one by one in all before it records one summary per window.
+    login_limit_pair: str = "10 per 15 minutes"
     login_limit_address: str = "30 per 15 minutes"
+    login_limit_account: str = "100 per 15 minutes"
+    login_backstop_tries: int = 2
     login_audit_limit: str = "100 per hour"
     # LOG_FORMAT: "text" (one line a record, as always) or "json" (one JSON object a line, every process).
     log_format: str = "text"
@@ -403,9 +435,13 @@ class Config:
             session_redis_grace_s=float(e.get("SESSION_REDIS_GRACE_S") or base.session_redis_grace_s),
             session_db_grace_s=float(e.get("SESSION_DB_GRACE_S") or base.session_db_grace_s),
             session_user_recheck_s=float(e.get("SESSION_USER_RECHECK_S") or base.session_user_recheck_s),
-            login_limit_account=e.get("LOGIN_LIMIT_ACCOUNT") or base.login_limit_account,
-            login_limit_address=e.get("LOGIN_LIMIT_ADDRESS") or base.login_limit_address,
-            login_audit_limit=e.get("LOGIN_AUDIT_LIMIT") or base.login_audit_limit,
+            login_limit_pair=rate_limit("LOGIN_LIMIT_PAIR", e.get("LOGIN_LIMIT_PAIR"), base.login_limit_pair),
+            login_limit_address=rate_limit("LOGIN_LIMIT_ADDRESS", e.get("LOGIN_LIMIT_ADDRESS"),
+                                           base.login_limit_address),
+            login_limit_account=rate_limit("LOGIN_LIMIT_ACCOUNT", e.get("LOGIN_LIMIT_ACCOUNT"),
+                                           base.login_limit_account),
+            login_backstop_tries=_backstop_tries(e.get("LOGIN_BACKSTOP_TRIES"), base.login_backstop_tries),
+            login_audit_limit=rate_limit("LOGIN_AUDIT_LIMIT", e.get("LOGIN_AUDIT_LIMIT"), base.login_audit_limit),
             log_format=log_format,
             metrics_token=e.get("METRICS_TOKEN") or "",
             metrics_allow=_networks(e.get("METRICS_ALLOW"), base.metrics_allow),
