@@ -309,6 +309,10 @@ class Config:
     login_limit_account: str = "100 per 15 minutes"
     login_backstop_tries: int = 2
     login_audit_limit: str = "100 per hour"
+    # Per signed-in user (or API token's user): the daily report's pages and CSV together (each rebuilds the day
+    # from SQL), and the API's lists (/api/v1/incidents, /api/v1/cases: up to 500 rows each); past it 429.
+    report_limit_user: str = "20 per minute"
+    api_list_limit_user: str = "120 per minute"
     # LOG_FORMAT: "text" (one line a record, as always) or "json" (one JSON object a line, every process).
     log_format: str = "text"
     # /metrics (dashboard/observe/): a scrape is answered with `Authorization: Bearer METRICS_TOKEN`, or from an
@@ -442,6 +446,9 @@ class Config:
                                            base.login_limit_account),
             login_backstop_tries=_backstop_tries(e.get("LOGIN_BACKSTOP_TRIES"), base.login_backstop_tries),
             login_audit_limit=rate_limit("LOGIN_AUDIT_LIMIT", e.get("LOGIN_AUDIT_LIMIT"), base.login_audit_limit),
+            report_limit_user=rate_limit("REPORT_LIMIT_USER", e.get("REPORT_LIMIT_USER"), base.report_limit_user),
+            api_list_limit_user=rate_limit("API_LIST_LIMIT_USER", e.get("API_LIST_LIMIT_USER"),
+                                           base.api_list_limit_user),
             log_format=log_format,
             metrics_token=e.get("METRICS_TOKEN") or "",
             metrics_allow=_networks(e.get("METRICS_ALLOW"), base.metrics_allow),

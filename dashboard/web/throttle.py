@@ -1,6 +1,7 @@
 """Failed sign-ins throttled per (user name, client address), per client address, and per account only as a backstop
-that never locks the account, with Flask-Limiter (its counters in Redis, so every host counts together), and the
-audit of failed sign-ins kept bounded.
+that never locks the account, with Flask-Limiter (its counters in Redis, so every host counts together); the audit
+of failed sign-ins kept bounded; and per-user limits on the routes that rebuild much from SQL (the daily report, the
+API's lists).
 
 Why not lock an account: a lock counted on the user name alone (as this module once did, 10 failures per 15 minutes)
 let anyone who can reach the login page keep the duty officer's or the admin's account locked, correct password
@@ -33,12 +34,16 @@ throttled key and window ("throttled": which limit, until when), so each pair an
 limit plus one entry per window. An attacker with many addresses is bounded by LOGIN_AUDIT_LIMIT: beyond it in a
 window, one summary entry says that further failures are not itemised until the window ends (the throttle still
 counts them). The quotas are `limits` items on the same Redis storage.
+
+The report's page and CSV (REPORT_LIMIT_USER, together) and the API's lists (API_LIST_LIMIT_USER) are limited per
+signed-in user (the API token's user for a token), every request counted: past it, 429 with Retry-After, a short
+readable page for the report's HTML, JSON {"error", "code": "rate_limited"} for the CSV and the API.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -47,6 +52,7 @@ import redis
 from flask import Flask, Response, current_app, g, request
 from flask.globals import request_ctx
 from flask_limiter import Limiter, RequestLimit
+from flask_login import current_user
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.strategies import FixedWindowRateLimiter
@@ -84,7 +90,8 @@ class Throttle:
     backstop: str
     audit_item: RateLimitItem
     audit_quota: FixedWindowRateLimiter
-    # The views this app limits (protect_login, limit_reports): the only ones whose requests run the limiter's hooks.
+    # The views this app limits (protect_login, limit_reports, limit_per_user): the only ones whose requests run
+    # the limiter's hooks.
     limited: set[Callable[..., Any]] = field(default_factory=set)
     # True when the limiter's hooks run only for `limited` (no default or application-wide limit at start).
     gated: bool = False
@@ -108,6 +115,8 @@ def init_throttle(app: Flask, config: Config) -> Throttle:
     _parse("LOGIN_LIMIT_ADDRESS", config.login_limit_address)
     account_item = _parse("LOGIN_LIMIT_ACCOUNT", config.login_limit_account)
     audit_item = _parse("LOGIN_AUDIT_LIMIT", config.login_audit_limit)
+    _parse("REPORT_LIMIT_USER", config.report_limit_user)
+    _parse("API_LIST_LIMIT_USER", config.api_list_limit_user)
     if config.login_backstop_tries < 1:
         raise ValueError(f"LOGIN_BACKSTOP_TRIES={config.login_backstop_tries}: at least 1")
     # Past the backstop a pair may fail this many more times within the backstop's own window.
@@ -140,7 +149,8 @@ def init_throttle(app: Flask, config: Config) -> Throttle:
 
 def verify_gates(app: Flask) -> None:
     """Refuse to start when a limit was given that the gated hooks would never count: a default or application-wide
-    limit set after init_throttle, or a blueprint's limit (only protect_login and limit_reports may limit)."""
+    limit set after init_throttle, or a blueprint's limit (only protect_login, limit_reports and limit_per_user may
+    limit)."""
     t = throttle(app)
     if not t.gated:
         return
@@ -149,7 +159,8 @@ def verify_gates(app: Flask) -> None:
                *(limit for name in app.blueprints for limit in manager.blueprint_limits(app, name))]
     if skipped:
         raise RuntimeError(f"rate limits the limiter's gated hooks would skip: {skipped}; limit views through "
-                           "dashboard.web.throttle (protect_login, limit_reports) or set them before init_throttle")
+                           "dashboard.web.throttle (protect_login, limit_reports, limit_per_user) or set them before "
+                           "init_throttle")
 
 
 HookLists = tuple[list[Callable[..., Any]], list[Callable[..., Any]], list[Callable[..., Any]]]
@@ -271,6 +282,34 @@ def limit_reports(app: Flask, view: Callable[..., Any]) -> Callable[..., Any]:
     limited: Callable[..., Any] = t.limiter.limit(CSP_REPORTS_LIMIT, key_func=client_address)(view)
     t.limited.add(limited)
     return limited
+
+
+def user_key() -> str:
+    """Whom a per-user limit counts: the signed-in user or the API token's user (the address for the anonymous, whom
+    the login guard refuses before any limited view)."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"address:{client_address()}"
+
+
+def limit_per_user(app: Flask, endpoints: Sequence[str], value: str, scope: str,
+                   refused: Callable[[int], Response]) -> None:
+    """Limit the views at `endpoints` together, per user, every request counted; `refused(wait_s)` renders the 429
+    (Retry-After is set here). Call once the endpoints are registered."""
+    t = throttle(app)
+
+    def on_breach(limit: RequestLimit) -> Response:
+        wait_s = max(1, int(limit.reset_at - datetime.now(UTC).timestamp()))
+        resp = refused(wait_s)
+        resp.status_code = 429
+        resp.headers["Retry-After"] = str(wait_s)
+        return resp
+
+    shared = t.limiter.shared_limit(value, scope=scope, key_func=user_key, on_breach=on_breach)
+    for endpoint in endpoints:
+        limited: Callable[..., Any] = shared(app.view_functions[endpoint])
+        app.view_functions[endpoint] = limited
+        t.limited.add(limited)
 
 
 def _quota(t: Throttle, item: RateLimitItem, *ids: str) -> bool:
