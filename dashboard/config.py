@@ -265,6 +265,8 @@ class Config:
     # workers; 2 workers hold 1,000 screens with room for an uneven share), the heartbeat comment's period, and a
     # stream's lifetime.
     sse_max_streams: int = 1500
+    # Of those, the most one user (or API token's user) may hold; 0: half of sse_max_streams.
+    sse_max_streams_per_user: int = 0
     sse_heartbeat_s: float = 15.0
     sse_max_lifetime_s: float = 600.0
     # Log level of the RQ workers and the scheduler (`dongcheng worker|scheduler`): their per-job INFO lines,
@@ -426,6 +428,9 @@ class Config:
             sim_sensors=sim_sensors(e.get("SIM_SENSORS")),
             session_cookie_secure=env_flag(e.get("SESSION_COOKIE_SECURE"), False),
             sse_max_streams=int(e.get("SSE_MAX_STREAMS") or base.sse_max_streams),
+            sse_max_streams_per_user=_whole_number("SSE_MAX_STREAMS_PER_USER", e.get("SSE_MAX_STREAMS_PER_USER"),
+                                                   base.sse_max_streams_per_user, "streams",
+                                                   "at least 1 (unset: half of SSE_MAX_STREAMS)"),
             sse_heartbeat_s=float(e.get("SSE_HEARTBEAT_S") or base.sse_heartbeat_s),
             sse_max_lifetime_s=float(e.get("SSE_MAX_LIFETIME_S") or base.sse_max_lifetime_s),
             rq_log_level=(e.get("RQ_LOG_LEVEL") or base.rq_log_level).upper(),

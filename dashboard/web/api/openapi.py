@@ -331,8 +331,9 @@ def _paths() -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                     "400": {"$ref": "#/components/responses/BadRequest"},
                     "401": {"$ref": "#/components/responses/Unauthorized"},
-                    "503": _error("too many open streams in this server process, or Redis unavailable: keep "
-                                  "polling and retry later", retry=True),
+                    "503": _error("too many open streams in this server process, or for this user in it "
+                                  "(SSE_MAX_STREAMS_PER_USER), or Redis unavailable: keep polling and retry later",
+                                  retry=True),
                 },
             },
         },
