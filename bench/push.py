@@ -176,7 +176,9 @@ def stack(tmp: Path) -> Iterator[Stack]:
         env = dict(os.environ, REDIS_URL=url, DATABASE_URL=f"sqlite:///{tmp / 'push.db'}",
                    SECRET_KEY=secrets.token_urlsafe(24), INGEST_TOKEN=secrets.token_urlsafe(24), SIMULATOR="off",
                    DEMO_PASSWORD=password, INSTANCE_DIR=str(tmp / "instance"), PYTHONUNBUFFERED="1",
-                   SSE_HEARTBEAT_S=f"{HEARTBEAT_S:g}")
+                   SSE_HEARTBEAT_S=f"{HEARTBEAT_S:g}",
+                   # One account opens every stream here: the per-user cap (half a process) would measure itself.
+                   SSE_MAX_STREAMS_PER_USER=str(Config().sse_max_streams))
         bootstrap(Config.from_env(env), installations=False)
         yield Stack(url, env, password)
     finally:

@@ -188,17 +188,43 @@ def _mqtt_url(value: str | None) -> str:
     return url
 
 
-def _retention_days(value: str | None, default: int) -> int:
-    """TELEMETRY_RETENTION_DAYS: a whole number of days, at least 1; ConfigError otherwise."""
+def rate_limit(setting: str, value: str | None, default: str) -> str:
+    """A rate limit in Flask-Limiter's notation ('10 per 15 minutes'), the default when unset; ConfigError naming the
+    setting otherwise."""
+    if value is None or not value.strip():
+        return default
+    from limits import parse  # (here only: the workers read this module and have no use for limits)
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigError(f"{setting}={value!r} is not a rate limit (write e.g. '10 per 15 minutes')") from None
+    return value.strip()
+
+
+def _whole_number(setting: str, value: str | None, default: int, what: str, too_small: str, least: int = 1) -> int:
+    """A whole number of `what`, at least `least`, the default when unset; ConfigError naming the setting otherwise
+    (`too_small` says why a smaller one is refused)."""
     if value is None or not value.strip():
         return default
     try:
-        days = int(value)
+        number = int(value)
     except ValueError:
-        raise ConfigError(f"TELEMETRY_RETENTION_DAYS={value!r}: a whole number of days is expected") from None
-    if days < 1:
-        raise ConfigError(f"TELEMETRY_RETENTION_DAYS={value!r}: at least 1 day is kept")
-    return days
+        raise ConfigError(f"{setting}={value!r}: a whole number of {what} is expected") from None
+    if number < least:
+        raise ConfigError(f"{setting}={value!r}: {too_small}")
+    return number
+
+
+def _backstop_tries(value: str | None, default: int) -> int:
+    """LOGIN_BACKSTOP_TRIES: a whole number of failed sign-ins, at least 1; ConfigError otherwise."""
+    return _whole_number("LOGIN_BACKSTOP_TRIES", value, default, "failed sign-ins",
+                         "at least 1 (0 would lock the account out for everyone)")
+
+
+def _retention_days(value: str | None, default: int) -> int:
+    """TELEMETRY_RETENTION_DAYS: a whole number of days, at least 1; ConfigError otherwise."""
+    return _whole_number("TELEMETRY_RETENTION_DAYS", value, default, "days", "at least 1 day is kept")
 
 
 @dataclass(frozen=True)
@@ -239,6 +265,8 @@ class Config:
     # workers; 2 workers hold 1,000 screens with room for an uneven share), the heartbeat comment's period, and a
     # stream's lifetime.
     sse_max_streams: int = 1500
+    # Of those, the most one user (or API token's user) may hold; 0: half of sse_max_streams.
+    sse_max_streams_per_user: int = 0
     sse_heartbeat_s: float = 15.0
     sse_max_lifetime_s: float = 600.0
     # Log level of the RQ workers and the scheduler (`dongcheng worker|scheduler`): their per-job INFO lines,
@@ -271,12 +299,22 @@ class Config:
     # through the product (logout, disable, role, password) marks their records at once, so this only bounds how
     # late a change made straight in the database is seen.
     session_user_recheck_s: float = 10.0
-    # Failed sign-ins allowed per account and per client address before the next attempt is refused for the
-    # rest of the window (Flask-Limiter's notation, moving window, counters in Redis); and how many failed
-    # sign-ins are written to the audit log one by one in all before it records one summary per window.
-    login_limit_account: str = "10 per 15 minutes"
+    # The sign-in throttle (dashboard/web/throttle.py; Flask-Limiter's notation, moving windows, counters in Redis):
+    # failed sign-ins allowed per typed user name from one client address (LOGIN_LIMIT_PAIR) and per client address
+    # whatever the name (LOGIN_LIMIT_ADDRESS) before that address is refused for the rest of the window; failed
+    # sign-ins per user name from all addresses together (LOGIN_LIMIT_ACCOUNT) past which each address may fail
+    # only LOGIN_BACKSTOP_TRIES more times for that name (a backstop that slows a distributed guess but never
+    # refuses an address that has not failed: the account itself is never locked); and how many failed sign-ins
+    # are written to the audit log one by one in all before it records one summary per window.
+    login_limit_pair: str = "10 per 15 minutes"
     login_limit_address: str = "30 per 15 minutes"
+    login_limit_account: str = "100 per 15 minutes"
+    login_backstop_tries: int = 2
     login_audit_limit: str = "100 per hour"
+    # Per signed-in user (or API token's user): the daily report's pages and CSV together (each rebuilds the day
+    # from SQL), and the API's lists (/api/v1/incidents, /api/v1/cases: up to 500 rows each); past it 429.
+    report_limit_user: str = "20 per minute"
+    api_list_limit_user: str = "120 per minute"
     # LOG_FORMAT: "text" (one line a record, as always) or "json" (one JSON object a line, every process).
     log_format: str = "text"
     # /metrics (dashboard/observe/): a scrape is answered with `Authorization: Bearer METRICS_TOKEN`, or from an
@@ -390,6 +428,9 @@ class Config:
             sim_sensors=sim_sensors(e.get("SIM_SENSORS")),
             session_cookie_secure=env_flag(e.get("SESSION_COOKIE_SECURE"), False),
             sse_max_streams=int(e.get("SSE_MAX_STREAMS") or base.sse_max_streams),
+            sse_max_streams_per_user=_whole_number("SSE_MAX_STREAMS_PER_USER", e.get("SSE_MAX_STREAMS_PER_USER"),
+                                                   base.sse_max_streams_per_user, "streams",
+                                                   "at least 1 (unset: half of SSE_MAX_STREAMS)"),
             sse_heartbeat_s=float(e.get("SSE_HEARTBEAT_S") or base.sse_heartbeat_s),
             sse_max_lifetime_s=float(e.get("SSE_MAX_LIFETIME_S") or base.sse_max_lifetime_s),
             rq_log_level=(e.get("RQ_LOG_LEVEL") or base.rq_log_level).upper(),
@@ -403,9 +444,16 @@ class Config:
             session_redis_grace_s=float(e.get("SESSION_REDIS_GRACE_S") or base.session_redis_grace_s),
             session_db_grace_s=float(e.get("SESSION_DB_GRACE_S") or base.session_db_grace_s),
             session_user_recheck_s=float(e.get("SESSION_USER_RECHECK_S") or base.session_user_recheck_s),
-            login_limit_account=e.get("LOGIN_LIMIT_ACCOUNT") or base.login_limit_account,
-            login_limit_address=e.get("LOGIN_LIMIT_ADDRESS") or base.login_limit_address,
-            login_audit_limit=e.get("LOGIN_AUDIT_LIMIT") or base.login_audit_limit,
+            login_limit_pair=rate_limit("LOGIN_LIMIT_PAIR", e.get("LOGIN_LIMIT_PAIR"), base.login_limit_pair),
+            login_limit_address=rate_limit("LOGIN_LIMIT_ADDRESS", e.get("LOGIN_LIMIT_ADDRESS"),
+                                           base.login_limit_address),
+            login_limit_account=rate_limit("LOGIN_LIMIT_ACCOUNT", e.get("LOGIN_LIMIT_ACCOUNT"),
+                                           base.login_limit_account),
+            login_backstop_tries=_backstop_tries(e.get("LOGIN_BACKSTOP_TRIES"), base.login_backstop_tries),
+            login_audit_limit=rate_limit("LOGIN_AUDIT_LIMIT", e.get("LOGIN_AUDIT_LIMIT"), base.login_audit_limit),
+            report_limit_user=rate_limit("REPORT_LIMIT_USER", e.get("REPORT_LIMIT_USER"), base.report_limit_user),
+            api_list_limit_user=rate_limit("API_LIST_LIMIT_USER", e.get("API_LIST_LIMIT_USER"),
+                                           base.api_list_limit_user),
             log_format=log_format,
             metrics_token=e.get("METRICS_TOKEN") or "",
             metrics_allow=_networks(e.get("METRICS_ALLOW"), base.metrics_allow),

@@ -89,6 +89,16 @@ def test_behind_one_trusted_proxy_the_throttle_counts_per_client_not_per_proxy(a
 
 
 @behind_nginx
+def test_behind_one_trusted_proxy_an_attacker_cannot_lock_the_duty_officer_out(app: Any) -> None:
+    # Both reach the app through the same nginx (one socket address); ProxyFix gives each its own address.
+    statuses = [sign_in(app, "duty", "wrong", forwarded="203.0.113.5") for _ in range(50)]
+    assert statuses == [401] * PER_ADDRESS + [429] * (50 - PER_ADDRESS)
+    assert sign_in(app, "duty", PASSWORD, forwarded="203.0.113.5") == 429
+    assert sign_in(app, "duty", PASSWORD, forwarded="203.0.113.6") == 302
+    assert audited_addresses(app) == ["203.0.113.5"] * (PER_ADDRESS + 1) + ["203.0.113.6"]
+
+
+@behind_nginx
 def test_behind_a_trusted_proxy_without_the_header_the_socket_stands(app: Any) -> None:
     assert sign_in(app, "duty", PASSWORD, forwarded=None) == 302
     assert audited_addresses(app) == [SOCKET]

@@ -33,6 +33,7 @@ from dashboard.web.api.hub import (
     CFG_HUB_LINGER_S,
     CFG_MAX_LIFETIME_S,
     CFG_MAX_STREAMS,
+    CFG_MAX_STREAMS_PER_USER,
     CFG_QUEUE_MAX,
     CFG_RECHECK_S,
     client_name,
@@ -333,6 +334,48 @@ def test_per_process_limit_answers_503_with_retry_after(client: Any, app: Any) -
         assert again.status_code == 200
     finally:
         again.close()
+
+
+def test_one_user_holds_at_most_its_share_of_the_streams_and_others_still_get_theirs(app: Any) -> None:
+    from tests.test_api_tokens import make_token
+
+    app.config[CFG_MAX_STREAMS] = 5
+    app.config[CFG_MAX_STREAMS_PER_USER] = 2
+    greedy = app.test_client()
+    login(greedy, "dispatch")
+    held = [greedy.get(STREAM_PATH) for _ in range(2)]
+    assert [h.status_code for h in held] == [200, 200]
+    # A third stream of the same user, by session or by the user's API token, is refused as "full" is: 503, poll.
+    token = {"Authorization": f"Bearer {make_token(app, 'dispatch')}"}
+    for refused in (greedy.get(STREAM_PATH), app.test_client().get(STREAM_PATH, headers=token)):
+        assert refused.status_code == 503
+        assert int(refused.headers["Retry-After"]) > 0
+        assert "poll" in refused.get_json()["error"] and "this user" in refused.get_json()["error"]
+    # The wall's user is not refused for it.
+    wall = app.test_client()
+    login(wall, "duty")
+    other = wall.get(STREAM_PATH)
+    assert other.status_code == 200
+    assert push_state(app).open_streams == 3
+    # A closed stream gives its user's slot back.
+    held[0].close()
+    again = greedy.get(STREAM_PATH)
+    try:
+        assert again.status_code == 200
+    finally:
+        for resp in (again, held[1], other):
+            resp.close()
+    assert push_state(app).open_streams == 0
+
+
+def test_the_per_user_cap_is_half_the_process_unless_set(app: Any) -> None:
+    from dashboard.config import ConfigError
+
+    assert app.config[CFG_MAX_STREAMS_PER_USER] == Config().sse_max_streams // 2
+    assert Config.from_env({"SSE_MAX_STREAMS_PER_USER": "40"}).sse_max_streams_per_user == 40
+    for raw in ("0", "-3", "many"):
+        with pytest.raises(ConfigError, match="SSE_MAX_STREAMS_PER_USER"):
+            Config.from_env({"SSE_MAX_STREAMS_PER_USER": raw})
 
 
 def test_stream_ends_after_its_lifetime(port: int, fast_app: Any, r: redis.Redis) -> None:

@@ -147,6 +147,8 @@ def test_ensure_sync_gives_what_flask_gives_for_every_kind_of_callable() -> None
 def test_the_limiter_runs_only_for_the_limited_views_and_they_stay_limited(app: Any, client: Any) -> None:
     t = throttle(app)
     assert t.limits(app.view_functions["login"]) and t.limits(app.view_functions["csp_report"])
+    assert all(t.limits(app.view_functions[e]) for e in ("report.report_page", "report.report_csv",
+                                                          "api_incidents.incidents_index", "api_cases.cases_index"))
     assert not t.limits(app.view_functions["frames.frame"])
     # No default or application-wide limit: that is what lets the other views skip the limiter's hooks.
     assert not t.limiter.limit_manager.default_limits and not t.limiter.limit_manager.application_limits

@@ -46,6 +46,7 @@ def create_app(config: Config | None = None) -> Any:
     from dashboard.store.engine import make_engine, session_factory
     from dashboard.store.schema import check_start
     from dashboard.web import auth, callback_errors, csrf, headers, health, limits, logs, metrics, throttle, unavailable
+    from dashboard.web.api import common as api_common
     from dashboard.web.api import incidents as api_incidents
     from dashboard.web.api import ingest as api
     from dashboard.web.api.stream import init_push
@@ -91,6 +92,11 @@ def create_app(config: Config | None = None) -> Any:
     server.register_blueprint(api_cases.bp)  # /api/v1/cases: cases of linked tickets (热线+网格)
     from dashboard.web import report as report_api
     server.register_blueprint(report_api.bp)  # GET /report, /report.csv: the daily report
+    # Per-user limits on what rebuilds much from SQL at each request: the report's page and CSV, the API's lists.
+    throttle.limit_per_user(server, ("report.report_page", "report.report_csv"), config.report_limit_user,
+                            "report", report_api.too_many)
+    throttle.limit_per_user(server, ("api_incidents.incidents_index", "api_cases.cases_index"),
+                            config.api_list_limit_user, "api-list", api_common.too_many)
     init_push(server, config)  # GET /api/v1/stream: Server-Sent Events from Redis pub/sub
     init_frames(server)  # GET /api/v1/frame: the wall's refresh, rendered once per change for every screen
 

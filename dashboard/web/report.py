@@ -139,6 +139,19 @@ def traffic_history(r: redis.Redis, start: float, end: float) -> tuple[rp.Traffi
     return dataclasses.replace(peaks, corridors=worst), True
 
 
+def too_many(wait_s: int) -> Response:
+    """429 past REPORT_LIMIT_USER: a short page saying how long to wait for the page, JSON for the CSV."""
+    lang = _lang()
+    reason = t("report.rate_limited", lang, seconds=wait_s)
+    if request.path.endswith(".csv"):
+        resp = jsonify(error=reason, code="rate_limited", retry_after_s=wait_s)
+    else:
+        resp = Response(f"<!doctype html><meta charset=utf-8><title>{escape(t('report.title', lang))}</title>"
+                        f"<p>{escape(reason)}</p>", mimetype="text/html")
+    resp.status_code = 429
+    return _no_store(resp)
+
+
 def _unavailable() -> Response:
     """503 when the database cannot answer."""
     resp = jsonify(error="database unavailable; retry")

@@ -127,6 +127,8 @@ def http_error(exc: HTTPException) -> Any:
     """JSON instead of HTML for unknown routes, wrong methods, oversized bodies … under /api/."""
     if not request.path.startswith("/api/"):
         return exc
+    if exc.code == 429 and exc.response is not None:
+        return exc.response  # a per-user limit's own JSON refusal, with its Retry-After (too_many)
     code = (exc.name or "error").lower().replace(" ", "_")
     resp = error_response(exc.code or 500, exc.description or exc.name, code)
     if exc.code == 405 and exc.response is None:
@@ -134,6 +136,11 @@ def http_error(exc: HTTPException) -> Any:
         if allowed:
             resp.headers["Allow"] = ", ".join(allowed)
     return resp
+
+
+def too_many(wait_s: int) -> Response:
+    """429 past a per-user limit of the API (Retry-After is set by the throttle)."""
+    return error_response(429, f"too many requests: try again in {wait_s} s", "rate_limited")
 
 
 def _api_routes(app: Flask) -> tuple[Map, tuple[str, ...]]:

@@ -66,6 +66,7 @@ CLIENT_NAME_PREFIX: Final = "dc-push"
 
 # Flask config keys (and environment variables) of the limits.
 CFG_MAX_STREAMS: Final = "SSE_MAX_STREAMS"
+CFG_MAX_STREAMS_PER_USER: Final = "SSE_MAX_STREAMS_PER_USER"
 CFG_HEARTBEAT_S: Final = "SSE_HEARTBEAT_S"
 CFG_MAX_LIFETIME_S: Final = "SSE_MAX_LIFETIME_S"
 CFG_COALESCE_S: Final = "SSE_COALESCE_S"
@@ -86,6 +87,7 @@ class Settings:
     """The limits of the push streams, read from the app config."""
 
     max_streams: int
+    max_streams_per_user: int
     heartbeat_s: float
     max_lifetime_s: float
     coalesce_s: float
@@ -100,6 +102,7 @@ class Settings:
         cfg = app.config
         return cls(
             max_streams=int(cfg[CFG_MAX_STREAMS]),
+            max_streams_per_user=int(cfg[CFG_MAX_STREAMS_PER_USER]),
             heartbeat_s=float(cfg[CFG_HEARTBEAT_S]),
             max_lifetime_s=float(cfg[CFG_MAX_LIFETIME_S]),
             coalesce_s=float(cfg[CFG_COALESCE_S]),
@@ -218,6 +221,7 @@ class Hub:
         self.settings = settings
         self.lock = threading.Lock()
         self.streams: set[Stream] = set()
+        self.per_user: dict[int, int] = {}  # open streams per user id (under `lock`, with `streams`)
         self.run: _Run | None = None  # the relaying thread of now
         # Through Sentinel when it is set: a failover breaks the subscription like a dead Redis (every stream ends
         # with bye/redis), and the next stream's subscription connects to the new master.
@@ -240,11 +244,16 @@ class Hub:
 
     def register(self, limit: int, sock: socket.socket | None, lang: str | None = None,
                  uid: int | None = None) -> Stream | str:
-        """A new stream of user `uid`, subscribed from now on; or why not ("full" or "redis")."""
+        """A new stream of user `uid`, subscribed from now on; or why not ("full", "user_full" or "redis").
+
+        One user (or API token) may hold at most SSE_MAX_STREAMS_PER_USER of the process's streams: without it one
+        caller could open all of them and send every other wall back to polling."""
         s = self.settings
         with self.lock:
             if len(self.streams) >= s.max_streams:
                 return "full"
+            if uid is not None and self.per_user.get(uid, 0) >= s.max_streams_per_user:
+                return "user_full"
             run = self.run
             if run is None or run.finished:
                 run = self.run = _Run()
@@ -252,6 +261,8 @@ class Hub:
             stream = Stream(limit, sock, lang, uid)
             # Registered before the subscription is confirmed: nothing published after this answer is missed.
             self.streams.add(stream)
+            if uid is not None:
+                self.per_user[uid] = self.per_user.get(uid, 0) + 1
         push_stream_opened()  # the open-streams gauge; unregister closes it once
         if not run.ready.wait(s.subscribe_timeout_s) or run.error is not None:
             self.unregister(stream)
@@ -263,6 +274,10 @@ class Hub:
         with self.lock:
             was_open = stream in self.streams
             self.streams.discard(stream)
+            if was_open and stream.uid is not None:
+                left = self.per_user.pop(stream.uid) - 1
+                if left:
+                    self.per_user[stream.uid] = left
         if was_open:
             push_stream_closed()
 

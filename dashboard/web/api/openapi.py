@@ -90,6 +90,7 @@ def _responses(ok: dict[str, Any], *codes: str) -> dict[str, Any]:
         "409": {"$ref": "#/components/responses/Conflict"},
         "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
         "422": {"$ref": "#/components/responses/Unprocessable"},
+        "429": {"$ref": "#/components/responses/TooManyRequests"},
         "503": {"$ref": "#/components/responses/Unavailable"},
     }
     out = dict(ok)
@@ -159,7 +160,7 @@ def _paths() -> dict[str, Any]:
                 ],
                 "responses": _responses(
                     {"200": {"description": "the incidents", "content": _json_content(_ref("IncidentList"))}},
-                    "401", "422", "503",
+                    "401", "422", "429", "503",
                 ),
             },
             "post": {
@@ -254,7 +255,7 @@ def _paths() -> dict[str, Any]:
                                 "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}],
                 "responses": _responses(
                     {"200": {"description": "the open cases", "content": _json_content(_ref("CaseList"))}},
-                    "401", "422", "503",
+                    "401", "422", "429", "503",
                 ),
             },
         },
@@ -330,8 +331,9 @@ def _paths() -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                     "400": {"$ref": "#/components/responses/BadRequest"},
                     "401": {"$ref": "#/components/responses/Unauthorized"},
-                    "503": _error("too many open streams in this server process, or Redis unavailable: keep "
-                                  "polling and retry later", retry=True),
+                    "503": _error("too many open streams in this server process, or for this user in it "
+                                  "(SSE_MAX_STREAMS_PER_USER), or Redis unavailable: keep polling and retry later",
+                                  retry=True),
                 },
             },
         },
@@ -419,6 +421,9 @@ def _document() -> dict[str, Any]:
                 "Unprocessable": _error("a field or query parameter is invalid; `errors` says which and why",
                                         schema="ValidationFailed"),
                 "Unavailable": _error("the database failed: nothing was saved; retry", retry=True),
+                "TooManyRequests": _error("more list requests than API_LIST_LIMIT_USER allows this user (code "
+                                          "`rate_limited`; the lists share one count per user): retry after "
+                                          "Retry-After", retry=True),
             },
             "schemas": _schemas(),
         },

@@ -25,11 +25,14 @@ reset, a new role, a revoked token): a session logged out or ended, a disabled u
 stream with ``event: bye`` / ``data: auth``. After SSE_MAX_LIFETIME_S (jittered by up to 10 % so screens do not
 reconnect in step) it sends ``event: bye`` / ``data: lifetime`` and ends; the client reconnects at once.
 
-Limits: SSE_MAX_STREAMS per process; beyond it, and whenever the hub cannot subscribe, the answer is 503 with
-Retry-After, and the browser keeps polling once a second (assets/push.js retries the stream with back-off).
+Limits: SSE_MAX_STREAMS per process, of which one user (or API token's user) may hold SSE_MAX_STREAMS_PER_USER
+(unset: half), so that one caller cannot take them all; beyond either, and whenever the hub cannot subscribe, the
+answer is 503 with Retry-After, and the browser keeps polling once a second (assets/push.js retries the stream with
+back-off).
 The web's gunicorn runs gevent workers (ops/runner.py), where a stream is a greenlet; under a threaded server
 each stream still holds a thread, so keep SSE_MAX_STREAMS below its threads there. The limits are Flask config
-keys, filled from Config (the environment variables SSE_MAX_STREAMS, SSE_HEARTBEAT_S, SSE_MAX_LIFETIME_S).
+keys, filled from Config (the environment variables SSE_MAX_STREAMS, SSE_MAX_STREAMS_PER_USER, SSE_HEARTBEAT_S,
+SSE_MAX_LIFETIME_S).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from dashboard.web.api.hub import (
     CFG_HUB_LINGER_S,
     CFG_MAX_LIFETIME_S,
     CFG_MAX_STREAMS,
+    CFG_MAX_STREAMS_PER_USER,
     CFG_QUEUE_MAX,
     CFG_RECHECK_S,
     CFG_SUBSCRIBE_TIMEOUT_S,
@@ -87,6 +91,9 @@ def init_push(app: Flask, config: Config) -> None:
     """Attach the push state and the limits (from `config`) to the app and register the stream route."""
     app.extensions[PUSH] = PushState()
     app.config.setdefault(CFG_MAX_STREAMS, config.sse_max_streams)
+    # Unset: half the process's streams, so that one user can never take them all.
+    per_user = config.sse_max_streams_per_user or max(1, config.sse_max_streams // 2)
+    app.config.setdefault(CFG_MAX_STREAMS_PER_USER, per_user)
     app.config.setdefault(CFG_HEARTBEAT_S, config.sse_heartbeat_s)
     app.config.setdefault(CFG_MAX_LIFETIME_S, config.sse_max_lifetime_s)
     app.config.setdefault(CFG_COALESCE_S, DEFAULT_COALESCE_S)
@@ -151,6 +158,11 @@ def stream() -> Response:
     if got == "full":
         log.info("push: %d streams open in this process (the limit); answering 503", settings.max_streams)
         return _unavailable("too many open streams in this server process; keep polling and retry later")
+    if got == "user_full":
+        log.info("push: user %s holds %d streams in this process (the limit per user); answering 503", uid,
+                 settings.max_streams_per_user)
+        return _unavailable("too many open streams for this user in this server process; keep polling and retry "
+                            "later")
     if isinstance(got, str):
         return _unavailable("Redis unavailable; keep polling and retry later")
     mine = got
