@@ -7,7 +7,8 @@
  * A duty officer must always see every open grave incident (severity I and II: the rows layouts/incidents.py marks
  * data-pin), so those are pinned at the top of every page and only the rest are paged beneath them (the pager counts
  * the rest's pages). When the grave rows leave no room below them for any other row, they take the whole panel and
- * are paged among themselves; the others wait, counted in the pager's total, until fewer grave incidents are open.
+ * are paged among themselves; the others wait until fewer grave incidents are open, and the pager says how many
+ * wait (the list's data-pager-waiting template): "第 1/1 页 · 共 10 起" alone would read as the whole list.
  *
  * Why by hand: no Dash or dbc component pages a list by the height it gets on a given screen; the rows' heights are
  * only known in the browser. The rows are Dash's; this script only sets their `hidden` attribute (no prop of theirs)
@@ -17,7 +18,7 @@
     "use strict";
     var LIST_ID = "incidents-list";
     var PAGE_MS = 8000;
-    var state = {page: 0, pages: 1, sig: "", timer: null, observed: null};
+    var state = {page: 0, pages: 1, waiting: 0, sig: "", timer: null, observed: null};
 
     function rowsOf(list) {
         return Array.prototype.filter.call(list.children, function (el) {
@@ -47,6 +48,7 @@
     function paginate(list, rows) {
         rows.forEach(function (el) { el.hidden = false; });
         list.removeAttribute("data-page");
+        state.waiting = 0;
         var style = window.getComputedStyle(list);
         var gap = parseFloat(style.rowGap) || 0;
         var avail = list.clientHeight;
@@ -63,7 +65,10 @@
         var pinnedH = pinH.reduce(function (a, h) { return a + h; }, 0);
         // The tallest of the rest must fit below the grave rows, or some page of the rest would not fit the panel.
         var tallest = Math.max.apply(null, restH.concat([0]));
-        if (!rest.length || pinnedH + tallest > room) { return split(pins, pinH, room); }
+        if (!rest.length || pinnedH + tallest > room) {
+            state.waiting = rest.length;
+            return split(pins, pinH, room);
+        }
         return split(rest, restH, room - pinnedH).map(function (page) { return pins.concat(page); });
     }
 
@@ -82,7 +87,14 @@
         var text = String(list.getAttribute("data-pager") || "{p}/{n}")
             .replace("{p}", String(state.page + 1)).replace("{n}", String(pages.length))
             .replace("{total}", String(rows.length + beyond));
+        if (state.waiting) {
+            // The less grave ones are on no page while the grave ones fill the panel (and those beyond the list's
+            // rows never are): said, with how many.
+            text += " · " + String(list.getAttribute("data-pager-waiting") || "+{n}")
+                .replace("{n}", String(state.waiting + beyond));
+        }
         list.setAttribute("data-page", text);
+        list.classList.toggle("has-waiting", state.waiting > 0);
     }
 
     function turn() {

@@ -29,7 +29,7 @@ PINNED_MAX_SEVERITY: Final = 2
 def incidents_panel(lang: str) -> html.Section:
     """The panel frame; rows arrive with the refresh."""
     # The pager's text at the foot of the list when the rows take more than one page (assets/pages.js).
-    pager: dict[str, Any] = {"data-pager": t("inc.page", lang)}
+    pager: dict[str, Any] = {"data-pager": t("inc.page", lang), "data-pager-waiting": t("inc.page_waiting", lang)}
     body = html.Div(id=ids.INCIDENTS_LIST, className="incident-list", **pager)
     summary = html.Span(id=ids.INCIDENTS_SUMMARY, className="panel-chip chip-parts")
     return panel(ids.PANEL_INCIDENTS, t("panel.incidents", lang), body, lang, extra=summary, size="panel-lg")
