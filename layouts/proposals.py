@@ -49,15 +49,25 @@ def reason_line(reason: str, evidence: Mapping[str, Any], lang: str) -> html.Li:
     return html.Li([reason, " ", html.I(className="bi bi-info-circle prop-figures")], title=figures)
 
 
+def shown_score(score: Any) -> int:
+    """A warning's score as the card says it, in per cent: never 100 (a warning is a likelihood, not a certainty)."""
+    try:
+        value = float(score or 0.0)
+    except (TypeError, ValueError):
+        return 0
+    return max(0, min(99, round(value * 100))) if value == value else 0  # (NaN: 0)
+
+
 def warning_card(w: Mapping[str, Any], incident_id: int | None, role: str, lang: str, gone: bool = False) -> html.Div:
     """One early warning: what is expected where, why, and "转为事件" (or the incident it became); `gone`: the
     warning has cleared since it was shown (a held list keeps its card, greyed, without the button)."""
     reasons = w.get("reasons_en" if lang == "en" else "reasons_zh") or []
+    what = f"{name('hl_cat', w.get('category'), lang)} · {names.subdistrict(w.get('subdistrict'), lang)}"
     head = [
         html.Span(t("warn.label", lang), className="prop-badge warn"),
-        html.Span(f"{name('hl_cat', w.get('category'), lang)} · {names.subdistrict(w.get('subdistrict'), lang)}",
-                  className="prop-title"),
-        html.Span(t("prop.score", lang, n=fmt_int(round(float(w.get("score") or 0.0) * 100))), className="prop-score",
+        # The whole title on hover too: a narrow console cuts it, and its end says where.
+        html.Span(what, className="prop-title", title=what),
+        html.Span(t("prop.score", lang, n=fmt_int(shown_score(w.get("score")))), className="prop-score",
                   title=t("prop.score_tip", lang)),
     ]
     if incident_id is not None:

@@ -54,6 +54,21 @@ def test_a_warning_card_shows_why_and_offers_an_incident_to_those_who_may_create
     assert i18n.t("inc.more", "zh", n=2) in flat(lay.warnings_block(many, {}, "dispatch", "zh"))
 
 
+@pytest.mark.parametrize(("score", "shown"), [(1.0, 99), (0.999, 99), (0.87, 87), (0.0, 0), (None, 0),
+                                             (float("nan"), 0), (-0.5, 0), ("x", 0)])
+def test_a_warning_never_claims_to_be_certain(score: Any, shown: int) -> None:
+    """A score of 1.0 beside 'almost certainly not chance' read as '100% sure': a warning is a likelihood."""
+    assert lay.shown_score(score) == shown
+    card = as_plain(lay.warning_card({**WARNING, "score": score}, None, "dispatch", "en"))
+    assert find(card, "prop-score")["children"] == i18n.t("prop.score", "en", n=str(shown))
+
+
+def test_a_warning_cards_title_says_where_on_hover_when_a_narrow_console_cuts_it() -> None:
+    card = as_plain(lay.warning_card(WARNING, None, "dispatch", "en"))
+    title = find(card, "prop-title")
+    assert title["title"] == title["children"] and " · " in title["title"]
+
+
 def test_a_warning_card_speaks_plainly_and_keeps_the_exact_figures_in_tooltips() -> None:
     ev = {"type": "tickets", "category": "noise", "observed": 12, "expected": 2.6, "window_min": 120, "p": 3e-7}
     words = {lang: ticket_reason(ev, where, lang) for lang, where in (("zh", "本网格"), ("en", "in this grid cell"))}
