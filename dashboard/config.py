@@ -427,9 +427,10 @@ class Config:
             simulator=env_flag(e.get("SIMULATOR"), not production),
             sim_sensors=sim_sensors(e.get("SIM_SENSORS")),
             session_cookie_secure=env_flag(e.get("SESSION_COOKIE_SECURE"), False),
-            sse_max_streams=int(e.get("SSE_MAX_STREAMS") or base.sse_max_streams),
+            sse_max_streams=(streams := int(e.get("SSE_MAX_STREAMS") or base.sse_max_streams)),
+            # Unset: half of the process's streams, resolved here so that the configuration says the number in force.
             sse_max_streams_per_user=_whole_number("SSE_MAX_STREAMS_PER_USER", e.get("SSE_MAX_STREAMS_PER_USER"),
-                                                   base.sse_max_streams_per_user, "streams",
+                                                   base.sse_max_streams_per_user or max(1, streams // 2), "streams",
                                                    "at least 1 (unset: half of SSE_MAX_STREAMS)"),
             sse_heartbeat_s=float(e.get("SSE_HEARTBEAT_S") or base.sse_heartbeat_s),
             sse_max_lifetime_s=float(e.get("SSE_MAX_LIFETIME_S") or base.sse_max_lifetime_s),
