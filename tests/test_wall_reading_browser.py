@@ -211,7 +211,7 @@ def test_replay_on_the_wall_says_replay_and_keeps_the_severity_colours(
     dash_duo.driver.set_window_size(1920, 1080)
     start_dash(dash_duo, app.extensions["dash_app"])
     log_in(dash_duo)
-    until(lambda: len(shown_rows(dash_duo)) == 1, timeout=15)
+    until(lambda: len(shown_rows(dash_duo)) == 1, timeout=30)  # (the first frame, after the live ticks' first)
     # An hour back with the arrows, ten minutes a press (the track is three or four minutes a pixel).
     an_hour_back(dash_duo)
     until(lambda: dash_duo.find_element(f"#{ids.WALL_MODE}").text.startswith("回放"), timeout=10)
