@@ -394,9 +394,11 @@ def test_stream_ends_after_its_lifetime(port: int, fast_app: Any, r: redis.Redis
 # --- the caller checked again ---------------------------------------------------------------------
 
 
-def test_a_logged_out_session_ends_its_stream(port: int, fast_app: Any) -> None:
-    fast_app.config[CFG_RECHECK_S] = HEARTBEAT_S
-    c = fast_app.test_client()
+def _logged_out_while_streaming(port: int, app: Any, recheck_s: float, bye_within_s: float) -> tuple[SSE, str]:
+    """A signed-in duty's stream, then a logout: (the stream, once it said bye "auth" within `bye_within_s`; the
+    session cookie's value). The caller closes the stream."""
+    app.config[CFG_RECHECK_S] = recheck_s
+    c = app.test_client()
     assert login(c, "duty").status_code == 302
     session = c.get_cookie("session")
     assert session is not None
@@ -405,12 +407,21 @@ def test_a_logged_out_session_ends_its_stream(port: int, fast_app: Any) -> None:
         _connected(s)
         s.wait_for(lambda i: i.get("comment", "").startswith("hb "), timeout=2.0)
         assert logout(c).status_code in (302, 303)
-        bye = s.wait_for(lambda i: i.get("event") == "bye", timeout=5.0)
+        bye = s.wait_for(lambda i: i.get("event") == "bye", timeout=bye_within_s)
         assert bye["data"] == "auth"
+    except BaseException:
+        s.close()
+        raise
+    return s, session.value
+
+
+def test_a_logged_out_session_ends_its_stream(port: int, fast_app: Any) -> None:
+    s, cookie = _logged_out_while_streaming(port, fast_app, HEARTBEAT_S, 5.0)
+    try:
         assert s.items.get(timeout=2) is None
     finally:
         s.close()
-    refused = SSE(port, f"session={session.value}")  # the same cookie cannot open another
+    refused = SSE(port, f"session={cookie}")  # the same cookie cannot open another
     try:
         assert refused.resp.status == 401
     finally:
@@ -419,20 +430,8 @@ def test_a_logged_out_session_ends_its_stream(port: int, fast_app: Any) -> None:
 
 def test_a_logout_ends_its_stream_at_once_not_at_the_next_periodic_check(port: int, fast_app: Any) -> None:
     """The stream checked its caller only every SSE_RECHECK_S (30 s): a logged-out cookie kept receiving until then."""
-    fast_app.config[CFG_RECHECK_S] = 600.0
-    c = fast_app.test_client()
-    assert login(c, "duty").status_code == 302
-    session = c.get_cookie("session")
-    assert session is not None
-    s = SSE(port, f"session={session.value}")
-    try:
-        _connected(s)
-        s.wait_for(lambda i: i.get("comment", "").startswith("hb "), timeout=2.0)
-        assert logout(c).status_code in (302, 303)
-        bye = s.wait_for(lambda i: i.get("event") == "bye", timeout=3.0)
-        assert bye["data"] == "auth"
-    finally:
-        s.close()
+    s, _ = _logged_out_while_streaming(port, fast_app, 600.0, 3.0)
+    s.close()
 
 
 def test_a_token_revoked_from_the_command_line_ends_its_stream_at_once(
